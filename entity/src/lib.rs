@@ -1,0 +1,1 @@
+//! SeaORM entities of Heldar: one module per table.

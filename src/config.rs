@@ -1,0 +1,277 @@
+//! Every setting: a CLI flag, an `HELDAR_*` environment variable and a default.
+//!
+//! clap refuses a malformed value at start-up and names the flag and its variable; the checks
+//! that need more than one value live in [`Config::validate`].
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Top-level command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "heldar",
+    version,
+    about = "Heldar GraphQL: the control plane of a video-surveillance recorder"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What the binary does; `serve` when none is given.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (migrations run first).
+    Serve {
+        /// Also create a demo camera fed by a generated test pattern.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Print the GraphQL schema (SDL) to stdout.
+    Schema,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A secret value: never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret's value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Server settings.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address the HTTP listener binds (port 0 picks a free port).
+    #[arg(
+        long,
+        env = "HELDAR_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: SocketAddr,
+
+    /// Directory for the SQLite database, recordings, clips and generated secrets.
+    #[arg(long, env = "HELDAR_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Database URL: `sqlite://…` or `postgres://…`; default `sqlite://<data dir>/heldar.db`.
+    #[arg(long, env = "HELDAR_DATABASE_URL", global = true)]
+    pub database_url: Option<Secret>,
+
+    /// Largest database pool.
+    #[arg(long, env = "HELDAR_DB_MAX_CONNECTIONS", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(2..=256), global = true)]
+    pub db_max_connections: u32,
+
+    /// HS256 signing secret for access tokens (at least 32 bytes); generated and kept in the data dir when unset.
+    #[arg(long, env = "HELDAR_JWT_SECRET", global = true, hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// Username of the admin created when no user exists.
+    #[arg(
+        long,
+        env = "HELDAR_ADMIN_USERNAME",
+        default_value = "admin",
+        global = true
+    )]
+    pub admin_username: String,
+
+    /// Password of that admin; generated and printed once when unset.
+    #[arg(
+        long,
+        env = "HELDAR_ADMIN_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    pub admin_password: Option<Secret>,
+
+    /// ffmpeg executable.
+    #[arg(long, env = "HELDAR_FFMPEG", default_value = "ffmpeg", global = true)]
+    pub ffmpeg: PathBuf,
+
+    /// ffprobe executable.
+    #[arg(long, env = "HELDAR_FFPROBE", default_value = "ffprobe", global = true)]
+    pub ffprobe: PathBuf,
+
+    /// Allow GraphQL introspection (and field suggestions in errors).
+    #[arg(long, env = "HELDAR_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub introspection: bool,
+
+    /// Deepest selection nesting a document may have.
+    #[arg(long, env = "HELDAR_MAX_QUERY_DEPTH", default_value_t = 12,
+          value_parser = clap::value_parser!(u32).range(2..=64), global = true)]
+    pub max_query_depth: u32,
+
+    /// Highest complexity a document may have (each field costs 1, lists multiply).
+    #[arg(long, env = "HELDAR_MAX_QUERY_COMPLEXITY", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(10..=1_000_000), global = true)]
+    pub max_query_complexity: u32,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "HELDAR_MAX_BODY_BYTES", default_value_t = 1_048_576,
+          value_parser = clap::value_parser!(u64).range(1024..=67_108_864), global = true)]
+    pub max_body_bytes: u64,
+
+    /// Most operations one batched POST may carry.
+    #[arg(long, env = "HELDAR_MAX_BATCH", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=100), global = true)]
+    pub max_batch: u32,
+
+    /// Milliseconds a websocket may stay open without `connection_init`.
+    #[arg(long, env = "HELDAR_WS_INIT_TIMEOUT_MS", default_value_t = 3000,
+          value_parser = clap::value_parser!(u64).range(100..=60_000), global = true)]
+    pub ws_init_timeout_ms: u64,
+
+    /// Milliseconds between websocket pings; a peer that misses a pong is dropped.
+    #[arg(long, env = "HELDAR_WS_KEEPALIVE_MS", default_value_t = 12_000,
+          value_parser = clap::value_parser!(u64).range(1000..=600_000), global = true)]
+    pub ws_keepalive_ms: u64,
+
+    /// Largest websocket message accepted, in bytes.
+    #[arg(long, env = "HELDAR_WS_MAX_MESSAGE_BYTES", default_value_t = 65_536,
+          value_parser = clap::value_parser!(u64).range(1024..=16_777_216), global = true)]
+    pub ws_max_message_bytes: u64,
+
+    /// Seconds to wait for requests and sockets to finish on SIGINT/SIGTERM.
+    #[arg(long, env = "HELDAR_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=600), global = true)]
+    pub shutdown_timeout_secs: u64,
+
+    /// Log format.
+    #[arg(long, env = "HELDAR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
+    pub log_format: LogFormat,
+
+    /// Log filter (tracing `EnvFilter` syntax).
+    #[arg(
+        long,
+        env = "HELDAR_LOG",
+        default_value = "info,sqlx=warn",
+        global = true
+    )]
+    pub log: String,
+
+    /// Serve `POST /bench/echo`, a plain axum JSON route the benchmark compares GraphQL against.
+    #[arg(long, env = "HELDAR_BENCH_ROUTES", default_value_t = false, action = clap::ArgAction::Set, global = true, hide = true)]
+    pub bench_routes: bool,
+}
+
+/// A setting whose value cannot be used; the message names the setting.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {setting}: {message}")]
+pub struct ConfigError {
+    /// Flag and variable of the setting.
+    pub setting: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl Config {
+    /// Defaults with no flags and no environment: what tests start from.
+    pub fn for_tests(data_dir: &Path) -> Config {
+        let cli = Cli::parse_from(["heldar"]);
+        let mut config = cli.config;
+        config.data_dir = data_dir.to_path_buf();
+        config.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        config
+    }
+
+    /// Checks that span more than one value, after clap has parsed each.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.database_url {
+            let url = url.expose();
+            if !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+            {
+                return Err(ConfigError {
+                    setting: "--database-url / HELDAR_DATABASE_URL",
+                    message: "must start with sqlite:, postgres:// or postgresql://".into(),
+                });
+            }
+        }
+        if let Some(secret) = &self.jwt_secret
+            && secret.expose().len() < 32
+        {
+            return Err(ConfigError {
+                setting: "--jwt-secret / HELDAR_JWT_SECRET",
+                message: "must be at least 32 bytes".into(),
+            });
+        }
+        if let Some(password) = &self.admin_password
+            && !(8..=1024).contains(&password.expose().len())
+        {
+            return Err(ConfigError {
+                setting: "--admin-password / HELDAR_ADMIN_PASSWORD",
+                message: "must be 8 to 1024 bytes long".into(),
+            });
+        }
+        if self.admin_username.trim().is_empty() {
+            return Err(ConfigError {
+                setting: "--admin-username / HELDAR_ADMIN_USERNAME",
+                message: "must not be blank".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The database URL in use: the configured one or the SQLite file under the data dir.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_owned(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("heldar.db").display()
+            ),
+        }
+    }
+
+    /// How long a websocket may wait for `connection_init`.
+    pub fn ws_init_timeout(&self) -> Duration {
+        Duration::from_millis(self.ws_init_timeout_ms)
+    }
+
+    /// Interval of websocket keep-alive pings.
+    pub fn ws_keepalive(&self) -> Duration {
+        Duration::from_millis(self.ws_keepalive_ms)
+    }
+}

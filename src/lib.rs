@@ -1,0 +1,13 @@
+//! Heldar GraphQL: the control plane of a video-surveillance recorder, as one GraphQL API.
+
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod state;
+pub mod system;
+pub mod telemetry;

@@ -1,0 +1,3 @@
+//! The server itself: version, clock.
+
+pub mod graphql;
