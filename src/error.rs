@@ -192,3 +192,32 @@ pub fn request_error(code: &str, message: impl Into<String>) -> ServerError {
     set_code(&mut err, code);
     err
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_sends_only_a_request_id() {
+        let err: async_graphql::Error =
+            AppError::internal("secret detail: /var/lib/heldar.db").into();
+        assert!(
+            err.message.starts_with("internal error (request id"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("secret"));
+        let ext = err.extensions.unwrap();
+        assert_eq!(ext.get("code"), Some(&Value::from("INTERNAL_SERVER_ERROR")));
+    }
+
+    #[test]
+    fn a_bad_input_error_names_its_field() {
+        let err: async_graphql::Error =
+            AppError::bad_input("input.points[2].x", "must be within 0..1").into();
+        assert_eq!(err.message, "input.points[2].x: must be within 0..1");
+        let ext = err.extensions.unwrap();
+        assert_eq!(ext.get("code"), Some(&Value::from("BAD_USER_INPUT")));
+        assert_eq!(ext.get("field"), Some(&Value::from("input.points[2].x")));
+    }
+}

@@ -54,7 +54,8 @@ pub fn router(state: HttpState) -> Router {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
                 tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
-            }),
+            })
+            .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::WARN)),
         )
         .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
         .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(tower_http::request_id::MakeRequestUuid))
@@ -144,6 +145,14 @@ async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: 
             );
         }
     };
+    if batch.iter().any(|request| request.query.trim().is_empty()) {
+        telemetry::record_operation("none", "rejected", 0.0);
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            codes::BAD_REQUEST,
+            "every operation needs a non-empty `query`",
+        );
+    }
     if let BatchRequest::Batch(requests) = &batch {
         let max = state.app.config.max_batch as usize;
         if requests.is_empty() || requests.len() > max {
@@ -217,13 +226,24 @@ fn selected_operation_type(
     }
 }
 
-async fn execute(state: HttpState, headers: &HeaderMap, batch: BatchRequest) -> Response {
+/// The metrics label of an operation: its given name, else the name in its document.
+fn operation_label(request: &mut async_graphql::Request) -> String {
+    if request.operation_name.is_some() {
+        return telemetry::operation_label(request.operation_name.as_deref());
+    }
+    let name = match request.parsed_query().map(|doc| &doc.operations) {
+        Ok(DocumentOperations::Multiple(ops)) if ops.len() == 1 => {
+            ops.keys().next().map(|name| name.to_string())
+        }
+        _ => None,
+    };
+    telemetry::operation_label(name.as_deref())
+}
+
+async fn execute(state: HttpState, headers: &HeaderMap, mut batch: BatchRequest) -> Response {
     let started = Instant::now();
     let auth = authenticate(&state, headers).await;
-    let names: Vec<String> = batch
-        .iter()
-        .map(|r| telemetry::operation_label(r.operation_name.as_deref()))
-        .collect();
+    let names: Vec<String> = batch.iter_mut().map(operation_label).collect();
     let batch = batch.data(auth);
     let request_id = request_id(headers);
     let mut response = REQUEST_ID

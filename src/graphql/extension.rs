@@ -5,18 +5,42 @@ use std::sync::Arc;
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
 };
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
 
 use crate::error::{codes, set_code};
 
-/// Tags parse and validation failures with their codes, so clients can branch on them.
-pub struct RequestErrorCodes;
+/// Tags parse and validation failures with their codes, so clients can branch on them, and
+/// refuses introspection with an error (async-graphql alone answers `null`) when it is off.
+#[derive(Clone, Copy)]
+pub struct RequestErrorCodes {
+    /// Whether introspection is allowed.
+    pub introspection: bool,
+}
 
 impl ExtensionFactory for RequestErrorCodes {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RequestErrorCodes)
+        Arc::new(*self)
     }
+}
+
+/// Whether a selection set, with its fragments, asks for `__schema` or `__type`.
+fn selects_introspection(doc: &ExecutableDocument, set: &SelectionSet, depth: usize) -> bool {
+    if depth > 32 {
+        return false;
+    }
+    set.items.iter().any(|item| match &item.node {
+        Selection::Field(field) => matches!(field.node.name.node.as_str(), "__schema" | "__type"),
+        Selection::InlineFragment(fragment) => {
+            selects_introspection(doc, &fragment.node.selection_set.node, depth + 1)
+        }
+        Selection::FragmentSpread(spread) => doc
+            .fragments
+            .get(&spread.node.fragment_name.node)
+            .is_some_and(|fragment| {
+                selects_introspection(doc, &fragment.node.selection_set.node, depth + 1)
+            }),
+    })
 }
 
 #[async_trait::async_trait]
@@ -28,10 +52,21 @@ impl Extension for RequestErrorCodes {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|mut err| {
+        let doc = next.run(ctx, query, variables).await.map_err(|mut err| {
             set_code(&mut err, codes::PARSE_FAILED);
             err
-        })
+        })?;
+        if !self.introspection
+            && doc
+                .operations
+                .iter()
+                .any(|(_, op)| selects_introspection(&doc, &op.node.selection_set.node, 0))
+        {
+            let mut err = ServerError::new("introspection is disabled on this server", None);
+            set_code(&mut err, codes::VALIDATION_FAILED);
+            return Err(err);
+        }
+        Ok(doc)
     }
 
     async fn validation(

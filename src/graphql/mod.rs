@@ -13,10 +13,12 @@ pub use context::ContextExt;
 
 /// Every query field, one feature object per line.
 #[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
 pub struct QueryRoot(SystemQuery);
 
 /// Every subscription field, one feature object per line.
 #[derive(MergedSubscription, Default)]
+#[graphql(name = "Subscription")]
 pub struct SubscriptionRoot(SystemSubscription);
 
 /// The schema type served over HTTP and websockets.
@@ -44,7 +46,9 @@ pub fn build_schema(state: Option<AppState>, limits: SchemaLimits) -> HeldarSche
     .limit_complexity(limits.max_complexity)
     .limit_recursive_depth(32)
     .limit_directives(16)
-    .extension(extension::RequestErrorCodes);
+    .extension(extension::RequestErrorCodes {
+        introspection: limits.introspection,
+    });
     if !limits.introspection {
         builder = builder.disable_introspection().disable_suggestions();
     }

@@ -153,8 +153,14 @@ pub async fn serve(
     };
     let stop = conn.run(rx, settings).await;
     conn.tasks.abort_all();
-    if let Stop::Close(code, reason) = stop {
-        let _ = close_socket(&mut conn.socket, code, &reason).await;
+    match stop {
+        Stop::Close(code, reason) => {
+            let _ = close_socket(&mut conn.socket, code, &reason).await;
+        }
+        // Flushes the close reply tungstenite queued for a client-initiated close.
+        Stop::Gone => {
+            let _ = futures_util::SinkExt::close(&mut conn.socket).await;
+        }
     }
 }
 

@@ -1,0 +1,129 @@
+//! The binary: settings refused at start-up, graceful shutdown, JSON logs, `migrate`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn heldar() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_heldar"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+#[test]
+fn an_invalid_setting_stops_start_up_and_names_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("HELDAR_DB_MAX_CONNECTIONS", "1", "--db-max-connections"),
+        ("HELDAR_BIND", "not-an-address", "--bind"),
+        ("HELDAR_JWT_SECRET", "too-short", "HELDAR_JWT_SECRET"),
+        ("HELDAR_DATABASE_URL", "mysql://x", "HELDAR_DATABASE_URL"),
+        ("HELDAR_INTROSPECTION", "maybe", "--introspection"),
+    ];
+    for (var, value, named) in cases {
+        let output = heldar()
+            .env("HELDAR_DATA_DIR", dir.path())
+            .env(var, value)
+            .arg("migrate")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{var}={value} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(named),
+            "{var}={value}: stderr does not name {named}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn secrets_are_redacted_when_the_config_is_printed() {
+    let mut config = heldar::config::Config::for_tests(std::path::Path::new("/tmp"));
+    config.jwt_secret = Some(heldar::config::Secret::from(
+        "super-secret-value-super-secret-value".to_owned(),
+    ));
+    config.database_url = Some(heldar::config::Secret::from(
+        "postgres://u:hunter2@db/heldar".to_owned(),
+    ));
+    let printed = format!("{config:?}");
+    assert!(
+        !printed.contains("super-secret") && !printed.contains("hunter2"),
+        "{printed}"
+    );
+    assert!(printed.contains("[redacted]"));
+}
+
+#[test]
+fn migrate_creates_the_sqlite_database_under_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("nested/data");
+    let output = heldar()
+        .env("HELDAR_DATA_DIR", &data)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(data.join("heldar.db").is_file());
+}
+
+#[test]
+fn sigterm_stops_the_server_gracefully_and_logs_are_json_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = heldar()
+        .env("HELDAR_DATA_DIR", dir.path())
+        .env("HELDAR_BIND", "127.0.0.1:0")
+        .env("HELDAR_LOG_FORMAT", "json")
+        .env("HELDAR_SHUTDOWN_TIMEOUT_SECS", "5")
+        .arg("serve")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let started = Instant::now();
+    loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "server exited early"
+        );
+        let record: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
+        if record["message"] == "listening; GraphiQL at /graphql" {
+            assert!(record["port"].as_u64().unwrap() > 0);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "server ignored SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    let rest: Vec<String> = stderr.lines().map_while(Result::ok).collect();
+    assert!(
+        rest.iter().any(|l| l.contains("SIGTERM received")),
+        "{rest:?}"
+    );
+}

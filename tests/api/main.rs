@@ -1,0 +1,11 @@
+//! Integration tests: the server driven as a client would, over HTTP and websockets, on SQLite
+//! and (with `HELDAR_TEST_DATABASE_URL`) PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod cli;
+mod http_platform;
+mod node_clients;
+mod schema_file;
+mod ws_protocol;

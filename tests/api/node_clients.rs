@@ -1,0 +1,74 @@
+//! Real third-party clients: the `graphql-ws` library over `/graphql/ws`, and GraphiQL in
+//! headless Chromium with the network limited to localhost. Both scripts live in `web/tests/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::helpers::TestApp;
+use crate::test_on_both;
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+}
+
+/// `node` and the installed `web/node_modules`, or a skip (a failure in CI).
+fn node_ready(extra: Option<&str>) -> Option<PathBuf> {
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+    let node_ok = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let modules_ok = web.join("node_modules/graphql-ws").is_dir();
+    let extra_ok = extra.is_none_or(|path| Path::new(path).exists());
+    if node_ok && modules_ok && extra_ok {
+        return Some(web);
+    }
+    let missing = format!(
+        "node: {node_ok}, web/node_modules: {modules_ok}, {}: {extra_ok}",
+        extra.unwrap_or("-")
+    );
+    assert!(
+        !in_ci(),
+        "CI must run the Node client tests ({missing}); the test command installs them"
+    );
+    eprintln!("skipping: {missing}; run `npm ci --prefix web` (and `apt-get install chromium`)");
+    None
+}
+
+fn run_script(web: &Path, script: &str, args: &[&str]) -> serde_json::Value {
+    let output = Command::new("node")
+        .arg(web.join("tests").join(script))
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{script} failed\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last)
+        .unwrap_or_else(|_| panic!("{script} printed no JSON result: {stdout}"))
+}
+
+test_on_both!(
+    async fn the_graphql_ws_client_library_interoperates(backend) {
+        let Some(web) = node_ready(None) else { return };
+        let app = TestApp::spawn(backend).await;
+        let url = app.ws_url();
+        let result = tokio::task::spawn_blocking(move || run_script(&web, "graphql-ws-interop.mjs", &[&url])).await.unwrap();
+        assert_eq!(result["ok"], true, "{result}");
+    }
+);
+
+test_on_both!(
+    async fn graphiql_renders_offline_and_runs_an_introspection_query(backend) {
+        let Some(web) = node_ready(Some("/usr/bin/chromium")) else { return };
+        let app = TestApp::spawn(backend).await;
+        let url = app.addr.clone();
+        let result = tokio::task::spawn_blocking(move || run_script(&web, "graphiql-browser.mjs", &[&url])).await.unwrap();
+        assert_eq!(result["ok"], true, "{result}");
+        assert_eq!(result["blocked"], serde_json::json!([]), "GraphiQL tried to reach the internet: {result}");
+    }
+);
