@@ -18,6 +18,12 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
     ),
     ("app.css", "graphiql/app.css", "text/css; charset=utf-8"),
+    ("favicon.svg", "graphiql/favicon.svg", "image/svg+xml"),
+    (
+        "graphql-ws.min.js",
+        "node_modules/graphql-ws/umd/graphql-ws.min.js",
+        "text/javascript; charset=utf-8",
+    ),
     (
         "react.production.min.js",
         "node_modules/react/umd/react.production.min.js",

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::auth::password::Hasher;
+use crate::auth::token::TokenKeys;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::graphql::{self, SchemaLimits};
@@ -53,13 +55,31 @@ impl Application {
         let _ = crate::telemetry::prometheus();
         let db = crate::db::connect(&config).await?;
         crate::db::migrate(&db).await?;
+        let secret = crate::auth::token::load_secret(&config).map_err(StartError::Other)?;
         let state = AppState {
             db,
             config: Arc::new(config),
             clock: clock.clone(),
             started_at: clock.now(),
             ws: Default::default(),
+            tokens: Arc::new(TokenKeys::new(&secret)),
+            hasher: Hasher::default(),
         };
+        match crate::auth::service::bootstrap_admin(&state).await {
+            Ok(Some((username, password))) => {
+                // Printed once, on the first start only; the hash is all that is kept.
+                tracing::warn!(%username, "created the first admin user; its generated password is printed on stdout once");
+                println!(
+                    "\n  created the admin user `{username}` with password: {password}\n  Sign in and change it (updateUser), or set HELDAR_ADMIN_PASSWORD before the first start.\n"
+                );
+            }
+            Ok(None) => {}
+            Err(err) => {
+                return Err(StartError::Other(format!(
+                    "cannot create the admin user: {err}"
+                )));
+            }
+        }
         let limits = SchemaLimits {
             max_depth: state.config.max_query_depth as usize,
             max_complexity: state.config.max_query_complexity as usize,
@@ -120,6 +140,23 @@ impl Application {
             Err(join) => Err(std::io::Error::other(join)),
         }
     }
+}
+
+/// State for a maintenance command: the database opened and migrated, no listener.
+pub async fn admin_state(config: Config) -> Result<AppState, StartError> {
+    let db = crate::db::connect(&config).await?;
+    crate::db::migrate(&db).await?;
+    let secret = crate::auth::token::load_secret(&config).map_err(StartError::Other)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    Ok(AppState {
+        db,
+        config: Arc::new(config),
+        started_at: clock.now(),
+        clock,
+        ws: Default::default(),
+        tokens: Arc::new(TokenKeys::new(&secret)),
+        hasher: Hasher::default(),
+    })
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -38,6 +38,18 @@ impl ManualClock {
     }
 }
 
+impl ManualClock {
+    /// Now, as a `DateTime` (convenience for tests).
+    pub fn now_dt(&self) -> DateTime<Utc> {
+        Clock::now(self)
+    }
+
+    /// Now, in whole seconds since the epoch.
+    pub fn now_ts(&self) -> i64 {
+        Clock::now(self).timestamp()
+    }
+}
+
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         self.0

@@ -37,6 +37,41 @@ pub enum Command {
     Schema,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Apikey(ApiKeyCommand),
+}
+
+/// `heldar user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Add {
+        /// Login name.
+        name: String,
+        /// admin, manager, guard, viewer or integration.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+    },
+}
+
+/// `heldar apikey …`
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create an API key and print it (once).
+    Create {
+        /// Label.
+        name: String,
+        /// Role of the key.
+        #[arg(long, default_value = "integration")]
+        role: String,
+        /// Limit the key to a camera (repeatable).
+        #[arg(long = "camera")]
+        cameras: Vec<String>,
+    },
 }
 
 /// Log output format.
@@ -176,6 +211,31 @@ pub struct Config {
     #[arg(long, env = "HELDAR_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=600), global = true)]
     pub shutdown_timeout_secs: u64,
+
+    /// Lifetime of an access token, in seconds.
+    #[arg(long, env = "HELDAR_ACCESS_TOKEN_TTL_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
+    pub access_token_ttl_secs: u64,
+
+    /// A session not refreshed for this many seconds expires.
+    #[arg(long, env = "HELDAR_SESSION_IDLE_SECS", default_value_t = 43_200,
+          value_parser = clap::value_parser!(u64).range(60..=31_536_000), global = true)]
+    pub session_idle_secs: u64,
+
+    /// A session expires this many seconds after sign-in, however active.
+    #[arg(long, env = "HELDAR_SESSION_MAX_SECS", default_value_t = 604_800,
+          value_parser = clap::value_parser!(u64).range(60..=31_536_000), global = true)]
+    pub session_max_secs: u64,
+
+    /// Failed logins that lock an account (0 disables lockout).
+    #[arg(long, env = "HELDAR_LOGIN_MAX_FAILURES", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(0..=1000), global = true)]
+    pub login_max_failures: u32,
+
+    /// Seconds an account stays locked.
+    #[arg(long, env = "HELDAR_LOGIN_LOCKOUT_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
+    pub login_lockout_secs: u64,
 
     /// Log format.
     #[arg(long, env = "HELDAR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]

@@ -295,7 +295,7 @@ async fn graphql_ws(State(state): State<HttpState>, upgrade: WebSocketUpgrade) -
     upgrade.on_upgrade(move |socket| ws::serve(socket, protocol, state.schema, state.app, settings))
 }
 
-const CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'";
+const CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'";
 
 fn graphiql_page() -> Response {
     match assets::ASSETS.iter().find(|(name, _, _)| *name == "index.html") {

@@ -1,6 +1,7 @@
 //! Heldar GraphQL: the control plane of a video-surveillance recorder, as one GraphQL API.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;

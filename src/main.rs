@@ -4,7 +4,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use heldar::app::{Application, shutdown_signal};
-use heldar::config::{Cli, Command};
+use heldar::audit::Actor;
+use heldar::auth::principal::Role;
+use heldar::auth::users::{self, NewApiKey, NewUser};
+use heldar::config::{ApiKeyCommand, Cli, Command, UserCommand};
+use heldar::error::AppError;
+use heldar::state::AppState;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -37,6 +42,80 @@ async fn main() -> ExitCode {
             }
         }
         Command::Serve { demo: _ } => serve(cli.config).await,
+        Command::User(UserCommand::Add { name, role }) => {
+            run_admin(cli.config, |state| async move {
+                let role: Role = role
+                    .parse()
+                    .map_err(|e: String| AppError::bad_input("--role", e))?;
+                let mut password = String::new();
+                std::io::stdin()
+                    .read_line(&mut password)
+                    .map_err(AppError::internal)?;
+                let password = password.trim_end_matches(['\r', '\n']).to_owned();
+                let new = NewUser {
+                    username: name,
+                    password,
+                    role,
+                    display_name: None,
+                    camera_ids: None,
+                };
+                let user = users::create_user(&state, &Actor::system(), new).await?;
+                println!(
+                    "created user {} ({}) with role {}",
+                    user.username, user.id, user.role
+                );
+                Ok(())
+            })
+            .await
+        }
+        Command::Apikey(ApiKeyCommand::Create {
+            name,
+            role,
+            cameras,
+        }) => {
+            run_admin(cli.config, |state| async move {
+                let role: Role = role
+                    .parse()
+                    .map_err(|e: String| AppError::bad_input("--role", e))?;
+                let camera_ids = (!cameras.is_empty()).then_some(cameras);
+                let new = NewApiKey {
+                    name,
+                    role,
+                    camera_ids,
+                    expires_at: None,
+                };
+                let (key, secret) = users::create_api_key(&state, &Actor::system(), new).await?;
+                eprintln!(
+                    "created API key {} ({}); it is shown only now:",
+                    key.name, key.id
+                );
+                println!("{secret}");
+                Ok(())
+            })
+            .await
+        }
+    }
+}
+
+/// Runs a maintenance command against a migrated database.
+async fn run_admin<F, Fut>(config: heldar::config::Config, work: F) -> ExitCode
+where
+    F: FnOnce(AppState) -> Fut,
+    Fut: std::future::Future<Output = Result<(), AppError>>,
+{
+    let state = match heldar::app::admin_state(config).await {
+        Ok(state) => state,
+        Err(err) => {
+            eprintln!("heldar: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match work(state).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("heldar: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 

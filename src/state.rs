@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
+use crate::auth::password::Hasher;
+use crate::auth::token::TokenKeys;
 use crate::clock::Clock;
 use crate::config::Config;
 
@@ -22,6 +24,10 @@ pub struct AppState {
     pub started_at: DateTime<Utc>,
     /// Live websocket counters.
     pub ws: Arc<WsStats>,
+    /// Access-token signing and verification.
+    pub tokens: Arc<TokenKeys>,
+    /// Password hashing on the blocking pool.
+    pub hasher: Hasher,
 }
 
 /// Open websockets and running websocket operations of this application.

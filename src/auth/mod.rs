@@ -1,6 +1,13 @@
-//! Identity and access.
+//! Identity and access: passwords, tokens, sessions, API keys, roles and camera scopes.
 
+pub mod graphql;
+pub mod password;
 pub mod principal;
+pub mod service;
+pub mod token;
+pub mod users;
+
+use std::time::Duration;
 
 use axum::http::HeaderValue;
 use serde_json::{Map, Value as Json};
@@ -10,26 +17,72 @@ use crate::graphql::context::RequestAuth;
 use crate::graphql::ws::ConnectionAuth;
 use crate::state::AppState;
 
-/// Resolves an `Authorization` header: none is anonymous; anything else must verify.
-pub async fn authenticate_header(_state: &AppState, header: Option<&HeaderValue>) -> RequestAuth {
-    match header {
-        None => RequestAuth::Anonymous,
-        Some(_) => RequestAuth::Invalid("invalid or expired credentials".into()),
+/// The token of an `Authorization: Bearer <token>` value.
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Resolves an `Authorization` header: none is anonymous; anything present must verify, and a
+/// refusal is kept (not downgraded to anonymous) so guarded fields report why.
+pub async fn authenticate_header(state: &AppState, header: Option<&HeaderValue>) -> RequestAuth {
+    let Some(header) = header else {
+        return RequestAuth::Anonymous;
+    };
+    let Some(token) = header.to_str().ok().and_then(bearer) else {
+        return RequestAuth::Invalid(
+            "the Authorization header must be `Bearer <access token>`".into(),
+        );
+    };
+    match service::authenticate_token(state, token).await {
+        Ok(principal) => RequestAuth::Authenticated(principal),
+        Err(AppError::Unauthenticated(reason)) => RequestAuth::Invalid(reason),
+        Err(err) => RequestAuth::Invalid(if matches!(err, AppError::Unavailable(_)) {
+            "authentication unavailable: database busy; retry shortly".into()
+        } else {
+            tracing::error!(error = %err, "authentication failed");
+            "authentication failed".into()
+        }),
     }
 }
 
-/// The websocket `connection_init` hook: turns the payload into the socket's authentication.
+/// The websocket `connection_init` hook: the payload must carry `{"authorization": "Bearer …"}`.
+/// The socket is closed with 4403 when the token expires, so the client refreshes and reconnects.
 pub async fn connection_init(
-    _state: &AppState,
+    state: &AppState,
     payload: Option<Map<String, Json>>,
 ) -> Result<ConnectionAuth, AppError> {
-    match payload.as_ref().and_then(|p| p.get("authorization")) {
-        None => Ok(ConnectionAuth {
-            auth: RequestAuth::Anonymous,
-            expires_at: None,
-        }),
-        Some(_) => Err(AppError::Unauthenticated(
-            "invalid or expired credentials".into(),
+    let value = payload
+        .as_ref()
+        .and_then(|p| p.get("authorization").or_else(|| p.get("Authorization")))
+        .and_then(Json::as_str)
+        .ok_or_else(|| {
+            AppError::Unauthenticated(
+                "connection_init payload needs `authorization: Bearer <access token>`".into(),
+            )
+        })?;
+    let token = bearer(value).ok_or_else(|| {
+        AppError::Unauthenticated("authorization must be `Bearer <access token>`".into())
+    })?;
+    let principal = service::authenticate_token(state, token).await?;
+    let remaining = (principal.expires_at - state.clock.now())
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+    Ok(ConnectionAuth {
+        auth: RequestAuth::Authenticated(principal),
+        expires_at: Some(tokio::time::Instant::now() + remaining),
+        token: Some(token.to_owned()),
+    })
+}
+
+/// Re-checks a socket's credential before an operation starts, so a revoked session, a
+/// deactivated user or a changed role applies to every new subscription.
+pub async fn recheck(state: &AppState, auth: &ConnectionAuth) -> Result<RequestAuth, AppError> {
+    match &auth.token {
+        Some(token) => Ok(RequestAuth::Authenticated(
+            service::authenticate_token(state, token).await?,
         )),
+        None => Ok(auth.auth.clone()),
     }
 }

@@ -83,7 +83,6 @@ const VIEW: &[Capability] = &[
 
 /// A role, expanding to capabilities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum)]
-#[graphql(rename_items = "lowercase")]
 pub enum Role {
     /// Every capability.
     Admin,

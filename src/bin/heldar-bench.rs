@@ -1,1 +1,374 @@
-fn main() {}
+//! `heldar-bench <scenario>`: starts a release `heldar` server, drives it over real sockets, prints
+//! medians and ratios, and records them in `BENCHMARKS.md`. Run it through `bench/run`, which
+//! builds both binaries and pins the server and the load generator to different cores.
+//!
+//! Scenarios:
+//! - `graphql-vs-raw`: a small GraphQL query against a plain axum JSON route of the same binary.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+type BenchError = Box<dyn std::error::Error + Send + Sync>;
+
+struct Options {
+    scenario: String,
+    seconds: u64,
+    connections: usize,
+    rounds: usize,
+    write: bool,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut options = Options {
+        scenario: String::new(),
+        seconds: 5,
+        connections: 32,
+        rounds: 3,
+        write: true,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--seconds" => {
+                options.seconds = value("--seconds")?
+                    .parse()
+                    .map_err(|e| format!("--seconds: {e}"))?
+            }
+            "--connections" => {
+                options.connections = value("--connections")?
+                    .parse()
+                    .map_err(|e| format!("--connections: {e}"))?
+            }
+            "--rounds" => {
+                options.rounds = value("--rounds")?
+                    .parse()
+                    .map_err(|e| format!("--rounds: {e}"))?
+            }
+            "--no-write" => options.write = false,
+            scenario if !scenario.starts_with('-') && options.scenario.is_empty() => {
+                options.scenario = scenario.to_owned()
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if options.scenario.is_empty() {
+        return Err("usage: heldar-bench <graphql-vs-raw> [--seconds N] [--connections N] [--rounds N] [--no-write]".into());
+    }
+    Ok(options)
+}
+
+/// A server child process; killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+    _dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(envs: &[(&str, String)]) -> Result<Server, BenchError> {
+    let exe = std::env::current_exe()?;
+    let heldar = exe.with_file_name("heldar");
+    if !heldar.is_file() {
+        return Err(format!(
+            "{} not found: build it with `cargo build --release --bins`",
+            heldar.display()
+        )
+        .into());
+    }
+    let dir = std::env::temp_dir().join(format!("heldar-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let pin = std::env::var("HELDAR_BENCH_SERVER_CPU").unwrap_or_else(|_| "0".into());
+    let mut command = if Path::new("/usr/bin/taskset").exists() && !pin.is_empty() {
+        let mut c = Command::new("taskset");
+        c.args(["-c", &pin]).arg(&heldar);
+        c
+    } else {
+        Command::new(&heldar)
+    };
+    command
+        .arg("serve")
+        .env("HELDAR_DATA_DIR", &dir)
+        .env("HELDAR_BIND", "127.0.0.1:0")
+        .env("HELDAR_LOG_FORMAT", "json")
+        .env("HELDAR_LOG", "info,tower_http=off")
+        .env("HELDAR_BENCH_ROUTES", "true")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null());
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    let mut child = command.spawn()?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let mut lines = BufReader::new(stderr).lines();
+    let port = loop {
+        let line = lines.next().ok_or("server exited before listening")??;
+        if let Ok(record) = serde_json::from_str::<serde_json::Value>(&line)
+            && let Some(port) = record.get("port").and_then(serde_json::Value::as_u64)
+        {
+            break port as u16;
+        }
+    };
+    // Keep draining the server's log so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Ok(Server {
+        child,
+        port,
+        _dir: dir,
+    })
+}
+
+/// Figures of one load run.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+}
+
+async fn connection_loop(
+    port: u16,
+    path: &'static str,
+    body: Bytes,
+    token: Option<String>,
+    until: Instant,
+) -> Result<(Vec<u32>, u64), BenchError> {
+    let stream = TcpStream::connect(("127.0.0.1", port)).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let mut latencies = Vec::with_capacity(100_000);
+    let mut errors = 0u64;
+    while Instant::now() < until {
+        let mut request = Request::post(path)
+            .header("host", "127.0.0.1")
+            .header("content-type", "application/json");
+        if let Some(token) = &token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = request.body(Full::new(body.clone()))?;
+        let started = Instant::now();
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        latencies.push(started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+        // Validate bodies: a fast stream of errors is not throughput.
+        if !status.is_success() || memchr_errors(&bytes) {
+            errors += 1;
+        }
+    }
+    Ok((latencies, errors))
+}
+
+fn memchr_errors(body: &[u8]) -> bool {
+    body.windows(9).any(|w| w == b"\"errors\":")
+}
+
+async fn load(
+    port: u16,
+    path: &'static str,
+    body: &str,
+    token: Option<String>,
+    options: &Options,
+) -> Result<Run, BenchError> {
+    // Warm up briefly so connection set-up and lazy initialisation are not measured.
+    let warm = Instant::now() + Duration::from_millis(500);
+    connection_loop(
+        port,
+        path,
+        Bytes::from(body.to_owned()),
+        token.clone(),
+        warm,
+    )
+    .await?;
+    let until = Instant::now() + Duration::from_secs(options.seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..options.connections {
+        tasks.push(tokio::spawn(connection_loop(
+            port,
+            path,
+            Bytes::from(body.to_owned()),
+            token.clone(),
+            until,
+        )));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (l, e) = task.await??;
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let pick = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    Ok(Run {
+        rps: latencies.len() as f64 / elapsed,
+        p50_ms: pick(0.5),
+        p99_ms: pick(0.99),
+        errors,
+    })
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn cpu_seconds() -> f64 {
+    // utime + stime of this process, in clock ticks (100 Hz on Linux).
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+async fn graphql_vs_raw(options: &Options) -> Result<String, BenchError> {
+    let server = start_server(&[])?;
+    let query = r#"{"query":"{ serverInfo { version } }"}"#;
+    let token: Option<String> = None;
+    let mut raw = Vec::new();
+    let mut gql = Vec::new();
+    let cpu_before = cpu_seconds();
+    let wall = Instant::now();
+    for round in 1..=options.rounds {
+        let r = load(server.port, "/bench/echo", query, token.clone(), options).await?;
+        let g = load(server.port, "/graphql", query, token.clone(), options).await?;
+        println!(
+            "round {round}: raw {:>8.0} rps p99 {:>6.2} ms | graphql {:>8.0} rps p99 {:>6.2} ms | ratio {:.2} | errors {}/{}",
+            r.rps,
+            r.p99_ms,
+            g.rps,
+            g.p99_ms,
+            g.rps / r.rps,
+            r.errors,
+            g.errors
+        );
+        if r.errors + g.errors > 0 {
+            return Err(format!(
+                "{} error responses: the figures would be meaningless",
+                r.errors + g.errors
+            )
+            .into());
+        }
+        raw.push(r);
+        gql.push(g);
+    }
+    let loader_cpu = (cpu_seconds() - cpu_before) / wall.elapsed().as_secs_f64();
+    let mut ratios: Vec<f64> = raw.iter().zip(&gql).map(|(r, g)| g.rps / r.rps).collect();
+    let m = |runs: &[Run], f: fn(&Run) -> f64| median(&mut runs.iter().map(f).collect::<Vec<_>>());
+    let summary = format!(
+        "| endpoint | median rps | median p50 | median p99 |\n|---|---|---|---|\n\
+         | `POST /bench/echo` (axum `Json` in and out) | {:.0} | {:.2} ms | {:.2} ms |\n\
+         | `POST /graphql` `{{ serverInfo {{ version }} }}` | {:.0} | {:.2} ms | {:.2} ms |\n\n\
+         **GraphQL / raw throughput ratio: {:.2}** (median of the {} per-round ratios; anchor 0.41 for async-graphql, target ≥ 0.6). \
+         Load generator CPU: {:.0}% of one core.",
+        m(&raw, |r| r.rps),
+        m(&raw, |r| r.p50_ms),
+        m(&raw, |r| r.p99_ms),
+        m(&gql, |r| r.rps),
+        m(&gql, |r| r.p50_ms),
+        m(&gql, |r| r.p99_ms),
+        median(&mut ratios),
+        options.rounds,
+        loader_cpu * 100.0,
+    );
+    Ok(summary)
+}
+
+fn record(scenario: &str, command: &str, summary: &str) -> std::io::Result<()> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
+    let existing = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        "# Benchmarks\n\nFigures from `bench/run` on the project's 2-core machine: server pinned to core 0, load \
+         generator to core 1, over loopback, response bodies validated. The machine is shared and noisy: \
+         compare ratios from one run, not absolute numbers across runs.\n"
+            .to_owned()
+    });
+    let start = format!("<!-- bench:{scenario} -->");
+    let end = format!("<!-- /bench:{scenario} -->");
+    let when = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
+    let section = format!("{start}\n## {scenario}\n\n`{command}` ({when})\n\n{summary}\n{end}");
+    let updated = match (existing.find(&start), existing.find(&end)) {
+        (Some(a), Some(b)) if b > a => format!(
+            "{}{}{}",
+            &existing[..a],
+            section,
+            &existing[b + end.len()..]
+        ),
+        _ => format!("{}\n{}\n", existing.trim_end(), section),
+    };
+    std::fs::write(path, updated)
+}
+
+fn main() -> std::process::ExitCode {
+    let options = match parse_args() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("runtime: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match options.scenario.as_str() {
+            "graphql-vs-raw" => graphql_vs_raw(&options).await,
+            other => Err(format!("unknown scenario {other}").into()),
+        }
+    });
+    match result {
+        Ok(summary) => {
+            println!("\n{summary}");
+            let command = format!(
+                "bench/run {} --seconds {} --connections {} --rounds {}",
+                options.scenario, options.seconds, options.connections, options.rounds
+            );
+            if options.write
+                && let Err(err) = record(&options.scenario, &command, &summary)
+            {
+                eprintln!("could not write BENCHMARKS.md: {err}");
+            }
+            std::process::ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("bench failed: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -2,10 +2,14 @@
 
 pub mod context;
 pub mod extension;
+pub mod guards;
+pub mod paging;
 pub mod ws;
 
-use async_graphql::{EmptyMutation, MergedObject, MergedSubscription, Schema};
+use async_graphql::{MergedObject, MergedSubscription, Schema};
 
+use crate::audit::graphql::AuditQuery;
+use crate::auth::graphql::{AuthMutation, AuthQuery};
 use crate::state::AppState;
 use crate::system::graphql::{SystemQuery, SystemSubscription};
 
@@ -14,7 +18,12 @@ pub use context::ContextExt;
 /// Every query field, one feature object per line.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(SystemQuery);
+pub struct QueryRoot(SystemQuery, AuthQuery, AuditQuery);
+
+/// Every mutation field, one feature object per line.
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(AuthMutation);
 
 /// Every subscription field, one feature object per line.
 #[derive(MergedSubscription, Default)]
@@ -22,7 +31,7 @@ pub struct QueryRoot(SystemQuery);
 pub struct SubscriptionRoot(SystemSubscription);
 
 /// The schema type served over HTTP and websockets.
-pub type HeldarSchema = Schema<QueryRoot, EmptyMutation, SubscriptionRoot>;
+pub type HeldarSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Limits the schema enforces on every document.
 #[derive(Debug, Clone, Copy)]
@@ -39,7 +48,7 @@ pub struct SchemaLimits {
 pub fn build_schema(state: Option<AppState>, limits: SchemaLimits) -> HeldarSchema {
     let mut builder = Schema::build(
         QueryRoot::default(),
-        EmptyMutation,
+        MutationRoot::default(),
         SubscriptionRoot::default(),
     )
     .limit_depth(limits.max_depth)

@@ -73,6 +73,8 @@ pub struct ConnectionAuth {
     pub auth: RequestAuth,
     /// When the socket must be closed with 4403 so the client refreshes its token.
     pub expires_at: Option<Instant>,
+    /// The access token, re-checked whenever an operation starts.
+    pub token: Option<String>,
 }
 
 /// Timing and size settings of a socket.
@@ -359,9 +361,19 @@ impl Connection {
                 format!("Subscriber for {id} already exists"),
             ));
         }
+        let auth = match crate::auth::recheck(&self.state, auth).await {
+            Ok(auth) => auth,
+            Err(err) => {
+                tracing::info!(connection = %self.connection_id, reason = %err, "websocket credential no longer valid");
+                return Some(Stop::Close(
+                    close::FORBIDDEN,
+                    "Forbidden: credential no longer valid".into(),
+                ));
+            }
+        };
         self.next_generation += 1;
         let generation = self.next_generation;
-        let request = request.data(auth.auth.clone());
+        let request = request.data(auth);
         let stream = self.schema.execute_stream(request);
         let tx = self.tx.clone();
         let task_id = id.clone();

@@ -39,6 +39,7 @@ pub struct SystemQuery;
 impl SystemQuery {
     /// Version, start time, clock and database backend of the server.
     async fn server_info(&self, ctx: &Context<'_>) -> Result<ServerInfo, AppError> {
+        ctx.principal()?;
         let state = ctx.state()?;
         let database = match state.db.get_database_backend() {
             sea_orm::DatabaseBackend::Postgres => "postgres",
@@ -67,6 +68,7 @@ impl SystemSubscription {
         #[graphql(desc = "Milliseconds between ticks (10..=60000).", default = 1000)] every_ms: i32,
         #[graphql(desc = "Stop after this many ticks; unbounded when omitted.")] limit: Option<i32>,
     ) -> Result<impl Stream<Item = ServerClockTick> + use<>, AppError> {
+        ctx.principal()?;
         let state = ctx.state()?.clone();
         if !(10..=60_000).contains(&every_ms) {
             return Err(AppError::bad_input(

@@ -4,6 +4,29 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Kills the server if the test fails half-way, so no process outlives it.
+struct KillOnDrop(std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn heldar() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_heldar"));
     command
@@ -81,10 +104,12 @@ fn sigterm_stops_the_server_gracefully_and_logs_are_json_on_request() {
         .env("HELDAR_LOG_FORMAT", "json")
         .env("HELDAR_SHUTDOWN_TIMEOUT_SECS", "5")
         .arg("serve")
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut child = KillOnDrop(child);
     let mut line = String::new();
     let started = Instant::now();
     loop {
@@ -126,4 +151,97 @@ fn sigterm_stops_the_server_gracefully_and_logs_are_json_on_request() {
         rest.iter().any(|l| l.contains("SIGTERM received")),
         "{rest:?}"
     );
+}
+
+#[test]
+fn the_first_start_creates_an_admin_prints_its_password_once_and_keeps_a_private_jwt_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        let mut child = KillOnDrop(
+            heldar()
+                .env("HELDAR_DATA_DIR", dir.path())
+                .env("HELDAR_BIND", "127.0.0.1:0")
+                .env("HELDAR_LOG_FORMAT", "json")
+                .arg("serve")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(
+                stderr.read_line(&mut line).unwrap() > 0,
+                "server exited early"
+            );
+            if line.contains("listening") {
+                break;
+            }
+        }
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let mut out = String::new();
+        std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+        out
+    };
+    let first = start();
+    assert!(
+        first.contains("created the admin user `admin` with password: "),
+        "{first}"
+    );
+    let second = start();
+    assert!(!second.contains("password"), "printed only once: {second}");
+    let secret = dir.path().join("jwt-secret");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&secret).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(std::fs::read(&secret).unwrap().len() >= 32);
+}
+
+#[test]
+fn users_and_api_keys_can_be_created_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = heldar()
+        .env("HELDAR_DATA_DIR", dir.path())
+        .env("HELDAR_ADMIN_PASSWORD", "bootstrap-password")
+        .args(["user", "add", "operator", "--role", "guard"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"operator-password\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("created user operator"));
+
+    let output = heldar()
+        .env("HELDAR_DATA_DIR", dir.path())
+        .args(["apikey", "create", "worker", "--camera", "cam_1"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let key = String::from_utf8(output.stdout).unwrap();
+    assert!(key.trim().starts_with("hak_"), "{key}");
+
+    let output = heldar()
+        .env("HELDAR_DATA_DIR", dir.path())
+        .args(["user", "add", "x", "--role", "emperor"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--role"));
 }

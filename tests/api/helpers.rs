@@ -70,8 +70,14 @@ macro_rules! test_on_both {
     };
 }
 
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+pub const USER_PASSWORD: &str = "user-password-for-tests";
+pub const LOGIN: &str = "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { accessToken refreshToken expiresAt refreshExpiresAt principal { id name role kind cameraIds } } }";
+
 /// A running server.
 pub struct TestApp {
+    /// Access token of the bootstrap admin (`admin` / [`ADMIN_PASSWORD`]).
+    pub token: String,
     pub addr: String,
     pub port: u16,
     pub http: reqwest::Client,
@@ -117,6 +123,8 @@ impl TestApp {
             config.database_url = Some(Secret::from(replace_db_name(admin_url, &name)));
             pg_drop = Some((admin_url.clone(), name));
         }
+        config.admin_username = "admin".into();
+        config.admin_password = Some(Secret::from(ADMIN_PASSWORD.to_owned()));
         configure(&mut config);
         heldar::telemetry::init_tracing(&config);
         let data_dir = config.data_dir.clone();
@@ -129,7 +137,8 @@ impl TestApp {
         let server = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
         }));
-        TestApp {
+        let mut app = TestApp {
+            token: String::new(),
             addr: format!("http://127.0.0.1:{port}"),
             port,
             http: reqwest::Client::new(),
@@ -139,7 +148,83 @@ impl TestApp {
             shutdown: Some(tx),
             server: Some(server),
             pg_drop,
-        }
+        };
+        app.token = app.login("admin", ADMIN_PASSWORD).await["accessToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app
+    }
+
+    /// Signs in; returns the whole `AuthPayload`.
+    pub async fn login(&self, username: &str, password: &str) -> Value {
+        let data = self
+            .gql(LOGIN, json!({"u": username, "p": password}), None)
+            .await;
+        data["login"].clone()
+    }
+
+    /// `Some(admin token)`, for the common case.
+    pub fn admin(&self) -> Option<&str> {
+        Some(&self.token)
+    }
+
+    /// The `connection_init` payload carrying the admin's token.
+    pub fn ws_auth(&self) -> Value {
+        json!({"authorization": format!("Bearer {}", self.token)})
+    }
+
+    /// Creates a user with `role` (as the admin) and signs in as it; returns (id, access token).
+    pub async fn user_with_role(&self, username: &str, role: &str) -> (String, String) {
+        let data = self
+            .gql(
+                "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }",
+                json!({"i": {"username": username, "password": USER_PASSWORD, "role": role.to_uppercase()}}),
+                self.admin(),
+            )
+            .await;
+        let id = data["createUser"]["id"].as_str().unwrap().to_owned();
+        let token = self.login(username, USER_PASSWORD).await["accessToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (id, token)
+    }
+
+    /// Creates an API key (as the admin) and exchanges it; returns (key id, key, access token).
+    pub async fn api_key(
+        &self,
+        role: &str,
+        cameras: Option<Vec<&str>>,
+    ) -> (String, String, String) {
+        let data = self
+            .gql(
+                "mutation($i: CreateApiKeyInput!) { createApiKey(input: $i) { key apiKey { id } } }",
+                json!({"i": {"name": format!("key-{role}"), "role": role.to_uppercase(), "cameraIds": cameras}}),
+                self.admin(),
+            )
+            .await;
+        let key = data["createApiKey"]["key"].as_str().unwrap().to_owned();
+        let id = data["createApiKey"]["apiKey"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let token = self.exchange(&key).await;
+        (id, key, token)
+    }
+
+    pub async fn exchange(&self, key: &str) -> String {
+        let data = self
+            .gql(
+                "mutation($k: String!) { exchangeApiKey(apiKey: $k) { accessToken } }",
+                json!({"k": key}),
+                None,
+            )
+            .await;
+        data["exchangeApiKey"]["accessToken"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Stops the server and waits for it to finish.

@@ -10,7 +10,7 @@ const INFO: &str = "{ serverInfo { version database } }";
 test_on_both!(
     async fn a_query_over_post_returns_data(backend) {
         let app = TestApp::spawn(backend.clone()).await;
-        let data = app.gql(INFO, json!({}), None).await;
+        let data = app.gql(INFO, json!({}), app.admin()).await;
         assert_eq!(data["serverInfo"]["version"], env!("CARGO_PKG_VERSION"));
         let expected = if matches!(backend, Backend::Sqlite) { "sqlite" } else { "postgres" };
         assert_eq!(data["serverInfo"]["database"], expected);
@@ -50,7 +50,13 @@ test_on_both!(
         let response = app.get("/graphql?query=subscription%20%7B%20serverClock%20%7B%20seq%20%7D%20%7D").await;
         assert_eq!(response.status(), 405);
 
-        let response = app.get("/graphql?query=%7B%20serverInfo%20%7B%20version%20%7D%20%7D").await;
+        let response = app
+            .http
+            .get(format!("{}/graphql?query=%7B%20serverInfo%20%7B%20version%20%7D%20%7D", app.addr))
+            .bearer_auth(&app.token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["data"]["serverInfo"]["version"], env!("CARGO_PKG_VERSION"));
@@ -61,7 +67,7 @@ test_on_both!(
     async fn a_document_nested_too_deep_is_refused(backend) {
         let app = TestApp::spawn(backend).await;
         let deep = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } } } }";
-        let (code, message) = app.gql_err(deep, json!({}), None).await;
+        let (code, message) = app.gql_err(deep, json!({}), app.admin()).await;
         assert_eq!((code.as_str(), message.as_str()), ("QUERY_TOO_DEEP", "Query is nested too deep."));
     }
 );
@@ -70,7 +76,7 @@ test_on_both!(
     async fn a_document_too_complex_is_refused(backend) {
         let app = TestApp::spawn(backend).await;
         let aliases: String = (0..600).map(|i| format!("a{i}: serverInfo {{ version }} ")).collect();
-        let (code, _) = app.gql_err(&format!("{{ {aliases} }}"), json!({}), None).await;
+        let (code, _) = app.gql_err(&format!("{{ {aliases} }}"), json!({}), app.admin()).await;
         assert_eq!(code, "QUERY_TOO_COMPLEX");
     }
 );
@@ -79,7 +85,7 @@ test_on_both!(
     async fn a_body_over_the_limit_is_refused(backend) {
         let app = TestApp::spawn_with(backend, |c| c.max_body_bytes = 4096).await;
         let padding = " ".repeat(5000);
-        let (status, body) = app.post(&format!("{{ serverInfo {{ version }} {padding} }}"), json!({}), None).await;
+        let (status, body) = app.post(&format!("{{ serverInfo {{ version }} {padding} }}"), json!({}), app.admin()).await;
         assert_eq!(status, 413);
         assert_eq!(first_error(&body).0, "PAYLOAD_TOO_LARGE");
     }
@@ -89,12 +95,12 @@ test_on_both!(
     async fn batches_run_up_to_the_limit_and_no_further(backend) {
         let app = TestApp::spawn_with(backend, |c| c.max_batch = 3).await;
         let op = json!({ "query": INFO });
-        let (status, body) = app.post_body(json!([op, op, op]), None).await;
+        let (status, body) = app.post_body(json!([op, op, op]), app.admin()).await;
         assert_eq!(status, 200);
         assert_eq!(body.as_array().map(Vec::len), Some(3));
         assert!(body[2]["data"]["serverInfo"]["version"].is_string());
 
-        let (status, body) = app.post_body(json!([op, op, op, op]), None).await;
+        let (status, body) = app.post_body(json!([op, op, op, op]), app.admin()).await;
         assert_eq!(status, 400);
         assert_eq!(first_error(&body), ("BAD_REQUEST".into(), "a batch must hold 1 to 3 operations".into()));
     }
@@ -103,9 +109,9 @@ test_on_both!(
 test_on_both!(
     async fn parse_and_validation_failures_carry_codes(backend) {
         let app = TestApp::spawn(backend).await;
-        assert_eq!(app.gql_err("{ serverInfo { ", json!({}), None).await.0, "GRAPHQL_PARSE_FAILED");
-        assert_eq!(app.gql_err("{ serverInfo { nope } }", json!({}), None).await.0, "GRAPHQL_VALIDATION_FAILED");
-        let (status, body) = app.post_body(json!({ "querry": INFO }), None).await;
+        assert_eq!(app.gql_err("{ serverInfo { ", json!({}), app.admin()).await.0, "GRAPHQL_PARSE_FAILED");
+        assert_eq!(app.gql_err("{ serverInfo { nope } }", json!({}), app.admin()).await.0, "GRAPHQL_VALIDATION_FAILED");
+        let (status, body) = app.post_body(json!({ "querry": INFO }), app.admin()).await;
         assert_eq!(status, 400);
         assert_eq!(first_error(&body).0, "BAD_REQUEST");
         let response = app
@@ -123,15 +129,15 @@ test_on_both!(
 test_on_both!(
     async fn introspection_and_suggestions_can_be_switched_off(backend) {
         let app = TestApp::spawn_with(backend.clone(), |c| c.introspection = false).await;
-        let (code, _) = app.gql_err("{ __schema { queryType { name } } }", json!({}), None).await;
+        let (code, _) = app.gql_err("{ __schema { queryType { name } } }", json!({}), app.admin()).await;
         assert_eq!(code, "GRAPHQL_VALIDATION_FAILED");
-        let (_, message) = app.gql_err("{ serverInf { version } }", json!({}), None).await;
+        let (_, message) = app.gql_err("{ serverInf { version } }", json!({}), app.admin()).await;
         assert!(!message.contains("Did you mean"), "suggestions leak the schema: {message}");
 
         let open = TestApp::spawn(backend).await;
         let data = open.gql("{ __schema { queryType { name } } }", json!({}), None).await;
-        assert_eq!(data["__schema"]["queryType"]["name"], "Query");
-        let (_, message) = open.gql_err("{ serverInf { version } }", json!({}), None).await;
+        assert_eq!(data["__schema"]["queryType"]["name"], "Query", "introspection needs no token");
+        let (_, message) = open.gql_err("{ serverInf { version } }", json!({}), open.admin()).await;
         assert!(message.contains("Did you mean"), "{message}");
     }
 );
@@ -144,7 +150,7 @@ test_on_both!(
         assert_eq!(ready.status(), 200);
         assert_eq!(ready.json::<Value>().await.unwrap()["ready"], true);
 
-        app.gql("query Info { serverInfo { version } }", json!({}), None).await;
+        app.gql("query Info { serverInfo { version } }", json!({}), app.admin()).await;
         let metrics = app.metrics().await;
         assert!(metrics.contains(r#"heldar_graphql_requests_total{operation="Info",outcome="ok"}"#), "{metrics}");
         assert!(metrics.contains("heldar_graphql_request_duration_seconds_bucket"), "{metrics}");
@@ -183,7 +189,7 @@ test_on_both!(
         assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
         let html = page.text().await.unwrap();
         assert!(!html.contains("http://") && !html.contains("https://"), "the page must load nothing from the internet");
-        for asset in ["graphiql.min.js", "graphiql.min.css", "react.production.min.js", "react-dom.production.min.js", "app.js"] {
+        for asset in ["graphiql.min.js", "graphiql.min.css", "react.production.min.js", "react-dom.production.min.js", "graphql-ws.min.js", "app.js"] {
             assert!(html.contains(&format!("/graphiql/{asset}")), "page references {asset}");
             let response = app.get(&format!("/graphiql/{asset}")).await;
             assert_eq!(response.status(), 200, "{asset}");

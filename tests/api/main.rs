@@ -4,7 +4,9 @@
 
 mod helpers;
 
+mod auth;
 mod cli;
+mod guards;
 mod http_platform;
 mod node_clients;
 mod schema_file;

@@ -57,7 +57,8 @@ test_on_both!(
         let Some(web) = node_ready(None) else { return };
         let app = TestApp::spawn(backend).await;
         let url = app.ws_url();
-        let result = tokio::task::spawn_blocking(move || run_script(&web, "graphql-ws-interop.mjs", &[&url])).await.unwrap();
+        let token = app.token.clone();
+        let result = tokio::task::spawn_blocking(move || run_script(&web, "graphql-ws-interop.mjs", &[&url, &token])).await.unwrap();
         assert_eq!(result["ok"], true, "{result}");
     }
 );

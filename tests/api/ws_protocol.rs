@@ -21,7 +21,7 @@ test_on_both!(
         let mut client = WsClient::connect(&app.ws_url(), None).await;
         client.expect_close(4406).await;
         let mut client = WsClient::connect(&app.ws_url(), Some("graphql-transport-ws")).await;
-        client.send(json!({"type": "connection_init"})).await;
+        client.send(json!({"type": "connection_init", "payload": app.ws_auth()})).await;
         assert_eq!(client.next_json().await, json!({"type": "connection_ack"}));
     }
 );
@@ -37,7 +37,7 @@ test_on_both!(
 test_on_both!(
     async fn a_second_connection_init_closes_4429(backend) {
         let app = TestApp::spawn(backend).await;
-        let mut client = WsClient::connect_acked(&app.ws_url(), json!({})).await;
+        let mut client = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
         client.send(json!({"type": "connection_init"})).await;
         client.expect_close(4429).await;
     }
@@ -67,7 +67,7 @@ test_on_both!(
             r#"["connection_init"]"#,
         ];
         for case in cases {
-            let mut client = WsClient::connect_acked(&app.ws_url(), json!({})).await;
+            let mut client = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
             client.send_text(case).await;
             client.expect_close(4400).await;
         }
@@ -80,7 +80,7 @@ test_on_both!(
 test_on_both!(
     async fn a_duplicate_active_id_closes_4409(backend) {
         let app = TestApp::spawn(backend).await;
-        let mut client = WsClient::connect_acked(&app.ws_url(), json!({})).await;
+        let mut client = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
         subscribe(&mut client, "dup", TICKS).await;
         subscribe(&mut client, "dup", TICKS).await;
         client.expect_close(4409).await;
@@ -90,7 +90,7 @@ test_on_both!(
 test_on_both!(
     async fn an_id_is_reusable_after_its_operation_completed(backend) {
         let app = TestApp::spawn(backend).await;
-        let mut client = WsClient::connect_acked(&app.ws_url(), json!({})).await;
+        let mut client = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
         for _ in 0..2 {
             subscribe(&mut client, "same", "{ serverInfo { version } }").await;
             assert_eq!(client.next_json().await["type"], "next");
@@ -106,7 +106,7 @@ test_on_both!(
         // Allowed even before the ack.
         client.send(json!({"type": "ping", "payload": {"n": 1}})).await;
         assert_eq!(client.next_json().await, json!({"type": "pong", "payload": {"n": 1}}));
-        client.send(json!({"type": "connection_init"})).await;
+        client.send(json!({"type": "connection_init", "payload": app.ws_auth()})).await;
         assert_eq!(client.next_json().await["type"], "connection_ack");
         client.send(json!({"type": "pong"})).await;
         assert!(client.until_pong().await.is_empty(), "an unsolicited pong gets no reply");
@@ -116,7 +116,7 @@ test_on_both!(
 test_on_both!(
     async fn a_query_gets_one_next_then_complete(backend) {
         let app = TestApp::spawn(backend).await;
-        let mut client = WsClient::connect_acked(&app.ws_url(), json!({})).await;
+        let mut client = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
         subscribe(&mut client, "q", "{ serverInfo { version } }").await;
         let next = client.next_json().await;
         assert_eq!(next["type"], "next");
@@ -129,7 +129,7 @@ test_on_both!(
 test_on_both!(
     async fn a_subscription_streams_until_its_limit_then_completes(backend) {
         let app = TestApp::spawn(backend).await;
-        let mut client = WsClient::connect_acked(&app.ws_url(), json!({})).await;
+        let mut client = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
         subscribe(&mut client, "s", "subscription { serverClock(everyMs: 20, limit: 3) { seq at } }").await;
         for seq in 1..=3 {
             let next = client.next_json().await;
@@ -143,7 +143,7 @@ test_on_both!(
 test_on_both!(
     async fn a_validation_failure_is_one_error_message_without_complete(backend) {
         let app = TestApp::spawn(backend).await;
-        let mut client = WsClient::connect_acked(&app.ws_url(), json!({})).await;
+        let mut client = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
         subscribe(&mut client, "bad", "subscription { nope }").await;
         let error = client.next_json().await;
         assert_eq!(error["type"], "error");
@@ -158,7 +158,7 @@ test_on_both!(
 test_on_both!(
     async fn a_client_complete_stops_the_stream_and_is_not_echoed(backend) {
         let app = TestApp::spawn(backend).await;
-        let mut client = WsClient::connect_acked(&app.ws_url(), json!({})).await;
+        let mut client = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
         subscribe(&mut client, "s", TICKS).await;
         assert_eq!(client.next_json().await["type"], "next");
         client.send(json!({"type": "complete", "id": "s"})).await;
@@ -180,7 +180,7 @@ test_on_both!(
 test_on_both!(
     async fn messages_for_unknown_ids_are_ignored(backend) {
         let app = TestApp::spawn(backend).await;
-        let mut client = WsClient::connect_acked(&app.ws_url(), json!({})).await;
+        let mut client = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
         client.send(json!({"type": "complete", "id": "never-started"})).await;
         assert!(client.until_pong().await.is_empty());
     }
@@ -189,7 +189,7 @@ test_on_both!(
 test_on_both!(
     async fn a_failing_subscription_source_errors_only_its_own_operation(backend) {
         let app = TestApp::spawn(backend).await;
-        let mut client = WsClient::connect_acked(&app.ws_url(), json!({})).await;
+        let mut client = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
         subscribe(&mut client, "bad", "subscription { serverClock(everyMs: 1) { seq } }").await;
         let message = client.next_json().await;
         assert!(message["type"] == "error" || message["type"] == "next", "{message}");
@@ -207,7 +207,7 @@ test_on_both!(
 test_on_both!(
     async fn closing_the_socket_disposes_of_every_stream(backend) {
         let app = TestApp::spawn(backend).await;
-        let mut client = WsClient::connect_acked(&app.ws_url(), json!({})).await;
+        let mut client = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
         for id in ["a", "b", "c"] {
             subscribe(&mut client, id, TICKS).await;
         }
@@ -251,9 +251,9 @@ test_on_both!(
         .unwrap();
         let mut stream = stream;
         use futures_util::SinkExt;
-        stream.send(tokio_tungstenite::tungstenite::Message::Text(json!({"type": "connection_init"}).to_string().into())).await.unwrap();
+        stream.send(tokio_tungstenite::tungstenite::Message::Text(json!({"type": "connection_init", "payload": app.ws_auth()}).to_string().into())).await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(app.state.ws.connections(), 1);
+        assert_eq!(app.state.ws.connections(), 1, "the authenticated socket is open");
         // Not reading means tungstenite never answers the server's pings.
         let mut connections = 1;
         for _ in 0..60 {
@@ -272,7 +272,7 @@ test_on_both!(
     async fn the_legacy_graphql_ws_protocol_is_served(backend) {
         let app = TestApp::spawn(backend).await;
         let mut client = WsClient::connect(&app.ws_url(), Some("graphql-ws")).await;
-        client.send(json!({"type": "connection_init", "payload": {}})).await;
+        client.send(json!({"type": "connection_init", "payload": app.ws_auth()})).await;
         assert_eq!(client.next_json().await["type"], "connection_ack");
         client.send(json!({"id": "1", "type": "start", "payload": {"query": "subscription { serverClock(everyMs: 20, limit: 2) { seq } }"}})).await;
         let mut data = Vec::new();

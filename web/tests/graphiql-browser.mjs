@@ -9,13 +9,12 @@
 // showed "Query" and no non-local request was attempted. Prints one JSON
 // line to stdout. Env: HELDAR_SCREENSHOT (PNG path), HELDAR_CHROMIUM
 // (browser binary, default /usr/bin/chromium), HELDAR_TEST_TIMEOUT_MS
-// (hard timeout, default 30000).
+// (hard timeout before cleanup, default 26000).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 
-const HARD_TIMEOUT_MS = Number(process.env.HELDAR_TEST_TIMEOUT_MS || 30000);
+const HARD_TIMEOUT_MS = Number(process.env.HELDAR_TEST_TIMEOUT_MS || 26000);
 const CHROMIUM = process.env.HELDAR_CHROMIUM || '/usr/bin/chromium';
 const SCREENSHOT = process.env.HELDAR_SCREENSHOT || '';
 const QUERY = '{ __schema { queryType { name } } }';
@@ -30,6 +29,14 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
+let chromium;
+try {
+  ({ chromium } = await import('playwright-core'));
+} catch (err) {
+  process.stderr.write(`cannot load playwright-core (run \`npm ci --prefix web\`): ${err.message}\n`);
+  process.exit(3);
+}
+
 const base = process.argv[2];
 if (!base || !/^https?:\/\//.test(base)) {
   process.stderr.write('usage: node graphiql-browser.mjs <http://127.0.0.1:PORT>\n');
@@ -43,7 +50,8 @@ const result = {
   editorRendered: false,
   introspectionResult: false,
   blocked: [],
-  consoleErrors: [],
+  consoleErrors: [], // distinct messages
+  consoleErrorCount: 0,
   pageErrors: [],
   failedRequests: [],
 };
@@ -63,11 +71,11 @@ async function finish(ok, error) {
     // Also on failure: a picture of what went wrong.
     await Promise.race([
       page.screenshot({ path: SCREENSHOT }).then(() => (result.screenshot = SCREENSHOT), () => {}),
-      new Promise((r) => setTimeout(r, 3000)),
+      new Promise((r) => setTimeout(r, 2000)),
     ]);
   }
   const closing = browser ? browser.close().catch(() => {}) : Promise.resolve();
-  await Promise.race([closing, new Promise((r) => setTimeout(r, 3000))]);
+  await Promise.race([closing, new Promise((r) => setTimeout(r, 2000))]);
   try {
     rmSync(scratch, { recursive: true, force: true });
   } catch {
@@ -84,7 +92,7 @@ setTimeout(() => {
 
 /** Console texts can embed whole data: URLs (fonts); keep them readable. */
 function shorten(text) {
-  const t = String(text).replace(/(data:[\w/+.-]+;base64,)[A-Za-z0-9+/=]{40,}/g, (_m, head) => head + '…');
+  const t = String(text).replace(/(data:[\w/+.-]+;base64,)[^'"\s]*/g, (_m, head) => head + '…');
   return t.length > 500 ? t.slice(0, 500) + '…' : t;
 }
 
@@ -133,7 +141,10 @@ async function main() {
 
   page = await context.newPage();
   page.on('console', (msg) => {
-    if (msg.type() === 'error') result.consoleErrors.push(shorten(msg.text()));
+    if (msg.type() !== 'error') return;
+    result.consoleErrorCount += 1;
+    const text = shorten(msg.text());
+    if (!result.consoleErrors.includes(text)) result.consoleErrors.push(text);
   });
   page.on('pageerror', (err) => result.pageErrors.push(shorten(err && err.message ? err.message : err)));
   page.on('requestfailed', (req) => {

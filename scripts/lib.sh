@@ -1,0 +1,50 @@
+# Shared by scripts/serve, scripts/test and .ci/run: check for (and, as root, install) what
+# Heldar needs. Sourced, not run.
+
+say() { printf 'heldar: %s\n' "$*" >&2; }
+
+apt_install() {
+  # apt_install <package>...: installs Debian packages when root, else says how.
+  if [ "$(id -u)" -ne 0 ]; then
+    say "missing: $*; install with: sudo apt-get install -y $*"
+    return 1
+  fi
+  if [ -z "${HELDAR_APT_UPDATED:-}" ]; then
+    apt-get update -qq >&2 || true
+    export HELDAR_APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+}
+
+ensure_rust() {
+  command -v cargo >/dev/null 2>&1 && return 0
+  say "cargo not found: install Rust (https://rustup.rs or 'apt-get install cargo') and retry"
+  return 1
+}
+
+ensure_ffmpeg() {
+  if command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1; then return 0; fi
+  say "ffmpeg/ffprobe not found; installing Debian's ffmpeg"
+  apt_install ffmpeg
+}
+
+ensure_node() {
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && return 0
+  say "node/npm not found; installing Debian's nodejs and npm"
+  apt_install nodejs npm
+}
+
+ensure_web() {
+  # GraphiQL's assets (embedded into the binary at build time) and the Node test clients.
+  ensure_node || return 1
+  if [ ! -f web/node_modules/.package-lock.json ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+    say "installing web assets (npm ci --prefix web)"
+    npm ci --prefix web --no-audit --no-fund --loglevel=error >&2
+  fi
+}
+
+ensure_chromium() {
+  [ -x /usr/bin/chromium ] && return 0
+  say "chromium not found; installing Debian's chromium for the GraphiQL browser test"
+  apt_install chromium
+}

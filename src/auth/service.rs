@@ -1,0 +1,593 @@
+//! Sign-in, sessions, API keys, users: the rules, over the store.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::{api_key, refresh_token, session, user};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, Set, Statement, TransactionTrait, Value,
+};
+use serde_json::json;
+
+use crate::audit::{self, Actor, Entry};
+use crate::auth::password::{self, Verdict};
+use crate::auth::principal::{CameraScope, Principal, PrincipalKind, Role};
+use crate::auth::token::{self, Claims, TokenKind};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The one message for every failed sign-in: unknown user, wrong password, locked, inactive.
+pub const LOGIN_FAILED: &str = "invalid username or password";
+
+/// Tokens handed out by a sign-in or a refresh.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The access token (JWT).
+    pub access_token: String,
+    /// When the access token expires.
+    pub expires_at: DateTime<Utc>,
+    /// The new refresh token (sessions only).
+    pub refresh_token: Option<String>,
+    /// When the session ends if not refreshed.
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+    /// Who the tokens are for.
+    pub principal: Principal,
+}
+
+fn unauthenticated(message: &str) -> AppError {
+    AppError::Unauthenticated(message.to_owned())
+}
+
+/// Parses a stored camera list: NULL is every camera; anything unreadable is no camera (fails closed).
+pub fn scope_from_json(value: Option<&serde_json::Value>) -> CameraScope {
+    match value {
+        None | Some(serde_json::Value::Null) => CameraScope::All,
+        Some(value) => CameraScope::Cameras(
+            serde_json::from_value::<Vec<String>>(value.clone()).unwrap_or_default(),
+        ),
+    }
+}
+
+/// Normalises a camera id list from input: trimmed, non-blank, de-duplicated, not empty.
+pub fn parse_camera_ids(
+    field: &str,
+    ids: Option<Vec<String>>,
+) -> Result<Option<Vec<String>>, AppError> {
+    let Some(ids) = ids else { return Ok(None) };
+    let mut out: Vec<String> = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let id = id.trim();
+        if id.is_empty() || id.len() > 128 {
+            return Err(AppError::bad_input(
+                format!("{field}[{i}]"),
+                "must be a camera id of 1 to 128 characters",
+            ));
+        }
+        if !out.iter().any(|existing| existing == id) {
+            out.push(id.to_owned());
+        }
+    }
+    if out.is_empty() {
+        return Err(AppError::bad_input(
+            field,
+            "must list at least one camera (omit it for every camera)",
+        ));
+    }
+    Ok(Some(out))
+}
+
+fn parse_role(stored: &str) -> Result<Role, AppError> {
+    stored
+        .parse()
+        .map_err(|_| AppError::internal(format!("unparseable stored role `{stored}`")))
+}
+
+/// Makes a principal from a verified token, checking the credential is still good *now*: a
+/// revoked session or key, a deactivated or deleted user, or a changed role takes effect on the
+/// next request. One primary-key lookup per request.
+pub async fn principal_for(state: &AppState, claims: &Claims) -> Result<Principal, AppError> {
+    let now = state.clock.now();
+    let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
+    match claims.kind {
+        TokenKind::User => {
+            let found = session::Entity::find_by_id(claims.sid.clone())
+                .find_also_related(user::Entity)
+                .one(&state.db)
+                .await?;
+            let Some((session, Some(user))) = found else {
+                return Err(unauthenticated("session ended; sign in again"));
+            };
+            if session.user_id != claims.sub
+                || session.revoked_at.is_some()
+                || session.absolute_expires_at <= now
+                || !user.active
+            {
+                return Err(unauthenticated("session ended; sign in again"));
+            }
+            Ok(Principal {
+                role: parse_role(&user.role)?,
+                scope: scope_from_json(user.camera_ids.as_ref()),
+                id: user.id,
+                name: user.username,
+                kind: PrincipalKind::User,
+                session_id: session.id,
+                expires_at,
+            })
+        }
+        TokenKind::ApiKey => {
+            let key = api_key::Entity::find_by_id(claims.sid.clone())
+                .one(&state.db)
+                .await?;
+            let Some(key) = key else {
+                return Err(unauthenticated("API key revoked"));
+            };
+            if key.id != claims.sub
+                || key.revoked_at.is_some()
+                || key.expires_at.is_some_and(|at| at <= now)
+            {
+                return Err(unauthenticated("API key revoked or expired"));
+            }
+            Ok(Principal {
+                role: parse_role(&key.role)?,
+                scope: scope_from_json(key.camera_ids.as_ref()),
+                id: key.id.clone(),
+                name: key.name,
+                kind: PrincipalKind::ApiKey,
+                session_id: key.id,
+                expires_at,
+            })
+        }
+    }
+}
+
+/// Verifies an access token and resolves its principal.
+pub async fn authenticate_token(state: &AppState, token: &str) -> Result<Principal, AppError> {
+    let claims = state.tokens.verify(token, state.clock.now())?;
+    principal_for(state, &claims).await
+}
+
+fn access_token(
+    state: &AppState,
+    kind: TokenKind,
+    sub: &str,
+    sid: &str,
+    not_after: Option<DateTime<Utc>>,
+) -> Result<(String, DateTime<Utc>), AppError> {
+    let now = state.clock.now();
+    let mut expires_at = now + Duration::seconds(state.config.access_token_ttl_secs as i64);
+    if let Some(limit) = not_after {
+        expires_at = expires_at.min(limit);
+    }
+    let claims = Claims {
+        iss: token::ISSUER.into(),
+        aud: token::AUDIENCE.into(),
+        sub: sub.into(),
+        sid: sid.into(),
+        kind,
+        iat: now.timestamp(),
+        nbf: now.timestamp(),
+        exp: expires_at.timestamp(),
+        jti: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    Ok((
+        state.tokens.issue(&claims)?,
+        DateTime::from_timestamp(claims.exp, 0).unwrap_or(expires_at),
+    ))
+}
+
+/// Signs in with a password: a new session, an access token and a refresh token.
+pub async fn login(state: &AppState, username: &str, password: String) -> Result<Issued, AppError> {
+    let now = state.clock.now();
+    let username = username.trim();
+    // Absurd inputs are refused before hashing (long-password DoS), with the same message.
+    if password.len() > *password::LENGTH.end() || username.is_empty() || username.len() > 128 {
+        audit::record(
+            &state.db,
+            &Actor::anonymous(username),
+            Entry::new("login_failed", "user", username),
+            now,
+        )
+        .await;
+        return Err(unauthenticated(LOGIN_FAILED));
+    }
+    let found = user::Entity::find()
+        .filter(user::Column::Username.eq(username))
+        .one(&state.db)
+        .await?;
+    let usable = found.as_ref().filter(|u| u.active);
+    let verdict = state
+        .hasher
+        .verify(password, usable.map(|u| u.password_hash.clone()))
+        .await?;
+    let Some(user) = usable else {
+        audit::record(
+            &state.db,
+            &Actor::anonymous(username),
+            Entry::new("login_failed", "user", username),
+            now,
+        )
+        .await;
+        return Err(unauthenticated(LOGIN_FAILED));
+    };
+    let actor = Actor {
+        id: user.id.clone(),
+        name: user.username.clone(),
+        kind: "user",
+        role: Some(user.role.clone()),
+    };
+    if user.locked_until.is_some_and(|until| until > now) {
+        audit::record(
+            &state.db,
+            &actor,
+            Entry::new("login_refused_locked", "user", &user.id),
+            now,
+        )
+        .await;
+        return Err(unauthenticated(LOGIN_FAILED));
+    }
+    match verdict {
+        Verdict::Mismatch => {
+            record_failure(state, user, &actor, now).await?;
+            Err(unauthenticated(LOGIN_FAILED))
+        }
+        Verdict::Match | Verdict::MatchRehashed(_) => {
+            let mut update = user::Entity::update_many()
+                .col_expr(user::Column::FailedLoginCount, Expr::value(0))
+                .col_expr(
+                    user::Column::LockedUntil,
+                    Expr::value(Value::ChronoDateTimeUtc(None)),
+                )
+                .filter(user::Column::Id.eq(user.id.clone()));
+            if let Verdict::MatchRehashed(hash) = verdict {
+                update = update.col_expr(user::Column::PasswordHash, Expr::value(hash));
+            }
+            update.exec(&state.db).await?;
+            let issued = start_session(state, user, now).await?;
+            audit::record(
+                &state.db,
+                &actor,
+                Entry::new("login", "session", &issued.principal.session_id),
+                now,
+            )
+            .await;
+            Ok(issued)
+        }
+    }
+}
+
+/// Counts a failed login atomically; the request that reaches the threshold locks the account
+/// and audits the lockout, exactly once.
+async fn record_failure(
+    state: &AppState,
+    user: &user::Model,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let max = state.config.login_max_failures;
+    // A lapsed lock starts a fresh count.
+    user::Entity::update_many()
+        .col_expr(user::Column::FailedLoginCount, Expr::value(0))
+        .col_expr(
+            user::Column::LockedUntil,
+            Expr::value(Value::ChronoDateTimeUtc(None)),
+        )
+        .filter(user::Column::Id.eq(user.id.clone()))
+        .filter(user::Column::LockedUntil.lte(now))
+        .exec(&state.db)
+        .await?;
+    let updated = user::Entity::update_many()
+        .col_expr(
+            user::Column::FailedLoginCount,
+            sea_orm::sea_query::ExprTrait::add(
+                Expr::col(user::Column::FailedLoginCount),
+                Expr::value(1),
+            ),
+        )
+        .filter(user::Column::Id.eq(user.id.clone()))
+        .exec_with_returning(&state.db)
+        .await?;
+    let count = updated.first().map(|u| u.failed_login_count).unwrap_or(0);
+    audit::record(
+        &state.db,
+        actor,
+        Entry::new("login_failed", "user", &user.id).detail(json!({"failures": count})),
+        now,
+    )
+    .await;
+    if max > 0 && count >= max as i32 {
+        let until = now + Duration::seconds(state.config.login_lockout_secs as i64);
+        let locked = user::Entity::update_many()
+            .col_expr(user::Column::LockedUntil, Expr::value(until))
+            .filter(user::Column::Id.eq(user.id.clone()))
+            .filter(user::Column::LockedUntil.is_null())
+            .exec(&state.db)
+            .await?;
+        if locked.rows_affected == 1 {
+            tracing::warn!(user = %user.username, failures = count, "account locked after failed logins");
+            let entry = Entry::new("login_locked", "user", &user.id)
+                .detail(json!({"failures": count, "lockedUntil": until}));
+            audit::record(&state.db, actor, entry, now).await;
+        }
+    }
+    Ok(())
+}
+
+async fn start_session(
+    state: &AppState,
+    user: &user::Model,
+    now: DateTime<Utc>,
+) -> Result<Issued, AppError> {
+    let session_id = token::new_id("ses");
+    let absolute = now + Duration::seconds(state.config.session_max_secs as i64);
+    let idle = (now + Duration::seconds(state.config.session_idle_secs as i64)).min(absolute);
+    let refresh = token::random_token("hrt_");
+    let txn = state.db.begin().await?;
+    session::ActiveModel {
+        id: Set(session_id.clone()),
+        user_id: Set(user.id.clone()),
+        created_at: Set(now),
+        last_used_at: Set(now),
+        idle_expires_at: Set(idle),
+        absolute_expires_at: Set(absolute),
+        revoked_at: Set(None),
+        revoked_reason: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    refresh_token::ActiveModel {
+        token_hash: Set(token::sha256_hex(&refresh)),
+        session_id: Set(session_id.clone()),
+        created_at: Set(now),
+        used_at: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    let (access, expires_at) = access_token(state, TokenKind::User, &user.id, &session_id, None)?;
+    Ok(Issued {
+        access_token: access,
+        expires_at,
+        refresh_token: Some(refresh),
+        refresh_expires_at: Some(idle),
+        principal: Principal {
+            id: user.id.clone(),
+            name: user.username.clone(),
+            role: parse_role(&user.role)?,
+            kind: PrincipalKind::User,
+            scope: scope_from_json(user.camera_ids.as_ref()),
+            session_id,
+            expires_at,
+        },
+    })
+}
+
+/// Revokes a session (logout, reuse); its access tokens stop working at once.
+pub async fn revoke_session(
+    db: &impl ConnectionTrait,
+    session_id: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    revoke_sessions_where(db, session::Column::Id, session_id, reason, now).await
+}
+
+/// Revokes every live session of a user (password change, deactivation).
+pub async fn revoke_user_sessions(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    revoke_sessions_where(db, session::Column::UserId, user_id, reason, now).await
+}
+
+async fn revoke_sessions_where(
+    db: &impl ConnectionTrait,
+    column: session::Column,
+    value: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    session::Entity::update_many()
+        .col_expr(session::Column::RevokedAt, Expr::value(now))
+        .col_expr(session::Column::RevokedReason, Expr::value(reason))
+        .filter(column.eq(value))
+        .filter(session::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Exchanges a refresh token for new tokens. The presented token is spent; presenting a spent
+/// token again is treated as theft and ends the whole session.
+pub async fn refresh(state: &AppState, presented: &str) -> Result<Issued, AppError> {
+    const REFUSED: &str = "invalid or expired refresh token; sign in again";
+    let now = state.clock.now();
+    let hash = token::sha256_hex(presented);
+    let Some(row) = refresh_token::Entity::find_by_id(hash.clone())
+        .one(&state.db)
+        .await?
+    else {
+        return Err(unauthenticated(REFUSED));
+    };
+    let found = session::Entity::find_by_id(row.session_id.clone())
+        .find_also_related(user::Entity)
+        .one(&state.db)
+        .await?;
+    let Some((session, Some(user))) = found else {
+        return Err(unauthenticated(REFUSED));
+    };
+    let actor = Actor {
+        id: user.id.clone(),
+        name: user.username.clone(),
+        kind: "user",
+        role: Some(user.role.clone()),
+    };
+    // Atomic: of two concurrent uses of one token, exactly one spends it.
+    let spent = refresh_token::Entity::update_many()
+        .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
+        .filter(refresh_token::Column::TokenHash.eq(hash))
+        .filter(refresh_token::Column::UsedAt.is_null())
+        .exec(&state.db)
+        .await?;
+    if spent.rows_affected != 1 {
+        if session.revoked_at.is_none() {
+            revoke_session(&state.db, &session.id, "refresh token reuse", now).await?;
+            tracing::warn!(session = %session.id, user = %user.username, "refresh token reused; session revoked");
+            audit::record(
+                &state.db,
+                &actor,
+                Entry::new("refresh_token_reuse", "session", &session.id),
+                now,
+            )
+            .await;
+        }
+        return Err(unauthenticated(REFUSED));
+    }
+    if session.revoked_at.is_some()
+        || session.idle_expires_at <= now
+        || session.absolute_expires_at <= now
+        || !user.active
+    {
+        return Err(unauthenticated(REFUSED));
+    }
+    let next = token::random_token("hrt_");
+    let idle = (now + Duration::seconds(state.config.session_idle_secs as i64))
+        .min(session.absolute_expires_at);
+    let txn = state.db.begin().await?;
+    refresh_token::ActiveModel {
+        token_hash: Set(token::sha256_hex(&next)),
+        session_id: Set(session.id.clone()),
+        created_at: Set(now),
+        used_at: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    session::Entity::update_many()
+        .col_expr(session::Column::LastUsedAt, Expr::value(now))
+        .col_expr(session::Column::IdleExpiresAt, Expr::value(idle))
+        .filter(session::Column::Id.eq(session.id.clone()))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    let (access, expires_at) = access_token(state, TokenKind::User, &user.id, &session.id, None)?;
+    Ok(Issued {
+        access_token: access,
+        expires_at,
+        refresh_token: Some(next),
+        refresh_expires_at: Some(idle),
+        principal: Principal {
+            role: parse_role(&user.role)?,
+            scope: scope_from_json(user.camera_ids.as_ref()),
+            id: user.id,
+            name: user.username,
+            kind: PrincipalKind::User,
+            session_id: session.id,
+            expires_at,
+        },
+    })
+}
+
+/// Exchanges an API key for a short access token carrying the key's role and scope.
+pub async fn exchange_api_key(state: &AppState, presented: &str) -> Result<Issued, AppError> {
+    const REFUSED: &str = "invalid, revoked or expired API key";
+    let now = state.clock.now();
+    let key = api_key::Entity::find()
+        .filter(api_key::Column::KeyHash.eq(token::sha256_hex(presented.trim())))
+        .one(&state.db)
+        .await?;
+    let Some(key) = key else {
+        return Err(unauthenticated(REFUSED));
+    };
+    if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
+        return Err(unauthenticated(REFUSED));
+    }
+    // Debounced: one write a minute at most, so busy workers do not stall the writer.
+    if key
+        .last_used_at
+        .is_none_or(|at| now - at > Duration::seconds(60))
+    {
+        api_key::Entity::update_many()
+            .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
+            .filter(api_key::Column::Id.eq(key.id.clone()))
+            .exec(&state.db)
+            .await?;
+    }
+    let (access, expires_at) =
+        access_token(state, TokenKind::ApiKey, &key.id, &key.id, key.expires_at)?;
+    Ok(Issued {
+        access_token: access,
+        expires_at,
+        refresh_token: None,
+        refresh_expires_at: None,
+        principal: Principal {
+            role: parse_role(&key.role)?,
+            scope: scope_from_json(key.camera_ids.as_ref()),
+            id: key.id.clone(),
+            name: key.name,
+            kind: PrincipalKind::ApiKey,
+            session_id: key.id,
+            expires_at,
+        },
+    })
+}
+
+/// Writes `sql` (with `?` placeholders) for the connection's backend.
+pub fn statement(backend: DatabaseBackend, sql: &str, values: Vec<Value>) -> Statement {
+    let sql = if backend == DatabaseBackend::Postgres {
+        let mut out = String::with_capacity(sql.len() + 8);
+        let mut n = 0;
+        for ch in sql.chars() {
+            if ch == '?' {
+                n += 1;
+                out.push_str(&format!("${n}"));
+            } else {
+                out.push(ch);
+            }
+        }
+        out
+    } else {
+        sql.to_owned()
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Serialises last-admin checks on PostgreSQL (SQLite serialises every writer already).
+pub async fn lock_admins(txn: &impl ConnectionTrait) -> Result<(), AppError> {
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        txn.execute_unprepared("SELECT pg_advisory_xact_lock(727001)")
+            .await?;
+    }
+    Ok(())
+}
+
+/// How many active admins other than `except` exist.
+pub async fn other_active_admins(db: &impl ConnectionTrait, except: &str) -> Result<u64, AppError> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Role.eq("admin"))
+        .filter(user::Column::Active.eq(true))
+        .filter(user::Column::Id.ne(except))
+        .count(db)
+        .await?)
+}
+
+/// Creates the first admin when there is no user at all; returns the generated password, if any.
+pub async fn bootstrap_admin(state: &AppState) -> Result<Option<(String, String)>, AppError> {
+    if user::Entity::find().count(&state.db).await? > 0 {
+        return Ok(None);
+    }
+    let username = state.config.admin_username.trim().to_owned();
+    let (password, generated) = match &state.config.admin_password {
+        Some(password) => (password.expose().to_owned(), false),
+        None => (token::random_token("")[..20].to_owned(), true),
+    };
+    let new = crate::auth::users::NewUser {
+        username: username.clone(),
+        password: password.clone(),
+        role: Role::Admin,
+        display_name: None,
+        camera_ids: None,
+    };
+    crate::auth::users::create_user(state, &Actor::system(), new).await?;
+    Ok(generated.then_some((username, password)))
+}

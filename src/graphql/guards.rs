@@ -1,0 +1,49 @@
+//! What every root field requires. The guard-coverage test proves each field enforces exactly
+//! this, and fails for a root field missing from the table, so no resolver lands unguarded.
+
+use crate::auth::principal::Capability;
+
+/// What a caller needs to use a root field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// Anyone (the three ways to obtain a token).
+    Public,
+    /// Any valid access token.
+    Authenticated,
+    /// A capability.
+    Capability(Capability),
+}
+
+use Requirement::{Authenticated, Public};
+
+const fn cap(c: Capability) -> Requirement {
+    Requirement::Capability(c)
+}
+
+/// (operation type, field, requirement) for every root field.
+pub const ROOT_FIELDS: &[(&str, &str, Requirement)] = &[
+    ("Query", "serverInfo", Authenticated),
+    ("Query", "me", Authenticated),
+    ("Query", "users", cap(Capability::Admin)),
+    ("Query", "apiKeys", cap(Capability::Admin)),
+    ("Query", "auditLog", cap(Capability::RegistryManage)),
+    ("Mutation", "login", Public),
+    ("Mutation", "refreshSession", Public),
+    ("Mutation", "exchangeApiKey", Public),
+    ("Mutation", "logout", Authenticated),
+    ("Mutation", "createUser", cap(Capability::Admin)),
+    ("Mutation", "updateUser", cap(Capability::Admin)),
+    ("Mutation", "deleteUser", cap(Capability::Admin)),
+    ("Mutation", "unlockUser", cap(Capability::Admin)),
+    ("Mutation", "createApiKey", cap(Capability::Admin)),
+    ("Mutation", "revokeApiKey", cap(Capability::Admin)),
+    ("Subscription", "serverClock", Authenticated),
+];
+
+/// The requirement of a root field, if declared.
+pub fn requirement(operation: &str, field: &str) -> Option<Requirement> {
+    ROOT_FIELDS
+        .iter()
+        .find(|(op, name, _)| *op == operation && *name == field)
+        .map(|(_, _, r)| *r)
+}
