@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::auth::cache::AuthCache;
 use crate::auth::password::Hasher;
 use crate::auth::token::TokenKeys;
 use crate::clock::{Clock, SystemClock};
@@ -56,6 +57,7 @@ impl Application {
         let db = crate::db::connect(&config).await?;
         crate::db::migrate(&db).await?;
         let secret = crate::auth::token::load_secret(&config).map_err(StartError::Other)?;
+        let config_auth_cache_ms = config.auth_cache_ms;
         let state = AppState {
             db,
             config: Arc::new(config),
@@ -64,6 +66,7 @@ impl Application {
             ws: Default::default(),
             tokens: Arc::new(TokenKeys::new(&secret)),
             hasher: Hasher::default(),
+            auth_cache: Arc::new(AuthCache::new(Duration::from_millis(config_auth_cache_ms))),
         };
         match crate::auth::service::bootstrap_admin(&state).await {
             Ok(Some((username, password))) => {
@@ -147,6 +150,7 @@ pub async fn admin_state(config: Config) -> Result<AppState, StartError> {
     let db = crate::db::connect(&config).await?;
     crate::db::migrate(&db).await?;
     let secret = crate::auth::token::load_secret(&config).map_err(StartError::Other)?;
+    let config_auth_cache_ms = config.auth_cache_ms;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     Ok(AppState {
         db,
@@ -156,6 +160,7 @@ pub async fn admin_state(config: Config) -> Result<AppState, StartError> {
         ws: Default::default(),
         tokens: Arc::new(TokenKeys::new(&secret)),
         hasher: Hasher::default(),
+        auth_cache: Arc::new(AuthCache::new(Duration::from_millis(config_auth_cache_ms))),
     })
 }
 

@@ -237,6 +237,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
     pub login_lockout_secs: u64,
 
+    /// Milliseconds a resolved credential is remembered; changes made through this server
+    /// invalidate it at once, so this only bounds what other instances sharing the database miss.
+    #[arg(long, env = "HELDAR_AUTH_CACHE_MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(0..=60_000), global = true)]
+    pub auth_cache_ms: u64,
+
     /// Log format.
     #[arg(long, env = "HELDAR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
     pub log_format: LogFormat,

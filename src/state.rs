@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
+use crate::auth::cache::AuthCache;
 use crate::auth::password::Hasher;
 use crate::auth::token::TokenKeys;
 use crate::clock::Clock;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub tokens: Arc<TokenKeys>,
     /// Password hashing on the blocking pool.
     pub hasher: Hasher,
+    /// Resolved principals, invalidated by every credential change.
+    pub auth_cache: Arc<AuthCache>,
 }
 
 /// Open websockets and running websocket operations of this application.

@@ -97,6 +97,8 @@ impl AuditQuery {
             condition = condition.add(audit_log::Column::Action.eq(action));
         }
         if let Some(camera) = filter.camera_id {
+            // A camera-limited reader asking about another camera is refused, not shown nothing.
+            ctx.require_camera(Capability::RegistryManage, &camera)?;
             condition = condition.add(audit_log::Column::CameraId.eq(camera.0));
         }
         if let Some(from) = filter.from {

@@ -372,6 +372,7 @@ impl AuthMutation {
         if principal.kind == PrincipalKind::User {
             let now = state.clock.now();
             service::revoke_session(&state.db, &principal.session_id, "logout", now).await?;
+            state.auth_cache.invalidate();
             crate::audit::record(
                 &state.db,
                 &Actor::from(principal),

@@ -1,5 +1,6 @@
 //! Identity and access: passwords, tokens, sessions, API keys, roles and camera scopes.
 
+pub mod cache;
 pub mod graphql;
 pub mod password;
 pub mod principal;

@@ -88,6 +88,25 @@ fn parse_role(stored: &str) -> Result<Role, AppError> {
 pub async fn principal_for(state: &AppState, claims: &Claims) -> Result<Principal, AppError> {
     let now = state.clock.now();
     let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
+    if let Some(mut principal) = state.auth_cache.get(&claims.sid, &claims.sub, now) {
+        principal.expires_at = expires_at;
+        return Ok(principal);
+    }
+    let epoch = state.auth_cache.epoch();
+    let (principal, valid_until) = load_principal(state, claims, now, expires_at).await?;
+    state
+        .auth_cache
+        .put(&claims.sid, &principal, epoch, valid_until);
+    Ok(principal)
+}
+
+/// The database half of [`principal_for`]: the principal and when its credential ends.
+async fn load_principal(
+    state: &AppState,
+    claims: &Claims,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<(Principal, Option<DateTime<Utc>>), AppError> {
     match claims.kind {
         TokenKind::User => {
             let found = session::Entity::find_by_id(claims.sid.clone())
@@ -104,7 +123,7 @@ pub async fn principal_for(state: &AppState, claims: &Claims) -> Result<Principa
             {
                 return Err(unauthenticated("session ended; sign in again"));
             }
-            Ok(Principal {
+            let principal = Principal {
                 role: parse_role(&user.role)?,
                 scope: scope_from_json(user.camera_ids.as_ref()),
                 id: user.id,
@@ -112,7 +131,8 @@ pub async fn principal_for(state: &AppState, claims: &Claims) -> Result<Principa
                 kind: PrincipalKind::User,
                 session_id: session.id,
                 expires_at,
-            })
+            };
+            Ok((principal, Some(session.absolute_expires_at)))
         }
         TokenKind::ApiKey => {
             let key = api_key::Entity::find_by_id(claims.sid.clone())
@@ -127,7 +147,8 @@ pub async fn principal_for(state: &AppState, claims: &Claims) -> Result<Principa
             {
                 return Err(unauthenticated("API key revoked or expired"));
             }
-            Ok(Principal {
+            let valid_until = key.expires_at;
+            let principal = Principal {
                 role: parse_role(&key.role)?,
                 scope: scope_from_json(key.camera_ids.as_ref()),
                 id: key.id.clone(),
@@ -135,7 +156,8 @@ pub async fn principal_for(state: &AppState, claims: &Claims) -> Result<Principa
                 kind: PrincipalKind::ApiKey,
                 session_id: key.id,
                 expires_at,
-            })
+            };
+            Ok((principal, valid_until))
         }
     }
 }
@@ -433,6 +455,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<Issued, AppErr
     if spent.rows_affected != 1 {
         if session.revoked_at.is_none() {
             revoke_session(&state.db, &session.id, "refresh token reuse", now).await?;
+            state.auth_cache.invalidate();
             tracing::warn!(session = %session.id, user = %user.username, "refresh token reused; session revoked");
             audit::record(
                 &state.db,

@@ -220,6 +220,7 @@ pub async fn update_user(
         revoke_user_sessions(&txn, id, "user deactivated", now).await?;
     }
     txn.commit().await?;
+    state.auth_cache.invalidate();
 
     let detail = json!({
         "role": changes.role.map(|r| r.as_str()),
@@ -259,6 +260,7 @@ pub async fn delete_user(state: &AppState, actor: &Actor, id: &str) -> Result<()
     }
     user::Entity::delete_by_id(id.to_owned()).exec(&txn).await?;
     txn.commit().await?;
+    state.auth_cache.invalidate();
     audit::record(
         &state.db,
         actor,
@@ -372,6 +374,7 @@ pub async fn revoke_api_key(
             .filter(api_key::Column::RevokedAt.is_null())
             .exec(&state.db)
             .await?;
+        state.auth_cache.invalidate();
         audit::record(
             &state.db,
             actor,

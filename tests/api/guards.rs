@@ -204,5 +204,12 @@ test_on_both!(
         // A scoped reader of the audit log sees only entries about its cameras (none here).
         let log = app.gql("{ auditLog { edges { node { action } } } }", json!({}), Some(&token)).await;
         assert_eq!(log["auditLog"]["edges"], json!([]));
+        app.gql(r#"{ auditLog(filter: {cameraId: "cam_1"}) { edges { node { action } } } }"#, json!({}), Some(&token)).await;
+        // Another camera: refused, with a message that does not depend on whether it exists.
+        let doc = "query($c: ID!) { auditLog(filter: {cameraId: $c}) { edges { node { action } } } }";
+        let (code_a, message_a) = app.gql_err(doc, json!({"c": "cam_2"}), Some(&token)).await;
+        let (code_b, message_b) = app.gql_err(doc, json!({"c": "cam_does_not_exist"}), Some(&token)).await;
+        assert_eq!((code_a.as_str(), code_b.as_str()), ("FORBIDDEN", "FORBIDDEN"));
+        assert_eq!(message_a.replace("cam_2", "<id>"), message_b.replace("cam_does_not_exist", "<id>"));
     }
 );
