@@ -92,6 +92,7 @@ impl Application {
         let router = http::router(HttpState {
             app: state.clone(),
             schema,
+            documents: Default::default(),
         });
         let addr = state.config.bind;
         let listener = TcpListener::bind(addr)

@@ -1,5 +1,6 @@
 //! The axum router: GraphQL over HTTP and websockets, GraphiQL, health and metrics.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
@@ -16,6 +17,7 @@ use serde_json::json;
 use crate::error::{REQUEST_ID, codes, ensure_codes, request_error};
 use crate::graphql::HeldarSchema;
 use crate::graphql::context::RequestAuth;
+use crate::graphql::documents::DocumentCache;
 use crate::graphql::ws::{self, Protocol, WsSettings};
 use crate::state::AppState;
 use crate::telemetry;
@@ -31,6 +33,8 @@ pub struct HttpState {
     pub app: AppState,
     /// The GraphQL schema.
     pub schema: HeldarSchema,
+    /// Parsed documents by text.
+    pub documents: Arc<DocumentCache>,
 }
 
 /// Builds the router.
@@ -227,12 +231,11 @@ fn selected_operation_type(
 }
 
 /// The metrics label of an operation: its given name, else the name in its document.
-fn operation_label(request: &mut async_graphql::Request) -> String {
-    if request.operation_name.is_some() {
-        return telemetry::operation_label(request.operation_name.as_deref());
-    }
-    let name = match request.parsed_query().map(|doc| &doc.operations) {
-        Ok(DocumentOperations::Multiple(ops)) if ops.len() == 1 => {
+fn operation_label(documents: &DocumentCache, request: &mut async_graphql::Request) -> String {
+    let given = request.operation_name.clone();
+    let name = match documents.prepare(request).map(|doc| &doc.operations) {
+        _ if given.is_some() => given,
+        Some(DocumentOperations::Multiple(ops)) if ops.len() == 1 => {
             ops.keys().next().map(|name| name.to_string())
         }
         _ => None,
@@ -243,7 +246,10 @@ fn operation_label(request: &mut async_graphql::Request) -> String {
 async fn execute(state: HttpState, headers: &HeaderMap, mut batch: BatchRequest) -> Response {
     let started = Instant::now();
     let auth = authenticate(&state, headers).await;
-    let names: Vec<String> = batch.iter_mut().map(operation_label).collect();
+    let names: Vec<String> = batch
+        .iter_mut()
+        .map(|request| operation_label(&state.documents, request))
+        .collect();
     let batch = batch.data(auth);
     let request_id = request_id(headers);
     let mut response = REQUEST_ID

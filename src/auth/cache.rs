@@ -128,10 +128,23 @@ mod tests {
         cache.put("ses_1", &principal(), epoch, None);
         assert!(cache.get("ses_1", "usr_1", now).is_none());
 
-        cache.put("ses_1", &principal(), cache.epoch(), Some(now + chrono::Duration::seconds(10)));
+        cache.put(
+            "ses_1",
+            &principal(),
+            cache.epoch(),
+            Some(now + chrono::Duration::seconds(10)),
+        );
         assert!(cache.get("ses_1", "usr_1", now).is_some());
-        assert!(cache.get("ses_1", "usr_2", now).is_none(), "another subject");
-        assert!(cache.get("ses_1", "usr_1", now + chrono::Duration::seconds(11)).is_none(), "past its end");
+        assert!(
+            cache.get("ses_1", "usr_2", now).is_none(),
+            "another subject"
+        );
+        assert!(
+            cache
+                .get("ses_1", "usr_1", now + chrono::Duration::seconds(11))
+                .is_none(),
+            "past its end"
+        );
         cache.invalidate();
         assert!(cache.get("ses_1", "usr_1", now).is_none());
     }

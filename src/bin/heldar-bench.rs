@@ -325,7 +325,7 @@ async fn graphql_vs_raw(options: &Options) -> Result<String, BenchError> {
         "{} concurrent keep-alive connections, {} s per run, {} rounds (raw, authenticated GraphQL, bare GraphQL in turn).\n\n\
          | endpoint | median rps | median p50 | median p99 |\n|---|---|---|---|\n{}{}{}\n\
          **Authenticated GraphQL / raw throughput ratio: {:.2}** (median of per-round ratios; the published async-graphql figure is 0.41, target ≥ 0.6). \
-         Bare GraphQL / raw: {:.2}. The authenticated query verifies the JWT and does the revocation lookup (one primary-key query) on every request. \
+         Bare GraphQL / raw: {:.2}. The authenticated query verifies the JWT and resolves its principal through the revocation cache on every request. \
          Load generator CPU: {:.0}% of one core.",
         options.connections,
         options.seconds,
@@ -484,10 +484,17 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(summary) => {
             println!("\n{summary}");
-            let command = format!(
-                "bench/run {} --seconds {} --connections {} --rounds {}",
-                options.scenario, options.seconds, options.connections, options.rounds
-            );
+            let command = match options.scenario.as_str() {
+                "token-verify" => format!("bench/run token-verify --rounds {}", options.rounds),
+                "login" => format!(
+                    "bench/run login --seconds {} --rounds {}",
+                    options.seconds, options.rounds
+                ),
+                _ => format!(
+                    "bench/run {} --seconds {} --connections {} --rounds {}",
+                    options.scenario, options.seconds, options.connections, options.rounds
+                ),
+            };
             if options.write
                 && let Err(err) = record(&options.scenario, &command, &summary)
             {

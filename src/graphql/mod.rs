@@ -1,6 +1,7 @@
 //! The GraphQL schema: merged roots, limits, error codes, and the context helpers resolvers use.
 
 pub mod context;
+pub mod documents;
 pub mod extension;
 pub mod guards;
 pub mod paging;
