@@ -243,6 +243,10 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(0..=60_000), global = true)]
     pub auth_cache_ms: u64,
 
+    /// Accept `file:` and `lavfi:` camera sources (tests and the demo; never on an exposed server).
+    #[arg(long, env = "HELDAR_ALLOW_LOCAL_SOURCES", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub allow_local_sources: bool,
+
     /// Log format.
     #[arg(long, env = "HELDAR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
     pub log_format: LogFormat,

@@ -3,6 +3,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_identity;
+mod m20261124_000002_cameras;
 
 /// Applies Heldar's migrations in order.
 pub struct Migrator;
@@ -10,6 +11,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261123_000001_identity::Migration)]
+        vec![
+            Box::new(m20261123_000001_identity::Migration),
+            Box::new(m20261124_000002_cameras::Migration),
+        ]
     }
 }

@@ -27,6 +27,8 @@ pub const ROOT_FIELDS: &[(&str, &str, Requirement)] = &[
     ("Query", "users", cap(Capability::Admin)),
     ("Query", "apiKeys", cap(Capability::Admin)),
     ("Query", "auditLog", cap(Capability::RegistryManage)),
+    ("Query", "cameras", cap(Capability::CameraRead)),
+    ("Query", "camera", cap(Capability::CameraRead)),
     ("Mutation", "login", Public),
     ("Mutation", "refreshSession", Public),
     ("Mutation", "exchangeApiKey", Public),
@@ -37,6 +39,9 @@ pub const ROOT_FIELDS: &[(&str, &str, Requirement)] = &[
     ("Mutation", "unlockUser", cap(Capability::Admin)),
     ("Mutation", "createApiKey", cap(Capability::Admin)),
     ("Mutation", "revokeApiKey", cap(Capability::Admin)),
+    ("Mutation", "createCamera", cap(Capability::RegistryManage)),
+    ("Mutation", "updateCamera", cap(Capability::RegistryManage)),
+    ("Mutation", "deleteCamera", cap(Capability::Admin)),
     ("Subscription", "serverClock", Authenticated),
 ];
 

@@ -11,6 +11,7 @@ use async_graphql::{MergedObject, MergedSubscription, Schema};
 
 use crate::audit::graphql::AuditQuery;
 use crate::auth::graphql::{AuthMutation, AuthQuery};
+use crate::cameras::graphql::{CamerasMutation, CamerasQuery};
 use crate::state::AppState;
 use crate::system::graphql::{SystemQuery, SystemSubscription};
 
@@ -19,12 +20,12 @@ pub use context::ContextExt;
 /// Every query field, one feature object per line.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(SystemQuery, AuthQuery, AuditQuery);
+pub struct QueryRoot(SystemQuery, AuthQuery, AuditQuery, CamerasQuery);
 
 /// Every mutation field, one feature object per line.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(AuthMutation);
+pub struct MutationRoot(AuthMutation, CamerasMutation);
 
 /// Every subscription field, one feature object per line.
 #[derive(MergedSubscription, Default)]

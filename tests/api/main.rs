@@ -5,6 +5,7 @@
 mod helpers;
 
 mod auth;
+mod cameras;
 mod cli;
 mod guards;
 mod http_platform;

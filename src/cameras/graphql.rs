@@ -1,0 +1,378 @@
+//! `cameras`, `camera`, `createCamera`, `updateCamera`, `deleteCamera`.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::camera;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use serde_json::json;
+
+use crate::audit::{self, Actor, Entry};
+use crate::auth::principal::{CameraScope, Capability};
+use crate::cameras::model::{self, RETENTION_HOURS, SEGMENT_SECONDS, StreamUrl};
+use crate::error::AppError;
+use crate::graphql::ContextExt;
+use crate::graphql::paging::{decode_cursor, encode_cursor, page_size};
+use crate::state::AppState;
+
+/// A camera. Its stream credentials are never returned.
+#[derive(SimpleObject)]
+pub struct Camera {
+    /// Stable id: a slug of the name given at creation (`front_door`); renaming keeps it.
+    pub id: ID,
+    /// Display name, unique.
+    pub name: String,
+    /// Source URL with the password replaced by `***` (send it back unchanged to keep the password).
+    pub stream_url: String,
+    /// Whether the stream URL carries a password.
+    pub has_password: bool,
+    /// A disabled camera is neither recorded nor analysed.
+    pub enabled: bool,
+    /// Whether the camera is recorded.
+    pub record_enabled: bool,
+    /// Segment length in seconds.
+    pub segment_seconds: i32,
+    /// Hours of footage kept.
+    pub retention_hours: i32,
+    /// Largest footage size for this camera, in bytes; null means no quota.
+    pub storage_quota_bytes: Option<i64>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<camera::Model> for Camera {
+    fn from(m: camera::Model) -> Self {
+        Camera {
+            id: ID(m.id),
+            name: m.name,
+            stream_url: model::masked(&m.stream_url),
+            has_password: model::has_password(&m.stream_url),
+            enabled: m.enabled,
+            record_enabled: m.record_enabled,
+            segment_seconds: m.segment_seconds,
+            retention_hours: m.retention_hours,
+            storage_quota_bytes: m.storage_quota_bytes,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+/// A new camera.
+#[derive(InputObject)]
+pub struct CreateCameraInput {
+    /// Display name, 1 to 100 characters, unique.
+    pub name: String,
+    /// Source: rtsp, rtsps, http or https URL, credentials included (`file:` and `lavfi:` need HELDAR_ALLOW_LOCAL_SOURCES).
+    pub stream_url: String,
+    /// Requested id (slugified); the slug of the name when omitted.
+    pub id: Option<String>,
+    /// Whether the camera is enabled (default true).
+    pub enabled: Option<bool>,
+    /// Whether it is recorded (default true).
+    pub record_enabled: Option<bool>,
+    /// Segment length in seconds, 2 to 3600 (default 60).
+    pub segment_seconds: Option<i32>,
+    /// Hours of footage kept, 1 to 43800 (default 24).
+    pub retention_hours: Option<i32>,
+    /// Largest footage size in bytes (omit for no quota).
+    pub storage_quota_bytes: Option<i64>,
+}
+
+/// Changes to a camera; omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateCameraInput {
+    /// The camera to change.
+    pub id: ID,
+    /// New display name.
+    pub name: Option<String>,
+    /// New source URL; a `***` password keeps the stored one.
+    pub stream_url: Option<String>,
+    /// Enable or disable.
+    pub enabled: Option<bool>,
+    /// Start or stop recording.
+    pub record_enabled: Option<bool>,
+    /// New segment length in seconds, 2 to 3600.
+    pub segment_seconds: Option<i32>,
+    /// New retention in hours, 1 to 43800.
+    pub retention_hours: Option<i32>,
+    /// New quota in bytes; null lifts it.
+    pub storage_quota_bytes: async_graphql::MaybeUndefined<i64>,
+}
+
+fn check_name(name: &str) -> Result<String, AppError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AppError::bad_input(
+            "input.name",
+            "must be 1 to 100 characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn check_quota(quota: Option<i64>) -> Result<Option<i64>, AppError> {
+    match quota {
+        Some(q) if q <= 0 => Err(AppError::bad_input(
+            "input.storageQuotaBytes",
+            "must be positive",
+        )),
+        other => Ok(other),
+    }
+}
+
+/// Loads a camera the caller may see (scope checked before existence).
+pub async fn find_camera(
+    ctx: &Context<'_>,
+    cap: Capability,
+    id: &str,
+) -> Result<camera::Model, AppError> {
+    ctx.require_camera(cap, id)?;
+    camera::Entity::find_by_id(id.to_owned())
+        .one(&ctx.state()?.db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("camera `{id}` not found")))
+}
+
+async fn name_taken(state: &AppState, name: &str, except: Option<&str>) -> Result<(), AppError> {
+    let mut query = camera::Entity::find().filter(camera::Column::Name.eq(name));
+    if let Some(id) = except {
+        query = query.filter(camera::Column::Id.ne(id));
+    }
+    match query.one(&state.db).await? {
+        Some(existing) => Err(AppError::Conflict(format!(
+            "camera `{}` is already named `{name}`",
+            existing.id
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Camera queries.
+#[derive(Default)]
+pub struct CamerasQuery;
+
+#[Object]
+impl CamerasQuery {
+    /// Cameras the caller may see, ordered by id.
+    async fn cameras(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1 to 500 (default 50).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last camera of the previous page.")] after: Option<String>,
+    ) -> Result<Connection<String, Camera>, AppError> {
+        let principal = ctx.require(Capability::CameraRead)?;
+        let limit = page_size(first)?;
+        let mut query = camera::Entity::find()
+            .order_by_asc(camera::Column::Id)
+            .limit(limit + 1);
+        if let CameraScope::Cameras(ids) = &principal.scope {
+            query = query.filter(camera::Column::Id.is_in(ids.clone()));
+        }
+        if let Some(after) = &after {
+            query = query.filter(camera::Column::Id.gt(decode_cursor(after)?));
+        }
+        let mut rows = query.all(&ctx.state()?.db).await?;
+        let has_next = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let mut connection = Connection::new(after.is_some(), has_next);
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|row| Edge::new(encode_cursor(&row.id), Camera::from(row))),
+        );
+        Ok(connection)
+    }
+
+    /// One camera. A camera-limited caller gets the same FORBIDDEN for a camera that does not exist and for one it may not see.
+    async fn camera(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Camera id.")] id: ID,
+    ) -> Result<Camera, AppError> {
+        Ok(Camera::from(
+            find_camera(ctx, Capability::CameraRead, &id).await?,
+        ))
+    }
+}
+
+/// Camera mutations.
+#[derive(Default)]
+pub struct CamerasMutation;
+
+#[Object]
+impl CamerasMutation {
+    /// Adds a camera (managers and admins).
+    async fn create_camera(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new camera.")] input: CreateCameraInput,
+    ) -> Result<Camera, AppError> {
+        ctx.require(Capability::RegistryManage)?;
+        let name = check_name(&input.name)?;
+        let id = model::slugify(input.id.as_deref().unwrap_or(&name));
+        let principal = ctx.require_camera(Capability::RegistryManage, &id)?;
+        let state = ctx.state()?;
+        let url = StreamUrl::parse(
+            "input.streamUrl",
+            &input.stream_url,
+            state.config.allow_local_sources,
+        )?;
+        let segment_seconds = model::check_range(
+            "input.segmentSeconds",
+            input.segment_seconds,
+            SEGMENT_SECONDS,
+        )?
+        .unwrap_or(60);
+        let retention_hours = model::check_range(
+            "input.retentionHours",
+            input.retention_hours,
+            RETENTION_HOURS,
+        )?
+        .unwrap_or(24);
+        let quota = check_quota(input.storage_quota_bytes)?;
+        if camera::Entity::find_by_id(id.clone())
+            .one(&state.db)
+            .await?
+            .is_some()
+        {
+            return Err(AppError::Conflict(format!(
+                "a camera with id `{id}` exists; choose another `id` or name"
+            )));
+        }
+        name_taken(state, &name, None).await?;
+        let now = state.clock.now();
+        let row = camera::ActiveModel {
+            id: Set(id.clone()),
+            name: Set(name.clone()),
+            stream_url: Set(url.expose().to_owned()),
+            enabled: Set(input.enabled.unwrap_or(true)),
+            record_enabled: Set(input.record_enabled.unwrap_or(true)),
+            segment_seconds: Set(segment_seconds),
+            retention_hours: Set(retention_hours),
+            storage_quota_bytes: Set(quota),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&state.db)
+        .await?;
+        let mut entry = Entry::new("create_camera", "camera", &id)
+            .detail(json!({"name": name, "streamUrl": model::masked(url.expose())}));
+        entry.camera_id = Some(&id);
+        audit::record(&state.db, &Actor::from(principal), entry, now).await;
+        Ok(Camera::from(row))
+    }
+
+    /// Changes a camera (managers and admins within their cameras).
+    async fn update_camera(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The changes.")] input: UpdateCameraInput,
+    ) -> Result<Camera, AppError> {
+        let current = find_camera(ctx, Capability::RegistryManage, &input.id).await?;
+        let principal = ctx.principal()?;
+        let state = ctx.state()?;
+        let name = input.name.as_deref().map(check_name).transpose()?;
+        let url = match &input.stream_url {
+            Some(raw) => Some(
+                StreamUrl::parse("input.streamUrl", raw, state.config.allow_local_sources)?
+                    .keeping_password_of(&current.stream_url),
+            ),
+            None => None,
+        };
+        let segment_seconds = model::check_range(
+            "input.segmentSeconds",
+            input.segment_seconds,
+            SEGMENT_SECONDS,
+        )?;
+        let retention_hours = model::check_range(
+            "input.retentionHours",
+            input.retention_hours,
+            RETENTION_HOURS,
+        )?;
+        if let Some(name) = &name {
+            name_taken(state, name, Some(&current.id)).await?;
+        }
+        let now = state.clock.now();
+        let mut update = camera::Entity::update_many()
+            .col_expr(camera::Column::UpdatedAt, Expr::value(now))
+            .filter(camera::Column::Id.eq(current.id.clone()));
+        if let Some(name) = &name {
+            update = update.col_expr(camera::Column::Name, Expr::value(name.clone()));
+        }
+        if let Some(url) = &url {
+            update = update.col_expr(
+                camera::Column::StreamUrl,
+                Expr::value(url.expose().to_owned()),
+            );
+        }
+        if let Some(enabled) = input.enabled {
+            update = update.col_expr(camera::Column::Enabled, Expr::value(enabled));
+        }
+        if let Some(record) = input.record_enabled {
+            update = update.col_expr(camera::Column::RecordEnabled, Expr::value(record));
+        }
+        if let Some(seconds) = segment_seconds {
+            update = update.col_expr(camera::Column::SegmentSeconds, Expr::value(seconds));
+        }
+        if let Some(hours) = retention_hours {
+            update = update.col_expr(camera::Column::RetentionHours, Expr::value(hours));
+        }
+        match input.storage_quota_bytes {
+            async_graphql::MaybeUndefined::Undefined => {}
+            async_graphql::MaybeUndefined::Null => {
+                update = update.col_expr(
+                    camera::Column::StorageQuotaBytes,
+                    Expr::value(sea_orm::Value::BigInt(None)),
+                )
+            }
+            async_graphql::MaybeUndefined::Value(q) => {
+                update = update.col_expr(
+                    camera::Column::StorageQuotaBytes,
+                    Expr::value(check_quota(Some(q))?),
+                )
+            }
+        }
+        update.exec(&state.db).await?;
+        let detail = json!({
+            "name": name,
+            "streamUrlChanged": url.is_some(),
+            "enabled": input.enabled,
+            "recordEnabled": input.record_enabled,
+            "segmentSeconds": segment_seconds,
+            "retentionHours": retention_hours,
+        });
+        let mut entry = Entry::new("update_camera", "camera", &current.id).detail(detail);
+        entry.camera_id = Some(&current.id);
+        audit::record(&state.db, &Actor::from(principal), entry, now).await;
+        let row = camera::Entity::find_by_id(current.id.clone())
+            .one(&state.db)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("camera `{}` not found", current.id)))?;
+        Ok(Camera::from(row))
+    }
+
+    /// Deletes a camera and its settings (admins).
+    async fn delete_camera(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The camera to delete.")] id: ID,
+    ) -> Result<bool, AppError> {
+        let current = find_camera(ctx, Capability::Admin, &id).await?;
+        let principal = ctx.principal()?;
+        let state = ctx.state()?;
+        camera::Entity::delete_by_id(current.id.clone())
+            .exec(&state.db)
+            .await?;
+        let now = state.clock.now();
+        let mut entry = Entry::new("delete_camera", "camera", &current.id)
+            .detail(json!({"name": current.name}));
+        entry.camera_id = Some(&current.id);
+        audit::record(&state.db, &Actor::from(principal), entry, now).await;
+        Ok(true)
+    }
+}

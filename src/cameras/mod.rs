@@ -1,0 +1,4 @@
+//! The camera registry.
+
+pub mod graphql;
+pub mod model;

@@ -1,0 +1,116 @@
+//! The camera registry through the API.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, first_error};
+use crate::test_on_both;
+
+const CREATE: &str = "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id name streamUrl hasPassword enabled recordEnabled segmentSeconds retentionHours storageQuotaBytes } }";
+const UPDATE: &str = "mutation($i: UpdateCameraInput!) { updateCamera(input: $i) { id name streamUrl hasPassword segmentSeconds storageQuotaBytes } }";
+
+async fn create(app: &TestApp, input: Value) -> Value {
+    app.gql(CREATE, json!({"i": input}), app.admin()).await["createCamera"].clone()
+}
+
+test_on_both!(
+    async fn a_camera_is_created_with_defaults_and_its_password_is_never_shown(backend) {
+        let app = TestApp::spawn(backend).await;
+        let camera = create(&app, json!({"name": " Front Door ", "streamUrl": "rtsp://admin:s3cret@10.0.0.5:554/stream1"})).await;
+        assert_eq!(
+            camera,
+            json!({
+                "id": "front_door", "name": "Front Door", "streamUrl": "rtsp://admin:***@10.0.0.5:554/stream1",
+                "hasPassword": true, "enabled": true, "recordEnabled": true, "segmentSeconds": 60,
+                "retentionHours": 24, "storageQuotaBytes": null
+            })
+        );
+        let listed = app.gql("{ cameras { edges { node { id streamUrl } } } camera(id: \"front_door\") { name } }", json!({}), app.admin()).await;
+        assert!(!listed.to_string().contains("s3cret"));
+        assert_eq!(listed["camera"]["name"], "Front Door");
+        let audit = app.gql(r#"{ auditLog(filter: {cameraId: "front_door"}) { edges { node { action detail } } } }"#, json!({}), app.admin()).await;
+        assert_eq!(audit["auditLog"]["edges"][0]["node"]["action"], "create_camera");
+        assert!(!audit.to_string().contains("s3cret"), "no secret in the audit log");
+    }
+);
+
+test_on_both!(
+    async fn bad_camera_input_is_refused_naming_the_field(backend) {
+        let app = TestApp::spawn(backend).await;
+        let cases = [
+            (json!({"name": "", "streamUrl": "rtsp://h/s"}), "input.name"),
+            (json!({"name": "a", "streamUrl": "ftp://h/s"}), "input.streamUrl"),
+            (json!({"name": "a", "streamUrl": "file:///etc/passwd"}), "input.streamUrl"),
+            (json!({"name": "a", "streamUrl": "lavfi:testsrc"}), "input.streamUrl"),
+            (json!({"name": "a", "streamUrl": "rtsp://h/s", "segmentSeconds": 1}), "input.segmentSeconds"),
+            (json!({"name": "a", "streamUrl": "rtsp://h/s", "segmentSeconds": 3601}), "input.segmentSeconds"),
+            (json!({"name": "a", "streamUrl": "rtsp://h/s", "retentionHours": 0}), "input.retentionHours"),
+            (json!({"name": "a", "streamUrl": "rtsp://h/s", "storageQuotaBytes": 0}), "input.storageQuotaBytes"),
+        ];
+        for (input, field) in cases {
+            let (_, body) = app.post(CREATE, json!({"i": input}), app.admin()).await;
+            assert_eq!(first_error(&body).0, "BAD_USER_INPUT", "{input}");
+            assert_eq!(body["errors"][0]["extensions"]["field"], field, "{input}");
+        }
+        let cameras = app.gql("{ cameras { edges { node { id } } } }", json!({}), app.admin()).await;
+        assert_eq!(cameras["cameras"]["edges"], json!([]), "nothing was written");
+    }
+);
+
+test_on_both!(
+    async fn local_sources_need_the_setting(backend) {
+        let app = TestApp::spawn_with(backend, |c| c.allow_local_sources = true).await;
+        let camera = create(&app, json!({"name": "Demo", "streamUrl": "lavfi:testsrc2=size=320x240:rate=10"})).await;
+        assert_eq!(camera["id"], "demo");
+    }
+);
+
+test_on_both!(
+    async fn duplicate_names_and_ids_conflict_and_name_the_existing_camera(backend) {
+        let app = TestApp::spawn(backend).await;
+        create(&app, json!({"name": "Gate", "streamUrl": "rtsp://h/1"})).await;
+        let (code, message) = app.gql_err(CREATE, json!({"i": {"name": "Gate", "streamUrl": "rtsp://h/2", "id": "gate_2"}}), app.admin()).await;
+        assert_eq!((code.as_str(), message.as_str()), ("CONFLICT", "camera `gate` is already named `Gate`"));
+        let (code, _) = app.gql_err(CREATE, json!({"i": {"name": "GATE!", "streamUrl": "rtsp://h/2"}}), app.admin()).await;
+        assert_eq!(code, "CONFLICT", "same slug");
+    }
+);
+
+test_on_both!(
+    async fn updating_keeps_the_password_behind_the_mask_and_the_id(backend) {
+        let app = TestApp::spawn(backend).await;
+        create(&app, json!({"name": "Yard", "streamUrl": "rtsp://u:pw@cam/a"})).await;
+        let updated = app
+            .gql(UPDATE, json!({"i": {"id": "yard", "name": "Back Yard", "streamUrl": "rtsp://u:***@cam/b", "segmentSeconds": 10, "storageQuotaBytes": 1000}}), app.admin())
+            .await["updateCamera"]
+            .clone();
+        assert_eq!(updated, json!({"id": "yard", "name": "Back Yard", "streamUrl": "rtsp://u:***@cam/b", "hasPassword": true, "segmentSeconds": 10, "storageQuotaBytes": 1000}));
+        let lifted = app.gql(UPDATE, json!({"i": {"id": "yard", "storageQuotaBytes": null, "streamUrl": "rtsp://cam/c"}}), app.admin()).await["updateCamera"].clone();
+        assert_eq!(lifted["storageQuotaBytes"], Value::Null);
+        assert_eq!(lifted["hasPassword"], false);
+        let (code, _) = app.gql_err(UPDATE, json!({"i": {"id": "nope", "name": "x"}}), app.admin()).await;
+        assert_eq!(code, "NOT_FOUND");
+        assert_eq!(app.gql("mutation { deleteCamera(id: \"yard\") }", json!({}), app.admin()).await["deleteCamera"], true);
+        assert_eq!(app.gql_err("{ camera(id: \"yard\") { id } }", json!({}), app.admin()).await.0, "NOT_FOUND");
+    }
+);
+
+test_on_both!(
+    async fn a_camera_limited_caller_sees_only_its_cameras_and_the_same_refusal_for_the_rest(backend) {
+        let app = TestApp::spawn(backend).await;
+        create(&app, json!({"name": "One", "streamUrl": "rtsp://h/1"})).await;
+        create(&app, json!({"name": "Two", "streamUrl": "rtsp://h/2"})).await;
+        let (_, _, token) = app.api_key("manager", Some(vec!["one"])).await;
+        let list = app.gql("{ cameras { edges { node { id } } } }", json!({}), Some(&token)).await;
+        assert_eq!(list["cameras"]["edges"], json!([{"node": {"id": "one"}}]));
+        let doc = "query($id: ID!) { camera(id: $id) { id } }";
+        let (code_other, message_other) = app.gql_err(doc, json!({"id": "two"}), Some(&token)).await;
+        let (code_missing, message_missing) = app.gql_err(doc, json!({"id": "ghost"}), Some(&token)).await;
+        assert_eq!((code_other.as_str(), code_missing.as_str()), ("FORBIDDEN", "FORBIDDEN"));
+        assert_eq!(message_other.replace("two", "<id>"), message_missing.replace("ghost", "<id>"));
+        let (code, _) = app.gql_err(UPDATE, json!({"i": {"id": "two", "name": "x"}}), Some(&token)).await;
+        assert_eq!(code, "FORBIDDEN");
+        app.gql(UPDATE, json!({"i": {"id": "one", "name": "Uno"}}), Some(&token)).await;
+        let (code, _) = app.gql_err(CREATE, json!({"i": {"name": "Three", "streamUrl": "rtsp://h/3"}}), Some(&token)).await;
+        assert_eq!(code, "FORBIDDEN", "a new camera is outside the scope");
+    }
+);
