@@ -1,6 +1,6 @@
 //! `auditLog`: the audit trail, newest first.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::audit_log;
@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Quer
 use crate::auth::principal::{CameraScope, Capability};
 use crate::error::AppError;
 use crate::graphql::ContextExt;
-use crate::graphql::paging::{decode_cursor, encode_cursor, page_size};
+use crate::graphql::paging::{connection, decode_cursor, page_size};
 
 /// One audited action.
 #[derive(SimpleObject)]
@@ -116,19 +116,18 @@ impl AuditQuery {
                 .map_err(|_| AppError::bad_input("after", "not a cursor this server issued"))?;
             condition = condition.add(audit_log::Column::Seq.lt(seq));
         }
-        let mut rows = audit_log::Entity::find()
+        let rows = audit_log::Entity::find()
             .filter(condition)
             .order_by_desc(audit_log::Column::Seq)
             .limit(limit + 1)
             .all(&state.db)
             .await?;
-        let has_next = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        let mut connection = Connection::new(after.is_some(), has_next);
-        connection.edges.extend(
-            rows.into_iter()
-                .map(|row| Edge::new(encode_cursor(&row.seq.to_string()), AuditEntry::from(row))),
-        );
-        Ok(connection)
+        connection(
+            rows,
+            limit,
+            after.is_some(),
+            |row| row.seq.to_string(),
+            |row| Ok(AuditEntry::from(row)),
+        )
     }
 }

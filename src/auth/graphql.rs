@@ -1,6 +1,6 @@
 //! Sign-in, sessions, users and API keys over GraphQL.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{api_key, user};
@@ -12,7 +12,7 @@ use crate::auth::service::{self, Issued, scope_from_json};
 use crate::auth::users::{self, NewApiKey, NewUser, UserChanges};
 use crate::error::AppError;
 use crate::graphql::ContextExt;
-use crate::graphql::paging::{decode_cursor, encode_cursor, page_size};
+use crate::graphql::paging::{connection, decode_cursor, page_size};
 
 /// The caller, as the API shows it.
 #[derive(SimpleObject, Clone)]
@@ -280,17 +280,14 @@ impl AuthQuery {
         if let Some(after) = &after {
             query = query.filter(user::Column::Username.gt(decode_cursor(after)?));
         }
-        let mut rows = query.all(&state.db).await?;
-        let has_next = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        let mut connection = Connection::new(after.is_some(), has_next);
-        for row in rows {
-            connection.edges.push(Edge::new(
-                encode_cursor(&row.username),
-                User::try_from(row)?,
-            ));
-        }
-        Ok(connection)
+        let rows = query.all(&state.db).await?;
+        connection(
+            rows,
+            limit,
+            after.is_some(),
+            |row| row.username.clone(),
+            User::try_from,
+        )
     }
 
     /// API keys, newest first (admins).
@@ -313,16 +310,14 @@ impl AuthQuery {
         if let Some(after) = &after {
             query = query.filter(api_key::Column::Id.lt(decode_cursor(after)?));
         }
-        let mut rows = query.all(&state.db).await?;
-        let has_next = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        let mut connection = Connection::new(after.is_some(), has_next);
-        for row in rows {
-            connection
-                .edges
-                .push(Edge::new(encode_cursor(&row.id), ApiKey::try_from(row)?));
-        }
-        Ok(connection)
+        let rows = query.all(&state.db).await?;
+        connection(
+            rows,
+            limit,
+            after.is_some(),
+            |row| row.id.clone(),
+            ApiKey::try_from,
+        )
     }
 }
 

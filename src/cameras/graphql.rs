@@ -1,6 +1,6 @@
 //! `cameras`, `camera`, `createCamera`, `updateCamera`, `deleteCamera`.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::camera;
@@ -15,7 +15,7 @@ use crate::auth::principal::{CameraScope, Capability};
 use crate::cameras::model::{self, RETENTION_HOURS, SEGMENT_SECONDS, StreamUrl};
 use crate::error::AppError;
 use crate::graphql::ContextExt;
-use crate::graphql::paging::{decode_cursor, encode_cursor, page_size};
+use crate::graphql::paging::{connection, decode_cursor, page_size};
 use crate::state::AppState;
 
 /// A camera. Its stream credentials are never returned.
@@ -177,15 +177,14 @@ impl CamerasQuery {
         if let Some(after) = &after {
             query = query.filter(camera::Column::Id.gt(decode_cursor(after)?));
         }
-        let mut rows = query.all(&ctx.state()?.db).await?;
-        let has_next = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        let mut connection = Connection::new(after.is_some(), has_next);
-        connection.edges.extend(
-            rows.into_iter()
-                .map(|row| Edge::new(encode_cursor(&row.id), Camera::from(row))),
-        );
-        Ok(connection)
+        let rows = query.all(&ctx.state()?.db).await?;
+        connection(
+            rows,
+            limit,
+            after.is_some(),
+            |row| row.id.clone(),
+            |row| Ok(Camera::from(row)),
+        )
     }
 
     /// One camera. A camera-limited caller gets the same FORBIDDEN for a camera that does not exist and for one it may not see.

@@ -36,3 +36,25 @@ pub fn decode_cursor(cursor: &str) -> Result<String, AppError> {
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .ok_or_else(|| AppError::bad_input("after", "not a cursor this server issued"))
 }
+
+/// Builds a page from `limit + 1` fetched rows: the extra row only says there is a next page.
+pub fn connection<R, T, E>(
+    mut rows: Vec<R>,
+    limit: u64,
+    has_previous: bool,
+    cursor: impl Fn(&R) -> String,
+    node: impl Fn(R) -> Result<T, E>,
+) -> Result<async_graphql::connection::Connection<String, T>, E>
+where
+    T: async_graphql::OutputType,
+{
+    let has_next = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    let mut page = async_graphql::connection::Connection::new(has_previous, has_next);
+    for row in rows {
+        let key = encode_cursor(&cursor(&row));
+        page.edges
+            .push(async_graphql::connection::Edge::new(key, node(row)?));
+    }
+    Ok(page)
+}
