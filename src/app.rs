@@ -67,6 +67,7 @@ impl Application {
             tokens: Arc::new(TokenKeys::new(&secret)),
             hasher: Hasher::default(),
             auth_cache: Arc::new(AuthCache::new(Duration::from_millis(config_auth_cache_ms))),
+            footage_events: tokio::sync::broadcast::channel(1024).0,
         };
         match crate::auth::service::bootstrap_admin(&state).await {
             Ok(Some((username, password))) => {
@@ -162,6 +163,7 @@ pub async fn admin_state(config: Config) -> Result<AppState, StartError> {
         tokens: Arc::new(TokenKeys::new(&secret)),
         hasher: Hasher::default(),
         auth_cache: Arc::new(AuthCache::new(Duration::from_millis(config_auth_cache_ms))),
+        footage_events: tokio::sync::broadcast::channel(1024).0,
     })
 }
 

@@ -10,6 +10,7 @@ use crate::auth::cache::AuthCache;
 use crate::auth::password::Hasher;
 use crate::auth::token::TokenKeys;
 use crate::clock::Clock;
+use crate::footage::graphql::CoverageChange;
 use crate::config::Config;
 
 /// Cheap to clone: everything is behind `Arc`s or is itself a handle.
@@ -31,6 +32,8 @@ pub struct AppState {
     pub hasher: Hasher,
     /// Resolved principals, invalidated by every credential change.
     pub auth_cache: Arc<AuthCache>,
+    /// Footage changes, for `coverageChanged`.
+    pub footage_events: tokio::sync::broadcast::Sender<CoverageChange>,
 }
 
 /// Open websockets and running websocket operations of this application.

@@ -3,6 +3,9 @@
 pub mod api_key;
 pub mod audit_log;
 pub mod camera;
+pub mod camera_status;
+pub mod recording_gap;
 pub mod refresh_token;
+pub mod segment;
 pub mod session;
 pub mod user;

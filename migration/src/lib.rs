@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_identity;
 mod m20261124_000002_cameras;
+mod m20261124_000003_footage;
 
 /// Applies Heldar's migrations in order.
 pub struct Migrator;
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_identity::Migration),
             Box::new(m20261124_000002_cameras::Migration),
+            Box::new(m20261124_000003_footage::Migration),
         ]
     }
 }

@@ -29,6 +29,9 @@ pub const ROOT_FIELDS: &[(&str, &str, Requirement)] = &[
     ("Query", "auditLog", cap(Capability::RegistryManage)),
     ("Query", "cameras", cap(Capability::CameraRead)),
     ("Query", "camera", cap(Capability::CameraRead)),
+    ("Query", "footageCoverage", cap(Capability::VideoPlayback)),
+    ("Query", "footageTimeline", cap(Capability::VideoPlayback)),
+    ("Query", "segments", cap(Capability::VideoPlayback)),
     ("Mutation", "login", Public),
     ("Mutation", "refreshSession", Public),
     ("Mutation", "exchangeApiKey", Public),
@@ -43,6 +46,7 @@ pub const ROOT_FIELDS: &[(&str, &str, Requirement)] = &[
     ("Mutation", "updateCamera", cap(Capability::RegistryManage)),
     ("Mutation", "deleteCamera", cap(Capability::Admin)),
     ("Subscription", "serverClock", Authenticated),
+    ("Subscription", "coverageChanged", cap(Capability::VideoPlayback)),
 ];
 
 /// The requirement of a root field, if declared.

@@ -12,6 +12,7 @@ use async_graphql::{MergedObject, MergedSubscription, Schema};
 use crate::audit::graphql::AuditQuery;
 use crate::auth::graphql::{AuthMutation, AuthQuery};
 use crate::cameras::graphql::{CamerasMutation, CamerasQuery};
+use crate::footage::graphql::{FootageQuery, FootageSubscription};
 use crate::state::AppState;
 use crate::system::graphql::{SystemQuery, SystemSubscription};
 
@@ -20,7 +21,7 @@ pub use context::ContextExt;
 /// Every query field, one feature object per line.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(SystemQuery, AuthQuery, AuditQuery, CamerasQuery);
+pub struct QueryRoot(SystemQuery, AuthQuery, AuditQuery, CamerasQuery, FootageQuery);
 
 /// Every mutation field, one feature object per line.
 #[derive(MergedObject, Default)]
@@ -30,7 +31,7 @@ pub struct MutationRoot(AuthMutation, CamerasMutation);
 /// Every subscription field, one feature object per line.
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
-pub struct SubscriptionRoot(SystemSubscription);
+pub struct SubscriptionRoot(SystemSubscription, FootageSubscription);
 
 /// The schema type served over HTTP and websockets.
 pub type HeldarSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

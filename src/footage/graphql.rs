@@ -1,0 +1,364 @@
+//! `footageCoverage`, `footageTimeline`, `segments`, and the `coverageChanged` subscription.
+
+use async_graphql::connection::Connection;
+use async_graphql::{ComplexObject, Context, Enum, ID, Object, SimpleObject, Subscription};
+use chrono::{DateTime, Duration, Utc};
+use entity::{recording_gap, segment};
+use futures_util::{Stream, StreamExt};
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::auth::principal::Capability;
+use crate::cameras::graphql::find_camera;
+use crate::error::AppError;
+use crate::footage::model::{self, Bucket, Range, TimeRange};
+use crate::footage::store;
+use crate::graphql::ContextExt;
+use crate::graphql::paging::{connection, decode_cursor, page_size};
+
+/// Why footage is missing, when the recorder knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum GapReason {
+    /// The camera did not answer.
+    CameraOffline,
+    /// The recorder restarted (crash, reconfiguration, server restart).
+    RecorderRestart,
+    /// Recording was switched off for the camera.
+    RecordingDisabled,
+    /// The disk was full.
+    DiskFull,
+    /// Footage was deleted by retention.
+    Pruned,
+    /// Recorded as a gap without a known cause.
+    Unknown,
+}
+
+impl GapReason {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GapReason::CameraOffline => "camera_offline",
+            GapReason::RecorderRestart => "recorder_restart",
+            GapReason::RecordingDisabled => "recording_disabled",
+            GapReason::DiskFull => "disk_full",
+            GapReason::Pruned => "pruned",
+            GapReason::Unknown => "unknown",
+        }
+    }
+
+    fn parse(stored: &str) -> GapReason {
+        match stored {
+            "camera_offline" => GapReason::CameraOffline,
+            "recorder_restart" => GapReason::RecorderRestart,
+            "recording_disabled" => GapReason::RecordingDisabled,
+            "disk_full" => GapReason::DiskFull,
+            "pruned" => GapReason::Pruned,
+            _ => GapReason::Unknown,
+        }
+    }
+}
+
+/// Missing footage inside the requested window.
+#[derive(SimpleObject, Clone)]
+pub struct FootageGap {
+    /// Start of the hole (clipped to the window).
+    pub from: DateTime<Utc>,
+    /// End of the hole (clipped to the window).
+    pub to: DateTime<Utc>,
+    /// Length in seconds.
+    pub seconds: f64,
+    /// Why, when the recorder recorded it; null when unknown (e.g. not recorded yet).
+    pub reason: Option<GapReason>,
+}
+
+/// One recording file.
+#[derive(SimpleObject)]
+pub struct Segment {
+    /// Stable id (`seg_…`).
+    pub id: ID,
+    /// Camera.
+    pub camera_id: ID,
+    /// First instant of footage.
+    pub start: DateTime<Utc>,
+    /// Last instant of footage.
+    pub end: DateTime<Utc>,
+    /// Length in seconds.
+    pub duration_seconds: f64,
+    /// File size in bytes.
+    pub size_bytes: i64,
+    /// Video codec.
+    pub codec: Option<String>,
+    /// Frame width.
+    pub width: Option<i32>,
+    /// Frame height.
+    pub height: Option<i32>,
+    /// Average frame rate.
+    pub fps: Option<f64>,
+    /// Held as evidence.
+    pub evidence_locked: bool,
+    /// Where to fetch the MP4 (send the access token as a bearer header).
+    pub playback_url: String,
+}
+
+impl From<segment::Model> for Segment {
+    fn from(m: segment::Model) -> Self {
+        Segment {
+            playback_url: format!("/media/recordings/{}", m.id),
+            duration_seconds: (m.end_time - m.start_time).num_milliseconds() as f64 / 1000.0,
+            id: ID(m.id),
+            camera_id: ID(m.camera_id),
+            start: m.start_time,
+            end: m.end_time,
+            size_bytes: m.size_bytes,
+            codec: m.codec,
+            width: m.width,
+            height: m.height,
+            fps: m.fps,
+            evidence_locked: m.evidence_locked,
+        }
+    }
+}
+
+/// Footage of one camera over a window.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct FootageCoverage {
+    /// Camera.
+    pub camera_id: ID,
+    /// Window start.
+    pub from: DateTime<Utc>,
+    /// Window end.
+    pub to: DateTime<Utc>,
+    /// Length of the window in seconds.
+    pub requested_seconds: f64,
+    /// Seconds of footage inside the window (seams of up to 2 s count as footage).
+    pub covered_seconds: f64,
+    /// covered / requested, 0 to 1.
+    pub coverage_ratio: f64,
+    /// Holes longer than 2 s, clipped to the window.
+    pub gaps: Vec<FootageGap>,
+    #[graphql(skip)]
+    window: TimeRange,
+}
+
+#[ComplexObject]
+impl FootageCoverage {
+    /// The segments overlapping the window, in time order.
+    async fn segments(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1 to 500 (default 50).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last segment of the previous page.")] after: Option<String>,
+    ) -> Result<Connection<String, Segment>, AppError> {
+        segments_connection(ctx, &self.camera_id, self.window, first, after).await
+    }
+}
+
+/// One bucket of a timeline.
+#[derive(SimpleObject)]
+pub struct TimelineBucket {
+    /// Bucket start.
+    pub start: DateTime<Utc>,
+    /// Bucket end.
+    pub end: DateTime<Utc>,
+    /// Local start in the requested time zone, e.g. `2026-03-29T03:00+02:00`.
+    pub label: String,
+    /// Seconds of footage in the bucket (within the window).
+    pub covered_seconds: f64,
+    /// covered / bucket length within the window.
+    pub coverage_ratio: f64,
+    /// Gaps that overlap the bucket.
+    pub gap_count: i32,
+}
+
+/// A camera's timeline.
+#[derive(SimpleObject)]
+pub struct CameraTimeline {
+    /// Camera.
+    pub camera_id: ID,
+    /// Buckets in time order.
+    pub buckets: Vec<TimelineBucket>,
+}
+
+/// What changed on a camera's footage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum CoverageChangeKind {
+    /// A segment was indexed.
+    SegmentIndexed,
+    /// A segment was deleted.
+    SegmentDeleted,
+    /// A gap was recorded.
+    GapOpened,
+}
+
+/// A change to a camera's footage; refetch the affected window.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct CoverageChange {
+    /// Camera.
+    pub camera_id: ID,
+    /// What changed.
+    pub kind: CoverageChangeKind,
+    /// Start of the affected time.
+    pub from: DateTime<Utc>,
+    /// End of the affected time.
+    pub to: DateTime<Utc>,
+}
+
+fn window(from: DateTime<Utc>, to: DateTime<Utc>, max: Duration) -> Result<TimeRange, AppError> {
+    TimeRange::new(from, to, max)
+}
+
+/// Coverage of one camera (scope and capability checked by the caller).
+async fn coverage(ctx: &Context<'_>, camera_id: &str, window: TimeRange) -> Result<(Vec<Range>, Vec<FootageGap>), AppError> {
+    let db = &ctx.state()?.db;
+    let ranges = model::coalesce(store::spans_overlapping(db, camera_id, window).await?);
+    let recorded: Vec<recording_gap::Model> = store::recorded_gaps(db, camera_id, window).await?;
+    let gaps = model::gaps(&ranges, window)
+        .into_iter()
+        .map(|gap| FootageGap {
+            reason: recorded.iter().find(|r| r.gap_start < gap.to && r.gap_end > gap.from).map(|r| GapReason::parse(&r.reason)),
+            from: gap.from,
+            to: gap.to,
+            seconds: gap.seconds,
+        })
+        .collect();
+    Ok((ranges, gaps))
+}
+
+async fn segments_connection(
+    ctx: &Context<'_>,
+    camera_id: &str,
+    window: TimeRange,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<Connection<String, Segment>, AppError> {
+    let limit = page_size(first)?;
+    let key = match &after {
+        Some(cursor) => {
+            let raw = decode_cursor(cursor)?;
+            let (start, id) = raw.split_once('|').ok_or_else(|| AppError::bad_input("after", "not a cursor this server issued"))?;
+            let start = DateTime::parse_from_rfc3339(start).map_err(|_| AppError::bad_input("after", "not a cursor this server issued"))?;
+            Some((start.with_timezone(&Utc), id.to_owned()))
+        }
+        None => None,
+    };
+    let rows = store::segments_page(&ctx.state()?.db, camera_id, window, key, limit + 1).await?;
+    connection(rows, limit, after.is_some(), |row| format!("{}|{}", row.start_time.to_rfc3339(), row.id), |row| Ok(Segment::from(row)))
+}
+
+/// Footage queries.
+#[derive(Default)]
+pub struct FootageQuery;
+
+#[Object]
+impl FootageQuery {
+    /// Where footage exists and where it is missing (and why) for one camera over a window of up to 93 days.
+    async fn footage_coverage(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Camera id.")] camera_id: ID,
+        #[graphql(desc = "Window start (any offset).")] from: DateTime<Utc>,
+        #[graphql(desc = "Window end, after `from`.")] to: DateTime<Utc>,
+    ) -> Result<FootageCoverage, AppError> {
+        find_camera(ctx, Capability::VideoPlayback, &camera_id).await?;
+        let window = window(from, to, Duration::days(93))?;
+        let (ranges, gaps) = coverage(ctx, &camera_id, window).await?;
+        let covered = model::covered_seconds(&ranges, window.from, window.to);
+        Ok(FootageCoverage {
+            camera_id: camera_id.clone(),
+            from,
+            to,
+            requested_seconds: window.seconds(),
+            covered_seconds: covered,
+            coverage_ratio: covered / window.seconds(),
+            gaps,
+            window,
+        })
+    }
+
+    /// Footage per MINUTE, HOUR or DAY bucket of the caller's time zone, for several cameras.
+    async fn footage_timeline(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Cameras, 1 to 64.")] camera_ids: Vec<ID>,
+        #[graphql(desc = "Window start.")] from: DateTime<Utc>,
+        #[graphql(desc = "Window end, after `from`: at most 1 day for MINUTE, 93 days for HOUR, 3660 for DAY.")] to: DateTime<Utc>,
+        #[graphql(desc = "Bucket size.")] bucket: Bucket,
+        #[graphql(desc = "IANA time zone for bucket boundaries (default UTC).", default = "UTC")] time_zone: String,
+    ) -> Result<Vec<CameraTimeline>, AppError> {
+        ctx.require(Capability::VideoPlayback)?;
+        if camera_ids.is_empty() || camera_ids.len() > 64 {
+            return Err(AppError::bad_input("cameraIds", "must list 1 to 64 cameras"));
+        }
+        let tz = model::parse_time_zone("timeZone", &time_zone)?;
+        let window = window(from, to, bucket.max_window())?;
+        let buckets = model::buckets(window, bucket, tz);
+        let mut out = Vec::with_capacity(camera_ids.len());
+        for camera_id in camera_ids {
+            find_camera(ctx, Capability::VideoPlayback, &camera_id).await?;
+            let (ranges, gaps) = coverage(ctx, &camera_id, window).await?;
+            let buckets = buckets
+                .iter()
+                .map(|&(start, end)| {
+                    let (a, b) = (start.max(window.from), end.min(window.to));
+                    let covered = model::covered_seconds(&ranges, a, b);
+                    let length = (b - a).num_milliseconds() as f64 / 1000.0;
+                    TimelineBucket {
+                        start,
+                        end,
+                        label: model::local_label(start, tz),
+                        covered_seconds: covered,
+                        coverage_ratio: if length > 0.0 { covered / length } else { 0.0 },
+                        gap_count: gaps.iter().filter(|g| g.from < end && g.to > start).count() as i32,
+                    }
+                })
+                .collect();
+            out.push(CameraTimeline { camera_id, buckets });
+        }
+        Ok(out)
+    }
+
+    /// The segments of one camera overlapping a window, in time order, each with its playback URL.
+    async fn segments(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Camera id.")] camera_id: ID,
+        #[graphql(desc = "Window start.")] from: DateTime<Utc>,
+        #[graphql(desc = "Window end, after `from`.")] to: DateTime<Utc>,
+        #[graphql(desc = "Page size, 1 to 500 (default 50).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last segment of the previous page.")] after: Option<String>,
+    ) -> Result<Connection<String, Segment>, AppError> {
+        find_camera(ctx, Capability::VideoPlayback, &camera_id).await?;
+        let window = window(from, to, Duration::days(93))?;
+        segments_connection(ctx, &camera_id, window, first, after).await
+    }
+}
+
+/// Footage subscriptions.
+#[derive(Default)]
+pub struct FootageSubscription;
+
+#[Subscription]
+impl FootageSubscription {
+    /// Pushed when a segment of one of these cameras is indexed or deleted, or a gap is recorded, so a timeline stays live without polling.
+    async fn coverage_changed(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Cameras to watch, 1 to 64.")] camera_ids: Vec<ID>,
+    ) -> Result<impl Stream<Item = CoverageChange> + use<>, AppError> {
+        ctx.require(Capability::VideoPlayback)?;
+        if camera_ids.is_empty() || camera_ids.len() > 64 {
+            return Err(AppError::bad_input("cameraIds", "must list 1 to 64 cameras"));
+        }
+        for id in &camera_ids {
+            find_camera(ctx, Capability::VideoPlayback, id).await?;
+        }
+        let receiver = ctx.state()?.footage_events.subscribe();
+        Ok(BroadcastStream::new(receiver).filter_map(move |event| {
+            let wanted = match &event {
+                Ok(change) => camera_ids.contains(&change.camera_id),
+                Err(_) => false,
+            };
+            async move { if wanted { event.ok() } else { None } }
+        }))
+    }
+}
