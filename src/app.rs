@@ -68,6 +68,7 @@ impl Application {
             hasher: Hasher::default(),
             auth_cache: Arc::new(AuthCache::new(Duration::from_millis(config_auth_cache_ms))),
             footage_events: tokio::sync::broadcast::channel(1024).0,
+            recorders: Default::default(),
         };
         match crate::auth::service::bootstrap_admin(&state).await {
             Ok(Some((username, password))) => {
@@ -121,6 +122,21 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let state = self.state.clone();
+        if let Err(err) = state.recorders.reconcile(&state).await {
+            tracing::error!(error = %err, "could not start the recorders");
+        }
+        let indexer = tokio::spawn(crate::footage::indexer::run(state.clone()));
+        let result = self.serve(shutdown).await;
+        indexer.abort();
+        state.recorders.stop_all().await;
+        result
+    }
+
+    async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let timeout = Duration::from_secs(self.state.config.shutdown_timeout_secs);
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
@@ -164,6 +180,7 @@ pub async fn admin_state(config: Config) -> Result<AppState, StartError> {
         hasher: Hasher::default(),
         auth_cache: Arc::new(AuthCache::new(Duration::from_millis(config_auth_cache_ms))),
         footage_events: tokio::sync::broadcast::channel(1024).0,
+        recorders: Default::default(),
     })
 }
 

@@ -247,6 +247,16 @@ pub struct Config {
     #[arg(long, env = "HELDAR_ALLOW_LOCAL_SOURCES", default_value_t = false, action = clap::ArgAction::Set, global = true)]
     pub allow_local_sources: bool,
 
+    /// Milliseconds between indexer passes over the recordings.
+    #[arg(long, env = "HELDAR_INDEX_INTERVAL_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000), global = true)]
+    pub index_interval_ms: u64,
+
+    /// Milliseconds the newest recording file must be quiet, beyond its segment length, before it is indexed.
+    #[arg(long, env = "HELDAR_INDEX_SETTLE_MS", default_value_t = 15_000,
+          value_parser = clap::value_parser!(u64).range(0..=600_000), global = true)]
+    pub index_settle_ms: u64,
+
     /// Log format.
     #[arg(long, env = "HELDAR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
     pub log_format: LogFormat,

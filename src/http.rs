@@ -1,5 +1,6 @@
 //! The axum router: GraphQL over HTTP and websockets, GraphiQL, health and metrics.
 
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,6 +44,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/graphql", post(graphql_post).get(graphql_get))
         .route("/graphql/ws", get(graphql_ws))
         .route("/graphiql/{file}", get(graphiql_asset))
+        .route("/media/recordings/{segment_id}", get(media_recording))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics));
@@ -345,6 +347,86 @@ async fn graphiql_asset(Path(file): Path<String>) -> Response {
         )
             .into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// `GET /media/recordings/<segment id>`: a recording file, for a bearer token holding
+/// `video:playback` on the segment's camera. Paths come from the database, never from the URL.
+async fn media_recording(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(segment_id): Path<String>,
+    request: axum::extract::Request,
+) -> Response {
+    use crate::auth::principal::{CameraScope, Capability};
+    use sea_orm::EntityTrait;
+    use tower::ServiceExt;
+    let principal = match authenticate(&state, &headers).await {
+        RequestAuth::Authenticated(principal) => principal,
+        RequestAuth::Invalid(reason) => {
+            return refusal(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &reason);
+        }
+        RequestAuth::Anonymous => {
+            return refusal(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "send `Authorization: Bearer <access token>`",
+            );
+        }
+    };
+    if !principal.can(Capability::VideoPlayback) {
+        return refusal(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "the `video:playback` capability is needed",
+        );
+    }
+    let found = match entity::segment::Entity::find_by_id(segment_id.clone())
+        .one(&state.app.db)
+        .await
+    {
+        Ok(found) => found,
+        Err(_) => {
+            return refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "database unavailable; retry shortly",
+            );
+        }
+    };
+    let scoped = principal.scope != CameraScope::All;
+    let segment = match found {
+        Some(segment) if principal.scope.allows(&segment.camera_id) => segment,
+        // A limited caller cannot tell a missing segment from someone else's.
+        _ if scoped => {
+            return refusal(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                "credential is not scoped to the camera owning this segment",
+            );
+        }
+        _ => return refusal(StatusCode::NOT_FOUND, "NOT_FOUND", "no such segment"),
+    };
+    let safe = std::path::Path::new(&segment.path)
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !safe {
+        return refusal(StatusCode::NOT_FOUND, "NOT_FOUND", "no such segment");
+    }
+    let file = crate::footage::recorder::recordings_root(&state.app).join(&segment.path);
+    match tower_http::services::ServeFile::new_with_mime(
+        file,
+        &mime::Mime::from_str("video/mp4").unwrap_or(mime::APPLICATION_OCTET_STREAM),
+    )
+    .oneshot(request)
+    .await
+    {
+        Ok(response) => response.map(Body::new),
+        Err(_) => refusal(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "the segment's file is gone",
+        ),
     }
 }
 

@@ -10,8 +10,9 @@ use crate::auth::cache::AuthCache;
 use crate::auth::password::Hasher;
 use crate::auth::token::TokenKeys;
 use crate::clock::Clock;
-use crate::footage::graphql::CoverageChange;
 use crate::config::Config;
+use crate::footage::graphql::CoverageChange;
+use crate::footage::recorder::Recorders;
 
 /// Cheap to clone: everything is behind `Arc`s or is itself a handle.
 #[derive(Clone, Debug)]
@@ -32,6 +33,8 @@ pub struct AppState {
     pub hasher: Hasher,
     /// Resolved principals, invalidated by every credential change.
     pub auth_cache: Arc<AuthCache>,
+    /// The camera recorders.
+    pub recorders: Arc<Recorders>,
     /// Footage changes, for `coverageChanged`.
     pub footage_events: tokio::sync::broadcast::Sender<CoverageChange>,
 }

@@ -59,7 +59,11 @@ enum CameraStatus {
 }
 
 fn camera_fk(table: impl IntoIden, column: impl IntoIden) -> ForeignKeyCreateStatement {
-    ForeignKey::create().from(table, column).to(Cameras::Table, Cameras::Id).on_delete(ForeignKeyAction::Cascade).to_owned()
+    ForeignKey::create()
+        .from(table, column)
+        .to(Cameras::Table, Cameras::Id)
+        .on_delete(ForeignKeyAction::Cascade)
+        .to_owned()
 }
 
 #[async_trait::async_trait]
@@ -87,10 +91,24 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(Index::create().name("idx_segments_camera_start").table(Segments::Table).col(Segments::CameraId).col(Segments::StartTime).to_owned())
+            .create_index(
+                Index::create()
+                    .name("idx_segments_camera_start")
+                    .table(Segments::Table)
+                    .col(Segments::CameraId)
+                    .col(Segments::StartTime)
+                    .to_owned(),
+            )
             .await?;
         manager
-            .create_index(Index::create().name("idx_segments_camera_end").table(Segments::Table).col(Segments::CameraId).col(Segments::EndTime).to_owned())
+            .create_index(
+                Index::create()
+                    .name("idx_segments_camera_end")
+                    .table(Segments::Table)
+                    .col(Segments::CameraId)
+                    .col(Segments::EndTime)
+                    .to_owned(),
+            )
             .await?;
         manager
             .create_table(
@@ -103,7 +121,10 @@ impl MigrationTrait for Migration {
                     .col(double(RecordingGaps::Seconds))
                     .col(string(RecordingGaps::Reason))
                     .col(timestamp_with_time_zone(RecordingGaps::CreatedAt))
-                    .foreign_key(&mut camera_fk(RecordingGaps::Table, RecordingGaps::CameraId))
+                    .foreign_key(&mut camera_fk(
+                        RecordingGaps::Table,
+                        RecordingGaps::CameraId,
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -139,8 +160,14 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [CameraStatus::Table.into_iden(), RecordingGaps::Table.into_iden(), Segments::Table.into_iden()] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+        for table in [
+            CameraStatus::Table.into_iden(),
+            RecordingGaps::Table.into_iden(),
+            Segments::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

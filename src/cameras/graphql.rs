@@ -1,7 +1,7 @@
 //! `cameras`, `camera`, `createCamera`, `updateCamera`, `deleteCamera`.
 
 use async_graphql::connection::Connection;
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::camera;
 use sea_orm::sea_query::Expr;
@@ -20,6 +20,7 @@ use crate::state::AppState;
 
 /// A camera. Its stream credentials are never returned.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Camera {
     /// Stable id: a slug of the name given at creation (`front_door`); renaming keeps it.
     pub id: ID,
@@ -60,6 +61,89 @@ impl From<camera::Model> for Camera {
             created_at: m.created_at,
             updated_at: m.updated_at,
         }
+    }
+}
+
+/// What the recorder reports about a camera.
+#[derive(SimpleObject)]
+pub struct CameraStatus {
+    /// CONNECTING, RECORDING, OFFLINE, ERROR or DISABLED.
+    pub state: CameraState,
+    /// Last recorder start.
+    pub last_started_at: Option<DateTime<Utc>>,
+    /// End of the newest indexed segment.
+    pub last_segment_at: Option<DateTime<Utc>>,
+    /// Recorder restarts.
+    pub reconnect_count: i32,
+    /// Segments indexed.
+    pub segments_written: i64,
+    /// Frame rate of the newest segment.
+    pub fps_observed: Option<f64>,
+    /// Bitrate of the newest segment in kbit/s.
+    pub bitrate_kbps: Option<f64>,
+    /// Tail of the recorder's last error output.
+    pub last_error: Option<String>,
+}
+
+/// Recorder state of a camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub enum CameraState {
+    /// The recorder is starting or waiting for the stream.
+    Connecting,
+    /// Segments are being written.
+    Recording,
+    /// The camera did not answer; the recorder retries with backoff.
+    Offline,
+    /// The recorder failed after running; it retries with backoff.
+    Error,
+    /// The camera or its recording is switched off.
+    Disabled,
+}
+
+#[ComplexObject]
+impl Camera {
+    /// Recorder status; DISABLED when the camera or its recording is off.
+    async fn status(&self, ctx: &Context<'_>) -> Result<CameraStatus, AppError> {
+        let row = entity::camera_status::Entity::find_by_id(self.id.to_string())
+            .one(&ctx.state()?.db)
+            .await?;
+        let stored = row
+            .as_ref()
+            .map(|r| r.state.clone())
+            .unwrap_or_else(|| "connecting".to_owned());
+        let state = if !self.enabled || !self.record_enabled {
+            CameraState::Disabled
+        } else {
+            match stored.as_str() {
+                "recording" => CameraState::Recording,
+                "offline" => CameraState::Offline,
+                "error" => CameraState::Error,
+                "disabled" => CameraState::Disabled,
+                _ => CameraState::Connecting,
+            }
+        };
+        let row = row.unwrap_or_else(|| entity::camera_status::Model {
+            camera_id: self.id.to_string(),
+            state: stored,
+            last_started_at: None,
+            last_segment_at: None,
+            reconnect_count: 0,
+            segments_written: 0,
+            fps_observed: None,
+            bitrate_kbps: None,
+            last_error: None,
+            updated_at: self.updated_at,
+        });
+        Ok(CameraStatus {
+            state,
+            last_started_at: row.last_started_at,
+            last_segment_at: row.last_segment_at,
+            reconnect_count: row.reconnect_count,
+            segments_written: row.segments_written,
+            fps_observed: row.fps_observed,
+            bitrate_kbps: row.bitrate_kbps,
+            last_error: row.last_error,
+        })
     }
 }
 
@@ -137,6 +221,13 @@ pub async fn find_camera(
         .one(&ctx.state()?.db)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("camera `{id}` not found")))
+}
+
+/// Brings the recorders in line with the registry after a change; a failure is logged, the change stands.
+async fn reconcile_recorders(state: &AppState) {
+    if let Err(err) = state.recorders.reconcile(state).await {
+        tracing::error!(error = %err, "could not reconcile the recorders");
+    }
 }
 
 async fn name_taken(state: &AppState, name: &str, except: Option<&str>) -> Result<(), AppError> {
@@ -263,6 +354,7 @@ impl CamerasMutation {
             .detail(json!({"name": name, "streamUrl": model::masked(url.expose())}));
         entry.camera_id = Some(&id);
         audit::record(&state.db, &Actor::from(principal), entry, now).await;
+        reconcile_recorders(state).await;
         Ok(Camera::from(row))
     }
 
@@ -348,6 +440,7 @@ impl CamerasMutation {
         let mut entry = Entry::new("update_camera", "camera", &current.id).detail(detail);
         entry.camera_id = Some(&current.id);
         audit::record(&state.db, &Actor::from(principal), entry, now).await;
+        reconcile_recorders(state).await;
         let row = camera::Entity::find_by_id(current.id.clone())
             .one(&state.db)
             .await?
@@ -372,6 +465,7 @@ impl CamerasMutation {
             .detail(json!({"name": current.name}));
         entry.camera_id = Some(&current.id);
         audit::record(&state.db, &Actor::from(principal), entry, now).await;
+        reconcile_recorders(state).await;
         Ok(true)
     }
 }

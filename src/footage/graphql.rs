@@ -208,14 +208,21 @@ fn window(from: DateTime<Utc>, to: DateTime<Utc>, max: Duration) -> Result<TimeR
 }
 
 /// Coverage of one camera (scope and capability checked by the caller).
-async fn coverage(ctx: &Context<'_>, camera_id: &str, window: TimeRange) -> Result<(Vec<Range>, Vec<FootageGap>), AppError> {
+async fn coverage(
+    ctx: &Context<'_>,
+    camera_id: &str,
+    window: TimeRange,
+) -> Result<(Vec<Range>, Vec<FootageGap>), AppError> {
     let db = &ctx.state()?.db;
     let ranges = model::coalesce(store::spans_overlapping(db, camera_id, window).await?);
     let recorded: Vec<recording_gap::Model> = store::recorded_gaps(db, camera_id, window).await?;
     let gaps = model::gaps(&ranges, window)
         .into_iter()
         .map(|gap| FootageGap {
-            reason: recorded.iter().find(|r| r.gap_start < gap.to && r.gap_end > gap.from).map(|r| GapReason::parse(&r.reason)),
+            reason: recorded
+                .iter()
+                .find(|r| r.gap_start < gap.to && r.gap_end > gap.from)
+                .map(|r| GapReason::parse(&r.reason)),
             from: gap.from,
             to: gap.to,
             seconds: gap.seconds,
@@ -235,14 +242,23 @@ async fn segments_connection(
     let key = match &after {
         Some(cursor) => {
             let raw = decode_cursor(cursor)?;
-            let (start, id) = raw.split_once('|').ok_or_else(|| AppError::bad_input("after", "not a cursor this server issued"))?;
-            let start = DateTime::parse_from_rfc3339(start).map_err(|_| AppError::bad_input("after", "not a cursor this server issued"))?;
+            let (start, id) = raw
+                .split_once('|')
+                .ok_or_else(|| AppError::bad_input("after", "not a cursor this server issued"))?;
+            let start = DateTime::parse_from_rfc3339(start)
+                .map_err(|_| AppError::bad_input("after", "not a cursor this server issued"))?;
             Some((start.with_timezone(&Utc), id.to_owned()))
         }
         None => None,
     };
     let rows = store::segments_page(&ctx.state()?.db, camera_id, window, key, limit + 1).await?;
-    connection(rows, limit, after.is_some(), |row| format!("{}|{}", row.start_time.to_rfc3339(), row.id), |row| Ok(Segment::from(row)))
+    connection(
+        rows,
+        limit,
+        after.is_some(),
+        |row| format!("{}|{}", row.start_time.to_rfc3339(), row.id),
+        |row| Ok(Segment::from(row)),
+    )
 }
 
 /// Footage queries.
@@ -281,13 +297,23 @@ impl FootageQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "Cameras, 1 to 64.")] camera_ids: Vec<ID>,
         #[graphql(desc = "Window start.")] from: DateTime<Utc>,
-        #[graphql(desc = "Window end, after `from`: at most 1 day for MINUTE, 93 days for HOUR, 3660 for DAY.")] to: DateTime<Utc>,
+        #[graphql(
+            desc = "Window end, after `from`: at most 1 day for MINUTE, 93 days for HOUR, 3660 for DAY."
+        )]
+        to: DateTime<Utc>,
         #[graphql(desc = "Bucket size.")] bucket: Bucket,
-        #[graphql(desc = "IANA time zone for bucket boundaries (default UTC).", default = "UTC")] time_zone: String,
+        #[graphql(
+            desc = "IANA time zone for bucket boundaries (default UTC).",
+            default = "UTC"
+        )]
+        time_zone: String,
     ) -> Result<Vec<CameraTimeline>, AppError> {
         ctx.require(Capability::VideoPlayback)?;
         if camera_ids.is_empty() || camera_ids.len() > 64 {
-            return Err(AppError::bad_input("cameraIds", "must list 1 to 64 cameras"));
+            return Err(AppError::bad_input(
+                "cameraIds",
+                "must list 1 to 64 cameras",
+            ));
         }
         let tz = model::parse_time_zone("timeZone", &time_zone)?;
         let window = window(from, to, bucket.max_window())?;
@@ -308,7 +334,8 @@ impl FootageQuery {
                         label: model::local_label(start, tz),
                         covered_seconds: covered,
                         coverage_ratio: if length > 0.0 { covered / length } else { 0.0 },
-                        gap_count: gaps.iter().filter(|g| g.from < end && g.to > start).count() as i32,
+                        gap_count: gaps.iter().filter(|g| g.from < end && g.to > start).count()
+                            as i32,
                     }
                 })
                 .collect();
@@ -347,7 +374,10 @@ impl FootageSubscription {
     ) -> Result<impl Stream<Item = CoverageChange> + use<>, AppError> {
         ctx.require(Capability::VideoPlayback)?;
         if camera_ids.is_empty() || camera_ids.len() > 64 {
-            return Err(AppError::bad_input("cameraIds", "must list 1 to 64 cameras"));
+            return Err(AppError::bad_input(
+                "cameraIds",
+                "must list 1 to 64 cameras",
+            ));
         }
         for id in &camera_ids {
             find_camera(ctx, Capability::VideoPlayback, id).await?;

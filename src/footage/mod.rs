@@ -1,5 +1,7 @@
-//! Recorded footage: segments, coverage, gaps and timelines.
+//! Recorded footage: recorder, indexer, segments, coverage, gaps and timelines.
 
 pub mod graphql;
+pub mod indexer;
 pub mod model;
+pub mod recorder;
 pub mod store;

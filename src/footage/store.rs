@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{recording_gap, segment};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use crate::error::AppError;
 use crate::footage::model::TimeRange;
@@ -20,7 +22,11 @@ fn overlapping(camera_id: &str, window: TimeRange) -> Condition {
 }
 
 /// `(start, end)` of every segment overlapping the window, in start order.
-pub async fn spans_overlapping(db: &impl ConnectionTrait, camera_id: &str, window: TimeRange) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>, AppError> {
+pub async fn spans_overlapping(
+    db: &impl ConnectionTrait,
+    camera_id: &str,
+    window: TimeRange,
+) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>, AppError> {
     Ok(segment::Entity::find()
         .select_only()
         .column(segment::Column::StartTime)
@@ -45,7 +51,11 @@ pub async fn segments_page(
         condition = condition.add(
             Condition::any()
                 .add(segment::Column::StartTime.gt(start))
-                .add(Condition::all().add(segment::Column::StartTime.eq(start)).add(segment::Column::Id.gt(id))),
+                .add(
+                    Condition::all()
+                        .add(segment::Column::StartTime.eq(start))
+                        .add(segment::Column::Id.gt(id)),
+                ),
         );
     }
     Ok(segment::Entity::find()
@@ -58,7 +68,11 @@ pub async fn segments_page(
 }
 
 /// Recorded gaps overlapping the window (they carry the reasons).
-pub async fn recorded_gaps(db: &impl ConnectionTrait, camera_id: &str, window: TimeRange) -> Result<Vec<recording_gap::Model>, AppError> {
+pub async fn recorded_gaps(
+    db: &impl ConnectionTrait,
+    camera_id: &str,
+    window: TimeRange,
+) -> Result<Vec<recording_gap::Model>, AppError> {
     Ok(recording_gap::Entity::find()
         .filter(recording_gap::Column::CameraId.eq(camera_id))
         .filter(recording_gap::Column::GapStart.lt(window.to))

@@ -46,7 +46,11 @@ pub const ROOT_FIELDS: &[(&str, &str, Requirement)] = &[
     ("Mutation", "updateCamera", cap(Capability::RegistryManage)),
     ("Mutation", "deleteCamera", cap(Capability::Admin)),
     ("Subscription", "serverClock", Authenticated),
-    ("Subscription", "coverageChanged", cap(Capability::VideoPlayback)),
+    (
+        "Subscription",
+        "coverageChanged",
+        cap(Capability::VideoPlayback),
+    ),
 ];
 
 /// The requirement of a root field, if declared.

@@ -21,7 +21,13 @@ pub use context::ContextExt;
 /// Every query field, one feature object per line.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(SystemQuery, AuthQuery, AuditQuery, CamerasQuery, FootageQuery);
+pub struct QueryRoot(
+    SystemQuery,
+    AuthQuery,
+    AuditQuery,
+    CamerasQuery,
+    FootageQuery,
+);
 
 /// Every mutation field, one feature object per line.
 #[derive(MergedObject, Default)]

@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod cameras;
 mod cli;
+mod footage;
 mod guards;
 mod http_platform;
 mod node_clients;

@@ -1,0 +1,377 @@
+//! The recorder: one supervised ffmpeg per recording camera, writing segment files.
+//!
+//! ffmpeg copies the camera's stream (no re-encode) into `recordings/<camera>/<UTC start>.mp4`
+//! with the segment muxer. A child that exits is restarted with backoff (1 s doubling to 30 s,
+//! reset after a run of 30 s); its stderr tail is kept as the camera's last error. Children are
+//! spawned with `kill_on_drop`, so stopping a camera, deleting it or stopping the server never
+//! leaves an ffmpeg behind.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use entity::{camera, camera_status};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{EntityTrait, Set};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::error::AppError;
+use crate::footage::graphql::GapReason;
+use crate::state::AppState;
+
+/// Longest wait between restarts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A run at least this long counts as healthy and resets the backoff.
+const HEALTHY_RUN: Duration = Duration::from_secs(30);
+/// Lines of ffmpeg's stderr kept for the status.
+const STDERR_TAIL: usize = 12;
+
+/// The recordings root under the data dir.
+pub fn recordings_root(state: &AppState) -> PathBuf {
+    state.config.data_dir.join("recordings")
+}
+
+/// ffmpeg's arguments for a camera (input first, then the segment muxer).
+pub fn ffmpeg_args(camera: &camera::Model, dir: &Path) -> Vec<String> {
+    let mut args: Vec<String> = ["-nostdin", "-hide_banner", "-loglevel", "warning", "-y"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let url = camera.stream_url.as_str();
+    let generated = url.starts_with("lavfi:");
+    if let Some(graph) = url.strip_prefix("lavfi:") {
+        args.extend(["-re", "-f", "lavfi", "-i", graph].map(String::from));
+    } else if let Some(path) = url.strip_prefix("file://") {
+        args.extend(["-re", "-stream_loop", "-1", "-i", path].map(String::from));
+    } else {
+        if url.starts_with("rtsp") {
+            args.extend(["-rtsp_transport", "tcp", "-timeout", "15000000"].map(String::from));
+        }
+        args.extend(["-i".to_owned(), url.to_owned()]);
+    }
+    args.extend(["-map", "0:v:0"].map(String::from));
+    if generated {
+        // A generated test pattern is raw video: it has to be encoded once; real cameras are copied.
+        args.extend(
+            [
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+                "-pix_fmt",
+                "yuv420p",
+                "-force_key_frames",
+                "expr:gte(t,n_forced*1)",
+            ]
+            .map(String::from),
+        );
+    } else {
+        args.extend(["-c", "copy"].map(String::from));
+    }
+    args.extend(
+        [
+            "-f",
+            "segment",
+            "-segment_time",
+            &camera.segment_seconds.max(2).to_string(),
+            "-segment_format",
+            "mp4",
+            "-segment_format_options",
+            "movflags=+frag_keyframe+empty_moov+default_base_moof",
+            "-reset_timestamps",
+            "1",
+            "-strftime",
+            "1",
+        ]
+        .map(String::from),
+    );
+    args.push(dir.join("%Y%m%d_%H%M%S.mp4").display().to_string());
+    args
+}
+
+struct Running {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    fingerprint: (String, i32),
+}
+
+/// The recorders of every camera, and why each last stopped (for gap reasons).
+#[derive(Default)]
+pub struct Recorders {
+    running: Mutex<HashMap<String, Running>>,
+    stop_reasons: Mutex<HashMap<String, GapReason>>,
+}
+
+impl std::fmt::Debug for Recorders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Recorders")
+    }
+}
+
+impl Recorders {
+    /// Why the camera's recording last stopped, consumed by the indexer when it records the gap.
+    pub fn take_stop_reason(&self, camera_id: &str) -> Option<GapReason> {
+        self.stop_reasons.lock().ok()?.remove(camera_id)
+    }
+
+    fn set_stop_reason(&self, camera_id: &str, reason: GapReason) {
+        if let Ok(mut reasons) = self.stop_reasons.lock() {
+            reasons.insert(camera_id.to_owned(), reason);
+        }
+    }
+
+    /// Starts, restarts or stops recorders so they match the cameras in the database.
+    pub async fn reconcile(&self, state: &AppState) -> Result<(), AppError> {
+        let cameras = camera::Entity::find().all(&state.db).await?;
+        let wanted: HashMap<String, camera::Model> = cameras
+            .into_iter()
+            .filter(|c| c.enabled && c.record_enabled)
+            .map(|c| (c.id.clone(), c))
+            .collect();
+        let mut to_stop = Vec::new();
+        let mut to_start = Vec::new();
+        {
+            let Ok(mut running) = self.running.lock() else {
+                return Err(AppError::internal("recorder registry poisoned"));
+            };
+            let ids: Vec<String> = running.keys().cloned().collect();
+            for id in ids {
+                let keep = wanted.get(&id).is_some_and(|c| {
+                    running
+                        .get(&id)
+                        .is_some_and(|r| r.fingerprint == (c.stream_url.clone(), c.segment_seconds))
+                });
+                if !keep && let Some(r) = running.remove(&id) {
+                    to_stop.push((id, r));
+                }
+            }
+            for (id, camera) in wanted {
+                if !running.contains_key(&id) {
+                    to_start.push(camera);
+                }
+            }
+        }
+        for (id, r) in to_stop {
+            let _ = r.stop.send(true);
+            let _ = r.task.await;
+            self.set_stop_reason(&id, GapReason::RecordingDisabled);
+            let still_wanted = to_start.iter().any(|c| c.id == id);
+            if !still_wanted {
+                set_state(state, &id, "disabled", None).await;
+            }
+        }
+        for camera in to_start {
+            let (stop, stopped) = watch::channel(false);
+            let fingerprint = (camera.stream_url.clone(), camera.segment_seconds);
+            let id = camera.id.clone();
+            let task = tokio::spawn(supervise(state.clone(), camera, stopped));
+            if let Ok(mut running) = self.running.lock() {
+                running.insert(
+                    id,
+                    Running {
+                        stop,
+                        task,
+                        fingerprint,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops every recorder and waits for its ffmpeg to exit.
+    pub async fn stop_all(&self) {
+        let all: Vec<Running> = match self.running.lock() {
+            Ok(mut running) => running.drain().map(|(_, r)| r).collect(),
+            Err(_) => Vec::new(),
+        };
+        for r in all {
+            let _ = r.stop.send(true);
+            let _ = r.task.await;
+        }
+    }
+}
+
+async fn set_state(state: &AppState, camera_id: &str, new_state: &str, last_error: Option<String>) {
+    let now = state.clock.now();
+    let mut row = camera_status::ActiveModel {
+        camera_id: Set(camera_id.to_owned()),
+        state: Set(new_state.to_owned()),
+        updated_at: Set(now),
+        reconnect_count: Set(0),
+        segments_written: Set(0),
+        ..Default::default()
+    };
+    let mut columns = vec![
+        camera_status::Column::State,
+        camera_status::Column::UpdatedAt,
+    ];
+    if new_state == "connecting" {
+        row.last_started_at = Set(Some(now));
+        columns.push(camera_status::Column::LastStartedAt);
+    }
+    if let Some(error) = last_error {
+        row.last_error = Set(Some(error));
+        columns.push(camera_status::Column::LastError);
+    }
+    let result = camera_status::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(camera_status::Column::CameraId)
+                .update_columns(columns)
+                .to_owned(),
+        )
+        .exec_without_returning(&state.db)
+        .await;
+    if let Err(err) = result {
+        tracing::warn!(camera = camera_id, error = %err, "could not update camera status");
+    }
+}
+
+async fn count_reconnect(state: &AppState, camera_id: &str) {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let result = camera_status::Entity::update_many()
+        .col_expr(
+            camera_status::Column::ReconnectCount,
+            sea_orm::sea_query::ExprTrait::add(
+                sea_orm::sea_query::Expr::col(camera_status::Column::ReconnectCount),
+                1,
+            ),
+        )
+        .filter(camera_status::Column::CameraId.eq(camera_id))
+        .exec(&state.db)
+        .await;
+    if let Err(err) = result {
+        tracing::warn!(camera = camera_id, error = %err, "could not count a reconnect");
+    }
+}
+
+#[tracing::instrument(skip_all, fields(camera = %camera.id))]
+async fn supervise(state: AppState, camera: camera::Model, mut stop: watch::Receiver<bool>) {
+    let dir = recordings_root(&state).join(&camera.id);
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        if let Err(err) = tokio::fs::create_dir_all(&dir).await {
+            set_state(
+                &state,
+                &camera.id,
+                "error",
+                Some(format!("cannot create {}: {err}", dir.display())),
+            )
+            .await;
+        }
+        set_state(&state, &camera.id, "connecting", None).await;
+        let started = Instant::now();
+        let spawned = Command::new(&state.config.ffmpeg)
+            .args(ffmpeg_args(&camera, &dir))
+            .env("TZ", "UTC")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(err) => {
+                set_state(
+                    &state,
+                    &camera.id,
+                    "error",
+                    Some(format!(
+                        "cannot start {}: {err}",
+                        state.config.ffmpeg.display()
+                    )),
+                )
+                .await;
+                if wait_or_stop(&mut stop, backoff).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL)));
+        if let Some(stderr) = child.stderr.take() {
+            let tail = tail.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Ok(mut tail) = tail.lock() {
+                        if tail.len() == STDERR_TAIL {
+                            tail.pop_front();
+                        }
+                        tail.push_back(line);
+                    }
+                }
+            });
+        }
+        tracing::info!(pid = child.id(), "recorder started");
+        let status = tokio::select! {
+            status = child.wait() => status,
+            _ = stop.changed() => {
+                let _ = child.kill().await;
+                tracing::info!("recorder stopped");
+                return;
+            }
+        };
+        let ran = started.elapsed();
+        let stderr: Vec<String> = tail
+            .lock()
+            .map(|t| t.iter().cloned().collect())
+            .unwrap_or_default();
+        let error = format!(
+            "ffmpeg exited ({}) after {:.1} s: {}",
+            status.map(|s| s.to_string()).unwrap_or_default(),
+            ran.as_secs_f64(),
+            stderr.join(" | ")
+        );
+        tracing::warn!(%error, "recorder exited; restarting after backoff");
+        let offline = ran < Duration::from_secs(5);
+        state.recorders.set_stop_reason(
+            &camera.id,
+            if offline {
+                GapReason::CameraOffline
+            } else {
+                GapReason::RecorderRestart
+            },
+        );
+        set_state(
+            &state,
+            &camera.id,
+            if offline { "offline" } else { "error" },
+            Some(
+                error
+                    .chars()
+                    .rev()
+                    .take(800)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect(),
+            ),
+        )
+        .await;
+        count_reconnect(&state, &camera.id).await;
+        if ran >= HEALTHY_RUN {
+            backoff = Duration::from_secs(1);
+        }
+        if wait_or_stop(&mut stop, backoff).await {
+            return;
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Sleeps for `wait`; true when told to stop meanwhile.
+async fn wait_or_stop(stop: &mut watch::Receiver<bool>, wait: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}

@@ -1,0 +1,185 @@
+//! Recording end to end with real ffmpeg: a generated camera records segments, the indexer
+//! indexes them, coverage and gaps are reported, changes are pushed, crashes are survived.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, WsClient};
+use crate::test_on_both;
+
+fn ffmpeg_ready() -> bool {
+    let ok = std::process::Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok || std::env::var("CI").is_err(),
+        "CI must have ffmpeg (the test command installs it)"
+    );
+    if !ok {
+        eprintln!("skipping: ffmpeg not installed (apt-get install -y ffmpeg)");
+    }
+    ok
+}
+
+const COVERAGE: &str = "query($c: ID!, $f: DateTime!, $t: DateTime!) { footageCoverage(cameraId: $c, from: $f, to: $t) {
+    requestedSeconds coveredSeconds coverageRatio gaps { from to seconds reason }
+    segments(first: 500) { edges { node { id start end codec width height sizeBytes playbackUrl } } } } }";
+
+async fn coverage(app: &TestApp, from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>) -> Value {
+    app.gql(
+        COVERAGE,
+        json!({"c": "lab", "f": from.to_rfc3339(), "t": to.to_rfc3339()}),
+        app.admin(),
+    )
+    .await["footageCoverage"]
+        .clone()
+}
+
+async fn status(app: &TestApp) -> Value {
+    app.gql("{ camera(id: \"lab\") { status { state reconnectCount segmentsWritten lastError fpsObserved } } }", json!({}), app.admin()).await["camera"]["status"].clone()
+}
+
+/// Polls `check` every 250 ms until it returns Some, for at most `limit`.
+async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+test_on_both!(
+    async fn a_generated_camera_is_recorded_indexed_and_its_gaps_explained(backend) {
+        if !ffmpeg_ready() {
+            return;
+        }
+        let app = TestApp::spawn_with(backend, |c| {
+            c.allow_local_sources = true;
+            c.index_interval_ms = 300;
+            c.index_settle_ms = 500;
+        })
+        .await;
+        let t0 = Utc::now();
+        app.gql(
+            "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+            json!({"i": {"name": "Lab", "streamUrl": "lavfi:testsrc2=size=320x240:rate=10", "segmentSeconds": 2}}),
+            app.admin(),
+        )
+        .await;
+        let mut ws = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
+        ws.send(json!({"id": "c", "type": "subscribe", "payload": {"query": "subscription { coverageChanged(cameraIds: [\"lab\"]) { cameraId kind from to } }"}})).await;
+
+        // Footage accumulates and is indexed, and each indexed segment is pushed.
+        let pushed = ws.next_json().await;
+        assert_eq!(pushed["type"], "next", "{pushed}");
+        assert_eq!(pushed["payload"]["data"]["coverageChanged"]["kind"], "SEGMENT_INDEXED");
+        assert_eq!(pushed["payload"]["data"]["coverageChanged"]["cameraId"], "lab");
+        let first = eventually(Duration::from_secs(40), "three segments", || async {
+            let c = coverage(&app, t0 - chrono::Duration::seconds(5), Utc::now()).await;
+            (c["segments"]["edges"].as_array().map_or(0, Vec::len) >= 3).then_some(c)
+        })
+        .await;
+        let segments = first["segments"]["edges"].as_array().unwrap();
+        let start = chrono::DateTime::parse_from_rfc3339(segments[0]["node"]["start"].as_str().unwrap()).unwrap().with_timezone(&Utc);
+        let end = chrono::DateTime::parse_from_rfc3339(segments.last().unwrap()["node"]["end"].as_str().unwrap()).unwrap().with_timezone(&Utc);
+        for s in segments {
+            assert_eq!(s["node"]["codec"], "h264");
+            assert_eq!(s["node"]["width"], 320);
+            assert!(s["node"]["sizeBytes"].as_i64().unwrap() > 0);
+        }
+        let within = coverage(&app, start, end).await;
+        let wall = (end - start).num_milliseconds() as f64 / 1000.0;
+        assert!((within["coveredSeconds"].as_f64().unwrap() - wall).abs() < 2.0, "covered {within} vs wall {wall}");
+        assert_eq!(within["gaps"], json!([]), "continuous recording has no gaps");
+        let st = status(&app).await;
+        assert_eq!(st["state"], "RECORDING", "{st}");
+        assert!(st["segmentsWritten"].as_i64().unwrap() >= 3);
+
+        // The playback URL serves the MP4 to a bearer of video:playback, to nobody else.
+        let url = format!("{}{}", app.addr, segments[0]["node"]["playbackUrl"].as_str().unwrap());
+        let anonymous = app.http.get(&url).send().await.unwrap();
+        assert_eq!(anonymous.status(), 401);
+        let file = app.http.get(&url).bearer_auth(&app.token).send().await.unwrap();
+        assert_eq!(file.status(), 200);
+        assert_eq!(file.headers()["content-type"], "video/mp4");
+        assert!(file.bytes().await.unwrap().len() > 1000);
+
+        // Switching recording off for a while leaves a gap that says why.
+        app.gql("mutation { updateCamera(input: {id: \"lab\", recordEnabled: false}) { id } }", json!({}), app.admin()).await;
+        let paused = Utc::now();
+        assert_eq!(status(&app).await["state"], "DISABLED");
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        app.gql("mutation { updateCamera(input: {id: \"lab\", recordEnabled: true}) { id } }", json!({}), app.admin()).await;
+        let resumed = Utc::now();
+        let after = eventually(Duration::from_secs(40), "footage after the pause", || async {
+            let c = coverage(&app, t0, Utc::now()).await;
+            let resumed_segments = c["segments"]["edges"].as_array().unwrap().iter().filter(|s| s["node"]["start"].as_str().unwrap() > resumed.to_rfc3339().as_str()).count();
+            (resumed_segments >= 1).then_some(c)
+        })
+        .await;
+        let gap = after["gaps"].as_array().unwrap().iter().find(|g| g["reason"] == "RECORDING_DISABLED").unwrap_or_else(|| panic!("no explained gap: {after}"));
+        assert!(gap["seconds"].as_f64().unwrap() >= 3.0, "{gap}");
+        let gap_from = chrono::DateTime::parse_from_rfc3339(gap["from"].as_str().unwrap()).unwrap();
+        assert!((gap_from.with_timezone(&Utc) - paused).num_seconds().abs() <= 4, "the gap starts at the pause: {gap}");
+
+        // A crashed recorder is restarted with backoff and the status says so.
+        let data = app.data_dir.join("recordings").join("lab").display().to_string();
+        let killed = std::process::Command::new("pkill").args(["-KILL", "-f", &data]).status().unwrap();
+        assert!(killed.success(), "an ffmpeg was recording into {data}");
+        eventually(Duration::from_secs(30), "a restart after the crash", || async {
+            let st = status(&app).await;
+            (st["reconnectCount"].as_i64().unwrap_or(0) >= 1 && st["lastError"].is_string()).then_some(())
+        })
+        .await;
+        let segments_doc = "query($f: DateTime!, $t: DateTime!) { segments(cameraId: \"lab\", from: $f, to: $t, first: 500) { edges { node { id } } } }";
+        let vars = json!({"f": (t0 - chrono::Duration::hours(1)).to_rfc3339(), "t": (t0 + chrono::Duration::hours(1)).to_rfc3339()});
+        let count = app.gql(segments_doc, vars.clone(), app.admin()).await["segments"]["edges"].as_array().unwrap().len();
+        eventually(Duration::from_secs(30), "recording again after the crash", || async {
+            let now = app.gql(segments_doc, vars.clone(), app.admin()).await;
+            (now["segments"]["edges"].as_array().unwrap().len() > count).then_some(())
+        })
+        .await;
+
+        // Deleting the camera stops its ffmpeg: nothing keeps writing into its directory.
+        app.gql("mutation { deleteCamera(id: \"lab\") }", json!({}), app.admin()).await;
+        let alive = std::process::Command::new("pgrep").args(["-af", &format!("^ffmpeg .*{data}")]).output().unwrap();
+        assert!(alive.stdout.is_empty(), "no orphan ffmpeg after delete: {}", String::from_utf8_lossy(&alive.stdout));
+    }
+);
+
+test_on_both!(
+    async fn timelines_bucket_by_the_callers_time_zone_and_refuse_bad_input(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.gql("mutation { createCamera(input: {name: \"T\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false}) { id } }", json!({}), app.admin()).await;
+        let doc = "query($f: DateTime!, $t: DateTime!, $b: Bucket!, $z: String!) { footageTimeline(cameraIds: [\"t\"], from: $f, to: $t, bucket: $b, timeZone: $z) { cameraId buckets { start label coveredSeconds coverageRatio gapCount } } }";
+        let day = app.gql(doc, json!({"f": "2026-10-25T00:00:00+02:00", "t": "2026-10-26T00:00:00+01:00", "b": "HOUR", "z": "Europe/Berlin"}), app.admin()).await;
+        let buckets = day["footageTimeline"][0]["buckets"].as_array().unwrap();
+        assert_eq!(buckets.len(), 25, "the autumn DST day has 25 hours");
+        assert_eq!(buckets[0]["label"], "2026-10-25T00:00+02:00");
+        assert!(buckets.iter().all(|b| b["coveredSeconds"] == 0.0 && b["gapCount"] == 1));
+        let cases = [
+            (json!({"f": "2026-01-02T00:00:00Z", "t": "2026-01-01T00:00:00Z", "b": "HOUR", "z": "UTC"}), "to"),
+            (json!({"f": "2026-01-01T00:00:00Z", "t": "2026-01-03T00:00:00Z", "b": "MINUTE", "z": "UTC"}), "to"),
+            (json!({"f": "2026-01-01T00:00:00Z", "t": "2026-01-02T00:00:00Z", "b": "HOUR", "z": "Moon/Base"}), "timeZone"),
+        ];
+        for (vars, field) in cases {
+            let (_, body) = app.post(doc, vars.clone(), app.admin()).await;
+            assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{vars}");
+            assert_eq!(body["errors"][0]["extensions"]["field"], field, "{vars}");
+        }
+        let (code, _) = app.gql_err("{ footageCoverage(cameraId: \"ghost\", from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\") { coveredSeconds } }", json!({}), app.admin()).await;
+        assert_eq!(code, "NOT_FOUND");
+        let empty = app.gql("{ footageCoverage(cameraId: \"t\", from: \"2026-01-01T00:00:00Z\", to: \"2026-01-01T01:00:00Z\") { requestedSeconds coveredSeconds gaps { seconds reason } } }", json!({}), app.admin()).await;
+        assert_eq!(empty["footageCoverage"], json!({"requestedSeconds": 3600.0, "coveredSeconds": 0.0, "gaps": [{"seconds": 3600.0, "reason": null}]}));
+    }
+);
