@@ -41,7 +41,7 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve { demo: _ } => serve(cli.config).await,
+        Command::Serve { demo } => serve(cli.config, demo).await,
         Command::User(UserCommand::Add { name, role }) => {
             run_admin(cli.config, |state| async move {
                 let role: Role = role
@@ -119,7 +119,11 @@ where
     }
 }
 
-async fn serve(config: heldar::config::Config) -> ExitCode {
+async fn serve(mut config: heldar::config::Config, demo: bool) -> ExitCode {
+    if demo {
+        // The demo camera's source is a generated pattern, a local source.
+        config.allow_local_sources = true;
+    }
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(err) => {
@@ -127,6 +131,18 @@ async fn serve(config: heldar::config::Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if demo {
+        match heldar::footage::demo::ensure_demo_camera(app.state()).await {
+            Ok(true) => {
+                tracing::info!("created the demo camera `demo`; footage appears within a minute")
+            }
+            Ok(false) => tracing::info!("demo camera `demo` already exists"),
+            Err(err) => {
+                eprintln!("heldar: cannot create the demo camera: {err}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     tracing::info!(port = app.port(), "listening; GraphiQL at /graphql");
     match app.run_until(shutdown_signal()).await {
         Ok(()) => {

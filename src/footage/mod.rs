@@ -1,5 +1,6 @@
 //! Recorded footage: recorder, indexer, segments, coverage, gaps and timelines.
 
+pub mod demo;
 pub mod graphql;
 pub mod indexer;
 pub mod model;

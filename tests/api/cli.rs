@@ -245,3 +245,116 @@ fn users_and_api_keys_can_be_created_from_the_command_line() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--role"));
 }
+
+#[tokio::test]
+async fn serve_demo_records_the_demo_camera_and_leaves_no_ffmpeg_behind_on_sigterm() {
+    if !std::process::Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        assert!(std::env::var("CI").is_err(), "CI must have ffmpeg");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = KillOnDrop(
+        heldar()
+            .env("HELDAR_DATA_DIR", dir.path())
+            .env("HELDAR_BIND", "127.0.0.1:0")
+            .env("HELDAR_LOG_FORMAT", "json")
+            .env("HELDAR_ADMIN_PASSWORD", "demo-admin-password")
+            .env("HELDAR_INDEX_INTERVAL_MS", "300")
+            .env("HELDAR_INDEX_SETTLE_MS", "500")
+            .args(["serve", "--demo"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = child.stderr.take().unwrap();
+    let port = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stderr).lines();
+        let port = loop {
+            let line = lines.next().expect("server exited early").unwrap();
+            if let Ok(record) = serde_json::from_str::<serde_json::Value>(&line)
+                && let Some(port) = record["port"].as_u64()
+            {
+                break port;
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        port
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/graphql");
+    let login: serde_json::Value = http
+        .post(&url)
+        .json(&serde_json::json!({"query": "mutation { login(username: \"admin\", password: \"demo-admin-password\") { accessToken } }"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["data"]["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let query = "{ camera(id: \"demo\") { status { state segmentsWritten } } }";
+    let started = Instant::now();
+    loop {
+        let body: serde_json::Value = http
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"query": query}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let status = &body["data"]["camera"]["status"];
+        if status["state"] == "RECORDING" && status["segmentsWritten"].as_i64().unwrap_or(0) >= 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the demo camera never recorded: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let recordings = dir.path().join("recordings").display().to_string();
+    let pattern = format!("^ffmpeg .*{recordings}");
+    assert!(
+        !Command::new("pgrep")
+            .args(["-f", &pattern])
+            .output()
+            .unwrap()
+            .stdout
+            .is_empty(),
+        "the demo recorder runs"
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "server ignored SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let orphans = Command::new("pgrep")
+        .args(["-af", &pattern])
+        .output()
+        .unwrap();
+    assert!(
+        orphans.stdout.is_empty(),
+        "orphan ffmpeg: {}",
+        String::from_utf8_lossy(&orphans.stdout)
+    );
+}
