@@ -65,7 +65,7 @@ fn parse_args() -> Result<Options, String> {
         }
     }
     if options.scenario.is_empty() {
-        return Err("usage: heldar-bench <graphql-vs-raw|login|token-verify> [--seconds N] [--connections N] [--rounds N] [--no-write]".into());
+        return Err("usage: heldar-bench <graphql-vs-raw|login|token-verify|footage> [--seconds N] [--connections N] [--rounds N] [--no-write]".into());
     }
     Ok(options)
 }
@@ -431,6 +431,175 @@ async fn token_verify(options: &Options) -> Result<String, BenchError> {
     ))
 }
 
+/// Seeds `count` consecutive 60 s segments ending now for camera `bench`, in batches.
+async fn seed_segments(
+    state: &heldar::state::AppState,
+    count: usize,
+) -> Result<chrono::DateTime<chrono::Utc>, BenchError> {
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    let now = chrono::Utc::now();
+    let start = now - chrono::Duration::minutes(count as i64);
+    entity::camera::ActiveModel {
+        id: Set("bench".into()),
+        name: Set("Bench".into()),
+        stream_url: Set("rtsp://127.0.0.1:9/none".into()),
+        enabled: Set(true),
+        record_enabled: Set(false),
+        segment_seconds: Set(60),
+        retention_hours: Set(24 * 400),
+        storage_quota_bytes: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&state.db)
+    .await?;
+    let mut batch = Vec::with_capacity(1000);
+    for i in 0..count {
+        let s = start + chrono::Duration::minutes(i as i64);
+        // A 5-minute hole every 6 hours, so gaps exist to be found.
+        let missing = i % 360 >= 355;
+        if !missing {
+            batch.push(entity::segment::ActiveModel {
+                id: Set(format!("seg_{i:08}")),
+                camera_id: Set("bench".into()),
+                path: Set(format!("bench/{i:08}.mp4")),
+                start_time: Set(s),
+                end_time: Set(s + chrono::Duration::seconds(60)),
+                codec: Set(Some("h264".into())),
+                width: Set(Some(1920)),
+                height: Set(Some(1080)),
+                fps: Set(Some(15.0)),
+                size_bytes: Set(30_000_000),
+                read_locks: Set(0),
+                evidence_locked: Set(false),
+                created_at: Set(now),
+            });
+        }
+        if batch.len() == 1000 || (i + 1 == count && !batch.is_empty()) {
+            entity::segment::Entity::insert_many(std::mem::take(&mut batch))
+                .exec_without_returning(&state.db)
+                .await?;
+        }
+    }
+    Ok(now)
+}
+
+/// Runs `query` `runs` times through the schema as an admin; median milliseconds.
+async fn time_query(
+    schema: &heldar::graphql::HeldarSchema,
+    principal: &heldar::auth::principal::Principal,
+    query: &str,
+    runs: usize,
+) -> Result<f64, BenchError> {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let request = async_graphql::Request::new(query).data(
+            heldar::graphql::context::RequestAuth::Authenticated(principal.clone()),
+        );
+        let started = Instant::now();
+        let response = schema.execute(request).await;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        if !response.errors.is_empty() {
+            return Err(format!("{:?}", response.errors).into());
+        }
+    }
+    Ok(median(&mut times))
+}
+
+async fn footage(options: &Options) -> Result<String, BenchError> {
+    let mut backends: Vec<(&str, Option<String>)> = vec![("SQLite", None)];
+    if let Ok(url) = std::env::var("HELDAR_TEST_DATABASE_URL") {
+        backends.push(("PostgreSQL", Some(url)));
+    }
+    let sizes = [10_000usize, 100_000, 525_600];
+    let mut table = String::from(
+        "| backend | segments | seed (s) | `footageCoverage` 24 h, p50 | `footageTimeline` 30 days by hour, p50 |\n|---|---|---|---|---|\n",
+    );
+    let mut growth = Vec::new();
+    for (label, admin_url) in backends {
+        let mut first_coverage = None;
+        for size in sizes {
+            let dir = std::env::temp_dir().join(format!(
+                "heldar-bench-footage-{}-{size}",
+                std::process::id()
+            ));
+            let mut config = heldar::config::Config::for_tests(&dir);
+            let mut drop_db = None;
+            if let Some(admin) = &admin_url {
+                use sea_orm::ConnectionTrait;
+                let name = format!("heldar_bench_{}_{size}", std::process::id());
+                let conn = sea_orm::Database::connect(admin.as_str()).await?;
+                conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+                    .await?;
+                conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await?;
+                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
+                config.database_url = Some(heldar::config::Secret::from(format!("{base}/{name}")));
+                drop_db = Some((conn, name));
+            }
+            let state = heldar::app::admin_state(config).await?;
+            let seeded = Instant::now();
+            let now = seed_segments(&state, size).await?;
+            let seed_s = seeded.elapsed().as_secs_f64();
+            let limits = heldar::graphql::SchemaLimits {
+                max_depth: 64,
+                max_complexity: 100_000,
+                introspection: true,
+            };
+            let schema = heldar::graphql::build_schema(Some(state.clone()), limits);
+            let principal = heldar::auth::principal::Principal {
+                id: "bench".into(),
+                name: "bench".into(),
+                role: heldar::auth::principal::Role::Admin,
+                kind: heldar::auth::principal::PrincipalKind::User,
+                scope: heldar::auth::principal::CameraScope::All,
+                session_id: "bench".into(),
+                expires_at: now,
+            };
+            let to = now.to_rfc3339();
+            let day = (now - chrono::Duration::hours(24)).to_rfc3339();
+            let month = (now - chrono::Duration::days(30)).to_rfc3339();
+            let coverage_q = format!(
+                r#"{{ footageCoverage(cameraId: "bench", from: "{day}", to: "{to}") {{ coveredSeconds gaps {{ seconds }} }} }}"#
+            );
+            let timeline_q = format!(
+                r#"{{ footageTimeline(cameraIds: ["bench"], from: "{month}", to: "{to}", bucket: HOUR, timeZone: "Europe/Berlin") {{ buckets {{ coveredSeconds gapCount }} }} }}"#
+            );
+            let runs = 10 * options.rounds;
+            let coverage = time_query(&schema, &principal, &coverage_q, runs).await?;
+            let timeline = time_query(&schema, &principal, &timeline_q, runs.max(5) / 2).await?;
+            println!(
+                "{label} {size}: seed {seed_s:.1} s, coverage {coverage:.2} ms, timeline {timeline:.2} ms"
+            );
+            table.push_str(&format!(
+                "| {label} | {size} | {seed_s:.1} | {coverage:.2} ms | {timeline:.2} ms |\n"
+            ));
+            let base = *first_coverage.get_or_insert(coverage);
+            if size == 525_600 {
+                growth.push(format!(
+                    "{label}: coverage at 525,600 rows / at 10,000 rows = {:.2}",
+                    coverage / base
+                ));
+            }
+            state.db.close_by_ref().await.ok();
+            if let Some((conn, name)) = drop_db {
+                use sea_orm::ConnectionTrait;
+                conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await?;
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    Ok(format!(
+        "One camera with consecutive 60 s segments (a 5-minute hole every 6 hours), seeded through the store in 1000-row batches; \
+         queries run in-process through the schema as an admin, median of {} runs (timeline: half as many).\n\n{table}\n{}\n\n\
+         Targets: coverage p50 ≤ 5 ms and timeline ≤ 50 ms at 525,600 rows; growth ≤ 1.5× for the same window. The segment \
+         scan is bounded below by `from` minus the longest segment (2 h), so the index range follows the window, not the history.",
+        10 * options.rounds,
+        growth.join("; "),
+    ))
+}
+
 fn record(scenario: &str, command: &str, summary: &str) -> std::io::Result<()> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
     let existing = std::fs::read_to_string(&path).unwrap_or_else(|_| {
@@ -478,6 +647,7 @@ fn main() -> std::process::ExitCode {
             "graphql-vs-raw" => graphql_vs_raw(&options).await,
             "login" => login(&options).await,
             "token-verify" => token_verify(&options).await,
+            "footage" => footage(&options).await,
             other => Err(format!("unknown scenario {other}").into()),
         }
     });
@@ -486,6 +656,10 @@ fn main() -> std::process::ExitCode {
             println!("\n{summary}");
             let command = match options.scenario.as_str() {
                 "token-verify" => format!("bench/run token-verify --rounds {}", options.rounds),
+                "footage" => {
+                    "bench/run footage (HELDAR_TEST_DATABASE_URL set for the PostgreSQL rows)"
+                        .to_owned()
+                }
                 "login" => format!(
                     "bench/run login --seconds {} --rounds {}",
                     options.seconds, options.rounds
