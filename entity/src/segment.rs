@@ -14,10 +14,10 @@ pub struct Model {
     /// Path relative to the recordings root (`<camera>/<UTC start>.mp4`); the indexer's key.
     #[sea_orm(unique)]
     pub path: String,
-    /// First instant of footage.
-    pub start_time: DateTimeUtc,
-    /// Last instant (start + probed duration, clamped so segments never overlap).
-    pub end_time: DateTimeUtc,
+    /// First instant of footage, milliseconds since the epoch (integers keep range scans cheap).
+    pub start_ms: i64,
+    /// Last instant (start + probed duration, clamped so segments never overlap), ms since the epoch.
+    pub end_ms: i64,
     /// Video codec.
     pub codec: Option<String>,
     /// Frame width.
@@ -41,3 +41,20 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// First instant of footage.
+    pub fn start(&self) -> DateTimeUtc {
+        from_ms(self.start_ms)
+    }
+
+    /// Last instant of footage.
+    pub fn end(&self) -> DateTimeUtc {
+        from_ms(self.end_ms)
+    }
+}
+
+/// A time from milliseconds since the epoch (the epoch itself if out of range).
+pub fn from_ms(ms: i64) -> DateTimeUtc {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}

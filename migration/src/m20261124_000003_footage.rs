@@ -19,8 +19,8 @@ enum Segments {
     Id,
     CameraId,
     Path,
-    StartTime,
-    EndTime,
+    StartMs,
+    EndMs,
     Codec,
     Width,
     Height,
@@ -76,8 +76,8 @@ impl MigrationTrait for Migration {
                     .col(string(Segments::Id).primary_key())
                     .col(string(Segments::CameraId))
                     .col(string_uniq(Segments::Path))
-                    .col(timestamp_with_time_zone(Segments::StartTime))
-                    .col(timestamp_with_time_zone(Segments::EndTime))
+                    .col(big_integer(Segments::StartMs))
+                    .col(big_integer(Segments::EndMs))
                     .col(string_null(Segments::Codec))
                     .col(integer_null(Segments::Width))
                     .col(integer_null(Segments::Height))
@@ -96,7 +96,7 @@ impl MigrationTrait for Migration {
                     .name("idx_segments_camera_start")
                     .table(Segments::Table)
                     .col(Segments::CameraId)
-                    .col(Segments::StartTime)
+                    .col(Segments::StartMs)
                     .to_owned(),
             )
             .await?;
@@ -106,7 +106,7 @@ impl MigrationTrait for Migration {
                     .name("idx_segments_camera_end")
                     .table(Segments::Table)
                     .col(Segments::CameraId)
-                    .col(Segments::EndTime)
+                    .col(Segments::EndMs)
                     .to_owned(),
             )
             .await?;

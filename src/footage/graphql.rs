@@ -103,11 +103,11 @@ impl From<segment::Model> for Segment {
     fn from(m: segment::Model) -> Self {
         Segment {
             playback_url: format!("/media/recordings/{}", m.id),
-            duration_seconds: (m.end_time - m.start_time).num_milliseconds() as f64 / 1000.0,
+            duration_seconds: (m.end_ms - m.start_ms) as f64 / 1000.0,
+            start: m.start(),
+            end: m.end(),
             id: ID(m.id),
             camera_id: ID(m.camera_id),
-            start: m.start_time,
-            end: m.end_time,
             size_bytes: m.size_bytes,
             codec: m.codec,
             width: m.width,
@@ -245,9 +245,10 @@ async fn segments_connection(
             let (start, id) = raw
                 .split_once('|')
                 .ok_or_else(|| AppError::bad_input("after", "not a cursor this server issued"))?;
-            let start = DateTime::parse_from_rfc3339(start)
+            let start: i64 = start
+                .parse()
                 .map_err(|_| AppError::bad_input("after", "not a cursor this server issued"))?;
-            Some((start.with_timezone(&Utc), id.to_owned()))
+            Some((start, id.to_owned()))
         }
         None => None,
     };
@@ -256,7 +257,7 @@ async fn segments_connection(
         rows,
         limit,
         after.is_some(),
-        |row| format!("{}|{}", row.start_time.to_rfc3339(), row.id),
+        |row| format!("{}|{}", row.start_ms, row.id),
         |row| Ok(Segment::from(row)),
     )
 }

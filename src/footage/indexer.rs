@@ -162,9 +162,8 @@ async fn index_file(
                 .await
                 .filter(|p| p.duration > 0.05)
             {
-                let end = existing.start_time
-                    + chrono::Duration::milliseconds((p.duration * 1000.0) as i64);
-                update = update.col_expr(segment::Column::EndTime, Expr::value(end));
+                let end = existing.start_ms + (p.duration * 1000.0) as i64;
+                update = update.col_expr(segment::Column::EndMs, Expr::value(end));
             }
             update.exec(&state.db).await?;
         }
@@ -181,23 +180,24 @@ async fn index_file(
         return Ok(false);
     }
     let end = start + chrono::Duration::milliseconds((probe.duration * 1000.0) as i64);
-    let prev_end: Option<DateTime<Utc>> = segment::Entity::find()
+    let prev_end: Option<i64> = segment::Entity::find()
         .select_only()
-        .column(segment::Column::EndTime)
+        .column(segment::Column::EndMs)
         .filter(segment::Column::CameraId.eq(camera.id.clone()))
-        .filter(segment::Column::StartTime.lt(start))
-        .order_by_desc(segment::Column::StartTime)
+        .filter(segment::Column::StartMs.lt(start.timestamp_millis()))
+        .order_by_desc(segment::Column::StartMs)
         .limit(1)
         .into_tuple()
         .one(&state.db)
         .await?;
+    let prev_end = prev_end.map(segment::from_ms);
     let now = state.clock.now();
     segment::ActiveModel {
         id: Set(new_id("seg")),
         camera_id: Set(camera.id.clone()),
         path: Set(rel),
-        start_time: Set(start),
-        end_time: Set(end),
+        start_ms: Set(start.timestamp_millis()),
+        end_ms: Set(end.timestamp_millis()),
         codec: Set(probe.codec.clone()),
         width: Set(probe.width),
         height: Set(probe.height),
@@ -211,10 +211,13 @@ async fn index_file(
     .await?;
     // Segments never overlap: an earlier one that runs past this start is clamped to it.
     segment::Entity::update_many()
-        .col_expr(segment::Column::EndTime, Expr::value(start))
+        .col_expr(
+            segment::Column::EndMs,
+            Expr::value(start.timestamp_millis()),
+        )
         .filter(segment::Column::CameraId.eq(camera.id.clone()))
-        .filter(segment::Column::StartTime.lt(start))
-        .filter(segment::Column::EndTime.gt(start))
+        .filter(segment::Column::StartMs.lt(start.timestamp_millis()))
+        .filter(segment::Column::EndMs.gt(start.timestamp_millis()))
         .exec(&state.db)
         .await?;
     let bitrate = (size as f64 * 8.0 / probe.duration / 1000.0).max(0.0);

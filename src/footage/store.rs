@@ -16,9 +16,9 @@ pub const MAX_SEGMENT_SPAN: Duration = Duration::hours(2);
 fn overlapping(camera_id: &str, window: TimeRange) -> Condition {
     Condition::all()
         .add(segment::Column::CameraId.eq(camera_id))
-        .add(segment::Column::StartTime.gt(window.from - MAX_SEGMENT_SPAN))
-        .add(segment::Column::StartTime.lt(window.to))
-        .add(segment::Column::EndTime.gt(window.from))
+        .add(segment::Column::StartMs.gt((window.from - MAX_SEGMENT_SPAN).timestamp_millis()))
+        .add(segment::Column::StartMs.lt(window.to.timestamp_millis()))
+        .add(segment::Column::EndMs.gt(window.from.timestamp_millis()))
 }
 
 /// `(start, end)` of every segment overlapping the window, in start order.
@@ -27,15 +27,19 @@ pub async fn spans_overlapping(
     camera_id: &str,
     window: TimeRange,
 ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>, AppError> {
-    Ok(segment::Entity::find()
+    let spans: Vec<(i64, i64)> = segment::Entity::find()
         .select_only()
-        .column(segment::Column::StartTime)
-        .column(segment::Column::EndTime)
+        .column(segment::Column::StartMs)
+        .column(segment::Column::EndMs)
         .filter(overlapping(camera_id, window))
-        .order_by_asc(segment::Column::StartTime)
+        .order_by_asc(segment::Column::StartMs)
         .into_tuple()
         .all(db)
-        .await?)
+        .await?;
+    Ok(spans
+        .into_iter()
+        .map(|(start, end)| (segment::from_ms(start), segment::from_ms(end)))
+        .collect())
 }
 
 /// A page of segments overlapping the window, after the `(start, id)` key.
@@ -43,24 +47,24 @@ pub async fn segments_page(
     db: &impl ConnectionTrait,
     camera_id: &str,
     window: TimeRange,
-    after: Option<(DateTime<Utc>, String)>,
+    after: Option<(i64, String)>,
     limit: u64,
 ) -> Result<Vec<segment::Model>, AppError> {
     let mut condition = overlapping(camera_id, window);
     if let Some((start, id)) = after {
         condition = condition.add(
             Condition::any()
-                .add(segment::Column::StartTime.gt(start))
+                .add(segment::Column::StartMs.gt(start))
                 .add(
                     Condition::all()
-                        .add(segment::Column::StartTime.eq(start))
+                        .add(segment::Column::StartMs.eq(start))
                         .add(segment::Column::Id.gt(id)),
                 ),
         );
     }
     Ok(segment::Entity::find()
         .filter(condition)
-        .order_by_asc(segment::Column::StartTime)
+        .order_by_asc(segment::Column::StartMs)
         .order_by_asc(segment::Column::Id)
         .limit(limit)
         .all(db)
