@@ -5,7 +5,7 @@ use entity::{api_key, refresh_token, session, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait,
-    QueryFilter, Set, Statement, TransactionTrait, Value,
+    QueryFilter, Set, TransactionTrait, Value,
 };
 use serde_json::json;
 
@@ -553,26 +553,6 @@ pub async fn exchange_api_key(state: &AppState, presented: &str) -> Result<Issue
             expires_at,
         },
     })
-}
-
-/// Writes `sql` (with `?` placeholders) for the connection's backend.
-pub fn statement(backend: DatabaseBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = if backend == DatabaseBackend::Postgres {
-        let mut out = String::with_capacity(sql.len() + 8);
-        let mut n = 0;
-        for ch in sql.chars() {
-            if ch == '?' {
-                n += 1;
-                out.push_str(&format!("${n}"));
-            } else {
-                out.push(ch);
-            }
-        }
-        out
-    } else {
-        sql.to_owned()
-    };
-    Statement::from_sql_and_values(backend, sql, values)
 }
 
 /// Serialises last-admin checks on PostgreSQL (SQLite serialises every writer already).

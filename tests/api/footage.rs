@@ -183,3 +183,71 @@ test_on_both!(
         assert_eq!(empty["footageCoverage"], json!({"requestedSeconds": 3600.0, "coveredSeconds": 0.0, "gaps": [{"seconds": 3600.0, "reason": null}]}));
     }
 );
+
+/// Inserts segments `[start, end]` (seconds after `base`) for camera `t` straight into the store.
+async fn seed(app: &TestApp, base: chrono::DateTime<Utc>, spans: &[(f64, f64)]) {
+    use sea_orm::{ActiveModelTrait, Set};
+    for (i, (start, end)) in spans.iter().enumerate() {
+        let ms = |s: f64| base.timestamp_millis() + (s * 1000.0) as i64;
+        entity::segment::ActiveModel {
+            id: Set(format!("seg_t{i:03}")),
+            camera_id: Set("t".into()),
+            path: Set(format!("t/{i:03}.mp4")),
+            start_ms: Set(ms(*start)),
+            end_ms: Set(ms(*end)),
+            codec: Set(Some("h264".into())),
+            width: Set(Some(640)),
+            height: Set(Some(360)),
+            fps: Set(Some(10.0)),
+            size_bytes: Set(1000),
+            read_locks: Set(0),
+            evidence_locked: Set(false),
+            created_at: Set(base),
+        }
+        .insert(&app.state.db)
+        .await
+        .unwrap();
+    }
+}
+
+test_on_both!(
+    async fn the_database_coalesces_footage_exactly_as_the_model_does(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.gql("mutation { createCamera(input: {name: \"T\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false}) { id } }", json!({}), app.admin()).await;
+        let base = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        // A 1 s seam (joins), a 3 s hole (gap), a 2.5 s seam (joins), an overlap, a 10 s hole.
+        let spans = [(0.0, 60.0), (61.0, 120.0), (123.0, 180.0), (182.5, 240.0), (230.0, 250.0), (260.0, 300.0)];
+        seed(&app, base, &spans).await;
+        let at = |s: f64| (base + chrono::Duration::milliseconds((s * 1000.0) as i64)).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        let doc = "query($f: DateTime!, $t: DateTime!) { footageCoverage(cameraId: \"t\", from: $f, to: $t) { requestedSeconds coveredSeconds gaps { from to seconds } segments(first: 2) { edges { node { id } } pageInfo { hasNextPage endCursor } } } }";
+        let got = app.gql(doc, json!({"f": at(-10.0), "t": at(310.0)}), app.admin()).await["footageCoverage"].clone();
+
+        let window = heldar::footage::model::TimeRange::new(base - chrono::Duration::seconds(10), base + chrono::Duration::seconds(310), chrono::Duration::days(1)).unwrap();
+        let ranges = heldar::footage::model::coalesce(spans.iter().map(|(a, b)| (base + chrono::Duration::milliseconds((a * 1000.0) as i64), base + chrono::Duration::milliseconds((b * 1000.0) as i64))));
+        let expected: Vec<Value> = heldar::footage::model::gaps(&ranges, window)
+            .iter()
+            .map(|g| json!({"from": g.from.to_rfc3339(), "to": g.to.to_rfc3339(), "seconds": g.seconds}))
+            .collect();
+        assert_eq!(got["gaps"], json!(expected));
+        assert_eq!(expected.len(), 4, "leading, 3 s, 10 s, trailing: {expected:?}");
+        assert_eq!(got["coveredSeconds"], json!(heldar::footage::model::covered_seconds(&ranges, window.from, window.to)));
+        assert_eq!(got["requestedSeconds"], 320.0);
+
+        // Segments page by cursor, in time order, without repeats.
+        assert_eq!(got["segments"]["pageInfo"]["hasNextPage"], true);
+        let mut seen: Vec<String> = got["segments"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].as_str().unwrap().to_owned()).collect();
+        let mut cursor = got["segments"]["pageInfo"]["endCursor"].clone();
+        loop {
+            let page = app
+                .gql("query($a: String) { segments(cameraId: \"t\", from: \"2026-06-01T00:00:00Z\", to: \"2026-06-01T01:00:00Z\", first: 2, after: $a) { edges { node { id } } pageInfo { hasNextPage endCursor } } }", json!({"a": cursor}), app.admin())
+                .await["segments"]
+                .clone();
+            seen.extend(page["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].as_str().unwrap().to_owned()));
+            if page["pageInfo"]["hasNextPage"] != true {
+                break;
+            }
+            cursor = page["pageInfo"]["endCursor"].clone();
+        }
+        assert_eq!(seen, (0..spans.len()).map(|i| format!("seg_t{i:03}")).collect::<Vec<_>>());
+    }
+);
