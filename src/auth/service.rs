@@ -197,20 +197,30 @@ fn access_token(
     ))
 }
 
+/// Audits a sign-in that matched no usable account and returns the uniform error.
+async fn anonymous_failure(state: &AppState, username: &str, now: DateTime<Utc>) -> AppError {
+    let entry = Entry::new("login_failed", "user", username);
+    audit::record(&state.db, &Actor::anonymous(username), entry, now).await;
+    unauthenticated(LOGIN_FAILED)
+}
+
+/// The audit actor for a user row.
+fn user_actor(user: &user::Model) -> Actor {
+    Actor {
+        id: user.id.clone(),
+        name: user.username.clone(),
+        kind: "user",
+        role: Some(user.role.clone()),
+    }
+}
+
 /// Signs in with a password: a new session, an access token and a refresh token.
 pub async fn login(state: &AppState, username: &str, password: String) -> Result<Issued, AppError> {
     let now = state.clock.now();
     let username = username.trim();
     // Absurd inputs are refused before hashing (long-password DoS), with the same message.
     if password.len() > *password::LENGTH.end() || username.is_empty() || username.len() > 128 {
-        audit::record(
-            &state.db,
-            &Actor::anonymous(username),
-            Entry::new("login_failed", "user", username),
-            now,
-        )
-        .await;
-        return Err(unauthenticated(LOGIN_FAILED));
+        return Err(anonymous_failure(state, username, now).await);
     }
     let found = user::Entity::find()
         .filter(user::Column::Username.eq(username))
@@ -222,21 +232,9 @@ pub async fn login(state: &AppState, username: &str, password: String) -> Result
         .verify(password, usable.map(|u| u.password_hash.clone()))
         .await?;
     let Some(user) = usable else {
-        audit::record(
-            &state.db,
-            &Actor::anonymous(username),
-            Entry::new("login_failed", "user", username),
-            now,
-        )
-        .await;
-        return Err(unauthenticated(LOGIN_FAILED));
+        return Err(anonymous_failure(state, username, now).await);
     };
-    let actor = Actor {
-        id: user.id.clone(),
-        name: user.username.clone(),
-        kind: "user",
-        role: Some(user.role.clone()),
-    };
+    let actor = user_actor(user);
     if user.locked_until.is_some_and(|until| until > now) {
         audit::record(
             &state.db,
@@ -439,12 +437,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<Issued, AppErr
     let Some((session, Some(user))) = found else {
         return Err(unauthenticated(REFUSED));
     };
-    let actor = Actor {
-        id: user.id.clone(),
-        name: user.username.clone(),
-        kind: "user",
-        role: Some(user.role.clone()),
-    };
+    let actor = user_actor(&user);
     // Atomic: of two concurrent uses of one token, exactly one spends it.
     let spent = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
