@@ -123,15 +123,7 @@ async fn load_principal(
             {
                 return Err(unauthenticated("session ended; sign in again"));
             }
-            let principal = Principal {
-                role: parse_role(&user.role)?,
-                scope: scope_from_json(user.camera_ids.as_ref()),
-                id: user.id,
-                name: user.username,
-                kind: PrincipalKind::User,
-                session_id: session.id,
-                expires_at,
-            };
+            let principal = user_principal(&user, session.id.clone(), expires_at)?;
             Ok((principal, Some(session.absolute_expires_at)))
         }
         TokenKind::ApiKey => {
@@ -148,18 +140,40 @@ async fn load_principal(
                 return Err(unauthenticated("API key revoked or expired"));
             }
             let valid_until = key.expires_at;
-            let principal = Principal {
-                role: parse_role(&key.role)?,
-                scope: scope_from_json(key.camera_ids.as_ref()),
-                id: key.id.clone(),
-                name: key.name,
-                kind: PrincipalKind::ApiKey,
-                session_id: key.id,
-                expires_at,
-            };
+            let principal = key_principal(&key, expires_at)?;
             Ok((principal, valid_until))
         }
     }
+}
+
+/// The principal of a user's session.
+fn user_principal(
+    user: &user::Model,
+    session_id: String,
+    expires_at: DateTime<Utc>,
+) -> Result<Principal, AppError> {
+    Ok(Principal {
+        id: user.id.clone(),
+        name: user.username.clone(),
+        role: parse_role(&user.role)?,
+        kind: PrincipalKind::User,
+        scope: scope_from_json(user.camera_ids.as_ref()),
+        session_id,
+        expires_at,
+    })
+}
+
+/// The principal of an API key (its id doubles as the session id).
+fn key_principal(key: &api_key::Model, expires_at: DateTime<Utc>) -> Result<Principal, AppError> {
+    Ok(Principal {
+        id: key.id.clone(),
+        name: key.name.clone(),
+        role: parse_role(&key.role)?,
+        kind: PrincipalKind::ApiKey,
+        scope: scope_from_json(key.camera_ids.as_ref()),
+        session_id: key.id.clone(),
+        expires_at,
+    })
 }
 
 /// Verifies an access token and resolves its principal.
@@ -195,6 +209,18 @@ fn access_token(
         state.tokens.issue(&claims)?,
         DateTime::from_timestamp(claims.exp, 0).unwrap_or(expires_at),
     ))
+}
+
+/// Adds "clear the failed-login count and any lock" to a user update.
+pub fn clear_lockout(
+    update: sea_orm::UpdateMany<user::Entity>,
+) -> sea_orm::UpdateMany<user::Entity> {
+    update
+        .col_expr(user::Column::FailedLoginCount, Expr::value(0))
+        .col_expr(
+            user::Column::LockedUntil,
+            Expr::value(Value::ChronoDateTimeUtc(None)),
+        )
 }
 
 /// Audits a sign-in that matched no usable account and returns the uniform error.
@@ -251,12 +277,7 @@ pub async fn login(state: &AppState, username: &str, password: String) -> Result
             Err(unauthenticated(LOGIN_FAILED))
         }
         Verdict::Match | Verdict::MatchRehashed(_) => {
-            let mut update = user::Entity::update_many()
-                .col_expr(user::Column::FailedLoginCount, Expr::value(0))
-                .col_expr(
-                    user::Column::LockedUntil,
-                    Expr::value(Value::ChronoDateTimeUtc(None)),
-                )
+            let mut update = clear_lockout(user::Entity::update_many())
                 .filter(user::Column::Id.eq(user.id.clone()));
             if let Verdict::MatchRehashed(hash) = verdict {
                 update = update.col_expr(user::Column::PasswordHash, Expr::value(hash));
@@ -285,12 +306,7 @@ async fn record_failure(
 ) -> Result<(), AppError> {
     let max = state.config.login_max_failures;
     // A lapsed lock starts a fresh count.
-    user::Entity::update_many()
-        .col_expr(user::Column::FailedLoginCount, Expr::value(0))
-        .col_expr(
-            user::Column::LockedUntil,
-            Expr::value(Value::ChronoDateTimeUtc(None)),
-        )
+    clear_lockout(user::Entity::update_many())
         .filter(user::Column::Id.eq(user.id.clone()))
         .filter(user::Column::LockedUntil.lte(now))
         .exec(&state.db)
@@ -369,15 +385,7 @@ async fn start_session(
         expires_at,
         refresh_token: Some(refresh),
         refresh_expires_at: Some(idle),
-        principal: Principal {
-            id: user.id.clone(),
-            name: user.username.clone(),
-            role: parse_role(&user.role)?,
-            kind: PrincipalKind::User,
-            scope: scope_from_json(user.camera_ids.as_ref()),
-            session_id,
-            expires_at,
-        },
+        principal: user_principal(user, session_id, expires_at)?,
     })
 }
 
@@ -492,15 +500,7 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<Issued, AppErr
         expires_at,
         refresh_token: Some(next),
         refresh_expires_at: Some(idle),
-        principal: Principal {
-            role: parse_role(&user.role)?,
-            scope: scope_from_json(user.camera_ids.as_ref()),
-            id: user.id,
-            name: user.username,
-            kind: PrincipalKind::User,
-            session_id: session.id,
-            expires_at,
-        },
+        principal: user_principal(&user, session.id.clone(), expires_at)?,
     })
 }
 
@@ -536,15 +536,7 @@ pub async fn exchange_api_key(state: &AppState, presented: &str) -> Result<Issue
         expires_at,
         refresh_token: None,
         refresh_expires_at: None,
-        principal: Principal {
-            role: parse_role(&key.role)?,
-            scope: scope_from_json(key.camera_ids.as_ref()),
-            id: key.id.clone(),
-            name: key.name,
-            kind: PrincipalKind::ApiKey,
-            session_id: key.id,
-            expires_at,
-        },
+        principal: key_principal(&key, expires_at)?,
     })
 }
 

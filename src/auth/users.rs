@@ -10,7 +10,7 @@ use crate::audit::{self, Actor, Entry};
 use crate::auth::password;
 use crate::auth::principal::Role;
 use crate::auth::service::{
-    lock_admins, other_active_admins, parse_camera_ids, revoke_user_sessions,
+    clear_lockout, lock_admins, other_active_admins, parse_camera_ids, revoke_user_sessions,
 };
 use crate::auth::token;
 use crate::error::AppError;
@@ -179,15 +179,10 @@ pub async fn update_user(
             ));
         }
     }
-    let mut update = user::Entity::update_many()
+    // Any admin edit clears a lockout, as an unlock would.
+    let mut update = clear_lockout(user::Entity::update_many())
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
         .col_expr(user::Column::Role, Expr::value(role.as_str()))
-        // Any admin edit clears a lockout, as an unlock would.
-        .col_expr(user::Column::FailedLoginCount, Expr::value(0))
-        .col_expr(
-            user::Column::LockedUntil,
-            Expr::value(sea_orm::Value::ChronoDateTimeUtc(None)),
-        )
         .filter(user::Column::Id.eq(id));
     if let Some(display) = &changes.display_name {
         let display = display.trim();
@@ -279,12 +274,7 @@ pub async fn unlock_user(
 ) -> Result<user::Model, AppError> {
     find_user(state, id).await?;
     let now = state.clock.now();
-    user::Entity::update_many()
-        .col_expr(user::Column::FailedLoginCount, Expr::value(0))
-        .col_expr(
-            user::Column::LockedUntil,
-            Expr::value(sea_orm::Value::ChronoDateTimeUtc(None)),
-        )
+    clear_lockout(user::Entity::update_many())
         .col_expr(user::Column::UpdatedAt, Expr::value(now))
         .filter(user::Column::Id.eq(id))
         .exec(&state.db)
