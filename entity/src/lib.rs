@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod audit_log;
 pub mod camera;
 pub mod camera_status;
+pub mod footage_range;
 pub mod recording_gap;
 pub mod refresh_token;
 pub mod segment;

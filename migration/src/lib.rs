@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_identity;
 mod m20261124_000002_cameras;
 mod m20261124_000003_footage;
+mod m20261124_000004_footage_ranges;
 
 /// Applies Heldar's migrations in order.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_identity::Migration),
             Box::new(m20261124_000002_cameras::Migration),
             Box::new(m20261124_000003_footage::Migration),
+            Box::new(m20261124_000004_footage_ranges::Migration),
         ]
     }
 }

@@ -436,7 +436,7 @@ async fn seed_segments(
     state: &heldar::state::AppState,
     count: usize,
 ) -> Result<chrono::DateTime<chrono::Utc>, BenchError> {
-    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    use sea_orm::{ActiveModelTrait, Set};
     let now = chrono::Utc::now();
     let start = now - chrono::Duration::minutes(count as i64);
     entity::camera::ActiveModel {
@@ -459,31 +459,33 @@ async fn seed_segments(
         // A 5-minute hole every 6 hours, so gaps exist to be found.
         let missing = i % 360 >= 355;
         if !missing {
-            batch.push(entity::segment::ActiveModel {
-                id: Set(format!("seg_{i:08}")),
-                camera_id: Set("bench".into()),
-                path: Set(format!("bench/{i:08}.mp4")),
-                start_ms: Set(s.timestamp_millis()),
-                end_ms: Set(s.timestamp_millis() + 60_000),
-                codec: Set(Some("h264".into())),
-                width: Set(Some(1920)),
-                height: Set(Some(1080)),
-                fps: Set(Some(15.0)),
-                size_bytes: Set(30_000_000),
-                read_locks: Set(0),
-                evidence_locked: Set(false),
-                created_at: Set(now),
+            batch.push(entity::segment::Model {
+                id: format!("seg_{i:08}"),
+                camera_id: "bench".into(),
+                path: format!("bench/{i:08}.mp4"),
+                start_ms: s.timestamp_millis(),
+                end_ms: s.timestamp_millis() + 60_000,
+                codec: Some("h264".into()),
+                width: Some(1920),
+                height: Some(1080),
+                fps: Some(15.0),
+                size_bytes: 30_000_000,
+                read_locks: 0,
+                evidence_locked: false,
+                created_at: now,
             });
         }
         if batch.len() == 1000 || (i + 1 == count && !batch.is_empty()) {
-            entity::segment::Entity::insert_many(std::mem::take(&mut batch))
-                .exec_without_returning(&state.db)
-                .await?;
+            heldar::footage::store::insert_segments(&state.db, std::mem::take(&mut batch)).await?;
         }
     }
     // As autovacuum/`PRAGMA optimize` would: fresh statistics for the planner.
     use sea_orm::ConnectionTrait;
     state.db.execute_unprepared("ANALYZE segments").await?;
+    state
+        .db
+        .execute_unprepared("ANALYZE footage_ranges")
+        .await?;
     Ok(now)
 }
 

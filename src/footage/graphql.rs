@@ -214,7 +214,7 @@ async fn coverage(
     window: TimeRange,
 ) -> Result<(Vec<Range>, Vec<FootageGap>), AppError> {
     let db = &ctx.state()?.db;
-    let ranges = model::coalesce(store::spans_overlapping(db, camera_id, window).await?);
+    let ranges = store::ranges_overlapping(db, camera_id, window).await?;
     let recorded: Vec<recording_gap::Model> = store::recorded_gaps(db, camera_id, window).await?;
     let gaps = model::gaps(&ranges, window)
         .into_iter()

@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use entity::{camera, camera_status, recording_gap, segment};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::Value as Json;
 use tokio::process::Command;
@@ -20,6 +20,7 @@ use crate::auth::token::new_id;
 use crate::error::AppError;
 use crate::footage::graphql::{CoverageChange, CoverageChangeKind, GapReason};
 use crate::footage::recorder::recordings_root;
+use crate::footage::store;
 use crate::state::AppState;
 
 /// A hole longer than this many whole seconds between consecutive segments is recorded as a gap.
@@ -158,14 +159,25 @@ async fn index_file(
             let mut update = segment::Entity::update_many()
                 .col_expr(segment::Column::SizeBytes, Expr::value(size))
                 .filter(segment::Column::Id.eq(existing.id.clone()));
-            if let Some(p) = probe(&state.config.ffprobe, &dir.join(name))
+            let probed = probe(&state.config.ffprobe, &dir.join(name))
                 .await
-                .filter(|p| p.duration > 0.05)
-            {
-                let end = existing.start_ms + (p.duration * 1000.0) as i64;
+                .filter(|p| p.duration > 0.05);
+            let new_end = probed.map(|p| existing.start_ms + (p.duration * 1000.0) as i64);
+            if let Some(end) = new_end {
                 update = update.col_expr(segment::Column::EndMs, Expr::value(end));
             }
-            update.exec(&state.db).await?;
+            let txn = state.db.begin().await?;
+            update.exec(&txn).await?;
+            match new_end {
+                Some(end) if end > existing.end_ms => {
+                    store::merge_span(&txn, &camera.id, existing.start_ms, end).await?;
+                }
+                Some(end) if end < existing.end_ms => {
+                    store::remove_span(&txn, &camera.id, end, existing.end_ms).await?;
+                }
+                _ => {}
+            }
+            txn.commit().await?;
         }
         return Ok(false);
     }
@@ -192,22 +204,24 @@ async fn index_file(
         .await?;
     let prev_end = prev_end.map(segment::from_ms);
     let now = state.clock.now();
-    segment::ActiveModel {
-        id: Set(new_id("seg")),
-        camera_id: Set(camera.id.clone()),
-        path: Set(rel),
-        start_ms: Set(start.timestamp_millis()),
-        end_ms: Set(end.timestamp_millis()),
-        codec: Set(probe.codec.clone()),
-        width: Set(probe.width),
-        height: Set(probe.height),
-        fps: Set(probe.fps),
-        size_bytes: Set(size),
-        read_locks: Set(0),
-        evidence_locked: Set(false),
-        created_at: Set(now),
-    }
-    .insert(&state.db)
+    store::insert_segments(
+        &state.db,
+        vec![segment::Model {
+            id: new_id("seg"),
+            camera_id: camera.id.clone(),
+            path: rel,
+            start_ms: start.timestamp_millis(),
+            end_ms: end.timestamp_millis(),
+            codec: probe.codec.clone(),
+            width: probe.width,
+            height: probe.height,
+            fps: probe.fps,
+            size_bytes: size,
+            read_locks: 0,
+            evidence_locked: false,
+            created_at: now,
+        }],
+    )
     .await?;
     // Segments never overlap: an earlier one that runs past this start is clamped to it.
     segment::Entity::update_many()

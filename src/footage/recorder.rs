@@ -332,19 +332,16 @@ async fn supervise(state: AppState, camera: camera::Model, mut stop: watch::Rece
             stderr.join(" | ")
         );
         tracing::warn!(%error, "recorder exited; restarting after backoff");
-        let offline = ran < Duration::from_secs(5);
-        state.recorders.set_stop_reason(
-            &camera.id,
-            if offline {
-                GapReason::CameraOffline
-            } else {
-                GapReason::RecorderRestart
-            },
-        );
+        let reason = exit_reason(&stderr, ran);
+        state.recorders.set_stop_reason(&camera.id, reason);
         set_state(
             &state,
             &camera.id,
-            if offline { "offline" } else { "error" },
+            if reason == GapReason::CameraOffline {
+                "offline"
+            } else {
+                "error"
+            },
             Some(
                 error
                     .chars()
@@ -368,10 +365,51 @@ async fn supervise(state: AppState, camera: camera::Model, mut stop: watch::Rece
     }
 }
 
+/// Why a recorder's ffmpeg ended, from its stderr tail and how long it ran: a full disk
+/// (ENOSPC while writing), a camera that never delivered (a run under 5 s), else a restart.
+pub fn exit_reason(stderr: &[String], ran: Duration) -> GapReason {
+    if stderr
+        .iter()
+        .any(|line| line.contains("No space left on device"))
+    {
+        GapReason::DiskFull
+    } else if ran < Duration::from_secs(5) {
+        GapReason::CameraOffline
+    } else {
+        GapReason::RecorderRestart
+    }
+}
+
 /// Sleeps for `wait`; true when told to stop meanwhile.
 async fn wait_or_stop(stop: &mut watch::Receiver<bool>, wait: Duration) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(wait) => *stop.borrow(),
         _ = stop.changed() => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_enospc_exit_is_a_full_disk_and_a_short_run_an_offline_camera() {
+        let full = vec![
+            "[mp4 @ 0x55d0] Error writing trailer".to_owned(),
+            "av_interleaved_write_frame(): No space left on device".to_owned(),
+        ];
+        assert_eq!(
+            exit_reason(&full, Duration::from_secs(1)),
+            GapReason::DiskFull
+        );
+        let refused = vec!["rtsp://cam/: Connection refused".to_owned()];
+        assert_eq!(
+            exit_reason(&refused, Duration::from_secs(1)),
+            GapReason::CameraOffline
+        );
+        assert_eq!(
+            exit_reason(&[], Duration::from_secs(600)),
+            GapReason::RecorderRestart
+        );
     }
 }

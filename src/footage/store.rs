@@ -1,13 +1,198 @@
 //! Segment and gap queries over any connection.
 
-use chrono::{DateTime, Duration, Utc};
-use entity::{recording_gap, segment};
+use chrono::Duration;
+use entity::{footage_range, recording_gap, segment};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use crate::error::AppError;
-use crate::footage::model::TimeRange;
+use crate::footage::model::{JOIN_TOLERANCE_S, Range, TimeRange};
+
+/// Spans whose seam is shorter than this (ms) are one range: the model's "at most 2 whole
+/// seconds" (durations truncate toward zero, so 2.999 s still joins).
+const JOIN_MS: i64 = (JOIN_TOLERANCE_S + 1) * 1000;
+
+/// Inserts segments and folds their spans into `footage_ranges`, in one transaction, so the
+/// timeline never sees a segment without its range. Batches are coalesced first, so a batch
+/// of consecutive segments costs one range merge.
+pub async fn insert_segments(
+    db: &DatabaseConnection,
+    rows: Vec<segment::Model>,
+) -> Result<(), AppError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut spans: Vec<(String, i64, i64)> = rows
+        .iter()
+        .map(|r| (r.camera_id.clone(), r.start_ms, r.end_ms))
+        .collect();
+    spans.sort();
+    let txn = db.begin().await?;
+    segment::Entity::insert_many(rows.into_iter().map(|r| r.into_active_model().reset_all()))
+        .exec_without_returning(&txn)
+        .await?;
+    let mut pending: Option<(String, i64, i64)> = None;
+    for (camera, start, end) in spans {
+        match &mut pending {
+            Some((c, _, e)) if *c == camera && start - *e < JOIN_MS => *e = (*e).max(end),
+            _ => {
+                if let Some((c, s, e)) = pending.replace((camera, start, end)) {
+                    merge_span(&txn, &c, s, e).await?;
+                }
+            }
+        }
+    }
+    if let Some((c, s, e)) = pending {
+        merge_span(&txn, &c, s, e).await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Folds `[start, end)` into the camera's ranges: every range it touches (seam under 3 s)
+/// becomes one. Ranges never touch each other, so the union cannot reach any other.
+pub async fn merge_span(
+    db: &impl ConnectionTrait,
+    camera_id: &str,
+    start: i64,
+    end: i64,
+) -> Result<(), AppError> {
+    let touching = footage_range::Entity::find()
+        .filter(footage_range::Column::CameraId.eq(camera_id))
+        .filter(footage_range::Column::EndMs.gt(start - JOIN_MS))
+        .filter(footage_range::Column::StartMs.lt(end + JOIN_MS))
+        .all(db)
+        .await?;
+    let merged_start = touching.iter().map(|r| r.start_ms).fold(start, i64::min);
+    let merged_end = touching.iter().map(|r| r.end_ms).fold(end, i64::max);
+    if let [only] = touching.as_slice()
+        && only.start_ms == merged_start
+        && only.end_ms == merged_end
+    {
+        return Ok(());
+    }
+    replace_ranges(db, camera_id, &touching, &[(merged_start, merged_end)]).await
+}
+
+/// Takes a deleted segment's span out of the camera's ranges. Segments of a camera never
+/// overlap (the indexer clamps them), so the range holding the span keeps what lies before it
+/// (up to the end of the last remaining segment before it) and after it (from the start of
+/// the next), as one range if that seam is still under 3 s.
+pub async fn remove_span(
+    db: &impl ConnectionTrait,
+    camera_id: &str,
+    start: i64,
+    end: i64,
+) -> Result<(), AppError> {
+    let holding = footage_range::Entity::find()
+        .filter(footage_range::Column::CameraId.eq(camera_id))
+        .filter(footage_range::Column::EndMs.gt(start))
+        .filter(footage_range::Column::StartMs.lt(end.max(start + 1)))
+        .all(db)
+        .await?;
+    let (Some(range_start), Some(range_end)) = (
+        holding.iter().map(|r| r.start_ms).min(),
+        holding.iter().map(|r| r.end_ms).max(),
+    ) else {
+        return Ok(());
+    };
+    let before: Option<i64> = segment::Entity::find()
+        .select_only()
+        .column(segment::Column::EndMs)
+        .filter(segment::Column::CameraId.eq(camera_id))
+        .filter(segment::Column::StartMs.gte(range_start))
+        .filter(segment::Column::StartMs.lt(start))
+        .order_by_desc(segment::Column::StartMs)
+        .limit(1)
+        .into_tuple()
+        .one(db)
+        .await?;
+    let after: Option<i64> = segment::Entity::find()
+        .select_only()
+        .column(segment::Column::StartMs)
+        .filter(segment::Column::CameraId.eq(camera_id))
+        .filter(segment::Column::StartMs.gte(start))
+        .filter(segment::Column::StartMs.lte(range_end))
+        .order_by_asc(segment::Column::StartMs)
+        .limit(1)
+        .into_tuple()
+        .one(db)
+        .await?;
+    let pieces: Vec<(i64, i64)> = match (before, after) {
+        (None, None) => vec![],
+        (Some(left_end), None) => vec![(range_start, left_end)],
+        (None, Some(right_start)) => vec![(right_start, range_end)],
+        (Some(left_end), Some(right_start)) if right_start - left_end < JOIN_MS => {
+            vec![(range_start, range_end)]
+        }
+        (Some(left_end), Some(right_start)) => {
+            vec![(range_start, left_end), (right_start, range_end)]
+        }
+    };
+    replace_ranges(db, camera_id, &holding, &pieces).await
+}
+
+async fn replace_ranges(
+    db: &impl ConnectionTrait,
+    camera_id: &str,
+    old: &[footage_range::Model],
+    new: &[(i64, i64)],
+) -> Result<(), AppError> {
+    if old.len() == new.len()
+        && old
+            .iter()
+            .zip(new)
+            .all(|(o, n)| (o.start_ms, o.end_ms) == *n)
+    {
+        return Ok(());
+    }
+    if !old.is_empty() {
+        footage_range::Entity::delete_many()
+            .filter(footage_range::Column::CameraId.eq(camera_id))
+            .filter(footage_range::Column::StartMs.is_in(old.iter().map(|r| r.start_ms)))
+            .exec(db)
+            .await?;
+    }
+    for &(start_ms, end_ms) in new {
+        footage_range::ActiveModel {
+            camera_id: Set(camera_id.to_owned()),
+            start_ms: Set(start_ms),
+            end_ms: Set(end_ms),
+        }
+        .insert(db)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The camera's continuous ranges overlapping the window, in time order (unclipped). Reads
+/// one row per range, however many segments the window holds.
+pub async fn ranges_overlapping(
+    db: &impl ConnectionTrait,
+    camera_id: &str,
+    window: TimeRange,
+) -> Result<Vec<Range>, AppError> {
+    let rows: Vec<(i64, i64)> = footage_range::Entity::find()
+        .select_only()
+        .column(footage_range::Column::StartMs)
+        .column(footage_range::Column::EndMs)
+        .filter(footage_range::Column::CameraId.eq(camera_id))
+        .filter(footage_range::Column::EndMs.gt(window.from.timestamp_millis()))
+        .filter(footage_range::Column::StartMs.lt(window.to.timestamp_millis()))
+        .order_by_asc(footage_range::Column::StartMs)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(start, end)| Range {
+            start: segment::from_ms(start),
+            end: segment::from_ms(end),
+        })
+        .collect())
+}
 
 /// No segment is longer than this; it bounds the index scan to the window instead of the
 /// camera's whole history (segments are at most 3600 s; the margin covers late keyframes).
@@ -19,27 +204,6 @@ fn overlapping(camera_id: &str, window: TimeRange) -> Condition {
         .add(segment::Column::StartMs.gt((window.from - MAX_SEGMENT_SPAN).timestamp_millis()))
         .add(segment::Column::StartMs.lt(window.to.timestamp_millis()))
         .add(segment::Column::EndMs.gt(window.from.timestamp_millis()))
-}
-
-/// `(start, end)` of every segment overlapping the window, in start order.
-pub async fn spans_overlapping(
-    db: &impl ConnectionTrait,
-    camera_id: &str,
-    window: TimeRange,
-) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>, AppError> {
-    let spans: Vec<(i64, i64)> = segment::Entity::find()
-        .select_only()
-        .column(segment::Column::StartMs)
-        .column(segment::Column::EndMs)
-        .filter(overlapping(camera_id, window))
-        .order_by_asc(segment::Column::StartMs)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(spans
-        .into_iter()
-        .map(|(start, end)| (segment::from_ms(start), segment::from_ms(end)))
-        .collect())
 }
 
 /// A page of segments overlapping the window, after the `(start, id)` key.

@@ -186,27 +186,26 @@ test_on_both!(
 
 /// Inserts segments `[start, end]` (seconds after `base`) for camera `t` straight into the store.
 async fn seed(app: &TestApp, base: chrono::DateTime<Utc>, spans: &[(f64, f64)]) {
-    use sea_orm::{ActiveModelTrait, Set};
     for (i, (start, end)) in spans.iter().enumerate() {
         let ms = |s: f64| base.timestamp_millis() + (s * 1000.0) as i64;
-        entity::segment::ActiveModel {
-            id: Set(format!("seg_t{i:03}")),
-            camera_id: Set("t".into()),
-            path: Set(format!("t/{i:03}.mp4")),
-            start_ms: Set(ms(*start)),
-            end_ms: Set(ms(*end)),
-            codec: Set(Some("h264".into())),
-            width: Set(Some(640)),
-            height: Set(Some(360)),
-            fps: Set(Some(10.0)),
-            size_bytes: Set(1000),
-            read_locks: Set(0),
-            evidence_locked: Set(false),
-            created_at: Set(base),
-        }
-        .insert(&app.state.db)
-        .await
-        .unwrap();
+        let row = entity::segment::Model {
+            id: format!("seg_t{i:03}"),
+            camera_id: "t".into(),
+            path: format!("t/{i:03}.mp4"),
+            start_ms: ms(*start),
+            end_ms: ms(*end),
+            codec: Some("h264".into()),
+            width: Some(640),
+            height: Some(360),
+            fps: Some(10.0),
+            size_bytes: 1000,
+            read_locks: 0,
+            evidence_locked: false,
+            created_at: base,
+        };
+        heldar::footage::store::insert_segments(&app.state.db, vec![row])
+            .await
+            .unwrap();
     }
 }
 
@@ -249,5 +248,65 @@ test_on_both!(
             cursor = page["pageInfo"]["endCursor"].clone();
         }
         assert_eq!(seen, (0..spans.len()).map(|i| format!("seg_t{i:03}")).collect::<Vec<_>>());
+    }
+);
+
+test_on_both!(
+    async fn stored_ranges_follow_segments_inserted_in_any_order_and_deleted(backend) {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let app = TestApp::spawn(backend).await;
+        app.gql("mutation { createCamera(input: {name: \"T\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false}) { id } }", json!({}), app.admin()).await;
+        let base = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        // 40 non-overlapping segments of 10 s with seams of 0, 1, 2.5, 3 or 20 s, inserted in a
+        // scrambled order, then every third one deleted: the stored ranges must always equal
+        // the model's coalescing of what is left.
+        let seams = [0.0, 1.0, 2.5, 3.0, 20.0];
+        let mut spans = Vec::new();
+        let mut t = 0.0;
+        for i in 0..40 {
+            spans.push((i, t, t + 10.0));
+            t += 10.0 + seams[(i * 7) % seams.len()];
+        }
+        let ms = |s: f64| base + chrono::Duration::milliseconds((s * 1000.0) as i64);
+        let row = |(i, a, b): (usize, f64, f64)| entity::segment::Model {
+            id: format!("seg_r{i:03}"),
+            camera_id: "t".into(),
+            path: format!("t/r{i:03}.mp4"),
+            start_ms: ms(a).timestamp_millis(),
+            end_ms: ms(b).timestamp_millis(),
+            codec: None,
+            width: None,
+            height: None,
+            fps: None,
+            size_bytes: 1,
+            read_locks: 0,
+            evidence_locked: false,
+            created_at: base,
+        };
+        let mut order: Vec<usize> = (0..spans.len()).collect();
+        order.sort_by_key(|i| (i * 17) % 41);
+        let window = heldar::footage::model::TimeRange::new(ms(-100.0), ms(2000.0), chrono::Duration::days(1)).unwrap();
+        let check = |left: Vec<(usize, f64, f64)>| {
+            let mut left = left;
+            left.sort_by(|a, b| a.1.total_cmp(&b.1));
+            heldar::footage::model::coalesce(left.into_iter().map(|(_, a, b)| (ms(a), ms(b))))
+        };
+        for (n, i) in order.iter().enumerate() {
+            heldar::footage::store::insert_segments(&app.state.db, vec![row(spans[*i])]).await.unwrap();
+            if n % 10 == 9 {
+                let present: Vec<_> = order[..=n].iter().map(|j| spans[*j]).collect();
+                let got = heldar::footage::store::ranges_overlapping(&app.state.db, "t", window).await.unwrap();
+                assert_eq!(got, check(present), "after inserting {n}");
+            }
+        }
+        let mut left = spans.clone();
+        for victim in spans.iter().filter(|(i, _, _)| i % 3 == 0) {
+            let id = format!("seg_r{:03}", victim.0);
+            entity::segment::Entity::delete_many().filter(entity::segment::Column::Id.eq(id)).exec(&app.state.db).await.unwrap();
+            heldar::footage::store::remove_span(&app.state.db, "t", ms(victim.1).timestamp_millis(), ms(victim.2).timestamp_millis()).await.unwrap();
+            left.retain(|s| s.0 != victim.0);
+            let got = heldar::footage::store::ranges_overlapping(&app.state.db, "t", window).await.unwrap();
+            assert_eq!(got, check(left.clone()), "after deleting {}", victim.0);
+        }
     }
 );
