@@ -12,6 +12,7 @@ use crate::auth::password::Hasher;
 use crate::auth::token::TokenKeys;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::evidence::jobs::MediaJobs;
 use crate::graphql::{self, SchemaLimits};
 use crate::http::{self, HttpState};
 use crate::state::AppState;
@@ -58,6 +59,7 @@ impl Application {
         crate::db::migrate(&db).await?;
         let secret = crate::auth::token::load_secret(&config).map_err(StartError::Other)?;
         let config_auth_cache_ms = config.auth_cache_ms;
+        let config_media_jobs = config.media_jobs as usize;
         let state = AppState {
             db,
             config: Arc::new(config),
@@ -69,7 +71,11 @@ impl Application {
             auth_cache: Arc::new(AuthCache::new(Duration::from_millis(config_auth_cache_ms))),
             footage_events: tokio::sync::broadcast::channel(1024).0,
             recorders: Default::default(),
+            media: Arc::new(MediaJobs::new(config_media_jobs, &secret)),
         };
+        crate::evidence::jobs::recover(&state)
+            .await
+            .map_err(|e| StartError::Other(format!("cannot recover media jobs: {e}")))?;
         match crate::auth::service::bootstrap_admin(&state).await {
             Ok(Some((username, password))) => {
                 // Printed once, on the first start only; the hash is all that is kept.
@@ -127,8 +133,12 @@ impl Application {
             tracing::error!(error = %err, "could not start the recorders");
         }
         let indexer = tokio::spawn(crate::footage::indexer::run(state.clone()));
+        let exports = tokio::spawn(crate::evidence::jobs::run(state.clone()));
+        let retention = tokio::spawn(crate::evidence::retention::run(state.clone()));
         let result = self.serve(shutdown).await;
         indexer.abort();
+        exports.abort();
+        retention.abort();
         state.recorders.stop_all().await;
         result
     }
@@ -169,6 +179,7 @@ pub async fn admin_state(config: Config) -> Result<AppState, StartError> {
     crate::db::migrate(&db).await?;
     let secret = crate::auth::token::load_secret(&config).map_err(StartError::Other)?;
     let config_auth_cache_ms = config.auth_cache_ms;
+    let config_media_jobs = config.media_jobs as usize;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     Ok(AppState {
         db,
@@ -181,27 +192,45 @@ pub async fn admin_state(config: Config) -> Result<AppState, StartError> {
         auth_cache: Arc::new(AuthCache::new(Duration::from_millis(config_auth_cache_ms))),
         footage_events: tokio::sync::broadcast::channel(1024).0,
         recorders: Default::default(),
+        media: Arc::new(MediaJobs::new(config_media_jobs, &secret)),
     })
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled, so a signal during start-up is not lost (or fatal).
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    #[cfg(unix)]
+    let interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    async move {
+        #[cfg(unix)]
+        {
+            let term = async {
+                match terminate {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let int = async {
+                match interrupt {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = int => tracing::info!("SIGINT received; shutting down"),
+                _ = term => tracing::info!("SIGTERM received; shutting down"),
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("SIGINT received; shutting down"),
-        _ = terminate => tracing::info!("SIGTERM received; shutting down"),
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("interrupted; shutting down");
+        }
     }
 }

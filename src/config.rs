@@ -257,6 +257,59 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(0..=600_000), global = true)]
     pub index_settle_ms: u64,
 
+    /// Media jobs (clip exports and snapshots) that may run ffmpeg at once; the recorders do not count.
+    #[arg(long, env = "HELDAR_MEDIA_JOBS", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(1..=64), global = true)]
+    pub media_jobs: u64,
+
+    /// Seconds a clip export may run before it is killed and marked FAILED.
+    #[arg(long, env = "HELDAR_EXPORT_TIMEOUT_SECS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(5..=86_400), global = true)]
+    pub export_timeout_secs: u64,
+
+    /// Hours an exported clip is kept (clips are independent of recording retention).
+    #[arg(long, env = "HELDAR_CLIP_RETENTION_HOURS", default_value_t = 720,
+          value_parser = clap::value_parser!(u64).range(1..=876_000), global = true)]
+    pub clip_retention_hours: u64,
+
+    /// Hours an exported snapshot is kept.
+    #[arg(long, env = "HELDAR_SNAPSHOT_RETENTION_HOURS", default_value_t = 168,
+          value_parser = clap::value_parser!(u64).range(1..=876_000), global = true)]
+    pub snapshot_retention_hours: u64,
+
+    /// Seconds a signed media URL (clip, manifest, snapshot download) stays valid.
+    #[arg(long, env = "HELDAR_MEDIA_URL_TTL_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(10..=86_400), global = true)]
+    pub media_url_ttl_secs: u64,
+
+    /// Seconds between retention sweeps; 0 runs none on a timer (`runRetention` still works).
+    #[arg(long, env = "HELDAR_RETENTION_INTERVAL_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(0..=86_400), global = true)]
+    pub retention_interval_secs: u64,
+
+    /// Cap on all recordings together (e.g. `500 GiB`); 0 = no cap. Shared fairly between cameras.
+    #[arg(
+        long,
+        env = "HELDAR_MAX_RECORDINGS_SIZE",
+        default_value = "20 GiB",
+        global = true
+    )]
+    pub max_recordings_size: bytesize::ByteSize,
+
+    /// Free space to keep on the recordings disk (e.g. `5 GiB`); 0 = no floor.
+    #[arg(
+        long,
+        env = "HELDAR_MIN_FREE_DISK",
+        default_value = "5 GiB",
+        global = true
+    )]
+    pub min_free_disk: bytesize::ByteSize,
+
+    /// Days the audit log, the event log and recorded gaps are kept.
+    #[arg(long, env = "HELDAR_AUDIT_RETENTION_DAYS", default_value_t = 365,
+          value_parser = clap::value_parser!(u64).range(1..=36_500), global = true)]
+    pub audit_retention_days: u64,
+
     /// Log format.
     #[arg(long, env = "HELDAR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
     pub log_format: LogFormat,
@@ -292,6 +345,10 @@ impl Config {
         let mut config = cli.config;
         config.data_dir = data_dir.to_path_buf();
         config.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        // Tests sweep on demand (`runRetention`) with limits they choose.
+        config.retention_interval_secs = 0;
+        config.max_recordings_size = bytesize::ByteSize(0);
+        config.min_free_disk = bytesize::ByteSize(0);
         config
     }
 

@@ -45,6 +45,11 @@ pub fn router(state: HttpState) -> Router {
         .route("/graphql/ws", get(graphql_ws))
         .route("/graphiql/{file}", get(graphiql_asset))
         .route("/media/recordings/{segment_id}", get(media_recording))
+        .route("/media/clips/{file}", get(crate::evidence::http::clip))
+        .route(
+            "/media/snapshots/{file}",
+            get(crate::evidence::http::snapshot),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics));
@@ -69,7 +74,7 @@ pub fn router(state: HttpState) -> Router {
 }
 
 /// A GraphQL-shaped error response with the given HTTP status.
-fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({ "errors": [request_error(code, message)] });
     json_response(status, body.to_string())
 }
@@ -95,7 +100,7 @@ fn request_id(headers: &HeaderMap) -> String {
 }
 
 /// Resolves the `Authorization` header into the request's authentication.
-async fn authenticate(state: &HttpState, headers: &HeaderMap) -> RequestAuth {
+pub(crate) async fn authenticate(state: &HttpState, headers: &HeaderMap) -> RequestAuth {
     crate::auth::authenticate_header(&state.app, headers.get(header::AUTHORIZATION)).await
 }
 

@@ -11,6 +11,7 @@ use crate::auth::password::Hasher;
 use crate::auth::token::TokenKeys;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::evidence::jobs::MediaJobs;
 use crate::footage::graphql::CoverageChange;
 use crate::footage::recorder::Recorders;
 
@@ -37,6 +38,8 @@ pub struct AppState {
     pub recorders: Arc<Recorders>,
     /// Footage changes, for `coverageChanged`.
     pub footage_events: tokio::sync::broadcast::Sender<CoverageChange>,
+    /// Media jobs: permits, the export queue, signed links, the retention lock.
+    pub media: Arc<MediaJobs>,
 }
 
 /// Open websockets and running websocket operations of this application.

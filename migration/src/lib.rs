@@ -6,6 +6,7 @@ mod m20261123_000001_identity;
 mod m20261124_000002_cameras;
 mod m20261124_000003_footage;
 mod m20261124_000004_footage_ranges;
+mod m20261124_000005_evidence;
 
 /// Applies Heldar's migrations in order.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_cameras::Migration),
             Box::new(m20261124_000003_footage::Migration),
             Box::new(m20261124_000004_footage_ranges::Migration),
+            Box::new(m20261124_000005_evidence::Migration),
         ]
     }
 }

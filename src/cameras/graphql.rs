@@ -457,6 +457,17 @@ impl CamerasMutation {
         let current = find_camera(ctx, Capability::Admin, &id).await?;
         let principal = ctx.principal()?;
         let state = ctx.state()?;
+        let holds = crate::evidence::locks::active_holds(&state.db, &current.id).await?;
+        if !holds.is_empty() {
+            let ids: Vec<&str> = holds.iter().take(10).map(|h| h.id.as_str()).collect();
+            return Err(AppError::Conflict(format!(
+                "camera `{}` has {} active evidence hold(s) ({}{}); release each with `releaseEvidence(id: …)` before deleting the camera",
+                current.id,
+                holds.len(),
+                ids.join(", "),
+                if holds.len() > 10 { ", …" } else { "" }
+            )));
+        }
         camera::Entity::delete_by_id(current.id.clone())
             .exec(&state.db)
             .await?;

@@ -45,7 +45,8 @@ impl GapReason {
         }
     }
 
-    fn parse(stored: &str) -> GapReason {
+    /// The reason a stored name stands for (unknown names are `Unknown`).
+    pub fn parse(stored: &str) -> GapReason {
         match stored {
             "camera_offline" => GapReason::CameraOffline,
             "recorder_restart" => GapReason::RecorderRestart,

@@ -223,6 +223,14 @@ async fn index_file(
         }],
     )
     .await?;
+    // A segment indexed into an active evidence hold is held from the start.
+    crate::evidence::locks::refresh_evidence_flags(
+        &state.db,
+        &camera.id,
+        start.timestamp_millis(),
+        end.timestamp_millis(),
+    )
+    .await?;
     // Segments never overlap: an earlier one that runs past this start is clamped to it.
     segment::Entity::update_many()
         .col_expr(

@@ -49,6 +49,13 @@ impl TimeRange {
     }
 }
 
+/// RFC 3339 (UTC, `Z`) of a time in ms since the epoch.
+pub fn ms_to_rfc3339(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
 fn secs(d: Duration) -> f64 {
     d.num_milliseconds() as f64 / 1000.0
 }

@@ -206,6 +206,21 @@ fn overlapping(camera_id: &str, window: TimeRange) -> Condition {
         .add(segment::Column::EndMs.gt(window.from.timestamp_millis()))
 }
 
+/// Every segment overlapping the window, in start order (exports read all of them, never a
+/// truncated page).
+pub async fn segments_overlapping(
+    db: &impl ConnectionTrait,
+    camera_id: &str,
+    window: TimeRange,
+) -> Result<Vec<segment::Model>, AppError> {
+    Ok(segment::Entity::find()
+        .filter(overlapping(camera_id, window))
+        .order_by_asc(segment::Column::StartMs)
+        .order_by_asc(segment::Column::Id)
+        .all(db)
+        .await?)
+}
+
 /// A page of segments overlapping the window, after the `(start, id)` key.
 pub async fn segments_page(
     db: &impl ConnectionTrait,

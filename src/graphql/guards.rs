@@ -32,6 +32,11 @@ pub const ROOT_FIELDS: &[(&str, &str, Requirement)] = &[
     ("Query", "footageCoverage", cap(Capability::VideoPlayback)),
     ("Query", "footageTimeline", cap(Capability::VideoPlayback)),
     ("Query", "segments", cap(Capability::VideoPlayback)),
+    ("Query", "clipExport", cap(Capability::VideoExport)),
+    ("Query", "clipExports", cap(Capability::VideoExport)),
+    ("Query", "evidenceHolds", cap(Capability::EventsRead)),
+    ("Query", "incidents", cap(Capability::EventsRead)),
+    ("Query", "retentionPreview", cap(Capability::Admin)),
     ("Mutation", "login", Public),
     ("Mutation", "refreshSession", Public),
     ("Mutation", "exchangeApiKey", Public),
@@ -45,12 +50,23 @@ pub const ROOT_FIELDS: &[(&str, &str, Requirement)] = &[
     ("Mutation", "createCamera", cap(Capability::RegistryManage)),
     ("Mutation", "updateCamera", cap(Capability::RegistryManage)),
     ("Mutation", "deleteCamera", cap(Capability::Admin)),
+    ("Mutation", "exportClip", cap(Capability::VideoExport)),
+    ("Mutation", "cancelClipExport", cap(Capability::VideoExport)),
+    ("Mutation", "exportSnapshot", cap(Capability::VideoExport)),
+    ("Mutation", "lockEvidence", cap(Capability::RegistryManage)),
+    (
+        "Mutation",
+        "releaseEvidence",
+        cap(Capability::RegistryManage),
+    ),
+    ("Mutation", "runRetention", cap(Capability::Admin)),
     ("Subscription", "serverClock", Authenticated),
     (
         "Subscription",
         "coverageChanged",
         cap(Capability::VideoPlayback),
     ),
+    ("Subscription", "clipExport", cap(Capability::VideoExport)),
 ];
 
 /// The requirement of a root field, if declared.

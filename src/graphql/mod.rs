@@ -12,6 +12,7 @@ use async_graphql::{MergedObject, MergedSubscription, Schema};
 use crate::audit::graphql::AuditQuery;
 use crate::auth::graphql::{AuthMutation, AuthQuery};
 use crate::cameras::graphql::{CamerasMutation, CamerasQuery};
+use crate::evidence::graphql::{EvidenceMutation, EvidenceQuery, EvidenceSubscription};
 use crate::footage::graphql::{FootageQuery, FootageSubscription};
 use crate::state::AppState;
 use crate::system::graphql::{SystemQuery, SystemSubscription};
@@ -27,17 +28,22 @@ pub struct QueryRoot(
     AuditQuery,
     CamerasQuery,
     FootageQuery,
+    EvidenceQuery,
 );
 
 /// Every mutation field, one feature object per line.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(AuthMutation, CamerasMutation);
+pub struct MutationRoot(AuthMutation, CamerasMutation, EvidenceMutation);
 
 /// Every subscription field, one feature object per line.
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
-pub struct SubscriptionRoot(SystemSubscription, FootageSubscription);
+pub struct SubscriptionRoot(
+    SystemSubscription,
+    FootageSubscription,
+    EvidenceSubscription,
+);
 
 /// The schema type served over HTTP and websockets.
 pub type HeldarSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

@@ -6,23 +6,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, WsClient};
+use crate::helpers::{TestApp, WsClient, ffmpeg_ready};
 use crate::test_on_both;
-
-fn ffmpeg_ready() -> bool {
-    let ok = std::process::Command::new("ffmpeg")
-        .arg("-version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok || std::env::var("CI").is_err(),
-        "CI must have ffmpeg (the test command installs it)"
-    );
-    if !ok {
-        eprintln!("skipping: ffmpeg not installed (apt-get install -y ffmpeg)");
-    }
-    ok
-}
 
 const COVERAGE: &str = "query($c: ID!, $f: DateTime!, $t: DateTime!) { footageCoverage(cameraId: $c, from: $f, to: $t) {
     requestedSeconds coveredSeconds coverageRatio gaps { from to seconds reason }

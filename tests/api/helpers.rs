@@ -481,3 +481,19 @@ impl WsClient {
         }
     }
 }
+
+/// Whether ffmpeg is installed; in CI its absence fails the test instead of skipping it.
+pub fn ffmpeg_ready() -> bool {
+    let ok = std::process::Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok || std::env::var("CI").is_err(),
+        "CI must have ffmpeg (the test command installs it)"
+    );
+    if !ok {
+        eprintln!("skipping: ffmpeg not installed (apt-get install -y ffmpeg)");
+    }
+    ok
+}

@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod cameras;
 mod cli;
+mod evidence;
 mod footage;
 mod guards;
 mod http_platform;

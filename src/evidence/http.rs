@@ -1,0 +1,191 @@
+//! `GET /media/clips/<id>.mp4|.json` and `GET /media/snapshots/<id>.jpg`: signed links (or a
+//! bearer token with `video:export` on the camera). Only finished files are served; names are
+//! built from the database row, never from the URL.
+
+use std::str::FromStr;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use entity::{clip_export, snapshot};
+use sea_orm::EntityTrait;
+use serde::Deserialize;
+use tower::ServiceExt;
+
+use crate::auth::principal::Capability;
+use crate::evidence::jobs::{self, status};
+use crate::evidence::model;
+use crate::graphql::context::RequestAuth;
+use crate::http::{HttpState, authenticate, refusal};
+
+/// The query of a signed link.
+#[derive(Debug, Deserialize)]
+pub struct Signed {
+    expires: Option<i64>,
+    sub: Option<String>,
+    sig: Option<String>,
+}
+
+/// Who may fetch: a valid signature for this exact path, or a bearer with `video:export` on the camera.
+async fn allowed(
+    state: &HttpState,
+    headers: &HeaderMap,
+    path: &str,
+    signed: &Signed,
+    camera_id: &str,
+) -> Result<(), Response> {
+    if let (Some(expires), Some(sub), Some(sig)) = (signed.expires, &signed.sub, &signed.sig) {
+        let now = state.app.clock.now().timestamp();
+        return model::verify(&state.app.media.url_key, path, expires, sub, sig, now)
+            .map_err(|reason| refusal(StatusCode::FORBIDDEN, "FORBIDDEN", reason));
+    }
+    match authenticate(state, headers).await {
+        RequestAuth::Authenticated(p) => {
+            if !p.can(Capability::VideoExport) {
+                Err(refusal(
+                    StatusCode::FORBIDDEN,
+                    "FORBIDDEN",
+                    "the `video:export` capability is needed",
+                ))
+            } else if !p.scope.allows(camera_id) {
+                Err(refusal(
+                    StatusCode::FORBIDDEN,
+                    "FORBIDDEN",
+                    "credential is not scoped to this camera",
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        RequestAuth::Invalid(reason) => Err(refusal(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            &reason,
+        )),
+        RequestAuth::Anonymous => Err(refusal(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "use the signed link from the API, or send `Authorization: Bearer <access token>`",
+        )),
+    }
+}
+
+async fn serve(
+    file: std::path::PathBuf,
+    mime: &str,
+    download_name: Option<String>,
+    request: axum::extract::Request,
+) -> Response {
+    let mime = mime::Mime::from_str(mime).unwrap_or(mime::APPLICATION_OCTET_STREAM);
+    match tower_http::services::ServeFile::new_with_mime(file, &mime)
+        .oneshot(request)
+        .await
+    {
+        Ok(response) => {
+            let mut response = response.map(Body::new);
+            if response.status() == StatusCode::NOT_FOUND {
+                return refusal(StatusCode::NOT_FOUND, "NOT_FOUND", "the file is gone");
+            }
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-store"),
+            );
+            if let Some(name) = download_name
+                && let Ok(value) =
+                    HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+            {
+                headers.insert(header::CONTENT_DISPOSITION, value);
+            }
+            response
+        }
+        Err(_) => refusal(StatusCode::NOT_FOUND, "NOT_FOUND", "the file is gone"),
+    }
+}
+
+fn unavailable() -> Response {
+    refusal(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+        "database unavailable; retry shortly",
+    )
+}
+
+/// `GET /media/clips/<id>.mp4` or `.json` (the manifest).
+pub async fn clip(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+    Query(signed): Query<Signed>,
+    request: axum::extract::Request,
+) -> Response {
+    let Some((id, ext)) = file
+        .rsplit_once('.')
+        .filter(|(_, e)| matches!(*e, "mp4" | "json"))
+    else {
+        return refusal(StatusCode::NOT_FOUND, "NOT_FOUND", "no such clip file");
+    };
+    let job = match clip_export::Entity::find_by_id(id.to_owned())
+        .one(&state.app.db)
+        .await
+    {
+        Ok(job) => job,
+        Err(_) => return unavailable(),
+    };
+    let path = format!("/media/clips/{file}");
+    let Some(job) = job else {
+        return refusal(StatusCode::NOT_FOUND, "NOT_FOUND", "no such clip");
+    };
+    if let Err(refused) = allowed(&state, &headers, &path, &signed, &job.camera_id).await {
+        return refused;
+    }
+    if job.status != status::READY {
+        return refusal(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "the clip is not ready (or has expired)",
+        );
+    }
+    let disk = jobs::exports_dir(&state.app).join(format!("{}.{ext}", job.id));
+    let (mime, name) = if ext == "mp4" {
+        ("video/mp4", format!("{}-{}.mp4", job.camera_id, job.id))
+    } else {
+        (
+            "application/json",
+            format!("{}-{}.manifest.json", job.camera_id, job.id),
+        )
+    };
+    serve(disk, mime, Some(name), request).await
+}
+
+/// `GET /media/snapshots/<id>.jpg`.
+pub async fn snapshot(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+    Query(signed): Query<Signed>,
+    request: axum::extract::Request,
+) -> Response {
+    let Some(id) = file.strip_suffix(".jpg") else {
+        return refusal(StatusCode::NOT_FOUND, "NOT_FOUND", "no such snapshot");
+    };
+    let row = match snapshot::Entity::find_by_id(id.to_owned())
+        .one(&state.app.db)
+        .await
+    {
+        Ok(row) => row,
+        Err(_) => return unavailable(),
+    };
+    let Some(row) = row else {
+        return refusal(StatusCode::NOT_FOUND, "NOT_FOUND", "no such snapshot");
+    };
+    let path = format!("/media/snapshots/{file}");
+    if let Err(refused) = allowed(&state, &headers, &path, &signed, &row.camera_id).await {
+        return refused;
+    }
+    let disk = jobs::snapshots_dir(&state.app).join(format!("{}.jpg", row.id));
+    serve(disk, "image/jpeg", None, request)
+        .await
+        .into_response()
+}

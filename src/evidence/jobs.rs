@@ -1,0 +1,632 @@
+//! The media job runner: durable clip exports run under a global permit pool shared with
+//! snapshots, with ffmpeg's progress streamed to subscribers.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use entity::{clip_export, segment};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
+};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, watch};
+
+use crate::audit::{self, Actor, Entry};
+use crate::error::AppError;
+use crate::evidence::locks::ReadLock;
+use crate::evidence::model::{self, Source};
+use crate::footage::recorder::recordings_root;
+use crate::state::AppState;
+
+/// Export statuses as stored.
+pub mod status {
+    /// Waiting for a permit.
+    pub const QUEUED: &str = "queued";
+    /// ffmpeg is writing it.
+    pub const RUNNING: &str = "running";
+    /// Done; downloadable.
+    pub const READY: &str = "ready";
+    /// Failed; `error` says why.
+    pub const FAILED: &str = "failed";
+    /// Removed by its own retention.
+    pub const EXPIRED: &str = "expired";
+}
+
+/// A run that restarts interrupt more than this many times is failed instead of re-queued.
+const MAX_ATTEMPTS: i32 = 2;
+
+/// Shared by the runner, the resolvers and snapshots.
+#[derive(Debug)]
+pub struct MediaJobs {
+    /// The global media-job permits.
+    pub permits: Arc<Semaphore>,
+    wake: Notify,
+    cancels: Mutex<HashMap<String, watch::Sender<bool>>>,
+    /// Every change of an export (status, progress), for `clipExport` subscriptions.
+    pub updates: broadcast::Sender<clip_export::Model>,
+    /// Key of signed media links (derived from the token secret).
+    pub url_key: Vec<u8>,
+    /// Held by the retention sweep: one sweep at a time.
+    pub sweep: tokio::sync::Mutex<()>,
+}
+
+impl MediaJobs {
+    /// A pool of `permits` media jobs; links are signed with a key derived from `secret`.
+    pub fn new(permits: usize, secret: &[u8]) -> MediaJobs {
+        use hmac::Mac;
+        let url_key = hmac::Hmac::<Sha256>::new_from_slice(secret)
+            .map(|mut mac| {
+                mac.update(b"heldar media links v1");
+                mac.finalize().into_bytes().to_vec()
+            })
+            .unwrap_or_default();
+        MediaJobs {
+            permits: Arc::new(Semaphore::new(permits.max(1))),
+            wake: Notify::new(),
+            cancels: Mutex::new(HashMap::new()),
+            updates: broadcast::channel(1024).0,
+            url_key,
+            sweep: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Tells the runner a job was queued.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Asks a running job to stop; false when it is not running here.
+    pub fn cancel(&self, id: &str) -> bool {
+        self.cancels
+            .lock()
+            .ok()
+            .and_then(|c| c.get(id).map(|tx| tx.send(true).is_ok()))
+            .unwrap_or(false)
+    }
+
+    /// Waits up to `wait` for a permit (snapshots); UNAVAILABLE when the pool stays full.
+    pub async fn permit(&self, wait: Duration) -> Result<OwnedSemaphorePermit, AppError> {
+        match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(AppError::Unavailable(format!(
+                "all {} media job slots are busy; retry shortly",
+                self.permits.available_permits().max(1)
+            ))),
+        }
+    }
+}
+
+/// `<data dir>/exports`.
+pub fn exports_dir(state: &AppState) -> PathBuf {
+    state.config.data_dir.join("exports")
+}
+
+/// `<data dir>/snapshots`.
+pub fn snapshots_dir(state: &AppState) -> PathBuf {
+    state.config.data_dir.join("snapshots")
+}
+
+/// Start-up, before serving: read locks reset; exports a crash left RUNNING re-queued once
+/// (then failed with the reason); leftover partial files and concat lists removed.
+pub async fn recover(state: &AppState) -> Result<(), AppError> {
+    let reset = crate::evidence::locks::reset_read_locks(&state.db).await?;
+    if reset > 0 {
+        tracing::warn!(
+            segments = reset,
+            "reset read locks left by the previous run"
+        );
+    }
+    let interrupted = clip_export::Entity::find()
+        .filter(clip_export::Column::Status.eq(status::RUNNING))
+        .all(&state.db)
+        .await?;
+    let now = state.clock.now();
+    for job in interrupted {
+        let mut row = job.clone().into_active_model();
+        row.progress = Set(0.0);
+        if job.attempts >= MAX_ATTEMPTS {
+            row.status = Set(status::FAILED.into());
+            row.error = Set(Some(format!(
+                "interrupted by a server restart {} times; export again",
+                job.attempts
+            )));
+            row.finished_at = Set(Some(now));
+        } else {
+            row.status = Set(status::QUEUED.into());
+        }
+        row.update(&state.db).await?;
+        tracing::warn!(export = %job.id, attempts = job.attempts, "export interrupted by a restart");
+    }
+    for dir in [exports_dir(state), snapshots_dir(state)] {
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(AppError::internal)?;
+        if let Ok(mut entries) = tokio::fs::read_dir(&dir).await {
+            while let Ok(Some(entry)) = entries.next_entry().await {
+                if entry.file_name().to_string_lossy().ends_with(".part") {
+                    let _ = tokio::fs::remove_file(entry.path()).await;
+                }
+            }
+        }
+    }
+    if let Ok(mut entries) = tokio::fs::read_dir(recordings_root(state)).await {
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            if entry.file_name().to_string_lossy().ends_with(".ffconcat") {
+                let _ = tokio::fs::remove_file(entry.path()).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs queued exports, oldest first, each holding one permit, until the process stops.
+pub async fn run(state: AppState) {
+    loop {
+        let Ok(permit) = state.media.permits.clone().acquire_owned().await else {
+            return;
+        };
+        let notified = state.media.wake.notified();
+        match claim_next(&state).await {
+            Ok(Some(job)) => {
+                tokio::spawn(run_job(state.clone(), job, permit));
+            }
+            Ok(None) => {
+                drop(permit);
+                let _ = tokio::time::timeout(Duration::from_secs(5), notified).await;
+            }
+            Err(err) => {
+                drop(permit);
+                tracing::warn!(error = %err, "could not claim an export");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Moves the oldest QUEUED export to RUNNING (a conditional update, so two runners never
+/// take the same job).
+async fn claim_next(state: &AppState) -> Result<Option<clip_export::Model>, AppError> {
+    let Some(next) = clip_export::Entity::find()
+        .filter(clip_export::Column::Status.eq(status::QUEUED))
+        .order_by_asc(clip_export::Column::CreatedAt)
+        .order_by_asc(clip_export::Column::Id)
+        .one(&state.db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    let claimed = clip_export::Entity::update_many()
+        .col_expr(clip_export::Column::Status, Expr::value(status::RUNNING))
+        .col_expr(clip_export::Column::StartedAt, Expr::value(now))
+        .col_expr(
+            clip_export::Column::Attempts,
+            Expr::value(next.attempts + 1),
+        )
+        .filter(clip_export::Column::Id.eq(next.id.clone()))
+        .filter(clip_export::Column::Status.eq(status::QUEUED))
+        .exec(&state.db)
+        .await?
+        .rows_affected;
+    if claimed == 0 {
+        return Ok(None);
+    }
+    let job = clip_export::Entity::find_by_id(next.id)
+        .one(&state.db)
+        .await?;
+    if let Some(job) = &job {
+        let _ = state.media.updates.send(job.clone());
+    }
+    Ok(job)
+}
+
+/// What a finished ffmpeg run produced.
+struct Output {
+    size: i64,
+    sha256: String,
+    actual_from_ms: i64,
+    actual_to_ms: i64,
+}
+
+async fn run_job(state: AppState, job: clip_export::Model, permit: OwnedSemaphorePermit) {
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    if let Ok(mut cancels) = state.media.cancels.lock() {
+        cancels.insert(job.id.clone(), cancel_tx);
+    }
+    let started = Instant::now();
+    let result = export(&state, &job, cancel_rx).await;
+    if let Ok(mut cancels) = state.media.cancels.lock() {
+        cancels.remove(&job.id);
+    }
+    drop(permit);
+    let now = state.clock.now();
+    let update = match &result {
+        Ok((output, sources)) => {
+            let expires = now + chrono::Duration::hours(state.config.clip_retention_hours as i64);
+            tracing::info!(export = %job.id, seconds = started.elapsed().as_secs_f64(), bytes = output.size, "clip export ready");
+            let mut entry = Entry::new("export_clip", "clip_export", &job.id).detail(json!({
+                "from": crate::footage::model::ms_to_rfc3339(job.from_ms),
+                "to": crate::footage::model::ms_to_rfc3339(job.to_ms),
+                "sha256": output.sha256,
+                "segments": sources.len(),
+            }));
+            entry.camera_id = Some(&job.camera_id);
+            let actor = Actor {
+                id: job.requested_by_id.clone(),
+                name: job.requested_by_name.clone(),
+                kind: "user",
+                role: None,
+            };
+            audit::record(&state.db, &actor, entry, now).await;
+            clip_export::Entity::update_many()
+                .col_expr(clip_export::Column::Status, Expr::value(status::READY))
+                .col_expr(clip_export::Column::Progress, Expr::value(1.0))
+                .col_expr(clip_export::Column::SizeBytes, Expr::value(output.size))
+                .col_expr(
+                    clip_export::Column::Sha256,
+                    Expr::value(output.sha256.clone()),
+                )
+                .col_expr(
+                    clip_export::Column::ActualFromMs,
+                    Expr::value(output.actual_from_ms),
+                )
+                .col_expr(
+                    clip_export::Column::ActualToMs,
+                    Expr::value(output.actual_to_ms),
+                )
+                .col_expr(clip_export::Column::FinishedAt, Expr::value(now))
+                .col_expr(clip_export::Column::ExpiresAt, Expr::value(expires))
+        }
+        Err(message) => {
+            tracing::warn!(export = %job.id, error = %message, "clip export failed");
+            clip_export::Entity::update_many()
+                .col_expr(clip_export::Column::Status, Expr::value(status::FAILED))
+                .col_expr(clip_export::Column::Error, Expr::value(message.clone()))
+                .col_expr(clip_export::Column::FinishedAt, Expr::value(now))
+        }
+    };
+    let stored = update
+        .filter(clip_export::Column::Id.eq(job.id.clone()))
+        .filter(clip_export::Column::Status.eq(status::RUNNING))
+        .exec(&state.db)
+        .await;
+    if let Err(err) = stored {
+        tracing::error!(export = %job.id, error = %err, "could not store an export's outcome");
+    }
+    publish(&state, &job.id).await;
+}
+
+/// Sends the stored row to subscribers.
+pub async fn publish(state: &AppState, id: &str) {
+    if let Ok(Some(row)) = clip_export::Entity::find_by_id(id.to_owned())
+        .one(&state.db)
+        .await
+    {
+        let _ = state.media.updates.send(row);
+    }
+}
+
+/// Runs one export to a READY file, or says why not. Read locks, the concat list and any
+/// partial output are cleaned up on every path (the guard and `Cleanup` run on drop too).
+async fn export(
+    state: &AppState,
+    job: &clip_export::Model,
+    mut cancel: watch::Receiver<bool>,
+) -> Result<(Output, Vec<Source>), String> {
+    let internal = |what: &str, err: &dyn std::fmt::Display| {
+        tracing::error!(export = %job.id, error = %err, "{what}");
+        format!("{what} (see the server log)")
+    };
+    let sources: Vec<Source> = serde_json::from_str(&job.sources)
+        .map_err(|e| internal("the job's source list is unreadable", &e))?;
+    let lock = ReadLock::acquire(&state.db, sources.iter().map(|s| s.id.clone()).collect())
+        .await
+        .map_err(|e| internal("could not lock the source segments", &e))?;
+    // Only segments that still exist (and so are now locked) are read.
+    let present: Vec<String> = segment::Entity::find()
+        .filter(segment::Column::Id.is_in(sources.iter().map(|s| s.id.clone())))
+        .all(&state.db)
+        .await
+        .map_err(|e| internal("could not read the source segments", &e))?
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    let sources: Vec<Source> = sources
+        .into_iter()
+        .filter(|s| present.contains(&s.id))
+        .collect();
+    if sources.is_empty() {
+        lock.release().await;
+        return Err("the footage was deleted before the export could start".into());
+    }
+    let plan = model::clip_plan(job.from_ms, job.to_ms, &sources);
+    let root = recordings_root(state);
+    let list_path = root.join(format!("{}.ffconcat", job.id));
+    let part = exports_dir(state).join(format!("{}.mp4.part", job.id));
+    let done = exports_dir(state).join(format!("{}.mp4", job.id));
+    let cleanup = Cleanup(vec![list_path.clone(), part.clone()]);
+    let outcome = async {
+        let list = model::concat_list(&plan.entries).map_err(|e| internal("unsafe source", &e))?;
+        tokio::fs::write(&list_path, list)
+            .await
+            .map_err(|e| internal("could not write the concat list", &e))?;
+        let mut child = Command::new(&state.config.ffmpeg)
+            .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
+            .args([
+                "-protocol_whitelist",
+                "file",
+                "-f",
+                "concat",
+                "-safe",
+                "1",
+                "-i",
+            ])
+            .arg(&list_path)
+            .args(["-map", "0", "-c", "copy", "-avoid_negative_ts", "make_zero"])
+            .args(["-movflags", "+faststart", "-progress", "pipe:1", "-nostats"])
+            .args(["-f", "mp4", "-y"])
+            .arg(&part)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| internal("could not start ffmpeg", &e))?;
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let err_tail = tokio::spawn(async move {
+            let mut text = String::new();
+            if let Some(mut stderr) = stderr {
+                let _ = stderr.read_to_string(&mut text).await;
+            }
+            text
+        });
+        let expected = plan.covered_seconds.max(0.001);
+        let progress = async {
+            let Some(stdout) = stdout else { return };
+            let mut lines = BufReader::new(stdout).lines();
+            let mut last = Instant::now();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(done) = model::progress_seconds(&line)
+                    && last.elapsed() >= Duration::from_millis(200)
+                {
+                    last = Instant::now();
+                    let fraction = (done / expected).clamp(0.0, 0.99);
+                    let _ = clip_export::Entity::update_many()
+                        .col_expr(clip_export::Column::Progress, Expr::value(fraction))
+                        .filter(clip_export::Column::Id.eq(job.id.clone()))
+                        .filter(clip_export::Column::Status.eq(status::RUNNING))
+                        .exec(&state.db)
+                        .await;
+                    publish(state, &job.id).await;
+                }
+            }
+        };
+        let timeout = Duration::from_secs(state.config.export_timeout_secs);
+        let waited = tokio::select! {
+            (_, status) = async { tokio::join!(progress, child.wait()) } => Some(status),
+            _ = tokio::time::sleep(timeout) => None,
+            _ = cancel.wait_for(|c| *c) => {
+                return Err::<Output, String>("cancelled".into());
+            }
+        };
+        let Some(status) = waited else {
+            return Err(format!(
+                "ffmpeg did not finish within {} s (HELDAR_EXPORT_TIMEOUT_SECS)",
+                timeout.as_secs()
+            ));
+        };
+        let status = status.map_err(|e| internal("ffmpeg could not be waited for", &e))?;
+        let stderr = err_tail.await.unwrap_or_default();
+        if !status.success() {
+            let tail: String = stderr.lines().rev().take(3).collect::<Vec<_>>().join(" | ");
+            return Err(format!("ffmpeg failed ({status}): {tail}"));
+        }
+        let (size, sha256) = hash_file(&part)
+            .await
+            .map_err(|e| internal("could not read the clip", &e))?;
+        let first = &sources[0];
+        let inpoint = plan.entries.first().and_then(|e| e.inpoint).unwrap_or(0.0);
+        let lead_in = match keyframes(&state.config.ffprobe, &root.join(&first.path), inpoint).await
+        {
+            Some(keys) => model::keyframe_at_or_before(&keys, inpoint)
+                .map(|k| inpoint - k)
+                .unwrap_or(0.0),
+            None => 0.0,
+        };
+        let first_covered = job.from_ms.max(first.start_ms);
+        let last_covered = sources
+            .iter()
+            .map(|s| s.end_ms)
+            .max()
+            .unwrap_or(job.to_ms)
+            .min(job.to_ms);
+        tokio::fs::rename(&part, &done)
+            .await
+            .map_err(|e| internal("could not publish the clip", &e))?;
+        Ok(Output {
+            size,
+            sha256,
+            actual_from_ms: first_covered - (lead_in * 1000.0).round() as i64,
+            actual_to_ms: last_covered,
+        })
+    }
+    .await;
+    lock.release().await;
+    drop(cleanup);
+    let output = outcome?;
+    write_manifest(state, job, &sources, &plan, &output)
+        .await
+        .map_err(|e| internal("could not write the manifest", &e))?;
+    Ok((output, sources))
+}
+
+/// Removes its files when dropped (concat list, partial output).
+struct Cleanup(Vec<PathBuf>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Size and hex SHA-256 of a file, read in 1 MiB chunks.
+pub async fn hash_file(path: &Path) -> std::io::Result<(i64, String)> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0i64;
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        size += n as i64;
+        hasher.update(&buf[..n]);
+    }
+    Ok((size, hex::encode(hasher.finalize())))
+}
+
+/// Keyframe times (seconds from the file's start) up to `until` + 1 s.
+async fn keyframes(ffprobe: &Path, file: &Path, until: f64) -> Option<Vec<f64>> {
+    let output = tokio::time::timeout(
+        Duration::from_secs(20),
+        Command::new(ffprobe)
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-skip_frame",
+                "nokey",
+            ])
+            .args([
+                "-show_entries",
+                "frame=pts_time:format=start_time",
+                "-of",
+                "json",
+            ])
+            .args(["-read_intervals", &format!("%{:.3}", until + 1.0)])
+            .arg(file)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+    let start: f64 = json["format"]["start_time"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0);
+    Some(
+        json["frames"]
+            .as_array()?
+            .iter()
+            .filter_map(|f| f["pts_time"].as_str()?.parse::<f64>().ok())
+            .map(|t| t - start)
+            .collect(),
+    )
+}
+
+/// The chain-of-custody record written beside the clip: `<id>.json`.
+async fn write_manifest(
+    state: &AppState,
+    job: &clip_export::Model,
+    sources: &[Source],
+    plan: &model::ClipPlan,
+    output: &Output,
+) -> std::io::Result<()> {
+    use crate::footage::model::ms_to_rfc3339 as t;
+    let manifest = json!({
+        "clip": job.id,
+        "camera": job.camera_id,
+        "requested": {"from": t(job.from_ms), "to": t(job.to_ms), "seconds": job.requested_seconds},
+        "actual": {"from": t(output.actual_from_ms), "to": t(output.actual_to_ms)},
+        "coveredSeconds": plan.covered_seconds,
+        "gaps": plan.gaps.iter().map(|g| json!({
+            "from": t(g.from_ms), "to": t(g.to_ms), "seconds": (g.to_ms - g.from_ms) as f64 / 1000.0,
+        })).collect::<Vec<_>>(),
+        "sources": sources.iter().map(|s| json!({
+            "segment": s.id, "file": s.path, "from": t(s.start_ms), "to": t(s.end_ms), "sizeBytes": s.size_bytes,
+        })).collect::<Vec<_>>(),
+        "requestedBy": {"id": job.requested_by_id, "name": job.requested_by_name},
+        "requestedAt": job.created_at.to_rfc3339(),
+        "finishedAt": state.clock.now().to_rfc3339(),
+        "file": format!("{}.mp4", job.id),
+        "sizeBytes": output.size,
+        "sha256": output.sha256,
+        "method": "ffmpeg concat demuxer, stream copy (no re-encode); cuts land on keyframes",
+        "generatedAt": Utc::now().to_rfc3339(),
+    });
+    let path = exports_dir(state).join(format!("{}.json", job.id));
+    let part = path.with_extension("json.part");
+    tokio::fs::write(
+        &part,
+        serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
+    )
+    .await?;
+    tokio::fs::rename(&part, &path).await
+}
+
+/// Extracts the recorded frame at `offset` seconds into `file` as a JPEG at `out`.
+pub async fn capture_frame(
+    state: &AppState,
+    file: &Path,
+    offset: f64,
+    out: &Path,
+) -> Result<(), AppError> {
+    let part = out.with_extension("jpg.part");
+    let run = Command::new(&state.config.ffmpeg)
+        .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
+        .args([
+            "-protocol_whitelist",
+            "file",
+            "-ss",
+            &format!("{offset:.3}"),
+            "-i",
+        ])
+        .arg(file)
+        .args([
+            "-frames:v",
+            "1",
+            "-q:v",
+            "3",
+            "-f",
+            "image2",
+            "-c:v",
+            "mjpeg",
+            "-y",
+        ])
+        .arg(&part)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .map_err(|_| AppError::Unavailable("the frame took over 20 s to extract".into()))?
+        .map_err(AppError::internal)?;
+    let size = tokio::fs::metadata(&part)
+        .await
+        .map(|m| m.len())
+        .unwrap_or(0);
+    if !output.status.success() || size == 0 {
+        let _ = tokio::fs::remove_file(&part).await;
+        return Err(AppError::internal(format!(
+            "ffmpeg could not extract a frame: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    tokio::fs::rename(&part, out)
+        .await
+        .map_err(AppError::internal)
+}

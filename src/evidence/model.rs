@@ -1,0 +1,300 @@
+//! Pure parts of evidence export: what a clip is made of, the concat list, progress lines,
+//! and signed media URLs. Time and secrets are passed in.
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::error::AppError;
+
+/// Longest clip, in seconds (exactly 3600 is allowed).
+pub const MAX_CLIP_SECONDS: f64 = 3600.0;
+/// A hole in a clip is disclosed when longer than this (ms).
+pub const CLIP_GAP_MS: i64 = 1000;
+
+/// A source segment of a clip, as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// Segment id.
+    pub id: String,
+    /// Path under the recordings root.
+    pub path: String,
+    /// Segment start, ms since the epoch.
+    pub start_ms: i64,
+    /// Segment end, ms since the epoch.
+    pub end_ms: i64,
+    /// File size.
+    pub size_bytes: i64,
+}
+
+/// A hole inside a clip's window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hole {
+    /// Start, ms since the epoch.
+    pub from_ms: i64,
+    /// End, ms since the epoch.
+    pub to_ms: i64,
+}
+
+/// One concat entry: a file with the part of it to take (seconds from the file's start).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Path relative to the recordings root.
+    pub path: String,
+    /// Where to start in the file, if not at its beginning.
+    pub inpoint: Option<f64>,
+    /// Where to stop, if not at its end.
+    pub outpoint: Option<f64>,
+}
+
+/// What a clip of `[from, to)` is made of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClipPlan {
+    /// Concat entries in time order.
+    pub entries: Vec<Entry>,
+    /// Seconds of footage inside the window (the output's length, before keyframe lead-in).
+    pub covered_seconds: f64,
+    /// Holes over 1 s, which the output silently joins; disclosed here.
+    pub gaps: Vec<Hole>,
+}
+
+/// Plans a clip from the segments overlapping the window (sorted by start).
+pub fn clip_plan(from_ms: i64, to_ms: i64, sources: &[Source]) -> ClipPlan {
+    let mut cursor = from_ms;
+    let mut entries = Vec::new();
+    let mut gaps = Vec::new();
+    let mut covered_ms = 0;
+    for s in sources {
+        let start = s.start_ms.max(from_ms).max(cursor);
+        let end = s.end_ms.min(to_ms);
+        if end <= start {
+            continue;
+        }
+        if start - cursor > CLIP_GAP_MS {
+            gaps.push(Hole {
+                from_ms: cursor,
+                to_ms: start,
+            });
+        }
+        covered_ms += end - start;
+        entries.push(Entry {
+            path: s.path.clone(),
+            inpoint: (start > s.start_ms).then(|| (start - s.start_ms) as f64 / 1000.0),
+            outpoint: (end < s.end_ms).then(|| (end - s.start_ms) as f64 / 1000.0),
+        });
+        cursor = end;
+    }
+    if to_ms - cursor > CLIP_GAP_MS {
+        gaps.push(Hole {
+            from_ms: cursor,
+            to_ms,
+        });
+    }
+    ClipPlan {
+        entries,
+        covered_seconds: covered_ms as f64 / 1000.0,
+        gaps,
+    }
+}
+
+/// Whether a stored segment path is safe to hand ffmpeg's concat demuxer in safe mode:
+/// relative, `<camera>/<file>.mp4`, every component from the portable set and not starting
+/// with a dot. Anything else (quotes, newlines, `..`, protocols) is refused.
+pub fn safe_path(path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    parts.len() == 2
+        && path.ends_with(".mp4")
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && !p.starts_with('.')
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        })
+}
+
+/// The `ffconcat` list of a plan; every path must pass [`safe_path`].
+pub fn concat_list(entries: &[Entry]) -> Result<String, AppError> {
+    let mut out = String::from("ffconcat version 1.0\n");
+    for e in entries {
+        if !safe_path(&e.path) {
+            return Err(AppError::internal(format!(
+                "refusing an unsafe recording path in a concat list: {:?}",
+                e.path
+            )));
+        }
+        out.push_str(&format!("file '{}'\n", e.path));
+        if let Some(at) = e.inpoint {
+            out.push_str(&format!("inpoint {at:.3}\n"));
+        }
+        if let Some(at) = e.outpoint {
+            out.push_str(&format!("outpoint {at:.3}\n"));
+        }
+    }
+    Ok(out)
+}
+
+/// Seconds of output written, from one line of ffmpeg's `-progress` output (`out_time_us`,
+/// or `out_time_ms`, which ffmpeg also reports in microseconds).
+pub fn progress_seconds(line: &str) -> Option<f64> {
+    let (key, value) = line.trim().split_once('=')?;
+    match key {
+        "out_time_us" | "out_time_ms" => value.parse::<i64>().ok().map(|us| us as f64 / 1e6),
+        _ => None,
+    }
+}
+
+/// The latest keyframe at or before `at` seconds, from a file's keyframe times.
+pub fn keyframe_at_or_before(keyframes: &[f64], at: f64) -> Option<f64> {
+    keyframes
+        .iter()
+        .copied()
+        .filter(|k| *k <= at + 0.0005)
+        .fold(None, |best: Option<f64>, k| {
+            Some(best.map_or(k, |b| b.max(k)))
+        })
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Signs a media path for `subject` until `expires` (unix seconds); hex HMAC-SHA256.
+pub fn sign(key: &[u8], path: &str, expires: i64, subject: &str) -> String {
+    let mut mac = match HmacSha256::new_from_slice(key) {
+        Ok(mac) => mac,
+        Err(_) => return String::new(),
+    };
+    mac.update(format!("{path}\n{expires}\n{subject}").as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Checks a signature in constant time, and that it has not expired at `now` (unix seconds).
+pub fn verify(
+    key: &[u8],
+    path: &str,
+    expires: i64,
+    subject: &str,
+    signature: &str,
+    now: i64,
+) -> Result<(), &'static str> {
+    if expires < now {
+        return Err("the link has expired; ask the API for a fresh one");
+    }
+    let Ok(given) = hex::decode(signature) else {
+        return Err("the link's signature is malformed");
+    };
+    let Ok(mut mac) = HmacSha256::new_from_slice(key) else {
+        return Err("the link cannot be checked");
+    };
+    mac.update(format!("{path}\n{expires}\n{subject}").as_bytes());
+    mac.verify_slice(&given)
+        .map_err(|_| "the link's signature does not match this file")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src(id: &str, start_s: f64, end_s: f64) -> Source {
+        Source {
+            id: id.into(),
+            path: format!("cam/{id}.mp4"),
+            start_ms: (start_s * 1000.0) as i64,
+            end_ms: (end_s * 1000.0) as i64,
+            size_bytes: 1,
+        }
+    }
+
+    #[test]
+    fn c5_holes_inside_the_window_are_disclosed_and_not_counted() {
+        let plan = clip_plan(0, 100_000, &[src("a", 0.0, 30.0), src("b", 60.0, 90.0)]);
+        assert_eq!(
+            plan.gaps,
+            vec![
+                Hole {
+                    from_ms: 30_000,
+                    to_ms: 60_000
+                },
+                Hole {
+                    from_ms: 90_000,
+                    to_ms: 100_000
+                }
+            ]
+        );
+        assert!((plan.covered_seconds - 60.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn c6_a_half_second_seam_is_not_a_gap() {
+        let plan = clip_plan(0, 100_000, &[src("a", 0.0, 50.0), src("b", 50.5, 100.0)]);
+        assert!(plan.gaps.is_empty());
+        assert!(plan.covered_seconds > 99.0);
+    }
+
+    #[test]
+    fn the_first_and_last_files_are_trimmed_to_the_window() {
+        let plan = clip_plan(
+            10_000,
+            130_000,
+            &[
+                src("a", 0.0, 60.0),
+                src("b", 60.0, 120.0),
+                src("c", 120.0, 180.0),
+            ],
+        );
+        assert_eq!(plan.entries[0].inpoint, Some(10.0));
+        assert_eq!(plan.entries[0].outpoint, None);
+        assert_eq!(plan.entries[1].inpoint, None);
+        assert_eq!(plan.entries[2].outpoint, Some(10.0));
+        assert!((plan.covered_seconds - 120.0).abs() < 0.001);
+        let list = concat_list(&plan.entries).unwrap();
+        assert_eq!(
+            list,
+            "ffconcat version 1.0\nfile 'cam/a.mp4'\ninpoint 10.000\nfile 'cam/b.mp4'\nfile 'cam/c.mp4'\noutpoint 10.000\n"
+        );
+    }
+
+    #[test]
+    fn unsafe_paths_never_reach_a_concat_list() {
+        for bad in [
+            "cam/it's.mp4",
+            "cam/a.mp4\nfile '/etc/passwd'",
+            "../cam/a.mp4",
+            "/abs/a.mp4",
+            "http://x/a.mp4",
+            "cam/.hidden.mp4",
+            "a.mp4",
+        ] {
+            assert!(!safe_path(bad), "{bad:?}");
+            let entry = Entry {
+                path: bad.into(),
+                inpoint: None,
+                outpoint: None,
+            };
+            assert!(concat_list(&[entry]).is_err());
+        }
+        assert!(safe_path("front-door/20261124_010203.mp4"));
+    }
+
+    #[test]
+    fn progress_lines_and_keyframes() {
+        assert_eq!(progress_seconds("out_time_us=2500000"), Some(2.5));
+        assert_eq!(progress_seconds("out_time_ms=1000000"), Some(1.0));
+        assert_eq!(progress_seconds("progress=continue"), None);
+        assert_eq!(keyframe_at_or_before(&[0.0, 2.0, 4.0], 3.9), Some(2.0));
+        assert_eq!(keyframe_at_or_before(&[0.0, 2.0, 4.0], 4.0), Some(4.0));
+        assert_eq!(keyframe_at_or_before(&[1.0], 0.5), None);
+    }
+
+    #[test]
+    fn signed_links_bind_path_subject_and_expiry() {
+        let key = b"0123456789abcdef0123456789abcdef";
+        let sig = sign(key, "/media/clips/clip_a.mp4", 1000, "usr_1");
+        assert_eq!(
+            verify(key, "/media/clips/clip_a.mp4", 1000, "usr_1", &sig, 999),
+            Ok(())
+        );
+        assert!(verify(key, "/media/clips/clip_b.mp4", 1000, "usr_1", &sig, 999).is_err());
+        assert!(verify(key, "/media/clips/clip_a.mp4", 1000, "usr_2", &sig, 999).is_err());
+        assert!(verify(key, "/media/clips/clip_a.mp4", 2000, "usr_1", &sig, 999).is_err());
+        assert!(verify(key, "/media/clips/clip_a.mp4", 1000, "usr_1", &sig, 1001).is_err());
+    }
+}

@@ -1,0 +1,405 @@
+//! Evidence end to end: real clips from generated footage (exported, hashed, described,
+//! downloaded with signed links), snapshots, holds, retention that never takes protected
+//! footage, and input checks.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sha2::Digest;
+
+use crate::helpers::{TestApp, WsClient, ffmpeg_ready};
+use crate::test_on_both;
+
+/// Writes a real `seconds`-long H.264 file (1 s GOP) named for its UTC start, as the recorder would.
+fn write_segment(dir: &Path, start: DateTime<Utc>, seconds: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    let out = dir.join(format!("{}.mp4", start.format("%Y%m%d_%H%M%S")));
+    let status = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg(format!("testsrc2=size=320x240:rate=10:duration={seconds}"))
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "10",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn at(base: DateTime<Utc>, s: i64) -> String {
+    (base + chrono::Duration::seconds(s)).to_rfc3339()
+}
+
+async fn camera(app: &TestApp, id: &str, extra: Value) {
+    let mut input = json!({"id": id, "name": id, "streamUrl": "rtsp://127.0.0.1:9/x", "recordEnabled": false, "segmentSeconds": 2});
+    input
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    app.gql(
+        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": input}),
+        app.admin(),
+    )
+    .await;
+}
+
+/// Three 10 s files at base+0, +10 and +30 (a 10 s hole), indexed by the real indexer.
+async fn footage(app: &TestApp, cam: &str) -> DateTime<Utc> {
+    let base = DateTime::from_timestamp(Utc::now().timestamp() - 3600, 0).unwrap();
+    let dir = app.data_dir.join("recordings").join(cam);
+    write_segment(&dir, base + chrono::Duration::seconds(30), 10);
+    let written = Instant::now();
+    write_segment(&dir, base, 10);
+    write_segment(&dir, base + chrono::Duration::seconds(10), 10);
+    // The newest file is indexed once quiet for the segment length (2 s) plus the settle time (0).
+    tokio::time::sleep(Duration::from_millis(2100).saturating_sub(written.elapsed())).await;
+    assert_eq!(
+        heldar::footage::indexer::index_once(&app.state)
+            .await
+            .unwrap(),
+        3
+    );
+    base
+}
+
+const CLIP: &str = "id status progress requestedSeconds coveredSeconds gaps { from to seconds reason } actualFrom actualTo sourceSegments sizeBytes sha256 downloadUrl manifestUrl error requestedBy";
+
+async fn read_locks(app: &TestApp) -> i32 {
+    use sea_orm::EntityTrait;
+    entity::segment::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.read_locks)
+        .sum()
+}
+
+fn ffprobe_duration(bytes: &[u8]) -> f64 {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), bytes).unwrap();
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the clip must be a playable MP4");
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+test_on_both!(
+    async fn a_clip_across_two_segments_and_a_gap_is_exported_hashed_described_and_served(backend) {
+        if !ffmpeg_ready() { return; }
+        let app = TestApp::spawn_with(backend, |c| { c.index_settle_ms = 0; c.allow_local_sources = true; }).await;
+        camera(&app, "ev", json!({})).await;
+        let base = footage(&app, "ev").await;
+
+        let started = app.gql(&format!("mutation($i: ExportClipInput!) {{ exportClip(input: $i) {{ {CLIP} }} }}"),
+            json!({"i": {"cameraId": "ev", "from": at(base, 5), "to": at(base, 35)}}), app.admin()).await["exportClip"].clone();
+        let id = started["id"].as_str().unwrap().to_owned();
+        assert!(["QUEUED", "RUNNING", "READY"].contains(&started["status"].as_str().unwrap()));
+        assert_eq!(started["requestedSeconds"], 30.0);
+        assert_eq!(started["coveredSeconds"], 20.0);
+        assert_eq!(started["gaps"], json!([{"from": at(base, 20), "to": at(base, 30), "seconds": 10.0, "reason": "UNKNOWN"}]));
+        assert_eq!(started["downloadUrl"], Value::Null, "nothing is served before READY");
+
+        // The subscription streams status and progress until READY, then completes.
+        let mut ws = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
+        ws.send(json!({"id": "c", "type": "subscribe", "payload": {"query": "subscription($id: ID!) { clipExport(id: $id) { status progress } }", "variables": {"id": id}}})).await;
+        let messages = tokio::time::timeout(Duration::from_secs(60), ws.until_done("c")).await.expect("the export finishes");
+        let updates: Vec<&Value> = messages.iter().filter(|m| m["type"] == "next").map(|m| &m["payload"]["data"]["clipExport"]).collect();
+        assert_eq!(messages.last().unwrap()["type"], "complete");
+        assert_eq!(updates.last().unwrap()["status"], "READY", "{updates:?}");
+        assert_eq!(updates.last().unwrap()["progress"], 1.0);
+        let progress: Vec<f64> = updates.iter().map(|u| u["progress"].as_f64().unwrap()).collect();
+        assert!(progress.windows(2).all(|w| w[0] <= w[1]), "progress never goes back: {progress:?}");
+
+        let clip = app.gql(&format!("query($id: ID!) {{ clipExport(id: $id) {{ {CLIP} }} }}"), json!({"id": id}), app.admin()).await["clipExport"].clone();
+        assert_eq!(clip["status"], "READY");
+        assert_eq!(clip["sourceSegments"], 3);
+        assert_eq!(clip["requestedBy"], "admin");
+        let actual_from = DateTime::parse_from_rfc3339(clip["actualFrom"].as_str().unwrap()).unwrap();
+        let from = base + chrono::Duration::seconds(5);
+        assert!(actual_from <= from && from - actual_from.with_timezone(&Utc) <= chrono::Duration::seconds(1), "keyframe shift within one GOP: {actual_from}");
+        assert_eq!(clip["actualTo"], at(base, 35));
+
+        // The signed link serves the MP4 without a token; its hash and length are what the API says.
+        let url = format!("{}{}", app.addr, clip["downloadUrl"].as_str().unwrap());
+        let response = app.http.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "video/mp4");
+        let bytes = response.bytes().await.unwrap();
+        assert_eq!(bytes.len() as i64, clip["sizeBytes"].as_i64().unwrap());
+        assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), clip["sha256"].as_str().unwrap());
+        let duration = ffprobe_duration(&bytes);
+        assert!((duration - 20.0).abs() <= 1.1, "duration {duration} vs covered 20 s (one GOP of lead-in allowed)");
+        let partial = app.http.get(&url).header("range", "bytes=0-99").send().await.unwrap();
+        assert_eq!(partial.status(), 206);
+        assert_eq!(partial.bytes().await.unwrap().len(), 100);
+
+        // The manifest tells the chain of custody.
+        let manifest: Value = app.http.get(format!("{}{}", app.addr, clip["manifestUrl"].as_str().unwrap())).send().await.unwrap().json().await.unwrap();
+        assert_eq!(manifest["sha256"], clip["sha256"]);
+        assert_eq!(manifest["sources"].as_array().unwrap().len(), 3);
+        assert_eq!(manifest["gaps"].as_array().unwrap().len(), 1);
+        assert_eq!(manifest["requestedBy"]["name"], "admin");
+        assert_eq!(manifest["coveredSeconds"], 20.0);
+
+        // Tampered, foreign, expired and unsigned links are refused.
+        let tampered = format!("{}0", &url[..url.len() - 1]);
+        let tampered = if tampered == url { format!("{}1", &url[..url.len() - 1]) } else { tampered };
+        assert_eq!(app.http.get(&tampered).send().await.unwrap().status(), 403);
+        let foreign = url.replace(&format!("{id}.mp4"), &format!("{id}.json"));
+        assert_eq!(app.http.get(&foreign).send().await.unwrap().status(), 403);
+        let path = format!("/media/clips/{id}.mp4");
+        let past = Utc::now().timestamp() - 10;
+        let sig = heldar::evidence::model::sign(&app.state.media.url_key, &path, past, "usr_x");
+        let expired = app.http.get(format!("{}{path}?expires={past}&sub=usr_x&sig={sig}", app.addr)).send().await.unwrap();
+        assert_eq!(expired.status(), 403);
+        assert!(expired.text().await.unwrap().contains("expired"));
+        assert_eq!(app.http.get(format!("{}{path}", app.addr)).send().await.unwrap().status(), 401);
+        let (_, _, other_camera) = app.api_key("viewer", Some(vec!["elsewhere"])).await;
+        let scoped = app.http.get(format!("{}{path}", app.addr)).bearer_auth(&other_camera).send().await.unwrap();
+        assert_eq!(scoped.status(), 403);
+        let (code, _) = app.gql_err("query($id: ID!) { clipExport(id: $id) { id } }", json!({"id": id}), Some(&other_camera)).await;
+        assert_eq!(code, "FORBIDDEN");
+
+        // A snapshot is one real JPEG frame.
+        let snap = app.gql("mutation($at: DateTime!) { exportSnapshot(cameraId: \"ev\", at: $at) { sizeBytes sha256 downloadUrl } }", json!({"at": at(base, 12)}), app.admin()).await["exportSnapshot"].clone();
+        let jpeg = app.http.get(format!("{}{}", app.addr, snap["downloadUrl"].as_str().unwrap())).send().await.unwrap();
+        assert_eq!(jpeg.headers()["content-type"], "image/jpeg");
+        let jpeg = jpeg.bytes().await.unwrap();
+        assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+        assert_eq!(hex::encode(sha2::Sha256::digest(&jpeg)), snap["sha256"].as_str().unwrap());
+        let (code, _) = app.gql_err("mutation($at: DateTime!) { exportSnapshot(cameraId: \"ev\", at: $at) { id } }", json!({"at": at(base, 25)}), app.admin()).await;
+        assert_eq!(code, "NO_FOOTAGE", "no frame inside the hole");
+
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(read_locks(&app).await, 0, "every read lock is released");
+        let listed = app.gql("{ clipExports(status: [READY]) { edges { node { id } } } }", json!({}), app.admin()).await;
+        assert_eq!(listed["clipExports"]["edges"][0]["node"]["id"], id);
+    }
+);
+
+test_on_both!(
+    async fn export_requests_are_checked_in_order_with_clear_errors(backend) {
+        let app = TestApp::spawn(backend).await;
+        camera(&app, "empty", json!({})).await;
+        let doc = "mutation($i: ExportClipInput!) { exportClip(input: $i) { id } }";
+        let base = DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        let cases = [
+            ("empty", 10, 0, "BAD_USER_INPUT", Some("input.to")),
+            ("empty", 10, 10, "BAD_USER_INPUT", Some("input.to")),
+            ("empty", 0, 3601, "BAD_USER_INPUT", Some("input.to")),
+            ("ghost", 0, 3600, "NOT_FOUND", None),
+            ("empty", 0, 3600, "NO_FOOTAGE", None),
+        ];
+        for (cam, from, to, code, field) in cases {
+            let (_, body) = app.post(doc, json!({"i": {"cameraId": cam, "from": at(base, from), "to": at(base, to)}}), app.admin()).await;
+            assert_eq!(body["errors"][0]["extensions"]["code"], code, "{cam} {from}..{to}: {body}");
+            if let Some(field) = field {
+                assert_eq!(body["errors"][0]["extensions"]["field"], field);
+            }
+        }
+        let (_, body) = app.post(doc, json!({"i": {"cameraId": "empty", "from": at(base, 0), "to": at(base, 3601)}}), app.admin()).await;
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains("3601"));
+        // Scope is checked before anything else: the same answer for a foreign and a missing camera.
+        let (_, _, scoped) = app.api_key("viewer", Some(vec!["elsewhere"])).await;
+        for cam in ["empty", "ghost"] {
+            let (code, _) = app.gql_err(doc, json!({"i": {"cameraId": cam, "from": at(base, 10), "to": at(base, 0)}}), Some(&scoped)).await;
+            assert_eq!(code, "FORBIDDEN");
+        }
+        let (code, _) = app.gql_err("query { clipExport(id: \"clip_nope\") { id } }", json!({}), app.admin()).await;
+        assert_eq!(code, "NOT_FOUND");
+    }
+);
+
+/// Inserts a segment row of `size` bytes ending `age_h` hours ago (no file: retention treats a
+/// missing file as already gone).
+async fn seg(app: &TestApp, cam: &str, n: usize, start: DateTime<Utc>, size: i64) -> String {
+    let id = format!("seg_{cam}_{n:03}");
+    heldar::footage::store::insert_segments(
+        &app.state.db,
+        vec![entity::segment::Model {
+            id: id.clone(),
+            camera_id: cam.into(),
+            path: format!("{cam}/{n:03}.mp4"),
+            start_ms: start.timestamp_millis(),
+            end_ms: start.timestamp_millis() + 60_000,
+            codec: None,
+            width: None,
+            height: None,
+            fps: None,
+            size_bytes: size,
+            read_locks: 0,
+            evidence_locked: false,
+            created_at: start,
+        }],
+    )
+    .await
+    .unwrap();
+    id
+}
+
+async fn remaining(app: &TestApp, cam: &str) -> Vec<String> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    entity::segment::Entity::find()
+        .filter(entity::segment::Column::CameraId.eq(cam))
+        .order_by_asc(entity::segment::Column::StartMs)
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect()
+}
+
+async fn hold(app: &TestApp, cam: &str, start: DateTime<Utc>, incident: &str) -> String {
+    let data = app.gql("mutation($i: LockEvidenceInput!) { lockEvidence(input: $i) { id segmentCount totalBytes } }",
+        json!({"i": {"cameraId": cam, "from": start.to_rfc3339(), "to": (start + chrono::Duration::seconds(60)).to_rfc3339(), "incidentId": incident, "note": "held"}}), app.admin()).await;
+    assert_eq!(data["lockEvidence"]["segmentCount"], 1);
+    data["lockEvidence"]["id"].as_str().unwrap().to_owned()
+}
+
+const SWEEP: &str = "mutation { runRetention { deletedSegments deletedBytes skippedLocked byReason { reason segments bytes } warnings { severity code cameraId } } }";
+
+test_on_both!(
+    async fn retention_takes_only_unprotected_footage_phase_by_phase(backend) {
+        let app = TestApp::spawn(backend).await;
+        let now = Utc::now();
+        let h = |hours: i64| now - chrono::Duration::hours(hours);
+        // R1: age. Recent, 48 h old, 48 h old but read-locked, 48 h old but held.
+        camera(&app, "aged", json!({"retentionHours": 24})).await;
+        let _recent = seg(&app, "aged", 0, h(1), 10).await;
+        let old = seg(&app, "aged", 1, h(48), 10).await;
+        let locked = seg(&app, "aged", 2, h(49), 10).await;
+        let held = seg(&app, "aged", 3, h(50), 10).await;
+        let lock = heldar::evidence::locks::ReadLock::acquire(&app.state.db, vec![locked.clone()]).await.unwrap();
+        hold(&app, "aged", h(50), "case-7").await;
+        let preview = app.gql("{ retentionPreview { totalSegments segments { segmentId reason } } }", json!({}), app.admin()).await;
+        assert_eq!(preview["retentionPreview"]["segments"], json!([{"segmentId": old, "reason": "AGE"}]));
+        let report = app.gql(SWEEP, json!({}), app.admin()).await["runRetention"].clone();
+        assert_eq!(report["deletedSegments"], 1);
+        assert!(!remaining(&app, "aged").await.contains(&old));
+        assert!(remaining(&app, "aged").await.contains(&locked) && remaining(&app, "aged").await.contains(&held));
+        // The pruned span is a gap with its reason; the sweep left one event.
+        let cov = app.gql("query($f: DateTime!, $t: DateTime!) { footageCoverage(cameraId: \"aged\", from: $f, to: $t) { gaps { reason } } }",
+            json!({"f": h(48).to_rfc3339(), "t": (h(48) + chrono::Duration::seconds(60)).to_rfc3339()}), app.admin()).await;
+        assert_eq!(cov["footageCoverage"]["gaps"], json!([{"reason": "PRUNED"}]));
+        {
+            use sea_orm::{EntityTrait, PaginatorTrait};
+            assert_eq!(entity::event::Entity::find().count(&app.state.db).await.unwrap(), 1);
+        }
+        // Once the reader is done, the next sweep may take it; the hold still protects its segment.
+        lock.release().await;
+        app.gql(SWEEP, json!({}), app.admin()).await;
+        assert!(!remaining(&app, "aged").await.contains(&locked));
+        assert!(remaining(&app, "aged").await.contains(&held));
+
+        // R2: a quota of 1000 with 600 held and three 400 B segments: the two oldest go.
+        camera(&app, "quota", json!({"storageQuotaBytes": 1000, "retentionHours": 1000})).await;
+        seg(&app, "quota", 0, h(10), 600).await;
+        hold(&app, "quota", h(10), "case-7").await;
+        let a = seg(&app, "quota", 1, h(9), 400).await;
+        let b = seg(&app, "quota", 2, h(8), 400).await;
+        let c = seg(&app, "quota", 3, h(7), 400).await;
+        let report = app.gql(SWEEP, json!({}), app.admin()).await["runRetention"].clone();
+        assert_eq!(report["byReason"], json!([{"reason": "CAMERA_QUOTA", "segments": 2, "bytes": 800}]));
+        let left = remaining(&app, "quota").await;
+        assert!(!left.contains(&a) && !left.contains(&b) && left.contains(&c));
+
+        // R3: a quota of 100 with 500 held: nothing goes, and the sweep says why.
+        camera(&app, "tight", json!({"storageQuotaBytes": 100, "retentionHours": 1000})).await;
+        seg(&app, "tight", 0, h(5), 500).await;
+        hold(&app, "tight", h(5), "case-8").await;
+        let report = app.gql(SWEEP, json!({}), app.admin()).await["runRetention"].clone();
+        assert_eq!(report["deletedSegments"], 0);
+        assert!(report["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "camera_quota_protected" && w["cameraId"] == "tight"));
+
+        // Incidents total their holds' footage.
+        let incidents = app.gql("{ incidents { incidentId holdCount cameraIds segmentCount totalBytes } }", json!({}), app.admin()).await;
+        assert_eq!(incidents["incidents"], json!([
+            {"incidentId": "case-8", "holdCount": 1, "cameraIds": ["tight"], "segmentCount": 1, "totalBytes": 500},
+            {"incidentId": "case-7", "holdCount": 2, "cameraIds": ["aged", "quota"], "segmentCount": 2, "totalBytes": 610},
+        ]));
+
+        // A camera with holds cannot be deleted until they are released.
+        let (code, message) = app.gql_err("mutation { deleteCamera(id: \"tight\") }", json!({}), app.admin()).await;
+        assert_eq!(code, "CONFLICT");
+        assert!(message.contains("1 active evidence hold") && message.contains("releaseEvidence"), "{message}");
+        let holds = app.gql("{ evidenceHolds(cameraId: \"tight\") { edges { node { id } } } }", json!({}), app.admin()).await;
+        let hold_id = holds["evidenceHolds"]["edges"][0]["node"]["id"].clone();
+        app.gql("mutation($id: ID!) { releaseEvidence(id: $id) { releasedAt } }", json!({"id": hold_id}), app.admin()).await;
+        let (code, _) = app.gql_err("mutation($id: ID!) { releaseEvidence(id: $id) { id } }", json!({"id": hold_id}), app.admin()).await;
+        assert_eq!(code, "CONFLICT");
+        app.gql("mutation { deleteCamera(id: \"tight\") }", json!({}), app.admin()).await;
+    }
+);
+
+test_on_both!(
+    async fn the_size_cap_takes_from_the_camera_over_its_share_and_stops_at_protected_footage(backend) {
+        // R6: cap 5000. A holds 4×1000 held + 1×1000; B has 3×500, older. B keeps all three.
+        let app = TestApp::spawn_with(backend, |c| c.max_recordings_size = bytesize::ByteSize(5000)).await;
+        let now = Utc::now();
+        camera(&app, "a", json!({"retentionHours": 1000})).await;
+        camera(&app, "b", json!({"retentionHours": 1000})).await;
+        for i in 0..3 {
+            seg(&app, "b", i, now - chrono::Duration::hours(20 - i as i64), 500).await;
+        }
+        for i in 0..4 {
+            let start = now - chrono::Duration::hours(10 - i as i64);
+            seg(&app, "a", i, start, 1000).await;
+            hold(&app, "a", start, "case-a").await;
+        }
+        let free = seg(&app, "a", 9, now - chrono::Duration::hours(1), 1000).await;
+        let report = app.gql(SWEEP, json!({}), app.admin()).await["runRetention"].clone();
+        assert_eq!(report["byReason"], json!([{"reason": "SIZE_CAP", "segments": 1, "bytes": 1000}]));
+        assert!(!remaining(&app, "a").await.contains(&free));
+        assert_eq!(remaining(&app, "b").await.len(), 3);
+        assert!(report["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "over_share_all_protected" && w["severity"] == "CRITICAL"));
+    }
+);
+
+test_on_both!(
+    async fn overlapping_readers_each_hold_their_own_lock(backend) {
+        // C10: two readers of one segment; retention waits for both.
+        let app = TestApp::spawn(backend).await;
+        camera(&app, "c10", json!({"retentionHours": 1})).await;
+        let id = seg(&app, "c10", 0, Utc::now() - chrono::Duration::hours(5), 10).await;
+        let first = heldar::evidence::locks::ReadLock::acquire(&app.state.db, vec![id.clone()]).await.unwrap();
+        let second = heldar::evidence::locks::ReadLock::acquire(&app.state.db, vec![id.clone()]).await.unwrap();
+        assert_eq!(read_locks(&app).await, 2);
+        first.release().await;
+        assert_eq!(read_locks(&app).await, 1);
+        assert_eq!(app.gql(SWEEP, json!({}), app.admin()).await["runRetention"]["deletedSegments"], 0);
+        drop(second); // released from a task, as after a cancelled export
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(read_locks(&app).await, 0);
+        assert_eq!(app.gql(SWEEP, json!({}), app.admin()).await["runRetention"]["deletedSegments"], 1);
+    }
+);
