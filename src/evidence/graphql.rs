@@ -11,7 +11,6 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, QuerySelect, Set,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio_stream::wrappers::BroadcastStream;
 
@@ -22,7 +21,7 @@ use crate::cameras::graphql::find_camera;
 use crate::error::AppError;
 use crate::evidence::jobs::{self, status};
 use crate::evidence::locks::{ReadLock, refresh_evidence_flags};
-use crate::evidence::model::{self, MAX_CLIP_SECONDS, Source};
+use crate::evidence::model::{self, DisclosedGap, MAX_CLIP_SECONDS, Source};
 use crate::evidence::retention::{self, RetentionPreview, RetentionReport};
 use crate::footage::graphql::{FootageGap, GapReason};
 use crate::footage::model::TimeRange;
@@ -73,14 +72,6 @@ impl ClipExportStatus {
     }
 }
 
-/// A hole stored with an export: where, and why when the recorder knew.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredGap {
-    from_ms: i64,
-    to_ms: i64,
-    reason: Option<String>,
-}
-
 /// Signs `path` for the caller: `path?expires=…&sub=…&sig=…`, valid for the configured TTL.
 pub fn signed_url(state: &AppState, principal: &Principal, path: &str) -> String {
     let expires = state.clock.now().timestamp() + state.config.media_url_ttl_secs as i64;
@@ -128,7 +119,7 @@ impl ClipExport {
     }
     /// Holes over 1 s inside the window, which the clip joins without a pause: disclosed here and in the manifest.
     async fn gaps(&self) -> Vec<FootageGap> {
-        serde_json::from_str::<Vec<StoredGap>>(&self.0.gaps)
+        serde_json::from_str::<Vec<DisclosedGap>>(&self.0.gaps)
             .unwrap_or_default()
             .into_iter()
             .map(|g| FootageGap {
@@ -624,10 +615,10 @@ impl EvidenceMutation {
         let (from_ms, to_ms) = (input.from.timestamp_millis(), input.to.timestamp_millis());
         let plan = model::clip_plan(from_ms, to_ms, &sources);
         let recorded = store::recorded_gaps(&state.db, &input.camera_id, window).await?;
-        let gaps: Vec<StoredGap> = plan
+        let gaps: Vec<DisclosedGap> = plan
             .gaps
             .iter()
-            .map(|g| StoredGap {
+            .map(|g| DisclosedGap {
                 from_ms: g.from_ms,
                 to_ms: g.to_ms,
                 reason: recorded

@@ -248,7 +248,7 @@ async fn run_job(state: AppState, job: clip_export::Model, permit: OwnedSemaphor
     drop(permit);
     let now = state.clock.now();
     let update = match &result {
-        Ok((output, sources)) => {
+        Ok((output, sources, plan)) => {
             let expires = now + chrono::Duration::hours(state.config.clip_retention_hours as i64);
             tracing::info!(export = %job.id, seconds = started.elapsed().as_secs_f64(), bytes = output.size, "clip export ready");
             let mut entry = Entry::new("export_clip", "clip_export", &job.id).detail(json!({
@@ -283,6 +283,17 @@ async fn run_job(state: AppState, job: clip_export::Model, permit: OwnedSemaphor
                 )
                 .col_expr(clip_export::Column::FinishedAt, Expr::value(now))
                 .col_expr(clip_export::Column::ExpiresAt, Expr::value(expires))
+                // What was really read: sources deleted before the run started are gone from
+                // the clip, so its coverage and holes are restated.
+                .col_expr(
+                    clip_export::Column::CoveredSeconds,
+                    Expr::value(plan.covered_seconds),
+                )
+                .col_expr(
+                    clip_export::Column::Gaps,
+                    Expr::value(json!(model::disclose(&plan.gaps, &known_gaps(&job))).to_string()),
+                )
+                .col_expr(clip_export::Column::Sources, Expr::value(json!(sources).to_string()))
         }
         Err(message) => {
             tracing::warn!(export = %job.id, error = %message, "clip export failed");
@@ -303,6 +314,10 @@ async fn run_job(state: AppState, job: clip_export::Model, permit: OwnedSemaphor
     publish(&state, &job.id).await;
 }
 
+fn known_gaps(job: &clip_export::Model) -> Vec<model::DisclosedGap> {
+    serde_json::from_str(&job.gaps).unwrap_or_default()
+}
+
 /// Sends the stored row to subscribers.
 pub async fn publish(state: &AppState, id: &str) {
     if let Ok(Some(row)) = clip_export::Entity::find_by_id(id.to_owned())
@@ -319,7 +334,7 @@ async fn export(
     state: &AppState,
     job: &clip_export::Model,
     mut cancel: watch::Receiver<bool>,
-) -> Result<(Output, Vec<Source>), String> {
+) -> Result<(Output, Vec<Source>, model::ClipPlan), String> {
     let internal = |what: &str, err: &dyn std::fmt::Display| {
         tracing::error!(export = %job.id, error = %err, "{what}");
         format!("{what} (see the server log)")
@@ -370,7 +385,12 @@ async fn export(
             ])
             .arg(&list_path)
             .args(["-map", "0", "-c", "copy", "-avoid_negative_ts", "make_zero"])
-            .args(["-movflags", "+faststart", "-progress", "pipe:1", "-nostats"])
+            // Fragmented MP4 is written strictly in order (no seek back to patch a header, no
+            // `+faststart` rewrite), so the SHA-256 is computed while ffmpeg writes, in one
+            // pass: the job costs about what the raw remux costs. Browsers, VLC and ffprobe
+            // play it; downloads serve range requests.
+            .args(["-movflags", "frag_keyframe+empty_moov+default_base_moof"])
+            .args(["-progress", "pipe:1", "-nostats"])
             .args(["-f", "mp4", "-y"])
             .arg(&part)
             .stdin(std::process::Stdio::null())
@@ -409,9 +429,15 @@ async fn export(
                 }
             }
         };
+        let (written_tx, written_rx) = watch::channel(false);
+        let hashing = tokio::spawn(hash_while_written(part.clone(), written_rx));
         let timeout = Duration::from_secs(state.config.export_timeout_secs);
         let waited = tokio::select! {
-            (_, status) = async { tokio::join!(progress, child.wait()) } => Some(status),
+            (_, status) = async {
+                let done = tokio::join!(progress, child.wait());
+                let _ = written_tx.send(true);
+                done
+            } => Some(status),
             _ = tokio::time::sleep(timeout) => None,
             _ = cancel.wait_for(|c| *c) => {
                 return Err::<Output, String>("cancelled".into());
@@ -429,9 +455,13 @@ async fn export(
             let tail: String = stderr.lines().rev().take(3).collect::<Vec<_>>().join(" | ");
             return Err(format!("ffmpeg failed ({status}): {tail}"));
         }
-        let (size, sha256) = hash_file(&part)
+        let (size, sha256) = hashing
             .await
+            .map_err(|e| internal("the hashing task failed", &e))?
             .map_err(|e| internal("could not read the clip", &e))?;
+        if tokio::fs::metadata(&part).await.map(|m| m.len() as i64).ok() != Some(size) {
+            return Err(internal("the clip changed after it was hashed", &size));
+        }
         let first = &sources[0];
         let inpoint = plan.entries.first().and_then(|e| e.inpoint).unwrap_or(0.0);
         let lead_in = match keyframes(&state.config.ffprobe, &root.join(&first.path), inpoint).await
@@ -465,7 +495,7 @@ async fn export(
     write_manifest(state, job, &sources, &plan, &output)
         .await
         .map_err(|e| internal("could not write the manifest", &e))?;
-    Ok((output, sources))
+    Ok((output, sources, plan))
 }
 
 /// Removes its files when dropped (concat list, partial output).
@@ -492,6 +522,53 @@ pub async fn hash_file(path: &Path) -> std::io::Result<(i64, String)> {
         }
         size += n as i64;
         hasher.update(&buf[..n]);
+    }
+    Ok((size, hex::encode(hasher.finalize())))
+}
+
+/// Size and hex SHA-256 of a file that is still being written sequentially: reads what is
+/// there, waits for more, and finishes once `written` says the writer is done.
+async fn hash_while_written(
+    path: PathBuf,
+    mut written: watch::Receiver<bool>,
+) -> std::io::Result<(i64, String)> {
+    let mut file = loop {
+        match tokio::fs::File::open(&path).await {
+            Ok(file) => break file,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound && !*written.borrow() => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(err) => return Err(err),
+        }
+    };
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0i64;
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n > 0 {
+            size += n as i64;
+            hasher.update(&buf[..n]);
+            continue;
+        }
+        if *written.borrow() {
+            // The writer is done: whatever remains is read by the next passes until EOF.
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            size += n as i64;
+            hasher.update(&buf[..n]);
+            continue;
+        }
+        tokio::select! {
+            changed = written.changed() => {
+                if changed.is_err() {
+                    return Err(std::io::Error::other("the export stopped before its file was complete"));
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
     }
     Ok((size, hex::encode(hasher.finalize())))
 }
@@ -553,8 +630,9 @@ async fn write_manifest(
         "requested": {"from": t(job.from_ms), "to": t(job.to_ms), "seconds": job.requested_seconds},
         "actual": {"from": t(output.actual_from_ms), "to": t(output.actual_to_ms)},
         "coveredSeconds": plan.covered_seconds,
-        "gaps": plan.gaps.iter().map(|g| json!({
+        "gaps": model::disclose(&plan.gaps, &known_gaps(job)).iter().map(|g| json!({
             "from": t(g.from_ms), "to": t(g.to_ms), "seconds": (g.to_ms - g.from_ms) as f64 / 1000.0,
+            "reason": g.reason,
         })).collect::<Vec<_>>(),
         "sources": sources.iter().map(|s| json!({
             "segment": s.id, "file": s.path, "from": t(s.start_ms), "to": t(s.end_ms), "sizeBytes": s.size_bytes,

@@ -36,6 +36,35 @@ pub struct Hole {
     pub to_ms: i64,
 }
 
+/// A hole as stored with an export and shown to clients: where, and why when known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisclosedGap {
+    /// Start, ms since the epoch.
+    pub from_ms: i64,
+    /// End, ms since the epoch.
+    pub to_ms: i64,
+    /// Stored gap reason (`camera_offline`, `pruned`, …), if known.
+    pub reason: Option<String>,
+}
+
+/// The holes of a run's plan, keeping the reasons known when the job was queued; a hole that
+/// is new since then is footage deleted meanwhile (`pruned`).
+pub fn disclose(plan: &[Hole], known: &[DisclosedGap]) -> Vec<DisclosedGap> {
+    plan.iter()
+        .map(|h| DisclosedGap {
+            from_ms: h.from_ms,
+            to_ms: h.to_ms,
+            reason: match known
+                .iter()
+                .find(|k| k.from_ms <= h.from_ms && k.to_ms >= h.to_ms)
+            {
+                Some(k) => k.reason.clone(),
+                None => Some("pruned".into()),
+            },
+        })
+        .collect()
+}
+
 /// One concat entry: a file with the part of it to take (seconds from the file's start).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {

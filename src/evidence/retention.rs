@@ -145,6 +145,8 @@ pub struct RetentionReport {
     pub expired_snapshots: i64,
     /// Audit, event and gap rows removed after `HELDAR_AUDIT_RETENTION_DAYS`.
     pub pruned_rows: i64,
+    /// Recording files no segment row accounts for (older than an hour, and older than the camera's oldest segment or of a deleted camera), removed.
+    pub reclaimed_orphans: i64,
     /// Conditions deletion cannot fix.
     pub warnings: Vec<RetentionWarning>,
 }
@@ -536,6 +538,7 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
     record_pruned(state, &deleted, started_at).await?;
     let (expired_clips, expired_snapshots) = expire_media(state, started_at).await?;
     let pruned_rows = expire_rows(state, started_at).await?;
+    let reclaimed_orphans = reclaim_orphans(state).await?;
     let report = RetentionReport {
         started_at,
         deleted_segments: deleted.len() as i64,
@@ -545,6 +548,7 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
         expired_clips,
         expired_snapshots,
         pruned_rows,
+        reclaimed_orphans,
         warnings: ledger.warnings,
     };
     let severity = report
@@ -561,6 +565,7 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
         "expiredClips": expired_clips,
         "expiredSnapshots": expired_snapshots,
         "prunedRows": pruned_rows,
+        "reclaimedOrphans": reclaimed_orphans,
         "warnings": report.warnings.iter().map(|w| json!({"severity": w.severity.as_str(), "code": w.code, "cameraId": w.camera_id, "message": w.message})).collect::<Vec<_>>(),
     });
     event::ActiveModel {
@@ -690,6 +695,78 @@ async fn expire_rows(state: &AppState, now: DateTime<Utc>) -> Result<i64, AppErr
         .await?
         .rows_affected;
     Ok(n as i64)
+}
+
+/// Removes recording files nothing accounts for: any `.mp4` at least an hour old in the
+/// directory of a camera that no longer exists, and, for existing cameras, one whose name-time is
+/// before the camera's oldest segment (retention deleted the row, the unlink failed). Files newer
+/// than the oldest segment are left to the indexer, which may not have reached them yet.
+async fn reclaim_orphans(state: &AppState) -> Result<i64, AppError> {
+    let root = recordings_root(state);
+    let Ok(mut dirs) = tokio::fs::read_dir(&root).await else {
+        return Ok(0);
+    };
+    let hour = std::time::Duration::from_secs(3600);
+    let mut removed = 0;
+    while let Ok(Some(dir)) = dirs.next_entry().await {
+        if !dir.file_type().await.map(|t| t.is_dir()).unwrap_or(false) {
+            continue;
+        }
+        let camera_id = dir.file_name().to_string_lossy().into_owned();
+        let exists = camera::Entity::find_by_id(camera_id.clone())
+            .one(&state.db)
+            .await?
+            .is_some();
+        let oldest: Option<i64> = if exists {
+            let first: Option<i64> = segment::Entity::find()
+                .select_only()
+                .column(segment::Column::StartMs)
+                .filter(segment::Column::CameraId.eq(camera_id.clone()))
+                .order_by_asc(segment::Column::StartMs)
+                .limit(1)
+                .into_tuple()
+                .one(&state.db)
+                .await?;
+            match first {
+                Some(ms) => Some(ms),
+                None => continue,
+            }
+        } else {
+            None
+        };
+        let Ok(mut files) = tokio::fs::read_dir(dir.path()).await else {
+            continue;
+        };
+        while let Ok(Some(file)) = files.next_entry().await {
+            let name = file.file_name().to_string_lossy().into_owned();
+            let Some(start) = crate::footage::indexer::start_from_name(&name) else {
+                continue;
+            };
+            let old_enough = file
+                .metadata()
+                .await
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age >= hour);
+            let before_oldest = oldest.is_none_or(|ms| start.timestamp_millis() < ms);
+            if !(old_enough && before_oldest) {
+                continue;
+            }
+            // Re-check just before unlinking: a row may have appeared meanwhile.
+            let path = format!("{camera_id}/{name}");
+            let tracked = segment::Entity::find()
+                .filter(segment::Column::Path.eq(path.clone()))
+                .one(&state.db)
+                .await?
+                .is_some();
+            if !tracked && tokio::fs::remove_file(file.path()).await.is_ok() {
+                tracing::warn!(file = %path, "removed a recording file no segment accounts for");
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Sweeps every `HELDAR_RETENTION_INTERVAL_SECS` (never when 0) until the process stops.

@@ -105,6 +105,9 @@ pub async fn probe(ffprobe: &Path, file: &Path) -> Option<Probe> {
 /// One pass over every camera's directory; returns how many segments it indexed. Public so
 /// tests and tools can drive it without waiting for the loop.
 pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
+    // Never beside a retention sweep: between a segment's row delete and its unlink, the file
+    // must not look like a new recording.
+    let _no_sweep = state.media.sweep.lock().await;
     let cameras = camera::Entity::find().all(&state.db).await?;
     let root = recordings_root(state);
     let settle = Duration::from_millis(state.config.index_settle_ms);
@@ -204,7 +207,7 @@ async fn index_file(
         .await?;
     let prev_end = prev_end.map(segment::from_ms);
     let now = state.clock.now();
-    store::insert_segments(
+    let inserted = store::insert_segments(
         &state.db,
         vec![segment::Model {
             id: new_id("seg"),
@@ -222,7 +225,13 @@ async fn index_file(
             created_at: now,
         }],
     )
-    .await?;
+    .await;
+    match inserted {
+        Ok(()) => {}
+        // Another pass (a tool calling `index_once` beside the loop) indexed it first.
+        Err(AppError::Conflict(_)) => return Ok(false),
+        Err(err) => return Err(err),
+    }
     // A segment indexed into an active evidence hold is held from the start.
     crate::evidence::locks::refresh_evidence_flags(
         &state.db,

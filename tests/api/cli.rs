@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Kills the server if the test fails half-way, so no process outlives it.
-struct KillOnDrop(std::process::Child);
+pub(crate) struct KillOnDrop(pub(crate) std::process::Child);
 
 impl std::ops::Deref for KillOnDrop {
     type Target = std::process::Child;

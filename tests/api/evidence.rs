@@ -115,7 +115,7 @@ fn ffprobe_duration(bytes: &[u8]) -> f64 {
 test_on_both!(
     async fn a_clip_across_two_segments_and_a_gap_is_exported_hashed_described_and_served(backend) {
         if !ffmpeg_ready() { return; }
-        let app = TestApp::spawn_with(backend, |c| { c.index_settle_ms = 0; c.allow_local_sources = true; }).await;
+        let app = TestApp::spawn_with(backend, |c| { c.index_settle_ms = 0; c.index_interval_ms = 600_000; }).await;
         camera(&app, "ev", json!({})).await;
         let base = footage(&app, "ev").await;
 
@@ -183,6 +183,8 @@ test_on_both!(
         assert_eq!(expired.status(), 403);
         assert!(expired.text().await.unwrap().contains("expired"));
         assert_eq!(app.http.get(format!("{}{path}", app.addr)).send().await.unwrap().status(), 401);
+        let list = app.http.get(format!("{}/media/clips/{id}.txt", app.addr)).bearer_auth(&app.token).send().await.unwrap();
+        assert_eq!(list.status(), 404, "only the clip and its manifest are ever served");
         let (_, _, other_camera) = app.api_key("viewer", Some(vec!["elsewhere"])).await;
         let scoped = app.http.get(format!("{}{path}", app.addr)).bearer_auth(&other_camera).send().await.unwrap();
         assert_eq!(scoped.status(), 403);
@@ -358,6 +360,25 @@ test_on_both!(
         let (code, _) = app.gql_err("mutation($id: ID!) { releaseEvidence(id: $id) { id } }", json!({"id": hold_id}), app.admin()).await;
         assert_eq!(code, "CONFLICT");
         app.gql("mutation { deleteCamera(id: \"tight\") }", json!({}), app.admin()).await;
+
+        // Orphan files: a deleted camera's, and one older than its camera's oldest segment, both
+        // an hour old, go; a newer one is the indexer's business and a fresh one is too young.
+        let recordings = app.data_dir.join("recordings");
+        let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+        let orphan = |rel: &str, old: bool| {
+            let path = recordings.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let file = std::fs::File::create(&path).unwrap();
+            if old {
+                file.set_modified(two_hours_ago).unwrap();
+            }
+            path
+        };
+        let gone = [orphan("tight/20200101_000000.mp4", true), orphan("quota/20000101_000000.mp4", true)];
+        let kept = [orphan("quota/29990101_000000.mp4", true), orphan("aged/19990101_000000.mp4", false)];
+        let report = app.gql("mutation { runRetention { reclaimedOrphans } }", json!({}), app.admin()).await;
+        assert_eq!(report["runRetention"]["reclaimedOrphans"], 2);
+        assert!(gone.iter().all(|p| !p.exists()) && kept.iter().all(|p| p.exists()));
     }
 );
 
@@ -401,5 +422,220 @@ test_on_both!(
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(read_locks(&app).await, 0);
         assert_eq!(app.gql(SWEEP, json!({}), app.admin()).await["runRetention"]["deletedSegments"], 1);
+    }
+);
+
+/// `count` real segments of `seconds` each, named for base + i·seconds, cut from one ffmpeg run
+/// (one keyframe per second, small frames so it is quick).
+pub fn write_run(dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size=160x120:rate=5:duration={}", count * seconds))
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "5", "-pix_fmt", "yuv420p"])
+        .args(["-f", "segment", "-segment_time", &seconds.to_string(), "-reset_timestamps", "1"])
+        .arg(tmp.path().join("s%05d.mp4"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for i in 0..count {
+        let start = base + chrono::Duration::seconds((i * seconds) as i64);
+        std::fs::rename(
+            tmp.path().join(format!("s{i:05}.mp4")),
+            dir.join(format!("{}.mp4", start.format("%Y%m%d_%H%M%S"))),
+        )
+        .unwrap();
+    }
+}
+
+/// The binary on `data_dir` (and `database_url`), until it logs its port.
+fn start_server(data_dir: &Path, database_url: Option<&str>) -> (crate::cli::KillOnDrop, String) {
+    use std::io::{BufRead, BufReader};
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_heldar"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HELDAR_DATA_DIR", data_dir)
+        .env("HELDAR_BIND", "127.0.0.1:0")
+        .env("HELDAR_LOG_FORMAT", "json")
+        .env("HELDAR_ADMIN_PASSWORD", crate::helpers::ADMIN_PASSWORD)
+        .env("HELDAR_INDEX_INTERVAL_MS", "200")
+        .env("HELDAR_INDEX_SETTLE_MS", "0")
+        .env("HELDAR_RETENTION_INTERVAL_SECS", "0")
+        .env("HELDAR_MIN_FREE_DISK", "0")
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    if let Some(url) = database_url {
+        command.env("HELDAR_DATABASE_URL", url);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let child = crate::cli::KillOnDrop(child);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "server exited early");
+        let record: Value = serde_json::from_str(&line).unwrap_or_default();
+        if record["message"] == "listening; GraphiQL at /graphql" {
+            let port = record["port"].as_u64().unwrap();
+            std::thread::spawn(move || for _ in stderr.lines() {});
+            return (child, format!("http://127.0.0.1:{port}"));
+        }
+    }
+}
+
+async fn call(http: &reqwest::Client, addr: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
+    let mut request = http.post(format!("{addr}/graphql")).json(&json!({"query": query, "variables": variables}));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let body: Value = request.send().await.unwrap().json().await.unwrap();
+    assert!(body["errors"].is_null(), "{body}");
+    body["data"].clone()
+}
+
+test_on_both!(
+    async fn a_server_killed_mid_export_leaves_no_lock_no_running_job_and_no_partial_file(backend) {
+        if !ffmpeg_ready() { return; }
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = match &backend {
+            crate::helpers::Backend::Sqlite => None,
+            crate::helpers::Backend::Postgres(admin) => {
+                use sea_orm::ConnectionTrait;
+                let name = format!("heldar_crash_{}", uuid::Uuid::new_v4().simple());
+                let conn = sea_orm::Database::connect(admin.as_str()).await.unwrap();
+                conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+                Some(crate::helpers::replace_db_name(admin, &name))
+            }
+        };
+        let http = reqwest::Client::new();
+        let (mut server, addr) = start_server(dir.path(), database_url.as_deref());
+        let login = "mutation($p: String!) { login(username: \"admin\", password: $p) { accessToken } }";
+        let token = call(&http, &addr, None, login, json!({"p": crate::helpers::ADMIN_PASSWORD})).await["login"]["accessToken"].as_str().unwrap().to_owned();
+        call(&http, &addr, Some(&token), "mutation { createCamera(input: {id: \"crash\", name: \"crash\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false, segmentSeconds: 2}) { id } }", json!({})).await;
+        let base = DateTime::from_timestamp(Utc::now().timestamp() - 7200, 0).unwrap();
+        write_run(&dir.path().join("recordings/crash"), base, 60, 60);
+        let coverage = "query($f: DateTime!, $t: DateTime!) { footageCoverage(cameraId: \"crash\", from: $f, to: $t) { coveredSeconds } }";
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let covered = call(&http, &addr, Some(&token), coverage, json!({"f": at(base, 0), "t": at(base, 3600)})).await["footageCoverage"]["coveredSeconds"].as_f64().unwrap();
+            if covered > 3590.0 { break; }
+            assert!(Instant::now() < deadline, "indexed only {covered} s");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let id = call(&http, &addr, Some(&token), "mutation($i: ExportClipInput!) { exportClip(input: $i) { id } }",
+            json!({"i": {"cameraId": "crash", "from": at(base, 0), "to": at(base, 3600)}})).await["exportClip"]["id"].as_str().unwrap().to_owned();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        // kill -9: no chance to clean up.
+        assert!(std::process::Command::new("kill").args(["-KILL", &server.id().to_string()]).status().unwrap().success());
+        let _ = server.wait();
+        let db_url = database_url.clone().unwrap_or_else(|| format!("sqlite://{}/heldar.db?mode=rw", dir.path().display()));
+        {
+            use sea_orm::EntityTrait;
+            let db = sea_orm::Database::connect(db_url.as_str()).await.unwrap();
+            let job = entity::clip_export::Entity::find_by_id(id.clone()).one(&db).await.unwrap().unwrap();
+            let locks: i32 = entity::segment::Entity::find().all(&db).await.unwrap().iter().map(|s| s.read_locks).sum();
+            eprintln!("after kill -9: export {} (progress {:.2}), read locks {locks}", job.status, job.progress);
+            assert!(job.status == "running" || job.status == "ready", "{}", job.status);
+            db.close().await.ok();
+        }
+
+        let (_server, addr) = start_server(dir.path(), database_url.as_deref());
+        let token = call(&http, &addr, None, login, json!({"p": crate::helpers::ADMIN_PASSWORD})).await["login"]["accessToken"].as_str().unwrap().to_owned();
+        let segments = "{ segments(cameraId: \"crash\", from: \"2000-01-01T00:00:00Z\", to: \"2000-01-01T01:00:00Z\") { edges { node { id } } } }";
+        call(&http, &addr, Some(&token), segments, json!({})).await;
+        let parts: Vec<String> = std::fs::read_dir(dir.path().join("exports")).unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".part")).collect();
+        let status = call(&http, &addr, Some(&token), "query($id: ID!) { clipExport(id: $id) { status downloadUrl } }", json!({"id": id})).await["clipExport"].clone();
+        if status["status"] != "READY" {
+            assert_eq!(parts, Vec::<String>::new(), "no partial file survives a restart");
+            let raw = http.get(format!("{addr}/media/clips/{id}.mp4")).bearer_auth(&token).send().await.unwrap();
+            assert_eq!(raw.status(), 404, "nothing is served before READY");
+        }
+        // The interrupted job is re-queued and finishes; it never stays RUNNING.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let ready = loop {
+            let job = call(&http, &addr, Some(&token), "query($id: ID!) { clipExport(id: $id) { status coveredSeconds sha256 downloadUrl } }", json!({"id": id})).await["clipExport"].clone();
+            if job["status"] == "READY" { break job; }
+            assert!(["QUEUED", "RUNNING"].contains(&job["status"].as_str().unwrap()), "{job}");
+            assert!(Instant::now() < deadline, "the interrupted export never finished: {job}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let bytes = http.get(format!("{addr}{}", ready["downloadUrl"].as_str().unwrap())).send().await.unwrap().bytes().await.unwrap();
+        assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), ready["sha256"].as_str().unwrap());
+        // Read locks: none left from the killed run.
+        let db = sea_orm::Database::connect(db_url.as_str()).await.unwrap();
+        use sea_orm::EntityTrait;
+        let locks: i32 = entity::segment::Entity::find().all(&db).await.unwrap().iter().map(|s| s.read_locks).sum();
+        assert_eq!(locks, 0);
+        db.close().await.ok();
+        drop(_server);
+        if let (crate::helpers::Backend::Postgres(admin), Some(url)) = (&backend, &database_url) {
+            use sea_orm::ConnectionTrait;
+            let name = url.rsplit('/').next().unwrap();
+            let conn = sea_orm::Database::connect(admin.as_str()).await.unwrap();
+            conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok();
+        }
+    }
+);
+
+test_on_both!(
+    async fn exports_racing_retention_never_lose_a_locked_or_held_segment(backend) {
+        if !ffmpeg_ready() { return; }
+        // Everything unprotected is due (1 h retention, footage 3 h old) and the size cap is 1 byte.
+        let app = TestApp::spawn_with(backend, |c| { c.index_settle_ms = 0; c.index_interval_ms = 600_000; c.max_recordings_size = bytesize::ByteSize(1); c.media_jobs = 3; }).await;
+        let mut seed = 0x2545_f491_u64;
+        let mut random = move |n: u64| { seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17; seed % n };
+        for round in 0..3 {
+            let cam = format!("race{round}");
+            camera(&app, &cam, json!({"retentionHours": 1})).await;
+            let base = DateTime::from_timestamp(Utc::now().timestamp() - 3 * 3600, 0).unwrap();
+            write_run(&app.data_dir.join("recordings").join(&cam), base, 12, 10);
+            tokio::time::sleep(Duration::from_millis(2100)).await;
+            heldar::footage::indexer::index_once(&app.state).await.unwrap();
+            let held = app.gql("mutation($i: LockEvidenceInput!) { lockEvidence(input: $i) { segmentCount } }",
+                json!({"i": {"cameraId": cam, "from": at(base, 40), "to": at(base, 60)}}), app.admin()).await;
+            assert_eq!(held["lockEvidence"]["segmentCount"], 2);
+            let mut ids = Vec::new();
+            for _ in 0..4 {
+                let from = random(60) as i64;
+                let data = app.gql("mutation($i: ExportClipInput!) { exportClip(input: $i) { id } }",
+                    json!({"i": {"cameraId": cam, "from": at(base, from), "to": at(base, from + 30 + random(30) as i64)}}), app.admin()).await;
+                ids.push(data["exportClip"]["id"].as_str().unwrap().to_owned());
+                tokio::time::sleep(Duration::from_millis(random(40))).await;
+            }
+            // Sweeps race the exports.
+            for _ in 0..4 {
+                app.gql(SWEEP, json!({}), app.admin()).await;
+                tokio::time::sleep(Duration::from_millis(random(60))).await;
+            }
+            for id in &ids {
+                let deadline = Instant::now() + Duration::from_secs(60);
+                let job = loop {
+                    let job = app.gql(&format!("query($id: ID!) {{ clipExport(id: $id) {{ {CLIP} }} }}"), json!({"id": id}), app.admin()).await["clipExport"].clone();
+                    if job["status"] == "READY" || job["status"] == "FAILED" { break job; }
+                    assert!(Instant::now() < deadline, "{job}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                };
+                if job["status"] == "FAILED" {
+                    // Only a queued job whose footage went before it started may fail, never a read cut short.
+                    assert_eq!(job["error"], "the footage was deleted before the export could start", "{job}");
+                    continue;
+                }
+                let bytes = app.http.get(format!("{}{}", app.addr, job["downloadUrl"].as_str().unwrap())).send().await.unwrap().bytes().await.unwrap();
+                let covered = job["coveredSeconds"].as_f64().unwrap();
+                let duration = ffprobe_duration(&bytes);
+                assert!((duration - covered).abs() <= 1.1, "round {round}: clip of {duration} s for {covered} s covered: {job}");
+            }
+            // The held segments are all still there; everything unprotected is gone.
+            let left = remaining(&app, &cam).await;
+            app.gql(SWEEP, json!({}), app.admin()).await;
+            let after = remaining(&app, &cam).await;
+            assert_eq!(after.len(), 2, "only the two held segments remain: {after:?} (before the last sweep {left:?})");
+            assert_eq!(read_locks(&app).await, 0);
+        }
     }
 );
