@@ -293,7 +293,10 @@ async fn run_job(state: AppState, job: clip_export::Model, permit: OwnedSemaphor
                     clip_export::Column::Gaps,
                     Expr::value(json!(model::disclose(&plan.gaps, &known_gaps(&job))).to_string()),
                 )
-                .col_expr(clip_export::Column::Sources, Expr::value(json!(sources).to_string()))
+                .col_expr(
+                    clip_export::Column::Sources,
+                    Expr::value(json!(sources).to_string()),
+                )
         }
         Err(message) => {
             tracing::warn!(export = %job.id, error = %message, "clip export failed");
@@ -459,7 +462,12 @@ async fn export(
             .await
             .map_err(|e| internal("the hashing task failed", &e))?
             .map_err(|e| internal("could not read the clip", &e))?;
-        if tokio::fs::metadata(&part).await.map(|m| m.len() as i64).ok() != Some(size) {
+        if tokio::fs::metadata(&part)
+            .await
+            .map(|m| m.len() as i64)
+            .ok()
+            != Some(size)
+        {
             return Err(internal("the clip changed after it was hashed", &size));
         }
         let first = &sources[0];

@@ -431,10 +431,37 @@ pub fn write_run(dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32) {
     std::fs::create_dir_all(dir).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let status = std::process::Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size=160x120:rate=5:duration={}", count * seconds))
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "5", "-pix_fmt", "yuv420p"])
-        .args(["-f", "segment", "-segment_time", &seconds.to_string(), "-reset_timestamps", "1"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg(format!(
+            "testsrc2=size=160x120:rate=5:duration={}",
+            count * seconds
+        ))
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "5",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args([
+            "-f",
+            "segment",
+            "-segment_time",
+            &seconds.to_string(),
+            "-reset_timestamps",
+            "1",
+        ])
         .arg(tmp.path().join("s%05d.mp4"))
         .status()
         .unwrap();
@@ -476,7 +503,10 @@ fn start_server(data_dir: &Path, database_url: Option<&str>) -> (crate::cli::Kil
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "server exited early");
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "server exited early"
+        );
         let record: Value = serde_json::from_str(&line).unwrap_or_default();
         if record["message"] == "listening; GraphiQL at /graphql" {
             let port = record["port"].as_u64().unwrap();
@@ -486,8 +516,16 @@ fn start_server(data_dir: &Path, database_url: Option<&str>) -> (crate::cli::Kil
     }
 }
 
-async fn call(http: &reqwest::Client, addr: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
-    let mut request = http.post(format!("{addr}/graphql")).json(&json!({"query": query, "variables": variables}));
+async fn call(
+    http: &reqwest::Client,
+    addr: &str,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> Value {
+    let mut request = http
+        .post(format!("{addr}/graphql"))
+        .json(&json!({"query": query, "variables": variables}));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
