@@ -12,37 +12,6 @@ use sha2::Digest;
 use crate::helpers::{TestApp, WsClient, ffmpeg_ready};
 use crate::test_on_both;
 
-/// Writes a real `seconds`-long H.264 file (1 s GOP) named for its UTC start, as the recorder would.
-fn write_segment(dir: &Path, start: DateTime<Utc>, seconds: u32) {
-    std::fs::create_dir_all(dir).unwrap();
-    let out = dir.join(format!("{}.mp4", start.format("%Y%m%d_%H%M%S")));
-    let status = std::process::Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg(format!("testsrc2=size=320x240:rate=10:duration={seconds}"))
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "10",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 fn at(base: DateTime<Utc>, s: i64) -> String {
     (base + chrono::Duration::seconds(s)).to_rfc3339()
 }
@@ -65,10 +34,10 @@ async fn camera(app: &TestApp, id: &str, extra: Value) {
 async fn footage(app: &TestApp, cam: &str) -> DateTime<Utc> {
     let base = DateTime::from_timestamp(Utc::now().timestamp() - 3600, 0).unwrap();
     let dir = app.data_dir.join("recordings").join(cam);
-    write_segment(&dir, base + chrono::Duration::seconds(30), 10);
+    write_run(&dir, base + chrono::Duration::seconds(30), 1, 10);
     let written = Instant::now();
-    write_segment(&dir, base, 10);
-    write_segment(&dir, base + chrono::Duration::seconds(10), 10);
+    write_run(&dir, base, 1, 10);
+    write_run(&dir, base + chrono::Duration::seconds(10), 1, 10);
     // The newest file is indexed once quiet for the segment length (2 s) plus the settle time (0).
     tokio::time::sleep(Duration::from_millis(2100).saturating_sub(written.elapsed())).await;
     assert_eq!(
