@@ -295,3 +295,37 @@ test_on_both!(
         }
     }
 );
+
+test_on_both!(
+    async fn t10_the_indexer_repairs_a_row_whose_file_changed_after_indexing(backend) {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        if !ffmpeg_ready() {
+            return;
+        }
+        let app = TestApp::spawn_with(backend, |c| { c.index_settle_ms = 0; c.index_interval_ms = 600_000; }).await;
+        app.gql("mutation { createCamera(input: {id: \"rep\", name: \"rep\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false, segmentSeconds: 2}) { id } }", json!({}), app.admin()).await;
+        let base = chrono::DateTime::from_timestamp(Utc::now().timestamp() - 600, 0).unwrap();
+        crate::evidence::write_run(&app.data_dir.join("recordings/rep"), base, 2, 10);
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert_eq!(heldar::footage::indexer::index_once(&app.state).await.unwrap(), 2);
+        let first = entity::segment::Entity::find().filter(entity::segment::Column::CameraId.eq("rep")).all(&app.state.db).await.unwrap()
+            .into_iter().min_by_key(|s| s.start_ms).unwrap();
+        let real_size = first.size_bytes;
+        // A stale row, as after indexing a file that was still being flushed: wrong size, short end.
+        entity::segment::Entity::update_many()
+            .col_expr(entity::segment::Column::SizeBytes, sea_orm::sea_query::Expr::value(262_172i64))
+            .col_expr(entity::segment::Column::EndMs, sea_orm::sea_query::Expr::value(first.start_ms + 3_000))
+            .filter(entity::segment::Column::Id.eq(first.id.clone()))
+            .exec(&app.state.db).await.unwrap();
+        assert_eq!(heldar::footage::indexer::index_once(&app.state).await.unwrap(), 0, "nothing new to index");
+        let page = app.gql("query($f: DateTime!, $t: DateTime!) { segments(cameraId: \"rep\", from: $f, to: $t) { edges { node { id sizeBytes durationSeconds } } } }",
+            json!({"f": base.to_rfc3339(), "t": (base + chrono::Duration::seconds(20)).to_rfc3339()}), app.admin()).await;
+        let node = &page["segments"]["edges"][0]["node"];
+        assert_eq!(node["id"], first.id.as_str());
+        assert_eq!(node["sizeBytes"], real_size, "the size is corrected from the file");
+        assert!((node["durationSeconds"].as_f64().unwrap() - 10.0).abs() < 0.5);
+        let coverage = app.gql("query($f: DateTime!, $t: DateTime!) { footageCoverage(cameraId: \"rep\", from: $f, to: $t) { coveredSeconds } }",
+            json!({"f": base.to_rfc3339(), "t": (base + chrono::Duration::seconds(20)).to_rfc3339()}), app.admin()).await;
+        assert!(coverage["footageCoverage"]["coveredSeconds"].as_f64().unwrap() > 19.0);
+    }
+);

@@ -7,7 +7,7 @@ mod helpers;
 mod auth;
 mod cameras;
 mod cli;
-mod evidence;
+pub mod evidence;
 mod footage;
 mod guards;
 mod http_platform;
