@@ -23,6 +23,9 @@ use crate::footage::recorder::recordings_root;
 use crate::footage::store;
 use crate::state::AppState;
 
+/// How far before the newest indexed segment files are still looked at (repairs, late files).
+const REVISIT_MS: i64 = 3_600_000;
+
 /// A hole longer than this many whole seconds between consecutive segments is recorded as a gap.
 pub const GAP_EVENT_S: i64 = 3;
 
@@ -126,7 +129,24 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
         }
         files.sort_by(|a, b| a.0.cmp(&b.0));
         let count = files.len();
+        // Files starting over an hour before the newest indexed segment were settled on earlier
+        // passes (indexed, or unreadable): only the recent ones cost a lookup.
+        let newest: Option<i64> = segment::Entity::find()
+            .select_only()
+            .column(segment::Column::StartMs)
+            .filter(segment::Column::CameraId.eq(camera.id.clone()))
+            .order_by_desc(segment::Column::StartMs)
+            .limit(1)
+            .into_tuple()
+            .one(&state.db)
+            .await?;
+        let settled_before = newest.map(|ms| ms - REVISIT_MS);
         for (i, (name, meta)) in files.into_iter().enumerate() {
+            if let (Some(before), Some(start)) = (settled_before, start_from_name(&name))
+                && start.timestamp_millis() < before
+            {
+                continue;
+            }
             let Some(meta) = meta else { continue };
             let quiet = meta
                 .modified()

@@ -327,5 +327,15 @@ test_on_both!(
         let coverage = app.gql("query($f: DateTime!, $t: DateTime!) { footageCoverage(cameraId: \"rep\", from: $f, to: $t) { coveredSeconds } }",
             json!({"f": base.to_rfc3339(), "t": (base + chrono::Duration::seconds(20)).to_rfc3339()}), app.admin()).await;
         assert!(coverage["footageCoverage"]["coveredSeconds"].as_f64().unwrap() > 19.0);
+
+        // A file starting over an hour before the newest segment is settled history and not
+        // looked at again, so a file whose row retention deleted (and whose unlink failed) is
+        // never resurrected; one that arrives that late is left to orphan reclamation.
+        let old = base - chrono::Duration::hours(3);
+        crate::evidence::write_run(&app.data_dir.join("recordings/rep"), old, 1, 10);
+        let name = format!("rep/{}.mp4", old.format("%Y%m%d_%H%M%S"));
+        assert_eq!(heldar::footage::indexer::index_once(&app.state).await.unwrap(), 0, "settled history is not rescanned");
+        let found = entity::segment::Entity::find().filter(entity::segment::Column::Path.eq(name)).one(&app.state.db).await.unwrap();
+        assert!(found.is_none());
     }
 );
