@@ -12,6 +12,7 @@ pub mod evidence;
 pub mod footage;
 pub mod graphql;
 pub mod http;
+pub mod perception;
 pub mod state;
 pub mod system;
 pub mod telemetry;
