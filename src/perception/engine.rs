@@ -193,7 +193,7 @@ impl ZoneEngine {
         tracks.sort_by(|a, b| a.0.cmp(b.0));
         for zone in zones {
             for (track, o) in &tracks {
-                if !zone.labels.is_empty() && !zone.labels.iter().any(|l| *l == o.label) {
+                if !zone.labels.is_empty() && !zone.labels.contains(&o.label) {
                     continue;
                 }
                 if o.confidence < zone.min_confidence {
@@ -289,13 +289,12 @@ impl ZoneEngine {
                     && let Some(way) = geometry::crossing(*a, *b, previous, point)
                     && !e.suppressed
                 {
-                    let wanted = match (direction, way) {
-                        (Direction::Any, _) => true,
-                        (Direction::AToB, Crossing::AToB) | (Direction::BToA, Crossing::BToA) => {
-                            true
-                        }
-                        _ => false,
-                    };
+                    let wanted = matches!(
+                        (direction, way),
+                        (Direction::Any, _)
+                            | (Direction::AToB, Crossing::AToB)
+                            | (Direction::BToA, Crossing::BToA)
+                    );
                     if wanted {
                         events.push(event(
                             match way {
@@ -442,13 +441,13 @@ mod tests {
         let outside = person("tz", [0.1, 0.1, 0.1, 0.1]);
         assert!(
             engine
-                .process("cam", &zones, &[inside.clone()], t(0.0))
+                .process("cam", &zones, std::slice::from_ref(&inside), t(0.0))
                 .is_empty()
         );
-        let enter = engine.process("cam", &zones, &[inside.clone()], t(0.5));
+        let enter = engine.process("cam", &zones, std::slice::from_ref(&inside), t(0.5));
         assert_eq!(kinds(&enter), vec![ZoneEventKind::Enter]);
         assert_eq!(engine.occupancy("cam", "z", t(0.5)), 1);
-        let dwell = engine.process("cam", &zones, &[inside.clone()], t(2.0));
+        let dwell = engine.process("cam", &zones, std::slice::from_ref(&inside), t(2.0));
         assert_eq!(kinds(&dwell), vec![ZoneEventKind::Dwell]);
         assert_eq!(dwell[0].dwell_seconds, Some(1.5));
         assert!(
@@ -457,7 +456,7 @@ mod tests {
         );
         assert!(
             engine
-                .process("cam", &zones, &[outside.clone()], t(3.5))
+                .process("cam", &zones, std::slice::from_ref(&outside), t(3.5))
                 .is_empty()
         );
         let exit = engine.process("cam", &zones, &[outside], t(4.0));
@@ -504,14 +503,14 @@ mod tests {
         let frozen = person("s", [0.485, 0.21, 0.1, 0.2]);
         let mut all = Vec::new();
         for s in (0..=60).step_by(10) {
-            all.extend(engine.process("cam", &zones, &[frozen.clone()], t(s as f64)));
+            all.extend(engine.process("cam", &zones, std::slice::from_ref(&frozen), t(s as f64)));
         }
         assert_eq!(kinds(&all), vec![ZoneEventKind::Enter]);
-        let became = engine.process("cam", &zones, &[frozen.clone()], t(121.0));
+        let became = engine.process("cam", &zones, std::slice::from_ref(&frozen), t(121.0));
         assert_eq!(kinds(&became), vec![ZoneEventKind::StaticSuppressed]);
         assert!(
             engine
-                .process("cam", &zones, &[frozen.clone()], t(130.0))
+                .process("cam", &zones, std::slice::from_ref(&frozen), t(130.0))
                 .is_empty(),
             "announced once"
         );
@@ -572,14 +571,24 @@ mod tests {
         };
         let frozen = person("old", [0.485, 0.21, 0.1, 0.2]);
         for s in [0.0, 1.0, 121.0] {
-            engine.process("cam", std::slice::from_ref(&zone), &[frozen.clone()], t(s));
+            engine.process(
+                "cam",
+                std::slice::from_ref(&zone),
+                std::slice::from_ref(&frozen),
+                t(s),
+            );
         }
         // Reborn near (0.536, 0.412): inherits in the same zone, so no enter.
         let reborn = person("new", [0.486, 0.212, 0.1, 0.2]);
         let events: Vec<_> = [122.0, 123.0]
             .iter()
             .flat_map(|s| {
-                engine.process("cam", std::slice::from_ref(&zone), &[reborn.clone()], t(*s))
+                engine.process(
+                    "cam",
+                    std::slice::from_ref(&zone),
+                    std::slice::from_ref(&reborn),
+                    t(*s),
+                )
             })
             .collect();
         assert!(events.is_empty(), "{events:?}");
@@ -590,7 +599,7 @@ mod tests {
                 engine.process(
                     "cam",
                     std::slice::from_ref(&other),
-                    &[reborn.clone()],
+                    std::slice::from_ref(&reborn),
                     t(*s),
                 )
             })
@@ -599,7 +608,14 @@ mod tests {
         let far = person("far", [0.75, 0.6, 0.1, 0.2]);
         let events: Vec<_> = [126.0, 127.0]
             .iter()
-            .flat_map(|s| engine.process("cam", std::slice::from_ref(&zone), &[far.clone()], t(*s)))
+            .flat_map(|s| {
+                engine.process(
+                    "cam",
+                    std::slice::from_ref(&zone),
+                    std::slice::from_ref(&far),
+                    t(*s),
+                )
+            })
             .collect();
         assert_eq!(kinds(&events), vec![ZoneEventKind::Enter]);
     }
@@ -627,23 +643,23 @@ mod tests {
         let any = [line(Direction::Any)];
         assert!(
             engine
-                .process("cam", &any, &[left.clone()], t(0.0))
+                .process("cam", &any, std::slice::from_ref(&left), t(0.0))
                 .is_empty()
         );
         assert_eq!(
-            kinds(&engine.process("cam", &any, &[right.clone()], t(1.0))),
+            kinds(&engine.process("cam", &any, std::slice::from_ref(&right), t(1.0))),
             vec![ZoneEventKind::CrossAToB]
         );
         assert_eq!(
-            kinds(&engine.process("cam", &any, &[left.clone()], t(2.0))),
+            kinds(&engine.process("cam", &any, std::slice::from_ref(&left), t(2.0))),
             vec![ZoneEventKind::CrossBToA]
         );
         let mut engine = ZoneEngine::default();
         let ab = [line(Direction::AToB)];
-        engine.process("cam", &ab, &[right.clone()], t(0.0));
+        engine.process("cam", &ab, std::slice::from_ref(&right), t(0.0));
         assert!(
             engine
-                .process("cam", &ab, &[left.clone()], t(1.0))
+                .process("cam", &ab, std::slice::from_ref(&left), t(1.0))
                 .is_empty(),
             "B→A filtered out"
         );
@@ -661,7 +677,7 @@ mod tests {
         other_zone.id = "zb".into();
         other_zone.camera_id = "cam-b".into();
         let inside = person("tz", [0.6, 0.4, 0.1, 0.2]);
-        engine.process("cam", &zones, &[inside.clone()], t(0.0));
+        engine.process("cam", &zones, std::slice::from_ref(&inside), t(0.0));
         engine.process("cam", &zones, &[inside], t(1.0));
         // Nothing more from `cam`; a batch on another camera 121 s later prunes it.
         let events = engine.process(
