@@ -72,10 +72,17 @@ impl Application {
             footage_events: tokio::sync::broadcast::channel(1024).0,
             recorders: Default::default(),
             media: Arc::new(MediaJobs::new(config_media_jobs, &secret)),
+            perception: Default::default(),
         };
         crate::evidence::jobs::recover(&state)
             .await
             .map_err(|e| StartError::Other(format!("cannot recover media jobs: {e}")))?;
+        crate::perception::ingest::restore_engine(&state)
+            .await
+            .map_err(|e| StartError::Other(format!("cannot restore the zone engine: {e}")))?;
+        crate::perception::ingest::replay(&state)
+            .await
+            .map_err(|e| StartError::Other(format!("cannot replay detection batches: {e}")))?;
         match crate::auth::service::bootstrap_admin(&state).await {
             Ok(Some((username, password))) => {
                 // Printed once, on the first start only; the hash is all that is kept.
@@ -193,6 +200,7 @@ pub async fn admin_state(config: Config) -> Result<AppState, StartError> {
         footage_events: tokio::sync::broadcast::channel(1024).0,
         recorders: Default::default(),
         media: Arc::new(MediaJobs::new(config_media_jobs, &secret)),
+        perception: Default::default(),
     })
 }
 

@@ -40,6 +40,8 @@ pub struct AppState {
     pub footage_events: tokio::sync::broadcast::Sender<CoverageChange>,
     /// Media jobs: permits, the export queue, signed links, the retention lock.
     pub media: Arc<MediaJobs>,
+    /// The event bus, the zone engine and the ingest consumers.
+    pub perception: Arc<crate::perception::Perception>,
 }
 
 /// Open websockets and running websocket operations of this application.

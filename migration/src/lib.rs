@@ -7,6 +7,7 @@ mod m20261124_000002_cameras;
 mod m20261124_000003_footage;
 mod m20261124_000004_footage_ranges;
 mod m20261124_000005_evidence;
+mod m20261124_000006_perception;
 
 /// Applies Heldar's migrations in order.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_footage::Migration),
             Box::new(m20261124_000004_footage_ranges::Migration),
             Box::new(m20261124_000005_evidence::Migration),
+            Box::new(m20261124_000006_perception::Migration),
         ]
     }
 }

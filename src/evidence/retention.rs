@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use entity::{audit_log, camera, clip_export, event, recording_gap, segment, snapshot};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, TransactionTrait,
 };
 use serde_json::json;
 
@@ -41,7 +41,7 @@ pub enum RetentionReason {
     DiskFloor,
 }
 
-/// How serious a retention warning is.
+/// How serious an event or a warning is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Enum)]
 pub enum Severity {
     /// For the record.
@@ -53,11 +53,21 @@ pub enum Severity {
 }
 
 impl Severity {
-    fn as_str(self) -> &'static str {
+    /// The stored name (`info`, `warning`, `critical`).
+    pub fn as_str(self) -> &'static str {
         match self {
             Severity::Info => "info",
             Severity::Warning => "warning",
             Severity::Critical => "critical",
+        }
+    }
+
+    /// The severity a stored name stands for (unknown names are `Info`).
+    pub fn parse(stored: &str) -> Severity {
+        match stored {
+            "warning" => Severity::Warning,
+            "critical" => Severity::Critical,
+            _ => Severity::Info,
         }
     }
 }
@@ -568,14 +578,16 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
         "reclaimedOrphans": reclaimed_orphans,
         "warnings": report.warnings.iter().map(|w| json!({"severity": w.severity.as_str(), "code": w.code, "cameraId": w.camera_id, "message": w.message})).collect::<Vec<_>>(),
     });
-    event::ActiveModel {
-        kind: Set("RETENTION_SWEEP".into()),
-        severity: Set(severity.as_str().into()),
-        payload: Set(payload.to_string()),
-        at: Set(started_at),
-        ..Default::default()
-    }
-    .insert(&state.db)
+    crate::perception::events::record(
+        state,
+        event::ActiveModel {
+            kind: Set("RETENTION_SWEEP".into()),
+            severity: Set(severity.as_str().into()),
+            payload: Set(payload.to_string()),
+            at: Set(started_at),
+            ..Default::default()
+        },
+    )
     .await?;
     if report.deleted_segments > 0 || !report.warnings.is_empty() {
         tracing::info!(

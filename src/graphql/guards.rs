@@ -37,6 +37,8 @@ pub const ROOT_FIELDS: &[(&str, &str, Requirement)] = &[
     ("Query", "evidenceHolds", cap(Capability::EventsRead)),
     ("Query", "incidents", cap(Capability::EventsRead)),
     ("Query", "retentionPreview", cap(Capability::Admin)),
+    ("Query", "zones", cap(Capability::EventsRead)),
+    ("Query", "perceptionEvents", cap(Capability::EventsRead)),
     ("Mutation", "login", Public),
     ("Mutation", "refreshSession", Public),
     ("Mutation", "exchangeApiKey", Public),
@@ -60,6 +62,10 @@ pub const ROOT_FIELDS: &[(&str, &str, Requirement)] = &[
         cap(Capability::RegistryManage),
     ),
     ("Mutation", "runRetention", cap(Capability::Admin)),
+    ("Mutation", "createZone", cap(Capability::RegistryManage)),
+    ("Mutation", "updateZone", cap(Capability::RegistryManage)),
+    ("Mutation", "deleteZone", cap(Capability::RegistryManage)),
+    ("Mutation", "ingestDetections", cap(Capability::AiIngest)),
     ("Subscription", "serverClock", Authenticated),
     (
         "Subscription",
@@ -67,6 +73,11 @@ pub const ROOT_FIELDS: &[(&str, &str, Requirement)] = &[
         cap(Capability::VideoPlayback),
     ),
     ("Subscription", "clipExport", cap(Capability::VideoExport)),
+    (
+        "Subscription",
+        "perceptionEvents",
+        cap(Capability::EventsRead),
+    ),
 ];
 
 /// The requirement of a root field, if declared.

@@ -14,6 +14,9 @@ use crate::auth::graphql::{AuthMutation, AuthQuery};
 use crate::cameras::graphql::{CamerasMutation, CamerasQuery};
 use crate::evidence::graphql::{EvidenceMutation, EvidenceQuery, EvidenceSubscription};
 use crate::footage::graphql::{FootageQuery, FootageSubscription};
+use crate::perception::events::{EventsQuery, EventsSubscription};
+use crate::perception::ingest::IngestMutation;
+use crate::perception::zones::{ZonesMutation, ZonesQuery};
 use crate::state::AppState;
 use crate::system::graphql::{SystemQuery, SystemSubscription};
 
@@ -29,12 +32,20 @@ pub struct QueryRoot(
     CamerasQuery,
     FootageQuery,
     EvidenceQuery,
+    ZonesQuery,
+    EventsQuery,
 );
 
 /// Every mutation field, one feature object per line.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(AuthMutation, CamerasMutation, EvidenceMutation);
+pub struct MutationRoot(
+    AuthMutation,
+    CamerasMutation,
+    EvidenceMutation,
+    ZonesMutation,
+    IngestMutation,
+);
 
 /// Every subscription field, one feature object per line.
 #[derive(MergedSubscription, Default)]
@@ -43,6 +54,7 @@ pub struct SubscriptionRoot(
     SystemSubscription,
     FootageSubscription,
     EvidenceSubscription,
+    EventsSubscription,
 );
 
 /// The schema type served over HTTP and websockets.

@@ -377,6 +377,42 @@ impl ZoneEngine {
         }
     }
 
+    /// Restores a track known to be inside a zone (after a restart): no new ENTER when it is
+    /// seen inside again, an EXIT when it leaves or times out.
+    pub fn restore_inside(
+        &mut self,
+        camera_id: &str,
+        zone_id: &str,
+        track_id: &str,
+        entered_at: DateTime<Utc>,
+        last_seen: DateTime<Utc>,
+        dwell_emitted: bool,
+    ) {
+        self.entries.insert(
+            (
+                camera_id.to_owned(),
+                zone_id.to_owned(),
+                track_id.to_owned(),
+            ),
+            Entry {
+                inside: true,
+                candidate: None,
+                streak: 0,
+                entered_at,
+                first_seen: entered_at,
+                last_seen,
+                // The spot it was first seen is not in the log: it counts as having moved,
+                // so it is never suppressed as static.
+                origin: Point::new(f64::INFINITY, f64::INFINITY),
+                max_displacement: f64::INFINITY,
+                suppressed: false,
+                announced: true,
+                dwell_emitted,
+                last_point: None,
+            },
+        );
+    }
+
     /// Tracks inside the zone now (not suppressed, seen within the TTL).
     pub fn occupancy(&self, camera_id: &str, zone_id: &str, now: DateTime<Utc>) -> usize {
         let cutoff = now - chrono::Duration::seconds(TRACK_TTL_SECS);

@@ -131,11 +131,16 @@ async fn over_ws(app: &TestApp, token: &str, doc: &str) -> Option<String> {
     client
         .send(json!({"id": "g", "type": "subscribe", "payload": {"query": doc}}))
         .await;
-    match client.next_event().await {
-        WsEvent::Json(m) if m["type"] == "error" => m["payload"][0]["extensions"]["code"]
+    // A refused subscription answers at once; an accepted live one may stay silent.
+    match client
+        .next_event_within(std::time::Duration::from_millis(500))
+        .await
+    {
+        None => None,
+        Some(WsEvent::Json(m)) if m["type"] == "error" => m["payload"][0]["extensions"]["code"]
             .as_str()
             .map(str::to_owned),
-        WsEvent::Json(m) if m["type"] == "next" => code(&m["payload"]),
+        Some(WsEvent::Json(m)) if m["type"] == "next" => code(&m["payload"]),
         other => panic!("unexpected {other:?} for {doc}"),
     }
 }

@@ -12,5 +12,6 @@ mod footage;
 mod guards;
 mod http_platform;
 mod node_clients;
+mod perception;
 mod schema_file;
 mod ws_protocol;

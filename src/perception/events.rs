@@ -1,0 +1,350 @@
+//! The event log over GraphQL: `perceptionEvents` as a paged query and as a subscription that
+//! replays from a cursor and then goes live, with no gap and no duplicate across the switch.
+
+use std::collections::VecDeque;
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject, Subscription};
+use chrono::{DateTime, Utc};
+use entity::event;
+use futures_util::{Stream, stream};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use tokio::sync::broadcast;
+
+use crate::auth::principal::{CameraScope, Capability};
+use crate::error::AppError;
+use crate::evidence::retention::Severity;
+use crate::graphql::ContextExt;
+use crate::graphql::paging::{connection, decode_cursor, encode_cursor, page_size};
+
+/// Events a subscriber may be behind before it is told to resubscribe from its cursor.
+pub const MAX_CATCH_UP: u64 = 10_000;
+
+/// One event of the log.
+#[derive(SimpleObject, Clone)]
+pub struct PerceptionEvent {
+    /// Cursor: the event's sequence number (pass it as `after` to resume).
+    pub cursor: String,
+    /// Monotonic sequence.
+    pub seq: i64,
+    /// `ZONE_ENTER`, `ZONE_EXIT`, `ZONE_DWELL`, `LINE_CROSS`, `ZONE_STATIC_SUPPRESSED`, `RETENTION_SWEEP`, ….
+    pub kind: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Camera.
+    pub camera_id: Option<ID>,
+    /// Zone.
+    pub zone_id: Option<ID>,
+    /// Track.
+    pub track_id: Option<String>,
+    /// Object label.
+    pub label: Option<String>,
+    /// Seconds inside (dwell).
+    pub dwell_seconds: Option<f64>,
+    /// `AB` or `BA` (line crossings).
+    pub direction: Option<String>,
+    /// Details.
+    pub payload: Json<serde_json::Value>,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+}
+
+impl From<event::Model> for PerceptionEvent {
+    fn from(m: event::Model) -> Self {
+        PerceptionEvent {
+            cursor: encode_cursor(&m.seq.to_string()),
+            seq: m.seq,
+            kind: m.kind,
+            severity: Severity::parse(&m.severity),
+            camera_id: m.camera_id.map(ID),
+            zone_id: m.zone_id.map(ID),
+            track_id: m.track_id,
+            label: m.label,
+            dwell_seconds: m.dwell_seconds,
+            direction: m.direction,
+            payload: Json(serde_json::from_str(&m.payload).unwrap_or_default()),
+            at: m.at,
+        }
+    }
+}
+
+/// Which events.
+#[derive(InputObject, Default, Clone)]
+pub struct EventFilter {
+    /// Only these cameras.
+    pub camera_ids: Option<Vec<ID>>,
+    /// Only these zones.
+    pub zone_ids: Option<Vec<ID>>,
+    /// Only these kinds.
+    pub kinds: Option<Vec<String>>,
+    /// Only these labels.
+    pub labels: Option<Vec<String>>,
+    /// At least this severity.
+    pub min_severity: Option<Severity>,
+    /// At or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// A filter resolved against the caller's scope, usable on rows and in queries.
+#[derive(Clone)]
+struct Matcher {
+    filter: EventFilter,
+    scope: CameraScope,
+}
+
+fn rank(s: Severity) -> u8 {
+    match s {
+        Severity::Info => 0,
+        Severity::Warning => 1,
+        Severity::Critical => 2,
+    }
+}
+
+impl Matcher {
+    fn matches(&self, e: &event::Model) -> bool {
+        let f = &self.filter;
+        let scoped = match &self.scope {
+            CameraScope::All => true,
+            CameraScope::Cameras(ids) => e.camera_id.as_ref().is_some_and(|c| ids.contains(c)),
+        };
+        let any = |list: &Option<Vec<ID>>, v: &Option<String>| {
+            list.as_ref().is_none_or(|l| {
+                v.as_ref()
+                    .is_some_and(|v| l.iter().any(|x| x.as_str() == v))
+            })
+        };
+        scoped
+            && any(&f.camera_ids, &e.camera_id)
+            && any(&f.zone_ids, &e.zone_id)
+            && f.kinds.as_ref().is_none_or(|k| k.contains(&e.kind))
+            && f.labels
+                .as_ref()
+                .is_none_or(|l| e.label.as_ref().is_some_and(|x| l.contains(x)))
+            && f.min_severity
+                .is_none_or(|m| rank(Severity::parse(&e.severity)) >= rank(m))
+            && f.from.is_none_or(|t| e.at >= t)
+            && f.to.is_none_or(|t| e.at < t)
+    }
+
+    fn condition(&self) -> Condition {
+        let f = &self.filter;
+        let mut c = Condition::all();
+        if let CameraScope::Cameras(ids) = &self.scope {
+            c = c.add(event::Column::CameraId.is_in(ids.clone()));
+        }
+        if let Some(ids) = &f.camera_ids {
+            c = c.add(event::Column::CameraId.is_in(ids.iter().map(|i| i.to_string())));
+        }
+        if let Some(ids) = &f.zone_ids {
+            c = c.add(event::Column::ZoneId.is_in(ids.iter().map(|i| i.to_string())));
+        }
+        if let Some(kinds) = &f.kinds {
+            c = c.add(event::Column::Kind.is_in(kinds.clone()));
+        }
+        if let Some(labels) = &f.labels {
+            c = c.add(event::Column::Label.is_in(labels.clone()));
+        }
+        if let Some(min) = f.min_severity {
+            let allowed: Vec<&str> = [Severity::Info, Severity::Warning, Severity::Critical]
+                .into_iter()
+                .filter(|s| rank(*s) >= rank(min))
+                .map(Severity::as_str)
+                .collect();
+            c = c.add(event::Column::Severity.is_in(allowed));
+        }
+        if let Some(t) = f.from {
+            c = c.add(event::Column::At.gte(t));
+        }
+        if let Some(t) = f.to {
+            c = c.add(event::Column::At.lt(t));
+        }
+        c
+    }
+
+    async fn after(
+        &self,
+        db: &DatabaseConnection,
+        seq: i64,
+        limit: u64,
+    ) -> Result<Vec<event::Model>, AppError> {
+        Ok(event::Entity::find()
+            .filter(self.condition())
+            .filter(event::Column::Seq.gt(seq))
+            .order_by_asc(event::Column::Seq)
+            .limit(limit)
+            .all(db)
+            .await?)
+    }
+}
+
+fn cursor_seq(after: &str) -> Result<i64, AppError> {
+    decode_cursor(after)?
+        .parse()
+        .map_err(|_| AppError::bad_input("after", "not a cursor this server issued"))
+}
+
+/// Event queries.
+#[derive(Default)]
+pub struct EventsQuery;
+
+#[Object]
+impl EventsQuery {
+    /// The event log, oldest first after the cursor, filtered and limited to the cameras in scope.
+    async fn perception_events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which events.")] filter: Option<EventFilter>,
+        #[graphql(desc = "Page size, 1 to 500 (default 50).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last event seen.")] after: Option<String>,
+    ) -> Result<Connection<String, PerceptionEvent>, AppError> {
+        let principal = ctx.require(Capability::EventsRead)?;
+        let limit = page_size(first)?;
+        let seq = after.as_deref().map(cursor_seq).transpose()?.unwrap_or(0);
+        let matcher = Matcher {
+            filter: filter.unwrap_or_default(),
+            scope: principal.scope.clone(),
+        };
+        let rows = matcher.after(&ctx.state()?.db, seq, limit + 1).await?;
+        connection(
+            rows,
+            limit,
+            after.is_some(),
+            |r| r.seq.to_string(),
+            |r| Ok::<_, AppError>(PerceptionEvent::from(r)),
+        )
+    }
+}
+
+/// Where a subscription is.
+struct Feed {
+    db: DatabaseConnection,
+    matcher: Matcher,
+    receiver: broadcast::Receiver<event::Model>,
+    pending: VecDeque<event::Model>,
+    last: i64,
+    failed: bool,
+}
+
+impl Feed {
+    /// Reads everything after `last` from the database into `pending`; an error when that is
+    /// more than [`MAX_CATCH_UP`] events.
+    async fn catch_up(&mut self) -> Result<(), AppError> {
+        let rows = self
+            .matcher
+            .after(&self.db, self.last, MAX_CATCH_UP + 1)
+            .await?;
+        if rows.len() as u64 > MAX_CATCH_UP {
+            return Err(AppError::Unavailable(format!(
+                "this subscription fell more than {MAX_CATCH_UP} events behind; resubscribe with `after` set to the last cursor you received"
+            )));
+        }
+        self.pending.extend(rows);
+        Ok(())
+    }
+
+    async fn next(mut self) -> Option<(Result<PerceptionEvent, async_graphql::Error>, Feed)> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                if e.seq > self.last {
+                    self.last = e.seq;
+                    return Some((Ok(e.into()), self));
+                }
+                continue;
+            }
+            match self.receiver.recv().await {
+                Ok(e) => {
+                    if e.seq <= self.last || !self.matcher.matches(&e) {
+                        continue;
+                    }
+                    // Events are inserted and broadcast one at a time in sequence order
+                    // (`record`), so a live event never overtakes an earlier one.
+                    self.last = e.seq;
+                    return Some((Ok(e.into()), self));
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    if let Err(err) = self.catch_up().await {
+                        self.failed = true;
+                        return Some((Err(err.into()), self));
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+/// Event subscriptions.
+#[derive(Default)]
+pub struct EventsSubscription;
+
+#[Subscription]
+impl EventsSubscription {
+    /// Events as they happen. With `after`, every stored event after that cursor comes first, then live ones, with no gap and no duplicate; a subscriber that falls behind is caught up from the log.
+    async fn perception_events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which events.")] filter: Option<EventFilter>,
+        #[graphql(desc = "Resume after this cursor.")] after: Option<String>,
+    ) -> Result<impl Stream<Item = Result<PerceptionEvent, async_graphql::Error>> + use<>, AppError>
+    {
+        let principal = ctx.require(Capability::EventsRead)?;
+        let state = ctx.state()?;
+        if let Some(ids) = filter.as_ref().and_then(|f| f.camera_ids.as_ref()) {
+            for id in ids {
+                ctx.require_camera(Capability::EventsRead, id)?;
+            }
+        }
+        // Subscribe before reading the log, so nothing falls between the two.
+        let receiver = state.perception.events.subscribe();
+        let mut feed = Feed {
+            db: state.db.clone(),
+            matcher: Matcher {
+                filter: filter.unwrap_or_default(),
+                scope: principal.scope.clone(),
+            },
+            receiver,
+            pending: VecDeque::new(),
+            last: 0,
+            failed: false,
+        };
+        match after.as_deref() {
+            Some(cursor) => {
+                feed.last = cursor_seq(cursor)?;
+                feed.catch_up().await?;
+            }
+            None => {
+                // Live only: start after the newest stored event.
+                let newest: Option<i64> = event::Entity::find()
+                    .select_only()
+                    .column(event::Column::Seq)
+                    .order_by_desc(event::Column::Seq)
+                    .limit(1)
+                    .into_tuple()
+                    .one(&state.db)
+                    .await?;
+                feed.last = newest.unwrap_or(0);
+            }
+        }
+        Ok(stream::unfold(feed, Feed::next))
+    }
+}
+
+/// Appends an event and sends it to subscribers. Insert and send happen under one lock, so
+/// subscribers see events in sequence order.
+pub async fn record(
+    state: &crate::state::AppState,
+    row: event::ActiveModel,
+) -> Result<event::Model, AppError> {
+    use sea_orm::ActiveModelTrait;
+    let _in_order = state.perception.write.lock().await;
+    let stored = row.insert(&state.db).await?;
+    let _ = state.perception.events.send(stored.clone());
+    Ok(stored)
+}

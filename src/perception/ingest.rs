@@ -1,0 +1,491 @@
+//! `ingestDetections`: validation before any write, one transaction for the outbox row and the
+//! detections, then the consumers (the zone engine first), each at most once per batch. A batch
+//! whose hand-off did not finish is replayed at start-up.
+
+use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::{consumer_fanout, detection, event, outbox};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use serde_json::{Value, json};
+
+use crate::auth::principal::{Capability, PrincipalKind};
+use crate::cameras::graphql::find_camera;
+use crate::error::AppError;
+use crate::graphql::ContextExt;
+use crate::perception::engine::{Observation, ZoneEventKind};
+use crate::perception::geometry::BBox;
+use crate::state::AppState;
+
+/// Most detections in one batch.
+pub const MAX_DETECTIONS: usize = 1000;
+/// Largest `attributes` object, serialized.
+pub const MAX_ATTRIBUTES_BYTES: usize = 4096;
+
+/// A detection box in normalized coordinates.
+#[derive(InputObject, Clone, Copy)]
+pub struct BBoxInput {
+    /// Left, 0..1.
+    pub x: f64,
+    /// Top, 0..1.
+    pub y: f64,
+    /// Width, over 0; x + w at most 1.
+    pub w: f64,
+    /// Height, over 0; y + h at most 1.
+    pub h: f64,
+}
+
+/// One detected object.
+#[derive(InputObject)]
+pub struct DetectionInput {
+    /// Label, 1 to 64 characters.
+    pub label: String,
+    /// 0..1.
+    pub confidence: f64,
+    /// Where.
+    pub bbox: BBoxInput,
+    /// The worker's track id, kept across frames (up to 128 characters).
+    pub track_id: Option<String>,
+    /// A JSON object of up to 4 KB; `provenance` is the server's and is overwritten.
+    pub attributes: Option<Json<Value>>,
+}
+
+/// One frame's detections.
+#[derive(InputObject)]
+pub struct IngestDetectionsInput {
+    /// Camera.
+    pub camera_id: ID,
+    /// Task type that produced them, 1 to 64 characters.
+    pub task_type: String,
+    /// The frame's id, unique per camera (1 to 128 characters): a repeat is a duplicate.
+    pub frame_id: String,
+    /// When the frame was captured (at most 5 minutes in the future).
+    pub captured_at: DateTime<Utc>,
+    /// At most 1000.
+    pub detections: Vec<DetectionInput>,
+}
+
+/// What ingest did.
+#[derive(SimpleObject)]
+pub struct IngestResult {
+    /// The batch's sequence in the outbox.
+    pub seq: Option<i64>,
+    /// True when this camera already had this frame id: nothing was changed.
+    pub duplicate: bool,
+    /// Detections stored.
+    pub accepted: i32,
+    /// Zone events the batch produced.
+    pub events: i32,
+}
+
+fn text(field: &str, value: &str, max: usize) -> Result<String, AppError> {
+    let v = value.trim();
+    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+        return Err(AppError::bad_input(
+            field,
+            format!("1 to {max} characters, not blank, no control characters"),
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+fn unit(field: String, v: f64) -> Result<(), AppError> {
+    if v.is_finite() && (0.0..=1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(AppError::bad_input(field, "must be between 0 and 1"))
+    }
+}
+
+/// Checks a batch; every error names the field (`input.detections[3].bbox.w`).
+fn validate(
+    input: &IngestDetectionsInput,
+    now: DateTime<Utc>,
+) -> Result<(String, String), AppError> {
+    let task_type = text("input.taskType", &input.task_type, 64)?;
+    let frame_id = text("input.frameId", &input.frame_id, 128)?;
+    if input.captured_at > now + chrono::Duration::minutes(5) {
+        return Err(AppError::bad_input(
+            "input.capturedAt",
+            "is more than 5 minutes in the future; check the worker's clock",
+        ));
+    }
+    if input.detections.len() > MAX_DETECTIONS {
+        return Err(AppError::bad_input(
+            "input.detections",
+            format!("at most {MAX_DETECTIONS} detections a batch"),
+        ));
+    }
+    for (i, d) in input.detections.iter().enumerate() {
+        let at = |f: &str| format!("input.detections[{i}].{f}");
+        text(&at("label"), &d.label, 64)?;
+        unit(at("confidence"), d.confidence)?;
+        let b = d.bbox;
+        unit(at("bbox.x"), b.x)?;
+        unit(at("bbox.y"), b.y)?;
+        for (name, v, origin) in [("bbox.w", b.w, b.x), ("bbox.h", b.h, b.y)] {
+            if !(v.is_finite() && v > 0.0 && origin + v <= 1.0 + 1e-9) {
+                return Err(AppError::bad_input(
+                    at(name),
+                    "must be over 0 and keep the box inside the frame",
+                ));
+            }
+        }
+        if let Some(track) = &d.track_id {
+            text(&at("trackId"), track, 128)?;
+        }
+        if let Some(Json(attrs)) = &d.attributes {
+            if !attrs.is_object() {
+                return Err(AppError::bad_input(
+                    at("attributes"),
+                    "must be a JSON object",
+                ));
+            }
+            if attrs.to_string().len() > MAX_ATTRIBUTES_BYTES {
+                return Err(AppError::bad_input(
+                    at("attributes"),
+                    format!("at most {MAX_ATTRIBUTES_BYTES} bytes"),
+                ));
+            }
+        }
+    }
+    Ok((task_type, frame_id))
+}
+
+/// A stored batch handed to consumers.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The outbox row.
+    pub outbox: outbox::Model,
+    /// Its detections.
+    pub detections: Vec<detection::Model>,
+}
+
+/// Something that reacts to ingested batches. Each runs at most once per batch.
+#[async_trait::async_trait]
+pub trait DetectionConsumer: Send + Sync + std::fmt::Debug {
+    /// Stable name (the hand-off key).
+    fn name(&self) -> &'static str;
+    /// Handles one batch; returns how many events it produced.
+    async fn handle(&self, state: &AppState, batch: &Batch) -> Result<usize, AppError>;
+}
+
+/// The zone engine as a consumer: events go to the log and the bus.
+#[derive(Debug)]
+pub struct ZoneConsumer;
+
+#[async_trait::async_trait]
+impl DetectionConsumer for ZoneConsumer {
+    fn name(&self) -> &'static str {
+        "zones"
+    }
+
+    async fn handle(&self, state: &AppState, batch: &Batch) -> Result<usize, AppError> {
+        let camera = &batch.outbox.camera_id;
+        let zones = crate::perception::zones::enabled_specs(&state.db, camera).await?;
+        let observations: Vec<Observation> = batch
+            .detections
+            .iter()
+            .map(|d| Observation {
+                track_id: d.track_id.clone(),
+                label: d.label.clone(),
+                confidence: d.confidence,
+                bbox: BBox {
+                    x: d.x,
+                    y: d.y,
+                    w: d.w,
+                    h: d.h,
+                },
+            })
+            .collect();
+        let now = state.clock.now();
+        let produced = {
+            let mut engine = state.perception.engine.lock().await;
+            engine.process(camera, &zones, &observations, now)
+        };
+        let names: std::collections::HashMap<String, String> = entity::zone::Entity::find()
+            .filter(entity::zone::Column::CameraId.eq(camera.clone()))
+            .all(&state.db)
+            .await?
+            .into_iter()
+            .map(|z| (z.id, z.name))
+            .collect();
+        let severities: std::collections::HashMap<String, String> = entity::zone::Entity::find()
+            .all(&state.db)
+            .await?
+            .into_iter()
+            .map(|z| (z.id, z.severity))
+            .collect();
+        for e in &produced {
+            let (kind, direction) = match e.kind {
+                ZoneEventKind::Enter => ("ZONE_ENTER", None),
+                ZoneEventKind::Exit => ("ZONE_EXIT", None),
+                ZoneEventKind::Dwell => ("ZONE_DWELL", None),
+                ZoneEventKind::CrossAToB => ("LINE_CROSS", Some("AB")),
+                ZoneEventKind::CrossBToA => ("LINE_CROSS", Some("BA")),
+                ZoneEventKind::StaticSuppressed => ("ZONE_STATIC_SUPPRESSED", None),
+            };
+            let severity = if e.kind == ZoneEventKind::StaticSuppressed {
+                "info".to_owned()
+            } else {
+                severities
+                    .get(&e.zone_id)
+                    .cloned()
+                    .unwrap_or_else(|| "info".into())
+            };
+            crate::perception::events::record(
+                state,
+                event::ActiveModel {
+                    kind: Set(kind.into()),
+                    severity: Set(severity),
+                    camera_id: Set(Some(e.camera_id.clone())),
+                    zone_id: Set(Some(e.zone_id.clone())),
+                    track_id: Set(Some(e.track_id.clone())),
+                    label: Set(Some(e.label.clone())),
+                    dwell_seconds: Set(e.dwell_seconds),
+                    direction: Set(direction.map(str::to_owned)),
+                    payload: Set(json!({
+                        "zone": names.get(&e.zone_id),
+                        "frameId": batch.outbox.frame_id,
+                        "outboxSeq": batch.outbox.seq,
+                    })
+                    .to_string()),
+                    at: Set(e.at),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        }
+        Ok(produced.len())
+    }
+}
+
+/// Hands a batch to every consumer that has not had it, then marks it fanned out.
+pub async fn fan_out(state: &AppState, batch: &Batch) -> Result<usize, AppError> {
+    let mut produced = 0;
+    for consumer in &state.perception.consumers {
+        let claimed = consumer_fanout::Entity::insert(consumer_fanout::ActiveModel {
+            consumer: Set(consumer.name().into()),
+            outbox_seq: Set(batch.outbox.seq),
+            fanned_at: Set(state.clock.now()),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                consumer_fanout::Column::Consumer,
+                consumer_fanout::Column::OutboxSeq,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(&state.db)
+        .await?;
+        if claimed == 1 {
+            match consumer.handle(state, batch).await {
+                Ok(n) => produced += n,
+                Err(err) => {
+                    tracing::error!(consumer = consumer.name(), seq = batch.outbox.seq, error = %err, "detection consumer failed");
+                }
+            }
+        }
+    }
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::FannedOutAt, Expr::value(state.clock.now()))
+        .filter(outbox::Column::Seq.eq(batch.outbox.seq))
+        .exec(&state.db)
+        .await?;
+    Ok(produced)
+}
+
+/// Start-up: batches committed but not fully handed off (a crash between commit and fan-out)
+/// are handed to the consumers that have not had them, in order.
+pub async fn replay(state: &AppState) -> Result<usize, AppError> {
+    let pending = outbox::Entity::find()
+        .filter(outbox::Column::FannedOutAt.is_null())
+        .order_by_asc(outbox::Column::Seq)
+        .all(&state.db)
+        .await?;
+    let count = pending.len();
+    for row in pending {
+        let detections = detection::Entity::find()
+            .filter(detection::Column::OutboxSeq.eq(row.seq))
+            .order_by_asc(detection::Column::Id)
+            .all(&state.db)
+            .await?;
+        fan_out(
+            state,
+            &Batch {
+                outbox: row,
+                detections,
+            },
+        )
+        .await?;
+    }
+    if count > 0 {
+        tracing::warn!(
+            batches = count,
+            "replayed detection batches a restart interrupted"
+        );
+    }
+    Ok(count)
+}
+
+/// (camera, zone, track).
+type TrackKey = (String, String, String);
+/// (entered at, last event at, dwell announced).
+type Visit = (DateTime<Utc>, DateTime<Utc>, bool);
+
+/// Start-up: the engine's tracks that were inside a zone within the track TTL are rebuilt from
+/// the event log (an ENTER without a later EXIT), so a restart neither repeats their ENTER nor
+/// loses their EXIT; dwell already announced for the visit is not announced again.
+pub async fn restore_engine(state: &AppState) -> Result<usize, AppError> {
+    let since =
+        state.clock.now() - chrono::Duration::seconds(crate::perception::engine::TRACK_TTL_SECS);
+    let rows = event::Entity::find()
+        .filter(event::Column::Kind.is_in(["ZONE_ENTER", "ZONE_EXIT", "ZONE_DWELL"]))
+        .filter(event::Column::At.gte(since))
+        .order_by_asc(event::Column::Seq)
+        .all(&state.db)
+        .await?;
+    let mut visits: std::collections::BTreeMap<TrackKey, Visit> = Default::default();
+    for e in rows {
+        let (Some(camera), Some(zone), Some(track)) = (e.camera_id, e.zone_id, e.track_id) else {
+            continue;
+        };
+        let key = (camera, zone, track);
+        match e.kind.as_str() {
+            "ZONE_ENTER" => {
+                visits.insert(key, (e.at, e.at, false));
+            }
+            "ZONE_DWELL" => {
+                if let Some(v) = visits.get_mut(&key) {
+                    v.1 = e.at;
+                    v.2 = true;
+                }
+            }
+            _ => {
+                visits.remove(&key);
+            }
+        }
+    }
+    let mut engine = state.perception.engine.lock().await;
+    for ((camera, zone, track), (entered_at, last_seen, dwelt)) in &visits {
+        engine.restore_inside(camera, zone, track, *entered_at, *last_seen, *dwelt);
+    }
+    Ok(visits.len())
+}
+
+/// Ingest mutations.
+#[derive(Default)]
+pub struct IngestMutation;
+
+#[Object]
+impl IngestMutation {
+    /// Stores one frame's detections (for `ai:ingest` credentials scoped to the camera) and runs the zone engine on them.
+    async fn ingest_detections(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The frame and its detections.")] input: IngestDetectionsInput,
+    ) -> Result<IngestResult, AppError> {
+        let principal = ctx.require_camera(Capability::AiIngest, &input.camera_id)?;
+        let state = ctx.state()?;
+        let now = state.clock.now();
+        let (task_type, frame_id) = validate(&input, now)?;
+        find_camera(ctx, Capability::AiIngest, &input.camera_id).await?;
+        let produced_by = format!(
+            "{}:{}",
+            match principal.kind {
+                PrincipalKind::ApiKey => "apikey",
+                PrincipalKind::User => "user",
+            },
+            principal.id
+        );
+        let txn = state.db.begin().await?;
+        let inserted = outbox::Entity::insert(outbox::ActiveModel {
+            camera_id: Set(input.camera_id.to_string()),
+            frame_id: Set(frame_id.clone()),
+            task_type: Set(task_type.clone()),
+            captured_at: Set(input.captured_at),
+            detection_count: Set(input.detections.len() as i32),
+            produced_by: Set(produced_by.clone()),
+            created_at: Set(now),
+            fanned_out_at: Set(None),
+            ..Default::default()
+        })
+        .on_conflict(
+            OnConflict::columns([outbox::Column::CameraId, outbox::Column::FrameId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+        if inserted == 0 {
+            txn.rollback().await?;
+            return Ok(IngestResult {
+                seq: None,
+                duplicate: true,
+                accepted: 0,
+                events: 0,
+            });
+        }
+        let row = outbox::Entity::find()
+            .filter(outbox::Column::CameraId.eq(input.camera_id.as_str()))
+            .filter(outbox::Column::FrameId.eq(frame_id.clone()))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| AppError::internal("the outbox row vanished inside its transaction"))?;
+        let detections: Vec<detection::ActiveModel> = input
+            .detections
+            .iter()
+            .map(|d| {
+                let mut attrs = d
+                    .attributes
+                    .as_ref()
+                    .map(|a| a.0.clone())
+                    .unwrap_or_else(|| json!({}));
+                attrs["provenance"] = json!({"producedBy": produced_by, "ticket": "none"});
+                detection::ActiveModel {
+                    outbox_seq: Set(row.seq),
+                    camera_id: Set(row.camera_id.clone()),
+                    task_type: Set(task_type.clone()),
+                    captured_at: Set(input.captured_at),
+                    label: Set(d.label.trim().to_owned()),
+                    confidence: Set(d.confidence),
+                    x: Set(d.bbox.x),
+                    y: Set(d.bbox.y),
+                    w: Set(d.bbox.w),
+                    h: Set(d.bbox.h),
+                    track_id: Set(d.track_id.as_ref().map(|t| t.trim().to_owned())),
+                    attributes: Set(attrs.to_string()),
+                    created_at: Set(now),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        if !detections.is_empty() {
+            detection::Entity::insert_many(detections)
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        let stored = detection::Entity::find()
+            .filter(detection::Column::OutboxSeq.eq(row.seq))
+            .order_by_asc(detection::Column::Id)
+            .all(&state.db)
+            .await?;
+        let accepted = stored.len() as i32;
+        let events = fan_out(
+            state,
+            &Batch {
+                outbox: row.clone(),
+                detections: stored,
+            },
+        )
+        .await?;
+        Ok(IngestResult {
+            seq: Some(row.seq),
+            duplicate: false,
+            accepted,
+            events: events as i32,
+        })
+    }
+}

@@ -1,0 +1,574 @@
+//! Zones over GraphQL: `createZone`, `updateZone`, `deleteZone`, `zones`.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::zone;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, Set,
+};
+use serde_json::json;
+
+use crate::audit::{self, Actor, Entry};
+use crate::auth::principal::{CameraScope, Capability};
+use crate::auth::token::new_id;
+use crate::cameras::graphql::find_camera;
+use crate::error::AppError;
+use crate::evidence::retention::Severity;
+use crate::graphql::ContextExt;
+use crate::perception::engine::{Direction, Shape, StaticSuppression, ZoneSpec};
+use crate::perception::geometry::Point;
+
+/// A zone's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum ZoneKind {
+    /// A polygon of 3 to 512 points: enter, exit and dwell events.
+    Region,
+    /// A tripwire of exactly 2 points, A then B: line-cross events with their direction.
+    Line,
+}
+
+/// Which crossings of a line fire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum LineDirection {
+    /// Both ways.
+    Any,
+    /// Only from A's left to its right (looking from A to B).
+    Ab,
+    /// Only the other way.
+    Ba,
+}
+
+/// A point in normalized image coordinates (0..1, origin top-left).
+#[derive(Debug, Clone, Copy, SimpleObject, InputObject)]
+#[graphql(input_name = "PointInput")]
+pub struct ZonePoint {
+    /// 0 (left) to 1 (right).
+    pub x: f64,
+    /// 0 (top) to 1 (bottom).
+    pub y: f64,
+}
+
+/// A region or tripwire of a camera watched by the zone engine.
+#[derive(SimpleObject)]
+pub struct Zone {
+    /// Zone id (`zone_…`).
+    pub id: ID,
+    /// Camera.
+    pub camera_id: ID,
+    /// Name, unique per camera.
+    pub name: String,
+    /// Region or line.
+    pub kind: ZoneKind,
+    /// The polygon, or A and B of a line.
+    pub points: Vec<ZonePoint>,
+    /// Which crossings fire (lines).
+    pub direction: LineDirection,
+    /// Labels that count; empty = every label.
+    pub labels: Vec<String>,
+    /// Detections below this confidence are invisible to the zone.
+    pub min_confidence: f64,
+    /// Consecutive observations before a track counts as in or out (debounce).
+    pub confirm_frames: i32,
+    /// Seconds inside before a dwell event, once per visit (0 = none).
+    pub dwell_seconds: f64,
+    /// Severity of the zone's events.
+    pub severity: Severity,
+    /// Watched by the engine.
+    pub enabled: bool,
+    /// Objects that do not move are suppressed (parked cars, mannequins).
+    pub static_suppression: bool,
+    /// Movement (normalized units) below which an object counts as not moving.
+    pub static_epsilon: f64,
+    /// Seconds without moving before suppression.
+    pub static_after_seconds: f64,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+fn kind_of(stored: &str) -> ZoneKind {
+    if stored == "line" {
+        ZoneKind::Line
+    } else {
+        ZoneKind::Region
+    }
+}
+
+fn direction_of(stored: &str) -> LineDirection {
+    match stored {
+        "ab" => LineDirection::Ab,
+        "ba" => LineDirection::Ba,
+        _ => LineDirection::Any,
+    }
+}
+
+fn points_of(stored: &str) -> Vec<ZonePoint> {
+    serde_json::from_str::<Vec<[f64; 2]>>(stored)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|[x, y]| ZonePoint { x, y })
+        .collect()
+}
+
+impl From<zone::Model> for Zone {
+    fn from(m: zone::Model) -> Self {
+        Zone {
+            id: ID(m.id),
+            camera_id: ID(m.camera_id),
+            name: m.name,
+            kind: kind_of(&m.kind),
+            points: points_of(&m.points),
+            direction: direction_of(&m.direction),
+            labels: serde_json::from_str(&m.labels).unwrap_or_default(),
+            min_confidence: m.min_confidence,
+            confirm_frames: m.confirm_frames,
+            dwell_seconds: m.dwell_seconds,
+            severity: Severity::parse(&m.severity),
+            enabled: m.enabled,
+            static_suppression: m.static_suppression,
+            static_epsilon: m.static_epsilon,
+            static_after_seconds: m.static_after_seconds,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+/// What the engine needs of a stored zone.
+pub fn spec(m: &zone::Model) -> ZoneSpec {
+    let points: Vec<Point> = points_of(&m.points)
+        .into_iter()
+        .map(|p| Point::new(p.x, p.y))
+        .collect();
+    let shape = match (kind_of(&m.kind), points.as_slice()) {
+        (ZoneKind::Line, [a, b, ..]) => Shape::Line {
+            a: *a,
+            b: *b,
+            direction: match direction_of(&m.direction) {
+                LineDirection::Any => Direction::Any,
+                LineDirection::Ab => Direction::AToB,
+                LineDirection::Ba => Direction::BToA,
+            },
+        },
+        _ => Shape::Region(points),
+    };
+    ZoneSpec {
+        id: m.id.clone(),
+        camera_id: m.camera_id.clone(),
+        shape,
+        labels: serde_json::from_str(&m.labels).unwrap_or_default(),
+        min_confidence: m.min_confidence,
+        confirm_frames: m.confirm_frames.clamp(1, 10) as u32,
+        dwell_seconds: m.dwell_seconds,
+        suppression: m.static_suppression.then_some(StaticSuppression {
+            epsilon: m.static_epsilon,
+            after_seconds: m.static_after_seconds,
+        }),
+    }
+}
+
+/// The enabled zones of a camera, as the engine sees them.
+pub async fn enabled_specs(
+    db: &impl ConnectionTrait,
+    camera_id: &str,
+) -> Result<Vec<ZoneSpec>, AppError> {
+    Ok(zone::Entity::find()
+        .filter(zone::Column::CameraId.eq(camera_id))
+        .filter(zone::Column::Enabled.eq(true))
+        .order_by_asc(zone::Column::CreatedAt)
+        .all(db)
+        .await?
+        .iter()
+        .map(spec)
+        .collect())
+}
+
+/// A new zone.
+#[derive(InputObject)]
+pub struct CreateZoneInput {
+    /// Camera.
+    pub camera_id: ID,
+    /// Name, 1 to 100 characters, unique per camera.
+    pub name: String,
+    /// Region (default) or line.
+    pub kind: Option<ZoneKind>,
+    /// Region: 3 to 512 points; line: exactly 2 (A, B). Coordinates 0..1.
+    pub points: Vec<ZonePoint>,
+    /// Which crossings fire (lines; default ANY).
+    pub direction: Option<LineDirection>,
+    /// Labels that count (default: every label).
+    pub labels: Option<Vec<String>>,
+    /// 0..1 (default 0.5).
+    pub min_confidence: Option<f64>,
+    /// 1..10 (default 2).
+    pub confirm_frames: Option<i32>,
+    /// 0..86400 (default 0: no dwell events).
+    pub dwell_seconds: Option<f64>,
+    /// Default INFO.
+    pub severity: Option<Severity>,
+    /// Default true.
+    pub enabled: Option<bool>,
+    /// Default true.
+    pub static_suppression: Option<bool>,
+    /// 0.001..0.5 (default 0.02).
+    pub static_epsilon: Option<f64>,
+    /// 5..86400 (default 120).
+    pub static_after_seconds: Option<f64>,
+}
+
+/// Changes to a zone; omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateZoneInput {
+    /// The zone.
+    pub id: ID,
+    /// New name.
+    pub name: Option<String>,
+    /// New kind (the points must fit it).
+    pub kind: Option<ZoneKind>,
+    /// New points.
+    pub points: Option<Vec<ZonePoint>>,
+    /// New direction filter.
+    pub direction: Option<LineDirection>,
+    /// New labels.
+    pub labels: Option<Vec<String>>,
+    /// New confidence floor.
+    pub min_confidence: Option<f64>,
+    /// New debounce.
+    pub confirm_frames: Option<i32>,
+    /// New dwell time.
+    pub dwell_seconds: Option<f64>,
+    /// New severity.
+    pub severity: Option<Severity>,
+    /// Enable or disable.
+    pub enabled: Option<bool>,
+    /// Static suppression on or off.
+    pub static_suppression: Option<bool>,
+    /// New static epsilon.
+    pub static_epsilon: Option<f64>,
+    /// New static delay.
+    pub static_after_seconds: Option<f64>,
+}
+
+fn in_range(field: &str, value: f64, min: f64, max: f64) -> Result<f64, AppError> {
+    if value.is_finite() && value >= min && value <= max {
+        Ok(value)
+    } else {
+        Err(AppError::bad_input(
+            field,
+            format!("must be between {min} and {max}"),
+        ))
+    }
+}
+
+fn check_points(kind: ZoneKind, points: &[ZonePoint]) -> Result<String, AppError> {
+    match kind {
+        ZoneKind::Line if points.len() != 2 => {
+            return Err(AppError::bad_input(
+                "input.points",
+                "a line has exactly 2 points (A and B)",
+            ));
+        }
+        ZoneKind::Region if points.len() < 3 => {
+            return Err(AppError::bad_input(
+                "input.points",
+                "a region needs at least 3 points",
+            ));
+        }
+        ZoneKind::Region if points.len() > 512 => {
+            return Err(AppError::bad_input(
+                "input.points",
+                "a region has at most 512 points",
+            ));
+        }
+        _ => {}
+    }
+    for (i, p) in points.iter().enumerate() {
+        in_range(&format!("input.points[{i}].x"), p.x, 0.0, 1.0)?;
+        in_range(&format!("input.points[{i}].y"), p.y, 0.0, 1.0)?;
+    }
+    Ok(json!(points.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>()).to_string())
+}
+
+fn check_name(name: &str) -> Result<String, AppError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AppError::bad_input(
+            "input.name",
+            "1 to 100 characters, no control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn check_labels(labels: &[String]) -> Result<String, AppError> {
+    if labels.len() > 64 {
+        return Err(AppError::bad_input("input.labels", "at most 64 labels"));
+    }
+    for (i, label) in labels.iter().enumerate() {
+        if label.trim().is_empty() || label.chars().count() > 64 {
+            return Err(AppError::bad_input(
+                format!("input.labels[{i}]"),
+                "a label is 1 to 64 characters, not blank",
+            ));
+        }
+    }
+    Ok(json!(labels).to_string())
+}
+
+fn direction_str(d: LineDirection) -> &'static str {
+    match d {
+        LineDirection::Any => "any",
+        LineDirection::Ab => "ab",
+        LineDirection::Ba => "ba",
+    }
+}
+
+async fn name_free(
+    db: &impl ConnectionTrait,
+    camera_id: &str,
+    name: &str,
+    except: Option<&str>,
+) -> Result<(), AppError> {
+    let mut query = zone::Entity::find()
+        .filter(zone::Column::CameraId.eq(camera_id))
+        .filter(zone::Column::Name.eq(name));
+    if let Some(id) = except {
+        query = query.filter(zone::Column::Id.ne(id));
+    }
+    match query.one(db).await? {
+        Some(existing) => Err(AppError::Conflict(format!(
+            "camera `{camera_id}` already has a zone named `{name}` (`{}`)",
+            existing.id
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Finds a zone the caller may change (`FORBIDDEN` alike for missing and foreign when scoped).
+async fn find_zone(ctx: &Context<'_>, id: &str) -> Result<zone::Model, AppError> {
+    let principal = ctx.require(Capability::RegistryManage)?;
+    let found = zone::Entity::find_by_id(id.to_owned())
+        .one(&ctx.state()?.db)
+        .await?;
+    match found {
+        Some(z) if principal.scope.allows(&z.camera_id) => Ok(z),
+        _ if principal.scope != CameraScope::All => Err(AppError::Forbidden(
+            "credential is not scoped to the camera of this zone".into(),
+        )),
+        _ => Err(AppError::NotFound(format!("zone `{id}` not found"))),
+    }
+}
+
+/// Zone queries.
+#[derive(Default)]
+pub struct ZonesQuery;
+
+#[Object]
+impl ZonesQuery {
+    /// The zones of a camera, disabled ones included, oldest first.
+    async fn zones(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Camera.")] camera_id: ID,
+    ) -> Result<Vec<Zone>, AppError> {
+        find_camera(ctx, Capability::EventsRead, &camera_id).await?;
+        Ok(zone::Entity::find()
+            .filter(zone::Column::CameraId.eq(camera_id.as_str()))
+            .order_by_asc(zone::Column::CreatedAt)
+            .order_by_asc(zone::Column::Id)
+            .all(&ctx.state()?.db)
+            .await?
+            .into_iter()
+            .map(Zone::from)
+            .collect())
+    }
+}
+
+/// Zone mutations.
+#[derive(Default)]
+pub struct ZonesMutation;
+
+#[Object]
+impl ZonesMutation {
+    /// Adds a zone; a name already used on the camera is a CONFLICT naming that zone.
+    async fn create_zone(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The zone.")] input: CreateZoneInput,
+    ) -> Result<Zone, AppError> {
+        let principal = ctx.require_camera(Capability::RegistryManage, &input.camera_id)?;
+        find_camera(ctx, Capability::RegistryManage, &input.camera_id).await?;
+        let name = check_name(&input.name)?;
+        let kind = input.kind.unwrap_or(ZoneKind::Region);
+        let points = check_points(kind, &input.points)?;
+        let labels = check_labels(input.labels.as_deref().unwrap_or_default())?;
+        let min_confidence = in_range(
+            "input.minConfidence",
+            input.min_confidence.unwrap_or(0.5),
+            0.0,
+            1.0,
+        )?;
+        let confirm = input.confirm_frames.unwrap_or(2);
+        if !(1..=10).contains(&confirm) {
+            return Err(AppError::bad_input(
+                "input.confirmFrames",
+                "must be between 1 and 10",
+            ));
+        }
+        let dwell = in_range(
+            "input.dwellSeconds",
+            input.dwell_seconds.unwrap_or(0.0),
+            0.0,
+            86_400.0,
+        )?;
+        let epsilon = in_range(
+            "input.staticEpsilon",
+            input.static_epsilon.unwrap_or(0.02),
+            0.001,
+            0.5,
+        )?;
+        let after = in_range(
+            "input.staticAfterSeconds",
+            input.static_after_seconds.unwrap_or(120.0),
+            5.0,
+            86_400.0,
+        )?;
+        let state = ctx.state()?;
+        name_free(&state.db, &input.camera_id, &name, None).await?;
+        let now = state.clock.now();
+        let created = zone::ActiveModel {
+            id: Set(new_id("zone")),
+            camera_id: Set(input.camera_id.to_string()),
+            name: Set(name),
+            kind: Set(if kind == ZoneKind::Line {
+                "line"
+            } else {
+                "region"
+            }
+            .into()),
+            points: Set(points),
+            direction: Set(direction_str(input.direction.unwrap_or(LineDirection::Any)).into()),
+            labels: Set(labels),
+            min_confidence: Set(min_confidence),
+            confirm_frames: Set(confirm),
+            dwell_seconds: Set(dwell),
+            severity: Set(input.severity.unwrap_or(Severity::Info).as_str().into()),
+            enabled: Set(input.enabled.unwrap_or(true)),
+            static_suppression: Set(input.static_suppression.unwrap_or(true)),
+            static_epsilon: Set(epsilon),
+            static_after_seconds: Set(after),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&state.db)
+        .await
+        .map_err(|err| match AppError::from(err) {
+            // Two creators racing past the check: the unique index decides.
+            AppError::Conflict(_) => AppError::Conflict(format!(
+                "camera `{}` already has a zone named `{}`",
+                input.camera_id.as_str(),
+                input.name.trim()
+            )),
+            other => other,
+        })?;
+        let mut entry = Entry::new("create_zone", "zone", &created.id)
+            .detail(json!({"name": created.name, "kind": created.kind}));
+        entry.camera_id = Some(&created.camera_id);
+        audit::record(&state.db, &Actor::from(principal), entry, now).await;
+        Ok(created.into())
+    }
+
+    /// Changes a zone; the result is validated as a whole (points against the kind).
+    async fn update_zone(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The changes.")] input: UpdateZoneInput,
+    ) -> Result<Zone, AppError> {
+        let current = find_zone(ctx, &input.id).await?;
+        let principal = ctx.principal()?;
+        let state = ctx.state()?;
+        let mut row = current.clone().into_active_model();
+        if let Some(name) = &input.name {
+            let name = check_name(name)?;
+            name_free(&state.db, &current.camera_id, &name, Some(&current.id)).await?;
+            row.name = Set(name);
+        }
+        let kind = input.kind.unwrap_or(kind_of(&current.kind));
+        let points = input
+            .points
+            .clone()
+            .unwrap_or_else(|| points_of(&current.points));
+        row.points = Set(check_points(kind, &points)?);
+        row.kind = Set(if kind == ZoneKind::Line {
+            "line"
+        } else {
+            "region"
+        }
+        .into());
+        if let Some(d) = input.direction {
+            row.direction = Set(direction_str(d).into());
+        }
+        if let Some(labels) = &input.labels {
+            row.labels = Set(check_labels(labels)?);
+        }
+        if let Some(v) = input.min_confidence {
+            row.min_confidence = Set(in_range("input.minConfidence", v, 0.0, 1.0)?);
+        }
+        if let Some(v) = input.confirm_frames {
+            if !(1..=10).contains(&v) {
+                return Err(AppError::bad_input(
+                    "input.confirmFrames",
+                    "must be between 1 and 10",
+                ));
+            }
+            row.confirm_frames = Set(v);
+        }
+        if let Some(v) = input.dwell_seconds {
+            row.dwell_seconds = Set(in_range("input.dwellSeconds", v, 0.0, 86_400.0)?);
+        }
+        if let Some(v) = input.severity {
+            row.severity = Set(v.as_str().into());
+        }
+        if let Some(v) = input.enabled {
+            row.enabled = Set(v);
+        }
+        if let Some(v) = input.static_suppression {
+            row.static_suppression = Set(v);
+        }
+        if let Some(v) = input.static_epsilon {
+            row.static_epsilon = Set(in_range("input.staticEpsilon", v, 0.001, 0.5)?);
+        }
+        if let Some(v) = input.static_after_seconds {
+            row.static_after_seconds = Set(in_range("input.staticAfterSeconds", v, 5.0, 86_400.0)?);
+        }
+        let now = state.clock.now();
+        row.updated_at = Set(now);
+        let updated = row.update(&state.db).await?;
+        let mut entry = Entry::new("update_zone", "zone", &updated.id);
+        entry.camera_id = Some(&updated.camera_id);
+        audit::record(&state.db, &Actor::from(principal), entry, now).await;
+        Ok(updated.into())
+    }
+
+    /// Deletes a zone; its past events are kept.
+    async fn delete_zone(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The zone.")] id: ID,
+    ) -> Result<bool, AppError> {
+        let current = find_zone(ctx, &id).await?;
+        let principal = ctx.principal()?;
+        let state = ctx.state()?;
+        zone::Entity::delete_by_id(current.id.clone())
+            .exec(&state.db)
+            .await?;
+        let now = state.clock.now();
+        let mut entry =
+            Entry::new("delete_zone", "zone", &current.id).detail(json!({"name": current.name}));
+        entry.camera_id = Some(&current.camera_id);
+        audit::record(&state.db, &Actor::from(principal), entry, now).await;
+        Ok(true)
+    }
+}

@@ -1,0 +1,278 @@
+//! Perception end to end: zones with clear validation, detections ingested by a worker's key,
+//! zone events streamed over the websocket with resume, scope and replay.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use heldar::clock::ManualClock;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, WsClient};
+use crate::test_on_both;
+
+const CREATE_ZONE: &str = "mutation($i: CreateZoneInput!) { createZone(input: $i) { id name kind points { x y } severity dwellSeconds } }";
+const INGEST: &str = "mutation($i: IngestDetectionsInput!) { ingestDetections(input: $i) { seq duplicate accepted events } }";
+
+async fn camera(app: &TestApp, id: &str) {
+    app.gql("mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": {"id": id, "name": id, "streamUrl": "rtsp://127.0.0.1:9/x", "recordEnabled": false}}), app.admin()).await;
+}
+
+fn right_half(camera: &str) -> Value {
+    json!({"cameraId": camera, "name": "right", "points": [{"x": 0.5, "y": 0.0}, {"x": 1.0, "y": 0.0}, {"x": 1.0, "y": 1.0}, {"x": 0.5, "y": 1.0}],
+           "labels": ["person"], "dwellSeconds": 1.0, "severity": "WARNING"})
+}
+
+fn frame(camera: &str, frame: &str, bbox: [f64; 4]) -> Value {
+    json!({"i": {"cameraId": camera, "taskType": "detect", "frameId": frame, "capturedAt": chrono::Utc::now().to_rfc3339(),
+        "detections": [{"label": "person", "confidence": 0.9, "trackId": "t1", "bbox": {"x": bbox[0], "y": bbox[1], "w": bbox[2], "h": bbox[3]}, "attributes": {"colour": "red", "provenance": "forged"}}]}})
+}
+
+const INSIDE: [f64; 4] = [0.6, 0.4, 0.1, 0.2];
+const OUTSIDE: [f64; 4] = [0.1, 0.1, 0.1, 0.1];
+
+/// Reads `next` payloads of operation `id` until `n` events arrived.
+async fn events(ws: &mut WsClient, id: &str, n: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let m = ws.next_json().await;
+        if m["id"] == id && m["type"] == "next" {
+            assert!(m["payload"]["errors"].is_null(), "{m}");
+            out.push(m["payload"]["data"]["perceptionEvents"].clone());
+        }
+    }
+    out
+}
+
+test_on_both!(
+    async fn zones_are_validated_field_by_field_and_names_are_unique_per_camera(backend) {
+        let app = TestApp::spawn(backend).await;
+        camera(&app, "c1").await;
+        let bad = [
+            (json!({"points": [{"x": 0.1, "y": 0.1}, {"x": 0.2, "y": 0.2}]}), "input.points"),
+            (json!({"points": [{"x": 0.1, "y": 0.1}, {"x": 0.2, "y": 0.2}, {"x": 1.5, "y": 0.3}]}), "input.points[2].x"),
+            (json!({"kind": "LINE", "points": [{"x": 0.1, "y": 0.1}, {"x": 0.2, "y": 0.2}, {"x": 0.3, "y": 0.3}]}), "input.points"),
+            (json!({"labels": ["person", " "]}), "input.labels[1]"),
+            (json!({"minConfidence": 7.0}), "input.minConfidence"),
+            (json!({"confirmFrames": 0}), "input.confirmFrames"),
+            (json!({"name": "  "}), "input.name"),
+        ];
+        for (patch, field) in bad {
+            let mut input = right_half("c1");
+            input.as_object_mut().unwrap().extend(patch.as_object().unwrap().clone());
+            let (_, body) = app.post(CREATE_ZONE, json!({"i": input}), app.admin()).await;
+            assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{field}: {body}");
+            assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
+        }
+        let zone = app.gql(CREATE_ZONE, json!({"i": right_half("c1")}), app.admin()).await["createZone"].clone();
+        assert_eq!(zone["kind"], "REGION");
+        let (code, message) = app.gql_err(CREATE_ZONE, json!({"i": right_half("c1")}), app.admin()).await;
+        assert_eq!(code, "CONFLICT");
+        assert!(message.contains(zone["id"].as_str().unwrap()), "{message}");
+        // Flipping a 4-point region to a line: the whole result is checked.
+        let (_, body) = app.post("mutation($i: UpdateZoneInput!) { updateZone(input: $i) { id } }", json!({"i": {"id": zone["id"], "kind": "LINE"}}), app.admin()).await;
+        assert_eq!(body["errors"][0]["extensions"]["field"], "input.points");
+        // A scoped key gets one answer for someone else's zone and a missing one.
+        let (_, _, scoped) = app.api_key("manager", Some(vec!["other"])).await;
+        for id in [zone["id"].as_str().unwrap(), "zone_missing"] {
+            let (code, message) = app.gql_err("mutation($id: ID!) { deleteZone(id: $id) }", json!({"id": id}), Some(&scoped)).await;
+            assert_eq!(code, "FORBIDDEN");
+            assert!(!message.contains(id));
+        }
+        let (code, _) = app.gql_err("mutation { deleteZone(id: \"zone_missing\") }", json!({}), app.admin()).await;
+        assert_eq!(code, "NOT_FOUND");
+        let listed = app.gql("{ zones(cameraId: \"c1\") { name } }", json!({}), app.admin()).await;
+        assert_eq!(listed["zones"], json!([{"name": "right"}]));
+    }
+);
+
+test_on_both!(
+    async fn a_track_walking_in_dwelling_and_out_streams_enter_dwell_exit(backend) {
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let app = TestApp::spawn_full(backend, clock.clone(), |_| {}).await;
+        camera(&app, "c1").await;
+        let zone = app.gql(CREATE_ZONE, json!({"i": right_half("c1")}), app.admin()).await["createZone"]["id"].clone();
+        let (_, _, worker) = app.api_key("integration", Some(vec!["c1"])).await;
+        let (_, viewer) = app.user_with_role("watcher", "viewer").await;
+        let mut ws = WsClient::connect_acked(&app.ws_url(), json!({"authorization": format!("Bearer {viewer}")})).await;
+        ws.send(json!({"id": "e", "type": "subscribe", "payload": {"query": "subscription { perceptionEvents(filter: {cameraIds: [\"c1\"]}) { cursor kind severity cameraId zoneId trackId label dwellSeconds payload } }"}})).await;
+        // Nothing is sent until an event happens; the subscription is live.
+        assert!(ws.next_event_within(Duration::from_millis(300)).await.is_none());
+
+        let first = app.gql(INGEST, frame("c1", "f1", INSIDE), Some(&worker)).await["ingestDetections"].clone();
+        assert_eq!(first["events"], 0, "debounce: one frame inside is not an entry");
+        assert_eq!(first["accepted"], 1);
+        clock.advance(chrono::Duration::milliseconds(500));
+        assert_eq!(app.gql(INGEST, frame("c1", "f2", INSIDE), Some(&worker)).await["ingestDetections"]["events"], 1);
+        clock.advance(chrono::Duration::milliseconds(1500));
+        app.gql(INGEST, frame("c1", "f3", INSIDE), Some(&worker)).await;
+        clock.advance(chrono::Duration::milliseconds(500));
+        app.gql(INGEST, frame("c1", "f4", OUTSIDE), Some(&worker)).await;
+        clock.advance(chrono::Duration::milliseconds(500));
+        app.gql(INGEST, frame("c1", "f5", OUTSIDE), Some(&worker)).await;
+
+        let got = events(&mut ws, "e", 3).await;
+        let kinds: Vec<&str> = got.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["ZONE_ENTER", "ZONE_DWELL", "ZONE_EXIT"]);
+        for e in &got {
+            assert_eq!(e["zoneId"], zone);
+            assert_eq!(e["trackId"], "t1");
+            assert_eq!(e["cameraId"], "c1");
+            assert_eq!(e["severity"], "WARNING");
+            assert_eq!(e["payload"]["zone"], "right");
+        }
+        assert_eq!(got[0]["label"], "person");
+        assert_eq!(got[1]["dwellSeconds"], 1.5);
+
+        // The same frame again is a duplicate and changes nothing.
+        let again = app.gql(INGEST, frame("c1", "f5", OUTSIDE), Some(&worker)).await["ingestDetections"].clone();
+        assert_eq!(again, json!({"seq": null, "duplicate": true, "accepted": 0, "events": 0}));
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        assert_eq!(entity::detection::Entity::find().count(&app.state.db).await.unwrap(), 5);
+        // Server-owned attributes are the server's.
+        let stored = entity::detection::Entity::find().one(&app.state.db).await.unwrap().unwrap();
+        let attrs: Value = serde_json::from_str(&stored.attributes).unwrap();
+        assert_eq!(attrs["colour"], "red");
+        assert!(attrs["provenance"]["producedBy"].as_str().unwrap().starts_with("apikey:"));
+
+        // The same events through the paged query, resumable by cursor.
+        let page = app.gql("{ perceptionEvents(filter: {kinds: [\"ZONE_ENTER\", \"ZONE_EXIT\"]}, first: 1) { edges { node { kind } } pageInfo { endCursor hasNextPage } } }", json!({}), Some(&viewer)).await;
+        assert_eq!(page["perceptionEvents"]["edges"][0]["node"]["kind"], "ZONE_ENTER");
+        let next = app.gql("query($a: String) { perceptionEvents(filter: {kinds: [\"ZONE_ENTER\", \"ZONE_EXIT\"]}, after: $a) { edges { node { kind } } } }",
+            json!({"a": page["perceptionEvents"]["pageInfo"]["endCursor"]}), Some(&viewer)).await;
+        assert_eq!(next["perceptionEvents"]["edges"], json!([{"node": {"kind": "ZONE_EXIT"}}]));
+    }
+);
+
+test_on_both!(
+    async fn ingest_refuses_bad_batches_before_writing_anything(backend) {
+        let app = TestApp::spawn(backend).await;
+        camera(&app, "c1").await;
+        camera(&app, "c2").await;
+        let (_, _, worker) = app.api_key("integration", Some(vec!["c1"])).await;
+        let cases: Vec<(Value, &str)> = vec![
+            (json!({"confidence": 1.5}), "input.detections[0].confidence"),
+            (json!({"bbox": {"x": 0.1, "y": 0.1, "w": 0.0, "h": 0.1}}), "input.detections[0].bbox.w"),
+            (json!({"bbox": {"x": 1.2, "y": 0.1, "w": 0.1, "h": 0.1}}), "input.detections[0].bbox.x"),
+            (json!({"bbox": {"x": 0.5, "y": 0.5, "w": 0.1, "h": 0.6}}), "input.detections[0].bbox.h"),
+            (json!({"label": " "}), "input.detections[0].label"),
+            (json!({"attributes": [1, 2]}), "input.detections[0].attributes"),
+        ];
+        for (patch, field) in cases {
+            let mut body = frame("c1", "bad", INSIDE);
+            body["i"]["detections"][0].as_object_mut().unwrap().extend(patch.as_object().unwrap().clone());
+            let (_, reply) = app.post(INGEST, body, Some(&worker)).await;
+            assert_eq!(reply["errors"][0]["extensions"]["field"], field, "{reply}");
+        }
+        let mut many = frame("c1", "many", INSIDE);
+        let one = many["i"]["detections"][0].clone();
+        many["i"]["detections"] = Value::Array(vec![one; 1001]);
+        let (_, reply) = app.post(INGEST, many, Some(&worker)).await;
+        assert_eq!(reply["errors"][0]["extensions"]["field"], "input.detections");
+        let (code, _) = app.gql_err(INGEST, frame("c2", "f", INSIDE), Some(&worker)).await;
+        assert_eq!(code, "FORBIDDEN", "out of the key's scope");
+        let (_, viewer) = app.user_with_role("v", "viewer").await;
+        let (code, _) = app.gql_err(INGEST, frame("c1", "f", INSIDE), Some(&viewer)).await;
+        assert_eq!(code, "FORBIDDEN", "viewers do not ingest");
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        assert_eq!(entity::outbox::Entity::find().count(&app.state.db).await.unwrap(), 0);
+        assert_eq!(entity::detection::Entity::find().count(&app.state.db).await.unwrap(), 0);
+    }
+);
+
+test_on_both!(
+    async fn a_resumed_subscription_gets_exactly_the_missed_events_then_live_ones_in_scope(backend) {
+        let app = TestApp::spawn(backend).await;
+        camera(&app, "c1").await;
+        camera(&app, "c2").await;
+        let mut zone = right_half("c1");
+        zone["dwellSeconds"] = json!(0);
+        zone["confirmFrames"] = json!(1);
+        app.gql(CREATE_ZONE, json!({"i": zone.clone()}), app.admin()).await;
+        zone["cameraId"] = json!("c2");
+        app.gql(CREATE_ZONE, json!({"i": zone}), app.admin()).await;
+        let (_, _, worker) = app.api_key("integration", None).await;
+        let (_, _, scoped) = app.api_key("viewer", Some(vec!["c1"])).await;
+        let subscribe = |after: Value| json!({"id": "r", "type": "subscribe", "payload": {"query": "subscription($a: String) { perceptionEvents(after: $a) { cursor kind cameraId } }", "variables": {"a": after}}});
+        let mut n = 0;
+        let mut walk = |camera: &'static str, bbox: [f64; 4]| {
+            n += 1;
+            frame(camera, &format!("{camera}-{n}"), bbox)
+        };
+
+        let mut ws = WsClient::connect_acked(&app.ws_url(), json!({"authorization": format!("Bearer {scoped}")})).await;
+        ws.send(subscribe(Value::Null)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // c2's events never reach a subscriber scoped to c1.
+        app.gql(INGEST, walk("c2", INSIDE), Some(&worker)).await;
+        app.gql(INGEST, walk("c1", INSIDE), Some(&worker)).await;
+        let seen = events(&mut ws, "r", 1).await;
+        assert_eq!(seen[0]["kind"], "ZONE_ENTER");
+        assert_eq!(seen[0]["cameraId"], "c1");
+        let cursor = seen[0]["cursor"].clone();
+        drop(ws);
+
+        // Missed while away: an exit and an entry on c1 (and noise on c2).
+        app.gql(INGEST, walk("c1", OUTSIDE), Some(&worker)).await;
+        app.gql(INGEST, walk("c2", OUTSIDE), Some(&worker)).await;
+        app.gql(INGEST, walk("c1", INSIDE), Some(&worker)).await;
+        let mut ws = WsClient::connect_acked(&app.ws_url(), json!({"authorization": format!("Bearer {scoped}")})).await;
+        ws.send(subscribe(cursor)).await;
+        let replayed = events(&mut ws, "r", 2).await;
+        assert_eq!(replayed.iter().map(|e| e["kind"].as_str().unwrap()).collect::<Vec<_>>(), ["ZONE_EXIT", "ZONE_ENTER"]);
+        // Then live, with no duplicate of the replayed ones.
+        app.gql(INGEST, walk("c1", OUTSIDE), Some(&worker)).await;
+        let live = events(&mut ws, "r", 1).await;
+        assert_eq!(live[0]["kind"], "ZONE_EXIT");
+        assert!(live[0]["cursor"] != replayed[0]["cursor"]);
+        assert!(ws.next_event_within(Duration::from_millis(300)).await.is_none(), "nothing else: no duplicates, no c2");
+    }
+);
+
+test_on_both!(
+    async fn a_batch_committed_but_not_handed_off_is_replayed_once(backend) {
+        use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
+        let app = TestApp::spawn(backend).await;
+        camera(&app, "c1").await;
+        let mut zone = right_half("c1");
+        zone["confirmFrames"] = json!(1);
+        app.gql(CREATE_ZONE, json!({"i": zone}), app.admin()).await;
+        // As if the process died right after the ingest transaction committed.
+        let now = chrono::Utc::now();
+        let row = entity::outbox::ActiveModel {
+            camera_id: Set("c1".into()),
+            frame_id: Set("crashed".into()),
+            task_type: Set("detect".into()),
+            captured_at: Set(now),
+            detection_count: Set(1),
+            produced_by: Set("apikey:test".into()),
+            created_at: Set(now),
+            fanned_out_at: Set(None),
+            ..Default::default()
+        }
+        .insert(&app.state.db)
+        .await
+        .unwrap();
+        entity::detection::ActiveModel {
+            outbox_seq: Set(row.seq),
+            camera_id: Set("c1".into()),
+            task_type: Set("detect".into()),
+            captured_at: Set(now),
+            label: Set("person".into()),
+            confidence: Set(0.9),
+            x: Set(0.6), y: Set(0.4), w: Set(0.1), h: Set(0.2),
+            track_id: Set(Some("t9".into())),
+            attributes: Set("{}".into()),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&app.state.db)
+        .await
+        .unwrap();
+        assert_eq!(heldar::perception::ingest::replay(&app.state).await.unwrap(), 1);
+        assert_eq!(heldar::perception::ingest::replay(&app.state).await.unwrap(), 0, "handed off once");
+        let enters = app.gql("{ perceptionEvents(filter: {kinds: [\"ZONE_ENTER\"]}) { edges { node { trackId } } } }", json!({}), app.admin()).await;
+        assert_eq!(enters["perceptionEvents"]["edges"], json!([{"node": {"trackId": "t9"}}]));
+        assert_eq!(entity::consumer_fanout::Entity::find().count(&app.state.db).await.unwrap(), 1);
+    }
+);
