@@ -60,6 +60,7 @@ impl Application {
         let secret = crate::auth::token::load_secret(&config).map_err(StartError::Other)?;
         let config_auth_cache_ms = config.auth_cache_ms;
         let config_media_jobs = config.media_jobs as usize;
+        let config_event_buffer = config.event_buffer as usize;
         let state = AppState {
             db,
             config: Arc::new(config),
@@ -72,7 +73,7 @@ impl Application {
             footage_events: tokio::sync::broadcast::channel(1024).0,
             recorders: Default::default(),
             media: Arc::new(MediaJobs::new(config_media_jobs, &secret)),
-            perception: Default::default(),
+            perception: Arc::new(crate::perception::Perception::new(config_event_buffer)),
         };
         crate::evidence::jobs::recover(&state)
             .await
@@ -187,6 +188,7 @@ pub async fn admin_state(config: Config) -> Result<AppState, StartError> {
     let secret = crate::auth::token::load_secret(&config).map_err(StartError::Other)?;
     let config_auth_cache_ms = config.auth_cache_ms;
     let config_media_jobs = config.media_jobs as usize;
+    let config_event_buffer = config.event_buffer as usize;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     Ok(AppState {
         db,
@@ -200,7 +202,7 @@ pub async fn admin_state(config: Config) -> Result<AppState, StartError> {
         footage_events: tokio::sync::broadcast::channel(1024).0,
         recorders: Default::default(),
         media: Arc::new(MediaJobs::new(config_media_jobs, &secret)),
-        perception: Default::default(),
+        perception: Arc::new(crate::perception::Perception::new(config_event_buffer)),
     })
 }
 

@@ -305,6 +305,11 @@ pub struct Config {
     )]
     pub min_free_disk: bytesize::ByteSize,
 
+    /// Events kept in memory for live subscribers; one that falls further behind is caught up from the log.
+    #[arg(long, env = "HELDAR_EVENT_BUFFER", default_value_t = 4096,
+          value_parser = clap::value_parser!(u64).range(4..=1_000_000), global = true)]
+    pub event_buffer: u64,
+
     /// Days the audit log, the event log and recorded gaps are kept.
     #[arg(long, env = "HELDAR_AUDIT_RETENTION_DAYS", default_value_t = 365,
           value_parser = clap::value_parser!(u64).range(1..=36_500), global = true)]

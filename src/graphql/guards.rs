@@ -73,6 +73,8 @@ pub const ROOT_FIELDS: &[(&str, &str, Requirement)] = &[
         cap(Capability::VideoPlayback),
     ),
     ("Subscription", "clipExport", cap(Capability::VideoExport)),
+    ("Subscription", "zoneOccupancy", cap(Capability::EventsRead)),
+    ("Subscription", "detections", cap(Capability::VideoLive)),
     (
         "Subscription",
         "perceptionEvents",

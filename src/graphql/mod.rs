@@ -16,6 +16,7 @@ use crate::evidence::graphql::{EvidenceMutation, EvidenceQuery, EvidenceSubscrip
 use crate::footage::graphql::{FootageQuery, FootageSubscription};
 use crate::perception::events::{EventsQuery, EventsSubscription};
 use crate::perception::ingest::IngestMutation;
+use crate::perception::live::LiveSubscription;
 use crate::perception::zones::{ZonesMutation, ZonesQuery};
 use crate::state::AppState;
 use crate::system::graphql::{SystemQuery, SystemSubscription};
@@ -55,6 +56,7 @@ pub struct SubscriptionRoot(
     FootageSubscription,
     EvidenceSubscription,
     EventsSubscription,
+    LiveSubscription,
 );
 
 /// The schema type served over HTTP and websockets.

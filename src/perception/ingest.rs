@@ -256,6 +256,7 @@ impl DetectionConsumer for ZoneConsumer {
             )
             .await?;
         }
+        crate::perception::live::publish_occupancy(state, camera).await?;
         Ok(produced.len())
     }
 }
@@ -473,6 +474,28 @@ impl IngestMutation {
             .all(&state.db)
             .await?;
         let accepted = stored.len() as i32;
+        let _ = state
+            .perception
+            .batches
+            .send(crate::perception::live::DetectionBatch {
+                camera_id: ID(row.camera_id.clone()),
+                seq: row.seq,
+                frame_id: row.frame_id.clone(),
+                task_type: row.task_type.clone(),
+                captured_at: row.captured_at,
+                detections: stored
+                    .iter()
+                    .map(|d| crate::perception::live::LiveDetection {
+                        label: d.label.clone(),
+                        confidence: d.confidence,
+                        x: d.x,
+                        y: d.y,
+                        w: d.w,
+                        h: d.h,
+                        track_id: d.track_id.clone(),
+                    })
+                    .collect(),
+            });
         let events = fan_out(
             state,
             &Batch {

@@ -6,6 +6,7 @@ pub mod engine;
 pub mod events;
 pub mod geometry;
 pub mod ingest;
+pub mod live;
 pub mod zones;
 
 use std::sync::Arc;
@@ -19,16 +20,26 @@ pub struct Perception {
     pub write: tokio::sync::Mutex<()>,
     /// The zone engine's state.
     pub engine: tokio::sync::Mutex<engine::ZoneEngine>,
+    /// Last occupancy sent per zone.
+    pub occupancy: tokio::sync::Mutex<std::collections::HashMap<String, i32>>,
+    /// Occupancy changes.
+    pub occupancy_changes: tokio::sync::broadcast::Sender<live::ZoneOccupancy>,
+    /// Every ingested batch, for live overlays.
+    pub batches: tokio::sync::broadcast::Sender<live::DetectionBatch>,
     /// Consumers of ingested batches, in order.
     pub consumers: Vec<Arc<dyn ingest::DetectionConsumer>>,
 }
 
-impl Default for Perception {
-    fn default() -> Self {
+impl Perception {
+    /// State with room for `buffer` events per live subscriber.
+    pub fn new(buffer: usize) -> Perception {
         Perception {
-            events: tokio::sync::broadcast::channel(4096).0,
+            events: tokio::sync::broadcast::channel(buffer.max(4)).0,
             write: tokio::sync::Mutex::new(()),
             engine: tokio::sync::Mutex::new(engine::ZoneEngine::default()),
+            occupancy: Default::default(),
+            occupancy_changes: tokio::sync::broadcast::channel(1024).0,
+            batches: tokio::sync::broadcast::channel(1024).0,
             consumers: vec![Arc::new(ingest::ZoneConsumer)],
         }
     }

@@ -98,6 +98,13 @@ test_on_both!(
         ws.send(json!({"id": "e", "type": "subscribe", "payload": {"query": "subscription { perceptionEvents(filter: {cameraIds: [\"c1\"]}) { cursor kind severity cameraId zoneId trackId label dwellSeconds payload } }"}})).await;
         // Nothing is sent until an event happens; the subscription is live.
         assert!(ws.next_event_within(Duration::from_millis(300)).await.is_none());
+        let mut occupancy = WsClient::connect_acked(&app.ws_url(), json!({"authorization": format!("Bearer {viewer}")})).await;
+        occupancy.send(json!({"id": "o", "type": "subscribe", "payload": {"query": "subscription { zoneOccupancy(cameraId: \"c1\") { zoneId count } }"}})).await;
+        let now = occupancy.next_json().await;
+        assert_eq!(now["payload"]["data"]["zoneOccupancy"], json!({"zoneId": zone, "count": 0}), "the current count first");
+        let mut overlay = WsClient::connect_acked(&app.ws_url(), json!({"authorization": format!("Bearer {viewer}")})).await;
+        overlay.send(json!({"id": "d", "type": "subscribe", "payload": {"query": "subscription { detections(cameraId: \"c1\") { frameId detections { label trackId x } } }"}})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
 
         let first = app.gql(INGEST, frame("c1", "f1", INSIDE), Some(&worker)).await["ingestDetections"].clone();
         assert_eq!(first["events"], 0, "debounce: one frame inside is not an entry");
@@ -123,6 +130,10 @@ test_on_both!(
         }
         assert_eq!(got[0]["label"], "person");
         assert_eq!(got[1]["dwellSeconds"], 1.5);
+        let counts: Vec<Value> = [occupancy.next_json().await, occupancy.next_json().await].iter().map(|m| m["payload"]["data"]["zoneOccupancy"]["count"].clone()).collect();
+        assert_eq!(counts, [json!(1), json!(0)], "in on ENTER, out on EXIT");
+        let batch = overlay.next_json().await;
+        assert_eq!(batch["payload"]["data"]["detections"], json!({"frameId": "f1", "detections": [{"label": "person", "trackId": "t1", "x": 0.6}]}));
 
         // The same frame again is a duplicate and changes nothing.
         let again = app.gql(INGEST, frame("c1", "f5", OUTSIDE), Some(&worker)).await["ingestDetections"].clone();
@@ -274,5 +285,67 @@ test_on_both!(
         let enters = app.gql("{ perceptionEvents(filter: {kinds: [\"ZONE_ENTER\"]}) { edges { node { trackId } } } }", json!({}), app.admin()).await;
         assert_eq!(enters["perceptionEvents"]["edges"], json!([{"node": {"trackId": "t9"}}]));
         assert_eq!(entity::consumer_fanout::Entity::find().count(&app.state.db).await.unwrap(), 1);
+    }
+);
+
+test_on_both!(
+    async fn a_subscriber_that_falls_behind_the_buffer_is_caught_up_from_the_log_in_order(backend) {
+        use futures_util::StreamExt;
+        use sea_orm::Set;
+        // Room for 4 events in memory; the subscriber is not polled while 20 are written.
+        let app = TestApp::spawn_with(backend, |c| c.event_buffer = 4).await;
+        let schema = heldar::graphql::build_schema(
+            Some(app.state.clone()),
+            heldar::graphql::SchemaLimits { max_depth: 64, max_complexity: 10_000, introspection: true },
+        );
+        let principal = heldar::auth::principal::Principal {
+            id: "t".into(),
+            name: "t".into(),
+            role: heldar::auth::principal::Role::Admin,
+            kind: heldar::auth::principal::PrincipalKind::User,
+            scope: heldar::auth::principal::CameraScope::All,
+            session_id: "t".into(),
+            expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+        };
+        let request = async_graphql::Request::new("subscription { perceptionEvents { seq kind } }")
+            .data(heldar::graphql::context::RequestAuth::Authenticated(principal));
+        let mut stream = schema.execute_stream(request);
+        // Drive it until it has subscribed (it then waits for the first event).
+        assert!(tokio::time::timeout(Duration::from_millis(200), stream.next()).await.is_err());
+        for i in 0..20 {
+            heldar::perception::events::record(&app.state, entity::event::ActiveModel {
+                kind: Set(format!("TEST_{i}")),
+                severity: Set("info".into()),
+                payload: Set("{}".into()),
+                at: Set(chrono::Utc::now()),
+                ..Default::default()
+            }).await.unwrap();
+        }
+        let mut kinds = Vec::new();
+        for _ in 0..20 {
+            let response = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.unwrap().unwrap();
+            assert!(response.errors.is_empty(), "{:?}", response.errors);
+            let data = response.data.into_json().unwrap();
+            kinds.push(data["perceptionEvents"]["kind"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(kinds, (0..20).map(|i| format!("TEST_{i}")).collect::<Vec<_>>(), "every event, in order, none dropped");
+    }
+);
+
+test_on_both!(
+    async fn after_a_restart_the_engine_remembers_who_is_inside(backend) {
+        let app = TestApp::spawn(backend).await;
+        camera(&app, "c1").await;
+        let mut zone = right_half("c1");
+        zone["confirmFrames"] = json!(1);
+        zone["dwellSeconds"] = json!(0);
+        app.gql(CREATE_ZONE, json!({"i": zone}), app.admin()).await;
+        let (_, _, worker) = app.api_key("integration", None).await;
+        assert_eq!(app.gql(INGEST, frame("c1", "a", INSIDE), Some(&worker)).await["ingestDetections"]["events"], 1);
+        // A restart loses the in-memory engine; start-up rebuilds it from the event log.
+        *app.state.perception.engine.lock().await = heldar::perception::engine::ZoneEngine::default();
+        assert_eq!(heldar::perception::ingest::restore_engine(&app.state).await.unwrap(), 1);
+        assert_eq!(app.gql(INGEST, frame("c1", "b", INSIDE), Some(&worker)).await["ingestDetections"]["events"], 0, "no second ENTER");
+        assert_eq!(app.gql(INGEST, frame("c1", "c", OUTSIDE), Some(&worker)).await["ingestDetections"]["events"], 1, "its EXIT");
     }
 );
