@@ -143,10 +143,12 @@ impl Application {
         let indexer = tokio::spawn(crate::footage::indexer::run(state.clone()));
         let exports = tokio::spawn(crate::evidence::jobs::run(state.clone()));
         let retention = tokio::spawn(crate::evidence::retention::run(state.clone()));
+        let events = tokio::spawn(crate::perception::events::listen(state.clone()));
         let result = self.serve(shutdown).await;
         indexer.abort();
         exports.abort();
         retention.abort();
+        events.abort();
         state.recorders.stop_all().await;
         result
     }

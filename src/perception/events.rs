@@ -336,15 +336,115 @@ impl EventsSubscription {
     }
 }
 
-/// Appends an event and sends it to subscribers. Insert and send happen under one lock, so
-/// subscribers see events in sequence order.
+/// Advisory lock key serialising event inserts across instances on PostgreSQL.
+const EVENT_LOCK: i64 = 0x4845_4c44_4556; // "HELDEV"
+
+/// Appends an event and makes sure subscribers get it in sequence order.
+///
+/// On SQLite (one process) the insert and the in-process broadcast happen under one lock. On
+/// PostgreSQL several instances may share the database: the insert takes a transaction-scoped
+/// advisory lock, so sequence order is commit order across instances, and `NOTIFY`s the
+/// sequence; every instance's listener ([`listen`]) reads the new rows and broadcasts them, so
+/// an event ingested on one instance reaches subscribers on all of them.
 pub async fn record(
     state: &crate::state::AppState,
     row: event::ActiveModel,
 ) -> Result<event::Model, AppError> {
-    use sea_orm::ActiveModelTrait;
+    use sea_orm::{
+        ActiveModelTrait, ConnectionTrait, DatabaseBackend, Statement, TransactionTrait,
+    };
     let _in_order = state.perception.write.lock().await;
+    if state.db.get_database_backend() == DatabaseBackend::Postgres {
+        let txn = state.db.begin().await?;
+        txn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [EVENT_LOCK.into()],
+        ))
+        .await?;
+        let stored = row.insert(&txn).await?;
+        txn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_notify('heldar_events', $1)",
+            [stored.seq.to_string().into()],
+        ))
+        .await?;
+        txn.commit().await?;
+        return Ok(stored);
+    }
     let stored = row.insert(&state.db).await?;
     let _ = state.perception.events.send(stored.clone());
     Ok(stored)
+}
+
+/// PostgreSQL: broadcasts every new event row, whichever instance wrote it, in sequence order.
+/// On each notification (and after a reconnect) it reads all rows after the last one sent, so
+/// a missed notification delays an event but never loses it. Returns at once on SQLite.
+pub async fn listen(state: crate::state::AppState) {
+    use sea_orm::DatabaseBackend;
+    if state.db.get_database_backend() != DatabaseBackend::Postgres {
+        return;
+    }
+    let mut last: i64 = match event::Entity::find()
+        .select_only()
+        .column(event::Column::Seq)
+        .order_by_desc(event::Column::Seq)
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(&state.db)
+        .await
+    {
+        Ok(seq) => seq.unwrap_or(0),
+        Err(err) => {
+            tracing::error!(error = %err, "event listener cannot start");
+            return;
+        }
+    };
+    loop {
+        let pool = state.db.get_postgres_connection_pool();
+        if pool.is_closed() {
+            return; // shutting down
+        }
+        let mut listener = match sea_orm::sqlx::postgres::PgListener::connect_with(pool).await {
+            Ok(listener) => listener,
+            Err(err) => {
+                tracing::warn!(error = %err, "event listener cannot connect; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(err) = listener.listen("heldar_events").await {
+            tracing::warn!(error = %err, "cannot LISTEN for events; retrying");
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            continue;
+        }
+        loop {
+            // Whatever is newer than what was sent: covers notifications missed meanwhile.
+            match event::Entity::find()
+                .filter(event::Column::Seq.gt(last))
+                .order_by_asc(event::Column::Seq)
+                .limit(1000)
+                .all(&state.db)
+                .await
+            {
+                Ok(rows) => {
+                    for row in rows {
+                        last = row.seq;
+                        let _ = state.perception.events.send(row);
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "event listener could not read new events")
+                }
+            }
+            match listener.recv().await {
+                Ok(_) => {}
+                Err(_) if pool.is_closed() => return,
+                Err(err) => {
+                    tracing::warn!(error = %err, "event listener lost its connection; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
 }

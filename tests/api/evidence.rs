@@ -446,7 +446,10 @@ pub fn write_run(dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32) {
 }
 
 /// The binary on `data_dir` (and `database_url`), until it logs its port.
-fn start_server(data_dir: &Path, database_url: Option<&str>) -> (crate::cli::KillOnDrop, String) {
+pub fn start_server(
+    data_dir: &Path,
+    database_url: Option<&str>,
+) -> (crate::cli::KillOnDrop, String) {
     use std::io::{BufRead, BufReader};
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_heldar"));
     command
@@ -485,7 +488,7 @@ fn start_server(data_dir: &Path, database_url: Option<&str>) -> (crate::cli::Kil
     }
 }
 
-async fn call(
+pub async fn call(
     http: &reqwest::Client,
     addr: &str,
     token: Option<&str>,

@@ -349,3 +349,40 @@ test_on_both!(
         assert_eq!(app.gql(INGEST, frame("c1", "c", OUTSIDE), Some(&worker)).await["ingestDetections"]["events"], 1, "its EXIT");
     }
 );
+
+test_on_both!(
+    async fn two_servers_on_one_postgres_database_share_their_events(backend) {
+        // SQLite is one process's database: the in-process bus serves it.
+        let crate::helpers::Backend::Postgres(admin) = &backend else { return };
+        use sea_orm::ConnectionTrait;
+        let name = format!("heldar_pair_{}", uuid::Uuid::new_v4().simple());
+        let conn = sea_orm::Database::connect(admin.as_str()).await.unwrap();
+        conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+        let url = crate::helpers::replace_db_name(admin, &name);
+        let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (server_a, a) = crate::evidence::start_server(dir_a.path(), Some(&url));
+        let (server_b, b) = crate::evidence::start_server(dir_b.path(), Some(&url));
+        let http = reqwest::Client::new();
+        let login = "mutation($p: String!) { login(username: \"admin\", password: $p) { accessToken } }";
+        let token_a = crate::evidence::call(&http, &a, None, login, json!({"p": crate::helpers::ADMIN_PASSWORD})).await["login"]["accessToken"].as_str().unwrap().to_owned();
+        crate::evidence::call(&http, &a, Some(&token_a), "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+            json!({"i": {"id": "c1", "name": "c1", "streamUrl": "rtsp://127.0.0.1:9/x", "recordEnabled": false}})).await;
+        let mut zone = right_half("c1");
+        zone["confirmFrames"] = json!(1);
+        crate::evidence::call(&http, &a, Some(&token_a), CREATE_ZONE, json!({"i": zone})).await;
+        let key = crate::evidence::call(&http, &a, Some(&token_a), "mutation { createApiKey(input: {name: \"w\", role: INTEGRATION}) { key } }", json!({})).await["createApiKey"]["key"].as_str().unwrap().to_owned();
+
+        let ws_a = a.replace("http://", "ws://") + "/graphql/ws";
+        let mut ws = WsClient::connect_acked(&ws_a, json!({"authorization": format!("Bearer {token_a}")})).await;
+        ws.send(json!({"id": "x", "type": "subscribe", "payload": {"query": "subscription { perceptionEvents { kind cameraId trackId } }"}})).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Ingested on B, seen on A.
+        let worker = crate::evidence::call(&http, &b, None, "mutation($k: String!) { exchangeApiKey(apiKey: $k) { accessToken } }", json!({"k": key})).await["exchangeApiKey"]["accessToken"].as_str().unwrap().to_owned();
+        let result = crate::evidence::call(&http, &b, Some(&worker), INGEST, frame("c1", "f1", INSIDE)).await;
+        assert_eq!(result["ingestDetections"]["events"], 1);
+        let got = events(&mut ws, "x", 1).await;
+        assert_eq!(got[0], json!({"kind": "ZONE_ENTER", "cameraId": "c1", "trackId": "t1"}));
+        drop((server_a, server_b));
+        conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok();
+    }
+);
