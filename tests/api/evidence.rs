@@ -446,7 +446,7 @@ pub fn write_run(dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32) {
 }
 
 /// The binary on `data_dir` (and `database_url`), until it logs its port.
-pub fn start_server(
+pub(crate) fn start_server(
     data_dir: &Path,
     database_url: Option<&str>,
 ) -> (crate::cli::KillOnDrop, String) {
