@@ -341,6 +341,24 @@ async fn index_file(
         .await?;
         if inserted > 0 {
             tracing::warn!(camera = %camera.id, seconds, reason = reason.as_str(), "recording gap");
+            crate::perception::events::record(
+                state,
+                entity::event::ActiveModel {
+                    kind: Set("RECORDING_GAP".into()),
+                    severity: Set("warning".into()),
+                    camera_id: Set(Some(camera.id.clone())),
+                    payload: Set(serde_json::json!({
+                        "from": prev_end.to_rfc3339(),
+                        "to": start.to_rfc3339(),
+                        "seconds": seconds,
+                        "reason": reason.as_str(),
+                    })
+                    .to_string()),
+                    at: Set(now),
+                    ..Default::default()
+                },
+            )
+            .await?;
             let _ = state.footage_events.send(CoverageChange {
                 camera_id: camera.id.clone().into(),
                 kind: CoverageChangeKind::GapOpened,

@@ -256,6 +256,8 @@ async fn count_reconnect(state: &AppState, camera_id: &str) {
 async fn supervise(state: AppState, camera: camera::Model, mut stop: watch::Receiver<bool>) {
     let dir = recordings_root(&state).join(&camera.id);
     let mut backoff = Duration::from_secs(1);
+    // One event per outage, not one per retry.
+    let mut outage_announced = false;
     loop {
         if let Err(err) = tokio::fs::create_dir_all(&dir).await {
             set_state(
@@ -357,11 +359,40 @@ async fn supervise(state: AppState, camera: camera::Model, mut stop: watch::Rece
         count_reconnect(&state, &camera.id).await;
         if ran >= HEALTHY_RUN {
             backoff = Duration::from_secs(1);
+            outage_announced = false;
+        }
+        if !outage_announced {
+            outage_announced = true;
+            announce_outage(&state, &camera.id, reason, ran).await;
         }
         if wait_or_stop(&mut stop, backoff).await {
             return;
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Writes the outage to the event log: `CAMERA_OFFLINE`, `DISK_FULL` or `RECORDER_ERROR`.
+async fn announce_outage(state: &AppState, camera_id: &str, reason: GapReason, ran: Duration) {
+    use sea_orm::Set;
+    let (kind, severity) = match reason {
+        GapReason::CameraOffline => ("CAMERA_OFFLINE", "warning"),
+        GapReason::DiskFull => ("DISK_FULL", "critical"),
+        _ => ("RECORDER_ERROR", "warning"),
+    };
+    let row = entity::event::ActiveModel {
+        kind: Set(kind.into()),
+        severity: Set(severity.into()),
+        camera_id: Set(Some(camera_id.to_owned())),
+        payload: Set(
+            serde_json::json!({"reason": reason.as_str(), "ranSeconds": ran.as_secs_f64()})
+                .to_string(),
+        ),
+        at: Set(state.clock.now()),
+        ..Default::default()
+    };
+    if let Err(err) = crate::perception::events::record(state, row).await {
+        tracing::warn!(camera = camera_id, error = %err, "could not log the outage event");
     }
 }
 

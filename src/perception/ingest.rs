@@ -203,19 +203,23 @@ impl DetectionConsumer for ZoneConsumer {
             let mut engine = state.perception.engine.lock().await;
             engine.process(camera, &zones, &observations, now)
         };
-        let names: std::collections::HashMap<String, String> = entity::zone::Entity::find()
-            .filter(entity::zone::Column::CameraId.eq(camera.clone()))
-            .all(&state.db)
-            .await?
-            .into_iter()
-            .map(|z| (z.id, z.name))
-            .collect();
-        let severities: std::collections::HashMap<String, String> = entity::zone::Entity::find()
-            .all(&state.db)
-            .await?
-            .into_iter()
-            .map(|z| (z.id, z.severity))
-            .collect();
+        // Names and severities of the camera's zones (disabled ones too: a TTL exit may
+        // concern a zone disabled since).
+        let zone_rows: std::collections::HashMap<String, (String, String)> = if produced.is_empty()
+        {
+            Default::default()
+        } else {
+            entity::zone::Entity::find()
+                .filter(
+                    entity::zone::Column::CameraId
+                        .is_in(produced.iter().map(|e| e.camera_id.clone())),
+                )
+                .all(&state.db)
+                .await?
+                .into_iter()
+                .map(|z| (z.id, (z.name, z.severity)))
+                .collect()
+        };
         for e in &produced {
             let (kind, direction) = match e.kind {
                 ZoneEventKind::Enter => ("ZONE_ENTER", None),
@@ -228,9 +232,9 @@ impl DetectionConsumer for ZoneConsumer {
             let severity = if e.kind == ZoneEventKind::StaticSuppressed {
                 "info".to_owned()
             } else {
-                severities
+                zone_rows
                     .get(&e.zone_id)
-                    .cloned()
+                    .map(|z| z.1.clone())
                     .unwrap_or_else(|| "info".into())
             };
             crate::perception::events::record(
@@ -245,7 +249,7 @@ impl DetectionConsumer for ZoneConsumer {
                     dwell_seconds: Set(e.dwell_seconds),
                     direction: Set(direction.map(str::to_owned)),
                     payload: Set(json!({
-                        "zone": names.get(&e.zone_id),
+                        "zone": zone_rows.get(&e.zone_id).map(|z| &z.0),
                         "frameId": batch.outbox.frame_id,
                         "outboxSeq": batch.outbox.seq,
                     })

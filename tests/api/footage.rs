@@ -116,6 +116,10 @@ test_on_both!(
         assert!(gap["seconds"].as_f64().unwrap() >= 3.0, "{gap}");
         let gap_from = chrono::DateTime::parse_from_rfc3339(gap["from"].as_str().unwrap()).unwrap();
         assert!((gap_from.with_timezone(&Utc) - paused).num_seconds().abs() <= 4, "the gap starts at the pause: {gap}");
+        // The gap is in the event log too.
+        let logged = app.gql("{ perceptionEvents(filter: {kinds: [\"RECORDING_GAP\"], cameraIds: [\"lab\"]}) { edges { node { severity payload } } } }", json!({}), app.admin()).await;
+        let logged = logged["perceptionEvents"]["edges"].as_array().unwrap();
+        assert!(logged.iter().any(|e| e["node"]["payload"]["reason"] == "recording_disabled" && e["node"]["severity"] == "WARNING"), "{logged:?}");
 
         // A crashed recorder is restarted with backoff and the status says so.
         let data = app.data_dir.join("recordings").join("lab").display().to_string();
@@ -126,6 +130,8 @@ test_on_both!(
             (st["reconnectCount"].as_i64().unwrap_or(0) >= 1 && st["lastError"].is_string()).then_some(())
         })
         .await;
+        let outage = app.gql("{ perceptionEvents(filter: {kinds: [\"RECORDER_ERROR\", \"CAMERA_OFFLINE\"], cameraIds: [\"lab\"]}) { edges { node { kind } } } }", json!({}), app.admin()).await;
+        assert_eq!(outage["perceptionEvents"]["edges"].as_array().unwrap().len(), 1, "one event for the outage: {outage}");
         let segments_doc = "query($f: DateTime!, $t: DateTime!) { segments(cameraId: \"lab\", from: $f, to: $t, first: 500) { edges { node { id } } } }";
         let vars = json!({"f": (t0 - chrono::Duration::hours(1)).to_rfc3339(), "t": (t0 + chrono::Duration::hours(1)).to_rfc3339()});
         let count = app.gql(segments_doc, vars.clone(), app.admin()).await["segments"]["edges"].as_array().unwrap().len();
