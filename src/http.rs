@@ -300,10 +300,7 @@ async fn graphql_ws(State(state): State<HttpState>, upgrade: WebSocketUpgrade) -
     let upgrade = upgrade
         .protocols([ws::GRAPHQL_TRANSPORT_WS, ws::GRAPHQL_WS])
         .max_message_size(max)
-        .max_frame_size(max)
-        // Subscription messages are small: a 128 KiB write buffer per idle socket (the
-        // default) is most of what a subscriber costs. Larger messages still go out whole.
-        .write_buffer_size(8 * 1024);
+        .max_frame_size(max);
     let protocol = upgrade
         .selected_protocol()
         .and_then(|p| p.to_str().ok())
