@@ -143,7 +143,10 @@ impl Application {
         let indexer = tokio::spawn(crate::footage::indexer::run(state.clone()));
         let exports = tokio::spawn(crate::evidence::jobs::run(state.clone()));
         let retention = tokio::spawn(crate::evidence::retention::run(state.clone()));
-        let events = tokio::spawn(crate::perception::events::listen(state.clone()));
+        let newest = crate::perception::events::newest_seq(&state.db)
+            .await
+            .map_err(std::io::Error::other)?;
+        let events = tokio::spawn(crate::perception::events::listen(state.clone(), newest));
         let result = self.serve(shutdown).await;
         indexer.abort();
         exports.abort();

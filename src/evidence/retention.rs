@@ -531,8 +531,17 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
     let root = recordings_root(state);
     let mut deleted = Vec::new();
     let mut skipped = 0;
+    let mut failure = None;
     for c in ledger.out {
-        if delete_segment_if_unprotected(state, &c).await? {
+        let gone = match delete_segment_if_unprotected(state, &c).await {
+            Ok(gone) => gone,
+            Err(err) => {
+                // Stop, but still disclose what was already deleted.
+                failure = Some(err);
+                break;
+            }
+        };
+        if gone {
             match tokio::fs::remove_file(root.join(&c.path)).await {
                 Ok(()) => {}
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
@@ -546,6 +555,9 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
         }
     }
     record_pruned(state, &deleted, started_at).await?;
+    if let Some(err) = failure {
+        return Err(err);
+    }
     let (expired_clips, expired_snapshots) = expire_media(state, started_at).await?;
     let pruned_rows = expire_rows(state, started_at).await?;
     let reclaimed_orphans = reclaim_orphans(state).await?;

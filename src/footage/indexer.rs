@@ -184,7 +184,10 @@ async fn index_file(
                 .filter(segment::Column::Id.eq(existing.id.clone()));
             let probed = probe(&state.config.ffprobe, &dir.join(name))
                 .await
-                .filter(|p| p.duration > 0.05);
+                .filter(|p| {
+                    p.duration > 0.05
+                        && p.duration * 1000.0 <= store::MAX_SEGMENT_SPAN.num_milliseconds() as f64
+                });
             let new_end = probed.map(|p| existing.start_ms + (p.duration * 1000.0) as i64);
             if let Some(end) = new_end {
                 update = update.col_expr(segment::Column::EndMs, Expr::value(end));
@@ -212,6 +215,11 @@ async fn index_file(
         return Ok(false);
     };
     if !(probe.duration.is_finite() && probe.duration > 0.05) || size == 0 {
+        return Ok(false);
+    }
+    // A corrupt file can claim any duration; no segment is longer than the window scans allow.
+    if probe.duration * 1000.0 > store::MAX_SEGMENT_SPAN.num_milliseconds() as f64 {
+        tracing::warn!(file = %rel, seconds = probe.duration, "implausible duration; skipped");
         return Ok(false);
     }
     let end = start + chrono::Duration::milliseconds((probe.duration * 1000.0) as i64);

@@ -187,6 +187,9 @@ impl ZoneEngine {
         }
         let mut events = Vec::new();
         if best.is_empty() || zones.is_empty() {
+            // Still expire silent tracks: a batch with nobody in it is how a worker says the
+            // scene emptied (the reference skipped this and delayed those exits).
+            self.prune(now, &mut events);
             return events;
         }
         let mut tracks: Vec<(&str, &Observation)> = best.into_iter().collect();
@@ -703,6 +706,17 @@ mod tests {
             kinds(&engine.process("cam", &ab, &[right], t(2.0))),
             vec![ZoneEventKind::CrossAToB]
         );
+    }
+
+    #[test]
+    fn an_empty_batch_still_expires_silent_tracks() {
+        let mut engine = ZoneEngine::default();
+        let zones = [right_half()];
+        let inside = person("tz", [0.6, 0.4, 0.1, 0.2]);
+        engine.process("cam", &zones, std::slice::from_ref(&inside), t(0.0));
+        engine.process("cam", &zones, std::slice::from_ref(&inside), t(1.0));
+        let events = engine.process("cam", &zones, &[], t(122.0));
+        assert_eq!(kinds(&events), vec![ZoneEventKind::Exit]);
     }
 
     #[test]

@@ -377,29 +377,29 @@ pub async fn record(
     Ok(stored)
 }
 
-/// PostgreSQL: broadcasts every new event row, whichever instance wrote it, in sequence order.
-/// On each notification (and after a reconnect) it reads all rows after the last one sent, so
-/// a missed notification delays an event but never loses it. Returns at once on SQLite.
-pub async fn listen(state: crate::state::AppState) {
-    use sea_orm::DatabaseBackend;
-    if state.db.get_database_backend() != DatabaseBackend::Postgres {
-        return;
-    }
-    let mut last: i64 = match event::Entity::find()
+/// The newest stored sequence (0 when empty); where a new listener starts.
+pub async fn newest_seq(db: &DatabaseConnection) -> Result<i64, AppError> {
+    Ok(event::Entity::find()
         .select_only()
         .column(event::Column::Seq)
         .order_by_desc(event::Column::Seq)
         .limit(1)
         .into_tuple::<i64>()
-        .one(&state.db)
-        .await
-    {
-        Ok(seq) => seq.unwrap_or(0),
-        Err(err) => {
-            tracing::error!(error = %err, "event listener cannot start");
-            return;
-        }
-    };
+        .one(db)
+        .await?
+        .unwrap_or(0))
+}
+
+/// PostgreSQL: broadcasts every new event row after `last`, whichever instance wrote it, in
+/// sequence order. On each notification, and at least every 5 s (a reconnect can drop
+/// notifications silently), it reads every row after the last one sent, so a missed
+/// notification delays an event but never loses it. Returns at once on SQLite. Start it with
+/// the sequence read before serving, so no event falls between start-up and the listener.
+pub async fn listen(state: crate::state::AppState, mut last: i64) {
+    use sea_orm::DatabaseBackend;
+    if state.db.get_database_backend() != DatabaseBackend::Postgres {
+        return;
+    }
     loop {
         let pool = state.db.get_postgres_connection_pool();
         if pool.is_closed() {
@@ -419,28 +419,36 @@ pub async fn listen(state: crate::state::AppState) {
             continue;
         }
         loop {
-            // Whatever is newer than what was sent: covers notifications missed meanwhile.
-            match event::Entity::find()
-                .filter(event::Column::Seq.gt(last))
-                .order_by_asc(event::Column::Seq)
-                .limit(1000)
-                .all(&state.db)
-                .await
-            {
-                Ok(rows) => {
-                    for row in rows {
-                        last = row.seq;
-                        let _ = state.perception.events.send(row);
+            // Everything newer than what was sent, in pages.
+            loop {
+                match event::Entity::find()
+                    .filter(event::Column::Seq.gt(last))
+                    .order_by_asc(event::Column::Seq)
+                    .limit(1000)
+                    .all(&state.db)
+                    .await
+                {
+                    Ok(rows) => {
+                        let full = rows.len() == 1000;
+                        for row in rows {
+                            last = row.seq;
+                            let _ = state.perception.events.send(row);
+                        }
+                        if !full {
+                            break;
+                        }
+                    }
+                    Err(_) if pool.is_closed() => return,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "event listener could not read new events");
+                        break;
                     }
                 }
-                Err(err) => {
-                    tracing::warn!(error = %err, "event listener could not read new events")
-                }
             }
-            match listener.recv().await {
-                Ok(_) => {}
-                Err(_) if pool.is_closed() => return,
-                Err(err) => {
+            match tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv()).await {
+                Ok(Ok(_)) | Err(_) => {}
+                Ok(Err(_)) if pool.is_closed() => return,
+                Ok(Err(err)) => {
                     tracing::warn!(error = %err, "event listener lost its connection; reconnecting");
                     break;
                 }

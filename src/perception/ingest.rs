@@ -6,7 +6,9 @@ use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{consumer_fanout, detection, event, outbox};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
 use serde_json::{Value, json};
 
 use crate::auth::principal::{Capability, PrincipalKind};
@@ -199,10 +201,10 @@ impl DetectionConsumer for ZoneConsumer {
             })
             .collect();
         let now = state.clock.now();
-        let produced = {
-            let mut engine = state.perception.engine.lock().await;
-            engine.process(camera, &zones, &observations, now)
-        };
+        // The engine guard is held until the events are recorded, so two batches of the same
+        // camera can never log their events out of the order the engine produced them.
+        let mut engine = state.perception.engine.lock().await;
+        let produced = engine.process(camera, &zones, &observations, now);
         // Names and severities of the camera's zones (disabled ones too: a TTL exit may
         // concern a zone disabled since).
         let zone_rows: std::collections::HashMap<String, (String, String)> = if produced.is_empty()
@@ -260,6 +262,7 @@ impl DetectionConsumer for ZoneConsumer {
             )
             .await?;
         }
+        drop(engine);
         crate::perception::live::publish_occupancy(state, camera).await?;
         Ok(produced.len())
     }
@@ -343,8 +346,11 @@ type Visit = (DateTime<Utc>, DateTime<Utc>, bool);
 /// the event log (an ENTER without a later EXIT), so a restart neither repeats their ENTER nor
 /// loses their EXIT; dwell already announced for the visit is not announced again.
 pub async fn restore_engine(state: &AppState) -> Result<usize, AppError> {
-    let since =
-        state.clock.now() - chrono::Duration::seconds(crate::perception::engine::TRACK_TTL_SECS);
+    // Visits can be long: read a day of zone events to find who entered and never left; a
+    // track counts as still present only if it was detected within the TTL.
+    let now = state.clock.now();
+    let since = now - chrono::Duration::hours(24);
+    let alive_after = now - chrono::Duration::seconds(crate::perception::engine::TRACK_TTL_SECS);
     let rows = event::Entity::find()
         .filter(event::Column::Kind.is_in(["ZONE_ENTER", "ZONE_EXIT", "ZONE_DWELL"]))
         .filter(event::Column::At.gte(since))
@@ -372,11 +378,27 @@ pub async fn restore_engine(state: &AppState) -> Result<usize, AppError> {
             }
         }
     }
-    let mut engine = state.perception.engine.lock().await;
-    for ((camera, zone, track), (entered_at, last_seen, dwelt)) in &visits {
-        engine.restore_inside(camera, zone, track, *entered_at, *last_seen, *dwelt);
+    let mut restored = 0;
+    for ((camera, zone, track), (entered_at, last_event, dwelt)) in &visits {
+        let seen: Option<DateTime<Utc>> = detection::Entity::find()
+            .select_only()
+            .column(detection::Column::CreatedAt)
+            .filter(detection::Column::CameraId.eq(camera.clone()))
+            .filter(detection::Column::TrackId.eq(track.clone()))
+            .order_by_desc(detection::Column::Id)
+            .limit(1)
+            .into_tuple()
+            .one(&state.db)
+            .await?;
+        let last_seen = seen.map_or(*last_event, |s| s.max(*last_event));
+        if last_seen < alive_after {
+            continue; // gone: the next batch's prune would exit it anyway
+        }
+        let mut engine = state.perception.engine.lock().await;
+        engine.restore_inside(camera, zone, track, *entered_at, last_seen, *dwelt);
+        restored += 1;
     }
-    Ok(visits.len())
+    Ok(restored)
 }
 
 /// Ingest mutations.
