@@ -268,6 +268,9 @@ pub struct EvidenceHold {
     pub released_at: Option<DateTime<Utc>>,
     /// Who released it.
     pub released_by: Option<String>,
+    /// Segments, bytes and seconds held, read once however many of the fields are asked for.
+    #[graphql(skip)]
+    totals: tokio::sync::OnceCell<(i64, i64, f64)>,
 }
 
 impl From<evidence_hold::Model> for EvidenceHold {
@@ -283,6 +286,7 @@ impl From<evidence_hold::Model> for EvidenceHold {
             created_at: m.created_at,
             released_at: m.released_at,
             released_by: m.released_by_name,
+            totals: tokio::sync::OnceCell::new(),
         }
     }
 }
@@ -318,25 +322,22 @@ async fn footage_in(
 impl EvidenceHold {
     /// Segments the hold protects now.
     async fn segment_count(&self, ctx: &Context<'_>) -> Result<i64, AppError> {
-        let (count, _, _) = footage_in(
-            ctx.state()?,
-            &self.camera_id,
-            self.from.timestamp_millis(),
-            self.to.timestamp_millis(),
-        )
-        .await?;
-        Ok(count)
+        Ok(self.totals(ctx).await?.0)
     }
     /// Bytes of those segments.
     async fn total_bytes(&self, ctx: &Context<'_>) -> Result<i64, AppError> {
-        let (_, bytes, _) = footage_in(
-            ctx.state()?,
-            &self.camera_id,
-            self.from.timestamp_millis(),
-            self.to.timestamp_millis(),
-        )
-        .await?;
-        Ok(bytes)
+        Ok(self.totals(ctx).await?.1)
+    }
+}
+
+impl EvidenceHold {
+    async fn totals(&self, ctx: &Context<'_>) -> Result<(i64, i64, f64), AppError> {
+        let state = ctx.state()?;
+        let (from, to) = (self.from.timestamp_millis(), self.to.timestamp_millis());
+        self.totals
+            .get_or_try_init(|| footage_in(state, &self.camera_id, from, to))
+            .await
+            .copied()
     }
 }
 

@@ -517,21 +517,9 @@ impl Drop for Cleanup {
     }
 }
 
-/// Size and hex SHA-256 of a file, read in 1 MiB chunks.
+/// Size and hex SHA-256 of a finished file.
 pub async fn hash_file(path: &Path) -> std::io::Result<(i64, String)> {
-    let mut file = tokio::fs::File::open(path).await?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0i64;
-    loop {
-        let n = file.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        size += n as i64;
-        hasher.update(&buf[..n]);
-    }
-    Ok((size, hex::encode(hasher.finalize())))
+    hash_while_written(path.to_path_buf(), watch::channel(true).1).await
 }
 
 /// Size and hex SHA-256 of a file that is still being written sequentially: reads what is

@@ -631,7 +631,7 @@ async fn record_pruned(
         let mut joined: Vec<(i64, i64)> = Vec::new();
         for (s, e) in spans {
             match joined.last_mut() {
-                Some(last) if s - last.1 < 3000 => last.1 = last.1.max(e),
+                Some(last) if s - last.1 < store::JOIN_MS => last.1 = last.1.max(e),
                 _ => joined.push((s, e)),
             }
         }

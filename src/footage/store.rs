@@ -12,7 +12,7 @@ use crate::footage::model::{JOIN_TOLERANCE_S, Range, TimeRange};
 
 /// Spans whose seam is shorter than this (ms) are one range: the model's "at most 2 whole
 /// seconds" (durations truncate toward zero, so 2.999 s still joins).
-const JOIN_MS: i64 = (JOIN_TOLERANCE_S + 1) * 1000;
+pub const JOIN_MS: i64 = (JOIN_TOLERANCE_S + 1) * 1000;
 
 /// Inserts segments and folds their spans into `footage_ranges`, in one transaction, so the
 /// timeline never sees a segment without its range. Batches are coalesced first, so a batch

@@ -321,15 +321,7 @@ impl EventsSubscription {
             }
             None => {
                 // Live only: start after the newest stored event.
-                let newest: Option<i64> = event::Entity::find()
-                    .select_only()
-                    .column(event::Column::Seq)
-                    .order_by_desc(event::Column::Seq)
-                    .limit(1)
-                    .into_tuple()
-                    .one(&state.db)
-                    .await?;
-                feed.last = newest.unwrap_or(0);
+                feed.last = newest_seq(&state.db).await?;
             }
         }
         Ok(stream::unfold(feed, Feed::next))

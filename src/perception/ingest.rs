@@ -263,7 +263,7 @@ impl DetectionConsumer for ZoneConsumer {
             .await?;
         }
         drop(engine);
-        crate::perception::live::publish_occupancy(state, camera).await?;
+        crate::perception::live::publish_occupancy(state, camera, &zones).await;
         Ok(produced.len())
     }
 }
@@ -488,17 +488,16 @@ impl IngestMutation {
                 }
             })
             .collect();
-        if !detections.is_empty() {
+        // The stored rows come back from the insert itself (RETURNING), not a second read.
+        let mut stored = if detections.is_empty() {
+            Vec::new()
+        } else {
             detection::Entity::insert_many(detections)
-                .exec_without_returning(&txn)
-                .await?;
-        }
+                .exec_with_returning(&txn)
+                .await?
+        };
+        stored.sort_by_key(|d| d.id);
         txn.commit().await?;
-        let stored = detection::Entity::find()
-            .filter(detection::Column::OutboxSeq.eq(row.seq))
-            .order_by_asc(detection::Column::Id)
-            .all(&state.db)
-            .await?;
         let accepted = stored.len() as i32;
         let _ = state
             .perception

@@ -60,12 +60,12 @@ pub struct DetectionBatch {
     pub detections: Vec<LiveDetection>,
 }
 
-/// Counts the camera's zones in the engine and sends the ones that changed.
+/// Counts the camera's zones (as the batch just processed saw them) and sends the changes.
 pub async fn publish_occupancy(
     state: &AppState,
     camera_id: &str,
-) -> Result<(), crate::error::AppError> {
-    let zones = crate::perception::zones::enabled_specs(&state.db, camera_id).await?;
+    zones: &[crate::perception::engine::ZoneSpec],
+) {
     let now = state.clock.now();
     let counts: Vec<(String, i32)> = {
         let engine = state.perception.engine.lock().await;
@@ -86,7 +86,6 @@ pub async fn publish_occupancy(
             });
         }
     }
-    Ok(())
 }
 
 /// Live subscriptions.
