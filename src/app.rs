@@ -74,6 +74,9 @@ impl Application {
             recorders: Default::default(),
             media: Arc::new(MediaJobs::new(config_media_jobs, &secret)),
             perception: Arc::new(crate::perception::Perception::new(config_event_buffer)),
+            multiplex: Arc::new(crate::graphql::multiplex::Multiplexer::new(
+                config_event_buffer,
+            )),
         };
         crate::evidence::jobs::recover(&state)
             .await
@@ -208,6 +211,9 @@ pub async fn admin_state(config: Config) -> Result<AppState, StartError> {
         recorders: Default::default(),
         media: Arc::new(MediaJobs::new(config_media_jobs, &secret)),
         perception: Arc::new(crate::perception::Perception::new(config_event_buffer)),
+        multiplex: Arc::new(crate::graphql::multiplex::Multiplexer::new(
+            config_event_buffer,
+        )),
     })
 }
 

@@ -289,6 +289,9 @@ async fn execute(state: HttpState, headers: &HeaderMap, mut batch: BatchRequest)
     }
 }
 
+/// Bytes read from a websocket at a time.
+const WS_READ_BUFFER: usize = 8 * 1024;
+
 /// `GET /graphql/ws`: the websocket endpoint (`graphql-transport-ws`, `graphql-ws`).
 async fn graphql_ws(State(state): State<HttpState>, upgrade: WebSocketUpgrade) -> Response {
     let config = &state.app.config;
@@ -300,7 +303,11 @@ async fn graphql_ws(State(state): State<HttpState>, upgrade: WebSocketUpgrade) -
     let upgrade = upgrade
         .protocols([ws::GRAPHQL_TRANSPORT_WS, ws::GRAPHQL_WS])
         .max_message_size(max)
-        .max_frame_size(max);
+        .max_frame_size(max)
+        // tungstenite zero-fills its whole read buffer on every read (128 KiB by default), so
+        // each socket would keep that much resident. Client messages are small; a larger frame
+        // still gets room for its full length.
+        .read_buffer_size(WS_READ_BUFFER);
     let protocol = upgrade
         .selected_protocol()
         .and_then(|p| p.to_str().ok())

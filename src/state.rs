@@ -42,6 +42,8 @@ pub struct AppState {
     pub media: Arc<MediaJobs>,
     /// The event bus, the zone engine and the ingest consumers.
     pub perception: Arc<crate::perception::Perception>,
+    /// Shared executions of identical live subscriptions.
+    pub multiplex: Arc<crate::graphql::multiplex::Multiplexer>,
 }
 
 /// Open websockets and running websocket operations of this application.

@@ -59,6 +59,10 @@ fn describe() {
     );
     metrics::describe_gauge!("heldar_ws_connections", "Open GraphQL websockets");
     metrics::describe_gauge!(
+        "heldar_ws_shared_executions",
+        "Executions shared by identical live subscriptions"
+    );
+    metrics::describe_gauge!(
         "heldar_ws_subscriptions",
         "Active operations on GraphQL websockets"
     );
@@ -74,6 +78,7 @@ pub fn render(state: &AppState) -> String {
     let max_connections = state.config.db_max_connections;
     metrics::gauge!("heldar_ws_connections").set(state.ws.connections() as f64);
     metrics::gauge!("heldar_ws_subscriptions").set(state.ws.operations() as f64);
+    metrics::gauge!("heldar_ws_shared_executions").set(state.multiplex.groups() as f64);
     metrics::gauge!("heldar_db_pool_connections", "state" => "idle").set(idle as f64);
     metrics::gauge!("heldar_db_pool_connections", "state" => "in_use")
         .set(size.saturating_sub(idle) as f64);

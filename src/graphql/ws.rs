@@ -6,6 +6,7 @@
 //! owns the protocol: frame validation, ack state, ids, timers and close codes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::{Request, Response, ServerError, Value, Variables};
@@ -19,6 +20,7 @@ use tokio::time::{Instant, MissedTickBehavior, sleep_until};
 use crate::error::{REQUEST_ID, ensure_codes};
 use crate::graphql::HeldarSchema;
 use crate::graphql::context::RequestAuth;
+use crate::graphql::multiplex::{GroupKey, Item, ResumeAfter};
 use crate::state::AppState;
 
 /// The modern protocol's subprotocol name.
@@ -93,6 +95,12 @@ enum Outgoing {
         generation: u64,
         response: Response,
     },
+    /// A result already serialized (by a shared execution).
+    Raw {
+        id: String,
+        generation: u64,
+        payload: Arc<str>,
+    },
     Error {
         id: String,
         generation: u64,
@@ -108,6 +116,7 @@ impl Outgoing {
     fn key(&self) -> (&str, u64) {
         match self {
             Outgoing::Next { id, generation, .. }
+            | Outgoing::Raw { id, generation, .. }
             | Outgoing::Error { id, generation, .. }
             | Outgoing::Complete { id, generation } => (id, *generation),
         }
@@ -298,10 +307,10 @@ impl Connection {
                 if id.is_empty() {
                     return bad();
                 }
-                let Some(request) = message.remove("payload").and_then(parse_request) else {
+                let Some(payload) = message.remove("payload").and_then(parse_payload) else {
                     return bad();
                 };
-                self.on_subscribe(id, request).await
+                self.on_subscribe(id, payload).await
             }
             ("complete", false) | ("stop", true) => {
                 let Some(Json::String(id)) = message.remove("id") else {
@@ -351,7 +360,7 @@ impl Connection {
         }
     }
 
-    async fn on_subscribe(&mut self, id: String, request: Request) -> Option<Stop> {
+    async fn on_subscribe(&mut self, id: String, payload: Payload) -> Option<Stop> {
         let Some(auth) = &self.auth else {
             return Some(Stop::Close(close::UNAUTHORIZED, "Unauthorized".into()));
         };
@@ -373,44 +382,86 @@ impl Connection {
         };
         self.next_generation += 1;
         let generation = self.next_generation;
-        let request = request.data(auth);
-        let stream = self.schema.execute_stream(request);
         let tx = self.tx.clone();
         let task_id = id.clone();
         let request_id = format!("{}/{}", self.connection_id, id);
         let guard = self.state.ws.operation();
-        let handle = self.tasks.spawn(REQUEST_ID.scope(request_id, async move {
-            let _running = guard;
-            let id = task_id;
-            let mut stream = stream;
-            let mut first = true;
-            while let Some(mut response) = stream.next().await {
-                ensure_codes(&mut response.errors);
-                if first && is_request_error(&response) {
-                    let _ = tx
-                        .send(Outgoing::Error {
-                            id,
-                            generation,
-                            errors: response.errors,
-                        })
-                        .await;
-                    return;
-                }
-                first = false;
-                if tx
-                    .send(Outgoing::Next {
-                        id: id.clone(),
-                        generation,
-                        response,
-                    })
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
+        let schema = self.schema.clone();
+        let key = GroupKey::of(
+            &payload.query,
+            payload.operation_name.as_deref(),
+            payload.variables.as_ref(),
+            &auth,
+        );
+        let handle = match key {
+            // Identical live subscriptions share one execution.
+            Some(key) => {
+                let multiplex = self.state.multiplex.clone();
+                let membership = multiplex.join(key, |probe| {
+                    schema.execute_stream(payload.request().data(auth.clone()).data(probe))
+                });
+                self.tasks.spawn(REQUEST_ID.scope(request_id, async move {
+                    let _running = guard;
+                    let id = task_id;
+                    let mut membership = membership;
+                    let mut last = membership.joined_after;
+                    loop {
+                        let item = match membership.receiver.recv().await {
+                            Ok(item) => item,
+                            // Too far behind the group, or the group stopped without a
+                            // final item: go on alone from the last event received.
+                            Err(_) => break,
+                        };
+                        let out = match &*item {
+                            Item::Next { seq, payload } => {
+                                if *seq != 0 {
+                                    if *seq <= last {
+                                        continue;
+                                    }
+                                    last = *seq;
+                                }
+                                Outgoing::Raw {
+                                    id: id.clone(),
+                                    generation,
+                                    payload: payload.clone(),
+                                }
+                            }
+                            Item::Error(errors) => Outgoing::Error {
+                                id: id.clone(),
+                                generation,
+                                errors: errors.clone(),
+                            },
+                            Item::Complete => Outgoing::Complete {
+                                id: id.clone(),
+                                generation,
+                            },
+                        };
+                        let done = !matches!(out, Outgoing::Raw { .. });
+                        if tx.send(out).await.is_err() || done {
+                            return;
+                        }
+                    }
+                    drop(membership);
+                    multiplex.departed();
+                    tracing::debug!(
+                        last,
+                        "subscriber left its shared execution to catch up alone"
+                    );
+                    let mut request = payload.request().data(auth);
+                    if last > 0 {
+                        request = request.data(ResumeAfter(last));
+                    }
+                    forward(schema.execute_stream(request), tx, id, generation).await;
+                }))
             }
-            let _ = tx.send(Outgoing::Complete { id, generation }).await;
-        }));
+            None => {
+                let stream = schema.execute_stream(payload.request().data(auth));
+                self.tasks.spawn(REQUEST_ID.scope(request_id, async move {
+                    let _running = guard;
+                    forward(stream, tx, task_id, generation).await;
+                }))
+            }
+        };
         self.ops.insert(id, (generation, handle));
         None
     }
@@ -425,9 +476,10 @@ impl Connection {
         let legacy = self.protocol == Protocol::LegacyWs;
         let frame = match out {
             Outgoing::Next { id, response, .. } => {
-                let payload = serde_json::to_value(&response).unwrap_or(Json::Null);
-                json!({"type": if legacy { "data" } else { "next" }, "id": id, "payload": payload})
+                let payload = serde_json::to_string(&response).unwrap_or_else(|_| "null".into());
+                return self.send_result(&id, &payload).await;
             }
+            Outgoing::Raw { id, payload, .. } => return self.send_result(&id, &payload).await,
             Outgoing::Error { id, errors, .. } => {
                 self.finish(&id);
                 let payload = serde_json::to_value(&errors).unwrap_or(Json::Null);
@@ -450,42 +502,118 @@ impl Connection {
         self.send_json(frame).await.err().map(|_| Stop::Gone)
     }
 
+    /// Sends `next` (`data` on the legacy protocol) with an already serialized payload.
+    async fn send_result(&mut self, id: &str, payload: &str) -> Option<Stop> {
+        let kind = if self.protocol == Protocol::LegacyWs {
+            "data"
+        } else {
+            "next"
+        };
+        let id = serde_json::to_string(id).unwrap_or_else(|_| "\"\"".into());
+        let frame = format!(r#"{{"type":"{kind}","id":{id},"payload":{payload}}}"#);
+        self.socket
+            .send(Message::Text(Utf8Bytes::from(frame)))
+            .await
+            .err()
+            .map(|_| Stop::Gone)
+    }
+
     fn finish(&mut self, id: &str) {
         self.ops.remove(id);
     }
 }
 
+/// Sends a stream's results to the socket loop: a failure before execution as `error`, then
+/// every result, then `complete`.
+async fn forward(
+    stream: impl futures_util::Stream<Item = Response>,
+    tx: mpsc::Sender<Outgoing>,
+    id: String,
+    generation: u64,
+) {
+    let mut stream = std::pin::pin!(stream);
+    let mut first = true;
+    while let Some(mut response) = stream.next().await {
+        ensure_codes(&mut response.errors);
+        if first && is_request_error(&response) {
+            let _ = tx
+                .send(Outgoing::Error {
+                    id,
+                    generation,
+                    errors: response.errors,
+                })
+                .await;
+            return;
+        }
+        first = false;
+        if tx
+            .send(Outgoing::Next {
+                id: id.clone(),
+                generation,
+                response,
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    let _ = tx.send(Outgoing::Complete { id, generation }).await;
+}
+
 /// A response that failed before execution: no data and no error tied to a field.
-fn is_request_error(response: &Response) -> bool {
+pub(crate) fn is_request_error(response: &Response) -> bool {
     response.data == Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty())
 }
 
-/// The `payload` of `subscribe`/`start`: `{query, operationName?, variables?, extensions?}`.
-fn parse_request(payload: Json) -> Option<Request> {
+/// The `payload` of `subscribe`/`start`.
+struct Payload {
+    query: String,
+    operation_name: Option<String>,
+    variables: Option<Json>,
+}
+
+impl Payload {
+    /// A fresh request for the operation (one per execution).
+    fn request(&self) -> Request {
+        let mut request = Request::new(self.query.clone());
+        if let Some(name) = &self.operation_name {
+            request = request.operation_name(name.clone());
+        }
+        if let Some(variables) = &self.variables {
+            request = request.variables(Variables::from_json(variables.clone()));
+        }
+        request
+    }
+}
+
+/// Reads `{query, operationName?, variables?, extensions?}`.
+fn parse_payload(payload: Json) -> Option<Payload> {
     let Json::Object(mut payload) = payload else {
         return None;
     };
     let Some(Json::String(query)) = payload.remove("query") else {
         return None;
     };
-    let mut request = Request::new(query);
-    match payload.remove("operationName") {
-        None | Some(Json::Null) => {}
-        Some(Json::String(name)) => request = request.operation_name(name),
+    let operation_name = match payload.remove("operationName") {
+        None | Some(Json::Null) => None,
+        Some(Json::String(name)) => Some(name),
         Some(_) => return None,
-    }
-    match payload.remove("variables") {
-        None | Some(Json::Null) => {}
-        Some(variables @ Json::Object(_)) => {
-            request = request.variables(Variables::from_json(variables))
-        }
+    };
+    let variables = match payload.remove("variables") {
+        None | Some(Json::Null) => None,
+        Some(variables @ Json::Object(_)) => Some(variables),
         Some(_) => return None,
-    }
+    };
     match payload.remove("extensions") {
         None | Some(Json::Null) | Some(Json::Object(_)) => {}
         Some(_) => return None,
     }
-    Some(request)
+    Some(Payload {
+        query,
+        operation_name,
+        variables,
+    })
 }

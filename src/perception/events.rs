@@ -17,6 +17,7 @@ use crate::auth::principal::{CameraScope, Capability};
 use crate::error::AppError;
 use crate::evidence::retention::Severity;
 use crate::graphql::ContextExt;
+use crate::graphql::multiplex::{ResumeAfter, SeqProbe};
 use crate::graphql::paging::{connection, decode_cursor, encode_cursor, page_size};
 
 /// Events a subscriber may be behind before it is told to resubscribe from its cursor.
@@ -48,7 +49,7 @@ pub struct PerceptionEvent {
     /// Details.
     pub payload: Json<serde_json::Value>,
     /// When it happened.
-    pub at: DateTime<Utc>,
+    pub occurred_at: DateTime<Utc>,
 }
 
 impl From<event::Model> for PerceptionEvent {
@@ -65,14 +66,14 @@ impl From<event::Model> for PerceptionEvent {
             dwell_seconds: m.dwell_seconds,
             direction: m.direction,
             payload: Json(serde_json::from_str(&m.payload).unwrap_or_default()),
-            at: m.at,
+            occurred_at: m.at,
         }
     }
 }
 
 /// Which events.
 #[derive(InputObject, Default, Clone)]
-pub struct EventFilter {
+pub struct PerceptionEventFilter {
     /// Only these cameras.
     pub camera_ids: Option<Vec<ID>>,
     /// Only these zones.
@@ -92,7 +93,7 @@ pub struct EventFilter {
 /// A filter resolved against the caller's scope, usable on rows and in queries.
 #[derive(Clone)]
 struct Matcher {
-    filter: EventFilter,
+    filter: PerceptionEventFilter,
     scope: CameraScope,
 }
 
@@ -197,7 +198,7 @@ impl EventsQuery {
     async fn perception_events(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Which events.")] filter: Option<EventFilter>,
+        #[graphql(desc = "Which events.")] filter: Option<PerceptionEventFilter>,
         #[graphql(desc = "Page size, 1 to 500 (default 50).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last event seen.")] after: Option<String>,
     ) -> Result<Connection<String, PerceptionEvent>, AppError> {
@@ -227,6 +228,8 @@ struct Feed {
     pending: VecDeque<event::Model>,
     last: i64,
     failed: bool,
+    /// Where a shared execution learns the sequence of each item.
+    probe: Option<SeqProbe>,
 }
 
 impl Feed {
@@ -246,6 +249,18 @@ impl Feed {
         Ok(())
     }
 
+    /// Moves past `e` and tells the probe.
+    fn yield_event(
+        mut self,
+        e: event::Model,
+    ) -> Option<(Result<PerceptionEvent, async_graphql::Error>, Feed)> {
+        self.last = e.seq;
+        if let Some(probe) = &self.probe {
+            probe.set(e.seq);
+        }
+        Some((Ok(e.into()), self))
+    }
+
     async fn next(mut self) -> Option<(Result<PerceptionEvent, async_graphql::Error>, Feed)> {
         if self.failed {
             return None;
@@ -253,8 +268,7 @@ impl Feed {
         loop {
             if let Some(e) = self.pending.pop_front() {
                 if e.seq > self.last {
-                    self.last = e.seq;
-                    return Some((Ok(e.into()), self));
+                    return self.yield_event(e);
                 }
                 continue;
             }
@@ -265,8 +279,7 @@ impl Feed {
                     }
                     // Events are inserted and broadcast one at a time in sequence order
                     // (`record`), so a live event never overtakes an earlier one.
-                    self.last = e.seq;
-                    return Some((Ok(e.into()), self));
+                    return self.yield_event(e);
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     if let Err(err) = self.catch_up().await {
@@ -290,7 +303,7 @@ impl EventsSubscription {
     async fn perception_events(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Which events.")] filter: Option<EventFilter>,
+        #[graphql(desc = "Which events.")] filter: Option<PerceptionEventFilter>,
         #[graphql(desc = "Resume after this cursor.")] after: Option<String>,
     ) -> Result<impl Stream<Item = Result<PerceptionEvent, async_graphql::Error>> + use<>, AppError>
     {
@@ -313,15 +326,25 @@ impl EventsSubscription {
             pending: VecDeque::new(),
             last: 0,
             failed: false,
+            probe: ctx.data_opt::<SeqProbe>().cloned(),
         };
-        match after.as_deref() {
-            Some(cursor) => {
+        // A shared execution's member continuing alone resumes where it was.
+        let resume = ctx.data_opt::<ResumeAfter>().map(|r| r.0);
+        match (after.as_deref(), resume) {
+            (Some(cursor), _) => {
                 feed.last = cursor_seq(cursor)?;
                 feed.catch_up().await?;
             }
-            None => {
+            (None, Some(seq)) => {
+                feed.last = seq;
+                feed.catch_up().await?;
+            }
+            (None, None) => {
                 // Live only: start after the newest stored event.
                 feed.last = newest_seq(&state.db).await?;
+                if let Some(probe) = &feed.probe {
+                    probe.set(feed.last);
+                }
             }
         }
         Ok(stream::unfold(feed, Feed::next))

@@ -26,7 +26,7 @@ pub const MAX_ATTRIBUTES_BYTES: usize = 4096;
 
 /// A detection box in normalized coordinates.
 #[derive(InputObject, Clone, Copy)]
-pub struct BBoxInput {
+pub struct BoxInput {
     /// Left, 0..1.
     pub x: f64,
     /// Top, 0..1.
@@ -45,7 +45,7 @@ pub struct DetectionInput {
     /// 0..1.
     pub confidence: f64,
     /// Where.
-    pub bbox: BBoxInput,
+    pub bbox: BoxInput,
     /// The worker's track id, kept across frames (up to 128 characters).
     pub track_id: Option<String>,
     /// A JSON object of up to 4 KB; `provenance` is the server's and is overwritten.
@@ -54,7 +54,7 @@ pub struct DetectionInput {
 
 /// One frame's detections.
 #[derive(InputObject)]
-pub struct IngestDetectionsInput {
+pub struct DetectionBatchInput {
     /// Camera.
     pub camera_id: ID,
     /// Task type that produced them, 1 to 64 characters.
@@ -69,7 +69,7 @@ pub struct IngestDetectionsInput {
 
 /// What ingest did.
 #[derive(SimpleObject)]
-pub struct IngestResult {
+pub struct IngestReceipt {
     /// The batch's sequence in the outbox.
     pub seq: Option<i64>,
     /// True when this camera already had this frame id: nothing was changed.
@@ -100,10 +100,7 @@ fn unit(field: String, v: f64) -> Result<(), AppError> {
 }
 
 /// Checks a batch; every error names the field (`input.detections[3].bbox.w`).
-fn validate(
-    input: &IngestDetectionsInput,
-    now: DateTime<Utc>,
-) -> Result<(String, String), AppError> {
+fn validate(input: &DetectionBatchInput, now: DateTime<Utc>) -> Result<(String, String), AppError> {
     let task_type = text("input.taskType", &input.task_type, 64)?;
     let frame_id = text("input.frameId", &input.frame_id, 128)?;
     if input.captured_at > now + chrono::Duration::minutes(5) {
@@ -184,7 +181,8 @@ impl DetectionConsumer for ZoneConsumer {
 
     async fn handle(&self, state: &AppState, batch: &Batch) -> Result<usize, AppError> {
         let camera = &batch.outbox.camera_id;
-        let zones = crate::perception::zones::enabled_specs(&state.db, camera).await?;
+        let cached = state.perception.zones.get(&state.db, camera).await?;
+        let zones = &cached.enabled;
         let observations: Vec<Observation> = batch
             .detections
             .iter()
@@ -204,24 +202,21 @@ impl DetectionConsumer for ZoneConsumer {
         // The engine guard is held until the events are recorded, so two batches of the same
         // camera can never log their events out of the order the engine produced them.
         let mut engine = state.perception.engine.lock().await;
-        let produced = engine.process(camera, &zones, &observations, now);
-        // Names and severities of the camera's zones (disabled ones too: a TTL exit may
-        // concern a zone disabled since).
-        let zone_rows: std::collections::HashMap<String, (String, String)> = if produced.is_empty()
-        {
-            Default::default()
-        } else {
-            entity::zone::Entity::find()
-                .filter(
-                    entity::zone::Column::CameraId
-                        .is_in(produced.iter().map(|e| e.camera_id.clone())),
-                )
-                .all(&state.db)
-                .await?
-                .into_iter()
-                .map(|z| (z.id, (z.name, z.severity)))
-                .collect()
-        };
+        let produced = engine.process(camera, zones, &observations, now);
+        // Names and severities of the zones concerned (disabled ones too: a TTL exit may
+        // concern a zone disabled since, or another camera's zone).
+        let mut zone_rows: std::collections::HashMap<String, (String, String)> = Default::default();
+        for e in &produced {
+            if zone_rows.contains_key(&e.zone_id) {
+                continue;
+            }
+            let theirs = if e.camera_id == *camera {
+                cached.clone()
+            } else {
+                state.perception.zones.get(&state.db, &e.camera_id).await?
+            };
+            zone_rows.extend(theirs.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
         for e in &produced {
             let (kind, direction) = match e.kind {
                 ZoneEventKind::Enter => ("ZONE_ENTER", None),
@@ -263,7 +258,7 @@ impl DetectionConsumer for ZoneConsumer {
             .await?;
         }
         drop(engine);
-        crate::perception::live::publish_occupancy(state, camera, &zones).await;
+        crate::perception::live::publish_occupancy(state, camera, zones).await;
         Ok(produced.len())
     }
 }
@@ -411,8 +406,8 @@ impl IngestMutation {
     async fn ingest_detections(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The frame and its detections.")] input: IngestDetectionsInput,
-    ) -> Result<IngestResult, AppError> {
+        #[graphql(desc = "The frame and its detections.")] input: DetectionBatchInput,
+    ) -> Result<IngestReceipt, AppError> {
         let principal = ctx.require_camera(Capability::AiIngest, &input.camera_id)?;
         let state = ctx.state()?;
         let now = state.clock.now();
@@ -426,6 +421,12 @@ impl IngestMutation {
             },
             principal.id
         );
+        // SQLite has one writer: queue here, in order, rather than in its busy handler, which
+        // sleeps in growing steps and turns contention into tail latency.
+        let _gate = match state.db.get_database_backend() {
+            sea_orm::DatabaseBackend::Sqlite => Some(state.perception.ingest_gate.lock().await),
+            _ => None,
+        };
         let txn = state.db.begin().await?;
         let inserted = outbox::Entity::insert(outbox::ActiveModel {
             camera_id: Set(input.camera_id.to_string()),
@@ -438,28 +439,24 @@ impl IngestMutation {
             fanned_out_at: Set(None),
             ..Default::default()
         })
-        .on_conflict(
-            OnConflict::columns([outbox::Column::CameraId, outbox::Column::FrameId])
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
-        if inserted == 0 {
-            txn.rollback().await?;
-            return Ok(IngestResult {
-                seq: None,
-                duplicate: true,
-                accepted: 0,
-                events: 0,
-            });
-        }
-        let row = outbox::Entity::find()
-            .filter(outbox::Column::CameraId.eq(input.camera_id.as_str()))
-            .filter(outbox::Column::FrameId.eq(frame_id.clone()))
-            .one(&txn)
-            .await?
-            .ok_or_else(|| AppError::internal("the outbox row vanished inside its transaction"))?;
+        .on_conflict_do_nothing_on([outbox::Column::CameraId, outbox::Column::FrameId])
+        .exec_with_returning(&txn)
+        .await;
+        let row = match inserted {
+            Ok(sea_orm::TryInsertResult::Inserted(row)) => row,
+            // The frame is already stored: PostgreSQL reports the conflict, SQLite an empty
+            // RETURNING.
+            Ok(_) | Err(sea_orm::DbErr::RecordNotFound(_)) => {
+                txn.rollback().await?;
+                return Ok(IngestReceipt {
+                    seq: None,
+                    duplicate: true,
+                    accepted: 0,
+                    events: 0,
+                });
+            }
+            Err(err) => return Err(err.into()),
+        };
         let detections: Vec<detection::ActiveModel> = input
             .detections
             .iter()
@@ -529,7 +526,7 @@ impl IngestMutation {
             },
         )
         .await?;
-        Ok(IngestResult {
+        Ok(IngestReceipt {
             seq: Some(row.seq),
             duplicate: false,
             accepted,

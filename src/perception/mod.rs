@@ -28,6 +28,10 @@ pub struct Perception {
     pub batches: tokio::sync::broadcast::Sender<live::DetectionBatch>,
     /// Consumers of ingested batches, in order.
     pub consumers: Vec<Arc<dyn ingest::DetectionConsumer>>,
+    /// Copies of each camera's zones.
+    pub zones: zones::ZoneCache,
+    /// SQLite: ingest writers queue here instead of in SQLite's sleeping busy handler.
+    pub ingest_gate: tokio::sync::Mutex<()>,
 }
 
 impl Perception {
@@ -41,6 +45,8 @@ impl Perception {
             occupancy_changes: tokio::sync::broadcast::channel(1024).0,
             batches: tokio::sync::broadcast::channel(1024).0,
             consumers: vec![Arc::new(ingest::ZoneConsumer)],
+            zones: Default::default(),
+            ingest_gate: tokio::sync::Mutex::new(()),
         }
     }
 }

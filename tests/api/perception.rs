@@ -11,7 +11,7 @@ use crate::helpers::{TestApp, WsClient};
 use crate::test_on_both;
 
 const CREATE_ZONE: &str = "mutation($i: CreateZoneInput!) { createZone(input: $i) { id name kind points { x y } severity dwellSeconds } }";
-const INGEST: &str = "mutation($i: IngestDetectionsInput!) { ingestDetections(input: $i) { seq duplicate accepted events } }";
+const INGEST: &str = "mutation($i: DetectionBatchInput!) { ingestDetections(input: $i) { seq duplicate accepted events } }";
 
 async fn camera(app: &TestApp, id: &str) {
     app.gql("mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
@@ -384,5 +384,64 @@ test_on_both!(
         assert_eq!(got[0], json!({"kind": "ZONE_ENTER", "cameraId": "c1", "trackId": "t1"}));
         drop((server_a, server_b));
         conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok();
+    }
+);
+
+test_on_both!(
+    async fn identical_live_subscriptions_share_one_execution_and_a_slow_member_misses_nothing(backend) {
+        use sea_orm::Set;
+        let app = TestApp::spawn_with(backend, |c| c.event_buffer = 16).await;
+        camera(&app, "c1").await;
+        camera(&app, "c2").await;
+        let (_, _, scoped) = app.api_key("viewer", Some(vec!["c1"])).await;
+        let doc = json!({"id": "s", "type": "subscribe", "payload": {"query": "subscription { perceptionEvents(filter: {kinds: [\"BULK\"]}) { seq cameraId payload } }"}});
+        let mut fast = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
+        let mut slow = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
+        let mut narrow = WsClient::connect_acked(&app.ws_url(), json!({"authorization": format!("Bearer {scoped}")})).await;
+        for ws in [&mut fast, &mut slow, &mut narrow] {
+            ws.send(doc.clone()).await;
+        }
+        // The two admins share one execution; the scoped viewer gets its own.
+        for _ in 0..100 {
+            if app.state.multiplex.groups() == 2 && app.state.ws.operations() == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(app.state.multiplex.groups(), 2);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        // Big events, so the unread socket backs up and its member falls behind the group's
+        // 16-event buffer.
+        let total = 400;
+        let filler = "x".repeat(64 * 1024);
+        let reader = tokio::spawn(async move {
+            let seen = events(&mut fast, "s", total).await;
+            seen.iter().map(|e| e["seq"].as_i64().unwrap()).collect::<Vec<_>>()
+        });
+        let mut stored = Vec::new();
+        for i in 0..total {
+            let camera = if i % 2 == 0 { "c1" } else { "c2" };
+            let row = heldar::perception::events::record(&app.state, entity::event::ActiveModel {
+                kind: Set("BULK".into()),
+                severity: Set("info".into()),
+                camera_id: Set(Some(camera.into())),
+                payload: Set(json!({"i": i, "filler": filler}).to_string()),
+                at: Set(chrono::Utc::now()),
+                ..Default::default()
+            }).await.unwrap();
+            stored.push((row.seq, camera));
+        }
+        let all: Vec<i64> = stored.iter().map(|s| s.0).collect();
+        assert_eq!(reader.await.unwrap(), all, "the reading member gets every event in order");
+        let slow_seen = events(&mut slow, "s", total).await;
+        assert_eq!(slow_seen.iter().map(|e| e["seq"].as_i64().unwrap()).collect::<Vec<_>>(), all,
+            "the member that fell behind gets every event once, in order");
+        assert!(app.state.multiplex.departures() >= 1, "the slow member left the group to catch up");
+        assert!(slow.next_event_within(Duration::from_millis(300)).await.is_none(), "no duplicates");
+        let c1: Vec<i64> = stored.iter().filter(|s| s.1 == "c1").map(|s| s.0).collect();
+        let narrow_seen = events(&mut narrow, "s", c1.len()).await;
+        assert!(narrow_seen.iter().all(|e| e["cameraId"] == "c1"));
+        assert_eq!(narrow_seen.iter().map(|e| e["seq"].as_i64().unwrap()).collect::<Vec<_>>(), c1);
     }
 );
