@@ -77,6 +77,7 @@ impl Application {
             multiplex: Arc::new(crate::graphql::multiplex::Multiplexer::new(
                 config_event_buffer,
             )),
+            ai: Arc::new(crate::perception::Ai::new(&secret)),
         };
         crate::evidence::jobs::recover(&state)
             .await
@@ -143,6 +144,7 @@ impl Application {
         if let Err(err) = state.recorders.reconcile(&state).await {
             tracing::error!(error = %err, "could not start the recorders");
         }
+        crate::perception::workers::reconcile_samplers(&state).await;
         let indexer = tokio::spawn(crate::footage::indexer::run(state.clone()));
         let exports = tokio::spawn(crate::evidence::jobs::run(state.clone()));
         let retention = tokio::spawn(crate::evidence::retention::run(state.clone()));
@@ -156,6 +158,7 @@ impl Application {
         retention.abort();
         events.abort();
         state.recorders.stop_all().await;
+        state.ai.samplers.stop_all().await;
         result
     }
 
@@ -214,6 +217,7 @@ pub async fn admin_state(config: Config) -> Result<AppState, StartError> {
         multiplex: Arc::new(crate::graphql::multiplex::Multiplexer::new(
             config_event_buffer,
         )),
+        ai: Arc::new(crate::perception::Ai::new(&secret)),
     })
 }
 

@@ -43,6 +43,28 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Apikey(ApiKeyCommand),
+    /// Run the reference AI worker against a server: lease tasks, pull frames, post motion detections.
+    Worker {
+        /// The server, `http://host:port`.
+        #[arg(
+            long,
+            env = "HELDAR_WORKER_SERVER",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        server: String,
+        /// An API key with ai:tasks, ai:frames and ai:ingest (role integration).
+        #[arg(long, env = "HELDAR_WORKER_API_KEY", hide_env_values = true)]
+        api_key: String,
+        /// This worker's id, stable across restarts (default: the host name).
+        #[arg(long, env = "HELDAR_WORKER_ID")]
+        worker_id: Option<String>,
+        /// Only these task types (repeatable; default: motion).
+        #[arg(long = "task-type", default_values_t = vec!["motion".to_owned()])]
+        task_types: Vec<String>,
+        /// Lease length asked for, seconds.
+        #[arg(long, default_value_t = 60)]
+        lease_seconds: i32,
+    },
 }
 
 /// `heldar user …`
@@ -72,6 +94,17 @@ pub enum ApiKeyCommand {
         #[arg(long = "camera")]
         cameras: Vec<String>,
     },
+}
+
+/// What ingest does with a batch that has no frame ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Provenance {
+    /// Refuse it.
+    Enforce,
+    /// Accept it, flag it as unticketed, and log a warning event once an hour per credential.
+    Warn,
+    /// Accept it.
+    Off,
 }
 
 /// Log output format.
@@ -310,6 +343,29 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(4..=1_000_000), global = true)]
     pub event_buffer: u64,
 
+    /// Frames a second all AI samplers together may decode (full-width frames; narrower cost less).
+    #[arg(
+        long,
+        env = "HELDAR_AI_MAX_TOTAL_FPS",
+        default_value_t = 40.0,
+        global = true
+    )]
+    pub ai_max_total_fps: f64,
+
+    /// Most samplers (ffmpeg decoders) running at once.
+    #[arg(long, env = "HELDAR_AI_MAX_DECODERS", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(1..=256), global = true)]
+    pub ai_max_decoders: u64,
+
+    /// Seconds a frame ticket stays valid.
+    #[arg(long, env = "HELDAR_FRAME_TICKET_TTL_SECS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(10..=900), global = true)]
+    pub frame_ticket_ttl_secs: u64,
+
+    /// Detection batches without a frame ticket: `enforce` refuses them, `warn` accepts and flags them, `off` accepts them.
+    #[arg(long, env = "HELDAR_INGEST_PROVENANCE", value_enum, default_value_t = Provenance::Warn, global = true)]
+    pub ingest_provenance: Provenance,
+
     /// Days the audit log, the event log and recorded gaps are kept.
     #[arg(long, env = "HELDAR_AUDIT_RETENTION_DAYS", default_value_t = 365,
           value_parser = clap::value_parser!(u64).range(1..=36_500), global = true)]
@@ -354,6 +410,8 @@ impl Config {
         config.retention_interval_secs = 0;
         config.max_recordings_size = bytesize::ByteSize(0);
         config.min_free_disk = bytesize::ByteSize(0);
+        // Tests post unticketed batches on purpose; the ticket tests choose their mode.
+        config.ingest_provenance = Provenance::Off;
         config
     }
 
@@ -377,6 +435,12 @@ impl Config {
             return Err(ConfigError {
                 setting: "--jwt-secret / HELDAR_JWT_SECRET",
                 message: "must be at least 32 bytes".into(),
+            });
+        }
+        if !(self.ai_max_total_fps.is_finite() && (1.0..=1000.0).contains(&self.ai_max_total_fps)) {
+            return Err(ConfigError {
+                setting: "--ai-max-total-fps / HELDAR_AI_MAX_TOTAL_FPS",
+                message: "must be between 1 and 1000".into(),
             });
         }
         if let Some(password) = &self.admin_password

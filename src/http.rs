@@ -50,6 +50,10 @@ pub fn router(state: HttpState) -> Router {
             "/media/snapshots/{file}",
             get(crate::evidence::http::snapshot),
         )
+        .route(
+            "/media/frames/{camera}/{file}",
+            get(crate::perception::frames::frame),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics));
@@ -102,6 +106,39 @@ fn request_id(headers: &HeaderMap) -> String {
 /// Resolves the `Authorization` header into the request's authentication.
 pub(crate) async fn authenticate(state: &HttpState, headers: &HeaderMap) -> RequestAuth {
     crate::auth::authenticate_header(&state.app, headers.get(header::AUTHORIZATION)).await
+}
+
+/// The bearer's principal if it holds `cap`; else the 401 or 403 to send.
+pub(crate) async fn bearer_with(
+    state: &HttpState,
+    headers: &HeaderMap,
+    cap: crate::auth::principal::Capability,
+) -> Result<crate::auth::principal::Principal, Response> {
+    let principal = match authenticate(state, headers).await {
+        RequestAuth::Authenticated(principal) => principal,
+        RequestAuth::Invalid(reason) => {
+            return Err(refusal(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                &reason,
+            ));
+        }
+        RequestAuth::Anonymous => {
+            return Err(refusal(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "send `Authorization: Bearer <access token>`",
+            ));
+        }
+    };
+    if !principal.can(cap) {
+        return Err(refusal(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            &format!("the `{}` capability is needed", cap.slug()),
+        ));
+    }
+    Ok(principal)
 }
 
 /// `POST /graphql`: JSON only (text/plain and forms are refused: they are CSRF "simple requests").
@@ -373,26 +410,10 @@ async fn media_recording(
     use crate::auth::principal::{CameraScope, Capability};
     use sea_orm::EntityTrait;
     use tower::ServiceExt;
-    let principal = match authenticate(&state, &headers).await {
-        RequestAuth::Authenticated(principal) => principal,
-        RequestAuth::Invalid(reason) => {
-            return refusal(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &reason);
-        }
-        RequestAuth::Anonymous => {
-            return refusal(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHENTICATED",
-                "send `Authorization: Bearer <access token>`",
-            );
-        }
+    let principal = match bearer_with(&state, &headers, Capability::VideoPlayback).await {
+        Ok(principal) => principal,
+        Err(refused) => return refused,
     };
-    if !principal.can(Capability::VideoPlayback) {
-        return refusal(
-            StatusCode::FORBIDDEN,
-            "FORBIDDEN",
-            "the `video:playback` capability is needed",
-        );
-    }
     let found = match entity::segment::Entity::find_by_id(segment_id.clone())
         .one(&state.app.db)
         .await

@@ -42,6 +42,35 @@ async fn main() -> ExitCode {
             }
         }
         Command::Serve { demo } => serve(cli.config, demo).await,
+        Command::Worker {
+            server,
+            api_key,
+            worker_id,
+            task_types,
+            lease_seconds,
+        } => {
+            let worker_id = worker_id.unwrap_or_else(|| {
+                std::fs::read_to_string("/etc/hostname")
+                    .map(|h| h.trim().to_owned())
+                    .ok()
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or_else(|| "worker".to_owned())
+            });
+            let options = heldar::worker::WorkerOptions {
+                server,
+                api_key,
+                worker_id,
+                task_types,
+                lease_seconds,
+            };
+            match heldar::worker::run(options, heldar::app::shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    eprintln!("heldar worker: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::User(UserCommand::Add { name, role }) => {
             run_admin(cli.config, |state| async move {
                 let role: Role = role

@@ -42,6 +42,8 @@ pub struct AppState {
     pub media: Arc<MediaJobs>,
     /// The event bus, the zone engine and the ingest consumers.
     pub perception: Arc<crate::perception::Perception>,
+    /// AI workers: samplers and frame tickets.
+    pub ai: Arc<crate::perception::Ai>,
     /// Shared executions of identical live subscriptions.
     pub multiplex: Arc<crate::graphql::multiplex::Multiplexer>,
 }

@@ -1,5 +1,8 @@
 //! SeaORM entities of Heldar: one module per table.
 
+pub mod ai_lease;
+pub mod ai_task;
+pub mod ai_worker;
 pub mod api_key;
 pub mod audit_log;
 pub mod camera;

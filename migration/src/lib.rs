@@ -8,6 +8,7 @@ mod m20261124_000003_footage;
 mod m20261124_000004_footage_ranges;
 mod m20261124_000005_evidence;
 mod m20261124_000006_perception;
+mod m20261124_000007_ai;
 
 /// Applies Heldar's migrations in order.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_footage_ranges::Migration),
             Box::new(m20261124_000005_evidence::Migration),
             Box::new(m20261124_000006_perception::Migration),
+            Box::new(m20261124_000007_ai::Migration),
         ]
     }
 }

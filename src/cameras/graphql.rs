@@ -228,6 +228,8 @@ async fn reconcile_recorders(state: &AppState) {
     if let Err(err) = state.recorders.reconcile(state).await {
         tracing::error!(error = %err, "could not reconcile the recorders");
     }
+    // A camera's samplers follow its source and enabled flag too.
+    crate::perception::workers::reconcile_samplers(state).await;
 }
 
 async fn name_taken(state: &AppState, name: &str, except: Option<&str>) -> Result<(), AppError> {

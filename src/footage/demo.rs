@@ -10,8 +10,12 @@ use crate::state::AppState;
 
 /// Id of the demo camera.
 pub const DEMO_CAMERA: &str = "demo";
-/// Its source: ffmpeg's moving test pattern, 640×360 at 10 fps.
-pub const DEMO_SOURCE: &str = "lavfi:testsrc2=size=640x360:rate=10";
+/// Its source: a white box sliding across a grey scene (wrapping every 20 s), 640×360 at
+/// 10 fps, so the reference worker's motion detector has something to follow.
+pub const DEMO_SOURCE: &str = "lavfi:color=c=0x404040:s=640x360:r=10,drawbox=x=40:y=140:w=48:h=80:color=white:t=fill,scroll=horizontal=0.005";
+/// Name of the demo camera's zone: the middle band the box crosses (enter, dwell, exit) before
+/// it wraps round.
+pub const DEMO_ZONE: &str = "middle";
 
 /// Creates the demo camera unless it exists; returns whether it was created.
 pub async fn ensure_demo_camera(state: &AppState) -> Result<bool, AppError> {
@@ -40,5 +44,42 @@ pub async fn ensure_demo_camera(state: &AppState) -> Result<bool, AppError> {
     let mut entry = Entry::new("create_camera", "camera", DEMO_CAMERA);
     entry.camera_id = Some(DEMO_CAMERA);
     audit::record(&state.db, &Actor::system(), entry, now).await;
+    // A motion task for `heldar worker`, and a zone its detections walk through.
+    entity::ai_task::ActiveModel {
+        id: Set(crate::auth::token::new_id("ait")),
+        camera_id: Set(DEMO_CAMERA.to_owned()),
+        task_type: Set("motion".to_owned()),
+        stream_profile: Set("sub".to_owned()),
+        fps: Set(2.0),
+        width: Set(640),
+        priority: Set(0),
+        config: Set("{}".to_owned()),
+        enabled: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&state.db)
+    .await?;
+    entity::zone::ActiveModel {
+        id: Set(crate::auth::token::new_id("zone")),
+        camera_id: Set(DEMO_CAMERA.to_owned()),
+        name: Set(DEMO_ZONE.to_owned()),
+        kind: Set("region".to_owned()),
+        points: Set("[[0.35,0.0],[0.65,0.0],[0.65,1.0],[0.35,1.0]]".to_owned()),
+        direction: Set("any".to_owned()),
+        labels: Set("[]".to_owned()),
+        min_confidence: Set(0.5),
+        confirm_frames: Set(2),
+        dwell_seconds: Set(3.0),
+        severity: Set("info".to_owned()),
+        enabled: Set(true),
+        static_suppression: Set(true),
+        static_epsilon: Set(0.02),
+        static_after_seconds: Set(120.0),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&state.db)
+    .await?;
     Ok(true)
 }

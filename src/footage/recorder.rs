@@ -36,14 +36,10 @@ pub fn recordings_root(state: &AppState) -> PathBuf {
     state.config.data_dir.join("recordings")
 }
 
-/// ffmpeg's arguments for a camera (input first, then the segment muxer).
-pub fn ffmpeg_args(camera: &camera::Model, dir: &Path) -> Vec<String> {
-    let mut args: Vec<String> = ["-nostdin", "-hide_banner", "-loglevel", "warning", "-y"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let url = camera.stream_url.as_str();
-    let generated = url.starts_with("lavfi:");
+/// ffmpeg's input arguments for a stream URL: generated graphs and files in real time, RTSP
+/// over TCP with a 15 s timeout.
+pub fn input_args(url: &str) -> Vec<String> {
+    let mut args = Vec::new();
     if let Some(graph) = url.strip_prefix("lavfi:") {
         args.extend(["-re", "-f", "lavfi", "-i", graph].map(String::from));
     } else if let Some(path) = url.strip_prefix("file://") {
@@ -54,6 +50,18 @@ pub fn ffmpeg_args(camera: &camera::Model, dir: &Path) -> Vec<String> {
         }
         args.extend(["-i".to_owned(), url.to_owned()]);
     }
+    args
+}
+
+/// ffmpeg's arguments for a camera (input first, then the segment muxer).
+pub fn ffmpeg_args(camera: &camera::Model, dir: &Path) -> Vec<String> {
+    let mut args: Vec<String> = ["-nostdin", "-hide_banner", "-loglevel", "warning", "-y"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let url = camera.stream_url.as_str();
+    let generated = url.starts_with("lavfi:");
+    args.extend(input_args(url));
     args.extend(["-map", "0:v:0"].map(String::from));
     if generated {
         // A generated test pattern is raw video: it has to be encoded once; real cameras are copied.

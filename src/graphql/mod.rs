@@ -18,6 +18,7 @@ use crate::footage::graphql::{FootageQuery, FootageSubscription};
 use crate::perception::events::{EventsQuery, EventsSubscription};
 use crate::perception::ingest::IngestMutation;
 use crate::perception::live::LiveSubscription;
+use crate::perception::workers::{WorkersMutation, WorkersQuery};
 use crate::perception::zones::{ZonesMutation, ZonesQuery};
 use crate::state::AppState;
 use crate::system::graphql::{SystemQuery, SystemSubscription};
@@ -36,6 +37,7 @@ pub struct QueryRoot(
     EvidenceQuery,
     ZonesQuery,
     EventsQuery,
+    WorkersQuery,
 );
 
 /// Every mutation field, one feature object per line.
@@ -47,6 +49,7 @@ pub struct MutationRoot(
     EvidenceMutation,
     ZonesMutation,
     IngestMutation,
+    WorkersMutation,
 );
 
 /// Every subscription field, one feature object per line.

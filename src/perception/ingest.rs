@@ -11,7 +11,7 @@ use sea_orm::{
 };
 use serde_json::{Value, json};
 
-use crate::auth::principal::{Capability, PrincipalKind};
+use crate::auth::principal::Capability;
 use crate::cameras::graphql::find_camera;
 use crate::error::AppError;
 use crate::graphql::ContextExt;
@@ -65,6 +65,8 @@ pub struct DetectionBatchInput {
     pub captured_at: DateTime<Utc>,
     /// At most 1000.
     pub detections: Vec<DetectionInput>,
+    /// The `x-frame-ticket` of the frame pull these detections come from. With a ticket, `frameId` and `capturedAt` must be the pull's `x-frame-id` and `x-frame-captured-at`.
+    pub frame_ticket: Option<String>,
 }
 
 /// What ingest did.
@@ -78,6 +80,8 @@ pub struct IngestReceipt {
     pub accepted: i32,
     /// Zone events the batch produced.
     pub events: i32,
+    /// Whether a valid frame ticket vouched for the batch.
+    pub ticketed: bool,
 }
 
 fn text(field: &str, value: &str, max: usize) -> Result<String, AppError> {
@@ -412,15 +416,19 @@ impl IngestMutation {
         let state = ctx.state()?;
         let now = state.clock.now();
         let (task_type, frame_id) = validate(&input, now)?;
-        find_camera(ctx, Capability::AiIngest, &input.camera_id).await?;
-        let produced_by = format!(
-            "{}:{}",
-            match principal.kind {
-                PrincipalKind::ApiKey => "apikey",
-                PrincipalKind::User => "user",
-            },
-            principal.id
-        );
+        let camera = find_camera(ctx, Capability::AiIngest, &input.camera_id).await?;
+        let produced_by = crate::perception::workers::holder(principal);
+        let ticket_task = bind(
+            state,
+            principal,
+            &produced_by,
+            &input,
+            &camera,
+            &task_type,
+            &frame_id,
+            now,
+        )
+        .await?;
         // SQLite has one writer: queue here, in order, rather than in its busy handler, which
         // sleeps in growing steps and turns contention into tail latency.
         let _gate = match state.db.get_database_backend() {
@@ -453,6 +461,7 @@ impl IngestMutation {
                     duplicate: true,
                     accepted: 0,
                     events: 0,
+                    ticketed: ticket_task.is_some(),
                 });
             }
             Err(err) => return Err(err.into()),
@@ -466,7 +475,11 @@ impl IngestMutation {
                     .as_ref()
                     .map(|a| a.0.clone())
                     .unwrap_or_else(|| json!({}));
-                attrs["provenance"] = json!({"producedBy": produced_by, "ticket": "none"});
+                attrs["provenance"] = json!({
+                    "producedBy": produced_by,
+                    "ticket": if ticket_task.is_some() { "verified" } else { "none" },
+                    "task": ticket_task,
+                });
                 detection::ActiveModel {
                     outbox_seq: Set(row.seq),
                     camera_id: Set(row.camera_id.clone()),
@@ -531,6 +544,134 @@ impl IngestMutation {
             duplicate: false,
             accepted,
             events: events as i32,
+            ticketed: ticket_task.is_some(),
         })
+    }
+}
+
+/// Where a batch's provenance stands: with a ticket, the ticket must be this credential's, for a
+/// task it still leases, enabled, on this camera, and the body must agree with it (the frame id
+/// comes from the ticket, so no one can pre-claim another's frames); without one, the
+/// `HELDAR_INGEST_PROVENANCE` mode decides. Returns the ticket's task.
+#[allow(clippy::too_many_arguments)]
+async fn bind(
+    state: &AppState,
+    principal: &crate::auth::principal::Principal,
+    holder: &str,
+    input: &DetectionBatchInput,
+    camera: &entity::camera::Model,
+    task_type: &str,
+    frame_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, AppError> {
+    use crate::config::Provenance;
+    let Some(token) = input.frame_ticket.as_deref() else {
+        match state.config.ingest_provenance {
+            Provenance::Enforce => {
+                return Err(AppError::Unauthenticated(
+                    "input.frameTicket: this server requires a frame ticket (HELDAR_INGEST_PROVENANCE=enforce); lease the task, pull the frame with `?task=`, and post its `x-frame-ticket`".into(),
+                ));
+            }
+            Provenance::Warn => warn_unticketed(state, holder, &camera.id).await,
+            Provenance::Off => {}
+        }
+        if frame_id.starts_with("t:") {
+            return Err(AppError::bad_input(
+                "input.frameId",
+                "the `t:` prefix is reserved for ticketed frames",
+            ));
+        }
+        return Ok(None);
+    };
+    let unauthenticated =
+        |why: &str| AppError::Unauthenticated(format!("input.frameTicket: {why}"));
+    let ticket = crate::perception::tickets::parse(token).map_err(unauthenticated)?;
+    let task = entity::ai_task::Entity::find_by_id(ticket.task_id.clone())
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| unauthenticated("its task no longer exists"))?;
+    state
+        .ai
+        .tickets
+        .verify(&ticket, holder, &task.camera_id, now.timestamp())
+        .map_err(unauthenticated)?;
+    if crate::perception::workers::held_lease(state, holder, &task.id, now)
+        .await?
+        .is_none()
+    {
+        return Err(unauthenticated(
+            "this credential holds no live lease on the ticket's task; renew with `leaseAiTasks`",
+        ));
+    }
+    if !task.enabled {
+        return Err(AppError::Forbidden(format!(
+            "input.frameTicket: task `{}` was disabled after the ticket was issued",
+            task.id
+        )));
+    }
+    if !principal.scope.allows(&task.camera_id) {
+        return Err(AppError::Forbidden(
+            "input.frameTicket: credential is no longer scoped to the ticket's camera".into(),
+        ));
+    }
+    if task.camera_id != camera.id {
+        return Err(AppError::Conflict(format!(
+            "input.cameraId: the ticket is for camera `{}`",
+            task.camera_id
+        )));
+    }
+    if !camera.enabled {
+        return Err(AppError::Forbidden(format!(
+            "input.frameTicket: camera `{}` was disabled after the ticket was issued",
+            camera.id
+        )));
+    }
+    if task.task_type != task_type {
+        return Err(AppError::Conflict(format!(
+            "input.taskType: the ticket is for task type `{}`",
+            task.task_type
+        )));
+    }
+    if frame_id != ticket.frame_id() {
+        return Err(AppError::Conflict(format!(
+            "input.frameId: the ticket is for frame `{}` (the pull's x-frame-id)",
+            ticket.frame_id()
+        )));
+    }
+    if input.captured_at.timestamp_millis() != ticket.captured_ms {
+        return Err(AppError::Conflict(
+            "input.capturedAt: it differs from the ticket's capture time (the pull's x-frame-captured-at)".into(),
+        ));
+    }
+    Ok(Some(task.id))
+}
+
+/// Under `warn`, one `INGEST_UNTICKETED` event per credential an hour.
+async fn warn_unticketed(state: &AppState, holder: &str, camera_id: &str) {
+    let due = {
+        let Ok(mut warned) = state.ai.warned.lock() else {
+            return;
+        };
+        let due = warned
+            .get(holder)
+            .is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(3600));
+        if due {
+            warned.insert(holder.to_owned(), std::time::Instant::now());
+        }
+        due
+    };
+    if !due {
+        return;
+    }
+    let row = event::ActiveModel {
+        kind: Set("INGEST_UNTICKETED".into()),
+        severity: Set("warning".into()),
+        camera_id: Set(Some(camera_id.to_owned())),
+        payload: Set(json!({"credential": holder, "hint": "workers should post the frame ticket of each pull; set HELDAR_INGEST_PROVENANCE=enforce to require it"}).to_string()),
+        at: Set(state.clock.now()),
+        ..Default::default()
+    };
+    if let Err(err) = crate::perception::events::record(state, row).await {
+        tracing::warn!(error = %err, "could not log an unticketed-ingest warning");
     }
 }

@@ -2,12 +2,40 @@
 //! enter / exit / dwell / line-cross events. Pure and clock-free: time is passed in, so tests
 //! step it. (Ingest, zone storage and the event subscriptions build on this.)
 
+pub mod allocation;
 pub mod engine;
 pub mod events;
+pub mod frames;
 pub mod geometry;
 pub mod ingest;
 pub mod live;
+pub mod sampler;
+pub mod tickets;
+pub mod workers;
 pub mod zones;
+
+/// The worker contract's state: the samplers, the ticket key, and when each credential was last
+/// warned about unticketed batches.
+#[derive(Debug)]
+pub struct Ai {
+    /// The frame samplers.
+    pub samplers: sampler::Samplers,
+    /// Signs and checks frame tickets.
+    pub tickets: tickets::TicketKey,
+    /// Credential → when its last `INGEST_UNTICKETED` warning was logged.
+    pub warned: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+impl Ai {
+    /// State whose tickets are keyed from the server secret.
+    pub fn new(secret: &[u8]) -> Ai {
+        Ai {
+            samplers: Default::default(),
+            tickets: tickets::TicketKey::derive(secret),
+            warned: Default::default(),
+        }
+    }
+}
 
 use std::sync::Arc;
 

@@ -14,4 +14,5 @@ mod http_platform;
 mod node_clients;
 mod perception;
 mod schema_file;
+mod workers;
 mod ws_protocol;

@@ -374,7 +374,7 @@ test_on_both!(
 
         let ws_a = a.replace("http://", "ws://") + "/graphql/ws";
         let mut ws = WsClient::connect_acked(&ws_a, json!({"authorization": format!("Bearer {token_a}")})).await;
-        ws.send(json!({"id": "x", "type": "subscribe", "payload": {"query": "subscription { perceptionEvents { kind cameraId trackId } }"}})).await;
+        ws.send(json!({"id": "x", "type": "subscribe", "payload": {"query": "subscription { perceptionEvents(filter: {kinds: [\"ZONE_ENTER\"]}) { kind cameraId trackId } }"}})).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         // Ingested on B, seen on A.
         let worker = crate::evidence::call(&http, &b, None, "mutation($k: String!) { exchangeApiKey(apiKey: $k) { accessToken } }", json!({"k": key})).await["exchangeApiKey"]["accessToken"].as_str().unwrap().to_owned();
