@@ -539,12 +539,30 @@ impl WorkersMutation {
     ) -> Result<i32, AppError> {
         let principal = ctx.require(Capability::AiTasks)?;
         let state = ctx.state()?;
+        let holder = holder(principal);
+        let leaving: Vec<String> = ai_lease::Entity::find()
+            .filter(ai_lease::Column::LeaseId.eq(lease_id.clone()))
+            .filter(ai_lease::Column::Holder.eq(holder.clone()))
+            .all(&state.db)
+            .await?
+            .into_iter()
+            .map(|l| l.worker_id)
+            .collect();
         let released = ai_lease::Entity::delete_many()
             .filter(ai_lease::Column::LeaseId.eq(lease_id))
-            .filter(ai_lease::Column::Holder.eq(holder(principal)))
+            .filter(ai_lease::Column::Holder.eq(holder.clone()))
             .exec(&state.db)
             .await?
             .rows_affected;
+        // A worker that releases is leaving: its share goes to the others on their next call,
+        // not after it stops counting as live.
+        if !leaving.is_empty() {
+            ai_worker::Entity::delete_many()
+                .filter(ai_worker::Column::Holder.eq(holder))
+                .filter(ai_worker::Column::WorkerId.is_in(leaving))
+                .exec(&state.db)
+                .await?;
+        }
         Ok(released as i32)
     }
 }

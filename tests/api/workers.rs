@@ -116,6 +116,10 @@ test_on_both!(
         assert_eq!(task_ids(&b1), vec![all[0].clone()]);
         // The holder's release frees at once.
         assert_eq!(app.gql(RELEASE, json!({"l": b1["leaseId"]}), Some(&b)).await["releaseAiLease"], 1);
+        // …and a worker that released no longer counts in its key's sharing: x2 gets the whole
+        // share at once (x1 called a moment ago).
+        assert_eq!(lease(&app, &b, "x2", None).await["workers"], 1);
+        app.gql(RELEASE, json!({"l": lease(&app, &b, "x2", None).await["leaseId"]}), Some(&b)).await;
         assert_eq!(task_ids(&lease(&app, &a, "w1", None).await), vec![all[0].clone()], "c1's task; c2's is the scoped key's");
 
         // A disabled task is leased to no one.
