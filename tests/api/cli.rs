@@ -336,6 +336,97 @@ async fn serve_demo_records_the_demo_camera_and_leaves_no_ffmpeg_behind_on_sigte
             .is_empty(),
         "the demo recorder runs"
     );
+
+    // The reference worker, as its own process, turns the demo's sliding box into zone events.
+    let gql = |query: &str, token: Option<&str>| {
+        let mut request = http.post(&url).json(&serde_json::json!({"query": query}));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            request
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let key = gql(
+        "mutation { createApiKey(input: {name: \"demo-worker\", role: INTEGRATION}) { key } }",
+        Some(&token),
+    )
+    .await;
+    let key = key["data"]["createApiKey"]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut worker = KillOnDrop(
+        heldar()
+            .env("HELDAR_WORKER_API_KEY", &key)
+            .args([
+                "worker",
+                "--server",
+                &format!("http://127.0.0.1:{port}"),
+                "--worker-id",
+                "cli-test",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    loop {
+        let body = gql("{ perceptionEvents(filter: {cameraIds: [\"demo\"], kinds: [\"ZONE_ENTER\", \"ZONE_EXIT\"]}) { edges { node { kind label } } } }", Some(&token)).await;
+        let kinds: Vec<&str> = body["data"]["perceptionEvents"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["kind"].as_str().unwrap())
+            .collect();
+        if kinds.starts_with(&["ZONE_ENTER", "ZONE_EXIT"]) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the worker produced no enter and exit: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let samplers = gql("{ aiSamplers { cameraId state fps width } }", Some(&token)).await;
+    assert_eq!(
+        samplers["data"]["aiSamplers"],
+        serde_json::json!([{"cameraId": "demo", "state": "sampling", "fps": 2.0, "width": 640}])
+    );
+    Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    let started = Instant::now();
+    while worker.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the worker ignored SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // It released its lease on the way out.
+    let leased = gql(
+        "mutation { leaseAiTasks(input: {workerId: \"next\"}) { tasks { task { id } } } }",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(
+        leased["data"]["leaseAiTasks"]["tasks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "{leased}"
+    );
+
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -348,8 +439,10 @@ async fn serve_demo_records_the_demo_camera_and_leaves_no_ffmpeg_behind_on_sigte
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Neither the recorder nor the sampler outlives the server.
+    let everything = format!("^ffmpeg .*{}", dir.path().display());
     let orphans = Command::new("pgrep")
-        .args(["-af", &pattern])
+        .args(["-af", &everything])
         .output()
         .unwrap();
     assert!(

@@ -359,3 +359,46 @@ test_on_both!(
         assert_eq!(lease(&app, &other, "o1", None).await["tasks"].as_array().unwrap().len(), 1);
     }
 );
+
+test_on_both!(
+    async fn the_frame_budget_goes_by_priority_and_samplers_report_their_state(backend) {
+        if !crate::helpers::ffmpeg_ready() {
+            eprintln!("skipped: ffmpeg is not installed (scripts/test installs it)");
+            return;
+        }
+        let app = TestApp::spawn_with(backend, |c| {
+            c.ai_max_total_fps = 1.0;
+            c.ai_max_decoders = 1;
+        }).await;
+        camera(&app, "c1").await;
+        camera(&app, "c2").await;
+        app.gql(CREATE_TASK, json!({"i": {"cameraId": "c1", "taskType": "motion", "fps": 5.0, "width": 1280}}), app.admin()).await;
+        let t2 = app.gql(CREATE_TASK, json!({"i": {"cameraId": "c2", "taskType": "motion", "fps": 5.0, "width": 1280}}), app.admin()).await["createAiTask"]["id"].clone();
+        const SAMPLERS: &str = "{ aiSamplers { cameraId state requestedFps fps width restarts lastError } }";
+        // One decoder: c1 (first by id at equal priority) gets the whole budget, c2 is shed;
+        // c1's camera is unreachable, so its sampler goes offline and retries with backoff.
+        let mut seen = Value::Null;
+        for _ in 0..100 {
+            seen = app.gql(SAMPLERS, json!({}), app.admin()).await["aiSamplers"].clone();
+            if seen[0]["state"] == "offline" && seen[0]["restarts"].as_i64() >= Some(1) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(seen[0]["cameraId"], "c1");
+        assert_eq!(seen[0]["state"], "offline", "{seen}");
+        assert_eq!((seen[0]["fps"].as_f64(), seen[0]["width"].as_i64(), seen[0]["requestedFps"].as_f64()), (Some(1.0), Some(1280), Some(5.0)));
+        assert!(seen[0]["lastError"].as_str().unwrap().contains("ffmpeg exited"), "{seen}");
+        assert_eq!(seen[1], json!({"cameraId": "c2", "state": "shed", "requestedFps": 5.0, "fps": 0.0, "width": 0, "restarts": 0, "lastError": null}));
+        // Priority moves the budget.
+        app.gql("mutation($id: ID!) { updateAiTask(id: $id, input: {priority: 10}) { priority } }", json!({"id": t2}), app.admin()).await;
+        let seen = app.gql(SAMPLERS, json!({}), app.admin()).await["aiSamplers"].clone();
+        assert_eq!(seen[0]["state"], "shed", "{seen}");
+        assert_eq!(seen[1]["fps"], 1.0, "{seen}");
+        // A scoped key sees only its cameras' samplers.
+        let c2_only = worker_key(&app, "fleet-c2", Some(vec!["c2"])).await;
+        let scoped = app.gql(SAMPLERS, json!({}), Some(&c2_only)).await["aiSamplers"].clone();
+        assert_eq!(scoped.as_array().unwrap().len(), 1);
+        assert_eq!(scoped[0]["cameraId"], "c2");
+    }
+);
