@@ -61,7 +61,15 @@ pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// Tokens whose signature, algorithm, type, issuer and audience were checked, with their
+    /// claims. The check depends only on the token's bytes and the key, so a repeat needs only
+    /// the time checks (made on every call). Only tokens that verified are kept, and clones
+    /// share the memory.
+    verified: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Box<str>, Claims>>>,
 }
+
+/// Most verified tokens remembered; past this the memory starts over.
+const VERIFIED_MAX: usize = 10_000;
 
 impl std::fmt::Debug for TokenKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -83,7 +91,24 @@ impl TokenKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            verified: Default::default(),
         }
+    }
+
+    /// The check of a token not seen before: signature, algorithm, type, issuer and audience
+    /// (not the times; [`verify`](Self::verify) checks those on every use).
+    pub fn verify_signature(&self, token: &str) -> Result<Claims, AppError> {
+        let refused = |why: &str| {
+            tracing::debug!(reason = why, "access token refused");
+            AppError::Unauthenticated("invalid or expired access token".into())
+        };
+        let header = jsonwebtoken::decode_header(token).map_err(|_| refused("malformed"))?;
+        if header.alg != Algorithm::HS256 || header.typ.as_deref() != Some(ACCESS_TYPE) {
+            return Err(refused("wrong alg or typ"));
+        }
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| refused(&e.to_string()))
     }
 
     /// Signs an access token.
@@ -100,13 +125,24 @@ impl TokenKeys {
             tracing::debug!(reason = why, "access token refused");
             AppError::Unauthenticated("invalid or expired access token".into())
         };
-        let header = jsonwebtoken::decode_header(token).map_err(|_| refused("malformed"))?;
-        if header.alg != Algorithm::HS256 || header.typ.as_deref() != Some(ACCESS_TYPE) {
-            return Err(refused("wrong alg or typ"));
-        }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| refused(&e.to_string()))?;
-        let claims = data.claims;
+        let remembered = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|v| v.get(token).cloned());
+        let claims = match remembered {
+            Some(claims) => claims,
+            None => {
+                let claims = self.verify_signature(token)?;
+                if let Ok(mut verified) = self.verified.lock() {
+                    if verified.len() >= VERIFIED_MAX {
+                        verified.clear();
+                    }
+                    verified.insert(token.into(), claims.clone());
+                }
+                claims
+            }
+        };
         let now = now.timestamp();
         if claims.nbf > now + LEEWAY_SECS {
             return Err(refused("not yet valid"));
@@ -173,4 +209,45 @@ pub fn sha256_hex(value: &str) -> String {
 /// A new id with a type prefix (`usr_…`, `ses_…`).
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(now: i64) -> Claims {
+        Claims {
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            sub: "usr_1".into(),
+            sid: "ses_1".into(),
+            kind: TokenKind::User,
+            iat: now,
+            nbf: now,
+            exp: now + 60,
+            jti: "j".into(),
+        }
+    }
+
+    #[test]
+    fn a_remembered_token_is_still_checked_for_time_and_a_changed_one_for_everything() {
+        let keys = TokenKeys::new(b"0123456789abcdef0123456789abcdef");
+        let now = Utc::now();
+        let token = keys.issue(&claims(now.timestamp())).unwrap();
+        assert!(keys.verify(&token, now).is_ok());
+        assert!(keys.verify(&token, now).is_ok(), "remembered");
+        assert!(
+            keys.verify(&token, now + chrono::Duration::seconds(120))
+                .is_err(),
+            "expiry is checked on every use"
+        );
+        // One character of the signature changed: never remembered, so refused.
+        let mut forged = token.clone();
+        let last = forged.pop().unwrap();
+        forged.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(keys.verify(&forged, now).is_err());
+        // Another server's key refuses it whatever this one remembers.
+        let other = TokenKeys::new(b"another secret of at least 32 bytes!");
+        assert!(other.verify(&token, now).is_err());
+    }
 }
