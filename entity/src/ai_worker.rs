@@ -12,8 +12,13 @@ pub struct Model {
     /// The worker's own id.
     #[sea_orm(primary_key, auto_increment = false)]
     pub worker_id: String,
+    /// The task types it asks for, sorted, as JSON (`[]`: all); workers share only with
+    /// workers asking for the same.
+    pub task_types: String,
     /// Last lease call.
     pub last_seen: DateTimeUtc,
+    /// Counts as live (in the sharing) until then: its last call plus its lease length.
+    pub live_until: DateTimeUtc,
 }
 
 /// Relations of `ai_workers`.

@@ -47,7 +47,9 @@ enum AiWorkers {
     Table,
     Holder,
     WorkerId,
+    TaskTypes,
     LastSeen,
+    LiveUntil,
 }
 
 #[async_trait::async_trait]
@@ -126,7 +128,9 @@ impl MigrationTrait for Migration {
                     .table(AiWorkers::Table)
                     .col(string(AiWorkers::Holder))
                     .col(string(AiWorkers::WorkerId))
+                    .col(text(AiWorkers::TaskTypes))
                     .col(timestamp_with_time_zone(AiWorkers::LastSeen))
+                    .col(timestamp_with_time_zone(AiWorkers::LiveUntil))
                     .primary_key(
                         Index::create()
                             .col(AiWorkers::Holder)

@@ -27,19 +27,43 @@ use crate::graphql::context::RequestAuth;
 /// caller's role and scope, and that report the sequence of each item through [`SeqProbe`].
 pub const SHARED_FIELDS: &[&str] = &["perceptionEvents"];
 
-/// Request data: where a subscription stream reports the sequence of the item it yields last.
-#[derive(Clone, Debug, Default)]
-pub struct SeqProbe(pub Arc<AtomicI64>);
+/// Request data: where a subscription stream reports where it started live and the sequence of
+/// the item it yields last.
+#[derive(Clone, Debug)]
+pub struct SeqProbe {
+    last: Arc<AtomicI64>,
+    start: Arc<AtomicI64>,
+}
+
+impl Default for SeqProbe {
+    fn default() -> Self {
+        SeqProbe {
+            last: Arc::new(AtomicI64::new(0)),
+            start: Arc::new(AtomicI64::new(-1)),
+        }
+    }
+}
 
 impl SeqProbe {
     /// Records the sequence of the item about to be yielded.
     pub fn set(&self, seq: i64) {
-        self.0.store(seq, Ordering::Release);
+        self.last.store(seq, Ordering::Release);
+    }
+
+    /// Records where the stream started live (the newest sequence when it began).
+    pub fn set_start(&self, seq: i64) {
+        self.start.store(seq, Ordering::Release);
+        self.last.fetch_max(seq, Ordering::AcqRel);
     }
 
     /// The last sequence recorded (0 before any).
     pub fn get(&self) -> i64 {
-        self.0.load(Ordering::Acquire)
+        self.last.load(Ordering::Acquire)
+    }
+
+    /// Where the stream started live; `None` until it has.
+    pub fn start(&self) -> Option<i64> {
+        Some(self.start.load(Ordering::Acquire)).filter(|s| *s >= 0)
     }
 }
 
@@ -132,6 +156,8 @@ pub enum Item {
     Error(Vec<ServerError>),
     /// The stream ended.
     Complete,
+    /// The shared execution stopped without an answer (it panicked): go on alone.
+    Abandoned,
 }
 
 /// One shared execution and its subscribers.
@@ -140,6 +166,14 @@ pub struct Group {
     sender: broadcast::Sender<Arc<Item>>,
     probe: SeqProbe,
     task: AbortHandle,
+}
+
+impl Group {
+    /// Where a member that leaves with nothing received resumes: after the group's live start,
+    /// or `None` when the group never started (the member cannot have missed anything).
+    pub fn start(&self) -> Option<i64> {
+        self.probe.start()
+    }
 }
 
 impl Drop for Group {
@@ -252,9 +286,18 @@ async fn run<S>(
 ) where
     S: Stream<Item = Response> + Send + 'static,
 {
+    // However the task ends (the stream's end, a panic), the group leaves the registry and its
+    // members hear of it.
+    let mut finish = Finish {
+        groups,
+        key,
+        sender: sender.clone(),
+        last: None,
+    };
     let mut stream = std::pin::pin!(stream);
     let mut first = true;
-    let last = loop {
+    let mut tagged = 0;
+    finish.last = Some(loop {
         let Some(mut response) = stream.next().await else {
             break Item::Complete;
         };
@@ -263,21 +306,43 @@ async fn run<S>(
             break Item::Error(response.errors);
         }
         first = false;
+        // An item that did not move the sequence (an error such as "fell too far behind")
+        // carries 0, so no member mistakes it for one it already has.
+        let seq = probe.get();
+        let seq = if seq > tagged {
+            tagged = seq;
+            seq
+        } else {
+            0
+        };
         let payload = serde_json::to_string(&response).unwrap_or_else(|_| "null".into());
         let _ = sender.send(Arc::new(Item::Next {
-            seq: probe.get(),
+            seq,
             payload: payload.into(),
         }));
-    };
-    // Leave the registry and send the last item under its lock, so a subscriber either joins
-    // in time to receive it or starts a new group.
-    let mut groups = groups.lock().unwrap_or_else(|p| p.into_inner());
-    if groups
-        .get(&key)
-        .and_then(Weak::upgrade)
-        .is_some_and(|g| g.sender.same_channel(&sender))
-    {
-        groups.remove(&key);
+    });
+}
+
+/// Removes a finished group from the registry and sends its last item, under the registry's
+/// lock, so a subscriber either joins in time to receive it or starts a new group.
+struct Finish {
+    groups: Arc<Mutex<HashMap<GroupKey, Weak<Group>>>>,
+    key: GroupKey,
+    sender: broadcast::Sender<Arc<Item>>,
+    last: Option<Item>,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        let ours = groups
+            .get(&self.key)
+            .and_then(Weak::upgrade)
+            .is_some_and(|g| g.sender.same_channel(&self.sender));
+        if ours {
+            groups.remove(&self.key);
+        }
+        let last = self.last.take().unwrap_or(Item::Abandoned);
+        let _ = self.sender.send(Arc::new(last));
     }
-    let _ = sender.send(Arc::new(last));
 }

@@ -435,12 +435,22 @@ impl Connection {
                                 id: id.clone(),
                                 generation,
                             },
+                            // The shared execution died: go on alone.
+                            Item::Abandoned => break,
                         };
                         let done = !matches!(out, Outgoing::Raw { .. });
                         if tx.send(out).await.is_err() || done {
                             return;
                         }
                     }
+                    // Resume after the last event received, or, with none received, after
+                    // where the group started live; a group that never started cannot have
+                    // been missed.
+                    let resume = if last > 0 {
+                        Some(last)
+                    } else {
+                        membership.group.start()
+                    };
                     drop(membership);
                     multiplex.departed();
                     tracing::debug!(
@@ -448,8 +458,8 @@ impl Connection {
                         "subscriber left its shared execution to catch up alone"
                     );
                     let mut request = payload.request().data(auth);
-                    if last > 0 {
-                        request = request.data(ResumeAfter(last));
+                    if let Some(seq) = resume {
+                        request = request.data(ResumeAfter(seq));
                     }
                     forward(schema.execute_stream(request), tx, id, generation).await;
                 }))

@@ -343,7 +343,7 @@ impl EventsSubscription {
                 // Live only: start after the newest stored event.
                 feed.last = newest_seq(&state.db).await?;
                 if let Some(probe) = &feed.probe {
-                    probe.set(feed.last);
+                    probe.set_start(feed.last);
                 }
             }
         }

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use sea_orm::EntityTrait;
 use serde::Deserialize;
 
 use crate::auth::principal::Capability;
@@ -67,6 +68,14 @@ pub async fn frame(
         );
     }
     let app = &state.app;
+    // A frame left behind by a sampler that no longer runs is not served as the latest.
+    if !app.ai.samplers.planned(&camera_id, profile) {
+        return refusal(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "no sampler runs for this camera and profile (no enabled AI task, or no frame budget left; see `aiSamplers`)",
+        );
+    }
     let path = frame_path(app, &camera_id, profile);
     // Read the file once: the sampler replaces it atomically, so this is one whole frame.
     // The open handle is one inode: its time and its bytes belong to the same frame.
@@ -109,8 +118,16 @@ pub async fn frame(
     set("x-frame-age-ms", age_ms.to_string());
     if let Some(task_id) = query.task.filter(|t| portable(t)) {
         let who = holder(&principal);
+        let task = entity::ai_task::Entity::find_by_id(task_id.clone())
+            .one(&app.db)
+            .await
+            .ok()
+            .flatten();
+        let same_stream = task
+            .as_ref()
+            .is_some_and(|t| t.camera_id == camera_id && t.stream_profile == profile);
         match held_lease(app, &who, &task_id, now).await {
-            Ok(Some(lease)) if lease.camera_id == camera_id => {
+            Ok(Some(lease)) if lease.camera_id == camera_id && same_stream => {
                 let expires = now.timestamp() + app.config.frame_ticket_ttl_secs as i64;
                 let ticket = app
                     .ai

@@ -586,15 +586,25 @@ async fn bind(
     let unauthenticated =
         |why: &str| AppError::Unauthenticated(format!("input.frameTicket: {why}"));
     let ticket = crate::perception::tickets::parse(token).map_err(unauthenticated)?;
+    // The MAC is checked before anything is looked up, so a made-up ticket learns nothing
+    // (not even whether its task exists). A genuine ticket for another camera than the body's
+    // is a contradiction, reported below.
+    let keys = &state.ai.tickets;
+    let epoch = now.timestamp();
+    let for_body = keys.verify(&ticket, holder, &camera.id, epoch);
     let task = entity::ai_task::Entity::find_by_id(ticket.task_id.clone())
         .one(&state.db)
-        .await?
-        .ok_or_else(|| unauthenticated("its task no longer exists"))?;
-    state
-        .ai
-        .tickets
-        .verify(&ticket, holder, &task.camera_id, now.timestamp())
-        .map_err(unauthenticated)?;
+        .await?;
+    let task = match (for_body, task) {
+        (Ok(()), Some(task)) => task,
+        (Err(why), Some(task)) if task.camera_id != camera.id => {
+            keys.verify(&ticket, holder, &task.camera_id, epoch)
+                .map_err(|_| unauthenticated(why))?;
+            task
+        }
+        (Err(why), _) => return Err(unauthenticated(why)),
+        (Ok(()), None) => return Err(unauthenticated("its task no longer exists")),
+    };
     if crate::perception::workers::held_lease(state, holder, &task.id, now)
         .await?
         .is_none()

@@ -42,7 +42,7 @@ pub struct SamplerStatus {
     pub camera_id: String,
     /// `sub` or `main`.
     pub stream_profile: String,
-    /// `connecting`, `sampling`, `offline`, `error`, `shed` (no budget) or `stopped`.
+    /// `connecting`, `sampling`, `offline`, `error` or `shed` (no budget).
     pub state: String,
     /// The most demanding task's rate.
     pub requested_fps: f64,
@@ -92,6 +92,14 @@ impl Samplers {
             (&a.camera_id, &a.stream_profile).cmp(&(&b.camera_id, &b.stream_profile))
         });
         all
+    }
+
+    /// Whether a sampler is planned (not shed) for the camera and profile.
+    pub fn planned(&self, camera_id: &str, profile: &str) -> bool {
+        self.status.lock().is_ok_and(|s| {
+            s.get(&(camera_id.to_owned(), profile.to_owned()))
+                .is_some_and(|s| s.state != "shed")
+        })
     }
 
     fn update(&self, key: &Key, change: impl FnOnce(&mut SamplerStatus)) {
@@ -332,9 +340,9 @@ async fn supervise(
         let status = loop {
             tokio::select! {
                 status = child.wait() => break status,
+                // Stopped by a re-plan: the plan has already set the state (shed, or gone).
                 _ = stop.changed() => {
                     let _ = child.kill().await;
-                    samplers.update(&key, |s| s.state = "stopped".into());
                     return;
                 }
                 _ = poll.tick(), if !sampling => {

@@ -25,7 +25,7 @@ use crate::error::AppError;
 use crate::graphql::ContextExt;
 use crate::state::AppState;
 
-/// A worker that has not asked for work for this long no longer counts in the sharing.
+/// A worker counts in the sharing for its lease length after each call, and at least this long.
 pub const LIVE_WORKER_SECS: i64 = 60;
 /// Worker rows older than this are deleted.
 const FORGET_WORKER_SECS: i64 = 600;
@@ -196,7 +196,7 @@ pub struct AiSampler {
     pub camera_id: ID,
     /// Stream.
     pub stream_profile: StreamProfile,
-    /// `connecting`, `sampling`, `offline`, `error`, `shed` (no budget left) or `stopped`.
+    /// `connecting`, `sampling`, `offline`, `error` or `shed` (no budget left).
     pub state: String,
     /// Rate the most demanding task asks for.
     pub requested_fps: f64,
@@ -578,26 +578,41 @@ async fn lease(
     let holder = holder(principal);
     let now = state.clock.now();
     let expires = now + chrono::Duration::seconds(i64::from(ttl));
-    // Heartbeat, and forget long-gone workers.
+    // Workers share with the workers of their key that ask for the same task types.
+    let mut types_key = task_types.clone().unwrap_or_default();
+    types_key.sort();
+    types_key.dedup();
+    let types_key = serde_json::to_string(&types_key).unwrap_or_default();
+    // Heartbeat: live for as long as its leases last (at least a minute), so a worker renewing
+    // at a third of a long lease never drops out of the sharing between calls.
+    let live_until = now + chrono::Duration::seconds(i64::from(ttl).max(LIVE_WORKER_SECS));
     ai_worker::Entity::insert(ai_worker::ActiveModel {
         holder: Set(holder.clone()),
         worker_id: Set(worker_id.to_owned()),
+        task_types: Set(types_key.clone()),
         last_seen: Set(now),
+        live_until: Set(live_until),
     })
     .on_conflict(
         OnConflict::columns([ai_worker::Column::Holder, ai_worker::Column::WorkerId])
-            .update_column(ai_worker::Column::LastSeen)
+            .update_columns([
+                ai_worker::Column::TaskTypes,
+                ai_worker::Column::LastSeen,
+                ai_worker::Column::LiveUntil,
+            ])
             .to_owned(),
     )
     .exec_without_returning(&state.db)
     .await?;
+    // Forget long-gone workers.
     ai_worker::Entity::delete_many()
         .filter(ai_worker::Column::LastSeen.lt(now - chrono::Duration::seconds(FORGET_WORKER_SECS)))
         .exec(&state.db)
         .await?;
     let live: Vec<String> = ai_worker::Entity::find()
         .filter(ai_worker::Column::Holder.eq(holder.clone()))
-        .filter(ai_worker::Column::LastSeen.gte(now - chrono::Duration::seconds(LIVE_WORKER_SECS)))
+        .filter(ai_worker::Column::TaskTypes.eq(types_key))
+        .filter(ai_worker::Column::LiveUntil.gte(now))
         .order_by_asc(ai_worker::Column::WorkerId)
         .all(&state.db)
         .await?
@@ -677,7 +692,20 @@ async fn lease(
                 .to_owned(),
         )
         .exec_without_returning(&state.db)
-        .await?;
+        .await;
+        let inserted = match inserted {
+            Ok(n) => n,
+            // The task was deleted since the candidates were read (its foreign key is gone).
+            Err(err)
+                if matches!(
+                    err.sql_err(),
+                    Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))
+                ) =>
+            {
+                continue;
+            }
+            Err(err) => return Err(err.into()),
+        };
         let claimed = inserted == 1 || {
             // Renew our own lease…
             let renewed = ai_lease::Entity::update_many()

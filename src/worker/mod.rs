@@ -66,6 +66,13 @@ impl Client {
     }
 
     async fn send(&self, request: Request<Full<Bytes>>) -> Result<Reply, WorkerError> {
+        // A stalled server must not stall the loop (renewals, shutdown).
+        tokio::time::timeout(REQUEST_TIMEOUT, self.send_now(request))
+            .await
+            .map_err(|_| format!("no answer in {} s", REQUEST_TIMEOUT.as_secs()))?
+    }
+
+    async fn send_now(&self, request: Request<Full<Bytes>>) -> Result<Reply, WorkerError> {
         let stream = TcpStream::connect((self.host.as_str(), self.port)).await?;
         stream.set_nodelay(true)?;
         let (mut sender, connection) =
@@ -122,9 +129,12 @@ impl Client {
     }
 }
 
+/// Longest wait for one HTTP exchange with the server.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 const EXCHANGE: &str =
     "mutation($k: String!) { exchangeApiKey(apiKey: $k) { accessToken expiresAt } }";
-const LEASE: &str = "mutation($i: LeaseAiTasksInput!) { leaseAiTasks(input: $i) { leaseId expiresAt tasks { frameUrl task { id cameraId taskType fps } } } }";
+const LEASE: &str = "mutation($i: LeaseAiTasksInput!) { leaseAiTasks(input: $i) { leaseId ttlSeconds tasks { frameUrl task { id cameraId taskType fps } } } }";
 const RELEASE: &str = "mutation($l: String!) { releaseAiLease(leaseId: $l) }";
 const INGEST: &str = "mutation($i: DetectionBatchInput!) { ingestDetections(input: $i) { accepted duplicate ticketed events } }";
 
@@ -151,24 +161,44 @@ pub async fn run(
     let mut lease_id: Option<String> = None;
     let mut lease_renew = Instant::now();
     let mut work: HashMap<String, Work> = HashMap::new();
+    let mut backoff = Duration::from_secs(1);
     loop {
         let now = Instant::now();
         if now >= token_renew {
-            let data = client
+            match client
                 .graphql(None, EXCHANGE, json!({"k": options.api_key}))
-                .await?;
-            token = data["exchangeApiKey"]["accessToken"]
-                .as_str()
-                .ok_or("exchangeApiKey returned no token")?
-                .to_owned();
-            let expires = data["exchangeApiKey"]["expiresAt"]
-                .as_str()
-                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-                .map(|t| (t.timestamp() - chrono::Utc::now().timestamp()).max(10))
-                .unwrap_or(60);
-            // Renew at two thirds of the lifetime.
-            token_renew = now + Duration::from_secs((expires as u64 * 2 / 3).max(5));
-            tracing::info!(expires_in = expires, "worker has an access token");
+                .await
+            {
+                Ok(data) => {
+                    token = data["exchangeApiKey"]["accessToken"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let expires = data["exchangeApiKey"]["expiresAt"]
+                        .as_str()
+                        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                        .map(|t| (t.timestamp() - chrono::Utc::now().timestamp()).max(10))
+                        .unwrap_or(60);
+                    // Renew at two thirds of the lifetime.
+                    token_renew = now + Duration::from_secs((expires as u64 * 2 / 3).max(5));
+                    backoff = Duration::from_secs(1);
+                    tracing::info!(expires_in = expires, "worker has an access token");
+                }
+                // A refused key will not get better: stop. Anything else (the server
+                // restarting, a timeout): retry with backoff.
+                Err(err) if err.to_string().contains("(UNAUTHENTICATED)") => return Err(err),
+                Err(err) => {
+                    tracing::warn!(error = %err, retry_in = ?backoff, "cannot exchange the API key; retrying");
+                    token_renew = now + backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+        if token.is_empty() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(token_renew.into()) => continue,
+                _ = &mut stop => return Ok(()),
+            }
         }
         if now >= lease_renew {
             let types = (!options.task_types.is_empty()).then(|| options.task_types.clone());
@@ -183,12 +213,17 @@ pub async fn run(
                 Ok(data) => {
                     let lease = &data["leaseAiTasks"];
                     lease_id = lease["leaseId"].as_str().map(str::to_owned);
+                    // Renew at a third of what the server granted (it clamps the request).
+                    let granted = lease["ttlSeconds"]
+                        .as_u64()
+                        .unwrap_or(options.lease_seconds.max(15) as u64);
+                    lease_renew = now + Duration::from_secs((granted / 3).max(5));
                     let before = work.len();
                     let mut held = HashMap::new();
                     for t in lease["tasks"].as_array().into_iter().flatten() {
                         let id = t["task"]["id"].as_str().unwrap_or_default().to_owned();
                         let fps = t["task"]["fps"].as_f64().unwrap_or(1.0).clamp(0.1, 30.0);
-                        let entry = work.remove(&id).unwrap_or_else(|| Work {
+                        let mut entry = work.remove(&id).unwrap_or_else(|| Work {
                             camera_id: t["task"]["cameraId"].as_str().unwrap_or_default().to_owned(),
                             task_type: t["task"]["taskType"].as_str().unwrap_or_default().to_owned(),
                             frame_url: t["frameUrl"].as_str().unwrap_or_default().to_owned(),
@@ -197,6 +232,11 @@ pub async fn run(
                             last_captured: None,
                             detector: motion::Detector::default(),
                         });
+                        // The task may have changed since (rate, profile).
+                        entry.interval = Duration::from_secs_f64(1.0 / fps);
+                        if let Some(url) = t["frameUrl"].as_str() {
+                            entry.frame_url = url.to_owned();
+                        }
                         held.insert(id, entry);
                     }
                     let (dropped, kept) = (work.len(), before - work.len());
@@ -205,9 +245,14 @@ pub async fn run(
                     }
                     work = held;
                 }
-                Err(err) => tracing::warn!(error = %err, "lease call failed; retrying"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "lease call failed; retrying");
+                    lease_renew = now + Duration::from_secs(5);
+                    if err.to_string().contains("(UNAUTHENTICATED)") {
+                        token_renew = now; // the token was revoked or expired early
+                    }
+                }
             }
-            lease_renew = now + Duration::from_secs((options.lease_seconds as u64 / 3).max(5));
         }
         for (task_id, w) in work.iter_mut() {
             if Instant::now() < w.due {

@@ -98,6 +98,7 @@ pub struct Detector {
     size: (usize, usize),
     track: Option<(String, f64, f64, u32)>,
     next_track: u64,
+    run: Option<String>,
 }
 
 impl Detector {
@@ -133,7 +134,9 @@ impl Detector {
             .zip(&background)
             .map(|(p, b)| (f32::from(*p) - b).abs() > THRESHOLD)
             .collect();
-        let blob = largest_blob(&mask, w, h)?;
+        let Some(blob) = largest_blob(&mask, w, h) else {
+            return self.forget();
+        };
         if (blob.count as f64) < MIN_AREA * (w * h) as f64 {
             return self.forget();
         }
@@ -153,7 +156,8 @@ impl Detector {
             Some((id, tx, ty, _)) if (cx - tx).hypot(cy - ty) <= TRACK_RADIUS => id.clone(),
             _ => {
                 self.next_track += 1;
-                format!("m{}", self.next_track)
+                let n = self.next_track;
+                format!("{}-{n}", self.run_id())
             }
         };
         self.track = Some((track_id.clone(), cx, cy, 0));
@@ -165,6 +169,13 @@ impl Detector {
             confidence: f64::from(strength / 120.0).clamp(0.5, 0.99),
             track_id,
         })
+    }
+
+    /// A prefix of this detector's track ids, different for every detector (worker restarts
+    /// and task hand-overs must not reuse track ids the server still follows).
+    fn run_id(&mut self) -> &str {
+        self.run
+            .get_or_insert_with(|| uuid::Uuid::new_v4().simple().to_string()[..8].to_owned())
     }
 
     fn forget(&mut self) -> Option<Found> {

@@ -272,6 +272,7 @@ test_on_both!(
         let fresh = header(&pull(&app, &a, &url).await, "x-frame-ticket").unwrap();
         app.gql("mutation($id: ID!) { updateAiTask(id: $id, input: {enabled: false}) { enabled } }", json!({"id": task}), app.admin()).await;
         assert_eq!(refused(app.gql_err(INGEST, batch("c1", "motion", &frame_id, Some(&fresh)), Some(&a)).await).0, "FORBIDDEN");
+        assert_eq!(pull(&app, &a, &url).await.status(), 404, "no sampler runs: the old frame is not served");
         app.gql("mutation($id: ID!) { updateAiTask(id: $id, input: {enabled: true}) { enabled } }", json!({"id": task}), app.admin()).await;
         // An expired ticket (the lease itself is still live).
         clock.advance(chrono::Duration::seconds(200));
@@ -400,5 +401,37 @@ test_on_both!(
         let scoped = app.gql(SAMPLERS, json!({}), Some(&c2_only)).await["aiSamplers"].clone();
         assert_eq!(scoped.as_array().unwrap().len(), 1);
         assert_eq!(scoped[0]["cameraId"], "c2");
+    }
+);
+
+test_on_both!(
+    async fn workers_share_only_with_workers_asking_for_the_same_types_and_stay_live_for_their_lease(backend) {
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let app = TestApp::spawn_full(backend, clock.clone(), |_| {}).await;
+        for c in ["c1", "c2"] {
+            camera(&app, c).await;
+            for t in ["motion", "detect"] {
+                app.gql(CREATE_TASK, json!({"i": {"cameraId": c, "taskType": t}}), app.admin()).await;
+            }
+        }
+        let key = worker_key(&app, "fleet", None).await;
+        let typed = |worker: &'static str, types: &'static str| {
+            let (app, key) = (&app, key.clone());
+            async move {
+                app.gql(LEASE, json!({"i": {"workerId": worker, "taskTypes": [types], "ttlSeconds": 300}}), Some(&key)).await["leaseAiTasks"].clone()
+            }
+        };
+        // A motion worker and a detect worker of one key each get all of their own type.
+        let m = typed("m1", "motion").await;
+        let d = typed("d1", "detect").await;
+        assert_eq!((m["workers"].as_i64(), m["tasks"].as_array().unwrap().len()), (Some(1), 2));
+        assert_eq!((d["workers"].as_i64(), d["tasks"].as_array().unwrap().len()), (Some(1), 2));
+        // A second motion worker shares with m1 only.
+        assert_eq!(typed("m2", "motion").await["workers"], 2);
+        // With 300 s leases, a worker renewing after 90 s is still in the sharing.
+        clock.advance(chrono::Duration::seconds(90));
+        let m1 = typed("m1", "motion").await;
+        assert_eq!(m1["workers"], 2, "m2 is live for its lease's length");
+        assert_eq!(m1["tasks"].as_array().unwrap().len(), 1, "m1 keeps its half");
     }
 );
