@@ -809,6 +809,9 @@ impl EvidenceMutation {
         let state = ctx.state()?;
         let now = state.clock.now();
         let (start_ms, end_ms) = (input.from.timestamp_millis(), input.to.timestamp_millis());
+        // Once this commits, no retention delete can miss the hold (see `lock_camera_holds`).
+        let txn = sea_orm::TransactionTrait::begin(&state.db).await?;
+        crate::evidence::locks::lock_camera_holds(&txn, input.camera_id.as_str()).await?;
         let hold = evidence_hold::ActiveModel {
             id: Set(new_id("hold")),
             camera_id: Set(input.camera_id.to_string()),
@@ -822,9 +825,10 @@ impl EvidenceMutation {
             released_at: Set(None),
             released_by_name: Set(None),
         }
-        .insert(&state.db)
+        .insert(&txn)
         .await?;
-        refresh_evidence_flags(&state.db, &hold.camera_id, start_ms, end_ms).await?;
+        refresh_evidence_flags(&txn, &hold.camera_id, start_ms, end_ms).await?;
+        txn.commit().await?;
         let mut entry = Entry::new("lock_evidence", "evidence_hold", &hold.id).detail(json!({
             "from": input.from.to_rfc3339(), "to": input.to.to_rfc3339(), "incidentId": incident_id,
         }));

@@ -117,6 +117,26 @@ pub fn not_held() -> sea_orm::sea_query::SimpleExpr {
 
 /// Sets `evidence_locked` on the camera's segments overlapping `[start, end)` to whether an
 /// active hold still covers each (after a hold is placed or released).
+/// PostgreSQL: serialises, per camera, new holds with retention's deletes until the end of the
+/// transaction. A delete re-checks the holds in a subquery, and under READ COMMITTED that
+/// subquery cannot see a hold committed after the statement began; with this lock taken first
+/// by both, a hold that `lockEvidence` reported is always seen by a later delete. SQLite has one
+/// writer at a time, so it needs nothing.
+pub async fn lock_camera_holds(db: &impl ConnectionTrait, camera_id: &str) -> Result<(), AppError> {
+    use sea_orm::{DatabaseBackend, Statement};
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    db.execute_raw(Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        // Two-key form: a namespace ("HOLD") and the camera.
+        "SELECT pg_advisory_xact_lock(1213156420, hashtext($1))",
+        [camera_id.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 pub async fn refresh_evidence_flags(
     db: &impl ConnectionTrait,
     camera_id: &str,

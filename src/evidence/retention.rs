@@ -510,6 +510,7 @@ pub async fn delete_segment_if_unprotected(
     c: &RetentionCandidate,
 ) -> Result<bool, AppError> {
     let txn = state.db.begin().await?;
+    crate::evidence::locks::lock_camera_holds(&txn, &c.camera_id).await?;
     let deleted = segment::Entity::delete_many()
         .filter(segment::Column::Id.eq(c.segment_id.clone()))
         .filter(deletable())

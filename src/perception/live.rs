@@ -67,13 +67,13 @@ pub async fn publish_occupancy(
     zones: &[crate::perception::engine::ZoneSpec],
 ) {
     let now = state.clock.now();
-    let counts: Vec<(String, i32)> = {
-        let engine = state.perception.engine.lock().await;
-        zones
-            .iter()
-            .map(|z| (z.id.clone(), engine.occupancy(camera_id, &z.id, now) as i32))
-            .collect()
-    };
+    // Counted and published under the engine's guard, so two batches of one camera cannot
+    // publish their counts in the opposite order and leave a stale one last.
+    let engine = state.perception.engine.lock().await;
+    let counts: Vec<(String, i32)> = zones
+        .iter()
+        .map(|z| (z.id.clone(), engine.occupancy(camera_id, &z.id, now) as i32))
+        .collect();
     let mut last = state.perception.occupancy.lock().await;
     for (zone_id, count) in counts {
         if last.get(&zone_id).copied().unwrap_or(0) != count {

@@ -653,3 +653,30 @@ test_on_both!(
         }
     }
 );
+
+test_on_both!(
+    async fn on_postgres_a_new_hold_waits_for_a_retention_delete_in_progress_on_its_camera(backend) {
+        // SQLite runs one writer at a time; PostgreSQL needs the per-camera lock this checks.
+        if matches!(backend, crate::helpers::Backend::Sqlite) {
+            return;
+        }
+        use sea_orm::TransactionTrait;
+        let app = TestApp::spawn(backend).await;
+        camera(&app, "c1", json!({})).await;
+        // A retention delete on c1 is in progress: it holds the camera's hold lock.
+        let txn = app.state.db.begin().await.unwrap();
+        heldar::evidence::locks::lock_camera_holds(&txn, "c1").await.unwrap();
+        let (http, url, token) = (app.http.clone(), format!("{}/graphql", app.addr), app.token.clone());
+        let now = Utc::now();
+        let hold = tokio::spawn(async move {
+            let body = json!({"query": "mutation($i: LockEvidenceInput!) { lockEvidence(input: $i) { id } }",
+                "variables": {"i": {"cameraId": "c1", "from": at(now, -600), "to": at(now, 0)}}});
+            http.post(url).bearer_auth(token).json(&body).send().await.unwrap().json::<Value>().await.unwrap()
+        });
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(!hold.is_finished(), "the hold waits for the delete to commit");
+        txn.commit().await.unwrap();
+        let done = tokio::time::timeout(Duration::from_secs(5), hold).await.unwrap().unwrap();
+        assert!(done["data"]["lockEvidence"]["id"].is_string(), "{done}");
+    }
+);
