@@ -20,8 +20,10 @@ use crate::graphql::ContextExt;
 use crate::graphql::multiplex::{ResumeAfter, SeqProbe};
 use crate::graphql::paging::{connection, decode_cursor, encode_cursor, page_size};
 
-/// Events a subscriber may be behind before it is told to resubscribe from its cursor.
+/// Events a live subscriber may fall behind before it is told to resubscribe from its cursor.
 pub const MAX_CATCH_UP: u64 = 10_000;
+/// Events read at a time while a resumed subscription replays the log.
+const REPLAY_PAGE: u64 = 500;
 
 /// One event of the log.
 #[derive(SimpleObject, Clone)]
@@ -230,6 +232,8 @@ struct Feed {
     failed: bool,
     /// Where a shared execution learns the sequence of each item.
     probe: Option<SeqProbe>,
+    /// Still replaying the stored log after a cursor (page by page, however far back).
+    replaying: bool,
 }
 
 impl Feed {
@@ -271,6 +275,19 @@ impl Feed {
                     return self.yield_event(e);
                 }
                 continue;
+            }
+            if self.replaying {
+                match self.matcher.after(&self.db, self.last, REPLAY_PAGE).await {
+                    Ok(rows) => {
+                        self.replaying = rows.len() as u64 == REPLAY_PAGE;
+                        self.pending.extend(rows);
+                        continue;
+                    }
+                    Err(err) => {
+                        self.failed = true;
+                        return Some((Err(err.into()), self));
+                    }
+                }
             }
             match self.receiver.recv().await {
                 Ok(e) => {
@@ -327,17 +344,19 @@ impl EventsSubscription {
             last: 0,
             failed: false,
             probe: ctx.data_opt::<SeqProbe>().cloned(),
+            replaying: false,
         };
-        // A shared execution's member continuing alone resumes where it was.
+        // A shared execution's member continuing alone resumes where it was. A resumed
+        // subscription replays the log page by page, however far back its cursor is.
         let resume = ctx.data_opt::<ResumeAfter>().map(|r| r.0);
         match (after.as_deref(), resume) {
             (Some(cursor), _) => {
                 feed.last = cursor_seq(cursor)?;
-                feed.catch_up().await?;
+                feed.replaying = true;
             }
             (None, Some(seq)) => {
                 feed.last = seq;
-                feed.catch_up().await?;
+                feed.replaying = true;
             }
             (None, None) => {
                 // Live only: start after the newest stored event.
