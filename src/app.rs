@@ -141,6 +141,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let state = self.state.clone();
+        crate::footage::recorder::reap_orphans(&state);
         if let Err(err) = state.recorders.reconcile(&state).await {
             tracing::error!(error = %err, "could not start the recorders");
         }
@@ -148,6 +149,7 @@ impl Application {
         let indexer = tokio::spawn(crate::footage::indexer::run(state.clone()));
         let exports = tokio::spawn(crate::evidence::jobs::run(state.clone()));
         let retention = tokio::spawn(crate::evidence::retention::run(state.clone()));
+        let owners = tokio::spawn(crate::cameras::owners::run(state.clone()));
         let newest = crate::perception::events::newest_seq(&state.db)
             .await
             .map_err(std::io::Error::other)?;
@@ -157,8 +159,12 @@ impl Application {
         exports.abort();
         retention.abort();
         events.abort();
+        owners.abort();
         state.recorders.stop_all().await;
         state.ai.samplers.stop_all().await;
+        // Give the cameras up while the database is still open, then close it.
+        crate::cameras::owners::release_all(&state).await;
+        state.db.close_by_ref().await.ok();
         result
     }
 
@@ -184,7 +190,6 @@ impl Application {
                 return Ok(());
             }
         };
-        self.state.db.close_by_ref().await.ok();
         match result {
             Ok(inner) => inner,
             Err(join) => Err(std::io::Error::other(join)),

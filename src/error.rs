@@ -113,6 +113,14 @@ impl AppError {
     }
 }
 
+/// Whether a write failed on a foreign key (the row it points to was deleted meanwhile).
+pub fn is_foreign_key_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))
+    )
+}
+
 impl From<DbErr> for AppError {
     fn from(err: DbErr) -> Self {
         use sea_orm::SqlErr;

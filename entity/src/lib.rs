@@ -6,6 +6,7 @@ pub mod ai_worker;
 pub mod api_key;
 pub mod audit_log;
 pub mod camera;
+pub mod camera_owner;
 pub mod camera_status;
 pub mod clip_export;
 pub mod consumer_fanout;

@@ -9,6 +9,7 @@ mod m20261124_000004_footage_ranges;
 mod m20261124_000005_evidence;
 mod m20261124_000006_perception;
 mod m20261124_000007_ai;
+mod m20261124_000008_camera_owners;
 
 /// Applies Heldar's migrations in order.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_evidence::Migration),
             Box::new(m20261124_000006_perception::Migration),
             Box::new(m20261124_000007_ai::Migration),
+            Box::new(m20261124_000008_camera_owners::Migration),
         ]
     }
 }

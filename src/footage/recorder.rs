@@ -138,9 +138,16 @@ impl Recorders {
     /// Starts, restarts or stops recorders so they match the cameras in the database.
     pub async fn reconcile(&self, state: &AppState) -> Result<(), AppError> {
         let cameras = camera::Entity::find().all(&state.db).await?;
+        // Only the cameras this instance owns (one instance per camera on a shared database).
+        let enabled: Vec<String> = cameras
+            .iter()
+            .filter(|c| c.enabled)
+            .map(|c| c.id.clone())
+            .collect();
+        let owned = crate::cameras::owners::claim(state, &enabled).await?;
         let wanted: HashMap<String, camera::Model> = cameras
             .into_iter()
-            .filter(|c| c.enabled && c.record_enabled)
+            .filter(|c| c.enabled && c.record_enabled && owned.contains(&c.id))
             .map(|c| (c.id.clone(), c))
             .collect();
         let mut to_stop = Vec::new();
@@ -425,6 +432,61 @@ async fn wait_or_stop(stop: &mut watch::Receiver<bool>, wait: Duration) -> bool 
         _ = tokio::time::sleep(wait) => *stop.borrow(),
         _ = stop.changed() => true,
     }
+}
+
+/// Start-up: stops ffmpeg processes left writing into this server's recordings or frames by a
+/// previous run that was killed without a chance to stop them (SIGKILL, OOM, power loss with
+/// a supervisor that kept them). At start-up this server has no ffmpeg of its own yet, so any
+/// ffmpeg whose arguments point into its data dir is such an orphan. Linux only (`/proc`);
+/// returns how many were stopped.
+pub fn reap_orphans(state: &AppState) -> usize {
+    let roots = [
+        recordings_root(state).display().to_string(),
+        state.config.data_dir.join("frames").display().to_string(),
+    ];
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut stopped = 0;
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = raw
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let is_ffmpeg = args
+            .first()
+            .and_then(|a| Path::new(a).file_name())
+            .is_some_and(|n| {
+                n == "ffmpeg" || Path::new(&state.config.ffmpeg).file_name() == Some(n)
+            });
+        let ours = args
+            .iter()
+            .any(|a| roots.iter().any(|root| a.starts_with(&format!("{root}/"))));
+        if is_ffmpeg && ours {
+            let killed = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            if killed {
+                tracing::warn!(pid, "stopped an ffmpeg a previous run left behind");
+                stopped += 1;
+            }
+        }
+    }
+    stopped
 }
 
 #[cfg(test)]

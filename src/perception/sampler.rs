@@ -114,13 +114,17 @@ impl Samplers {
     /// starts, restarts or stops ffmpeg processes to match. One plan at a time.
     pub async fn reconcile(&self, state: &AppState) -> Result<(), AppError> {
         let _one_at_a_time = self.plan.lock().await;
-        let cameras: HashMap<String, camera::Model> = camera::Entity::find()
+        let mut cameras: HashMap<String, camera::Model> = camera::Entity::find()
             .filter(camera::Column::Enabled.eq(true))
             .all(&state.db)
             .await?
             .into_iter()
             .map(|c| (c.id.clone(), c))
             .collect();
+        // Only the cameras this instance owns (one instance per camera on a shared database).
+        let ids: Vec<String> = cameras.keys().cloned().collect();
+        let owned = crate::cameras::owners::claim(state, &ids).await?;
+        cameras.retain(|id, _| owned.contains(id));
         let tasks = ai_task::Entity::find()
             .filter(ai_task::Column::Enabled.eq(true))
             .all(&state.db)

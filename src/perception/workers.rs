@@ -696,12 +696,7 @@ async fn lease(
         let inserted = match inserted {
             Ok(n) => n,
             // The task was deleted since the candidates were read (its foreign key is gone).
-            Err(err)
-                if matches!(
-                    err.sql_err(),
-                    Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))
-                ) =>
-            {
+            Err(err) if crate::error::is_foreign_key_violation(&err) => {
                 continue;
             }
             Err(err) => return Err(err.into()),

@@ -114,3 +114,59 @@ test_on_both!(
         assert_eq!(code, "FORBIDDEN", "a new camera is outside the scope");
     }
 );
+
+/// Whether an ffmpeg writes under `dir/recordings/<camera>`.
+fn records_in(dir: &std::path::Path, camera: &str) -> bool {
+    let pattern = format!("^ffmpeg .*{}/recordings/{camera}", dir.display());
+    !std::process::Command::new("pgrep")
+        .args(["-f", &pattern])
+        .output()
+        .unwrap()
+        .stdout
+        .is_empty()
+}
+
+test_on_both!(
+    async fn two_servers_on_one_postgres_record_each_camera_once_and_hand_it_over_on_shutdown(backend) {
+        // SQLite is one process's database: one instance owns every camera.
+        let crate::helpers::Backend::Postgres(admin) = &backend else { return };
+        if !crate::helpers::ffmpeg_ready() {
+            return;
+        }
+        use sea_orm::ConnectionTrait;
+        use std::time::{Duration, Instant};
+        let name = format!("heldar_own_{}", uuid::Uuid::new_v4().simple());
+        let conn = sea_orm::Database::connect(admin.as_str()).await.unwrap();
+        conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+        let url = crate::helpers::replace_db_name(admin, &name);
+        let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (server_a, a) = crate::evidence::start_server(dir_a.path(), Some(&url));
+        let (server_b, _b) = crate::evidence::start_server(dir_b.path(), Some(&url));
+        let http = reqwest::Client::new();
+        let login = "mutation($p: String!) { login(username: \"admin\", password: $p) { accessToken } }";
+        let token = crate::evidence::call(&http, &a, None, login, json!({"p": crate::helpers::ADMIN_PASSWORD})).await["login"]["accessToken"].as_str().unwrap().to_owned();
+        crate::evidence::call(&http, &a, Some(&token), "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+            json!({"i": {"id": "c1", "name": "c1", "streamUrl": "lavfi:testsrc2=size=160x120:rate=5"}})).await;
+
+        // A created it and owns it; B's renewals (every 10 s) leave it alone.
+        let started = Instant::now();
+        while !records_in(dir_a.path(), "c1") {
+            assert!(started.elapsed() < Duration::from_secs(15), "A never started recording c1");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        assert!(records_in(dir_a.path(), "c1"));
+        assert!(!records_in(dir_b.path(), "c1"), "c1 is recorded once, not by both servers");
+
+        // A shuts down cleanly: it gives c1 up, and B takes it on its next renewal.
+        std::process::Command::new("kill").args(["-TERM", &server_a.id().to_string()]).status().unwrap();
+        let started = Instant::now();
+        while !records_in(dir_b.path(), "c1") {
+            assert!(started.elapsed() < Duration::from_secs(20), "B never took c1 over");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(!records_in(dir_a.path(), "c1"));
+        drop((server_a, server_b));
+        conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok();
+    }
+);

@@ -451,3 +451,71 @@ async fn serve_demo_records_the_demo_camera_and_leaves_no_ffmpeg_behind_on_sigte
         String::from_utf8_lossy(&orphans.stdout)
     );
 }
+
+#[tokio::test]
+async fn serve_stops_an_ffmpeg_a_killed_run_left_writing_into_its_data_dir() {
+    if !crate::helpers::ffmpeg_ready() {
+        assert!(std::env::var("CI").is_err(), "CI must have ffmpeg");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("frames").join("ghost");
+    std::fs::create_dir_all(&frames).unwrap();
+    // An ffmpeg writing one JPEG over and over, as a sampler does.
+    let writer = |out: std::path::PathBuf| {
+        KillOnDrop(
+            Command::new("ffmpeg")
+                .args([
+                    "-nostdin",
+                    "-loglevel",
+                    "error",
+                    "-y",
+                    "-re",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "testsrc2=size=160x120:rate=2",
+                    "-vf",
+                    "fps=1",
+                    "-f",
+                    "image2",
+                    "-update",
+                    "1",
+                ])
+                .arg(out)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    // What a sampler of a SIGKILLed server would leave running.
+    let mut orphan = writer(frames.join("latest_sub.jpg"));
+    // An unrelated ffmpeg (another data dir) is left alone.
+    let other = tempfile::tempdir().unwrap();
+    let mut bystander = writer(other.path().join("latest_sub.jpg"));
+    let _server = KillOnDrop(
+        heldar()
+            .env("HELDAR_DATA_DIR", dir.path())
+            .env("HELDAR_BIND", "127.0.0.1:0")
+            .env("HELDAR_ADMIN_PASSWORD", "orphan-admin-password")
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    while orphan.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the orphan ffmpeg still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        bystander.try_wait().unwrap().is_none(),
+        "another data dir's ffmpeg is not touched"
+    );
+}

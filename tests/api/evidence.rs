@@ -463,6 +463,7 @@ pub(crate) fn start_server(
         .env("HELDAR_INDEX_SETTLE_MS", "0")
         .env("HELDAR_RETENTION_INTERVAL_SECS", "0")
         .env("HELDAR_MIN_FREE_DISK", "0")
+        .env("HELDAR_ALLOW_LOCAL_SOURCES", "true")
         .arg("serve")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());

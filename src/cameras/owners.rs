@@ -1,0 +1,103 @@
+//! Camera ownership between server instances sharing one database: exactly one instance runs a
+//! camera's recorder and samplers. Each instance claims the enabled cameras nobody holds (or
+//! whose owner's claim lapsed) and renews its own on every reconcile, which runs at least every
+//! [`RENEW_EVERY`]; a claim lapses [`CLAIM_TTL`] after its last renewal, so the cameras of an
+//! instance that died move to another within about half a minute. A clean shutdown gives its
+//! cameras up at once. On SQLite (one process) the only instance owns everything.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use entity::camera_owner;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, Set};
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// How long a claim lasts without renewal.
+pub const CLAIM_TTL: Duration = Duration::from_secs(30);
+/// How often ownership is renewed (and lapsed cameras are picked up).
+pub const RENEW_EVERY: Duration = Duration::from_secs(10);
+
+/// This process's instance id.
+pub fn instance_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
+/// Claims or renews `cameras` for this instance; returns those it owns now.
+pub async fn claim(state: &AppState, cameras: &[String]) -> Result<HashSet<String>, AppError> {
+    let me = instance_id();
+    let now = state.clock.now();
+    let until = now + chrono::Duration::from_std(CLAIM_TTL).unwrap_or_default();
+    let mut owned = HashSet::new();
+    for camera in cameras {
+        let inserted = camera_owner::Entity::insert(camera_owner::ActiveModel {
+            camera_id: Set(camera.clone()),
+            instance_id: Set(me.to_owned()),
+            expires_at: Set(until),
+        })
+        .on_conflict(
+            OnConflict::column(camera_owner::Column::CameraId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&state.db)
+        .await;
+        let inserted = match inserted {
+            Ok(n) => n,
+            // Deleted meanwhile (its foreign key is gone): not ours to run.
+            Err(err) if crate::error::is_foreign_key_violation(&err) => {
+                continue;
+            }
+            Err(err) => return Err(err.into()),
+        };
+        // Renew our claim, or take over a lapsed one; the condition is in the UPDATE, so of
+        // two instances exactly one wins.
+        let taken = inserted == 1
+            || camera_owner::Entity::update_many()
+                .col_expr(camera_owner::Column::InstanceId, Expr::value(me))
+                .col_expr(camera_owner::Column::ExpiresAt, Expr::value(until))
+                .filter(camera_owner::Column::CameraId.eq(camera.clone()))
+                .filter(
+                    Condition::any()
+                        .add(camera_owner::Column::InstanceId.eq(me))
+                        .add(camera_owner::Column::ExpiresAt.lt(now)),
+                )
+                .exec(&state.db)
+                .await?
+                .rows_affected
+                == 1;
+        if taken {
+            owned.insert(camera.clone());
+        }
+    }
+    Ok(owned)
+}
+
+/// Gives up every camera this instance owns (at shutdown), so another takes them at once.
+pub async fn release_all(state: &AppState) {
+    let result = camera_owner::Entity::delete_many()
+        .filter(camera_owner::Column::InstanceId.eq(instance_id()))
+        .exec(&state.db)
+        .await;
+    if let Err(err) = result {
+        tracing::warn!(error = %err, "could not give up camera ownership");
+    }
+}
+
+/// Renews ownership and re-plans recorders and samplers every [`RENEW_EVERY`], so cameras whose
+/// owner went away are picked up.
+pub async fn run(state: AppState) {
+    let mut tick = tokio::time::interval(RENEW_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first reconcile ran at start-up
+    loop {
+        tick.tick().await;
+        if let Err(err) = state.recorders.reconcile(&state).await {
+            tracing::warn!(error = %err, "could not renew the recorders' cameras");
+        }
+        crate::perception::workers::reconcile_samplers(&state).await;
+    }
+}
