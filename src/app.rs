@@ -160,6 +160,7 @@ impl Application {
         retention.abort();
         events.abort();
         owners.abort();
+        let _ = owners.await;
         state.recorders.stop_all().await;
         state.ai.samplers.stop_all().await;
         // Give the cameras up while the database is still open, then close it.

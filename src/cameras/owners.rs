@@ -3,7 +3,8 @@
 //! whose owner's claim lapsed) and renews its own on every reconcile, which runs at least every
 //! [`RENEW_EVERY`]; a claim lapses [`CLAIM_TTL`] after its last renewal, so the cameras of an
 //! instance that died move to another within about half a minute. A clean shutdown gives its
-//! cameras up at once. On SQLite (one process) the only instance owns everything.
+//! cameras up, so the others take them on their next renewal. On SQLite (one process) the only
+//! instance owns everything.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -26,10 +27,31 @@ pub fn instance_id() -> &'static str {
     ID.get_or_init(|| uuid::Uuid::new_v4().simple().to_string())
 }
 
+/// When this instance last renewed its claims (unix ms, 0 before the first).
+static RENEWED_AT_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// The time claims are measured in. On PostgreSQL it is the database's, so instances whose
+/// clocks disagree still agree on when a claim lapsed; on SQLite (one instance) the server's.
+async fn claim_time(state: &AppState) -> Result<chrono::DateTime<chrono::Utc>, AppError> {
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+    if state.db.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(state.clock.now());
+    }
+    let row = state
+        .db
+        .query_one_raw(Statement::from_string(
+            DatabaseBackend::Postgres,
+            "SELECT CURRENT_TIMESTAMP AS now",
+        ))
+        .await?
+        .ok_or_else(|| AppError::internal("the database returned no time"))?;
+    Ok(row.try_get::<chrono::DateTime<chrono::Utc>>("", "now")?)
+}
+
 /// Claims or renews `cameras` for this instance; returns those it owns now.
 pub async fn claim(state: &AppState, cameras: &[String]) -> Result<HashSet<String>, AppError> {
     let me = instance_id();
-    let now = state.clock.now();
+    let now = claim_time(state).await?;
     let until = now + chrono::Duration::from_std(CLAIM_TTL).unwrap_or_default();
     let mut owned = HashSet::new();
     for camera in cameras {
@@ -73,7 +95,20 @@ pub async fn claim(state: &AppState, cameras: &[String]) -> Result<HashSet<Strin
             owned.insert(camera.clone());
         }
     }
+    RENEWED_AT_MS.store(
+        chrono::Utc::now().timestamp_millis(),
+        std::sync::atomic::Ordering::Release,
+    );
     Ok(owned)
+}
+
+/// Whether this instance's claims may have lapsed: its last renewal is older than the claim
+/// length less a margin, so another instance may already run its cameras.
+fn claims_may_have_lapsed() -> bool {
+    let renewed = RENEWED_AT_MS.load(std::sync::atomic::Ordering::Acquire);
+    let margin = 5_000;
+    renewed > 0
+        && chrono::Utc::now().timestamp_millis() - renewed > CLAIM_TTL.as_millis() as i64 - margin
 }
 
 /// Gives up every camera this instance owns (at shutdown), so another takes them at once.
@@ -99,5 +134,15 @@ pub async fn run(state: AppState) {
             tracing::warn!(error = %err, "could not renew the recorders' cameras");
         }
         crate::perception::workers::reconcile_samplers(&state).await;
+        // Renewals keep failing (the database is unreachable): another instance may take the
+        // cameras over, so stop running them here rather than record them twice. The next
+        // successful renewal starts them again.
+        if claims_may_have_lapsed() {
+            tracing::error!(
+                "camera ownership could not be renewed; stopping this instance's recorders and samplers until it can"
+            );
+            state.recorders.pause().await;
+            state.ai.samplers.pause().await;
+        }
     }
 }

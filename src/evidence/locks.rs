@@ -115,8 +115,6 @@ pub fn not_held() -> sea_orm::sea_query::SimpleExpr {
     .not()
 }
 
-/// Sets `evidence_locked` on the camera's segments overlapping `[start, end)` to whether an
-/// active hold still covers each (after a hold is placed or released).
 /// PostgreSQL: serialises, per camera, new holds with retention's deletes until the end of the
 /// transaction. A delete re-checks the holds in a subquery, and under READ COMMITTED that
 /// subquery cannot see a hold committed after the statement began; with this lock taken first
@@ -137,6 +135,8 @@ pub async fn lock_camera_holds(db: &impl ConnectionTrait, camera_id: &str) -> Re
     Ok(())
 }
 
+/// Sets `evidence_locked` on the camera's segments overlapping `[start, end)` to whether an
+/// active hold still covers each (after a hold is placed or released).
 pub async fn refresh_evidence_flags(
     db: &impl ConnectionTrait,
     camera_id: &str,

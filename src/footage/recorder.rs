@@ -115,6 +115,10 @@ struct Running {
 pub struct Recorders {
     running: Mutex<HashMap<String, Running>>,
     stop_reasons: Mutex<HashMap<String, GapReason>>,
+    /// One plan at a time: a plan applies what it read, so two must not interleave.
+    plan: tokio::sync::Mutex<()>,
+    /// Set at shutdown: no plan starts anything after [`stop_all`](Self::stop_all).
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Recorders {
@@ -137,6 +141,10 @@ impl Recorders {
 
     /// Starts, restarts or stops recorders so they match the cameras in the database.
     pub async fn reconcile(&self, state: &AppState) -> Result<(), AppError> {
+        let _one_at_a_time = self.plan.lock().await;
+        if self.stopping.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
         let cameras = camera::Entity::find().all(&state.db).await?;
         // Only the cameras this instance owns (one instance per camera on a shared database).
         let enabled: Vec<String> = cameras
@@ -203,6 +211,14 @@ impl Recorders {
 
     /// Stops every recorder and waits for its ffmpeg to exit.
     pub async fn stop_all(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.pause().await;
+    }
+
+    /// Stops every running process until the next plan (which may start them again).
+    pub async fn pause(&self) {
+        let _no_plan_meanwhile = self.plan.lock().await;
         let all: Vec<Running> = match self.running.lock() {
             Ok(mut running) => running.drain().map(|(_, r)| r).collect(),
             Err(_) => Vec::new(),
@@ -440,10 +456,15 @@ async fn wait_or_stop(stop: &mut watch::Receiver<bool>, wait: Duration) -> bool 
 /// ffmpeg whose arguments point into its data dir is such an orphan. Linux only (`/proc`);
 /// returns how many were stopped.
 pub fn reap_orphans(state: &AppState) -> usize {
-    let roots = [
-        recordings_root(state).display().to_string(),
-        state.config.data_dir.join("frames").display().to_string(),
-    ];
+    // Compared as real paths: another server using the same relative data dir from another
+    // working directory is not ours, and a different spelling of ours still is.
+    let roots: Vec<PathBuf> = [recordings_root(state), state.config.data_dir.join("frames")]
+        .iter()
+        .filter_map(|r| std::fs::canonicalize(r).ok())
+        .collect();
+    if roots.is_empty() {
+        return 0;
+    }
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return 0;
     };
@@ -472,9 +493,20 @@ pub fn reap_orphans(state: &AppState) -> usize {
             .is_some_and(|n| {
                 n == "ffmpeg" || Path::new(&state.config.ffmpeg).file_name() == Some(n)
             });
-        let ours = args
-            .iter()
-            .any(|a| roots.iter().any(|root| a.starts_with(&format!("{root}/"))));
+        let cwd = std::fs::read_link(entry.path().join("cwd")).ok();
+        let ours = is_ffmpeg
+            && args.iter().skip(1).any(|a| {
+                let path = Path::new(a);
+                let path = match (&cwd, path.is_absolute()) {
+                    (_, true) => path.to_path_buf(),
+                    (Some(cwd), false) if a.contains('/') => cwd.join(path),
+                    _ => return false,
+                };
+                // The file may not exist (a name pattern); its directory does.
+                path.parent()
+                    .and_then(|dir| std::fs::canonicalize(dir).ok())
+                    .is_some_and(|dir| roots.iter().any(|root| dir.starts_with(root)))
+            });
         if is_ffmpeg && ours {
             let killed = std::process::Command::new("kill")
                 .args(["-TERM", &pid.to_string()])

@@ -72,6 +72,8 @@ pub struct Samplers {
     running: Mutex<HashMap<Key, Running>>,
     status: Mutex<HashMap<Key, SamplerStatus>>,
     plan: tokio::sync::Mutex<()>,
+    /// Set at shutdown: no plan starts anything after [`stop_all`](Self::stop_all).
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Samplers {
@@ -114,6 +116,9 @@ impl Samplers {
     /// starts, restarts or stops ffmpeg processes to match. One plan at a time.
     pub async fn reconcile(&self, state: &AppState) -> Result<(), AppError> {
         let _one_at_a_time = self.plan.lock().await;
+        if self.stopping.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
         let mut cameras: HashMap<String, camera::Model> = camera::Entity::find()
             .filter(camera::Column::Enabled.eq(true))
             .all(&state.db)
@@ -246,6 +251,14 @@ impl Samplers {
 
     /// Stops every sampler and waits for its ffmpeg to exit.
     pub async fn stop_all(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.pause().await;
+    }
+
+    /// Stops every running process until the next plan (which may start them again).
+    pub async fn pause(&self) {
+        let _no_plan_meanwhile = self.plan.lock().await;
         let all: Vec<Running> = match self.running.lock() {
             Ok(mut running) => running.drain().map(|(_, r)| r).collect(),
             Err(_) => Vec::new(),

@@ -458,13 +458,17 @@ async fn serve_stops_an_ffmpeg_a_killed_run_left_writing_into_its_data_dir() {
         assert!(std::env::var("CI").is_err(), "CI must have ffmpeg");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let frames = dir.path().join("frames").join("ghost");
-    std::fs::create_dir_all(&frames).unwrap();
-    // An ffmpeg writing one JPEG over and over, as a sampler does.
-    let writer = |out: std::path::PathBuf| {
+    // Two working directories, each with `./data/frames/ghost`; the server runs in the first
+    // with the relative data dir `./data`.
+    let (dir, other) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for root in [dir.path(), other.path()] {
+        std::fs::create_dir_all(root.join("data/frames/ghost")).unwrap();
+    }
+    // An ffmpeg writing one JPEG over and over, as a sampler does, from `cwd`.
+    let writer = |cwd: &std::path::Path| {
         KillOnDrop(
             Command::new("ffmpeg")
+                .current_dir(cwd)
                 .args([
                     "-nostdin",
                     "-loglevel",
@@ -482,7 +486,7 @@ async fn serve_stops_an_ffmpeg_a_killed_run_left_writing_into_its_data_dir() {
                     "-update",
                     "1",
                 ])
-                .arg(out)
+                .arg("./data/frames/ghost/latest_sub.jpg")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -490,14 +494,14 @@ async fn serve_stops_an_ffmpeg_a_killed_run_left_writing_into_its_data_dir() {
                 .unwrap(),
         )
     };
-    // What a sampler of a SIGKILLed server would leave running.
-    let mut orphan = writer(frames.join("latest_sub.jpg"));
-    // An unrelated ffmpeg (another data dir) is left alone.
-    let other = tempfile::tempdir().unwrap();
-    let mut bystander = writer(other.path().join("latest_sub.jpg"));
+    // What a sampler of a SIGKILLed server would leave running in this data dir.
+    let mut orphan = writer(dir.path());
+    // The same relative path from another directory is another data dir: left alone.
+    let mut bystander = writer(other.path());
     let _server = KillOnDrop(
         heldar()
-            .env("HELDAR_DATA_DIR", dir.path())
+            .current_dir(dir.path())
+            .env("HELDAR_DATA_DIR", "./data")
             .env("HELDAR_BIND", "127.0.0.1:0")
             .env("HELDAR_ADMIN_PASSWORD", "orphan-admin-password")
             .arg("serve")
