@@ -172,8 +172,10 @@ async fn serve(mut config: heldar::config::Config, demo: bool) -> ExitCode {
             }
         }
     }
+    // Handlers first: whoever reads "listening" may send SIGTERM at once.
+    let shutdown = shutdown_signal();
     tracing::info!(port = app.port(), "listening; GraphiQL at /graphql");
-    match app.run_until(shutdown_signal()).await {
+    match app.run_until(shutdown).await {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
