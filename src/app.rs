@@ -142,10 +142,7 @@ impl Application {
     ) -> std::io::Result<()> {
         let state = self.state.clone();
         crate::footage::recorder::reap_orphans(&state);
-        if let Err(err) = state.recorders.reconcile(&state).await {
-            tracing::error!(error = %err, "could not start the recorders");
-        }
-        crate::perception::workers::reconcile_samplers(&state).await;
+        crate::cameras::owners::reconcile_all(&state).await;
         let indexer = tokio::spawn(crate::footage::indexer::run(state.clone()));
         let exports = tokio::spawn(crate::evidence::jobs::run(state.clone()));
         let retention = tokio::spawn(crate::evidence::retention::run(state.clone()));

@@ -1090,14 +1090,15 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// A subscriber: connects, subscribes to the camera's events, and reports (frameId, receive time).
-async fn subscriber(
+/// A websocket (`graphql-transport-ws`) signed in with `token`, with `query` subscribed as id 1.
+async fn subscribe_ws(
     port: u16,
-    token: String,
-    ready: tokio::sync::mpsc::Sender<()>,
-    out: tokio::sync::mpsc::UnboundedSender<(String, Instant)>,
-    stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<(), BenchError> {
+    token: &str,
+    query: &str,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>,
+    BenchError,
+> {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -1108,7 +1109,30 @@ async fn subscriber(
     let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
     ws.send(Message::text(serde_json::json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}}).to_string())).await?;
     let _ack = ws.next().await;
-    ws.send(Message::text(serde_json::json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { perceptionEvents(filter: {cameraIds: [\"bench\"]}) { payload } }"}}).to_string())).await?;
+    ws.send(Message::text(
+        serde_json::json!({"id": "1", "type": "subscribe", "payload": {"query": query}})
+            .to_string(),
+    ))
+    .await?;
+    Ok(ws)
+}
+
+/// A subscriber: connects, subscribes to the camera's events, and reports (frameId, receive time).
+async fn subscriber(
+    port: u16,
+    token: String,
+    ready: tokio::sync::mpsc::Sender<()>,
+    out: tokio::sync::mpsc::UnboundedSender<(String, Instant)>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), BenchError> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let mut ws = subscribe_ws(
+        port,
+        &token,
+        "subscription { perceptionEvents(filter: {cameraIds: [\"bench\"]}) { payload } }",
+    )
+    .await?;
     let _ = ready.send(()).await;
     let mut stop = stop;
     loop {
@@ -1505,15 +1529,12 @@ async fn workers(options: &Options) -> Result<String, BenchError> {
     // Capture to subscriber: the worker runs here; a subscriber watches the zone's events.
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut request = format!("ws://127.0.0.1:{port}/graphql/ws").into_client_request()?;
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
-    ws.send(Message::text(serde_json::json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {admin}")}}).to_string())).await?;
-    let _ack = ws.next().await;
-    ws.send(Message::text(serde_json::json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { perceptionEvents(filter: {kinds: [\"ZONE_ENTER\", \"ZONE_EXIT\"]}) { kind payload } }"}}).to_string())).await?;
+    let mut ws = subscribe_ws(
+        port,
+        &admin,
+        "subscription { perceptionEvents(filter: {kinds: [\"ZONE_ENTER\", \"ZONE_EXIT\"]}) { kind payload } }",
+    )
+    .await?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let worker = tokio::spawn(heldar::worker::run(
         heldar::worker::WorkerOptions {

@@ -223,15 +223,6 @@ pub async fn find_camera(
         .ok_or_else(|| AppError::NotFound(format!("camera `{id}` not found")))
 }
 
-/// Brings the recorders in line with the registry after a change; a failure is logged, the change stands.
-async fn reconcile_recorders(state: &AppState) {
-    if let Err(err) = state.recorders.reconcile(state).await {
-        tracing::error!(error = %err, "could not reconcile the recorders");
-    }
-    // A camera's samplers follow its source and enabled flag too.
-    crate::perception::workers::reconcile_samplers(state).await;
-}
-
 async fn name_taken(state: &AppState, name: &str, except: Option<&str>) -> Result<(), AppError> {
     let mut query = camera::Entity::find().filter(camera::Column::Name.eq(name));
     if let Some(id) = except {
@@ -356,7 +347,7 @@ impl CamerasMutation {
             .detail(json!({"name": name, "streamUrl": model::masked(url.expose())}));
         entry.camera_id = Some(&id);
         audit::record(&state.db, &Actor::from(principal), entry, now).await;
-        reconcile_recorders(state).await;
+        crate::cameras::owners::reconcile_all(state).await;
         Ok(Camera::from(row))
     }
 
@@ -442,7 +433,7 @@ impl CamerasMutation {
         let mut entry = Entry::new("update_camera", "camera", &current.id).detail(detail);
         entry.camera_id = Some(&current.id);
         audit::record(&state.db, &Actor::from(principal), entry, now).await;
-        reconcile_recorders(state).await;
+        crate::cameras::owners::reconcile_all(state).await;
         let row = camera::Entity::find_by_id(current.id.clone())
             .one(&state.db)
             .await?
@@ -478,7 +469,7 @@ impl CamerasMutation {
             .detail(json!({"name": current.name}));
         entry.camera_id = Some(&current.id);
         audit::record(&state.db, &Actor::from(principal), entry, now).await;
-        reconcile_recorders(state).await;
+        crate::cameras::owners::reconcile_all(state).await;
         Ok(true)
     }
 }

@@ -111,6 +111,43 @@ fn claims_may_have_lapsed() -> bool {
         && chrono::Utc::now().timestamp_millis() - renewed > CLAIM_TTL.as_millis() as i64 - margin
 }
 
+/// Claims or renews the enabled cameras; returns those this instance owns (none once shutdown
+/// has begun, so nothing is claimed after the cameras were given up).
+pub async fn claim_enabled(state: &AppState) -> Result<HashSet<String>, AppError> {
+    use entity::camera;
+    use sea_orm::QuerySelect;
+    if state.recorders.stopping() {
+        return Ok(HashSet::new());
+    }
+    let enabled: Vec<String> = camera::Entity::find()
+        .select_only()
+        .column(camera::Column::Id)
+        .filter(camera::Column::Enabled.eq(true))
+        .into_tuple()
+        .all(&state.db)
+        .await?;
+    claim(state, &enabled).await
+}
+
+/// Claims the cameras once, then brings the recorders and the samplers in line with the
+/// registry for the ones this instance owns. Failures are logged; a change that triggered this
+/// stands.
+pub async fn reconcile_all(state: &AppState) {
+    let owned = match claim_enabled(state).await {
+        Ok(owned) => owned,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not renew camera ownership");
+            return;
+        }
+    };
+    if let Err(err) = state.recorders.reconcile(state, &owned).await {
+        tracing::error!(error = %err, "could not reconcile the recorders");
+    }
+    if let Err(err) = state.ai.samplers.reconcile(state, &owned).await {
+        tracing::error!(error = %err, "could not reconcile the frame samplers");
+    }
+}
+
 /// Gives up every camera this instance owns (at shutdown), so another takes them at once.
 pub async fn release_all(state: &AppState) {
     let result = camera_owner::Entity::delete_many()
@@ -130,10 +167,7 @@ pub async fn run(state: AppState) {
     tick.tick().await; // the first reconcile ran at start-up
     loop {
         tick.tick().await;
-        if let Err(err) = state.recorders.reconcile(&state).await {
-            tracing::warn!(error = %err, "could not renew the recorders' cameras");
-        }
-        crate::perception::workers::reconcile_samplers(&state).await;
+        reconcile_all(&state).await;
         // Renewals keep failing (the database is unreachable): another instance may take the
         // cameras over, so stop running them here rather than record them twice. The next
         // successful renewal starts them again.

@@ -140,19 +140,16 @@ impl Recorders {
     }
 
     /// Starts, restarts or stops recorders so they match the cameras in the database.
-    pub async fn reconcile(&self, state: &AppState) -> Result<(), AppError> {
+    pub async fn reconcile(
+        &self,
+        state: &AppState,
+        owned: &std::collections::HashSet<String>,
+    ) -> Result<(), AppError> {
         let _one_at_a_time = self.plan.lock().await;
-        if self.stopping.load(std::sync::atomic::Ordering::Acquire) {
+        if self.stopping() {
             return Ok(());
         }
         let cameras = camera::Entity::find().all(&state.db).await?;
-        // Only the cameras this instance owns (one instance per camera on a shared database).
-        let enabled: Vec<String> = cameras
-            .iter()
-            .filter(|c| c.enabled)
-            .map(|c| c.id.clone())
-            .collect();
-        let owned = crate::cameras::owners::claim(state, &enabled).await?;
         let wanted: HashMap<String, camera::Model> = cameras
             .into_iter()
             .filter(|c| c.enabled && c.record_enabled && owned.contains(&c.id))
@@ -207,6 +204,11 @@ impl Recorders {
             }
         }
         Ok(())
+    }
+
+    /// Whether shutdown has begun (no plan starts anything any more).
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Stops every recorder and waits for its ffmpeg to exit.
@@ -443,7 +445,7 @@ pub fn exit_reason(stderr: &[String], ran: Duration) -> GapReason {
 }
 
 /// Sleeps for `wait`; true when told to stop meanwhile.
-async fn wait_or_stop(stop: &mut watch::Receiver<bool>, wait: Duration) -> bool {
+pub(crate) async fn wait_or_stop(stop: &mut watch::Receiver<bool>, wait: Duration) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(wait) => *stop.borrow(),
         _ = stop.changed() => true,

@@ -4,6 +4,7 @@ pub mod context;
 pub mod documents;
 pub mod extension;
 pub mod guards;
+pub mod input;
 pub mod multiplex;
 pub mod paging;
 pub mod ws;

@@ -15,6 +15,7 @@ use crate::auth::principal::Capability;
 use crate::cameras::graphql::find_camera;
 use crate::error::AppError;
 use crate::graphql::ContextExt;
+use crate::graphql::input::{in_range, text};
 use crate::perception::engine::{Observation, ZoneEventKind};
 use crate::perception::geometry::BBox;
 use crate::state::AppState;
@@ -84,23 +85,8 @@ pub struct IngestReceipt {
     pub ticketed: bool,
 }
 
-fn text(field: &str, value: &str, max: usize) -> Result<String, AppError> {
-    let v = value.trim();
-    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(AppError::bad_input(
-            field,
-            format!("1 to {max} characters, not blank, no control characters"),
-        ));
-    }
-    Ok(v.to_owned())
-}
-
-fn unit(field: String, v: f64) -> Result<(), AppError> {
-    if v.is_finite() && (0.0..=1.0).contains(&v) {
-        Ok(())
-    } else {
-        Err(AppError::bad_input(field, "must be between 0 and 1"))
-    }
+fn unit(field: String, v: f64) -> Result<f64, AppError> {
+    in_range(&field, v, 0.0, 1.0)
 }
 
 /// Checks a batch; every error names the field (`input.detections[3].bbox.w`).

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::AppError;
+use crate::footage::recorder::wait_or_stop;
 use crate::perception::allocation::{Grant, Want, allocate};
 use crate::state::AppState;
 
@@ -113,23 +114,25 @@ impl Samplers {
     }
 
     /// Re-plans the samplers from the enabled tasks on enabled cameras: grants the budget, then
-    /// starts, restarts or stops ffmpeg processes to match. One plan at a time.
-    pub async fn reconcile(&self, state: &AppState) -> Result<(), AppError> {
+    /// starts, restarts or stops ffmpeg processes to match, for the cameras this instance owns.
+    /// One plan at a time.
+    pub async fn reconcile(
+        &self,
+        state: &AppState,
+        owned: &std::collections::HashSet<String>,
+    ) -> Result<(), AppError> {
         let _one_at_a_time = self.plan.lock().await;
         if self.stopping.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(());
         }
-        let mut cameras: HashMap<String, camera::Model> = camera::Entity::find()
+        let cameras: HashMap<String, camera::Model> = camera::Entity::find()
             .filter(camera::Column::Enabled.eq(true))
             .all(&state.db)
             .await?
             .into_iter()
+            .filter(|c| owned.contains(&c.id))
             .map(|c| (c.id.clone(), c))
             .collect();
-        // Only the cameras this instance owns (one instance per camera on a shared database).
-        let ids: Vec<String> = cameras.keys().cloned().collect();
-        let owned = crate::cameras::owners::claim(state, &ids).await?;
-        cameras.retain(|id, _| owned.contains(id));
         let tasks = ai_task::Entity::find()
             .filter(ai_task::Column::Enabled.eq(true))
             .all(&state.db)
@@ -395,13 +398,5 @@ async fn supervise(
             return;
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
-    }
-}
-
-/// Sleeps for `wait`; true when asked to stop meanwhile.
-async fn wait_or_stop(stop: &mut watch::Receiver<bool>, wait: Duration) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(wait) => *stop.borrow(),
-        _ = stop.changed() => true,
     }
 }

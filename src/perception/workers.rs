@@ -23,6 +23,7 @@ use crate::auth::token::new_id;
 use crate::cameras::graphql::find_camera;
 use crate::error::AppError;
 use crate::graphql::ContextExt;
+use crate::graphql::input::{in_range, text};
 use crate::state::AppState;
 
 /// A worker counts in the sharing for its lease length after each call, and at least this long.
@@ -212,39 +213,17 @@ pub struct AiSampler {
     pub last_error: Option<String>,
 }
 
-fn text(field: &str, value: &str, max: usize) -> Result<String, AppError> {
-    let v = value.trim();
-    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(AppError::bad_input(
-            field,
-            format!("1 to {max} characters, not blank, no control characters"),
-        ));
-    }
-    Ok(v.to_owned())
-}
-
 fn fps(field: &str, v: f64) -> Result<f64, AppError> {
-    if v.is_finite() && (0.1..=30.0).contains(&v) {
-        Ok(v)
-    } else {
-        Err(AppError::bad_input(field, "must be between 0.1 and 30"))
-    }
+    in_range(field, v, 0.1, 30.0)
 }
 
 fn width(field: &str, v: i32) -> Result<i32, AppError> {
-    if (160..=3840).contains(&v) {
-        Ok(v - v % 2)
-    } else {
-        Err(AppError::bad_input(field, "must be between 160 and 3840"))
-    }
+    // Even widths keep the scaler and JPEG encoder happy.
+    in_range(field, v, 160, 3840).map(|v| v - v % 2)
 }
 
 fn priority(field: &str, v: i32) -> Result<i32, AppError> {
-    if (-100..=100).contains(&v) {
-        Ok(v)
-    } else {
-        Err(AppError::bad_input(field, "must be between -100 and 100"))
-    }
+    in_range(field, v, -100, 100)
 }
 
 fn config(field: &str, v: &Value) -> Result<String, AppError> {
@@ -268,7 +247,11 @@ pub fn frame_url(task: &ai_task::Model) -> String {
 
 /// Re-plans the samplers after a change; a failure is logged, the change stands.
 pub async fn reconcile_samplers(state: &AppState) {
-    if let Err(err) = state.ai.samplers.reconcile(state).await {
+    let planned = match crate::cameras::owners::claim_enabled(state).await {
+        Ok(owned) => state.ai.samplers.reconcile(state, &owned).await,
+        Err(err) => Err(err),
+    };
+    if let Err(err) = planned {
         tracing::error!(error = %err, "could not reconcile the frame samplers");
     }
 }

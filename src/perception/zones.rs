@@ -16,6 +16,7 @@ use crate::cameras::graphql::find_camera;
 use crate::error::AppError;
 use crate::evidence::retention::Severity;
 use crate::graphql::ContextExt;
+use crate::graphql::input::{in_range, text};
 use crate::perception::engine::{Direction, Shape, StaticSuppression, ZoneSpec};
 use crate::perception::geometry::Point;
 
@@ -324,17 +325,6 @@ pub struct UpdateZoneInput {
     pub static_after_seconds: Option<f64>,
 }
 
-fn in_range(field: &str, value: f64, min: f64, max: f64) -> Result<f64, AppError> {
-    if value.is_finite() && value >= min && value <= max {
-        Ok(value)
-    } else {
-        Err(AppError::bad_input(
-            field,
-            format!("must be between {min} and {max}"),
-        ))
-    }
-}
-
 fn check_points(kind: ZoneKind, points: &[ZonePoint]) -> Result<String, AppError> {
     match kind {
         ZoneKind::Line if points.len() != 2 => {
@@ -362,17 +352,6 @@ fn check_points(kind: ZoneKind, points: &[ZonePoint]) -> Result<String, AppError
         in_range(&format!("input.points[{i}].y"), p.y, 0.0, 1.0)?;
     }
     Ok(json!(points.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>()).to_string())
-}
-
-fn check_name(name: &str) -> Result<String, AppError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(AppError::bad_input(
-            "input.name",
-            "1 to 100 characters, no control characters",
-        ));
-    }
-    Ok(name.to_owned())
 }
 
 fn check_labels(labels: &[String]) -> Result<String, AppError> {
@@ -473,7 +452,7 @@ impl ZonesMutation {
     ) -> Result<Zone, AppError> {
         let principal = ctx.require_camera(Capability::RegistryManage, &input.camera_id)?;
         find_camera(ctx, Capability::RegistryManage, &input.camera_id).await?;
-        let name = check_name(&input.name)?;
+        let name = text("input.name", &input.name, 100)?;
         let kind = input.kind.unwrap_or(ZoneKind::Region);
         let points = check_points(kind, &input.points)?;
         let labels = check_labels(input.labels.as_deref().unwrap_or_default())?;
@@ -565,7 +544,7 @@ impl ZonesMutation {
         let state = ctx.state()?;
         let mut row = current.clone().into_active_model();
         if let Some(name) = &input.name {
-            let name = check_name(name)?;
+            let name = text("input.name", name, 100)?;
             name_free(&state.db, &current.camera_id, &name, Some(&current.id)).await?;
             row.name = Set(name);
         }
