@@ -7,14 +7,13 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::auth::cache::AuthCache;
-use crate::auth::password::Hasher;
-use crate::auth::token::TokenKeys;
+use futures_util::future::BoxFuture;
+use tokio::task::JoinSet;
+
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::evidence::jobs::MediaJobs;
-use crate::graphql::{self, SchemaLimits};
 use crate::http::{self, HttpState};
+use crate::schema::{self, SchemaLimits};
 use crate::state::AppState;
 
 /// Why the application could not start.
@@ -55,40 +54,17 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Application, StartError> {
         let _ = crate::telemetry::prometheus();
-        let db = crate::db::connect(&config).await?;
-        crate::db::migrate(&db).await?;
-        let secret = crate::auth::token::load_secret(&config).map_err(StartError::Other)?;
-        let config_auth_cache_ms = config.auth_cache_ms;
-        let config_media_jobs = config.media_jobs as usize;
-        let config_event_buffer = config.event_buffer as usize;
-        let state = AppState {
-            db,
-            config: Arc::new(config),
-            clock: clock.clone(),
-            started_at: clock.now(),
-            ws: Default::default(),
-            tokens: Arc::new(TokenKeys::new(&secret)),
-            hasher: Hasher::default(),
-            auth_cache: Arc::new(AuthCache::new(Duration::from_millis(config_auth_cache_ms))),
-            footage_events: tokio::sync::broadcast::channel(1024).0,
-            recorders: Default::default(),
-            media: Arc::new(MediaJobs::new(config_media_jobs, &secret)),
-            perception: Arc::new(crate::perception::Perception::new(config_event_buffer)),
-            multiplex: Arc::new(crate::graphql::multiplex::Multiplexer::new(
-                config_event_buffer,
-            )),
-            ai: Arc::new(crate::perception::Ai::new(&secret)),
-        };
-        crate::evidence::jobs::recover(&state)
+        let state = open_state(config, clock).await?;
+        crate::evidence::exports::recover(&state)
             .await
             .map_err(|e| StartError::Other(format!("cannot recover media jobs: {e}")))?;
-        crate::perception::ingest::restore_engine(&state)
+        crate::zones::consumer::restore_engine(&state)
             .await
             .map_err(|e| StartError::Other(format!("cannot restore the zone engine: {e}")))?;
-        crate::perception::ingest::replay(&state)
+        crate::perception::consumers::replay(&state)
             .await
             .map_err(|e| StartError::Other(format!("cannot replay detection batches: {e}")))?;
-        match crate::auth::service::bootstrap_admin(&state).await {
+        match crate::auth::accounts::bootstrap_admin(&state).await {
             Ok(Some((username, password))) => {
                 // Printed once, on the first start only; the hash is all that is kept.
                 tracing::warn!(%username, "created the first admin user; its generated password is printed on stdout once");
@@ -108,7 +84,7 @@ impl Application {
             max_complexity: state.config.max_query_complexity as usize,
             introspection: state.config.introspection,
         };
-        let schema = graphql::build_schema(Some(state.clone()), limits);
+        let schema = schema::build_schema(Some(state.clone()), limits);
         let router = http::router(HttpState {
             app: state.clone(),
             schema,
@@ -135,33 +111,64 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then drains for at most the configured timeout.
+    /// Serves until `shutdown` resolves, then drains for at most the configured timeout. The
+    /// background workers run beside the server; one that ends (it never should) is logged with
+    /// how it ended and stops the server, rather than leaving, say, footage unindexed unnoticed.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let state = self.state.clone();
         crate::footage::recorder::reap_orphans(&state);
-        crate::cameras::owners::reconcile_all(&state).await;
-        let indexer = tokio::spawn(crate::footage::indexer::run(state.clone()));
-        let exports = tokio::spawn(crate::evidence::jobs::run(state.clone()));
-        let retention = tokio::spawn(crate::evidence::retention::run(state.clone()));
-        let owners = tokio::spawn(crate::cameras::owners::run(state.clone()));
-        let newest = crate::perception::events::newest_seq(&state.db)
+        crate::fleet::ownership::reconcile_all(&state).await;
+        let newest = crate::events::store::newest_seq(&state.db)
             .await
             .map_err(std::io::Error::other)?;
-        let events = tokio::spawn(crate::perception::events::listen(state.clone(), newest));
-        let result = self.serve(shutdown).await;
-        indexer.abort();
-        exports.abort();
-        retention.abort();
-        events.abort();
-        owners.abort();
-        let _ = owners.await;
+        let mut workers = JoinSet::new();
+        let mut spawn = |name: &'static str, work: BoxFuture<'static, ()>| {
+            workers.spawn(async move {
+                work.await;
+                name
+            });
+        };
+        spawn(
+            "indexer",
+            Box::pin(crate::footage::indexer::run(state.clone())),
+        );
+        spawn(
+            "exports",
+            Box::pin(crate::evidence::exports::run(state.clone())),
+        );
+        spawn(
+            "retention",
+            Box::pin(crate::retention::sweep::run(state.clone())),
+        );
+        spawn(
+            "ownership",
+            Box::pin(crate::fleet::ownership::run(state.clone())),
+        );
+        if state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            // Events written by other instances sharing the database.
+            spawn(
+                "event listener",
+                Box::pin(crate::events::bus::listen(state.clone(), newest)),
+            );
+        }
+        let result = tokio::select! {
+            result = self.serve(shutdown) => result,
+            Some(ended) = workers.join_next() => {
+                report_exit(&ended);
+                Err(std::io::Error::other(format!(
+                    "background worker `{}` stopped",
+                    ended.as_ref().map_or("unknown", |name| *name)
+                )))
+            }
+        };
+        workers.shutdown().await;
         state.recorders.stop_all().await;
         state.ai.samplers.stop_all().await;
         // Give the cameras up while the database is still open, then close it.
-        crate::cameras::owners::release_all(&state).await;
+        crate::fleet::ownership::release_all(&state).await;
         state.db.close_by_ref().await.ok();
         result
     }
@@ -197,31 +204,27 @@ impl Application {
 
 /// State for a maintenance command: the database opened and migrated, no listener.
 pub async fn admin_state(config: Config) -> Result<AppState, StartError> {
+    open_state(config, Arc::new(SystemClock)).await
+}
+
+/// Opens and migrates the database, loads the token secret, and builds the state.
+async fn open_state(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
     let db = crate::db::connect(&config).await?;
     crate::db::migrate(&db).await?;
     let secret = crate::auth::token::load_secret(&config).map_err(StartError::Other)?;
-    let config_auth_cache_ms = config.auth_cache_ms;
-    let config_media_jobs = config.media_jobs as usize;
-    let config_event_buffer = config.event_buffer as usize;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    Ok(AppState {
-        db,
-        config: Arc::new(config),
-        started_at: clock.now(),
-        clock,
-        ws: Default::default(),
-        tokens: Arc::new(TokenKeys::new(&secret)),
-        hasher: Hasher::default(),
-        auth_cache: Arc::new(AuthCache::new(Duration::from_millis(config_auth_cache_ms))),
-        footage_events: tokio::sync::broadcast::channel(1024).0,
-        recorders: Default::default(),
-        media: Arc::new(MediaJobs::new(config_media_jobs, &secret)),
-        perception: Arc::new(crate::perception::Perception::new(config_event_buffer)),
-        multiplex: Arc::new(crate::graphql::multiplex::Multiplexer::new(
-            config_event_buffer,
-        )),
-        ai: Arc::new(crate::perception::Ai::new(&secret)),
-    })
+    Ok(AppState::new(config, db, clock, &secret))
+}
+
+/// Logs how a background worker ended: returned (a loop that should run forever), panicked,
+/// or was cancelled.
+fn report_exit(ended: &Result<&'static str, tokio::task::JoinError>) {
+    match ended {
+        Ok(name) => tracing::error!(worker = name, "background worker returned; stopping"),
+        Err(err) if err.is_panic() => {
+            tracing::error!(error = %err, "a background worker panicked; stopping")
+        }
+        Err(err) => tracing::error!(error = %err, "a background worker was cancelled; stopping"),
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when

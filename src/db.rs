@@ -53,3 +53,55 @@ pub async fn readiness(db: &DatabaseConnection) -> Result<(), &'static str> {
         _ => Err("database"),
     }
 }
+
+/// How a claim went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The claimer holds the row now (it inserted it, renewed its own claim, or took over).
+    Won,
+    /// Someone else holds it.
+    Lost,
+    /// What the row would refer to is gone (a foreign key failed): nothing to claim.
+    Gone,
+}
+
+/// The one claim rule, for camera ownership, AI leases and queued jobs: insert the row if
+/// nobody holds its key (`insert`, on conflict with its key column do nothing); otherwise
+/// update the existing row where `claimable` holds (it is the claimer's own, has lapsed, or is
+/// still queued), setting `set`. The condition is part of the UPDATE, so of two claimers
+/// exactly one wins, on SQLite and on PostgreSQL alike.
+pub async fn claim<E>(
+    db: &impl sea_orm::ConnectionTrait,
+    insert: Option<(E::ActiveModel, E::Column)>,
+    row: sea_orm::Condition,
+    claimable: sea_orm::Condition,
+    set: Vec<(E::Column, sea_orm::sea_query::SimpleExpr)>,
+) -> Result<Claim, crate::error::AppError>
+where
+    E: sea_orm::EntityTrait,
+    E::ActiveModel: sea_orm::ActiveModelTrait<Entity = E> + Send,
+{
+    use sea_orm::QueryFilter;
+    use sea_orm::sea_query::OnConflict;
+    if let Some((active, key)) = insert {
+        let inserted = E::insert(active)
+            .on_conflict(OnConflict::column(key).do_nothing().to_owned())
+            .exec_without_returning(db)
+            .await;
+        match inserted {
+            Ok(1) => return Ok(Claim::Won),
+            Ok(_) => {}
+            Err(err) if crate::error::is_foreign_key_violation(&err) => return Ok(Claim::Gone),
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let mut update = E::update_many().filter(row).filter(claimable);
+    for (column, value) in set {
+        update = update.col_expr(column, value);
+    }
+    Ok(if update.exec(db).await?.rows_affected == 1 {
+        Claim::Won
+    } else {
+        Claim::Lost
+    })
+}

@@ -1,19 +1,28 @@
 //! Heldar GraphQL: the control plane of a video-surveillance recorder, as one GraphQL API.
 
+pub mod ai;
 pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod cameras;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod error;
+pub mod events;
 pub mod evidence;
+pub mod fleet;
 pub mod footage;
 pub mod graphql;
 pub mod http;
+pub mod ids;
 pub mod perception;
+pub mod retention;
+pub mod schema;
 pub mod state;
 pub mod system;
 pub mod telemetry;
 pub mod worker;
+pub mod zones;

@@ -2,18 +2,25 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 
+use crate::ai::Ai;
 use crate::auth::cache::AuthCache;
 use crate::auth::password::Hasher;
 use crate::auth::token::TokenKeys;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::evidence::jobs::MediaJobs;
-use crate::footage::graphql::CoverageChange;
+use crate::events::bus::EventBus;
+use crate::evidence::exports::MediaJobs;
+use crate::fleet::ownership::Ownership;
+use crate::footage::model::CoverageChange;
 use crate::footage::recorder::Recorders;
+use crate::graphql::multiplex::Multiplexer;
+use crate::perception::Perception;
+use crate::zones::Zones;
 
 /// Cheap to clone: everything is behind `Arc`s or is itself a handle.
 #[derive(Clone, Debug)]
@@ -34,18 +41,60 @@ pub struct AppState {
     pub hasher: Hasher,
     /// Resolved principals, invalidated by every credential change.
     pub auth_cache: Arc<AuthCache>,
+    /// This instance's id and its camera claims.
+    pub ownership: Arc<Ownership>,
     /// The camera recorders.
     pub recorders: Arc<Recorders>,
     /// Footage changes, for `coverageChanged`.
     pub footage_events: tokio::sync::broadcast::Sender<CoverageChange>,
-    /// Media jobs: permits, the export queue, signed links, the retention lock.
+    /// Held by a retention sweep and by each indexer pass, so a file between its row's delete
+    /// and its unlink never looks like a new recording.
+    pub sweep_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Media jobs: permits, the export queue and its updates, signed links.
     pub media: Arc<MediaJobs>,
-    /// The event bus, the zone engine and the ingest consumers.
-    pub perception: Arc<crate::perception::Perception>,
+    /// The event log's bus.
+    pub events: Arc<EventBus>,
+    /// The zone engine, occupancy and zone copies.
+    pub zones: Arc<Zones>,
+    /// Ingest: live batches, consumers, the SQLite write gate.
+    pub perception: Arc<Perception>,
     /// AI workers: samplers and frame tickets.
-    pub ai: Arc<crate::perception::Ai>,
+    pub ai: Arc<Ai>,
     /// Shared executions of identical live subscriptions.
-    pub multiplex: Arc<crate::graphql::multiplex::Multiplexer>,
+    pub multiplex: Arc<Multiplexer>,
+}
+
+impl AppState {
+    /// The one constructor: everything the server, the maintenance commands and the tests
+    /// share, from settings, an open (migrated) database, a clock and the token secret.
+    pub fn new(
+        config: Config,
+        db: DatabaseConnection,
+        clock: Arc<dyn Clock>,
+        secret: &[u8],
+    ) -> AppState {
+        let buffer = config.event_buffer as usize;
+        AppState {
+            db,
+            started_at: clock.now(),
+            clock,
+            ws: Default::default(),
+            tokens: Arc::new(TokenKeys::new(secret)),
+            hasher: Hasher::default(),
+            auth_cache: Arc::new(AuthCache::new(Duration::from_millis(config.auth_cache_ms))),
+            ownership: Default::default(),
+            recorders: Default::default(),
+            footage_events: tokio::sync::broadcast::channel(1024).0,
+            sweep_lock: Default::default(),
+            media: Arc::new(MediaJobs::new(config.media_jobs as usize, secret)),
+            events: Arc::new(EventBus::new(buffer)),
+            zones: Default::default(),
+            perception: Default::default(),
+            ai: Arc::new(Ai::new(secret)),
+            multiplex: Arc::new(Multiplexer::new(buffer)),
+            config: Arc::new(config),
+        }
+    }
 }
 
 /// Open websockets and running websocket operations of this application.

@@ -7,9 +7,9 @@ use entity::{api_key, user};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::audit::Actor;
+use crate::auth::accounts::{self, NewApiKey, NewUser, UserChanges};
 use crate::auth::principal::{CameraScope, Capability, Principal, PrincipalKind, Role};
-use crate::auth::service::{self, Issued, scope_from_json};
-use crate::auth::users::{self, NewApiKey, NewUser, UserChanges};
+use crate::auth::sessions::{self, Issued, scope_from_json};
 use crate::error::AppError;
 use crate::graphql::ContextExt;
 use crate::graphql::paging::{connection, decode_cursor, page_size};
@@ -334,7 +334,7 @@ impl AuthMutation {
         #[graphql(desc = "Login name.")] username: String,
         #[graphql(desc = "Password.")] password: String,
     ) -> Result<AuthPayload, AppError> {
-        AuthPayload::try_from(service::login(ctx.state()?, &username, password).await?)
+        AuthPayload::try_from(sessions::login(ctx.state()?, &username, password).await?)
     }
 
     /// Spends a refresh token for a new access token and a new refresh token. Reusing a spent refresh token ends the session.
@@ -343,7 +343,7 @@ impl AuthMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The refresh token from `login` or the previous refresh.")] refresh_token: String,
     ) -> Result<AuthPayload, AppError> {
-        AuthPayload::try_from(service::refresh(ctx.state()?, &refresh_token).await?)
+        AuthPayload::try_from(sessions::refresh(ctx.state()?, &refresh_token).await?)
     }
 
     /// Exchanges an API key for a short access token carrying the key's role and cameras.
@@ -352,7 +352,7 @@ impl AuthMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The key from `createApiKey` (`hak_…`).")] api_key: String,
     ) -> Result<ApiKeyToken, AppError> {
-        let issued = service::exchange_api_key(ctx.state()?, &api_key).await?;
+        let issued = sessions::exchange_api_key(ctx.state()?, &api_key).await?;
         Ok(ApiKeyToken {
             principal: PrincipalView::from(&issued.principal),
             access_token: issued.access_token,
@@ -366,7 +366,7 @@ impl AuthMutation {
         let state = ctx.state()?;
         if principal.kind == PrincipalKind::User {
             let now = state.clock.now();
-            service::revoke_session(&state.db, &principal.session_id, "logout", now).await?;
+            sessions::revoke_session(&state.db, &principal.session_id, "logout", now).await?;
             state.auth_cache.invalidate();
             crate::audit::record(
                 &state.db,
@@ -393,7 +393,7 @@ impl AuthMutation {
             display_name: input.display_name,
             camera_ids: ids(input.camera_ids),
         };
-        User::try_from(users::create_user(ctx.state()?, &actor, new).await?)
+        User::try_from(accounts::create_user(ctx.state()?, &actor, new).await?)
     }
 
     /// Changes a user (admins). The last active admin cannot be demoted or deactivated.
@@ -414,7 +414,7 @@ impl AuthMutation {
                 async_graphql::MaybeUndefined::Value(list) => Some(ids(Some(list))),
             },
         };
-        User::try_from(users::update_user(ctx.state()?, &actor, &input.id, changes).await?)
+        User::try_from(accounts::update_user(ctx.state()?, &actor, &input.id, changes).await?)
     }
 
     /// Deletes a user (admins). Nobody deletes themselves; the last active admin stays.
@@ -424,7 +424,7 @@ impl AuthMutation {
         #[graphql(desc = "The user to delete.")] id: ID,
     ) -> Result<bool, AppError> {
         let actor = Actor::from(require_fleet_admin(ctx)?);
-        users::delete_user(ctx.state()?, &actor, &id).await?;
+        accounts::delete_user(ctx.state()?, &actor, &id).await?;
         Ok(true)
     }
 
@@ -435,7 +435,7 @@ impl AuthMutation {
         #[graphql(desc = "The locked user.")] id: ID,
     ) -> Result<User, AppError> {
         let actor = Actor::from(require_fleet_admin(ctx)?);
-        User::try_from(users::unlock_user(ctx.state()?, &actor, &id).await?)
+        User::try_from(accounts::unlock_user(ctx.state()?, &actor, &id).await?)
     }
 
     /// Creates an API key (admins); the key is in the payload and never shown again.
@@ -451,7 +451,7 @@ impl AuthMutation {
             camera_ids: ids(input.camera_ids),
             expires_at: input.expires_at,
         };
-        let (row, key) = users::create_api_key(ctx.state()?, &actor, new).await?;
+        let (row, key) = accounts::create_api_key(ctx.state()?, &actor, new).await?;
         Ok(CreateApiKeyPayload {
             api_key: ApiKey::try_from(row)?,
             key,
@@ -465,6 +465,6 @@ impl AuthMutation {
         #[graphql(desc = "The key to revoke.")] id: ID,
     ) -> Result<ApiKey, AppError> {
         let actor = Actor::from(require_fleet_admin(ctx)?);
-        ApiKey::try_from(users::revoke_api_key(ctx.state()?, &actor, &id).await?)
+        ApiKey::try_from(accounts::revoke_api_key(ctx.state()?, &actor, &id).await?)
     }
 }

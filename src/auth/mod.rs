@@ -1,22 +1,32 @@
 //! Identity and access: passwords, tokens, sessions, API keys, roles and camera scopes.
 
+pub mod accounts;
 pub mod cache;
 pub mod graphql;
 pub mod password;
 pub mod principal;
-pub mod service;
+pub mod sessions;
 pub mod token;
-pub mod users;
 
 use std::time::Duration;
 
 use axum::http::HeaderValue;
 use serde_json::{Map, Value as Json};
 
+use crate::auth::principal::RequestAuth;
 use crate::error::AppError;
-use crate::graphql::context::RequestAuth;
-use crate::graphql::ws::ConnectionAuth;
 use crate::state::AppState;
+
+/// What `connection_init` resolved to: the caller and when its credential stops being valid.
+#[derive(Debug, Clone)]
+pub struct ConnectionAuth {
+    /// Authentication attached to every operation of the socket.
+    pub auth: RequestAuth,
+    /// When the socket must be closed with 4403 so the client refreshes its token.
+    pub expires_at: Option<tokio::time::Instant>,
+    /// The access token, re-checked whenever an operation starts.
+    pub token: Option<String>,
+}
 
 /// The token of an `Authorization: Bearer <token>` value.
 fn bearer(value: &str) -> Option<&str> {
@@ -36,7 +46,7 @@ pub async fn authenticate_header(state: &AppState, header: Option<&HeaderValue>)
             "the Authorization header must be `Bearer <access token>`".into(),
         );
     };
-    match service::authenticate_token(state, token).await {
+    match sessions::authenticate_token(state, token).await {
         Ok(principal) => RequestAuth::Authenticated(principal),
         Err(AppError::Unauthenticated(reason)) => RequestAuth::Invalid(reason),
         Err(err) => RequestAuth::Invalid(if matches!(err, AppError::Unavailable(_)) {
@@ -66,7 +76,7 @@ pub async fn connection_init(
     let token = bearer(value).ok_or_else(|| {
         AppError::Unauthenticated("authorization must be `Bearer <access token>`".into())
     })?;
-    let principal = service::authenticate_token(state, token).await?;
+    let principal = sessions::authenticate_token(state, token).await?;
     let remaining = (principal.expires_at - state.clock.now())
         .to_std()
         .unwrap_or(Duration::ZERO);
@@ -82,7 +92,7 @@ pub async fn connection_init(
 pub async fn recheck(state: &AppState, auth: &ConnectionAuth) -> Result<RequestAuth, AppError> {
     match &auth.token {
         Some(token) => Ok(RequestAuth::Authenticated(
-            service::authenticate_token(state, token).await?,
+            sessions::authenticate_token(state, token).await?,
         )),
         None => Ok(auth.auth.clone()),
     }

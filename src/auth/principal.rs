@@ -200,3 +200,13 @@ impl Principal {
         self.role.grants(cap)
     }
 }
+/// How the current request authenticated.
+#[derive(Debug, Clone)]
+pub enum RequestAuth {
+    /// No credential was presented.
+    Anonymous,
+    /// A credential was presented and refused; the reason is sent to guarded resolvers.
+    Invalid(String),
+    /// A valid credential.
+    Authenticated(Principal),
+}

@@ -206,11 +206,6 @@ pub fn sha256_hex(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))
 }
 
-/// A new id with a type prefix (`usr_…`, `ses_…`).
-pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

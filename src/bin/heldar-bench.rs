@@ -400,8 +400,8 @@ async fn token_verify(options: &Options) -> Result<String, BenchError> {
     let mut config = heldar::config::Config::for_tests(&dir);
     config.admin_password = Some(heldar::config::Secret::from(ADMIN_PASSWORD.to_owned()));
     let state = heldar::app::admin_state(config).await?;
-    heldar::auth::service::bootstrap_admin(&state).await?;
-    let token = heldar::auth::service::login(&state, "admin", ADMIN_PASSWORD.to_owned())
+    heldar::auth::accounts::bootstrap_admin(&state).await?;
+    let token = heldar::auth::sessions::login(&state, "admin", ADMIN_PASSWORD.to_owned())
         .await?
         .access_token;
     let (mut verify, mut lookup, mut cached) = (Vec::new(), Vec::new(), Vec::new());
@@ -421,12 +421,12 @@ async fn token_verify(options: &Options) -> Result<String, BenchError> {
         let started = Instant::now();
         for _ in 0..2_000 {
             state.auth_cache.invalidate();
-            heldar::auth::service::principal_for(&state, &claims).await?;
+            heldar::auth::sessions::principal_for(&state, &claims).await?;
         }
         lookup.push(started.elapsed().as_secs_f64() * 1e6 / 2_000.0);
         let started = Instant::now();
         for _ in 0..20_000 {
-            heldar::auth::service::principal_for(&state, &claims).await?;
+            heldar::auth::sessions::principal_for(&state, &claims).await?;
         }
         cached.push(started.elapsed().as_secs_f64() * 1e6 / 20_000.0);
     }
@@ -510,7 +510,7 @@ async fn seed_segments(
 
 /// Runs `query` `runs` times through the schema as an admin; median milliseconds.
 async fn time_query(
-    schema: &heldar::graphql::HeldarSchema,
+    schema: &heldar::schema::HeldarSchema,
     principal: &heldar::auth::principal::Principal,
     query: &str,
     runs: usize,
@@ -518,7 +518,7 @@ async fn time_query(
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let request = async_graphql::Request::new(query).data(
-            heldar::graphql::context::RequestAuth::Authenticated(principal.clone()),
+            heldar::auth::principal::RequestAuth::Authenticated(principal.clone()),
         );
         let started = Instant::now();
         let response = schema.execute(request).await;
@@ -566,12 +566,12 @@ async fn footage(options: &Options) -> Result<String, BenchError> {
             let seeded = Instant::now();
             let now = seed_segments(&state, size).await?;
             let seed_s = seeded.elapsed().as_secs_f64();
-            let limits = heldar::graphql::SchemaLimits {
+            let limits = heldar::schema::SchemaLimits {
                 max_depth: 64,
                 max_complexity: 100_000,
                 introspection: true,
             };
-            let schema = heldar::graphql::build_schema(Some(state.clone()), limits);
+            let schema = heldar::schema::build_schema(Some(state.clone()), limits);
             let principal = heldar::auth::principal::Principal {
                 id: "bench".into(),
                 name: "bench".into(),
@@ -758,7 +758,7 @@ async fn wait_final(
 
 /// Queues an export through the schema; its id.
 async fn queue_export(
-    schema: &heldar::graphql::HeldarSchema,
+    schema: &heldar::schema::HeldarSchema,
     principal: &heldar::auth::principal::Principal,
     from: chrono::DateTime<chrono::Utc>,
     seconds: i64,
@@ -769,7 +769,7 @@ async fn queue_export(
         (from + chrono::Duration::seconds(seconds)).to_rfc3339()
     );
     let request = async_graphql::Request::new(query).data(
-        heldar::graphql::context::RequestAuth::Authenticated(principal.clone()),
+        heldar::auth::principal::RequestAuth::Authenticated(principal.clone()),
     );
     let response = schema.execute(request).await;
     if !response.errors.is_empty() {
@@ -795,7 +795,7 @@ async fn export(options: &Options) -> Result<String, BenchError> {
     config.index_settle_ms = 0;
     config.media_jobs = 2;
     let state = heldar::app::admin_state(config).await?;
-    heldar::evidence::jobs::recover(&state).await?;
+    heldar::evidence::exports::recover(&state).await?;
     let now = chrono::Utc::now();
     entity::camera::ActiveModel {
         id: Set("bench".into()),
@@ -873,10 +873,10 @@ async fn export(options: &Options) -> Result<String, BenchError> {
         .map(|m| m.len())
         .sum();
     println!("indexed {indexed} segments, {:.0} MB", bytes as f64 / 1e6);
-    let runner = tokio::spawn(heldar::evidence::jobs::run(state.clone()));
-    let schema = heldar::graphql::build_schema(
+    let runner = tokio::spawn(heldar::evidence::exports::run(state.clone()));
+    let schema = heldar::schema::build_schema(
         Some(state.clone()),
-        heldar::graphql::SchemaLimits {
+        heldar::schema::SchemaLimits {
             max_depth: 64,
             max_complexity: 100_000,
             introspection: true,
@@ -1375,7 +1375,6 @@ async fn ffmpeg_cpu(args: &[String], seconds: u64) -> Result<f64, BenchError> {
 /// The worker contract: sampler CPU per granted frame, frame-pull latency, and the latency from
 /// a frame's capture to the zone event it causes reaching a subscriber, with the reference worker.
 async fn workers(options: &Options) -> Result<String, BenchError> {
-    use heldar::perception::allocation::Grant;
     let dir = std::env::temp_dir().join(format!("heldar-bench-workers-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
 
@@ -1410,7 +1409,7 @@ async fn workers(options: &Options) -> Result<String, BenchError> {
     }
     let url = format!("file://{}", source.display());
     let run_for = options.seconds.max(5);
-    let mut decode_only = heldar::footage::recorder::input_args(&url);
+    let mut decode_only = heldar::fleet::ffmpeg::input_args(&url);
     decode_only.splice(0..0, ["-nostdin", "-loglevel", "error"].map(String::from));
     decode_only.extend(["-an", "-f", "null", "-"].map(String::from));
     let baseline = ffmpeg_cpu(&decode_only, run_for).await? / run_for as f64;
@@ -1422,7 +1421,7 @@ async fn workers(options: &Options) -> Result<String, BenchError> {
     for width in [640, 1280] {
         for fps in [1.0, 5.0, 10.0] {
             let out = dir.join(format!("latest_{width}_{fps}.jpg"));
-            let args = heldar::perception::sampler::ffmpeg_args(&url, Grant { fps, width }, &out);
+            let args = heldar::fleet::ffmpeg::sample_args(&url, fps, width, &out);
             let cpu = ffmpeg_cpu(&args, run_for).await? / run_for as f64;
             let extra = (cpu - baseline).max(0.0);
             println!(
@@ -1446,7 +1445,7 @@ async fn workers(options: &Options) -> Result<String, BenchError> {
     ])?;
     let port = server.port;
     let admin = admin_token(port).await?;
-    let scene = heldar::footage::demo::DEMO_SOURCE.replace("horizontal=0.005", "horizontal=0.02");
+    let scene = heldar::demo::DEMO_SOURCE.replace("horizontal=0.005", "horizontal=0.02");
     gql(port, Some(&admin), "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
         serde_json::json!({"i": {"id": "demo", "name": "demo", "streamUrl": scene, "recordEnabled": false}})).await?;
     gql(port, Some(&admin), "mutation { createZone(input: {cameraId: \"demo\", name: \"middle\", confirmFrames: 1, points: [{x: 0.35, y: 0}, {x: 0.65, y: 0}, {x: 0.65, y: 1}, {x: 0.35, y: 1}]}) { id } }", serde_json::json!({})).await?;

@@ -347,7 +347,7 @@ impl CamerasMutation {
             .detail(json!({"name": name, "streamUrl": model::masked(url.expose())}));
         entry.camera_id = Some(&id);
         audit::record(&state.db, &Actor::from(principal), entry, now).await;
-        crate::cameras::owners::reconcile_all(state).await;
+        crate::fleet::ownership::reconcile_all(state).await;
         Ok(Camera::from(row))
     }
 
@@ -433,7 +433,7 @@ impl CamerasMutation {
         let mut entry = Entry::new("update_camera", "camera", &current.id).detail(detail);
         entry.camera_id = Some(&current.id);
         audit::record(&state.db, &Actor::from(principal), entry, now).await;
-        crate::cameras::owners::reconcile_all(state).await;
+        crate::fleet::ownership::reconcile_all(state).await;
         let row = camera::Entity::find_by_id(current.id.clone())
             .one(&state.db)
             .await?
@@ -469,7 +469,7 @@ impl CamerasMutation {
             .detail(json!({"name": current.name}));
         entry.camera_id = Some(&current.id);
         audit::record(&state.db, &Actor::from(principal), entry, now).await;
-        crate::cameras::owners::reconcile_all(state).await;
+        crate::fleet::ownership::reconcile_all(state).await;
         Ok(true)
     }
 }

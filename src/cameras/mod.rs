@@ -2,4 +2,4 @@
 
 pub mod graphql;
 pub mod model;
-pub mod owners;
+pub mod store;

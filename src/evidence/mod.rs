@@ -1,8 +1,9 @@
-//! Evidence: clip and snapshot export, read locks, evidence holds, and retention.
+//! Evidence: clip and snapshot export, read locks and evidence holds.
 
+pub mod exports;
 pub mod graphql;
-pub mod http;
-pub mod jobs;
 pub mod locks;
+pub mod media;
 pub mod model;
-pub mod retention;
+pub mod snapshots;
+pub mod store;

@@ -1,7 +1,7 @@
 //! `footageCoverage`, `footageTimeline`, `segments`, and the `coverageChanged` subscription.
 
 use async_graphql::connection::Connection;
-use async_graphql::{ComplexObject, Context, Enum, ID, Object, SimpleObject, Subscription};
+use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Duration, Utc};
 use entity::{recording_gap, segment};
 use futures_util::{Stream, StreamExt};
@@ -10,53 +10,10 @@ use tokio_stream::wrappers::BroadcastStream;
 use crate::auth::principal::Capability;
 use crate::cameras::graphql::find_camera;
 use crate::error::AppError;
-use crate::footage::model::{self, Bucket, Range, TimeRange};
+use crate::footage::model::{self, Bucket, CoverageChange, GapReason, Range, TimeRange};
 use crate::footage::store;
 use crate::graphql::ContextExt;
 use crate::graphql::paging::{connection, decode_cursor, page_size};
-
-/// Why footage is missing, when the recorder knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum GapReason {
-    /// The camera did not answer.
-    CameraOffline,
-    /// The recorder restarted (crash, reconfiguration, server restart).
-    RecorderRestart,
-    /// Recording was switched off for the camera.
-    RecordingDisabled,
-    /// The disk was full.
-    DiskFull,
-    /// Footage was deleted by retention.
-    Pruned,
-    /// Recorded as a gap without a known cause.
-    Unknown,
-}
-
-impl GapReason {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GapReason::CameraOffline => "camera_offline",
-            GapReason::RecorderRestart => "recorder_restart",
-            GapReason::RecordingDisabled => "recording_disabled",
-            GapReason::DiskFull => "disk_full",
-            GapReason::Pruned => "pruned",
-            GapReason::Unknown => "unknown",
-        }
-    }
-
-    /// The reason a stored name stands for (unknown names are `Unknown`).
-    pub fn parse(stored: &str) -> GapReason {
-        match stored {
-            "camera_offline" => GapReason::CameraOffline,
-            "recorder_restart" => GapReason::RecorderRestart,
-            "recording_disabled" => GapReason::RecordingDisabled,
-            "disk_full" => GapReason::DiskFull,
-            "pruned" => GapReason::Pruned,
-            _ => GapReason::Unknown,
-        }
-    }
-}
 
 /// Missing footage inside the requested window.
 #[derive(SimpleObject, Clone)]
@@ -180,30 +137,6 @@ pub struct CameraTimeline {
     pub buckets: Vec<TimelineBucket>,
 }
 
-/// What changed on a camera's footage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum CoverageChangeKind {
-    /// A segment was indexed.
-    SegmentIndexed,
-    /// A segment was deleted.
-    SegmentDeleted,
-    /// A gap was recorded.
-    GapOpened,
-}
-
-/// A change to a camera's footage; refetch the affected window.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct CoverageChange {
-    /// Camera.
-    pub camera_id: ID,
-    /// What changed.
-    pub kind: CoverageChangeKind,
-    /// Start of the affected time.
-    pub from: DateTime<Utc>,
-    /// End of the affected time.
-    pub to: DateTime<Utc>,
-}
-
 fn window(from: DateTime<Utc>, to: DateTime<Utc>, max: Duration) -> Result<TimeRange, AppError> {
     TimeRange::new(from, to, max)
 }
@@ -220,10 +153,12 @@ async fn coverage(
     let gaps = model::gaps(&ranges, window)
         .into_iter()
         .map(|gap| FootageGap {
-            reason: recorded
-                .iter()
-                .find(|r| r.gap_start < gap.to && r.gap_end > gap.from)
-                .map(|r| GapReason::parse(&r.reason)),
+            reason: model::explain(
+                gap.from.timestamp_millis(),
+                gap.to.timestamp_millis(),
+                &recorded,
+            )
+            .map(GapReason::parse),
             from: gap.from,
             to: gap.to,
             seconds: gap.seconds,
@@ -386,11 +321,16 @@ impl FootageSubscription {
         }
         let receiver = ctx.state()?.footage_events.subscribe();
         Ok(BroadcastStream::new(receiver).filter_map(move |event| {
-            let wanted = match &event {
-                Ok(change) => camera_ids.contains(&change.camera_id),
-                Err(_) => false,
+            let change = match event {
+                Ok(change) => Some(change).filter(|c| camera_ids.contains(&c.camera_id)),
+                Err(lagged) => {
+                    // A change is a hint to refetch; a subscriber this far behind refetches
+                    // on the next one.
+                    tracing::warn!(error = %lagged, "a coverageChanged subscriber fell behind; changes skipped");
+                    None
+                }
             };
-            async move { if wanted { event.ok() } else { None } }
+            async move { change }
         }))
     }
 }

@@ -1,4 +1,6 @@
-//! The indexer: turns closed recording files into `segments` rows, clamps overlaps, records gaps.
+//! The indexer: turns closed recording files into `segments` rows, clamps overlaps, records
+//! gaps. Each new file goes probe → plan (pure, [`plan_insert`]) → apply (one transaction) →
+//! publish (coverage subscribers and the event log).
 //!
 //! A file is closed when a later file of the same camera exists, or, for the newest file, when it
 //! has been quiet for the camera's segment length plus a settle margin: ffmpeg flushes in large
@@ -8,19 +10,17 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use entity::{camera, camera_status, recording_gap, segment};
-use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
-};
-use serde_json::Value as Json;
-use tokio::process::Command;
+use entity::{camera, segment};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
 
-use crate::auth::token::new_id;
 use crate::error::AppError;
-use crate::footage::graphql::{CoverageChange, CoverageChangeKind, GapReason};
+use crate::events::model::{EventKind, NewEvent, Severity};
+use crate::fleet::ffmpeg::{Probe, probe};
+use crate::footage::model::{CoverageChange, CoverageChangeKind, GapReason};
 use crate::footage::recorder::recordings_root;
 use crate::footage::store;
+use crate::ids::new_id;
 use crate::state::AppState;
 
 /// How far before the newest indexed segment files are still looked at (repairs, late files).
@@ -48,69 +48,12 @@ pub fn start_from_name(name: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
-/// What ffprobe says about a file.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Probe {
-    /// Duration in seconds.
-    pub duration: f64,
-    /// Video codec.
-    pub codec: Option<String>,
-    /// Width.
-    pub width: Option<i32>,
-    /// Height.
-    pub height: Option<i32>,
-    /// Average frame rate.
-    pub fps: Option<f64>,
-}
-
-/// Probes a file with ffprobe (20 s timeout); `None` means "try again next pass".
-pub async fn probe(ffprobe: &Path, file: &Path) -> Option<Probe> {
-    let output = tokio::time::timeout(
-        Duration::from_secs(20),
-        Command::new(ffprobe)
-            .args([
-                "-v",
-                "error",
-                "-select_streams",
-                "v:0",
-                "-show_entries",
-                "format=duration:stream=codec_name,width,height,avg_frame_rate",
-                "-of",
-                "json",
-            ])
-            .arg(file)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .ok()?
-    .ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    let json: Json = serde_json::from_slice(&output.stdout).ok()?;
-    let duration: f64 = json["format"]["duration"].as_str()?.parse().ok()?;
-    let stream = &json["streams"][0];
-    let fps = stream["avg_frame_rate"].as_str().and_then(|r| {
-        let (n, d) = r.split_once('/')?;
-        let (n, d): (f64, f64) = (n.parse().ok()?, d.parse().ok()?);
-        (d > 0.0).then_some(n / d)
-    });
-    Some(Probe {
-        duration,
-        codec: stream["codec_name"].as_str().map(str::to_owned),
-        width: stream["width"].as_i64().map(|v| v as i32),
-        height: stream["height"].as_i64().map(|v| v as i32),
-        fps,
-    })
-}
-
 /// One pass over every camera's directory; returns how many segments it indexed. Public so
 /// tests and tools can drive it without waiting for the loop.
 pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
     // Never beside a retention sweep: between a segment's row delete and its unlink, the file
     // must not look like a new recording.
-    let _no_sweep = state.media.sweep.lock().await;
+    let _no_sweep = state.sweep_lock.lock().await;
     let cameras = camera::Entity::find().all(&state.db).await?;
     let root = recordings_root(state);
     let settle = Duration::from_millis(state.config.index_settle_ms);
@@ -164,6 +107,64 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
     Ok(indexed)
 }
 
+/// What the indexer does with one closed file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IndexDecision {
+    /// Nothing: not a recording, not readable yet, or already indexed as it is.
+    Skip,
+    /// A new segment, and the gap before it when the hole is long enough.
+    Insert {
+        /// The row to insert.
+        segment: segment::Model,
+        /// The recorded hole between the previous segment's end and this one's start.
+        gap: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    },
+}
+
+/// Decides what a newly probed file becomes (pure): a segment starting at the name's time and
+/// lasting the probed duration, unless the probe is implausible; a gap when the previous
+/// segment ended more than [`GAP_EVENT_S`] before it.
+pub fn plan_insert(
+    camera_id: &str,
+    rel: String,
+    start: DateTime<Utc>,
+    size: i64,
+    probe: &Probe,
+    prev_end: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> IndexDecision {
+    if !(probe.duration.is_finite() && probe.duration > 0.05) || size == 0 {
+        return IndexDecision::Skip;
+    }
+    // A corrupt file can claim any duration; no segment is longer than the window scans allow.
+    if probe.duration * 1000.0 > store::MAX_SEGMENT_SPAN.num_milliseconds() as f64 {
+        tracing::warn!(file = %rel, seconds = probe.duration, "implausible duration; skipped");
+        return IndexDecision::Skip;
+    }
+    let end = start + chrono::Duration::milliseconds((probe.duration * 1000.0) as i64);
+    let gap = prev_end
+        .filter(|prev_end| (start - *prev_end).num_seconds() > GAP_EVENT_S)
+        .map(|prev_end| (prev_end, start));
+    IndexDecision::Insert {
+        segment: segment::Model {
+            id: new_id("seg"),
+            camera_id: camera_id.to_owned(),
+            path: rel,
+            start_ms: start.timestamp_millis(),
+            end_ms: end.timestamp_millis(),
+            codec: probe.codec.clone(),
+            width: probe.width,
+            height: probe.height,
+            fps: probe.fps,
+            size_bytes: size,
+            read_locks: 0,
+            evidence_locked: false,
+            created_at: now,
+        },
+        gap,
+    }
+}
+
 async fn index_file(
     state: &AppState,
     camera: &camera::Model,
@@ -178,32 +179,7 @@ async fn index_file(
         .await?
     {
         if existing.size_bytes != size {
-            // The file grew after it was indexed: repair the row.
-            let mut update = segment::Entity::update_many()
-                .col_expr(segment::Column::SizeBytes, Expr::value(size))
-                .filter(segment::Column::Id.eq(existing.id.clone()));
-            let probed = probe(&state.config.ffprobe, &dir.join(name))
-                .await
-                .filter(|p| {
-                    p.duration > 0.05
-                        && p.duration * 1000.0 <= store::MAX_SEGMENT_SPAN.num_milliseconds() as f64
-                });
-            let new_end = probed.map(|p| existing.start_ms + (p.duration * 1000.0) as i64);
-            if let Some(end) = new_end {
-                update = update.col_expr(segment::Column::EndMs, Expr::value(end));
-            }
-            let txn = state.db.begin().await?;
-            update.exec(&txn).await?;
-            match new_end {
-                Some(end) if end > existing.end_ms => {
-                    store::merge_span(&txn, &camera.id, existing.start_ms, end).await?;
-                }
-                Some(end) if end < existing.end_ms => {
-                    store::remove_span(&txn, &camera.id, end, existing.end_ms).await?;
-                }
-                _ => {}
-            }
-            txn.commit().await?;
+            repair(state, &existing, &dir.join(name), size).await?;
         }
         return Ok(false);
     }
@@ -214,168 +190,170 @@ async fn index_file(
     let Some(probe) = probe(&state.config.ffprobe, &dir.join(name)).await else {
         return Ok(false);
     };
-    if !(probe.duration.is_finite() && probe.duration > 0.05) || size == 0 {
+    let prev_end = previous_end(&state.db, &camera.id, start).await?;
+    let now = state.clock.now();
+    let IndexDecision::Insert { segment, gap } =
+        plan_insert(&camera.id, rel, start, size, &probe, prev_end, now)
+    else {
         return Ok(false);
-    }
-    // A corrupt file can claim any duration; no segment is longer than the window scans allow.
-    if probe.duration * 1000.0 > store::MAX_SEGMENT_SPAN.num_milliseconds() as f64 {
-        tracing::warn!(file = %rel, seconds = probe.duration, "implausible duration; skipped");
+    };
+    let gap = gap.map(|(from, to)| NewGap {
+        from,
+        to,
+        reason: state
+            .recorders
+            .take_stop_reason(&camera.id)
+            .unwrap_or(GapReason::Unknown),
+    });
+    let bitrate = (size as f64 * 8.0 / probe.duration / 1000.0).max(0.0);
+    let Some(gap_recorded) = apply(state, &segment, gap, bitrate, now).await? else {
+        // Another pass (a tool calling `index_once` beside the loop) indexed it first.
         return Ok(false);
-    }
-    let end = start + chrono::Duration::milliseconds((probe.duration * 1000.0) as i64);
+    };
+    publish(state, &segment, gap.filter(|_| gap_recorded), now).await?;
+    Ok(true)
+}
+
+/// A hole before a new segment, with why the recorder stopped.
+#[derive(Debug, Clone, Copy)]
+struct NewGap {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    reason: GapReason,
+}
+
+/// The end of the camera's last segment starting before `start`.
+async fn previous_end(
+    db: &impl sea_orm::ConnectionTrait,
+    camera_id: &str,
+    start: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, AppError> {
     let prev_end: Option<i64> = segment::Entity::find()
         .select_only()
         .column(segment::Column::EndMs)
-        .filter(segment::Column::CameraId.eq(camera.id.clone()))
+        .filter(segment::Column::CameraId.eq(camera_id))
         .filter(segment::Column::StartMs.lt(start.timestamp_millis()))
         .order_by_desc(segment::Column::StartMs)
         .limit(1)
         .into_tuple()
-        .one(&state.db)
+        .one(db)
         .await?;
-    let prev_end = prev_end.map(segment::from_ms);
-    let now = state.clock.now();
-    let inserted = store::insert_segments(
-        &state.db,
-        vec![segment::Model {
-            id: new_id("seg"),
-            camera_id: camera.id.clone(),
-            path: rel,
-            start_ms: start.timestamp_millis(),
-            end_ms: end.timestamp_millis(),
-            codec: probe.codec.clone(),
-            width: probe.width,
-            height: probe.height,
-            fps: probe.fps,
-            size_bytes: size,
-            read_locks: 0,
-            evidence_locked: false,
-            created_at: now,
-        }],
-    )
-    .await;
-    match inserted {
+    Ok(prev_end.map(segment::from_ms))
+}
+
+/// The file grew after it was indexed: its size, end and range are corrected from a probe.
+async fn repair(
+    state: &AppState,
+    existing: &segment::Model,
+    file: &Path,
+    size: i64,
+) -> Result<(), AppError> {
+    let mut update = segment::Entity::update_many()
+        .col_expr(segment::Column::SizeBytes, Expr::value(size))
+        .filter(segment::Column::Id.eq(existing.id.clone()));
+    let probed = probe(&state.config.ffprobe, file).await.filter(|p| {
+        p.duration > 0.05
+            && p.duration * 1000.0 <= store::MAX_SEGMENT_SPAN.num_milliseconds() as f64
+    });
+    let new_end = probed.map(|p| existing.start_ms + (p.duration * 1000.0) as i64);
+    if let Some(end) = new_end {
+        update = update.col_expr(segment::Column::EndMs, Expr::value(end));
+    }
+    let txn = state.db.begin().await?;
+    update.exec(&txn).await?;
+    match new_end {
+        Some(end) if end > existing.end_ms => {
+            store::merge_span(&txn, &existing.camera_id, existing.start_ms, end).await?;
+        }
+        Some(end) if end < existing.end_ms => {
+            store::remove_span(&txn, &existing.camera_id, end, existing.end_ms).await?;
+        }
+        _ => {}
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Writes a new segment in one transaction: the row and its range, its evidence flag, the
+/// clamp of an earlier segment running past its start, the camera's status, and the gap
+/// before it. `None` when another pass indexed the file first; otherwise whether the gap
+/// was new.
+async fn apply(
+    state: &AppState,
+    segment: &segment::Model,
+    gap: Option<NewGap>,
+    bitrate_kbps: f64,
+    now: DateTime<Utc>,
+) -> Result<Option<bool>, AppError> {
+    let camera_id = segment.camera_id.as_str();
+    let (start_ms, end_ms) = (segment.start_ms, segment.end_ms);
+    let txn = state.db.begin().await?;
+    match store::insert_segments_in(&txn, vec![segment.clone()]).await {
         Ok(()) => {}
-        // Another pass (a tool calling `index_once` beside the loop) indexed it first.
-        Err(AppError::Conflict(_)) => return Ok(false),
+        Err(AppError::Conflict(_)) => return Ok(None),
         Err(err) => return Err(err),
     }
     // A segment indexed into an active evidence hold is held from the start.
-    crate::evidence::locks::refresh_evidence_flags(
-        &state.db,
-        &camera.id,
-        start.timestamp_millis(),
-        end.timestamp_millis(),
-    )
-    .await?;
+    crate::evidence::locks::refresh_evidence_flags(&txn, camera_id, start_ms, end_ms).await?;
     // Segments never overlap: an earlier one that runs past this start is clamped to it.
     segment::Entity::update_many()
-        .col_expr(
-            segment::Column::EndMs,
-            Expr::value(start.timestamp_millis()),
-        )
-        .filter(segment::Column::CameraId.eq(camera.id.clone()))
-        .filter(segment::Column::StartMs.lt(start.timestamp_millis()))
-        .filter(segment::Column::EndMs.gt(start.timestamp_millis()))
-        .exec(&state.db)
+        .col_expr(segment::Column::EndMs, Expr::value(start_ms))
+        .filter(segment::Column::CameraId.eq(camera_id))
+        .filter(segment::Column::StartMs.lt(start_ms))
+        .filter(segment::Column::EndMs.gt(start_ms))
+        .exec(&txn)
         .await?;
-    let bitrate = (size as f64 * 8.0 / probe.duration / 1000.0).max(0.0);
-    camera_status::Entity::insert(camera_status::ActiveModel {
-        camera_id: Set(camera.id.clone()),
-        state: Set("recording".into()),
-        last_segment_at: Set(Some(end)),
-        segments_written: Set(1),
-        reconnect_count: Set(0),
-        fps_observed: Set(probe.fps),
-        bitrate_kbps: Set(Some(bitrate)),
-        updated_at: Set(now),
-        ..Default::default()
-    })
-    .on_conflict(
-        OnConflict::column(camera_status::Column::CameraId)
-            .update_columns([
-                camera_status::Column::LastSegmentAt,
-                camera_status::Column::FpsObserved,
-                camera_status::Column::BitrateKbps,
-                camera_status::Column::UpdatedAt,
-            ])
-            .value(
-                camera_status::Column::SegmentsWritten,
-                sea_orm::sea_query::ExprTrait::add(
-                    Expr::col((
-                        camera_status::Entity,
-                        camera_status::Column::SegmentsWritten,
-                    )),
-                    1,
-                ),
-            )
-            .value(camera_status::Column::State, Expr::val("recording"))
-            .to_owned(),
-    )
-    .exec_without_returning(&state.db)
-    .await?;
-    let _ = state.footage_events.send(CoverageChange {
-        camera_id: camera.id.clone().into(),
-        kind: CoverageChangeKind::SegmentIndexed,
-        from: start,
-        to: end,
-    });
-    if let Some(prev_end) = prev_end
-        && (start - prev_end).num_seconds() > GAP_EVENT_S
-    {
-        let reason = state
-            .recorders
-            .take_stop_reason(&camera.id)
-            .unwrap_or(GapReason::Unknown);
-        let seconds = (start - prev_end).num_milliseconds() as f64 / 1000.0;
-        let inserted = recording_gap::Entity::insert(recording_gap::ActiveModel {
-            id: Set(new_id("gap")),
-            camera_id: Set(camera.id.clone()),
-            gap_start: Set(prev_end),
-            gap_end: Set(start),
-            seconds: Set(seconds),
-            reason: Set(reason.as_str().to_owned()),
-            created_at: Set(now),
-        })
-        .on_conflict(
-            OnConflict::columns([
-                recording_gap::Column::CameraId,
-                recording_gap::Column::GapStart,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(&state.db)
-        .await?;
-        if inserted > 0 {
-            tracing::warn!(camera = %camera.id, seconds, reason = reason.as_str(), "recording gap");
-            crate::perception::events::record(
-                state,
-                entity::event::ActiveModel {
-                    kind: Set("RECORDING_GAP".into()),
-                    severity: Set("warning".into()),
-                    camera_id: Set(Some(camera.id.clone())),
-                    payload: Set(serde_json::json!({
-                        "from": prev_end.to_rfc3339(),
-                        "to": start.to_rfc3339(),
-                        "seconds": seconds,
-                        "reason": reason.as_str(),
-                    })
-                    .to_string()),
-                    at: Set(now),
-                    ..Default::default()
-                },
-            )
-            .await?;
-            let _ = state.footage_events.send(CoverageChange {
-                camera_id: camera.id.clone().into(),
-                kind: CoverageChangeKind::GapOpened,
-                from: prev_end,
-                to: start,
-            });
+    let seen = crate::cameras::store::SegmentSeen {
+        end: segment::from_ms(end_ms),
+        fps: segment.fps,
+        bitrate_kbps,
+    };
+    crate::cameras::store::record_segment(&txn, camera_id, seen, now).await?;
+    let gap_recorded = match gap {
+        Some(NewGap { from, to, reason }) => {
+            store::insert_gap(&txn, camera_id, from, to, reason, now).await?
         }
-    }
-    Ok(true)
+        None => false,
+    };
+    txn.commit().await?;
+    Ok(Some(gap_recorded))
+}
+
+/// Tells coverage subscribers, and the event log about a new gap.
+async fn publish(
+    state: &AppState,
+    segment: &segment::Model,
+    gap: Option<NewGap>,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let camera_id = segment.camera_id.clone();
+    let _ = state.footage_events.send(CoverageChange {
+        camera_id: camera_id.clone().into(),
+        kind: CoverageChangeKind::SegmentIndexed,
+        from: segment::from_ms(segment.start_ms),
+        to: segment::from_ms(segment.end_ms),
+    });
+    let Some(NewGap { from, to, reason }) = gap else {
+        return Ok(());
+    };
+    let seconds = (to - from).num_milliseconds() as f64 / 1000.0;
+    tracing::warn!(camera = %camera_id, seconds, reason = reason.as_str(), "recording gap");
+    let event = NewEvent::new(EventKind::RecordingGap, Severity::Warning, now)
+        .camera(camera_id.clone())
+        .payload(serde_json::json!({
+            "from": from.to_rfc3339(),
+            "to": to.to_rfc3339(),
+            "seconds": seconds,
+            "reason": reason.as_str(),
+        }));
+    crate::events::store::record(state, event).await?;
+    let _ = state.footage_events.send(CoverageChange {
+        camera_id: camera_id.into(),
+        kind: CoverageChangeKind::GapOpened,
+        from,
+        to,
+    });
+    Ok(())
 }
 
 /// Runs the indexer every `HELDAR_INDEX_INTERVAL_MS` until the process stops.

@@ -1,8 +1,8 @@
 //! Recorded footage: recorder, indexer, segments, coverage, gaps and timelines.
 
-pub mod demo;
 pub mod graphql;
 pub mod indexer;
+pub mod media;
 pub mod model;
 pub mod recorder;
 pub mod store;

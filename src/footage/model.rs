@@ -5,6 +5,7 @@
 //! longer than 2 s. One change: ranges and gaps are clipped to the requested window, so covered
 //! seconds never exceed the window (the reference reported unclipped ranges).
 
+use async_graphql::{Enum, ID, SimpleObject};
 use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
@@ -14,6 +15,22 @@ use crate::error::AppError;
 pub const JOIN_TOLERANCE_S: i64 = 2;
 /// A hole must be longer than this (seconds) to be a gap.
 pub const GAP_MIN_S: f64 = 2.0;
+/// Spans whose seam is shorter than this (ms) are one range: the model's "at most 2 whole
+/// seconds" (durations truncate toward zero, so 2.999 s still joins).
+pub const JOIN_MS: i64 = (JOIN_TOLERANCE_S + 1) * 1000;
+
+/// Joins spans in epoch ms, sorted by start, whose seams are under [`JOIN_MS`] (overlaps
+/// join too): the rule stored ranges and pruned gaps follow.
+pub fn join_spans_ms(spans: impl IntoIterator<Item = (i64, i64)>) -> Vec<(i64, i64)> {
+    let mut joined: Vec<(i64, i64)> = Vec::new();
+    for (start, end) in spans {
+        match joined.last_mut() {
+            Some(last) if start - last.1 < JOIN_MS => last.1 = last.1.max(end),
+            _ => joined.push((start, end)),
+        }
+    }
+    joined
+}
 
 /// A validated, non-empty window `[from, to)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,9 +256,101 @@ pub fn local_label(t: DateTime<Utc>, tz: Tz) -> String {
     )
 }
 
+/// Why footage is missing, when the recorder knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum GapReason {
+    /// The camera did not answer.
+    CameraOffline,
+    /// The recorder restarted (crash, reconfiguration, server restart).
+    RecorderRestart,
+    /// Recording was switched off for the camera.
+    RecordingDisabled,
+    /// The disk was full.
+    DiskFull,
+    /// Footage was deleted by retention.
+    Pruned,
+    /// Recorded as a gap without a known cause.
+    Unknown,
+}
+
+impl GapReason {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GapReason::CameraOffline => "camera_offline",
+            GapReason::RecorderRestart => "recorder_restart",
+            GapReason::RecordingDisabled => "recording_disabled",
+            GapReason::DiskFull => "disk_full",
+            GapReason::Pruned => "pruned",
+            GapReason::Unknown => "unknown",
+        }
+    }
+
+    /// The reason a stored name stands for (unknown names are `Unknown`).
+    pub fn parse(stored: &str) -> GapReason {
+        match stored {
+            "camera_offline" => GapReason::CameraOffline,
+            "recorder_restart" => GapReason::RecorderRestart,
+            "recording_disabled" => GapReason::RecordingDisabled,
+            "disk_full" => GapReason::DiskFull,
+            "pruned" => GapReason::Pruned,
+            _ => GapReason::Unknown,
+        }
+    }
+}
+
+/// The stored reason of the first recorded gap overlapping `[from_ms, to_ms)`: why a hole
+/// found in the ranges is there, when the recorder knew.
+pub fn explain(
+    from_ms: i64,
+    to_ms: i64,
+    recorded: &[entity::recording_gap::Model],
+) -> Option<&str> {
+    recorded
+        .iter()
+        .find(|r| r.gap_start.timestamp_millis() < to_ms && r.gap_end.timestamp_millis() > from_ms)
+        .map(|r| r.reason.as_str())
+}
+
+/// What changed on a camera's footage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum CoverageChangeKind {
+    /// A segment was indexed.
+    SegmentIndexed,
+    /// A segment was deleted.
+    SegmentDeleted,
+    /// A gap was recorded.
+    GapOpened,
+}
+
+/// A change to a camera's footage; refetch the affected window.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct CoverageChange {
+    /// Camera.
+    pub camera_id: ID,
+    /// What changed.
+    pub kind: CoverageChangeKind,
+    /// Start of the affected time.
+    pub from: DateTime<Utc>,
+    /// End of the affected time.
+    pub to: DateTime<Utc>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_join_across_seams_under_three_seconds_and_across_overlaps() {
+        let joined = join_spans_ms([
+            (0, 10_000),
+            (12_999, 20_000),
+            (19_000, 25_000),
+            (28_000, 30_000),
+        ]);
+        assert_eq!(joined, vec![(0, 25_000), (28_000, 30_000)]);
+        assert!(join_spans_ms([]).is_empty());
+    }
 
     fn t(s: f64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_700_000_000, 0).unwrap()

@@ -1,130 +1,35 @@
 //! The recorder: one supervised ffmpeg per recording camera, writing segment files.
 //!
 //! ffmpeg copies the camera's stream (no re-encode) into `recordings/<camera>/<UTC start>.mp4`
-//! with the segment muxer. A child that exits is restarted with backoff (1 s doubling to 30 s,
-//! reset after a run of 30 s); its stderr tail is kept as the camera's last error. Children are
-//! spawned with `kill_on_drop`, so stopping a camera, deleting it or stopping the server never
-//! leaves an ffmpeg behind.
+//! with the segment muxer ([`crate::fleet::ffmpeg::record_args`]). The fleet's
+//! [`Supervisor`] restarts a child that exits with backoff; its stderr tail is kept as the
+//! camera's last error. Children are spawned with `kill_on_drop`, so stopping a camera,
+//! deleting it or stopping the server never leaves an ffmpeg behind.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
-use entity::{camera, camera_status};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{EntityTrait, Set};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use entity::camera;
+use sea_orm::EntityTrait;
 
 use crate::error::AppError;
-use crate::footage::graphql::GapReason;
+use crate::events::model::{EventKind, NewEvent, Severity};
+use crate::fleet::supervisor::{HEALTHY_RUN, Job, Supervisor, Wanted, supervise};
+use crate::footage::model::GapReason;
 use crate::state::AppState;
-
-/// Longest wait between restarts.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// A run at least this long counts as healthy and resets the backoff.
-const HEALTHY_RUN: Duration = Duration::from_secs(30);
-/// Lines of ffmpeg's stderr kept for the status.
-const STDERR_TAIL: usize = 12;
 
 /// The recordings root under the data dir.
 pub fn recordings_root(state: &AppState) -> PathBuf {
     state.config.data_dir.join("recordings")
 }
 
-/// ffmpeg's input arguments for a stream URL: generated graphs and files in real time, RTSP
-/// over TCP with a 15 s timeout.
-pub fn input_args(url: &str) -> Vec<String> {
-    let mut args = Vec::new();
-    if let Some(graph) = url.strip_prefix("lavfi:") {
-        args.extend(["-re", "-f", "lavfi", "-i", graph].map(String::from));
-    } else if let Some(path) = url.strip_prefix("file://") {
-        args.extend(["-re", "-stream_loop", "-1", "-i", path].map(String::from));
-    } else {
-        if url.starts_with("rtsp") {
-            args.extend(["-rtsp_transport", "tcp", "-timeout", "15000000"].map(String::from));
-        }
-        args.extend(["-i".to_owned(), url.to_owned()]);
-    }
-    args
-}
-
-/// ffmpeg's arguments for a camera (input first, then the segment muxer).
-pub fn ffmpeg_args(camera: &camera::Model, dir: &Path) -> Vec<String> {
-    let mut args: Vec<String> = ["-nostdin", "-hide_banner", "-loglevel", "warning", "-y"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let url = camera.stream_url.as_str();
-    let generated = url.starts_with("lavfi:");
-    args.extend(input_args(url));
-    args.extend(["-map", "0:v:0"].map(String::from));
-    if generated {
-        // A generated test pattern is raw video: it has to be encoded once; real cameras are copied.
-        args.extend(
-            [
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-tune",
-                "zerolatency",
-                "-pix_fmt",
-                "yuv420p",
-                "-force_key_frames",
-                "expr:gte(t,n_forced*1)",
-            ]
-            .map(String::from),
-        );
-    } else {
-        args.extend(["-c", "copy"].map(String::from));
-    }
-    args.extend(
-        [
-            "-f",
-            "segment",
-            "-segment_time",
-            &camera.segment_seconds.max(2).to_string(),
-            "-segment_format",
-            "mp4",
-            "-segment_format_options",
-            "movflags=+frag_keyframe+empty_moov+default_base_moof",
-            "-reset_timestamps",
-            "1",
-            "-strftime",
-            "1",
-        ]
-        .map(String::from),
-    );
-    args.push(dir.join("%Y%m%d_%H%M%S.mp4").display().to_string());
-    args
-}
-
-struct Running {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-    fingerprint: (String, i32),
-}
-
 /// The recorders of every camera, and why each last stopped (for gap reasons).
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Recorders {
-    running: Mutex<HashMap<String, Running>>,
+    supervisor: Supervisor<String>,
     stop_reasons: Mutex<HashMap<String, GapReason>>,
-    /// One plan at a time: a plan applies what it read, so two must not interleave.
-    plan: tokio::sync::Mutex<()>,
-    /// Set at shutdown: no plan starts anything after [`stop_all`](Self::stop_all).
-    stopping: std::sync::atomic::AtomicBool,
-}
-
-impl std::fmt::Debug for Recorders {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Recorders")
-    }
 }
 
 impl Recorders {
@@ -139,68 +44,51 @@ impl Recorders {
         }
     }
 
-    /// Starts, restarts or stops recorders so they match the cameras in the database.
+    /// Starts, restarts or stops recorders so they match the cameras in the database, for the
+    /// cameras this instance owns.
     pub async fn reconcile(
         &self,
         state: &AppState,
-        owned: &std::collections::HashSet<String>,
+        owned: &HashSet<String>,
     ) -> Result<(), AppError> {
-        let _one_at_a_time = self.plan.lock().await;
-        if self.stopping() {
+        let Some(_one_at_a_time) = self.supervisor.plan().await else {
             return Ok(());
-        }
+        };
         let cameras = camera::Entity::find().all(&state.db).await?;
-        let wanted: HashMap<String, camera::Model> = cameras
+        let wanted: HashMap<String, Wanted> = cameras
             .into_iter()
             .filter(|c| c.enabled && c.record_enabled && owned.contains(&c.id))
-            .map(|c| (c.id.clone(), c))
-            .collect();
-        let mut to_stop = Vec::new();
-        let mut to_start = Vec::new();
-        {
-            let Ok(mut running) = self.running.lock() else {
-                return Err(AppError::internal("recorder registry poisoned"));
-            };
-            let ids: Vec<String> = running.keys().cloned().collect();
-            for id in ids {
-                let keep = wanted.get(&id).is_some_and(|c| {
-                    running
-                        .get(&id)
-                        .is_some_and(|r| r.fingerprint == (c.stream_url.clone(), c.segment_seconds))
-                });
-                if !keep && let Some(r) = running.remove(&id) {
-                    to_stop.push((id, r));
-                }
-            }
-            for (id, camera) in wanted {
-                if !running.contains_key(&id) {
-                    to_start.push(camera);
-                }
-            }
-        }
-        for (id, r) in to_stop {
-            let _ = r.stop.send(true);
-            let _ = r.task.await;
-            self.set_stop_reason(&id, GapReason::RecordingDisabled);
-            let still_wanted = to_start.iter().any(|c| c.id == id);
-            if !still_wanted {
-                set_state(state, &id, "disabled", None).await;
-            }
-        }
-        for camera in to_start {
-            let (stop, stopped) = watch::channel(false);
-            let fingerprint = (camera.stream_url.clone(), camera.segment_seconds);
-            let id = camera.id.clone();
-            let task = tokio::spawn(supervise(state.clone(), camera, stopped));
-            if let Ok(mut running) = self.running.lock() {
-                running.insert(
+            .map(|c| {
+                let id = c.id.clone();
+                let fingerprint = format!("{}|{}", c.segment_seconds, c.stream_url);
+                let state = state.clone();
+                let start = move |stop| {
+                    let program = state.config.ffmpeg.clone();
+                    let job = RecorderJob::new(state, c);
+                    tokio::spawn(supervise(program, job, stop))
+                };
+                (
                     id,
-                    Running {
-                        stop,
-                        task,
+                    Wanted {
                         fingerprint,
+                        start: Box::new(start),
                     },
-                );
+                )
+            })
+            .collect();
+        // Whatever stops now stops because its recording was switched off or reconfigured.
+        for id in self.supervisor.keys() {
+            let kept = wanted
+                .get(&id)
+                .is_some_and(|w| self.supervisor.runs_with(&id, &w.fingerprint));
+            if !kept {
+                self.set_stop_reason(&id, GapReason::RecordingDisabled);
+            }
+        }
+        let applied = self.supervisor.apply(wanted).await;
+        for id in applied.stopped {
+            if !applied.started.contains(&id) {
+                crate::cameras::store::set_state(state, &id, "disabled", None).await;
             }
         }
         Ok(())
@@ -208,223 +96,118 @@ impl Recorders {
 
     /// Whether shutdown has begun (no plan starts anything any more).
     pub fn stopping(&self) -> bool {
-        self.stopping.load(std::sync::atomic::Ordering::Acquire)
+        self.supervisor.stopping()
     }
 
-    /// Stops every recorder and waits for its ffmpeg to exit.
+    /// Stops every recorder for good and waits for its ffmpeg to exit.
     pub async fn stop_all(&self) {
-        self.stopping
-            .store(true, std::sync::atomic::Ordering::Release);
-        self.pause().await;
+        self.supervisor.stop_all().await;
     }
 
-    /// Stops every running process until the next plan (which may start them again).
+    /// Stops every running recorder until the next plan (which may start them again).
     pub async fn pause(&self) {
-        let _no_plan_meanwhile = self.plan.lock().await;
-        let all: Vec<Running> = match self.running.lock() {
-            Ok(mut running) => running.drain().map(|(_, r)| r).collect(),
-            Err(_) => Vec::new(),
-        };
-        for r in all {
-            let _ = r.stop.send(true);
-            let _ = r.task.await;
+        self.supervisor.pause().await;
+    }
+}
+
+/// One camera's recorder, as the supervisor runs it.
+struct RecorderJob {
+    state: AppState,
+    camera: camera::Model,
+    dir: PathBuf,
+    /// One event per outage, not one per retry.
+    outage_announced: bool,
+}
+
+impl RecorderJob {
+    fn new(state: AppState, camera: camera::Model) -> RecorderJob {
+        let dir = recordings_root(&state).join(&camera.id);
+        RecorderJob {
+            state,
+            camera,
+            dir,
+            outage_announced: false,
         }
     }
 }
 
-async fn set_state(state: &AppState, camera_id: &str, new_state: &str, last_error: Option<String>) {
-    let now = state.clock.now();
-    let mut row = camera_status::ActiveModel {
-        camera_id: Set(camera_id.to_owned()),
-        state: Set(new_state.to_owned()),
-        updated_at: Set(now),
-        reconnect_count: Set(0),
-        segments_written: Set(0),
-        ..Default::default()
-    };
-    let mut columns = vec![
-        camera_status::Column::State,
-        camera_status::Column::UpdatedAt,
-    ];
-    if new_state == "connecting" {
-        row.last_started_at = Set(Some(now));
-        columns.push(camera_status::Column::LastStartedAt);
-    }
-    if let Some(error) = last_error {
-        row.last_error = Set(Some(error));
-        columns.push(camera_status::Column::LastError);
-    }
-    let result = camera_status::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(camera_status::Column::CameraId)
-                .update_columns(columns)
-                .to_owned(),
+#[async_trait::async_trait]
+impl Job for RecorderJob {
+    fn args(&self) -> Vec<String> {
+        crate::fleet::ffmpeg::record_args(
+            &self.camera.stream_url,
+            self.camera.segment_seconds,
+            &self.dir,
         )
-        .exec_without_returning(&state.db)
-        .await;
-    if let Err(err) = result {
-        tracing::warn!(camera = camera_id, error = %err, "could not update camera status");
     }
-}
 
-async fn count_reconnect(state: &AppState, camera_id: &str) {
-    use sea_orm::{ColumnTrait, QueryFilter};
-    let result = camera_status::Entity::update_many()
-        .col_expr(
-            camera_status::Column::ReconnectCount,
-            sea_orm::sea_query::ExprTrait::add(
-                sea_orm::sea_query::Expr::col(camera_status::Column::ReconnectCount),
-                1,
-            ),
-        )
-        .filter(camera_status::Column::CameraId.eq(camera_id))
-        .exec(&state.db)
-        .await;
-    if let Err(err) = result {
-        tracing::warn!(camera = camera_id, error = %err, "could not count a reconnect");
-    }
-}
-
-#[tracing::instrument(skip_all, fields(camera = %camera.id))]
-async fn supervise(state: AppState, camera: camera::Model, mut stop: watch::Receiver<bool>) {
-    let dir = recordings_root(&state).join(&camera.id);
-    let mut backoff = Duration::from_secs(1);
-    // One event per outage, not one per retry.
-    let mut outage_announced = false;
-    loop {
-        if let Err(err) = tokio::fs::create_dir_all(&dir).await {
-            set_state(
-                &state,
-                &camera.id,
-                "error",
-                Some(format!("cannot create {}: {err}", dir.display())),
-            )
-            .await;
-        }
-        set_state(&state, &camera.id, "connecting", None).await;
-        let started = Instant::now();
-        let spawned = Command::new(&state.config.ffmpeg)
-            .args(ffmpeg_args(&camera, &dir))
-            .env("TZ", "UTC")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn();
-        let mut child = match spawned {
-            Ok(child) => child,
-            Err(err) => {
-                set_state(
-                    &state,
-                    &camera.id,
-                    "error",
-                    Some(format!(
-                        "cannot start {}: {err}",
-                        state.config.ffmpeg.display()
-                    )),
-                )
+    async fn starting(&mut self) {
+        if let Err(err) = tokio::fs::create_dir_all(&self.dir).await {
+            let error = format!("cannot create {}: {err}", self.dir.display());
+            crate::cameras::store::set_state(&self.state, &self.camera.id, "error", Some(error))
                 .await;
-                if wait_or_stop(&mut stop, backoff).await {
-                    return;
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
-            }
-        };
-        let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL)));
-        if let Some(stderr) = child.stderr.take() {
-            let tail = tail.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stderr).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if let Ok(mut tail) = tail.lock() {
-                        if tail.len() == STDERR_TAIL {
-                            tail.pop_front();
-                        }
-                        tail.push_back(line);
-                    }
-                }
-            });
         }
-        tracing::info!(pid = child.id(), "recorder started");
-        let status = tokio::select! {
-            status = child.wait() => status,
-            _ = stop.changed() => {
-                let _ = child.kill().await;
-                tracing::info!("recorder stopped");
-                return;
-            }
-        };
-        let ran = started.elapsed();
-        let stderr: Vec<String> = tail
-            .lock()
-            .map(|t| t.iter().cloned().collect())
-            .unwrap_or_default();
+        crate::cameras::store::set_state(&self.state, &self.camera.id, "connecting", None).await;
+    }
+
+    async fn spawn_failed(&mut self, error: std::io::Error) {
+        let program = self.state.config.ffmpeg.display();
+        let error = format!("cannot start {program}: {error}");
+        crate::cameras::store::set_state(&self.state, &self.camera.id, "error", Some(error)).await;
+    }
+
+    async fn exited(
+        &mut self,
+        status: Option<std::process::ExitStatus>,
+        ran: Duration,
+        stderr: Vec<String>,
+    ) {
+        let (state, camera_id) = (&self.state, self.camera.id.as_str());
         let error = format!(
             "ffmpeg exited ({}) after {:.1} s: {}",
             status.map(|s| s.to_string()).unwrap_or_default(),
             ran.as_secs_f64(),
             stderr.join(" | ")
         );
-        tracing::warn!(%error, "recorder exited; restarting after backoff");
+        tracing::warn!(camera = camera_id, %error, "recorder exited; restarting after backoff");
         let reason = exit_reason(&stderr, ran);
-        state.recorders.set_stop_reason(&camera.id, reason);
-        set_state(
-            &state,
-            &camera.id,
-            if reason == GapReason::CameraOffline {
-                "offline"
-            } else {
-                "error"
-            },
-            Some(
-                error
-                    .chars()
-                    .rev()
-                    .take(800)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect(),
-            ),
-        )
-        .await;
-        count_reconnect(&state, &camera.id).await;
+        state.recorders.set_stop_reason(camera_id, reason);
+        let new_state = if reason == GapReason::CameraOffline {
+            "offline"
+        } else {
+            "error"
+        };
+        let tail: String = error
+            .chars()
+            .rev()
+            .take(800)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        crate::cameras::store::set_state(state, camera_id, new_state, Some(tail)).await;
+        crate::cameras::store::count_reconnect(state, camera_id).await;
         if ran >= HEALTHY_RUN {
-            backoff = Duration::from_secs(1);
-            outage_announced = false;
+            self.outage_announced = false;
         }
-        if !outage_announced {
-            outage_announced = true;
-            announce_outage(&state, &camera.id, reason, ran).await;
+        if !self.outage_announced {
+            self.outage_announced = true;
+            announce_outage(state, camera_id, reason, ran).await;
         }
-        if wait_or_stop(&mut stop, backoff).await {
-            return;
-        }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
 /// Writes the outage to the event log: `CAMERA_OFFLINE`, `DISK_FULL` or `RECORDER_ERROR`.
 async fn announce_outage(state: &AppState, camera_id: &str, reason: GapReason, ran: Duration) {
-    use sea_orm::Set;
     let (kind, severity) = match reason {
-        GapReason::CameraOffline => ("CAMERA_OFFLINE", "warning"),
-        GapReason::DiskFull => ("DISK_FULL", "critical"),
-        _ => ("RECORDER_ERROR", "warning"),
+        GapReason::CameraOffline => (EventKind::CameraOffline, Severity::Warning),
+        GapReason::DiskFull => (EventKind::DiskFull, Severity::Critical),
+        _ => (EventKind::RecorderError, Severity::Warning),
     };
-    let row = entity::event::ActiveModel {
-        kind: Set(kind.into()),
-        severity: Set(severity.into()),
-        camera_id: Set(Some(camera_id.to_owned())),
-        payload: Set(
-            serde_json::json!({"reason": reason.as_str(), "ranSeconds": ran.as_secs_f64()})
-                .to_string(),
-        ),
-        at: Set(state.clock.now()),
-        ..Default::default()
-    };
-    if let Err(err) = crate::perception::events::record(state, row).await {
+    let event = NewEvent::new(kind, severity, state.clock.now())
+        .camera(camera_id)
+        .payload(serde_json::json!({"reason": reason.as_str(), "ranSeconds": ran.as_secs_f64()}));
+    if let Err(err) = crate::events::store::record(state, event).await {
         tracing::warn!(camera = camera_id, error = %err, "could not log the outage event");
     }
 }
@@ -441,14 +224,6 @@ pub fn exit_reason(stderr: &[String], ran: Duration) -> GapReason {
         GapReason::CameraOffline
     } else {
         GapReason::RecorderRestart
-    }
-}
-
-/// Sleeps for `wait`; true when told to stop meanwhile.
-pub(crate) async fn wait_or_stop(stop: &mut watch::Receiver<bool>, wait: Duration) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(wait) => *stop.borrow(),
-        _ = stop.changed() => true,
     }
 }
 

@@ -2,23 +2,31 @@
 
 use chrono::Duration;
 use entity::{footage_range, recording_gap, segment};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use crate::error::AppError;
-use crate::footage::model::{JOIN_TOLERANCE_S, Range, TimeRange};
-
-/// Spans whose seam is shorter than this (ms) are one range: the model's "at most 2 whole
-/// seconds" (durations truncate toward zero, so 2.999 s still joins).
-pub const JOIN_MS: i64 = (JOIN_TOLERANCE_S + 1) * 1000;
+use crate::footage::model::{GapReason, JOIN_MS, Range, TimeRange, join_spans_ms};
 
 /// Inserts segments and folds their spans into `footage_ranges`, in one transaction, so the
 /// timeline never sees a segment without its range. Batches are coalesced first, so a batch
 /// of consecutive segments costs one range merge.
 pub async fn insert_segments(
     db: &DatabaseConnection,
+    rows: Vec<segment::Model>,
+) -> Result<(), AppError> {
+    let txn = db.begin().await?;
+    insert_segments_in(&txn, rows).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// [`insert_segments`] inside the caller's transaction.
+pub async fn insert_segments_in(
+    txn: &impl ConnectionTrait,
     rows: Vec<segment::Model>,
 ) -> Result<(), AppError> {
     if rows.is_empty() {
@@ -29,26 +37,51 @@ pub async fn insert_segments(
         .map(|r| (r.camera_id.clone(), r.start_ms, r.end_ms))
         .collect();
     spans.sort();
-    let txn = db.begin().await?;
     segment::Entity::insert_many(rows.into_iter().map(|r| r.into_active_model().reset_all()))
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await?;
-    let mut pending: Option<(String, i64, i64)> = None;
+    let mut by_camera: std::collections::BTreeMap<String, Vec<(i64, i64)>> = Default::default();
     for (camera, start, end) in spans {
-        match &mut pending {
-            Some((c, _, e)) if *c == camera && start - *e < JOIN_MS => *e = (*e).max(end),
-            _ => {
-                if let Some((c, s, e)) = pending.replace((camera, start, end)) {
-                    merge_span(&txn, &c, s, e).await?;
-                }
-            }
+        by_camera.entry(camera).or_default().push((start, end));
+    }
+    for (camera, spans) in by_camera {
+        for (start, end) in join_spans_ms(spans) {
+            merge_span(txn, &camera, start, end).await?;
         }
     }
-    if let Some((c, s, e)) = pending {
-        merge_span(&txn, &c, s, e).await?;
-    }
-    txn.commit().await?;
     Ok(())
+}
+
+/// Records a hole in a camera's footage with its reason; false when it was already recorded
+/// (same camera and start).
+pub async fn insert_gap(
+    db: &impl ConnectionTrait,
+    camera_id: &str,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+    reason: GapReason,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, AppError> {
+    let inserted = recording_gap::Entity::insert(recording_gap::ActiveModel {
+        id: Set(crate::ids::new_id("gap")),
+        camera_id: Set(camera_id.to_owned()),
+        gap_start: Set(from),
+        gap_end: Set(to),
+        seconds: Set((to - from).num_milliseconds() as f64 / 1000.0),
+        reason: Set(reason.as_str().to_owned()),
+        created_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            recording_gap::Column::CameraId,
+            recording_gap::Column::GapStart,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(inserted > 0)
 }
 
 /// Folds `[start, end)` into the camera's ranges: every range it touches (seam under 3 s)

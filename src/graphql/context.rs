@@ -2,20 +2,9 @@
 
 use async_graphql::Context;
 
-use crate::auth::principal::{Capability, Principal};
+use crate::auth::principal::{Capability, Principal, RequestAuth};
 use crate::error::AppError;
 use crate::state::AppState;
-
-/// How the current request authenticated.
-#[derive(Debug, Clone)]
-pub enum RequestAuth {
-    /// No credential was presented.
-    Anonymous,
-    /// A credential was presented and refused; the reason is sent to guarded resolvers.
-    Invalid(String),
-    /// A valid credential.
-    Authenticated(Principal),
-}
 
 /// Context accessors; the only way resolvers reach state and the caller.
 pub trait ContextExt {

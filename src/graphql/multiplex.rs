@@ -16,12 +16,13 @@ use std::sync::{Arc, Mutex, Weak};
 use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
 use async_graphql::{Response, ServerError};
 use futures_util::{Stream, StreamExt};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 use tokio::task::AbortHandle;
 
 use crate::auth::principal::CameraScope;
+use crate::auth::principal::RequestAuth;
 use crate::error::ensure_codes;
-use crate::graphql::context::RequestAuth;
+use crate::graphql::ws::operation::Outgoing;
 
 /// Root subscription fields whose items depend only on the document, the variables and the
 /// caller's role and scope, and that report the sequence of each item through [`SeqProbe`].
@@ -194,6 +195,69 @@ pub struct Membership {
     pub joined_after: i64,
 }
 
+impl Membership {
+    /// Forwards the group's items to the socket loop as operation `id`. Returns `None` when the
+    /// operation is over (completed, failed, or the socket went away); otherwise the member
+    /// fell too far behind, or the group died, and must go on alone: `Some` with where to
+    /// resume — after the last event it received, or, with none received, after where the
+    /// group started live (a group that never started cannot have been missed).
+    pub async fn forward(
+        mut self,
+        tx: &mpsc::Sender<Outgoing>,
+        id: &str,
+        generation: u64,
+    ) -> Option<Option<ResumeAfter>> {
+        let mut last = self.joined_after;
+        loop {
+            let item = match self.receiver.recv().await {
+                Ok(item) => item,
+                // Too far behind the group, or the group stopped without a final item.
+                Err(_) => break,
+            };
+            let out = match &*item {
+                Item::Next { seq, payload } => {
+                    if *seq != 0 {
+                        if *seq <= last {
+                            continue;
+                        }
+                        last = *seq;
+                    }
+                    Outgoing::Raw {
+                        id: id.to_owned(),
+                        generation,
+                        payload: payload.clone(),
+                    }
+                }
+                Item::Error(errors) => Outgoing::Error {
+                    id: id.to_owned(),
+                    generation,
+                    errors: errors.clone(),
+                },
+                Item::Complete => Outgoing::Complete {
+                    id: id.to_owned(),
+                    generation,
+                },
+                // The shared execution died: go on alone.
+                Item::Abandoned => break,
+            };
+            let done = !matches!(out, Outgoing::Raw { .. });
+            if tx.send(out).await.is_err() || done {
+                return None;
+            }
+        }
+        let resume = if last > 0 {
+            Some(last)
+        } else {
+            self.group.start()
+        };
+        tracing::debug!(
+            last,
+            "subscriber left its shared execution to catch up alone"
+        );
+        Some(resume.map(ResumeAfter))
+    }
+}
+
 /// The registry of running groups.
 #[derive(Debug)]
 pub struct Multiplexer {
@@ -302,7 +366,7 @@ async fn run<S>(
             break Item::Complete;
         };
         ensure_codes(&mut response.errors);
-        if first && super::ws::is_request_error(&response) {
+        if first && crate::graphql::ws::operation::is_request_error(&response) {
             break Item::Error(response.errors);
         }
         first = false;

@@ -1,10 +1,10 @@
 //! Guard coverage: every root field of the built schema refuses an anonymous caller with
 //! UNAUTHENTICATED (but the three public ones) and a caller lacking its capability with
-//! FORBIDDEN, exactly as `heldar::graphql::guards::ROOT_FIELDS` declares. A root field added
+//! FORBIDDEN, exactly as `heldar::graphql::requirements::ROOT_FIELDS` declares. A root field added
 //! without a declared and enforced requirement makes this test fail.
 
 use heldar::auth::principal::Role;
-use heldar::graphql::guards::{Requirement, requirement};
+use heldar::graphql::requirements::{Requirement, requirement};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, WsClient, WsEvent};
@@ -189,7 +189,7 @@ test_on_both!(
                 }
             }
         }
-        for (root, field, _) in heldar::graphql::guards::ROOT_FIELDS {
+        for (root, field, _) in heldar::graphql::requirements::ROOT_FIELDS {
             if !documents.iter().any(|(r, f, _)| r == root && f == field) {
                 failures.push(format!("{root}.{field} is declared but not in the schema"));
             }

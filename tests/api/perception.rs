@@ -280,8 +280,8 @@ test_on_both!(
         .insert(&app.state.db)
         .await
         .unwrap();
-        assert_eq!(heldar::perception::ingest::replay(&app.state).await.unwrap(), 1);
-        assert_eq!(heldar::perception::ingest::replay(&app.state).await.unwrap(), 0, "handed off once");
+        assert_eq!(heldar::perception::consumers::replay(&app.state).await.unwrap(), 1);
+        assert_eq!(heldar::perception::consumers::replay(&app.state).await.unwrap(), 0, "handed off once");
         let enters = app.gql("{ perceptionEvents(filter: {kinds: [\"ZONE_ENTER\"]}) { edges { node { trackId } } } }", json!({}), app.admin()).await;
         assert_eq!(enters["perceptionEvents"]["edges"], json!([{"node": {"trackId": "t9"}}]));
         assert_eq!(entity::consumer_fanout::Entity::find().count(&app.state.db).await.unwrap(), 1);
@@ -294,9 +294,9 @@ test_on_both!(
         use sea_orm::Set;
         // Room for 4 events in memory; the subscriber is not polled while 20 are written.
         let app = TestApp::spawn_with(backend, |c| c.event_buffer = 4).await;
-        let schema = heldar::graphql::build_schema(
+        let schema = heldar::schema::build_schema(
             Some(app.state.clone()),
-            heldar::graphql::SchemaLimits { max_depth: 64, max_complexity: 10_000, introspection: true },
+            heldar::schema::SchemaLimits { max_depth: 64, max_complexity: 10_000, introspection: true },
         );
         let principal = heldar::auth::principal::Principal {
             id: "t".into(),
@@ -308,12 +308,12 @@ test_on_both!(
             expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
         };
         let request = async_graphql::Request::new("subscription { perceptionEvents { seq kind } }")
-            .data(heldar::graphql::context::RequestAuth::Authenticated(principal));
+            .data(heldar::auth::principal::RequestAuth::Authenticated(principal));
         let mut stream = schema.execute_stream(request);
         // Drive it until it has subscribed (it then waits for the first event).
         assert!(tokio::time::timeout(Duration::from_millis(200), stream.next()).await.is_err());
         for i in 0..20 {
-            heldar::perception::events::record(&app.state, entity::event::ActiveModel {
+            heldar::events::store::record(&app.state, entity::event::ActiveModel {
                 kind: Set(format!("TEST_{i}")),
                 severity: Set("info".into()),
                 payload: Set("{}".into()),
@@ -343,8 +343,8 @@ test_on_both!(
         let (_, _, worker) = app.api_key("integration", None).await;
         assert_eq!(app.gql(INGEST, frame("c1", "a", INSIDE), Some(&worker)).await["ingestDetections"]["events"], 1);
         // A restart loses the in-memory engine; start-up rebuilds it from the event log.
-        *app.state.perception.engine.lock().await = heldar::perception::engine::ZoneEngine::default();
-        assert_eq!(heldar::perception::ingest::restore_engine(&app.state).await.unwrap(), 1);
+        *app.state.zones.engine.lock().await = heldar::zones::engine::ZoneEngine::default();
+        assert_eq!(heldar::zones::consumer::restore_engine(&app.state).await.unwrap(), 1);
         assert_eq!(app.gql(INGEST, frame("c1", "b", INSIDE), Some(&worker)).await["ingestDetections"]["events"], 0, "no second ENTER");
         assert_eq!(app.gql(INGEST, frame("c1", "c", OUTSIDE), Some(&worker)).await["ingestDetections"]["events"], 1, "its EXIT");
     }
@@ -422,7 +422,7 @@ test_on_both!(
         let mut stored = Vec::new();
         for i in 0..total {
             let camera = if i % 2 == 0 { "c1" } else { "c2" };
-            let row = heldar::perception::events::record(&app.state, entity::event::ActiveModel {
+            let row = heldar::events::store::record(&app.state, entity::event::ActiveModel {
                 kind: Set("BULK".into()),
                 severity: Set("info".into()),
                 camera_id: Set(Some(camera.into())),
@@ -473,7 +473,7 @@ test_on_both!(
         assert_eq!(seqs.first(), Some(&(first_seq + 1)));
         assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "every event once, in order");
         // Then live.
-        let live = heldar::perception::events::record(&app.state, entity::event::ActiveModel {
+        let live = heldar::events::store::record(&app.state, entity::event::ActiveModel {
             kind: Set("AFTER".into()),
             severity: Set("info".into()),
             payload: Set("{}".into()),

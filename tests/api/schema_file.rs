@@ -5,7 +5,7 @@ use std::path::Path;
 #[test]
 fn schema_graphql_matches_the_built_schema() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema.graphql");
-    let built = heldar::graphql::sdl();
+    let built = heldar::schema::sdl();
     if std::env::var("HELDAR_UPDATE_SCHEMA").is_ok_and(|v| v == "1") {
         std::fs::write(&path, &built).unwrap();
         return;
@@ -29,18 +29,18 @@ fn the_schema_command_prints_the_same_sdl() {
     assert!(output.status.success());
     assert_eq!(
         String::from_utf8(output.stdout).unwrap(),
-        heldar::graphql::sdl()
+        heldar::schema::sdl()
     );
 }
 
 #[tokio::test]
 async fn every_type_field_argument_and_enum_value_is_described() {
-    let limits = heldar::graphql::SchemaLimits {
+    let limits = heldar::schema::SchemaLimits {
         max_depth: 64,
         max_complexity: 1_000_000,
         introspection: true,
     };
-    let schema = heldar::graphql::build_schema(None, limits);
+    let schema = heldar::schema::build_schema(None, limits);
     let query = "{ __schema { types { name kind description
         fields { name description args { name description } }
         inputFields { name description }

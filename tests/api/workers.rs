@@ -317,7 +317,7 @@ test_on_both!(
             c.ingest_provenance = heldar::config::Provenance::Enforce;
         }).await;
         // The demo scene, sliding faster: one pass every 10 s.
-        let source = heldar::footage::demo::DEMO_SOURCE.replace("horizontal=0.005", "horizontal=0.01");
+        let source = heldar::demo::DEMO_SOURCE.replace("horizontal=0.005", "horizontal=0.01");
         app.gql("mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
             json!({"i": {"id": "demo", "name": "demo", "streamUrl": source, "recordEnabled": false}}), app.admin()).await;
         app.gql("mutation($i: CreateZoneInput!) { createZone(input: $i) { id } }",

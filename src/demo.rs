@@ -46,7 +46,7 @@ pub async fn ensure_demo_camera(state: &AppState) -> Result<bool, AppError> {
     audit::record(&state.db, &Actor::system(), entry, now).await;
     // A motion task for `heldar worker`, and a zone its detections walk through.
     entity::ai_task::ActiveModel {
-        id: Set(crate::auth::token::new_id("ait")),
+        id: Set(crate::ids::new_id("ait")),
         camera_id: Set(DEMO_CAMERA.to_owned()),
         task_type: Set("motion".to_owned()),
         stream_profile: Set("sub".to_owned()),
@@ -61,7 +61,7 @@ pub async fn ensure_demo_camera(state: &AppState) -> Result<bool, AppError> {
     .insert(&state.db)
     .await?;
     entity::zone::ActiveModel {
-        id: Set(crate::auth::token::new_id("zone")),
+        id: Set(crate::ids::new_id("zone")),
         camera_id: Set(DEMO_CAMERA.to_owned()),
         name: Set(DEMO_ZONE.to_owned()),
         kind: Set("region".to_owned()),

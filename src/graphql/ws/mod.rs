@@ -6,78 +6,26 @@
 //! owns the protocol: frame validation, ack state, ids, timers and close codes.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::{Request, Response, ServerError, Value, Variables};
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::StreamExt;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use serde_json::{Map, Value as Json, json};
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior, sleep_until};
 
-use crate::error::{REQUEST_ID, ensure_codes};
-use crate::graphql::HeldarSchema;
-use crate::graphql::context::RequestAuth;
-use crate::graphql::multiplex::{GroupKey, Item, ResumeAfter};
+pub mod operation;
+pub mod protocol;
+
+use crate::auth::ConnectionAuth;
+use crate::error::REQUEST_ID;
+use crate::graphql::multiplex::GroupKey;
+use crate::schema::HeldarSchema;
 use crate::state::AppState;
 
-/// The modern protocol's subprotocol name.
-pub const GRAPHQL_TRANSPORT_WS: &str = "graphql-transport-ws";
-/// The legacy (subscriptions-transport-ws) subprotocol name.
-pub const GRAPHQL_WS: &str = "graphql-ws";
-
-/// Close codes of graphql-transport-ws.
-pub mod close {
-    /// Invalid message received.
-    pub const BAD_REQUEST: u16 = 4400;
-    /// `subscribe` before `connection_ack`.
-    pub const UNAUTHORIZED: u16 = 4401;
-    /// `connection_init` refused, or the access token expired.
-    pub const FORBIDDEN: u16 = 4403;
-    /// Subprotocol not acceptable.
-    pub const SUBPROTOCOL_NOT_ACCEPTABLE: u16 = 4406;
-    /// No `connection_init` in time.
-    pub const INIT_TIMEOUT: u16 = 4408;
-    /// An operation id that is already active.
-    pub const SUBSCRIBER_EXISTS: u16 = 4409;
-    /// A second `connection_init`.
-    pub const TOO_MANY_INITS: u16 = 4429;
-    /// The server is going away (shutdown).
-    pub const GOING_AWAY: u16 = 1001;
-}
-
-/// Which subprotocol the socket speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// `graphql-transport-ws` (graphql-ws ≥ 5).
-    TransportWs,
-    /// `graphql-ws` (Apollo subscriptions-transport-ws, legacy).
-    LegacyWs,
-}
-
-impl Protocol {
-    /// The protocol for a negotiated subprotocol name.
-    pub fn from_name(name: &str) -> Option<Protocol> {
-        match name {
-            GRAPHQL_TRANSPORT_WS => Some(Protocol::TransportWs),
-            GRAPHQL_WS => Some(Protocol::LegacyWs),
-            _ => None,
-        }
-    }
-}
-
-/// What `connection_init` resolved to: the caller and when its credential stops being valid.
-#[derive(Debug, Clone)]
-pub struct ConnectionAuth {
-    /// Authentication attached to every operation of the socket.
-    pub auth: RequestAuth,
-    /// When the socket must be closed with 4403 so the client refreshes its token.
-    pub expires_at: Option<Instant>,
-    /// The access token, re-checked whenever an operation starts.
-    pub token: Option<String>,
-}
+use operation::{Outgoing, forward};
+pub use protocol::{GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, Protocol, close};
+use protocol::{Payload, close_socket, parse_payload};
 
 /// Timing and size settings of a socket.
 #[derive(Debug, Clone, Copy)]
@@ -86,41 +34,6 @@ pub struct WsSettings {
     pub init_timeout: Duration,
     /// Interval of websocket pings (and legacy `ka` messages).
     pub keepalive: Duration,
-}
-
-/// An event from an operation task to the socket loop.
-enum Outgoing {
-    Next {
-        id: String,
-        generation: u64,
-        response: Response,
-    },
-    /// A result already serialized (by a shared execution).
-    Raw {
-        id: String,
-        generation: u64,
-        payload: Arc<str>,
-    },
-    Error {
-        id: String,
-        generation: u64,
-        errors: Vec<ServerError>,
-    },
-    Complete {
-        id: String,
-        generation: u64,
-    },
-}
-
-impl Outgoing {
-    fn key(&self) -> (&str, u64) {
-        match self {
-            Outgoing::Next { id, generation, .. }
-            | Outgoing::Raw { id, generation, .. }
-            | Outgoing::Error { id, generation, .. }
-            | Outgoing::Complete { id, generation } => (id, *generation),
-        }
-    }
 }
 
 /// Why the loop stopped.
@@ -173,15 +86,6 @@ pub async fn serve(
             let _ = futures_util::SinkExt::close(&mut conn.socket).await;
         }
     }
-}
-
-async fn close_socket(socket: &mut WebSocket, code: u16, reason: &str) -> Result<(), axum::Error> {
-    socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from(reason),
-        })))
-        .await
 }
 
 struct Connection {
@@ -402,66 +306,15 @@ impl Connection {
                 });
                 self.tasks.spawn(REQUEST_ID.scope(request_id, async move {
                     let _running = guard;
-                    let id = task_id;
-                    let mut membership = membership;
-                    let mut last = membership.joined_after;
-                    loop {
-                        let item = match membership.receiver.recv().await {
-                            Ok(item) => item,
-                            // Too far behind the group, or the group stopped without a
-                            // final item: go on alone from the last event received.
-                            Err(_) => break,
-                        };
-                        let out = match &*item {
-                            Item::Next { seq, payload } => {
-                                if *seq != 0 {
-                                    if *seq <= last {
-                                        continue;
-                                    }
-                                    last = *seq;
-                                }
-                                Outgoing::Raw {
-                                    id: id.clone(),
-                                    generation,
-                                    payload: payload.clone(),
-                                }
-                            }
-                            Item::Error(errors) => Outgoing::Error {
-                                id: id.clone(),
-                                generation,
-                                errors: errors.clone(),
-                            },
-                            Item::Complete => Outgoing::Complete {
-                                id: id.clone(),
-                                generation,
-                            },
-                            // The shared execution died: go on alone.
-                            Item::Abandoned => break,
-                        };
-                        let done = !matches!(out, Outgoing::Raw { .. });
-                        if tx.send(out).await.is_err() || done {
-                            return;
-                        }
-                    }
-                    // Resume after the last event received, or, with none received, after
-                    // where the group started live; a group that never started cannot have
-                    // been missed.
-                    let resume = if last > 0 {
-                        Some(last)
-                    } else {
-                        membership.group.start()
+                    let Some(resume) = membership.forward(&tx, &task_id, generation).await else {
+                        return;
                     };
-                    drop(membership);
                     multiplex.departed();
-                    tracing::debug!(
-                        last,
-                        "subscriber left its shared execution to catch up alone"
-                    );
                     let mut request = payload.request().data(auth);
                     if let Some(seq) = resume {
-                        request = request.data(ResumeAfter(seq));
+                        request = request.data(seq);
                     }
-                    forward(schema.execute_stream(request), tx, id, generation).await;
+                    forward(schema.execute_stream(request), tx, task_id, generation).await;
                 }))
             }
             None => {
@@ -531,99 +384,4 @@ impl Connection {
     fn finish(&mut self, id: &str) {
         self.ops.remove(id);
     }
-}
-
-/// Sends a stream's results to the socket loop: a failure before execution as `error`, then
-/// every result, then `complete`.
-async fn forward(
-    stream: impl futures_util::Stream<Item = Response>,
-    tx: mpsc::Sender<Outgoing>,
-    id: String,
-    generation: u64,
-) {
-    let mut stream = std::pin::pin!(stream);
-    let mut first = true;
-    while let Some(mut response) = stream.next().await {
-        ensure_codes(&mut response.errors);
-        if first && is_request_error(&response) {
-            let _ = tx
-                .send(Outgoing::Error {
-                    id,
-                    generation,
-                    errors: response.errors,
-                })
-                .await;
-            return;
-        }
-        first = false;
-        if tx
-            .send(Outgoing::Next {
-                id: id.clone(),
-                generation,
-                response,
-            })
-            .await
-            .is_err()
-        {
-            return;
-        }
-    }
-    let _ = tx.send(Outgoing::Complete { id, generation }).await;
-}
-
-/// A response that failed before execution: no data and no error tied to a field.
-pub(crate) fn is_request_error(response: &Response) -> bool {
-    response.data == Value::Null
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|e| e.path.is_empty())
-}
-
-/// The `payload` of `subscribe`/`start`.
-struct Payload {
-    query: String,
-    operation_name: Option<String>,
-    variables: Option<Json>,
-}
-
-impl Payload {
-    /// A fresh request for the operation (one per execution).
-    fn request(&self) -> Request {
-        let mut request = Request::new(self.query.clone());
-        if let Some(name) = &self.operation_name {
-            request = request.operation_name(name.clone());
-        }
-        if let Some(variables) = &self.variables {
-            request = request.variables(Variables::from_json(variables.clone()));
-        }
-        request
-    }
-}
-
-/// Reads `{query, operationName?, variables?, extensions?}`.
-fn parse_payload(payload: Json) -> Option<Payload> {
-    let Json::Object(mut payload) = payload else {
-        return None;
-    };
-    let Some(Json::String(query)) = payload.remove("query") else {
-        return None;
-    };
-    let operation_name = match payload.remove("operationName") {
-        None | Some(Json::Null) => None,
-        Some(Json::String(name)) => Some(name),
-        Some(_) => return None,
-    };
-    let variables = match payload.remove("variables") {
-        None | Some(Json::Null) => None,
-        Some(variables @ Json::Object(_)) => Some(variables),
-        Some(_) => return None,
-    };
-    match payload.remove("extensions") {
-        None | Some(Json::Null) | Some(Json::Object(_)) => {}
-        Some(_) => return None,
-    }
-    Some(Payload {
-        query,
-        operation_name,
-        variables,
-    })
 }

@@ -4,8 +4,8 @@ use chrono::{DateTime, Duration, Utc};
 use entity::{api_key, refresh_token, session, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait,
-    QueryFilter, Set, TransactionTrait, Value,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    TransactionTrait, Value,
 };
 use serde_json::json;
 
@@ -353,7 +353,7 @@ async fn start_session(
     user: &user::Model,
     now: DateTime<Utc>,
 ) -> Result<Issued, AppError> {
-    let session_id = token::new_id("ses");
+    let session_id = crate::ids::new_id("ses");
     let absolute = now + Duration::seconds(state.config.session_max_secs as i64);
     let idle = (now + Duration::seconds(state.config.session_idle_secs as i64)).min(absolute);
     let refresh = token::random_token("hrt_");
@@ -538,44 +538,4 @@ pub async fn exchange_api_key(state: &AppState, presented: &str) -> Result<Issue
         refresh_expires_at: None,
         principal: key_principal(&key, expires_at)?,
     })
-}
-
-/// Serialises last-admin checks on PostgreSQL (SQLite serialises every writer already).
-pub async fn lock_admins(txn: &impl ConnectionTrait) -> Result<(), AppError> {
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        txn.execute_unprepared("SELECT pg_advisory_xact_lock(727001)")
-            .await?;
-    }
-    Ok(())
-}
-
-/// How many active admins other than `except` exist.
-pub async fn other_active_admins(db: &impl ConnectionTrait, except: &str) -> Result<u64, AppError> {
-    Ok(user::Entity::find()
-        .filter(user::Column::Role.eq("admin"))
-        .filter(user::Column::Active.eq(true))
-        .filter(user::Column::Id.ne(except))
-        .count(db)
-        .await?)
-}
-
-/// Creates the first admin when there is no user at all; returns the generated password, if any.
-pub async fn bootstrap_admin(state: &AppState) -> Result<Option<(String, String)>, AppError> {
-    if user::Entity::find().count(&state.db).await? > 0 {
-        return Ok(None);
-    }
-    let username = state.config.admin_username.trim().to_owned();
-    let (password, generated) = match &state.config.admin_password {
-        Some(password) => (password.expose().to_owned(), false),
-        None => (token::random_token("")[..20].to_owned(), true),
-    };
-    let new = crate::auth::users::NewUser {
-        username: username.clone(),
-        password: password.clone(),
-        role: Role::Admin,
-        display_name: None,
-        camera_ids: None,
-    };
-    crate::auth::users::create_user(state, &Actor::system(), new).await?;
-    Ok(generated.then_some((username, password)))
 }

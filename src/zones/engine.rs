@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::perception::geometry::{self, BBox, Crossing, Point};
+use crate::zones::geometry::{self, BBox, Crossing, Point};
 
 /// A track not seen for this long is dropped (with an exit if it was inside).
 pub const TRACK_TTL_SECS: i64 = 120;

@@ -8,14 +8,13 @@ use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject, Subscr
 use chrono::{DateTime, Utc};
 use entity::event;
 use futures_util::{Stream, stream};
-use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection};
 use tokio::sync::broadcast;
 
 use crate::auth::principal::{CameraScope, Capability};
 use crate::error::AppError;
-use crate::evidence::retention::Severity;
+use crate::events::model::Severity;
+use crate::events::store::{events_after, newest_seq};
 use crate::graphql::ContextExt;
 use crate::graphql::multiplex::{ResumeAfter, SeqProbe};
 use crate::graphql::paging::{connection, decode_cursor, encode_cursor, page_size};
@@ -174,13 +173,7 @@ impl Matcher {
         seq: i64,
         limit: u64,
     ) -> Result<Vec<event::Model>, AppError> {
-        Ok(event::Entity::find()
-            .filter(self.condition())
-            .filter(event::Column::Seq.gt(seq))
-            .order_by_asc(event::Column::Seq)
-            .limit(limit)
-            .all(db)
-            .await?)
+        events_after(db, self.condition(), seq, limit).await
     }
 }
 
@@ -332,7 +325,7 @@ impl EventsSubscription {
             }
         }
         // Subscribe before reading the log, so nothing falls between the two.
-        let receiver = state.perception.events.subscribe();
+        let receiver = state.events.sender.subscribe();
         let mut feed = Feed {
             db: state.db.clone(),
             matcher: Matcher {
@@ -367,126 +360,5 @@ impl EventsSubscription {
             }
         }
         Ok(stream::unfold(feed, Feed::next))
-    }
-}
-
-/// Advisory lock key serialising event inserts across instances on PostgreSQL.
-const EVENT_LOCK: i64 = 0x4845_4c44_4556; // "HELDEV"
-
-/// Appends an event and makes sure subscribers get it in sequence order.
-///
-/// On SQLite (one process) the insert and the in-process broadcast happen under one lock. On
-/// PostgreSQL several instances may share the database: the insert takes a transaction-scoped
-/// advisory lock, so sequence order is commit order across instances, and `NOTIFY`s the
-/// sequence; every instance's listener ([`listen`]) reads the new rows and broadcasts them, so
-/// an event ingested on one instance reaches subscribers on all of them.
-pub async fn record(
-    state: &crate::state::AppState,
-    row: event::ActiveModel,
-) -> Result<event::Model, AppError> {
-    use sea_orm::{
-        ActiveModelTrait, ConnectionTrait, DatabaseBackend, Statement, TransactionTrait,
-    };
-    let _in_order = state.perception.write.lock().await;
-    if state.db.get_database_backend() == DatabaseBackend::Postgres {
-        let txn = state.db.begin().await?;
-        txn.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT pg_advisory_xact_lock($1)",
-            [EVENT_LOCK.into()],
-        ))
-        .await?;
-        let stored = row.insert(&txn).await?;
-        txn.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT pg_notify('heldar_events', $1)",
-            [stored.seq.to_string().into()],
-        ))
-        .await?;
-        txn.commit().await?;
-        return Ok(stored);
-    }
-    let stored = row.insert(&state.db).await?;
-    let _ = state.perception.events.send(stored.clone());
-    Ok(stored)
-}
-
-/// The newest stored sequence (0 when empty); where a new listener starts.
-pub async fn newest_seq(db: &DatabaseConnection) -> Result<i64, AppError> {
-    Ok(event::Entity::find()
-        .select_only()
-        .column(event::Column::Seq)
-        .order_by_desc(event::Column::Seq)
-        .limit(1)
-        .into_tuple::<i64>()
-        .one(db)
-        .await?
-        .unwrap_or(0))
-}
-
-/// PostgreSQL: broadcasts every new event row after `last`, whichever instance wrote it, in
-/// sequence order. On each notification, and at least every 5 s (a reconnect can drop
-/// notifications silently), it reads every row after the last one sent, so a missed
-/// notification delays an event but never loses it. Returns at once on SQLite. Start it with
-/// the sequence read before serving, so no event falls between start-up and the listener.
-pub async fn listen(state: crate::state::AppState, mut last: i64) {
-    use sea_orm::DatabaseBackend;
-    if state.db.get_database_backend() != DatabaseBackend::Postgres {
-        return;
-    }
-    loop {
-        let pool = state.db.get_postgres_connection_pool();
-        if pool.is_closed() {
-            return; // shutting down
-        }
-        let mut listener = match sea_orm::sqlx::postgres::PgListener::connect_with(pool).await {
-            Ok(listener) => listener,
-            Err(err) => {
-                tracing::warn!(error = %err, "event listener cannot connect; retrying");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        if let Err(err) = listener.listen("heldar_events").await {
-            tracing::warn!(error = %err, "cannot LISTEN for events; retrying");
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            continue;
-        }
-        loop {
-            // Everything newer than what was sent, in pages.
-            loop {
-                match event::Entity::find()
-                    .filter(event::Column::Seq.gt(last))
-                    .order_by_asc(event::Column::Seq)
-                    .limit(1000)
-                    .all(&state.db)
-                    .await
-                {
-                    Ok(rows) => {
-                        let full = rows.len() == 1000;
-                        for row in rows {
-                            last = row.seq;
-                            let _ = state.perception.events.send(row);
-                        }
-                        if !full {
-                            break;
-                        }
-                    }
-                    Err(_) if pool.is_closed() => return,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "event listener could not read new events");
-                        break;
-                    }
-                }
-            }
-            match tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv()).await {
-                Ok(Ok(_)) | Err(_) => {}
-                Ok(Err(_)) if pool.is_closed() => return,
-                Ok(Err(err)) => {
-                    tracing::warn!(error = %err, "event listener lost its connection; reconnecting");
-                    break;
-                }
-            }
-        }
     }
 }

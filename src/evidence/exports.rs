@@ -1,4 +1,4 @@
-//! The media job runner: durable clip exports run under a global permit pool shared with
+//! Clip exports, the media job runner: durable clip exports run under a global permit pool shared with
 //! snapshots, with ffmpeg's progress streamed to subscribers.
 
 use std::collections::HashMap;
@@ -10,19 +10,23 @@ use chrono::Utc;
 use entity::{clip_export, segment};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, Set,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::Command;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, watch};
 
 use crate::audit::{self, Actor, Entry};
+use crate::auth::principal::Principal;
 use crate::error::AppError;
 use crate::evidence::locks::ReadLock;
-use crate::evidence::model::{self, Source};
+use crate::evidence::model::{self, DisclosedGap, Source};
+use crate::footage::model::{TimeRange, explain};
 use crate::footage::recorder::recordings_root;
+use crate::footage::store;
+use crate::ids::new_id;
 use crate::state::AppState;
 
 /// Export statuses as stored.
@@ -53,8 +57,6 @@ pub struct MediaJobs {
     pub updates: broadcast::Sender<clip_export::Model>,
     /// Key of signed media links (derived from the token secret).
     pub url_key: Vec<u8>,
-    /// Held by the retention sweep: one sweep at a time.
-    pub sweep: tokio::sync::Mutex<()>,
 }
 
 impl MediaJobs {
@@ -73,7 +75,6 @@ impl MediaJobs {
             cancels: Mutex::new(HashMap::new()),
             updates: broadcast::channel(1024).0,
             url_key,
-            sweep: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -101,6 +102,99 @@ impl MediaJobs {
             ))),
         }
     }
+}
+
+/// Queues an export of `window` on `camera_id` for `principal` (already checked) and wakes
+/// the runner. `NO_FOOTAGE` when nothing overlaps the window; the holes inside it are
+/// disclosed with their recorded reasons.
+pub async fn queue(
+    state: &AppState,
+    principal: &Principal,
+    camera_id: &str,
+    window: TimeRange,
+) -> Result<clip_export::Model, AppError> {
+    // Every overlapping segment, however many (never a truncated list).
+    let segments = store::segments_overlapping(&state.db, camera_id, window).await?;
+    if segments.is_empty() {
+        return Err(AppError::Domain {
+            code: "NO_FOOTAGE",
+            message: "no recorded footage in the requested window".into(),
+        });
+    }
+    let sources: Vec<Source> = segments
+        .into_iter()
+        .map(|s| Source {
+            id: s.id,
+            path: s.path,
+            start_ms: s.start_ms,
+            end_ms: s.end_ms,
+            size_bytes: s.size_bytes,
+        })
+        .collect();
+    let (from_ms, to_ms) = (window.from.timestamp_millis(), window.to.timestamp_millis());
+    let plan = model::clip_plan(from_ms, to_ms, &sources);
+    let recorded = store::recorded_gaps(&state.db, camera_id, window).await?;
+    let gaps: Vec<DisclosedGap> = plan
+        .gaps
+        .iter()
+        .map(|g| DisclosedGap {
+            from_ms: g.from_ms,
+            to_ms: g.to_ms,
+            reason: explain(g.from_ms, g.to_ms, &recorded).map(str::to_owned),
+        })
+        .collect();
+    let row = clip_export::ActiveModel {
+        id: Set(new_id("clip")),
+        camera_id: Set(camera_id.to_owned()),
+        status: Set(status::QUEUED.into()),
+        progress: Set(0.0),
+        from_ms: Set(from_ms),
+        to_ms: Set(to_ms),
+        requested_seconds: Set((to_ms - from_ms) as f64 / 1000.0),
+        covered_seconds: Set(plan.covered_seconds),
+        gaps: Set(json!(gaps).to_string()),
+        sources: Set(json!(sources).to_string()),
+        actual_from_ms: Set(None),
+        actual_to_ms: Set(None),
+        size_bytes: Set(None),
+        sha256: Set(None),
+        error: Set(None),
+        attempts: Set(0),
+        requested_by_id: Set(principal.id.clone()),
+        requested_by_name: Set(principal.name.clone()),
+        created_at: Set(state.clock.now()),
+        started_at: Set(None),
+        finished_at: Set(None),
+        expires_at: Set(None),
+    }
+    .insert(&state.db)
+    .await?;
+    state.media.wake();
+    Ok(row)
+}
+
+/// Stops a queued or running export on behalf of `by`: it ends FAILED with "cancelled", its
+/// process is stopped and its read locks released. `CONFLICT` when it has finished already.
+pub async fn cancel(
+    state: &AppState,
+    job: clip_export::Model,
+    by: &str,
+) -> Result<clip_export::Model, AppError> {
+    if [status::READY, status::FAILED, status::EXPIRED].contains(&job.status.as_str()) {
+        return Err(AppError::Conflict(format!(
+            "export `{}` has already finished ({})",
+            job.id, job.status
+        )));
+    }
+    let mut row = job.clone().into_active_model();
+    row.status = Set(status::FAILED.into());
+    row.error = Set(Some(format!("cancelled by {by}")));
+    row.finished_at = Set(Some(state.clock.now()));
+    // The runner's own outcome is stored only while RUNNING, so this one stands.
+    let row = row.update(&state.db).await?;
+    state.media.cancel(&job.id);
+    let _ = state.media.updates.send(row.clone());
+    Ok(row)
 }
 
 /// `<data dir>/exports`.
@@ -203,19 +297,22 @@ async fn claim_next(state: &AppState) -> Result<Option<clip_export::Model>, AppE
         return Ok(None);
     };
     let now = state.clock.now();
-    let claimed = clip_export::Entity::update_many()
-        .col_expr(clip_export::Column::Status, Expr::value(status::RUNNING))
-        .col_expr(clip_export::Column::StartedAt, Expr::value(now))
-        .col_expr(
-            clip_export::Column::Attempts,
-            Expr::value(next.attempts + 1),
-        )
-        .filter(clip_export::Column::Id.eq(next.id.clone()))
-        .filter(clip_export::Column::Status.eq(status::QUEUED))
-        .exec(&state.db)
-        .await?
-        .rows_affected;
-    if claimed == 0 {
+    let claimed = crate::db::claim::<clip_export::Entity>(
+        &state.db,
+        None,
+        Condition::all().add(clip_export::Column::Id.eq(next.id.clone())),
+        Condition::all().add(clip_export::Column::Status.eq(status::QUEUED)),
+        vec![
+            (clip_export::Column::Status, Expr::value(status::RUNNING)),
+            (clip_export::Column::StartedAt, Expr::value(now)),
+            (
+                clip_export::Column::Attempts,
+                Expr::value(next.attempts + 1),
+            ),
+        ],
+    )
+    .await?;
+    if claimed != crate::db::Claim::Won {
         return Ok(None);
     }
     let job = clip_export::Entity::find_by_id(next.id)
@@ -331,28 +428,67 @@ pub async fn publish(state: &AppState, id: &str) {
     }
 }
 
-/// Runs one export to a READY file, or says why not. Read locks, the concat list and any
-/// partial output are cleaned up on every path (the guard and `Cleanup` run on drop too).
+/// Turns an error into the job's public message; the cause is logged with the job.
+fn internal(job: &str, what: &str, err: &dyn std::fmt::Display) -> String {
+    tracing::error!(export = %job, error = %err, "{what}");
+    format!("{what} (see the server log)")
+}
+
+/// Runs one export to a READY file, or says why not: lock the sources, run the concat, check
+/// the output, write the manifest. Read locks, the concat list and any partial output are
+/// cleaned up on every path (the guard and `Cleanup` run on drop too).
 async fn export(
     state: &AppState,
     job: &clip_export::Model,
-    mut cancel: watch::Receiver<bool>,
+    cancel: watch::Receiver<bool>,
 ) -> Result<(Output, Vec<Source>, model::ClipPlan), String> {
-    let internal = |what: &str, err: &dyn std::fmt::Display| {
-        tracing::error!(export = %job.id, error = %err, "{what}");
-        format!("{what} (see the server log)")
-    };
+    let (lock, sources) = lock_sources(state, job).await?;
+    let plan = model::clip_plan(job.from_ms, job.to_ms, &sources);
+    let list = recordings_root(state).join(format!("{}.ffconcat", job.id));
+    let part = exports_dir(state).join(format!("{}.mp4.part", job.id));
+    let cleanup = Cleanup(vec![list.clone(), part.clone()]);
+    let outcome = async {
+        let (size, sha256) = run_concat(state, job, &plan, &list, &part, cancel).await?;
+        verify_output(&part, size)
+            .await
+            .map_err(|e| internal(&job.id, "the clip changed after it was hashed", &e))?;
+        let (actual_from_ms, actual_to_ms) = actual_span(state, job, &sources, &plan).await;
+        let done = exports_dir(state).join(format!("{}.mp4", job.id));
+        tokio::fs::rename(&part, &done)
+            .await
+            .map_err(|e| internal(&job.id, "could not publish the clip", &e))?;
+        Ok::<_, String>(Output {
+            size,
+            sha256,
+            actual_from_ms,
+            actual_to_ms,
+        })
+    }
+    .await;
+    lock.release().await;
+    drop(cleanup);
+    let output = outcome?;
+    write_manifest(state, job, &sources, &plan, &output)
+        .await
+        .map_err(|e| internal(&job.id, "could not write the manifest", &e))?;
+    Ok((output, sources, plan))
+}
+
+/// Read-locks the job's sources and keeps those that still exist (and so are now locked).
+async fn lock_sources(
+    state: &AppState,
+    job: &clip_export::Model,
+) -> Result<(ReadLock, Vec<Source>), String> {
     let sources: Vec<Source> = serde_json::from_str(&job.sources)
-        .map_err(|e| internal("the job's source list is unreadable", &e))?;
+        .map_err(|e| internal(&job.id, "the job's source list is unreadable", &e))?;
     let lock = ReadLock::acquire(&state.db, sources.iter().map(|s| s.id.clone()).collect())
         .await
-        .map_err(|e| internal("could not lock the source segments", &e))?;
-    // Only segments that still exist (and so are now locked) are read.
+        .map_err(|e| internal(&job.id, "could not lock the source segments", &e))?;
     let present: Vec<String> = segment::Entity::find()
         .filter(segment::Column::Id.is_in(sources.iter().map(|s| s.id.clone())))
         .all(&state.db)
         .await
-        .map_err(|e| internal("could not read the source segments", &e))?
+        .map_err(|e| internal(&job.id, "could not read the source segments", &e))?
         .into_iter()
         .map(|s| s.id)
         .collect();
@@ -364,146 +500,129 @@ async fn export(
         lock.release().await;
         return Err("the footage was deleted before the export could start".into());
     }
-    let plan = model::clip_plan(job.from_ms, job.to_ms, &sources);
-    let root = recordings_root(state);
-    let list_path = root.join(format!("{}.ffconcat", job.id));
-    let part = exports_dir(state).join(format!("{}.mp4.part", job.id));
-    let done = exports_dir(state).join(format!("{}.mp4", job.id));
-    let cleanup = Cleanup(vec![list_path.clone(), part.clone()]);
-    let outcome = async {
-        let list = model::concat_list(&plan.entries).map_err(|e| internal("unsafe source", &e))?;
-        tokio::fs::write(&list_path, list)
-            .await
-            .map_err(|e| internal("could not write the concat list", &e))?;
-        let mut child = Command::new(&state.config.ffmpeg)
-            .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
-            .args([
-                "-protocol_whitelist",
-                "file",
-                "-f",
-                "concat",
-                "-safe",
-                "1",
-                "-i",
-            ])
-            .arg(&list_path)
-            .args(["-map", "0", "-c", "copy", "-avoid_negative_ts", "make_zero"])
-            // Fragmented MP4 is written strictly in order (no seek back to patch a header, no
-            // `+faststart` rewrite), so the SHA-256 is computed while ffmpeg writes, in one
-            // pass: the job costs about what the raw remux costs. Browsers, VLC and ffprobe
-            // play it; downloads serve range requests.
-            .args(["-movflags", "frag_keyframe+empty_moov+default_base_moof"])
-            .args(["-progress", "pipe:1", "-nostats"])
-            .args(["-f", "mp4", "-y"])
-            .arg(&part)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| internal("could not start ffmpeg", &e))?;
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        let err_tail = tokio::spawn(async move {
-            let mut text = String::new();
-            if let Some(mut stderr) = stderr {
-                let _ = stderr.read_to_string(&mut text).await;
-            }
-            text
-        });
-        let expected = plan.covered_seconds.max(0.001);
-        let progress = async {
-            let Some(stdout) = stdout else { return };
-            let mut lines = BufReader::new(stdout).lines();
-            let mut last = Instant::now();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(done) = model::progress_seconds(&line)
-                    && last.elapsed() >= Duration::from_millis(200)
-                {
-                    last = Instant::now();
-                    let fraction = (done / expected).clamp(0.0, 0.99);
-                    let _ = clip_export::Entity::update_many()
-                        .col_expr(clip_export::Column::Progress, Expr::value(fraction))
-                        .filter(clip_export::Column::Id.eq(job.id.clone()))
-                        .filter(clip_export::Column::Status.eq(status::RUNNING))
-                        .exec(&state.db)
-                        .await;
-                    publish(state, &job.id).await;
-                }
-            }
-        };
-        let (written_tx, written_rx) = watch::channel(false);
-        let hashing = tokio::spawn(hash_while_written(part.clone(), written_rx));
-        let timeout = Duration::from_secs(state.config.export_timeout_secs);
-        let waited = tokio::select! {
-            (_, status) = async {
-                let done = tokio::join!(progress, child.wait());
-                let _ = written_tx.send(true);
-                done
-            } => Some(status),
-            _ = tokio::time::sleep(timeout) => None,
-            _ = cancel.wait_for(|c| *c) => {
-                return Err::<Output, String>("cancelled".into());
-            }
-        };
-        let Some(status) = waited else {
-            return Err(format!(
-                "ffmpeg did not finish within {} s (HELDAR_EXPORT_TIMEOUT_SECS)",
-                timeout.as_secs()
-            ));
-        };
-        let status = status.map_err(|e| internal("ffmpeg could not be waited for", &e))?;
-        let stderr = err_tail.await.unwrap_or_default();
-        if !status.success() {
-            let tail: String = stderr.lines().rev().take(3).collect::<Vec<_>>().join(" | ");
-            return Err(format!("ffmpeg failed ({status}): {tail}"));
-        }
-        let (size, sha256) = hashing
-            .await
-            .map_err(|e| internal("the hashing task failed", &e))?
-            .map_err(|e| internal("could not read the clip", &e))?;
-        if tokio::fs::metadata(&part)
-            .await
-            .map(|m| m.len() as i64)
-            .ok()
-            != Some(size)
-        {
-            return Err(internal("the clip changed after it was hashed", &size));
-        }
-        let first = &sources[0];
-        let inpoint = plan.entries.first().and_then(|e| e.inpoint).unwrap_or(0.0);
-        let lead_in = match keyframes(&state.config.ffprobe, &root.join(&first.path), inpoint).await
-        {
-            Some(keys) => model::keyframe_at_or_before(&keys, inpoint)
-                .map(|k| inpoint - k)
-                .unwrap_or(0.0),
-            None => 0.0,
-        };
-        let first_covered = job.from_ms.max(first.start_ms);
-        let last_covered = sources
-            .iter()
-            .map(|s| s.end_ms)
-            .max()
-            .unwrap_or(job.to_ms)
-            .min(job.to_ms);
-        tokio::fs::rename(&part, &done)
-            .await
-            .map_err(|e| internal("could not publish the clip", &e))?;
-        Ok(Output {
-            size,
-            sha256,
-            actual_from_ms: first_covered - (lead_in * 1000.0).round() as i64,
-            actual_to_ms: last_covered,
-        })
-    }
-    .await;
-    lock.release().await;
-    drop(cleanup);
-    let output = outcome?;
-    write_manifest(state, job, &sources, &plan, &output)
+    Ok((lock, sources))
+}
+
+/// Writes the concat list and runs ffmpeg into `part`, hashing while it writes and storing
+/// its progress; returns the size and SHA-256 of what it wrote.
+async fn run_concat(
+    state: &AppState,
+    job: &clip_export::Model,
+    plan: &model::ClipPlan,
+    list: &Path,
+    part: &Path,
+    mut cancel: watch::Receiver<bool>,
+) -> Result<(i64, String), String> {
+    let fail = |what: &str, err: &dyn std::fmt::Display| internal(&job.id, what, err);
+    let text = model::concat_list(&plan.entries).map_err(|e| fail("unsafe source", &e))?;
+    tokio::fs::write(list, text)
         .await
-        .map_err(|e| internal("could not write the manifest", &e))?;
-    Ok((output, sources, plan))
+        .map_err(|e| fail("could not write the concat list", &e))?;
+    let args = crate::fleet::ffmpeg::concat_args(list, part);
+    let mut running = crate::fleet::ffmpeg::spawn(&state.config.ffmpeg, args, true, 3)
+        .map_err(|e| fail("could not start ffmpeg", &e))?;
+    let progress = report_progress(state, &job.id, running.stdout.take(), plan.covered_seconds);
+    let (written_tx, written_rx) = watch::channel(false);
+    let hashing = tokio::spawn(hash_while_written(part.to_path_buf(), written_rx));
+    let timeout = Duration::from_secs(state.config.export_timeout_secs);
+    let waited = tokio::select! {
+        (_, status) = async {
+            let done = tokio::join!(progress, running.child.wait());
+            let _ = written_tx.send(true);
+            done
+        } => Some(status),
+        _ = tokio::time::sleep(timeout) => None,
+        _ = cancel.wait_for(|c| *c) => return Err("cancelled".into()),
+    };
+    let Some(status) = waited else {
+        return Err(format!(
+            "ffmpeg did not finish within {} s (HELDAR_EXPORT_TIMEOUT_SECS)",
+            timeout.as_secs()
+        ));
+    };
+    let status = status.map_err(|e| fail("ffmpeg could not be waited for", &e))?;
+    if !status.success() {
+        let tail = running
+            .stderr
+            .lines()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join(" | ");
+        return Err(format!("ffmpeg failed ({status}): {tail}"));
+    }
+    hashing
+        .await
+        .map_err(|e| fail("the hashing task failed", &e))?
+        .map_err(|e| fail("could not read the clip", &e))
+}
+
+/// Stores ffmpeg's progress (at most every 200 ms) and tells subscribers.
+async fn report_progress(
+    state: &AppState,
+    id: &str,
+    stdout: Option<tokio::process::ChildStdout>,
+    expected_seconds: f64,
+) {
+    let Some(stdout) = stdout else { return };
+    let expected = expected_seconds.max(0.001);
+    let mut lines = BufReader::new(stdout).lines();
+    let mut last = Instant::now();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(done) = model::progress_seconds(&line)
+            && last.elapsed() >= Duration::from_millis(200)
+        {
+            last = Instant::now();
+            let fraction = (done / expected).clamp(0.0, 0.99);
+            let _ = clip_export::Entity::update_many()
+                .col_expr(clip_export::Column::Progress, Expr::value(fraction))
+                .filter(clip_export::Column::Id.eq(id))
+                .filter(clip_export::Column::Status.eq(status::RUNNING))
+                .exec(&state.db)
+                .await;
+            publish(state, id).await;
+        }
+    }
+}
+
+/// The file on disk is exactly what was hashed.
+async fn verify_output(part: &Path, hashed_size: i64) -> Result<(), String> {
+    match tokio::fs::metadata(part).await.map(|m| m.len() as i64) {
+        Ok(size) if size == hashed_size => Ok(()),
+        Ok(size) => Err(format!("{size} bytes on disk, {hashed_size} hashed")),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+/// The span the clip really shows: from the keyframe at or before the first cut (stream copy
+/// cuts land on keyframes) to the last covered instant.
+async fn actual_span(
+    state: &AppState,
+    job: &clip_export::Model,
+    sources: &[Source],
+    plan: &model::ClipPlan,
+) -> (i64, i64) {
+    let first = &sources[0];
+    let inpoint = plan.entries.first().and_then(|e| e.inpoint).unwrap_or(0.0);
+    let file = recordings_root(state).join(&first.path);
+    let lead_in = match crate::fleet::ffmpeg::keyframes(&state.config.ffprobe, &file, inpoint).await
+    {
+        Some(keys) => model::keyframe_at_or_before(&keys, inpoint)
+            .map(|k| inpoint - k)
+            .unwrap_or(0.0),
+        None => 0.0,
+    };
+    let first_covered = job.from_ms.max(first.start_ms);
+    let last_covered = sources
+        .iter()
+        .map(|s| s.end_ms)
+        .max()
+        .unwrap_or(job.to_ms)
+        .min(job.to_ms);
+    (
+        first_covered - (lead_in * 1000.0).round() as i64,
+        last_covered,
+    )
 }
 
 /// Removes its files when dropped (concat list, partial output).
@@ -569,48 +688,6 @@ async fn hash_while_written(
     Ok((size, hex::encode(hasher.finalize())))
 }
 
-/// Keyframe times (seconds from the file's start) up to `until` + 1 s.
-async fn keyframes(ffprobe: &Path, file: &Path, until: f64) -> Option<Vec<f64>> {
-    let output = tokio::time::timeout(
-        Duration::from_secs(20),
-        Command::new(ffprobe)
-            .args([
-                "-v",
-                "error",
-                "-select_streams",
-                "v:0",
-                "-skip_frame",
-                "nokey",
-            ])
-            .args([
-                "-show_entries",
-                "frame=pts_time:format=start_time",
-                "-of",
-                "json",
-            ])
-            .args(["-read_intervals", &format!("%{:.3}", until + 1.0)])
-            .arg(file)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .ok()?
-    .ok()?;
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
-    let start: f64 = json["format"]["start_time"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0.0);
-    Some(
-        json["frames"]
-            .as_array()?
-            .iter()
-            .filter_map(|f| f["pts_time"].as_str()?.parse::<f64>().ok())
-            .map(|t| t - start)
-            .collect(),
-    )
-}
-
 /// The chain-of-custody record written beside the clip: `<id>.json`.
 async fn write_manifest(
     state: &AppState,
@@ -650,57 +727,4 @@ async fn write_manifest(
     )
     .await?;
     tokio::fs::rename(&part, &path).await
-}
-
-/// Extracts the recorded frame at `offset` seconds into `file` as a JPEG at `out`.
-pub async fn capture_frame(
-    state: &AppState,
-    file: &Path,
-    offset: f64,
-    out: &Path,
-) -> Result<(), AppError> {
-    let part = out.with_extension("jpg.part");
-    let run = Command::new(&state.config.ffmpeg)
-        .args(["-hide_banner", "-nostdin", "-loglevel", "error"])
-        .args([
-            "-protocol_whitelist",
-            "file",
-            "-ss",
-            &format!("{offset:.3}"),
-            "-i",
-        ])
-        .arg(file)
-        .args([
-            "-frames:v",
-            "1",
-            "-q:v",
-            "3",
-            "-f",
-            "image2",
-            "-c:v",
-            "mjpeg",
-            "-y",
-        ])
-        .arg(&part)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(20), run)
-        .await
-        .map_err(|_| AppError::Unavailable("the frame took over 20 s to extract".into()))?
-        .map_err(AppError::internal)?;
-    let size = tokio::fs::metadata(&part)
-        .await
-        .map(|m| m.len())
-        .unwrap_or(0);
-    if !output.status.success() || size == 0 {
-        let _ = tokio::fs::remove_file(&part).await;
-        return Err(AppError::internal(format!(
-            "ffmpeg could not extract a frame: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        )));
-    }
-    tokio::fs::rename(&part, out)
-        .await
-        .map_err(AppError::internal)
 }

@@ -14,10 +14,17 @@ use serde::Deserialize;
 use tower::ServiceExt;
 
 use crate::auth::principal::Capability;
-use crate::evidence::jobs::{self, status};
+use crate::auth::principal::RequestAuth;
+use crate::evidence::exports::{self, status};
 use crate::evidence::model;
-use crate::graphql::context::RequestAuth;
-use crate::http::{HttpState, authenticate, refusal};
+use crate::http::respond::{HttpState, authenticate, refusal};
+
+/// The evidence media routes: clips (and their manifests) and snapshots.
+pub fn routes() -> axum::Router<HttpState> {
+    axum::Router::new()
+        .route("/media/clips/{file}", axum::routing::get(clip))
+        .route("/media/snapshots/{file}", axum::routing::get(snapshot))
+}
 
 /// The query of a signed link.
 #[derive(Debug, Deserialize)]
@@ -147,7 +154,7 @@ pub async fn clip(
             "the clip is not ready (or has expired)",
         );
     }
-    let disk = jobs::exports_dir(&state.app).join(format!("{}.{ext}", job.id));
+    let disk = exports::exports_dir(&state.app).join(format!("{}.{ext}", job.id));
     let (mime, name) = if ext == "mp4" {
         ("video/mp4", format!("{}-{}.mp4", job.camera_id, job.id))
     } else {
@@ -184,7 +191,7 @@ pub async fn snapshot(
     if let Err(refused) = allowed(&state, &headers, &path, &signed, &row.camera_id).await {
         return refused;
     }
-    let disk = jobs::snapshots_dir(&state.app).join(format!("{}.jpg", row.id));
+    let disk = exports::snapshots_dir(&state.app).join(format!("{}.jpg", row.id));
     serve(disk, "image/jpeg", None, request)
         .await
         .into_response()

@@ -12,10 +12,15 @@ use chrono::{DateTime, Utc};
 use sea_orm::EntityTrait;
 use serde::Deserialize;
 
+use crate::ai::leases::{held_lease, holder};
+use crate::ai::sampler::frame_path;
 use crate::auth::principal::Capability;
-use crate::http::{HttpState, bearer_with, refusal};
-use crate::perception::sampler::frame_path;
-use crate::perception::workers::{held_lease, holder};
+use crate::http::respond::{HttpState, bearer_with, refusal};
+
+/// The frame-pull route.
+pub fn routes() -> axum::Router<HttpState> {
+    axum::Router::new().route("/media/frames/{camera}/{file}", axum::routing::get(frame))
+}
 
 /// The query of a frame pull.
 #[derive(Debug, Deserialize)]
@@ -126,7 +131,7 @@ pub async fn frame(
         let same_stream = task
             .as_ref()
             .is_some_and(|t| t.camera_id == camera_id && t.stream_profile == profile);
-        match held_lease(app, &who, &task_id, now).await {
+        match held_lease(&app.db, &who, &task_id, now).await {
             Ok(Some(lease)) if lease.camera_id == camera_id && same_stream => {
                 let expires = now.timestamp() + app.config.frame_ticket_ttl_secs as i64;
                 let ticket = app

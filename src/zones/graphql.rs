@@ -1,54 +1,30 @@
-//! Zones over GraphQL: `createZone`, `updateZone`, `deleteZone`, `zones`.
+//! Zones over GraphQL: `createZone`, `updateZone`, `deleteZone`, `zones`, and the
+//! `zoneOccupancy` subscription.
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use entity::zone;
+use futures_util::{Stream, StreamExt, stream};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
 };
 use serde_json::json;
+use tokio_stream::wrappers::BroadcastStream;
 
 use crate::audit::{self, Actor, Entry};
 use crate::auth::principal::{CameraScope, Capability};
-use crate::auth::token::new_id;
 use crate::cameras::graphql::find_camera;
 use crate::error::AppError;
-use crate::evidence::retention::Severity;
+use crate::events::model::Severity;
 use crate::graphql::ContextExt;
 use crate::graphql::input::{in_range, text};
-use crate::perception::engine::{Direction, Shape, StaticSuppression, ZoneSpec};
-use crate::perception::geometry::Point;
-
-/// A zone's shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum ZoneKind {
-    /// A polygon of 3 to 512 points: enter, exit and dwell events.
-    Region,
-    /// A tripwire of exactly 2 points, A then B: line-cross events with their direction.
-    Line,
-}
-
-/// Which crossings of a line fire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum LineDirection {
-    /// Both ways.
-    Any,
-    /// Only from A's left to its right (looking from A to B).
-    Ab,
-    /// Only the other way.
-    Ba,
-}
-
-/// A point in normalized image coordinates (0..1, origin top-left).
-#[derive(Debug, Clone, Copy, SimpleObject, InputObject)]
-#[graphql(input_name = "PointInput")]
-pub struct ZonePoint {
-    /// 0 (left) to 1 (right).
-    pub x: f64,
-    /// 0 (top) to 1 (bottom).
-    pub y: f64,
-}
+use crate::ids::new_id;
+use crate::zones::consumer::ZoneOccupancy;
+use crate::zones::model::{
+    LineDirection, ZoneKind, ZonePoint, check_labels, check_points, direction_of, direction_str,
+    kind_of, points_of,
+};
+use crate::zones::store::name_free;
 
 /// A region or tripwire of a camera watched by the zone engine.
 #[derive(SimpleObject)]
@@ -89,30 +65,6 @@ pub struct Zone {
     pub updated_at: DateTime<Utc>,
 }
 
-fn kind_of(stored: &str) -> ZoneKind {
-    if stored == "line" {
-        ZoneKind::Line
-    } else {
-        ZoneKind::Region
-    }
-}
-
-fn direction_of(stored: &str) -> LineDirection {
-    match stored {
-        "ab" => LineDirection::Ab,
-        "ba" => LineDirection::Ba,
-        _ => LineDirection::Any,
-    }
-}
-
-fn points_of(stored: &str) -> Vec<ZonePoint> {
-    serde_json::from_str::<Vec<[f64; 2]>>(stored)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|[x, y]| ZonePoint { x, y })
-        .collect()
-}
-
 impl From<zone::Model> for Zone {
     fn from(m: zone::Model) -> Self {
         Zone {
@@ -135,128 +87,6 @@ impl From<zone::Model> for Zone {
             updated_at: m.updated_at,
         }
     }
-}
-
-/// What the engine needs of a stored zone.
-pub fn spec(m: &zone::Model) -> ZoneSpec {
-    let points: Vec<Point> = points_of(&m.points)
-        .into_iter()
-        .map(|p| Point::new(p.x, p.y))
-        .collect();
-    let shape = match (kind_of(&m.kind), points.as_slice()) {
-        (ZoneKind::Line, [a, b, ..]) => Shape::Line {
-            a: *a,
-            b: *b,
-            direction: match direction_of(&m.direction) {
-                LineDirection::Any => Direction::Any,
-                LineDirection::Ab => Direction::AToB,
-                LineDirection::Ba => Direction::BToA,
-            },
-        },
-        _ => Shape::Region(points),
-    };
-    ZoneSpec {
-        id: m.id.clone(),
-        camera_id: m.camera_id.clone(),
-        shape,
-        labels: serde_json::from_str(&m.labels).unwrap_or_default(),
-        min_confidence: m.min_confidence,
-        confirm_frames: m.confirm_frames.clamp(1, 10) as u32,
-        dwell_seconds: m.dwell_seconds,
-        suppression: m.static_suppression.then_some(StaticSuppression {
-            epsilon: m.static_epsilon,
-            after_seconds: m.static_after_seconds,
-        }),
-    }
-}
-
-/// How long an instance trusts its copy of a camera's zones. Edits made on this instance are
-/// seen at once (they drop the copy); edits made by another instance sharing the database
-/// within this time.
-pub const ZONE_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// A camera's zones as ingest needs them: the enabled ones for the engine, and the name and
-/// severity of every zone (a track's exit may concern a zone disabled since).
-#[derive(Debug, Default)]
-pub struct CameraZones {
-    /// Enabled zones, oldest first.
-    pub enabled: Vec<ZoneSpec>,
-    /// Zone id → (name, severity), disabled zones included.
-    pub labels: std::collections::HashMap<String, (String, String)>,
-}
-
-/// Camera → (when read or invalidated, the copy if there is one).
-type ZoneCopies =
-    std::collections::HashMap<String, (std::time::Instant, Option<std::sync::Arc<CameraZones>>)>;
-
-/// Per-camera copies of the zone table, so ingest does not read it on every batch.
-#[derive(Debug, Default)]
-pub struct ZoneCache {
-    cameras: std::sync::Mutex<ZoneCopies>,
-}
-
-impl ZoneCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, ZoneCopies> {
-        self.cameras.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Drops the copy of a camera's zones (after any change to them has committed). The time
-    /// is kept, so a read that started before the change cannot store what it read.
-    pub fn invalidate(&self, camera_id: &str) {
-        self.lock()
-            .insert(camera_id.to_owned(), (std::time::Instant::now(), None));
-    }
-
-    /// The camera's zones, from the copy when it is fresh.
-    pub async fn get(
-        &self,
-        db: &impl ConnectionTrait,
-        camera_id: &str,
-    ) -> Result<std::sync::Arc<CameraZones>, AppError> {
-        if let Some((at, Some(zones))) = self.lock().get(camera_id)
-            && at.elapsed() < ZONE_CACHE_TTL
-        {
-            return Ok(zones.clone());
-        }
-        let read_at = std::time::Instant::now();
-        let rows = zone::Entity::find()
-            .filter(zone::Column::CameraId.eq(camera_id))
-            .order_by_asc(zone::Column::CreatedAt)
-            .all(db)
-            .await?;
-        let zones = std::sync::Arc::new(CameraZones {
-            enabled: rows.iter().filter(|z| z.enabled).map(spec).collect(),
-            labels: rows
-                .into_iter()
-                .map(|z| (z.id, (z.name, z.severity)))
-                .collect(),
-        });
-        let mut cameras = self.lock();
-        // Keep a copy only if no change invalidated it while it was being read.
-        match cameras.get(camera_id) {
-            Some((at, _)) if *at > read_at => {}
-            _ => {
-                cameras.insert(camera_id.to_owned(), (read_at, Some(zones.clone())));
-            }
-        }
-        Ok(zones)
-    }
-}
-
-/// The enabled zones of a camera, as the engine sees them.
-pub async fn enabled_specs(
-    db: &impl ConnectionTrait,
-    camera_id: &str,
-) -> Result<Vec<ZoneSpec>, AppError> {
-    Ok(zone::Entity::find()
-        .filter(zone::Column::CameraId.eq(camera_id))
-        .filter(zone::Column::Enabled.eq(true))
-        .order_by_asc(zone::Column::CreatedAt)
-        .all(db)
-        .await?
-        .iter()
-        .map(spec)
-        .collect())
 }
 
 /// A new zone.
@@ -323,79 +153,6 @@ pub struct UpdateZoneInput {
     pub static_epsilon: Option<f64>,
     /// New static delay.
     pub static_after_seconds: Option<f64>,
-}
-
-fn check_points(kind: ZoneKind, points: &[ZonePoint]) -> Result<String, AppError> {
-    match kind {
-        ZoneKind::Line if points.len() != 2 => {
-            return Err(AppError::bad_input(
-                "input.points",
-                "a line has exactly 2 points (A and B)",
-            ));
-        }
-        ZoneKind::Region if points.len() < 3 => {
-            return Err(AppError::bad_input(
-                "input.points",
-                "a region needs at least 3 points",
-            ));
-        }
-        ZoneKind::Region if points.len() > 512 => {
-            return Err(AppError::bad_input(
-                "input.points",
-                "a region has at most 512 points",
-            ));
-        }
-        _ => {}
-    }
-    for (i, p) in points.iter().enumerate() {
-        in_range(&format!("input.points[{i}].x"), p.x, 0.0, 1.0)?;
-        in_range(&format!("input.points[{i}].y"), p.y, 0.0, 1.0)?;
-    }
-    Ok(json!(points.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>()).to_string())
-}
-
-fn check_labels(labels: &[String]) -> Result<String, AppError> {
-    if labels.len() > 64 {
-        return Err(AppError::bad_input("input.labels", "at most 64 labels"));
-    }
-    for (i, label) in labels.iter().enumerate() {
-        if label.trim().is_empty() || label.chars().count() > 64 {
-            return Err(AppError::bad_input(
-                format!("input.labels[{i}]"),
-                "a label is 1 to 64 characters, not blank",
-            ));
-        }
-    }
-    Ok(json!(labels).to_string())
-}
-
-fn direction_str(d: LineDirection) -> &'static str {
-    match d {
-        LineDirection::Any => "any",
-        LineDirection::Ab => "ab",
-        LineDirection::Ba => "ba",
-    }
-}
-
-async fn name_free(
-    db: &impl ConnectionTrait,
-    camera_id: &str,
-    name: &str,
-    except: Option<&str>,
-) -> Result<(), AppError> {
-    let mut query = zone::Entity::find()
-        .filter(zone::Column::CameraId.eq(camera_id))
-        .filter(zone::Column::Name.eq(name));
-    if let Some(id) = except {
-        query = query.filter(zone::Column::Id.ne(id));
-    }
-    match query.one(db).await? {
-        Some(existing) => Err(AppError::Conflict(format!(
-            "camera `{camera_id}` already has a zone named `{name}` (`{}`)",
-            existing.id
-        ))),
-        None => Ok(()),
-    }
 }
 
 /// Finds a zone the caller may change (`FORBIDDEN` alike for missing and foreign when scoped).
@@ -525,7 +282,7 @@ impl ZonesMutation {
             )),
             other => other,
         })?;
-        state.perception.zones.invalidate(&created.camera_id);
+        state.zones.cache.invalidate(&created.camera_id);
         let mut entry = Entry::new("create_zone", "zone", &created.id)
             .detail(json!({"name": created.name, "kind": created.kind}));
         entry.camera_id = Some(&created.camera_id);
@@ -599,7 +356,7 @@ impl ZonesMutation {
         let now = state.clock.now();
         row.updated_at = Set(now);
         let updated = row.update(&state.db).await?;
-        state.perception.zones.invalidate(&updated.camera_id);
+        state.zones.cache.invalidate(&updated.camera_id);
         let mut entry = Entry::new("update_zone", "zone", &updated.id);
         entry.camera_id = Some(&updated.camera_id);
         audit::record(&state.db, &Actor::from(principal), entry, now).await;
@@ -618,12 +375,50 @@ impl ZonesMutation {
         zone::Entity::delete_by_id(current.id.clone())
             .exec(&state.db)
             .await?;
-        state.perception.zones.invalidate(&current.camera_id);
+        state.zones.cache.invalidate(&current.camera_id);
         let now = state.clock.now();
         let mut entry =
             Entry::new("delete_zone", "zone", &current.id).detail(json!({"name": current.name}));
         entry.camera_id = Some(&current.camera_id);
         audit::record(&state.db, &Actor::from(principal), entry, now).await;
         Ok(true)
+    }
+}
+
+/// Zone subscriptions.
+#[derive(Default)]
+pub struct ZonesSubscription;
+
+#[Subscription]
+impl ZonesSubscription {
+    /// Tracks inside each enabled zone of the camera now, then every change.
+    async fn zone_occupancy(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Camera.")] camera_id: ID,
+    ) -> Result<impl Stream<Item = ZoneOccupancy> + use<>, AppError> {
+        find_camera(ctx, Capability::EventsRead, &camera_id).await?;
+        let state = ctx.state()?;
+        let receiver = state.zones.occupancy_changes.subscribe();
+        let zones = crate::zones::store::enabled_specs(&state.db, &camera_id).await?;
+        let now = state.clock.now();
+        let current: Vec<ZoneOccupancy> = {
+            let engine = state.zones.engine.lock().await;
+            zones
+                .iter()
+                .map(|z| ZoneOccupancy {
+                    camera_id: camera_id.clone(),
+                    zone_id: ID(z.id.clone()),
+                    count: engine.occupancy(&camera_id, &z.id, now) as i32,
+                    at: now,
+                })
+                .collect()
+        };
+        let wanted = camera_id.clone();
+        let changes = BroadcastStream::new(receiver).filter_map(move |change| {
+            let change = change.ok().filter(|c| c.camera_id == wanted);
+            async move { change }
+        });
+        Ok(stream::iter(current).chain(changes))
     }
 }

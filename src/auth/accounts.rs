@@ -3,15 +3,16 @@
 use chrono::{DateTime, Utc};
 use entity::{api_key, user};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, Set, TransactionTrait,
+};
 use serde_json::json;
 
 use crate::audit::{self, Actor, Entry};
 use crate::auth::password;
 use crate::auth::principal::Role;
-use crate::auth::service::{
-    clear_lockout, lock_admins, other_active_admins, parse_camera_ids, revoke_user_sessions,
-};
+use crate::auth::sessions::{clear_lockout, parse_camera_ids, revoke_user_sessions};
 use crate::auth::token;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -94,7 +95,7 @@ pub async fn create_user(
     }
     let hash = state.hasher.hash(new.password).await?;
     let now = state.clock.now();
-    let id = token::new_id("usr");
+    let id = crate::ids::new_id("usr");
     let created = user::ActiveModel {
         id: Set(id.clone()),
         username: Set(username.clone()),
@@ -319,7 +320,7 @@ pub async fn create_api_key(
         ));
     }
     let key = token::random_token("hak_");
-    let id = token::new_id("key");
+    let id = crate::ids::new_id("key");
     let created = api_key::ActiveModel {
         id: Set(id.clone()),
         name: Set(name.clone()),
@@ -377,4 +378,44 @@ pub async fn revoke_api_key(
         .one(&state.db)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("no API key `{id}`")))
+}
+
+/// Serialises last-admin checks on PostgreSQL (SQLite serialises every writer already).
+pub async fn lock_admins(txn: &impl ConnectionTrait) -> Result<(), AppError> {
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        txn.execute_unprepared("SELECT pg_advisory_xact_lock(727001)")
+            .await?;
+    }
+    Ok(())
+}
+
+/// How many active admins other than `except` exist.
+pub async fn other_active_admins(db: &impl ConnectionTrait, except: &str) -> Result<u64, AppError> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Role.eq("admin"))
+        .filter(user::Column::Active.eq(true))
+        .filter(user::Column::Id.ne(except))
+        .count(db)
+        .await?)
+}
+
+/// Creates the first admin when there is no user at all; returns the generated password, if any.
+pub async fn bootstrap_admin(state: &AppState) -> Result<Option<(String, String)>, AppError> {
+    if user::Entity::find().count(&state.db).await? > 0 {
+        return Ok(None);
+    }
+    let username = state.config.admin_username.trim().to_owned();
+    let (password, generated) = match &state.config.admin_password {
+        Some(password) => (password.expose().to_owned(), false),
+        None => (token::random_token("")[..20].to_owned(), true),
+    };
+    let new = NewUser {
+        username: username.clone(),
+        password: password.clone(),
+        role: Role::Admin,
+        display_name: None,
+        camera_ids: None,
+    };
+    create_user(state, &Actor::system(), new).await?;
+    Ok(generated.then_some((username, password)))
 }

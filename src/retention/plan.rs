@@ -1,31 +1,22 @@
-//! Retention: which recordings go, in the reference's phases, and the sweep that deletes them
-//! without ever touching held or read-locked footage.
-//!
-//! Phases, in order: age per camera (`retention_hours`), per-camera quota, the global size cap
-//! shared fairly between cameras, the free-disk floor, then row lifetimes (clips, snapshots,
-//! audit, events, old gaps). A planner computes the candidates (the preview shows exactly
-//! that); the sweep deletes each with a conditional delete that re-checks both locks at the
-//! moment of deletion, and unlinks the file only after its row is gone.
+//! The retention plan: which recordings go, in the reference's phases, never held or
+//! read-locked footage. Phases, in order: age per camera (`retention_hours`), per-camera quota,
+//! the global size cap shared fairly between cameras, then the free-disk floor. The preview
+//! shows exactly this plan; the sweep deletes it.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use async_graphql::{Enum, SimpleObject};
 use chrono::{DateTime, Utc};
-use entity::{audit_log, camera, clip_export, event, recording_gap, segment, snapshot};
-use sea_orm::sea_query::{Expr, OnConflict};
+use entity::{camera, segment};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set, TransactionTrait,
 };
-use serde_json::json;
 
-use crate::auth::token::new_id;
 use crate::error::AppError;
-use crate::evidence::jobs::{self, status};
+use crate::events::model::Severity;
 use crate::evidence::locks::not_held;
-use crate::footage::graphql::{CoverageChange, CoverageChangeKind, GapReason};
 use crate::footage::recorder::recordings_root;
-use crate::footage::store;
 use crate::state::AppState;
 
 /// Why a segment is deleted.
@@ -39,37 +30,6 @@ pub enum RetentionReason {
     SizeCap,
     /// The disk is below `HELDAR_MIN_FREE_DISK`.
     DiskFloor,
-}
-
-/// How serious an event or a warning is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Enum)]
-pub enum Severity {
-    /// For the record.
-    Info,
-    /// Needs attention soon.
-    Warning,
-    /// Footage is at risk or a limit cannot be met.
-    Critical,
-}
-
-impl Severity {
-    /// The stored name (`info`, `warning`, `critical`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-
-    /// The severity a stored name stands for (unknown names are `Info`).
-    pub fn parse(stored: &str) -> Severity {
-        match stored {
-            "warning" => Severity::Warning,
-            "critical" => Severity::Critical,
-            _ => Severity::Info,
-        }
-    }
 }
 
 /// A condition the sweep could not fix by deleting unprotected footage.
@@ -100,12 +60,15 @@ pub struct RetentionCandidate {
     pub size_bytes: i64,
     /// Why.
     pub reason: RetentionReason,
+    /// The file, relative to the recordings root.
     #[graphql(skip)]
-    path: String,
+    pub path: String,
+    /// Start, epoch ms.
     #[graphql(skip)]
-    start_ms: i64,
+    pub start_ms: i64,
+    /// End, epoch ms.
     #[graphql(skip)]
-    end_ms: i64,
+    pub end_ms: i64,
 }
 
 /// Segments and bytes for one reason.
@@ -170,15 +133,17 @@ struct CameraLedger {
 }
 
 /// The planner's view: per-camera bytes and lazily fetched deletable segments, oldest first.
-struct Ledger {
+pub struct Ledger {
     cameras: BTreeMap<String, CameraLedger>,
     planned: HashSet<String>,
-    out: Vec<RetentionCandidate>,
-    warnings: Vec<RetentionWarning>,
+    /// The candidates, in deletion order.
+    pub out: Vec<RetentionCandidate>,
+    /// Conditions deletion cannot fix.
+    pub warnings: Vec<RetentionWarning>,
 }
 
 /// Deletable now: no read lock, no evidence flag, no active hold overlapping.
-fn deletable() -> Condition {
+pub fn deletable() -> Condition {
     Condition::all()
         .add(segment::Column::ReadLocks.eq(0))
         .add(segment::Column::EvidenceLocked.eq(false))
@@ -356,7 +321,7 @@ fn disk_space(path: &std::path::Path) -> Option<(u64, u64)> {
 }
 
 /// Plans a sweep at `now`.
-async fn plan(state: &AppState, now: DateTime<Utc>) -> Result<Ledger, AppError> {
+pub async fn plan(state: &AppState, now: DateTime<Utc>) -> Result<Ledger, AppError> {
     let db = &state.db;
     let cameras = camera::Entity::find().all(db).await?;
     let totals: Vec<(String, i64, i64)> = segment::Entity::find()
@@ -473,7 +438,8 @@ async fn plan(state: &AppState, now: DateTime<Utc>) -> Result<Ledger, AppError> 
     Ok(ledger)
 }
 
-fn totals(candidates: &[RetentionCandidate]) -> Vec<ReasonTotal> {
+/// Segments and bytes of `candidates`, by reason.
+pub fn totals(candidates: &[RetentionCandidate]) -> Vec<ReasonTotal> {
     let mut by: BTreeMap<RetentionReason, (i64, i64)> = BTreeMap::new();
     for c in candidates {
         let entry = by.entry(c.reason).or_default();
@@ -501,311 +467,4 @@ pub async fn preview(state: &AppState, limit: usize) -> Result<RetentionPreview,
         segments: ledger.out.into_iter().take(limit).collect(),
         warnings: ledger.warnings,
     })
-}
-
-/// Deletes one segment if, at this instant, nothing reads or holds it; its range is updated in
-/// the same transaction. The file is unlinked by the caller only after this returns true.
-pub async fn delete_segment_if_unprotected(
-    state: &AppState,
-    c: &RetentionCandidate,
-) -> Result<bool, AppError> {
-    let txn = state.db.begin().await?;
-    crate::evidence::locks::lock_camera_holds(&txn, &c.camera_id).await?;
-    let deleted = segment::Entity::delete_many()
-        .filter(segment::Column::Id.eq(c.segment_id.clone()))
-        .filter(deletable())
-        .exec(&txn)
-        .await?
-        .rows_affected;
-    if deleted == 1 {
-        store::remove_span(&txn, &c.camera_id, c.start_ms, c.end_ms).await?;
-    }
-    txn.commit().await?;
-    Ok(deleted == 1)
-}
-
-/// One sweep: plan, delete, record pruned spans as gaps, expire rows; one event per sweep.
-pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
-    let _one_at_a_time = state.media.sweep.lock().await;
-    let started_at = state.clock.now();
-    let ledger = plan(state, started_at).await?;
-    let root = recordings_root(state);
-    let mut deleted = Vec::new();
-    let mut skipped = 0;
-    let mut failure = None;
-    for c in ledger.out {
-        let gone = match delete_segment_if_unprotected(state, &c).await {
-            Ok(gone) => gone,
-            Err(err) => {
-                // Stop, but still disclose what was already deleted.
-                failure = Some(err);
-                break;
-            }
-        };
-        if gone {
-            match tokio::fs::remove_file(root.join(&c.path)).await {
-                Ok(()) => {}
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(err) => {
-                    tracing::warn!(segment = %c.segment_id, error = %err, "segment row deleted but its file could not be removed; orphan left");
-                }
-            }
-            deleted.push(c);
-        } else {
-            skipped += 1;
-        }
-    }
-    record_pruned(state, &deleted, started_at).await?;
-    if let Some(err) = failure {
-        return Err(err);
-    }
-    let (expired_clips, expired_snapshots) = expire_media(state, started_at).await?;
-    let pruned_rows = expire_rows(state, started_at).await?;
-    let reclaimed_orphans = reclaim_orphans(state).await?;
-    let report = RetentionReport {
-        started_at,
-        deleted_segments: deleted.len() as i64,
-        deleted_bytes: deleted.iter().map(|c| c.size_bytes).sum(),
-        skipped_locked: skipped,
-        by_reason: totals(&deleted),
-        expired_clips,
-        expired_snapshots,
-        pruned_rows,
-        reclaimed_orphans,
-        warnings: ledger.warnings,
-    };
-    let severity = report
-        .warnings
-        .iter()
-        .map(|w| w.severity)
-        .max()
-        .unwrap_or(Severity::Info);
-    let payload = json!({
-        "deletedSegments": report.deleted_segments,
-        "deletedBytes": report.deleted_bytes,
-        "skippedLocked": report.skipped_locked,
-        "byReason": report.by_reason.iter().map(|r| json!({"reason": format!("{:?}", r.reason), "segments": r.segments, "bytes": r.bytes})).collect::<Vec<_>>(),
-        "expiredClips": expired_clips,
-        "expiredSnapshots": expired_snapshots,
-        "prunedRows": pruned_rows,
-        "reclaimedOrphans": reclaimed_orphans,
-        "warnings": report.warnings.iter().map(|w| json!({"severity": w.severity.as_str(), "code": w.code, "cameraId": w.camera_id, "message": w.message})).collect::<Vec<_>>(),
-    });
-    crate::perception::events::record(
-        state,
-        event::ActiveModel {
-            kind: Set("RETENTION_SWEEP".into()),
-            severity: Set(severity.as_str().into()),
-            payload: Set(payload.to_string()),
-            at: Set(started_at),
-            ..Default::default()
-        },
-    )
-    .await?;
-    if report.deleted_segments > 0 || !report.warnings.is_empty() {
-        tracing::info!(
-            deleted = report.deleted_segments,
-            bytes = report.deleted_bytes,
-            skipped,
-            warnings = report.warnings.len(),
-            "retention sweep"
-        );
-    }
-    Ok(report)
-}
-
-/// Deleted spans become gaps with reason `pruned`, and coverage subscribers hear of them.
-async fn record_pruned(
-    state: &AppState,
-    deleted: &[RetentionCandidate],
-    now: DateTime<Utc>,
-) -> Result<(), AppError> {
-    let mut by_camera: HashMap<&str, Vec<(i64, i64)>> = HashMap::new();
-    for c in deleted {
-        by_camera
-            .entry(&c.camera_id)
-            .or_default()
-            .push((c.start_ms, c.end_ms));
-    }
-    for (camera, mut spans) in by_camera {
-        spans.sort();
-        let mut joined: Vec<(i64, i64)> = Vec::new();
-        for (s, e) in spans {
-            match joined.last_mut() {
-                Some(last) if s - last.1 < store::JOIN_MS => last.1 = last.1.max(e),
-                _ => joined.push((s, e)),
-            }
-        }
-        for (s, e) in joined {
-            recording_gap::Entity::insert(recording_gap::ActiveModel {
-                id: Set(new_id("gap")),
-                camera_id: Set(camera.to_owned()),
-                gap_start: Set(segment::from_ms(s)),
-                gap_end: Set(segment::from_ms(e)),
-                seconds: Set((e - s) as f64 / 1000.0),
-                reason: Set(GapReason::Pruned.as_str().into()),
-                created_at: Set(now),
-            })
-            .on_conflict(
-                OnConflict::columns([
-                    recording_gap::Column::CameraId,
-                    recording_gap::Column::GapStart,
-                ])
-                .update_columns([recording_gap::Column::Reason, recording_gap::Column::GapEnd])
-                .to_owned(),
-            )
-            .exec_without_returning(&state.db)
-            .await?;
-            let _ = state.footage_events.send(CoverageChange {
-                camera_id: camera.to_owned().into(),
-                kind: CoverageChangeKind::SegmentDeleted,
-                from: segment::from_ms(s),
-                to: segment::from_ms(e),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Clips and snapshots past their own retention: files removed, clips marked EXPIRED.
-async fn expire_media(state: &AppState, now: DateTime<Utc>) -> Result<(i64, i64), AppError> {
-    let clips = clip_export::Entity::find()
-        .filter(clip_export::Column::Status.eq(status::READY))
-        .filter(clip_export::Column::ExpiresAt.lt(now))
-        .all(&state.db)
-        .await?;
-    let dir = jobs::exports_dir(state);
-    for clip in &clips {
-        clip_export::Entity::update_many()
-            .col_expr(clip_export::Column::Status, Expr::value(status::EXPIRED))
-            .filter(clip_export::Column::Id.eq(clip.id.clone()))
-            .exec(&state.db)
-            .await?;
-        for ext in ["mp4", "json"] {
-            let _ = tokio::fs::remove_file(dir.join(format!("{}.{ext}", clip.id))).await;
-        }
-        jobs::publish(state, &clip.id).await;
-    }
-    let snaps = snapshot::Entity::find()
-        .filter(snapshot::Column::ExpiresAt.lt(now))
-        .all(&state.db)
-        .await?;
-    let snap_dir = jobs::snapshots_dir(state);
-    for snap in &snaps {
-        snapshot::Entity::delete_by_id(snap.id.clone())
-            .exec(&state.db)
-            .await?;
-        let _ = tokio::fs::remove_file(snap_dir.join(format!("{}.jpg", snap.id))).await;
-    }
-    Ok((clips.len() as i64, snaps.len() as i64))
-}
-
-/// Audit entries, events and recorded gaps older than `HELDAR_AUDIT_RETENTION_DAYS`.
-async fn expire_rows(state: &AppState, now: DateTime<Utc>) -> Result<i64, AppError> {
-    let horizon = now - chrono::Duration::days(state.config.audit_retention_days as i64);
-    let mut n = 0;
-    n += audit_log::Entity::delete_many()
-        .filter(audit_log::Column::CreatedAt.lt(horizon))
-        .exec(&state.db)
-        .await?
-        .rows_affected;
-    n += event::Entity::delete_many()
-        .filter(event::Column::At.lt(horizon))
-        .exec(&state.db)
-        .await?
-        .rows_affected;
-    n += recording_gap::Entity::delete_many()
-        .filter(recording_gap::Column::GapEnd.lt(horizon))
-        .exec(&state.db)
-        .await?
-        .rows_affected;
-    Ok(n as i64)
-}
-
-/// Removes recording files nothing accounts for: any `.mp4` at least an hour old in the
-/// directory of a camera that no longer exists, and, for existing cameras, one whose name-time is
-/// before the camera's oldest segment (retention deleted the row, the unlink failed). Files newer
-/// than the oldest segment are left to the indexer, which may not have reached them yet.
-async fn reclaim_orphans(state: &AppState) -> Result<i64, AppError> {
-    let root = recordings_root(state);
-    let Ok(mut dirs) = tokio::fs::read_dir(&root).await else {
-        return Ok(0);
-    };
-    let hour = std::time::Duration::from_secs(3600);
-    let mut removed = 0;
-    while let Ok(Some(dir)) = dirs.next_entry().await {
-        if !dir.file_type().await.map(|t| t.is_dir()).unwrap_or(false) {
-            continue;
-        }
-        let camera_id = dir.file_name().to_string_lossy().into_owned();
-        let exists = camera::Entity::find_by_id(camera_id.clone())
-            .one(&state.db)
-            .await?
-            .is_some();
-        let oldest: Option<i64> = if exists {
-            let first: Option<i64> = segment::Entity::find()
-                .select_only()
-                .column(segment::Column::StartMs)
-                .filter(segment::Column::CameraId.eq(camera_id.clone()))
-                .order_by_asc(segment::Column::StartMs)
-                .limit(1)
-                .into_tuple()
-                .one(&state.db)
-                .await?;
-            match first {
-                Some(ms) => Some(ms),
-                None => continue,
-            }
-        } else {
-            None
-        };
-        let Ok(mut files) = tokio::fs::read_dir(dir.path()).await else {
-            continue;
-        };
-        while let Ok(Some(file)) = files.next_entry().await {
-            let name = file.file_name().to_string_lossy().into_owned();
-            let Some(start) = crate::footage::indexer::start_from_name(&name) else {
-                continue;
-            };
-            let old_enough = file
-                .metadata()
-                .await
-                .ok()
-                .and_then(|m| m.modified().ok())
-                .and_then(|m| m.elapsed().ok())
-                .is_some_and(|age| age >= hour);
-            let before_oldest = oldest.is_none_or(|ms| start.timestamp_millis() < ms);
-            if !(old_enough && before_oldest) {
-                continue;
-            }
-            // Re-check just before unlinking: a row may have appeared meanwhile.
-            let path = format!("{camera_id}/{name}");
-            let tracked = segment::Entity::find()
-                .filter(segment::Column::Path.eq(path.clone()))
-                .one(&state.db)
-                .await?
-                .is_some();
-            if !tracked && tokio::fs::remove_file(file.path()).await.is_ok() {
-                tracing::warn!(file = %path, "removed a recording file no segment accounts for");
-                removed += 1;
-            }
-        }
-    }
-    Ok(removed)
-}
-
-/// Sweeps every `HELDAR_RETENTION_INTERVAL_SECS` (never when 0) until the process stops.
-pub async fn run(state: AppState) {
-    let every = state.config.retention_interval_secs;
-    if every == 0 {
-        return;
-    }
-    let mut interval = tokio::time::interval(std::time::Duration::from_secs(every));
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        interval.tick().await;
-        if let Err(err) = sweep(&state).await {
-            tracing::warn!(error = %err, "retention sweep failed; retrying next interval");
-        }
-    }
 }

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use entity::camera_owner;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, Set};
 
 use crate::error::AppError;
@@ -21,14 +21,40 @@ pub const CLAIM_TTL: Duration = Duration::from_secs(30);
 /// How often ownership is renewed (and lapsed cameras are picked up).
 pub const RENEW_EVERY: Duration = Duration::from_secs(10);
 
-/// This process's instance id.
-pub fn instance_id() -> &'static str {
-    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ID.get_or_init(|| uuid::Uuid::new_v4().simple().to_string())
+/// This instance's identity among the servers sharing the database, and when it last renewed
+/// its claims.
+#[derive(Debug)]
+pub struct Ownership {
+    instance_id: String,
+    /// When this instance last renewed its claims (clock ms, 0 before the first).
+    renewed_at_ms: std::sync::atomic::AtomicI64,
 }
 
-/// When this instance last renewed its claims (unix ms, 0 before the first).
-static RENEWED_AT_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+impl Default for Ownership {
+    fn default() -> Self {
+        Ownership {
+            instance_id: uuid::Uuid::new_v4().simple().to_string(),
+            renewed_at_ms: std::sync::atomic::AtomicI64::new(0),
+        }
+    }
+}
+
+impl Ownership {
+    /// This instance's id (a random UUID per process start).
+    pub fn instance_id(&self) -> &str {
+        &self.instance_id
+    }
+
+    /// Whether this instance's claims may have lapsed at `now`: its last renewal is older than
+    /// the claim length less a margin, so another instance may already run its cameras.
+    fn may_have_lapsed(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        let renewed = self
+            .renewed_at_ms
+            .load(std::sync::atomic::Ordering::Acquire);
+        let margin = 5_000;
+        renewed > 0 && now.timestamp_millis() - renewed > CLAIM_TTL.as_millis() as i64 - margin
+    }
+}
 
 /// The time claims are measured in. On PostgreSQL it is the database's, so instances whose
 /// clocks disagree still agree on when a claim lapsed; on SQLite (one instance) the server's.
@@ -50,65 +76,40 @@ async fn claim_time(state: &AppState) -> Result<chrono::DateTime<chrono::Utc>, A
 
 /// Claims or renews `cameras` for this instance; returns those it owns now.
 pub async fn claim(state: &AppState, cameras: &[String]) -> Result<HashSet<String>, AppError> {
-    let me = instance_id();
+    let me = state.ownership.instance_id();
     let now = claim_time(state).await?;
     let until = now + chrono::Duration::from_std(CLAIM_TTL).unwrap_or_default();
     let mut owned = HashSet::new();
     for camera in cameras {
-        let inserted = camera_owner::Entity::insert(camera_owner::ActiveModel {
+        let row = camera_owner::ActiveModel {
             camera_id: Set(camera.clone()),
             instance_id: Set(me.to_owned()),
             expires_at: Set(until),
-        })
-        .on_conflict(
-            OnConflict::column(camera_owner::Column::CameraId)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(&state.db)
-        .await;
-        let inserted = match inserted {
-            Ok(n) => n,
-            // Deleted meanwhile (its foreign key is gone): not ours to run.
-            Err(err) if crate::error::is_foreign_key_violation(&err) => {
-                continue;
-            }
-            Err(err) => return Err(err.into()),
         };
-        // Renew our claim, or take over a lapsed one; the condition is in the UPDATE, so of
-        // two instances exactly one wins.
-        let taken = inserted == 1
-            || camera_owner::Entity::update_many()
-                .col_expr(camera_owner::Column::InstanceId, Expr::value(me))
-                .col_expr(camera_owner::Column::ExpiresAt, Expr::value(until))
-                .filter(camera_owner::Column::CameraId.eq(camera.clone()))
-                .filter(
-                    Condition::any()
-                        .add(camera_owner::Column::InstanceId.eq(me))
-                        .add(camera_owner::Column::ExpiresAt.lt(now)),
-                )
-                .exec(&state.db)
-                .await?
-                .rows_affected
-                == 1;
-        if taken {
+        // Renew our claim, or take over a lapsed one.
+        let claimed = crate::db::claim::<camera_owner::Entity>(
+            &state.db,
+            Some((row, camera_owner::Column::CameraId)),
+            Condition::all().add(camera_owner::Column::CameraId.eq(camera.clone())),
+            Condition::any()
+                .add(camera_owner::Column::InstanceId.eq(me))
+                .add(camera_owner::Column::ExpiresAt.lt(now)),
+            vec![
+                (camera_owner::Column::InstanceId, Expr::value(me)),
+                (camera_owner::Column::ExpiresAt, Expr::value(until)),
+            ],
+        )
+        .await?;
+        // `Gone`: deleted meanwhile (its foreign key is gone), not ours to run.
+        if claimed == crate::db::Claim::Won {
             owned.insert(camera.clone());
         }
     }
-    RENEWED_AT_MS.store(
-        chrono::Utc::now().timestamp_millis(),
+    state.ownership.renewed_at_ms.store(
+        state.clock.now().timestamp_millis(),
         std::sync::atomic::Ordering::Release,
     );
     Ok(owned)
-}
-
-/// Whether this instance's claims may have lapsed: its last renewal is older than the claim
-/// length less a margin, so another instance may already run its cameras.
-fn claims_may_have_lapsed() -> bool {
-    let renewed = RENEWED_AT_MS.load(std::sync::atomic::Ordering::Acquire);
-    let margin = 5_000;
-    renewed > 0
-        && chrono::Utc::now().timestamp_millis() - renewed > CLAIM_TTL.as_millis() as i64 - margin
 }
 
 /// Claims or renews the enabled cameras; returns those this instance owns (none once shutdown
@@ -151,7 +152,7 @@ pub async fn reconcile_all(state: &AppState) {
 /// Gives up every camera this instance owns (at shutdown), so another takes them at once.
 pub async fn release_all(state: &AppState) {
     let result = camera_owner::Entity::delete_many()
-        .filter(camera_owner::Column::InstanceId.eq(instance_id()))
+        .filter(camera_owner::Column::InstanceId.eq(state.ownership.instance_id()))
         .exec(&state.db)
         .await;
     if let Err(err) = result {
@@ -171,7 +172,7 @@ pub async fn run(state: AppState) {
         // Renewals keep failing (the database is unreachable): another instance may take the
         // cameras over, so stop running them here rather than record them twice. The next
         // successful renewal starts them again.
-        if claims_may_have_lapsed() {
+        if state.ownership.may_have_lapsed(state.clock.now()) {
             tracing::error!(
                 "camera ownership could not be renewed; stopping this instance's recorders and samplers until it can"
             );

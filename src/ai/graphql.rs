@@ -1,74 +1,26 @@
 //! The worker contract over GraphQL: AI tasks (`createAiTask`, `updateAiTask`, `deleteAiTask`,
-//! `aiTasks`), leases (`leaseAiTasks`, `releaseAiLease`) and the samplers' states
-//! (`aiSamplers`).
-//!
-//! A task is leased to one (credential, worker) at a time. The workers of one credential share
-//! its tasks: task *i* of the candidates (sorted by id) belongs to live worker *i mod n*, and a
-//! worker drops the leases that are no longer its share, so a new worker gets work on the
-//! next call of the others. A lapsed lease is claimable by anyone entitled to the task; expiry
-//! is a predicate of the claim, not a reaper.
+//! `aiTasks`), leases (`leaseAiTasks`, `releaseAiLease`; the sharing rule is in
+//! [`crate::ai::leases`]) and the samplers' states (`aiSamplers`).
 
-use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use entity::{ai_lease, ai_task, ai_worker, camera};
-use sea_orm::sea_query::{Expr, OnConflict};
+use entity::{ai_lease, ai_task};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
 };
 use serde_json::{Value, json};
 
+use crate::ai::leases::{self, LeaseRequest, holder};
+use crate::ai::tasks::{
+    StreamProfile, config, fps, frame_url, priority, reconcile_samplers, width,
+};
 use crate::audit::{self, Actor, Entry};
-use crate::auth::principal::{CameraScope, Capability, Principal, PrincipalKind};
-use crate::auth::token::new_id;
+use crate::auth::principal::{CameraScope, Capability};
 use crate::cameras::graphql::find_camera;
 use crate::error::AppError;
 use crate::graphql::ContextExt;
-use crate::graphql::input::{in_range, text};
-use crate::state::AppState;
-
-/// A worker counts in the sharing for its lease length after each call, and at least this long.
-pub const LIVE_WORKER_SECS: i64 = 60;
-/// Worker rows older than this are deleted.
-const FORGET_WORKER_SECS: i64 = 600;
-
-/// The credential a lease, ticket or batch belongs to: `apikey:<id>` or `user:<id>`.
-pub fn holder(principal: &Principal) -> String {
-    format!(
-        "{}:{}",
-        match principal.kind {
-            PrincipalKind::ApiKey => "apikey",
-            PrincipalKind::User => "user",
-        },
-        principal.id
-    )
-}
-
-/// Which of a camera's streams a task reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum StreamProfile {
-    /// The lighter sub-stream (default).
-    Sub,
-    /// The main stream.
-    Main,
-}
-
-impl StreamProfile {
-    /// As stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StreamProfile::Sub => "sub",
-            StreamProfile::Main => "main",
-        }
-    }
-
-    fn parse(s: &str) -> StreamProfile {
-        if s == "main" {
-            StreamProfile::Main
-        } else {
-            StreamProfile::Sub
-        }
-    }
-}
+use crate::graphql::input::text;
+use crate::ids::new_id;
 
 /// Work for AI workers on one camera.
 #[derive(SimpleObject, Clone)]
@@ -213,49 +165,6 @@ pub struct AiSampler {
     pub last_error: Option<String>,
 }
 
-fn fps(field: &str, v: f64) -> Result<f64, AppError> {
-    in_range(field, v, 0.1, 30.0)
-}
-
-fn width(field: &str, v: i32) -> Result<i32, AppError> {
-    // Even widths keep the scaler and JPEG encoder happy.
-    in_range(field, v, 160, 3840).map(|v| v - v % 2)
-}
-
-fn priority(field: &str, v: i32) -> Result<i32, AppError> {
-    in_range(field, v, -100, 100)
-}
-
-fn config(field: &str, v: &Value) -> Result<String, AppError> {
-    let s = v.to_string();
-    if !v.is_object() || s.len() > 16 * 1024 {
-        return Err(AppError::bad_input(
-            field,
-            "must be a JSON object of at most 16 KB",
-        ));
-    }
-    Ok(s)
-}
-
-/// The frame pull path of a task.
-pub fn frame_url(task: &ai_task::Model) -> String {
-    format!(
-        "/media/frames/{}/{}.jpg?task={}",
-        task.camera_id, task.stream_profile, task.id
-    )
-}
-
-/// Re-plans the samplers after a change; a failure is logged, the change stands.
-pub async fn reconcile_samplers(state: &AppState) {
-    let planned = match crate::cameras::owners::claim_enabled(state).await {
-        Ok(owned) => state.ai.samplers.reconcile(state, &owned).await,
-        Err(err) => Err(err),
-    };
-    if let Err(err) = planned {
-        tracing::error!(error = %err, "could not reconcile the frame samplers");
-    }
-}
-
 async fn find_task(
     ctx: &Context<'_>,
     cap: Capability,
@@ -274,26 +183,12 @@ async fn find_task(
     }
 }
 
-/// The live lease `holder` has on `task_id` at `now`, if any.
-pub async fn held_lease(
-    state: &AppState,
-    holder: &str,
-    task_id: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<ai_lease::Model>, AppError> {
-    Ok(ai_lease::Entity::find_by_id(task_id.to_owned())
-        .filter(ai_lease::Column::Holder.eq(holder))
-        .filter(ai_lease::Column::ExpiresAt.gte(now))
-        .one(&state.db)
-        .await?)
-}
-
 /// AI task queries.
 #[derive(Default)]
-pub struct WorkersQuery;
+pub struct AiQuery;
 
 #[Object]
-impl WorkersQuery {
+impl AiQuery {
     /// AI tasks on the cameras in scope, oldest first.
     async fn ai_tasks(
         &self,
@@ -346,10 +241,10 @@ impl WorkersQuery {
 
 /// AI task and lease mutations.
 #[derive(Default)]
-pub struct WorkersMutation;
+pub struct AiMutation;
 
 #[Object]
-impl WorkersMutation {
+impl AiMutation {
     /// Creates a task; an identical one (camera, task type, profile) is returned as it is.
     async fn create_ai_task(
         &self,
@@ -502,16 +397,29 @@ impl WorkersMutation {
                 "must be between 1 and 512",
             ));
         }
-        let ttl = input.ttl_seconds.unwrap_or(60).clamp(15, 300);
-        lease(
-            state,
-            principal,
-            &worker_id,
+        let request = LeaseRequest {
+            worker_id,
             task_types,
-            max_tasks as usize,
-            ttl,
-        )
-        .await
+            max_tasks: max_tasks as usize,
+            ttl_seconds: input.ttl_seconds.unwrap_or(60).clamp(15, 300),
+        };
+        let granted = leases::lease(&state.db, principal, &request, state.clock.now()).await?;
+        let tasks: Vec<LeasedTask> = granted
+            .tasks
+            .into_iter()
+            .map(|task| LeasedTask {
+                frame_url: frame_url(&task),
+                task: task.into(),
+            })
+            .collect();
+        Ok(AiLease {
+            lease_id: (!tasks.is_empty()).then_some(granted.lease_id),
+            worker_id: request.worker_id,
+            expires_at: granted.expires_at,
+            ttl_seconds: request.ttl_seconds,
+            workers: granted.workers as i32,
+            tasks,
+        })
     }
 
     /// Frees every task of a lease at once (only its holder can); returns how many were freed.
@@ -522,217 +430,7 @@ impl WorkersMutation {
     ) -> Result<i32, AppError> {
         let principal = ctx.require(Capability::AiTasks)?;
         let state = ctx.state()?;
-        let holder = holder(principal);
-        let leaving: Vec<String> = ai_lease::Entity::find()
-            .filter(ai_lease::Column::LeaseId.eq(lease_id.clone()))
-            .filter(ai_lease::Column::Holder.eq(holder.clone()))
-            .all(&state.db)
-            .await?
-            .into_iter()
-            .map(|l| l.worker_id)
-            .collect();
-        let released = ai_lease::Entity::delete_many()
-            .filter(ai_lease::Column::LeaseId.eq(lease_id))
-            .filter(ai_lease::Column::Holder.eq(holder.clone()))
-            .exec(&state.db)
-            .await?
-            .rows_affected;
-        // A worker that releases is leaving: its share goes to the others on their next call,
-        // not after it stops counting as live.
-        if !leaving.is_empty() {
-            ai_worker::Entity::delete_many()
-                .filter(ai_worker::Column::Holder.eq(holder))
-                .filter(ai_worker::Column::WorkerId.is_in(leaving))
-                .exec(&state.db)
-                .await?;
-        }
+        let released = leases::release(&state.db, &holder(principal), &lease_id).await?;
         Ok(released as i32)
     }
-}
-
-async fn lease(
-    state: &AppState,
-    principal: &Principal,
-    worker_id: &str,
-    task_types: Option<Vec<String>>,
-    max_tasks: usize,
-    ttl: i32,
-) -> Result<AiLease, AppError> {
-    let holder = holder(principal);
-    let now = state.clock.now();
-    let expires = now + chrono::Duration::seconds(i64::from(ttl));
-    // Workers share with the workers of their key that ask for the same task types.
-    let mut types_key = task_types.clone().unwrap_or_default();
-    types_key.sort();
-    types_key.dedup();
-    let types_key = serde_json::to_string(&types_key).unwrap_or_default();
-    // Heartbeat: live for as long as its leases last (at least a minute), so a worker renewing
-    // at a third of a long lease never drops out of the sharing between calls.
-    let live_until = now + chrono::Duration::seconds(i64::from(ttl).max(LIVE_WORKER_SECS));
-    ai_worker::Entity::insert(ai_worker::ActiveModel {
-        holder: Set(holder.clone()),
-        worker_id: Set(worker_id.to_owned()),
-        task_types: Set(types_key.clone()),
-        last_seen: Set(now),
-        live_until: Set(live_until),
-    })
-    .on_conflict(
-        OnConflict::columns([ai_worker::Column::Holder, ai_worker::Column::WorkerId])
-            .update_columns([
-                ai_worker::Column::TaskTypes,
-                ai_worker::Column::LastSeen,
-                ai_worker::Column::LiveUntil,
-            ])
-            .to_owned(),
-    )
-    .exec_without_returning(&state.db)
-    .await?;
-    // Forget long-gone workers.
-    ai_worker::Entity::delete_many()
-        .filter(ai_worker::Column::LastSeen.lt(now - chrono::Duration::seconds(FORGET_WORKER_SECS)))
-        .exec(&state.db)
-        .await?;
-    let live: Vec<String> = ai_worker::Entity::find()
-        .filter(ai_worker::Column::Holder.eq(holder.clone()))
-        .filter(ai_worker::Column::TaskTypes.eq(types_key))
-        .filter(ai_worker::Column::LiveUntil.gte(now))
-        .order_by_asc(ai_worker::Column::WorkerId)
-        .all(&state.db)
-        .await?
-        .into_iter()
-        .map(|w| w.worker_id)
-        .collect();
-    let me = live.iter().position(|w| w == worker_id).unwrap_or(0);
-    let workers = live.len().max(1);
-
-    // Candidates: enabled tasks on enabled cameras in the caller's scope now.
-    let cameras: std::collections::HashSet<String> = camera::Entity::find()
-        .filter(camera::Column::Enabled.eq(true))
-        .all(&state.db)
-        .await?
-        .into_iter()
-        .map(|c| c.id)
-        .filter(|id| principal.scope.allows(id))
-        .collect();
-    let mut query = ai_task::Entity::find().filter(ai_task::Column::Enabled.eq(true));
-    if let Some(types) = &task_types {
-        query = query.filter(ai_task::Column::TaskType.is_in(types.clone()));
-    }
-    let candidates: Vec<ai_task::Model> = query
-        .order_by_asc(ai_task::Column::Id)
-        .all(&state.db)
-        .await?
-        .into_iter()
-        .filter(|t| cameras.contains(&t.camera_id))
-        .collect();
-    let share: Vec<ai_task::Model> = candidates
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| i % workers == me)
-        .map(|(_, t)| t)
-        .take(max_tasks)
-        .collect();
-    // Leases this worker holds outside its share (another worker joined, the scope narrowed,
-    // a task was disabled) are let go, so their new owner can claim them now.
-    let share_ids: Vec<String> = share.iter().map(|t| t.id.clone()).collect();
-    let mine = ai_lease::Entity::find()
-        .filter(ai_lease::Column::Holder.eq(holder.clone()))
-        .filter(ai_lease::Column::WorkerId.eq(worker_id))
-        .all(&state.db)
-        .await?;
-    let lease_id = mine
-        .first()
-        .map(|l| l.lease_id.clone())
-        .unwrap_or_else(|| new_id("ail"));
-    let dropped: Vec<String> = mine
-        .iter()
-        .filter(|l| !share_ids.contains(&l.task_id))
-        .map(|l| l.task_id.clone())
-        .collect();
-    if !dropped.is_empty() {
-        ai_lease::Entity::delete_many()
-            .filter(ai_lease::Column::TaskId.is_in(dropped))
-            .filter(ai_lease::Column::Holder.eq(holder.clone()))
-            .filter(ai_lease::Column::WorkerId.eq(worker_id))
-            .exec(&state.db)
-            .await?;
-    }
-    let mut tasks = Vec::new();
-    for task in share {
-        let inserted = ai_lease::Entity::insert(ai_lease::ActiveModel {
-            task_id: Set(task.id.clone()),
-            lease_id: Set(lease_id.clone()),
-            holder: Set(holder.clone()),
-            worker_id: Set(worker_id.to_owned()),
-            camera_id: Set(task.camera_id.clone()),
-            acquired_at: Set(now),
-            renewed_at: Set(now),
-            expires_at: Set(expires),
-        })
-        .on_conflict(
-            OnConflict::column(ai_lease::Column::TaskId)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(&state.db)
-        .await;
-        let inserted = match inserted {
-            Ok(n) => n,
-            // The task was deleted since the candidates were read (its foreign key is gone).
-            Err(err) if crate::error::is_foreign_key_violation(&err) => {
-                continue;
-            }
-            Err(err) => return Err(err.into()),
-        };
-        let claimed = inserted == 1 || {
-            // Renew our own lease…
-            let renewed = ai_lease::Entity::update_many()
-                .col_expr(ai_lease::Column::LeaseId, Expr::value(lease_id.clone()))
-                .col_expr(ai_lease::Column::RenewedAt, Expr::value(now))
-                .col_expr(ai_lease::Column::ExpiresAt, Expr::value(expires))
-                .filter(ai_lease::Column::TaskId.eq(task.id.clone()))
-                .filter(ai_lease::Column::Holder.eq(holder.clone()))
-                .filter(ai_lease::Column::WorkerId.eq(worker_id))
-                .exec(&state.db)
-                .await?
-                .rows_affected;
-            // …or take over a lapsed one. The condition is in the UPDATE, so of two claimers
-            // exactly one wins.
-            renewed == 1
-                || ai_lease::Entity::update_many()
-                    .col_expr(ai_lease::Column::LeaseId, Expr::value(lease_id.clone()))
-                    .col_expr(ai_lease::Column::Holder, Expr::value(holder.clone()))
-                    .col_expr(
-                        ai_lease::Column::WorkerId,
-                        Expr::value(worker_id.to_owned()),
-                    )
-                    .col_expr(
-                        ai_lease::Column::CameraId,
-                        Expr::value(task.camera_id.clone()),
-                    )
-                    .col_expr(ai_lease::Column::AcquiredAt, Expr::value(now))
-                    .col_expr(ai_lease::Column::RenewedAt, Expr::value(now))
-                    .col_expr(ai_lease::Column::ExpiresAt, Expr::value(expires))
-                    .filter(ai_lease::Column::TaskId.eq(task.id.clone()))
-                    .filter(ai_lease::Column::ExpiresAt.lt(now))
-                    .exec(&state.db)
-                    .await?
-                    .rows_affected
-                    == 1
-        };
-        if claimed {
-            tasks.push(LeasedTask {
-                frame_url: frame_url(&task),
-                task: task.into(),
-            });
-        }
-    }
-    Ok(AiLease {
-        lease_id: (!tasks.is_empty()).then_some(lease_id),
-        worker_id: worker_id.to_owned(),
-        expires_at: expires,
-        ttl_seconds: ttl,
-        workers: workers as i32,
-        tasks,
-    })
 }

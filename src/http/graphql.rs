@@ -1,7 +1,6 @@
-//! The axum router: GraphQL over HTTP and websockets, GraphiQL, health and metrics.
+//! GraphQL over HTTP (`POST /graphql`, `GET /graphql`), the websocket endpoint, and
+//! GraphiQL with its embedded assets.
 
-use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Instant;
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
@@ -11,134 +10,25 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use http_body_util::{BodyExt, Limited};
-use serde_json::json;
 
-use crate::error::{REQUEST_ID, codes, ensure_codes, request_error};
-use crate::graphql::HeldarSchema;
-use crate::graphql::context::RequestAuth;
+use crate::error::{REQUEST_ID, codes, ensure_codes};
 use crate::graphql::documents::DocumentCache;
 use crate::graphql::ws::{self, Protocol, WsSettings};
-use crate::state::AppState;
+use crate::http::respond::{HttpState, authenticate, json_response, refusal};
 use crate::telemetry;
 
 mod assets {
     include!(concat!(env!("OUT_DIR"), "/graphiql_assets.rs"));
 }
 
-/// What every handler needs.
-#[derive(Clone)]
-pub struct HttpState {
-    /// Application state.
-    pub app: AppState,
-    /// The GraphQL schema.
-    pub schema: HeldarSchema,
-    /// Parsed documents by text.
-    pub documents: Arc<DocumentCache>,
-}
-
-/// Builds the router.
-pub fn router(state: HttpState) -> Router {
-    let mut router = Router::new()
-        .route("/graphql", post(graphql_post).get(graphql_get))
+/// The GraphQL routes: `/graphql`, `/graphql/ws` and `/graphiql/<file>`.
+pub fn routes() -> Router<HttpState> {
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .route("/graphiql/{file}", get(graphiql_asset))
-        .route("/media/recordings/{segment_id}", get(media_recording))
-        .route("/media/clips/{file}", get(crate::evidence::http::clip))
-        .route(
-            "/media/snapshots/{file}",
-            get(crate::evidence::http::snapshot),
-        )
-        .route(
-            "/media/frames/{camera}/{file}",
-            get(crate::perception::frames::frame),
-        )
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics));
-    if state.app.config.bench_routes {
-        router = router.route("/bench/echo", post(bench_echo));
-    }
-    router
-        .layer(
-            tower_http::trace::TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<Body>| {
-                let request_id = request
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
-            })
-            .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::WARN)),
-        )
-        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
-        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(tower_http::request_id::MakeRequestUuid))
-        .with_state(state)
-}
-
-/// A GraphQL-shaped error response with the given HTTP status.
-pub(crate) fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = json!({ "errors": [request_error(code, message)] });
-    json_response(status, body.to_string())
-}
-
-fn json_response(status: StatusCode, body: String) -> Response {
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response()
-}
-
-fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
-}
-
-/// Resolves the `Authorization` header into the request's authentication.
-pub(crate) async fn authenticate(state: &HttpState, headers: &HeaderMap) -> RequestAuth {
-    crate::auth::authenticate_header(&state.app, headers.get(header::AUTHORIZATION)).await
-}
-
-/// The bearer's principal if it holds `cap`; else the 401 or 403 to send.
-pub(crate) async fn bearer_with(
-    state: &HttpState,
-    headers: &HeaderMap,
-    cap: crate::auth::principal::Capability,
-) -> Result<crate::auth::principal::Principal, Response> {
-    let principal = match authenticate(state, headers).await {
-        RequestAuth::Authenticated(principal) => principal,
-        RequestAuth::Invalid(reason) => {
-            return Err(refusal(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHENTICATED",
-                &reason,
-            ));
-        }
-        RequestAuth::Anonymous => {
-            return Err(refusal(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHENTICATED",
-                "send `Authorization: Bearer <access token>`",
-            ));
-        }
-    };
-    if !principal.can(cap) {
-        return Err(refusal(
-            StatusCode::FORBIDDEN,
-            "FORBIDDEN",
-            &format!("the `{}` capability is needed", cap.slug()),
-        ));
-    }
-    Ok(principal)
 }
 
 /// `POST /graphql`: JSON only (text/plain and forms are refused: they are CSRF "simple requests").
@@ -399,102 +289,10 @@ async fn graphiql_asset(Path(file): Path<String>) -> Response {
     }
 }
 
-/// `GET /media/recordings/<segment id>`: a recording file, for a bearer token holding
-/// `video:playback` on the segment's camera. Paths come from the database, never from the URL.
-async fn media_recording(
-    State(state): State<HttpState>,
-    headers: HeaderMap,
-    Path(segment_id): Path<String>,
-    request: axum::extract::Request,
-) -> Response {
-    use crate::auth::principal::{CameraScope, Capability};
-    use sea_orm::EntityTrait;
-    use tower::ServiceExt;
-    let principal = match bearer_with(&state, &headers, Capability::VideoPlayback).await {
-        Ok(principal) => principal,
-        Err(refused) => return refused,
-    };
-    let found = match entity::segment::Entity::find_by_id(segment_id.clone())
-        .one(&state.app.db)
-        .await
-    {
-        Ok(found) => found,
-        Err(_) => {
-            return refusal(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                "database unavailable; retry shortly",
-            );
-        }
-    };
-    let scoped = principal.scope != CameraScope::All;
-    let segment = match found {
-        Some(segment) if principal.scope.allows(&segment.camera_id) => segment,
-        // A limited caller cannot tell a missing segment from someone else's.
-        _ if scoped => {
-            return refusal(
-                StatusCode::FORBIDDEN,
-                "FORBIDDEN",
-                "credential is not scoped to the camera owning this segment",
-            );
-        }
-        _ => return refusal(StatusCode::NOT_FOUND, "NOT_FOUND", "no such segment"),
-    };
-    let safe = std::path::Path::new(&segment.path)
-        .components()
-        .all(|c| matches!(c, std::path::Component::Normal(_)));
-    if !safe {
-        return refusal(StatusCode::NOT_FOUND, "NOT_FOUND", "no such segment");
-    }
-    let file = crate::footage::recorder::recordings_root(&state.app).join(&segment.path);
-    match tower_http::services::ServeFile::new_with_mime(
-        file,
-        &mime::Mime::from_str("video/mp4").unwrap_or(mime::APPLICATION_OCTET_STREAM),
-    )
-    .oneshot(request)
-    .await
-    {
-        Ok(response) => response.map(Body::new),
-        Err(_) => refusal(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "the segment's file is gone",
-        ),
-    }
-}
-
-/// `GET /healthz`: the process is up.
-async fn healthz() -> Response {
-    json_response(StatusCode::OK, json!({"status": "ok"}).to_string())
-}
-
-/// `GET /readyz`: the database answers and is migrated.
-async fn readyz(State(state): State<HttpState>) -> Response {
-    match crate::db::readiness(&state.app.db).await {
-        Ok(()) => json_response(StatusCode::OK, json!({"ready": true}).to_string()),
-        Err(reason) => json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({"ready": false, "reason": reason}).to_string(),
-        ),
-    }
-}
-
-/// `GET /metrics`: Prometheus text.
-async fn metrics(State(state): State<HttpState>) -> Response {
-    let body = telemetry::render(&state.app);
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4"),
-        )],
-        body,
-    )
-        .into_response()
-}
-
-/// `POST /bench/echo` (only with `HELDAR_BENCH_ROUTES`): plain axum JSON in and out.
-async fn bench_echo(
-    axum::Json(value): axum::Json<serde_json::Value>,
-) -> axum::Json<serde_json::Value> {
-    axum::Json(json!({ "data": { "echo": value } }))
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }

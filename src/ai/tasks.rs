@@ -1,0 +1,85 @@
+//! AI tasks without GraphQL: stream profiles, the checks on a task's settings, and where a
+//! task's frames are pulled.
+
+use async_graphql::Enum;
+use entity::ai_task;
+use serde_json::Value;
+
+use crate::error::AppError;
+use crate::graphql::input::in_range;
+use crate::state::AppState;
+
+/// Which of a camera's streams a task reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum StreamProfile {
+    /// The lighter sub-stream (default).
+    Sub,
+    /// The main stream.
+    Main,
+}
+
+impl StreamProfile {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamProfile::Sub => "sub",
+            StreamProfile::Main => "main",
+        }
+    }
+
+    /// The profile a stored name stands for (`main`; anything else is the sub-stream).
+    pub fn parse(s: &str) -> StreamProfile {
+        if s == "main" {
+            StreamProfile::Main
+        } else {
+            StreamProfile::Sub
+        }
+    }
+}
+
+/// A task rate (0.1 to 30 frames a second); the error names `field`.
+pub fn fps(field: &str, v: f64) -> Result<f64, AppError> {
+    in_range(field, v, 0.1, 30.0)
+}
+
+/// A task width (160 to 3840 pixels, made even); the error names `field`.
+pub fn width(field: &str, v: i32) -> Result<i32, AppError> {
+    // Even widths keep the scaler and JPEG encoder happy.
+    in_range(field, v, 160, 3840).map(|v| v - v % 2)
+}
+
+/// A task priority (-100 to 100); the error names `field`.
+pub fn priority(field: &str, v: i32) -> Result<i32, AppError> {
+    in_range(field, v, -100, 100)
+}
+
+/// A task's worker settings: a JSON object of at most 16 KB, returned as stored.
+pub fn config(field: &str, v: &Value) -> Result<String, AppError> {
+    let s = v.to_string();
+    if !v.is_object() || s.len() > 16 * 1024 {
+        return Err(AppError::bad_input(
+            field,
+            "must be a JSON object of at most 16 KB",
+        ));
+    }
+    Ok(s)
+}
+
+/// The frame pull path of a task.
+pub fn frame_url(task: &ai_task::Model) -> String {
+    format!(
+        "/media/frames/{}/{}.jpg?task={}",
+        task.camera_id, task.stream_profile, task.id
+    )
+}
+
+/// Re-plans the samplers after a change; a failure is logged, the change stands.
+pub async fn reconcile_samplers(state: &AppState) {
+    let planned = match crate::fleet::ownership::claim_enabled(state).await {
+        Ok(owned) => state.ai.samplers.reconcile(state, &owned).await,
+        Err(err) => Err(err),
+    };
+    if let Err(err) = planned {
+        tracing::error!(error = %err, "could not reconcile the frame samplers");
+    }
+}

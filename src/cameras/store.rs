@@ -1,0 +1,120 @@
+//! Stored camera state: the recorder's status row, upserted as recorders start and stop and
+//! as the indexer finds their segments.
+
+use chrono::{DateTime, Utc};
+use entity::camera_status;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Sets a camera's recorder state (`connecting`, `offline`, `error`, `disabled`), with its last
+/// error when given; a failure is logged.
+pub async fn set_state(
+    state: &AppState,
+    camera_id: &str,
+    new_state: &str,
+    last_error: Option<String>,
+) {
+    let now = state.clock.now();
+    let mut row = camera_status::ActiveModel {
+        camera_id: Set(camera_id.to_owned()),
+        state: Set(new_state.to_owned()),
+        updated_at: Set(now),
+        reconnect_count: Set(0),
+        segments_written: Set(0),
+        ..Default::default()
+    };
+    let mut columns = vec![
+        camera_status::Column::State,
+        camera_status::Column::UpdatedAt,
+    ];
+    if new_state == "connecting" {
+        row.last_started_at = Set(Some(now));
+        columns.push(camera_status::Column::LastStartedAt);
+    }
+    if let Some(error) = last_error {
+        row.last_error = Set(Some(error));
+        columns.push(camera_status::Column::LastError);
+    }
+    let result = camera_status::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(camera_status::Column::CameraId)
+                .update_columns(columns)
+                .to_owned(),
+        )
+        .exec_without_returning(&state.db)
+        .await;
+    if let Err(err) = result {
+        tracing::warn!(camera = camera_id, error = %err, "could not update camera status");
+    }
+}
+
+/// Counts one more restart of the camera's recorder; a failure is logged.
+pub async fn count_reconnect(state: &AppState, camera_id: &str) {
+    let result = camera_status::Entity::update_many()
+        .col_expr(
+            camera_status::Column::ReconnectCount,
+            Expr::col(camera_status::Column::ReconnectCount).add(1),
+        )
+        .filter(camera_status::Column::CameraId.eq(camera_id))
+        .exec(&state.db)
+        .await;
+    if let Err(err) = result {
+        tracing::warn!(camera = camera_id, error = %err, "could not count a reconnect");
+    }
+}
+
+/// What the indexer learnt from a camera's newest segment.
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentSeen {
+    /// When the segment ends.
+    pub end: DateTime<Utc>,
+    /// Its average frame rate.
+    pub fps: Option<f64>,
+    /// Its bitrate in kbit/s.
+    pub bitrate_kbps: f64,
+}
+
+/// A new segment of the camera was indexed: it is recording; counts and rates are updated.
+pub async fn record_segment(
+    db: &impl ConnectionTrait,
+    camera_id: &str,
+    seen: SegmentSeen,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    camera_status::Entity::insert(camera_status::ActiveModel {
+        camera_id: Set(camera_id.to_owned()),
+        state: Set("recording".into()),
+        last_segment_at: Set(Some(seen.end)),
+        segments_written: Set(1),
+        reconnect_count: Set(0),
+        fps_observed: Set(seen.fps),
+        bitrate_kbps: Set(Some(seen.bitrate_kbps)),
+        updated_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::column(camera_status::Column::CameraId)
+            .update_columns([
+                camera_status::Column::LastSegmentAt,
+                camera_status::Column::FpsObserved,
+                camera_status::Column::BitrateKbps,
+                camera_status::Column::UpdatedAt,
+            ])
+            .value(
+                camera_status::Column::SegmentsWritten,
+                Expr::col((
+                    camera_status::Entity,
+                    camera_status::Column::SegmentsWritten,
+                ))
+                .add(1),
+            )
+            .value(camera_status::Column::State, Expr::val("recording"))
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! The event log's vocabulary: what happened (`EventKind`), how serious (`Severity`), and
+//! `NewEvent`, the one way to build a row to record.
+
+use async_graphql::Enum;
+use chrono::{DateTime, Utc};
+use entity::event;
+use sea_orm::Set;
+
+/// How serious an event or a warning is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Enum)]
+pub enum Severity {
+    /// For the record.
+    Info,
+    /// Needs attention soon.
+    Warning,
+    /// Footage is at risk or a limit cannot be met.
+    Critical,
+}
+
+impl Severity {
+    /// The stored name (`info`, `warning`, `critical`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// The severity a stored name stands for (unknown names are `Info`).
+    pub fn parse(stored: &str) -> Severity {
+        match stored {
+            "warning" => Severity::Warning,
+            "critical" => Severity::Critical,
+            _ => Severity::Info,
+        }
+    }
+}
+
+/// What an event records. Stored as its SCREAMING_SNAKE name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A track entered a region (after the zone's confirm frames).
+    ZoneEnter,
+    /// A track left a region (seen outside, or silent for the track TTL).
+    ZoneExit,
+    /// A track stayed in a region for the zone's dwell time (once per visit).
+    ZoneDwell,
+    /// A track crossed a line.
+    LineCross,
+    /// A motionless track was suppressed (parked car, mannequin).
+    ZoneStaticSuppressed,
+    /// A camera's recorder could not reach it.
+    CameraOffline,
+    /// A camera's recorder failed for another reason.
+    RecorderError,
+    /// Recording stopped because the disk was full.
+    DiskFull,
+    /// A hole in a camera's footage was indexed.
+    RecordingGap,
+    /// A retention sweep ran.
+    RetentionSweep,
+    /// A credential posted batches without frame tickets (provenance `warn`).
+    IngestUnticketed,
+}
+
+impl EventKind {
+    /// Every kind, in a stable order.
+    pub const ALL: [EventKind; 11] = [
+        EventKind::ZoneEnter,
+        EventKind::ZoneExit,
+        EventKind::ZoneDwell,
+        EventKind::LineCross,
+        EventKind::ZoneStaticSuppressed,
+        EventKind::CameraOffline,
+        EventKind::RecorderError,
+        EventKind::DiskFull,
+        EventKind::RecordingGap,
+        EventKind::RetentionSweep,
+        EventKind::IngestUnticketed,
+    ];
+
+    /// The stored and wire name (`ZONE_ENTER`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::ZoneEnter => "ZONE_ENTER",
+            EventKind::ZoneExit => "ZONE_EXIT",
+            EventKind::ZoneDwell => "ZONE_DWELL",
+            EventKind::LineCross => "LINE_CROSS",
+            EventKind::ZoneStaticSuppressed => "ZONE_STATIC_SUPPRESSED",
+            EventKind::CameraOffline => "CAMERA_OFFLINE",
+            EventKind::RecorderError => "RECORDER_ERROR",
+            EventKind::DiskFull => "DISK_FULL",
+            EventKind::RecordingGap => "RECORDING_GAP",
+            EventKind::RetentionSweep => "RETENTION_SWEEP",
+            EventKind::IngestUnticketed => "INGEST_UNTICKETED",
+        }
+    }
+
+    /// The kind a stored name stands for, if it is one.
+    pub fn parse(stored: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == stored)
+    }
+}
+
+/// An event about to be recorded: kind and severity, then what it concerns.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    row: event::ActiveModel,
+}
+
+impl NewEvent {
+    /// An event of `kind` at `at`, with an empty payload.
+    pub fn new(kind: EventKind, severity: Severity, at: DateTime<Utc>) -> NewEvent {
+        NewEvent {
+            row: event::ActiveModel {
+                kind: Set(kind.as_str().to_owned()),
+                severity: Set(severity.as_str().to_owned()),
+                payload: Set("{}".to_owned()),
+                at: Set(at),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// The camera it concerns.
+    pub fn camera(mut self, camera_id: impl Into<String>) -> NewEvent {
+        self.row.camera_id = Set(Some(camera_id.into()));
+        self
+    }
+
+    /// The zone, track and label of a zone event.
+    pub fn track(
+        mut self,
+        zone_id: impl Into<String>,
+        track_id: impl Into<String>,
+        label: impl Into<String>,
+    ) -> NewEvent {
+        self.row.zone_id = Set(Some(zone_id.into()));
+        self.row.track_id = Set(Some(track_id.into()));
+        self.row.label = Set(Some(label.into()));
+        self
+    }
+
+    /// Seconds inside (dwell and exit events).
+    pub fn dwell_seconds(mut self, seconds: Option<f64>) -> NewEvent {
+        self.row.dwell_seconds = Set(seconds);
+        self
+    }
+
+    /// `AB` or `BA` (line crossings).
+    pub fn direction(mut self, direction: Option<&str>) -> NewEvent {
+        self.row.direction = Set(direction.map(str::to_owned));
+        self
+    }
+
+    /// Details, as a JSON object.
+    pub fn payload(mut self, payload: serde_json::Value) -> NewEvent {
+        self.row.payload = Set(payload.to_string());
+        self
+    }
+}
+
+impl From<NewEvent> for event::ActiveModel {
+    fn from(event: NewEvent) -> Self {
+        event.row
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_their_stored_names() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(EventKind::parse("SOMETHING_ELSE"), None);
+    }
+
+    #[test]
+    fn severities_order_from_info_to_critical() {
+        assert!(Severity::Info < Severity::Warning && Severity::Warning < Severity::Critical);
+        assert_eq!(
+            Severity::parse(Severity::Critical.as_str()),
+            Severity::Critical
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! Storing events: append in sequence order (and hand each to the bus), read after a sequence.
+
+use entity::event;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+};
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Advisory lock key serialising event inserts across instances on PostgreSQL.
+const EVENT_LOCK: i64 = 0x4845_4c44_4556; // "HELDEV"
+
+/// Appends an event and makes sure subscribers get it in sequence order.
+///
+/// On SQLite (one process) the insert and the in-process broadcast happen under one lock. On
+/// PostgreSQL several instances may share the database: the insert takes a transaction-scoped
+/// advisory lock, so sequence order is commit order across instances, and `NOTIFY`s the
+/// sequence; every instance's listener ([`listen`](crate::events::bus::listen)) reads the new rows and broadcasts them, so
+/// an event ingested on one instance reaches subscribers on all of them.
+pub async fn record(
+    state: &AppState,
+    row: impl Into<event::ActiveModel>,
+) -> Result<event::Model, AppError> {
+    let row: event::ActiveModel = row.into();
+    let _in_order = state.events.write.lock().await;
+    if state.db.get_database_backend() == DatabaseBackend::Postgres {
+        let txn = state.db.begin().await?;
+        txn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [EVENT_LOCK.into()],
+        ))
+        .await?;
+        let stored = row.insert(&txn).await?;
+        txn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_notify('heldar_events', $1)",
+            [stored.seq.to_string().into()],
+        ))
+        .await?;
+        txn.commit().await?;
+        return Ok(stored);
+    }
+    let stored = row.insert(&state.db).await?;
+    let _ = state.events.sender.send(stored.clone());
+    Ok(stored)
+}
+
+/// The newest stored sequence (0 when empty); where a new listener starts.
+pub async fn newest_seq(db: &impl ConnectionTrait) -> Result<i64, AppError> {
+    Ok(event::Entity::find()
+        .select_only()
+        .column(event::Column::Seq)
+        .order_by_desc(event::Column::Seq)
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .unwrap_or(0))
+}
+
+/// Events matching `condition` after sequence `seq`, oldest first, at most `limit`.
+pub async fn events_after(
+    db: &impl ConnectionTrait,
+    condition: Condition,
+    seq: i64,
+    limit: u64,
+) -> Result<Vec<event::Model>, AppError> {
+    Ok(event::Entity::find()
+        .filter(condition)
+        .filter(event::Column::Seq.gt(seq))
+        .order_by_asc(event::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await?)
+}

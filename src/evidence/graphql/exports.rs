@@ -1,0 +1,348 @@
+//! Clip exports: `exportClip`, `cancelClipExport`, `clipExport`, `clipExports`, and the
+//! `clipExport` subscription.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, Enum, ID, InputObject, Object, Subscription};
+use chrono::{DateTime, Duration, Utc};
+use entity::{clip_export, segment};
+use futures_util::{Stream, StreamExt, stream};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::auth::principal::{CameraScope, Capability};
+use crate::cameras::graphql::find_camera;
+use crate::error::AppError;
+use crate::evidence::exports::{self, status};
+use crate::evidence::graphql::{scope_condition, signed_url};
+use crate::evidence::model::{DisclosedGap, MAX_CLIP_SECONDS, Source};
+use crate::footage::graphql::FootageGap;
+use crate::footage::model::{GapReason, TimeRange};
+use crate::graphql::ContextExt;
+use crate::graphql::paging::{connection, decode_cursor, page_size};
+
+/// Where an export job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum ClipExportStatus {
+    /// Waiting for a media-job slot.
+    Queued,
+    /// ffmpeg is writing the clip; `progress` moves.
+    Running,
+    /// Done: `downloadUrl`, `sha256` and the manifest are available.
+    Ready,
+    /// Failed; `error` says why. Nothing partial is ever served.
+    Failed,
+    /// The clip outlived its own retention and was removed.
+    Expired,
+}
+
+impl ClipExportStatus {
+    fn parse(stored: &str) -> ClipExportStatus {
+        match stored {
+            status::QUEUED => ClipExportStatus::Queued,
+            status::RUNNING => ClipExportStatus::Running,
+            status::READY => ClipExportStatus::Ready,
+            status::EXPIRED => ClipExportStatus::Expired,
+            _ => ClipExportStatus::Failed,
+        }
+    }
+
+    fn stored(self) -> &'static str {
+        match self {
+            ClipExportStatus::Queued => status::QUEUED,
+            ClipExportStatus::Running => status::RUNNING,
+            ClipExportStatus::Ready => status::READY,
+            ClipExportStatus::Failed => status::FAILED,
+            ClipExportStatus::Expired => status::EXPIRED,
+        }
+    }
+
+    /// Whether the job will change no more.
+    pub fn is_final(self) -> bool {
+        !matches!(self, ClipExportStatus::Queued | ClipExportStatus::Running)
+    }
+}
+
+/// A clip export job.
+pub struct ClipExport(pub clip_export::Model);
+
+/// A clip export job: its status and progress, what it covers and misses, and once READY its file.
+#[Object]
+impl ClipExport {
+    /// Export id (`clip_…`).
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// Camera.
+    async fn camera_id(&self) -> ID {
+        ID(self.0.camera_id.clone())
+    }
+    /// Where the job is.
+    async fn status(&self) -> ClipExportStatus {
+        ClipExportStatus::parse(&self.0.status)
+    }
+    /// 0 to 1, from ffmpeg's own progress reports; 1 once READY.
+    async fn progress(&self) -> f64 {
+        self.0.progress
+    }
+    /// Requested window start.
+    async fn from(&self) -> DateTime<Utc> {
+        segment::from_ms(self.0.from_ms)
+    }
+    /// Requested window end.
+    async fn to(&self) -> DateTime<Utc> {
+        segment::from_ms(self.0.to_ms)
+    }
+    /// Length of the requested window in seconds.
+    async fn requested_seconds(&self) -> f64 {
+        self.0.requested_seconds
+    }
+    /// Seconds of footage inside the window: the clip's length, before keyframe lead-in.
+    async fn covered_seconds(&self) -> f64 {
+        self.0.covered_seconds
+    }
+    /// Holes over 1 s inside the window, which the clip joins without a pause: disclosed here and in the manifest.
+    async fn gaps(&self) -> Vec<FootageGap> {
+        serde_json::from_str::<Vec<DisclosedGap>>(&self.0.gaps)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|g| FootageGap {
+                from: segment::from_ms(g.from_ms),
+                to: segment::from_ms(g.to_ms),
+                seconds: (g.to_ms - g.from_ms) as f64 / 1000.0,
+                reason: g.reason.as_deref().map(GapReason::parse),
+            })
+            .collect()
+    }
+    /// First instant actually in the clip: stream copy starts at the keyframe at or before `from`.
+    async fn actual_from(&self) -> Option<DateTime<Utc>> {
+        self.0.actual_from_ms.map(segment::from_ms)
+    }
+    /// Last instant actually in the clip.
+    async fn actual_to(&self) -> Option<DateTime<Utc>> {
+        self.0.actual_to_ms.map(segment::from_ms)
+    }
+    /// How many recording segments the clip is cut from.
+    async fn source_segments(&self) -> i32 {
+        serde_json::from_str::<Vec<Source>>(&self.0.sources)
+            .map(|s| s.len() as i32)
+            .unwrap_or(0)
+    }
+    /// Clip size in bytes, once READY.
+    async fn size_bytes(&self) -> Option<i64> {
+        self.0.size_bytes
+    }
+    /// Hex SHA-256 of the clip file, once READY: check a downloaded copy against it.
+    async fn sha256(&self) -> Option<&str> {
+        self.0.sha256.as_deref()
+    }
+    /// A short-lived signed link to the MP4 (range requests supported), once READY.
+    async fn download_url(&self, ctx: &Context<'_>) -> Result<Option<String>, AppError> {
+        self.link(ctx, "mp4")
+    }
+    /// A short-lived signed link to the JSON chain-of-custody manifest, once READY.
+    async fn manifest_url(&self, ctx: &Context<'_>) -> Result<Option<String>, AppError> {
+        self.link(ctx, "json")
+    }
+    /// Why it failed.
+    async fn error(&self) -> Option<&str> {
+        self.0.error.as_deref()
+    }
+    /// Who asked for it.
+    async fn requested_by(&self) -> &str {
+        &self.0.requested_by_name
+    }
+    /// When it was asked for.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// When the last run started.
+    async fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.0.started_at
+    }
+    /// When it became READY or FAILED.
+    async fn finished_at(&self) -> Option<DateTime<Utc>> {
+        self.0.finished_at
+    }
+    /// When the clip's own retention removes it.
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
+}
+
+impl ClipExport {
+    fn link(&self, ctx: &Context<'_>, ext: &str) -> Result<Option<String>, AppError> {
+        if self.0.status != status::READY {
+            return Ok(None);
+        }
+        let principal = ctx.principal()?;
+        let path = format!("/media/clips/{}.{ext}", self.0.id);
+        Ok(Some(signed_url(ctx.state()?, principal, &path)))
+    }
+}
+
+/// A window of one camera to export.
+#[derive(InputObject)]
+pub struct ExportClipInput {
+    /// Camera.
+    pub camera_id: ID,
+    /// Window start (any offset).
+    pub from: DateTime<Utc>,
+    /// Window end, after `from`, at most 3600 s later.
+    pub to: DateTime<Utc>,
+}
+
+/// Finds an export the caller may see (`FORBIDDEN` alike for missing and foreign when scoped).
+async fn find_export(
+    ctx: &Context<'_>,
+    cap: Capability,
+    id: &str,
+) -> Result<clip_export::Model, AppError> {
+    let principal = ctx.require(cap)?;
+    let found = clip_export::Entity::find_by_id(id.to_owned())
+        .one(&ctx.state()?.db)
+        .await?;
+    match found {
+        Some(job) if principal.scope.allows(&job.camera_id) => Ok(job),
+        _ if principal.scope != CameraScope::All => Err(AppError::Forbidden(
+            "credential is not scoped to the camera of this export".into(),
+        )),
+        _ => Err(AppError::NotFound(format!("clip export `{id}` not found"))),
+    }
+}
+
+/// Clip export queries.
+#[derive(Default)]
+pub struct ExportsQuery;
+
+#[Object]
+impl ExportsQuery {
+    /// One clip export.
+    async fn clip_export(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Export id.")] id: ID,
+    ) -> Result<ClipExport, AppError> {
+        Ok(ClipExport(
+            find_export(ctx, Capability::VideoExport, &id).await?,
+        ))
+    }
+
+    /// Clip exports of the cameras in scope, newest first.
+    async fn clip_exports(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only this camera.")] camera_id: Option<ID>,
+        #[graphql(desc = "Only these statuses.")] status: Option<Vec<ClipExportStatus>>,
+        #[graphql(desc = "Page size, 1 to 500 (default 50).")] first: Option<i32>,
+        #[graphql(desc = "Cursor from the previous page.")] after: Option<String>,
+    ) -> Result<Connection<String, ClipExport>, AppError> {
+        let principal = ctx.require(Capability::VideoExport)?;
+        let limit = page_size(first)?;
+        let mut query = clip_export::Entity::find().filter(scope_condition(
+            &principal.scope,
+            clip_export::Column::CameraId,
+        ));
+        if let Some(camera) = &camera_id {
+            ctx.require_camera(Capability::VideoExport, camera)?;
+            query = query.filter(clip_export::Column::CameraId.eq(camera.as_str()));
+        }
+        if let Some(statuses) = &status {
+            query = query
+                .filter(clip_export::Column::Status.is_in(statuses.iter().map(|s| s.stored())));
+        }
+        if let Some(cursor) = &after {
+            query = query.filter(clip_export::Column::Id.lt(decode_cursor(cursor)?));
+        }
+        let rows = query
+            .order_by_desc(clip_export::Column::Id)
+            .limit(limit + 1)
+            .all(&ctx.state()?.db)
+            .await?;
+        connection(
+            rows,
+            limit,
+            after.is_some(),
+            |r| r.id.clone(),
+            |r| Ok(ClipExport(r)),
+        )
+    }
+}
+
+/// Clip export mutations.
+#[derive(Default)]
+pub struct ExportsMutation;
+
+#[Object]
+impl ExportsMutation {
+    /// Queues a clip export of up to one hour and returns the job at once; follow it with the `clipExport` subscription.
+    async fn export_clip(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Camera and window.")] input: ExportClipInput,
+    ) -> Result<ClipExport, AppError> {
+        let principal = ctx.require_camera(Capability::VideoExport, &input.camera_id)?;
+        if input.to <= input.from {
+            return Err(AppError::bad_input("input.to", "must be after `from`"));
+        }
+        let requested = (input.to - input.from).num_milliseconds() as f64 / 1000.0;
+        if requested > MAX_CLIP_SECONDS {
+            return Err(AppError::bad_input(
+                "input.to",
+                format!("clip too long ({requested:.0} s); at most {MAX_CLIP_SECONDS:.0} s"),
+            ));
+        }
+        find_camera(ctx, Capability::VideoExport, &input.camera_id).await?;
+        let window = TimeRange::new(input.from, input.to, Duration::seconds(3600))?;
+        let job = exports::queue(ctx.state()?, principal, &input.camera_id, window).await?;
+        Ok(ClipExport(job))
+    }
+
+    /// Stops a queued or running export; it ends FAILED with "cancelled" and its read locks are released.
+    async fn cancel_clip_export(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Export id.")] id: ID,
+    ) -> Result<ClipExport, AppError> {
+        let job = find_export(ctx, Capability::VideoExport, &id).await?;
+        let by = &ctx.principal()?.name;
+        Ok(ClipExport(exports::cancel(ctx.state()?, job, by).await?))
+    }
+}
+
+/// Clip export subscriptions.
+#[derive(Default)]
+pub struct ExportsSubscription;
+
+#[Subscription]
+impl ExportsSubscription {
+    /// The export now, then every change of status or progress, ending after READY, FAILED or EXPIRED.
+    async fn clip_export(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Export id.")] id: ID,
+    ) -> Result<impl Stream<Item = ClipExport> + use<>, AppError> {
+        // Subscribe first, so no change between the read and the subscription is missed.
+        let receiver = ctx.state()?.media.updates.subscribe();
+        let current = find_export(ctx, Capability::VideoExport, &id).await?;
+        let id = current.id.clone();
+        let updates = BroadcastStream::new(receiver).filter_map(move |update| {
+            let wanted = update.ok().filter(|row| row.id == id);
+            async move { wanted }
+        });
+        let updates = Box::pin(updates);
+        Ok(stream::unfold(
+            (Some(current), updates, false),
+            |(first, mut updates, done)| async move {
+                if done {
+                    return None;
+                }
+                let row = match first {
+                    Some(row) => row,
+                    None => updates.next().await?,
+                };
+                let done = ClipExportStatus::parse(&row.status).is_final();
+                Some((ClipExport(row), (None, updates, done)))
+            },
+        ))
+    }
+}

@@ -1,0 +1,634 @@
+//! Every ffmpeg and ffprobe the server runs: argument builders as pure functions (each with an
+//! exact-argv test), one way to spawn a child (no stdin, killed when dropped, its stderr tail
+//! kept), and the one-shot runs (probe, keyframes, one frame) with their timeouts.
+//!
+//! Arguments are built from values the server checked (stream URLs through
+//! [`crate::cameras::model::StreamUrl`], paths from the database through
+//! [`crate::evidence::model::safe_path`]); inputs are whitelisted to `file` where a local file
+//! is read.
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value as Json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdout, Command};
+
+use crate::error::AppError;
+
+/// How long a one-shot probe or frame extraction may take.
+pub const ONE_SHOT_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn strings<const N: usize>(args: [&str; N]) -> Vec<String> {
+    args.map(String::from).to_vec()
+}
+
+/// ffmpeg's input arguments for a stream URL: generated graphs and files in real time, RTSP
+/// over TCP with a 15 s timeout.
+pub fn input_args(url: &str) -> Vec<String> {
+    let mut args = Vec::new();
+    if let Some(graph) = url.strip_prefix("lavfi:") {
+        args.extend(strings(["-re", "-f", "lavfi", "-i", graph]));
+    } else if let Some(path) = url.strip_prefix("file://") {
+        args.extend(strings(["-re", "-stream_loop", "-1", "-i", path]));
+    } else {
+        if url.starts_with("rtsp") {
+            args.extend(strings(["-rtsp_transport", "tcp", "-timeout", "15000000"]));
+        }
+        args.extend(["-i".to_owned(), url.to_owned()]);
+    }
+    args
+}
+
+/// The recorder: copy the stream's first video track (a generated test pattern is encoded
+/// once, with a keyframe a second) into fragmented MP4 segments named by their UTC start.
+pub fn record_args(url: &str, segment_seconds: i32, dir: &Path) -> Vec<String> {
+    let mut args = strings(["-nostdin", "-hide_banner", "-loglevel", "warning", "-y"]);
+    args.extend(input_args(url));
+    args.extend(strings(["-map", "0:v:0"]));
+    if url.starts_with("lavfi:") {
+        // A generated test pattern is raw video: it has to be encoded once; real cameras are copied.
+        args.extend(strings([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-pix_fmt",
+            "yuv420p",
+            "-force_key_frames",
+            "expr:gte(t,n_forced*1)",
+        ]));
+    } else {
+        args.extend(strings(["-c", "copy"]));
+    }
+    args.extend(strings([
+        "-f",
+        "segment",
+        "-segment_time",
+        &segment_seconds.max(2).to_string(),
+        "-segment_format",
+        "mp4",
+        "-segment_format_options",
+        "movflags=+frag_keyframe+empty_moov+default_base_moof",
+        "-reset_timestamps",
+        "1",
+        "-strftime",
+        "1",
+    ]));
+    args.push(dir.join("%Y%m%d_%H%M%S.mp4").display().to_string());
+    args
+}
+
+/// The frame sampler: decode, drop audio, resample the rate, scale, and keep replacing one
+/// JPEG atomically.
+pub fn sample_args(url: &str, fps: f64, width: i32, out: &Path) -> Vec<String> {
+    let mut args = strings(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"]);
+    args.extend(input_args(url));
+    args.extend([
+        "-an".to_owned(),
+        "-vf".to_owned(),
+        format!("fps={fps:.3},scale={width}:-2"),
+    ]);
+    args.extend(strings([
+        "-q:v",
+        "5",
+        "-f",
+        "image2",
+        "-update",
+        "1",
+        "-atomic_writing",
+        "1",
+    ]));
+    args.push(out.display().to_string());
+    args
+}
+
+/// A clip export: the concat demuxer over a list the server wrote, stream copy, fragmented
+/// MP4 written strictly in order (so it can be hashed while written), progress on stdout.
+pub fn concat_args(list: &Path, out: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = [
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-protocol_whitelist",
+        "file",
+        "-f",
+        "concat",
+        "-safe",
+        "1",
+        "-i",
+    ]
+    .map(OsString::from)
+    .to_vec();
+    args.push(list.into());
+    args.extend(
+        [
+            "-map",
+            "0",
+            "-c",
+            "copy",
+            "-avoid_negative_ts",
+            "make_zero",
+            "-movflags",
+            "frag_keyframe+empty_moov+default_base_moof",
+            "-progress",
+            "pipe:1",
+            "-nostats",
+            "-f",
+            "mp4",
+            "-y",
+        ]
+        .map(OsString::from),
+    );
+    args.push(out.into());
+    args
+}
+
+/// One frame at `offset` seconds into `file`, as a JPEG.
+pub fn frame_args(file: &Path, offset: f64, out: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = [
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-protocol_whitelist",
+        "file",
+        "-ss",
+    ]
+    .map(OsString::from)
+    .to_vec();
+    args.push(format!("{offset:.3}").into());
+    args.push("-i".into());
+    args.push(file.into());
+    args.extend(
+        [
+            "-frames:v",
+            "1",
+            "-q:v",
+            "3",
+            "-f",
+            "image2",
+            "-c:v",
+            "mjpeg",
+            "-y",
+        ]
+        .map(OsString::from),
+    );
+    args.push(out.into());
+    args
+}
+
+/// ffprobe: duration, codec, size and rate of a file's first video stream, as JSON.
+pub fn probe_args(file: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = [
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "format=duration:stream=codec_name,width,height,avg_frame_rate",
+        "-of",
+        "json",
+    ]
+    .map(OsString::from)
+    .to_vec();
+    args.push(file.into());
+    args
+}
+
+/// ffprobe: keyframe times up to `until` + 1 s, and the file's start time, as JSON.
+pub fn keyframe_args(file: &Path, until: f64) -> Vec<OsString> {
+    let mut args: Vec<OsString> = [
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-skip_frame",
+        "nokey",
+        "-show_entries",
+        "frame=pts_time:format=start_time",
+        "-of",
+        "json",
+        "-read_intervals",
+    ]
+    .map(OsString::from)
+    .to_vec();
+    args.push(format!("%{:.3}", until + 1.0).into());
+    args.push(file.into());
+    args
+}
+
+/// The last lines a child wrote to stderr.
+#[derive(Debug, Clone, Default)]
+pub struct StderrTail(Arc<Mutex<VecDeque<String>>>);
+
+impl StderrTail {
+    /// The lines kept, oldest first.
+    pub fn lines(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|t| t.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A running child process: killed when dropped; its stderr tail kept while it runs.
+#[derive(Debug)]
+pub struct Running {
+    /// The process.
+    pub child: Child,
+    /// Its stdout, when asked for.
+    pub stdout: Option<ChildStdout>,
+    /// The last lines of its stderr.
+    pub stderr: StderrTail,
+}
+
+/// Spawns `program` with `args`: no stdin, stdout piped only when `stdout` is true, stderr's
+/// last `keep` lines (each cut to 400 characters) kept, killed when dropped, times in UTC.
+pub fn spawn<I, S>(program: &Path, args: I, stdout: bool, keep: usize) -> std::io::Result<Running>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut child = Command::new(program)
+        .args(args)
+        .env("TZ", "UTC")
+        .stdin(Stdio::null())
+        .stdout(if stdout {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let tail = StderrTail::default();
+    if let Some(stderr) = child.stderr.take() {
+        let lines = tail.0.clone();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if let Ok(mut lines) = lines.lock() {
+                    if lines.len() == keep.max(1) {
+                        lines.pop_front();
+                    }
+                    lines.push_back(line.chars().take(400).collect());
+                }
+            }
+        });
+    }
+    let stdout = child.stdout.take();
+    Ok(Running {
+        child,
+        stdout,
+        stderr: tail,
+    })
+}
+
+/// Runs a one-shot command to its end within `timeout`: its exit status, stdout and stderr.
+async fn one_shot(
+    program: &Path,
+    args: Vec<OsString>,
+    timeout: Duration,
+) -> Option<(ExitStatus, Vec<u8>, Vec<u8>)> {
+    let run = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(timeout, run).await.ok()?.ok()?;
+    Some((output.status, output.stdout, output.stderr))
+}
+
+/// What ffprobe says about a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    /// Duration in seconds.
+    pub duration: f64,
+    /// Video codec.
+    pub codec: Option<String>,
+    /// Width in pixels.
+    pub width: Option<i32>,
+    /// Height in pixels.
+    pub height: Option<i32>,
+    /// Average frame rate.
+    pub fps: Option<f64>,
+}
+
+/// Probes a file with ffprobe (20 s timeout); `None` means "try again next pass".
+pub async fn probe(ffprobe: &Path, file: &Path) -> Option<Probe> {
+    let (status, stdout, _) = one_shot(ffprobe, probe_args(file), ONE_SHOT_TIMEOUT).await?;
+    if !status.success() {
+        return None;
+    }
+    parse_probe(&serde_json::from_slice(&stdout).ok()?)
+}
+
+fn parse_probe(json: &Json) -> Option<Probe> {
+    let duration: f64 = json["format"]["duration"].as_str()?.parse().ok()?;
+    let stream = &json["streams"][0];
+    let fps = stream["avg_frame_rate"].as_str().and_then(|r| {
+        let (n, d) = r.split_once('/')?;
+        let (n, d): (f64, f64) = (n.parse().ok()?, d.parse().ok()?);
+        (d > 0.0).then_some(n / d)
+    });
+    Some(Probe {
+        duration,
+        codec: stream["codec_name"].as_str().map(str::to_owned),
+        width: stream["width"].as_i64().map(|v| v as i32),
+        height: stream["height"].as_i64().map(|v| v as i32),
+        fps,
+    })
+}
+
+/// Keyframe times (seconds from the file's start) up to `until` + 1 s.
+pub async fn keyframes(ffprobe: &Path, file: &Path, until: f64) -> Option<Vec<f64>> {
+    let (_, stdout, _) = one_shot(ffprobe, keyframe_args(file, until), ONE_SHOT_TIMEOUT).await?;
+    let json: Json = serde_json::from_slice(&stdout).ok()?;
+    let start: f64 = json["format"]["start_time"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.0);
+    Some(
+        json["frames"]
+            .as_array()?
+            .iter()
+            .filter_map(|f| f["pts_time"].as_str()?.parse::<f64>().ok())
+            .map(|t| t - start)
+            .collect(),
+    )
+}
+
+/// Extracts the frame at `offset` seconds into `file` as a JPEG at `out` (written to a
+/// `.part` file first, then renamed).
+pub async fn capture_frame(
+    ffmpeg: &Path,
+    file: &Path,
+    offset: f64,
+    out: &Path,
+) -> Result<(), AppError> {
+    let part = out.with_extension("jpg.part");
+    let Some((status, _, stderr)) =
+        one_shot(ffmpeg, frame_args(file, offset, &part), ONE_SHOT_TIMEOUT).await
+    else {
+        let _ = tokio::fs::remove_file(&part).await;
+        return Err(AppError::Unavailable(
+            "the frame took over 20 s to extract".into(),
+        ));
+    };
+    let size = tokio::fs::metadata(&part)
+        .await
+        .map(|m| m.len())
+        .unwrap_or(0);
+    if !status.success() || size == 0 {
+        let _ = tokio::fs::remove_file(&part).await;
+        return Err(AppError::internal(format!(
+            "ffmpeg could not extract a frame: {}",
+            String::from_utf8_lossy(&stderr).trim()
+        )));
+    }
+    tokio::fs::rename(&part, out)
+        .await
+        .map_err(AppError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(args: &[OsString]) -> Vec<&str> {
+        args.iter().map(|a| a.to_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn inputs_read_generated_graphs_and_files_in_real_time_and_rtsp_over_tcp() {
+        assert_eq!(
+            input_args("lavfi:testsrc"),
+            ["-re", "-f", "lavfi", "-i", "testsrc"]
+        );
+        assert_eq!(
+            input_args("file:///v/a.mp4"),
+            ["-re", "-stream_loop", "-1", "-i", "/v/a.mp4"]
+        );
+        assert_eq!(
+            input_args("rtsp://cam/s"),
+            [
+                "-rtsp_transport",
+                "tcp",
+                "-timeout",
+                "15000000",
+                "-i",
+                "rtsp://cam/s"
+            ]
+        );
+        assert_eq!(input_args("http://cam/s"), ["-i", "http://cam/s"]);
+    }
+
+    #[test]
+    fn the_recorder_copies_a_camera_into_fragmented_segments() {
+        let args = record_args("rtsp://cam/s", 60, Path::new("/d/rec/cam"));
+        assert_eq!(
+            args,
+            [
+                "-nostdin",
+                "-hide_banner",
+                "-loglevel",
+                "warning",
+                "-y",
+                "-rtsp_transport",
+                "tcp",
+                "-timeout",
+                "15000000",
+                "-i",
+                "rtsp://cam/s",
+                "-map",
+                "0:v:0",
+                "-c",
+                "copy",
+                "-f",
+                "segment",
+                "-segment_time",
+                "60",
+                "-segment_format",
+                "mp4",
+                "-segment_format_options",
+                "movflags=+frag_keyframe+empty_moov+default_base_moof",
+                "-reset_timestamps",
+                "1",
+                "-strftime",
+                "1",
+                "/d/rec/cam/%Y%m%d_%H%M%S.mp4",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_generated_source_is_encoded_with_a_keyframe_a_second() {
+        let args = record_args("lavfi:testsrc", 1, Path::new("/d"));
+        let encode = args.iter().position(|a| a == "-c:v").unwrap();
+        assert_eq!(args[encode + 1], "libx264");
+        assert!(args.contains(&"expr:gte(t,n_forced*1)".to_owned()));
+        let time = args.iter().position(|a| a == "-segment_time").unwrap();
+        assert_eq!(args[time + 1], "2", "segments are at least 2 s");
+    }
+
+    #[test]
+    fn the_sampler_scales_and_replaces_one_jpeg() {
+        let args = sample_args("rtsp://cam/s", 5.0, 640, Path::new("/d/latest_sub.jpg"));
+        assert_eq!(
+            args,
+            [
+                "-nostdin",
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-rtsp_transport",
+                "tcp",
+                "-timeout",
+                "15000000",
+                "-i",
+                "rtsp://cam/s",
+                "-an",
+                "-vf",
+                "fps=5.000,scale=640:-2",
+                "-q:v",
+                "5",
+                "-f",
+                "image2",
+                "-update",
+                "1",
+                "-atomic_writing",
+                "1",
+                "/d/latest_sub.jpg",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_export_concatenates_with_stream_copy_and_reports_progress() {
+        let args = concat_args(
+            Path::new("/r/clip_1.ffconcat"),
+            Path::new("/e/clip_1.mp4.part"),
+        );
+        assert_eq!(
+            os(&args),
+            [
+                "-hide_banner",
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-protocol_whitelist",
+                "file",
+                "-f",
+                "concat",
+                "-safe",
+                "1",
+                "-i",
+                "/r/clip_1.ffconcat",
+                "-map",
+                "0",
+                "-c",
+                "copy",
+                "-avoid_negative_ts",
+                "make_zero",
+                "-movflags",
+                "frag_keyframe+empty_moov+default_base_moof",
+                "-progress",
+                "pipe:1",
+                "-nostats",
+                "-f",
+                "mp4",
+                "-y",
+                "/e/clip_1.mp4.part",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_snapshot_seeks_then_takes_one_frame() {
+        let args = frame_args(Path::new("/r/a.mp4"), 2.5, Path::new("/s/x.jpg.part"));
+        assert_eq!(
+            os(&args),
+            [
+                "-hide_banner",
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-protocol_whitelist",
+                "file",
+                "-ss",
+                "2.500",
+                "-i",
+                "/r/a.mp4",
+                "-frames:v",
+                "1",
+                "-q:v",
+                "3",
+                "-f",
+                "image2",
+                "-c:v",
+                "mjpeg",
+                "-y",
+                "/s/x.jpg.part",
+            ]
+        );
+    }
+
+    #[test]
+    fn probes_ask_for_exactly_what_they_read() {
+        assert_eq!(
+            os(&probe_args(Path::new("/r/a.mp4"))),
+            [
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "format=duration:stream=codec_name,width,height,avg_frame_rate",
+                "-of",
+                "json",
+                "/r/a.mp4",
+            ]
+        );
+        assert_eq!(
+            os(&keyframe_args(Path::new("/r/a.mp4"), 4.0)),
+            [
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-skip_frame",
+                "nokey",
+                "-show_entries",
+                "frame=pts_time:format=start_time",
+                "-of",
+                "json",
+                "-read_intervals",
+                "%5.000",
+                "/r/a.mp4",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_probe_reads_duration_codec_size_and_rate() {
+        let json = serde_json::json!({
+            "format": {"duration": "60.040000"},
+            "streams": [{"codec_name": "h264", "width": 1280, "height": 720, "avg_frame_rate": "25/1"}],
+        });
+        let probe = parse_probe(&json).unwrap();
+        assert_eq!(probe.duration, 60.04);
+        assert_eq!(probe.codec.as_deref(), Some("h264"));
+        assert_eq!((probe.width, probe.height), (Some(1280), Some(720)));
+        assert_eq!(probe.fps, Some(25.0));
+        assert!(parse_probe(&serde_json::json!({"format": {}})).is_none());
+    }
+}

@@ -1,0 +1,243 @@
+//! One supervisor for every long-running ffmpeg (recorders, frame samplers): a registry of
+//! running processes keyed by what they serve, plans applied one at a time, restarts with
+//! backoff, and pause / stop.
+//!
+//! A plan says which keys should run and with what *fingerprint* (the settings a process was
+//! started with); a running process whose fingerprint changed is restarted, one no longer
+//! wanted is stopped (and waited for), a new one is started. Each process runs under
+//! [`supervise`]: spawned with `kill_on_drop`, restarted after 1 s doubling to 30 s, the
+//! backoff reset by a run of 30 s, its stderr tail handed to the job when it exits.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Longest wait between restarts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A run at least this long counts as healthy and resets the backoff.
+pub const HEALTHY_RUN: Duration = Duration::from_secs(30);
+
+/// What one supervised process does around its runs.
+#[async_trait::async_trait]
+pub trait Job: Send + 'static {
+    /// ffmpeg's arguments for the next run.
+    fn args(&self) -> Vec<String>;
+    /// Lines of stderr to keep for [`exited`](Self::exited).
+    fn stderr_lines(&self) -> usize {
+        12
+    }
+    /// Before each start (create directories, report "connecting").
+    async fn starting(&mut self);
+    /// The process could not be spawned.
+    async fn spawn_failed(&mut self, error: std::io::Error);
+    /// Every 250 ms while the process runs (`started` is when this run began).
+    async fn tick(&mut self, _started: Instant) {}
+    /// The process exited by itself after running `ran`; `stderr` is its tail.
+    async fn exited(
+        &mut self,
+        status: Option<std::process::ExitStatus>,
+        ran: Duration,
+        stderr: Vec<String>,
+    );
+}
+
+/// Runs `job`'s process until `stop` says so, restarting it with backoff.
+pub async fn supervise(program: PathBuf, mut job: impl Job, mut stop: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        job.starting().await;
+        let started = Instant::now();
+        let mut running =
+            match super::ffmpeg::spawn(&program, job.args(), false, job.stderr_lines()) {
+                Ok(running) => running,
+                Err(err) => {
+                    job.spawn_failed(err).await;
+                    if wait_or_stop(&mut stop, backoff).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            };
+        tracing::info!(pid = running.child.id(), "supervised process started");
+        let mut poll = tokio::time::interval(Duration::from_millis(250));
+        let status = loop {
+            tokio::select! {
+                status = running.child.wait() => break status.ok(),
+                _ = stop.changed() => {
+                    let _ = running.child.kill().await;
+                    tracing::info!("supervised process stopped");
+                    return;
+                }
+                _ = poll.tick() => job.tick(started).await,
+            }
+        };
+        let ran = started.elapsed();
+        job.exited(status, ran, running.stderr.lines()).await;
+        if ran >= HEALTHY_RUN {
+            backoff = Duration::from_secs(1);
+        }
+        if wait_or_stop(&mut stop, backoff).await {
+            return;
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Sleeps for `wait`; true when told to stop meanwhile.
+pub async fn wait_or_stop(stop: &mut watch::Receiver<bool>, wait: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}
+
+struct Running {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    fingerprint: String,
+}
+
+/// What a plan wants running for one key.
+pub struct Wanted {
+    /// The settings the process runs with; a change restarts it.
+    pub fingerprint: String,
+    /// Starts the process's task, given its stop signal.
+    pub start: Box<dyn FnOnce(watch::Receiver<bool>) -> JoinHandle<()> + Send>,
+}
+
+/// What applying a plan changed.
+#[derive(Debug)]
+pub struct Applied<K> {
+    /// Keys whose process was stopped (not wanted any more, or restarted).
+    pub stopped: Vec<K>,
+    /// Keys whose process was started (new, or restarted).
+    pub started: Vec<K>,
+}
+
+/// The running processes of one kind, keyed by what they serve.
+pub struct Supervisor<K> {
+    running: Mutex<HashMap<K, Running>>,
+    /// One plan at a time: a plan applies what it read, so two must not interleave.
+    plan: tokio::sync::Mutex<()>,
+    /// Set at shutdown: no plan starts anything after [`stop_all`](Self::stop_all).
+    stopping: AtomicBool,
+}
+
+impl<K> Default for Supervisor<K> {
+    fn default() -> Self {
+        Supervisor {
+            running: Mutex::new(HashMap::new()),
+            plan: tokio::sync::Mutex::new(()),
+            stopping: AtomicBool::new(false),
+        }
+    }
+}
+
+impl<K> std::fmt::Debug for Supervisor<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Supervisor")
+    }
+}
+
+impl<K: Hash + Eq + Clone> Supervisor<K> {
+    /// Waits for the plan lock; `None` once shutdown has begun. Hold the guard while reading
+    /// what to plan and applying it.
+    pub async fn plan(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        let guard = self.plan.lock().await;
+        (!self.stopping()).then_some(guard)
+    }
+
+    /// The keys running now.
+    pub fn keys(&self) -> Vec<K> {
+        self.running
+            .lock()
+            .map(|r| r.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether `key` runs now with `fingerprint` (applying a plan would leave it alone).
+    pub fn runs_with(&self, key: &K, fingerprint: &str) -> bool {
+        self.running
+            .lock()
+            .is_ok_and(|r| r.get(key).is_some_and(|r| r.fingerprint == fingerprint))
+    }
+
+    /// Brings the running processes in line with `wanted` (call under [`plan`](Self::plan)):
+    /// stops and waits for those not wanted or whose fingerprint changed, then starts the
+    /// missing ones.
+    pub async fn apply(&self, mut wanted: HashMap<K, Wanted>) -> Applied<K> {
+        let mut to_stop = Vec::new();
+        if let Ok(mut running) = self.running.lock() {
+            let keys: Vec<K> = running.keys().cloned().collect();
+            for key in keys {
+                let keep = wanted.get(&key).is_some_and(|w| {
+                    running
+                        .get(&key)
+                        .is_some_and(|r| r.fingerprint == w.fingerprint)
+                });
+                if keep {
+                    wanted.remove(&key);
+                } else if let Some(r) = running.remove(&key) {
+                    to_stop.push((key, r));
+                }
+            }
+        }
+        let mut applied = Applied {
+            stopped: Vec::new(),
+            started: Vec::new(),
+        };
+        for (key, r) in to_stop {
+            let _ = r.stop.send(true);
+            let _ = r.task.await;
+            applied.stopped.push(key);
+        }
+        for (key, want) in wanted {
+            let (stop, stopped) = watch::channel(false);
+            let task = (want.start)(stopped);
+            if let Ok(mut running) = self.running.lock() {
+                let fingerprint = want.fingerprint;
+                running.insert(
+                    key.clone(),
+                    Running {
+                        stop,
+                        task,
+                        fingerprint,
+                    },
+                );
+            }
+            applied.started.push(key);
+        }
+        applied
+    }
+
+    /// Whether shutdown has begun (no plan starts anything any more).
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Stops every process for good and waits for each to exit.
+    pub async fn stop_all(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.pause().await;
+    }
+
+    /// Stops every running process until the next plan (which may start them again).
+    pub async fn pause(&self) {
+        let _no_plan_meanwhile = self.plan.lock().await;
+        let all: Vec<Running> = match self.running.lock() {
+            Ok(mut running) => running.drain().map(|(_, r)| r).collect(),
+            Err(_) => Vec::new(),
+        };
+        for r in all {
+            let _ = r.stop.send(true);
+            let _ = r.task.await;
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! What every handler shares: the HTTP state, GraphQL-shaped refusals, JSON responses and
+//! bearer authentication.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::auth::principal::{Capability, Principal, RequestAuth};
+use crate::error::request_error;
+use crate::graphql::documents::DocumentCache;
+use crate::schema::HeldarSchema;
+use crate::state::AppState;
+
+/// What every handler needs.
+#[derive(Clone)]
+pub struct HttpState {
+    /// Application state.
+    pub app: AppState,
+    /// The GraphQL schema.
+    pub schema: HeldarSchema,
+    /// Parsed documents by text.
+    pub documents: Arc<DocumentCache>,
+}
+
+/// A GraphQL-shaped error response with the given HTTP status.
+pub fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({ "errors": [request_error(code, message)] });
+    json_response(status, body.to_string())
+}
+
+/// A JSON body with the given status.
+pub fn json_response(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// Resolves the `Authorization` header into the request's authentication.
+pub async fn authenticate(state: &HttpState, headers: &HeaderMap) -> RequestAuth {
+    crate::auth::authenticate_header(&state.app, headers.get(header::AUTHORIZATION)).await
+}
+
+/// The bearer's principal if it holds `cap`; else the 401 or 403 to send.
+pub async fn bearer_with(
+    state: &HttpState,
+    headers: &HeaderMap,
+    cap: Capability,
+) -> Result<Principal, Response> {
+    let principal = match authenticate(state, headers).await {
+        RequestAuth::Authenticated(principal) => principal,
+        RequestAuth::Invalid(reason) => {
+            return Err(refusal(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                &reason,
+            ));
+        }
+        RequestAuth::Anonymous => {
+            return Err(refusal(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "send `Authorization: Bearer <access token>`",
+            ));
+        }
+    };
+    if !principal.can(cap) {
+        return Err(refusal(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            &format!("the `{}` capability is needed", cap.slug()),
+        ));
+    }
+    Ok(principal)
+}

@@ -1,0 +1,225 @@
+//! The zone engine as an ingest consumer: each batch's detections become zone events in the
+//! log; occupancy is counted after each batch; at start-up the engine is rebuilt from the log.
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_graphql::{ID, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::{detection, event};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde_json::json;
+
+use crate::error::AppError;
+use crate::events::model::{EventKind, NewEvent, Severity};
+use crate::perception::consumers::{Batch, DetectionConsumer};
+use crate::state::AppState;
+use crate::zones::engine::{Observation, TRACK_TTL_SECS, ZoneEvent, ZoneEventKind, ZoneSpec};
+use crate::zones::geometry::BBox;
+use crate::zones::store::ZoneLabel;
+
+/// Tracks inside a zone now.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ZoneOccupancy {
+    /// The zone's camera.
+    pub camera_id: ID,
+    /// The zone.
+    pub zone_id: ID,
+    /// Tracks inside (not suppressed, seen within the track TTL).
+    pub count: i32,
+    /// When it was counted.
+    pub at: DateTime<Utc>,
+}
+
+/// The zone engine as a consumer: events go to the log and the bus.
+#[derive(Debug)]
+pub struct ZoneConsumer;
+
+#[async_trait::async_trait]
+impl DetectionConsumer for ZoneConsumer {
+    fn name(&self) -> &'static str {
+        "zones"
+    }
+
+    async fn handle(&self, state: &AppState, batch: &Batch) -> Result<usize, AppError> {
+        let camera = &batch.outbox.camera_id;
+        let cached = state.zones.cache.get(&state.db, camera).await?;
+        let zones = &cached.enabled;
+        let observations: Vec<Observation> = batch.detections.iter().map(observation).collect();
+        let now = state.clock.now();
+        // The engine guard is held until the events are recorded, so two batches of the same
+        // camera can never log their events out of the order the engine produced them.
+        let mut engine = state.zones.engine.lock().await;
+        let produced = engine.process(camera, zones, &observations, now);
+        // Names and severities of the zones concerned (disabled ones too: a TTL exit may
+        // concern a zone disabled since, or another camera's zone).
+        let mut labels: HashMap<String, ZoneLabel> = HashMap::new();
+        for e in &produced {
+            if labels.contains_key(&e.zone_id) {
+                continue;
+            }
+            let theirs = if e.camera_id == *camera {
+                cached.clone()
+            } else {
+                state.zones.cache.get(&state.db, &e.camera_id).await?
+            };
+            labels.extend(theirs.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        for e in &produced {
+            let label = labels.get(&e.zone_id);
+            crate::events::store::record(state, zone_event(e, label, batch)).await?;
+        }
+        drop(engine);
+        publish_occupancy(state, camera, zones).await;
+        Ok(produced.len())
+    }
+}
+
+fn observation(d: &detection::Model) -> Observation {
+    Observation {
+        track_id: d.track_id.clone(),
+        label: d.label.clone(),
+        confidence: d.confidence,
+        bbox: BBox {
+            x: d.x,
+            y: d.y,
+            w: d.w,
+            h: d.h,
+        },
+    }
+}
+
+/// The log entry of an engine event: kind and direction from the event, severity from its zone
+/// (static suppression is always `info`).
+fn zone_event(e: &ZoneEvent, zone: Option<&ZoneLabel>, batch: &Batch) -> NewEvent {
+    let (kind, direction) = match e.kind {
+        ZoneEventKind::Enter => (EventKind::ZoneEnter, None),
+        ZoneEventKind::Exit => (EventKind::ZoneExit, None),
+        ZoneEventKind::Dwell => (EventKind::ZoneDwell, None),
+        ZoneEventKind::CrossAToB => (EventKind::LineCross, Some("AB")),
+        ZoneEventKind::CrossBToA => (EventKind::LineCross, Some("BA")),
+        ZoneEventKind::StaticSuppressed => (EventKind::ZoneStaticSuppressed, None),
+    };
+    let severity = match (e.kind, zone) {
+        (ZoneEventKind::StaticSuppressed, _) | (_, None) => Severity::Info,
+        (_, Some(zone)) => Severity::parse(&zone.severity),
+    };
+    NewEvent::new(kind, severity, e.at)
+        .camera(e.camera_id.clone())
+        .track(e.zone_id.clone(), e.track_id.clone(), e.label.clone())
+        .dwell_seconds(e.dwell_seconds)
+        .direction(direction)
+        .payload(json!({
+            "zone": zone.map(|z| &z.name),
+            "frameId": batch.outbox.frame_id,
+            "outboxSeq": batch.outbox.seq,
+        }))
+}
+
+/// Counts the camera's zones (as the batch just processed saw them) and sends the changes.
+pub async fn publish_occupancy(state: &AppState, camera_id: &str, zones: &[ZoneSpec]) {
+    let now = state.clock.now();
+    // Counted and published under the engine's guard, so two batches of one camera cannot
+    // publish their counts in the opposite order and leave a stale one last.
+    let engine = state.zones.engine.lock().await;
+    let counts: Vec<(String, i32)> = zones
+        .iter()
+        .map(|z| (z.id.clone(), engine.occupancy(camera_id, &z.id, now) as i32))
+        .collect();
+    let mut last = state.zones.occupancy.lock().await;
+    for (zone_id, count) in counts {
+        if last.get(&zone_id).copied().unwrap_or(0) != count {
+            last.insert(zone_id.clone(), count);
+            let _ = state.zones.occupancy_changes.send(ZoneOccupancy {
+                camera_id: ID(camera_id.to_owned()),
+                zone_id: ID(zone_id),
+                count,
+                at: now,
+            });
+        }
+    }
+}
+
+/// A track's visit to a zone, as the event log tells it.
+#[derive(Debug, Clone, Copy)]
+struct Visit {
+    entered_at: DateTime<Utc>,
+    last_event_at: DateTime<Utc>,
+    dwell_announced: bool,
+}
+
+/// Start-up: the engine's tracks that were inside a zone within the track TTL are rebuilt from
+/// the event log (an ENTER without a later EXIT), so a restart neither repeats their ENTER nor
+/// loses their EXIT; dwell already announced for the visit is not announced again.
+pub async fn restore_engine(state: &AppState) -> Result<usize, AppError> {
+    // Visits can be long: read a day of zone events to find who entered and never left; a
+    // track counts as still present only if it was detected within the TTL.
+    let now = state.clock.now();
+    let since = now - chrono::Duration::hours(24);
+    let alive_after = now - chrono::Duration::seconds(TRACK_TTL_SECS);
+    let kinds = [
+        EventKind::ZoneEnter,
+        EventKind::ZoneExit,
+        EventKind::ZoneDwell,
+    ];
+    let rows = event::Entity::find()
+        .filter(event::Column::Kind.is_in(kinds.map(EventKind::as_str)))
+        .filter(event::Column::At.gte(since))
+        .order_by_asc(event::Column::Seq)
+        .all(&state.db)
+        .await?;
+    // (camera, zone, track) → its open visit.
+    let mut visits: BTreeMap<(String, String, String), Visit> = BTreeMap::new();
+    for e in rows {
+        let (Some(camera), Some(zone), Some(track)) = (e.camera_id, e.zone_id, e.track_id) else {
+            continue;
+        };
+        let key = (camera, zone, track);
+        match EventKind::parse(&e.kind) {
+            Some(EventKind::ZoneEnter) => {
+                let visit = Visit {
+                    entered_at: e.at,
+                    last_event_at: e.at,
+                    dwell_announced: false,
+                };
+                visits.insert(key, visit);
+            }
+            Some(EventKind::ZoneDwell) => {
+                if let Some(v) = visits.get_mut(&key) {
+                    v.last_event_at = e.at;
+                    v.dwell_announced = true;
+                }
+            }
+            _ => {
+                visits.remove(&key);
+            }
+        }
+    }
+    let mut restored = 0;
+    for ((camera, zone, track), visit) in &visits {
+        let seen: Option<DateTime<Utc>> = detection::Entity::find()
+            .select_only()
+            .column(detection::Column::CreatedAt)
+            .filter(detection::Column::CameraId.eq(camera.clone()))
+            .filter(detection::Column::TrackId.eq(track.clone()))
+            .order_by_desc(detection::Column::Id)
+            .limit(1)
+            .into_tuple()
+            .one(&state.db)
+            .await?;
+        let last_seen = seen.map_or(visit.last_event_at, |s| s.max(visit.last_event_at));
+        if last_seen < alive_after {
+            continue; // gone: the next batch's prune would exit it anyway
+        }
+        let mut engine = state.zones.engine.lock().await;
+        engine.restore_inside(
+            camera,
+            zone,
+            track,
+            visit.entered_at,
+            last_seen,
+            visit.dwell_announced,
+        );
+        restored += 1;
+    }
+    Ok(restored)
+}
