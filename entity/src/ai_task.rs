@@ -14,7 +14,7 @@ pub struct Model {
     /// Free-form kind of work (`detect`, `motion`, `anpr`, …).
     pub task_type: String,
     /// `sub` or `main`.
-    pub stream_profile: String,
+    pub stream_profile: crate::vocab::StreamProfile,
     /// Frames a second wanted, 0.1..30.
     pub fps: f64,
     /// Frame width wanted, 160..3840.

@@ -10,7 +10,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub camera_id: String,
     /// connecting | recording | offline | error | disabled.
-    pub state: String,
+    pub state: crate::vocab::CameraState,
     /// Last recorder start.
     pub last_started_at: Option<DateTimeUtc>,
     /// End of the newest indexed segment.

@@ -12,7 +12,7 @@ pub struct Model {
     /// Camera.
     pub camera_id: String,
     /// queued | running | ready | failed | expired.
-    pub status: String,
+    pub status: crate::vocab::ClipStatus,
     /// 0..1.
     pub progress: f64,
     /// Requested start, ms since the epoch.

@@ -12,7 +12,7 @@ pub struct Model {
     /// Kind, e.g. `RETENTION_SWEEP`.
     pub kind: String,
     /// info | warning | critical.
-    pub severity: String,
+    pub severity: crate::vocab::Severity,
     /// Camera concerned.
     pub camera_id: Option<String>,
     /// Zone concerned.

@@ -21,4 +21,5 @@ pub mod segment;
 pub mod session;
 pub mod snapshot;
 pub mod user;
+pub mod vocab;
 pub mod zone;

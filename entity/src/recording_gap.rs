@@ -18,7 +18,7 @@ pub struct Model {
     /// Length in seconds.
     pub seconds: f64,
     /// camera_offline | recorder_restart | recording_disabled | disk_full | pruned | unknown.
-    pub reason: String,
+    pub reason: crate::vocab::GapReason,
     /// When it was found.
     pub created_at: DateTimeUtc,
 }

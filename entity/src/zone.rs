@@ -14,11 +14,11 @@ pub struct Model {
     /// Name, unique per camera.
     pub name: String,
     /// region | line.
-    pub kind: String,
+    pub kind: crate::vocab::ZoneKind,
     /// JSON `[[x, y], …]`, normalized 0..1.
     pub points: String,
     /// any | ab | ba (lines).
-    pub direction: String,
+    pub direction: crate::vocab::LineDirection,
     /// JSON array of labels; empty = all.
     pub labels: String,
     /// Detections below this confidence are invisible to the zone.
@@ -28,7 +28,7 @@ pub struct Model {
     /// Seconds inside before a dwell event (0 = none).
     pub dwell_seconds: f64,
     /// info | warning | critical.
-    pub severity: String,
+    pub severity: crate::vocab::Severity,
     /// Watched by the engine.
     pub enabled: bool,
     /// Motionless objects are suppressed.

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::ai::leases::{held_lease, holder};
 use crate::ai::sampler::frame_path;
+use crate::ai::tasks::StreamProfile;
 use crate::auth::principal::Capability;
 use crate::http::respond::{HttpState, bearer_with, refusal};
 
@@ -55,8 +56,8 @@ pub async fn frame(
         );
     }
     let profile = match file.as_str() {
-        "sub.jpg" => "sub",
-        "main.jpg" => "main",
+        "sub.jpg" => StreamProfile::Sub,
+        "main.jpg" => StreamProfile::Main,
         _ => {
             return refusal(
                 StatusCode::NOT_FOUND,

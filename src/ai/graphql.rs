@@ -11,14 +11,12 @@ use sea_orm::{
 use serde_json::{Value, json};
 
 use crate::ai::leases::{self, LeaseRequest, holder};
-use crate::ai::tasks::{
-    StreamProfile, config, fps, frame_url, priority, reconcile_samplers, width,
-};
+use crate::ai::tasks::{StreamProfile, config, fps, frame_url, priority, width};
 use crate::audit::{self, Actor, Entry};
 use crate::auth::principal::{CameraScope, Capability};
-use crate::cameras::graphql::find_camera;
 use crate::error::AppError;
 use crate::graphql::ContextExt;
+use crate::graphql::context::find_camera;
 use crate::graphql::input::text;
 use crate::ids::new_id;
 
@@ -55,7 +53,7 @@ impl From<ai_task::Model> for AiTask {
             id: ID(m.id),
             camera_id: ID(m.camera_id),
             task_type: m.task_type,
-            stream_profile: StreamProfile::parse(&m.stream_profile),
+            stream_profile: m.stream_profile,
             fps: m.fps,
             width: m.width,
             priority: m.priority,
@@ -226,8 +224,8 @@ impl AiQuery {
             .filter(|s| principal.scope.allows(&s.camera_id))
             .map(|s| AiSampler {
                 camera_id: ID(s.camera_id),
-                stream_profile: StreamProfile::parse(&s.stream_profile),
-                state: s.state,
+                stream_profile: s.stream_profile,
+                state: s.state.as_str().to_owned(),
                 requested_fps: s.requested_fps,
                 requested_width: s.requested_width,
                 fps: s.fps,
@@ -267,7 +265,7 @@ impl AiMutation {
             ai_task::Entity::find()
                 .filter(ai_task::Column::CameraId.eq(input.camera_id.as_str()))
                 .filter(ai_task::Column::TaskType.eq(task_type.clone()))
-                .filter(ai_task::Column::StreamProfile.eq(profile.as_str()))
+                .filter(ai_task::Column::StreamProfile.eq(profile))
                 .one(&state.db)
                 .await
         };
@@ -279,7 +277,7 @@ impl AiMutation {
             id: Set(new_id("ait")),
             camera_id: Set(input.camera_id.to_string()),
             task_type: Set(task_type.clone()),
-            stream_profile: Set(profile.as_str().into()),
+            stream_profile: Set(profile),
             fps: Set(fps),
             width: Set(width),
             priority: Set(priority),
@@ -303,11 +301,12 @@ impl AiMutation {
                 other => return Err(other),
             },
         };
-        let mut entry = Entry::new("create_ai_task", "ai_task", &created.id)
-            .detail(json!({"taskType": created.task_type, "profile": created.stream_profile}));
+        let mut entry = Entry::new("create_ai_task", "ai_task", &created.id).detail(
+            json!({"taskType": created.task_type, "profile": created.stream_profile.as_str()}),
+        );
         entry.camera_id = Some(&created.camera_id);
         audit::record(&state.db, &Actor::from(principal), entry, now).await;
-        reconcile_samplers(state).await;
+        crate::fleet::ownership::reconcile_all(state).await;
         Ok(created.into())
     }
 
@@ -343,7 +342,7 @@ impl AiMutation {
         let mut entry = Entry::new("update_ai_task", "ai_task", &updated.id);
         entry.camera_id = Some(&updated.camera_id);
         audit::record(&state.db, &Actor::from(principal), entry, now).await;
-        reconcile_samplers(state).await;
+        crate::fleet::ownership::reconcile_all(state).await;
         Ok(updated.into())
     }
 
@@ -367,7 +366,7 @@ impl AiMutation {
         let mut entry = Entry::new("delete_ai_task", "ai_task", &current.id);
         entry.camera_id = Some(&current.camera_id);
         audit::record(&state.db, &Actor::from(principal), entry, now).await;
-        reconcile_samplers(state).await;
+        crate::fleet::ownership::reconcile_all(state).await;
         Ok(true)
     }
 

@@ -13,12 +13,13 @@ use entity::{ai_task, camera};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::ai::allocation::{Grant, Want, allocate};
+use crate::ai::tasks::StreamProfile;
 use crate::error::AppError;
 use crate::fleet::supervisor::{Job, Supervisor, Wanted, supervise};
 use crate::state::AppState;
 
 /// Where a sampler writes its latest frame.
-pub fn frame_path(state: &AppState, camera_id: &str, profile: &str) -> PathBuf {
+pub fn frame_path(state: &AppState, camera_id: &str, profile: StreamProfile) -> PathBuf {
     state
         .config
         .data_dir
@@ -27,15 +28,43 @@ pub fn frame_path(state: &AppState, camera_id: &str, profile: &str) -> PathBuf {
         .join(format!("latest_{profile}.jpg"))
 }
 
+/// What a sampler is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SamplerState {
+    /// Starting, or waiting for its first frame.
+    Connecting,
+    /// Frames are arriving.
+    Sampling,
+    /// It never delivered a frame; it retries with backoff.
+    Offline,
+    /// It failed after delivering frames; it retries with backoff.
+    Error,
+    /// Planned, but the frame budget has nothing left for it.
+    Shed,
+}
+
+impl SamplerState {
+    /// The name `aiSamplers` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SamplerState::Connecting => "connecting",
+            SamplerState::Sampling => "sampling",
+            SamplerState::Offline => "offline",
+            SamplerState::Error => "error",
+            SamplerState::Shed => "shed",
+        }
+    }
+}
+
 /// What a sampler is doing, as `aiSamplers` shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SamplerStatus {
     /// Camera.
     pub camera_id: String,
     /// `sub` or `main`.
-    pub stream_profile: String,
+    pub stream_profile: StreamProfile,
     /// `connecting`, `sampling`, `offline`, `error` or `shed` (no budget).
-    pub state: String,
+    pub state: SamplerState,
     /// The most demanding task's rate.
     pub requested_fps: f64,
     /// The most demanding task's width.
@@ -51,7 +80,7 @@ pub struct SamplerStatus {
 }
 
 /// A sampler serves one (camera, stream profile).
-type Key = (String, String);
+type Key = (String, StreamProfile);
 
 /// The demand of one (camera, profile): its most demanding task.
 #[derive(Debug, Clone, Copy)]
@@ -82,17 +111,15 @@ impl Samplers {
             .lock()
             .map(|s| s.values().cloned().collect())
             .unwrap_or_default();
-        all.sort_by(|a, b| {
-            (&a.camera_id, &a.stream_profile).cmp(&(&b.camera_id, &b.stream_profile))
-        });
+        all.sort_by(|a, b| (&a.camera_id, a.stream_profile).cmp(&(&b.camera_id, b.stream_profile)));
         all
     }
 
     /// Whether a sampler is planned (not shed) for the camera and profile.
-    pub fn planned(&self, camera_id: &str, profile: &str) -> bool {
+    pub fn planned(&self, camera_id: &str, profile: StreamProfile) -> bool {
         self.status.lock().is_ok_and(|s| {
-            s.get(&(camera_id.to_owned(), profile.to_owned()))
-                .is_some_and(|s| s.state != "shed")
+            s.get(&(camera_id.to_owned(), profile))
+                .is_some_and(|s| s.state != SamplerState::Shed)
         })
     }
 
@@ -142,7 +169,7 @@ impl Samplers {
             let (state, key2, grant) = (state.clone(), key.clone(), *grant);
             let start = move |stop| {
                 let program = state.config.ffmpeg.clone();
-                let out = frame_path(&state, &key2.0, &key2.1);
+                let out = frame_path(&state, &key2.0, key2.1);
                 let job = SamplerJob {
                     state,
                     key: key2,
@@ -172,8 +199,8 @@ impl Samplers {
         };
         let entry = status.entry(key.clone()).or_insert(SamplerStatus {
             camera_id: key.0.clone(),
-            stream_profile: key.1.clone(),
-            state: "connecting".into(),
+            stream_profile: key.1,
+            state: SamplerState::Connecting,
             requested_fps: want.fps,
             requested_width: want.width,
             fps: grant.fps,
@@ -186,9 +213,9 @@ impl Samplers {
         entry.fps = grant.fps;
         entry.width = grant.width;
         if grant.fps <= 0.0 {
-            entry.state = "shed".into();
+            entry.state = SamplerState::Shed;
         } else if starts {
-            entry.state = "connecting".into();
+            entry.state = SamplerState::Connecting;
             entry.restarts = 0;
         }
     }
@@ -213,7 +240,7 @@ fn plan(
     let mut wanted: HashMap<Key, Demand> = HashMap::new();
     for t in tasks.iter().filter(|t| cameras.contains_key(&t.camera_id)) {
         let entry = wanted
-            .entry((t.camera_id.clone(), t.stream_profile.clone()))
+            .entry((t.camera_id.clone(), t.stream_profile))
             .or_insert(Demand {
                 priority: i32::MIN,
                 fps: 0.0,
@@ -272,18 +299,18 @@ impl Job for SamplerJob {
             && let Err(err) = tokio::fs::create_dir_all(dir).await
         {
             samplers.update(&self.key, |s| {
-                s.state = "error".into();
+                s.state = SamplerState::Error;
                 s.last_error = Some(format!("cannot create {}: {err}", dir.display()));
             });
         }
-        samplers.update(&self.key, |s| s.state = "connecting".into());
+        samplers.update(&self.key, |s| s.state = SamplerState::Connecting);
         self.sampling = false;
     }
 
     async fn spawn_failed(&mut self, error: std::io::Error) {
         let program = self.state.config.ffmpeg.display().to_string();
         self.state.ai.samplers.update(&self.key, |s| {
-            s.state = "error".into();
+            s.state = SamplerState::Error;
             s.last_error = Some(format!("cannot start {program}: {error}"));
         });
     }
@@ -304,7 +331,7 @@ impl Job for SamplerJob {
             self.state
                 .ai
                 .samplers
-                .update(&self.key, |s| s.state = "sampling".into());
+                .update(&self.key, |s| s.state = SamplerState::Sampling);
         }
     }
 
@@ -323,7 +350,11 @@ impl Job for SamplerJob {
         tracing::warn!(camera = %self.key.0, profile = %self.key.1, %error, "sampler exited; restarting after backoff");
         let sampling = self.sampling;
         self.state.ai.samplers.update(&self.key, |s| {
-            s.state = if sampling { "error" } else { "offline" }.into();
+            s.state = if sampling {
+                SamplerState::Error
+            } else {
+                SamplerState::Offline
+            };
             s.last_error = Some(error);
             s.restarts += 1;
         });

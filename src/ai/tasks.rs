@@ -1,41 +1,12 @@
 //! AI tasks without GraphQL: stream profiles, the checks on a task's settings, and where a
 //! task's frames are pulled.
 
-use async_graphql::Enum;
 use entity::ai_task;
+pub use entity::vocab::StreamProfile;
 use serde_json::Value;
 
 use crate::error::AppError;
 use crate::graphql::input::in_range;
-use crate::state::AppState;
-
-/// Which of a camera's streams a task reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum StreamProfile {
-    /// The lighter sub-stream (default).
-    Sub,
-    /// The main stream.
-    Main,
-}
-
-impl StreamProfile {
-    /// As stored.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StreamProfile::Sub => "sub",
-            StreamProfile::Main => "main",
-        }
-    }
-
-    /// The profile a stored name stands for (`main`; anything else is the sub-stream).
-    pub fn parse(s: &str) -> StreamProfile {
-        if s == "main" {
-            StreamProfile::Main
-        } else {
-            StreamProfile::Sub
-        }
-    }
-}
 
 /// A task rate (0.1 to 30 frames a second); the error names `field`.
 pub fn fps(field: &str, v: f64) -> Result<f64, AppError> {
@@ -71,15 +42,4 @@ pub fn frame_url(task: &ai_task::Model) -> String {
         "/media/frames/{}/{}.jpg?task={}",
         task.camera_id, task.stream_profile, task.id
     )
-}
-
-/// Re-plans the samplers after a change; a failure is logged, the change stands.
-pub async fn reconcile_samplers(state: &AppState) {
-    let planned = match crate::fleet::ownership::claim_enabled(state).await {
-        Ok(owned) => state.ai.samplers.reconcile(state, &owned).await,
-        Err(err) => Err(err),
-    };
-    if let Err(err) = planned {
-        tracing::error!(error = %err, "could not reconcile the frame samplers");
-    }
 }

@@ -735,11 +735,8 @@ async fn wait_final(
     let mut pending: Vec<&str> = ids.to_vec();
     while !pending.is_empty() {
         match updates.recv().await {
-            Ok(row)
-                if pending.contains(&row.id.as_str())
-                    && !matches!(row.status.as_str(), "queued" | "running") =>
-            {
-                if row.status != "ready" {
+            Ok(row) if pending.contains(&row.id.as_str()) && row.status.is_final() => {
+                if row.status != entity::vocab::ClipStatus::Ready {
                     return Err(
                         format!("export {} ended {}: {:?}", row.id, row.status, row.error).into(),
                     );

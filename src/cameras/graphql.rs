@@ -4,6 +4,7 @@ use async_graphql::connection::Connection;
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::camera;
+use entity::vocab::CameraState;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -15,8 +16,8 @@ use crate::auth::principal::{CameraScope, Capability};
 use crate::cameras::model::{self, RETENTION_HOURS, SEGMENT_SECONDS, StreamUrl};
 use crate::error::AppError;
 use crate::graphql::ContextExt;
+use crate::graphql::context::find_camera;
 use crate::graphql::paging::{connection, decode_cursor, page_size};
-use crate::state::AppState;
 
 /// A camera. Its stream credentials are never returned.
 #[derive(SimpleObject)]
@@ -85,21 +86,6 @@ pub struct CameraStatus {
     pub last_error: Option<String>,
 }
 
-/// Recorder state of a camera.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
-pub enum CameraState {
-    /// The recorder is starting or waiting for the stream.
-    Connecting,
-    /// Segments are being written.
-    Recording,
-    /// The camera did not answer; the recorder retries with backoff.
-    Offline,
-    /// The recorder failed after running; it retries with backoff.
-    Error,
-    /// The camera or its recording is switched off.
-    Disabled,
-}
-
 #[ComplexObject]
 impl Camera {
     /// Recorder status; DISABLED when the camera or its recording is off.
@@ -107,20 +93,11 @@ impl Camera {
         let row = entity::camera_status::Entity::find_by_id(self.id.to_string())
             .one(&ctx.state()?.db)
             .await?;
-        let stored = row
-            .as_ref()
-            .map(|r| r.state.clone())
-            .unwrap_or_else(|| "connecting".to_owned());
+        let stored = row.as_ref().map_or(CameraState::Connecting, |r| r.state);
         let state = if !self.enabled || !self.record_enabled {
             CameraState::Disabled
         } else {
-            match stored.as_str() {
-                "recording" => CameraState::Recording,
-                "offline" => CameraState::Offline,
-                "error" => CameraState::Error,
-                "disabled" => CameraState::Disabled,
-                _ => CameraState::Connecting,
-            }
+            stored
         };
         let row = row.unwrap_or_else(|| entity::camera_status::Model {
             camera_id: self.id.to_string(),
@@ -207,33 +184,6 @@ fn check_quota(quota: Option<i64>) -> Result<Option<i64>, AppError> {
             "must be positive",
         )),
         other => Ok(other),
-    }
-}
-
-/// Loads a camera the caller may see (scope checked before existence).
-pub async fn find_camera(
-    ctx: &Context<'_>,
-    cap: Capability,
-    id: &str,
-) -> Result<camera::Model, AppError> {
-    ctx.require_camera(cap, id)?;
-    camera::Entity::find_by_id(id.to_owned())
-        .one(&ctx.state()?.db)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("camera `{id}` not found")))
-}
-
-async fn name_taken(state: &AppState, name: &str, except: Option<&str>) -> Result<(), AppError> {
-    let mut query = camera::Entity::find().filter(camera::Column::Name.eq(name));
-    if let Some(id) = except {
-        query = query.filter(camera::Column::Id.ne(id));
-    }
-    match query.one(&state.db).await? {
-        Some(existing) => Err(AppError::Conflict(format!(
-            "camera `{}` is already named `{name}`",
-            existing.id
-        ))),
-        None => Ok(()),
     }
 }
 
@@ -327,7 +277,7 @@ impl CamerasMutation {
                 "a camera with id `{id}` exists; choose another `id` or name"
             )));
         }
-        name_taken(state, &name, None).await?;
+        crate::cameras::store::name_taken(&state.db, &name, None).await?;
         let now = state.clock.now();
         let row = camera::ActiveModel {
             id: Set(id.clone()),
@@ -379,7 +329,7 @@ impl CamerasMutation {
             RETENTION_HOURS,
         )?;
         if let Some(name) = &name {
-            name_taken(state, name, Some(&current.id)).await?;
+            crate::cameras::store::name_taken(&state.db, name, Some(&current.id)).await?;
         }
         let now = state.clock.now();
         let mut update = camera::Entity::update_many()

@@ -2,7 +2,8 @@
 //! as the indexer finds their segments.
 
 use chrono::{DateTime, Utc};
-use entity::camera_status;
+use entity::vocab::CameraState;
+use entity::{camera, camera_status};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
@@ -14,13 +15,13 @@ use crate::state::AppState;
 pub async fn set_state(
     state: &AppState,
     camera_id: &str,
-    new_state: &str,
+    new_state: CameraState,
     last_error: Option<String>,
 ) {
     let now = state.clock.now();
     let mut row = camera_status::ActiveModel {
         camera_id: Set(camera_id.to_owned()),
-        state: Set(new_state.to_owned()),
+        state: Set(new_state),
         updated_at: Set(now),
         reconnect_count: Set(0),
         segments_written: Set(0),
@@ -30,7 +31,7 @@ pub async fn set_state(
         camera_status::Column::State,
         camera_status::Column::UpdatedAt,
     ];
-    if new_state == "connecting" {
+    if new_state == CameraState::Connecting {
         row.last_started_at = Set(Some(now));
         columns.push(camera_status::Column::LastStartedAt);
     }
@@ -86,7 +87,7 @@ pub async fn record_segment(
 ) -> Result<(), AppError> {
     camera_status::Entity::insert(camera_status::ActiveModel {
         camera_id: Set(camera_id.to_owned()),
-        state: Set("recording".into()),
+        state: Set(CameraState::Recording),
         last_segment_at: Set(Some(seen.end)),
         segments_written: Set(1),
         reconnect_count: Set(0),
@@ -111,10 +112,37 @@ pub async fn record_segment(
                 ))
                 .add(1),
             )
-            .value(camera_status::Column::State, Expr::val("recording"))
+            .value(camera_status::Column::State, CameraState::Recording)
             .to_owned(),
     )
     .exec_without_returning(db)
     .await?;
     Ok(())
+}
+
+/// The camera with `id`, `NOT_FOUND` when there is none (check the caller's scope first).
+pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<camera::Model, AppError> {
+    camera::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("camera `{id}` not found")))
+}
+
+/// `CONFLICT` naming the camera (other than `except`) that is already named `name`.
+pub async fn name_taken(
+    db: &impl ConnectionTrait,
+    name: &str,
+    except: Option<&str>,
+) -> Result<(), AppError> {
+    let mut query = camera::Entity::find().filter(camera::Column::Name.eq(name));
+    if let Some(id) = except {
+        query = query.filter(camera::Column::Id.ne(id));
+    }
+    match query.one(db).await? {
+        Some(existing) => Err(AppError::Conflict(format!(
+            "camera `{}` is already named `{name}`",
+            existing.id
+        ))),
+        None => Ok(()),
+    }
 }

@@ -59,7 +59,7 @@ impl From<event::Model> for PerceptionEvent {
             cursor: encode_cursor(&m.seq.to_string()),
             seq: m.seq,
             kind: m.kind,
-            severity: Severity::parse(&m.severity),
+            severity: m.severity,
             camera_id: m.camera_id.map(ID),
             zone_id: m.zone_id.map(ID),
             track_id: m.track_id,
@@ -98,14 +98,6 @@ struct Matcher {
     scope: CameraScope,
 }
 
-fn rank(s: Severity) -> u8 {
-    match s {
-        Severity::Info => 0,
-        Severity::Warning => 1,
-        Severity::Critical => 2,
-    }
-}
-
 impl Matcher {
     fn matches(&self, e: &event::Model) -> bool {
         let f = &self.filter;
@@ -126,8 +118,7 @@ impl Matcher {
             && f.labels
                 .as_ref()
                 .is_none_or(|l| e.label.as_ref().is_some_and(|x| l.contains(x)))
-            && f.min_severity
-                .is_none_or(|m| rank(Severity::parse(&e.severity)) >= rank(m))
+            && f.min_severity.is_none_or(|m| e.severity >= m)
             && f.from.is_none_or(|t| e.at >= t)
             && f.to.is_none_or(|t| e.at < t)
     }
@@ -151,10 +142,9 @@ impl Matcher {
             c = c.add(event::Column::Label.is_in(labels.clone()));
         }
         if let Some(min) = f.min_severity {
-            let allowed: Vec<&str> = [Severity::Info, Severity::Warning, Severity::Critical]
+            let allowed: Vec<Severity> = [Severity::Info, Severity::Warning, Severity::Critical]
                 .into_iter()
-                .filter(|s| rank(*s) >= rank(min))
-                .map(Severity::as_str)
+                .filter(|s| *s >= min)
                 .collect();
             c = c.add(event::Column::Severity.is_in(allowed));
         }

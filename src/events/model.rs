@@ -1,41 +1,10 @@
 //! The event log's vocabulary: what happened (`EventKind`), how serious (`Severity`), and
 //! `NewEvent`, the one way to build a row to record.
 
-use async_graphql::Enum;
 use chrono::{DateTime, Utc};
 use entity::event;
+pub use entity::vocab::Severity;
 use sea_orm::Set;
-
-/// How serious an event or a warning is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Enum)]
-pub enum Severity {
-    /// For the record.
-    Info,
-    /// Needs attention soon.
-    Warning,
-    /// Footage is at risk or a limit cannot be met.
-    Critical,
-}
-
-impl Severity {
-    /// The stored name (`info`, `warning`, `critical`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-
-    /// The severity a stored name stands for (unknown names are `Info`).
-    pub fn parse(stored: &str) -> Severity {
-        match stored {
-            "warning" => Severity::Warning,
-            "critical" => Severity::Critical,
-            _ => Severity::Info,
-        }
-    }
-}
 
 /// What an event records. Stored as its SCREAMING_SNAKE name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,7 +84,7 @@ impl NewEvent {
         NewEvent {
             row: event::ActiveModel {
                 kind: Set(kind.as_str().to_owned()),
-                severity: Set(severity.as_str().to_owned()),
+                severity: Set(severity),
                 payload: Set("{}".to_owned()),
                 at: Set(at),
                 ..Default::default()
@@ -182,9 +151,5 @@ mod tests {
     #[test]
     fn severities_order_from_info_to_critical() {
         assert!(Severity::Info < Severity::Warning && Severity::Warning < Severity::Critical);
-        assert_eq!(
-            Severity::parse(Severity::Critical.as_str()),
-            Severity::Critical
-        );
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use entity::vocab::ClipStatus;
 use entity::{clip_export, segment};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -28,20 +29,6 @@ use crate::footage::recorder::recordings_root;
 use crate::footage::store;
 use crate::ids::new_id;
 use crate::state::AppState;
-
-/// Export statuses as stored.
-pub mod status {
-    /// Waiting for a permit.
-    pub const QUEUED: &str = "queued";
-    /// ffmpeg is writing it.
-    pub const RUNNING: &str = "running";
-    /// Done; downloadable.
-    pub const READY: &str = "ready";
-    /// Failed; `error` says why.
-    pub const FAILED: &str = "failed";
-    /// Removed by its own retention.
-    pub const EXPIRED: &str = "expired";
-}
 
 /// A run that restarts interrupt more than this many times is failed instead of re-queued.
 const MAX_ATTEMPTS: i32 = 2;
@@ -140,13 +127,13 @@ pub async fn queue(
         .map(|g| DisclosedGap {
             from_ms: g.from_ms,
             to_ms: g.to_ms,
-            reason: explain(g.from_ms, g.to_ms, &recorded).map(str::to_owned),
+            reason: explain(g.from_ms, g.to_ms, &recorded).map(|r| r.as_str().to_owned()),
         })
         .collect();
     let row = clip_export::ActiveModel {
         id: Set(new_id("clip")),
         camera_id: Set(camera_id.to_owned()),
-        status: Set(status::QUEUED.into()),
+        status: Set(ClipStatus::Queued),
         progress: Set(0.0),
         from_ms: Set(from_ms),
         to_ms: Set(to_ms),
@@ -180,14 +167,14 @@ pub async fn cancel(
     job: clip_export::Model,
     by: &str,
 ) -> Result<clip_export::Model, AppError> {
-    if [status::READY, status::FAILED, status::EXPIRED].contains(&job.status.as_str()) {
+    if job.status.is_final() {
         return Err(AppError::Conflict(format!(
             "export `{}` has already finished ({})",
             job.id, job.status
         )));
     }
     let mut row = job.clone().into_active_model();
-    row.status = Set(status::FAILED.into());
+    row.status = Set(ClipStatus::Failed);
     row.error = Set(Some(format!("cancelled by {by}")));
     row.finished_at = Set(Some(state.clock.now()));
     // The runner's own outcome is stored only while RUNNING, so this one stands.
@@ -218,7 +205,7 @@ pub async fn recover(state: &AppState) -> Result<(), AppError> {
         );
     }
     let interrupted = clip_export::Entity::find()
-        .filter(clip_export::Column::Status.eq(status::RUNNING))
+        .filter(clip_export::Column::Status.eq(ClipStatus::Running))
         .all(&state.db)
         .await?;
     let now = state.clock.now();
@@ -226,14 +213,14 @@ pub async fn recover(state: &AppState) -> Result<(), AppError> {
         let mut row = job.clone().into_active_model();
         row.progress = Set(0.0);
         if job.attempts >= MAX_ATTEMPTS {
-            row.status = Set(status::FAILED.into());
+            row.status = Set(ClipStatus::Failed);
             row.error = Set(Some(format!(
                 "interrupted by a server restart {} times; export again",
                 job.attempts
             )));
             row.finished_at = Set(Some(now));
         } else {
-            row.status = Set(status::QUEUED.into());
+            row.status = Set(ClipStatus::Queued);
         }
         row.update(&state.db).await?;
         tracing::warn!(export = %job.id, attempts = job.attempts, "export interrupted by a restart");
@@ -288,7 +275,7 @@ pub async fn run(state: AppState) {
 /// take the same job).
 async fn claim_next(state: &AppState) -> Result<Option<clip_export::Model>, AppError> {
     let Some(next) = clip_export::Entity::find()
-        .filter(clip_export::Column::Status.eq(status::QUEUED))
+        .filter(clip_export::Column::Status.eq(ClipStatus::Queued))
         .order_by_asc(clip_export::Column::CreatedAt)
         .order_by_asc(clip_export::Column::Id)
         .one(&state.db)
@@ -301,9 +288,12 @@ async fn claim_next(state: &AppState) -> Result<Option<clip_export::Model>, AppE
         &state.db,
         None,
         Condition::all().add(clip_export::Column::Id.eq(next.id.clone())),
-        Condition::all().add(clip_export::Column::Status.eq(status::QUEUED)),
+        Condition::all().add(clip_export::Column::Status.eq(ClipStatus::Queued)),
         vec![
-            (clip_export::Column::Status, Expr::value(status::RUNNING)),
+            (
+                clip_export::Column::Status,
+                Expr::value(ClipStatus::Running),
+            ),
             (clip_export::Column::StartedAt, Expr::value(now)),
             (
                 clip_export::Column::Attempts,
@@ -363,7 +353,7 @@ async fn run_job(state: AppState, job: clip_export::Model, permit: OwnedSemaphor
             };
             audit::record(&state.db, &actor, entry, now).await;
             clip_export::Entity::update_many()
-                .col_expr(clip_export::Column::Status, Expr::value(status::READY))
+                .col_expr(clip_export::Column::Status, Expr::value(ClipStatus::Ready))
                 .col_expr(clip_export::Column::Progress, Expr::value(1.0))
                 .col_expr(clip_export::Column::SizeBytes, Expr::value(output.size))
                 .col_expr(
@@ -398,14 +388,14 @@ async fn run_job(state: AppState, job: clip_export::Model, permit: OwnedSemaphor
         Err(message) => {
             tracing::warn!(export = %job.id, error = %message, "clip export failed");
             clip_export::Entity::update_many()
-                .col_expr(clip_export::Column::Status, Expr::value(status::FAILED))
+                .col_expr(clip_export::Column::Status, Expr::value(ClipStatus::Failed))
                 .col_expr(clip_export::Column::Error, Expr::value(message.clone()))
                 .col_expr(clip_export::Column::FinishedAt, Expr::value(now))
         }
     };
     let stored = update
         .filter(clip_export::Column::Id.eq(job.id.clone()))
-        .filter(clip_export::Column::Status.eq(status::RUNNING))
+        .filter(clip_export::Column::Status.eq(ClipStatus::Running))
         .exec(&state.db)
         .await;
     if let Err(err) = stored {
@@ -577,7 +567,7 @@ async fn report_progress(
             let _ = clip_export::Entity::update_many()
                 .col_expr(clip_export::Column::Progress, Expr::value(fraction))
                 .filter(clip_export::Column::Id.eq(id))
-                .filter(clip_export::Column::Status.eq(status::RUNNING))
+                .filter(clip_export::Column::Status.eq(ClipStatus::Running))
                 .exec(&state.db)
                 .await;
             publish(state, id).await;

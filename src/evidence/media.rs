@@ -15,9 +15,10 @@ use tower::ServiceExt;
 
 use crate::auth::principal::Capability;
 use crate::auth::principal::RequestAuth;
-use crate::evidence::exports::{self, status};
+use crate::evidence::exports;
 use crate::evidence::model;
 use crate::http::respond::{HttpState, authenticate, refusal};
+use entity::vocab::ClipStatus;
 
 /// The evidence media routes: clips (and their manifests) and snapshots.
 pub fn routes() -> axum::Router<HttpState> {
@@ -147,7 +148,7 @@ pub async fn clip(
     if let Err(refused) = allowed(&state, &headers, &path, &signed, &job.camera_id).await {
         return refused;
     }
-    if job.status != status::READY {
+    if job.status != ClipStatus::Ready {
         return refusal(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",

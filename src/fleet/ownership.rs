@@ -131,7 +131,8 @@ pub async fn claim_enabled(state: &AppState) -> Result<HashSet<String>, AppError
 }
 
 /// Claims the cameras once, then brings the recorders and the samplers in line with the
-/// registry for the ones this instance owns. Failures are logged; a change that triggered this
+/// registry (cameras and AI tasks) for the ones this instance owns; every camera or task
+/// change calls this. Failures are logged; a change that triggered this
 /// stands.
 pub async fn reconcile_all(state: &AppState) {
     let owned = match claim_enabled(state).await {

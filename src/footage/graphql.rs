@@ -8,11 +8,11 @@ use futures_util::{Stream, StreamExt};
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::auth::principal::Capability;
-use crate::cameras::graphql::find_camera;
 use crate::error::AppError;
 use crate::footage::model::{self, Bucket, CoverageChange, GapReason, Range, TimeRange};
 use crate::footage::store;
 use crate::graphql::ContextExt;
+use crate::graphql::context::find_camera;
 use crate::graphql::paging::{connection, decode_cursor, page_size};
 
 /// Missing footage inside the requested window.
@@ -157,8 +157,7 @@ async fn coverage(
                 gap.from.timestamp_millis(),
                 gap.to.timestamp_millis(),
                 &recorded,
-            )
-            .map(GapReason::parse),
+            ),
             from: gap.from,
             to: gap.to,
             seconds: gap.seconds,

@@ -8,6 +8,7 @@
 use async_graphql::{Enum, ID, SimpleObject};
 use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
+pub use entity::vocab::GapReason;
 
 use crate::error::AppError;
 
@@ -256,60 +257,17 @@ pub fn local_label(t: DateTime<Utc>, tz: Tz) -> String {
     )
 }
 
-/// Why footage is missing, when the recorder knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum GapReason {
-    /// The camera did not answer.
-    CameraOffline,
-    /// The recorder restarted (crash, reconfiguration, server restart).
-    RecorderRestart,
-    /// Recording was switched off for the camera.
-    RecordingDisabled,
-    /// The disk was full.
-    DiskFull,
-    /// Footage was deleted by retention.
-    Pruned,
-    /// Recorded as a gap without a known cause.
-    Unknown,
-}
-
-impl GapReason {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GapReason::CameraOffline => "camera_offline",
-            GapReason::RecorderRestart => "recorder_restart",
-            GapReason::RecordingDisabled => "recording_disabled",
-            GapReason::DiskFull => "disk_full",
-            GapReason::Pruned => "pruned",
-            GapReason::Unknown => "unknown",
-        }
-    }
-
-    /// The reason a stored name stands for (unknown names are `Unknown`).
-    pub fn parse(stored: &str) -> GapReason {
-        match stored {
-            "camera_offline" => GapReason::CameraOffline,
-            "recorder_restart" => GapReason::RecorderRestart,
-            "recording_disabled" => GapReason::RecordingDisabled,
-            "disk_full" => GapReason::DiskFull,
-            "pruned" => GapReason::Pruned,
-            _ => GapReason::Unknown,
-        }
-    }
-}
-
 /// The stored reason of the first recorded gap overlapping `[from_ms, to_ms)`: why a hole
 /// found in the ranges is there, when the recorder knew.
 pub fn explain(
     from_ms: i64,
     to_ms: i64,
     recorded: &[entity::recording_gap::Model],
-) -> Option<&str> {
+) -> Option<GapReason> {
     recorded
         .iter()
         .find(|r| r.gap_start.timestamp_millis() < to_ms && r.gap_end.timestamp_millis() > from_ms)
-        .map(|r| r.reason.as_str())
+        .map(|r| r.reason)
 }
 
 /// What changed on a camera's footage.

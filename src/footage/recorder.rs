@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use entity::camera;
+use entity::vocab::CameraState;
 use sea_orm::EntityTrait;
 
 use crate::error::AppError;
@@ -88,7 +89,7 @@ impl Recorders {
         let applied = self.supervisor.apply(wanted).await;
         for id in applied.stopped {
             if !applied.started.contains(&id) {
-                crate::cameras::store::set_state(state, &id, "disabled", None).await;
+                crate::cameras::store::set_state(state, &id, CameraState::Disabled, None).await;
             }
         }
         Ok(())
@@ -144,16 +145,33 @@ impl Job for RecorderJob {
     async fn starting(&mut self) {
         if let Err(err) = tokio::fs::create_dir_all(&self.dir).await {
             let error = format!("cannot create {}: {err}", self.dir.display());
-            crate::cameras::store::set_state(&self.state, &self.camera.id, "error", Some(error))
-                .await;
+            crate::cameras::store::set_state(
+                &self.state,
+                &self.camera.id,
+                CameraState::Error,
+                Some(error),
+            )
+            .await;
         }
-        crate::cameras::store::set_state(&self.state, &self.camera.id, "connecting", None).await;
+        crate::cameras::store::set_state(
+            &self.state,
+            &self.camera.id,
+            CameraState::Connecting,
+            None,
+        )
+        .await;
     }
 
     async fn spawn_failed(&mut self, error: std::io::Error) {
         let program = self.state.config.ffmpeg.display();
         let error = format!("cannot start {program}: {error}");
-        crate::cameras::store::set_state(&self.state, &self.camera.id, "error", Some(error)).await;
+        crate::cameras::store::set_state(
+            &self.state,
+            &self.camera.id,
+            CameraState::Error,
+            Some(error),
+        )
+        .await;
     }
 
     async fn exited(
@@ -173,9 +191,9 @@ impl Job for RecorderJob {
         let reason = exit_reason(&stderr, ran);
         state.recorders.set_stop_reason(camera_id, reason);
         let new_state = if reason == GapReason::CameraOffline {
-            "offline"
+            CameraState::Offline
         } else {
-            "error"
+            CameraState::Error
         };
         let tail: String = error
             .chars()

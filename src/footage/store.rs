@@ -68,7 +68,7 @@ pub async fn insert_gap(
         gap_start: Set(from),
         gap_end: Set(to),
         seconds: Set((to - from).num_milliseconds() as f64 / 1000.0),
-        reason: Set(reason.as_str().to_owned()),
+        reason: Set(reason),
         created_at: Set(now),
     })
     .on_conflict(

@@ -60,3 +60,15 @@ impl ContextExt for Context<'_> {
         }
     }
 }
+
+/// Loads a camera the caller may see with `cap`: the scope is checked before the camera is
+/// looked up, so a scoped caller gets the same `FORBIDDEN` for a missing camera and for
+/// someone else's.
+pub async fn find_camera(
+    ctx: &Context<'_>,
+    cap: Capability,
+    id: &str,
+) -> Result<entity::camera::Model, AppError> {
+    ctx.require_camera(cap, id)?;
+    crate::cameras::store::find(&ctx.state()?.db, id).await
+}

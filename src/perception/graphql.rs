@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::auth::principal::Capability;
-use crate::cameras::graphql::find_camera;
 use crate::error::AppError;
 use crate::graphql::ContextExt;
+use crate::graphql::context::find_camera;
 use crate::perception::{ingest, model};
 use crate::zones::geometry::BBox;
 

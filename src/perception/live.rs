@@ -6,9 +6,9 @@ use futures_util::{Stream, StreamExt};
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::auth::principal::Capability;
-use crate::cameras::graphql::find_camera;
 use crate::error::AppError;
 use crate::graphql::ContextExt;
+use crate::graphql::context::find_camera;
 
 /// One detected object of a live batch.
 #[derive(SimpleObject, Clone, Debug)]
@@ -61,7 +61,14 @@ impl PerceptionSubscription {
         find_camera(ctx, Capability::VideoLive, &camera_id).await?;
         let receiver = ctx.state()?.perception.batches.subscribe();
         Ok(BroadcastStream::new(receiver).filter_map(move |batch| {
-            let batch = batch.ok().filter(|b| b.camera_id == camera_id);
+            let batch = match batch {
+                Ok(batch) => Some(batch).filter(|b| b.camera_id == camera_id),
+                // Overlays show the present: a subscriber this far behind skips to it.
+                Err(lagged) => {
+                    tracing::warn!(error = %lagged, "a detections subscriber fell behind; batches skipped");
+                    None
+                }
+            };
             async move { batch }
         }))
     }

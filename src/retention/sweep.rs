@@ -15,13 +15,14 @@ use serde_json::json;
 
 use crate::error::AppError;
 use crate::events::model::{EventKind, NewEvent, Severity};
-use crate::evidence::exports::{self, status};
+use crate::evidence::exports;
 use crate::footage::model::{CoverageChange, CoverageChangeKind, GapReason, join_spans_ms};
 use crate::footage::recorder::recordings_root;
 use crate::footage::store;
 use crate::ids::new_id;
 use crate::retention::plan::{RetentionCandidate, RetentionReport, deletable, plan, totals};
 use crate::state::AppState;
+use entity::vocab::ClipStatus;
 
 /// Deletes one segment if, at this instant, nothing reads or holds it; its range is updated in
 /// the same transaction. The file is unlinked by the caller only after this returns true.
@@ -150,7 +151,7 @@ async fn record_pruned(
                 gap_start: Set(segment::from_ms(s)),
                 gap_end: Set(segment::from_ms(e)),
                 seconds: Set((e - s) as f64 / 1000.0),
-                reason: Set(GapReason::Pruned.as_str().into()),
+                reason: Set(GapReason::Pruned),
                 created_at: Set(now),
             })
             .on_conflict(
@@ -177,14 +178,17 @@ async fn record_pruned(
 /// Clips and snapshots past their own retention: files removed, clips marked EXPIRED.
 async fn expire_media(state: &AppState, now: DateTime<Utc>) -> Result<(i64, i64), AppError> {
     let clips = clip_export::Entity::find()
-        .filter(clip_export::Column::Status.eq(status::READY))
+        .filter(clip_export::Column::Status.eq(ClipStatus::Ready))
         .filter(clip_export::Column::ExpiresAt.lt(now))
         .all(&state.db)
         .await?;
     let dir = exports::exports_dir(state);
     for clip in &clips {
         clip_export::Entity::update_many()
-            .col_expr(clip_export::Column::Status, Expr::value(status::EXPIRED))
+            .col_expr(
+                clip_export::Column::Status,
+                Expr::value(ClipStatus::Expired),
+            )
             .filter(clip_export::Column::Id.eq(clip.id.clone()))
             .exec(&state.db)
             .await?;

@@ -101,7 +101,7 @@ fn zone_event(e: &ZoneEvent, zone: Option<&ZoneLabel>, batch: &Batch) -> NewEven
     };
     let severity = match (e.kind, zone) {
         (ZoneEventKind::StaticSuppressed, _) | (_, None) => Severity::Info,
-        (_, Some(zone)) => Severity::parse(&zone.severity),
+        (_, Some(zone)) => zone.severity,
     };
     NewEvent::new(kind, severity, e.at)
         .camera(e.camera_id.clone())

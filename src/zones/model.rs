@@ -1,7 +1,8 @@
 //! Zones without I/O: kinds and directions, points, checks that name the field, and the
 //! conversion of a stored zone into what the engine watches.
 
-use async_graphql::{Enum, InputObject, SimpleObject};
+use async_graphql::{InputObject, SimpleObject};
+pub use entity::vocab::{LineDirection, ZoneKind};
 use entity::zone;
 use serde_json::json;
 
@@ -9,26 +10,6 @@ use crate::error::AppError;
 use crate::graphql::input::in_range;
 use crate::zones::engine::{Direction, Shape, StaticSuppression, ZoneSpec};
 use crate::zones::geometry::Point;
-
-/// A zone's shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum ZoneKind {
-    /// A polygon of 3 to 512 points: enter, exit and dwell events.
-    Region,
-    /// A tripwire of exactly 2 points, A then B: line-cross events with their direction.
-    Line,
-}
-
-/// Which crossings of a line fire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum LineDirection {
-    /// Both ways.
-    Any,
-    /// Only from A's left to its right (looking from A to B).
-    Ab,
-    /// Only the other way.
-    Ba,
-}
 
 /// A point in normalized image coordinates (0..1, origin top-left).
 #[derive(Debug, Clone, Copy, SimpleObject, InputObject)]
@@ -38,24 +19,6 @@ pub struct ZonePoint {
     pub x: f64,
     /// 0 (top) to 1 (bottom).
     pub y: f64,
-}
-
-/// The kind a stored name stands for (`line`; anything else is a region).
-pub fn kind_of(stored: &str) -> ZoneKind {
-    if stored == "line" {
-        ZoneKind::Line
-    } else {
-        ZoneKind::Region
-    }
-}
-
-/// The direction a stored name stands for (`ab`, `ba`; anything else is any).
-pub fn direction_of(stored: &str) -> LineDirection {
-    match stored {
-        "ab" => LineDirection::Ab,
-        "ba" => LineDirection::Ba,
-        _ => LineDirection::Any,
-    }
 }
 
 /// The points of a stored JSON list of `[x, y]` pairs.
@@ -73,11 +36,11 @@ pub fn spec(m: &zone::Model) -> ZoneSpec {
         .into_iter()
         .map(|p| Point::new(p.x, p.y))
         .collect();
-    let shape = match (kind_of(&m.kind), points.as_slice()) {
+    let shape = match (m.kind, points.as_slice()) {
         (ZoneKind::Line, [a, b, ..]) => Shape::Line {
             a: *a,
             b: *b,
-            direction: match direction_of(&m.direction) {
+            direction: match m.direction {
                 LineDirection::Any => Direction::Any,
                 LineDirection::Ab => Direction::AToB,
                 LineDirection::Ba => Direction::BToA,
@@ -145,13 +108,4 @@ pub fn check_labels(labels: &[String]) -> Result<String, AppError> {
         }
     }
     Ok(json!(labels).to_string())
-}
-
-/// The stored name of a direction.
-pub fn direction_str(d: LineDirection) -> &'static str {
-    match d {
-        LineDirection::Any => "any",
-        LineDirection::Ab => "ab",
-        LineDirection::Ba => "ba",
-    }
 }

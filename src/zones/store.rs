@@ -27,8 +27,8 @@ pub struct CameraZones {
 pub struct ZoneLabel {
     /// The zone's name.
     pub name: String,
-    /// The zone's severity, as stored.
-    pub severity: String,
+    /// The severity of the zone's events.
+    pub severity: crate::events::model::Severity,
 }
 
 /// Camera → (when read or invalidated, the copy if there is one).

@@ -556,7 +556,7 @@ test_on_both!(
             let job = entity::clip_export::Entity::find_by_id(id.clone()).one(&db).await.unwrap().unwrap();
             let locks: i32 = entity::segment::Entity::find().all(&db).await.unwrap().iter().map(|s| s.read_locks).sum();
             eprintln!("after kill -9: export {} (progress {:.2}), read locks {locks}", job.status, job.progress);
-            assert!(job.status == "running" || job.status == "ready", "{}", job.status);
+            assert!(job.status.as_str() == "running" || job.status.as_str() == "ready", "{}", job.status);
             db.close().await.ok();
         }
 

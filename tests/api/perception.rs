@@ -315,7 +315,7 @@ test_on_both!(
         for i in 0..20 {
             heldar::events::store::record(&app.state, entity::event::ActiveModel {
                 kind: Set(format!("TEST_{i}")),
-                severity: Set("info".into()),
+                severity: Set(entity::vocab::Severity::Info),
                 payload: Set("{}".into()),
                 at: Set(chrono::Utc::now()),
                 ..Default::default()
@@ -424,7 +424,7 @@ test_on_both!(
             let camera = if i % 2 == 0 { "c1" } else { "c2" };
             let row = heldar::events::store::record(&app.state, entity::event::ActiveModel {
                 kind: Set("BULK".into()),
-                severity: Set("info".into()),
+                severity: Set(entity::vocab::Severity::Info),
                 camera_id: Set(Some(camera.into())),
                 payload: Set(json!({"i": i, "filler": filler}).to_string()),
                 at: Set(chrono::Utc::now()),
@@ -456,7 +456,7 @@ test_on_both!(
         for chunk in (0..total).collect::<Vec<_>>().chunks(500) {
             let rows = chunk.iter().map(|i| entity::event::ActiveModel {
                 kind: Set("BULK".into()),
-                severity: Set("info".into()),
+                severity: Set(entity::vocab::Severity::Info),
                 payload: Set(format!("{{\"i\":{i}}}")),
                 at: Set(now),
                 ..Default::default()
@@ -475,7 +475,7 @@ test_on_both!(
         // Then live.
         let live = heldar::events::store::record(&app.state, entity::event::ActiveModel {
             kind: Set("AFTER".into()),
-            severity: Set("info".into()),
+            severity: Set(entity::vocab::Severity::Info),
             payload: Set("{}".into()),
             at: Set(chrono::Utc::now()),
             ..Default::default()

@@ -2,65 +2,24 @@
 //! `clipExport` subscription.
 
 use async_graphql::connection::Connection;
-use async_graphql::{Context, Enum, ID, InputObject, Object, Subscription};
+use async_graphql::{Context, ID, InputObject, Object, Subscription};
 use chrono::{DateTime, Duration, Utc};
+use entity::vocab::ClipStatus;
 use entity::{clip_export, segment};
 use futures_util::{Stream, StreamExt, stream};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::auth::principal::{CameraScope, Capability};
-use crate::cameras::graphql::find_camera;
 use crate::error::AppError;
-use crate::evidence::exports::{self, status};
+use crate::evidence::exports;
 use crate::evidence::graphql::{scope_condition, signed_url};
 use crate::evidence::model::{DisclosedGap, MAX_CLIP_SECONDS, Source};
 use crate::footage::graphql::FootageGap;
 use crate::footage::model::{GapReason, TimeRange};
 use crate::graphql::ContextExt;
+use crate::graphql::context::find_camera;
 use crate::graphql::paging::{connection, decode_cursor, page_size};
-
-/// Where an export job is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum ClipExportStatus {
-    /// Waiting for a media-job slot.
-    Queued,
-    /// ffmpeg is writing the clip; `progress` moves.
-    Running,
-    /// Done: `downloadUrl`, `sha256` and the manifest are available.
-    Ready,
-    /// Failed; `error` says why. Nothing partial is ever served.
-    Failed,
-    /// The clip outlived its own retention and was removed.
-    Expired,
-}
-
-impl ClipExportStatus {
-    fn parse(stored: &str) -> ClipExportStatus {
-        match stored {
-            status::QUEUED => ClipExportStatus::Queued,
-            status::RUNNING => ClipExportStatus::Running,
-            status::READY => ClipExportStatus::Ready,
-            status::EXPIRED => ClipExportStatus::Expired,
-            _ => ClipExportStatus::Failed,
-        }
-    }
-
-    fn stored(self) -> &'static str {
-        match self {
-            ClipExportStatus::Queued => status::QUEUED,
-            ClipExportStatus::Running => status::RUNNING,
-            ClipExportStatus::Ready => status::READY,
-            ClipExportStatus::Failed => status::FAILED,
-            ClipExportStatus::Expired => status::EXPIRED,
-        }
-    }
-
-    /// Whether the job will change no more.
-    pub fn is_final(self) -> bool {
-        !matches!(self, ClipExportStatus::Queued | ClipExportStatus::Running)
-    }
-}
 
 /// A clip export job.
 pub struct ClipExport(pub clip_export::Model);
@@ -77,8 +36,8 @@ impl ClipExport {
         ID(self.0.camera_id.clone())
     }
     /// Where the job is.
-    async fn status(&self) -> ClipExportStatus {
-        ClipExportStatus::parse(&self.0.status)
+    async fn status(&self) -> ClipStatus {
+        self.0.status
     }
     /// 0 to 1, from ffmpeg's own progress reports; 1 once READY.
     async fn progress(&self) -> f64 {
@@ -109,7 +68,10 @@ impl ClipExport {
                 from: segment::from_ms(g.from_ms),
                 to: segment::from_ms(g.to_ms),
                 seconds: (g.to_ms - g.from_ms) as f64 / 1000.0,
-                reason: g.reason.as_deref().map(GapReason::parse),
+                reason: g
+                    .reason
+                    .as_deref()
+                    .map(|r| GapReason::parse(r).unwrap_or(GapReason::Unknown)),
             })
             .collect()
     }
@@ -171,7 +133,7 @@ impl ClipExport {
 
 impl ClipExport {
     fn link(&self, ctx: &Context<'_>, ext: &str) -> Result<Option<String>, AppError> {
-        if self.0.status != status::READY {
+        if self.0.status != ClipStatus::Ready {
             return Ok(None);
         }
         let principal = ctx.principal()?;
@@ -232,7 +194,7 @@ impl ExportsQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only this camera.")] camera_id: Option<ID>,
-        #[graphql(desc = "Only these statuses.")] status: Option<Vec<ClipExportStatus>>,
+        #[graphql(desc = "Only these statuses.")] status: Option<Vec<ClipStatus>>,
         #[graphql(desc = "Page size, 1 to 500 (default 50).")] first: Option<i32>,
         #[graphql(desc = "Cursor from the previous page.")] after: Option<String>,
     ) -> Result<Connection<String, ClipExport>, AppError> {
@@ -247,8 +209,7 @@ impl ExportsQuery {
             query = query.filter(clip_export::Column::CameraId.eq(camera.as_str()));
         }
         if let Some(statuses) = &status {
-            query = query
-                .filter(clip_export::Column::Status.is_in(statuses.iter().map(|s| s.stored())));
+            query = query.filter(clip_export::Column::Status.is_in(statuses.iter().copied()));
         }
         if let Some(cursor) = &after {
             query = query.filter(clip_export::Column::Id.lt(decode_cursor(cursor)?));
@@ -340,7 +301,7 @@ impl ExportsSubscription {
                     Some(row) => row,
                     None => updates.next().await?,
                 };
-                let done = ClipExportStatus::parse(&row.status).is_final();
+                let done = row.status.is_final();
                 Some((ClipExport(row), (None, updates, done)))
             },
         ))

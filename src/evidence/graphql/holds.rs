@@ -9,11 +9,11 @@ use serde_json::json;
 
 use crate::audit::{self, Actor, Entry};
 use crate::auth::principal::{CameraScope, Capability};
-use crate::cameras::graphql::find_camera;
 use crate::error::AppError;
 use crate::evidence::graphql::{bounded, scope_condition};
 use crate::evidence::store::{Footage, NewHold, footage_in, place_hold, release_hold};
 use crate::graphql::ContextExt;
+use crate::graphql::context::find_camera;
 use crate::graphql::paging::{connection, decode_cursor, page_size};
 
 /// A range of one camera's footage to hold.

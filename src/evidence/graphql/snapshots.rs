@@ -6,11 +6,11 @@ use serde_json::json;
 
 use crate::audit::{self, Actor, Entry};
 use crate::auth::principal::Capability;
-use crate::cameras::graphql::find_camera;
 use crate::error::AppError;
 use crate::evidence::graphql::signed_url;
 use crate::evidence::snapshots;
 use crate::graphql::ContextExt;
+use crate::graphql::context::find_camera;
 
 /// A JPEG of one recorded frame.
 #[derive(SimpleObject)]
