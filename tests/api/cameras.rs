@@ -2,8 +2,9 @@
 
 use serde_json::{Value, json};
 
+use crate::both;
+use crate::helpers::Backend;
 use crate::helpers::{TestApp, first_error};
-use crate::test_on_both;
 
 const CREATE: &str = "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id name streamUrl hasPassword enabled recordEnabled segmentSeconds retentionHours storageQuotaBytes } }";
 const UPDATE: &str = "mutation($i: UpdateCameraInput!) { updateCamera(input: $i) { id name streamUrl hasPassword segmentSeconds storageQuotaBytes } }";
@@ -12,108 +13,233 @@ async fn create(app: &TestApp, input: Value) -> Value {
     app.gql(CREATE, json!({"i": input}), app.admin()).await["createCamera"].clone()
 }
 
-test_on_both!(
-    async fn a_camera_is_created_with_defaults_and_its_password_is_never_shown(backend) {
-        let app = TestApp::spawn(backend).await;
-        let camera = create(&app, json!({"name": " Front Door ", "streamUrl": "rtsp://admin:s3cret@10.0.0.5:554/stream1"})).await;
-        assert_eq!(
-            camera,
-            json!({
-                "id": "front_door", "name": "Front Door", "streamUrl": "rtsp://admin:***@10.0.0.5:554/stream1",
-                "hasPassword": true, "enabled": true, "recordEnabled": true, "segmentSeconds": 60,
-                "retentionHours": 24, "storageQuotaBytes": null
-            })
-        );
-        let listed = app.gql("{ cameras { edges { node { id streamUrl } } } camera(id: \"front_door\") { name } }", json!({}), app.admin()).await;
-        assert!(!listed.to_string().contains("s3cret"));
-        assert_eq!(listed["camera"]["name"], "Front Door");
-        let audit = app.gql(r#"{ auditLog(filter: {cameraId: "front_door"}) { edges { node { action detail } } } }"#, json!({}), app.admin()).await;
-        assert_eq!(audit["auditLog"]["edges"][0]["node"]["action"], "create_camera");
-        assert!(!audit.to_string().contains("s3cret"), "no secret in the audit log");
-    }
-);
+async fn a_camera_is_created_with_defaults_and_its_password_is_never_shown(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let camera = create(
+        &app,
+        json!({"name": " Front Door ", "streamUrl": "rtsp://admin:s3cret@10.0.0.5:554/stream1"}),
+    )
+    .await;
+    assert_eq!(
+        camera,
+        json!({
+            "id": "front_door", "name": "Front Door", "streamUrl": "rtsp://admin:***@10.0.0.5:554/stream1",
+            "hasPassword": true, "enabled": true, "recordEnabled": true, "segmentSeconds": 60,
+            "retentionHours": 24, "storageQuotaBytes": null
+        })
+    );
+    let listed = app
+        .gql(
+            "{ cameras { edges { node { id streamUrl } } } camera(id: \"front_door\") { name } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    assert!(!listed.to_string().contains("s3cret"));
+    assert_eq!(listed["camera"]["name"], "Front Door");
+    let audit = app.gql(r#"{ auditLog(filter: {cameraId: "front_door"}) { edges { node { action detail } } } }"#, json!({}), app.admin()).await;
+    assert_eq!(
+        audit["auditLog"]["edges"][0]["node"]["action"],
+        "create_camera"
+    );
+    assert!(
+        !audit.to_string().contains("s3cret"),
+        "no secret in the audit log"
+    );
+}
+both!(a_camera_is_created_with_defaults_and_its_password_is_never_shown);
 
-test_on_both!(
-    async fn bad_camera_input_is_refused_naming_the_field(backend) {
-        let app = TestApp::spawn(backend).await;
-        let cases = [
-            (json!({"name": "", "streamUrl": "rtsp://h/s"}), "input.name"),
-            (json!({"name": "a", "streamUrl": "ftp://h/s"}), "input.streamUrl"),
-            (json!({"name": "a", "streamUrl": "file:///etc/passwd"}), "input.streamUrl"),
-            (json!({"name": "a", "streamUrl": "lavfi:testsrc"}), "input.streamUrl"),
-            (json!({"name": "a", "streamUrl": "rtsp://h/s", "segmentSeconds": 1}), "input.segmentSeconds"),
-            (json!({"name": "a", "streamUrl": "rtsp://h/s", "segmentSeconds": 3601}), "input.segmentSeconds"),
-            (json!({"name": "a", "streamUrl": "rtsp://h/s", "retentionHours": 0}), "input.retentionHours"),
-            (json!({"name": "a", "streamUrl": "rtsp://h/s", "storageQuotaBytes": 0}), "input.storageQuotaBytes"),
-        ];
-        for (input, field) in cases {
-            let (_, body) = app.post(CREATE, json!({"i": input}), app.admin()).await;
-            assert_eq!(first_error(&body).0, "BAD_USER_INPUT", "{input}");
-            assert_eq!(body["errors"][0]["extensions"]["field"], field, "{input}");
-        }
-        let cameras = app.gql("{ cameras { edges { node { id } } } }", json!({}), app.admin()).await;
-        assert_eq!(cameras["cameras"]["edges"], json!([]), "nothing was written");
+async fn bad_camera_input_is_refused_naming_the_field(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cases = [
+        (json!({"name": "", "streamUrl": "rtsp://h/s"}), "input.name"),
+        (
+            json!({"name": "a", "streamUrl": "ftp://h/s"}),
+            "input.streamUrl",
+        ),
+        (
+            json!({"name": "a", "streamUrl": "file:///etc/passwd"}),
+            "input.streamUrl",
+        ),
+        (
+            json!({"name": "a", "streamUrl": "lavfi:testsrc"}),
+            "input.streamUrl",
+        ),
+        (
+            json!({"name": "a", "streamUrl": "rtsp://h/s", "segmentSeconds": 1}),
+            "input.segmentSeconds",
+        ),
+        (
+            json!({"name": "a", "streamUrl": "rtsp://h/s", "segmentSeconds": 3601}),
+            "input.segmentSeconds",
+        ),
+        (
+            json!({"name": "a", "streamUrl": "rtsp://h/s", "retentionHours": 0}),
+            "input.retentionHours",
+        ),
+        (
+            json!({"name": "a", "streamUrl": "rtsp://h/s", "storageQuotaBytes": 0}),
+            "input.storageQuotaBytes",
+        ),
+    ];
+    for (input, field) in cases {
+        let (_, body) = app.post(CREATE, json!({"i": input}), app.admin()).await;
+        assert_eq!(first_error(&body).0, "BAD_USER_INPUT", "{input}");
+        assert_eq!(body["errors"][0]["extensions"]["field"], field, "{input}");
     }
-);
+    let cameras = app
+        .gql(
+            "{ cameras { edges { node { id } } } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(
+        cameras["cameras"]["edges"],
+        json!([]),
+        "nothing was written"
+    );
+}
+both!(bad_camera_input_is_refused_naming_the_field);
 
-test_on_both!(
-    async fn local_sources_need_the_setting(backend) {
-        let app = TestApp::spawn_with(backend, |c| c.allow_local_sources = true).await;
-        let camera = create(&app, json!({"name": "Demo", "streamUrl": "lavfi:testsrc2=size=320x240:rate=10"})).await;
-        assert_eq!(camera["id"], "demo");
-    }
-);
+async fn local_sources_need_the_setting(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.allow_local_sources = true).await;
+    let camera = create(
+        &app,
+        json!({"name": "Demo", "streamUrl": "lavfi:testsrc2=size=320x240:rate=10"}),
+    )
+    .await;
+    assert_eq!(camera["id"], "demo");
+}
+both!(local_sources_need_the_setting);
 
-test_on_both!(
-    async fn duplicate_names_and_ids_conflict_and_name_the_existing_camera(backend) {
-        let app = TestApp::spawn(backend).await;
-        create(&app, json!({"name": "Gate", "streamUrl": "rtsp://h/1"})).await;
-        let (code, message) = app.gql_err(CREATE, json!({"i": {"name": "Gate", "streamUrl": "rtsp://h/2", "id": "gate_2"}}), app.admin()).await;
-        assert_eq!((code.as_str(), message.as_str()), ("CONFLICT", "camera `gate` is already named `Gate`"));
-        let (code, _) = app.gql_err(CREATE, json!({"i": {"name": "GATE!", "streamUrl": "rtsp://h/2"}}), app.admin()).await;
-        assert_eq!(code, "CONFLICT", "same slug");
-    }
-);
+async fn duplicate_names_and_ids_conflict_and_name_the_existing_camera(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    create(&app, json!({"name": "Gate", "streamUrl": "rtsp://h/1"})).await;
+    let (code, message) = app
+        .gql_err(
+            CREATE,
+            json!({"i": {"name": "Gate", "streamUrl": "rtsp://h/2", "id": "gate_2"}}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("CONFLICT", "camera `gate` is already named `Gate`")
+    );
+    let (code, _) = app
+        .gql_err(
+            CREATE,
+            json!({"i": {"name": "GATE!", "streamUrl": "rtsp://h/2"}}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(code, "CONFLICT", "same slug");
+}
+both!(duplicate_names_and_ids_conflict_and_name_the_existing_camera);
 
-test_on_both!(
-    async fn updating_keeps_the_password_behind_the_mask_and_the_id(backend) {
-        let app = TestApp::spawn(backend).await;
-        create(&app, json!({"name": "Yard", "streamUrl": "rtsp://u:pw@cam/a"})).await;
-        let updated = app
-            .gql(UPDATE, json!({"i": {"id": "yard", "name": "Back Yard", "streamUrl": "rtsp://u:***@cam/b", "segmentSeconds": 10, "storageQuotaBytes": 1000}}), app.admin())
-            .await["updateCamera"]
-            .clone();
-        assert_eq!(updated, json!({"id": "yard", "name": "Back Yard", "streamUrl": "rtsp://u:***@cam/b", "hasPassword": true, "segmentSeconds": 10, "storageQuotaBytes": 1000}));
-        let lifted = app.gql(UPDATE, json!({"i": {"id": "yard", "storageQuotaBytes": null, "streamUrl": "rtsp://cam/c"}}), app.admin()).await["updateCamera"].clone();
-        assert_eq!(lifted["storageQuotaBytes"], Value::Null);
-        assert_eq!(lifted["hasPassword"], false);
-        let (code, _) = app.gql_err(UPDATE, json!({"i": {"id": "nope", "name": "x"}}), app.admin()).await;
-        assert_eq!(code, "NOT_FOUND");
-        assert_eq!(app.gql("mutation { deleteCamera(id: \"yard\") }", json!({}), app.admin()).await["deleteCamera"], true);
-        assert_eq!(app.gql_err("{ camera(id: \"yard\") { id } }", json!({}), app.admin()).await.0, "NOT_FOUND");
-    }
-);
+async fn updating_keeps_the_password_behind_the_mask_and_the_id(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    create(
+        &app,
+        json!({"name": "Yard", "streamUrl": "rtsp://u:pw@cam/a"}),
+    )
+    .await;
+    let updated = app
+        .gql(UPDATE, json!({"i": {"id": "yard", "name": "Back Yard", "streamUrl": "rtsp://u:***@cam/b", "segmentSeconds": 10, "storageQuotaBytes": 1000}}), app.admin())
+        .await["updateCamera"]
+        .clone();
+    assert_eq!(
+        updated,
+        json!({"id": "yard", "name": "Back Yard", "streamUrl": "rtsp://u:***@cam/b", "hasPassword": true, "segmentSeconds": 10, "storageQuotaBytes": 1000})
+    );
+    let lifted = app
+        .gql(
+            UPDATE,
+            json!({"i": {"id": "yard", "storageQuotaBytes": null, "streamUrl": "rtsp://cam/c"}}),
+            app.admin(),
+        )
+        .await["updateCamera"]
+        .clone();
+    assert_eq!(lifted["storageQuotaBytes"], Value::Null);
+    assert_eq!(lifted["hasPassword"], false);
+    let (code, _) = app
+        .gql_err(
+            UPDATE,
+            json!({"i": {"id": "nope", "name": "x"}}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(code, "NOT_FOUND");
+    assert_eq!(
+        app.gql(
+            "mutation { deleteCamera(id: \"yard\") }",
+            json!({}),
+            app.admin()
+        )
+        .await["deleteCamera"],
+        true
+    );
+    assert_eq!(
+        app.gql_err("{ camera(id: \"yard\") { id } }", json!({}), app.admin())
+            .await
+            .0,
+        "NOT_FOUND"
+    );
+}
+both!(updating_keeps_the_password_behind_the_mask_and_the_id);
 
-test_on_both!(
-    async fn a_camera_limited_caller_sees_only_its_cameras_and_the_same_refusal_for_the_rest(backend) {
-        let app = TestApp::spawn(backend).await;
-        create(&app, json!({"name": "One", "streamUrl": "rtsp://h/1"})).await;
-        create(&app, json!({"name": "Two", "streamUrl": "rtsp://h/2"})).await;
-        let (_, _, token) = app.api_key("manager", Some(vec!["one"])).await;
-        let list = app.gql("{ cameras { edges { node { id } } } }", json!({}), Some(&token)).await;
-        assert_eq!(list["cameras"]["edges"], json!([{"node": {"id": "one"}}]));
-        let doc = "query($id: ID!) { camera(id: $id) { id } }";
-        let (code_other, message_other) = app.gql_err(doc, json!({"id": "two"}), Some(&token)).await;
-        let (code_missing, message_missing) = app.gql_err(doc, json!({"id": "ghost"}), Some(&token)).await;
-        assert_eq!((code_other.as_str(), code_missing.as_str()), ("FORBIDDEN", "FORBIDDEN"));
-        assert_eq!(message_other.replace("two", "<id>"), message_missing.replace("ghost", "<id>"));
-        let (code, _) = app.gql_err(UPDATE, json!({"i": {"id": "two", "name": "x"}}), Some(&token)).await;
-        assert_eq!(code, "FORBIDDEN");
-        app.gql(UPDATE, json!({"i": {"id": "one", "name": "Uno"}}), Some(&token)).await;
-        let (code, _) = app.gql_err(CREATE, json!({"i": {"name": "Three", "streamUrl": "rtsp://h/3"}}), Some(&token)).await;
-        assert_eq!(code, "FORBIDDEN", "a new camera is outside the scope");
-    }
-);
+async fn a_camera_limited_caller_sees_only_its_cameras_and_the_same_refusal_for_the_rest(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    create(&app, json!({"name": "One", "streamUrl": "rtsp://h/1"})).await;
+    create(&app, json!({"name": "Two", "streamUrl": "rtsp://h/2"})).await;
+    let (_, _, token) = app.api_key("manager", Some(vec!["one"])).await;
+    let list = app
+        .gql(
+            "{ cameras { edges { node { id } } } }",
+            json!({}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(list["cameras"]["edges"], json!([{"node": {"id": "one"}}]));
+    let doc = "query($id: ID!) { camera(id: $id) { id } }";
+    let (code_other, message_other) = app.gql_err(doc, json!({"id": "two"}), Some(&token)).await;
+    let (code_missing, message_missing) =
+        app.gql_err(doc, json!({"id": "ghost"}), Some(&token)).await;
+    assert_eq!(
+        (code_other.as_str(), code_missing.as_str()),
+        ("FORBIDDEN", "FORBIDDEN")
+    );
+    assert_eq!(
+        message_other.replace("two", "<id>"),
+        message_missing.replace("ghost", "<id>")
+    );
+    let (code, _) = app
+        .gql_err(
+            UPDATE,
+            json!({"i": {"id": "two", "name": "x"}}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(code, "FORBIDDEN");
+    app.gql(
+        UPDATE,
+        json!({"i": {"id": "one", "name": "Uno"}}),
+        Some(&token),
+    )
+    .await;
+    let (code, _) = app
+        .gql_err(
+            CREATE,
+            json!({"i": {"name": "Three", "streamUrl": "rtsp://h/3"}}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(code, "FORBIDDEN", "a new camera is outside the scope");
+}
+both!(a_camera_limited_caller_sees_only_its_cameras_and_the_same_refusal_for_the_rest);
 
 /// Whether an ffmpeg writes under `dir/recordings/<camera>`.
 fn records_in(dir: &std::path::Path, camera: &str) -> bool {
@@ -126,47 +252,83 @@ fn records_in(dir: &std::path::Path, camera: &str) -> bool {
         .is_empty()
 }
 
-test_on_both!(
-    async fn two_servers_on_one_postgres_record_each_camera_once_and_hand_it_over_on_shutdown(backend) {
-        // SQLite is one process's database: one instance owns every camera.
-        let crate::helpers::Backend::Postgres(admin) = &backend else { return };
-        if !crate::helpers::ffmpeg_ready() {
-            return;
-        }
-        use sea_orm::ConnectionTrait;
-        use std::time::{Duration, Instant};
-        let name = format!("heldar_own_{}", uuid::Uuid::new_v4().simple());
-        let conn = sea_orm::Database::connect(admin.as_str()).await.unwrap();
-        conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
-        let url = crate::helpers::replace_db_name(admin, &name);
-        let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let (server_a, a) = crate::evidence::start_server(dir_a.path(), Some(&url));
-        let (server_b, _b) = crate::evidence::start_server(dir_b.path(), Some(&url));
-        let http = reqwest::Client::new();
-        let login = "mutation($p: String!) { login(username: \"admin\", password: $p) { accessToken } }";
-        let token = crate::evidence::call(&http, &a, None, login, json!({"p": crate::helpers::ADMIN_PASSWORD})).await["login"]["accessToken"].as_str().unwrap().to_owned();
-        crate::evidence::call(&http, &a, Some(&token), "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
-            json!({"i": {"id": "c1", "name": "c1", "streamUrl": "lavfi:testsrc2=size=160x120:rate=5"}})).await;
-
-        // A created it and owns it; B's renewals (every 10 s) leave it alone.
-        let started = Instant::now();
-        while !records_in(dir_a.path(), "c1") {
-            assert!(started.elapsed() < Duration::from_secs(15), "A never started recording c1");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        tokio::time::sleep(Duration::from_secs(12)).await;
-        assert!(records_in(dir_a.path(), "c1"));
-        assert!(!records_in(dir_b.path(), "c1"), "c1 is recorded once, not by both servers");
-
-        // A shuts down cleanly: it gives c1 up, and B takes it on its next renewal.
-        std::process::Command::new("kill").args(["-TERM", &server_a.id().to_string()]).status().unwrap();
-        let started = Instant::now();
-        while !records_in(dir_b.path(), "c1") {
-            assert!(started.elapsed() < Duration::from_secs(20), "B never took c1 over");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        assert!(!records_in(dir_a.path(), "c1"));
-        drop((server_a, server_b));
-        conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok();
+async fn two_servers_on_one_postgres_record_each_camera_once_and_hand_it_over_on_shutdown(
+    backend: Backend,
+) {
+    // SQLite is one process's database: one instance owns every camera.
+    let crate::helpers::Backend::Postgres(admin) = &backend else {
+        return;
+    };
+    if !crate::helpers::ffmpeg_ready() {
+        return;
     }
-);
+    use sea_orm::ConnectionTrait;
+    use std::time::{Duration, Instant};
+    let name = format!("heldar_own_{}", uuid::Uuid::new_v4().simple());
+    let conn = sea_orm::Database::connect(admin.as_str()).await.unwrap();
+    conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let url = crate::helpers::replace_db_name(admin, &name);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (server_a, a) = crate::helpers::process::start_server(dir_a.path(), Some(&url));
+    let (server_b, _b) = crate::helpers::process::start_server(dir_b.path(), Some(&url));
+    let http = reqwest::Client::new();
+    let login =
+        "mutation($p: String!) { login(username: \"admin\", password: $p) { accessToken } }";
+    let token = crate::helpers::process::call(
+        &http,
+        &a,
+        None,
+        login,
+        json!({"p": crate::helpers::ADMIN_PASSWORD}),
+    )
+    .await["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    crate::helpers::process::call(
+        &http,
+        &a,
+        Some(&token),
+        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": {"id": "c1", "name": "c1", "streamUrl": "lavfi:testsrc2=size=160x120:rate=5"}}),
+    )
+    .await;
+
+    // A created it and owns it; B's renewals (every 10 s) leave it alone.
+    let started = Instant::now();
+    while !records_in(dir_a.path(), "c1") {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "A never started recording c1"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert!(records_in(dir_a.path(), "c1"));
+    assert!(
+        !records_in(dir_b.path(), "c1"),
+        "c1 is recorded once, not by both servers"
+    );
+
+    // A shuts down cleanly: it gives c1 up, and B takes it on its next renewal.
+    std::process::Command::new("kill")
+        .args(["-TERM", &server_a.id().to_string()])
+        .status()
+        .unwrap();
+    let started = Instant::now();
+    while !records_in(dir_b.path(), "c1") {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "B never took c1 over"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!records_in(dir_a.path(), "c1"));
+    drop((server_a, server_b));
+    conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .ok();
+}
+both!(two_servers_on_one_postgres_record_each_camera_once_and_hand_it_over_on_shutdown);

@@ -2,15 +2,17 @@
 //! downloaded with signed links), snapshots, holds, retention that never takes protected
 //! footage, and input checks.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sha2::Digest;
 
+use crate::both;
+use crate::helpers::Backend;
+use crate::helpers::process::{call, start_server};
+use crate::helpers::write_run;
 use crate::helpers::{TestApp, WsClient, ffmpeg_ready};
-use crate::test_on_both;
 
 fn at(base: DateTime<Utc>, s: i64) -> String {
     (base + chrono::Duration::seconds(s)).to_rfc3339()
@@ -81,134 +83,300 @@ fn ffprobe_duration(bytes: &[u8]) -> f64 {
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
-test_on_both!(
-    async fn a_clip_across_two_segments_and_a_gap_is_exported_hashed_described_and_served(backend) {
-        if !ffmpeg_ready() { return; }
-        let app = TestApp::spawn_with(backend, |c| { c.index_settle_ms = 0; c.index_interval_ms = 600_000; }).await;
-        camera(&app, "ev", json!({})).await;
-        let base = footage(&app, "ev").await;
+async fn a_clip_across_two_segments_and_a_gap_is_exported_hashed_described_and_served(
+    backend: Backend,
+) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(backend, |c| {
+        c.index_settle_ms = 0;
+        c.index_interval_ms = 600_000;
+    })
+    .await;
+    camera(&app, "ev", json!({})).await;
+    let base = footage(&app, "ev").await;
 
-        let started = app.gql(&format!("mutation($i: ExportClipInput!) {{ exportClip(input: $i) {{ {CLIP} }} }}"),
-            json!({"i": {"cameraId": "ev", "from": at(base, 5), "to": at(base, 35)}}), app.admin()).await["exportClip"].clone();
-        let id = started["id"].as_str().unwrap().to_owned();
-        assert!(["QUEUED", "RUNNING", "READY"].contains(&started["status"].as_str().unwrap()));
-        assert_eq!(started["requestedSeconds"], 30.0);
-        assert_eq!(started["coveredSeconds"], 20.0);
-        assert_eq!(started["gaps"], json!([{"from": at(base, 20), "to": at(base, 30), "seconds": 10.0, "reason": "UNKNOWN"}]));
-        assert_eq!(started["downloadUrl"], Value::Null, "nothing is served before READY");
+    let started = app
+        .gql(
+            &format!("mutation($i: ExportClipInput!) {{ exportClip(input: $i) {{ {CLIP} }} }}"),
+            json!({"i": {"cameraId": "ev", "from": at(base, 5), "to": at(base, 35)}}),
+            app.admin(),
+        )
+        .await["exportClip"]
+        .clone();
+    let id = started["id"].as_str().unwrap().to_owned();
+    assert!(["QUEUED", "RUNNING", "READY"].contains(&started["status"].as_str().unwrap()));
+    assert_eq!(started["requestedSeconds"], 30.0);
+    assert_eq!(started["coveredSeconds"], 20.0);
+    assert_eq!(
+        started["gaps"],
+        json!([{"from": at(base, 20), "to": at(base, 30), "seconds": 10.0, "reason": "UNKNOWN"}])
+    );
+    assert_eq!(
+        started["downloadUrl"],
+        Value::Null,
+        "nothing is served before READY"
+    );
 
-        // The subscription streams status and progress until READY, then completes.
-        let mut ws = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
-        ws.send(json!({"id": "c", "type": "subscribe", "payload": {"query": "subscription($id: ID!) { clipExport(id: $id) { status progress } }", "variables": {"id": id}}})).await;
-        let messages = tokio::time::timeout(Duration::from_secs(60), ws.until_done("c")).await.expect("the export finishes");
-        let updates: Vec<&Value> = messages.iter().filter(|m| m["type"] == "next").map(|m| &m["payload"]["data"]["clipExport"]).collect();
-        assert_eq!(messages.last().unwrap()["type"], "complete");
-        assert_eq!(updates.last().unwrap()["status"], "READY", "{updates:?}");
-        assert_eq!(updates.last().unwrap()["progress"], 1.0);
-        let progress: Vec<f64> = updates.iter().map(|u| u["progress"].as_f64().unwrap()).collect();
-        assert!(progress.windows(2).all(|w| w[0] <= w[1]), "progress never goes back: {progress:?}");
+    // The subscription streams status and progress until READY, then completes.
+    let mut ws = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
+    ws.send(json!({"id": "c", "type": "subscribe", "payload": {"query": "subscription($id: ID!) { clipExport(id: $id) { status progress } }", "variables": {"id": id}}})).await;
+    let messages = tokio::time::timeout(Duration::from_secs(60), ws.until_done("c"))
+        .await
+        .expect("the export finishes");
+    let updates: Vec<&Value> = messages
+        .iter()
+        .filter(|m| m["type"] == "next")
+        .map(|m| &m["payload"]["data"]["clipExport"])
+        .collect();
+    assert_eq!(messages.last().unwrap()["type"], "complete");
+    assert_eq!(updates.last().unwrap()["status"], "READY", "{updates:?}");
+    assert_eq!(updates.last().unwrap()["progress"], 1.0);
+    let progress: Vec<f64> = updates
+        .iter()
+        .map(|u| u["progress"].as_f64().unwrap())
+        .collect();
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]),
+        "progress never goes back: {progress:?}"
+    );
 
-        let clip = app.gql(&format!("query($id: ID!) {{ clipExport(id: $id) {{ {CLIP} }} }}"), json!({"id": id}), app.admin()).await["clipExport"].clone();
-        assert_eq!(clip["status"], "READY");
-        assert_eq!(clip["sourceSegments"], 3);
-        assert_eq!(clip["requestedBy"], "admin");
-        let actual_from = DateTime::parse_from_rfc3339(clip["actualFrom"].as_str().unwrap()).unwrap();
-        let from = base + chrono::Duration::seconds(5);
-        assert!(actual_from <= from && from - actual_from.with_timezone(&Utc) <= chrono::Duration::seconds(1), "keyframe shift within one GOP: {actual_from}");
-        assert_eq!(clip["actualTo"], at(base, 35));
+    let clip = app
+        .gql(
+            &format!("query($id: ID!) {{ clipExport(id: $id) {{ {CLIP} }} }}"),
+            json!({"id": id}),
+            app.admin(),
+        )
+        .await["clipExport"]
+        .clone();
+    assert_eq!(clip["status"], "READY");
+    assert_eq!(clip["sourceSegments"], 3);
+    assert_eq!(clip["requestedBy"], "admin");
+    let actual_from = DateTime::parse_from_rfc3339(clip["actualFrom"].as_str().unwrap()).unwrap();
+    let from = base + chrono::Duration::seconds(5);
+    assert!(
+        actual_from <= from
+            && from - actual_from.with_timezone(&Utc) <= chrono::Duration::seconds(1),
+        "keyframe shift within one GOP: {actual_from}"
+    );
+    assert_eq!(clip["actualTo"], at(base, 35));
 
-        // The signed link serves the MP4 without a token; its hash and length are what the API says.
-        let url = format!("{}{}", app.addr, clip["downloadUrl"].as_str().unwrap());
-        let response = app.http.get(&url).send().await.unwrap();
-        assert_eq!(response.status(), 200);
-        assert_eq!(response.headers()["content-type"], "video/mp4");
-        let bytes = response.bytes().await.unwrap();
-        assert_eq!(bytes.len() as i64, clip["sizeBytes"].as_i64().unwrap());
-        assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), clip["sha256"].as_str().unwrap());
-        let duration = ffprobe_duration(&bytes);
-        assert!((duration - 20.0).abs() <= 1.1, "duration {duration} vs covered 20 s (one GOP of lead-in allowed)");
-        let partial = app.http.get(&url).header("range", "bytes=0-99").send().await.unwrap();
-        assert_eq!(partial.status(), 206);
-        assert_eq!(partial.bytes().await.unwrap().len(), 100);
+    // The signed link serves the MP4 without a token; its hash and length are what the API says.
+    let url = format!("{}{}", app.addr, clip["downloadUrl"].as_str().unwrap());
+    let response = app.http.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "video/mp4");
+    let bytes = response.bytes().await.unwrap();
+    assert_eq!(bytes.len() as i64, clip["sizeBytes"].as_i64().unwrap());
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&bytes)),
+        clip["sha256"].as_str().unwrap()
+    );
+    let duration = ffprobe_duration(&bytes);
+    assert!(
+        (duration - 20.0).abs() <= 1.1,
+        "duration {duration} vs covered 20 s (one GOP of lead-in allowed)"
+    );
+    let partial = app
+        .http
+        .get(&url)
+        .header("range", "bytes=0-99")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(partial.status(), 206);
+    assert_eq!(partial.bytes().await.unwrap().len(), 100);
 
-        // The manifest tells the chain of custody.
-        let manifest: Value = app.http.get(format!("{}{}", app.addr, clip["manifestUrl"].as_str().unwrap())).send().await.unwrap().json().await.unwrap();
-        assert_eq!(manifest["sha256"], clip["sha256"]);
-        assert_eq!(manifest["sources"].as_array().unwrap().len(), 3);
-        assert_eq!(manifest["gaps"].as_array().unwrap().len(), 1);
-        assert_eq!(manifest["requestedBy"]["name"], "admin");
-        assert_eq!(manifest["coveredSeconds"], 20.0);
+    // The manifest tells the chain of custody.
+    let manifest: Value = app
+        .http
+        .get(format!(
+            "{}{}",
+            app.addr,
+            clip["manifestUrl"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(manifest["sha256"], clip["sha256"]);
+    assert_eq!(manifest["sources"].as_array().unwrap().len(), 3);
+    assert_eq!(manifest["gaps"].as_array().unwrap().len(), 1);
+    assert_eq!(manifest["requestedBy"]["name"], "admin");
+    assert_eq!(manifest["coveredSeconds"], 20.0);
 
-        // Tampered, foreign, expired and unsigned links are refused.
-        let tampered = format!("{}0", &url[..url.len() - 1]);
-        let tampered = if tampered == url { format!("{}1", &url[..url.len() - 1]) } else { tampered };
-        assert_eq!(app.http.get(&tampered).send().await.unwrap().status(), 403);
-        let foreign = url.replace(&format!("{id}.mp4"), &format!("{id}.json"));
-        assert_eq!(app.http.get(&foreign).send().await.unwrap().status(), 403);
-        let path = format!("/media/clips/{id}.mp4");
-        let past = Utc::now().timestamp() - 10;
-        let sig = heldar::evidence::model::sign(&app.state.media.url_key, &path, past, "usr_x");
-        let expired = app.http.get(format!("{}{path}?expires={past}&sub=usr_x&sig={sig}", app.addr)).send().await.unwrap();
-        assert_eq!(expired.status(), 403);
-        assert!(expired.text().await.unwrap().contains("expired"));
-        assert_eq!(app.http.get(format!("{}{path}", app.addr)).send().await.unwrap().status(), 401);
-        let list = app.http.get(format!("{}/media/clips/{id}.txt", app.addr)).bearer_auth(&app.token).send().await.unwrap();
-        assert_eq!(list.status(), 404, "only the clip and its manifest are ever served");
-        let (_, _, other_camera) = app.api_key("viewer", Some(vec!["elsewhere"])).await;
-        let scoped = app.http.get(format!("{}{path}", app.addr)).bearer_auth(&other_camera).send().await.unwrap();
-        assert_eq!(scoped.status(), 403);
-        let (code, _) = app.gql_err("query($id: ID!) { clipExport(id: $id) { id } }", json!({"id": id}), Some(&other_camera)).await;
+    // Tampered, foreign, expired and unsigned links are refused.
+    let tampered = format!("{}0", &url[..url.len() - 1]);
+    let tampered = if tampered == url {
+        format!("{}1", &url[..url.len() - 1])
+    } else {
+        tampered
+    };
+    assert_eq!(app.http.get(&tampered).send().await.unwrap().status(), 403);
+    let foreign = url.replace(&format!("{id}.mp4"), &format!("{id}.json"));
+    assert_eq!(app.http.get(&foreign).send().await.unwrap().status(), 403);
+    let path = format!("/media/clips/{id}.mp4");
+    let past = Utc::now().timestamp() - 10;
+    let sig = heldar::evidence::model::sign(&app.state.media.url_key, &path, past, "usr_x");
+    let expired = app
+        .http
+        .get(format!(
+            "{}{path}?expires={past}&sub=usr_x&sig={sig}",
+            app.addr
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expired.status(), 403);
+    assert!(expired.text().await.unwrap().contains("expired"));
+    assert_eq!(
+        app.http
+            .get(format!("{}{path}", app.addr))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let list = app
+        .http
+        .get(format!("{}/media/clips/{id}.txt", app.addr))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        list.status(),
+        404,
+        "only the clip and its manifest are ever served"
+    );
+    let (_, _, other_camera) = app.api_key("viewer", Some(vec!["elsewhere"])).await;
+    let scoped = app
+        .http
+        .get(format!("{}{path}", app.addr))
+        .bearer_auth(&other_camera)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scoped.status(), 403);
+    let (code, _) = app
+        .gql_err(
+            "query($id: ID!) { clipExport(id: $id) { id } }",
+            json!({"id": id}),
+            Some(&other_camera),
+        )
+        .await;
+    assert_eq!(code, "FORBIDDEN");
+
+    // A snapshot is one real JPEG frame.
+    let snap = app.gql("mutation($at: DateTime!) { exportSnapshot(cameraId: \"ev\", at: $at) { sizeBytes sha256 downloadUrl } }", json!({"at": at(base, 12)}), app.admin()).await["exportSnapshot"].clone();
+    let jpeg = app
+        .http
+        .get(format!(
+            "{}{}",
+            app.addr,
+            snap["downloadUrl"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jpeg.headers()["content-type"], "image/jpeg");
+    let jpeg = jpeg.bytes().await.unwrap();
+    assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&jpeg)),
+        snap["sha256"].as_str().unwrap()
+    );
+    let (code, _) = app
+        .gql_err(
+            "mutation($at: DateTime!) { exportSnapshot(cameraId: \"ev\", at: $at) { id } }",
+            json!({"at": at(base, 25)}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(code, "NO_FOOTAGE", "no frame inside the hole");
+
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(read_locks(&app).await, 0, "every read lock is released");
+    let listed = app
+        .gql(
+            "{ clipExports(status: [READY]) { edges { node { id } } } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(listed["clipExports"]["edges"][0]["node"]["id"], id);
+}
+both!(a_clip_across_two_segments_and_a_gap_is_exported_hashed_described_and_served);
+
+async fn export_requests_are_checked_in_order_with_clear_errors(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    camera(&app, "empty", json!({})).await;
+    let doc = "mutation($i: ExportClipInput!) { exportClip(input: $i) { id } }";
+    let base = DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let cases = [
+        ("empty", 10, 0, "BAD_USER_INPUT", Some("input.to")),
+        ("empty", 10, 10, "BAD_USER_INPUT", Some("input.to")),
+        ("empty", 0, 3601, "BAD_USER_INPUT", Some("input.to")),
+        ("ghost", 0, 3600, "NOT_FOUND", None),
+        ("empty", 0, 3600, "NO_FOOTAGE", None),
+    ];
+    for (cam, from, to, code, field) in cases {
+        let (_, body) = app
+            .post(
+                doc,
+                json!({"i": {"cameraId": cam, "from": at(base, from), "to": at(base, to)}}),
+                app.admin(),
+            )
+            .await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], code,
+            "{cam} {from}..{to}: {body}"
+        );
+        if let Some(field) = field {
+            assert_eq!(body["errors"][0]["extensions"]["field"], field);
+        }
+    }
+    let (_, body) = app
+        .post(
+            doc,
+            json!({"i": {"cameraId": "empty", "from": at(base, 0), "to": at(base, 3601)}}),
+            app.admin(),
+        )
+        .await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("3601")
+    );
+    // Scope is checked before anything else: the same answer for a foreign and a missing camera.
+    let (_, _, scoped) = app.api_key("viewer", Some(vec!["elsewhere"])).await;
+    for cam in ["empty", "ghost"] {
+        let (code, _) = app
+            .gql_err(
+                doc,
+                json!({"i": {"cameraId": cam, "from": at(base, 10), "to": at(base, 0)}}),
+                Some(&scoped),
+            )
+            .await;
         assert_eq!(code, "FORBIDDEN");
-
-        // A snapshot is one real JPEG frame.
-        let snap = app.gql("mutation($at: DateTime!) { exportSnapshot(cameraId: \"ev\", at: $at) { sizeBytes sha256 downloadUrl } }", json!({"at": at(base, 12)}), app.admin()).await["exportSnapshot"].clone();
-        let jpeg = app.http.get(format!("{}{}", app.addr, snap["downloadUrl"].as_str().unwrap())).send().await.unwrap();
-        assert_eq!(jpeg.headers()["content-type"], "image/jpeg");
-        let jpeg = jpeg.bytes().await.unwrap();
-        assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
-        assert_eq!(hex::encode(sha2::Sha256::digest(&jpeg)), snap["sha256"].as_str().unwrap());
-        let (code, _) = app.gql_err("mutation($at: DateTime!) { exportSnapshot(cameraId: \"ev\", at: $at) { id } }", json!({"at": at(base, 25)}), app.admin()).await;
-        assert_eq!(code, "NO_FOOTAGE", "no frame inside the hole");
-
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(read_locks(&app).await, 0, "every read lock is released");
-        let listed = app.gql("{ clipExports(status: [READY]) { edges { node { id } } } }", json!({}), app.admin()).await;
-        assert_eq!(listed["clipExports"]["edges"][0]["node"]["id"], id);
     }
-);
-
-test_on_both!(
-    async fn export_requests_are_checked_in_order_with_clear_errors(backend) {
-        let app = TestApp::spawn(backend).await;
-        camera(&app, "empty", json!({})).await;
-        let doc = "mutation($i: ExportClipInput!) { exportClip(input: $i) { id } }";
-        let base = DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z").unwrap().with_timezone(&Utc);
-        let cases = [
-            ("empty", 10, 0, "BAD_USER_INPUT", Some("input.to")),
-            ("empty", 10, 10, "BAD_USER_INPUT", Some("input.to")),
-            ("empty", 0, 3601, "BAD_USER_INPUT", Some("input.to")),
-            ("ghost", 0, 3600, "NOT_FOUND", None),
-            ("empty", 0, 3600, "NO_FOOTAGE", None),
-        ];
-        for (cam, from, to, code, field) in cases {
-            let (_, body) = app.post(doc, json!({"i": {"cameraId": cam, "from": at(base, from), "to": at(base, to)}}), app.admin()).await;
-            assert_eq!(body["errors"][0]["extensions"]["code"], code, "{cam} {from}..{to}: {body}");
-            if let Some(field) = field {
-                assert_eq!(body["errors"][0]["extensions"]["field"], field);
-            }
-        }
-        let (_, body) = app.post(doc, json!({"i": {"cameraId": "empty", "from": at(base, 0), "to": at(base, 3601)}}), app.admin()).await;
-        assert!(body["errors"][0]["message"].as_str().unwrap().contains("3601"));
-        // Scope is checked before anything else: the same answer for a foreign and a missing camera.
-        let (_, _, scoped) = app.api_key("viewer", Some(vec!["elsewhere"])).await;
-        for cam in ["empty", "ghost"] {
-            let (code, _) = app.gql_err(doc, json!({"i": {"cameraId": cam, "from": at(base, 10), "to": at(base, 0)}}), Some(&scoped)).await;
-            assert_eq!(code, "FORBIDDEN");
-        }
-        let (code, _) = app.gql_err("query { clipExport(id: \"clip_nope\") { id } }", json!({}), app.admin()).await;
-        assert_eq!(code, "NOT_FOUND");
-    }
-);
+    let (code, _) = app
+        .gql_err(
+            "query { clipExport(id: \"clip_nope\") { id } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(code, "NOT_FOUND");
+}
+both!(export_requests_are_checked_in_order_with_clear_errors);
 
 /// Inserts a segment row of `size` bytes ending `age_h` hours ago (no file: retention treats a
 /// missing file as already gone).
@@ -259,425 +427,626 @@ async fn hold(app: &TestApp, cam: &str, start: DateTime<Utc>, incident: &str) ->
 
 const SWEEP: &str = "mutation { runRetention { deletedSegments deletedBytes skippedLocked byReason { reason segments bytes } warnings { severity code cameraId } } }";
 
-test_on_both!(
-    async fn retention_takes_only_unprotected_footage_phase_by_phase(backend) {
-        let app = TestApp::spawn(backend).await;
-        let now = Utc::now();
-        let h = |hours: i64| now - chrono::Duration::hours(hours);
-        // R1: age. Recent, 48 h old, 48 h old but read-locked, 48 h old but held.
-        camera(&app, "aged", json!({"retentionHours": 24})).await;
-        let _recent = seg(&app, "aged", 0, h(1), 10).await;
-        let old = seg(&app, "aged", 1, h(48), 10).await;
-        let locked = seg(&app, "aged", 2, h(49), 10).await;
-        let held = seg(&app, "aged", 3, h(50), 10).await;
-        let lock = heldar::evidence::locks::ReadLock::acquire(&app.state.db, vec![locked.clone()]).await.unwrap();
-        hold(&app, "aged", h(50), "case-7").await;
-        let preview = app.gql("{ retentionPreview { totalSegments segments { segmentId reason } } }", json!({}), app.admin()).await;
-        assert_eq!(preview["retentionPreview"]["segments"], json!([{"segmentId": old, "reason": "AGE"}]));
-        let report = app.gql(SWEEP, json!({}), app.admin()).await["runRetention"].clone();
-        assert_eq!(report["deletedSegments"], 1);
-        assert!(!remaining(&app, "aged").await.contains(&old));
-        assert!(remaining(&app, "aged").await.contains(&locked) && remaining(&app, "aged").await.contains(&held));
-        // The pruned span is a gap with its reason; the sweep left one event.
-        let cov = app.gql("query($f: DateTime!, $t: DateTime!) { footageCoverage(cameraId: \"aged\", from: $f, to: $t) { gaps { reason } } }",
-            json!({"f": h(48).to_rfc3339(), "t": (h(48) + chrono::Duration::seconds(60)).to_rfc3339()}), app.admin()).await;
-        assert_eq!(cov["footageCoverage"]["gaps"], json!([{"reason": "PRUNED"}]));
-        {
-            use sea_orm::{EntityTrait, PaginatorTrait};
-            assert_eq!(entity::event::Entity::find().count(&app.state.db).await.unwrap(), 1);
-        }
-        // Once the reader is done, the next sweep may take it; the hold still protects its segment.
-        lock.release().await;
-        app.gql(SWEEP, json!({}), app.admin()).await;
-        assert!(!remaining(&app, "aged").await.contains(&locked));
-        assert!(remaining(&app, "aged").await.contains(&held));
+async fn retention_takes_only_unprotected_footage_phase_by_phase(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let now = Utc::now();
+    let h = |hours: i64| now - chrono::Duration::hours(hours);
+    // R1: age. Recent, 48 h old, 48 h old but read-locked, 48 h old but held.
+    camera(&app, "aged", json!({"retentionHours": 24})).await;
+    let _recent = seg(&app, "aged", 0, h(1), 10).await;
+    let old = seg(&app, "aged", 1, h(48), 10).await;
+    let locked = seg(&app, "aged", 2, h(49), 10).await;
+    let held = seg(&app, "aged", 3, h(50), 10).await;
+    let lock = heldar::evidence::locks::ReadLock::acquire(&app.state.db, vec![locked.clone()])
+        .await
+        .unwrap();
+    hold(&app, "aged", h(50), "case-7").await;
+    let preview = app
+        .gql(
+            "{ retentionPreview { totalSegments segments { segmentId reason } } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(
+        preview["retentionPreview"]["segments"],
+        json!([{"segmentId": old, "reason": "AGE"}])
+    );
+    let report = app.gql(SWEEP, json!({}), app.admin()).await["runRetention"].clone();
+    assert_eq!(report["deletedSegments"], 1);
+    assert!(!remaining(&app, "aged").await.contains(&old));
+    assert!(
+        remaining(&app, "aged").await.contains(&locked)
+            && remaining(&app, "aged").await.contains(&held)
+    );
+    // The pruned span is a gap with its reason; the sweep left one event.
+    let cov = app.gql("query($f: DateTime!, $t: DateTime!) { footageCoverage(cameraId: \"aged\", from: $f, to: $t) { gaps { reason } } }",
+        json!({"f": h(48).to_rfc3339(), "t": (h(48) + chrono::Duration::seconds(60)).to_rfc3339()}), app.admin()).await;
+    assert_eq!(
+        cov["footageCoverage"]["gaps"],
+        json!([{"reason": "PRUNED"}])
+    );
+    {
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        assert_eq!(
+            entity::event::Entity::find()
+                .count(&app.state.db)
+                .await
+                .unwrap(),
+            1
+        );
+    }
+    // Once the reader is done, the next sweep may take it; the hold still protects its segment.
+    lock.release().await;
+    app.gql(SWEEP, json!({}), app.admin()).await;
+    assert!(!remaining(&app, "aged").await.contains(&locked));
+    assert!(remaining(&app, "aged").await.contains(&held));
 
-        // R2: a quota of 1000 with 600 held and three 400 B segments: the two oldest go.
-        camera(&app, "quota", json!({"storageQuotaBytes": 1000, "retentionHours": 1000})).await;
-        seg(&app, "quota", 0, h(10), 600).await;
-        hold(&app, "quota", h(10), "case-7").await;
-        let a = seg(&app, "quota", 1, h(9), 400).await;
-        let b = seg(&app, "quota", 2, h(8), 400).await;
-        let c = seg(&app, "quota", 3, h(7), 400).await;
-        let report = app.gql(SWEEP, json!({}), app.admin()).await["runRetention"].clone();
-        assert_eq!(report["byReason"], json!([{"reason": "CAMERA_QUOTA", "segments": 2, "bytes": 800}]));
-        let left = remaining(&app, "quota").await;
-        assert!(!left.contains(&a) && !left.contains(&b) && left.contains(&c));
+    // R2: a quota of 1000 with 600 held and three 400 B segments: the two oldest go.
+    camera(
+        &app,
+        "quota",
+        json!({"storageQuotaBytes": 1000, "retentionHours": 1000}),
+    )
+    .await;
+    seg(&app, "quota", 0, h(10), 600).await;
+    hold(&app, "quota", h(10), "case-7").await;
+    let a = seg(&app, "quota", 1, h(9), 400).await;
+    let b = seg(&app, "quota", 2, h(8), 400).await;
+    let c = seg(&app, "quota", 3, h(7), 400).await;
+    let report = app.gql(SWEEP, json!({}), app.admin()).await["runRetention"].clone();
+    assert_eq!(
+        report["byReason"],
+        json!([{"reason": "CAMERA_QUOTA", "segments": 2, "bytes": 800}])
+    );
+    let left = remaining(&app, "quota").await;
+    assert!(!left.contains(&a) && !left.contains(&b) && left.contains(&c));
 
-        // R3: a quota of 100 with 500 held: nothing goes, and the sweep says why.
-        camera(&app, "tight", json!({"storageQuotaBytes": 100, "retentionHours": 1000})).await;
-        seg(&app, "tight", 0, h(5), 500).await;
-        hold(&app, "tight", h(5), "case-8").await;
-        let report = app.gql(SWEEP, json!({}), app.admin()).await["runRetention"].clone();
-        assert_eq!(report["deletedSegments"], 0);
-        assert!(report["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "camera_quota_protected" && w["cameraId"] == "tight"));
+    // R3: a quota of 100 with 500 held: nothing goes, and the sweep says why.
+    camera(
+        &app,
+        "tight",
+        json!({"storageQuotaBytes": 100, "retentionHours": 1000}),
+    )
+    .await;
+    seg(&app, "tight", 0, h(5), 500).await;
+    hold(&app, "tight", h(5), "case-8").await;
+    let report = app.gql(SWEEP, json!({}), app.admin()).await["runRetention"].clone();
+    assert_eq!(report["deletedSegments"], 0);
+    assert!(
+        report["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "camera_quota_protected" && w["cameraId"] == "tight")
+    );
 
-        // Incidents total their holds' footage.
-        let incidents = app.gql("{ incidents { incidentId holdCount cameraIds segmentCount totalBytes } }", json!({}), app.admin()).await;
-        assert_eq!(incidents["incidents"], json!([
+    // Incidents total their holds' footage.
+    let incidents = app
+        .gql(
+            "{ incidents { incidentId holdCount cameraIds segmentCount totalBytes } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(
+        incidents["incidents"],
+        json!([
             {"incidentId": "case-8", "holdCount": 1, "cameraIds": ["tight"], "segmentCount": 1, "totalBytes": 500},
             {"incidentId": "case-7", "holdCount": 2, "cameraIds": ["aged", "quota"], "segmentCount": 2, "totalBytes": 610},
-        ]));
-
-        // A camera with holds cannot be deleted until they are released.
-        let (code, message) = app.gql_err("mutation { deleteCamera(id: \"tight\") }", json!({}), app.admin()).await;
-        assert_eq!(code, "CONFLICT");
-        assert!(message.contains("1 active evidence hold") && message.contains("releaseEvidence"), "{message}");
-        let holds = app.gql("{ evidenceHolds(cameraId: \"tight\") { edges { node { id } } } }", json!({}), app.admin()).await;
-        let hold_id = holds["evidenceHolds"]["edges"][0]["node"]["id"].clone();
-        app.gql("mutation($id: ID!) { releaseEvidence(id: $id) { releasedAt } }", json!({"id": hold_id}), app.admin()).await;
-        let (code, _) = app.gql_err("mutation($id: ID!) { releaseEvidence(id: $id) { id } }", json!({"id": hold_id}), app.admin()).await;
-        assert_eq!(code, "CONFLICT");
-        app.gql("mutation { deleteCamera(id: \"tight\") }", json!({}), app.admin()).await;
-
-        // Orphan files: a deleted camera's, and one older than its camera's oldest segment, both
-        // an hour old, go; a newer one is the indexer's business and a fresh one is too young.
-        let recordings = app.data_dir.join("recordings");
-        let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
-        let orphan = |rel: &str, old: bool| {
-            let path = recordings.join(rel);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            let file = std::fs::File::create(&path).unwrap();
-            if old {
-                file.set_modified(two_hours_ago).unwrap();
-            }
-            path
-        };
-        let gone = [orphan("tight/20200101_000000.mp4", true), orphan("quota/20000101_000000.mp4", true)];
-        let kept = [orphan("quota/29990101_000000.mp4", true), orphan("aged/19990101_000000.mp4", false)];
-        let report = app.gql("mutation { runRetention { reclaimedOrphans } }", json!({}), app.admin()).await;
-        assert_eq!(report["runRetention"]["reclaimedOrphans"], 2);
-        assert!(gone.iter().all(|p| !p.exists()) && kept.iter().all(|p| p.exists()));
-    }
-);
-
-test_on_both!(
-    async fn the_size_cap_takes_from_the_camera_over_its_share_and_stops_at_protected_footage(backend) {
-        // R6: cap 5000. A holds 4×1000 held + 1×1000; B has 3×500, older. B keeps all three.
-        let app = TestApp::spawn_with(backend, |c| c.max_recordings_size = bytesize::ByteSize(5000)).await;
-        let now = Utc::now();
-        camera(&app, "a", json!({"retentionHours": 1000})).await;
-        camera(&app, "b", json!({"retentionHours": 1000})).await;
-        for i in 0..3 {
-            seg(&app, "b", i, now - chrono::Duration::hours(20 - i as i64), 500).await;
-        }
-        for i in 0..4 {
-            let start = now - chrono::Duration::hours(10 - i as i64);
-            seg(&app, "a", i, start, 1000).await;
-            hold(&app, "a", start, "case-a").await;
-        }
-        let free = seg(&app, "a", 9, now - chrono::Duration::hours(1), 1000).await;
-        let report = app.gql(SWEEP, json!({}), app.admin()).await["runRetention"].clone();
-        assert_eq!(report["byReason"], json!([{"reason": "SIZE_CAP", "segments": 1, "bytes": 1000}]));
-        assert!(!remaining(&app, "a").await.contains(&free));
-        assert_eq!(remaining(&app, "b").await.len(), 3);
-        assert!(report["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "over_share_all_protected" && w["severity"] == "CRITICAL"));
-    }
-);
-
-test_on_both!(
-    async fn overlapping_readers_each_hold_their_own_lock(backend) {
-        // C10: two readers of one segment; retention waits for both.
-        let app = TestApp::spawn(backend).await;
-        camera(&app, "c10", json!({"retentionHours": 1})).await;
-        let id = seg(&app, "c10", 0, Utc::now() - chrono::Duration::hours(5), 10).await;
-        let first = heldar::evidence::locks::ReadLock::acquire(&app.state.db, vec![id.clone()]).await.unwrap();
-        let second = heldar::evidence::locks::ReadLock::acquire(&app.state.db, vec![id.clone()]).await.unwrap();
-        assert_eq!(read_locks(&app).await, 2);
-        first.release().await;
-        assert_eq!(read_locks(&app).await, 1);
-        assert_eq!(app.gql(SWEEP, json!({}), app.admin()).await["runRetention"]["deletedSegments"], 0);
-        drop(second); // released from a task, as after a cancelled export
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(read_locks(&app).await, 0);
-        assert_eq!(app.gql(SWEEP, json!({}), app.admin()).await["runRetention"]["deletedSegments"], 1);
-    }
-);
-
-/// `count` real segments of `seconds` each, named for base + i·seconds, cut from one ffmpeg run
-/// (one keyframe per second, small frames so it is quick).
-pub fn write_run(dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32) {
-    std::fs::create_dir_all(dir).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
         ])
-        .arg(format!(
-            "testsrc2=size=160x120:rate=5:duration={}",
-            count * seconds
-        ))
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "5",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .args([
-            "-f",
-            "segment",
-            "-segment_time",
-            &seconds.to_string(),
-            "-reset_timestamps",
-            "1",
-        ])
-        .arg(tmp.path().join("s%05d.mp4"))
-        .status()
-        .unwrap();
-    assert!(status.success());
-    for i in 0..count {
-        let start = base + chrono::Duration::seconds((i * seconds) as i64);
-        std::fs::rename(
-            tmp.path().join(format!("s{i:05}.mp4")),
-            dir.join(format!("{}.mp4", start.format("%Y%m%d_%H%M%S"))),
+    );
+
+    // A camera with holds cannot be deleted until they are released.
+    let (code, message) = app
+        .gql_err(
+            "mutation { deleteCamera(id: \"tight\") }",
+            json!({}),
+            app.admin(),
         )
+        .await;
+    assert_eq!(code, "CONFLICT");
+    assert!(
+        message.contains("1 active evidence hold") && message.contains("releaseEvidence"),
+        "{message}"
+    );
+    let holds = app
+        .gql(
+            "{ evidenceHolds(cameraId: \"tight\") { edges { node { id } } } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    let hold_id = holds["evidenceHolds"]["edges"][0]["node"]["id"].clone();
+    app.gql(
+        "mutation($id: ID!) { releaseEvidence(id: $id) { releasedAt } }",
+        json!({"id": hold_id}),
+        app.admin(),
+    )
+    .await;
+    let (code, _) = app
+        .gql_err(
+            "mutation($id: ID!) { releaseEvidence(id: $id) { id } }",
+            json!({"id": hold_id}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(code, "CONFLICT");
+    app.gql(
+        "mutation { deleteCamera(id: \"tight\") }",
+        json!({}),
+        app.admin(),
+    )
+    .await;
+
+    // Orphan files: a deleted camera's, and one older than its camera's oldest segment, both
+    // an hour old, go; a newer one is the indexer's business and a fresh one is too young.
+    let recordings = app.data_dir.join("recordings");
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    let orphan = |rel: &str, old: bool| {
+        let path = recordings.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let file = std::fs::File::create(&path).unwrap();
+        if old {
+            file.set_modified(two_hours_ago).unwrap();
+        }
+        path
+    };
+    let gone = [
+        orphan("tight/20200101_000000.mp4", true),
+        orphan("quota/20000101_000000.mp4", true),
+    ];
+    let kept = [
+        orphan("quota/29990101_000000.mp4", true),
+        orphan("aged/19990101_000000.mp4", false),
+    ];
+    let report = app
+        .gql(
+            "mutation { runRetention { reclaimedOrphans } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(report["runRetention"]["reclaimedOrphans"], 2);
+    assert!(gone.iter().all(|p| !p.exists()) && kept.iter().all(|p| p.exists()));
+}
+both!(retention_takes_only_unprotected_footage_phase_by_phase);
+
+async fn the_size_cap_takes_from_the_camera_over_its_share_and_stops_at_protected_footage(
+    backend: Backend,
+) {
+    // R6: cap 5000. A holds 4×1000 held + 1×1000; B has 3×500, older. B keeps all three.
+    let app = TestApp::spawn_with(backend, |c| {
+        c.max_recordings_size = bytesize::ByteSize(5000)
+    })
+    .await;
+    let now = Utc::now();
+    camera(&app, "a", json!({"retentionHours": 1000})).await;
+    camera(&app, "b", json!({"retentionHours": 1000})).await;
+    for i in 0..3 {
+        seg(
+            &app,
+            "b",
+            i,
+            now - chrono::Duration::hours(20 - i as i64),
+            500,
+        )
+        .await;
+    }
+    for i in 0..4 {
+        let start = now - chrono::Duration::hours(10 - i as i64);
+        seg(&app, "a", i, start, 1000).await;
+        hold(&app, "a", start, "case-a").await;
+    }
+    let free = seg(&app, "a", 9, now - chrono::Duration::hours(1), 1000).await;
+    let report = app.gql(SWEEP, json!({}), app.admin()).await["runRetention"].clone();
+    assert_eq!(
+        report["byReason"],
+        json!([{"reason": "SIZE_CAP", "segments": 1, "bytes": 1000}])
+    );
+    assert!(!remaining(&app, "a").await.contains(&free));
+    assert_eq!(remaining(&app, "b").await.len(), 3);
+    assert!(
+        report["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "over_share_all_protected" && w["severity"] == "CRITICAL")
+    );
+}
+both!(the_size_cap_takes_from_the_camera_over_its_share_and_stops_at_protected_footage);
+
+async fn overlapping_readers_each_hold_their_own_lock(backend: Backend) {
+    // C10: two readers of one segment; retention waits for both.
+    let app = TestApp::spawn(backend).await;
+    camera(&app, "c10", json!({"retentionHours": 1})).await;
+    let id = seg(&app, "c10", 0, Utc::now() - chrono::Duration::hours(5), 10).await;
+    let first = heldar::evidence::locks::ReadLock::acquire(&app.state.db, vec![id.clone()])
+        .await
         .unwrap();
-    }
+    let second = heldar::evidence::locks::ReadLock::acquire(&app.state.db, vec![id.clone()])
+        .await
+        .unwrap();
+    assert_eq!(read_locks(&app).await, 2);
+    first.release().await;
+    assert_eq!(read_locks(&app).await, 1);
+    assert_eq!(
+        app.gql(SWEEP, json!({}), app.admin()).await["runRetention"]["deletedSegments"],
+        0
+    );
+    drop(second); // released from a task, as after a cancelled export
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(read_locks(&app).await, 0);
+    assert_eq!(
+        app.gql(SWEEP, json!({}), app.admin()).await["runRetention"]["deletedSegments"],
+        1
+    );
 }
+both!(overlapping_readers_each_hold_their_own_lock);
 
-/// The binary on `data_dir` (and `database_url`), until it logs its port.
-pub(crate) fn start_server(
-    data_dir: &Path,
-    database_url: Option<&str>,
-) -> (crate::cli::KillOnDrop, String) {
-    use std::io::{BufRead, BufReader};
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_heldar"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HELDAR_DATA_DIR", data_dir)
-        .env("HELDAR_BIND", "127.0.0.1:0")
-        .env("HELDAR_LOG_FORMAT", "json")
-        .env("HELDAR_ADMIN_PASSWORD", crate::helpers::ADMIN_PASSWORD)
-        .env("HELDAR_INDEX_INTERVAL_MS", "200")
-        .env("HELDAR_INDEX_SETTLE_MS", "0")
-        .env("HELDAR_RETENTION_INTERVAL_SECS", "0")
-        .env("HELDAR_MIN_FREE_DISK", "0")
-        .env("HELDAR_ALLOW_LOCAL_SOURCES", "true")
-        .arg("serve")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    if let Some(url) = database_url {
-        command.env("HELDAR_DATABASE_URL", url);
+async fn a_server_killed_mid_export_leaves_no_lock_no_running_job_and_no_partial_file(
+    backend: Backend,
+) {
+    if !ffmpeg_ready() {
+        return;
     }
-    let mut child = command.spawn().unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let child = crate::cli::KillOnDrop(child);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "server exited early"
-        );
-        let record: Value = serde_json::from_str(&line).unwrap_or_default();
-        if record["message"] == "listening; GraphiQL at /graphql" {
-            let port = record["port"].as_u64().unwrap();
-            std::thread::spawn(move || for _ in stderr.lines() {});
-            return (child, format!("http://127.0.0.1:{port}"));
-        }
-    }
-}
-
-pub async fn call(
-    http: &reqwest::Client,
-    addr: &str,
-    token: Option<&str>,
-    query: &str,
-    variables: Value,
-) -> Value {
-    let mut request = http
-        .post(format!("{addr}/graphql"))
-        .json(&json!({"query": query, "variables": variables}));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let body: Value = request.send().await.unwrap().json().await.unwrap();
-    assert!(body["errors"].is_null(), "{body}");
-    body["data"].clone()
-}
-
-test_on_both!(
-    async fn a_server_killed_mid_export_leaves_no_lock_no_running_job_and_no_partial_file(backend) {
-        if !ffmpeg_ready() { return; }
-        let dir = tempfile::tempdir().unwrap();
-        let database_url = match &backend {
-            crate::helpers::Backend::Sqlite => None,
-            crate::helpers::Backend::Postgres(admin) => {
-                use sea_orm::ConnectionTrait;
-                let name = format!("heldar_crash_{}", uuid::Uuid::new_v4().simple());
-                let conn = sea_orm::Database::connect(admin.as_str()).await.unwrap();
-                conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
-                Some(crate::helpers::replace_db_name(admin, &name))
-            }
-        };
-        let http = reqwest::Client::new();
-        let (mut server, addr) = start_server(dir.path(), database_url.as_deref());
-        let login = "mutation($p: String!) { login(username: \"admin\", password: $p) { accessToken } }";
-        let token = call(&http, &addr, None, login, json!({"p": crate::helpers::ADMIN_PASSWORD})).await["login"]["accessToken"].as_str().unwrap().to_owned();
-        call(&http, &addr, Some(&token), "mutation { createCamera(input: {id: \"crash\", name: \"crash\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false, segmentSeconds: 2}) { id } }", json!({})).await;
-        let base = DateTime::from_timestamp(Utc::now().timestamp() - 7200, 0).unwrap();
-        write_run(&dir.path().join("recordings/crash"), base, 60, 60);
-        let coverage = "query($f: DateTime!, $t: DateTime!) { footageCoverage(cameraId: \"crash\", from: $f, to: $t) { coveredSeconds } }";
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let covered = call(&http, &addr, Some(&token), coverage, json!({"f": at(base, 0), "t": at(base, 3600)})).await["footageCoverage"]["coveredSeconds"].as_f64().unwrap();
-            if covered > 3590.0 { break; }
-            assert!(Instant::now() < deadline, "indexed only {covered} s");
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-        let id = call(&http, &addr, Some(&token), "mutation($i: ExportClipInput!) { exportClip(input: $i) { id } }",
-            json!({"i": {"cameraId": "crash", "from": at(base, 0), "to": at(base, 3600)}})).await["exportClip"]["id"].as_str().unwrap().to_owned();
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        // kill -9: no chance to clean up.
-        assert!(std::process::Command::new("kill").args(["-KILL", &server.id().to_string()]).status().unwrap().success());
-        let _ = server.wait();
-        // The killed run's partial output gets a name of its own (a re-run after restart writes
-        // `<id>.mp4.part` again); start-up must remove every `.part`.
-        let killed_part = dir.path().join("exports").join(format!("{id}.killed.part"));
-        let part = dir.path().join("exports").join(format!("{id}.mp4.part"));
-        if part.exists() {
-            std::fs::rename(&part, &killed_part).unwrap();
-        }
-        let db_url = database_url.clone().unwrap_or_else(|| format!("sqlite://{}/heldar.db?mode=rw", dir.path().display()));
-        {
-            use sea_orm::EntityTrait;
-            let db = sea_orm::Database::connect(db_url.as_str()).await.unwrap();
-            let job = entity::clip_export::Entity::find_by_id(id.clone()).one(&db).await.unwrap().unwrap();
-            let locks: i32 = entity::segment::Entity::find().all(&db).await.unwrap().iter().map(|s| s.read_locks).sum();
-            eprintln!("after kill -9: export {} (progress {:.2}), read locks {locks}", job.status, job.progress);
-            assert!(job.status.as_str() == "running" || job.status.as_str() == "ready", "{}", job.status);
-            db.close().await.ok();
-        }
-
-        let (_server, addr) = start_server(dir.path(), database_url.as_deref());
-        let token = call(&http, &addr, None, login, json!({"p": crate::helpers::ADMIN_PASSWORD})).await["login"]["accessToken"].as_str().unwrap().to_owned();
-        let segments = "{ segments(cameraId: \"crash\", from: \"2000-01-01T00:00:00Z\", to: \"2000-01-01T01:00:00Z\") { edges { node { id } } } }";
-        call(&http, &addr, Some(&token), segments, json!({})).await;
-        assert!(!killed_part.exists(), "the killed run's partial file is removed at start-up");
-        let status = call(&http, &addr, Some(&token), "query($id: ID!) { clipExport(id: $id) { status downloadUrl } }", json!({"id": id})).await["clipExport"].clone();
-        if status["status"] != "READY" {
-            let raw = http.get(format!("{addr}/media/clips/{id}.mp4")).bearer_auth(&token).send().await.unwrap();
-            assert_eq!(raw.status(), 404, "nothing is served before READY");
-        }
-        // The interrupted job is re-queued and finishes; it never stays RUNNING.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let ready = loop {
-            let job = call(&http, &addr, Some(&token), "query($id: ID!) { clipExport(id: $id) { status coveredSeconds sha256 downloadUrl } }", json!({"id": id})).await["clipExport"].clone();
-            if job["status"] == "READY" { break job; }
-            assert!(["QUEUED", "RUNNING"].contains(&job["status"].as_str().unwrap()), "{job}");
-            assert!(Instant::now() < deadline, "the interrupted export never finished: {job}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
-        let bytes = http.get(format!("{addr}{}", ready["downloadUrl"].as_str().unwrap())).send().await.unwrap().bytes().await.unwrap();
-        assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), ready["sha256"].as_str().unwrap());
-        // Read locks: none left from the killed run.
-        let db = sea_orm::Database::connect(db_url.as_str()).await.unwrap();
-        use sea_orm::EntityTrait;
-        let locks: i32 = entity::segment::Entity::find().all(&db).await.unwrap().iter().map(|s| s.read_locks).sum();
-        assert_eq!(locks, 0);
-        db.close().await.ok();
-        drop(_server);
-        if let (crate::helpers::Backend::Postgres(admin), Some(url)) = (&backend, &database_url) {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = match &backend {
+        crate::helpers::Backend::Sqlite => None,
+        crate::helpers::Backend::Postgres(admin) => {
             use sea_orm::ConnectionTrait;
-            let name = url.rsplit('/').next().unwrap();
+            let name = format!("heldar_crash_{}", uuid::Uuid::new_v4().simple());
             let conn = sea_orm::Database::connect(admin.as_str()).await.unwrap();
-            conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok();
+            conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+            Some(crate::helpers::replace_db_name(admin, &name))
         }
+    };
+    let http = reqwest::Client::new();
+    let (mut server, addr) = start_server(dir.path(), database_url.as_deref());
+    let login =
+        "mutation($p: String!) { login(username: \"admin\", password: $p) { accessToken } }";
+    let token = call(
+        &http,
+        &addr,
+        None,
+        login,
+        json!({"p": crate::helpers::ADMIN_PASSWORD}),
+    )
+    .await["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    call(&http, &addr, Some(&token), "mutation { createCamera(input: {id: \"crash\", name: \"crash\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false, segmentSeconds: 2}) { id } }", json!({})).await;
+    let base = DateTime::from_timestamp(Utc::now().timestamp() - 7200, 0).unwrap();
+    write_run(&dir.path().join("recordings/crash"), base, 60, 60);
+    let coverage = "query($f: DateTime!, $t: DateTime!) { footageCoverage(cameraId: \"crash\", from: $f, to: $t) { coveredSeconds } }";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let covered = call(
+            &http,
+            &addr,
+            Some(&token),
+            coverage,
+            json!({"f": at(base, 0), "t": at(base, 3600)}),
+        )
+        .await["footageCoverage"]["coveredSeconds"]
+            .as_f64()
+            .unwrap();
+        if covered > 3590.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "indexed only {covered} s");
+        tokio::time::sleep(Duration::from_millis(300)).await;
     }
-);
+    let id = call(
+        &http,
+        &addr,
+        Some(&token),
+        "mutation($i: ExportClipInput!) { exportClip(input: $i) { id } }",
+        json!({"i": {"cameraId": "crash", "from": at(base, 0), "to": at(base, 3600)}}),
+    )
+    .await["exportClip"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // kill -9: no chance to clean up.
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-KILL", &server.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _ = server.wait();
+    // The killed run's partial output gets a name of its own (a re-run after restart writes
+    // `<id>.mp4.part` again); start-up must remove every `.part`.
+    let killed_part = dir.path().join("exports").join(format!("{id}.killed.part"));
+    let part = dir.path().join("exports").join(format!("{id}.mp4.part"));
+    if part.exists() {
+        std::fs::rename(&part, &killed_part).unwrap();
+    }
+    let db_url = database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}/heldar.db?mode=rw", dir.path().display()));
+    {
+        use sea_orm::EntityTrait;
+        let db = sea_orm::Database::connect(db_url.as_str()).await.unwrap();
+        let job = entity::clip_export::Entity::find_by_id(id.clone())
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        let locks: i32 = entity::segment::Entity::find()
+            .all(&db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.read_locks)
+            .sum();
+        eprintln!(
+            "after kill -9: export {} (progress {:.2}), read locks {locks}",
+            job.status, job.progress
+        );
+        assert!(
+            job.status.as_str() == "running" || job.status.as_str() == "ready",
+            "{}",
+            job.status
+        );
+        db.close().await.ok();
+    }
 
-test_on_both!(
-    async fn exports_racing_retention_never_lose_a_locked_or_held_segment(backend) {
-        if !ffmpeg_ready() { return; }
-        // Everything unprotected is due (1 h retention, footage 3 h old) and the size cap is 1 byte.
-        let app = TestApp::spawn_with(backend, |c| { c.index_settle_ms = 0; c.index_interval_ms = 600_000; c.max_recordings_size = bytesize::ByteSize(1); c.media_jobs = 3; }).await;
-        let mut seed = 0x2545_f491_u64;
-        let mut random = move |n: u64| { seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17; seed % n };
-        for round in 0..3 {
-            let cam = format!("race{round}");
-            camera(&app, &cam, json!({"retentionHours": 1})).await;
-            let base = DateTime::from_timestamp(Utc::now().timestamp() - 3 * 3600, 0).unwrap();
-            write_run(&app.data_dir.join("recordings").join(&cam), base, 12, 10);
-            tokio::time::sleep(Duration::from_millis(2100)).await;
-            heldar::footage::indexer::index_once(&app.state).await.unwrap();
-            let held = app.gql("mutation($i: LockEvidenceInput!) { lockEvidence(input: $i) { segmentCount } }",
-                json!({"i": {"cameraId": cam, "from": at(base, 40), "to": at(base, 60)}}), app.admin()).await;
-            assert_eq!(held["lockEvidence"]["segmentCount"], 2);
-            let mut ids = Vec::new();
-            for _ in 0..4 {
-                let from = random(60) as i64;
-                let data = app.gql("mutation($i: ExportClipInput!) { exportClip(input: $i) { id } }",
-                    json!({"i": {"cameraId": cam, "from": at(base, from), "to": at(base, from + 30 + random(30) as i64)}}), app.admin()).await;
-                ids.push(data["exportClip"]["id"].as_str().unwrap().to_owned());
-                tokio::time::sleep(Duration::from_millis(random(40))).await;
-            }
-            // Sweeps race the exports.
-            for _ in 0..4 {
-                app.gql(SWEEP, json!({}), app.admin()).await;
-                tokio::time::sleep(Duration::from_millis(random(60))).await;
-            }
-            for id in &ids {
-                let deadline = Instant::now() + Duration::from_secs(60);
-                let job = loop {
-                    let job = app.gql(&format!("query($id: ID!) {{ clipExport(id: $id) {{ {CLIP} }} }}"), json!({"id": id}), app.admin()).await["clipExport"].clone();
-                    if job["status"] == "READY" || job["status"] == "FAILED" { break job; }
-                    assert!(Instant::now() < deadline, "{job}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                };
-                if job["status"] == "FAILED" {
-                    // Only a queued job whose footage went before it started may fail, never a read cut short.
-                    assert_eq!(job["error"], "the footage was deleted before the export could start", "{job}");
-                    continue;
-                }
-                let bytes = app.http.get(format!("{}{}", app.addr, job["downloadUrl"].as_str().unwrap())).send().await.unwrap().bytes().await.unwrap();
-                let covered = job["coveredSeconds"].as_f64().unwrap();
-                let duration = ffprobe_duration(&bytes);
-                assert!((duration - covered).abs() <= 1.1, "round {round}: clip of {duration} s for {covered} s covered: {job}");
-            }
-            // The held segments are all still there; everything unprotected is gone.
-            let left = remaining(&app, &cam).await;
+    let (_server, addr) = start_server(dir.path(), database_url.as_deref());
+    let token = call(
+        &http,
+        &addr,
+        None,
+        login,
+        json!({"p": crate::helpers::ADMIN_PASSWORD}),
+    )
+    .await["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let segments = "{ segments(cameraId: \"crash\", from: \"2000-01-01T00:00:00Z\", to: \"2000-01-01T01:00:00Z\") { edges { node { id } } } }";
+    call(&http, &addr, Some(&token), segments, json!({})).await;
+    assert!(
+        !killed_part.exists(),
+        "the killed run's partial file is removed at start-up"
+    );
+    let status = call(
+        &http,
+        &addr,
+        Some(&token),
+        "query($id: ID!) { clipExport(id: $id) { status downloadUrl } }",
+        json!({"id": id}),
+    )
+    .await["clipExport"]
+        .clone();
+    if status["status"] != "READY" {
+        let raw = http
+            .get(format!("{addr}/media/clips/{id}.mp4"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(raw.status(), 404, "nothing is served before READY");
+    }
+    // The interrupted job is re-queued and finishes; it never stays RUNNING.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ready = loop {
+        let job = call(
+            &http,
+            &addr,
+            Some(&token),
+            "query($id: ID!) { clipExport(id: $id) { status coveredSeconds sha256 downloadUrl } }",
+            json!({"id": id}),
+        )
+        .await["clipExport"]
+            .clone();
+        if job["status"] == "READY" {
+            break job;
+        }
+        assert!(
+            ["QUEUED", "RUNNING"].contains(&job["status"].as_str().unwrap()),
+            "{job}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the interrupted export never finished: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let bytes = http
+        .get(format!("{addr}{}", ready["downloadUrl"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&bytes)),
+        ready["sha256"].as_str().unwrap()
+    );
+    // Read locks: none left from the killed run.
+    let db = sea_orm::Database::connect(db_url.as_str()).await.unwrap();
+    use sea_orm::EntityTrait;
+    let locks: i32 = entity::segment::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.read_locks)
+        .sum();
+    assert_eq!(locks, 0);
+    db.close().await.ok();
+    drop(_server);
+    if let (crate::helpers::Backend::Postgres(admin), Some(url)) = (&backend, &database_url) {
+        use sea_orm::ConnectionTrait;
+        let name = url.rsplit('/').next().unwrap();
+        let conn = sea_orm::Database::connect(admin.as_str()).await.unwrap();
+        conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await
+            .ok();
+    }
+}
+both!(a_server_killed_mid_export_leaves_no_lock_no_running_job_and_no_partial_file);
+
+async fn exports_racing_retention_never_lose_a_locked_or_held_segment(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    // Everything unprotected is due (1 h retention, footage 3 h old) and the size cap is 1 byte.
+    let app = TestApp::spawn_with(backend, |c| {
+        c.index_settle_ms = 0;
+        c.index_interval_ms = 600_000;
+        c.max_recordings_size = bytesize::ByteSize(1);
+        c.media_jobs = 3;
+    })
+    .await;
+    let mut seed = 0x2545_f491_u64;
+    let mut random = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for round in 0..3 {
+        let cam = format!("race{round}");
+        camera(&app, &cam, json!({"retentionHours": 1})).await;
+        let base = DateTime::from_timestamp(Utc::now().timestamp() - 3 * 3600, 0).unwrap();
+        write_run(&app.data_dir.join("recordings").join(&cam), base, 12, 10);
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        heldar::footage::indexer::index_once(&app.state)
+            .await
+            .unwrap();
+        let held = app
+            .gql(
+                "mutation($i: LockEvidenceInput!) { lockEvidence(input: $i) { segmentCount } }",
+                json!({"i": {"cameraId": cam, "from": at(base, 40), "to": at(base, 60)}}),
+                app.admin(),
+            )
+            .await;
+        assert_eq!(held["lockEvidence"]["segmentCount"], 2);
+        let mut ids = Vec::new();
+        for _ in 0..4 {
+            let from = random(60) as i64;
+            let data = app.gql("mutation($i: ExportClipInput!) { exportClip(input: $i) { id } }",
+                json!({"i": {"cameraId": cam, "from": at(base, from), "to": at(base, from + 30 + random(30) as i64)}}), app.admin()).await;
+            ids.push(data["exportClip"]["id"].as_str().unwrap().to_owned());
+            tokio::time::sleep(Duration::from_millis(random(40))).await;
+        }
+        // Sweeps race the exports.
+        for _ in 0..4 {
             app.gql(SWEEP, json!({}), app.admin()).await;
-            let after = remaining(&app, &cam).await;
-            assert_eq!(after.len(), 2, "only the two held segments remain: {after:?} (before the last sweep {left:?})");
-            assert_eq!(read_locks(&app).await, 0);
+            tokio::time::sleep(Duration::from_millis(random(60))).await;
         }
+        for id in &ids {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let job = loop {
+                let job = app
+                    .gql(
+                        &format!("query($id: ID!) {{ clipExport(id: $id) {{ {CLIP} }} }}"),
+                        json!({"id": id}),
+                        app.admin(),
+                    )
+                    .await["clipExport"]
+                    .clone();
+                if job["status"] == "READY" || job["status"] == "FAILED" {
+                    break job;
+                }
+                assert!(Instant::now() < deadline, "{job}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            if job["status"] == "FAILED" {
+                // Only a queued job whose footage went before it started may fail, never a read cut short.
+                assert_eq!(
+                    job["error"], "the footage was deleted before the export could start",
+                    "{job}"
+                );
+                continue;
+            }
+            let bytes = app
+                .http
+                .get(format!(
+                    "{}{}",
+                    app.addr,
+                    job["downloadUrl"].as_str().unwrap()
+                ))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let covered = job["coveredSeconds"].as_f64().unwrap();
+            let duration = ffprobe_duration(&bytes);
+            assert!(
+                (duration - covered).abs() <= 1.1,
+                "round {round}: clip of {duration} s for {covered} s covered: {job}"
+            );
+        }
+        // The held segments are all still there; everything unprotected is gone.
+        let left = remaining(&app, &cam).await;
+        app.gql(SWEEP, json!({}), app.admin()).await;
+        let after = remaining(&app, &cam).await;
+        assert_eq!(
+            after.len(),
+            2,
+            "only the two held segments remain: {after:?} (before the last sweep {left:?})"
+        );
+        assert_eq!(read_locks(&app).await, 0);
     }
-);
+}
+both!(exports_racing_retention_never_lose_a_locked_or_held_segment);
 
-test_on_both!(
-    async fn on_postgres_a_new_hold_waits_for_a_retention_delete_in_progress_on_its_camera(backend) {
-        // SQLite runs one writer at a time; PostgreSQL needs the per-camera lock this checks.
-        if matches!(backend, crate::helpers::Backend::Sqlite) {
-            return;
-        }
-        use sea_orm::TransactionTrait;
-        let app = TestApp::spawn(backend).await;
-        camera(&app, "c1", json!({})).await;
-        // A retention delete on c1 is in progress: it holds the camera's hold lock.
-        let txn = app.state.db.begin().await.unwrap();
-        heldar::evidence::locks::lock_camera_holds(&txn, "c1").await.unwrap();
-        let (http, url, token) = (app.http.clone(), format!("{}/graphql", app.addr), app.token.clone());
-        let now = Utc::now();
-        let hold = tokio::spawn(async move {
-            let body = json!({"query": "mutation($i: LockEvidenceInput!) { lockEvidence(input: $i) { id } }",
-                "variables": {"i": {"cameraId": "c1", "from": at(now, -600), "to": at(now, 0)}}});
-            http.post(url).bearer_auth(token).json(&body).send().await.unwrap().json::<Value>().await.unwrap()
-        });
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        assert!(!hold.is_finished(), "the hold waits for the delete to commit");
-        txn.commit().await.unwrap();
-        let done = tokio::time::timeout(Duration::from_secs(5), hold).await.unwrap().unwrap();
-        assert!(done["data"]["lockEvidence"]["id"].is_string(), "{done}");
+async fn on_postgres_a_new_hold_waits_for_a_retention_delete_in_progress_on_its_camera(
+    backend: Backend,
+) {
+    // SQLite runs one writer at a time; PostgreSQL needs the per-camera lock this checks.
+    if matches!(backend, crate::helpers::Backend::Sqlite) {
+        return;
     }
-);
+    use sea_orm::TransactionTrait;
+    let app = TestApp::spawn(backend).await;
+    camera(&app, "c1", json!({})).await;
+    // A retention delete on c1 is in progress: it holds the camera's hold lock.
+    let txn = app.state.db.begin().await.unwrap();
+    heldar::evidence::locks::lock_camera_holds(&txn, "c1")
+        .await
+        .unwrap();
+    let (http, url, token) = (
+        app.http.clone(),
+        format!("{}/graphql", app.addr),
+        app.token.clone(),
+    );
+    let now = Utc::now();
+    let hold = tokio::spawn(async move {
+        let body = json!({"query": "mutation($i: LockEvidenceInput!) { lockEvidence(input: $i) { id } }",
+            "variables": {"i": {"cameraId": "c1", "from": at(now, -600), "to": at(now, 0)}}});
+        http.post(url)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        !hold.is_finished(),
+        "the hold waits for the delete to commit"
+    );
+    txn.commit().await.unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(5), hold)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(done["data"]["lockEvidence"]["id"].is_string(), "{done}");
+}
+both!(on_postgres_a_new_hold_waits_for_a_retention_delete_in_progress_on_its_camera);

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use crate::both;
+use crate::helpers::Backend;
 use crate::helpers::{TestApp, WsClient, ffmpeg_ready};
-use crate::test_on_both;
 
 const COVERAGE: &str = "query($c: ID!, $f: DateTime!, $t: DateTime!) { footageCoverage(cameraId: $c, from: $f, to: $t) {
     requestedSeconds coveredSeconds coverageRatio gaps { from to seconds reason }
@@ -43,137 +44,256 @@ where
     }
 }
 
-test_on_both!(
-    async fn a_generated_camera_is_recorded_indexed_and_its_gaps_explained(backend) {
-        if !ffmpeg_ready() {
-            return;
-        }
-        let app = TestApp::spawn_with(backend, |c| {
-            c.allow_local_sources = true;
-            c.index_interval_ms = 300;
-            c.index_settle_ms = 500;
-        })
-        .await;
-        let t0 = Utc::now();
-        app.gql(
-            "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
-            json!({"i": {"name": "Lab", "streamUrl": "lavfi:testsrc2=size=320x240:rate=10", "segmentSeconds": 2}}),
-            app.admin(),
-        )
-        .await;
-        let mut ws = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
-        ws.send(json!({"id": "c", "type": "subscribe", "payload": {"query": "subscription { coverageChanged(cameraIds: [\"lab\"]) { cameraId kind from to } }"}})).await;
+async fn a_generated_camera_is_recorded_indexed_and_its_gaps_explained(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(backend, |c| {
+        c.allow_local_sources = true;
+        c.index_interval_ms = 300;
+        c.index_settle_ms = 500;
+    })
+    .await;
+    let t0 = Utc::now();
+    app.gql(
+        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": {"name": "Lab", "streamUrl": "lavfi:testsrc2=size=320x240:rate=10", "segmentSeconds": 2}}),
+        app.admin(),
+    )
+    .await;
+    let mut ws = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
+    ws.send(json!({"id": "c", "type": "subscribe", "payload": {"query": "subscription { coverageChanged(cameraIds: [\"lab\"]) { cameraId kind from to } }"}})).await;
 
-        // Footage accumulates and is indexed, and each indexed segment is pushed.
-        let pushed = ws.next_json().await;
-        assert_eq!(pushed["type"], "next", "{pushed}");
-        assert_eq!(pushed["payload"]["data"]["coverageChanged"]["kind"], "SEGMENT_INDEXED");
-        assert_eq!(pushed["payload"]["data"]["coverageChanged"]["cameraId"], "lab");
-        let first = eventually(Duration::from_secs(40), "three segments", || async {
-            let c = coverage(&app, t0 - chrono::Duration::seconds(5), Utc::now()).await;
-            (c["segments"]["edges"].as_array().map_or(0, Vec::len) >= 3).then_some(c)
-        })
-        .await;
-        let segments = first["segments"]["edges"].as_array().unwrap();
-        let start = chrono::DateTime::parse_from_rfc3339(segments[0]["node"]["start"].as_str().unwrap()).unwrap().with_timezone(&Utc);
-        let end = chrono::DateTime::parse_from_rfc3339(segments.last().unwrap()["node"]["end"].as_str().unwrap()).unwrap().with_timezone(&Utc);
-        for s in segments {
-            assert_eq!(s["node"]["codec"], "h264");
-            assert_eq!(s["node"]["width"], 320);
-            assert!(s["node"]["sizeBytes"].as_i64().unwrap() > 0);
-        }
-        let within = coverage(&app, start, end).await;
-        let wall = (end - start).num_milliseconds() as f64 / 1000.0;
-        assert!((within["coveredSeconds"].as_f64().unwrap() - wall).abs() < 2.0, "covered {within} vs wall {wall}");
-        assert_eq!(within["gaps"], json!([]), "continuous recording has no gaps");
-        let st = status(&app).await;
-        assert_eq!(st["state"], "RECORDING", "{st}");
-        assert!(st["segmentsWritten"].as_i64().unwrap() >= 3);
+    // Footage accumulates and is indexed, and each indexed segment is pushed.
+    let pushed = ws.next_json().await;
+    assert_eq!(pushed["type"], "next", "{pushed}");
+    assert_eq!(
+        pushed["payload"]["data"]["coverageChanged"]["kind"],
+        "SEGMENT_INDEXED"
+    );
+    assert_eq!(
+        pushed["payload"]["data"]["coverageChanged"]["cameraId"],
+        "lab"
+    );
+    let first = eventually(Duration::from_secs(40), "three segments", || async {
+        let c = coverage(&app, t0 - chrono::Duration::seconds(5), Utc::now()).await;
+        (c["segments"]["edges"].as_array().map_or(0, Vec::len) >= 3).then_some(c)
+    })
+    .await;
+    let segments = first["segments"]["edges"].as_array().unwrap();
+    let start =
+        chrono::DateTime::parse_from_rfc3339(segments[0]["node"]["start"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&Utc);
+    let end = chrono::DateTime::parse_from_rfc3339(
+        segments.last().unwrap()["node"]["end"].as_str().unwrap(),
+    )
+    .unwrap()
+    .with_timezone(&Utc);
+    for s in segments {
+        assert_eq!(s["node"]["codec"], "h264");
+        assert_eq!(s["node"]["width"], 320);
+        assert!(s["node"]["sizeBytes"].as_i64().unwrap() > 0);
+    }
+    let within = coverage(&app, start, end).await;
+    let wall = (end - start).num_milliseconds() as f64 / 1000.0;
+    assert!(
+        (within["coveredSeconds"].as_f64().unwrap() - wall).abs() < 2.0,
+        "covered {within} vs wall {wall}"
+    );
+    assert_eq!(
+        within["gaps"],
+        json!([]),
+        "continuous recording has no gaps"
+    );
+    let st = status(&app).await;
+    assert_eq!(st["state"], "RECORDING", "{st}");
+    assert!(st["segmentsWritten"].as_i64().unwrap() >= 3);
 
-        // The playback URL serves the MP4 to a bearer of video:playback, to nobody else.
-        let url = format!("{}{}", app.addr, segments[0]["node"]["playbackUrl"].as_str().unwrap());
-        let anonymous = app.http.get(&url).send().await.unwrap();
-        assert_eq!(anonymous.status(), 401);
-        let file = app.http.get(&url).bearer_auth(&app.token).send().await.unwrap();
-        assert_eq!(file.status(), 200);
-        assert_eq!(file.headers()["content-type"], "video/mp4");
-        assert!(file.bytes().await.unwrap().len() > 1000);
+    // The playback URL serves the MP4 to a bearer of video:playback, to nobody else.
+    let url = format!(
+        "{}{}",
+        app.addr,
+        segments[0]["node"]["playbackUrl"].as_str().unwrap()
+    );
+    let anonymous = app.http.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let file = app
+        .http
+        .get(&url)
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), 200);
+    assert_eq!(file.headers()["content-type"], "video/mp4");
+    assert!(file.bytes().await.unwrap().len() > 1000);
 
-        // Switching recording off for a while leaves a gap that says why.
-        app.gql("mutation { updateCamera(input: {id: \"lab\", recordEnabled: false}) { id } }", json!({}), app.admin()).await;
-        let paused = Utc::now();
-        assert_eq!(status(&app).await["state"], "DISABLED");
-        tokio::time::sleep(Duration::from_secs(6)).await;
-        app.gql("mutation { updateCamera(input: {id: \"lab\", recordEnabled: true}) { id } }", json!({}), app.admin()).await;
-        let resumed = Utc::now();
-        let after = eventually(Duration::from_secs(40), "footage after the pause", || async {
+    // Switching recording off for a while leaves a gap that says why.
+    app.gql(
+        "mutation { updateCamera(input: {id: \"lab\", recordEnabled: false}) { id } }",
+        json!({}),
+        app.admin(),
+    )
+    .await;
+    let paused = Utc::now();
+    assert_eq!(status(&app).await["state"], "DISABLED");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    app.gql(
+        "mutation { updateCamera(input: {id: \"lab\", recordEnabled: true}) { id } }",
+        json!({}),
+        app.admin(),
+    )
+    .await;
+    let resumed = Utc::now();
+    let after = eventually(
+        Duration::from_secs(40),
+        "footage after the pause",
+        || async {
             let c = coverage(&app, t0, Utc::now()).await;
-            let resumed_segments = c["segments"]["edges"].as_array().unwrap().iter().filter(|s| s["node"]["start"].as_str().unwrap() > resumed.to_rfc3339().as_str()).count();
+            let resumed_segments = c["segments"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["node"]["start"].as_str().unwrap() > resumed.to_rfc3339().as_str())
+                .count();
             (resumed_segments >= 1).then_some(c)
-        })
-        .await;
-        let gap = after["gaps"].as_array().unwrap().iter().find(|g| g["reason"] == "RECORDING_DISABLED").unwrap_or_else(|| panic!("no explained gap: {after}"));
-        assert!(gap["seconds"].as_f64().unwrap() >= 3.0, "{gap}");
-        let gap_from = chrono::DateTime::parse_from_rfc3339(gap["from"].as_str().unwrap()).unwrap();
-        assert!((gap_from.with_timezone(&Utc) - paused).num_seconds().abs() <= 4, "the gap starts at the pause: {gap}");
-        // The gap is in the event log too.
-        let logged = app.gql("{ perceptionEvents(filter: {kinds: [\"RECORDING_GAP\"], cameraIds: [\"lab\"]}) { edges { node { severity payload } } } }", json!({}), app.admin()).await;
-        let logged = logged["perceptionEvents"]["edges"].as_array().unwrap();
-        assert!(logged.iter().any(|e| e["node"]["payload"]["reason"] == "recording_disabled" && e["node"]["severity"] == "WARNING"), "{logged:?}");
+        },
+    )
+    .await;
+    let gap = after["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["reason"] == "RECORDING_DISABLED")
+        .unwrap_or_else(|| panic!("no explained gap: {after}"));
+    assert!(gap["seconds"].as_f64().unwrap() >= 3.0, "{gap}");
+    let gap_from = chrono::DateTime::parse_from_rfc3339(gap["from"].as_str().unwrap()).unwrap();
+    assert!(
+        (gap_from.with_timezone(&Utc) - paused).num_seconds().abs() <= 4,
+        "the gap starts at the pause: {gap}"
+    );
+    // The gap is in the event log too.
+    let logged = app.gql("{ perceptionEvents(filter: {kinds: [\"RECORDING_GAP\"], cameraIds: [\"lab\"]}) { edges { node { severity payload } } } }", json!({}), app.admin()).await;
+    let logged = logged["perceptionEvents"]["edges"].as_array().unwrap();
+    assert!(
+        logged
+            .iter()
+            .any(|e| e["node"]["payload"]["reason"] == "recording_disabled"
+                && e["node"]["severity"] == "WARNING"),
+        "{logged:?}"
+    );
 
-        // A crashed recorder is restarted with backoff and the status says so.
-        let data = app.data_dir.join("recordings").join("lab").display().to_string();
-        let killed = std::process::Command::new("pkill").args(["-KILL", "-f", &data]).status().unwrap();
-        assert!(killed.success(), "an ffmpeg was recording into {data}");
-        eventually(Duration::from_secs(30), "a restart after the crash", || async {
+    // A crashed recorder is restarted with backoff and the status says so.
+    let data = app
+        .data_dir
+        .join("recordings")
+        .join("lab")
+        .display()
+        .to_string();
+    let killed = std::process::Command::new("pkill")
+        .args(["-KILL", "-f", &data])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "an ffmpeg was recording into {data}");
+    eventually(
+        Duration::from_secs(30),
+        "a restart after the crash",
+        || async {
             let st = status(&app).await;
-            (st["reconnectCount"].as_i64().unwrap_or(0) >= 1 && st["lastError"].is_string()).then_some(())
-        })
-        .await;
-        let outage = app.gql("{ perceptionEvents(filter: {kinds: [\"RECORDER_ERROR\", \"CAMERA_OFFLINE\"], cameraIds: [\"lab\"]}) { edges { node { kind } } } }", json!({}), app.admin()).await;
-        assert_eq!(outage["perceptionEvents"]["edges"].as_array().unwrap().len(), 1, "one event for the outage: {outage}");
-        let segments_doc = "query($f: DateTime!, $t: DateTime!) { segments(cameraId: \"lab\", from: $f, to: $t, first: 500) { edges { node { id } } } }";
-        let vars = json!({"f": (t0 - chrono::Duration::hours(1)).to_rfc3339(), "t": (t0 + chrono::Duration::hours(1)).to_rfc3339()});
-        let count = app.gql(segments_doc, vars.clone(), app.admin()).await["segments"]["edges"].as_array().unwrap().len();
-        eventually(Duration::from_secs(30), "recording again after the crash", || async {
+            (st["reconnectCount"].as_i64().unwrap_or(0) >= 1 && st["lastError"].is_string())
+                .then_some(())
+        },
+    )
+    .await;
+    let outage = app.gql("{ perceptionEvents(filter: {kinds: [\"RECORDER_ERROR\", \"CAMERA_OFFLINE\"], cameraIds: [\"lab\"]}) { edges { node { kind } } } }", json!({}), app.admin()).await;
+    assert_eq!(
+        outage["perceptionEvents"]["edges"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "one event for the outage: {outage}"
+    );
+    let segments_doc = "query($f: DateTime!, $t: DateTime!) { segments(cameraId: \"lab\", from: $f, to: $t, first: 500) { edges { node { id } } } }";
+    let vars = json!({"f": (t0 - chrono::Duration::hours(1)).to_rfc3339(), "t": (t0 + chrono::Duration::hours(1)).to_rfc3339()});
+    let count = app.gql(segments_doc, vars.clone(), app.admin()).await["segments"]["edges"]
+        .as_array()
+        .unwrap()
+        .len();
+    eventually(
+        Duration::from_secs(30),
+        "recording again after the crash",
+        || async {
             let now = app.gql(segments_doc, vars.clone(), app.admin()).await;
             (now["segments"]["edges"].as_array().unwrap().len() > count).then_some(())
-        })
-        .await;
+        },
+    )
+    .await;
 
-        // Deleting the camera stops its ffmpeg: nothing keeps writing into its directory.
-        app.gql("mutation { deleteCamera(id: \"lab\") }", json!({}), app.admin()).await;
-        let alive = std::process::Command::new("pgrep").args(["-af", &format!("^ffmpeg .*{data}")]).output().unwrap();
-        assert!(alive.stdout.is_empty(), "no orphan ffmpeg after delete: {}", String::from_utf8_lossy(&alive.stdout));
-    }
-);
+    // Deleting the camera stops its ffmpeg: nothing keeps writing into its directory.
+    app.gql(
+        "mutation { deleteCamera(id: \"lab\") }",
+        json!({}),
+        app.admin(),
+    )
+    .await;
+    let alive = std::process::Command::new("pgrep")
+        .args(["-af", &format!("^ffmpeg .*{data}")])
+        .output()
+        .unwrap();
+    assert!(
+        alive.stdout.is_empty(),
+        "no orphan ffmpeg after delete: {}",
+        String::from_utf8_lossy(&alive.stdout)
+    );
+}
+both!(a_generated_camera_is_recorded_indexed_and_its_gaps_explained);
 
-test_on_both!(
-    async fn timelines_bucket_by_the_callers_time_zone_and_refuse_bad_input(backend) {
-        let app = TestApp::spawn(backend).await;
-        app.gql("mutation { createCamera(input: {name: \"T\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false}) { id } }", json!({}), app.admin()).await;
-        let doc = "query($f: DateTime!, $t: DateTime!, $b: Bucket!, $z: String!) { footageTimeline(cameraIds: [\"t\"], from: $f, to: $t, bucket: $b, timeZone: $z) { cameraId buckets { start label coveredSeconds coverageRatio gapCount } } }";
-        let day = app.gql(doc, json!({"f": "2026-10-25T00:00:00+02:00", "t": "2026-10-26T00:00:00+01:00", "b": "HOUR", "z": "Europe/Berlin"}), app.admin()).await;
-        let buckets = day["footageTimeline"][0]["buckets"].as_array().unwrap();
-        assert_eq!(buckets.len(), 25, "the autumn DST day has 25 hours");
-        assert_eq!(buckets[0]["label"], "2026-10-25T00:00+02:00");
-        assert!(buckets.iter().all(|b| b["coveredSeconds"] == 0.0 && b["gapCount"] == 1));
-        let cases = [
-            (json!({"f": "2026-01-02T00:00:00Z", "t": "2026-01-01T00:00:00Z", "b": "HOUR", "z": "UTC"}), "to"),
-            (json!({"f": "2026-01-01T00:00:00Z", "t": "2026-01-03T00:00:00Z", "b": "MINUTE", "z": "UTC"}), "to"),
-            (json!({"f": "2026-01-01T00:00:00Z", "t": "2026-01-02T00:00:00Z", "b": "HOUR", "z": "Moon/Base"}), "timeZone"),
-        ];
-        for (vars, field) in cases {
-            let (_, body) = app.post(doc, vars.clone(), app.admin()).await;
-            assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{vars}");
-            assert_eq!(body["errors"][0]["extensions"]["field"], field, "{vars}");
-        }
-        let (code, _) = app.gql_err("{ footageCoverage(cameraId: \"ghost\", from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\") { coveredSeconds } }", json!({}), app.admin()).await;
-        assert_eq!(code, "NOT_FOUND");
-        let empty = app.gql("{ footageCoverage(cameraId: \"t\", from: \"2026-01-01T00:00:00Z\", to: \"2026-01-01T01:00:00Z\") { requestedSeconds coveredSeconds gaps { seconds reason } } }", json!({}), app.admin()).await;
-        assert_eq!(empty["footageCoverage"], json!({"requestedSeconds": 3600.0, "coveredSeconds": 0.0, "gaps": [{"seconds": 3600.0, "reason": null}]}));
+async fn timelines_bucket_by_the_callers_time_zone_and_refuse_bad_input(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.gql("mutation { createCamera(input: {name: \"T\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false}) { id } }", json!({}), app.admin()).await;
+    let doc = "query($f: DateTime!, $t: DateTime!, $b: Bucket!, $z: String!) { footageTimeline(cameraIds: [\"t\"], from: $f, to: $t, bucket: $b, timeZone: $z) { cameraId buckets { start label coveredSeconds coverageRatio gapCount } } }";
+    let day = app.gql(doc, json!({"f": "2026-10-25T00:00:00+02:00", "t": "2026-10-26T00:00:00+01:00", "b": "HOUR", "z": "Europe/Berlin"}), app.admin()).await;
+    let buckets = day["footageTimeline"][0]["buckets"].as_array().unwrap();
+    assert_eq!(buckets.len(), 25, "the autumn DST day has 25 hours");
+    assert_eq!(buckets[0]["label"], "2026-10-25T00:00+02:00");
+    assert!(
+        buckets
+            .iter()
+            .all(|b| b["coveredSeconds"] == 0.0 && b["gapCount"] == 1)
+    );
+    let cases = [
+        (
+            json!({"f": "2026-01-02T00:00:00Z", "t": "2026-01-01T00:00:00Z", "b": "HOUR", "z": "UTC"}),
+            "to",
+        ),
+        (
+            json!({"f": "2026-01-01T00:00:00Z", "t": "2026-01-03T00:00:00Z", "b": "MINUTE", "z": "UTC"}),
+            "to",
+        ),
+        (
+            json!({"f": "2026-01-01T00:00:00Z", "t": "2026-01-02T00:00:00Z", "b": "HOUR", "z": "Moon/Base"}),
+            "timeZone",
+        ),
+    ];
+    for (vars, field) in cases {
+        let (_, body) = app.post(doc, vars.clone(), app.admin()).await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{vars}"
+        );
+        assert_eq!(body["errors"][0]["extensions"]["field"], field, "{vars}");
     }
-);
+    let (code, _) = app.gql_err("{ footageCoverage(cameraId: \"ghost\", from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\") { coveredSeconds } }", json!({}), app.admin()).await;
+    assert_eq!(code, "NOT_FOUND");
+    let empty = app.gql("{ footageCoverage(cameraId: \"t\", from: \"2026-01-01T00:00:00Z\", to: \"2026-01-01T01:00:00Z\") { requestedSeconds coveredSeconds gaps { seconds reason } } }", json!({}), app.admin()).await;
+    assert_eq!(
+        empty["footageCoverage"],
+        json!({"requestedSeconds": 3600.0, "coveredSeconds": 0.0, "gaps": [{"seconds": 3600.0, "reason": null}]})
+    );
+}
+both!(timelines_bucket_by_the_callers_time_zone_and_refuse_bad_input);
 
 /// Inserts segments `[start, end]` (seconds after `base`) for camera `t` straight into the store.
 async fn seed(app: &TestApp, base: chrono::DateTime<Utc>, spans: &[(f64, f64)]) {
@@ -200,148 +320,267 @@ async fn seed(app: &TestApp, base: chrono::DateTime<Utc>, spans: &[(f64, f64)]) 
     }
 }
 
-test_on_both!(
-    async fn the_database_coalesces_footage_exactly_as_the_model_does(backend) {
-        let app = TestApp::spawn(backend).await;
-        app.gql("mutation { createCamera(input: {name: \"T\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false}) { id } }", json!({}), app.admin()).await;
-        let base = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z").unwrap().with_timezone(&Utc);
-        // A 1 s seam (joins), a 3 s hole (gap), a 2.5 s seam (joins), an overlap, a 10 s hole.
-        let spans = [(0.0, 60.0), (61.0, 120.0), (123.0, 180.0), (182.5, 240.0), (230.0, 250.0), (260.0, 300.0)];
-        seed(&app, base, &spans).await;
-        let at = |s: f64| (base + chrono::Duration::milliseconds((s * 1000.0) as i64)).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
-        let doc = "query($f: DateTime!, $t: DateTime!) { footageCoverage(cameraId: \"t\", from: $f, to: $t) { requestedSeconds coveredSeconds gaps { from to seconds } segments(first: 2) { edges { node { id } } pageInfo { hasNextPage endCursor } } } }";
-        let got = app.gql(doc, json!({"f": at(-10.0), "t": at(310.0)}), app.admin()).await["footageCoverage"].clone();
+async fn the_database_coalesces_footage_exactly_as_the_model_does(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.gql("mutation { createCamera(input: {name: \"T\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false}) { id } }", json!({}), app.admin()).await;
+    let base = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    // A 1 s seam (joins), a 3 s hole (gap), a 2.5 s seam (joins), an overlap, a 10 s hole.
+    let spans = [
+        (0.0, 60.0),
+        (61.0, 120.0),
+        (123.0, 180.0),
+        (182.5, 240.0),
+        (230.0, 250.0),
+        (260.0, 300.0),
+    ];
+    seed(&app, base, &spans).await;
+    let at = |s: f64| {
+        (base + chrono::Duration::milliseconds((s * 1000.0) as i64))
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    };
+    let doc = "query($f: DateTime!, $t: DateTime!) { footageCoverage(cameraId: \"t\", from: $f, to: $t) { requestedSeconds coveredSeconds gaps { from to seconds } segments(first: 2) { edges { node { id } } pageInfo { hasNextPage endCursor } } } }";
+    let got = app
+        .gql(doc, json!({"f": at(-10.0), "t": at(310.0)}), app.admin())
+        .await["footageCoverage"]
+        .clone();
 
-        let window = heldar::footage::model::TimeRange::new(base - chrono::Duration::seconds(10), base + chrono::Duration::seconds(310), chrono::Duration::days(1)).unwrap();
-        let ranges = heldar::footage::model::coalesce(spans.iter().map(|(a, b)| (base + chrono::Duration::milliseconds((a * 1000.0) as i64), base + chrono::Duration::milliseconds((b * 1000.0) as i64))));
-        let expected: Vec<Value> = heldar::footage::model::gaps(&ranges, window)
-            .iter()
-            .map(|g| json!({"from": g.from.to_rfc3339(), "to": g.to.to_rfc3339(), "seconds": g.seconds}))
-            .collect();
-        assert_eq!(got["gaps"], json!(expected));
-        assert_eq!(expected.len(), 4, "leading, 3 s, 10 s, trailing: {expected:?}");
-        assert_eq!(got["coveredSeconds"], json!(heldar::footage::model::covered_seconds(&ranges, window.from, window.to)));
-        assert_eq!(got["requestedSeconds"], 320.0);
+    let window = heldar::footage::model::TimeRange::new(
+        base - chrono::Duration::seconds(10),
+        base + chrono::Duration::seconds(310),
+        chrono::Duration::days(1),
+    )
+    .unwrap();
+    let ranges = heldar::footage::model::coalesce(spans.iter().map(|(a, b)| {
+        (
+            base + chrono::Duration::milliseconds((a * 1000.0) as i64),
+            base + chrono::Duration::milliseconds((b * 1000.0) as i64),
+        )
+    }));
+    let expected: Vec<Value> = heldar::footage::model::gaps(&ranges, window)
+        .iter()
+        .map(
+            |g| json!({"from": g.from.to_rfc3339(), "to": g.to.to_rfc3339(), "seconds": g.seconds}),
+        )
+        .collect();
+    assert_eq!(got["gaps"], json!(expected));
+    assert_eq!(
+        expected.len(),
+        4,
+        "leading, 3 s, 10 s, trailing: {expected:?}"
+    );
+    assert_eq!(
+        got["coveredSeconds"],
+        json!(heldar::footage::model::covered_seconds(
+            &ranges,
+            window.from,
+            window.to
+        ))
+    );
+    assert_eq!(got["requestedSeconds"], 320.0);
 
-        // Segments page by cursor, in time order, without repeats.
-        assert_eq!(got["segments"]["pageInfo"]["hasNextPage"], true);
-        let mut seen: Vec<String> = got["segments"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].as_str().unwrap().to_owned()).collect();
-        let mut cursor = got["segments"]["pageInfo"]["endCursor"].clone();
-        loop {
-            let page = app
-                .gql("query($a: String) { segments(cameraId: \"t\", from: \"2026-06-01T00:00:00Z\", to: \"2026-06-01T01:00:00Z\", first: 2, after: $a) { edges { node { id } } pageInfo { hasNextPage endCursor } } }", json!({"a": cursor}), app.admin())
-                .await["segments"]
-                .clone();
-            seen.extend(page["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].as_str().unwrap().to_owned()));
-            if page["pageInfo"]["hasNextPage"] != true {
-                break;
-            }
-            cursor = page["pageInfo"]["endCursor"].clone();
+    // Segments page by cursor, in time order, without repeats.
+    assert_eq!(got["segments"]["pageInfo"]["hasNextPage"], true);
+    let mut seen: Vec<String> = got["segments"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut cursor = got["segments"]["pageInfo"]["endCursor"].clone();
+    loop {
+        let page = app
+            .gql("query($a: String) { segments(cameraId: \"t\", from: \"2026-06-01T00:00:00Z\", to: \"2026-06-01T01:00:00Z\", first: 2, after: $a) { edges { node { id } } pageInfo { hasNextPage endCursor } } }", json!({"a": cursor}), app.admin())
+            .await["segments"]
+            .clone();
+        seen.extend(
+            page["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["id"].as_str().unwrap().to_owned()),
+        );
+        if page["pageInfo"]["hasNextPage"] != true {
+            break;
         }
-        assert_eq!(seen, (0..spans.len()).map(|i| format!("seg_t{i:03}")).collect::<Vec<_>>());
+        cursor = page["pageInfo"]["endCursor"].clone();
     }
-);
+    assert_eq!(
+        seen,
+        (0..spans.len())
+            .map(|i| format!("seg_t{i:03}"))
+            .collect::<Vec<_>>()
+    );
+}
+both!(the_database_coalesces_footage_exactly_as_the_model_does);
 
-test_on_both!(
-    async fn stored_ranges_follow_segments_inserted_in_any_order_and_deleted(backend) {
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-        let app = TestApp::spawn(backend).await;
-        app.gql("mutation { createCamera(input: {name: \"T\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false}) { id } }", json!({}), app.admin()).await;
-        let base = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z").unwrap().with_timezone(&Utc);
-        // 40 non-overlapping segments of 10 s with seams of 0, 1, 2.5, 3 or 20 s, inserted in a
-        // scrambled order, then every third one deleted: the stored ranges must always equal
-        // the model's coalescing of what is left.
-        let seams = [0.0, 1.0, 2.5, 3.0, 20.0];
-        let mut spans = Vec::new();
-        let mut t = 0.0;
-        for i in 0..40 {
-            spans.push((i, t, t + 10.0));
-            t += 10.0 + seams[(i * 7) % seams.len()];
-        }
-        let ms = |s: f64| base + chrono::Duration::milliseconds((s * 1000.0) as i64);
-        let row = |(i, a, b): (usize, f64, f64)| entity::segment::Model {
-            id: format!("seg_r{i:03}"),
-            camera_id: "t".into(),
-            path: format!("t/r{i:03}.mp4"),
-            start_ms: ms(a).timestamp_millis(),
-            end_ms: ms(b).timestamp_millis(),
-            codec: None,
-            width: None,
-            height: None,
-            fps: None,
-            size_bytes: 1,
-            read_locks: 0,
-            evidence_locked: false,
-            created_at: base,
-        };
-        let mut order: Vec<usize> = (0..spans.len()).collect();
-        order.sort_by_key(|i| (i * 17) % 41);
-        let window = heldar::footage::model::TimeRange::new(ms(-100.0), ms(2000.0), chrono::Duration::days(1)).unwrap();
-        let check = |left: Vec<(usize, f64, f64)>| {
-            let mut left = left;
-            left.sort_by(|a, b| a.1.total_cmp(&b.1));
-            heldar::footage::model::coalesce(left.into_iter().map(|(_, a, b)| (ms(a), ms(b))))
-        };
-        for (n, i) in order.iter().enumerate() {
-            heldar::footage::store::insert_segments(&app.state.db, vec![row(spans[*i])]).await.unwrap();
-            if n % 10 == 9 {
-                let present: Vec<_> = order[..=n].iter().map(|j| spans[*j]).collect();
-                let got = heldar::footage::store::ranges_overlapping(&app.state.db, "t", window).await.unwrap();
-                assert_eq!(got, check(present), "after inserting {n}");
-            }
-        }
-        let mut left = spans.clone();
-        for victim in spans.iter().filter(|(i, _, _)| i % 3 == 0) {
-            let id = format!("seg_r{:03}", victim.0);
-            entity::segment::Entity::delete_many().filter(entity::segment::Column::Id.eq(id)).exec(&app.state.db).await.unwrap();
-            heldar::footage::store::remove_span(&app.state.db, "t", ms(victim.1).timestamp_millis(), ms(victim.2).timestamp_millis()).await.unwrap();
-            left.retain(|s| s.0 != victim.0);
-            let got = heldar::footage::store::ranges_overlapping(&app.state.db, "t", window).await.unwrap();
-            assert_eq!(got, check(left.clone()), "after deleting {}", victim.0);
+async fn stored_ranges_follow_segments_inserted_in_any_order_and_deleted(backend: Backend) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let app = TestApp::spawn(backend).await;
+    app.gql("mutation { createCamera(input: {name: \"T\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false}) { id } }", json!({}), app.admin()).await;
+    let base = chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    // 40 non-overlapping segments of 10 s with seams of 0, 1, 2.5, 3 or 20 s, inserted in a
+    // scrambled order, then every third one deleted: the stored ranges must always equal
+    // the model's coalescing of what is left.
+    let seams = [0.0, 1.0, 2.5, 3.0, 20.0];
+    let mut spans = Vec::new();
+    let mut t = 0.0;
+    for i in 0..40 {
+        spans.push((i, t, t + 10.0));
+        t += 10.0 + seams[(i * 7) % seams.len()];
+    }
+    let ms = |s: f64| base + chrono::Duration::milliseconds((s * 1000.0) as i64);
+    let row = |(i, a, b): (usize, f64, f64)| entity::segment::Model {
+        id: format!("seg_r{i:03}"),
+        camera_id: "t".into(),
+        path: format!("t/r{i:03}.mp4"),
+        start_ms: ms(a).timestamp_millis(),
+        end_ms: ms(b).timestamp_millis(),
+        codec: None,
+        width: None,
+        height: None,
+        fps: None,
+        size_bytes: 1,
+        read_locks: 0,
+        evidence_locked: false,
+        created_at: base,
+    };
+    let mut order: Vec<usize> = (0..spans.len()).collect();
+    order.sort_by_key(|i| (i * 17) % 41);
+    let window =
+        heldar::footage::model::TimeRange::new(ms(-100.0), ms(2000.0), chrono::Duration::days(1))
+            .unwrap();
+    let check = |left: Vec<(usize, f64, f64)>| {
+        let mut left = left;
+        left.sort_by(|a, b| a.1.total_cmp(&b.1));
+        heldar::footage::model::coalesce(left.into_iter().map(|(_, a, b)| (ms(a), ms(b))))
+    };
+    for (n, i) in order.iter().enumerate() {
+        heldar::footage::store::insert_segments(&app.state.db, vec![row(spans[*i])])
+            .await
+            .unwrap();
+        if n % 10 == 9 {
+            let present: Vec<_> = order[..=n].iter().map(|j| spans[*j]).collect();
+            let got = heldar::footage::store::ranges_overlapping(&app.state.db, "t", window)
+                .await
+                .unwrap();
+            assert_eq!(got, check(present), "after inserting {n}");
         }
     }
-);
-
-test_on_both!(
-    async fn t10_the_indexer_repairs_a_row_whose_file_changed_after_indexing(backend) {
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-        if !ffmpeg_ready() {
-            return;
-        }
-        let app = TestApp::spawn_with(backend, |c| { c.index_settle_ms = 0; c.index_interval_ms = 600_000; }).await;
-        app.gql("mutation { createCamera(input: {id: \"rep\", name: \"rep\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false, segmentSeconds: 2}) { id } }", json!({}), app.admin()).await;
-        let base = chrono::DateTime::from_timestamp(Utc::now().timestamp() - 600, 0).unwrap();
-        crate::evidence::write_run(&app.data_dir.join("recordings/rep"), base, 2, 10);
-        tokio::time::sleep(Duration::from_millis(2100)).await;
-        assert_eq!(heldar::footage::indexer::index_once(&app.state).await.unwrap(), 2);
-        let first = entity::segment::Entity::find().filter(entity::segment::Column::CameraId.eq("rep")).all(&app.state.db).await.unwrap()
-            .into_iter().min_by_key(|s| s.start_ms).unwrap();
-        let real_size = first.size_bytes;
-        // A stale row, as after indexing a file that was still being flushed: wrong size, short end.
-        entity::segment::Entity::update_many()
-            .col_expr(entity::segment::Column::SizeBytes, sea_orm::sea_query::Expr::value(262_172i64))
-            .col_expr(entity::segment::Column::EndMs, sea_orm::sea_query::Expr::value(first.start_ms + 3_000))
-            .filter(entity::segment::Column::Id.eq(first.id.clone()))
-            .exec(&app.state.db).await.unwrap();
-        assert_eq!(heldar::footage::indexer::index_once(&app.state).await.unwrap(), 0, "nothing new to index");
-        let page = app.gql("query($f: DateTime!, $t: DateTime!) { segments(cameraId: \"rep\", from: $f, to: $t) { edges { node { id sizeBytes durationSeconds } } } }",
-            json!({"f": base.to_rfc3339(), "t": (base + chrono::Duration::seconds(20)).to_rfc3339()}), app.admin()).await;
-        let node = &page["segments"]["edges"][0]["node"];
-        assert_eq!(node["id"], first.id.as_str());
-        assert_eq!(node["sizeBytes"], real_size, "the size is corrected from the file");
-        assert!((node["durationSeconds"].as_f64().unwrap() - 10.0).abs() < 0.5);
-        let coverage = app.gql("query($f: DateTime!, $t: DateTime!) { footageCoverage(cameraId: \"rep\", from: $f, to: $t) { coveredSeconds } }",
-            json!({"f": base.to_rfc3339(), "t": (base + chrono::Duration::seconds(20)).to_rfc3339()}), app.admin()).await;
-        assert!(coverage["footageCoverage"]["coveredSeconds"].as_f64().unwrap() > 19.0);
-
-        // A file starting over an hour before the newest segment is settled history and not
-        // looked at again, so a file whose row retention deleted (and whose unlink failed) is
-        // never resurrected; one that arrives that late is left to orphan reclamation.
-        let old = base - chrono::Duration::hours(3);
-        crate::evidence::write_run(&app.data_dir.join("recordings/rep"), old, 1, 10);
-        let name = format!("rep/{}.mp4", old.format("%Y%m%d_%H%M%S"));
-        assert_eq!(heldar::footage::indexer::index_once(&app.state).await.unwrap(), 0, "settled history is not rescanned");
-        let found = entity::segment::Entity::find().filter(entity::segment::Column::Path.eq(name)).one(&app.state.db).await.unwrap();
-        assert!(found.is_none());
+    let mut left = spans.clone();
+    for victim in spans.iter().filter(|(i, _, _)| i % 3 == 0) {
+        let id = format!("seg_r{:03}", victim.0);
+        entity::segment::Entity::delete_many()
+            .filter(entity::segment::Column::Id.eq(id))
+            .exec(&app.state.db)
+            .await
+            .unwrap();
+        heldar::footage::store::remove_span(
+            &app.state.db,
+            "t",
+            ms(victim.1).timestamp_millis(),
+            ms(victim.2).timestamp_millis(),
+        )
+        .await
+        .unwrap();
+        left.retain(|s| s.0 != victim.0);
+        let got = heldar::footage::store::ranges_overlapping(&app.state.db, "t", window)
+            .await
+            .unwrap();
+        assert_eq!(got, check(left.clone()), "after deleting {}", victim.0);
     }
-);
+}
+both!(stored_ranges_follow_segments_inserted_in_any_order_and_deleted);
+
+async fn t10_the_indexer_repairs_a_row_whose_file_changed_after_indexing(backend: Backend) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(backend, |c| {
+        c.index_settle_ms = 0;
+        c.index_interval_ms = 600_000;
+    })
+    .await;
+    app.gql("mutation { createCamera(input: {id: \"rep\", name: \"rep\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false, segmentSeconds: 2}) { id } }", json!({}), app.admin()).await;
+    let base = chrono::DateTime::from_timestamp(Utc::now().timestamp() - 600, 0).unwrap();
+    crate::helpers::write_run(&app.data_dir.join("recordings/rep"), base, 2, 10);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        heldar::footage::indexer::index_once(&app.state)
+            .await
+            .unwrap(),
+        2
+    );
+    let first = entity::segment::Entity::find()
+        .filter(entity::segment::Column::CameraId.eq("rep"))
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .min_by_key(|s| s.start_ms)
+        .unwrap();
+    let real_size = first.size_bytes;
+    // A stale row, as after indexing a file that was still being flushed: wrong size, short end.
+    entity::segment::Entity::update_many()
+        .col_expr(
+            entity::segment::Column::SizeBytes,
+            sea_orm::sea_query::Expr::value(262_172i64),
+        )
+        .col_expr(
+            entity::segment::Column::EndMs,
+            sea_orm::sea_query::Expr::value(first.start_ms + 3_000),
+        )
+        .filter(entity::segment::Column::Id.eq(first.id.clone()))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        heldar::footage::indexer::index_once(&app.state)
+            .await
+            .unwrap(),
+        0,
+        "nothing new to index"
+    );
+    let page = app.gql("query($f: DateTime!, $t: DateTime!) { segments(cameraId: \"rep\", from: $f, to: $t) { edges { node { id sizeBytes durationSeconds } } } }",
+        json!({"f": base.to_rfc3339(), "t": (base + chrono::Duration::seconds(20)).to_rfc3339()}), app.admin()).await;
+    let node = &page["segments"]["edges"][0]["node"];
+    assert_eq!(node["id"], first.id.as_str());
+    assert_eq!(
+        node["sizeBytes"], real_size,
+        "the size is corrected from the file"
+    );
+    assert!((node["durationSeconds"].as_f64().unwrap() - 10.0).abs() < 0.5);
+    let coverage = app.gql("query($f: DateTime!, $t: DateTime!) { footageCoverage(cameraId: \"rep\", from: $f, to: $t) { coveredSeconds } }",
+        json!({"f": base.to_rfc3339(), "t": (base + chrono::Duration::seconds(20)).to_rfc3339()}), app.admin()).await;
+    assert!(
+        coverage["footageCoverage"]["coveredSeconds"]
+            .as_f64()
+            .unwrap()
+            > 19.0
+    );
+
+    // A file starting over an hour before the newest segment is settled history and not
+    // looked at again, so a file whose row retention deleted (and whose unlink failed) is
+    // never resurrected; one that arrives that late is left to orphan reclamation.
+    let old = base - chrono::Duration::hours(3);
+    crate::helpers::write_run(&app.data_dir.join("recordings/rep"), old, 1, 10);
+    let name = format!("rep/{}.mp4", old.format("%Y%m%d_%H%M%S"));
+    assert_eq!(
+        heldar::footage::indexer::index_once(&app.state)
+            .await
+            .unwrap(),
+        0,
+        "settled history is not rescanned"
+    );
+    let found = entity::segment::Entity::find()
+        .filter(entity::segment::Column::Path.eq(name))
+        .one(&app.state.db)
+        .await
+        .unwrap();
+    assert!(found.is_none());
+}
+both!(t10_the_indexer_repairs_a_row_whose_file_changed_after_indexing);

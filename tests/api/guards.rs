@@ -7,8 +7,9 @@ use heldar::auth::principal::Role;
 use heldar::graphql::requirements::{Requirement, requirement};
 use serde_json::{Value, json};
 
+use crate::both;
+use crate::helpers::Backend;
 use crate::helpers::{TestApp, WsClient, WsEvent};
-use crate::test_on_both;
 
 const INTROSPECT: &str = r#"{ __schema {
   queryType { name } mutationType { name } subscriptionType { name }
@@ -145,76 +146,122 @@ async fn over_ws(app: &TestApp, token: &str, doc: &str) -> Option<String> {
     }
 }
 
-test_on_both!(
-    async fn every_root_field_is_guarded_as_declared(backend) {
-        let app = TestApp::spawn(backend).await;
-        let schema = Schema(app.gql(INTROSPECT, json!({}), app.admin()).await["__schema"].clone());
-        let roles = [Role::Admin, Role::Manager, Role::Guard, Role::Viewer, Role::Integration];
-        let mut tokens = Vec::new();
-        for role in roles {
-            let (_, token) = app.user_with_role(&format!("u_{}", role.as_str()), &role.as_str().to_uppercase()).await;
-            tokens.push((role, token));
-        }
-        let documents = schema.documents();
-        assert!(documents.len() >= 10);
-        let mut failures = Vec::new();
-        for (root, field, doc) in &documents {
-            let Some(req) = requirement(root, field) else {
-                failures.push(format!("{root}.{field} has no declared requirement in guards::ROOT_FIELDS"));
-                continue;
-            };
-            let subscription = root == "Subscription";
-            if !subscription {
-                let (_, body) = app.post(doc, json!({}), None).await;
-                let got = code(&body);
-                let want_unauth = req != Requirement::Public;
-                if want_unauth && got.as_deref() != Some("UNAUTHENTICATED") {
-                    failures.push(format!("{root}.{field}: anonymous call gave {got:?}, expected UNAUTHENTICATED ({doc})"));
-                }
-                if !want_unauth && got.as_deref() == Some("UNAUTHENTICATED") && !["login", "refreshSession", "exchangeApiKey"].contains(&field.as_str()) {
-                    failures.push(format!("{root}.{field}: public field refused anonymously"));
-                }
-            }
-            if let Requirement::Capability(cap) = req {
-                for (role, token) in &tokens {
-                    let got = if subscription {
-                        over_ws(&app, token, doc).await
-                    } else {
-                        code(&app.post(doc, json!({}), Some(token)).await.1)
-                    };
-                    let forbidden = got.as_deref() == Some("FORBIDDEN");
-                    if role.grants(cap) == forbidden || got.as_deref() == Some("UNAUTHENTICATED") {
-                        failures.push(format!("{root}.{field} as {role}: got {got:?}, but role grants {}: {}", cap.slug(), role.grants(cap)));
-                    }
-                }
-            }
-        }
-        for (root, field, _) in heldar::graphql::requirements::ROOT_FIELDS {
-            if !documents.iter().any(|(r, f, _)| r == root && f == field) {
-                failures.push(format!("{root}.{field} is declared but not in the schema"));
-            }
-        }
-        assert!(failures.is_empty(), "guard failures:\n{}", failures.join("\n"));
+async fn every_root_field_is_guarded_as_declared(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let schema = Schema(app.gql(INTROSPECT, json!({}), app.admin()).await["__schema"].clone());
+    let roles = [
+        Role::Admin,
+        Role::Manager,
+        Role::Guard,
+        Role::Viewer,
+        Role::Integration,
+    ];
+    let mut tokens = Vec::new();
+    for role in roles {
+        let (_, token) = app
+            .user_with_role(
+                &format!("u_{}", role.as_str()),
+                &role.as_str().to_uppercase(),
+            )
+            .await;
+        tokens.push((role, token));
     }
-);
+    let documents = schema.documents();
+    assert!(documents.len() >= 10);
+    let mut failures = Vec::new();
+    for (root, field, doc) in &documents {
+        let Some(req) = requirement(root, field) else {
+            failures.push(format!(
+                "{root}.{field} has no declared requirement in guards::ROOT_FIELDS"
+            ));
+            continue;
+        };
+        let subscription = root == "Subscription";
+        if !subscription {
+            let (_, body) = app.post(doc, json!({}), None).await;
+            let got = code(&body);
+            let want_unauth = req != Requirement::Public;
+            if want_unauth && got.as_deref() != Some("UNAUTHENTICATED") {
+                failures.push(format!(
+                    "{root}.{field}: anonymous call gave {got:?}, expected UNAUTHENTICATED ({doc})"
+                ));
+            }
+            if !want_unauth
+                && got.as_deref() == Some("UNAUTHENTICATED")
+                && !["login", "refreshSession", "exchangeApiKey"].contains(&field.as_str())
+            {
+                failures.push(format!("{root}.{field}: public field refused anonymously"));
+            }
+        }
+        if let Requirement::Capability(cap) = req {
+            for (role, token) in &tokens {
+                let got = if subscription {
+                    over_ws(&app, token, doc).await
+                } else {
+                    code(&app.post(doc, json!({}), Some(token)).await.1)
+                };
+                let forbidden = got.as_deref() == Some("FORBIDDEN");
+                if role.grants(cap) == forbidden || got.as_deref() == Some("UNAUTHENTICATED") {
+                    failures.push(format!(
+                        "{root}.{field} as {role}: got {got:?}, but role grants {}: {}",
+                        cap.slug(),
+                        role.grants(cap)
+                    ));
+                }
+            }
+        }
+    }
+    for (root, field, _) in heldar::graphql::requirements::ROOT_FIELDS {
+        if !documents.iter().any(|(r, f, _)| r == root && f == field) {
+            failures.push(format!("{root}.{field} is declared but not in the schema"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "guard failures:\n{}",
+        failures.join("\n")
+    );
+}
+both!(every_root_field_is_guarded_as_declared);
 
-test_on_both!(
-    async fn camera_scoped_credentials_cannot_manage_users_or_keys(backend) {
-        let app = TestApp::spawn(backend).await;
-        let (_, _, token) = app.api_key("manager", Some(vec!["cam_1"])).await;
-        for doc in ["{ users { edges { node { id } } } }", "{ apiKeys { edges { node { id } } } }"] {
-            let (_, body) = app.post(doc, json!({}), Some(&token)).await;
-            assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{doc}");
-        }
-        // A scoped reader of the audit log sees only entries about its cameras (none here).
-        let log = app.gql("{ auditLog { edges { node { action } } } }", json!({}), Some(&token)).await;
-        assert_eq!(log["auditLog"]["edges"], json!([]));
-        app.gql(r#"{ auditLog(filter: {cameraId: "cam_1"}) { edges { node { action } } } }"#, json!({}), Some(&token)).await;
-        // Another camera: refused, with a message that does not depend on whether it exists.
-        let doc = "query($c: ID!) { auditLog(filter: {cameraId: $c}) { edges { node { action } } } }";
-        let (code_a, message_a) = app.gql_err(doc, json!({"c": "cam_2"}), Some(&token)).await;
-        let (code_b, message_b) = app.gql_err(doc, json!({"c": "cam_does_not_exist"}), Some(&token)).await;
-        assert_eq!((code_a.as_str(), code_b.as_str()), ("FORBIDDEN", "FORBIDDEN"));
-        assert_eq!(message_a.replace("cam_2", "<id>"), message_b.replace("cam_does_not_exist", "<id>"));
+async fn camera_scoped_credentials_cannot_manage_users_or_keys(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, _, token) = app.api_key("manager", Some(vec!["cam_1"])).await;
+    for doc in [
+        "{ users { edges { node { id } } } }",
+        "{ apiKeys { edges { node { id } } } }",
+    ] {
+        let (_, body) = app.post(doc, json!({}), Some(&token)).await;
+        assert_eq!(code(&body).as_deref(), Some("FORBIDDEN"), "{doc}");
     }
-);
+    // A scoped reader of the audit log sees only entries about its cameras (none here).
+    let log = app
+        .gql(
+            "{ auditLog { edges { node { action } } } }",
+            json!({}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(log["auditLog"]["edges"], json!([]));
+    app.gql(
+        r#"{ auditLog(filter: {cameraId: "cam_1"}) { edges { node { action } } } }"#,
+        json!({}),
+        Some(&token),
+    )
+    .await;
+    // Another camera: refused, with a message that does not depend on whether it exists.
+    let doc = "query($c: ID!) { auditLog(filter: {cameraId: $c}) { edges { node { action } } } }";
+    let (code_a, message_a) = app.gql_err(doc, json!({"c": "cam_2"}), Some(&token)).await;
+    let (code_b, message_b) = app
+        .gql_err(doc, json!({"c": "cam_does_not_exist"}), Some(&token))
+        .await;
+    assert_eq!(
+        (code_a.as_str(), code_b.as_str()),
+        ("FORBIDDEN", "FORBIDDEN")
+    );
+    assert_eq!(
+        message_a.replace("cam_2", "<id>"),
+        message_b.replace("cam_does_not_exist", "<id>")
+    );
+}
+both!(camera_scoped_credentials_cannot_manage_users_or_keys);

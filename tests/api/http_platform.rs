@@ -2,199 +2,323 @@
 
 use serde_json::{Value, json};
 
+use crate::both;
 use crate::helpers::{Backend, TestApp, first_error};
-use crate::test_on_both;
 
 const INFO: &str = "{ serverInfo { version database } }";
 
-test_on_both!(
-    async fn a_query_over_post_returns_data(backend) {
-        let app = TestApp::spawn(backend.clone()).await;
-        let data = app.gql(INFO, json!({}), app.admin()).await;
-        assert_eq!(data["serverInfo"]["version"], env!("CARGO_PKG_VERSION"));
-        let expected = if matches!(backend, Backend::Sqlite) { "sqlite" } else { "postgres" };
-        assert_eq!(data["serverInfo"]["database"], expected);
-    }
-);
+async fn a_query_over_post_returns_data(backend: Backend) {
+    let app = TestApp::spawn(backend.clone()).await;
+    let data = app.gql(INFO, json!({}), app.admin()).await;
+    assert_eq!(data["serverInfo"]["version"], env!("CARGO_PKG_VERSION"));
+    let expected = if matches!(backend, Backend::Sqlite) {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    assert_eq!(data["serverInfo"]["database"], expected);
+}
+both!(a_query_over_post_returns_data);
 
-test_on_both!(
-    async fn simple_request_content_types_are_refused_as_csrf(backend) {
-        let app = TestApp::spawn(backend).await;
-        for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
-            let response = app
-                .http
-                .post(format!("{}/graphql", app.addr))
-                .header("content-type", content_type)
-                .body(json!({ "query": INFO }).to_string())
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 415, "{content_type}");
-            let body: Value = response.json().await.unwrap();
-            assert_eq!(first_error(&body).0, "BAD_REQUEST", "{content_type}");
-        }
-        let response = app.http.post(format!("{}/graphql", app.addr)).body(json!({ "query": INFO }).to_string()).send().await.unwrap();
-        assert_eq!(response.status(), 415, "a body without content type is refused too");
-    }
-);
-
-test_on_both!(
-    async fn mutations_over_get_are_refused_and_queries_run(backend) {
-        let app = TestApp::spawn(backend).await;
-        let response = app.get("/graphql?query=mutation%20%7B%20__typename%20%7D").await;
-        assert_eq!(response.status(), 405);
-        assert_eq!(response.headers()["allow"], "POST");
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(first_error(&body).0, "METHOD_NOT_ALLOWED");
-
-        let response = app.get("/graphql?query=subscription%20%7B%20serverClock%20%7B%20seq%20%7D%20%7D").await;
-        assert_eq!(response.status(), 405);
-
-        let response = app
-            .http
-            .get(format!("{}/graphql?query=%7B%20serverInfo%20%7B%20version%20%7D%20%7D", app.addr))
-            .bearer_auth(&app.token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["data"]["serverInfo"]["version"], env!("CARGO_PKG_VERSION"));
-    }
-);
-
-test_on_both!(
-    async fn a_document_nested_too_deep_is_refused(backend) {
-        let app = TestApp::spawn(backend).await;
-        let deep = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } } } }";
-        let (code, message) = app.gql_err(deep, json!({}), app.admin()).await;
-        assert_eq!((code.as_str(), message.as_str()), ("QUERY_TOO_DEEP", "Query is nested too deep."));
-    }
-);
-
-test_on_both!(
-    async fn a_document_too_complex_is_refused(backend) {
-        let app = TestApp::spawn(backend).await;
-        let aliases: String = (0..600).map(|i| format!("a{i}: serverInfo {{ version }} ")).collect();
-        let (code, _) = app.gql_err(&format!("{{ {aliases} }}"), json!({}), app.admin()).await;
-        assert_eq!(code, "QUERY_TOO_COMPLEX");
-    }
-);
-
-test_on_both!(
-    async fn a_body_over_the_limit_is_refused(backend) {
-        let app = TestApp::spawn_with(backend, |c| c.max_body_bytes = 4096).await;
-        let padding = " ".repeat(5000);
-        let (status, body) = app.post(&format!("{{ serverInfo {{ version }} {padding} }}"), json!({}), app.admin()).await;
-        assert_eq!(status, 413);
-        assert_eq!(first_error(&body).0, "PAYLOAD_TOO_LARGE");
-    }
-);
-
-test_on_both!(
-    async fn batches_run_up_to_the_limit_and_no_further(backend) {
-        let app = TestApp::spawn_with(backend, |c| c.max_batch = 3).await;
-        let op = json!({ "query": INFO });
-        let (status, body) = app.post_body(json!([op, op, op]), app.admin()).await;
-        assert_eq!(status, 200);
-        assert_eq!(body.as_array().map(Vec::len), Some(3));
-        assert!(body[2]["data"]["serverInfo"]["version"].is_string());
-
-        let (status, body) = app.post_body(json!([op, op, op, op]), app.admin()).await;
-        assert_eq!(status, 400);
-        assert_eq!(first_error(&body), ("BAD_REQUEST".into(), "a batch must hold 1 to 3 operations".into()));
-    }
-);
-
-test_on_both!(
-    async fn parse_and_validation_failures_carry_codes(backend) {
-        let app = TestApp::spawn(backend).await;
-        assert_eq!(app.gql_err("{ serverInfo { ", json!({}), app.admin()).await.0, "GRAPHQL_PARSE_FAILED");
-        assert_eq!(app.gql_err("{ serverInfo { nope } }", json!({}), app.admin()).await.0, "GRAPHQL_VALIDATION_FAILED");
-        let (status, body) = app.post_body(json!({ "querry": INFO }), app.admin()).await;
-        assert_eq!(status, 400);
-        assert_eq!(first_error(&body).0, "BAD_REQUEST");
+async fn simple_request_content_types_are_refused_as_csrf(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
         let response = app
             .http
             .post(format!("{}/graphql", app.addr))
-            .header("content-type", "application/json")
-            .body("{not json")
+            .header("content-type", content_type)
+            .body(json!({ "query": INFO }).to_string())
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 400);
+        assert_eq!(response.status(), 415, "{content_type}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(first_error(&body).0, "BAD_REQUEST", "{content_type}");
     }
-);
+    let response = app
+        .http
+        .post(format!("{}/graphql", app.addr))
+        .body(json!({ "query": INFO }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        415,
+        "a body without content type is refused too"
+    );
+}
+both!(simple_request_content_types_are_refused_as_csrf);
 
-test_on_both!(
-    async fn introspection_and_suggestions_can_be_switched_off(backend) {
-        let app = TestApp::spawn_with(backend.clone(), |c| c.introspection = false).await;
-        let (code, _) = app.gql_err("{ __schema { queryType { name } } }", json!({}), app.admin()).await;
-        assert_eq!(code, "GRAPHQL_VALIDATION_FAILED");
-        let (_, message) = app.gql_err("{ serverInf { version } }", json!({}), app.admin()).await;
-        assert!(!message.contains("Did you mean"), "suggestions leak the schema: {message}");
+async fn mutations_over_get_are_refused_and_queries_run(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let response = app
+        .get("/graphql?query=mutation%20%7B%20__typename%20%7D")
+        .await;
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(first_error(&body).0, "METHOD_NOT_ALLOWED");
 
-        let open = TestApp::spawn(backend).await;
-        let data = open.gql("{ __schema { queryType { name } } }", json!({}), None).await;
-        assert_eq!(data["__schema"]["queryType"]["name"], "Query", "introspection needs no token");
-        let (_, message) = open.gql_err("{ serverInf { version } }", json!({}), open.admin()).await;
-        assert!(message.contains("Did you mean"), "{message}");
-    }
-);
+    let response = app
+        .get("/graphql?query=subscription%20%7B%20serverClock%20%7B%20seq%20%7D%20%7D")
+        .await;
+    assert_eq!(response.status(), 405);
 
-test_on_both!(
-    async fn health_readiness_and_metrics_are_served(backend) {
-        let app = TestApp::spawn(backend).await;
-        assert_eq!(app.get("/healthz").await.status(), 200);
-        let ready = app.get("/readyz").await;
-        assert_eq!(ready.status(), 200);
-        assert_eq!(ready.json::<Value>().await.unwrap()["ready"], true);
+    let response = app
+        .http
+        .get(format!(
+            "{}/graphql?query=%7B%20serverInfo%20%7B%20version%20%7D%20%7D",
+            app.addr
+        ))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["data"]["serverInfo"]["version"],
+        env!("CARGO_PKG_VERSION")
+    );
+}
+both!(mutations_over_get_are_refused_and_queries_run);
 
-        app.gql("query Info { serverInfo { version } }", json!({}), app.admin()).await;
-        let metrics = app.metrics().await;
-        assert!(metrics.contains(r#"heldar_graphql_requests_total{operation="Info",outcome="ok"}"#), "{metrics}");
-        assert!(metrics.contains("heldar_graphql_request_duration_seconds_bucket"), "{metrics}");
-        assert!(metrics.contains(r#"heldar_db_pool_connections{state="max"} 16"#), "{metrics}");
-        assert!(metrics.contains("heldar_ws_connections 0"), "{metrics}");
-    }
-);
+async fn a_document_nested_too_deep_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let deep = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } } } }";
+    let (code, message) = app.gql_err(deep, json!({}), app.admin()).await;
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("QUERY_TOO_DEEP", "Query is nested too deep.")
+    );
+}
+both!(a_document_nested_too_deep_is_refused);
 
-test_on_both!(
-    async fn readiness_fails_when_the_database_is_unreachable(backend) {
-        let app = TestApp::spawn(backend.clone()).await;
-        assert_eq!(app.get("/readyz").await.status(), 200);
-        match &backend {
-            Backend::Postgres(_) => {
-                // Drop the server's database from under it, as an outage would.
-                let url = app.state.config.database_url.as_ref().unwrap().expose().to_owned();
-                let name = url.rsplit('/').next().unwrap().to_owned();
-                let admin = sea_orm::Database::connect(crate::helpers::replace_db_name(&url, "postgres")).await.unwrap();
-                use sea_orm::ConnectionTrait;
-                admin.execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)")).await.unwrap();
-            }
-            Backend::Sqlite => app.state.db.close_by_ref().await.unwrap(),
+async fn a_document_too_complex_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let aliases: String = (0..600)
+        .map(|i| format!("a{i}: serverInfo {{ version }} "))
+        .collect();
+    let (code, _) = app
+        .gql_err(&format!("{{ {aliases} }}"), json!({}), app.admin())
+        .await;
+    assert_eq!(code, "QUERY_TOO_COMPLEX");
+}
+both!(a_document_too_complex_is_refused);
+
+async fn a_body_over_the_limit_is_refused(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.max_body_bytes = 4096).await;
+    let padding = " ".repeat(5000);
+    let (status, body) = app
+        .post(
+            &format!("{{ serverInfo {{ version }} {padding} }}"),
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(status, 413);
+    assert_eq!(first_error(&body).0, "PAYLOAD_TOO_LARGE");
+}
+both!(a_body_over_the_limit_is_refused);
+
+async fn batches_run_up_to_the_limit_and_no_further(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.max_batch = 3).await;
+    let op = json!({ "query": INFO });
+    let (status, body) = app.post_body(json!([op, op, op]), app.admin()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body.as_array().map(Vec::len), Some(3));
+    assert!(body[2]["data"]["serverInfo"]["version"].is_string());
+
+    let (status, body) = app.post_body(json!([op, op, op, op]), app.admin()).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        first_error(&body),
+        (
+            "BAD_REQUEST".into(),
+            "a batch must hold 1 to 3 operations".into()
+        )
+    );
+}
+both!(batches_run_up_to_the_limit_and_no_further);
+
+async fn parse_and_validation_failures_carry_codes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    assert_eq!(
+        app.gql_err("{ serverInfo { ", json!({}), app.admin())
+            .await
+            .0,
+        "GRAPHQL_PARSE_FAILED"
+    );
+    assert_eq!(
+        app.gql_err("{ serverInfo { nope } }", json!({}), app.admin())
+            .await
+            .0,
+        "GRAPHQL_VALIDATION_FAILED"
+    );
+    let (status, body) = app.post_body(json!({ "querry": INFO }), app.admin()).await;
+    assert_eq!(status, 400);
+    assert_eq!(first_error(&body).0, "BAD_REQUEST");
+    let response = app
+        .http
+        .post(format!("{}/graphql", app.addr))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+}
+both!(parse_and_validation_failures_carry_codes);
+
+async fn introspection_and_suggestions_can_be_switched_off(backend: Backend) {
+    let app = TestApp::spawn_with(backend.clone(), |c| c.introspection = false).await;
+    let (code, _) = app
+        .gql_err(
+            "{ __schema { queryType { name } } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(code, "GRAPHQL_VALIDATION_FAILED");
+    let (_, message) = app
+        .gql_err("{ serverInf { version } }", json!({}), app.admin())
+        .await;
+    assert!(
+        !message.contains("Did you mean"),
+        "suggestions leak the schema: {message}"
+    );
+
+    let open = TestApp::spawn(backend).await;
+    let data = open
+        .gql("{ __schema { queryType { name } } }", json!({}), None)
+        .await;
+    assert_eq!(
+        data["__schema"]["queryType"]["name"], "Query",
+        "introspection needs no token"
+    );
+    let (_, message) = open
+        .gql_err("{ serverInf { version } }", json!({}), open.admin())
+        .await;
+    assert!(message.contains("Did you mean"), "{message}");
+}
+both!(introspection_and_suggestions_can_be_switched_off);
+
+async fn health_readiness_and_metrics_are_served(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.json::<Value>().await.unwrap()["ready"], true);
+
+    app.gql(
+        "query Info { serverInfo { version } }",
+        json!({}),
+        app.admin(),
+    )
+    .await;
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(r#"heldar_graphql_requests_total{operation="Info",outcome="ok"}"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("heldar_graphql_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"heldar_db_pool_connections{state="max"} 16"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("heldar_ws_connections 0"), "{metrics}");
+}
+both!(health_readiness_and_metrics_are_served);
+
+async fn readiness_fails_when_the_database_is_unreachable(backend: Backend) {
+    let app = TestApp::spawn(backend.clone()).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    match &backend {
+        Backend::Postgres(_) => {
+            // Drop the server's database from under it, as an outage would.
+            let url = app
+                .state
+                .config
+                .database_url
+                .as_ref()
+                .unwrap()
+                .expose()
+                .to_owned();
+            let name = url.rsplit('/').next().unwrap().to_owned();
+            let admin =
+                sea_orm::Database::connect(crate::helpers::replace_db_name(&url, "postgres"))
+                    .await
+                    .unwrap();
+            use sea_orm::ConnectionTrait;
+            admin
+                .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
+                .await
+                .unwrap();
         }
-        let ready = app.get("/readyz").await;
-        assert_eq!(ready.status(), 503);
-        assert_eq!(ready.json::<Value>().await.unwrap(), json!({"ready": false, "reason": "database"}));
-        assert_eq!(app.get("/healthz").await.status(), 200, "the process itself is still up");
+        Backend::Sqlite => app.state.db.close_by_ref().await.unwrap(),
     }
-);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    assert_eq!(
+        ready.json::<Value>().await.unwrap(),
+        json!({"ready": false, "reason": "database"})
+    );
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        200,
+        "the process itself is still up"
+    );
+}
+both!(readiness_fails_when_the_database_is_unreachable);
 
-test_on_both!(
-    async fn graphiql_is_served_to_browsers_with_its_own_assets(backend) {
-        let app = TestApp::spawn(backend).await;
-        let page = app.http.get(format!("{}/graphql", app.addr)).header("accept", "text/html").send().await.unwrap();
-        assert_eq!(page.status(), 200);
-        assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'self'"));
-        let html = page.text().await.unwrap();
-        assert!(!html.contains("http://") && !html.contains("https://"), "the page must load nothing from the internet");
-        for asset in ["graphiql.min.js", "graphiql.min.css", "react.production.min.js", "react-dom.production.min.js", "graphql-ws.min.js", "app.js"] {
-            assert!(html.contains(&format!("/graphiql/{asset}")), "page references {asset}");
-            let response = app.get(&format!("/graphiql/{asset}")).await;
-            assert_eq!(response.status(), 200, "{asset}");
-            assert!(response.bytes().await.unwrap().len() > 100, "{asset} has content");
-        }
-        assert_eq!(app.get("/graphiql/..%2Fsecret").await.status(), 404);
+async fn graphiql_is_served_to_browsers_with_its_own_assets(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let page = app
+        .http
+        .get(format!("{}/graphql", app.addr))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'")
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "the page must load nothing from the internet"
+    );
+    for asset in [
+        "graphiql.min.js",
+        "graphiql.min.css",
+        "react.production.min.js",
+        "react-dom.production.min.js",
+        "graphql-ws.min.js",
+        "app.js",
+    ] {
+        assert!(
+            html.contains(&format!("/graphiql/{asset}")),
+            "page references {asset}"
+        );
+        let response = app.get(&format!("/graphiql/{asset}")).await;
+        assert_eq!(response.status(), 200, "{asset}");
+        assert!(
+            response.bytes().await.unwrap().len() > 100,
+            "{asset} has content"
+        );
     }
-);
+    assert_eq!(app.get("/graphiql/..%2Fsecret").await.status(), 404);
+}
+both!(graphiql_is_served_to_browsers_with_its_own_assets);

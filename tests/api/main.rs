@@ -6,8 +6,9 @@ mod helpers;
 
 mod auth;
 mod cameras;
+mod claims;
 mod cli;
-pub mod evidence;
+mod evidence;
 mod footage;
 mod guards;
 mod http_platform;

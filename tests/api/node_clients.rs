@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::both;
+use crate::helpers::Backend;
 use crate::helpers::TestApp;
-use crate::test_on_both;
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
@@ -52,24 +53,35 @@ fn run_script(web: &Path, script: &str, args: &[&str]) -> serde_json::Value {
         .unwrap_or_else(|_| panic!("{script} printed no JSON result: {stdout}"))
 }
 
-test_on_both!(
-    async fn the_graphql_ws_client_library_interoperates(backend) {
-        let Some(web) = node_ready(None) else { return };
-        let app = TestApp::spawn(backend).await;
-        let url = app.ws_url();
-        let token = app.token.clone();
-        let result = tokio::task::spawn_blocking(move || run_script(&web, "graphql-ws-interop.mjs", &[&url, &token])).await.unwrap();
-        assert_eq!(result["ok"], true, "{result}");
-    }
-);
+async fn the_graphql_ws_client_library_interoperates(backend: Backend) {
+    let Some(web) = node_ready(None) else { return };
+    let app = TestApp::spawn(backend).await;
+    let url = app.ws_url();
+    let token = app.token.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        run_script(&web, "graphql-ws-interop.mjs", &[&url, &token])
+    })
+    .await
+    .unwrap();
+    assert_eq!(result["ok"], true, "{result}");
+}
+both!(the_graphql_ws_client_library_interoperates);
 
-test_on_both!(
-    async fn graphiql_renders_offline_and_runs_an_introspection_query(backend) {
-        let Some(web) = node_ready(Some("/usr/bin/chromium")) else { return };
-        let app = TestApp::spawn(backend).await;
-        let url = app.addr.clone();
-        let result = tokio::task::spawn_blocking(move || run_script(&web, "graphiql-browser.mjs", &[&url])).await.unwrap();
-        assert_eq!(result["ok"], true, "{result}");
-        assert_eq!(result["blocked"], serde_json::json!([]), "GraphiQL tried to reach the internet: {result}");
-    }
-);
+async fn graphiql_renders_offline_and_runs_an_introspection_query(backend: Backend) {
+    let Some(web) = node_ready(Some("/usr/bin/chromium")) else {
+        return;
+    };
+    let app = TestApp::spawn(backend).await;
+    let url = app.addr.clone();
+    let result =
+        tokio::task::spawn_blocking(move || run_script(&web, "graphiql-browser.mjs", &[&url]))
+            .await
+            .unwrap();
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(
+        result["blocked"],
+        serde_json::json!([]),
+        "GraphiQL tried to reach the internet: {result}"
+    );
+}
+both!(graphiql_renders_offline_and_runs_an_introspection_query);

@@ -7,8 +7,9 @@ use std::time::Duration;
 use heldar::clock::ManualClock;
 use serde_json::{Value, json};
 
+use crate::both;
+use crate::helpers::Backend;
 use crate::helpers::{TestApp, WsClient};
-use crate::test_on_both;
 
 const CREATE_ZONE: &str = "mutation($i: CreateZoneInput!) { createZone(input: $i) { id name kind points { x y } severity dwellSeconds } }";
 const INGEST: &str = "mutation($i: DetectionBatchInput!) { ingestDetections(input: $i) { seq duplicate accepted events } }";
@@ -44,442 +45,779 @@ async fn events(ws: &mut WsClient, id: &str, n: usize) -> Vec<Value> {
     out
 }
 
-test_on_both!(
-    async fn zones_are_validated_field_by_field_and_names_are_unique_per_camera(backend) {
-        let app = TestApp::spawn(backend).await;
-        camera(&app, "c1").await;
-        let bad = [
-            (json!({"points": [{"x": 0.1, "y": 0.1}, {"x": 0.2, "y": 0.2}]}), "input.points"),
-            (json!({"points": [{"x": 0.1, "y": 0.1}, {"x": 0.2, "y": 0.2}, {"x": 1.5, "y": 0.3}]}), "input.points[2].x"),
-            (json!({"kind": "LINE", "points": [{"x": 0.1, "y": 0.1}, {"x": 0.2, "y": 0.2}, {"x": 0.3, "y": 0.3}]}), "input.points"),
-            (json!({"labels": ["person", " "]}), "input.labels[1]"),
-            (json!({"minConfidence": 7.0}), "input.minConfidence"),
-            (json!({"confirmFrames": 0}), "input.confirmFrames"),
-            (json!({"name": "  "}), "input.name"),
-        ];
-        for (patch, field) in bad {
-            let mut input = right_half("c1");
-            input.as_object_mut().unwrap().extend(patch.as_object().unwrap().clone());
-            let (_, body) = app.post(CREATE_ZONE, json!({"i": input}), app.admin()).await;
-            assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{field}: {body}");
-            assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
-        }
-        let zone = app.gql(CREATE_ZONE, json!({"i": right_half("c1")}), app.admin()).await["createZone"].clone();
-        assert_eq!(zone["kind"], "REGION");
-        let (code, message) = app.gql_err(CREATE_ZONE, json!({"i": right_half("c1")}), app.admin()).await;
-        assert_eq!(code, "CONFLICT");
-        assert!(message.contains(zone["id"].as_str().unwrap()), "{message}");
-        // Flipping a 4-point region to a line: the whole result is checked.
-        let (_, body) = app.post("mutation($i: UpdateZoneInput!) { updateZone(input: $i) { id } }", json!({"i": {"id": zone["id"], "kind": "LINE"}}), app.admin()).await;
-        assert_eq!(body["errors"][0]["extensions"]["field"], "input.points");
-        // A scoped key gets one answer for someone else's zone and a missing one.
-        let (_, _, scoped) = app.api_key("manager", Some(vec!["other"])).await;
-        for id in [zone["id"].as_str().unwrap(), "zone_missing"] {
-            let (code, message) = app.gql_err("mutation($id: ID!) { deleteZone(id: $id) }", json!({"id": id}), Some(&scoped)).await;
-            assert_eq!(code, "FORBIDDEN");
-            assert!(!message.contains(id));
-        }
-        let (code, _) = app.gql_err("mutation { deleteZone(id: \"zone_missing\") }", json!({}), app.admin()).await;
-        assert_eq!(code, "NOT_FOUND");
-        let listed = app.gql("{ zones(cameraId: \"c1\") { name } }", json!({}), app.admin()).await;
-        assert_eq!(listed["zones"], json!([{"name": "right"}]));
-    }
-);
-
-test_on_both!(
-    async fn a_track_walking_in_dwelling_and_out_streams_enter_dwell_exit(backend) {
-        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-        let app = TestApp::spawn_full(backend, clock.clone(), |_| {}).await;
-        camera(&app, "c1").await;
-        let zone = app.gql(CREATE_ZONE, json!({"i": right_half("c1")}), app.admin()).await["createZone"]["id"].clone();
-        let (_, _, worker) = app.api_key("integration", Some(vec!["c1"])).await;
-        let (_, viewer) = app.user_with_role("watcher", "viewer").await;
-        let mut ws = WsClient::connect_acked(&app.ws_url(), json!({"authorization": format!("Bearer {viewer}")})).await;
-        ws.send(json!({"id": "e", "type": "subscribe", "payload": {"query": "subscription { perceptionEvents(filter: {cameraIds: [\"c1\"]}) { cursor kind severity cameraId zoneId trackId label dwellSeconds payload } }"}})).await;
-        // Nothing is sent until an event happens; the subscription is live.
-        assert!(ws.next_event_within(Duration::from_millis(300)).await.is_none());
-        let mut occupancy = WsClient::connect_acked(&app.ws_url(), json!({"authorization": format!("Bearer {viewer}")})).await;
-        occupancy.send(json!({"id": "o", "type": "subscribe", "payload": {"query": "subscription { zoneOccupancy(cameraId: \"c1\") { zoneId count } }"}})).await;
-        let now = occupancy.next_json().await;
-        assert_eq!(now["payload"]["data"]["zoneOccupancy"], json!({"zoneId": zone, "count": 0}), "the current count first");
-        let mut overlay = WsClient::connect_acked(&app.ws_url(), json!({"authorization": format!("Bearer {viewer}")})).await;
-        overlay.send(json!({"id": "d", "type": "subscribe", "payload": {"query": "subscription { detections(cameraId: \"c1\") { frameId detections { label trackId x } } }"}})).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-
-        let first = app.gql(INGEST, frame("c1", "f1", INSIDE), Some(&worker)).await["ingestDetections"].clone();
-        assert_eq!(first["events"], 0, "debounce: one frame inside is not an entry");
-        assert_eq!(first["accepted"], 1);
-        clock.advance(chrono::Duration::milliseconds(500));
-        assert_eq!(app.gql(INGEST, frame("c1", "f2", INSIDE), Some(&worker)).await["ingestDetections"]["events"], 1);
-        clock.advance(chrono::Duration::milliseconds(1500));
-        app.gql(INGEST, frame("c1", "f3", INSIDE), Some(&worker)).await;
-        clock.advance(chrono::Duration::milliseconds(500));
-        app.gql(INGEST, frame("c1", "f4", OUTSIDE), Some(&worker)).await;
-        clock.advance(chrono::Duration::milliseconds(500));
-        app.gql(INGEST, frame("c1", "f5", OUTSIDE), Some(&worker)).await;
-
-        let got = events(&mut ws, "e", 3).await;
-        let kinds: Vec<&str> = got.iter().map(|e| e["kind"].as_str().unwrap()).collect();
-        assert_eq!(kinds, ["ZONE_ENTER", "ZONE_DWELL", "ZONE_EXIT"]);
-        for e in &got {
-            assert_eq!(e["zoneId"], zone);
-            assert_eq!(e["trackId"], "t1");
-            assert_eq!(e["cameraId"], "c1");
-            assert_eq!(e["severity"], "WARNING");
-            assert_eq!(e["payload"]["zone"], "right");
-        }
-        assert_eq!(got[0]["label"], "person");
-        assert_eq!(got[1]["dwellSeconds"], 1.5);
-        let counts: Vec<Value> = [occupancy.next_json().await, occupancy.next_json().await].iter().map(|m| m["payload"]["data"]["zoneOccupancy"]["count"].clone()).collect();
-        assert_eq!(counts, [json!(1), json!(0)], "in on ENTER, out on EXIT");
-        let batch = overlay.next_json().await;
-        assert_eq!(batch["payload"]["data"]["detections"], json!({"frameId": "f1", "detections": [{"label": "person", "trackId": "t1", "x": 0.6}]}));
-
-        // The same frame again is a duplicate and changes nothing.
-        let again = app.gql(INGEST, frame("c1", "f5", OUTSIDE), Some(&worker)).await["ingestDetections"].clone();
-        assert_eq!(again, json!({"seq": null, "duplicate": true, "accepted": 0, "events": 0}));
-        use sea_orm::{EntityTrait, PaginatorTrait};
-        assert_eq!(entity::detection::Entity::find().count(&app.state.db).await.unwrap(), 5);
-        // Server-owned attributes are the server's.
-        let stored = entity::detection::Entity::find().one(&app.state.db).await.unwrap().unwrap();
-        let attrs: Value = serde_json::from_str(&stored.attributes).unwrap();
-        assert_eq!(attrs["colour"], "red");
-        assert!(attrs["provenance"]["producedBy"].as_str().unwrap().starts_with("apikey:"));
-
-        // The same events through the paged query, resumable by cursor.
-        let page = app.gql("{ perceptionEvents(filter: {kinds: [\"ZONE_ENTER\", \"ZONE_EXIT\"]}, first: 1) { edges { node { kind } } pageInfo { endCursor hasNextPage } } }", json!({}), Some(&viewer)).await;
-        assert_eq!(page["perceptionEvents"]["edges"][0]["node"]["kind"], "ZONE_ENTER");
-        let next = app.gql("query($a: String) { perceptionEvents(filter: {kinds: [\"ZONE_ENTER\", \"ZONE_EXIT\"]}, after: $a) { edges { node { kind } } } }",
-            json!({"a": page["perceptionEvents"]["pageInfo"]["endCursor"]}), Some(&viewer)).await;
-        assert_eq!(next["perceptionEvents"]["edges"], json!([{"node": {"kind": "ZONE_EXIT"}}]));
-    }
-);
-
-test_on_both!(
-    async fn ingest_refuses_bad_batches_before_writing_anything(backend) {
-        let app = TestApp::spawn(backend).await;
-        camera(&app, "c1").await;
-        camera(&app, "c2").await;
-        let (_, _, worker) = app.api_key("integration", Some(vec!["c1"])).await;
-        let cases: Vec<(Value, &str)> = vec![
-            (json!({"confidence": 1.5}), "input.detections[0].confidence"),
-            (json!({"bbox": {"x": 0.1, "y": 0.1, "w": 0.0, "h": 0.1}}), "input.detections[0].bbox.w"),
-            (json!({"bbox": {"x": 1.2, "y": 0.1, "w": 0.1, "h": 0.1}}), "input.detections[0].bbox.x"),
-            (json!({"bbox": {"x": 0.5, "y": 0.5, "w": 0.1, "h": 0.6}}), "input.detections[0].bbox.h"),
-            (json!({"label": " "}), "input.detections[0].label"),
-            (json!({"attributes": [1, 2]}), "input.detections[0].attributes"),
-        ];
-        for (patch, field) in cases {
-            let mut body = frame("c1", "bad", INSIDE);
-            body["i"]["detections"][0].as_object_mut().unwrap().extend(patch.as_object().unwrap().clone());
-            let (_, reply) = app.post(INGEST, body, Some(&worker)).await;
-            assert_eq!(reply["errors"][0]["extensions"]["field"], field, "{reply}");
-        }
-        let mut many = frame("c1", "many", INSIDE);
-        let one = many["i"]["detections"][0].clone();
-        many["i"]["detections"] = Value::Array(vec![one; 1001]);
-        let (_, reply) = app.post(INGEST, many, Some(&worker)).await;
-        assert_eq!(reply["errors"][0]["extensions"]["field"], "input.detections");
-        let (code, _) = app.gql_err(INGEST, frame("c2", "f", INSIDE), Some(&worker)).await;
-        assert_eq!(code, "FORBIDDEN", "out of the key's scope");
-        let (_, viewer) = app.user_with_role("v", "viewer").await;
-        let (code, _) = app.gql_err(INGEST, frame("c1", "f", INSIDE), Some(&viewer)).await;
-        assert_eq!(code, "FORBIDDEN", "viewers do not ingest");
-        use sea_orm::{EntityTrait, PaginatorTrait};
-        assert_eq!(entity::outbox::Entity::find().count(&app.state.db).await.unwrap(), 0);
-        assert_eq!(entity::detection::Entity::find().count(&app.state.db).await.unwrap(), 0);
-    }
-);
-
-test_on_both!(
-    async fn a_resumed_subscription_gets_exactly_the_missed_events_then_live_ones_in_scope(backend) {
-        let app = TestApp::spawn(backend).await;
-        camera(&app, "c1").await;
-        camera(&app, "c2").await;
-        let mut zone = right_half("c1");
-        zone["dwellSeconds"] = json!(0);
-        zone["confirmFrames"] = json!(1);
-        app.gql(CREATE_ZONE, json!({"i": zone.clone()}), app.admin()).await;
-        zone["cameraId"] = json!("c2");
-        app.gql(CREATE_ZONE, json!({"i": zone}), app.admin()).await;
-        let (_, _, worker) = app.api_key("integration", None).await;
-        let (_, _, scoped) = app.api_key("viewer", Some(vec!["c1"])).await;
-        let subscribe = |after: Value| json!({"id": "r", "type": "subscribe", "payload": {"query": "subscription($a: String) { perceptionEvents(after: $a) { cursor kind cameraId } }", "variables": {"a": after}}});
-        let mut n = 0;
-        let mut walk = |camera: &'static str, bbox: [f64; 4]| {
-            n += 1;
-            frame(camera, &format!("{camera}-{n}"), bbox)
-        };
-
-        let mut ws = WsClient::connect_acked(&app.ws_url(), json!({"authorization": format!("Bearer {scoped}")})).await;
-        ws.send(subscribe(Value::Null)).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        // c2's events never reach a subscriber scoped to c1.
-        app.gql(INGEST, walk("c2", INSIDE), Some(&worker)).await;
-        app.gql(INGEST, walk("c1", INSIDE), Some(&worker)).await;
-        let seen = events(&mut ws, "r", 1).await;
-        assert_eq!(seen[0]["kind"], "ZONE_ENTER");
-        assert_eq!(seen[0]["cameraId"], "c1");
-        let cursor = seen[0]["cursor"].clone();
-        drop(ws);
-
-        // Missed while away: an exit and an entry on c1 (and noise on c2).
-        app.gql(INGEST, walk("c1", OUTSIDE), Some(&worker)).await;
-        app.gql(INGEST, walk("c2", OUTSIDE), Some(&worker)).await;
-        app.gql(INGEST, walk("c1", INSIDE), Some(&worker)).await;
-        let mut ws = WsClient::connect_acked(&app.ws_url(), json!({"authorization": format!("Bearer {scoped}")})).await;
-        ws.send(subscribe(cursor)).await;
-        let replayed = events(&mut ws, "r", 2).await;
-        assert_eq!(replayed.iter().map(|e| e["kind"].as_str().unwrap()).collect::<Vec<_>>(), ["ZONE_EXIT", "ZONE_ENTER"]);
-        // Then live, with no duplicate of the replayed ones.
-        app.gql(INGEST, walk("c1", OUTSIDE), Some(&worker)).await;
-        let live = events(&mut ws, "r", 1).await;
-        assert_eq!(live[0]["kind"], "ZONE_EXIT");
-        assert!(live[0]["cursor"] != replayed[0]["cursor"]);
-        assert!(ws.next_event_within(Duration::from_millis(300)).await.is_none(), "nothing else: no duplicates, no c2");
-    }
-);
-
-test_on_both!(
-    async fn a_batch_committed_but_not_handed_off_is_replayed_once(backend) {
-        use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
-        let app = TestApp::spawn(backend).await;
-        camera(&app, "c1").await;
-        let mut zone = right_half("c1");
-        zone["confirmFrames"] = json!(1);
-        app.gql(CREATE_ZONE, json!({"i": zone}), app.admin()).await;
-        // As if the process died right after the ingest transaction committed.
-        let now = chrono::Utc::now();
-        let row = entity::outbox::ActiveModel {
-            camera_id: Set("c1".into()),
-            frame_id: Set("crashed".into()),
-            task_type: Set("detect".into()),
-            captured_at: Set(now),
-            detection_count: Set(1),
-            produced_by: Set("apikey:test".into()),
-            created_at: Set(now),
-            fanned_out_at: Set(None),
-            ..Default::default()
-        }
-        .insert(&app.state.db)
-        .await
-        .unwrap();
-        entity::detection::ActiveModel {
-            outbox_seq: Set(row.seq),
-            camera_id: Set("c1".into()),
-            task_type: Set("detect".into()),
-            captured_at: Set(now),
-            label: Set("person".into()),
-            confidence: Set(0.9),
-            x: Set(0.6), y: Set(0.4), w: Set(0.1), h: Set(0.2),
-            track_id: Set(Some("t9".into())),
-            attributes: Set("{}".into()),
-            created_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&app.state.db)
-        .await
-        .unwrap();
-        assert_eq!(heldar::perception::consumers::replay(&app.state).await.unwrap(), 1);
-        assert_eq!(heldar::perception::consumers::replay(&app.state).await.unwrap(), 0, "handed off once");
-        let enters = app.gql("{ perceptionEvents(filter: {kinds: [\"ZONE_ENTER\"]}) { edges { node { trackId } } } }", json!({}), app.admin()).await;
-        assert_eq!(enters["perceptionEvents"]["edges"], json!([{"node": {"trackId": "t9"}}]));
-        assert_eq!(entity::consumer_fanout::Entity::find().count(&app.state.db).await.unwrap(), 1);
-    }
-);
-
-test_on_both!(
-    async fn a_subscriber_that_falls_behind_the_buffer_is_caught_up_from_the_log_in_order(backend) {
-        use futures_util::StreamExt;
-        use sea_orm::Set;
-        // Room for 4 events in memory; the subscriber is not polled while 20 are written.
-        let app = TestApp::spawn_with(backend, |c| c.event_buffer = 4).await;
-        let schema = heldar::schema::build_schema(
-            Some(app.state.clone()),
-            heldar::schema::SchemaLimits { max_depth: 64, max_complexity: 10_000, introspection: true },
+async fn zones_are_validated_field_by_field_and_names_are_unique_per_camera(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    camera(&app, "c1").await;
+    let bad = [
+        (
+            json!({"points": [{"x": 0.1, "y": 0.1}, {"x": 0.2, "y": 0.2}]}),
+            "input.points",
+        ),
+        (
+            json!({"points": [{"x": 0.1, "y": 0.1}, {"x": 0.2, "y": 0.2}, {"x": 1.5, "y": 0.3}]}),
+            "input.points[2].x",
+        ),
+        (
+            json!({"kind": "LINE", "points": [{"x": 0.1, "y": 0.1}, {"x": 0.2, "y": 0.2}, {"x": 0.3, "y": 0.3}]}),
+            "input.points",
+        ),
+        (json!({"labels": ["person", " "]}), "input.labels[1]"),
+        (json!({"minConfidence": 7.0}), "input.minConfidence"),
+        (json!({"confirmFrames": 0}), "input.confirmFrames"),
+        (json!({"name": "  "}), "input.name"),
+    ];
+    for (patch, field) in bad {
+        let mut input = right_half("c1");
+        input
+            .as_object_mut()
+            .unwrap()
+            .extend(patch.as_object().unwrap().clone());
+        let (_, body) = app
+            .post(CREATE_ZONE, json!({"i": input}), app.admin())
+            .await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{field}: {body}"
         );
-        let principal = heldar::auth::principal::Principal {
-            id: "t".into(),
-            name: "t".into(),
-            role: heldar::auth::principal::Role::Admin,
-            kind: heldar::auth::principal::PrincipalKind::User,
-            scope: heldar::auth::principal::CameraScope::All,
-            session_id: "t".into(),
-            expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
-        };
-        let request = async_graphql::Request::new("subscription { perceptionEvents { seq kind } }")
-            .data(heldar::auth::principal::RequestAuth::Authenticated(principal));
-        let mut stream = schema.execute_stream(request);
-        // Drive it until it has subscribed (it then waits for the first event).
-        assert!(tokio::time::timeout(Duration::from_millis(200), stream.next()).await.is_err());
-        for i in 0..20 {
-            heldar::events::store::record(&app.state, entity::event::ActiveModel {
+        assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body}");
+    }
+    let zone = app
+        .gql(CREATE_ZONE, json!({"i": right_half("c1")}), app.admin())
+        .await["createZone"]
+        .clone();
+    assert_eq!(zone["kind"], "REGION");
+    let (code, message) = app
+        .gql_err(CREATE_ZONE, json!({"i": right_half("c1")}), app.admin())
+        .await;
+    assert_eq!(code, "CONFLICT");
+    assert!(message.contains(zone["id"].as_str().unwrap()), "{message}");
+    // Flipping a 4-point region to a line: the whole result is checked.
+    let (_, body) = app
+        .post(
+            "mutation($i: UpdateZoneInput!) { updateZone(input: $i) { id } }",
+            json!({"i": {"id": zone["id"], "kind": "LINE"}}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "input.points");
+    // A scoped key gets one answer for someone else's zone and a missing one.
+    let (_, _, scoped) = app.api_key("manager", Some(vec!["other"])).await;
+    for id in [zone["id"].as_str().unwrap(), "zone_missing"] {
+        let (code, message) = app
+            .gql_err(
+                "mutation($id: ID!) { deleteZone(id: $id) }",
+                json!({"id": id}),
+                Some(&scoped),
+            )
+            .await;
+        assert_eq!(code, "FORBIDDEN");
+        assert!(!message.contains(id));
+    }
+    let (code, _) = app
+        .gql_err(
+            "mutation { deleteZone(id: \"zone_missing\") }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(code, "NOT_FOUND");
+    let listed = app
+        .gql(
+            "{ zones(cameraId: \"c1\") { name } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(listed["zones"], json!([{"name": "right"}]));
+}
+both!(zones_are_validated_field_by_field_and_names_are_unique_per_camera);
+
+async fn a_track_walking_in_dwelling_and_out_streams_enter_dwell_exit(backend: Backend) {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::spawn_full(backend, clock.clone(), |_| {}).await;
+    camera(&app, "c1").await;
+    let zone = app
+        .gql(CREATE_ZONE, json!({"i": right_half("c1")}), app.admin())
+        .await["createZone"]["id"]
+        .clone();
+    let (_, _, worker) = app.api_key("integration", Some(vec!["c1"])).await;
+    let (_, viewer) = app.user_with_role("watcher", "viewer").await;
+    let mut ws = WsClient::connect_acked(
+        &app.ws_url(),
+        json!({"authorization": format!("Bearer {viewer}")}),
+    )
+    .await;
+    ws.send(json!({"id": "e", "type": "subscribe", "payload": {"query": "subscription { perceptionEvents(filter: {cameraIds: [\"c1\"]}) { cursor kind severity cameraId zoneId trackId label dwellSeconds payload } }"}})).await;
+    // Nothing is sent until an event happens; the subscription is live.
+    assert!(
+        ws.next_event_within(Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+    let mut occupancy = WsClient::connect_acked(
+        &app.ws_url(),
+        json!({"authorization": format!("Bearer {viewer}")}),
+    )
+    .await;
+    occupancy.send(json!({"id": "o", "type": "subscribe", "payload": {"query": "subscription { zoneOccupancy(cameraId: \"c1\") { zoneId count } }"}})).await;
+    let now = occupancy.next_json().await;
+    assert_eq!(
+        now["payload"]["data"]["zoneOccupancy"],
+        json!({"zoneId": zone, "count": 0}),
+        "the current count first"
+    );
+    let mut overlay = WsClient::connect_acked(
+        &app.ws_url(),
+        json!({"authorization": format!("Bearer {viewer}")}),
+    )
+    .await;
+    overlay.send(json!({"id": "d", "type": "subscribe", "payload": {"query": "subscription { detections(cameraId: \"c1\") { frameId detections { label trackId x } } }"}})).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let first = app
+        .gql(INGEST, frame("c1", "f1", INSIDE), Some(&worker))
+        .await["ingestDetections"]
+        .clone();
+    assert_eq!(
+        first["events"], 0,
+        "debounce: one frame inside is not an entry"
+    );
+    assert_eq!(first["accepted"], 1);
+    clock.advance(chrono::Duration::milliseconds(500));
+    assert_eq!(
+        app.gql(INGEST, frame("c1", "f2", INSIDE), Some(&worker))
+            .await["ingestDetections"]["events"],
+        1
+    );
+    clock.advance(chrono::Duration::milliseconds(1500));
+    app.gql(INGEST, frame("c1", "f3", INSIDE), Some(&worker))
+        .await;
+    clock.advance(chrono::Duration::milliseconds(500));
+    app.gql(INGEST, frame("c1", "f4", OUTSIDE), Some(&worker))
+        .await;
+    clock.advance(chrono::Duration::milliseconds(500));
+    app.gql(INGEST, frame("c1", "f5", OUTSIDE), Some(&worker))
+        .await;
+
+    let got = events(&mut ws, "e", 3).await;
+    let kinds: Vec<&str> = got.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["ZONE_ENTER", "ZONE_DWELL", "ZONE_EXIT"]);
+    for e in &got {
+        assert_eq!(e["zoneId"], zone);
+        assert_eq!(e["trackId"], "t1");
+        assert_eq!(e["cameraId"], "c1");
+        assert_eq!(e["severity"], "WARNING");
+        assert_eq!(e["payload"]["zone"], "right");
+    }
+    assert_eq!(got[0]["label"], "person");
+    assert_eq!(got[1]["dwellSeconds"], 1.5);
+    let counts: Vec<Value> = [occupancy.next_json().await, occupancy.next_json().await]
+        .iter()
+        .map(|m| m["payload"]["data"]["zoneOccupancy"]["count"].clone())
+        .collect();
+    assert_eq!(counts, [json!(1), json!(0)], "in on ENTER, out on EXIT");
+    let batch = overlay.next_json().await;
+    assert_eq!(
+        batch["payload"]["data"]["detections"],
+        json!({"frameId": "f1", "detections": [{"label": "person", "trackId": "t1", "x": 0.6}]})
+    );
+
+    // The same frame again is a duplicate and changes nothing.
+    let again = app
+        .gql(INGEST, frame("c1", "f5", OUTSIDE), Some(&worker))
+        .await["ingestDetections"]
+        .clone();
+    assert_eq!(
+        again,
+        json!({"seq": null, "duplicate": true, "accepted": 0, "events": 0})
+    );
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    assert_eq!(
+        entity::detection::Entity::find()
+            .count(&app.state.db)
+            .await
+            .unwrap(),
+        5
+    );
+    // Server-owned attributes are the server's.
+    let stored = entity::detection::Entity::find()
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let attrs: Value = serde_json::from_str(&stored.attributes).unwrap();
+    assert_eq!(attrs["colour"], "red");
+    assert!(
+        attrs["provenance"]["producedBy"]
+            .as_str()
+            .unwrap()
+            .starts_with("apikey:")
+    );
+
+    // The same events through the paged query, resumable by cursor.
+    let page = app.gql("{ perceptionEvents(filter: {kinds: [\"ZONE_ENTER\", \"ZONE_EXIT\"]}, first: 1) { edges { node { kind } } pageInfo { endCursor hasNextPage } } }", json!({}), Some(&viewer)).await;
+    assert_eq!(
+        page["perceptionEvents"]["edges"][0]["node"]["kind"],
+        "ZONE_ENTER"
+    );
+    let next = app.gql("query($a: String) { perceptionEvents(filter: {kinds: [\"ZONE_ENTER\", \"ZONE_EXIT\"]}, after: $a) { edges { node { kind } } } }",
+        json!({"a": page["perceptionEvents"]["pageInfo"]["endCursor"]}), Some(&viewer)).await;
+    assert_eq!(
+        next["perceptionEvents"]["edges"],
+        json!([{"node": {"kind": "ZONE_EXIT"}}])
+    );
+}
+both!(a_track_walking_in_dwelling_and_out_streams_enter_dwell_exit);
+
+async fn ingest_refuses_bad_batches_before_writing_anything(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    camera(&app, "c1").await;
+    camera(&app, "c2").await;
+    let (_, _, worker) = app.api_key("integration", Some(vec!["c1"])).await;
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"confidence": 1.5}), "input.detections[0].confidence"),
+        (
+            json!({"bbox": {"x": 0.1, "y": 0.1, "w": 0.0, "h": 0.1}}),
+            "input.detections[0].bbox.w",
+        ),
+        (
+            json!({"bbox": {"x": 1.2, "y": 0.1, "w": 0.1, "h": 0.1}}),
+            "input.detections[0].bbox.x",
+        ),
+        (
+            json!({"bbox": {"x": 0.5, "y": 0.5, "w": 0.1, "h": 0.6}}),
+            "input.detections[0].bbox.h",
+        ),
+        (json!({"label": " "}), "input.detections[0].label"),
+        (
+            json!({"attributes": [1, 2]}),
+            "input.detections[0].attributes",
+        ),
+    ];
+    for (patch, field) in cases {
+        let mut body = frame("c1", "bad", INSIDE);
+        body["i"]["detections"][0]
+            .as_object_mut()
+            .unwrap()
+            .extend(patch.as_object().unwrap().clone());
+        let (_, reply) = app.post(INGEST, body, Some(&worker)).await;
+        assert_eq!(reply["errors"][0]["extensions"]["field"], field, "{reply}");
+    }
+    let mut many = frame("c1", "many", INSIDE);
+    let one = many["i"]["detections"][0].clone();
+    many["i"]["detections"] = Value::Array(vec![one; 1001]);
+    let (_, reply) = app.post(INGEST, many, Some(&worker)).await;
+    assert_eq!(
+        reply["errors"][0]["extensions"]["field"],
+        "input.detections"
+    );
+    let (code, _) = app
+        .gql_err(INGEST, frame("c2", "f", INSIDE), Some(&worker))
+        .await;
+    assert_eq!(code, "FORBIDDEN", "out of the key's scope");
+    let (_, viewer) = app.user_with_role("v", "viewer").await;
+    let (code, _) = app
+        .gql_err(INGEST, frame("c1", "f", INSIDE), Some(&viewer))
+        .await;
+    assert_eq!(code, "FORBIDDEN", "viewers do not ingest");
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    assert_eq!(
+        entity::outbox::Entity::find()
+            .count(&app.state.db)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        entity::detection::Entity::find()
+            .count(&app.state.db)
+            .await
+            .unwrap(),
+        0
+    );
+}
+both!(ingest_refuses_bad_batches_before_writing_anything);
+
+async fn a_resumed_subscription_gets_exactly_the_missed_events_then_live_ones_in_scope(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    camera(&app, "c1").await;
+    camera(&app, "c2").await;
+    let mut zone = right_half("c1");
+    zone["dwellSeconds"] = json!(0);
+    zone["confirmFrames"] = json!(1);
+    app.gql(CREATE_ZONE, json!({"i": zone.clone()}), app.admin())
+        .await;
+    zone["cameraId"] = json!("c2");
+    app.gql(CREATE_ZONE, json!({"i": zone}), app.admin()).await;
+    let (_, _, worker) = app.api_key("integration", None).await;
+    let (_, _, scoped) = app.api_key("viewer", Some(vec!["c1"])).await;
+    let subscribe = |after: Value| json!({"id": "r", "type": "subscribe", "payload": {"query": "subscription($a: String) { perceptionEvents(after: $a) { cursor kind cameraId } }", "variables": {"a": after}}});
+    let mut n = 0;
+    let mut walk = |camera: &'static str, bbox: [f64; 4]| {
+        n += 1;
+        frame(camera, &format!("{camera}-{n}"), bbox)
+    };
+
+    let mut ws = WsClient::connect_acked(
+        &app.ws_url(),
+        json!({"authorization": format!("Bearer {scoped}")}),
+    )
+    .await;
+    ws.send(subscribe(Value::Null)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // c2's events never reach a subscriber scoped to c1.
+    app.gql(INGEST, walk("c2", INSIDE), Some(&worker)).await;
+    app.gql(INGEST, walk("c1", INSIDE), Some(&worker)).await;
+    let seen = events(&mut ws, "r", 1).await;
+    assert_eq!(seen[0]["kind"], "ZONE_ENTER");
+    assert_eq!(seen[0]["cameraId"], "c1");
+    let cursor = seen[0]["cursor"].clone();
+    drop(ws);
+
+    // Missed while away: an exit and an entry on c1 (and noise on c2).
+    app.gql(INGEST, walk("c1", OUTSIDE), Some(&worker)).await;
+    app.gql(INGEST, walk("c2", OUTSIDE), Some(&worker)).await;
+    app.gql(INGEST, walk("c1", INSIDE), Some(&worker)).await;
+    let mut ws = WsClient::connect_acked(
+        &app.ws_url(),
+        json!({"authorization": format!("Bearer {scoped}")}),
+    )
+    .await;
+    ws.send(subscribe(cursor)).await;
+    let replayed = events(&mut ws, "r", 2).await;
+    assert_eq!(
+        replayed
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["ZONE_EXIT", "ZONE_ENTER"]
+    );
+    // Then live, with no duplicate of the replayed ones.
+    app.gql(INGEST, walk("c1", OUTSIDE), Some(&worker)).await;
+    let live = events(&mut ws, "r", 1).await;
+    assert_eq!(live[0]["kind"], "ZONE_EXIT");
+    assert!(live[0]["cursor"] != replayed[0]["cursor"]);
+    assert!(
+        ws.next_event_within(Duration::from_millis(300))
+            .await
+            .is_none(),
+        "nothing else: no duplicates, no c2"
+    );
+}
+both!(a_resumed_subscription_gets_exactly_the_missed_events_then_live_ones_in_scope);
+
+async fn a_batch_committed_but_not_handed_off_is_replayed_once(backend: Backend) {
+    use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
+    let app = TestApp::spawn(backend).await;
+    camera(&app, "c1").await;
+    let mut zone = right_half("c1");
+    zone["confirmFrames"] = json!(1);
+    app.gql(CREATE_ZONE, json!({"i": zone}), app.admin()).await;
+    // As if the process died right after the ingest transaction committed.
+    let now = chrono::Utc::now();
+    let row = entity::outbox::ActiveModel {
+        camera_id: Set("c1".into()),
+        frame_id: Set("crashed".into()),
+        task_type: Set("detect".into()),
+        captured_at: Set(now),
+        detection_count: Set(1),
+        produced_by: Set("apikey:test".into()),
+        created_at: Set(now),
+        fanned_out_at: Set(None),
+        ..Default::default()
+    }
+    .insert(&app.state.db)
+    .await
+    .unwrap();
+    entity::detection::ActiveModel {
+        outbox_seq: Set(row.seq),
+        camera_id: Set("c1".into()),
+        task_type: Set("detect".into()),
+        captured_at: Set(now),
+        label: Set("person".into()),
+        confidence: Set(0.9),
+        x: Set(0.6),
+        y: Set(0.4),
+        w: Set(0.1),
+        h: Set(0.2),
+        track_id: Set(Some("t9".into())),
+        attributes: Set("{}".into()),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&app.state.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        heldar::perception::consumers::replay(&app.state)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        heldar::perception::consumers::replay(&app.state)
+            .await
+            .unwrap(),
+        0,
+        "handed off once"
+    );
+    let enters = app.gql("{ perceptionEvents(filter: {kinds: [\"ZONE_ENTER\"]}) { edges { node { trackId } } } }", json!({}), app.admin()).await;
+    assert_eq!(
+        enters["perceptionEvents"]["edges"],
+        json!([{"node": {"trackId": "t9"}}])
+    );
+    assert_eq!(
+        entity::consumer_fanout::Entity::find()
+            .count(&app.state.db)
+            .await
+            .unwrap(),
+        1
+    );
+}
+both!(a_batch_committed_but_not_handed_off_is_replayed_once);
+
+async fn a_subscriber_that_falls_behind_the_buffer_is_caught_up_from_the_log_in_order(
+    backend: Backend,
+) {
+    use futures_util::StreamExt;
+    use sea_orm::Set;
+    // Room for 4 events in memory; the subscriber is not polled while 20 are written.
+    let app = TestApp::spawn_with(backend, |c| c.event_buffer = 4).await;
+    let schema = heldar::schema::build_schema(
+        Some(app.state.clone()),
+        heldar::schema::SchemaLimits {
+            max_depth: 64,
+            max_complexity: 10_000,
+            introspection: true,
+        },
+    );
+    let principal = heldar::auth::principal::Principal {
+        id: "t".into(),
+        name: "t".into(),
+        role: heldar::auth::principal::Role::Admin,
+        kind: heldar::auth::principal::PrincipalKind::User,
+        scope: heldar::auth::principal::CameraScope::All,
+        session_id: "t".into(),
+        expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+    };
+    let request = async_graphql::Request::new("subscription { perceptionEvents { seq kind } }")
+        .data(heldar::auth::principal::RequestAuth::Authenticated(
+            principal,
+        ));
+    let mut stream = schema.execute_stream(request);
+    // Drive it until it has subscribed (it then waits for the first event).
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), stream.next())
+            .await
+            .is_err()
+    );
+    for i in 0..20 {
+        heldar::events::store::record(
+            &app.state,
+            entity::event::ActiveModel {
                 kind: Set(format!("TEST_{i}")),
                 severity: Set(entity::vocab::Severity::Info),
                 payload: Set("{}".into()),
                 at: Set(chrono::Utc::now()),
                 ..Default::default()
-            }).await.unwrap();
-        }
-        let mut kinds = Vec::new();
-        for _ in 0..20 {
-            let response = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.unwrap().unwrap();
-            assert!(response.errors.is_empty(), "{:?}", response.errors);
-            let data = response.data.into_json().unwrap();
-            kinds.push(data["perceptionEvents"]["kind"].as_str().unwrap().to_owned());
-        }
-        assert_eq!(kinds, (0..20).map(|i| format!("TEST_{i}")).collect::<Vec<_>>(), "every event, in order, none dropped");
+            },
+        )
+        .await
+        .unwrap();
     }
-);
-
-test_on_both!(
-    async fn after_a_restart_the_engine_remembers_who_is_inside(backend) {
-        let app = TestApp::spawn(backend).await;
-        camera(&app, "c1").await;
-        let mut zone = right_half("c1");
-        zone["confirmFrames"] = json!(1);
-        zone["dwellSeconds"] = json!(0);
-        app.gql(CREATE_ZONE, json!({"i": zone}), app.admin()).await;
-        let (_, _, worker) = app.api_key("integration", None).await;
-        assert_eq!(app.gql(INGEST, frame("c1", "a", INSIDE), Some(&worker)).await["ingestDetections"]["events"], 1);
-        // A restart loses the in-memory engine; start-up rebuilds it from the event log.
-        *app.state.zones.engine.lock().await = heldar::zones::engine::ZoneEngine::default();
-        assert_eq!(heldar::zones::consumer::restore_engine(&app.state).await.unwrap(), 1);
-        assert_eq!(app.gql(INGEST, frame("c1", "b", INSIDE), Some(&worker)).await["ingestDetections"]["events"], 0, "no second ENTER");
-        assert_eq!(app.gql(INGEST, frame("c1", "c", OUTSIDE), Some(&worker)).await["ingestDetections"]["events"], 1, "its EXIT");
+    let mut kinds = Vec::new();
+    for _ in 0..20 {
+        let response = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        let data = response.data.into_json().unwrap();
+        kinds.push(
+            data["perceptionEvents"]["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
-);
+    assert_eq!(
+        kinds,
+        (0..20).map(|i| format!("TEST_{i}")).collect::<Vec<_>>(),
+        "every event, in order, none dropped"
+    );
+}
+both!(a_subscriber_that_falls_behind_the_buffer_is_caught_up_from_the_log_in_order);
 
-test_on_both!(
-    async fn two_servers_on_one_postgres_database_share_their_events(backend) {
-        // SQLite is one process's database: the in-process bus serves it.
-        let crate::helpers::Backend::Postgres(admin) = &backend else { return };
-        use sea_orm::ConnectionTrait;
-        let name = format!("heldar_pair_{}", uuid::Uuid::new_v4().simple());
-        let conn = sea_orm::Database::connect(admin.as_str()).await.unwrap();
-        conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
-        let url = crate::helpers::replace_db_name(admin, &name);
-        let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let (server_a, a) = crate::evidence::start_server(dir_a.path(), Some(&url));
-        let (server_b, b) = crate::evidence::start_server(dir_b.path(), Some(&url));
-        let http = reqwest::Client::new();
-        let login = "mutation($p: String!) { login(username: \"admin\", password: $p) { accessToken } }";
-        let token_a = crate::evidence::call(&http, &a, None, login, json!({"p": crate::helpers::ADMIN_PASSWORD})).await["login"]["accessToken"].as_str().unwrap().to_owned();
-        crate::evidence::call(&http, &a, Some(&token_a), "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
-            json!({"i": {"id": "c1", "name": "c1", "streamUrl": "rtsp://127.0.0.1:9/x", "recordEnabled": false}})).await;
-        let mut zone = right_half("c1");
-        zone["confirmFrames"] = json!(1);
-        crate::evidence::call(&http, &a, Some(&token_a), CREATE_ZONE, json!({"i": zone})).await;
-        let key = crate::evidence::call(&http, &a, Some(&token_a), "mutation { createApiKey(input: {name: \"w\", role: INTEGRATION}) { key } }", json!({})).await["createApiKey"]["key"].as_str().unwrap().to_owned();
+async fn after_a_restart_the_engine_remembers_who_is_inside(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    camera(&app, "c1").await;
+    let mut zone = right_half("c1");
+    zone["confirmFrames"] = json!(1);
+    zone["dwellSeconds"] = json!(0);
+    app.gql(CREATE_ZONE, json!({"i": zone}), app.admin()).await;
+    let (_, _, worker) = app.api_key("integration", None).await;
+    assert_eq!(
+        app.gql(INGEST, frame("c1", "a", INSIDE), Some(&worker))
+            .await["ingestDetections"]["events"],
+        1
+    );
+    // A restart loses the in-memory engine; start-up rebuilds it from the event log.
+    *app.state.zones.engine.lock().await = heldar::zones::engine::ZoneEngine::default();
+    assert_eq!(
+        heldar::zones::consumer::restore_engine(&app.state)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        app.gql(INGEST, frame("c1", "b", INSIDE), Some(&worker))
+            .await["ingestDetections"]["events"],
+        0,
+        "no second ENTER"
+    );
+    assert_eq!(
+        app.gql(INGEST, frame("c1", "c", OUTSIDE), Some(&worker))
+            .await["ingestDetections"]["events"],
+        1,
+        "its EXIT"
+    );
+}
+both!(after_a_restart_the_engine_remembers_who_is_inside);
 
-        let ws_a = a.replace("http://", "ws://") + "/graphql/ws";
-        let mut ws = WsClient::connect_acked(&ws_a, json!({"authorization": format!("Bearer {token_a}")})).await;
-        ws.send(json!({"id": "x", "type": "subscribe", "payload": {"query": "subscription { perceptionEvents(filter: {kinds: [\"ZONE_ENTER\"]}) { kind cameraId trackId } }"}})).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        // Ingested on B, seen on A.
-        let worker = crate::evidence::call(&http, &b, None, "mutation($k: String!) { exchangeApiKey(apiKey: $k) { accessToken } }", json!({"k": key})).await["exchangeApiKey"]["accessToken"].as_str().unwrap().to_owned();
-        let result = crate::evidence::call(&http, &b, Some(&worker), INGEST, frame("c1", "f1", INSIDE)).await;
-        assert_eq!(result["ingestDetections"]["events"], 1);
-        let got = events(&mut ws, "x", 1).await;
-        assert_eq!(got[0], json!({"kind": "ZONE_ENTER", "cameraId": "c1", "trackId": "t1"}));
-        drop((server_a, server_b));
-        conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok();
+async fn two_servers_on_one_postgres_database_share_their_events(backend: Backend) {
+    // SQLite is one process's database: the in-process bus serves it.
+    let crate::helpers::Backend::Postgres(admin) = &backend else {
+        return;
+    };
+    use sea_orm::ConnectionTrait;
+    let name = format!("heldar_pair_{}", uuid::Uuid::new_v4().simple());
+    let conn = sea_orm::Database::connect(admin.as_str()).await.unwrap();
+    conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let url = crate::helpers::replace_db_name(admin, &name);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (server_a, a) = crate::helpers::process::start_server(dir_a.path(), Some(&url));
+    let (server_b, b) = crate::helpers::process::start_server(dir_b.path(), Some(&url));
+    let http = reqwest::Client::new();
+    let login =
+        "mutation($p: String!) { login(username: \"admin\", password: $p) { accessToken } }";
+    let token_a = crate::helpers::process::call(
+        &http,
+        &a,
+        None,
+        login,
+        json!({"p": crate::helpers::ADMIN_PASSWORD}),
+    )
+    .await["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    crate::helpers::process::call(&http, &a, Some(&token_a), "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": {"id": "c1", "name": "c1", "streamUrl": "rtsp://127.0.0.1:9/x", "recordEnabled": false}})).await;
+    let mut zone = right_half("c1");
+    zone["confirmFrames"] = json!(1);
+    crate::helpers::process::call(&http, &a, Some(&token_a), CREATE_ZONE, json!({"i": zone})).await;
+    let key = crate::helpers::process::call(
+        &http,
+        &a,
+        Some(&token_a),
+        "mutation { createApiKey(input: {name: \"w\", role: INTEGRATION}) { key } }",
+        json!({}),
+    )
+    .await["createApiKey"]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let ws_a = a.replace("http://", "ws://") + "/graphql/ws";
+    let mut ws =
+        WsClient::connect_acked(&ws_a, json!({"authorization": format!("Bearer {token_a}")})).await;
+    ws.send(json!({"id": "x", "type": "subscribe", "payload": {"query": "subscription { perceptionEvents(filter: {kinds: [\"ZONE_ENTER\"]}) { kind cameraId trackId } }"}})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Ingested on B, seen on A.
+    let worker = crate::helpers::process::call(
+        &http,
+        &b,
+        None,
+        "mutation($k: String!) { exchangeApiKey(apiKey: $k) { accessToken } }",
+        json!({"k": key}),
+    )
+    .await["exchangeApiKey"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let result =
+        crate::helpers::process::call(&http, &b, Some(&worker), INGEST, frame("c1", "f1", INSIDE))
+            .await;
+    assert_eq!(result["ingestDetections"]["events"], 1);
+    let got = events(&mut ws, "x", 1).await;
+    assert_eq!(
+        got[0],
+        json!({"kind": "ZONE_ENTER", "cameraId": "c1", "trackId": "t1"})
+    );
+    drop((server_a, server_b));
+    conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .ok();
+}
+both!(two_servers_on_one_postgres_database_share_their_events);
+
+async fn identical_live_subscriptions_share_one_execution_and_a_slow_member_misses_nothing(
+    backend: Backend,
+) {
+    use sea_orm::Set;
+    let app = TestApp::spawn_with(backend, |c| c.event_buffer = 16).await;
+    camera(&app, "c1").await;
+    camera(&app, "c2").await;
+    let (_, _, scoped) = app.api_key("viewer", Some(vec!["c1"])).await;
+    let doc = json!({"id": "s", "type": "subscribe", "payload": {"query": "subscription { perceptionEvents(filter: {kinds: [\"BULK\"]}) { seq cameraId payload } }"}});
+    let mut fast = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
+    let mut slow = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
+    let mut narrow = WsClient::connect_acked(
+        &app.ws_url(),
+        json!({"authorization": format!("Bearer {scoped}")}),
+    )
+    .await;
+    for ws in [&mut fast, &mut slow, &mut narrow] {
+        ws.send(doc.clone()).await;
     }
-);
-
-test_on_both!(
-    async fn identical_live_subscriptions_share_one_execution_and_a_slow_member_misses_nothing(backend) {
-        use sea_orm::Set;
-        let app = TestApp::spawn_with(backend, |c| c.event_buffer = 16).await;
-        camera(&app, "c1").await;
-        camera(&app, "c2").await;
-        let (_, _, scoped) = app.api_key("viewer", Some(vec!["c1"])).await;
-        let doc = json!({"id": "s", "type": "subscribe", "payload": {"query": "subscription { perceptionEvents(filter: {kinds: [\"BULK\"]}) { seq cameraId payload } }"}});
-        let mut fast = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
-        let mut slow = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
-        let mut narrow = WsClient::connect_acked(&app.ws_url(), json!({"authorization": format!("Bearer {scoped}")})).await;
-        for ws in [&mut fast, &mut slow, &mut narrow] {
-            ws.send(doc.clone()).await;
+    // The two admins share one execution; the scoped viewer gets its own.
+    for _ in 0..100 {
+        if app.state.multiplex.groups() == 2 && app.state.ws.operations() == 3 {
+            break;
         }
-        // The two admins share one execution; the scoped viewer gets its own.
-        for _ in 0..100 {
-            if app.state.multiplex.groups() == 2 && app.state.ws.operations() == 3 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert_eq!(app.state.multiplex.groups(), 2);
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.state.multiplex.groups(), 2);
+    tokio::time::sleep(Duration::from_millis(200)).await;
 
-        // Big events, so the unread socket backs up and its member falls behind the group's
-        // 16-event buffer.
-        let total = 400;
-        let filler = "x".repeat(64 * 1024);
-        let reader = tokio::spawn(async move {
-            let seen = events(&mut fast, "s", total).await;
-            seen.iter().map(|e| e["seq"].as_i64().unwrap()).collect::<Vec<_>>()
-        });
-        let mut stored = Vec::new();
-        for i in 0..total {
-            let camera = if i % 2 == 0 { "c1" } else { "c2" };
-            let row = heldar::events::store::record(&app.state, entity::event::ActiveModel {
+    // Big events, so the unread socket backs up and its member falls behind the group's
+    // 16-event buffer.
+    let total = 400;
+    let filler = "x".repeat(64 * 1024);
+    let reader = tokio::spawn(async move {
+        let seen = events(&mut fast, "s", total).await;
+        seen.iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+    });
+    let mut stored = Vec::new();
+    for i in 0..total {
+        let camera = if i % 2 == 0 { "c1" } else { "c2" };
+        let row = heldar::events::store::record(
+            &app.state,
+            entity::event::ActiveModel {
                 kind: Set("BULK".into()),
                 severity: Set(entity::vocab::Severity::Info),
                 camera_id: Set(Some(camera.into())),
                 payload: Set(json!({"i": i, "filler": filler}).to_string()),
                 at: Set(chrono::Utc::now()),
                 ..Default::default()
-            }).await.unwrap();
-            stored.push((row.seq, camera));
-        }
-        let all: Vec<i64> = stored.iter().map(|s| s.0).collect();
-        assert_eq!(reader.await.unwrap(), all, "the reading member gets every event in order");
-        let slow_seen = events(&mut slow, "s", total).await;
-        assert_eq!(slow_seen.iter().map(|e| e["seq"].as_i64().unwrap()).collect::<Vec<_>>(), all,
-            "the member that fell behind gets every event once, in order");
-        assert!(app.state.multiplex.departures() >= 1, "the slow member left the group to catch up");
-        assert!(slow.next_event_within(Duration::from_millis(300)).await.is_none(), "no duplicates");
-        let c1: Vec<i64> = stored.iter().filter(|s| s.1 == "c1").map(|s| s.0).collect();
-        let narrow_seen = events(&mut narrow, "s", c1.len()).await;
-        assert!(narrow_seen.iter().all(|e| e["cameraId"] == "c1"));
-        assert_eq!(narrow_seen.iter().map(|e| e["seq"].as_i64().unwrap()).collect::<Vec<_>>(), c1);
+            },
+        )
+        .await
+        .unwrap();
+        stored.push((row.seq, camera));
     }
-);
+    let all: Vec<i64> = stored.iter().map(|s| s.0).collect();
+    assert_eq!(
+        reader.await.unwrap(),
+        all,
+        "the reading member gets every event in order"
+    );
+    let slow_seen = events(&mut slow, "s", total).await;
+    assert_eq!(
+        slow_seen
+            .iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        all,
+        "the member that fell behind gets every event once, in order"
+    );
+    assert!(
+        app.state.multiplex.departures() >= 1,
+        "the slow member left the group to catch up"
+    );
+    assert!(
+        slow.next_event_within(Duration::from_millis(300))
+            .await
+            .is_none(),
+        "no duplicates"
+    );
+    let c1: Vec<i64> = stored.iter().filter(|s| s.1 == "c1").map(|s| s.0).collect();
+    let narrow_seen = events(&mut narrow, "s", c1.len()).await;
+    assert!(narrow_seen.iter().all(|e| e["cameraId"] == "c1"));
+    assert_eq!(
+        narrow_seen
+            .iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        c1
+    );
+}
+both!(identical_live_subscriptions_share_one_execution_and_a_slow_member_misses_nothing);
 
-test_on_both!(
-    async fn a_subscription_resumed_from_far_back_replays_the_whole_log_page_by_page(backend) {
-        use sea_orm::{EntityTrait, Set};
-        let app = TestApp::spawn(backend).await;
-        // More than the live catch-up limit (10,000), written straight to the log.
-        let total = 12_000;
-        let now = chrono::Utc::now();
-        for chunk in (0..total).collect::<Vec<_>>().chunks(500) {
-            let rows = chunk.iter().map(|i| entity::event::ActiveModel {
-                kind: Set("BULK".into()),
-                severity: Set(entity::vocab::Severity::Info),
-                payload: Set(format!("{{\"i\":{i}}}")),
-                at: Set(now),
-                ..Default::default()
-            });
-            entity::event::Entity::insert_many(rows).exec(&app.state.db).await.unwrap();
-        }
-        let first = app.gql("{ perceptionEvents(first: 1) { edges { cursor node { seq } } } }", json!({}), app.admin()).await;
-        let cursor = first["perceptionEvents"]["edges"][0]["cursor"].clone();
-        let first_seq = first["perceptionEvents"]["edges"][0]["node"]["seq"].as_i64().unwrap();
-        let mut ws = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
-        ws.send(json!({"id": "r", "type": "subscribe", "payload": {"query": "subscription($a: String) { perceptionEvents(after: $a) { seq } }", "variables": {"a": cursor}}})).await;
-        let replayed = events(&mut ws, "r", total - 1).await;
-        let seqs: Vec<i64> = replayed.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
-        assert_eq!(seqs.first(), Some(&(first_seq + 1)));
-        assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "every event once, in order");
-        // Then live.
-        let live = heldar::events::store::record(&app.state, entity::event::ActiveModel {
+async fn a_subscription_resumed_from_far_back_replays_the_whole_log_page_by_page(backend: Backend) {
+    use sea_orm::{EntityTrait, Set};
+    let app = TestApp::spawn(backend).await;
+    // More than the live catch-up limit (10,000), written straight to the log.
+    let total = 12_000;
+    let now = chrono::Utc::now();
+    for chunk in (0..total).collect::<Vec<_>>().chunks(500) {
+        let rows = chunk.iter().map(|i| entity::event::ActiveModel {
+            kind: Set("BULK".into()),
+            severity: Set(entity::vocab::Severity::Info),
+            payload: Set(format!("{{\"i\":{i}}}")),
+            at: Set(now),
+            ..Default::default()
+        });
+        entity::event::Entity::insert_many(rows)
+            .exec(&app.state.db)
+            .await
+            .unwrap();
+    }
+    let first = app
+        .gql(
+            "{ perceptionEvents(first: 1) { edges { cursor node { seq } } } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    let cursor = first["perceptionEvents"]["edges"][0]["cursor"].clone();
+    let first_seq = first["perceptionEvents"]["edges"][0]["node"]["seq"]
+        .as_i64()
+        .unwrap();
+    let mut ws = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
+    ws.send(json!({"id": "r", "type": "subscribe", "payload": {"query": "subscription($a: String) { perceptionEvents(after: $a) { seq } }", "variables": {"a": cursor}}})).await;
+    let replayed = events(&mut ws, "r", total - 1).await;
+    let seqs: Vec<i64> = replayed
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs.first(), Some(&(first_seq + 1)));
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "every event once, in order"
+    );
+    // Then live.
+    let live = heldar::events::store::record(
+        &app.state,
+        entity::event::ActiveModel {
             kind: Set("AFTER".into()),
             severity: Set(entity::vocab::Severity::Info),
             payload: Set("{}".into()),
             at: Set(chrono::Utc::now()),
             ..Default::default()
-        }).await.unwrap();
-        assert_eq!(events(&mut ws, "r", 1).await[0]["seq"].as_i64(), Some(live.seq));
-    }
-);
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        events(&mut ws, "r", 1).await[0]["seq"].as_i64(),
+        Some(live.seq)
+    );
+}
+both!(a_subscription_resumed_from_far_back_replays_the_whole_log_page_by_page);
