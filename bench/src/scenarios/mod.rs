@@ -1,0 +1,9 @@
+//! One module per scenario.
+
+pub mod export;
+pub mod footage;
+pub mod graphql_vs_raw;
+pub mod login;
+pub mod perception;
+pub mod token_verify;
+pub mod workers;
