@@ -61,10 +61,10 @@ pub enum CameraState {
 #[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
 #[sea_orm(rs_type = "String", db_type = "Text")]
 pub enum Severity {
-    /// For the record.
+    /// Routine; kept for the record, no action needed.
     #[sea_orm(string_value = "info")]
     Info,
-    /// Needs attention soon.
+    /// Needs attention soon, e.g. a camera went offline.
     #[sea_orm(string_value = "warning")]
     Warning,
     /// Footage is at risk or a limit cannot be met.
@@ -115,13 +115,13 @@ pub enum ZoneKind {
 #[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
 #[sea_orm(rs_type = "String", db_type = "Text")]
 pub enum LineDirection {
-    /// Both ways.
+    /// Crossings in either direction fire (the default).
     #[sea_orm(string_value = "any")]
     Any,
     /// Only from A's left to its right (looking from A to B).
     #[sea_orm(string_value = "ab")]
     Ab,
-    /// Only the other way.
+    /// Only from A's right to its left (looking from A to B): the reverse of AB.
     #[sea_orm(string_value = "ba")]
     Ba,
 }
@@ -131,10 +131,10 @@ pub enum LineDirection {
 #[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
 #[sea_orm(rs_type = "String", db_type = "Text")]
 pub enum StreamProfile {
-    /// The lighter sub-stream.
+    /// The lighter sub-stream; the default for new AI tasks.
     #[sea_orm(string_value = "sub")]
     Sub,
-    /// The main stream.
+    /// The camera's main stream; AI tasks read it only when asked to.
     #[sea_orm(string_value = "main")]
     Main,
 }

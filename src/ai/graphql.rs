@@ -23,9 +23,9 @@ use crate::ids::new_id;
 /// Work for AI workers on one camera.
 #[derive(SimpleObject, Clone)]
 pub struct AiTask {
-    /// `ait_…`.
+    /// Stable task id (`ait_…`).
     pub id: ID,
-    /// Camera.
+    /// Id of the camera whose frames the task works on.
     pub camera_id: ID,
     /// Kind of work (`motion`, `detect`, …), chosen by whoever runs the workers.
     pub task_type: String,
@@ -41,9 +41,9 @@ pub struct AiTask {
     pub config: Json<Value>,
     /// Whether workers should run it.
     pub enabled: bool,
-    /// Created.
+    /// When the task was created.
     pub created_at: DateTime<Utc>,
-    /// Last changed.
+    /// When the task was created or last changed by `updateAiTask`.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -65,14 +65,14 @@ impl From<ai_task::Model> for AiTask {
     }
 }
 
-/// A new task.
+/// A new AI task for workers on one camera; omitted fields take the defaults shown.
 #[derive(InputObject)]
 pub struct CreateAiTaskInput {
-    /// Camera.
+    /// Id of the camera whose frames the task works on.
     pub camera_id: ID,
     /// Kind of work, 1 to 64 characters.
     pub task_type: String,
-    /// Stream (default SUB).
+    /// Stream profile the frames come from (default SUB).
     pub stream_profile: Option<StreamProfile>,
     /// Frames a second, 0.1 to 30 (default 5).
     pub fps: Option<f64>,
@@ -82,7 +82,7 @@ pub struct CreateAiTaskInput {
     pub priority: Option<i32>,
     /// A JSON object of up to 16 KB for the worker (default {}).
     pub config: Option<Json<Value>>,
-    /// Default true.
+    /// Whether workers should run it (default true).
     pub enabled: Option<bool>,
 }
 
@@ -93,7 +93,7 @@ pub struct UpdateAiTaskInput {
     pub fps: Option<f64>,
     /// Width in pixels, 160 to 3840.
     pub width: Option<i32>,
-    /// -100 to 100.
+    /// New priority, -100 to 100; higher is served first when the frame budget is short.
     pub priority: Option<i32>,
     /// A JSON object of up to 16 KB.
     pub config: Option<Json<Value>>,
@@ -117,7 +117,7 @@ pub struct LeaseAiTasksInput {
 /// A leased task and where its frames are.
 #[derive(SimpleObject)]
 pub struct LeasedTask {
-    /// The task.
+    /// The leased task and its settings.
     pub task: AiTask,
     /// Pull the latest frame here (GET with the bearer token); the response carries the frame ticket.
     pub frame_url: String,
@@ -128,11 +128,11 @@ pub struct LeasedTask {
 pub struct AiLease {
     /// Id of this worker's lease; pass it to `releaseAiLease`.
     pub lease_id: Option<String>,
-    /// The worker.
+    /// The worker id from the request, trimmed.
     pub worker_id: String,
     /// When the leases lapse unless renewed.
     pub expires_at: DateTime<Utc>,
-    /// Seconds granted.
+    /// Lease length granted, in seconds: the requested `ttlSeconds` clamped to 15..300 (default 60).
     pub ttl_seconds: i32,
     /// Live workers of this credential sharing its tasks (this one included).
     pub workers: i32,
@@ -143,9 +143,9 @@ pub struct AiLease {
 /// A frame sampler's plan and state.
 #[derive(SimpleObject)]
 pub struct AiSampler {
-    /// Camera.
+    /// Id of the camera this sampler reads.
     pub camera_id: ID,
-    /// Stream.
+    /// Stream profile this sampler reads; one sampler runs per camera and profile.
     pub stream_profile: StreamProfile,
     /// `connecting`, `sampling`, `offline`, `error` or `shed` (no budget left).
     pub state: String,
@@ -159,7 +159,7 @@ pub struct AiSampler {
     pub width: i32,
     /// Restarts since it was planned.
     pub restarts: i32,
-    /// ffmpeg's last complaint.
+    /// The sampler's last failure: why ffmpeg could not start, or its exit status, run time and last stderr line; null if none yet.
     pub last_error: Option<String>,
 }
 
@@ -191,7 +191,7 @@ impl AiQuery {
     async fn ai_tasks(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Only this camera's.")] camera_id: Option<ID>,
+        #[graphql(desc = "Only the tasks of this camera (omit for every camera in scope).")] camera_id: Option<ID>,
     ) -> Result<Vec<AiTask>, AppError> {
         let principal = ctx.require(Capability::AiTasks)?;
         let mut query = ai_task::Entity::find();
@@ -247,7 +247,7 @@ impl AiMutation {
     async fn create_ai_task(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The task.")] input: CreateAiTaskInput,
+        #[graphql(desc = "The task's camera, type and settings.")] input: CreateAiTaskInput,
     ) -> Result<AiTask, AppError> {
         find_camera(ctx, Capability::RegistryManage, &input.camera_id).await?;
         let principal = ctx.principal()?;
@@ -314,8 +314,8 @@ impl AiMutation {
     async fn update_ai_task(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The task.")] id: ID,
-        #[graphql(desc = "What changes.")] input: UpdateAiTaskInput,
+        #[graphql(desc = "Id of the task to change (`ait_…`).")] id: ID,
+        #[graphql(desc = "The fields to change; omitted ones stay as they are.")] input: UpdateAiTaskInput,
     ) -> Result<AiTask, AppError> {
         let current = find_task(ctx, Capability::RegistryManage, &id).await?;
         let principal = ctx.principal()?;
@@ -350,7 +350,7 @@ impl AiMutation {
     async fn delete_ai_task(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The task.")] id: ID,
+        #[graphql(desc = "Id of the task to delete (`ait_…`).")] id: ID,
     ) -> Result<bool, AppError> {
         let current = find_task(ctx, Capability::RegistryManage, &id).await?;
         let principal = ctx.principal()?;

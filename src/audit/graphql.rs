@@ -61,7 +61,7 @@ impl From<audit_log::Model> for AuditEntry {
 pub struct AuditFilter {
     /// Only this actor's entries.
     pub actor_id: Option<ID>,
-    /// Only this action.
+    /// Only entries with exactly this action, e.g. `login_failed`.
     pub action: Option<String>,
     /// Only entries about this camera.
     pub camera_id: Option<ID>,
@@ -81,7 +81,7 @@ impl AuditQuery {
     async fn audit_log(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Which entries.")] filter: Option<AuditFilter>,
+        #[graphql(desc = "Conditions the entries must all meet (omit for every entry).")] filter: Option<AuditFilter>,
         #[graphql(desc = "Page size, 1 to 500 (default 50).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last entry of the previous page.")] after: Option<String>,
     ) -> Result<Connection<String, AuditEntry>, AppError> {

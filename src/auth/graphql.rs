@@ -59,7 +59,7 @@ pub struct AuthPayload {
     pub expires_at: DateTime<Utc>,
     /// When the session ends unless refreshed before.
     pub refresh_expires_at: DateTime<Utc>,
-    /// Who signed in.
+    /// The signed-in user: id, name, role and camera limit.
     pub principal: PrincipalView,
 }
 
@@ -101,23 +101,23 @@ fn camera_ids(value: Option<&serde_json::Value>) -> Option<Vec<ID>> {
 pub struct User {
     /// Stable id (`usr_…`).
     pub id: ID,
-    /// Login name.
+    /// Login name used to sign in; unique among users.
     pub username: String,
     /// Name shown in the UI.
     pub display_name: Option<String>,
-    /// Role.
+    /// Role the user acts with.
     pub role: Role,
     /// Whether the user may sign in.
     pub active: bool,
     /// Cameras the user is limited to; null means every camera.
     pub camera_ids: Option<Vec<ID>>,
-    /// Consecutive failed sign-ins.
+    /// Wrong passwords since the last successful sign-in, unlock or admin edit; reaching HELDAR_LOGIN_MAX_FAILURES locks the account.
     pub failed_login_count: i32,
     /// Sign-ins are refused until then.
     pub locked_until: Option<DateTime<Utc>>,
-    /// Creation time.
+    /// When the user was created.
     pub created_at: DateTime<Utc>,
-    /// Last change.
+    /// When an admin last changed or unlocked the user (sign-ins do not count).
     pub updated_at: DateTime<Utc>,
 }
 
@@ -144,7 +144,7 @@ impl TryFrom<user::Model> for User {
 pub struct ApiKey {
     /// Stable id (`key_…`).
     pub id: ID,
-    /// Label.
+    /// Label an admin gave the key at creation; not necessarily unique.
     pub name: String,
     /// First characters of the key, to recognise it.
     pub prefix: String,
@@ -160,7 +160,7 @@ pub struct ApiKey {
     pub last_used_at: Option<DateTime<Utc>>,
     /// Id of the admin who created it.
     pub created_by: ID,
-    /// Creation time.
+    /// When the key was created.
     pub created_at: DateTime<Utc>,
 }
 
@@ -185,7 +185,7 @@ impl TryFrom<api_key::Model> for ApiKey {
 /// A new API key and the key itself.
 #[derive(SimpleObject)]
 pub struct CreateApiKeyPayload {
-    /// The stored key.
+    /// The key's record as `apiKeys` lists it; it never contains the secret.
     pub api_key: ApiKey,
     /// The secret key: shown only now; exchange it with `exchangeApiKey`.
     pub key: String,
@@ -212,7 +212,7 @@ pub struct CreateUserInput {
 pub struct UpdateUserInput {
     /// The user to change.
     pub id: ID,
-    /// New role.
+    /// New role; the last active admin cannot be demoted, and ADMIN is refused while the user has a camera limit.
     pub role: Option<Role>,
     /// New display name (empty clears it).
     pub display_name: Option<String>,
@@ -331,8 +331,8 @@ impl AuthMutation {
     async fn login(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Login name.")] username: String,
-        #[graphql(desc = "Password.")] password: String,
+        #[graphql(desc = "The user's login name (surrounding spaces are ignored).")] username: String,
+        #[graphql(desc = "The user's password (at most 1024 bytes).")] password: String,
     ) -> Result<AuthPayload, AppError> {
         AuthPayload::try_from(sessions::login(ctx.state()?, &username, password).await?)
     }
@@ -383,7 +383,7 @@ impl AuthMutation {
     async fn create_user(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The new user.")] input: CreateUserInput,
+        #[graphql(desc = "The user's login name, password, role and camera limit.")] input: CreateUserInput,
     ) -> Result<User, AppError> {
         let actor = Actor::from(require_fleet_admin(ctx)?);
         let new = NewUser {
@@ -400,7 +400,7 @@ impl AuthMutation {
     async fn update_user(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The changes.")] input: UpdateUserInput,
+        #[graphql(desc = "The user's id and the fields to change; omitted ones stay as they are.")] input: UpdateUserInput,
     ) -> Result<User, AppError> {
         let actor = Actor::from(require_fleet_admin(ctx)?);
         let changes = UserChanges {
@@ -432,7 +432,7 @@ impl AuthMutation {
     async fn unlock_user(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The locked user.")] id: ID,
+        #[graphql(desc = "Id of the user whose lockout to clear (`usr_…`).")] id: ID,
     ) -> Result<User, AppError> {
         let actor = Actor::from(require_fleet_admin(ctx)?);
         User::try_from(accounts::unlock_user(ctx.state()?, &actor, &id).await?)
@@ -442,7 +442,7 @@ impl AuthMutation {
     async fn create_api_key(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The new key.")] input: CreateApiKeyInput,
+        #[graphql(desc = "Name, role, camera limit and expiry of the key.")] input: CreateApiKeyInput,
     ) -> Result<CreateApiKeyPayload, AppError> {
         let actor = Actor::from(require_fleet_admin(ctx)?);
         let new = NewApiKey {

@@ -84,11 +84,11 @@ const VIEW: &[Capability] = &[
 /// A role, expanding to capabilities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum)]
 pub enum Role {
-    /// Every capability.
+    /// Every capability, including users, API keys and system settings.
     Admin,
     /// Viewer plus gates and registry management.
     Manager,
-    /// Viewer plus gates.
+    /// Viewer capabilities plus operating gates and barriers.
     Guard,
     /// Watch, browse, export, read events.
     Viewer,

@@ -25,7 +25,7 @@ use crate::graphql::paging::{connection, decode_cursor, page_size};
 pub struct Camera {
     /// Stable id: a slug of the name given at creation (`front_door`); renaming keeps it.
     pub id: ID,
-    /// Display name, unique.
+    /// Display name shown in the UI, 1 to 100 characters, unique across cameras.
     pub name: String,
     /// Source URL with the password replaced by `***` (send it back unchanged to keep the password).
     pub stream_url: String,
@@ -41,9 +41,9 @@ pub struct Camera {
     pub retention_hours: i32,
     /// Largest footage size for this camera, in bytes; null means no quota.
     pub storage_quota_bytes: Option<i64>,
-    /// Creation time.
+    /// When the camera was added.
     pub created_at: DateTime<Utc>,
-    /// Last change.
+    /// When the camera's settings last changed (recorder status changes do not count).
     pub updated_at: DateTime<Utc>,
 }
 
@@ -70,13 +70,13 @@ impl From<camera::Model> for Camera {
 pub struct CameraStatus {
     /// CONNECTING, RECORDING, OFFLINE, ERROR or DISABLED.
     pub state: CameraState,
-    /// Last recorder start.
+    /// When the recorder last started ffmpeg for this camera; null if it never has.
     pub last_started_at: Option<DateTime<Utc>>,
     /// End of the newest indexed segment.
     pub last_segment_at: Option<DateTime<Utc>>,
-    /// Recorder restarts.
+    /// Times the recorder's ffmpeg exited and was restarted, counted since the status was first recorded.
     pub reconnect_count: i32,
-    /// Segments indexed.
+    /// Segments indexed for this camera so far; retention deletes do not lower it (a 64-bit count).
     pub segments_written: i64,
     /// Frame rate of the newest segment.
     pub fps_observed: Option<f64>,
@@ -150,11 +150,11 @@ pub struct CreateCameraInput {
 pub struct UpdateCameraInput {
     /// The camera to change.
     pub id: ID,
-    /// New display name.
+    /// New display name, 1 to 100 characters, unique across cameras.
     pub name: Option<String>,
     /// New source URL; a `***` password keeps the stored one.
     pub stream_url: Option<String>,
-    /// Enable or disable.
+    /// Enable or disable the camera; a disabled camera is neither recorded nor analysed.
     pub enabled: Option<bool>,
     /// Start or stop recording.
     pub record_enabled: Option<bool>,
@@ -225,7 +225,7 @@ impl CamerasQuery {
     async fn camera(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Camera id.")] id: ID,
+        #[graphql(desc = "The camera's id (a slug such as `front_door`).")] id: ID,
     ) -> Result<Camera, AppError> {
         Ok(Camera::from(
             find_camera(ctx, Capability::CameraRead, &id).await?,
@@ -243,7 +243,7 @@ impl CamerasMutation {
     async fn create_camera(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The new camera.")] input: CreateCameraInput,
+        #[graphql(desc = "The camera's name, source URL and recording settings.")] input: CreateCameraInput,
     ) -> Result<Camera, AppError> {
         ctx.require(Capability::RegistryManage)?;
         let name = check_name(&input.name)?;
@@ -305,7 +305,7 @@ impl CamerasMutation {
     async fn update_camera(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The changes.")] input: UpdateCameraInput,
+        #[graphql(desc = "The camera's id and the fields to change; omitted ones stay as they are.")] input: UpdateCameraInput,
     ) -> Result<Camera, AppError> {
         let current = find_camera(ctx, Capability::RegistryManage, &input.id).await?;
         let principal = ctx.principal()?;

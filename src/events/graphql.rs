@@ -29,27 +29,27 @@ const REPLAY_PAGE: u64 = 500;
 pub struct PerceptionEvent {
     /// Cursor: the event's sequence number (pass it as `after` to resume).
     pub cursor: String,
-    /// Monotonic sequence.
+    /// Position in the event log, increasing with each event; `cursor` encodes it (a 64-bit number).
     pub seq: i64,
     /// `ZONE_ENTER`, `ZONE_EXIT`, `ZONE_DWELL`, `LINE_CROSS`, `ZONE_STATIC_SUPPRESSED`, `RETENTION_SWEEP`, ….
     pub kind: String,
-    /// Severity.
+    /// How serious: zone events take their zone's severity (static suppression is always INFO); other kinds set their own.
     pub severity: Severity,
-    /// Camera.
+    /// Id of the camera concerned; null for server-wide events such as RETENTION_SWEEP.
     pub camera_id: Option<ID>,
-    /// Zone.
+    /// Id of the zone on zone and line events; null otherwise. The zone may have been deleted since.
     pub zone_id: Option<ID>,
-    /// Track.
+    /// The worker's track id on zone and line events; null otherwise.
     pub track_id: Option<String>,
-    /// Object label.
+    /// Label of the tracked object (e.g. `person`) on zone and line events; null otherwise, empty on an exit after the track timed out.
     pub label: Option<String>,
-    /// Seconds inside (dwell).
+    /// Seconds the track had been inside when a ZONE_DWELL event fired; null for other kinds.
     pub dwell_seconds: Option<f64>,
     /// `AB` or `BA` (line crossings).
     pub direction: Option<String>,
-    /// Details.
+    /// Kind-specific details as a JSON object (`{}` when none); zone and line events carry `zone` (its name), `frameId` and `outboxSeq`.
     pub payload: Json<serde_json::Value>,
-    /// When it happened.
+    /// When it happened, by the server's clock; for zone and line events, when the batch was processed, not the frame's capture time.
     pub occurred_at: DateTime<Utc>,
 }
 
@@ -72,22 +72,22 @@ impl From<event::Model> for PerceptionEvent {
     }
 }
 
-/// Which events.
+/// Which events to return: every given condition must hold; a list matches any of its values.
 #[derive(InputObject, Default, Clone)]
 pub struct PerceptionEventFilter {
-    /// Only these cameras.
+    /// Only events of these cameras; events without a camera are then left out.
     pub camera_ids: Option<Vec<ID>>,
-    /// Only these zones.
+    /// Only events of these zones.
     pub zone_ids: Option<Vec<ID>>,
-    /// Only these kinds.
+    /// Only these kinds, by exact name, e.g. `ZONE_ENTER`.
     pub kinds: Option<Vec<String>>,
-    /// Only these labels.
+    /// Only events whose object label is one of these, e.g. `person`.
     pub labels: Option<Vec<String>>,
     /// At least this severity.
     pub min_severity: Option<Severity>,
-    /// At or after.
+    /// Only events that occurred at or after this time.
     pub from: Option<DateTime<Utc>>,
-    /// Before.
+    /// Only events that occurred before this time.
     pub to: Option<DateTime<Utc>>,
 }
 
@@ -183,7 +183,7 @@ impl EventsQuery {
     async fn perception_events(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Which events.")] filter: Option<PerceptionEventFilter>,
+        #[graphql(desc = "Conditions the events must all meet (omit for every event in scope).")] filter: Option<PerceptionEventFilter>,
         #[graphql(desc = "Page size, 1 to 500 (default 50).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last event seen.")] after: Option<String>,
     ) -> Result<Connection<String, PerceptionEvent>, AppError> {
@@ -303,7 +303,7 @@ impl EventsSubscription {
     async fn perception_events(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Which events.")] filter: Option<PerceptionEventFilter>,
+        #[graphql(desc = "Conditions the events must all meet (omit for every event in scope).")] filter: Option<PerceptionEventFilter>,
         #[graphql(desc = "Resume after this cursor.")] after: Option<String>,
     ) -> Result<impl Stream<Item = Result<PerceptionEvent, async_graphql::Error>> + use<>, AppError>
     {

@@ -22,36 +22,36 @@ pub struct FootageGap {
     pub from: DateTime<Utc>,
     /// End of the hole (clipped to the window).
     pub to: DateTime<Utc>,
-    /// Length in seconds.
+    /// Length of the hole in seconds, after clipping.
     pub seconds: f64,
     /// Why, when the recorder recorded it; null when unknown (e.g. not recorded yet).
     pub reason: Option<GapReason>,
 }
 
-/// One recording file.
+/// One recording file (an MP4 of one camera) as the indexer found it.
 #[derive(SimpleObject)]
 pub struct Segment {
     /// Stable id (`seg_…`).
     pub id: ID,
-    /// Camera.
+    /// Id of the camera that recorded it.
     pub camera_id: ID,
     /// First instant of footage.
     pub start: DateTime<Utc>,
     /// Last instant of footage.
     pub end: DateTime<Utc>,
-    /// Length in seconds.
+    /// Length of its footage in seconds (`end` minus `start`).
     pub duration_seconds: f64,
     /// File size in bytes.
     pub size_bytes: i64,
-    /// Video codec.
+    /// Video codec as ffprobe names it, e.g. `h264`; null if the probe did not report it.
     pub codec: Option<String>,
-    /// Frame width.
+    /// Frame width in pixels; null if the probe did not report it.
     pub width: Option<i32>,
-    /// Frame height.
+    /// Frame height in pixels; null if the probe did not report it.
     pub height: Option<i32>,
-    /// Average frame rate.
+    /// Average frame rate in frames a second, from ffprobe; null if unknown.
     pub fps: Option<f64>,
-    /// Held as evidence.
+    /// Whether an active evidence hold covers it; retention never deletes it while true.
     pub evidence_locked: bool,
     /// Where to fetch the MP4 (send the access token as a bearer header).
     pub playback_url: String,
@@ -80,11 +80,11 @@ impl From<segment::Model> for Segment {
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct FootageCoverage {
-    /// Camera.
+    /// Id of the camera the coverage describes.
     pub camera_id: ID,
-    /// Window start.
+    /// Start of the window, as requested.
     pub from: DateTime<Utc>,
-    /// Window end.
+    /// End of the window, as requested.
     pub to: DateTime<Utc>,
     /// Length of the window in seconds.
     pub requested_seconds: f64,
@@ -114,9 +114,9 @@ impl FootageCoverage {
 /// One bucket of a timeline.
 #[derive(SimpleObject)]
 pub struct TimelineBucket {
-    /// Bucket start.
+    /// Start of the bucket (inclusive); the first bucket may start before the window.
     pub start: DateTime<Utc>,
-    /// Bucket end.
+    /// End of the bucket (exclusive); the last bucket may end after the window.
     pub end: DateTime<Utc>,
     /// Local start in the requested time zone, e.g. `2026-03-29T03:00+02:00`.
     pub label: String,
@@ -128,10 +128,10 @@ pub struct TimelineBucket {
     pub gap_count: i32,
 }
 
-/// A camera's timeline.
+/// One camera's footage over the requested window, bucket by bucket.
 #[derive(SimpleObject)]
 pub struct CameraTimeline {
-    /// Camera.
+    /// Id of the camera these buckets describe.
     pub camera_id: ID,
     /// Buckets in time order.
     pub buckets: Vec<TimelineBucket>,
@@ -207,7 +207,7 @@ impl FootageQuery {
     async fn footage_coverage(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Camera id.")] camera_id: ID,
+        #[graphql(desc = "The camera's id (a slug such as `front_door`).")] camera_id: ID,
         #[graphql(desc = "Window start (any offset).")] from: DateTime<Utc>,
         #[graphql(desc = "Window end, after `from`.")] to: DateTime<Utc>,
     ) -> Result<FootageCoverage, AppError> {
@@ -232,12 +232,12 @@ impl FootageQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Cameras, 1 to 64.")] camera_ids: Vec<ID>,
-        #[graphql(desc = "Window start.")] from: DateTime<Utc>,
+        #[graphql(desc = "Window start (any offset); the first bucket starts at or before it.")] from: DateTime<Utc>,
         #[graphql(
             desc = "Window end, after `from`: at most 1 day for MINUTE, 93 days for HOUR, 3660 for DAY."
         )]
         to: DateTime<Utc>,
-        #[graphql(desc = "Bucket size.")] bucket: Bucket,
+        #[graphql(desc = "Bucket size; it also caps the window length (see `to`).")] bucket: Bucket,
         #[graphql(
             desc = "IANA time zone for bucket boundaries (default UTC).",
             default = "UTC"
@@ -284,8 +284,8 @@ impl FootageQuery {
     async fn segments(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Camera id.")] camera_id: ID,
-        #[graphql(desc = "Window start.")] from: DateTime<Utc>,
+        #[graphql(desc = "The camera's id (a slug such as `front_door`).")] camera_id: ID,
+        #[graphql(desc = "Window start (any offset), at most 93 days before `to`; segments that began earlier but overlap it are included.")] from: DateTime<Utc>,
         #[graphql(desc = "Window end, after `from`.")] to: DateTime<Utc>,
         #[graphql(desc = "Page size, 1 to 500 (default 50).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last segment of the previous page.")] after: Option<String>,

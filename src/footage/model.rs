@@ -165,9 +165,9 @@ pub fn covered_seconds(ranges: &[Range], from: DateTime<Utc>, to: DateTime<Utc>)
 /// Timeline bucket size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
 pub enum Bucket {
-    /// One minute.
+    /// One minute; windows of up to 1 day.
     Minute,
-    /// One local hour.
+    /// One hour, starting on the hour in the requested time zone; windows of up to 93 days.
     Hour,
     /// One local day (23 or 25 hours on DST changes).
     Day,
@@ -284,9 +284,9 @@ pub enum CoverageChangeKind {
 /// A change to a camera's footage; refetch the affected window.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct CoverageChange {
-    /// Camera.
+    /// Id of the camera whose footage changed.
     pub camera_id: ID,
-    /// What changed.
+    /// Whether a segment was indexed or deleted, or a gap was recorded.
     pub kind: CoverageChangeKind,
     /// Start of the affected time.
     pub from: DateTime<Utc>,

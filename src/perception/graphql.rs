@@ -14,9 +14,9 @@ use crate::zones::geometry::BBox;
 /// A detection box in normalized coordinates.
 #[derive(InputObject, Clone, Copy)]
 pub struct BoxInput {
-    /// Left, 0..1.
+    /// Left edge as a fraction of the frame width, 0 to 1.
     pub x: f64,
-    /// Top, 0..1.
+    /// Top edge as a fraction of the frame height, 0 to 1.
     pub y: f64,
     /// Width, over 0; x + w at most 1.
     pub w: f64,
@@ -29,9 +29,9 @@ pub struct BoxInput {
 pub struct DetectionInput {
     /// Label, 1 to 64 characters.
     pub label: String,
-    /// 0..1.
+    /// Detector confidence, 0 to 1.
     pub confidence: f64,
-    /// Where.
+    /// Bounding box in normalized frame coordinates.
     pub bbox: BoxInput,
     /// The worker's track id, kept across frames (up to 128 characters).
     pub track_id: Option<String>,
@@ -42,7 +42,7 @@ pub struct DetectionInput {
 /// One frame's detections.
 #[derive(InputObject)]
 pub struct DetectionBatchInput {
-    /// Camera.
+    /// Id of the camera the frame came from; the credential needs `ai:ingest` on it.
     pub camera_id: ID,
     /// Task type that produced them, 1 to 64 characters.
     pub task_type: String,
@@ -50,20 +50,20 @@ pub struct DetectionBatchInput {
     pub frame_id: String,
     /// When the frame was captured (at most 5 minutes in the future).
     pub captured_at: DateTime<Utc>,
-    /// At most 1000.
+    /// The objects detected, at most 1000; an empty list reports an empty scene.
     pub detections: Vec<DetectionInput>,
     /// The `x-frame-ticket` of the frame pull these detections come from. With a ticket, `frameId` and `capturedAt` must be the pull's `x-frame-id` and `x-frame-captured-at`.
     pub frame_ticket: Option<String>,
 }
 
-/// What ingest did.
+/// What `ingestDetections` did with the batch.
 #[derive(SimpleObject)]
 pub struct IngestReceipt {
     /// The batch's sequence in the outbox.
     pub seq: Option<i64>,
     /// True when this camera already had this frame id: nothing was changed.
     pub duplicate: bool,
-    /// Detections stored.
+    /// Detections stored from the batch; 0 for a duplicate.
     pub accepted: i32,
     /// Zone events the batch produced.
     pub events: i32,

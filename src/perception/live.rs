@@ -13,36 +13,36 @@ use crate::graphql::context::find_camera;
 /// One detected object of a live batch.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct LiveDetection {
-    /// Label.
+    /// What the object is, as the worker named it, e.g. `person`.
     pub label: String,
-    /// Confidence.
+    /// Detector confidence, 0 to 1.
     pub confidence: f64,
-    /// Box left.
+    /// Box left edge as a fraction of the frame width, 0 to 1.
     pub x: f64,
-    /// Box top.
+    /// Box top edge as a fraction of the frame height, 0 to 1.
     pub y: f64,
-    /// Box width.
+    /// Box width as a fraction of the frame width.
     pub w: f64,
-    /// Box height.
+    /// Box height as a fraction of the frame height.
     pub h: f64,
-    /// Track.
+    /// The worker's track id, kept across frames; null when the worker sent none.
     pub track_id: Option<String>,
 }
 
 /// One ingested frame's detections.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct DetectionBatch {
-    /// Camera.
+    /// Id of the camera the frame came from.
     pub camera_id: ID,
-    /// Outbox sequence.
+    /// The batch's position in the ingest outbox, increasing; the `seq` of its `IngestReceipt`.
     pub seq: i64,
     /// The worker's frame id.
     pub frame_id: String,
-    /// Task type.
+    /// Task type that produced the detections, as the worker sent it.
     pub task_type: String,
-    /// Capture time.
+    /// When the frame was captured, as the worker reported it.
     pub captured_at: DateTime<Utc>,
-    /// The objects.
+    /// The objects detected in the frame; empty when the worker saw none.
     pub detections: Vec<LiveDetection>,
 }
 
@@ -56,7 +56,7 @@ impl PerceptionSubscription {
     async fn detections(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Camera.")] camera_id: ID,
+        #[graphql(desc = "The camera's id (a slug such as `front_door`).")] camera_id: ID,
     ) -> Result<impl Stream<Item = DetectionBatch> + use<>, AppError> {
         find_camera(ctx, Capability::VideoLive, &camera_id).await?;
         let receiver = ctx.state()?.perception.batches.subscribe();

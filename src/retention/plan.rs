@@ -35,7 +35,7 @@ pub enum RetentionReason {
 /// A condition the sweep could not fix by deleting unprotected footage.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct RetentionWarning {
-    /// How serious.
+    /// How serious: WARNING or CRITICAL.
     pub severity: Severity,
     /// Stable code: `camera_quota_protected`, `locked_exceeds_cap`, `over_share_all_protected`, `floor_unsatisfiable`, `disk_stats_unavailable`.
     pub code: String,
@@ -48,17 +48,17 @@ pub struct RetentionWarning {
 /// A segment the sweep would delete.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct RetentionCandidate {
-    /// Segment id.
+    /// Id of the segment (`seg_…`).
     pub segment_id: String,
-    /// Camera.
+    /// Id of the segment's camera.
     pub camera_id: String,
-    /// Segment start.
+    /// First instant of the segment's footage.
     pub start: DateTime<Utc>,
-    /// Segment end.
+    /// Last instant of the segment's footage.
     pub end: DateTime<Utc>,
-    /// File size.
+    /// File size in bytes.
     pub size_bytes: i64,
-    /// Why.
+    /// Why it was picked: the first rule that applies, in the order AGE, CAMERA_QUOTA, SIZE_CAP, DISK_FLOOR.
     pub reason: RetentionReason,
     /// The file, relative to the recordings root.
     #[graphql(skip)]
@@ -74,26 +74,26 @@ pub struct RetentionCandidate {
 /// Segments and bytes for one reason.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct ReasonTotal {
-    /// Reason.
+    /// The rule these segments were picked by.
     pub reason: RetentionReason,
-    /// Segments.
+    /// Segments picked by this rule.
     pub segments: i64,
-    /// Bytes.
+    /// Bytes of those segments.
     pub bytes: i64,
 }
 
 /// What the next sweep would delete, and why.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct RetentionPreview {
-    /// When planned.
+    /// When this plan was computed, by the server's clock.
     pub planned_at: DateTime<Utc>,
     /// The first candidates, in deletion order.
     pub segments: Vec<RetentionCandidate>,
-    /// All candidates.
+    /// Segments the sweep would delete, including those past `first`.
     pub total_segments: i64,
-    /// Their bytes.
+    /// Bytes of all candidates.
     pub total_bytes: i64,
-    /// Split by reason.
+    /// Candidates per reason; reasons with none are left out.
     pub by_reason: Vec<ReasonTotal>,
     /// Conditions deletion cannot fix.
     pub warnings: Vec<RetentionWarning>,
@@ -102,15 +102,15 @@ pub struct RetentionPreview {
 /// What a sweep did.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct RetentionReport {
-    /// Started.
+    /// When the sweep started, by the server's clock.
     pub started_at: DateTime<Utc>,
-    /// Segments deleted.
+    /// Recording segments this sweep deleted.
     pub deleted_segments: i64,
-    /// Their bytes.
+    /// Bytes of the deleted segments.
     pub deleted_bytes: i64,
     /// Candidates kept because a read lock or hold appeared before the delete.
     pub skipped_locked: i64,
-    /// Deleted, by reason.
+    /// Deleted segments per reason; reasons with none are left out.
     pub by_reason: Vec<ReasonTotal>,
     /// Clips removed after their own retention.
     pub expired_clips: i64,

@@ -22,7 +22,7 @@ use crate::zones::store::ZoneLabel;
 pub struct ZoneOccupancy {
     /// The zone's camera.
     pub camera_id: ID,
-    /// The zone.
+    /// Id of the zone counted.
     pub zone_id: ID,
     /// Tracks inside (not suppressed, seen within the track TTL).
     pub count: i32,

@@ -30,11 +30,11 @@ use crate::zones::store::name_free;
 pub struct Zone {
     /// Zone id (`zone_…`).
     pub id: ID,
-    /// Camera.
+    /// Id of the camera the zone belongs to.
     pub camera_id: ID,
     /// Name, unique per camera.
     pub name: String,
-    /// Region or line.
+    /// REGION (a polygon: enter, exit and dwell events) or LINE (a tripwire: crossing events).
     pub kind: ZoneKind,
     /// The polygon, or A and B of a line.
     pub points: Vec<ZonePoint>,
@@ -58,9 +58,9 @@ pub struct Zone {
     pub static_epsilon: f64,
     /// Seconds without moving before suppression.
     pub static_after_seconds: f64,
-    /// Created.
+    /// When the zone was created.
     pub created_at: DateTime<Utc>,
-    /// Last changed.
+    /// When the zone was created or last changed by `updateZone`.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -91,7 +91,7 @@ impl From<zone::Model> for Zone {
 /// A new zone.
 #[derive(InputObject)]
 pub struct CreateZoneInput {
-    /// Camera.
+    /// Id of the camera the zone belongs to.
     pub camera_id: ID,
     /// Name, 1 to 100 characters, unique per camera.
     pub name: String,
@@ -103,54 +103,54 @@ pub struct CreateZoneInput {
     pub direction: Option<LineDirection>,
     /// Labels that count (default: every label).
     pub labels: Option<Vec<String>>,
-    /// 0..1 (default 0.5).
+    /// Detections below this confidence are ignored by the zone, 0 to 1 (default 0.5).
     pub min_confidence: Option<f64>,
-    /// 1..10 (default 2).
+    /// Consecutive observations before a track counts as in or out, 1 to 10 (default 2).
     pub confirm_frames: Option<i32>,
     /// 0..86400 (default 0: no dwell events).
     pub dwell_seconds: Option<f64>,
-    /// Default INFO.
+    /// Severity of the zone's events (default INFO).
     pub severity: Option<Severity>,
-    /// Default true.
+    /// Whether the zone engine watches the zone (default true).
     pub enabled: Option<bool>,
-    /// Default true.
+    /// Whether objects that do not move are suppressed (default true).
     pub static_suppression: Option<bool>,
-    /// 0.001..0.5 (default 0.02).
+    /// Movement in normalized units below which an object counts as not moving, 0.001 to 0.5 (default 0.02).
     pub static_epsilon: Option<f64>,
-    /// 5..86400 (default 120).
+    /// Seconds without moving before suppression, 5 to 86400 (default 120).
     pub static_after_seconds: Option<f64>,
 }
 
 /// Changes to a zone; omitted fields stay as they are.
 #[derive(InputObject)]
 pub struct UpdateZoneInput {
-    /// The zone.
+    /// Id of the zone to change (`zone_…`).
     pub id: ID,
-    /// New name.
+    /// New name, 1 to 100 characters, unique per camera.
     pub name: Option<String>,
     /// New kind (the points must fit it).
     pub kind: Option<ZoneKind>,
-    /// New points.
+    /// New points: 3 to 512 for a region, exactly 2 (A, B) for a line; coordinates 0..1.
     pub points: Option<Vec<ZonePoint>>,
-    /// New direction filter.
+    /// New choice of which line crossings fire (lines only).
     pub direction: Option<LineDirection>,
-    /// New labels.
+    /// New labels that count, up to 64 of 1 to 64 characters each; an empty list counts every label.
     pub labels: Option<Vec<String>>,
-    /// New confidence floor.
+    /// New confidence floor, 0 to 1; weaker detections are ignored by the zone.
     pub min_confidence: Option<f64>,
-    /// New debounce.
+    /// New number of consecutive observations before a track counts as in or out, 1 to 10.
     pub confirm_frames: Option<i32>,
-    /// New dwell time.
+    /// New seconds inside before a dwell event, 0 to 86400 (0: no dwell events).
     pub dwell_seconds: Option<f64>,
-    /// New severity.
+    /// New severity of the zone's events.
     pub severity: Option<Severity>,
-    /// Enable or disable.
+    /// Whether the zone engine watches the zone.
     pub enabled: Option<bool>,
     /// Static suppression on or off.
     pub static_suppression: Option<bool>,
-    /// New static epsilon.
+    /// New movement (normalized units) below which an object counts as not moving, 0.001 to 0.5.
     pub static_epsilon: Option<f64>,
-    /// New static delay.
+    /// New seconds without moving before suppression, 5 to 86400.
     pub static_after_seconds: Option<f64>,
 }
 
@@ -179,7 +179,7 @@ impl ZonesQuery {
     async fn zones(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Camera.")] camera_id: ID,
+        #[graphql(desc = "The camera's id (a slug such as `front_door`).")] camera_id: ID,
     ) -> Result<Vec<Zone>, AppError> {
         find_camera(ctx, Capability::EventsRead, &camera_id).await?;
         Ok(zone::Entity::find()
@@ -204,7 +204,7 @@ impl ZonesMutation {
     async fn create_zone(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The zone.")] input: CreateZoneInput,
+        #[graphql(desc = "The zone's camera, name, shape and rules.")] input: CreateZoneInput,
     ) -> Result<Zone, AppError> {
         let principal = ctx.require_camera(Capability::RegistryManage, &input.camera_id)?;
         find_camera(ctx, Capability::RegistryManage, &input.camera_id).await?;
@@ -288,7 +288,7 @@ impl ZonesMutation {
     async fn update_zone(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The changes.")] input: UpdateZoneInput,
+        #[graphql(desc = "The zone's id and the fields to change; omitted ones stay as they are.")] input: UpdateZoneInput,
     ) -> Result<Zone, AppError> {
         let current = find_zone(ctx, &input.id).await?;
         let principal = ctx.principal()?;
@@ -356,7 +356,7 @@ impl ZonesMutation {
     async fn delete_zone(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The zone.")] id: ID,
+        #[graphql(desc = "Id of the zone to delete (`zone_…`).")] id: ID,
     ) -> Result<bool, AppError> {
         let current = find_zone(ctx, &id).await?;
         let principal = ctx.principal()?;
@@ -384,7 +384,7 @@ impl ZonesSubscription {
     async fn zone_occupancy(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Camera.")] camera_id: ID,
+        #[graphql(desc = "The camera's id (a slug such as `front_door`).")] camera_id: ID,
     ) -> Result<impl Stream<Item = ZoneOccupancy> + use<>, AppError> {
         find_camera(ctx, Capability::EventsRead, &camera_id).await?;
         let state = ctx.state()?;

@@ -31,7 +31,7 @@ impl ClipExport {
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
-    /// Camera.
+    /// Id of the camera the clip is cut from.
     async fn camera_id(&self) -> ID {
         ID(self.0.camera_id.clone())
     }
@@ -43,11 +43,11 @@ impl ClipExport {
     async fn progress(&self) -> f64 {
         self.0.progress
     }
-    /// Requested window start.
+    /// Start of the window asked for; the clip itself may start earlier (see `actualFrom`).
     async fn from(&self) -> DateTime<Utc> {
         segment::from_ms(self.0.from_ms)
     }
-    /// Requested window end.
+    /// End of the window asked for, at most 3600 s after `from`.
     async fn to(&self) -> DateTime<Utc> {
         segment::from_ms(self.0.to_ms)
     }
@@ -105,7 +105,7 @@ impl ClipExport {
     async fn manifest_url(&self, ctx: &Context<'_>) -> Result<Option<String>, AppError> {
         self.link(ctx, "json")
     }
-    /// Why it failed.
+    /// Why the export failed, e.g. `cancelled by alice`; null unless FAILED.
     async fn error(&self) -> Option<&str> {
         self.0.error.as_deref()
     }
@@ -145,7 +145,7 @@ impl ClipExport {
 /// A window of one camera to export.
 #[derive(InputObject)]
 pub struct ExportClipInput {
-    /// Camera.
+    /// Id of the camera to cut the clip from.
     pub camera_id: ID,
     /// Window start (any offset).
     pub from: DateTime<Utc>,
@@ -178,11 +178,11 @@ pub struct ExportsQuery;
 
 #[Object]
 impl ExportsQuery {
-    /// One clip export.
+    /// One clip export by id. A camera-limited caller gets the same FORBIDDEN for a missing export and for one it may not see.
     async fn clip_export(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Export id.")] id: ID,
+        #[graphql(desc = "Id of the export (`clip_…`).")] id: ID,
     ) -> Result<ClipExport, AppError> {
         Ok(ClipExport(
             find_export(ctx, Capability::VideoExport, &id).await?,
@@ -239,7 +239,7 @@ impl ExportsMutation {
     async fn export_clip(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Camera and window.")] input: ExportClipInput,
+        #[graphql(desc = "The camera and the window to export (at most one hour).")] input: ExportClipInput,
     ) -> Result<ClipExport, AppError> {
         let principal = ctx.require_camera(Capability::VideoExport, &input.camera_id)?;
         if input.to <= input.from {
@@ -262,7 +262,7 @@ impl ExportsMutation {
     async fn cancel_clip_export(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Export id.")] id: ID,
+        #[graphql(desc = "Id of the export to cancel (`clip_…`).")] id: ID,
     ) -> Result<ClipExport, AppError> {
         let job = find_export(ctx, Capability::VideoExport, &id).await?;
         let by = &ctx.principal()?.name;
@@ -280,7 +280,7 @@ impl ExportsSubscription {
     async fn clip_export(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Export id.")] id: ID,
+        #[graphql(desc = "Id of the export to follow (`clip_…`).")] id: ID,
     ) -> Result<impl Stream<Item = ClipExport> + use<>, AppError> {
         // Subscribe first, so no change between the read and the subscription is missed.
         let receiver = ctx.state()?.media.updates.subscribe();

@@ -19,9 +19,9 @@ use crate::graphql::paging::{connection, decode_cursor, page_size};
 /// A range of one camera's footage to hold.
 #[derive(InputObject)]
 pub struct LockEvidenceInput {
-    /// Camera.
+    /// Id of the camera whose footage to hold.
     pub camera_id: ID,
-    /// Hold from.
+    /// Start of the range to hold (any offset).
     pub from: DateTime<Utc>,
     /// Hold until, after `from`, at most 366 days later.
     pub to: DateTime<Utc>,
@@ -37,23 +37,23 @@ pub struct LockEvidenceInput {
 pub struct EvidenceHold {
     /// Hold id (`hold_…`).
     pub id: ID,
-    /// Camera.
+    /// Id of the camera whose footage is held.
     pub camera_id: ID,
-    /// Held from.
+    /// Start of the held range.
     pub from: DateTime<Utc>,
-    /// Held until.
+    /// End of the held range, at most 366 days after `from`.
     pub to: DateTime<Utc>,
     /// Incident it belongs to.
     pub incident_id: Option<String>,
-    /// Why.
+    /// Free-text reason given when the hold was placed; null if none was given.
     pub note: Option<String>,
-    /// Who placed it.
+    /// Username or API key name of whoever placed the hold.
     pub created_by: String,
-    /// When.
+    /// When the hold was placed.
     pub created_at: DateTime<Utc>,
     /// When it was released (null while active).
     pub released_at: Option<DateTime<Utc>>,
-    /// Who released it.
+    /// Username or API key name of whoever released the hold; null while active.
     pub released_by: Option<String>,
     /// Segments, bytes and seconds held, read once however many of the fields are asked for.
     #[graphql(skip)]
@@ -80,11 +80,11 @@ impl From<evidence_hold::Model> for EvidenceHold {
 
 #[ComplexObject]
 impl EvidenceHold {
-    /// Segments the hold protects now.
+    /// Segments of the camera overlapping the held range now (the ones it protects while active).
     async fn segment_count(&self, ctx: &Context<'_>) -> Result<i64, AppError> {
         Ok(self.totals(ctx).await?.segments)
     }
-    /// Bytes of those segments.
+    /// Bytes of the camera's segments overlapping the held range now.
     async fn total_bytes(&self, ctx: &Context<'_>) -> Result<i64, AppError> {
         Ok(self.totals(ctx).await?.bytes)
     }
@@ -206,7 +206,7 @@ impl HoldsMutation {
     async fn release_evidence(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Hold id.")] id: ID,
+        #[graphql(desc = "Id of the hold to release (`hold_…`).")] id: ID,
     ) -> Result<EvidenceHold, AppError> {
         let principal = ctx.require(Capability::RegistryManage)?;
         let state = ctx.state()?;

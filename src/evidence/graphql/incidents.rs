@@ -14,19 +14,19 @@ use crate::graphql::ContextExt;
 /// Holds grouped by incident, with their footage totals.
 #[derive(SimpleObject)]
 pub struct Incident {
-    /// Incident id.
+    /// The incident id given to `lockEvidence` (free text, up to 128 characters).
     pub incident_id: String,
     /// Active holds in it.
     pub hold_count: i32,
-    /// Cameras it covers.
+    /// Ids of the cameras its active holds are on.
     pub camera_ids: Vec<ID>,
-    /// Earliest held instant.
+    /// Earliest start among its active holds.
     pub from: DateTime<Utc>,
-    /// Latest held instant.
+    /// Latest end among its active holds.
     pub to: DateTime<Utc>,
-    /// Segments held.
+    /// Segments overlapping its active holds, summed per hold (a segment under two holds counts twice).
     pub segment_count: i64,
-    /// Bytes held.
+    /// Bytes of those segments, summed per hold.
     pub total_bytes: i64,
     /// Seconds of footage held.
     pub covered_seconds: f64,

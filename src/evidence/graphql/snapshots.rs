@@ -17,9 +17,9 @@ use crate::graphql::context::find_camera;
 pub struct Snapshot {
     /// Snapshot id (`snap_…`).
     pub id: ID,
-    /// Camera.
+    /// Id of the camera the frame comes from.
     pub camera_id: ID,
-    /// The requested instant.
+    /// The instant asked for; the frame is decoded at that offset into the segment covering it.
     pub at: DateTime<Utc>,
     /// Segment the frame was taken from.
     pub segment_id: ID,
@@ -43,7 +43,7 @@ impl SnapshotsMutation {
     async fn export_snapshot(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Camera.")] camera_id: ID,
+        #[graphql(desc = "Id of the camera to take the frame from.")] camera_id: ID,
         #[graphql(desc = "Instant of the frame.")] at: DateTime<Utc>,
     ) -> Result<Snapshot, AppError> {
         let principal = ctx.require_camera(Capability::VideoExport, &camera_id)?;
