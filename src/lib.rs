@@ -1,4 +1,5 @@
 //! Heldar GraphQL: the control plane of a video-surveillance recorder, as one GraphQL API.
+#![warn(clippy::too_many_lines)]
 
 pub mod ai;
 pub mod app;

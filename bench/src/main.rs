@@ -2,7 +2,6 @@
 //! prints medians and ratios, and records them in `BENCHMARKS.md`. Run it through `bench/run`,
 //! which builds both binaries and pins the server and the load generator to different cores.
 //! Each scenario is a module of [`scenarios`]; what they share is in [`harness`].
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
 mod scenarios;

@@ -82,70 +82,95 @@ pub async fn frame(
             "no sampler runs for this camera and profile (no enabled AI task, or no frame budget left; see `aiSamplers`)",
         );
     }
-    let path = frame_path(app, &camera_id, profile);
-    // Read the file once: the sampler replaces it atomically, so this is one whole frame.
-    // The open handle is one inode: its time and its bytes belong to the same frame.
-    let (bytes, modified) = match tokio::fs::File::open(&path).await {
-        Ok(mut file) => {
-            use tokio::io::AsyncReadExt;
-            let modified = file.metadata().await.ok().and_then(|m| m.modified().ok());
-            let mut bytes = Vec::new();
-            match file.read_to_end(&mut bytes).await {
-                Ok(_) => (bytes, modified),
-                Err(_) => (Vec::new(), None),
-            }
-        }
-        Err(_) => (Vec::new(), None),
-    };
-    let Some(modified) = modified.filter(|_| !bytes.is_empty()) else {
+    let Some((bytes, captured)) = read_frame(&frame_path(app, &camera_id, profile)).await else {
         return refusal(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
             "no sampled frame yet (is an enabled AI task on this camera and its sampler running? see `aiSamplers`)",
         );
     };
-    let captured: DateTime<Utc> = modified.into();
-    let captured_ms = captured.timestamp_millis();
     let now = app.clock.now();
     let age_ms = (now - captured).num_milliseconds().max(0);
     let mut response = Response::new(Body::from(bytes));
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let mut set = |name: &'static str, value: String| {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            h.insert(name, v);
-        }
-    };
-    set(
-        "x-frame-captured-at",
-        captured.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-    );
-    set("x-frame-age-ms", age_ms.to_string());
+    let at = captured.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    set_header(h, "x-frame-captured-at", at);
+    set_header(h, "x-frame-age-ms", age_ms.to_string());
     if let Some(task_id) = query.task.filter(|t| portable(t)) {
-        let who = holder(&principal);
-        let task = entity::ai_task::Entity::find_by_id(task_id.clone())
-            .one(&app.db)
-            .await
-            .ok()
-            .flatten();
-        let same_stream = task
-            .as_ref()
-            .is_some_and(|t| t.camera_id == camera_id && t.stream_profile == profile);
-        match held_lease(&app.db, &who, &task_id, now).await {
-            Ok(Some(lease)) if lease.camera_id == camera_id && same_stream => {
-                let expires = now.timestamp() + app.config.frame_ticket_ttl_secs as i64;
-                let ticket = app
-                    .ai
-                    .tickets
-                    .issue(&who, &camera_id, &task_id, captured_ms, expires);
-                set("x-frame-ticket", ticket);
-                set("x-frame-id", format!("t:{task_id}:{captured_ms}"));
-            }
-            Ok(_) => {}
-            Err(err) => tracing::warn!(error = %err, "could not check a lease for a frame ticket"),
+        let pull = Pull {
+            camera_id: &camera_id,
+            profile,
+            captured,
+            now,
+        };
+        if let Some((ticket, frame_id)) = ticket_for(app, &principal, &task_id, pull).await {
+            set_header(h, "x-frame-ticket", ticket);
+            set_header(h, "x-frame-id", frame_id);
         }
     }
     *response.status_mut() = StatusCode::OK;
     response
+}
+
+fn set_header(headers: &mut HeaderMap, name: &'static str, value: String) {
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.insert(name, v);
+    }
+}
+
+/// Reads the latest frame once: the sampler replaces it atomically, so this is one whole
+/// frame, and the open handle is one inode, so its time and its bytes belong to the same frame.
+async fn read_frame(path: &std::path::Path) -> Option<(Vec<u8>, DateTime<Utc>)> {
+    use tokio::io::AsyncReadExt;
+    let mut file = tokio::fs::File::open(path).await.ok()?;
+    let modified = file.metadata().await.ok()?.modified().ok()?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).await.ok()?;
+    (!bytes.is_empty()).then(|| (bytes, modified.into()))
+}
+
+/// One frame pull.
+#[derive(Clone, Copy)]
+struct Pull<'a> {
+    camera_id: &'a str,
+    profile: StreamProfile,
+    captured: DateTime<Utc>,
+    now: DateTime<Utc>,
+}
+
+/// The frame ticket and frame id for the holder of `task_id`'s lease, when the task reads this
+/// camera's stream; `None` otherwise (a ticket problem never fails the pull).
+async fn ticket_for(
+    app: &crate::state::AppState,
+    principal: &crate::auth::principal::Principal,
+    task_id: &str,
+    pull: Pull<'_>,
+) -> Option<(String, String)> {
+    let who = holder(principal);
+    let task = entity::ai_task::Entity::find_by_id(task_id.to_owned())
+        .one(&app.db)
+        .await
+        .ok()
+        .flatten();
+    let same_stream = task
+        .as_ref()
+        .is_some_and(|t| t.camera_id == pull.camera_id && t.stream_profile == pull.profile);
+    match held_lease(&app.db, &who, task_id, pull.now).await {
+        Ok(Some(lease)) if lease.camera_id == pull.camera_id && same_stream => {
+            let captured_ms = pull.captured.timestamp_millis();
+            let expires = pull.now.timestamp() + app.config.frame_ticket_ttl_secs as i64;
+            let ticket = app
+                .ai
+                .tickets
+                .issue(&who, pull.camera_id, task_id, captured_ms, expires);
+            Some((ticket, format!("t:{task_id}:{captured_ms}")))
+        }
+        Ok(_) => None,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not check a lease for a frame ticket");
+            None
+        }
+    }
 }

@@ -191,7 +191,8 @@ impl AiQuery {
     async fn ai_tasks(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Only the tasks of this camera (omit for every camera in scope).")] camera_id: Option<ID>,
+        #[graphql(desc = "Only the tasks of this camera (omit for every camera in scope).")]
+        camera_id: Option<ID>,
     ) -> Result<Vec<AiTask>, AppError> {
         let principal = ctx.require(Capability::AiTasks)?;
         let mut query = ai_task::Entity::find();
@@ -315,7 +316,8 @@ impl AiMutation {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Id of the task to change (`ait_…`).")] id: ID,
-        #[graphql(desc = "The fields to change; omitted ones stay as they are.")] input: UpdateAiTaskInput,
+        #[graphql(desc = "The fields to change; omitted ones stay as they are.")]
+        input: UpdateAiTaskInput,
     ) -> Result<AiTask, AppError> {
         let current = find_task(ctx, Capability::RegistryManage, &id).await?;
         let principal = ctx.principal()?;

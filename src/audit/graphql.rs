@@ -81,7 +81,8 @@ impl AuditQuery {
     async fn audit_log(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Conditions the entries must all meet (omit for every entry).")] filter: Option<AuditFilter>,
+        #[graphql(desc = "Conditions the entries must all meet (omit for every entry).")]
+        filter: Option<AuditFilter>,
         #[graphql(desc = "Page size, 1 to 500 (default 50).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last entry of the previous page.")] after: Option<String>,
     ) -> Result<Connection<String, AuditEntry>, AppError> {

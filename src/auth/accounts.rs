@@ -180,35 +180,9 @@ pub async fn update_user(
             ));
         }
     }
-    // Any admin edit clears a lockout, as an unlock would.
-    let mut update = clear_lockout(user::Entity::update_many())
-        .col_expr(user::Column::UpdatedAt, Expr::value(now))
-        .col_expr(user::Column::Role, Expr::value(role.as_str()))
-        .filter(user::Column::Id.eq(id));
-    if let Some(display) = &changes.display_name {
-        let display = display.trim();
-        update = update.col_expr(
-            user::Column::DisplayName,
-            Expr::value(if display.is_empty() {
-                sea_orm::Value::String(None)
-            } else {
-                display.to_owned().into()
-            }),
-        );
-    }
-    if let Some(active) = changes.active {
-        update = update.col_expr(user::Column::Active, Expr::value(active));
-    }
-    if let Some(hash) = hash {
-        update = update.col_expr(user::Column::PasswordHash, Expr::value(hash));
-    }
-    if let Some(ids) = &camera_ids {
-        update = update.col_expr(
-            user::Column::CameraIds,
-            Expr::value(ids.as_ref().map(|ids| json!(ids))),
-        );
-    }
-    update.exec(&txn).await?;
+    user_update(id, role, &changes, hash, &camera_ids, now)
+        .exec(&txn)
+        .await?;
     if changes.password.is_some() {
         revoke_user_sessions(&txn, id, "password changed", now).await?;
     }
@@ -233,6 +207,45 @@ pub async fn update_user(
     )
     .await;
     find_user(state, id).await
+}
+
+/// The UPDATE of a user edit. Any admin edit clears a lockout, as an unlock would.
+fn user_update(
+    id: &str,
+    role: Role,
+    changes: &UserChanges,
+    hash: Option<String>,
+    camera_ids: &Option<Option<Vec<String>>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> sea_orm::UpdateMany<user::Entity> {
+    let mut update = clear_lockout(user::Entity::update_many())
+        .col_expr(user::Column::UpdatedAt, Expr::value(now))
+        .col_expr(user::Column::Role, Expr::value(role.as_str()))
+        .filter(user::Column::Id.eq(id));
+    if let Some(display) = &changes.display_name {
+        let display = display.trim();
+        update = update.col_expr(
+            user::Column::DisplayName,
+            Expr::value(if display.is_empty() {
+                sea_orm::Value::String(None)
+            } else {
+                display.to_owned().into()
+            }),
+        );
+    }
+    if let Some(active) = changes.active {
+        update = update.col_expr(user::Column::Active, Expr::value(active));
+    }
+    if let Some(hash) = hash {
+        update = update.col_expr(user::Column::PasswordHash, Expr::value(hash));
+    }
+    if let Some(ids) = camera_ids {
+        update = update.col_expr(
+            user::Column::CameraIds,
+            Expr::value(ids.as_ref().map(|ids| json!(ids))),
+        );
+    }
+    update
 }
 
 /// Deletes a user; refuses yourself and the last active admin.

@@ -331,7 +331,8 @@ impl AuthMutation {
     async fn login(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The user's login name (surrounding spaces are ignored).")] username: String,
+        #[graphql(desc = "The user's login name (surrounding spaces are ignored).")]
+        username: String,
         #[graphql(desc = "The user's password (at most 1024 bytes).")] password: String,
     ) -> Result<AuthPayload, AppError> {
         AuthPayload::try_from(sessions::login(ctx.state()?, &username, password).await?)
@@ -383,7 +384,8 @@ impl AuthMutation {
     async fn create_user(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The user's login name, password, role and camera limit.")] input: CreateUserInput,
+        #[graphql(desc = "The user's login name, password, role and camera limit.")]
+        input: CreateUserInput,
     ) -> Result<User, AppError> {
         let actor = Actor::from(require_fleet_admin(ctx)?);
         let new = NewUser {
@@ -400,7 +402,8 @@ impl AuthMutation {
     async fn update_user(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The user's id and the fields to change; omitted ones stay as they are.")] input: UpdateUserInput,
+        #[graphql(desc = "The user's id and the fields to change; omitted ones stay as they are.")]
+        input: UpdateUserInput,
     ) -> Result<User, AppError> {
         let actor = Actor::from(require_fleet_admin(ctx)?);
         let changes = UserChanges {
@@ -442,7 +445,8 @@ impl AuthMutation {
     async fn create_api_key(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Name, role, camera limit and expiry of the key.")] input: CreateApiKeyInput,
+        #[graphql(desc = "Name, role, camera limit and expiry of the key.")]
+        input: CreateApiKeyInput,
     ) -> Result<CreateApiKeyPayload, AppError> {
         let actor = Actor::from(require_fleet_admin(ctx)?);
         let new = NewApiKey {

@@ -5,7 +5,6 @@ use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObjec
 use chrono::{DateTime, Utc};
 use entity::camera;
 use entity::vocab::CameraState;
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
@@ -14,6 +13,7 @@ use serde_json::json;
 use crate::audit::{self, Actor, Entry};
 use crate::auth::principal::{CameraScope, Capability};
 use crate::cameras::model::{self, RETENTION_HOURS, SEGMENT_SECONDS, StreamUrl};
+use crate::cameras::store::CameraChanges;
 use crate::error::AppError;
 use crate::graphql::ContextExt;
 use crate::graphql::context::find_camera;
@@ -243,7 +243,8 @@ impl CamerasMutation {
     async fn create_camera(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The camera's name, source URL and recording settings.")] input: CreateCameraInput,
+        #[graphql(desc = "The camera's name, source URL and recording settings.")]
+        input: CreateCameraInput,
     ) -> Result<Camera, AppError> {
         ctx.require(Capability::RegistryManage)?;
         let name = check_name(&input.name)?;
@@ -305,7 +306,10 @@ impl CamerasMutation {
     async fn update_camera(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The camera's id and the fields to change; omitted ones stay as they are.")] input: UpdateCameraInput,
+        #[graphql(
+            desc = "The camera's id and the fields to change; omitted ones stay as they are."
+        )]
+        input: UpdateCameraInput,
     ) -> Result<Camera, AppError> {
         let current = find_camera(ctx, Capability::RegistryManage, &input.id).await?;
         let principal = ctx.principal()?;
@@ -331,47 +335,22 @@ impl CamerasMutation {
         if let Some(name) = &name {
             crate::cameras::store::name_taken(&state.db, name, Some(&current.id)).await?;
         }
+        let quota = match input.storage_quota_bytes {
+            async_graphql::MaybeUndefined::Undefined => None,
+            async_graphql::MaybeUndefined::Null => Some(None),
+            async_graphql::MaybeUndefined::Value(q) => Some(check_quota(Some(q))?),
+        };
+        let changes = CameraChanges {
+            name: name.clone(),
+            stream_url: url.as_ref().map(|u| u.expose().to_owned()),
+            enabled: input.enabled,
+            record_enabled: input.record_enabled,
+            segment_seconds,
+            retention_hours,
+            storage_quota_bytes: quota,
+        };
         let now = state.clock.now();
-        let mut update = camera::Entity::update_many()
-            .col_expr(camera::Column::UpdatedAt, Expr::value(now))
-            .filter(camera::Column::Id.eq(current.id.clone()));
-        if let Some(name) = &name {
-            update = update.col_expr(camera::Column::Name, Expr::value(name.clone()));
-        }
-        if let Some(url) = &url {
-            update = update.col_expr(
-                camera::Column::StreamUrl,
-                Expr::value(url.expose().to_owned()),
-            );
-        }
-        if let Some(enabled) = input.enabled {
-            update = update.col_expr(camera::Column::Enabled, Expr::value(enabled));
-        }
-        if let Some(record) = input.record_enabled {
-            update = update.col_expr(camera::Column::RecordEnabled, Expr::value(record));
-        }
-        if let Some(seconds) = segment_seconds {
-            update = update.col_expr(camera::Column::SegmentSeconds, Expr::value(seconds));
-        }
-        if let Some(hours) = retention_hours {
-            update = update.col_expr(camera::Column::RetentionHours, Expr::value(hours));
-        }
-        match input.storage_quota_bytes {
-            async_graphql::MaybeUndefined::Undefined => {}
-            async_graphql::MaybeUndefined::Null => {
-                update = update.col_expr(
-                    camera::Column::StorageQuotaBytes,
-                    Expr::value(sea_orm::Value::BigInt(None)),
-                )
-            }
-            async_graphql::MaybeUndefined::Value(q) => {
-                update = update.col_expr(
-                    camera::Column::StorageQuotaBytes,
-                    Expr::value(check_quota(Some(q))?),
-                )
-            }
-        }
-        update.exec(&state.db).await?;
+        crate::cameras::store::update(&state.db, &current.id, &changes, now).await?;
         let detail = json!({
             "name": name,
             "streamUrlChanged": url.is_some(),

@@ -146,3 +146,66 @@ pub async fn name_taken(
         None => Ok(()),
     }
 }
+
+/// Checked changes to a camera; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default)]
+pub struct CameraChanges {
+    /// New name.
+    pub name: Option<String>,
+    /// New stream URL, with its password.
+    pub stream_url: Option<String>,
+    /// Enable or disable the camera.
+    pub enabled: Option<bool>,
+    /// Switch recording on or off.
+    pub record_enabled: Option<bool>,
+    /// New segment length in seconds.
+    pub segment_seconds: Option<i32>,
+    /// New retention in hours.
+    pub retention_hours: Option<i32>,
+    /// New storage quota in bytes (`Some(None)` removes it).
+    pub storage_quota_bytes: Option<Option<i64>>,
+}
+
+/// Applies `changes` to camera `id`.
+pub async fn update(
+    db: &impl ConnectionTrait,
+    id: &str,
+    changes: &CameraChanges,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    use sea_orm::sea_query::SimpleExpr;
+    let set: [(camera::Column, Option<SimpleExpr>); 7] = [
+        (camera::Column::Name, changes.name.clone().map(Expr::value)),
+        (
+            camera::Column::StreamUrl,
+            changes.stream_url.clone().map(Expr::value),
+        ),
+        (camera::Column::Enabled, changes.enabled.map(Expr::value)),
+        (
+            camera::Column::RecordEnabled,
+            changes.record_enabled.map(Expr::value),
+        ),
+        (
+            camera::Column::SegmentSeconds,
+            changes.segment_seconds.map(Expr::value),
+        ),
+        (
+            camera::Column::RetentionHours,
+            changes.retention_hours.map(Expr::value),
+        ),
+        (
+            camera::Column::StorageQuotaBytes,
+            changes.storage_quota_bytes.map(Expr::value),
+        ),
+    ];
+    let mut update = camera::Entity::update_many()
+        .col_expr(camera::Column::UpdatedAt, Expr::value(now))
+        .filter(camera::Column::Id.eq(id));
+    for (column, value) in set {
+        if let Some(value) = value {
+            update = update.col_expr(column, value);
+        }
+    }
+    update.exec(db).await?;
+    Ok(())
+}

@@ -183,7 +183,8 @@ impl EventsQuery {
     async fn perception_events(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Conditions the events must all meet (omit for every event in scope).")] filter: Option<PerceptionEventFilter>,
+        #[graphql(desc = "Conditions the events must all meet (omit for every event in scope).")]
+        filter: Option<PerceptionEventFilter>,
         #[graphql(desc = "Page size, 1 to 500 (default 50).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last event seen.")] after: Option<String>,
     ) -> Result<Connection<String, PerceptionEvent>, AppError> {
@@ -303,7 +304,8 @@ impl EventsSubscription {
     async fn perception_events(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Conditions the events must all meet (omit for every event in scope).")] filter: Option<PerceptionEventFilter>,
+        #[graphql(desc = "Conditions the events must all meet (omit for every event in scope).")]
+        filter: Option<PerceptionEventFilter>,
         #[graphql(desc = "Resume after this cursor.")] after: Option<String>,
     ) -> Result<impl Stream<Item = Result<PerceptionEvent, async_graphql::Error>> + use<>, AppError>
     {

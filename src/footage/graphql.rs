@@ -232,7 +232,8 @@ impl FootageQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Cameras, 1 to 64.")] camera_ids: Vec<ID>,
-        #[graphql(desc = "Window start (any offset); the first bucket starts at or before it.")] from: DateTime<Utc>,
+        #[graphql(desc = "Window start (any offset); the first bucket starts at or before it.")]
+        from: DateTime<Utc>,
         #[graphql(
             desc = "Window end, after `from`: at most 1 day for MINUTE, 93 days for HOUR, 3660 for DAY."
         )]
@@ -285,7 +286,10 @@ impl FootageQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The camera's id (a slug such as `front_door`).")] camera_id: ID,
-        #[graphql(desc = "Window start (any offset), at most 93 days before `to`; segments that began earlier but overlap it are included.")] from: DateTime<Utc>,
+        #[graphql(
+            desc = "Window start (any offset), at most 93 days before `to`; segments that began earlier but overlap it are included."
+        )]
+        from: DateTime<Utc>,
         #[graphql(desc = "Window end, after `from`.")] to: DateTime<Utc>,
         #[graphql(desc = "Page size, 1 to 500 (default 50).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the last segment of the previous page.")] after: Option<String>,

@@ -303,10 +303,9 @@ pub fn reap_orphans(state: &AppState) -> usize {
                     .is_some_and(|dir| roots.iter().any(|root| dir.starts_with(root)))
             });
         if is_ffmpeg && ours {
-            let killed = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status()
-                .is_ok_and(|s| s.success());
+            let killed = rustix::process::Pid::from_raw(pid as i32).is_some_and(|pid| {
+                rustix::process::kill_process(pid, rustix::process::Signal::TERM).is_ok()
+            });
             if killed {
                 tracing::warn!(pid, "stopped an ffmpeg a previous run left behind");
                 stopped += 1;

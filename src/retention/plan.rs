@@ -320,122 +320,156 @@ fn disk_space(path: &std::path::Path) -> Option<(u64, u64)> {
     ))
 }
 
-/// Plans a sweep at `now`.
+/// Plans a sweep at `now`: the phases in order, each taking from what the earlier left.
 pub async fn plan(state: &AppState, now: DateTime<Utc>) -> Result<Ledger, AppError> {
     let db = &state.db;
     let cameras = camera::Entity::find().all(db).await?;
-    let totals: Vec<(String, i64, i64)> = segment::Entity::find()
-        .select_only()
-        .column(segment::Column::CameraId)
-        .column_as(Expr::cust("CAST(SUM(size_bytes) AS BIGINT)"), "total")
-        .column_as(
-            Expr::cust("CAST(SUM(CASE WHEN evidence_locked THEN size_bytes ELSE 0 END) AS BIGINT)"),
-            "protected",
-        )
-        .group_by(segment::Column::CameraId)
-        .into_tuple::<(String, Option<i64>, Option<i64>)>()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|(c, t, p)| (c, t.unwrap_or(0), p.unwrap_or(0)))
-        .collect();
-    let mut ledger = Ledger {
-        cameras: totals
-            .into_iter()
-            .map(|(id, total, protected)| {
-                (
-                    id,
-                    CameraLedger {
-                        total,
-                        protected,
-                        cursor: None,
-                        queue: VecDeque::new(),
-                        exhausted: false,
-                    },
-                )
-            })
-            .collect(),
-        planned: HashSet::new(),
-        out: Vec::new(),
-        warnings: Vec::new(),
-    };
-    // 1. Age, per camera; at most 5000 a camera per sweep so one sweep stays short.
-    for cam in &cameras {
-        let cutoff = now - chrono::Duration::hours(i64::from(cam.retention_hours.max(1)));
-        let old = segment::Entity::find()
-            .filter(segment::Column::CameraId.eq(cam.id.clone()))
-            .filter(segment::Column::EndMs.lt(cutoff.timestamp_millis()))
-            .filter(deletable())
-            .order_by_asc(segment::Column::StartMs)
-            .limit(5000)
-            .all(db)
-            .await?;
-        for s in old {
-            ledger.take(candidate(s, RetentionReason::Age), RetentionReason::Age);
-        }
-    }
-    // 2. Per-camera quota: held bytes count against it but are never taken.
-    for cam in &cameras {
-        let Some(quota) = cam.storage_quota_bytes.filter(|q| *q > 0) else {
-            continue;
-        };
-        let Some(ledger_cam) = ledger.cameras.get(&cam.id) else {
-            continue;
-        };
-        let protected = ledger_cam.protected;
-        let budget = quota - protected;
-        if budget <= 0 {
-            if protected > quota {
-                ledger.warn(
-                    Severity::Warning,
-                    "camera_quota_protected",
-                    Some(&cam.id),
-                    format!("held footage ({protected} bytes) exceeds the camera's quota ({quota} bytes); release holds or raise the quota"),
-                );
-            }
-            continue;
-        }
-        while ledger.deletable_bytes(&cam.id) > budget {
-            match ledger.peek(db, &cam.id).await? {
-                Some(v) => ledger.take(v, RetentionReason::CameraQuota),
-                None => break,
-            }
-        }
-    }
-    // 3. Global size cap, shared fairly.
+    let mut ledger = Ledger::open(db).await?;
+    ledger.by_age(db, &cameras, now).await?;
+    ledger.by_camera_quota(db, &cameras).await?;
+    // The global size cap, shared fairly.
     let cap = state.config.max_recordings_size.as_u64() as i64;
     if cap > 0 {
         ledger.fair_share(db, cap, RetentionReason::SizeCap).await?;
     }
-    // 4. Free-disk floor.
     let floor = state.config.min_free_disk.as_u64();
     if floor > 0 {
-        match disk_space(&recordings_root(state)) {
-            None => ledger.warn(
+        let disk = disk_space(&recordings_root(state));
+        ledger.by_disk_floor(db, floor, disk).await?;
+    }
+    Ok(ledger)
+}
+
+impl Ledger {
+    /// Every camera's bytes, and how many of them are held.
+    async fn open(db: &impl ConnectionTrait) -> Result<Ledger, AppError> {
+        let totals: Vec<(String, Option<i64>, Option<i64>)> = segment::Entity::find()
+            .select_only()
+            .column(segment::Column::CameraId)
+            .column_as(Expr::cust("CAST(SUM(size_bytes) AS BIGINT)"), "total")
+            .column_as(
+                Expr::cust(
+                    "CAST(SUM(CASE WHEN evidence_locked THEN size_bytes ELSE 0 END) AS BIGINT)",
+                ),
+                "protected",
+            )
+            .group_by(segment::Column::CameraId)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let cameras = totals
+            .into_iter()
+            .map(|(id, total, protected)| {
+                let camera = CameraLedger {
+                    total: total.unwrap_or(0),
+                    protected: protected.unwrap_or(0),
+                    cursor: None,
+                    queue: VecDeque::new(),
+                    exhausted: false,
+                };
+                (id, camera)
+            })
+            .collect();
+        Ok(Ledger {
+            cameras,
+            planned: HashSet::new(),
+            out: Vec::new(),
+            warnings: Vec::new(),
+        })
+    }
+
+    /// Phase 1: footage older than each camera's retention; at most 5000 a camera per sweep so
+    /// one sweep stays short.
+    async fn by_age(
+        &mut self,
+        db: &impl ConnectionTrait,
+        cameras: &[camera::Model],
+        now: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        for cam in cameras {
+            let cutoff = now - chrono::Duration::hours(i64::from(cam.retention_hours.max(1)));
+            let old = segment::Entity::find()
+                .filter(segment::Column::CameraId.eq(cam.id.clone()))
+                .filter(segment::Column::EndMs.lt(cutoff.timestamp_millis()))
+                .filter(deletable())
+                .order_by_asc(segment::Column::StartMs)
+                .limit(5000)
+                .all(db)
+                .await?;
+            for s in old {
+                self.take(candidate(s, RetentionReason::Age), RetentionReason::Age);
+            }
+        }
+        Ok(())
+    }
+
+    /// Phase 2: each camera's own quota; held bytes count against it but are never taken.
+    async fn by_camera_quota(
+        &mut self,
+        db: &impl ConnectionTrait,
+        cameras: &[camera::Model],
+    ) -> Result<(), AppError> {
+        for cam in cameras {
+            let Some(quota) = cam.storage_quota_bytes.filter(|q| *q > 0) else {
+                continue;
+            };
+            let Some(protected) = self.cameras.get(&cam.id).map(|c| c.protected) else {
+                continue;
+            };
+            let budget = quota - protected;
+            if budget <= 0 {
+                if protected > quota {
+                    self.warn(
+                        Severity::Warning,
+                        "camera_quota_protected",
+                        Some(&cam.id),
+                        format!("held footage ({protected} bytes) exceeds the camera's quota ({quota} bytes); release holds or raise the quota"),
+                    );
+                }
+                continue;
+            }
+            while self.deletable_bytes(&cam.id) > budget {
+                match self.peek(db, &cam.id).await? {
+                    Some(v) => self.take(v, RetentionReason::CameraQuota),
+                    None => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Phase 4: the free-disk floor, from one reading of the disk (`None`: unreadable).
+    async fn by_disk_floor(
+        &mut self,
+        db: &impl ConnectionTrait,
+        floor: u64,
+        disk: Option<(u64, u64)>,
+    ) -> Result<(), AppError> {
+        match disk {
+            None => self.warn(
                 Severity::Warning,
                 "disk_stats_unavailable",
                 None,
                 "cannot read the recordings disk's free space; the free-disk floor is not enforced".into(),
             ),
-            Some((_, total)) if floor >= total => ledger.warn(
+            Some((_, total)) if floor >= total => self.warn(
                 Severity::Critical,
                 "floor_unsatisfiable",
                 None,
                 format!("HELDAR_MIN_FREE_DISK ({floor} bytes) is not below the disk's size ({total} bytes); nothing is pruned for it"),
             ),
             Some((free, _)) => {
-                let planned: i64 = ledger.out.iter().map(|c| c.size_bytes).sum();
+                let planned: i64 = self.out.iter().map(|c| c.size_bytes).sum();
                 let deficit = floor as i64 - free as i64 - planned;
                 if deficit > 0 {
-                    let fleet: i64 = ledger.cameras.values().map(|c| c.total).sum();
-                    ledger
-                        .fair_share(db, (fleet - deficit).max(0), RetentionReason::DiskFloor)
+                    let fleet: i64 = self.cameras.values().map(|c| c.total).sum();
+                    self.fair_share(db, (fleet - deficit).max(0), RetentionReason::DiskFloor)
                         .await?;
                 }
             }
         }
+        Ok(())
     }
-    Ok(ledger)
 }
 
 /// Segments and bytes of `candidates`, by reason.

@@ -95,6 +95,21 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
         reclaimed_orphans,
         warnings: ledger.warnings,
     };
+    announce(state, &report).await?;
+    if report.deleted_segments > 0 || !report.warnings.is_empty() {
+        tracing::info!(
+            deleted = report.deleted_segments,
+            bytes = report.deleted_bytes,
+            skipped,
+            warnings = report.warnings.len(),
+            "retention sweep"
+        );
+    }
+    Ok(report)
+}
+
+/// The sweep's `RETENTION_SWEEP` event, as serious as its worst warning.
+async fn announce(state: &AppState, report: &RetentionReport) -> Result<(), AppError> {
     let severity = report
         .warnings
         .iter()
@@ -106,27 +121,15 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
         "deletedBytes": report.deleted_bytes,
         "skippedLocked": report.skipped_locked,
         "byReason": report.by_reason.iter().map(|r| json!({"reason": format!("{:?}", r.reason), "segments": r.segments, "bytes": r.bytes})).collect::<Vec<_>>(),
-        "expiredClips": expired_clips,
-        "expiredSnapshots": expired_snapshots,
-        "prunedRows": pruned_rows,
-        "reclaimedOrphans": reclaimed_orphans,
+        "expiredClips": report.expired_clips,
+        "expiredSnapshots": report.expired_snapshots,
+        "prunedRows": report.pruned_rows,
+        "reclaimedOrphans": report.reclaimed_orphans,
         "warnings": report.warnings.iter().map(|w| json!({"severity": w.severity.as_str(), "code": w.code, "cameraId": w.camera_id, "message": w.message})).collect::<Vec<_>>(),
     });
-    crate::events::store::record(
-        state,
-        NewEvent::new(EventKind::RetentionSweep, severity, started_at).payload(payload),
-    )
-    .await?;
-    if report.deleted_segments > 0 || !report.warnings.is_empty() {
-        tracing::info!(
-            deleted = report.deleted_segments,
-            bytes = report.deleted_bytes,
-            skipped,
-            warnings = report.warnings.len(),
-            "retention sweep"
-        );
-    }
-    Ok(report)
+    let event = NewEvent::new(EventKind::RetentionSweep, severity, report.started_at);
+    crate::events::store::record(state, event.payload(payload)).await?;
+    Ok(())
 }
 
 /// Deleted spans become gaps with reason `pruned`, and coverage subscribers hear of them.

@@ -149,6 +149,139 @@ struct Work {
     detector: motion::Detector,
 }
 
+/// Where the worker's loop stands: its token, its lease and the tasks it holds.
+struct Session {
+    token: String,
+    token_renew: Instant,
+    lease_id: Option<String>,
+    lease_renew: Instant,
+    work: HashMap<String, Work>,
+    backoff: Duration,
+}
+
+impl Session {
+    /// Exchanges the API key for a token, renewed at two thirds of its lifetime. A refused key
+    /// will not get better: an error. Anything else (the server restarting, a timeout) is
+    /// retried with backoff.
+    async fn refresh_token(
+        &mut self,
+        client: &Client,
+        options: &WorkerOptions,
+        now: Instant,
+    ) -> Result<(), WorkerError> {
+        match client
+            .graphql(None, EXCHANGE, json!({"k": options.api_key}))
+            .await
+        {
+            Ok(data) => {
+                self.token = data["exchangeApiKey"]["accessToken"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                let expires = data["exchangeApiKey"]["expiresAt"]
+                    .as_str()
+                    .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                    .map(|t| (t.timestamp() - chrono::Utc::now().timestamp()).max(10))
+                    .unwrap_or(60);
+                self.token_renew = now + Duration::from_secs((expires as u64 * 2 / 3).max(5));
+                self.backoff = Duration::from_secs(1);
+                tracing::info!(expires_in = expires, "worker has an access token");
+            }
+            Err(err) if err.to_string().contains("(UNAUTHENTICATED)") => return Err(err),
+            Err(err) => {
+                tracing::warn!(error = %err, retry_in = ?self.backoff, "cannot exchange the API key; retrying");
+                self.token_renew = now + self.backoff;
+                self.backoff = (self.backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+        Ok(())
+    }
+
+    /// Renews the lease (at a third of what the server granted) and follows its tasks.
+    async fn renew_lease(&mut self, client: &Client, options: &WorkerOptions, now: Instant) {
+        let types = (!options.task_types.is_empty()).then(|| options.task_types.clone());
+        let input = json!({"i": {"workerId": options.worker_id, "taskTypes": types, "ttlSeconds": options.lease_seconds}});
+        match client.graphql(Some(&self.token), LEASE, input).await {
+            Ok(data) => {
+                let lease = &data["leaseAiTasks"];
+                self.lease_id = lease["leaseId"].as_str().map(str::to_owned);
+                // The server clamps the request: renew at a third of what it granted.
+                let granted = lease["ttlSeconds"]
+                    .as_u64()
+                    .unwrap_or(options.lease_seconds.max(15) as u64);
+                self.lease_renew = now + Duration::from_secs((granted / 3).max(5));
+                self.follow(lease, now);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "lease call failed; retrying");
+                self.lease_renew = now + Duration::from_secs(5);
+                if err.to_string().contains("(UNAUTHENTICATED)") {
+                    self.token_renew = now; // the token was revoked or expired early
+                }
+            }
+        }
+    }
+
+    /// Holds exactly the lease's tasks, keeping the state of those it held already (the task
+    /// may have changed since: rate, profile).
+    fn follow(&mut self, lease: &serde_json::Value, now: Instant) {
+        let before = self.work.len();
+        let mut held = HashMap::new();
+        for t in lease["tasks"].as_array().into_iter().flatten() {
+            let id = t["task"]["id"].as_str().unwrap_or_default().to_owned();
+            let fps = t["task"]["fps"].as_f64().unwrap_or(1.0).clamp(0.1, 30.0);
+            let mut entry = self.work.remove(&id).unwrap_or_else(|| Work {
+                camera_id: t["task"]["cameraId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                task_type: t["task"]["taskType"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                frame_url: t["frameUrl"].as_str().unwrap_or_default().to_owned(),
+                interval: Duration::from_secs_f64(1.0 / fps),
+                due: now,
+                last_captured: None,
+                detector: motion::Detector::default(),
+            });
+            entry.interval = Duration::from_secs_f64(1.0 / fps);
+            if let Some(url) = t["frameUrl"].as_str() {
+                entry.frame_url = url.to_owned();
+            }
+            held.insert(id, entry);
+        }
+        let (dropped, kept) = (self.work.len(), before - self.work.len());
+        if dropped > 0 || held.len() > kept {
+            tracing::info!(tasks = held.len(), "worker's lease changed");
+        }
+        self.work = held;
+    }
+
+    /// Pulls, detects and posts every task whose frame is due.
+    async fn step_due(&mut self, client: &Client) {
+        for (task_id, w) in self.work.iter_mut() {
+            if Instant::now() < w.due {
+                continue;
+            }
+            w.due = Instant::now() + w.interval;
+            if let Err(err) = step(client, &self.token, task_id, w).await {
+                tracing::warn!(task = %task_id, error = %err, "frame step failed");
+            }
+        }
+    }
+
+    /// When the loop next has something to do.
+    fn next_due(&self) -> Instant {
+        self.work
+            .values()
+            .map(|w| w.due)
+            .chain([self.lease_renew, self.token_renew])
+            .min()
+            .unwrap_or(self.lease_renew)
+    }
+}
+
 /// Runs until `stop` resolves; then releases the lease.
 pub async fn run(
     options: WorkerOptions,
@@ -156,127 +289,37 @@ pub async fn run(
 ) -> Result<(), WorkerError> {
     let client = Client::new(&options.server)?;
     let mut stop = std::pin::pin!(stop);
-    let mut token = String::new();
-    let mut token_renew = Instant::now();
-    let mut lease_id: Option<String> = None;
-    let mut lease_renew = Instant::now();
-    let mut work: HashMap<String, Work> = HashMap::new();
-    let mut backoff = Duration::from_secs(1);
+    let mut session = Session {
+        token: String::new(),
+        token_renew: Instant::now(),
+        lease_id: None,
+        lease_renew: Instant::now(),
+        work: HashMap::new(),
+        backoff: Duration::from_secs(1),
+    };
     loop {
         let now = Instant::now();
-        if now >= token_renew {
-            match client
-                .graphql(None, EXCHANGE, json!({"k": options.api_key}))
-                .await
-            {
-                Ok(data) => {
-                    token = data["exchangeApiKey"]["accessToken"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned();
-                    let expires = data["exchangeApiKey"]["expiresAt"]
-                        .as_str()
-                        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-                        .map(|t| (t.timestamp() - chrono::Utc::now().timestamp()).max(10))
-                        .unwrap_or(60);
-                    // Renew at two thirds of the lifetime.
-                    token_renew = now + Duration::from_secs((expires as u64 * 2 / 3).max(5));
-                    backoff = Duration::from_secs(1);
-                    tracing::info!(expires_in = expires, "worker has an access token");
-                }
-                // A refused key will not get better: stop. Anything else (the server
-                // restarting, a timeout): retry with backoff.
-                Err(err) if err.to_string().contains("(UNAUTHENTICATED)") => return Err(err),
-                Err(err) => {
-                    tracing::warn!(error = %err, retry_in = ?backoff, "cannot exchange the API key; retrying");
-                    token_renew = now + backoff;
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                }
-            }
+        if now >= session.token_renew {
+            session.refresh_token(&client, &options, now).await?;
         }
-        if token.is_empty() {
+        if session.token.is_empty() {
             tokio::select! {
-                _ = tokio::time::sleep_until(token_renew.into()) => continue,
+                _ = tokio::time::sleep_until(session.token_renew.into()) => continue,
                 _ = &mut stop => return Ok(()),
             }
         }
-        if now >= lease_renew {
-            let types = (!options.task_types.is_empty()).then(|| options.task_types.clone());
-            match client
-                .graphql(
-                    Some(&token),
-                    LEASE,
-                    json!({"i": {"workerId": options.worker_id, "taskTypes": types, "ttlSeconds": options.lease_seconds}}),
-                )
-                .await
-            {
-                Ok(data) => {
-                    let lease = &data["leaseAiTasks"];
-                    lease_id = lease["leaseId"].as_str().map(str::to_owned);
-                    // Renew at a third of what the server granted (it clamps the request).
-                    let granted = lease["ttlSeconds"]
-                        .as_u64()
-                        .unwrap_or(options.lease_seconds.max(15) as u64);
-                    lease_renew = now + Duration::from_secs((granted / 3).max(5));
-                    let before = work.len();
-                    let mut held = HashMap::new();
-                    for t in lease["tasks"].as_array().into_iter().flatten() {
-                        let id = t["task"]["id"].as_str().unwrap_or_default().to_owned();
-                        let fps = t["task"]["fps"].as_f64().unwrap_or(1.0).clamp(0.1, 30.0);
-                        let mut entry = work.remove(&id).unwrap_or_else(|| Work {
-                            camera_id: t["task"]["cameraId"].as_str().unwrap_or_default().to_owned(),
-                            task_type: t["task"]["taskType"].as_str().unwrap_or_default().to_owned(),
-                            frame_url: t["frameUrl"].as_str().unwrap_or_default().to_owned(),
-                            interval: Duration::from_secs_f64(1.0 / fps),
-                            due: now,
-                            last_captured: None,
-                            detector: motion::Detector::default(),
-                        });
-                        // The task may have changed since (rate, profile).
-                        entry.interval = Duration::from_secs_f64(1.0 / fps);
-                        if let Some(url) = t["frameUrl"].as_str() {
-                            entry.frame_url = url.to_owned();
-                        }
-                        held.insert(id, entry);
-                    }
-                    let (dropped, kept) = (work.len(), before - work.len());
-                    if dropped > 0 || held.len() > kept {
-                        tracing::info!(tasks = held.len(), "worker's lease changed");
-                    }
-                    work = held;
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "lease call failed; retrying");
-                    lease_renew = now + Duration::from_secs(5);
-                    if err.to_string().contains("(UNAUTHENTICATED)") {
-                        token_renew = now; // the token was revoked or expired early
-                    }
-                }
-            }
+        if now >= session.lease_renew {
+            session.renew_lease(&client, &options, now).await;
         }
-        for (task_id, w) in work.iter_mut() {
-            if Instant::now() < w.due {
-                continue;
-            }
-            w.due = Instant::now() + w.interval;
-            if let Err(err) = step(&client, &token, task_id, w).await {
-                tracing::warn!(task = %task_id, error = %err, "frame step failed");
-            }
-        }
-        let next = work
-            .values()
-            .map(|w| w.due)
-            .chain([lease_renew, token_renew])
-            .min()
-            .unwrap_or(lease_renew);
+        session.step_due(&client).await;
         tokio::select! {
-            _ = tokio::time::sleep_until(next.into()) => {}
+            _ = tokio::time::sleep_until(session.next_due().into()) => {}
             _ = &mut stop => break,
         }
     }
-    if let Some(id) = lease_id {
+    if let Some(id) = session.lease_id {
         let _ = client
-            .graphql(Some(&token), RELEASE, json!({"l": id}))
+            .graphql(Some(&session.token), RELEASE, json!({"l": id}))
             .await;
         tracing::info!("worker released its lease");
     }

@@ -157,6 +157,128 @@ pub struct ZoneEngine {
     entries: HashMap<Key, Entry>,
 }
 
+/// One observation of a track, in one zone, at one time.
+struct Sighting<'a> {
+    camera_id: &'a str,
+    zone: &'a ZoneSpec,
+    track: &'a str,
+    observation: &'a Observation,
+    point: Point,
+    now: DateTime<Utc>,
+}
+
+impl Sighting<'_> {
+    /// An event about this sighting.
+    fn event(&self, kind: ZoneEventKind, dwell_seconds: Option<f64>) -> ZoneEvent {
+        ZoneEvent {
+            kind,
+            camera_id: self.camera_id.to_owned(),
+            zone_id: self.zone.id.clone(),
+            track_id: self.track.to_owned(),
+            label: self.observation.label.clone(),
+            dwell_seconds,
+            at: self.now,
+        }
+    }
+}
+
+/// Static suppression: a track that has not moved `epsilon` for `after_seconds` is suppressed
+/// (once, announced); moving lifts it, and a suppressed track inside then enters.
+fn suppress(e: &mut Entry, seen: &Sighting<'_>, s: StaticSuppression, events: &mut Vec<ZoneEvent>) {
+    e.max_displacement = e.max_displacement.max(e.origin.distance(seen.point));
+    if e.suppressed && e.max_displacement >= s.epsilon {
+        e.suppressed = false;
+        if e.inside {
+            events.push(seen.event(ZoneEventKind::Enter, None));
+            e.entered_at = seen.now;
+            e.dwell_emitted = false;
+        }
+    } else if !e.announced
+        && e.max_displacement < s.epsilon
+        && seconds(e.first_seen, seen.now) >= s.after_seconds
+    {
+        e.suppressed = true;
+        e.announced = true;
+        events.push(seen.event(ZoneEventKind::StaticSuppressed, None));
+    }
+}
+
+/// A tripwire: the segment from the track's previous point to this one crossing A→B or B→A.
+fn observe_line(
+    e: &mut Entry,
+    seen: &Sighting<'_>,
+    (a, b): (Point, Point),
+    direction: Direction,
+    events: &mut Vec<ZoneEvent>,
+) {
+    if let Some(previous) = e.last_point
+        && let Some(way) = geometry::crossing(a, b, previous, seen.point)
+        && !e.suppressed
+    {
+        let wanted = matches!(
+            (direction, way),
+            (Direction::Any, _)
+                | (Direction::AToB, Crossing::AToB)
+                | (Direction::BToA, Crossing::BToA)
+        );
+        if wanted {
+            let kind = match way {
+                Crossing::AToB => ZoneEventKind::CrossAToB,
+                Crossing::BToA => ZoneEventKind::CrossBToA,
+            };
+            events.push(seen.event(kind, None));
+        }
+    }
+    e.last_point = Some(seen.point);
+}
+
+/// A region: inside or outside, debounced over `confirm_frames` sightings; enter, exit, and
+/// dwell once per visit.
+fn observe_region(
+    e: &mut Entry,
+    seen: &Sighting<'_>,
+    polygon: &[Point],
+    events: &mut Vec<ZoneEvent>,
+) {
+    let raw = geometry::contains(polygon, seen.point);
+    if raw == e.inside {
+        e.candidate = None;
+        e.streak = 0;
+    } else {
+        if e.candidate == Some(raw) {
+            e.streak += 1;
+        } else {
+            e.candidate = Some(raw);
+            e.streak = 1;
+        }
+        if e.streak >= seen.zone.confirm_frames.max(1) {
+            e.inside = raw;
+            e.candidate = None;
+            e.streak = 0;
+            if raw {
+                e.entered_at = seen.now;
+                e.dwell_emitted = false;
+                if !e.suppressed {
+                    events.push(seen.event(ZoneEventKind::Enter, None));
+                }
+            } else if !e.suppressed {
+                events.push(seen.event(ZoneEventKind::Exit, None));
+            }
+        }
+    }
+    let dwell = seen.zone.dwell_seconds;
+    if e.inside
+        && !e.suppressed
+        && dwell > 0.0
+        && !e.dwell_emitted
+        && seconds(e.entered_at, seen.now) >= dwell
+    {
+        e.dwell_emitted = true;
+        let measured = seconds(e.entered_at, seen.now);
+        events.push(seen.event(ZoneEventKind::Dwell, Some(measured)));
+    }
+}
+
 fn seconds(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
     (b - a).num_milliseconds() as f64 / 1000.0
 }
@@ -205,150 +327,75 @@ impl ZoneEngine {
                 let Some(point) = geometry::ground_point(o.bbox) else {
                     continue;
                 };
-                self.observe(camera_id, zone, track, o, point, now, &mut events);
+                let seen = Sighting {
+                    camera_id,
+                    zone,
+                    track,
+                    observation: o,
+                    point,
+                    now,
+                };
+                self.observe(&seen, &mut events);
             }
         }
         self.prune(now, &mut events);
         events
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn observe(
-        &mut self,
-        camera_id: &str,
-        zone: &ZoneSpec,
-        track: &str,
-        o: &Observation,
-        point: Point,
-        now: DateTime<Utc>,
-        events: &mut Vec<ZoneEvent>,
-    ) {
-        let key = (camera_id.to_owned(), zone.id.clone(), track.to_owned());
+    fn observe(&mut self, seen: &Sighting<'_>, events: &mut Vec<ZoneEvent>) {
+        let key = (
+            seen.camera_id.to_owned(),
+            seen.zone.id.clone(),
+            seen.track.to_owned(),
+        );
         if !self.entries.contains_key(&key) {
-            let mut entry = Entry {
-                inside: false,
-                candidate: None,
-                streak: 0,
-                entered_at: now,
-                first_seen: now,
-                last_seen: now,
-                origin: point,
-                max_displacement: 0.0,
-                suppressed: false,
-                announced: false,
-                dwell_emitted: false,
-                last_point: None,
-            };
-            // A detector that re-spawns track ids for the same motionless object: the new id
-            // inherits the suppression of one near the same spot in the same zone.
-            if let Some(s) = zone.suppression
-                && let Some(prior) = self.entries.iter().find(|((c, z, _), e)| {
-                    c == camera_id
-                        && *z == zone.id
-                        && e.suppressed
-                        && e.origin.distance(point) < s.epsilon
-                })
-            {
-                entry.origin = prior.1.origin;
-                entry.suppressed = true;
-                entry.announced = true;
-            }
+            let entry = self.new_entry(seen);
             self.entries.insert(key.clone(), entry);
         }
         let Some(e) = self.entries.get_mut(&key) else {
             return;
         };
-        e.last_seen = now;
-        let event = |kind: ZoneEventKind, dwell: Option<f64>| ZoneEvent {
-            kind,
-            camera_id: camera_id.to_owned(),
-            zone_id: zone.id.clone(),
-            track_id: track.to_owned(),
-            label: o.label.clone(),
-            dwell_seconds: dwell,
-            at: now,
+        e.last_seen = seen.now;
+        if let Some(s) = seen.zone.suppression {
+            suppress(e, seen, s, events);
+        }
+        match &seen.zone.shape {
+            Shape::Line { a, b, direction } => observe_line(e, seen, (*a, *b), *direction, events),
+            Shape::Region(polygon) => observe_region(e, seen, polygon, events),
+        }
+    }
+
+    /// A track's first sighting in a zone. A detector that re-spawns track ids for the same
+    /// motionless object: the new id inherits the suppression of one near the same spot in the
+    /// same zone.
+    fn new_entry(&self, seen: &Sighting<'_>) -> Entry {
+        let mut entry = Entry {
+            inside: false,
+            candidate: None,
+            streak: 0,
+            entered_at: seen.now,
+            first_seen: seen.now,
+            last_seen: seen.now,
+            origin: seen.point,
+            max_displacement: 0.0,
+            suppressed: false,
+            announced: false,
+            dwell_emitted: false,
+            last_point: None,
         };
-        if let Some(s) = zone.suppression {
-            e.max_displacement = e.max_displacement.max(e.origin.distance(point));
-            if e.suppressed && e.max_displacement >= s.epsilon {
-                e.suppressed = false;
-                if e.inside {
-                    events.push(event(ZoneEventKind::Enter, None));
-                    e.entered_at = now;
-                    e.dwell_emitted = false;
-                }
-            } else if !e.announced
-                && e.max_displacement < s.epsilon
-                && seconds(e.first_seen, now) >= s.after_seconds
-            {
-                e.suppressed = true;
-                e.announced = true;
-                events.push(event(ZoneEventKind::StaticSuppressed, None));
-            }
+        if let Some(s) = seen.zone.suppression
+            && let Some(prior) = self.entries.iter().find(|((c, z, _), e)| {
+                c == seen.camera_id
+                    && *z == seen.zone.id
+                    && e.suppressed
+                    && e.origin.distance(seen.point) < s.epsilon
+            })
+        {
+            entry.origin = prior.1.origin;
+            entry.suppressed = true;
+            entry.announced = true;
         }
-        match &zone.shape {
-            Shape::Line { a, b, direction } => {
-                if let Some(previous) = e.last_point
-                    && let Some(way) = geometry::crossing(*a, *b, previous, point)
-                    && !e.suppressed
-                {
-                    let wanted = matches!(
-                        (direction, way),
-                        (Direction::Any, _)
-                            | (Direction::AToB, Crossing::AToB)
-                            | (Direction::BToA, Crossing::BToA)
-                    );
-                    if wanted {
-                        events.push(event(
-                            match way {
-                                Crossing::AToB => ZoneEventKind::CrossAToB,
-                                Crossing::BToA => ZoneEventKind::CrossBToA,
-                            },
-                            None,
-                        ));
-                    }
-                }
-                e.last_point = Some(point);
-            }
-            Shape::Region(polygon) => {
-                let raw = geometry::contains(polygon, point);
-                if raw == e.inside {
-                    e.candidate = None;
-                    e.streak = 0;
-                } else {
-                    if e.candidate == Some(raw) {
-                        e.streak += 1;
-                    } else {
-                        e.candidate = Some(raw);
-                        e.streak = 1;
-                    }
-                    if e.streak >= zone.confirm_frames.max(1) {
-                        e.inside = raw;
-                        e.candidate = None;
-                        e.streak = 0;
-                        if raw {
-                            e.entered_at = now;
-                            e.dwell_emitted = false;
-                            if !e.suppressed {
-                                events.push(event(ZoneEventKind::Enter, None));
-                            }
-                        } else if !e.suppressed {
-                            events.push(event(ZoneEventKind::Exit, None));
-                        }
-                    }
-                }
-                if e.inside
-                    && !e.suppressed
-                    && zone.dwell_seconds > 0.0
-                    && !e.dwell_emitted
-                    && seconds(e.entered_at, now) >= zone.dwell_seconds
-                {
-                    e.dwell_emitted = true;
-                    let measured = seconds(e.entered_at, now);
-                    events.push(event(ZoneEventKind::Dwell, Some(measured)));
-                }
-            }
-        }
+        entry
     }
 
     /// Drops tracks not seen for the TTL; one that was inside exits, on its own camera.

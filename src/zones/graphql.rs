@@ -288,7 +288,8 @@ impl ZonesMutation {
     async fn update_zone(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The zone's id and the fields to change; omitted ones stay as they are.")] input: UpdateZoneInput,
+        #[graphql(desc = "The zone's id and the fields to change; omitted ones stay as they are.")]
+        input: UpdateZoneInput,
     ) -> Result<Zone, AppError> {
         let current = find_zone(ctx, &input.id).await?;
         let principal = ctx.principal()?;

@@ -1,6 +1,14 @@
 //! Integration tests: the server driven as a client would, over HTTP and websockets, on SQLite
 //! and (with `HELDAR_TEST_DATABASE_URL`) PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test that cannot go on should fail loudly where it stands"
+)]
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests run short child processes (ffmpeg, node, the server binary) and wait on them synchronously; the server's own code may not"
+)]
 
 mod helpers;
 

@@ -18,6 +18,10 @@ pub(crate) struct Server {
     pub(crate) _dir: PathBuf,
 }
 
+#[expect(
+    clippy::disallowed_methods,
+    reason = "Drop cannot await: a blocking wait of at most 10 s at the end of a run"
+)]
 impl Drop for Server {
     fn drop(&mut self) {
         // SIGTERM first, so the server stops its ffmpeg children; SIGKILL only if it hangs.
@@ -36,6 +40,10 @@ impl Drop for Server {
     }
 }
 
+#[expect(
+    clippy::disallowed_methods,
+    reason = "runs once before the load starts, outside any measured async work"
+)]
 pub(crate) fn start_server(envs: &[(&str, String)]) -> Result<Server, BenchError> {
     let exe = std::env::current_exe()?;
     let heldar = exe.with_file_name("heldar");

@@ -1,7 +1,7 @@
 //! `workers`: the frame sampler's decode cost, frame pulls with tickets, and capture-to-event
 //! latency with the reference worker.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -40,7 +40,7 @@ pub(crate) async fn workers(options: &Options) -> Result<String, BenchError> {
 
     // 1. Sampler cost over a 1280×720 25 fps H.264 file, as a camera's stream would be.
     let source = dir.join("source.mp4");
-    let made = Command::new("ffmpeg")
+    let made = tokio::process::Command::new("ffmpeg")
         .args([
             "-nostdin",
             "-hide_banner",
@@ -63,7 +63,8 @@ pub(crate) async fn workers(options: &Options) -> Result<String, BenchError> {
             "yuv420p",
         ])
         .arg(&source)
-        .status()?;
+        .status()
+        .await?;
     if !made.success() {
         return Err("ffmpeg could not make the test stream".into());
     }

@@ -239,7 +239,8 @@ impl ExportsMutation {
     async fn export_clip(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "The camera and the window to export (at most one hour).")] input: ExportClipInput,
+        #[graphql(desc = "The camera and the window to export (at most one hour).")]
+        input: ExportClipInput,
     ) -> Result<ClipExport, AppError> {
         let principal = ctx.require_camera(Capability::VideoExport, &input.camera_id)?;
         if input.to <= input.from {
