@@ -154,15 +154,34 @@ impl Application {
                 Box::pin(crate::events::bus::listen(state.clone(), newest)),
             );
         }
-        let result = tokio::select! {
-            result = self.serve(shutdown) => result,
-            Some(ended) = workers.join_next() => {
-                report_exit(&ended);
-                Err(std::io::Error::other(format!(
-                    "background worker `{}` stopped",
-                    ended.as_ref().map_or("unknown", |name| *name)
-                )))
+        // A worker that ends stops the server the way a signal does: a graceful drain.
+        let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<()>();
+        let stop = async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = failed_rx => {}
             }
+        };
+        let server = self.serve(stop);
+        tokio::pin!(server);
+        let mut failed_tx = Some(failed_tx);
+        let mut failure = None;
+        let served = loop {
+            tokio::select! {
+                result = &mut server => break result,
+                Some(ended) = workers.join_next(), if failure.is_none() => {
+                    report_exit(&ended);
+                    let name = ended.as_ref().map_or("unknown", |name| *name);
+                    failure = Some(std::io::Error::other(format!("background worker `{name}` stopped")));
+                    if let Some(tx) = failed_tx.take() {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+        };
+        let result = match failure {
+            Some(err) => Err(err),
+            None => served,
         };
         workers.shutdown().await;
         state.recorders.stop_all().await;

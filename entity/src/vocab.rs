@@ -131,12 +131,14 @@ pub enum LineDirection {
 #[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
 #[sea_orm(rs_type = "String", db_type = "Text")]
 pub enum StreamProfile {
-    /// The lighter sub-stream; the default for new AI tasks.
-    #[sea_orm(string_value = "sub")]
-    Sub,
+    // Declared in the order of their stored text, so sorting by profile is what it was when
+    // profiles were strings (the frame budget breaks priority ties by camera, then profile).
     /// The camera's main stream; AI tasks read it only when asked to.
     #[sea_orm(string_value = "main")]
     Main,
+    /// The lighter sub-stream; the default for new AI tasks.
+    #[sea_orm(string_value = "sub")]
+    Sub,
 }
 
 impl ClipStatus {

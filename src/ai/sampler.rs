@@ -17,6 +17,7 @@ use crate::ai::tasks::StreamProfile;
 use crate::error::AppError;
 use crate::fleet::supervisor::{Job, Supervisor, Wanted, supervise};
 use crate::state::AppState;
+use tracing::Instrument;
 
 /// Where a sampler writes its latest frame.
 pub fn frame_path(state: &AppState, camera_id: &str, profile: StreamProfile) -> PathBuf {
@@ -167,6 +168,7 @@ impl Samplers {
                 continue;
             }
             let (state, key2, grant) = (state.clone(), key.clone(), *grant);
+            let span = tracing::info_span!("sampler", camera = %key.0, profile = %key.1);
             let start = move |stop| {
                 let program = state.config.ffmpeg.clone();
                 let out = frame_path(&state, &key2.0, key2.1);
@@ -178,7 +180,7 @@ impl Samplers {
                     out,
                     sampling: false,
                 };
-                tokio::spawn(supervise(program, job, stop))
+                tokio::spawn(supervise(program, job, stop).instrument(span))
             };
             let start = Box::new(start);
             wanted.insert(key.clone(), Wanted { fingerprint, start });
@@ -186,7 +188,7 @@ impl Samplers {
         if let Ok(mut status) = self.status.lock() {
             status.retain(|key, _| planned.iter().any(|(k, _, _)| k == key));
         }
-        self.supervisor.apply(wanted).await;
+        self.supervisor.apply(wanted, |_| {}).await;
         Ok(())
     }
 
@@ -291,6 +293,10 @@ impl Job for SamplerJob {
 
     fn stderr_lines(&self) -> usize {
         1
+    }
+
+    fn ticks(&self) -> bool {
+        true
     }
 
     async fn starting(&mut self) {

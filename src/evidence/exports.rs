@@ -533,8 +533,8 @@ async fn run_concat(
     let status = status.map_err(|e| fail("ffmpeg could not be waited for", &e))?;
     if !status.success() {
         let tail = running
-            .stderr
-            .lines()
+            .final_stderr()
+            .await
             .into_iter()
             .rev()
             .collect::<Vec<_>>()

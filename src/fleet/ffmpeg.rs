@@ -20,6 +20,9 @@ use tokio::process::{Child, ChildStdout, Command};
 
 use crate::error::AppError;
 
+/// Longest stderr line kept (ffmpeg repeats whole URLs and paths in its messages).
+pub const MAX_LINE: usize = 1000;
+
 /// How long a one-shot probe or frame extraction may take.
 pub const ONE_SHOT_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -248,10 +251,24 @@ pub struct Running {
     pub stdout: Option<ChildStdout>,
     /// The last lines of its stderr.
     pub stderr: StderrTail,
+    /// The task reading stderr; it ends at end of file, once the child has exited.
+    reader: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// The last lines of stderr once the child has exited: waits (briefly) for the reader to
+    /// take in what the child wrote last.
+    pub async fn final_stderr(&mut self) -> Vec<String> {
+        if let Some(reader) = self.reader.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+        }
+        self.stderr.lines()
+    }
 }
 
 /// Spawns `program` with `args`: no stdin, stdout piped only when `stdout` is true, stderr's
-/// last `keep` lines (each cut to 400 characters) kept, killed when dropped, times in UTC.
+/// last `keep` lines (each cut to [`MAX_LINE`] characters) kept, killed when dropped, times in
+/// UTC.
 pub fn spawn<I, S>(program: &Path, args: I, stdout: bool, keep: usize) -> std::io::Result<Running>
 where
     I: IntoIterator<Item = S>,
@@ -270,26 +287,37 @@ where
         .kill_on_drop(true)
         .spawn()?;
     let tail = StderrTail::default();
+    let mut reader = None;
     if let Some(stderr) = child.stderr.take() {
         let lines = tail.0.clone();
-        tokio::spawn(async move {
+        reader = Some(tokio::spawn(async move {
             let mut reader = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = reader.next_line().await {
                 if let Ok(mut lines) = lines.lock() {
                     if lines.len() == keep.max(1) {
                         lines.pop_front();
                     }
-                    lines.push_back(line.chars().take(400).collect());
+                    lines.push_back(line.chars().take(MAX_LINE).collect());
                 }
             }
-        });
+        }));
     }
     let stdout = child.stdout.take();
     Ok(Running {
         child,
         stdout,
         stderr: tail,
+        reader,
     })
+}
+
+/// Why a one-shot command produced nothing.
+#[derive(Debug)]
+enum OneShotError {
+    /// It could not be started.
+    Spawn(std::io::Error),
+    /// It ran past its time and was killed.
+    TimedOut,
 }
 
 /// Runs a one-shot command to its end within `timeout`: its exit status, stdout and stderr.
@@ -297,14 +325,17 @@ async fn one_shot(
     program: &Path,
     args: Vec<OsString>,
     timeout: Duration,
-) -> Option<(ExitStatus, Vec<u8>, Vec<u8>)> {
+) -> Result<(ExitStatus, Vec<u8>, Vec<u8>), OneShotError> {
     let run = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .output();
-    let output = tokio::time::timeout(timeout, run).await.ok()?.ok()?;
-    Some((output.status, output.stdout, output.stderr))
+    let output = tokio::time::timeout(timeout, run)
+        .await
+        .map_err(|_| OneShotError::TimedOut)?
+        .map_err(OneShotError::Spawn)?;
+    Ok((output.status, output.stdout, output.stderr))
 }
 
 /// What ffprobe says about a file.
@@ -324,7 +355,9 @@ pub struct Probe {
 
 /// Probes a file with ffprobe (20 s timeout); `None` means "try again next pass".
 pub async fn probe(ffprobe: &Path, file: &Path) -> Option<Probe> {
-    let (status, stdout, _) = one_shot(ffprobe, probe_args(file), ONE_SHOT_TIMEOUT).await?;
+    let (status, stdout, _) = one_shot(ffprobe, probe_args(file), ONE_SHOT_TIMEOUT)
+        .await
+        .ok()?;
     if !status.success() {
         return None;
     }
@@ -350,7 +383,9 @@ fn parse_probe(json: &Json) -> Option<Probe> {
 
 /// Keyframe times (seconds from the file's start) up to `until` + 1 s.
 pub async fn keyframes(ffprobe: &Path, file: &Path, until: f64) -> Option<Vec<f64>> {
-    let (_, stdout, _) = one_shot(ffprobe, keyframe_args(file, until), ONE_SHOT_TIMEOUT).await?;
+    let (_, stdout, _) = one_shot(ffprobe, keyframe_args(file, until), ONE_SHOT_TIMEOUT)
+        .await
+        .ok()?;
     let json: Json = serde_json::from_slice(&stdout).ok()?;
     let start: f64 = json["format"]["start_time"]
         .as_str()
@@ -375,14 +410,17 @@ pub async fn capture_frame(
     out: &Path,
 ) -> Result<(), AppError> {
     let part = out.with_extension("jpg.part");
-    let Some((status, _, stderr)) =
-        one_shot(ffmpeg, frame_args(file, offset, &part), ONE_SHOT_TIMEOUT).await
-    else {
-        let _ = tokio::fs::remove_file(&part).await;
-        return Err(AppError::Unavailable(
-            "the frame took over 20 s to extract".into(),
-        ));
-    };
+    let (status, _, stderr) =
+        match one_shot(ffmpeg, frame_args(file, offset, &part), ONE_SHOT_TIMEOUT).await {
+            Ok(output) => output,
+            Err(OneShotError::TimedOut) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                return Err(AppError::Unavailable(
+                    "the frame took over 20 s to extract".into(),
+                ));
+            }
+            Err(OneShotError::Spawn(err)) => return Err(AppError::internal(err)),
+        };
     let size = tokio::fs::metadata(&part)
         .await
         .map(|m| m.len())

@@ -36,7 +36,12 @@ pub trait Job: Send + 'static {
     async fn starting(&mut self);
     /// The process could not be spawned.
     async fn spawn_failed(&mut self, error: std::io::Error);
-    /// Every 250 ms while the process runs (`started` is when this run began).
+    /// Whether [`tick`](Self::tick) should run while the process runs.
+    fn ticks(&self) -> bool {
+        false
+    }
+    /// Every 250 ms while the process runs (`started` is when this run began), if it
+    /// [`ticks`](Self::ticks).
     async fn tick(&mut self, _started: Instant) {}
     /// The process exited by itself after running `ran`; `stderr` is its tail.
     async fn exited(
@@ -67,6 +72,7 @@ pub async fn supervise(program: PathBuf, mut job: impl Job, mut stop: watch::Rec
             };
         tracing::info!(pid = running.child.id(), "supervised process started");
         let mut poll = tokio::time::interval(Duration::from_millis(250));
+        let ticks = job.ticks();
         let status = loop {
             tokio::select! {
                 status = running.child.wait() => break status.ok(),
@@ -75,11 +81,12 @@ pub async fn supervise(program: PathBuf, mut job: impl Job, mut stop: watch::Rec
                     tracing::info!("supervised process stopped");
                     return;
                 }
-                _ = poll.tick() => job.tick(started).await,
+                _ = poll.tick(), if ticks => job.tick(started).await,
             }
         };
         let ran = started.elapsed();
-        job.exited(status, ran, running.stderr.lines()).await;
+        let stderr = running.final_stderr().await;
+        job.exited(status, ran, stderr).await;
         if ran >= HEALTHY_RUN {
             backoff = Duration::from_secs(1);
         }
@@ -170,9 +177,13 @@ impl<K: Hash + Eq + Clone> Supervisor<K> {
     }
 
     /// Brings the running processes in line with `wanted` (call under [`plan`](Self::plan)):
-    /// stops and waits for those not wanted or whose fingerprint changed, then starts the
-    /// missing ones.
-    pub async fn apply(&self, mut wanted: HashMap<K, Wanted>) -> Applied<K> {
+    /// stops and waits for those not wanted or whose fingerprint changed (calling `stopped`
+    /// for each once it has exited), then starts the missing ones.
+    pub async fn apply(
+        &self,
+        mut wanted: HashMap<K, Wanted>,
+        mut stopped: impl FnMut(&K),
+    ) -> Applied<K> {
         let mut to_stop = Vec::new();
         if let Ok(mut running) = self.running.lock() {
             let keys: Vec<K> = running.keys().cloned().collect();
@@ -196,6 +207,7 @@ impl<K: Hash + Eq + Clone> Supervisor<K> {
         for (key, r) in to_stop {
             let _ = r.stop.send(true);
             let _ = r.task.await;
+            stopped(&key);
             applied.stopped.push(key);
         }
         for (key, want) in wanted {

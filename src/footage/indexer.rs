@@ -202,7 +202,7 @@ async fn index_file(
         to,
         reason: state
             .recorders
-            .take_stop_reason(&camera.id)
+            .stop_reason(&camera.id)
             .unwrap_or(GapReason::Unknown),
     });
     let bitrate = (size as f64 * 8.0 / probe.duration / 1000.0).max(0.0);
@@ -210,6 +210,9 @@ async fn index_file(
         // Another pass (a tool calling `index_once` beside the loop) indexed it first.
         return Ok(false);
     };
+    if let Some(gap) = gap.filter(|_| gap_recorded) {
+        state.recorders.clear_stop_reason(&camera.id, gap.reason);
+    }
     publish(state, &segment, gap.filter(|_| gap_recorded), now).await?;
     Ok(true)
 }

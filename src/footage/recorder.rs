@@ -20,6 +20,7 @@ use crate::events::model::{EventKind, NewEvent, Severity};
 use crate::fleet::supervisor::{HEALTHY_RUN, Job, Supervisor, Wanted, supervise};
 use crate::footage::model::GapReason;
 use crate::state::AppState;
+use tracing::Instrument;
 
 /// The recordings root under the data dir.
 pub fn recordings_root(state: &AppState) -> PathBuf {
@@ -34,9 +35,18 @@ pub struct Recorders {
 }
 
 impl Recorders {
-    /// Why the camera's recording last stopped, consumed by the indexer when it records the gap.
-    pub fn take_stop_reason(&self, camera_id: &str) -> Option<GapReason> {
-        self.stop_reasons.lock().ok()?.remove(camera_id)
+    /// Why the camera's recording last stopped, for the gap the indexer is about to record.
+    pub fn stop_reason(&self, camera_id: &str) -> Option<GapReason> {
+        self.stop_reasons.lock().ok()?.get(camera_id).copied()
+    }
+
+    /// Forgets the stop reason once the gap it explains is recorded.
+    pub fn clear_stop_reason(&self, camera_id: &str, reason: GapReason) {
+        if let Ok(mut reasons) = self.stop_reasons.lock()
+            && reasons.get(camera_id) == Some(&reason)
+        {
+            reasons.remove(camera_id);
+        }
     }
 
     fn set_stop_reason(&self, camera_id: &str, reason: GapReason) {
@@ -65,8 +75,9 @@ impl Recorders {
                 let state = state.clone();
                 let start = move |stop| {
                     let program = state.config.ffmpeg.clone();
+                    let span = tracing::info_span!("recorder", camera = %c.id);
                     let job = RecorderJob::new(state, c);
-                    tokio::spawn(supervise(program, job, stop))
+                    tokio::spawn(supervise(program, job, stop).instrument(span))
                 };
                 (
                     id,
@@ -78,15 +89,12 @@ impl Recorders {
             })
             .collect();
         // Whatever stops now stops because its recording was switched off or reconfigured.
-        for id in self.supervisor.keys() {
-            let kept = wanted
-                .get(&id)
-                .is_some_and(|w| self.supervisor.runs_with(&id, &w.fingerprint));
-            if !kept {
-                self.set_stop_reason(&id, GapReason::RecordingDisabled);
-            }
-        }
-        let applied = self.supervisor.apply(wanted).await;
+        let applied = self
+            .supervisor
+            .apply(wanted, |id| {
+                self.set_stop_reason(id, GapReason::RecordingDisabled)
+            })
+            .await;
         for id in applied.stopped {
             if !applied.started.contains(&id) {
                 crate::cameras::store::set_state(state, &id, CameraState::Disabled, None).await;
