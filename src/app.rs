@@ -84,11 +84,16 @@ impl Application {
             max_complexity: state.config.max_query_complexity as usize,
             introspection: state.config.introspection,
         };
-        let schema = schema::build_schema(Some(state.clone()), limits);
+        let persisted = crate::graphql::persisted::PersistedDocuments::load(
+            state.config.trusted_documents.as_deref(),
+        )
+        .map_err(|err| StartError::Other(format!("HELDAR_TRUSTED_DOCUMENTS: {err}")))?;
+        let schemas = schema::build_schemas(state.clone(), limits);
         let router = http::router(HttpState {
             app: state.clone(),
-            schema,
+            schemas,
             documents: Default::default(),
+            persisted: std::sync::Arc::new(persisted),
         });
         let addr = state.config.bind;
         let listener = TcpListener::bind(addr)

@@ -201,6 +201,21 @@ pub struct Config {
     #[arg(long, env = "HELDAR_FFPROBE", default_value = "ffprobe", global = true)]
     pub ffprobe: PathBuf,
 
+    /// Origins (`https://console.example`) whose pages may call the API from a browser (CORS)
+    /// and open its websocket; comma-separated. Empty: only pages the server serves itself.
+    #[arg(
+        long,
+        env = "HELDAR_CORS_ORIGINS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// A JSON file of trusted documents (an Apollo persisted-query manifest, or `{"<sha256>":
+    /// "<document>"}`): when set, credentials other than admins may run only these.
+    #[arg(long, env = "HELDAR_TRUSTED_DOCUMENTS", global = true)]
+    pub trusted_documents: Option<PathBuf>,
+
     /// Allow GraphQL introspection (and field suggestions in errors).
     #[arg(long, env = "HELDAR_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub introspection: bool,
@@ -415,6 +430,15 @@ impl Config {
         config
     }
 
+    /// The allowed browser origins, trimmed, without empty entries.
+    pub fn allowed_origins(&self) -> Vec<String> {
+        self.cors_origins
+            .iter()
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty())
+            .collect()
+    }
+
     /// Checks that span more than one value, after clap has parsed each.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.database_url {
@@ -426,6 +450,16 @@ impl Config {
                 return Err(ConfigError {
                     setting: "--database-url / HELDAR_DATABASE_URL",
                     message: "must start with sqlite:, postgres:// or postgresql://".into(),
+                });
+            }
+        }
+        for origin in self.cors_origins.iter().filter(|o| !o.trim().is_empty()) {
+            if !is_origin(origin.trim()) {
+                return Err(ConfigError {
+                    setting: "--cors-origins / HELDAR_CORS_ORIGINS",
+                    message: format!(
+                        "`{origin}` is not an origin: scheme://host[:port] with no path (e.g. https://console.example:8443)"
+                    ),
                 });
             }
         }
@@ -479,5 +513,22 @@ impl Config {
     /// Interval of websocket keep-alive pings.
     pub fn ws_keepalive(&self) -> Duration {
         Duration::from_millis(self.ws_keepalive_ms)
+    }
+}
+
+/// Whether `value` is a web origin: `http` or `https`, a host, an optional port, nothing else.
+fn is_origin(value: &str) -> bool {
+    let value = value.trim_end_matches('/');
+    match url::Url::parse(value) {
+        Ok(url) => {
+            matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some()
+                && url.path() == "/"
+                && url.query().is_none()
+                && url.fragment().is_none()
+                && url.username().is_empty()
+                && url.origin().ascii_serialization() == value
+        }
+        Err(_) => false,
     }
 }

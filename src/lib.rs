@@ -19,6 +19,7 @@ pub mod footage;
 pub mod graphql;
 pub mod http;
 pub mod ids;
+pub mod node;
 pub mod perception;
 pub mod retention;
 pub mod schema;

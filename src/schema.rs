@@ -10,6 +10,7 @@ use crate::cameras::graphql::{CamerasMutation, CamerasQuery};
 use crate::events::graphql::{EventsQuery, EventsSubscription};
 use crate::evidence::graphql::{EvidenceMutation, EvidenceQuery, EvidenceSubscription};
 use crate::footage::graphql::{FootageQuery, FootageSubscription};
+use crate::node::NodeQuery;
 use crate::perception::graphql::IngestMutation;
 use crate::perception::live::PerceptionSubscription;
 use crate::retention::graphql::{RetentionMutation, RetentionQuery};
@@ -22,6 +23,7 @@ use crate::zones::graphql::{ZonesMutation, ZonesQuery, ZonesSubscription};
 #[graphql(name = "Query")]
 pub struct QueryRoot(
     SystemQuery,
+    NodeQuery,
     AuthQuery,
     AuditQuery,
     CamerasQuery,
@@ -61,6 +63,11 @@ pub struct SubscriptionRoot(
 /// The schema type served over HTTP and websockets.
 pub type HeldarSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
+/// What `DateTime` means on the wire.
+const DATE_TIME: &str = "An instant, as an RFC 3339 date-time string (`2026-11-29T21:05:00Z`). \
+Results are always UTC with a `Z`; inputs may carry any offset (`2026-11-29T22:05:00+01:00`) and \
+are converted to UTC. Fractions of a second are kept to the millisecond where stored.";
+
 /// Limits the schema enforces on every document.
 #[derive(Debug, Clone, Copy)]
 pub struct SchemaLimits {
@@ -83,6 +90,7 @@ pub fn build_schema(state: Option<AppState>, limits: SchemaLimits) -> HeldarSche
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
     .limit_recursive_depth(32)
+    .override_output_type_description::<chrono::DateTime<chrono::Utc>>(DATE_TIME)
     .limit_directives(16)
     .extension(crate::graphql::extension::RequestErrorCodes {
         introspection: limits.introspection,
@@ -94,6 +102,49 @@ pub fn build_schema(state: Option<AppState>, limits: SchemaLimits) -> HeldarSche
         builder = builder.data(state);
     }
     builder.finish()
+}
+
+/// The schemas a server runs: the main one with its limits, one for documents that only
+/// introspect (they are deeper than any data query needs, and cheap), and the non-null root
+/// fields for null propagation.
+#[derive(Clone)]
+pub struct Schemas {
+    /// Runs every document that asks for data.
+    pub main: HeldarSchema,
+    /// Runs introspection-only documents without the depth limit (none when introspection is off).
+    pub introspection: Option<HeldarSchema>,
+    /// Non-null root fields (a failed one makes `data` null).
+    pub non_null_roots: std::sync::Arc<crate::graphql::shape::NonNullRoots>,
+}
+
+impl Schemas {
+    /// The schema to run a document with.
+    pub fn for_document(&self, introspection_only: bool) -> &HeldarSchema {
+        match (&self.introspection, introspection_only) {
+            (Some(schema), true) => schema,
+            _ => &self.main,
+        }
+    }
+}
+
+/// Builds the schemas a server runs.
+pub fn build_schemas(state: AppState, limits: SchemaLimits) -> Schemas {
+    let main = build_schema(Some(state.clone()), limits);
+    let introspection = limits.introspection.then(|| {
+        let deep = SchemaLimits {
+            max_depth: 64,
+            max_complexity: 1_000_000,
+            introspection: true,
+        };
+        build_schema(Some(state), deep)
+    });
+    Schemas {
+        non_null_roots: std::sync::Arc::new(crate::graphql::shape::NonNullRoots::from_sdl(
+            &main.sdl(),
+        )),
+        main,
+        introspection,
+    }
 }
 
 /// The SDL clients build against (`schema.graphql`, `heldar schema`).
@@ -108,6 +159,7 @@ pub fn sdl() -> String {
     );
     schema.sdl_with_options(
         async_graphql::SDLExportOptions::new()
+            .include_specified_by()
             .sorted_fields()
             .sorted_enum_items(),
     )

@@ -1,5 +1,6 @@
 //! Logs and Prometheus metrics.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -70,10 +71,240 @@ fn describe() {
         "heldar_db_pool_connections",
         "Database pool connections, by state (idle, in_use) and limit (max)"
     );
+    describe_operations();
 }
 
-/// Renders the Prometheus text, refreshing the pool and websocket gauges first.
-pub fn render(state: &AppState) -> String {
+/// The operator's metrics: cameras, recording, indexing, disk, retention, exports, ingest,
+/// events and their delivery.
+fn describe_operations() {
+    use metrics::Unit;
+    metrics::describe_gauge!("heldar_cameras", "Cameras by recorder state");
+    metrics::describe_counter!(
+        "heldar_recorder_restarts_total",
+        "Recorder (ffmpeg) exits that led to a restart, by camera and reason"
+    );
+    metrics::describe_gauge!(
+        "heldar_camera_segment_lag_seconds",
+        Unit::Seconds,
+        "Seconds since the end of the camera's newest indexed segment (recording cameras)"
+    );
+    metrics::describe_counter!(
+        "heldar_indexed_segments_total",
+        "Segments the indexer added, by camera"
+    );
+    metrics::describe_histogram!(
+        "heldar_indexer_delay_seconds",
+        Unit::Seconds,
+        "Seconds from a segment's end to its indexing"
+    );
+    metrics::describe_histogram!(
+        "heldar_indexer_pass_duration_seconds",
+        Unit::Seconds,
+        "Duration of one indexer pass over every camera"
+    );
+    metrics::describe_gauge!(
+        "heldar_disk_free_bytes",
+        Unit::Bytes,
+        "Free bytes on the recordings disk"
+    );
+    metrics::describe_gauge!(
+        "heldar_disk_size_bytes",
+        Unit::Bytes,
+        "Size of the recordings disk"
+    );
+    metrics::describe_gauge!(
+        "heldar_recordings_bytes",
+        Unit::Bytes,
+        "Bytes of indexed recordings, by camera"
+    );
+    metrics::describe_counter!(
+        "heldar_retention_deleted_segments_total",
+        "Segments retention deleted, by reason"
+    );
+    metrics::describe_counter!(
+        "heldar_retention_deleted_bytes_total",
+        Unit::Bytes,
+        "Bytes retention deleted, by reason"
+    );
+    metrics::describe_gauge!("heldar_exports", "Clip export jobs, by status");
+    metrics::describe_histogram!(
+        "heldar_export_duration_seconds",
+        Unit::Seconds,
+        "Duration of a clip export run, by outcome"
+    );
+    metrics::describe_counter!(
+        "heldar_ingest_batches_total",
+        "Detection batches posted, by outcome (stored, duplicate)"
+    );
+    metrics::describe_counter!("heldar_ingest_detections_total", "Detections stored");
+    metrics::describe_counter!("heldar_events_total", "Events recorded, by kind");
+    metrics::describe_histogram!(
+        "heldar_event_delivery_lag_seconds",
+        Unit::Seconds,
+        "Seconds from an event's time to its delivery to a subscription"
+    );
+}
+
+/// A recorder's ffmpeg exited and will be restarted.
+pub fn recorder_exited(camera_id: &str, reason: &'static str) {
+    metrics::counter!("heldar_recorder_restarts_total", "camera" => camera_id.to_owned(), "reason" => reason)
+        .increment(1);
+}
+
+/// The indexer added a segment of `camera_id` `delay` seconds after it ended.
+pub fn segment_indexed(camera_id: &str, delay: f64) {
+    metrics::counter!("heldar_indexed_segments_total", "camera" => camera_id.to_owned())
+        .increment(1);
+    metrics::histogram!("heldar_indexer_delay_seconds").record(delay.max(0.0));
+}
+
+/// One indexer pass took `seconds`.
+pub fn indexer_pass(seconds: f64) {
+    metrics::histogram!("heldar_indexer_pass_duration_seconds").record(seconds);
+}
+
+/// Retention deleted segments for a reason.
+pub fn retention_deleted(reason: &str, segments: u64, bytes: u64) {
+    metrics::counter!("heldar_retention_deleted_segments_total", "reason" => reason.to_owned())
+        .increment(segments);
+    metrics::counter!("heldar_retention_deleted_bytes_total", "reason" => reason.to_owned())
+        .increment(bytes);
+}
+
+/// A clip export run ended (`ready` or `failed`) after `seconds`.
+pub fn export_finished(outcome: &'static str, seconds: f64) {
+    metrics::histogram!("heldar_export_duration_seconds", "outcome" => outcome).record(seconds);
+}
+
+/// A detection batch was posted: stored with `detections`, or a duplicate.
+pub fn batch_ingested(duplicate: bool, detections: usize) {
+    let outcome = if duplicate { "duplicate" } else { "stored" };
+    metrics::counter!("heldar_ingest_batches_total", "outcome" => outcome).increment(1);
+    metrics::counter!("heldar_ingest_detections_total").increment(detections as u64);
+}
+
+/// An event of `kind` was recorded.
+pub fn event_recorded(kind: &str) {
+    let kind = match crate::events::model::EventKind::parse(kind) {
+        Some(kind) => kind.as_str(),
+        None => "OTHER",
+    };
+    metrics::counter!("heldar_events_total", "kind" => kind).increment(1);
+}
+
+/// An event reached a subscription `lag` seconds after it happened.
+pub fn event_delivered(lag: f64) {
+    metrics::histogram!("heldar_event_delivery_lag_seconds").record(lag.max(0.0));
+}
+
+/// Refreshes the gauges read from the database and the disk (at scrape time).
+async fn refresh_operations(state: &AppState) {
+    refresh_cameras(state).await;
+    refresh_storage(state).await;
+    refresh_exports(state).await;
+}
+
+/// Cameras by state, and how long since each recording camera's last segment.
+async fn refresh_cameras(state: &AppState) {
+    use entity::vocab::CameraState;
+    use sea_orm::EntityTrait;
+    let now = state.clock.now();
+    let cameras = entity::camera::Entity::find()
+        .all(&state.db)
+        .await
+        .unwrap_or_default();
+    let statuses: HashMap<String, entity::camera_status::Model> =
+        entity::camera_status::Entity::find()
+            .all(&state.db)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| (s.camera_id.clone(), s))
+            .collect();
+    let mut by_state: HashMap<CameraState, u32> = HashMap::new();
+    for camera in &cameras {
+        let status = statuses.get(&camera.id);
+        let recording = camera.enabled && camera.record_enabled;
+        let camera_state = if recording {
+            status.map_or(CameraState::Connecting, |s| s.state)
+        } else {
+            CameraState::Disabled
+        };
+        *by_state.entry(camera_state).or_default() += 1;
+        // A camera meant to record whose lag grows is the alert; a disabled one reads 0.
+        let lag = match status.and_then(|s| s.last_segment_at) {
+            Some(last) if recording => (now - last).num_milliseconds() as f64 / 1000.0,
+            _ => 0.0,
+        };
+        metrics::gauge!("heldar_camera_segment_lag_seconds", "camera" => camera.id.clone())
+            .set(lag);
+    }
+    for camera_state in [
+        CameraState::Connecting,
+        CameraState::Recording,
+        CameraState::Offline,
+        CameraState::Error,
+        CameraState::Disabled,
+    ] {
+        let count = by_state.get(&camera_state).copied().unwrap_or(0);
+        metrics::gauge!("heldar_cameras", "state" => camera_state.as_str()).set(f64::from(count));
+    }
+}
+
+/// Footage bytes per camera and the recordings disk's free and total space.
+async fn refresh_storage(state: &AppState) {
+    use sea_orm::{EntityTrait, QuerySelect};
+    let bytes: Vec<(String, Option<i64>)> = entity::segment::Entity::find()
+        .select_only()
+        .column(entity::segment::Column::CameraId)
+        .column_as(
+            sea_orm::sea_query::Expr::cust("CAST(SUM(size_bytes) AS BIGINT)"),
+            "bytes",
+        )
+        .group_by(entity::segment::Column::CameraId)
+        .into_tuple()
+        .all(&state.db)
+        .await
+        .unwrap_or_default();
+    for (camera, bytes) in bytes {
+        metrics::gauge!("heldar_recordings_bytes", "camera" => camera)
+            .set(bytes.unwrap_or(0) as f64);
+    }
+    if let Ok(stat) = rustix::fs::statvfs(crate::footage::recorder::recordings_root(state))
+        .or_else(|_| rustix::fs::statvfs(&state.config.data_dir))
+    {
+        let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+        let size = stat.f_blocks.saturating_mul(stat.f_frsize);
+        metrics::gauge!("heldar_disk_free_bytes").set(free as f64);
+        metrics::gauge!("heldar_disk_size_bytes").set(size as f64);
+    }
+}
+
+/// Export jobs waiting and running.
+async fn refresh_exports(state: &AppState) {
+    use entity::vocab::ClipStatus;
+    use sea_orm::{EntityTrait, QuerySelect};
+    let jobs: Vec<(ClipStatus, i64)> = entity::clip_export::Entity::find()
+        .select_only()
+        .column(entity::clip_export::Column::Status)
+        .column_as(sea_orm::sea_query::Expr::cust("COUNT(*)"), "n")
+        .group_by(entity::clip_export::Column::Status)
+        .into_tuple()
+        .all(&state.db)
+        .await
+        .unwrap_or_default();
+    for status in [ClipStatus::Queued, ClipStatus::Running] {
+        let n = jobs
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map_or(0, |(_, n)| *n);
+        metrics::gauge!("heldar_exports", "status" => status.as_str()).set(n as f64);
+    }
+}
+
+/// Renders the Prometheus text, refreshing the gauges read at scrape time first.
+pub async fn render(state: &AppState) -> String {
+    refresh_operations(state).await;
     let (size, idle) = pool_usage(&state.db);
     let max_connections = state.config.db_max_connections;
     metrics::gauge!("heldar_ws_connections").set(state.ws.connections() as f64);

@@ -11,6 +11,7 @@ use sea_orm::{
 use serde_json::{Value, json};
 
 use crate::ai::leases::{self, LeaseRequest, holder};
+use crate::ai::sampler::SamplerState;
 use crate::ai::tasks::{StreamProfile, config, fps, frame_url, priority, width};
 use crate::audit::{self, Actor, Entry};
 use crate::auth::principal::{CameraScope, Capability};
@@ -24,6 +25,7 @@ use crate::ids::new_id;
 #[derive(SimpleObject, Clone)]
 pub struct AiTask {
     /// Stable task id (`ait_…`).
+    #[graphql(owned)]
     pub id: ID,
     /// Id of the camera whose frames the task works on.
     pub camera_id: ID,
@@ -89,6 +91,8 @@ pub struct CreateAiTaskInput {
 /// Changes to a task; absent fields stay.
 #[derive(InputObject)]
 pub struct UpdateAiTaskInput {
+    /// Id of the task to change (`ait_…`).
+    pub id: ID,
     /// Frames a second, 0.1 to 30.
     pub fps: Option<f64>,
     /// Width in pixels, 160 to 3840.
@@ -148,7 +152,7 @@ pub struct AiSampler {
     /// Stream profile this sampler reads; one sampler runs per camera and profile.
     pub stream_profile: StreamProfile,
     /// `connecting`, `sampling`, `offline`, `error` or `shed` (no budget left).
-    pub state: String,
+    pub state: SamplerState,
     /// Rate the most demanding task asks for.
     pub requested_fps: f64,
     /// Width the most demanding task asks for.
@@ -226,7 +230,7 @@ impl AiQuery {
             .map(|s| AiSampler {
                 camera_id: ID(s.camera_id),
                 stream_profile: s.stream_profile,
-                state: s.state.as_str().to_owned(),
+                state: s.state,
                 requested_fps: s.requested_fps,
                 requested_width: s.requested_width,
                 fps: s.fps,
@@ -315,11 +319,10 @@ impl AiMutation {
     async fn update_ai_task(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Id of the task to change (`ait_…`).")] id: ID,
-        #[graphql(desc = "The fields to change; omitted ones stay as they are.")]
+        #[graphql(desc = "The task's id and the fields to change; omitted ones stay as they are.")]
         input: UpdateAiTaskInput,
     ) -> Result<AiTask, AppError> {
-        let current = find_task(ctx, Capability::RegistryManage, &id).await?;
+        let current = find_task(ctx, Capability::RegistryManage, &input.id).await?;
         let principal = ctx.principal()?;
         let state = ctx.state()?;
         let mut row = current.into_active_model();

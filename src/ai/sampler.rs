@@ -29,8 +29,8 @@ pub fn frame_path(state: &AppState, camera_id: &str, profile: StreamProfile) -> 
         .join(format!("latest_{profile}.jpg"))
 }
 
-/// What a sampler is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a frame sampler is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
 pub enum SamplerState {
     /// Starting, or waiting for its first frame.
     Connecting,

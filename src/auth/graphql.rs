@@ -1,10 +1,9 @@
 //! Sign-in, sessions, users and API keys over GraphQL.
 
-use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{api_key, user};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::audit::Actor;
 use crate::auth::accounts::{self, NewApiKey, NewUser, UserChanges};
@@ -12,7 +11,7 @@ use crate::auth::principal::{CameraScope, Capability, Principal, PrincipalKind, 
 use crate::auth::sessions::{self, Issued, scope_from_json};
 use crate::error::AppError;
 use crate::graphql::ContextExt;
-use crate::graphql::paging::{connection, decode_cursor, page_size};
+use crate::graphql::paging::{Counted, Keyset, Order, PageArgs, paged};
 
 /// The caller, as the API shows it.
 #[derive(SimpleObject, Clone)]
@@ -100,6 +99,7 @@ fn camera_ids(value: Option<&serde_json::Value>) -> Option<Vec<ID>> {
 #[derive(SimpleObject)]
 pub struct User {
     /// Stable id (`usr_…`).
+    #[graphql(owned)]
     pub id: ID,
     /// Login name used to sign in; unique among users.
     pub username: String,
@@ -143,6 +143,7 @@ impl TryFrom<user::Model> for User {
 #[derive(SimpleObject)]
 pub struct ApiKey {
     /// Stable id (`key_…`).
+    #[graphql(owned)]
     pub id: ID,
     /// Label an admin gave the key at creation; not necessarily unique.
     pub name: String,
@@ -268,56 +269,62 @@ impl AuthQuery {
     async fn users(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Page size, 1 to 500 (default 50).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last user of the previous page.")] after: Option<String>,
-    ) -> Result<Connection<String, User>, AppError> {
+        #[graphql(desc = "Page forward: at most this many (1 to 500, default 50) after `after`.")]
+        first: Option<i32>,
+        #[graphql(desc = "Cursor to page forward from (an edge's `cursor`).")] after: Option<
+            String,
+        >,
+        #[graphql(
+            desc = "Page backward: at most this many (1 to 500) before `before`, or the end of the list."
+        )]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor to page backward from.")] before: Option<String>,
+    ) -> Result<Counted<User>, AppError> {
         require_fleet_admin(ctx)?;
-        let state = ctx.state()?;
-        let limit = page_size(first)?;
-        let mut query = user::Entity::find()
-            .order_by_asc(user::Column::Username)
-            .limit(limit + 1);
-        if let Some(after) = &after {
-            query = query.filter(user::Column::Username.gt(decode_cursor(after)?));
-        }
-        let rows = query.all(&state.db).await?;
-        connection(
-            rows,
-            limit,
-            after.is_some(),
-            |row| row.username.clone(),
+        let keyset = Keyset::by_text(
+            user::Column::Username,
+            Order::OldestFirst,
+            |row: &user::Model| row.username.clone(),
+        );
+        let args = PageArgs::new(first, after, last, before);
+        paged(
+            &ctx.state()?.db,
+            user::Entity::find(),
+            &keyset,
+            &args,
             User::try_from,
         )
+        .await
     }
 
     /// API keys, newest first (admins).
     async fn api_keys(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Page size, 1 to 500 (default 50).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last key of the previous page.")] after: Option<String>,
         #[graphql(desc = "Include revoked keys.", default = false)] include_revoked: bool,
-    ) -> Result<Connection<String, ApiKey>, AppError> {
+        #[graphql(desc = "Page forward: at most this many (1 to 500, default 50) after `after`.")]
+        first: Option<i32>,
+        #[graphql(desc = "Cursor to page forward from (an edge's `cursor`).")] after: Option<
+            String,
+        >,
+        #[graphql(
+            desc = "Page backward: at most this many (1 to 500) before `before`, or the end of the list."
+        )]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor to page backward from.")] before: Option<String>,
+    ) -> Result<Counted<ApiKey>, AppError> {
         require_fleet_admin(ctx)?;
-        let state = ctx.state()?;
-        let limit = page_size(first)?;
-        let mut query = api_key::Entity::find()
-            .order_by_desc(api_key::Column::Id)
-            .limit(limit + 1);
+        let mut query = api_key::Entity::find();
         if !include_revoked {
             query = query.filter(api_key::Column::RevokedAt.is_null());
         }
-        if let Some(after) = &after {
-            query = query.filter(api_key::Column::Id.lt(decode_cursor(after)?));
-        }
-        let rows = query.all(&state.db).await?;
-        connection(
-            rows,
-            limit,
-            after.is_some(),
-            |row| row.id.clone(),
-            ApiKey::try_from,
-        )
+        let keyset = Keyset::by_text(
+            api_key::Column::Id,
+            Order::NewestFirst,
+            |row: &api_key::Model| row.id.clone(),
+        );
+        let args = PageArgs::new(first, after, last, before);
+        paged(&ctx.state()?.db, query, &keyset, &args, ApiKey::try_from).await
     }
 }
 

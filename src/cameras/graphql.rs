@@ -1,13 +1,10 @@
 //! `cameras`, `camera`, `createCamera`, `updateCamera`, `deleteCamera`.
 
-use async_graphql::connection::Connection;
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::camera;
 use entity::vocab::CameraState;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::json;
 
 use crate::audit::{self, Actor, Entry};
@@ -17,13 +14,15 @@ use crate::cameras::store::CameraChanges;
 use crate::error::AppError;
 use crate::graphql::ContextExt;
 use crate::graphql::context::find_camera;
-use crate::graphql::paging::{connection, decode_cursor, page_size};
+use crate::graphql::paging::{Counted, Keyset, Order, PageArgs, paged};
+use crate::graphql::scalars::Long;
 
 /// A camera. Its stream credentials are never returned.
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct Camera {
     /// Stable id: a slug of the name given at creation (`front_door`); renaming keeps it.
+    #[graphql(owned)]
     pub id: ID,
     /// Display name shown in the UI, 1 to 100 characters, unique across cameras.
     pub name: String,
@@ -40,7 +39,7 @@ pub struct Camera {
     /// Hours of footage kept.
     pub retention_hours: i32,
     /// Largest footage size for this camera, in bytes; null means no quota.
-    pub storage_quota_bytes: Option<i64>,
+    pub storage_quota_bytes: Option<Long>,
     /// When the camera was added.
     pub created_at: DateTime<Utc>,
     /// When the camera's settings last changed (recorder status changes do not count).
@@ -58,7 +57,7 @@ impl From<camera::Model> for Camera {
             record_enabled: m.record_enabled,
             segment_seconds: m.segment_seconds,
             retention_hours: m.retention_hours,
-            storage_quota_bytes: m.storage_quota_bytes,
+            storage_quota_bytes: m.storage_quota_bytes.map(Long),
             created_at: m.created_at,
             updated_at: m.updated_at,
         }
@@ -76,8 +75,8 @@ pub struct CameraStatus {
     pub last_segment_at: Option<DateTime<Utc>>,
     /// Times the recorder's ffmpeg exited and was restarted, counted since the status was first recorded.
     pub reconnect_count: i32,
-    /// Segments indexed for this camera so far; retention deletes do not lower it (a 64-bit count).
-    pub segments_written: i64,
+    /// Segments indexed for this camera so far; retention deletes do not lower it.
+    pub segments_written: Long,
     /// Frame rate of the newest segment.
     pub fps_observed: Option<f64>,
     /// Bitrate of the newest segment in kbit/s.
@@ -116,7 +115,7 @@ impl Camera {
             last_started_at: row.last_started_at,
             last_segment_at: row.last_segment_at,
             reconnect_count: row.reconnect_count,
-            segments_written: row.segments_written,
+            segments_written: Long(row.segments_written),
             fps_observed: row.fps_observed,
             bitrate_kbps: row.bitrate_kbps,
             last_error: row.last_error,
@@ -142,7 +141,7 @@ pub struct CreateCameraInput {
     /// Hours of footage kept, 1 to 43800 (default 24).
     pub retention_hours: Option<i32>,
     /// Largest footage size in bytes (omit for no quota).
-    pub storage_quota_bytes: Option<i64>,
+    pub storage_quota_bytes: Option<Long>,
 }
 
 /// Changes to a camera; omitted fields stay as they are.
@@ -163,7 +162,7 @@ pub struct UpdateCameraInput {
     /// New retention in hours, 1 to 43800.
     pub retention_hours: Option<i32>,
     /// New quota in bytes; null lifts it.
-    pub storage_quota_bytes: async_graphql::MaybeUndefined<i64>,
+    pub storage_quota_bytes: async_graphql::MaybeUndefined<Long>,
 }
 
 fn check_name(name: &str) -> Result<String, AppError> {
@@ -197,28 +196,33 @@ impl CamerasQuery {
     async fn cameras(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Page size, 1 to 500 (default 50).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last camera of the previous page.")] after: Option<String>,
-    ) -> Result<Connection<String, Camera>, AppError> {
+        #[graphql(desc = "Page forward: at most this many (1 to 500, default 50) after `after`.")]
+        first: Option<i32>,
+        #[graphql(desc = "Cursor to page forward from (an edge's `cursor`).")] after: Option<
+            String,
+        >,
+        #[graphql(
+            desc = "Page backward: at most this many (1 to 500) before `before`, or the end of the list."
+        )]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor to page backward from.")] before: Option<String>,
+    ) -> Result<Counted<Camera>, AppError> {
         let principal = ctx.require(Capability::CameraRead)?;
-        let limit = page_size(first)?;
-        let mut query = camera::Entity::find()
-            .order_by_asc(camera::Column::Id)
-            .limit(limit + 1);
+        let mut query = camera::Entity::find();
         if let CameraScope::Cameras(ids) = &principal.scope {
             query = query.filter(camera::Column::Id.is_in(ids.clone()));
         }
-        if let Some(after) = &after {
-            query = query.filter(camera::Column::Id.gt(decode_cursor(after)?));
-        }
-        let rows = query.all(&ctx.state()?.db).await?;
-        connection(
-            rows,
-            limit,
-            after.is_some(),
-            |row| row.id.clone(),
-            |row| Ok(Camera::from(row)),
-        )
+        let keyset = Keyset::by_text(
+            camera::Column::Id,
+            Order::OldestFirst,
+            |row: &camera::Model| row.id.clone(),
+        );
+        let args = PageArgs::new(first, after, last, before);
+        let db = &ctx.state()?.db;
+        paged(db, query, &keyset, &args, |row| {
+            Ok::<_, AppError>(Camera::from(row))
+        })
+        .await
     }
 
     /// One camera. A camera-limited caller gets the same FORBIDDEN for a camera that does not exist and for one it may not see.
@@ -249,6 +253,17 @@ impl CamerasMutation {
         ctx.require(Capability::RegistryManage)?;
         let name = check_name(&input.name)?;
         let id = model::slugify(input.id.as_deref().unwrap_or(&name));
+        if crate::ids::generated_prefix(&id).is_some() {
+            let field = if input.id.is_some() {
+                "input.id"
+            } else {
+                "input.name"
+            };
+            return Err(AppError::bad_input(
+                field,
+                "takes the form of another kind's id (a prefix and a UUID); choose another",
+            ));
+        }
         let principal = ctx.require_camera(Capability::RegistryManage, &id)?;
         let state = ctx.state()?;
         let url = StreamUrl::parse(
@@ -268,7 +283,7 @@ impl CamerasMutation {
             RETENTION_HOURS,
         )?
         .unwrap_or(24);
-        let quota = check_quota(input.storage_quota_bytes)?;
+        let quota = check_quota(input.storage_quota_bytes.map(i64::from))?;
         if camera::Entity::find_by_id(id.clone())
             .one(&state.db)
             .await?
@@ -338,7 +353,7 @@ impl CamerasMutation {
         let quota = match input.storage_quota_bytes {
             async_graphql::MaybeUndefined::Undefined => None,
             async_graphql::MaybeUndefined::Null => Some(None),
-            async_graphql::MaybeUndefined::Value(q) => Some(check_quota(Some(q))?),
+            async_graphql::MaybeUndefined::Value(q) => Some(check_quota(Some(q.0))?),
         };
         let changes = CameraChanges {
             name: name.clone(),

@@ -3,21 +3,23 @@
 
 use std::collections::VecDeque;
 
-use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Json, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use entity::event;
 use futures_util::{Stream, stream};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::broadcast;
 
 use crate::auth::principal::{CameraScope, Capability};
 use crate::error::AppError;
-use crate::events::model::Severity;
+use crate::events::model::{CrossingDirection, EventKind, Severity};
 use crate::events::store::{events_after, newest_seq};
 use crate::graphql::ContextExt;
 use crate::graphql::multiplex::{ResumeAfter, SeqProbe};
-use crate::graphql::paging::{connection, decode_cursor, encode_cursor, page_size};
+use crate::graphql::paging::{
+    Counted, KeyPart, Keyset, Order, PageArgs, decode_cursor, encode_cursor, paged,
+};
+use crate::graphql::scalars::Long;
 
 /// Events a live subscriber may fall behind before it is told to resubscribe from its cursor.
 pub const MAX_CATCH_UP: u64 = 10_000;
@@ -27,12 +29,15 @@ const REPLAY_PAGE: u64 = 500;
 /// One event of the log.
 #[derive(SimpleObject, Clone)]
 pub struct PerceptionEvent {
+    /// The event's id (`evt_<seq>`), for `node(id:)`.
+    #[graphql(owned)]
+    pub id: ID,
     /// Cursor: the event's sequence number (pass it as `after` to resume).
     pub cursor: String,
-    /// Position in the event log, increasing with each event; `cursor` encodes it (a 64-bit number).
-    pub seq: i64,
-    /// `ZONE_ENTER`, `ZONE_EXIT`, `ZONE_DWELL`, `LINE_CROSS`, `ZONE_STATIC_SUPPRESSED`, `RETENTION_SWEEP`, ….
-    pub kind: String,
+    /// Position in the event log, increasing with each event; `cursor` encodes it.
+    pub seq: Long,
+    /// What happened.
+    pub kind: EventKind,
     /// How serious: zone events take their zone's severity (static suppression is always INFO); other kinds set their own.
     pub severity: Severity,
     /// Id of the camera concerned; null for server-wide events such as RETENTION_SWEEP.
@@ -45,8 +50,8 @@ pub struct PerceptionEvent {
     pub label: Option<String>,
     /// Seconds the track had been inside when a ZONE_DWELL event fired; null for other kinds.
     pub dwell_seconds: Option<f64>,
-    /// `AB` or `BA` (line crossings).
-    pub direction: Option<String>,
+    /// Which way the line was crossed (LINE_CROSS); null for other kinds.
+    pub direction: Option<CrossingDirection>,
     /// Kind-specific details as a JSON object (`{}` when none); zone and line events carry `zone` (its name), `frameId` and `outboxSeq`.
     pub payload: Json<serde_json::Value>,
     /// When it happened, by the server's clock; for zone and line events, when the batch was processed, not the frame's capture time.
@@ -56,16 +61,17 @@ pub struct PerceptionEvent {
 impl From<event::Model> for PerceptionEvent {
     fn from(m: event::Model) -> Self {
         PerceptionEvent {
+            id: ID(format!("evt_{}", m.seq)),
             cursor: encode_cursor(&m.seq.to_string()),
-            seq: m.seq,
-            kind: m.kind,
+            seq: Long(m.seq),
+            kind: EventKind::of_stored(&m.kind),
             severity: m.severity,
             camera_id: m.camera_id.map(ID),
             zone_id: m.zone_id.map(ID),
             track_id: m.track_id,
             label: m.label,
             dwell_seconds: m.dwell_seconds,
-            direction: m.direction,
+            direction: m.direction.as_deref().and_then(CrossingDirection::parse),
             payload: Json(serde_json::from_str(&m.payload).unwrap_or_default()),
             occurred_at: m.at,
         }
@@ -79,8 +85,8 @@ pub struct PerceptionEventFilter {
     pub camera_ids: Option<Vec<ID>>,
     /// Only events of these zones.
     pub zone_ids: Option<Vec<ID>>,
-    /// Only these kinds, by exact name, e.g. `ZONE_ENTER`.
-    pub kinds: Option<Vec<String>>,
+    /// Only these kinds.
+    pub kinds: Option<Vec<EventKind>>,
     /// Only events whose object label is one of these, e.g. `person`.
     pub labels: Option<Vec<String>>,
     /// At least this severity.
@@ -114,7 +120,9 @@ impl Matcher {
         scoped
             && any(&f.camera_ids, &e.camera_id)
             && any(&f.zone_ids, &e.zone_id)
-            && f.kinds.as_ref().is_none_or(|k| k.contains(&e.kind))
+            && f.kinds
+                .as_ref()
+                .is_none_or(|k| k.contains(&EventKind::of_stored(&e.kind)))
             && f.labels
                 .as_ref()
                 .is_none_or(|l| e.label.as_ref().is_some_and(|x| l.contains(x)))
@@ -136,7 +144,17 @@ impl Matcher {
             c = c.add(event::Column::ZoneId.is_in(ids.iter().map(|i| i.to_string())));
         }
         if let Some(kinds) = &f.kinds {
-            c = c.add(event::Column::Kind.is_in(kinds.clone()));
+            let named = kinds
+                .iter()
+                .filter(|k| **k != EventKind::Other)
+                .map(|k| k.as_str());
+            let mut any = Condition::any().add(event::Column::Kind.is_in(named));
+            if kinds.contains(&EventKind::Other) {
+                // Kinds this version does not know: none of the known names.
+                let known = EventKind::ALL.iter().map(|k| k.as_str());
+                any = any.add(event::Column::Kind.is_not_in(known));
+            }
+            c = c.add(any);
         }
         if let Some(labels) = &f.labels {
             c = c.add(event::Column::Label.is_in(labels.clone()));
@@ -180,29 +198,47 @@ pub struct EventsQuery;
 #[Object]
 impl EventsQuery {
     /// The event log, oldest first after the cursor, filtered and limited to the cameras in scope.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each is a GraphQL argument; Relay paging alone adds four"
+    )]
     async fn perception_events(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Conditions the events must all meet (omit for every event in scope).")]
         filter: Option<PerceptionEventFilter>,
-        #[graphql(desc = "Page size, 1 to 500 (default 50).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last event seen.")] after: Option<String>,
-    ) -> Result<Connection<String, PerceptionEvent>, AppError> {
+        #[graphql(
+            desc = "OLDEST_FIRST (the default, the order subscriptions replay in) or NEWEST_FIRST.",
+            default_with = "Order::OldestFirst"
+        )]
+        order: Order,
+        #[graphql(desc = "Page forward: at most this many (1 to 500, default 50) after `after`.")]
+        first: Option<i32>,
+        #[graphql(desc = "Cursor to page forward from (an edge's `cursor`).")] after: Option<
+            String,
+        >,
+        #[graphql(
+            desc = "Page backward: at most this many (1 to 500) before `before`, or the end of the list."
+        )]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor to page backward from.")] before: Option<String>,
+    ) -> Result<Counted<PerceptionEvent>, AppError> {
         let principal = ctx.require(Capability::EventsRead)?;
-        let limit = page_size(first)?;
-        let seq = after.as_deref().map(cursor_seq).transpose()?.unwrap_or(0);
         let matcher = Matcher {
             filter: filter.unwrap_or_default(),
             scope: principal.scope.clone(),
         };
-        let rows = matcher.after(&ctx.state()?.db, seq, limit + 1).await?;
-        connection(
-            rows,
-            limit,
-            after.is_some(),
-            |r| r.seq.to_string(),
-            |r| Ok::<_, AppError>(PerceptionEvent::from(r)),
-        )
+        let query = event::Entity::find().filter(matcher.condition());
+        let keyset = Keyset {
+            parts: vec![KeyPart::Int(event::Column::Seq)],
+            order,
+            key_of: |row: &event::Model| row.seq.to_string(),
+        };
+        let args = PageArgs::new(first, after, last, before);
+        paged(&ctx.state()?.db, query, &keyset, &args, |row| {
+            Ok::<_, AppError>(PerceptionEvent::from(row))
+        })
+        .await
     }
 }
 
@@ -246,6 +282,8 @@ impl Feed {
         if let Some(probe) = &self.probe {
             probe.set(e.seq);
         }
+        let lag = (chrono::Utc::now() - e.at).num_milliseconds() as f64 / 1000.0;
+        crate::telemetry::event_delivered(lag);
         Some((Ok(e.into()), self))
     }
 

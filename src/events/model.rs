@@ -7,7 +7,7 @@ pub use entity::vocab::Severity;
 use sea_orm::Set;
 
 /// What an event records. Stored as its SCREAMING_SNAKE name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum)]
 pub enum EventKind {
     /// A track entered a region (after the zone's confirm frames).
     ZoneEnter,
@@ -31,6 +31,8 @@ pub enum EventKind {
     RetentionSweep,
     /// A credential posted batches without frame tickets (provenance `warn`).
     IngestUnticketed,
+    /// A kind this server version does not know (written by a newer one); see `payload`.
+    Other,
 }
 
 impl EventKind {
@@ -63,12 +65,46 @@ impl EventKind {
             EventKind::RecordingGap => "RECORDING_GAP",
             EventKind::RetentionSweep => "RETENTION_SWEEP",
             EventKind::IngestUnticketed => "INGEST_UNTICKETED",
+            EventKind::Other => "OTHER",
         }
     }
 
     /// The kind a stored name stands for, if it is one.
     pub fn parse(stored: &str) -> Option<EventKind> {
         EventKind::ALL.into_iter().find(|k| k.as_str() == stored)
+    }
+
+    /// The kind of a stored event: unknown names are `Other`.
+    pub fn of_stored(stored: &str) -> EventKind {
+        EventKind::parse(stored).unwrap_or(EventKind::Other)
+    }
+}
+
+/// Which way a track crossed a line (looking from A to B).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum)]
+pub enum CrossingDirection {
+    /// From A's left to its right.
+    Ab,
+    /// From A's right to its left.
+    Ba,
+}
+
+impl CrossingDirection {
+    /// The stored name (`AB`, `BA`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrossingDirection::Ab => "AB",
+            CrossingDirection::Ba => "BA",
+        }
+    }
+
+    /// The direction a stored name stands for.
+    pub fn parse(stored: &str) -> Option<CrossingDirection> {
+        match stored {
+            "AB" => Some(CrossingDirection::Ab),
+            "BA" => Some(CrossingDirection::Ba),
+            _ => None,
+        }
     }
 }
 
@@ -117,9 +153,9 @@ impl NewEvent {
         self
     }
 
-    /// `AB` or `BA` (line crossings).
-    pub fn direction(mut self, direction: Option<&str>) -> NewEvent {
-        self.row.direction = Set(direction.map(str::to_owned));
+    /// Which way a line was crossed (line crossings).
+    pub fn direction(mut self, direction: Option<CrossingDirection>) -> NewEvent {
+        self.row.direction = Set(direction.map(|d| d.as_str().to_owned()));
         self
     }
 

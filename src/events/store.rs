@@ -24,6 +24,9 @@ pub async fn record(
     row: impl Into<event::ActiveModel>,
 ) -> Result<event::Model, AppError> {
     let row: event::ActiveModel = row.into();
+    if let sea_orm::ActiveValue::Set(kind) = &row.kind {
+        crate::telemetry::event_recorded(kind);
+    }
     let _in_order = state.events.write.lock().await;
     if state.db.get_database_backend() == DatabaseBackend::Postgres {
         let txn = state.db.begin().await?;

@@ -333,25 +333,14 @@ async fn run_job(state: AppState, job: clip_export::Model, permit: OwnedSemaphor
         cancels.remove(&job.id);
     }
     drop(permit);
+    let outcome = if result.is_ok() { "ready" } else { "failed" };
+    crate::telemetry::export_finished(outcome, started.elapsed().as_secs_f64());
     let now = state.clock.now();
     let update = match &result {
         Ok((output, sources, plan)) => {
             let expires = now + chrono::Duration::hours(state.config.clip_retention_hours as i64);
             tracing::info!(export = %job.id, seconds = started.elapsed().as_secs_f64(), bytes = output.size, "clip export ready");
-            let mut entry = Entry::new("export_clip", "clip_export", &job.id).detail(json!({
-                "from": crate::footage::model::ms_to_rfc3339(job.from_ms),
-                "to": crate::footage::model::ms_to_rfc3339(job.to_ms),
-                "sha256": output.sha256,
-                "segments": sources.len(),
-            }));
-            entry.camera_id = Some(&job.camera_id);
-            let actor = Actor {
-                id: job.requested_by_id.clone(),
-                name: job.requested_by_name.clone(),
-                kind: "user",
-                role: None,
-            };
-            audit::record(&state.db, &actor, entry, now).await;
+            audit_ready(&state, &job, output, sources.len()).await;
             clip_export::Entity::update_many()
                 .col_expr(clip_export::Column::Status, Expr::value(ClipStatus::Ready))
                 .col_expr(clip_export::Column::Progress, Expr::value(1.0))
@@ -402,6 +391,24 @@ async fn run_job(state: AppState, job: clip_export::Model, permit: OwnedSemaphor
         tracing::error!(export = %job.id, error = %err, "could not store an export's outcome");
     }
     publish(&state, &job.id).await;
+}
+
+/// Audits a finished clip in the name of whoever asked for it.
+async fn audit_ready(state: &AppState, job: &clip_export::Model, output: &Output, segments: usize) {
+    let mut entry = Entry::new("export_clip", "clip_export", &job.id).detail(json!({
+        "from": crate::footage::model::ms_to_rfc3339(job.from_ms),
+        "to": crate::footage::model::ms_to_rfc3339(job.to_ms),
+        "sha256": output.sha256,
+        "segments": segments,
+    }));
+    entry.camera_id = Some(&job.camera_id);
+    let actor = Actor {
+        id: job.requested_by_id.clone(),
+        name: job.requested_by_name.clone(),
+        kind: "user",
+        role: None,
+    };
+    audit::record(&state.db, &actor, entry, state.clock.now()).await;
 }
 
 fn known_gaps(job: &clip_export::Model) -> Vec<model::DisclosedGap> {
@@ -703,7 +710,7 @@ async fn write_manifest(
         "requestedBy": {"id": job.requested_by_id, "name": job.requested_by_name},
         "requestedAt": job.created_at.to_rfc3339(),
         "finishedAt": state.clock.now().to_rfc3339(),
-        "file": format!("{}.mp4", job.id),
+        "file": model::clip_file_name(&job.camera_id, job.from_ms, job.to_ms, &job.id),
         "sizeBytes": output.size,
         "sha256": output.sha256,
         "method": "ffmpeg concat demuxer, stream copy (no re-encode); cuts land on keyframes",

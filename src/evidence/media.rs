@@ -156,13 +156,11 @@ pub async fn clip(
         );
     }
     let disk = exports::exports_dir(&state.app).join(format!("{}.{ext}", job.id));
+    let name = model::clip_file_name(&job.camera_id, job.from_ms, job.to_ms, &job.id);
     let (mime, name) = if ext == "mp4" {
-        ("video/mp4", format!("{}-{}.mp4", job.camera_id, job.id))
+        ("video/mp4", name)
     } else {
-        (
-            "application/json",
-            format!("{}-{}.manifest.json", job.camera_id, job.id),
-        )
+        ("application/json", name.replace(".mp4", ".manifest.json"))
     };
     serve(disk, mime, Some(name), request).await
 }

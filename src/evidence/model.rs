@@ -218,6 +218,28 @@ pub fn verify(
         .map_err(|_| "the link's signature does not match this file")
 }
 
+/// The name a clip downloads as: the camera, the requested window in UTC (`YYYYmmddTHHMMSSZ`)
+/// and the export id, so a folder of evidence sorts by camera and time and each file says
+/// what it is. The manifest is the same name with `.manifest.json`.
+pub fn clip_file_name(camera_id: &str, from_ms: i64, to_ms: i64, id: &str) -> String {
+    format!(
+        "{camera_id}_{}-{}_{id}.mp4",
+        compact_utc(from_ms),
+        compact_utc(to_ms)
+    )
+}
+
+/// The name a snapshot downloads as: the camera, the instant in UTC and the snapshot id.
+pub fn snapshot_file_name(camera_id: &str, at_ms: i64, id: &str) -> String {
+    format!("{camera_id}_{}_{id}.jpg", compact_utc(at_ms))
+}
+
+fn compact_utc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y%m%dT%H%M%SZ").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +333,20 @@ mod tests {
         assert_eq!(keyframe_at_or_before(&[0.0, 2.0, 4.0], 3.9), Some(2.0));
         assert_eq!(keyframe_at_or_before(&[0.0, 2.0, 4.0], 4.0), Some(4.0));
         assert_eq!(keyframe_at_or_before(&[1.0], 0.5), None);
+    }
+
+    #[test]
+    fn downloads_are_named_by_camera_window_and_id() {
+        let from = 1_795_000_000_000; // 2026-11-18T11:06:40Z
+        let name = clip_file_name("front_door", from, from + 300_000, "clip_01");
+        assert_eq!(
+            name,
+            "front_door_20261118T110640Z-20261118T111140Z_clip_01.mp4"
+        );
+        assert_eq!(
+            snapshot_file_name("gate", from, "snap_1"),
+            "gate_20261118T110640Z_snap_1.jpg"
+        );
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! `footageCoverage`, `footageTimeline`, `segments`, and the `coverageChanged` subscription.
 
-use async_graphql::connection::Connection;
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Duration, Utc};
 use entity::{recording_gap, segment};
@@ -13,7 +12,8 @@ use crate::footage::model::{self, Bucket, CoverageChange, GapReason, Range, Time
 use crate::footage::store;
 use crate::graphql::ContextExt;
 use crate::graphql::context::find_camera;
-use crate::graphql::paging::{connection, decode_cursor, page_size};
+use crate::graphql::paging::{Counted, KeyPart, Keyset, Order, PageArgs, paged};
+use crate::graphql::scalars::Long;
 
 /// Missing footage inside the requested window.
 #[derive(SimpleObject, Clone)]
@@ -32,6 +32,7 @@ pub struct FootageGap {
 #[derive(SimpleObject)]
 pub struct Segment {
     /// Stable id (`seg_…`).
+    #[graphql(owned)]
     pub id: ID,
     /// Id of the camera that recorded it.
     pub camera_id: ID,
@@ -42,7 +43,7 @@ pub struct Segment {
     /// Length of its footage in seconds (`end` minus `start`).
     pub duration_seconds: f64,
     /// File size in bytes.
-    pub size_bytes: i64,
+    pub size_bytes: Long,
     /// Video codec as ffprobe names it, e.g. `h264`; null if the probe did not report it.
     pub codec: Option<String>,
     /// Frame width in pixels; null if the probe did not report it.
@@ -66,7 +67,7 @@ impl From<segment::Model> for Segment {
             end: m.end(),
             id: ID(m.id),
             camera_id: ID(m.camera_id),
-            size_bytes: m.size_bytes,
+            size_bytes: Long(m.size_bytes),
             codec: m.codec,
             width: m.width,
             height: m.height,
@@ -104,10 +105,19 @@ impl FootageCoverage {
     async fn segments(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Page size, 1 to 500 (default 50).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last segment of the previous page.")] after: Option<String>,
-    ) -> Result<Connection<String, Segment>, AppError> {
-        segments_connection(ctx, &self.camera_id, self.window, first, after).await
+        #[graphql(desc = "Page forward: at most this many (1 to 500, default 50) after `after`.")]
+        first: Option<i32>,
+        #[graphql(desc = "Cursor to page forward from (an edge's `cursor`).")] after: Option<
+            String,
+        >,
+        #[graphql(
+            desc = "Page backward: at most this many (1 to 500) before `before`, or the end of the list."
+        )]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor to page backward from.")] before: Option<String>,
+    ) -> Result<Counted<Segment>, AppError> {
+        let args = PageArgs::new(first, after, last, before);
+        segments_connection(ctx, &self.camera_id, self.window, args).await
     }
 }
 
@@ -170,31 +180,21 @@ async fn segments_connection(
     ctx: &Context<'_>,
     camera_id: &str,
     window: TimeRange,
-    first: Option<i32>,
-    after: Option<String>,
-) -> Result<Connection<String, Segment>, AppError> {
-    let limit = page_size(first)?;
-    let key = match &after {
-        Some(cursor) => {
-            let raw = decode_cursor(cursor)?;
-            let (start, id) = raw
-                .split_once('|')
-                .ok_or_else(|| AppError::bad_input("after", "not a cursor this server issued"))?;
-            let start: i64 = start
-                .parse()
-                .map_err(|_| AppError::bad_input("after", "not a cursor this server issued"))?;
-            Some((start, id.to_owned()))
-        }
-        None => None,
+    args: PageArgs,
+) -> Result<Counted<Segment>, AppError> {
+    let keyset = Keyset {
+        parts: vec![
+            KeyPart::Int(segment::Column::StartMs),
+            KeyPart::Text(segment::Column::Id),
+        ],
+        order: Order::OldestFirst,
+        key_of: |row: &segment::Model| format!("{}|{}", row.start_ms, row.id),
     };
-    let rows = store::segments_page(&ctx.state()?.db, camera_id, window, key, limit + 1).await?;
-    connection(
-        rows,
-        limit,
-        after.is_some(),
-        |row| format!("{}|{}", row.start_ms, row.id),
-        |row| Ok(Segment::from(row)),
-    )
+    let select = store::overlapping_segments(camera_id, window);
+    paged(&ctx.state()?.db, select, &keyset, &args, |row| {
+        Ok::<_, AppError>(Segment::from(row))
+    })
+    .await
 }
 
 /// Footage queries.
@@ -282,6 +282,10 @@ impl FootageQuery {
     }
 
     /// The segments of one camera overlapping a window, in time order, each with its playback URL.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each is a GraphQL argument; Relay paging alone adds four"
+    )]
     async fn segments(
         &self,
         ctx: &Context<'_>,
@@ -291,12 +295,21 @@ impl FootageQuery {
         )]
         from: DateTime<Utc>,
         #[graphql(desc = "Window end, after `from`.")] to: DateTime<Utc>,
-        #[graphql(desc = "Page size, 1 to 500 (default 50).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the last segment of the previous page.")] after: Option<String>,
-    ) -> Result<Connection<String, Segment>, AppError> {
+        #[graphql(desc = "Page forward: at most this many (1 to 500, default 50) after `after`.")]
+        first: Option<i32>,
+        #[graphql(desc = "Cursor to page forward from (an edge's `cursor`).")] after: Option<
+            String,
+        >,
+        #[graphql(
+            desc = "Page backward: at most this many (1 to 500) before `before`, or the end of the list."
+        )]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor to page backward from.")] before: Option<String>,
+    ) -> Result<Counted<Segment>, AppError> {
         find_camera(ctx, Capability::VideoPlayback, &camera_id).await?;
         let window = window(from, to, Duration::days(93))?;
-        segments_connection(ctx, &camera_id, window, first, after).await
+        let args = PageArgs::new(first, after, last, before);
+        segments_connection(ctx, &camera_id, window, args).await
     }
 }
 

@@ -54,6 +54,7 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
     // Never beside a retention sweep: between a segment's row delete and its unlink, the file
     // must not look like a new recording.
     let _no_sweep = state.sweep_lock.lock().await;
+    let started = std::time::Instant::now();
     let cameras = camera::Entity::find().all(&state.db).await?;
     let root = recordings_root(state);
     let settle = Duration::from_millis(state.config.index_settle_ms);
@@ -104,6 +105,7 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
             }
         }
     }
+    crate::telemetry::indexer_pass(started.elapsed().as_secs_f64());
     Ok(indexed)
 }
 
@@ -213,6 +215,8 @@ async fn index_file(
     if let Some(gap) = gap.filter(|_| gap_recorded) {
         state.recorders.clear_stop_reason(&camera.id, gap.reason);
     }
+    let delay = (now.timestamp_millis() - segment.end_ms) as f64 / 1000.0;
+    crate::telemetry::segment_indexed(&camera.id, delay);
     publish(state, &segment, gap.filter(|_| gap_recorded), now).await?;
     Ok(true)
 }

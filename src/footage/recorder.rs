@@ -197,6 +197,7 @@ impl Job for RecorderJob {
         );
         tracing::warn!(camera = camera_id, %error, "recorder exited; restarting after backoff");
         let reason = exit_reason(&stderr, ran);
+        crate::telemetry::recorder_exited(camera_id, reason.as_str());
         state.recorders.set_stop_reason(camera_id, reason);
         let new_state = if reason == GapReason::CameraOffline {
             CameraState::Offline

@@ -254,33 +254,12 @@ pub async fn segments_overlapping(
         .await?)
 }
 
-/// A page of segments overlapping the window, after the `(start, id)` key.
-pub async fn segments_page(
-    db: &impl ConnectionTrait,
+/// The segments of a camera overlapping the window, as a query to page.
+pub fn overlapping_segments(
     camera_id: &str,
     window: TimeRange,
-    after: Option<(i64, String)>,
-    limit: u64,
-) -> Result<Vec<segment::Model>, AppError> {
-    let mut condition = overlapping(camera_id, window);
-    if let Some((start, id)) = after {
-        condition = condition.add(
-            Condition::any()
-                .add(segment::Column::StartMs.gt(start))
-                .add(
-                    Condition::all()
-                        .add(segment::Column::StartMs.eq(start))
-                        .add(segment::Column::Id.gt(id)),
-                ),
-        );
-    }
-    Ok(segment::Entity::find()
-        .filter(condition)
-        .order_by_asc(segment::Column::StartMs)
-        .order_by_asc(segment::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await?)
+) -> sea_orm::Select<segment::Entity> {
+    segment::Entity::find().filter(overlapping(camera_id, window))
 }
 
 /// Recorded gaps overlapping the window (they carry the reasons).

@@ -8,7 +8,10 @@ pub mod extension;
 pub mod input;
 pub mod multiplex;
 pub mod paging;
+pub mod persisted;
 pub mod requirements;
+pub mod scalars;
+pub mod shape;
 pub mod ws;
 
 pub use context::ContextExt;

@@ -24,6 +24,8 @@ const fn cap(c: Capability) -> Requirement {
 pub const ROOT_FIELDS: &[(&str, &str, Requirement)] = &[
     ("Query", "serverInfo", Authenticated),
     ("Query", "me", Authenticated),
+    ("Query", "node", Authenticated),
+    ("Query", "nodes", Authenticated),
     ("Query", "users", cap(Capability::Admin)),
     ("Query", "apiKeys", cap(Capability::Admin)),
     ("Query", "auditLog", cap(Capability::RegistryManage)),

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql::{BatchRequest, BatchResponse, ServerError};
+use async_graphql::{BatchRequest, BatchResponse};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State, WebSocketUpgrade};
@@ -13,8 +13,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http_body_util::{BodyExt, Limited};
 
+use crate::auth::principal::{RequestAuth, Role};
 use crate::error::{REQUEST_ID, codes, ensure_codes};
 use crate::graphql::documents::DocumentCache;
+use crate::graphql::persisted::Refusal;
+use crate::graphql::shape::{RootShape, introspection_only};
 use crate::graphql::ws::{self, Protocol, WsSettings};
 use crate::http::respond::{HttpState, authenticate, json_response, refusal};
 use crate::telemetry;
@@ -83,7 +86,12 @@ async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: 
             );
         }
     };
-    if batch.iter().any(|request| request.query.trim().is_empty()) {
+    let persisted_only =
+        |request: &async_graphql::Request| request.extensions.contains_key("persistedQuery");
+    if batch
+        .iter()
+        .any(|request| request.query.trim().is_empty() && !persisted_only(request))
+    {
         telemetry::record_operation("none", "rejected", 0.0);
         return refusal(
             StatusCode::BAD_REQUEST,
@@ -129,6 +137,9 @@ async fn graphql_get(
             );
         }
     };
+    if let Err(refusal) = state.persisted.resolve(&mut request) {
+        return persisted_refusal(&refusal);
+    }
     let operation_name = request.operation_name.clone();
     let operation_type = match request.parsed_query() {
         Ok(document) => selected_operation_type(&document.operations, operation_name.as_deref()),
@@ -164,48 +175,111 @@ fn selected_operation_type(
     }
 }
 
-/// The metrics label of an operation: its given name, else the name in its document.
-fn operation_label(documents: &DocumentCache, request: &mut async_graphql::Request) -> String {
+/// Resolves a persisted query and, with a trusted list in force, refuses a document that is
+/// not on it unless an admin sends it.
+fn admit(
+    state: &HttpState,
+    auth: &RequestAuth,
+    request: &mut async_graphql::Request,
+) -> Result<(), Refusal> {
+    state.persisted.resolve(request)?;
+    let admin = matches!(auth, RequestAuth::Authenticated(p) if p.role == Role::Admin);
+    if state.persisted.enforcing() && !admin && !state.persisted.trusted(&request.query) {
+        return Err(Refusal::NotTrusted);
+    }
+    Ok(())
+}
+
+/// A request refused before it ran, as a GraphQL response carrying the refusal's code.
+fn refused(refusal: &Refusal) -> async_graphql::Response {
+    let mut error = async_graphql::ServerError::new(refusal.message(), None);
+    crate::error::set_code(&mut error, refusal.code());
+    async_graphql::Response::from_errors(vec![error])
+}
+
+/// `GET` with a persisted query that cannot run: Apollo's link expects a 200 with the code
+/// for an unknown hash (it then sends the document), a 400 otherwise.
+fn persisted_refusal(refusal: &Refusal) -> Response {
+    let status = match refusal {
+        Refusal::NotFound => StatusCode::OK,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    self::refusal(status, refusal.code(), &refusal.message())
+}
+
+/// What the server learns of a request before running it.
+struct Prepared {
+    /// The metrics label: its given name, else the name in its document.
+    label: String,
+    /// Its root fields, for null propagation.
+    root: RootShape,
+    /// It asks for nothing but introspection.
+    introspection: bool,
+}
+
+fn prepare(documents: &DocumentCache, request: &mut async_graphql::Request) -> Prepared {
     let given = request.operation_name.clone();
-    let name = match documents.prepare(request).map(|doc| &doc.operations) {
-        _ if given.is_some() => given,
-        Some(DocumentOperations::Multiple(ops)) if ops.len() == 1 => {
+    let Some(doc) = documents.prepare(request) else {
+        return Prepared {
+            label: telemetry::operation_label(given.as_deref()),
+            root: RootShape::default(),
+            introspection: false,
+        };
+    };
+    let name = match &doc.operations {
+        _ if given.is_some() => given.clone(),
+        DocumentOperations::Multiple(ops) if ops.len() == 1 => {
             ops.keys().next().map(|name| name.to_string())
         }
         _ => None,
     };
-    telemetry::operation_label(name.as_deref())
+    Prepared {
+        label: telemetry::operation_label(name.as_deref()),
+        root: RootShape::of(doc, given.as_deref()),
+        introspection: introspection_only(doc, given.as_deref()),
+    }
 }
 
-async fn execute(state: HttpState, headers: &HeaderMap, mut batch: BatchRequest) -> Response {
+async fn execute(state: HttpState, headers: &HeaderMap, batch: BatchRequest) -> Response {
     let started = Instant::now();
     let auth = authenticate(&state, headers).await;
-    let names: Vec<String> = batch
-        .iter_mut()
-        .map(|request| operation_label(&state.documents, request))
-        .collect();
-    let batch = batch.data(auth);
     let request_id = request_id(headers);
-    let mut response = REQUEST_ID
-        .scope(request_id, state.schema.execute_batch(batch))
-        .await;
-    let seconds = started.elapsed().as_secs_f64();
-    let record = |name: &str, errors: &mut Vec<ServerError>| {
-        ensure_codes(errors);
-        telemetry::record_operation(
-            name,
-            if errors.is_empty() { "ok" } else { "error" },
-            seconds,
-        );
+    let (single, requests) = match batch {
+        BatchRequest::Single(request) => (true, vec![request]),
+        BatchRequest::Batch(requests) => (false, requests),
     };
-    match &mut response {
-        BatchResponse::Single(single) => record(&names[0], &mut single.errors),
-        BatchResponse::Batch(responses) => {
-            for (single, name) in responses.iter_mut().zip(&names) {
-                record(name, &mut single.errors);
-            }
+    let mut responses = Vec::with_capacity(requests.len());
+    for mut request in requests {
+        if let Err(refusal) = admit(&state, &auth, &mut request) {
+            responses.push(refused(&refusal));
+            continue;
         }
+        let prepared = prepare(&state.documents, &mut request);
+        let schema = state.schemas.for_document(prepared.introspection);
+        let request = request.data(auth.clone());
+        let mut response = REQUEST_ID
+            .scope(request_id.clone(), schema.execute(request))
+            .await;
+        state
+            .schemas
+            .non_null_roots
+            .propagate(&mut response, &prepared.root);
+        ensure_codes(&mut response.errors);
+        let outcome = if response.errors.is_empty() {
+            "ok"
+        } else {
+            "error"
+        };
+        telemetry::record_operation(&prepared.label, outcome, started.elapsed().as_secs_f64());
+        responses.push(response);
     }
+    let response = match (single, responses.pop()) {
+        (true, Some(one)) => BatchResponse::Single(one),
+        (_, last) => {
+            responses.extend(last);
+            BatchResponse::Batch(responses)
+        }
+    };
     match serde_json::to_string(&response) {
         Ok(body) => json_response(StatusCode::OK, body),
         Err(_) => refusal(
@@ -216,19 +290,60 @@ async fn execute(state: HttpState, headers: &HeaderMap, mut batch: BatchRequest)
     }
 }
 
+/// Whether a websocket upgrade may proceed: a browser sends `Origin`, which must be this
+/// server's own (same host and port) or one of the allowed origins; other clients send none.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    if allowed.iter().any(|a| a == origin) {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
 /// Bytes read from a websocket at a time.
 const WS_READ_BUFFER: usize = 8 * 1024;
 
 /// `GET /graphql/ws`: the websocket endpoint (`graphql-transport-ws`, `graphql-ws`).
-async fn graphql_ws(State(state): State<HttpState>, upgrade: WebSocketUpgrade) -> Response {
+async fn graphql_ws(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     let config = &state.app.config;
+    if !origin_allowed(&headers, &config.allowed_origins()) {
+        return refusal(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "this page's origin may not open the API's websocket (HELDAR_CORS_ORIGINS lists the ones that may)",
+        );
+    }
     let settings = WsSettings {
         init_timeout: config.ws_init_timeout(),
         keepalive: config.ws_keepalive(),
     };
     let max = config.ws_max_message_bytes as usize;
+    // The client's order of preference decides: a client that offers the legacy protocol first
+    // speaks it (Python gql does), whatever our own order would be.
+    let offered = headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let chosen = offered
+        .split(',')
+        .map(str::trim)
+        .find(|name| Protocol::from_name(name).is_some())
+        .and_then(Protocol::from_name);
+    let names: &[&'static str] = match chosen {
+        Some(Protocol::LegacyWs) => &[ws::GRAPHQL_WS],
+        Some(Protocol::TransportWs) => &[ws::GRAPHQL_TRANSPORT_WS],
+        None => &[],
+    };
     let upgrade = upgrade
-        .protocols([ws::GRAPHQL_TRANSPORT_WS, ws::GRAPHQL_WS])
+        .protocols(names.iter().copied())
         .max_message_size(max)
         .max_frame_size(max)
         // tungstenite zero-fills its whole read buffer on every read (128 KiB by default), so
@@ -239,7 +354,16 @@ async fn graphql_ws(State(state): State<HttpState>, upgrade: WebSocketUpgrade) -
         .selected_protocol()
         .and_then(|p| p.to_str().ok())
         .and_then(Protocol::from_name);
-    upgrade.on_upgrade(move |socket| ws::serve(socket, protocol, state.schema, state.app, settings))
+    upgrade.on_upgrade(move |socket| {
+        ws::serve(
+            socket,
+            protocol,
+            state.schemas,
+            state.persisted,
+            state.app,
+            settings,
+        )
+    })
 }
 
 const CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'";

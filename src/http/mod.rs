@@ -13,6 +13,7 @@ pub use respond::HttpState;
 /// Builds the router.
 pub fn router(state: HttpState) -> Router {
     let bench_routes = state.app.config.bench_routes;
+    let cors = cors(&state.app.config.allowed_origins());
     Router::new()
         .merge(graphql::routes())
         .merge(platform::routes(bench_routes))
@@ -31,6 +32,43 @@ pub fn router(state: HttpState) -> Router {
             .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::WARN)),
         )
         .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
+        .layer(cors)
         .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(tower_http::request_id::MakeRequestUuid))
         .with_state(state)
+}
+
+/// CORS for the operator's allow-list of origins (`HELDAR_CORS_ORIGINS`). Credentials are
+/// bearer tokens in a header, never cookies, so no credentialed CORS: a listed page may send
+/// `Authorization` and JSON, and learns nothing a token would not give it. Preflights are
+/// cached for ten minutes. With no origin listed nothing is added, so browsers keep every other
+/// origin out.
+fn cors(
+    origins: &[String],
+) -> tower::util::Either<tower_http::cors::CorsLayer, tower::layer::util::Identity> {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return tower::util::Either::Right(tower::layer::util::Identity::new());
+    }
+    let layer = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([
+            HeaderName::from_static("x-request-id"),
+            header::CONTENT_DISPOSITION,
+            header::RETRY_AFTER,
+        ])
+        .max_age(std::time::Duration::from_secs(600));
+    tower::util::Either::Left(layer)
 }

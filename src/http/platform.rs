@@ -43,7 +43,7 @@ async fn readyz(State(state): State<HttpState>) -> Response {
 
 /// `GET /metrics`: Prometheus text.
 async fn metrics(State(state): State<HttpState>) -> Response {
-    let body = telemetry::render(&state.app);
+    let body = telemetry::render(&state.app).await;
     (
         [(
             header::CONTENT_TYPE,

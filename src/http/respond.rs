@@ -10,7 +10,8 @@ use serde_json::json;
 use crate::auth::principal::{Capability, Principal, RequestAuth};
 use crate::error::request_error;
 use crate::graphql::documents::DocumentCache;
-use crate::schema::HeldarSchema;
+use crate::graphql::persisted::PersistedDocuments;
+use crate::schema::Schemas;
 use crate::state::AppState;
 
 /// What every handler needs.
@@ -18,10 +19,12 @@ use crate::state::AppState;
 pub struct HttpState {
     /// Application state.
     pub app: AppState,
-    /// The GraphQL schema.
-    pub schema: HeldarSchema,
+    /// The GraphQL schemas.
+    pub schemas: Schemas,
     /// Parsed documents by text.
     pub documents: Arc<DocumentCache>,
+    /// Documents known by hash: persisted queries and the trusted list.
+    pub persisted: Arc<PersistedDocuments>,
 }
 
 /// A GraphQL-shaped error response with the given HTTP status.

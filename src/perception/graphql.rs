@@ -8,6 +8,7 @@ use crate::auth::principal::Capability;
 use crate::error::AppError;
 use crate::graphql::ContextExt;
 use crate::graphql::context::find_camera;
+use crate::graphql::scalars::Long;
 use crate::perception::{ingest, model};
 use crate::zones::geometry::BBox;
 
@@ -60,7 +61,7 @@ pub struct DetectionBatchInput {
 #[derive(SimpleObject)]
 pub struct IngestReceipt {
     /// The batch's sequence in the outbox.
-    pub seq: Option<i64>,
+    pub seq: Option<Long>,
     /// True when this camera already had this frame id: nothing was changed.
     pub duplicate: bool,
     /// Detections stored from the batch; 0 for a duplicate.
@@ -91,7 +92,7 @@ impl IngestMutation {
         let receipt =
             ingest::ingest(state, principal, &camera, batch, frame_ticket.as_deref()).await?;
         Ok(IngestReceipt {
-            seq: receipt.seq,
+            seq: receipt.seq.map(Long),
             duplicate: receipt.duplicate,
             accepted: receipt.accepted as i32,
             events: receipt.events as i32,

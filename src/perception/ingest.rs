@@ -51,6 +51,7 @@ pub async fn ingest(
         crate::perception::store::insert_batch(&txn, &batch, &provenance, now).await?
     else {
         txn.rollback().await?;
+        crate::telemetry::batch_ingested(true, 0);
         return Ok(Receipt {
             seq: None,
             duplicate: true,
@@ -60,6 +61,7 @@ pub async fn ingest(
         });
     };
     txn.commit().await?;
+    crate::telemetry::batch_ingested(false, stored.detections.len());
     let _ = state.perception.batches.send(DetectionBatch::from(&stored));
     let events = fan_out(state, &stored).await?;
     Ok(Receipt {
@@ -76,7 +78,7 @@ impl From<&Batch> for DetectionBatch {
         let row = &batch.outbox;
         DetectionBatch {
             camera_id: async_graphql::ID(row.camera_id.clone()),
-            seq: row.seq,
+            seq: crate::graphql::scalars::Long(row.seq),
             frame_id: row.frame_id.clone(),
             task_type: row.task_type.clone(),
             captured_at: row.captured_at,

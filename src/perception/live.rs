@@ -9,6 +9,7 @@ use crate::auth::principal::Capability;
 use crate::error::AppError;
 use crate::graphql::ContextExt;
 use crate::graphql::context::find_camera;
+use crate::graphql::scalars::Long;
 
 /// One detected object of a live batch.
 #[derive(SimpleObject, Clone, Debug)]
@@ -35,7 +36,7 @@ pub struct DetectionBatch {
     /// Id of the camera the frame came from.
     pub camera_id: ID,
     /// The batch's position in the ingest outbox, increasing; the `seq` of its `IngestReceipt`.
-    pub seq: i64,
+    pub seq: Long,
     /// The worker's frame id.
     pub frame_id: String,
     /// Task type that produced the detections, as the worker sent it.

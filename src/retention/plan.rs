@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
-use async_graphql::{Enum, SimpleObject};
+use async_graphql::{ComplexObject, Enum, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{camera, segment};
 use sea_orm::sea_query::Expr;
@@ -17,6 +17,7 @@ use crate::error::AppError;
 use crate::events::model::Severity;
 use crate::evidence::locks::not_held;
 use crate::footage::recorder::recordings_root;
+use crate::graphql::scalars::Long;
 use crate::state::AppState;
 
 /// Why a segment is deleted.
@@ -32,13 +33,53 @@ pub enum RetentionReason {
     DiskFloor,
 }
 
+impl RetentionReason {
+    /// The reason as metrics label it (`age`, `camera_quota`, `size_cap`, `disk_floor`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetentionReason::Age => "age",
+            RetentionReason::CameraQuota => "camera_quota",
+            RetentionReason::SizeCap => "size_cap",
+            RetentionReason::DiskFloor => "disk_floor",
+        }
+    }
+}
+
+/// A condition deletion cannot fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum RetentionWarningCode {
+    /// Held footage alone exceeds a camera's quota.
+    CameraQuotaProtected,
+    /// Held footage alone exceeds the global size cap.
+    LockedExceedsCap,
+    /// A camera over its fair share holds only held or in-use footage.
+    OverShareAllProtected,
+    /// The free-disk floor is not below the disk's size.
+    FloorUnsatisfiable,
+    /// The recordings disk's free space cannot be read.
+    DiskStatsUnavailable,
+}
+
+impl RetentionWarningCode {
+    /// The code as the sweep's event payload writes it (`camera_quota_protected`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetentionWarningCode::CameraQuotaProtected => "camera_quota_protected",
+            RetentionWarningCode::LockedExceedsCap => "locked_exceeds_cap",
+            RetentionWarningCode::OverShareAllProtected => "over_share_all_protected",
+            RetentionWarningCode::FloorUnsatisfiable => "floor_unsatisfiable",
+            RetentionWarningCode::DiskStatsUnavailable => "disk_stats_unavailable",
+        }
+    }
+}
+
 /// A condition the sweep could not fix by deleting unprotected footage.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct RetentionWarning {
     /// How serious: WARNING or CRITICAL.
     pub severity: Severity,
-    /// Stable code: `camera_quota_protected`, `locked_exceeds_cap`, `over_share_all_protected`, `floor_unsatisfiable`, `disk_stats_unavailable`.
-    pub code: String,
+    /// Which condition.
+    pub code: RetentionWarningCode,
     /// Camera concerned, if one.
     pub camera_id: Option<String>,
     /// What is wrong and what to do.
@@ -47,6 +88,7 @@ pub struct RetentionWarning {
 
 /// A segment the sweep would delete.
 #[derive(Debug, Clone, SimpleObject)]
+#[graphql(complex)]
 pub struct RetentionCandidate {
     /// Id of the segment (`seg_…`).
     pub segment_id: String,
@@ -57,6 +99,7 @@ pub struct RetentionCandidate {
     /// Last instant of the segment's footage.
     pub end: DateTime<Utc>,
     /// File size in bytes.
+    #[graphql(skip)]
     pub size_bytes: i64,
     /// Why it was picked: the first rule that applies, in the order AGE, CAMERA_QUOTA, SIZE_CAP, DISK_FLOOR.
     pub reason: RetentionReason,
@@ -71,15 +114,23 @@ pub struct RetentionCandidate {
     pub end_ms: i64,
 }
 
+#[ComplexObject]
+impl RetentionCandidate {
+    /// File size in bytes.
+    async fn size_bytes(&self) -> Long {
+        Long(self.size_bytes)
+    }
+}
+
 /// Segments and bytes for one reason.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct ReasonTotal {
     /// The rule these segments were picked by.
     pub reason: RetentionReason,
     /// Segments picked by this rule.
-    pub segments: i64,
+    pub segments: Long,
     /// Bytes of those segments.
-    pub bytes: i64,
+    pub bytes: Long,
 }
 
 /// What the next sweep would delete, and why.
@@ -90,9 +141,9 @@ pub struct RetentionPreview {
     /// The first candidates, in deletion order.
     pub segments: Vec<RetentionCandidate>,
     /// Segments the sweep would delete, including those past `first`.
-    pub total_segments: i64,
+    pub total_segments: Long,
     /// Bytes of all candidates.
-    pub total_bytes: i64,
+    pub total_bytes: Long,
     /// Candidates per reason; reasons with none are left out.
     pub by_reason: Vec<ReasonTotal>,
     /// Conditions deletion cannot fix.
@@ -105,21 +156,21 @@ pub struct RetentionReport {
     /// When the sweep started, by the server's clock.
     pub started_at: DateTime<Utc>,
     /// Recording segments this sweep deleted.
-    pub deleted_segments: i64,
+    pub deleted_segments: Long,
     /// Bytes of the deleted segments.
-    pub deleted_bytes: i64,
+    pub deleted_bytes: Long,
     /// Candidates kept because a read lock or hold appeared before the delete.
-    pub skipped_locked: i64,
+    pub skipped_locked: Long,
     /// Deleted segments per reason; reasons with none are left out.
     pub by_reason: Vec<ReasonTotal>,
     /// Clips removed after their own retention.
-    pub expired_clips: i64,
+    pub expired_clips: Long,
     /// Snapshots removed after their retention.
-    pub expired_snapshots: i64,
+    pub expired_snapshots: Long,
     /// Audit, event and gap rows removed after `HELDAR_AUDIT_RETENTION_DAYS`.
-    pub pruned_rows: i64,
+    pub pruned_rows: Long,
     /// Recording files no segment row accounts for (older than an hour, and older than the camera's oldest segment or of a deleted camera), removed.
-    pub reclaimed_orphans: i64,
+    pub reclaimed_orphans: Long,
     /// Conditions deletion cannot fix.
     pub warnings: Vec<RetentionWarning>,
 }
@@ -216,10 +267,16 @@ impl Ledger {
         self.out.push(c);
     }
 
-    fn warn(&mut self, severity: Severity, code: &str, camera: Option<&str>, message: String) {
+    fn warn(
+        &mut self,
+        severity: Severity,
+        code: RetentionWarningCode,
+        camera: Option<&str>,
+        message: String,
+    ) {
         self.warnings.push(RetentionWarning {
             severity,
-            code: code.into(),
+            code,
             camera_id: camera.map(str::to_owned),
             message,
         });
@@ -239,7 +296,7 @@ impl Ledger {
             if protected > max {
                 self.warn(
                     Severity::Critical,
-                    "locked_exceeds_cap",
+                    RetentionWarningCode::LockedExceedsCap,
                     None,
                     format!("held footage ({protected} bytes) alone exceeds the limit ({max} bytes); release holds or raise the limit"),
                 );
@@ -269,7 +326,7 @@ impl Ledger {
                     None => {
                         self.warn(
                             Severity::Critical,
-                            "over_share_all_protected",
+                            RetentionWarningCode::OverShareAllProtected,
                             Some(&camera),
                             format!("camera `{camera}` is over its fair share with only held or in-use footage; nothing else is taken"),
                         );
@@ -421,7 +478,7 @@ impl Ledger {
                 if protected > quota {
                     self.warn(
                         Severity::Warning,
-                        "camera_quota_protected",
+                        RetentionWarningCode::CameraQuotaProtected,
                         Some(&cam.id),
                         format!("held footage ({protected} bytes) exceeds the camera's quota ({quota} bytes); release holds or raise the quota"),
                     );
@@ -448,13 +505,13 @@ impl Ledger {
         match disk {
             None => self.warn(
                 Severity::Warning,
-                "disk_stats_unavailable",
+                RetentionWarningCode::DiskStatsUnavailable,
                 None,
                 "cannot read the recordings disk's free space; the free-disk floor is not enforced".into(),
             ),
             Some((_, total)) if floor >= total => self.warn(
                 Severity::Critical,
-                "floor_unsatisfiable",
+                RetentionWarningCode::FloorUnsatisfiable,
                 None,
                 format!("HELDAR_MIN_FREE_DISK ({floor} bytes) is not below the disk's size ({total} bytes); nothing is pruned for it"),
             ),
@@ -483,8 +540,8 @@ pub fn totals(candidates: &[RetentionCandidate]) -> Vec<ReasonTotal> {
     by.into_iter()
         .map(|(reason, (segments, bytes))| ReasonTotal {
             reason,
-            segments,
-            bytes,
+            segments: Long(segments),
+            bytes: Long(bytes),
         })
         .collect()
 }
@@ -495,8 +552,8 @@ pub async fn preview(state: &AppState, limit: usize) -> Result<RetentionPreview,
     let ledger = plan(state, now).await?;
     Ok(RetentionPreview {
         planned_at: now,
-        total_segments: ledger.out.len() as i64,
-        total_bytes: ledger.out.iter().map(|c| c.size_bytes).sum(),
+        total_segments: Long(ledger.out.len() as i64),
+        total_bytes: Long(ledger.out.iter().map(|c| c.size_bytes).sum()),
         by_reason: totals(&ledger.out),
         segments: ledger.out.into_iter().take(limit).collect(),
         warnings: ledger.warnings,

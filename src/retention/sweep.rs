@@ -19,6 +19,7 @@ use crate::evidence::exports;
 use crate::footage::model::{CoverageChange, CoverageChangeKind, GapReason, join_spans_ms};
 use crate::footage::recorder::recordings_root;
 use crate::footage::store;
+use crate::graphql::scalars::Long;
 use crate::ids::new_id;
 use crate::retention::plan::{RetentionCandidate, RetentionReport, deletable, plan, totals};
 use crate::state::AppState;
@@ -77,6 +78,10 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
         }
     }
     record_pruned(state, &deleted, started_at).await?;
+    for total in totals(&deleted) {
+        let (segments, bytes) = (total.segments.0 as u64, total.bytes.0 as u64);
+        crate::telemetry::retention_deleted(total.reason.as_str(), segments, bytes);
+    }
     if let Some(err) = failure {
         return Err(err);
     }
@@ -85,21 +90,21 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
     let reclaimed_orphans = reclaim_orphans(state).await?;
     let report = RetentionReport {
         started_at,
-        deleted_segments: deleted.len() as i64,
-        deleted_bytes: deleted.iter().map(|c| c.size_bytes).sum(),
-        skipped_locked: skipped,
+        deleted_segments: Long(deleted.len() as i64),
+        deleted_bytes: Long(deleted.iter().map(|c| c.size_bytes).sum()),
+        skipped_locked: Long(skipped),
         by_reason: totals(&deleted),
-        expired_clips,
-        expired_snapshots,
-        pruned_rows,
-        reclaimed_orphans,
+        expired_clips: Long(expired_clips),
+        expired_snapshots: Long(expired_snapshots),
+        pruned_rows: Long(pruned_rows),
+        reclaimed_orphans: Long(reclaimed_orphans),
         warnings: ledger.warnings,
     };
     announce(state, &report).await?;
-    if report.deleted_segments > 0 || !report.warnings.is_empty() {
+    if report.deleted_segments.0 > 0 || !report.warnings.is_empty() {
         tracing::info!(
-            deleted = report.deleted_segments,
-            bytes = report.deleted_bytes,
+            deleted = report.deleted_segments.0,
+            bytes = report.deleted_bytes.0,
             skipped,
             warnings = report.warnings.len(),
             "retention sweep"
@@ -125,7 +130,7 @@ async fn announce(state: &AppState, report: &RetentionReport) -> Result<(), AppE
         "expiredSnapshots": report.expired_snapshots,
         "prunedRows": report.pruned_rows,
         "reclaimedOrphans": report.reclaimed_orphans,
-        "warnings": report.warnings.iter().map(|w| json!({"severity": w.severity.as_str(), "code": w.code, "cameraId": w.camera_id, "message": w.message})).collect::<Vec<_>>(),
+        "warnings": report.warnings.iter().map(|w| json!({"severity": w.severity.as_str(), "code": w.code.as_str(), "cameraId": w.camera_id, "message": w.message})).collect::<Vec<_>>(),
     });
     let event = NewEvent::new(EventKind::RetentionSweep, severity, report.started_at);
     crate::events::store::record(state, event.payload(payload)).await?;

@@ -10,10 +10,12 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::json;
 
 use crate::error::AppError;
-use crate::events::model::{EventKind, NewEvent, Severity};
+use crate::events::model::{CrossingDirection, EventKind, NewEvent, Severity};
 use crate::perception::consumers::{Batch, DetectionConsumer};
 use crate::state::AppState;
-use crate::zones::engine::{Observation, TRACK_TTL_SECS, ZoneEvent, ZoneEventKind, ZoneSpec};
+use crate::zones::engine::{
+    Observation, RestoredVisit, TRACK_TTL_SECS, ZoneEvent, ZoneEventKind, ZoneSpec,
+};
 use crate::zones::geometry::BBox;
 use crate::zones::store::ZoneLabel;
 
@@ -49,7 +51,8 @@ impl DetectionConsumer for ZoneConsumer {
         // The engine guard is held until the events are recorded, so two batches of the same
         // camera can never log their events out of the order the engine produced them.
         let mut engine = state.zones.engine.lock().await;
-        let produced = engine.process(camera, zones, &observations, now);
+        let source = Some(batch.outbox.task_type.as_str());
+        let produced = engine.process_from(camera, source, zones, &observations, now);
         // Names and severities of the zones concerned (disabled ones too: a TTL exit may
         // concern a zone disabled since, or another camera's zone).
         let mut labels: HashMap<String, ZoneLabel> = HashMap::new();
@@ -95,8 +98,8 @@ fn zone_event(e: &ZoneEvent, zone: Option<&ZoneLabel>, batch: &Batch) -> NewEven
         ZoneEventKind::Enter => (EventKind::ZoneEnter, None),
         ZoneEventKind::Exit => (EventKind::ZoneExit, None),
         ZoneEventKind::Dwell => (EventKind::ZoneDwell, None),
-        ZoneEventKind::CrossAToB => (EventKind::LineCross, Some("AB")),
-        ZoneEventKind::CrossBToA => (EventKind::LineCross, Some("BA")),
+        ZoneEventKind::CrossAToB => (EventKind::LineCross, Some(CrossingDirection::Ab)),
+        ZoneEventKind::CrossBToA => (EventKind::LineCross, Some(CrossingDirection::Ba)),
         ZoneEventKind::StaticSuppressed => (EventKind::ZoneStaticSuppressed, None),
     };
     let severity = match (e.kind, zone) {
@@ -196,9 +199,10 @@ pub async fn restore_engine(state: &AppState) -> Result<usize, AppError> {
     }
     let mut restored = 0;
     for ((camera, zone, track), visit) in &visits {
-        let seen: Option<DateTime<Utc>> = detection::Entity::find()
+        let seen: Option<(DateTime<Utc>, String)> = detection::Entity::find()
             .select_only()
             .column(detection::Column::CreatedAt)
+            .column(detection::Column::TaskType)
             .filter(detection::Column::CameraId.eq(camera.clone()))
             .filter(detection::Column::TrackId.eq(track.clone()))
             .order_by_desc(detection::Column::Id)
@@ -206,19 +210,21 @@ pub async fn restore_engine(state: &AppState) -> Result<usize, AppError> {
             .into_tuple()
             .one(&state.db)
             .await?;
-        let last_seen = seen.map_or(visit.last_event_at, |s| s.max(visit.last_event_at));
+        let last_seen = seen
+            .as_ref()
+            .map_or(visit.last_event_at, |(s, _)| (*s).max(visit.last_event_at));
+        let source = seen.as_ref().map(|(_, task_type)| task_type.as_str());
         if last_seen < alive_after {
             continue; // gone: the next batch's prune would exit it anyway
         }
         let mut engine = state.zones.engine.lock().await;
-        engine.restore_inside(
-            camera,
-            zone,
-            track,
-            visit.entered_at,
+        let restored_visit = RestoredVisit {
+            entered_at: visit.entered_at,
             last_seen,
-            visit.dwell_announced,
-        );
+            dwell_emitted: visit.dwell_announced,
+            source,
+        };
+        engine.restore_inside(camera, zone, track, restored_visit);
         restored += 1;
     }
     Ok(restored)

@@ -9,7 +9,7 @@
 //! [`TRACK_TTL_SECS`] while inside gets an exit, stamped with its own camera (the reference
 //! stamped the camera of the batch being processed).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
@@ -147,6 +147,11 @@ struct Entry {
     announced: bool,
     dwell_emitted: bool,
     last_point: Option<Point>,
+    /// The producer (task type) of the batches that saw it; a batch of the same producer
+    /// without it is evidence that it left.
+    source: Option<String>,
+    /// Its label when last seen, for the exit its absence causes.
+    label: String,
 }
 
 type Key = (String, String, String);
@@ -157,6 +162,18 @@ pub struct ZoneEngine {
     entries: HashMap<Key, Entry>,
 }
 
+/// What the event log says about a visit still open when the server stopped.
+pub struct RestoredVisit<'a> {
+    /// When the track entered.
+    pub entered_at: DateTime<Utc>,
+    /// When it was last seen (its latest detection or event).
+    pub last_seen: DateTime<Utc>,
+    /// Whether its DWELL was already announced.
+    pub dwell_emitted: bool,
+    /// The task type that last saw it.
+    pub source: Option<&'a str>,
+}
+
 /// One observation of a track, in one zone, at one time.
 struct Sighting<'a> {
     camera_id: &'a str,
@@ -165,6 +182,8 @@ struct Sighting<'a> {
     observation: &'a Observation,
     point: Point,
     now: DateTime<Utc>,
+    /// The task type of the batch, when known.
+    source: Option<&'a str>,
 }
 
 impl Sighting<'_> {
@@ -232,6 +251,30 @@ fn observe_line(
     e.last_point = Some(seen.point);
 }
 
+/// An absence counted as a sighting outside: the debounce advances towards "outside", and
+/// once confirmed a track that was inside (and not suppressed) exits.
+fn step_outside(e: &mut Entry, confirm_frames: u32) -> Option<ZoneEventKind> {
+    if !e.inside {
+        // Seen entering but not confirmed yet: the absence resets that.
+        e.candidate = None;
+        e.streak = 0;
+        return None;
+    }
+    if e.candidate == Some(false) {
+        e.streak += 1;
+    } else {
+        e.candidate = Some(false);
+        e.streak = 1;
+    }
+    if e.streak < confirm_frames.max(1) {
+        return None;
+    }
+    e.inside = false;
+    e.candidate = None;
+    e.streak = 0;
+    (!e.suppressed).then_some(ZoneEventKind::Exit)
+}
+
 /// A region: inside or outside, debounced over `confirm_frames` sightings; enter, exit, and
 /// dwell once per visit.
 fn observe_region(
@@ -292,6 +335,21 @@ impl ZoneEngine {
         observations: &[Observation],
         now: DateTime<Utc>,
     ) -> Vec<ZoneEvent> {
+        self.process_from(camera_id, None, zones, observations, now)
+    }
+
+    /// [`process`](Self::process) for a batch from `source` (the task type that produced it):
+    /// a track that batch lacks, which earlier batches of the same source saw inside a region,
+    /// counts as seen outside, so it exits after the zone's confirm frames instead of after the
+    /// track TTL (workers post every frame, empty ones too).
+    pub fn process_from(
+        &mut self,
+        camera_id: &str,
+        source: Option<&str>,
+        zones: &[ZoneSpec],
+        observations: &[Observation],
+        now: DateTime<Utc>,
+    ) -> Vec<ZoneEvent> {
         let mut best: HashMap<&str, &Observation> = HashMap::new();
         for o in observations {
             let Some(track) = o.track_id.as_deref() else {
@@ -308,7 +366,11 @@ impl ZoneEngine {
             }
         }
         let mut events = Vec::new();
+        let mut observed: HashSet<(String, String)> = HashSet::new();
         if best.is_empty() || zones.is_empty() {
+            if let Some(source) = source {
+                self.absent(camera_id, source, zones, &observed, now, &mut events);
+            }
             // Still expire silent tracks: a batch with nobody in it is how a worker says the
             // scene emptied (the reference skipped this and delayed those exits).
             self.prune(now, &mut events);
@@ -334,12 +396,65 @@ impl ZoneEngine {
                     observation: o,
                     point,
                     now,
+                    source,
                 };
                 self.observe(&seen, &mut events);
+                observed.insert((zone.id.clone(), (*track).to_owned()));
             }
+        }
+        if let Some(source) = source {
+            self.absent(camera_id, source, zones, &observed, now, &mut events);
         }
         self.prune(now, &mut events);
         events
+    }
+
+    /// Tracks of `source` inside a region of `zones` that this batch did not see there: one
+    /// sighting outside each.
+    fn absent(
+        &mut self,
+        camera_id: &str,
+        source: &str,
+        zones: &[ZoneSpec],
+        observed: &HashSet<(String, String)>,
+        now: DateTime<Utc>,
+        events: &mut Vec<ZoneEvent>,
+    ) {
+        let mut gone: Vec<Key> = self
+            .entries
+            .iter()
+            .filter(|((c, z, t), e)| {
+                c == camera_id
+                    && e.source.as_deref() == Some(source)
+                    && (e.inside || e.candidate == Some(true))
+                    && !observed.contains(&(z.clone(), t.clone()))
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        gone.sort();
+        for key in gone {
+            let Some(zone) = zones.iter().find(|z| z.id == key.1) else {
+                continue;
+            };
+            let Shape::Region(_) = zone.shape else {
+                continue;
+            };
+            let Some(e) = self.entries.get_mut(&key) else {
+                continue;
+            };
+            if let Some(exit) = step_outside(e, zone.confirm_frames) {
+                let (camera_id, zone_id, track_id) = key;
+                events.push(ZoneEvent {
+                    kind: exit,
+                    camera_id,
+                    zone_id,
+                    track_id,
+                    label: e.label.clone(),
+                    dwell_seconds: None,
+                    at: now,
+                });
+            }
+        }
     }
 
     fn observe(&mut self, seen: &Sighting<'_>, events: &mut Vec<ZoneEvent>) {
@@ -356,6 +471,14 @@ impl ZoneEngine {
             return;
         };
         e.last_seen = seen.now;
+        if let Some(source) = seen.source
+            && e.source.as_deref() != Some(source)
+        {
+            e.source = Some(source.to_owned());
+        }
+        if e.label != seen.observation.label {
+            e.label = seen.observation.label.clone();
+        }
         if let Some(s) = seen.zone.suppression {
             suppress(e, seen, s, events);
         }
@@ -382,6 +505,8 @@ impl ZoneEngine {
             announced: false,
             dwell_emitted: false,
             last_point: None,
+            source: seen.source.map(str::to_owned),
+            label: seen.observation.label.clone(),
         };
         if let Some(s) = seen.zone.suppression
             && let Some(prior) = self.entries.iter().find(|((c, z, _), e)| {
@@ -434,10 +559,14 @@ impl ZoneEngine {
         camera_id: &str,
         zone_id: &str,
         track_id: &str,
-        entered_at: DateTime<Utc>,
-        last_seen: DateTime<Utc>,
-        dwell_emitted: bool,
+        visit: RestoredVisit<'_>,
     ) {
+        let RestoredVisit {
+            entered_at,
+            last_seen,
+            dwell_emitted,
+            source,
+        } = visit;
         self.entries.insert(
             (
                 camera_id.to_owned(),
@@ -459,6 +588,8 @@ impl ZoneEngine {
                 announced: true,
                 dwell_emitted,
                 last_point: None,
+                source: source.map(str::to_owned),
+                label: String::new(),
             },
         );
     }
@@ -790,5 +921,74 @@ mod tests {
             "stamped with the track's own camera"
         );
         assert_eq!(events[0].label, "");
+    }
+
+    #[test]
+    fn a_track_its_own_task_no_longer_sees_exits_after_the_confirm_frames() {
+        let mut engine = ZoneEngine::default();
+        let zones = [right_half()];
+        let inside = person("t1", [0.6, 0.4, 0.1, 0.2]);
+        let motion = Some("motion");
+        for i in 0..2 {
+            engine.process_from(
+                "cam",
+                motion,
+                &zones,
+                std::slice::from_ref(&inside),
+                t(i as f64),
+            );
+        }
+        assert_eq!(engine.occupancy("cam", "z", t(1.0)), 1);
+        // Another task type's batches say nothing about it.
+        let events = engine.process_from("cam", Some("detect"), &zones, &[], t(2.0));
+        assert!(events.is_empty(), "{events:?}");
+        // Its own task's empty frames: outside after the zone's 2 confirm frames.
+        assert!(
+            engine
+                .process_from("cam", motion, &zones, &[], t(2.5))
+                .is_empty()
+        );
+        let events = engine.process_from("cam", motion, &zones, &[], t(3.0));
+        assert_eq!(kinds(&events), [ZoneEventKind::Exit]);
+        assert_eq!(
+            events[0].label, "person",
+            "the exit carries the label it was last seen with"
+        );
+        assert_eq!(engine.occupancy("cam", "z", t(3.0)), 0);
+        // Seen again inside: it enters again after the confirm frames.
+        engine.process_from("cam", motion, &zones, std::slice::from_ref(&inside), t(4.0));
+        let events = engine.process_from("cam", motion, &zones, &[inside], t(5.0));
+        assert_eq!(kinds(&events), [ZoneEventKind::Enter]);
+    }
+
+    #[test]
+    fn one_missed_frame_does_not_make_a_track_leave() {
+        let mut engine = ZoneEngine::default();
+        let zones = [right_half()];
+        let inside = person("t1", [0.6, 0.4, 0.1, 0.2]);
+        let motion = Some("motion");
+        for i in 0..2 {
+            engine.process_from(
+                "cam",
+                motion,
+                &zones,
+                std::slice::from_ref(&inside),
+                t(i as f64),
+            );
+        }
+        assert!(
+            engine
+                .process_from("cam", motion, &zones, &[], t(2.0))
+                .is_empty()
+        );
+        let events =
+            engine.process_from("cam", motion, &zones, std::slice::from_ref(&inside), t(3.0));
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e.kind, ZoneEventKind::Exit | ZoneEventKind::Enter)),
+            "back before the confirm frames: no exit, no enter: {events:?}"
+        );
+        assert_eq!(engine.occupancy("cam", "z", t(3.0)), 1);
     }
 }

@@ -29,6 +29,7 @@ use crate::zones::store::name_free;
 #[derive(SimpleObject)]
 pub struct Zone {
     /// Zone id (`zone_…`).
+    #[graphql(owned)]
     pub id: ID,
     /// Id of the camera the zone belongs to.
     pub camera_id: ID,

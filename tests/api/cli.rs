@@ -358,7 +358,7 @@ async fn serve_demo_records_the_demo_camera_and_leaves_no_ffmpeg_behind_on_sigte
     );
     let started = Instant::now();
     loop {
-        let body = gql("{ perceptionEvents(filter: {cameraIds: [\"demo\"], kinds: [\"ZONE_ENTER\", \"ZONE_EXIT\"]}) { edges { node { kind label } } } }", Some(&token)).await;
+        let body = gql("{ perceptionEvents(filter: {cameraIds: [\"demo\"], kinds: [ZONE_ENTER, ZONE_EXIT]}) { edges { node { kind label } } } }", Some(&token)).await;
         let kinds: Vec<&str> = body["data"]["perceptionEvents"]["edges"]
             .as_array()
             .unwrap()
@@ -377,7 +377,7 @@ async fn serve_demo_records_the_demo_camera_and_leaves_no_ffmpeg_behind_on_sigte
     let samplers = gql("{ aiSamplers { cameraId state fps width } }", Some(&token)).await;
     assert_eq!(
         samplers["data"]["aiSamplers"],
-        serde_json::json!([{"cameraId": "demo", "state": "sampling", "fps": 2.0, "width": 640}])
+        serde_json::json!([{"cameraId": "demo", "state": "SAMPLING", "fps": 2.0, "width": 640}])
     );
     Command::new("kill")
         .args(["-TERM", &worker.id().to_string()])

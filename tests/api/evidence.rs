@@ -518,7 +518,7 @@ async fn retention_takes_only_unprotected_footage_phase_by_phase(backend: Backen
             .as_array()
             .unwrap()
             .iter()
-            .any(|w| w["code"] == "camera_quota_protected" && w["cameraId"] == "tight")
+            .any(|w| w["code"] == "CAMERA_QUOTA_PROTECTED" && w["cameraId"] == "tight")
     );
 
     // Incidents total their holds' footage.
@@ -651,7 +651,7 @@ async fn the_size_cap_takes_from_the_camera_over_its_share_and_stops_at_protecte
             .as_array()
             .unwrap()
             .iter()
-            .any(|w| w["code"] == "over_share_all_protected" && w["severity"] == "CRITICAL")
+            .any(|w| w["code"] == "OVER_SHARE_ALL_PROTECTED" && w["severity"] == "CRITICAL")
     );
 }
 both!(the_size_cap_takes_from_the_camera_over_its_share_and_stops_at_protected_footage);

@@ -174,7 +174,7 @@ async fn a_generated_camera_is_recorded_indexed_and_its_gaps_explained(backend: 
         "the gap starts at the pause: {gap}"
     );
     // The gap is in the event log too.
-    let logged = app.gql("{ perceptionEvents(filter: {kinds: [\"RECORDING_GAP\"], cameraIds: [\"lab\"]}) { edges { node { severity payload } } } }", json!({}), app.admin()).await;
+    let logged = app.gql("{ perceptionEvents(filter: {kinds: [RECORDING_GAP], cameraIds: [\"lab\"]}) { edges { node { severity payload } } } }", json!({}), app.admin()).await;
     let logged = logged["perceptionEvents"]["edges"].as_array().unwrap();
     assert!(
         logged
@@ -206,7 +206,7 @@ async fn a_generated_camera_is_recorded_indexed_and_its_gaps_explained(backend: 
         },
     )
     .await;
-    let outage = app.gql("{ perceptionEvents(filter: {kinds: [\"RECORDER_ERROR\", \"CAMERA_OFFLINE\"], cameraIds: [\"lab\"]}) { edges { node { kind } } } }", json!({}), app.admin()).await;
+    let outage = app.gql("{ perceptionEvents(filter: {kinds: [RECORDER_ERROR, CAMERA_OFFLINE], cameraIds: [\"lab\"]}) { edges { node { kind } } } }", json!({}), app.admin()).await;
     assert_eq!(
         outage["perceptionEvents"]["edges"]
             .as_array()

@@ -178,7 +178,7 @@ async fn tasks_are_validated_and_idempotent_and_leases_are_exclusive_shared_and_
 
     // A disabled task is leased to no one.
     app.gql(
-        "mutation($id: ID!) { updateAiTask(id: $id, input: {enabled: false}) { enabled } }",
+        "mutation($id: ID!) { updateAiTask(input: {id: $id, enabled: false}) { enabled } }",
         json!({"id": all[0]}),
         app.admin(),
     )
@@ -446,7 +446,7 @@ async fn frame_tickets_vouch_for_batches_and_every_abuse_is_refused(backend: Bac
     // A task disabled after the ticket was issued.
     let fresh = header(&pull(&app, &a, &url).await, "x-frame-ticket").unwrap();
     app.gql(
-        "mutation($id: ID!) { updateAiTask(id: $id, input: {enabled: false}) { enabled } }",
+        "mutation($id: ID!) { updateAiTask(input: {id: $id, enabled: false}) { enabled } }",
         json!({"id": task}),
         app.admin(),
     )
@@ -469,7 +469,7 @@ async fn frame_tickets_vouch_for_batches_and_every_abuse_is_refused(backend: Bac
         "no sampler runs: the old frame is not served"
     );
     app.gql(
-        "mutation($id: ID!) { updateAiTask(id: $id, input: {enabled: true}) { enabled } }",
+        "mutation($id: ID!) { updateAiTask(input: {id: $id, enabled: true}) { enabled } }",
         json!({"id": task}),
         app.admin(),
     )
@@ -516,7 +516,7 @@ async fn under_warn_an_unticketed_batch_is_accepted_flagged_and_reported_once(ba
     let (code, message) = app.gql_err(INGEST, reserved, Some(&a)).await;
     assert_eq!(code, "BAD_USER_INPUT");
     assert!(message.contains("input.frameId"), "{message}");
-    let events = app.gql("{ perceptionEvents(filter: {kinds: [\"INGEST_UNTICKETED\"]}) { edges { node { kind severity cameraId } } } }", json!({}), app.admin()).await;
+    let events = app.gql("{ perceptionEvents(filter: {kinds: [INGEST_UNTICKETED]}) { edges { node { kind severity cameraId } } } }", json!({}), app.admin()).await;
     assert_eq!(
         events["perceptionEvents"]["edges"],
         json!([{"node": {"kind": "INGEST_UNTICKETED", "severity": "WARNING", "cameraId": "c1"}}])
@@ -564,7 +564,7 @@ async fn the_reference_worker_follows_the_demo_box_through_a_zone_with_real_ffmp
         .to_owned();
 
     let mut ws = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
-    ws.send(json!({"id": "z", "type": "subscribe", "payload": {"query": "subscription { perceptionEvents(filter: {kinds: [\"ZONE_ENTER\", \"ZONE_EXIT\"]}) { kind label trackId cameraId } }"}})).await;
+    ws.send(json!({"id": "z", "type": "subscribe", "payload": {"query": "subscription { perceptionEvents(filter: {kinds: [ZONE_ENTER, ZONE_EXIT]}) { kind label trackId cameraId } }"}})).await;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let worker = tokio::spawn(heldar::worker::run(
         heldar::worker::WorkerOptions {
@@ -600,7 +600,7 @@ async fn the_reference_worker_follows_the_demo_box_through_a_zone_with_real_ffmp
         .await;
     assert_eq!(
         samplers["aiSamplers"],
-        json!([{"cameraId": "demo", "state": "sampling", "fps": 4.0, "width": 320}])
+        json!([{"cameraId": "demo", "state": "SAMPLING", "fps": 4.0, "width": 320}])
     );
     assert_eq!(
         kinds,
@@ -654,13 +654,13 @@ async fn the_frame_budget_goes_by_priority_and_samplers_report_their_state(backe
     let mut seen = Value::Null;
     for _ in 0..100 {
         seen = app.gql(SAMPLERS, json!({}), app.admin()).await["aiSamplers"].clone();
-        if seen[0]["state"] == "offline" && seen[0]["restarts"].as_i64() >= Some(1) {
+        if seen[0]["state"] == "OFFLINE" && seen[0]["restarts"].as_i64() >= Some(1) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(seen[0]["cameraId"], "c1");
-    assert_eq!(seen[0]["state"], "offline", "{seen}");
+    assert_eq!(seen[0]["state"], "OFFLINE", "{seen}");
     assert_eq!(
         (
             seen[0]["fps"].as_f64(),
@@ -678,17 +678,17 @@ async fn the_frame_budget_goes_by_priority_and_samplers_report_their_state(backe
     );
     assert_eq!(
         seen[1],
-        json!({"cameraId": "c2", "state": "shed", "requestedFps": 5.0, "fps": 0.0, "width": 0, "restarts": 0, "lastError": null})
+        json!({"cameraId": "c2", "state": "SHED", "requestedFps": 5.0, "fps": 0.0, "width": 0, "restarts": 0, "lastError": null})
     );
     // Priority moves the budget.
     app.gql(
-        "mutation($id: ID!) { updateAiTask(id: $id, input: {priority: 10}) { priority } }",
+        "mutation($id: ID!) { updateAiTask(input: {id: $id, priority: 10}) { priority } }",
         json!({"id": t2}),
         app.admin(),
     )
     .await;
     let seen = app.gql(SAMPLERS, json!({}), app.admin()).await["aiSamplers"].clone();
-    assert_eq!(seen[0]["state"], "shed", "{seen}");
+    assert_eq!(seen[0]["state"], "SHED", "{seen}");
     assert_eq!(seen[1]["fps"], 1.0, "{seen}");
     // A scoped key sees only its cameras' samplers.
     let c2_only = worker_key(&app, "fleet-c2", Some(vec!["c2"])).await;

@@ -1,13 +1,12 @@
 //! Clip exports: `exportClip`, `cancelClipExport`, `clipExport`, `clipExports`, and the
 //! `clipExport` subscription.
 
-use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, InputObject, Object, Subscription};
 use chrono::{DateTime, Duration, Utc};
 use entity::vocab::ClipStatus;
 use entity::{clip_export, segment};
 use futures_util::{Stream, StreamExt, stream};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::auth::principal::{CameraScope, Capability};
@@ -19,7 +18,8 @@ use crate::footage::graphql::FootageGap;
 use crate::footage::model::{GapReason, TimeRange};
 use crate::graphql::ContextExt;
 use crate::graphql::context::find_camera;
-use crate::graphql::paging::{connection, decode_cursor, page_size};
+use crate::graphql::paging::{Counted, Keyset, Order, PageArgs, paged};
+use crate::graphql::scalars::Long;
 
 /// A clip export job.
 pub struct ClipExport(pub clip_export::Model);
@@ -28,7 +28,7 @@ pub struct ClipExport(pub clip_export::Model);
 #[Object]
 impl ClipExport {
     /// Export id (`clip_…`).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
     /// Id of the camera the clip is cut from.
@@ -90,8 +90,8 @@ impl ClipExport {
             .unwrap_or(0)
     }
     /// Clip size in bytes, once READY.
-    async fn size_bytes(&self) -> Option<i64> {
-        self.0.size_bytes
+    async fn size_bytes(&self) -> Option<Long> {
+        self.0.size_bytes.map(Long)
     }
     /// Hex SHA-256 of the clip file, once READY: check a downloaded copy against it.
     async fn sha256(&self) -> Option<&str> {
@@ -190,16 +190,27 @@ impl ExportsQuery {
     }
 
     /// Clip exports of the cameras in scope, newest first.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each is a GraphQL argument; Relay paging alone adds four"
+    )]
     async fn clip_exports(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only this camera.")] camera_id: Option<ID>,
         #[graphql(desc = "Only these statuses.")] status: Option<Vec<ClipStatus>>,
-        #[graphql(desc = "Page size, 1 to 500 (default 50).")] first: Option<i32>,
-        #[graphql(desc = "Cursor from the previous page.")] after: Option<String>,
-    ) -> Result<Connection<String, ClipExport>, AppError> {
+        #[graphql(desc = "Page forward: at most this many (1 to 500, default 50) after `after`.")]
+        first: Option<i32>,
+        #[graphql(desc = "Cursor to page forward from (an edge's `cursor`).")] after: Option<
+            String,
+        >,
+        #[graphql(
+            desc = "Page backward: at most this many (1 to 500) before `before`, or the end of the list."
+        )]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor to page backward from.")] before: Option<String>,
+    ) -> Result<Counted<ClipExport>, AppError> {
         let principal = ctx.require(Capability::VideoExport)?;
-        let limit = page_size(first)?;
         let mut query = clip_export::Entity::find().filter(scope_condition(
             &principal.scope,
             clip_export::Column::CameraId,
@@ -211,21 +222,16 @@ impl ExportsQuery {
         if let Some(statuses) = &status {
             query = query.filter(clip_export::Column::Status.is_in(statuses.iter().copied()));
         }
-        if let Some(cursor) = &after {
-            query = query.filter(clip_export::Column::Id.lt(decode_cursor(cursor)?));
-        }
-        let rows = query
-            .order_by_desc(clip_export::Column::Id)
-            .limit(limit + 1)
-            .all(&ctx.state()?.db)
-            .await?;
-        connection(
-            rows,
-            limit,
-            after.is_some(),
-            |r| r.id.clone(),
-            |r| Ok(ClipExport(r)),
-        )
+        let keyset = Keyset::by_text(
+            clip_export::Column::Id,
+            Order::NewestFirst,
+            |row: &clip_export::Model| row.id.clone(),
+        );
+        let args = PageArgs::new(first, after, last, before);
+        paged(&ctx.state()?.db, query, &keyset, &args, |row| {
+            Ok::<_, AppError>(ClipExport(row))
+        })
+        .await
     }
 }
 

@@ -1,10 +1,9 @@
 //! Evidence holds: `lockEvidence`, `releaseEvidence`, `evidenceHolds`.
 
-use async_graphql::connection::Connection;
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Duration, Utc};
 use entity::{evidence_hold, segment};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use crate::audit::{self, Actor, Entry};
@@ -14,7 +13,8 @@ use crate::evidence::graphql::{bounded, scope_condition};
 use crate::evidence::store::{Footage, NewHold, footage_in, place_hold, release_hold};
 use crate::graphql::ContextExt;
 use crate::graphql::context::find_camera;
-use crate::graphql::paging::{connection, decode_cursor, page_size};
+use crate::graphql::paging::{Counted, Keyset, Order, PageArgs, paged};
+use crate::graphql::scalars::Long;
 
 /// A range of one camera's footage to hold.
 #[derive(InputObject)]
@@ -36,6 +36,7 @@ pub struct LockEvidenceInput {
 #[graphql(complex)]
 pub struct EvidenceHold {
     /// Hold id (`hold_…`).
+    #[graphql(owned)]
     pub id: ID,
     /// Id of the camera whose footage is held.
     pub camera_id: ID,
@@ -81,12 +82,12 @@ impl From<evidence_hold::Model> for EvidenceHold {
 #[ComplexObject]
 impl EvidenceHold {
     /// Segments of the camera overlapping the held range now (the ones it protects while active).
-    async fn segment_count(&self, ctx: &Context<'_>) -> Result<i64, AppError> {
-        Ok(self.totals(ctx).await?.segments)
+    async fn segment_count(&self, ctx: &Context<'_>) -> Result<Long, AppError> {
+        Ok(Long(self.totals(ctx).await?.segments))
     }
     /// Bytes of the camera's segments overlapping the held range now.
-    async fn total_bytes(&self, ctx: &Context<'_>) -> Result<i64, AppError> {
-        Ok(self.totals(ctx).await?.bytes)
+    async fn total_bytes(&self, ctx: &Context<'_>) -> Result<Long, AppError> {
+        Ok(Long(self.totals(ctx).await?.bytes))
     }
 }
 
@@ -108,17 +109,28 @@ pub struct HoldsQuery;
 #[Object]
 impl HoldsQuery {
     /// Evidence holds of the cameras in scope, newest first.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each is a GraphQL argument; Relay paging alone adds four"
+    )]
     async fn evidence_holds(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only this camera.")] camera_id: Option<ID>,
         #[graphql(desc = "Only this incident.")] incident_id: Option<String>,
         #[graphql(desc = "Include released holds.", default = false)] include_released: bool,
-        #[graphql(desc = "Page size, 1 to 500 (default 50).")] first: Option<i32>,
-        #[graphql(desc = "Cursor from the previous page.")] after: Option<String>,
-    ) -> Result<Connection<String, EvidenceHold>, AppError> {
+        #[graphql(desc = "Page forward: at most this many (1 to 500, default 50) after `after`.")]
+        first: Option<i32>,
+        #[graphql(desc = "Cursor to page forward from (an edge's `cursor`).")] after: Option<
+            String,
+        >,
+        #[graphql(
+            desc = "Page backward: at most this many (1 to 500) before `before`, or the end of the list."
+        )]
+        last: Option<i32>,
+        #[graphql(desc = "Cursor to page backward from.")] before: Option<String>,
+    ) -> Result<Counted<EvidenceHold>, AppError> {
         let principal = ctx.require(Capability::EventsRead)?;
-        let limit = page_size(first)?;
         let mut query = evidence_hold::Entity::find().filter(scope_condition(
             &principal.scope,
             evidence_hold::Column::CameraId,
@@ -133,21 +145,16 @@ impl HoldsQuery {
         if !include_released {
             query = query.filter(evidence_hold::Column::ReleasedAt.is_null());
         }
-        if let Some(cursor) = &after {
-            query = query.filter(evidence_hold::Column::Id.lt(decode_cursor(cursor)?));
-        }
-        let rows = query
-            .order_by_desc(evidence_hold::Column::Id)
-            .limit(limit + 1)
-            .all(&ctx.state()?.db)
-            .await?;
-        connection(
-            rows,
-            limit,
-            after.is_some(),
-            |r| r.id.clone(),
-            |r| Ok::<EvidenceHold, AppError>(r.into()),
-        )
+        let keyset = Keyset::by_text(
+            evidence_hold::Column::Id,
+            Order::NewestFirst,
+            |row: &evidence_hold::Model| row.id.clone(),
+        );
+        let args = PageArgs::new(first, after, last, before);
+        paged(&ctx.state()?.db, query, &keyset, &args, |row| {
+            Ok::<EvidenceHold, AppError>(row.into())
+        })
+        .await
     }
 }
 

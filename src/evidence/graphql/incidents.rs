@@ -10,6 +10,7 @@ use crate::error::AppError;
 use crate::evidence::graphql::scope_condition;
 use crate::evidence::store::footage_in;
 use crate::graphql::ContextExt;
+use crate::graphql::scalars::Long;
 
 /// Holds grouped by incident, with their footage totals.
 #[derive(SimpleObject)]
@@ -25,9 +26,9 @@ pub struct Incident {
     /// Latest end among its active holds.
     pub to: DateTime<Utc>,
     /// Segments overlapping its active holds, summed per hold (a segment under two holds counts twice).
-    pub segment_count: i64,
+    pub segment_count: Long,
     /// Bytes of those segments, summed per hold.
-    pub total_bytes: i64,
+    pub total_bytes: Long,
     /// Seconds of footage held.
     pub covered_seconds: f64,
 }
@@ -73,8 +74,8 @@ impl IncidentsQuery {
                     }
                     i.from = i.from.min(from);
                     i.to = i.to.max(to);
-                    i.segment_count += count;
-                    i.total_bytes += bytes;
+                    i.segment_count.0 += count;
+                    i.total_bytes.0 += bytes;
                     i.covered_seconds += seconds;
                 }
                 None => incidents.push(Incident {
@@ -83,8 +84,8 @@ impl IncidentsQuery {
                     camera_ids: vec![ID(hold.camera_id.clone())],
                     from,
                     to,
-                    segment_count: count,
-                    total_bytes: bytes,
+                    segment_count: Long(count),
+                    total_bytes: Long(bytes),
                     covered_seconds: seconds,
                 }),
             }

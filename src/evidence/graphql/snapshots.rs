@@ -11,6 +11,7 @@ use crate::evidence::graphql::signed_url;
 use crate::evidence::snapshots;
 use crate::graphql::ContextExt;
 use crate::graphql::context::find_camera;
+use crate::graphql::scalars::Long;
 
 /// A JPEG of one recorded frame.
 #[derive(SimpleObject)]
@@ -24,7 +25,7 @@ pub struct Snapshot {
     /// Segment the frame was taken from.
     pub segment_id: ID,
     /// JPEG size in bytes.
-    pub size_bytes: i64,
+    pub size_bytes: Long,
     /// Hex SHA-256 of the JPEG.
     pub sha256: String,
     /// A short-lived signed link to the JPEG.
@@ -64,7 +65,7 @@ impl SnapshotsMutation {
             camera_id,
             at,
             segment_id: ID(snap.segment_id),
-            size_bytes: snap.size_bytes,
+            size_bytes: Long(snap.size_bytes),
             sha256: snap.sha256,
             expires_at: snap.expires_at,
         })

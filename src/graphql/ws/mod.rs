@@ -6,6 +6,7 @@
 //! owns the protocol: frame validation, ack state, ids, timers and close codes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
@@ -18,12 +19,15 @@ pub mod operation;
 pub mod protocol;
 
 use crate::auth::ConnectionAuth;
+use crate::auth::principal::RequestAuth;
 use crate::error::REQUEST_ID;
 use crate::graphql::multiplex::GroupKey;
-use crate::schema::HeldarSchema;
+use crate::graphql::persisted::PersistedDocuments;
+use crate::graphql::shape::{RootShape, introspection_only};
+use crate::schema::{HeldarSchema, Schemas};
 use crate::state::AppState;
 
-use operation::{Outgoing, forward};
+use operation::{Nulls, Outgoing, forward};
 pub use protocol::{GRAPHQL_TRANSPORT_WS, GRAPHQL_WS, Protocol, close};
 use protocol::{Payload, close_socket, parse_payload};
 
@@ -46,7 +50,8 @@ enum Stop {
 pub async fn serve(
     socket: WebSocket,
     protocol: Option<Protocol>,
-    schema: HeldarSchema,
+    schemas: Schemas,
+    persisted: Arc<PersistedDocuments>,
     state: AppState,
     settings: WsSettings,
 ) {
@@ -64,7 +69,8 @@ pub async fn serve(
     let (tx, rx) = mpsc::channel(64);
     let mut conn = Connection {
         protocol,
-        schema,
+        schemas,
+        persisted,
         state,
         socket,
         auth: None,
@@ -90,7 +96,8 @@ pub async fn serve(
 
 struct Connection {
     protocol: Protocol,
-    schema: HeldarSchema,
+    schemas: Schemas,
+    persisted: Arc<PersistedDocuments>,
     state: AppState,
     socket: WebSocket,
     /// Set once `connection_init` has been accepted (the ack was sent).
@@ -197,8 +204,16 @@ impl Connection {
                 self.on_init(payload).await
             }
             ("ping", false) => {
+                let payload = message.remove("payload");
+                let reauth = payload
+                    .as_ref()
+                    .and_then(|p| p.get("authorization"))
+                    .is_some();
+                if reauth && self.auth.is_some() {
+                    return self.on_reauthenticate(payload).await;
+                }
                 let mut pong = json!({"type": "pong"});
-                if let Some(payload) = message.remove("payload") {
+                if let Some(payload) = payload {
                     pong["payload"] = payload;
                 }
                 self.send_json(pong).await.err().map(|_| Stop::Gone)
@@ -264,6 +279,76 @@ impl Connection {
         }
     }
 
+    /// A `ping` carrying `{"authorization": "Bearer <new token>"}` on an acknowledged socket
+    /// swaps the socket's credential for the refreshed one before the old expires, so its
+    /// subscriptions go on without a reconnect. The `pong` says when the new token expires; a
+    /// token that does not verify, or that belongs to another user or key, closes with 4403.
+    async fn on_reauthenticate(&mut self, payload: Option<Json>) -> Option<Stop> {
+        let payload = match payload {
+            Some(Json::Object(map)) => Some(map),
+            _ => None,
+        };
+        let refused = || {
+            Some(Stop::Close(
+                close::FORBIDDEN,
+                "Forbidden: the new token was refused".into(),
+            ))
+        };
+        let Ok(auth) = crate::auth::connection_init(&self.state, payload).await else {
+            return refused();
+        };
+        let same_holder = match (&self.auth.as_ref()?.auth, &auth.auth) {
+            (RequestAuth::Authenticated(old), RequestAuth::Authenticated(new)) => {
+                old.id == new.id && old.kind == new.kind
+            }
+            _ => false,
+        };
+        if !same_holder {
+            return refused();
+        }
+        let expires_at = match &auth.auth {
+            RequestAuth::Authenticated(p) => p.expires_at.to_rfc3339(),
+            _ => String::new(),
+        };
+        self.auth = Some(auth);
+        let pong = json!({"type": "pong", "payload": {"authorization": "accepted", "expiresAt": expires_at}});
+        self.send_json(pong).await.err().map(|_| Stop::Gone)
+    }
+
+    /// The refusal for a document outside the trusted list, when one is enforced (admins may
+    /// send any document).
+    fn untrusted(
+        &self,
+        auth: &RequestAuth,
+        payload: &Payload,
+    ) -> Option<async_graphql::ServerError> {
+        let admin = matches!(auth, RequestAuth::Authenticated(p) if p.role == crate::auth::principal::Role::Admin);
+        if !self.persisted.enforcing() || admin || self.persisted.trusted(&payload.query) {
+            return None;
+        }
+        let refusal = crate::graphql::persisted::Refusal::NotTrusted;
+        let mut error = async_graphql::ServerError::new(refusal.message(), None);
+        crate::error::set_code(&mut error, refusal.code());
+        Some(error)
+    }
+
+    /// What the document asks for decides the schema (introspection runs without the depth
+    /// limit) and how a failed non-null root field nulls `data`.
+    fn plan(&self, payload: &Payload) -> (HeldarSchema, Nulls) {
+        let (introspection, root) = match async_graphql::parser::parse_query(&payload.query) {
+            Ok(doc) => {
+                let name = payload.operation_name.as_deref();
+                (introspection_only(&doc, name), RootShape::of(&doc, name))
+            }
+            Err(_) => (false, RootShape::default()),
+        };
+        let nulls = Nulls {
+            roots: self.schemas.non_null_roots.clone(),
+            root,
+        };
+        (self.schemas.for_document(introspection).clone(), nulls)
+    }
+
     async fn on_subscribe(&mut self, id: String, payload: Payload) -> Option<Stop> {
         let Some(auth) = &self.auth else {
             return Some(Stop::Close(close::UNAUTHORIZED, "Unauthorized".into()));
@@ -290,7 +375,10 @@ impl Connection {
         let task_id = id.clone();
         let request_id = format!("{}/{}", self.connection_id, id);
         let guard = self.state.ws.operation();
-        let schema = self.schema.clone();
+        if let Some(error) = self.untrusted(&auth, &payload) {
+            return self.send_error(&id, &[error]).await;
+        }
+        let (schema, nulls) = self.plan(&payload);
         let key = GroupKey::of(
             &payload.query,
             payload.operation_name.as_deref(),
@@ -314,14 +402,21 @@ impl Connection {
                     if let Some(seq) = resume {
                         request = request.data(seq);
                     }
-                    forward(schema.execute_stream(request), tx, task_id, generation).await;
+                    forward(
+                        schema.execute_stream(request),
+                        tx,
+                        task_id,
+                        generation,
+                        nulls,
+                    )
+                    .await;
                 }))
             }
             None => {
                 let stream = schema.execute_stream(payload.request().data(auth));
                 self.tasks.spawn(REQUEST_ID.scope(request_id, async move {
                     let _running = guard;
-                    forward(stream, tx, task_id, generation).await;
+                    forward(stream, tx, task_id, generation, nulls).await;
                 }))
             }
         };
@@ -336,7 +431,6 @@ impl Connection {
             // Completed by the client, or a late message of an earlier use of the id.
             _ => return None,
         }
-        let legacy = self.protocol == Protocol::LegacyWs;
         let frame = match out {
             Outgoing::Next { id, response, .. } => {
                 let payload = serde_json::to_string(&response).unwrap_or_else(|_| "null".into());
@@ -345,22 +439,33 @@ impl Connection {
             Outgoing::Raw { id, payload, .. } => return self.send_result(&id, &payload).await,
             Outgoing::Error { id, errors, .. } => {
                 self.finish(&id);
-                let payload = serde_json::to_value(&errors).unwrap_or(Json::Null);
-                if legacy {
-                    // subscriptions-transport-ws sends errors inside `data`, then `complete`.
-                    let frame = json!({"type": "data", "id": id, "payload": {"data": null, "errors": payload}});
-                    if self.send_json(frame).await.is_err() {
-                        return Some(Stop::Gone);
-                    }
-                    json!({"type": "complete", "id": id})
-                } else {
-                    json!({"type": "error", "id": id, "payload": payload})
-                }
+                return self.send_error(&id, &errors).await;
             }
             Outgoing::Complete { id, .. } => {
                 self.finish(&id);
                 json!({"type": "complete", "id": id})
             }
+        };
+        self.send_json(frame).await.err().map(|_| Stop::Gone)
+    }
+
+    /// Sends an operation's `error` (on the legacy protocol, the errors in `data`, then
+    /// `complete`).
+    async fn send_error(
+        &mut self,
+        id: &str,
+        errors: &[async_graphql::ServerError],
+    ) -> Option<Stop> {
+        let payload = serde_json::to_value(errors).unwrap_or(Json::Null);
+        let frame = if self.protocol == Protocol::LegacyWs {
+            let frame =
+                json!({"type": "data", "id": id, "payload": {"data": null, "errors": payload}});
+            if self.send_json(frame).await.is_err() {
+                return Some(Stop::Gone);
+            }
+            json!({"type": "complete", "id": id})
+        } else {
+            json!({"type": "error", "id": id, "payload": payload})
         };
         self.send_json(frame).await.err().map(|_| Stop::Gone)
     }

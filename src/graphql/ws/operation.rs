@@ -8,6 +8,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::error::ensure_codes;
+use crate::graphql::shape::{NonNullRoots, RootShape};
 
 /// An event from an operation task to the socket loop.
 pub enum Outgoing {
@@ -66,10 +67,12 @@ pub async fn forward(
     tx: mpsc::Sender<Outgoing>,
     id: String,
     generation: u64,
+    nulls: Nulls,
 ) {
     let mut stream = std::pin::pin!(stream);
     let mut first = true;
     while let Some(mut response) = stream.next().await {
+        nulls.roots.propagate(&mut response, &nulls.root);
         ensure_codes(&mut response.errors);
         if first && is_request_error(&response) {
             let _ = tx
@@ -95,6 +98,15 @@ pub async fn forward(
         }
     }
     let _ = tx.send(Outgoing::Complete { id, generation }).await;
+}
+
+/// Null propagation at the root of one operation.
+#[derive(Clone)]
+pub struct Nulls {
+    /// The schema's non-null root fields.
+    pub roots: Arc<NonNullRoots>,
+    /// The operation's root fields.
+    pub root: RootShape,
 }
 
 /// A response that failed before execution: no data and no error tied to a field.
