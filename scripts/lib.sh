@@ -48,3 +48,24 @@ ensure_chromium() {
   say "chromium not found; installing Debian's chromium for the GraphiQL browser test"
   apt_install chromium
 }
+
+ensure_promtool() {
+  # Prometheus's promtool lints /metrics in the tests (Debian's prometheus package ships it).
+  command -v promtool >/dev/null 2>&1 && return 0
+  say "promtool not found; installing Debian's prometheus for promtool"
+  apt_install --no-install-recommends prometheus
+}
+
+ensure_python_clients() {
+  # Python `gql` for the client interop test, in a virtualenv of its own.
+  local venv=.cache/python-clients
+  if [ -x "$venv/bin/python" ] && [ ! tests/clients/requirements.txt -nt "$venv/.installed" ]; then
+    return 0
+  fi
+  command -v python3 >/dev/null 2>&1 || apt_install python3 || return 1
+  python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv || return 1
+  say "installing the Python test clients (tests/clients/requirements.txt) into $venv"
+  python3 -m venv "$venv" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check -r tests/clients/requirements.txt >&2
+  touch "$venv/.installed"
+}

@@ -167,6 +167,19 @@ impl RootShape {
             fields,
         }
     }
+
+    /// Whether the operation only signs in (`login`, `refreshSession`, `exchangeApiKey`):
+    /// the way in needs no trust, so a trusted-documents list does not gate it.
+    pub fn only_signs_in(&self) -> bool {
+        self.operation == "Mutation"
+            && !self.fields.is_empty()
+            && self.fields.iter().all(|(_, f)| {
+                matches!(
+                    f.as_str(),
+                    "login" | "refreshSession" | "exchangeApiKey" | "__typename"
+                )
+            })
+    }
 }
 
 #[cfg(test)]

@@ -175,16 +175,20 @@ fn selected_operation_type(
     }
 }
 
-/// Resolves a persisted query and, with a trusted list in force, refuses a document that is
-/// not on it unless an admin sends it.
+/// With a trusted list in force, refuses a document that is not on it, unless an admin sends
+/// it or it only signs in.
 fn admit(
     state: &HttpState,
     auth: &RequestAuth,
-    request: &mut async_graphql::Request,
+    request: &async_graphql::Request,
+    root: &RootShape,
 ) -> Result<(), Refusal> {
-    state.persisted.resolve(request)?;
     let admin = matches!(auth, RequestAuth::Authenticated(p) if p.role == Role::Admin);
-    if state.persisted.enforcing() && !admin && !state.persisted.trusted(&request.query) {
+    if state.persisted.enforcing()
+        && !admin
+        && !root.only_signs_in()
+        && !state.persisted.trusted(&request.query)
+    {
         return Err(Refusal::NotTrusted);
     }
     Ok(())
@@ -250,11 +254,15 @@ async fn execute(state: HttpState, headers: &HeaderMap, batch: BatchRequest) -> 
     };
     let mut responses = Vec::with_capacity(requests.len());
     for mut request in requests {
-        if let Err(refusal) = admit(&state, &auth, &mut request) {
+        if let Err(refusal) = state.persisted.resolve(&mut request) {
             responses.push(refused(&refusal));
             continue;
         }
         let prepared = prepare(&state.documents, &mut request);
+        if let Err(refusal) = admit(&state, &auth, &request, &prepared.root) {
+            responses.push(refused(&refusal));
+            continue;
+        }
         let schema = state.schemas.for_document(prepared.introspection);
         let request = request.data(auth.clone());
         let mut response = REQUEST_ID

@@ -374,6 +374,43 @@ async fn serve_demo_records_the_demo_camera_and_leaves_no_ffmpeg_behind_on_sigte
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // Occupancy follows the picture: one box, counted while it crosses the band (6 s at
+    // 32 px/s) and back to zero within two seconds of it leaving, not after the track TTL.
+    let mut occupancy = crate::helpers::ws::WsClient::connect_acked(
+        &format!("ws://127.0.0.1:{port}/graphql/ws"),
+        serde_json::json!({"authorization": format!("Bearer {token}")}),
+    )
+    .await;
+    occupancy.send(serde_json::json!({"id": "o", "type": "subscribe", "payload": {"query": "subscription { zoneOccupancy(cameraId: \"demo\") { count } }"}})).await;
+    // A visit is timed from an empty band (the first count may catch the box half way).
+    let (mut empty_seen, mut entered, mut most) = (false, None, 0);
+    let started = Instant::now();
+    let inside = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "occupancy never went up and back to zero (entered: {entered:?}, most: {most})"
+        );
+        let Some(crate::helpers::ws::WsEvent::Json(message)) =
+            occupancy.next_event_within(Duration::from_secs(30)).await
+        else {
+            panic!("the occupancy subscription ended");
+        };
+        let count = message["payload"]["data"]["zoneOccupancy"]["count"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{message}"));
+        most = most.max(count);
+        match (entered, count) {
+            (None, 0) => empty_seen = true,
+            (None, 1..) if empty_seen => entered = Some(Instant::now()),
+            (Some(at), 0) => break at.elapsed(),
+            _ => {}
+        }
+    };
+    assert_eq!(most, 1, "one box is one object");
+    assert!(
+        inside > Duration::from_secs(3) && inside < Duration::from_secs(8),
+        "counted inside for {inside:?}; the box crosses the band in 6 s"
+    );
     let samplers = gql("{ aiSamplers { cameraId state fps width } }", Some(&token)).await;
     assert_eq!(
         samplers["data"]["aiSamplers"],

@@ -1,5 +1,6 @@
-//! Real third-party clients: the `graphql-ws` library over `/graphql/ws`, and GraphiQL in
-//! headless Chromium with the network limited to localhost. Both scripts live in `web/tests/`.
+//! Real third-party clients: the `graphql-ws` library over `/graphql/ws`, GraphiQL in
+//! headless Chromium with the network limited to localhost, graphql-codegen with a strict
+//! `tsc`, and Apollo Client's persisted-query link. The scripts live in `web/tests/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -67,7 +68,7 @@ async fn the_graphql_ws_client_library_interoperates(backend: Backend) {
 }
 both!(the_graphql_ws_client_library_interoperates);
 
-async fn graphiql_renders_offline_and_runs_an_introspection_query(backend: Backend) {
+async fn graphiql_renders_offline_runs_introspection_and_opens_the_docs(backend: Backend) {
     let Some(web) = node_ready(Some("/usr/bin/chromium")) else {
         return;
     };
@@ -83,5 +84,65 @@ async fn graphiql_renders_offline_and_runs_an_introspection_query(backend: Backe
         serde_json::json!([]),
         "GraphiQL tried to reach the internet: {result}"
     );
+    let fields = result["docsRootFields"].as_array().unwrap();
+    for root in ["cameras", "footageCoverage", "node", "perceptionEvents"] {
+        assert!(
+            fields.iter().any(|f| f == root),
+            "docs pane lacks {root}: {result}"
+        );
+    }
 }
-both!(graphiql_renders_offline_and_runs_an_introspection_query);
+both!(graphiql_renders_offline_runs_introspection_and_opens_the_docs);
+
+async fn codegen_types_from_the_live_schema_compile_under_strict_tsc(backend: Backend) {
+    let Some(web) = node_ready(None) else { return };
+    let app = TestApp::spawn(backend).await;
+    let (url, token) = (format!("{}/graphql", app.addr), app.token.clone());
+    let result =
+        tokio::task::spawn_blocking(move || run_script(&web, "codegen-typed.mjs", &[&url, &token]))
+            .await
+            .unwrap();
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(result["checkFailsRejected"], true, "{result}");
+}
+both!(codegen_types_from_the_live_schema_compile_under_strict_tsc);
+
+async fn apollos_persisted_query_link_falls_back_then_hits(backend: Backend) {
+    let Some(web) = node_ready(None) else { return };
+    let app = TestApp::spawn(backend).await;
+    let (url, token) = (format!("{}/graphql", app.addr), app.token.clone());
+    let result = tokio::task::spawn_blocking(move || {
+        run_script(&web, "apollo-persisted.mjs", &[&url, &token])
+    })
+    .await
+    .unwrap();
+    assert_eq!(result["ok"], true, "{result}");
+}
+both!(apollos_persisted_query_link_falls_back_then_hits);
+
+async fn a_page_on_a_listed_origin_calls_the_api_from_chromium(backend: Backend) {
+    let Some(web) = node_ready(Some("/usr/bin/chromium")) else {
+        return;
+    };
+    let page_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = TestApp::spawn_with(backend, |config| {
+        config.cors_origins = vec![format!("http://localhost:{page_port}")];
+    })
+    .await;
+    let (api, token) = (app.addr.clone(), app.token.clone());
+    let result = tokio::task::spawn_blocking(move || {
+        run_script(
+            &web,
+            "cors-browser.mjs",
+            &[&api, &token, &page_port.to_string()],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(result["ok"], true, "{result}");
+}
+both!(a_page_on_a_listed_origin_calls_the_api_from_chromium);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Loads the GraphiQL page in headless Chromium (system /usr/bin/chromium via
-// playwright-core) and runs an introspection query from the editor.
+// playwright-core), runs an introspection query from the editor and opens the docs pane,
+// which must list the root Query fields.
 //
 //   node web/tests/graphiql-browser.mjs <httpBaseUrl>
 //
@@ -199,6 +200,30 @@ async function main() {
   );
   result.responseText = await handle.jsonValue();
   result.introspectionResult = true;
+
+  // The docs pane loads the schema with the standard introspection query: it must list the
+  // root fields, not "Error fetching schema".
+  await page.click('button[aria-label="Show Documentation Explorer"]', { timeout: 5000 });
+  await page.waitForSelector('.graphiql-doc-explorer', { state: 'visible', timeout: 5000 });
+  await page
+    .locator('.graphiql-doc-explorer a.graphiql-doc-explorer-type-name', { hasText: /^Query$/ })
+    .first()
+    .click({ timeout: 10000 });
+  const fields = await page.waitForFunction(
+    () => {
+      const pane = document.querySelector('.graphiql-doc-explorer');
+      if (!pane) return null;
+      if (/error fetching schema/i.test(pane.innerText)) return ['<error fetching schema>'];
+      const names = [...pane.querySelectorAll('.graphiql-doc-explorer-field-name')].map((e) => e.textContent);
+      return names.includes('cameras') ? names : null;
+    },
+    null,
+    { timeout: 10000, polling: 100 },
+  );
+  result.docsRootFields = await fields.jsonValue();
+  if (!result.docsRootFields.includes('footageCoverage')) {
+    throw new Error(`the docs pane lists no Query fields: ${result.docsRootFields.join(', ')}`);
+  }
 
   if (SCREENSHOT) {
     await page.screenshot({ path: SCREENSHOT, fullPage: false });
