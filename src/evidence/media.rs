@@ -82,7 +82,7 @@ async fn allowed(
 async fn serve(
     file: std::path::PathBuf,
     mime: &str,
-    download_name: Option<String>,
+    disposition: String,
     request: axum::extract::Request,
 ) -> Response {
     let mime = mime::Mime::from_str(mime).unwrap_or(mime::APPLICATION_OCTET_STREAM);
@@ -100,10 +100,7 @@ async fn serve(
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("private, no-store"),
             );
-            if let Some(name) = download_name
-                && let Ok(value) =
-                    HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
-            {
+            if let Ok(value) = HeaderValue::from_str(&disposition) {
                 headers.insert(header::CONTENT_DISPOSITION, value);
             }
             response
@@ -162,7 +159,13 @@ pub async fn clip(
     } else {
         ("application/json", name.replace(".mp4", ".manifest.json"))
     };
-    serve(disk, mime, Some(name), request).await
+    serve(
+        disk,
+        mime,
+        format!("attachment; filename=\"{name}\""),
+        request,
+    )
+    .await
 }
 
 /// `GET /media/snapshots/<id>.jpg`.
@@ -191,7 +194,14 @@ pub async fn snapshot(
         return refused;
     }
     let disk = exports::snapshots_dir(&state.app).join(format!("{}.jpg", row.id));
-    serve(disk, "image/jpeg", None, request)
-        .await
-        .into_response()
+    // Shown in the browser, saved under a name that says what it is.
+    let name = model::snapshot_file_name(&row.camera_id, row.at_ms, &row.id);
+    serve(
+        disk,
+        "image/jpeg",
+        format!("inline; filename=\"{name}\""),
+        request,
+    )
+    .await
+    .into_response()
 }

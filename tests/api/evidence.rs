@@ -167,6 +167,10 @@ async fn a_clip_across_two_segments_and_a_gap_is_exported_hashed_described_and_s
     let response = app.http.get(&url).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "video/mp4");
+    let disposition = response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let bytes = response.bytes().await.unwrap();
     assert_eq!(bytes.len() as i64, clip["sizeBytes"].as_i64().unwrap());
     assert_eq!(
@@ -207,6 +211,19 @@ async fn a_clip_across_two_segments_and_a_gap_is_exported_hashed_described_and_s
     assert_eq!(manifest["gaps"].as_array().unwrap().len(), 1);
     assert_eq!(manifest["requestedBy"]["name"], "admin");
     assert_eq!(manifest["coveredSeconds"], 20.0);
+    // The download and the manifest name the same file: camera, range in UTC, clip id.
+    let file = manifest["file"].as_str().unwrap();
+    assert_eq!(disposition, format!("attachment; filename=\"{file}\""));
+    let stamp = |t: DateTime<Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
+    let range = format!(
+        "{}-{}",
+        stamp(from),
+        stamp(base + chrono::Duration::seconds(35))
+    );
+    assert!(
+        file.contains(&range) && file.ends_with(&format!("_{}.mp4", clip["id"].as_str().unwrap())),
+        "{file} should carry {range} and the clip id"
+    );
 
     // Tampered, foreign, expired and unsigned links are refused.
     let tampered = format!("{}0", &url[..url.len() - 1]);
@@ -284,6 +301,11 @@ async fn a_clip_across_two_segments_and_a_gap_is_exported_hashed_described_and_s
         .await
         .unwrap();
     assert_eq!(jpeg.headers()["content-type"], "image/jpeg");
+    let disposition = jpeg.headers()["content-disposition"].to_str().unwrap();
+    assert!(
+        disposition.starts_with("inline; filename=\"") && disposition.ends_with(".jpg\""),
+        "{disposition}"
+    );
     let jpeg = jpeg.bytes().await.unwrap();
     assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
     assert_eq!(
