@@ -151,7 +151,7 @@ pub struct UpdateCameraInput {
     pub id: ID,
     /// New display name, 1 to 100 characters, unique across cameras.
     pub name: Option<String>,
-    /// New source URL; a `***` password keeps the stored one.
+    /// New source URL; a `***` password keeps the stored one if scheme, host and port are unchanged.
     pub stream_url: Option<String>,
     /// Enable or disable the camera; a disabled camera is neither recorded nor analysed.
     pub enabled: Option<bool>,
@@ -333,7 +333,7 @@ impl CamerasMutation {
         let url = match &input.stream_url {
             Some(raw) => Some(
                 StreamUrl::parse("input.streamUrl", raw, state.config.allow_local_sources)?
-                    .keeping_password_of(&current.stream_url),
+                    .keeping_password_of("input.streamUrl", &current.stream_url)?,
             ),
             None => None,
         };

@@ -94,17 +94,38 @@ impl StreamUrl {
     }
 
     /// Keeps the password of `previous` when this URL carries the mask instead of one (a UI
-    /// editing the masked URL sends it back unchanged).
-    pub fn keeping_password_of(self, previous: &str) -> StreamUrl {
+    /// editing the masked URL sends it back unchanged). Only for the same scheme, host and
+    /// port: the stored password is never sent to another address, so a mask with a new
+    /// address is refused (the error names `field`) and the password must be given again.
+    pub fn keeping_password_of(self, field: &str, previous: &str) -> Result<StreamUrl, AppError> {
         let (Ok(mut new), Ok(old)) = (Url::parse(&self.0), Url::parse(previous)) else {
-            return self;
+            return Ok(self);
         };
-        if new.password() == Some(MASK) {
-            let _ = new.set_password(old.password());
-            return StreamUrl(new.to_string());
+        if new.password() != Some(MASK) {
+            return Ok(self);
         }
-        self
+        let same_address = new.scheme() == old.scheme()
+            && new.host_str() == old.host_str()
+            && port_of(&new) == port_of(&old);
+        if !same_address {
+            return Err(AppError::bad_input(
+                field,
+                "the stored password is kept only for the same scheme, host and port; \
+                 send the password for the new address",
+            ));
+        }
+        let _ = new.set_password(old.password());
+        Ok(StreamUrl(new.to_string()))
     }
+}
+
+/// A URL's port, or its scheme's default (RTSP's 554 and RTSPS's 322 included).
+fn port_of(url: &Url) -> Option<u16> {
+    url.port_or_known_default().or(match url.scheme() {
+        "rtsp" => Some(554),
+        "rtsps" => Some(322),
+        _ => None,
+    })
 }
 
 /// Whether a stored URL carries a password.
@@ -184,9 +205,22 @@ mod tests {
         assert_eq!(masked(stored), "rtsp://admin:***@cam.local/stream");
         let edited = StreamUrl::parse("f", "rtsp://admin:***@cam.local/stream2", false).unwrap();
         assert_eq!(
-            edited.keeping_password_of(stored).expose(),
+            edited.keeping_password_of("f", stored).unwrap().expose(),
             "rtsp://admin:s3cret@cam.local/stream2"
         );
+        for elsewhere in [
+            "rtsp://admin:***@evil.example/stream",
+            "rtsp://admin:***@cam.local:8554/stream",
+            "rtsps://admin:***@cam.local/stream",
+        ] {
+            let moved = StreamUrl::parse("f", elsewhere, false).unwrap();
+            assert!(
+                moved.keeping_password_of("f", stored).is_err(),
+                "{elsewhere}"
+            );
+        }
+        let explicit = StreamUrl::parse("f", "rtsp://admin:new@evil.example/s", false).unwrap();
+        assert!(explicit.keeping_password_of("f", stored).is_ok());
         assert!(!has_password("rtsp://cam.local/stream"));
     }
 }

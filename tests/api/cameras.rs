@@ -138,6 +138,64 @@ async fn duplicate_names_and_ids_conflict_and_name_the_existing_camera(backend: 
 }
 both!(duplicate_names_and_ids_conflict_and_name_the_existing_camera);
 
+async fn the_mask_never_carries_the_stored_password_to_another_address(backend: Backend) {
+    use sea_orm::EntityTrait;
+    let app = TestApp::spawn(backend).await;
+    create(
+        &app,
+        json!({"name": "Gate", "streamUrl": "rtsp://u:s3cret@cam.local:554/a"}),
+    )
+    .await;
+    let stored = |app: &TestApp| {
+        let db = app.state.db.clone();
+        async move {
+            entity::camera::Entity::find_by_id("gate".to_owned())
+                .one(&db)
+                .await
+                .unwrap()
+                .unwrap()
+                .stream_url
+        }
+    };
+    for elsewhere in [
+        "rtsp://u:***@attacker.example/a",
+        "rtsp://u:***@cam.local:8554/a",
+        "rtsps://u:***@cam.local/a",
+    ] {
+        let (code, message) = app
+            .gql_err(
+                UPDATE,
+                json!({"i": {"id": "gate", "streamUrl": elsewhere}}),
+                app.admin(),
+            )
+            .await;
+        assert_eq!(code, "BAD_USER_INPUT", "{elsewhere}");
+        assert!(message.contains("input.streamUrl"), "{message}");
+        assert_eq!(
+            stored(&app).await,
+            "rtsp://u:s3cret@cam.local:554/a",
+            "nothing changed"
+        );
+    }
+    // The same address (default port spelled out or not) keeps it; a new address with its
+    // own password is fine.
+    app.gql(
+        UPDATE,
+        json!({"i": {"id": "gate", "streamUrl": "rtsp://u:***@cam.local/b"}}),
+        app.admin(),
+    )
+    .await;
+    assert_eq!(stored(&app).await, "rtsp://u:s3cret@cam.local/b");
+    app.gql(
+        UPDATE,
+        json!({"i": {"id": "gate", "streamUrl": "rtsp://u:other@new.local/b"}}),
+        app.admin(),
+    )
+    .await;
+    assert_eq!(stored(&app).await, "rtsp://u:other@new.local/b");
+}
+both!(the_mask_never_carries_the_stored_password_to_another_address);
+
 async fn updating_keeps_the_password_behind_the_mask_and_the_id(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     create(
