@@ -94,6 +94,7 @@ impl Application {
             schemas,
             documents: Default::default(),
             persisted: std::sync::Arc::new(persisted),
+            operation_labels: Default::default(),
         });
         let addr = state.config.bind;
         let listener = TcpListener::bind(addr)

@@ -211,6 +211,16 @@ pub struct Config {
     )]
     pub cors_origins: Vec<String>,
 
+    /// A token `/metrics` requires (`Authorization: Bearer <token>`); unset: `/metrics` is open
+    /// (bind to a private address, or set this, when the API is exposed).
+    #[arg(
+        long,
+        env = "HELDAR_METRICS_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<Secret>,
+
     /// A JSON file of trusted documents (an Apollo persisted-query manifest, or `{"<sha256>":
     /// "<document>"}`): when set, credentials other than admins may run only these.
     #[arg(long, env = "HELDAR_TRUSTED_DOCUMENTS", global = true)]

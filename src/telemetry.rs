@@ -334,17 +334,36 @@ fn pool_usage(db: &DatabaseConnection) -> (u32, u32) {
     }
 }
 
-/// The label used for a client-chosen operation name: bounded length and alphabet, so a
-/// client cannot flood the metrics with arbitrary label values.
-pub fn operation_label(name: Option<&str>) -> String {
-    match name {
-        None => "anonymous".to_owned(),
-        Some(name)
-            if name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
-        {
-            name.to_owned()
+/// Distinct operation names a server gives a label of their own; later ones count as `other`.
+pub const MAX_OPERATION_LABELS: usize = 100;
+
+/// The operation names a server has given labels, so their number stays bounded.
+#[derive(Debug, Default)]
+pub struct OperationLabels(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl OperationLabels {
+    /// The label for a client-chosen operation name: bounded length and alphabet, and at most
+    /// [`MAX_OPERATION_LABELS`] distinct names, so a client cannot flood the metrics with
+    /// label values. Only documents that parsed are asked about (the rest are `invalid`).
+    pub fn label(&self, name: Option<&str>) -> String {
+        match name {
+            None => "anonymous".to_owned(),
+            Some(name)
+                if name.len() <= 64
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
+                let Ok(mut seen) = self.0.lock() else {
+                    return "other".to_owned();
+                };
+                if seen.contains(name) || seen.len() < MAX_OPERATION_LABELS {
+                    seen.insert(name.to_owned());
+                    name.to_owned()
+                } else {
+                    "other".to_owned()
+                }
+            }
+            Some(_) => "other".to_owned(),
         }
-        Some(_) => "other".to_owned(),
     }
 }
 

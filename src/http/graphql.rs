@@ -15,7 +15,6 @@ use http_body_util::{BodyExt, Limited};
 
 use crate::auth::principal::{RequestAuth, Role};
 use crate::error::{REQUEST_ID, codes, ensure_codes};
-use crate::graphql::documents::DocumentCache;
 use crate::graphql::persisted::Refusal;
 use crate::graphql::shape::{RootShape, introspection_only};
 use crate::graphql::ws::{self, Protocol, WsSettings};
@@ -211,6 +210,26 @@ fn persisted_refusal(refusal: &Refusal) -> Response {
     self::refusal(status, refusal.code(), &refusal.message())
 }
 
+/// Whether the response is a refusal to run the document at all (it did not parse, validate
+/// or fit the limits).
+fn invalid(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && response.errors.iter().any(|e| {
+            e.extensions
+                .as_ref()
+                .and_then(|x| x.get("code"))
+                .is_some_and(|code| {
+                    matches!(code, async_graphql::Value::String(c) if [
+                        codes::PARSE_FAILED,
+                        codes::VALIDATION_FAILED,
+                        codes::QUERY_TOO_DEEP,
+                        codes::QUERY_TOO_COMPLEX,
+                    ]
+                    .contains(&c.as_str()))
+                })
+        })
+}
+
 /// What the server learns of a request before running it.
 struct Prepared {
     /// The metrics label: its given name, else the name in its document.
@@ -221,11 +240,11 @@ struct Prepared {
     introspection: bool,
 }
 
-fn prepare(documents: &DocumentCache, request: &mut async_graphql::Request) -> Prepared {
+fn prepare(state: &HttpState, request: &mut async_graphql::Request) -> Prepared {
     let given = request.operation_name.clone();
-    let Some(doc) = documents.prepare(request) else {
+    let Some(doc) = state.documents.prepare(request) else {
         return Prepared {
-            label: telemetry::operation_label(given.as_deref()),
+            label: "invalid".to_owned(),
             root: RootShape::default(),
             introspection: false,
         };
@@ -238,7 +257,7 @@ fn prepare(documents: &DocumentCache, request: &mut async_graphql::Request) -> P
         _ => None,
     };
     Prepared {
-        label: telemetry::operation_label(name.as_deref()),
+        label: state.operation_labels.label(name.as_deref()),
         root: RootShape::of(doc, given.as_deref()),
         introspection: introspection_only(doc, given.as_deref()),
     }
@@ -258,7 +277,7 @@ async fn execute(state: HttpState, headers: &HeaderMap, batch: BatchRequest) -> 
             responses.push(refused(&refusal));
             continue;
         }
-        let prepared = prepare(&state.documents, &mut request);
+        let prepared = prepare(&state, &mut request);
         if let Err(refusal) = admit(&state, &auth, &request, &prepared.root) {
             responses.push(refused(&refusal));
             continue;
@@ -278,7 +297,14 @@ async fn execute(state: HttpState, headers: &HeaderMap, batch: BatchRequest) -> 
         } else {
             "error"
         };
-        telemetry::record_operation(&prepared.label, outcome, started.elapsed().as_secs_f64());
+        // A document that failed validation is not an operation of this API: its made-up name
+        // gets no label.
+        let label = if invalid(&response) {
+            "invalid"
+        } else {
+            prepared.label.as_str()
+        };
+        telemetry::record_operation(label, outcome, started.elapsed().as_secs_f64());
         responses.push(response);
     }
     let response = match (single, responses.pop()) {

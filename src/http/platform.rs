@@ -41,8 +41,28 @@ async fn readyz(State(state): State<HttpState>) -> Response {
     }
 }
 
-/// `GET /metrics`: Prometheus text.
-async fn metrics(State(state): State<HttpState>) -> Response {
+/// `GET /metrics`: Prometheus text; with `HELDAR_METRICS_TOKEN` set, only for that bearer token.
+async fn metrics(State(state): State<HttpState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(token) = &state.app.config.metrics_token {
+        let sent = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let matches = sent.len() == token.expose().len()
+            && sent
+                .bytes()
+                .zip(token.expose().bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if !matches {
+            return crate::http::respond::refusal(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "send the metrics token as `Authorization: Bearer <token>`",
+            );
+        }
+    }
     let body = telemetry::render(&state.app).await;
     (
         [(

@@ -25,6 +25,8 @@ pub struct HttpState {
     pub documents: Arc<DocumentCache>,
     /// Documents known by hash: persisted queries and the trusted list.
     pub persisted: Arc<PersistedDocuments>,
+    /// Operation names given metrics labels so far.
+    pub operation_labels: Arc<crate::telemetry::OperationLabels>,
 }
 
 /// A GraphQL-shaped error response with the given HTTP status.

@@ -324,3 +324,67 @@ async fn graphiql_is_served_to_browsers_with_its_own_assets(backend: Backend) {
     assert_eq!(app.get("/graphiql/..%2Fsecret").await.status(), 404);
 }
 both!(graphiql_is_served_to_browsers_with_its_own_assets);
+
+async fn made_up_operation_names_cannot_flood_the_metrics(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = &app.http;
+    let url = format!("{}/graphql", app.addr);
+    // Anonymous requests with made-up names: documents that do not validate, then valid ones.
+    for i in 0..150 {
+        let body = json!({"query": format!("query Flood{i} {{ noSuchField }}"), "operationName": format!("Flood{i}")});
+        client.post(&url).json(&body).send().await.unwrap();
+    }
+    for i in 0..250 {
+        let body = json!({"query": format!("query Many{i} {{ __typename }}")});
+        client.post(&url).json(&body).send().await.unwrap();
+    }
+    let text = app.metrics().await;
+    let mut labels: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("heldar_graphql_requests_total{"))
+        .filter_map(|l| l.split("operation=\"").nth(1)?.split('"').next())
+        .collect();
+    labels.sort_unstable();
+    labels.dedup();
+    assert!(!labels.iter().any(|l| l.starts_with("Flood")), "{labels:?}");
+    assert!(
+        labels.contains(&"invalid") && labels.contains(&"other"),
+        "{labels:?}"
+    );
+    // The cap is process-wide (tests share one recorder): never more than it, plus the
+    // fixed labels.
+    assert!(
+        labels.len() <= heldar::telemetry::MAX_OPERATION_LABELS + 3,
+        "{}",
+        labels.len()
+    );
+}
+both!(made_up_operation_names_cannot_flood_the_metrics);
+
+async fn a_metrics_token_guards_metrics(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |config| {
+        config.metrics_token = Some("scrape-token-for-tests".to_owned().into());
+    })
+    .await;
+    let url = format!("{}/metrics", app.addr);
+    let open = app.http.get(&url).send().await.unwrap();
+    assert_eq!(open.status(), 401);
+    let wrong = app
+        .http
+        .get(&url)
+        .bearer_auth("scrape-token-for-test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let scraped = app
+        .http
+        .get(&url)
+        .bearer_auth("scrape-token-for-tests")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    assert!(scraped.text().await.unwrap().contains("heldar_cameras"));
+}
+both!(a_metrics_token_guards_metrics);
