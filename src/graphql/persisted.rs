@@ -16,6 +16,8 @@ use async_graphql::Request;
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
+use crate::auth::principal::{RequestAuth, Role};
+
 /// Documents remembered from clients at most; past this the cache starts over.
 const MAX_REMEMBERED: usize = 2048;
 
@@ -33,6 +35,13 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// As a GraphQL error carrying its code.
+    pub fn to_error(&self) -> async_graphql::ServerError {
+        let mut error = async_graphql::ServerError::new(self.message(), None);
+        crate::error::set_code(&mut error, self.code());
+        error
+    }
+
     /// The error code clients branch on.
     pub fn code(&self) -> &'static str {
         match self {
@@ -83,6 +92,16 @@ impl PersistedDocuments {
             remembered: Mutex::default(),
             trusted,
         })
+    }
+
+    /// With a trusted list in force, refuses a document that is not on it, unless an admin
+    /// sends it or it only signs in (`signs_in`: the way in needs no trust).
+    pub fn admit(&self, auth: &RequestAuth, query: &str, signs_in: bool) -> Result<(), Refusal> {
+        let admin = matches!(auth, RequestAuth::Authenticated(p) if p.role == Role::Admin);
+        if self.enforcing() && !admin && !signs_in && !self.trusted(query) {
+            return Err(Refusal::NotTrusted);
+        }
+        Ok(())
     }
 
     /// Whether a trusted list is in force.

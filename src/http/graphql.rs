@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http_body_util::{BodyExt, Limited};
 
-use crate::auth::principal::{RequestAuth, Role};
 use crate::error::{REQUEST_ID, codes, ensure_codes};
 use crate::graphql::persisted::Refusal;
 use crate::graphql::shape::{RootShape, introspection_only};
@@ -174,30 +173,9 @@ fn selected_operation_type(
     }
 }
 
-/// With a trusted list in force, refuses a document that is not on it, unless an admin sends
-/// it or it only signs in.
-fn admit(
-    state: &HttpState,
-    auth: &RequestAuth,
-    request: &async_graphql::Request,
-    root: &RootShape,
-) -> Result<(), Refusal> {
-    let admin = matches!(auth, RequestAuth::Authenticated(p) if p.role == Role::Admin);
-    if state.persisted.enforcing()
-        && !admin
-        && !root.only_signs_in()
-        && !state.persisted.trusted(&request.query)
-    {
-        return Err(Refusal::NotTrusted);
-    }
-    Ok(())
-}
-
 /// A request refused before it ran, as a GraphQL response carrying the refusal's code.
 fn refused(refusal: &Refusal) -> async_graphql::Response {
-    let mut error = async_graphql::ServerError::new(refusal.message(), None);
-    crate::error::set_code(&mut error, refusal.code());
-    async_graphql::Response::from_errors(vec![error])
+    async_graphql::Response::from_errors(vec![refusal.to_error()])
 }
 
 /// `GET` with a persisted query that cannot run: Apollo's link expects a 200 with the code
@@ -278,7 +256,11 @@ async fn execute(state: HttpState, headers: &HeaderMap, batch: BatchRequest) -> 
             continue;
         }
         let prepared = prepare(&state, &mut request);
-        if let Err(refusal) = admit(&state, &auth, &request, &prepared.root) {
+        if let Err(refusal) =
+            state
+                .persisted
+                .admit(&auth, &request.query, prepared.root.only_signs_in())
+        {
             responses.push(refused(&refusal));
             continue;
         }

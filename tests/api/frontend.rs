@@ -3,8 +3,8 @@
 //! null propagation, re-authentication on an open socket, subprotocol choice and the
 //! operations metrics.
 
+use heldar::graphql::persisted::sha256_hex;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
@@ -52,13 +52,6 @@ fn promtool() -> Option<&'static str> {
         eprintln!("skipping promtool: apt-get install prometheus");
     }
     found.then_some("promtool")
-}
-
-fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 async fn create_camera(app: &TestApp, name: &str, quota: Option<i64>) -> String {
@@ -343,14 +336,13 @@ async fn automatic_persisted_queries_follow_the_hash_protocol(backend: Backend) 
         .post_body(json!({"extensions": extension}), app.admin())
         .await;
     assert_eq!(body["data"]["me"]["role"], "ADMIN", "{body}");
-    let url = format!(
-        "{}/graphql?operationName=Me&extensions={}",
-        app.addr,
-        urlencode(&extension.to_string())
-    );
     let got: Value = app
         .http
-        .get(url)
+        .get(format!("{}/graphql", app.addr))
+        .query(&[
+            ("operationName", "Me"),
+            ("extensions", &extension.to_string()),
+        ])
         .bearer_auth(&app.token)
         .send()
         .await
@@ -368,17 +360,6 @@ async fn automatic_persisted_queries_follow_the_hash_protocol(backend: Backend) 
     assert_eq!(first_error(&body).0, "BAD_REQUEST");
 }
 both!(automatic_persisted_queries_follow_the_hash_protocol);
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 async fn a_trusted_documents_list_is_all_non_admins_may_run(backend: Backend) {
     let listed = "query Cameras { cameras { totalCount } }";

@@ -7,11 +7,7 @@ use std::process::Command;
 
 use crate::both;
 use crate::helpers::Backend;
-use crate::helpers::TestApp;
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
-}
+use crate::helpers::{TestApp, in_ci};
 
 /// `node` and the installed `web/node_modules`, or a skip (a failure in CI).
 fn node_ready(extra: Option<&str>) -> Option<PathBuf> {

@@ -315,23 +315,6 @@ impl Connection {
         self.send_json(pong).await.err().map(|_| Stop::Gone)
     }
 
-    /// The refusal for a document outside the trusted list, when one is enforced (admins may
-    /// send any document).
-    fn untrusted(
-        &self,
-        auth: &RequestAuth,
-        payload: &Payload,
-    ) -> Option<async_graphql::ServerError> {
-        let admin = matches!(auth, RequestAuth::Authenticated(p) if p.role == crate::auth::principal::Role::Admin);
-        if !self.persisted.enforcing() || admin || self.persisted.trusted(&payload.query) {
-            return None;
-        }
-        let refusal = crate::graphql::persisted::Refusal::NotTrusted;
-        let mut error = async_graphql::ServerError::new(refusal.message(), None);
-        crate::error::set_code(&mut error, refusal.code());
-        Some(error)
-    }
-
     /// What the document asks for decides the schema (introspection runs without the depth
     /// limit) and how a failed non-null root field nulls `data`.
     fn plan(&self, payload: &Payload) -> (HeldarSchema, Nulls) {
@@ -375,8 +358,9 @@ impl Connection {
         let task_id = id.clone();
         let request_id = format!("{}/{}", self.connection_id, id);
         let guard = self.state.ws.operation();
-        if let Some(error) = self.untrusted(&auth, &payload) {
-            return self.send_error(&id, &[error]).await;
+        // Nothing over the socket signs in: that happened in `connection_init`.
+        if let Err(refusal) = self.persisted.admit(&auth, &payload.query, false) {
+            return self.send_error(&id, &[refusal.to_error()]).await;
         }
         let (schema, nulls) = self.plan(&payload);
         let key = GroupKey::of(
