@@ -228,6 +228,89 @@ pub fn keyframe_args(file: &Path, until: f64) -> Vec<OsString> {
     args
 }
 
+/// The passwords a child's output must never show: those of the URLs among its arguments,
+/// as written and percent-decoded.
+fn secrets_in(args: &[OsString]) -> Vec<String> {
+    let mut secrets = Vec::new();
+    for arg in args {
+        let Some(url) = arg.to_str().and_then(|a| url::Url::parse(a).ok()) else {
+            continue;
+        };
+        if let Some(password) = url.password().filter(|p| !p.is_empty()) {
+            secrets.push(password.to_owned());
+            secrets.push(percent_decoded(password));
+        }
+    }
+    secrets.retain(|s| !s.is_empty());
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    secrets
+}
+
+/// `%XX` escapes decoded (as ffmpeg decodes a URL's user information before it uses it).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `text` with the password of every URL in it replaced by `***` (`rtsp://user:***@host/…`),
+/// and every one of `secrets` too wherever it appears on its own. Child-process output goes
+/// through here before anything keeps it: camera status, sampler errors, events and the log.
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| {
+                matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>') || c.is_whitespace()
+            })
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(sign) => {
+                let userinfo = &authority[..sign];
+                match userinfo.find(':') {
+                    Some(colon) => {
+                        out.push_str(&userinfo[..colon]);
+                        out.push_str(":***");
+                    }
+                    None => out.push_str(userinfo),
+                }
+                out.push_str(&authority[sign..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    for secret in secrets {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), "***");
+        }
+    }
+    out
+}
+
 /// The last lines a child wrote to stderr.
 #[derive(Debug, Clone, Default)]
 pub struct StderrTail(Arc<Mutex<VecDeque<String>>>);
@@ -274,8 +357,10 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
+    let args: Vec<OsString> = args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+    let secrets = secrets_in(&args);
     let mut child = Command::new(program)
-        .args(args)
+        .args(&args)
         .env("TZ", "UTC")
         .stdin(Stdio::null())
         .stdout(if stdout {
@@ -297,6 +382,7 @@ where
                     if lines.len() == keep.max(1) {
                         lines.pop_front();
                     }
+                    let line = redact(&line, &secrets);
                     lines.push_back(line.chars().take(MAX_LINE).collect());
                 }
             }
@@ -326,6 +412,7 @@ async fn one_shot(
     args: Vec<OsString>,
     timeout: Duration,
 ) -> Result<(ExitStatus, Vec<u8>, Vec<u8>), OneShotError> {
+    let secrets = secrets_in(&args);
     let run = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -335,7 +422,8 @@ async fn one_shot(
         .await
         .map_err(|_| OneShotError::TimedOut)?
         .map_err(OneShotError::Spawn)?;
-    Ok((output.status, output.stdout, output.stderr))
+    let stderr = redact(&String::from_utf8_lossy(&output.stderr), &secrets).into_bytes();
+    Ok((output.status, output.stdout, stderr))
 }
 
 /// What ffprobe says about a file.
@@ -439,6 +527,24 @@ pub async fn capture_frame(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn redact_hides_url_passwords_and_known_secrets() {
+        let args: Vec<std::ffi::OsString> = vec![
+            "-i".into(),
+            "rtsp://cam:p%40ss-Word@10.0.0.5:554/live".into(),
+        ];
+        let secrets = super::secrets_in(&args);
+        assert_eq!(secrets, ["p%40ss-Word", "p@ss-Word"]);
+        assert_eq!(
+            super::redact(
+                "rtsp://cam:p%40ss-Word@10.0.0.5:554/live: 401 (p@ss-Word) http://a@b/ x://u:v@w",
+                &secrets
+            ),
+            "rtsp://cam:***@10.0.0.5:554/live: 401 (***) http://a@b/ x://u:***@w"
+        );
+        assert_eq!(super::redact("no url here", &[]), "no url here");
+    }
+
     use super::*;
 
     fn os(args: &[OsString]) -> Vec<&str> {

@@ -713,18 +713,7 @@ async fn a_server_killed_mid_export_leaves_no_lock_no_running_job_and_no_partial
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let database_url = match &backend {
-        crate::helpers::Backend::Sqlite => None,
-        crate::helpers::Backend::Postgres(admin) => {
-            use sea_orm::ConnectionTrait;
-            let name = format!("heldar_crash_{}", uuid::Uuid::new_v4().simple());
-            let conn = sea_orm::Database::connect(admin.as_str()).await.unwrap();
-            conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .unwrap();
-            Some(crate::helpers::replace_db_name(admin, &name))
-        }
-    };
+    let database_url = crate::helpers::process::fresh_database(&backend).await;
     let http = reqwest::Client::new();
     let (mut server, addr) = start_server(dir.path(), database_url.as_deref());
     let login =

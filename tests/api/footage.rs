@@ -1,14 +1,14 @@
 //! Recording end to end with real ffmpeg: a generated camera records segments, the indexer
 //! indexes them, coverage and gaps are reported, changes are pushed, crashes are survived.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::{Value, json};
 
 use crate::both;
 use crate::helpers::Backend;
-use crate::helpers::{TestApp, WsClient, ffmpeg_ready};
+use crate::helpers::{TestApp, WsClient, eventually, ffmpeg_ready};
 
 const COVERAGE: &str = "query($c: ID!, $f: DateTime!, $t: DateTime!) { footageCoverage(cameraId: $c, from: $f, to: $t) {
     requestedSeconds coveredSeconds coverageRatio gaps { from to seconds reason }
@@ -26,22 +26,6 @@ async fn coverage(app: &TestApp, from: chrono::DateTime<Utc>, to: chrono::DateTi
 
 async fn status(app: &TestApp) -> Value {
     app.gql("{ camera(id: \"lab\") { status { state reconnectCount segmentsWritten lastError fpsObserved } } }", json!({}), app.admin()).await["camera"]["status"].clone()
-}
-
-/// Polls `check` every 250 ms until it returns Some, for at most `limit`.
-async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(started.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 async fn a_generated_camera_is_recorded_indexed_and_its_gaps_explained(backend: Backend) {

@@ -20,6 +20,7 @@ mod evidence;
 mod footage;
 mod frontend;
 mod guards;
+mod hardening;
 mod http_platform;
 mod node_clients;
 mod perception;

@@ -333,3 +333,19 @@ pub fn first_error(body: &Value) -> (String, String) {
         error["message"].as_str().unwrap_or_default().to_owned(),
     )
 }
+
+/// Polls `check` every 250 ms until it returns Some, for at most `limit`.
+pub async fn eventually<T, F, Fut>(limit: std::time::Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}

@@ -27,8 +27,37 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// What the server has logged so far, one JSON record per line.
+pub type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// A fresh, empty database for a server process on `backend`: `None` (its own SQLite file)
+/// or the URL of a new PostgreSQL database.
+pub async fn fresh_database(backend: &super::Backend) -> Option<String> {
+    match backend {
+        super::Backend::Sqlite => None,
+        super::Backend::Postgres(admin) => {
+            use sea_orm::ConnectionTrait;
+            let name = format!("heldar_p_{}", uuid::Uuid::new_v4().simple());
+            let conn = sea_orm::Database::connect(admin.as_str()).await.unwrap();
+            conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+            Some(super::replace_db_name(admin, &name))
+        }
+    }
+}
+
 /// The binary on `data_dir` (and `database_url`), until it logs its port.
 pub fn start_server(data_dir: &Path, database_url: Option<&str>) -> (KillOnDrop, String) {
+    let (server, addr, _) = start_server_logged(data_dir, database_url);
+    (server, addr)
+}
+
+/// [`start_server`], keeping every line the server logs.
+pub fn start_server_logged(
+    data_dir: &Path,
+    database_url: Option<&str>,
+) -> (KillOnDrop, String, Log) {
     use std::io::{BufRead, BufReader};
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_heldar"));
     command
@@ -52,6 +81,7 @@ pub fn start_server(data_dir: &Path, database_url: Option<&str>) -> (KillOnDrop,
     let mut child = command.spawn().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let child = KillOnDrop(child);
+    let log = Log::default();
     let mut line = String::new();
     loop {
         line.clear();
@@ -59,11 +89,17 @@ pub fn start_server(data_dir: &Path, database_url: Option<&str>) -> (KillOnDrop,
             stderr.read_line(&mut line).unwrap() > 0,
             "server exited early"
         );
+        log.lock().unwrap().push(line.clone());
         let record: Value = serde_json::from_str(&line).unwrap_or_default();
         if record["message"] == "listening; GraphiQL at /graphql" {
             let port = record["port"].as_u64().unwrap();
-            std::thread::spawn(move || for _ in stderr.lines() {});
-            return (child, format!("http://127.0.0.1:{port}"));
+            let kept = log.clone();
+            std::thread::spawn(move || {
+                for line in stderr.lines().map_while(Result::ok) {
+                    kept.lock().unwrap().push(line);
+                }
+            });
+            return (child, format!("http://127.0.0.1:{port}"), log);
         }
     }
 }
