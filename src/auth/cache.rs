@@ -33,6 +33,8 @@ pub struct AuthCache {
     epoch: AtomicU64,
     ttl: Duration,
     entries: Mutex<HashMap<String, Entry>>,
+    /// Told the new epoch on every invalidation: open websockets re-check their credential.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl AuthCache {
@@ -42,6 +44,7 @@ impl AuthCache {
             epoch: AtomicU64::new(0),
             ttl,
             entries: Mutex::new(HashMap::new()),
+            changes: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -93,12 +96,25 @@ impl AuthCache {
         self.epoch.load(Ordering::Acquire)
     }
 
-    /// Forgets everything: call after any change to users, sessions or keys.
+    /// How long an entry lives: also how often a long-lived socket re-checks its credential,
+    /// which bounds how late it sees a change made by another instance.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Forgets everything: call after any change to users, sessions or keys. Every
+    /// [`changes`](Self::changes) receiver is woken.
     pub fn invalidate(&self) {
-        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let epoch = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
         if let Ok(mut entries) = self.entries.lock() {
             entries.clear();
         }
+        self.changes.send_replace(epoch);
+    }
+
+    /// Wakes on every invalidation on this instance.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 }
 

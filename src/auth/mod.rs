@@ -87,6 +87,27 @@ pub async fn connection_init(
     })
 }
 
+/// Whether an open socket's credential still stands as it was accepted: `Err` with the reason
+/// when it was revoked, expired, or now grants something else (role, scope), so the socket is
+/// closed and the client signs in again; `Ok` also when the check itself cannot run now
+/// (a busy database), in which case the next check decides.
+pub async fn still_valid(state: &AppState, auth: &ConnectionAuth) -> Result<(), String> {
+    let RequestAuth::Authenticated(before) = &auth.auth else {
+        return Ok(());
+    };
+    match recheck(state, auth).await {
+        Ok(RequestAuth::Authenticated(now))
+            if now.role == before.role && now.scope == before.scope =>
+        {
+            Ok(())
+        }
+        Ok(_) => Err("credential changed; sign in again".into()),
+        Err(AppError::Unavailable(_)) => Ok(()),
+        Err(AppError::Unauthenticated(reason)) => Err(reason),
+        Err(_) => Err("credential no longer valid".into()),
+    }
+}
+
 /// Re-checks a socket's credential before an operation starts, so a revoked session, a
 /// deactivated user or a changed role applies to every new subscription.
 pub async fn recheck(state: &AppState, auth: &ConnectionAuth) -> Result<RequestAuth, AppError> {

@@ -100,6 +100,29 @@ pub async fn principal_for(state: &AppState, claims: &Claims) -> Result<Principa
     Ok(principal)
 }
 
+/// The principal behind a credential named by its kind, session (or key) id and subject, checked
+/// now as [`principal_for`] checks a token: links handed out earlier (signed media URLs) stop
+/// working once the credential behind them is revoked, deactivated or deleted.
+pub async fn principal_of(
+    state: &AppState,
+    kind: TokenKind,
+    sid: &str,
+    sub: &str,
+) -> Result<Principal, AppError> {
+    let claims = Claims {
+        iss: String::new(),
+        aud: String::new(),
+        sub: sub.to_owned(),
+        sid: sid.to_owned(),
+        kind,
+        iat: 0,
+        nbf: 0,
+        exp: state.clock.now().timestamp(),
+        jti: String::new(),
+    };
+    principal_for(state, &claims).await
+}
+
 /// The database half of [`principal_for`]: the principal and when its credential ends.
 async fn load_principal(
     state: &AppState,

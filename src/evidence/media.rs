@@ -15,6 +15,8 @@ use tower::ServiceExt;
 
 use crate::auth::principal::Capability;
 use crate::auth::principal::RequestAuth;
+use crate::auth::sessions;
+use crate::error::AppError;
 use crate::evidence::exports;
 use crate::evidence::model;
 use crate::http::respond::{HttpState, authenticate, refusal};
@@ -43,12 +45,35 @@ async fn allowed(
     signed: &Signed,
     camera_id: &str,
 ) -> Result<(), Response> {
-    if let (Some(expires), Some(sub), Some(sig)) = (signed.expires, &signed.sub, &signed.sig) {
+    let auth = if let (Some(expires), Some(sub), Some(sig)) =
+        (signed.expires, &signed.sub, &signed.sig)
+    {
         let now = state.app.clock.now().timestamp();
-        return model::verify(&state.app.media.url_key, path, expires, sub, sig, now)
-            .map_err(|reason| refusal(StatusCode::FORBIDDEN, "FORBIDDEN", reason));
-    }
-    match authenticate(state, headers).await {
+        model::verify(&state.app.media.url_key, path, expires, sub, sig, now)
+            .map_err(|reason| refusal(StatusCode::FORBIDDEN, "FORBIDDEN", reason))?;
+        // A genuine link still needs the credential it was issued to, as it stands now.
+        let Some(subject) = model::LinkSubject::parse(sub) else {
+            return Err(refusal(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                "the link's subject is malformed",
+            ));
+        };
+        match sessions::principal_of(&state.app, subject.kind, &subject.sid, &subject.sub).await {
+            Ok(p) => RequestAuth::Authenticated(p),
+            Err(AppError::Unavailable(_)) => return Err(unavailable()),
+            Err(_) => {
+                return Err(refusal(
+                    StatusCode::FORBIDDEN,
+                    "FORBIDDEN",
+                    "the credential this link was issued to is no longer valid",
+                ));
+            }
+        }
+    } else {
+        authenticate(state, headers).await
+    };
+    match auth {
         RequestAuth::Authenticated(p) => {
             if !p.can(Capability::VideoExport) {
                 Err(refusal(

@@ -195,6 +195,59 @@ pub fn sign(key: &[u8], path: &str, expires: i64, subject: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+/// Whom a signed link was issued to: the credential, so it can be checked again when the link
+/// is used. Written `u.<session>.<user>` or `k.<key>.<key>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkSubject {
+    /// A user's session or an API key.
+    pub kind: crate::auth::token::TokenKind,
+    /// The session (or key) id.
+    pub sid: String,
+    /// The user (or key) id.
+    pub sub: String,
+}
+
+impl LinkSubject {
+    /// The subject of a link issued to `principal`.
+    pub fn of(principal: &crate::auth::principal::Principal) -> Self {
+        let kind = match principal.kind {
+            crate::auth::principal::PrincipalKind::User => crate::auth::token::TokenKind::User,
+            crate::auth::principal::PrincipalKind::ApiKey => crate::auth::token::TokenKind::ApiKey,
+        };
+        LinkSubject {
+            kind,
+            sid: principal.session_id.clone(),
+            sub: principal.id.clone(),
+        }
+    }
+
+    /// Reads a subject written by [`Display`](std::fmt::Display); `None` if malformed.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.splitn(3, '.');
+        let kind = match parts.next()? {
+            "u" => crate::auth::token::TokenKind::User,
+            "k" => crate::auth::token::TokenKind::ApiKey,
+            _ => return None,
+        };
+        let (sid, sub) = (parts.next()?, parts.next()?);
+        (!sid.is_empty() && !sub.is_empty()).then(|| LinkSubject {
+            kind,
+            sid: sid.to_owned(),
+            sub: sub.to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Display for LinkSubject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            crate::auth::token::TokenKind::User => "u",
+            crate::auth::token::TokenKind::ApiKey => "k",
+        };
+        write!(f, "{kind}.{}.{}", self.sid, self.sub)
+    }
+}
+
 /// Checks a signature in constant time, and that it has not expired at `now` (unix seconds).
 pub fn verify(
     key: &[u8],

@@ -1061,3 +1061,66 @@ async fn on_postgres_a_new_hold_waits_for_a_retention_delete_in_progress_on_its_
     assert!(done["data"]["lockEvidence"]["id"].is_string(), "{done}");
 }
 both!(on_postgres_a_new_hold_waits_for_a_retention_delete_in_progress_on_its_camera);
+
+/// A signed link works while the credential it was issued to stands, and stops when the
+/// session ends or the holder loses the camera.
+async fn a_signed_link_dies_with_its_credential(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(backend, |c| {
+        c.index_settle_ms = 0;
+        c.index_interval_ms = 600_000;
+    })
+    .await;
+    camera(&app, "ev", json!({})).await;
+    let base = footage(&app, "ev").await;
+    let snapshot =
+        "mutation($at: DateTime!) { exportSnapshot(cameraId: \"ev\", at: $at) { downloadUrl } }";
+    let fetch = |link: Value| {
+        let url = format!(
+            "{}{}",
+            app.addr,
+            link["exportSnapshot"]["downloadUrl"].as_str().unwrap()
+        );
+        let http = app.http.clone();
+        async move {
+            let response = http.get(url).send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.text().await.unwrap_or_default(),
+            )
+        }
+    };
+    let (id, token) = app.user_with_role("taker", "viewer").await;
+    let first = app
+        .gql(snapshot, json!({"at": at(base, 12)}), Some(&token))
+        .await;
+    let second_token = app.login("taker", crate::helpers::USER_PASSWORD).await["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = app
+        .gql(snapshot, json!({"at": at(base, 3)}), Some(&second_token))
+        .await;
+    assert_eq!(fetch(first.clone()).await.0, 200);
+    assert_eq!(fetch(second.clone()).await.0, 200);
+
+    // The first session ends: its link is refused, the other session's still works.
+    app.gql("mutation { logout }", json!({}), Some(&token))
+        .await;
+    let (status, body) = fetch(first).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("no longer valid"), "{body}");
+    assert_eq!(fetch(second.clone()).await.0, 200);
+
+    // The holder loses the camera: the other link is refused too.
+    app.gql(
+        "mutation($id: ID!) { updateUser(input: {id: $id, cameraIds: [\"elsewhere\"]}) { id } }",
+        json!({"id": id}),
+        app.admin(),
+    )
+    .await;
+    assert_eq!(fetch(second).await.0, 403);
+}
+both!(a_signed_link_dies_with_its_credential);

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::both;
 use crate::helpers::process::{call, fresh_database, start_server_logged};
-use crate::helpers::{Backend, eventually, ffmpeg_ready};
+use crate::helpers::{Backend, TestApp, WsClient, WsEvent, eventually, ffmpeg_ready};
 
 /// A camera whose URL carries a password, at an address where nothing answers: ffmpeg prints
 /// the whole URL when it fails. The password shows nowhere a client or an operator can read.
@@ -84,3 +84,58 @@ async fn camera_passwords_never_leave_the_database(backend: Backend) {
     }
 }
 both!(camera_passwords_never_leave_the_database);
+
+/// Every way a credential stops being what it was closes its open sockets with 4403 within a
+/// second (signed media links: `evidence::a_signed_link_dies_with_its_credential`).
+async fn revocation_closes_open_sockets(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let subscribe = json!({"id": "e", "type": "subscribe", "payload": {"query": "subscription { perceptionEvents { kind } }"}});
+    let cases = [
+        ("deleted", "mutation($id: ID!) { deleteUser(id: $id) }"),
+        (
+            "deactivated",
+            "mutation($id: ID!) { updateUser(input: {id: $id, active: false}) { id } }",
+        ),
+        (
+            "demoted",
+            "mutation($id: ID!) { updateUser(input: {id: $id, role: VIEWER}) { id } }",
+        ),
+        (
+            "rescoped",
+            "mutation($id: ID!) { updateUser(input: {id: $id, cameraIds: [\"elsewhere\"]}) { id } }",
+        ),
+        ("logged out", "mutation { logout }"),
+        (
+            "key revoked",
+            "mutation($id: ID!) { revokeApiKey(id: $id) { id } }",
+        ),
+    ];
+    for (n, (case, mutation)) in cases.into_iter().enumerate() {
+        let (id, token) = if case == "key revoked" {
+            let (id, _, token) = app.api_key("viewer", None).await;
+            (id, token)
+        } else {
+            app.user_with_role(&format!("u{n}"), "manager").await
+        };
+        let mut ws = WsClient::connect_acked(
+            &app.ws_url(),
+            json!({"authorization": format!("Bearer {token}")}),
+        )
+        .await;
+        ws.send(subscribe.clone()).await;
+        // The socket is live: a ping is answered, so the subscription is in place.
+        ws.send(json!({"type": "ping"})).await;
+        assert_eq!(ws.next_json().await["type"], "pong", "{case}");
+        let by = if case == "logged out" {
+            Some(token.as_str())
+        } else {
+            app.admin()
+        };
+        app.gql(mutation, json!({"id": id}), by).await;
+        match ws.next_event_within(Duration::from_secs(1)).await {
+            Some(WsEvent::Closed(code, _)) => assert_eq!(code, Some(4403), "{case}"),
+            other => panic!("{case}: the socket stayed open ({other:?})"),
+        }
+    }
+}
+both!(revocation_closes_open_sockets);

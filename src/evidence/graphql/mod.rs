@@ -35,10 +35,13 @@ pub struct EvidenceMutation(
 pub struct EvidenceSubscription(exports::ExportsSubscription);
 
 /// Signs `path` for the caller: `path?expires=…&sub=…&sig=…`, valid for the configured TTL.
+/// The subject names the credential (its kind, session or key, and holder), so the link is
+/// refused once that credential is revoked or no longer allows the file.
 pub fn signed_url(state: &AppState, principal: &Principal, path: &str) -> String {
     let expires = state.clock.now().timestamp() + state.config.media_url_ttl_secs as i64;
-    let sig = model::sign(&state.media.url_key, path, expires, &principal.id);
-    format!("{path}?expires={expires}&sub={}&sig={sig}", principal.id)
+    let subject = model::LinkSubject::of(principal).to_string();
+    let sig = model::sign(&state.media.url_key, path, expires, &subject);
+    format!("{path}?expires={expires}&sub={subject}&sig={sig}")
 }
 
 /// Rows of the cameras in `scope` only.

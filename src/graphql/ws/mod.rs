@@ -120,6 +120,12 @@ impl Connection {
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut awaiting_pong = false;
         let far_future = Instant::now() + Duration::from_secs(86_400 * 365);
+        // Revocation reaches open sockets: at once for a change made on this instance, within
+        // the auth cache's lifetime (at least a second) for one made on another.
+        let mut changes = self.state.auth_cache.changes();
+        let every = self.state.auth_cache.ttl().max(Duration::from_secs(1));
+        let mut recheck = tokio::time::interval_at(Instant::now() + every, every);
+        recheck.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             let expiry = self
                 .auth
@@ -155,6 +161,16 @@ impl Connection {
                 _ = sleep_until(expiry), if self.auth.is_some() => {
                     return Stop::Close(close::FORBIDDEN, "Forbidden: access token expired".into());
                 }
+                Ok(()) = changes.changed(), if self.auth.is_some() => {
+                    if let Some(stop) = self.revoked().await {
+                        return stop;
+                    }
+                }
+                _ = recheck.tick(), if self.auth.is_some() => {
+                    if let Some(stop) = self.revoked().await {
+                        return stop;
+                    }
+                }
                 _ = keepalive.tick() => {
                     if awaiting_pong {
                         tracing::debug!(connection = %self.connection_id, "websocket missed a pong; dropping it");
@@ -171,6 +187,18 @@ impl Connection {
                 Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
             }
         }
+    }
+
+    /// `Some` (close with 4403) when the socket's credential was revoked or changed.
+    async fn revoked(&mut self) -> Option<Stop> {
+        let auth = self.auth.clone()?;
+        let state = self.state.clone();
+        let reason = crate::auth::still_valid(&state, &auth).await.err()?;
+        tracing::info!(connection = %self.connection_id, %reason, "websocket credential no longer valid; closing");
+        Some(Stop::Close(
+            close::FORBIDDEN,
+            "Forbidden: credential no longer valid".into(),
+        ))
     }
 
     async fn send_json(&mut self, value: Json) -> Result<(), axum::Error> {
