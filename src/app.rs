@@ -208,7 +208,11 @@ impl Application {
             shutdown.await;
             let _ = stopping_tx.send(());
         };
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(signal);
+        // The peer address feeds the sign-in throttle.
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let server = axum::serve(self.listener, service).with_graceful_shutdown(signal);
         let server = tokio::spawn(async move { server.await });
         let result = tokio::select! {
             result = server => result,

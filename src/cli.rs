@@ -88,6 +88,19 @@ pub async fn add_user(config: Config, name: String, role: String) -> ExitCode {
     .await
 }
 
+/// `heldar user unlock <name>`: clears a lockout from the host, for an admin locked out of the API.
+pub async fn unlock_user(config: Config, name: String) -> ExitCode {
+    run_admin(config, |state| async move {
+        let user = accounts::find_by_username(&state, &name)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("no user `{name}`")))?;
+        accounts::unlock_user(&state, &Actor::system(), &user.id).await?;
+        println!("unlocked user {} ({})", user.username, user.id);
+        Ok(())
+    })
+    .await
+}
+
 /// `heldar apikey create <name> --role <role> [--camera <id>…]`: prints the key once.
 pub async fn create_api_key(
     config: Config,

@@ -78,6 +78,11 @@ pub enum UserCommand {
         #[arg(long, default_value = "viewer")]
         role: String,
     },
+    /// Clear a user's failed-login count and lockout (recovers a locked-out admin).
+    Unlock {
+        /// Login name.
+        name: String,
+    },
 }
 
 /// `heldar apikey …`
@@ -289,6 +294,27 @@ pub struct Config {
     #[arg(long, env = "HELDAR_LOGIN_MAX_FAILURES", default_value_t = 5,
           value_parser = clap::value_parser!(u32).range(0..=1000), global = true)]
     pub login_max_failures: u32,
+
+    /// Failed sign-ins one client address may make at once; kept below the lockout threshold
+    /// so one address is slowed down before it can lock an account out.
+    #[arg(long, env = "HELDAR_LOGIN_ADDRESS_BURST", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=10_000), global = true)]
+    pub login_address_burst: u32,
+
+    /// Seconds for a client address to earn one more failed sign-in.
+    #[arg(long, env = "HELDAR_LOGIN_ADDRESS_REFILL_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
+    pub login_address_refill_secs: u64,
+
+    /// Failed sign-ins one username may take at once, from any address (unknown names too).
+    #[arg(long, env = "HELDAR_LOGIN_USERNAME_BURST", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=10_000), global = true)]
+    pub login_username_burst: u32,
+
+    /// Seconds for a username to earn one more failed sign-in.
+    #[arg(long, env = "HELDAR_LOGIN_USERNAME_REFILL_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
+    pub login_username_refill_secs: u64,
 
     /// Seconds an account stays locked.
     #[arg(long, env = "HELDAR_LOGIN_LOCKOUT_SECS", default_value_t = 900,

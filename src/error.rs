@@ -156,7 +156,12 @@ impl From<AppError> for async_graphql::Error {
                 AppError::BadUserInput { field, .. } => ext.set("field", field.as_str()),
                 AppError::RateLimited {
                     retry_after_secs, ..
-                } => ext.set("retryAfterSeconds", *retry_after_secs),
+                } => {
+                    // `retryAfter` as clients expect it (seconds, like the HTTP header);
+                    // `retryAfterSeconds` kept for clients of the first wave.
+                    ext.set("retryAfter", *retry_after_secs);
+                    ext.set("retryAfterSeconds", *retry_after_secs);
+                }
                 AppError::Internal(_) => ext.set("requestId", current_request_id()),
                 _ => {}
             }

@@ -31,6 +31,7 @@ async fn main() -> ExitCode {
         Command::User(UserCommand::Add { name, role }) => {
             cli::add_user(cli.config, name, role).await
         }
+        Command::User(UserCommand::Unlock { name }) => cli::unlock_user(cli.config, name).await,
         Command::Apikey(ApiKeyCommand::Create {
             name,
             role,

@@ -41,6 +41,8 @@ pub struct AppState {
     pub hasher: Hasher,
     /// Resolved principals, invalidated by every credential change.
     pub auth_cache: Arc<AuthCache>,
+    /// Failed sign-ins per client address and per username, checked before any hashing.
+    pub login_throttle: Arc<crate::auth::throttle::LoginThrottle>,
     /// This instance's id and its camera claims.
     pub ownership: Arc<Ownership>,
     /// The camera recorders.
@@ -82,6 +84,16 @@ impl AppState {
             tokens: Arc::new(TokenKeys::new(secret)),
             hasher: Hasher::default(),
             auth_cache: Arc::new(AuthCache::new(Duration::from_millis(config.auth_cache_ms))),
+            login_throttle: Arc::new(crate::auth::throttle::LoginThrottle::new(
+                crate::auth::throttle::Rate {
+                    burst: config.login_address_burst,
+                    refill: Duration::from_secs(config.login_address_refill_secs),
+                },
+                crate::auth::throttle::Rate {
+                    burst: config.login_username_burst,
+                    refill: Duration::from_secs(config.login_username_refill_secs),
+                },
+            )),
             ownership: Default::default(),
             recorders: Default::default(),
             footage_events: tokio::sync::broadcast::channel(1024).0,

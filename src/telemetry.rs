@@ -50,6 +50,10 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
 
 fn describe() {
     metrics::describe_counter!(
+        "heldar_login_throttled_total",
+        "Sign-ins refused before hashing because the client address or username failed too often"
+    );
+    metrics::describe_counter!(
         "heldar_graphql_requests_total",
         "GraphQL operations served, by operation name and outcome"
     );
@@ -143,6 +147,11 @@ fn describe_operations() {
         Unit::Seconds,
         "Seconds from an event's time to its delivery to a subscription"
     );
+}
+
+/// A sign-in was refused by the failed-login throttle.
+pub fn login_throttled() {
+    metrics::counter!("heldar_login_throttled_total").increment(1);
 }
 
 /// A recorder's ffmpeg exited and will be restarted.

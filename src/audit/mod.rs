@@ -92,18 +92,52 @@ impl<'a> Entry<'a> {
     }
 }
 
+/// Longest text kept from a caller-supplied value (usernames, ids) in an audit row.
+pub const MAX_TEXT: usize = 128;
+
+/// Largest detail object kept (serialised bytes); a larger one is replaced by its size.
+pub const MAX_DETAIL_BYTES: usize = 4096;
+
+/// `text` cut to [`MAX_TEXT`] characters, marked with `…` when cut: audit rows are kept for a
+/// year, so what an anonymous caller sends must not decide their size.
+pub fn truncated(text: &str) -> String {
+    match text.char_indices().nth(MAX_TEXT) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// A detail object with every string truncated, and at most [`MAX_DETAIL_BYTES`] in all.
+fn bounded(detail: Json) -> Json {
+    fn cut(value: Json) -> Json {
+        match value {
+            Json::String(text) => Json::String(truncated(&text)),
+            Json::Array(items) => Json::Array(items.into_iter().map(cut).collect()),
+            Json::Object(map) => Json::Object(map.into_iter().map(|(k, v)| (k, cut(v))).collect()),
+            other => other,
+        }
+    }
+    let detail = cut(detail);
+    let size = detail.to_string().len();
+    if size > MAX_DETAIL_BYTES {
+        serde_json::json!({"truncated": true, "bytes": size})
+    } else {
+        detail
+    }
+}
+
 /// Appends an entry. Best effort: a failure is logged and never fails the request it records.
 pub async fn record(db: &impl ConnectionTrait, actor: &Actor, entry: Entry<'_>, at: DateTime<Utc>) {
     let row = audit_log::ActiveModel {
-        actor_id: Set(actor.id.clone()),
-        actor_name: Set(actor.name.clone()),
+        actor_id: Set(truncated(&actor.id)),
+        actor_name: Set(truncated(&actor.name)),
         actor_kind: Set(actor.kind.to_owned()),
         role: Set(actor.role.clone()),
         action: Set(entry.action.to_owned()),
         target_type: Set(entry.target_type.map(str::to_owned)),
-        target_id: Set(entry.target_id.map(str::to_owned)),
-        camera_id: Set(entry.camera_id.map(str::to_owned)),
-        detail: Set(entry.detail),
+        target_id: Set(entry.target_id.map(truncated)),
+        camera_id: Set(entry.camera_id.map(truncated)),
+        detail: Set(bounded(entry.detail)),
         created_at: Set(at),
         ..Default::default()
     };

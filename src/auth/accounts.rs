@@ -280,6 +280,17 @@ pub async fn delete_user(state: &AppState, actor: &Actor, id: &str) -> Result<()
     Ok(())
 }
 
+/// The user signing in as `username`, if any.
+pub async fn find_by_username(
+    state: &AppState,
+    username: &str,
+) -> Result<Option<user::Model>, AppError> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Username.eq(username))
+        .one(&state.db)
+        .await?)
+}
+
 /// Clears a user's lockout.
 pub async fn unlock_user(
     state: &AppState,

@@ -342,7 +342,10 @@ impl AuthMutation {
         username: String,
         #[graphql(desc = "The user's password (at most 1024 bytes).")] password: String,
     ) -> Result<AuthPayload, AppError> {
-        AuthPayload::try_from(sessions::login(ctx.state()?, &username, password).await?)
+        let address = ctx
+            .data_opt::<crate::auth::throttle::ClientAddress>()
+            .map(|a| a.0);
+        AuthPayload::try_from(sessions::login(ctx.state()?, &username, password, address).await?)
     }
 
     /// Spends a refresh token for a new access token and a new refresh token. Reusing a spent refresh token ends the session.

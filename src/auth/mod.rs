@@ -6,6 +6,7 @@ pub mod graphql;
 pub mod password;
 pub mod principal;
 pub mod sessions;
+pub mod throttle;
 pub mod token;
 
 use std::time::Duration;

@@ -264,18 +264,46 @@ fn user_actor(user: &user::Model) -> Actor {
 }
 
 /// Signs in with a password: a new session, an access token and a refresh token.
-pub async fn login(state: &AppState, username: &str, password: String) -> Result<Issued, AppError> {
+///
+/// Before any hashing, the attempt is throttled per client `address` and per username, and
+/// (for an account) takes one of the failures its lockout allows, atomically: however many
+/// guesses are in flight, at most the lockout threshold of them are ever checked, and none
+/// once the account is locked.
+pub async fn login(
+    state: &AppState,
+    username: &str,
+    password: String,
+    address: Option<std::net::IpAddr>,
+) -> Result<Issued, AppError> {
     let now = state.clock.now();
     let username = username.trim();
+    let attempt = state
+        .login_throttle
+        .reserve(address, &audit::truncated(username))
+        .map_err(|wait| {
+            crate::telemetry::login_throttled();
+            AppError::RateLimited {
+                message: "too many failed sign-ins; retry later".into(),
+                retry_after_secs: wait.as_secs().max(1),
+            }
+        })?;
     // Absurd inputs are refused before hashing (long-password DoS), with the same message.
     if password.len() > *password::LENGTH.end() || username.is_empty() || username.len() > 128 {
         return Err(anonymous_failure(state, username, now).await);
     }
-    let found = user::Entity::find()
-        .filter(user::Column::Username.eq(username))
-        .one(&state.db)
-        .await?;
+    let found = super::accounts::find_by_username(state, username).await?;
     let usable = found.as_ref().filter(|u| u.active);
+    let mut failures = 0;
+    if let Some(user) = usable {
+        match take_attempt(state, user, now).await? {
+            Some(count) => failures = count,
+            None => {
+                let entry = Entry::new("login_refused_locked", "user", &user.id);
+                audit::record(&state.db, &user_actor(user), entry, now).await;
+                return Err(unauthenticated(LOGIN_FAILED));
+            }
+        }
+    }
     let verdict = state
         .hasher
         .verify(password, usable.map(|u| u.password_hash.clone()))
@@ -284,49 +312,42 @@ pub async fn login(state: &AppState, username: &str, password: String) -> Result
         return Err(anonymous_failure(state, username, now).await);
     };
     let actor = user_actor(user);
-    if user.locked_until.is_some_and(|until| until > now) {
-        audit::record(
-            &state.db,
-            &actor,
-            Entry::new("login_refused_locked", "user", &user.id),
-            now,
-        )
-        .await;
+    if verdict == Verdict::Mismatch {
+        record_failure(state, user, &actor, failures, now).await?;
         return Err(unauthenticated(LOGIN_FAILED));
     }
-    match verdict {
-        Verdict::Mismatch => {
-            record_failure(state, user, &actor, now).await?;
-            Err(unauthenticated(LOGIN_FAILED))
-        }
-        Verdict::Match | Verdict::MatchRehashed(_) => {
-            let mut update = clear_lockout(user::Entity::update_many())
-                .filter(user::Column::Id.eq(user.id.clone()));
-            if let Verdict::MatchRehashed(hash) = verdict {
-                update = update.col_expr(user::Column::PasswordHash, Expr::value(hash));
-            }
-            update.exec(&state.db).await?;
-            let issued = start_session(state, user, now).await?;
-            audit::record(
-                &state.db,
-                &actor,
-                Entry::new("login", "session", &issued.principal.session_id),
-                now,
-            )
-            .await;
-            Ok(issued)
-        }
+    // A lock set meanwhile by a concurrent failure wins.
+    let mut update = clear_lockout(user::Entity::update_many())
+        .filter(user::Column::Id.eq(user.id.clone()))
+        .filter(user::Column::LockedUntil.is_null());
+    if let Verdict::MatchRehashed(hash) = verdict {
+        update = update.col_expr(user::Column::PasswordHash, Expr::value(hash));
     }
+    if update.exec(&state.db).await?.rows_affected == 0 {
+        let entry = Entry::new("login_refused_locked", "user", &user.id);
+        audit::record(&state.db, &actor, entry, now).await;
+        return Err(unauthenticated(LOGIN_FAILED));
+    }
+    state.login_throttle.succeeded(attempt);
+    let issued = start_session(state, user, now).await?;
+    audit::record(
+        &state.db,
+        &actor,
+        Entry::new("login", "session", &issued.principal.session_id),
+        now,
+    )
+    .await;
+    Ok(issued)
 }
 
-/// Counts a failed login atomically; the request that reaches the threshold locks the account
-/// and audits the lockout, exactly once.
-async fn record_failure(
+/// Takes one of the failed attempts the account's lockout allows, before the password is
+/// checked: the failure count goes up at once (a match sets it back to zero). `None` when the
+/// account is locked or its allowance is spent by attempts still in flight.
+async fn take_attempt(
     state: &AppState,
     user: &user::Model,
-    actor: &Actor,
     now: DateTime<Utc>,
-) -> Result<(), AppError> {
+) -> Result<Option<i32>, AppError> {
     let max = state.config.login_max_failures;
     // A lapsed lock starts a fresh count.
     clear_lockout(user::Entity::update_many())
@@ -334,7 +355,7 @@ async fn record_failure(
         .filter(user::Column::LockedUntil.lte(now))
         .exec(&state.db)
         .await?;
-    let updated = user::Entity::update_many()
+    let mut take = user::Entity::update_many()
         .col_expr(
             user::Column::FailedLoginCount,
             sea_orm::sea_query::ExprTrait::add(
@@ -343,9 +364,24 @@ async fn record_failure(
             ),
         )
         .filter(user::Column::Id.eq(user.id.clone()))
-        .exec_with_returning(&state.db)
-        .await?;
-    let count = updated.first().map(|u| u.failed_login_count).unwrap_or(0);
+        .filter(user::Column::LockedUntil.is_null());
+    if max > 0 {
+        take = take.filter(user::Column::FailedLoginCount.lt(max as i32));
+    }
+    let taken = take.exec_with_returning(&state.db).await?;
+    Ok(taken.first().map(|u| u.failed_login_count))
+}
+
+/// Audits a failed login (its attempt was counted by [`take_attempt`]); the attempt that
+/// reached the threshold locks the account and audits the lockout, exactly once.
+async fn record_failure(
+    state: &AppState,
+    user: &user::Model,
+    actor: &Actor,
+    count: i32,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let max = state.config.login_max_failures;
     audit::record(
         &state.db,
         actor,

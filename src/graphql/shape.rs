@@ -168,6 +168,18 @@ impl RootShape {
         }
     }
 
+    /// How many sign-in fields (`login`, `refreshSession`, `exchangeApiKey`, aliases included)
+    /// the operation runs: each costs a password or token check.
+    pub fn sign_ins(&self) -> usize {
+        if self.operation != "Mutation" {
+            return 0;
+        }
+        self.fields
+            .iter()
+            .filter(|(_, f)| matches!(f.as_str(), "login" | "refreshSession" | "exchangeApiKey"))
+            .count()
+    }
+
     /// Whether the operation only signs in (`login`, `refreshSession`, `exchangeApiKey`):
     /// the way in needs no trust, so a trusted-documents list does not gate it.
     pub fn only_signs_in(&self) -> bool {

@@ -1,16 +1,17 @@
 //! GraphQL over HTTP (`POST /graphql`, `GET /graphql`), the websocket endpoint, and
 //! GraphiQL with its embedded assets.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, BatchResponse};
-use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path, RawQuery, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use http_body_util::{BodyExt, Limited};
 
 use crate::error::{REQUEST_ID, codes, ensure_codes};
@@ -33,7 +34,12 @@ pub fn routes() -> Router<HttpState> {
 }
 
 /// `POST /graphql`: JSON only (text/plain and forms are refused: they are CSRF "simple requests").
-async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+async fn graphql_post(
+    State(state): State<HttpState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -108,7 +114,12 @@ async fn graphql_post(State(state): State<HttpState>, headers: HeaderMap, body: 
             );
         }
     }
-    execute(state, &headers, batch).await
+    execute(state, &headers, peer_address(peer), batch).await
+}
+
+/// The TCP peer's address, when the server was started with connection info.
+fn peer_address(peer: Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<IpAddr> {
+    peer.map(|Extension(ConnectInfo(addr))| addr.ip())
 }
 
 /// `GET /graphql`: GraphiQL for browsers; otherwise a query (never a mutation) from the URL.
@@ -156,7 +167,7 @@ async fn graphql_get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(state, &headers, BatchRequest::Single(request)).await
+    execute(state, &headers, None, BatchRequest::Single(request)).await
 }
 
 fn selected_operation_type(
@@ -241,7 +252,12 @@ fn prepare(state: &HttpState, request: &mut async_graphql::Request) -> Prepared 
     }
 }
 
-async fn execute(state: HttpState, headers: &HeaderMap, batch: BatchRequest) -> Response {
+async fn execute(
+    state: HttpState,
+    headers: &HeaderMap,
+    address: Option<IpAddr>,
+    batch: BatchRequest,
+) -> Response {
     let started = Instant::now();
     let auth = authenticate(&state, headers).await;
     let request_id = request_id(headers);
@@ -264,8 +280,22 @@ async fn execute(state: HttpState, headers: &HeaderMap, batch: BatchRequest) -> 
             responses.push(refused(&refusal));
             continue;
         }
+        // Each sign-in costs a password hash: one per request, and none hidden in a batch.
+        let sign_ins = prepared.root.sign_ins();
+        if sign_ins > 1 || (sign_ins == 1 && !single) {
+            let mut error = async_graphql::ServerError::new(
+                "at most one sign-in field (login, refreshSession, exchangeApiKey) per request, and none inside a batch",
+                None,
+            );
+            crate::error::set_code(&mut error, codes::BAD_REQUEST);
+            responses.push(async_graphql::Response::from_errors(vec![error]));
+            continue;
+        }
         let schema = state.schemas.for_document(prepared.introspection);
-        let request = request.data(auth.clone());
+        let mut request = request.data(auth.clone());
+        if let Some(address) = address {
+            request = request.data(crate::auth::throttle::ClientAddress(address));
+        }
         let mut response = REQUEST_ID
             .scope(request_id.clone(), schema.execute(request))
             .await;

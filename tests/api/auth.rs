@@ -98,7 +98,12 @@ async fn login_issues_tokens_and_me_shows_the_principal(backend: Backend) {
 both!(login_issues_tokens_and_me_shows_the_principal);
 
 async fn failed_sign_ins_look_the_same_whatever_the_reason(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| c.login_max_failures = 2).await;
+    // The address throttle is tested on its own (`hardening`); here it stays out of the way.
+    let app = TestApp::spawn_with(backend, |c| {
+        c.login_max_failures = 2;
+        c.login_address_burst = 20;
+    })
+    .await;
     app.user_with_role("locky", "viewer").await;
     for _ in 0..2 {
         app.gql_err(
@@ -144,7 +149,11 @@ both!(failed_sign_ins_look_the_same_whatever_the_reason);
 
 async fn five_failures_lock_an_account_until_unlocked_or_lapsed(backend: Backend) {
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let app = TestApp::spawn_full(backend, clock.clone(), |_| {}).await;
+    let app = TestApp::spawn_full(backend, clock.clone(), |c| {
+        c.login_address_burst = 20;
+        c.login_username_burst = 20;
+    })
+    .await;
     let (id, _) = app.user_with_role("alice", "guard").await;
     for _ in 0..5 {
         app.gql_err(
@@ -214,7 +223,11 @@ async fn five_failures_lock_an_account_until_unlocked_or_lapsed(backend: Backend
 both!(five_failures_lock_an_account_until_unlocked_or_lapsed);
 
 async fn concurrent_failures_are_all_counted(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |c| c.login_max_failures = 100).await;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.login_max_failures = 100;
+        c.login_address_burst = 20;
+    })
+    .await;
     app.user_with_role("bob", "viewer").await;
     let attempts = (0..8).map(|_| {
         app.gql_err(

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::both;
 use crate::helpers::process::{call, fresh_database, start_server_logged};
@@ -139,3 +139,226 @@ async fn revocation_closes_open_sockets(backend: Backend) {
     }
 }
 both!(revocation_closes_open_sockets);
+
+/// A GraphQL call from the local address `from` (127.0.0.x are all this machine): the
+/// server sees another client address.
+async fn post_from(addr: &str, from: &str, body: Value) -> Value {
+    reqwest::Client::builder()
+        .local_address(from.parse::<std::net::IpAddr>().ok())
+        .build()
+        .unwrap()
+        .post(format!("{addr}/graphql"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn login_body(username: &str, password: &str) -> Value {
+    json!({"query": crate::helpers::LOGIN, "variables": {"u": username, "p": password}})
+}
+
+async fn audit_rows(app: &TestApp, action: &str) -> Vec<Value> {
+    app.gql(
+        "query($a: String!) { auditLog(filter: {action: $a}, first: 500) { edges { node { actorName targetId detail } } } }",
+        json!({"a": action}),
+        app.admin(),
+    )
+    .await["auditLog"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect()
+}
+
+/// Anonymous sign-ins cannot multiply writes or hashing: one sign-in field per request and
+/// none in a batch, stored input truncated, failures throttled per address before hashing
+/// (and before the account lockout, so one address cannot lock the admin out).
+async fn anonymous_sign_ins_cannot_amplify_writes_or_burn_cores(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let long = "x".repeat(1800);
+    let aliases: String = (0..50)
+        .map(|i| format!("a{i}: login(username: $u, password: $p) {{ accessToken }} "))
+        .collect();
+    let (status, body) = app
+        .post_body(
+            json!({"query": format!("mutation($u: String!, $p: String!) {{ {aliases} }}"), "variables": {"u": long, "p": "guess"}}),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_REQUEST",
+        "{body}"
+    );
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("one sign-in")
+    );
+    let batch = json!([login_body("admin", "guess-1"), {"query": "{ __typename }"}]);
+    let (_, body) = app.post_body(batch, None).await;
+    assert_eq!(
+        body[0]["errors"][0]["extensions"]["code"], "BAD_REQUEST",
+        "{body}"
+    );
+    assert_eq!(body[1]["data"]["__typename"], "Query");
+    assert!(
+        audit_rows(&app, "login_failed").await.is_empty(),
+        "nothing ran, nothing written"
+    );
+
+    // One failure with a long name is stored cut short.
+    let body = post_from(&app.addr, "127.0.0.1", login_body(&long, "guess")).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    let rows = audit_rows(&app, "login_failed").await;
+    assert_eq!(rows.len(), 1);
+    assert!(
+        rows[0]["actorName"].as_str().unwrap().chars().count() <= 129,
+        "{rows:?}"
+    );
+    assert!(rows[0]["targetId"].as_str().unwrap().chars().count() <= 129);
+
+    // Two more failures spend the address's burst of three; the fourth is refused before any
+    // hashing, even with the right password, and the admin is not locked.
+    for _ in 0..2 {
+        let body = post_from(&app.addr, "127.0.0.1", login_body("admin", "guess")).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    }
+    let refused = post_from(
+        &app.addr,
+        "127.0.0.1",
+        login_body("admin", crate::helpers::ADMIN_PASSWORD),
+    )
+    .await;
+    let error = &refused["errors"][0];
+    assert_eq!(error["extensions"]["code"], "RATE_LIMITED", "{refused}");
+    let retry = error["extensions"]["retryAfter"].as_u64().unwrap();
+    assert!((1..=300).contains(&retry), "{refused}");
+    assert_eq!(
+        audit_rows(&app, "login_failed").await.len(),
+        3,
+        "a throttled attempt writes nothing"
+    );
+    let admin = app
+        .gql(
+            "{ users { edges { node { username failedLoginCount lockedUntil } } } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    let admin = &admin["users"]["edges"][0]["node"];
+    assert_eq!(
+        (
+            admin["username"].as_str(),
+            admin["failedLoginCount"].as_i64()
+        ),
+        (Some("admin"), Some(2))
+    );
+    assert!(admin["lockedUntil"].is_null());
+    // Another address is not throttled, and the right password clears the count.
+    let other = post_from(
+        &app.addr,
+        "127.0.0.2",
+        login_body("admin", crate::helpers::ADMIN_PASSWORD),
+    )
+    .await;
+    assert!(other["data"]["login"]["accessToken"].is_string(), "{other}");
+}
+both!(anonymous_sign_ins_cannot_amplify_writes_or_burn_cores);
+
+/// Guesses already in flight cannot outrun the lockout: each takes one of the allowed
+/// failures before its password is checked, so at most that many are ever checked.
+async fn concurrent_guesses_cannot_outrun_the_lockout(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.login_address_burst = 100;
+        c.login_username_burst = 100;
+    })
+    .await;
+    app.user_with_role("carol", "viewer").await;
+    let mut guesses: Vec<String> = (0..29).map(|i| format!("wrong-{i}")).collect();
+    guesses.push(crate::helpers::USER_PASSWORD.to_owned());
+    let attempts = guesses
+        .iter()
+        .map(|p| app.post_body(login_body("carol", p), None));
+    let answers = futures_util::future::join_all(attempts).await;
+    let signed_in = answers
+        .iter()
+        .filter(|(_, b)| b["data"]["login"].is_object())
+        .count();
+    let checked = audit_rows(&app, "login_failed").await.len() + signed_in;
+    // The right password, when it got one of the five, starts a fresh count of five.
+    let allowed = if signed_in == 0 { 5 } else { 10 };
+    assert!(
+        checked <= allowed,
+        "{checked} guesses were checked; the lockout allows {allowed}"
+    );
+    assert_eq!(
+        audit_rows(&app, "login_refused_locked").await.len(),
+        30 - checked
+    );
+    if signed_in == 0 {
+        // Locked: even the right password is refused now.
+        let (code, _) = app
+            .gql_err(
+                crate::helpers::LOGIN,
+                json!({"u": "carol", "p": crate::helpers::USER_PASSWORD}),
+                None,
+            )
+            .await;
+        assert_eq!(code, "UNAUTHENTICATED");
+    }
+}
+both!(concurrent_guesses_cannot_outrun_the_lockout);
+
+/// Many addresses can still lock the admin out; the host recovers it with
+/// `heldar user unlock admin` while the server runs.
+async fn a_locked_out_admin_is_unlocked_from_the_host(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_database(&backend).await;
+    let (_server, addr) =
+        crate::helpers::process::start_server(dir.path(), database_url.as_deref());
+    for (from, tries) in [("127.0.0.2", 3), ("127.0.0.3", 2)] {
+        for _ in 0..tries {
+            let body = post_from(&addr, from, login_body("admin", "guess")).await;
+            assert_eq!(
+                body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+                "{body}"
+            );
+        }
+    }
+    let right = login_body("admin", crate::helpers::ADMIN_PASSWORD);
+    let locked = post_from(&addr, "127.0.0.4", right.clone()).await;
+    assert_eq!(
+        locked["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{locked}"
+    );
+
+    let mut unlock = std::process::Command::new(env!("CARGO_BIN_EXE_heldar"));
+    unlock
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HELDAR_DATA_DIR", dir.path())
+        .args(["user", "unlock", "admin"]);
+    if let Some(url) = &database_url {
+        unlock.env("HELDAR_DATABASE_URL", url);
+    }
+    let output = unlock.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("unlocked user admin"));
+    let signed_in = post_from(&addr, "127.0.0.4", right).await;
+    assert!(
+        signed_in["data"]["login"]["accessToken"].is_string(),
+        "{signed_in}"
+    );
+}
+both!(a_locked_out_admin_is_unlocked_from_the_host);

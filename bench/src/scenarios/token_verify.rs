@@ -12,7 +12,7 @@ pub(crate) async fn token_verify(options: &Options) -> Result<String, BenchError
     config.admin_password = Some(heldar::config::Secret::from(ADMIN_PASSWORD.to_owned()));
     let state = heldar::app::admin_state(config).await?;
     heldar::auth::accounts::bootstrap_admin(&state).await?;
-    let token = heldar::auth::sessions::login(&state, "admin", ADMIN_PASSWORD.to_owned())
+    let token = heldar::auth::sessions::login(&state, "admin", ADMIN_PASSWORD.to_owned(), None)
         .await?
         .access_token;
     let (mut verify, mut lookup, mut cached) = (Vec::new(), Vec::new(), Vec::new());
