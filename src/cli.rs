@@ -153,11 +153,9 @@ where
 }
 
 /// `heldar serve [--demo]`: serves until SIGINT or SIGTERM.
-pub async fn serve(mut config: Config, demo: bool) -> ExitCode {
-    if demo {
-        // The demo camera's source is a generated pattern, a local source.
-        config.allow_local_sources = true;
-    }
+/// The demo camera's generated source is written by the server itself; `--demo` does not let
+/// anyone else use local sources (that takes `HELDAR_ALLOW_LOCAL_SOURCES`).
+pub async fn serve(config: Config, demo: bool) -> ExitCode {
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(err) => {

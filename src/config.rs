@@ -240,10 +240,28 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(2..=64), global = true)]
     pub max_query_depth: u32,
 
-    /// Highest complexity a document may have (each field costs 1, lists multiply).
-    #[arg(long, env = "HELDAR_MAX_QUERY_COMPLEXITY", default_value_t = 1000,
+    /// Highest cost a document may have: each field costs 1, a list its children once per item
+    /// it can return (page size, cameras × buckets, ids), so the cost bounds the answer's size.
+    #[arg(long, env = "HELDAR_MAX_QUERY_COMPLEXITY", default_value_t = 50_000,
           value_parser = clap::value_parser!(u32).range(10..=1_000_000), global = true)]
     pub max_query_complexity: u32,
+
+    /// Largest response body sent, in bytes; a larger answer is replaced by a
+    /// `RESPONSE_TOO_LARGE` error.
+    #[arg(long, env = "HELDAR_MAX_RESPONSE_BYTES", default_value_t = 8_388_608,
+          value_parser = clap::value_parser!(u64).range(65_536..=1_073_741_824), global = true)]
+    pub max_response_bytes: u64,
+
+    /// Operations a credential (or, unauthenticated, a client address) may run per second on
+    /// average; each costs 1 plus a thousandth of its complexity. 0 turns the limit off.
+    #[arg(long, env = "HELDAR_RATE_LIMIT_PER_SEC", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(0..=100_000_000), global = true)]
+    pub rate_limit_per_sec: u32,
+
+    /// Operations a credential may run at once before [`rate_limit_per_sec`](Self::rate_limit_per_sec) applies.
+    #[arg(long, env = "HELDAR_RATE_LIMIT_BURST", default_value_t = 400,
+          value_parser = clap::value_parser!(u32).range(1..=100_000_000), global = true)]
+    pub rate_limit_burst: u32,
 
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "HELDAR_MAX_BODY_BYTES", default_value_t = 1_048_576,

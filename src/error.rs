@@ -32,6 +32,8 @@ pub mod codes {
     pub const BAD_REQUEST: &str = "BAD_REQUEST";
     /// The body is larger than the limit.
     pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
+    /// The answer is larger than the server sends (`HELDAR_MAX_RESPONSE_BYTES`).
+    pub const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
     /// A mutation or subscription was sent over GET.
     pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
 }

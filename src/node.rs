@@ -187,6 +187,7 @@ impl NodeQuery {
     }
 
     /// The objects with these ids, in the same order (null for each that `node` would give null for).
+    #[graphql(complexity = "crate::graphql::cost::list(ids.len(), child_complexity)")]
     async fn nodes(
         &self,
         ctx: &Context<'_>,
@@ -196,6 +197,7 @@ impl NodeQuery {
         if ids.len() > 100 {
             return Err(AppError::bad_input("ids", "at most 100 ids"));
         }
+        crate::graphql::input::distinct("ids", &ids)?;
         let mut nodes = Vec::with_capacity(ids.len());
         for id in &ids {
             nodes.push(resolve(ctx, id).await?);

@@ -94,7 +94,8 @@ pub fn build_schema(state: Option<AppState>, limits: SchemaLimits) -> HeldarSche
     .limit_directives(16)
     .extension(crate::graphql::extension::RequestErrorCodes {
         introspection: limits.introspection,
-    });
+    })
+    .extension(crate::graphql::extension::RateLimit);
     if !limits.introspection {
         builder = builder.disable_introspection().disable_suggestions();
     }

@@ -41,6 +41,8 @@ pub struct AppState {
     pub hasher: Hasher,
     /// Resolved principals, invalidated by every credential change.
     pub auth_cache: Arc<AuthCache>,
+    /// Operations per credential (or client address), checked once a document validated.
+    pub rate_limit: Arc<crate::auth::throttle::Buckets<String>>,
     /// Failed sign-ins per client address and per username, checked before any hashing.
     pub login_throttle: Arc<crate::auth::throttle::LoginThrottle>,
     /// This instance's id and its camera claims.
@@ -84,6 +86,14 @@ impl AppState {
             tokens: Arc::new(TokenKeys::new(secret)),
             hasher: Hasher::default(),
             auth_cache: Arc::new(AuthCache::new(Duration::from_millis(config.auth_cache_ms))),
+            rate_limit: Arc::new(crate::auth::throttle::Buckets::new(
+                crate::auth::throttle::Rate {
+                    burst: config.rate_limit_burst,
+                    refill: Duration::from_secs_f64(
+                        1.0 / f64::from(config.rate_limit_per_sec.max(1)),
+                    ),
+                },
+            )),
             login_throttle: Arc::new(crate::auth::throttle::LoginThrottle::new(
                 crate::auth::throttle::Rate {
                     burst: config.login_address_burst,

@@ -50,6 +50,10 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
 
 fn describe() {
     metrics::describe_counter!(
+        "heldar_rate_limited_total",
+        "Operations refused by the per-credential rate limit"
+    );
+    metrics::describe_counter!(
         "heldar_login_throttled_total",
         "Sign-ins refused before hashing because the client address or username failed too often"
     );
@@ -147,6 +151,11 @@ fn describe_operations() {
         Unit::Seconds,
         "Seconds from an event's time to its delivery to a subscription"
     );
+}
+
+/// An operation was refused by the per-credential rate limit.
+pub fn rate_limited() {
+    metrics::counter!("heldar_rate_limited_total").increment(1);
 }
 
 /// A sign-in was refused by the failed-login throttle.

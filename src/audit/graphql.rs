@@ -111,6 +111,7 @@ impl AuditQuery {
         clippy::too_many_arguments,
         reason = "each is a GraphQL argument; Relay paging alone adds four"
     )]
+    #[graphql(complexity = "crate::graphql::cost::page(first, last, child_complexity)")]
     async fn audit_log(
         &self,
         ctx: &Context<'_>,

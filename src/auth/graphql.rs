@@ -266,6 +266,7 @@ impl AuthQuery {
     }
 
     /// Users, ordered by username (admins).
+    #[graphql(complexity = "crate::graphql::cost::page(first, last, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -298,6 +299,7 @@ impl AuthQuery {
     }
 
     /// API keys, newest first (admins).
+    #[graphql(complexity = "crate::graphql::cost::page(first, last, child_complexity)")]
     async fn api_keys(
         &self,
         ctx: &Context<'_>,

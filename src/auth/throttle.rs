@@ -36,13 +36,14 @@ struct Bucket {
 
 /// Token buckets by key.
 #[derive(Debug)]
-struct Buckets<K> {
+pub struct Buckets<K> {
     rate: Rate,
     table: Mutex<HashMap<K, Bucket>>,
 }
 
 impl<K: Eq + Hash + Clone> Buckets<K> {
-    fn new(rate: Rate) -> Self {
+    /// Buckets of this shape, each full when first used.
+    pub fn new(rate: Rate) -> Self {
         Buckets {
             rate,
             table: Mutex::new(HashMap::new()),
@@ -79,6 +80,26 @@ impl<K: Eq + Hash + Clone> Buckets<K> {
         } else {
             self.rate.refill.mul_f64(1.0 - bucket.tokens)
         }
+    }
+
+    /// Takes `tokens` from `key`'s bucket, or says how long until they are there (a request
+    /// costlier than the whole burst waits for a full bucket and then takes it all).
+    pub fn take(&self, key: &K, tokens: f64) -> Result<(), Duration> {
+        let now = Instant::now();
+        let Ok(mut table) = self.table.lock() else {
+            return Ok(());
+        };
+        if table.len() >= MAX_KEYS && !table.contains_key(key) {
+            table.clear();
+        }
+        let mut bucket = self.current(&table, key, now);
+        let needed = tokens.min(f64::from(self.rate.burst));
+        if bucket.tokens < needed {
+            return Err(self.rate.refill.mul_f64(needed - bucket.tokens));
+        }
+        bucket.tokens -= tokens;
+        table.insert(key.clone(), bucket);
+        Ok(())
     }
 
     /// Adds `delta` tokens to `key` (negative to take).

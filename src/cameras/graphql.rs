@@ -193,6 +193,7 @@ pub struct CamerasQuery;
 #[Object]
 impl CamerasQuery {
     /// Cameras the caller may see, ordered by id.
+    #[graphql(complexity = "crate::graphql::cost::page(first, last, child_complexity)")]
     async fn cameras(
         &self,
         ctx: &Context<'_>,

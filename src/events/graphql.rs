@@ -97,6 +97,19 @@ pub struct PerceptionEventFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
+impl PerceptionEventFilter {
+    /// Refuses lists that repeat an id.
+    fn check(&self) -> Result<(), AppError> {
+        if let Some(ids) = &self.camera_ids {
+            crate::graphql::input::distinct("filter.cameraIds", ids)?;
+        }
+        if let Some(ids) = &self.zone_ids {
+            crate::graphql::input::distinct("filter.zoneIds", ids)?;
+        }
+        Ok(())
+    }
+}
+
 /// A filter resolved against the caller's scope, usable on rows and in queries.
 #[derive(Clone)]
 struct Matcher {
@@ -202,6 +215,7 @@ impl EventsQuery {
         clippy::too_many_arguments,
         reason = "each is a GraphQL argument; Relay paging alone adds four"
     )]
+    #[graphql(complexity = "crate::graphql::cost::page(first, last, child_complexity)")]
     async fn perception_events(
         &self,
         ctx: &Context<'_>,
@@ -224,6 +238,9 @@ impl EventsQuery {
         #[graphql(desc = "Cursor to page backward from.")] before: Option<String>,
     ) -> Result<Counted<PerceptionEvent>, AppError> {
         let principal = ctx.require(Capability::EventsRead)?;
+        if let Some(filter) = &filter {
+            filter.check()?;
+        }
         let matcher = Matcher {
             filter: filter.unwrap_or_default(),
             scope: principal.scope.clone(),
@@ -348,6 +365,9 @@ impl EventsSubscription {
     ) -> Result<impl Stream<Item = Result<PerceptionEvent, async_graphql::Error>> + use<>, AppError>
     {
         let principal = ctx.require(Capability::EventsRead)?;
+        if let Some(filter) = &filter {
+            filter.check()?;
+        }
         let state = ctx.state()?;
         if let Some(ids) = filter.as_ref().and_then(|f| f.camera_ids.as_ref()) {
             for id in ids {

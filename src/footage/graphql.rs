@@ -102,6 +102,7 @@ pub struct FootageCoverage {
 #[ComplexObject]
 impl FootageCoverage {
     /// The segments overlapping the window, in time order.
+    #[graphql(complexity = "crate::graphql::cost::page(first, last, child_complexity)")]
     async fn segments(
         &self,
         ctx: &Context<'_>,
@@ -228,6 +229,9 @@ impl FootageQuery {
     }
 
     /// Footage per MINUTE, HOUR or DAY bucket of the caller's time zone, for several cameras.
+    #[graphql(
+        complexity = "crate::graphql::cost::timeline(camera_ids.len(), from, to, bucket, child_complexity)"
+    )]
     async fn footage_timeline(
         &self,
         ctx: &Context<'_>,
@@ -252,6 +256,7 @@ impl FootageQuery {
                 "must list 1 to 64 cameras",
             ));
         }
+        crate::graphql::input::distinct("cameraIds", &camera_ids)?;
         let tz = model::parse_time_zone("timeZone", &time_zone)?;
         let window = window(from, to, bucket.max_window())?;
         let buckets = model::buckets(window, bucket, tz);
@@ -286,6 +291,7 @@ impl FootageQuery {
         clippy::too_many_arguments,
         reason = "each is a GraphQL argument; Relay paging alone adds four"
     )]
+    #[graphql(complexity = "crate::graphql::cost::page(first, last, child_complexity)")]
     async fn segments(
         &self,
         ctx: &Context<'_>,
@@ -332,6 +338,7 @@ impl FootageSubscription {
                 "must list 1 to 64 cameras",
             ));
         }
+        crate::graphql::input::distinct("cameraIds", &camera_ids)?;
         for id in &camera_ids {
             find_camera(ctx, Capability::VideoPlayback, id).await?;
         }

@@ -75,7 +75,12 @@ impl Extension for RequestErrorCodes {
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         next.run(ctx).await.map_err(|mut errors| {
-            for err in &mut errors {
+            // Errors that already carry a code (the rate limit's) keep it.
+            for err in errors.iter_mut().filter(|e| {
+                e.extensions
+                    .as_ref()
+                    .is_none_or(|ext| ext.get("code").is_none())
+            }) {
                 let code = match err.message.as_str() {
                     "Query is too complex." => codes::QUERY_TOO_COMPLEX,
                     "Query is nested too deep." => codes::QUERY_TOO_DEEP,
@@ -85,5 +90,59 @@ impl Extension for RequestErrorCodes {
             }
             errors
         })
+    }
+}
+
+/// The per-credential rate limit: once a document validated (so its complexity is known and
+/// nothing ran yet), it takes `1 + complexity / 1000` tokens from its credential's bucket, or
+/// from its client address's when unauthenticated; an empty bucket answers `RATE_LIMITED`
+/// with `retryAfter`. Subscriptions (and their replays) pay the same way as queries.
+#[derive(Clone, Copy)]
+pub struct RateLimit;
+
+impl ExtensionFactory for RateLimit {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(RateLimit)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for RateLimit {
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next.run(ctx).await?;
+        let Some(state) = ctx.data_opt::<crate::state::AppState>() else {
+            return Ok(result);
+        };
+        if state.config.rate_limit_per_sec == 0 {
+            return Ok(result);
+        }
+        let key = match ctx.data_opt::<crate::auth::principal::RequestAuth>() {
+            Some(crate::auth::principal::RequestAuth::Authenticated(p)) => {
+                format!("credential:{}", p.session_id)
+            }
+            _ => match ctx.data_opt::<crate::auth::throttle::ClientAddress>() {
+                Some(address) => format!("address:{}", address.0),
+                None => "anonymous".to_owned(),
+            },
+        };
+        let tokens = 1.0 + result.complexity as f64 / 1000.0;
+        match state.rate_limit.take(&key, tokens) {
+            Ok(()) => Ok(result),
+            Err(wait) => {
+                crate::telemetry::rate_limited();
+                let error = crate::error::AppError::RateLimited {
+                    message: "too many requests for this credential; slow down".into(),
+                    retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+                };
+                let error: async_graphql::Error = error.into();
+                let mut refused = ServerError::new(error.message, None);
+                refused.extensions = error.extensions;
+                Err(vec![refused])
+            }
+        }
     }
 }

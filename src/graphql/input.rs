@@ -30,3 +30,18 @@ pub fn in_range<T: PartialOrd + std::fmt::Display>(
         ))
     }
 }
+
+/// Refuses a list that names the same id twice (naming `field[i]` of the repeat): each id
+/// asks for work and output of its own, so repeats only multiply the cost of a request.
+pub fn distinct(field: &str, ids: &[async_graphql::ID]) -> Result<(), AppError> {
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        if !seen.insert(id.as_str()) {
+            return Err(AppError::bad_input(
+                format!("{field}[{i}]"),
+                format!("`{}` is listed twice", crate::audit::truncated(id.as_str())),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -3,6 +3,7 @@
 //! websocket transport. The schema's roots themselves live in [`crate::schema`].
 
 pub mod context;
+pub mod cost;
 pub mod documents;
 pub mod extension;
 pub mod input;

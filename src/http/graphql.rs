@@ -327,6 +327,29 @@ async fn execute(
         }
     };
     match serde_json::to_string(&response) {
+        Ok(body) if body.len() as u64 > state.app.config.max_response_bytes => {
+            too_large(body.len(), state.app.config.max_response_bytes)
+        }
+        Ok(body) => json_response(StatusCode::OK, body),
+        Err(_) => refusal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_SERVER_ERROR",
+            "could not encode the response",
+        ),
+    }
+}
+
+/// The answer that replaces one over `HELDAR_MAX_RESPONSE_BYTES`: nothing of it is sent.
+fn too_large(size: usize, limit: u64) -> Response {
+    let mut error = async_graphql::ServerError::new(
+        format!(
+            "the answer would be {size} bytes, over this server's limit of {limit}; ask for fewer items (smaller pages, fewer cameras, a shorter window)"
+        ),
+        None,
+    );
+    crate::error::set_code(&mut error, codes::RESPONSE_TOO_LARGE);
+    let body = async_graphql::Response::from_errors(vec![error]);
+    match serde_json::to_string(&body) {
         Ok(body) => json_response(StatusCode::OK, body),
         Err(_) => refusal(
             StatusCode::INTERNAL_SERVER_ERROR,

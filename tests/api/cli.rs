@@ -332,6 +332,32 @@ async fn serve_demo_records_the_demo_camera_and_leaves_no_ffmpeg_behind_on_sigte
                 .unwrap()
         }
     };
+    // Only the demo camera has a generated source: `--demo` does not open `lavfi:` and
+    // `file:` to every manager (a filter graph can read and write files).
+    for attempt in [
+        "mutation { createCamera(input: {id: \"x\", name: \"x\", streamUrl: \"lavfi:testsrc\"}) { id } }",
+        "mutation { updateCamera(input: {id: \"demo\", streamUrl: \"file:///etc/passwd\"}) { id } }",
+    ] {
+        let body = gql(attempt, Some(&token)).await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{body}"
+        );
+        assert_eq!(
+            body["errors"][0]["extensions"]["field"], "input.streamUrl",
+            "{body}"
+        );
+    }
+    let renamed = gql(
+        "mutation { updateCamera(input: {id: \"demo\", name: \"Pattern\"}) { name } }",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(
+        renamed["data"]["updateCamera"]["name"], "Pattern",
+        "{renamed}"
+    );
+
     let key = gql(
         "mutation { createApiKey(input: {name: \"demo-worker\", role: INTEGRATION}) { key } }",
         Some(&token),

@@ -362,3 +362,99 @@ async fn a_locked_out_admin_is_unlocked_from_the_host(backend: Backend) {
     );
 }
 both!(a_locked_out_admin_is_unlocked_from_the_host);
+
+/// A viewer's request is priced by what it would produce: ten aliases of a ten-year daily
+/// timeline over 64 cameras are refused before anything runs, repeated ids are refused,
+/// an answer over the size limit is not sent, and each credential has a rate.
+async fn one_request_cannot_exhaust_memory(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.max_response_bytes = 65_536;
+        c.rate_limit_per_sec = 1;
+        c.rate_limit_burst = 40;
+    })
+    .await;
+    let (_, viewer) = app.user_with_role("watcher", "viewer").await;
+    let ids: Vec<String> = (0..64).map(|i| format!("cam{i}")).collect();
+    let aliases: String = (0..10)
+        .map(|i| format!("t{i}: footageTimeline(cameraIds: $ids, from: \"2016-01-01T00:00:00Z\", to: \"2025-12-31T00:00:00Z\", bucket: DAY) {{ cameraId buckets {{ start end coveredSeconds }} }} "))
+        .collect();
+    let started = std::time::Instant::now();
+    let (code, message) = app
+        .gql_err(
+            &format!("query($ids: [ID!]!) {{ {aliases} }}"),
+            json!({"ids": ids}),
+            Some(&viewer),
+        )
+        .await;
+    assert_eq!(code, "QUERY_TOO_COMPLEX", "{message}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused before running"
+    );
+
+    let one = "query($ids: [ID!]!) { footageTimeline(cameraIds: $ids, from: \"2025-01-01T00:00:00Z\", to: \"2025-01-02T00:00:00Z\", bucket: HOUR) { cameraId } }";
+    let (status, body) = app
+        .post(one, json!({"ids": ["cam0", "cam0"]}), Some(&viewer))
+        .await;
+    assert_eq!(status, 200);
+    let error = &body["errors"][0];
+    assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+    assert_eq!(error["extensions"]["field"], "cameraIds[1]", "{body}");
+
+    // 3,000 aliases cost 6,000 (allowed) but answer ~90 KB, over the 64 KB limit.
+    let wide: String = (0..3000)
+        .map(|i| format!("v{i}: serverInfo {{ version }} "))
+        .collect();
+    let (status, body) = app
+        .post(&format!("{{ {wide} }}"), json!({}), Some(&viewer))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "RESPONSE_TOO_LARGE",
+        "{}",
+        &body.to_string()[..200.min(body.to_string().len())]
+    );
+    assert!(body["data"].is_null());
+
+    // The viewer's bucket (40, one a second) runs dry; the admin's does not.
+    let mut limited = None;
+    for _ in 0..60 {
+        let (_, body) = app
+            .post("{ serverInfo { version } }", json!({}), Some(&viewer))
+            .await;
+        if body["errors"][0]["extensions"]["code"] == "RATE_LIMITED" {
+            limited = Some(body);
+            break;
+        }
+    }
+    let (_, last) = app
+        .post("{ serverInfo { version } }", json!({}), Some(&viewer))
+        .await;
+    let limited = limited.unwrap_or_else(|| panic!("the viewer is rate limited: {last}"));
+    let retry = limited["errors"][0]["extensions"]["retryAfter"]
+        .as_u64()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "{limited}");
+    let (_, admin) = app
+        .post("{ serverInfo { version } }", json!({}), app.admin())
+        .await;
+    assert!(
+        admin["data"]["serverInfo"]["version"].is_string(),
+        "{admin}"
+    );
+    // Over a websocket the same budget applies: the subscription is refused with `error`.
+    let mut ws = WsClient::connect_acked(
+        &app.ws_url(),
+        json!({"authorization": format!("Bearer {viewer}")}),
+    )
+    .await;
+    ws.send(json!({"id": "s", "type": "subscribe", "payload": {"query": "subscription { perceptionEvents { kind } }"}})).await;
+    let answer = ws.next_json().await;
+    assert_eq!(answer["type"], "error", "{answer}");
+    assert_eq!(
+        answer["payload"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{answer}"
+    );
+}
+both!(one_request_cannot_exhaust_memory);

@@ -102,7 +102,8 @@ async fn a_document_nested_too_deep_is_refused(backend: Backend) {
 both!(a_document_nested_too_deep_is_refused);
 
 async fn a_document_too_complex_is_refused(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // Output-sized costs: `hardening::one_request_cannot_exhaust_memory`.
+    let app = TestApp::spawn_with(backend, |c| c.max_query_complexity = 1000).await;
     let aliases: String = (0..600)
         .map(|i| format!("a{i}: serverInfo {{ version }} "))
         .collect();

@@ -103,6 +103,8 @@ pub(crate) async fn workers(options: &Options) -> Result<String, BenchError> {
         ("HELDAR_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
         ("HELDAR_ALLOW_LOCAL_SOURCES", "true".to_owned()),
         ("HELDAR_INGEST_PROVENANCE", "enforce".to_owned()),
+        ("HELDAR_RATE_LIMIT_PER_SEC", "100000000".to_owned()),
+        ("HELDAR_RATE_LIMIT_BURST", "100000000".to_owned()),
     ])?;
     let port = server.port;
     let admin = admin_token(port).await?;

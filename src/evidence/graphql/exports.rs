@@ -194,6 +194,7 @@ impl ExportsQuery {
         clippy::too_many_arguments,
         reason = "each is a GraphQL argument; Relay paging alone adds four"
     )]
+    #[graphql(complexity = "crate::graphql::cost::page(first, last, child_complexity)")]
     async fn clip_exports(
         &self,
         ctx: &Context<'_>,

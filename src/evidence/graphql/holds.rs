@@ -113,6 +113,7 @@ impl HoldsQuery {
         clippy::too_many_arguments,
         reason = "each is a GraphQL argument; Relay paging alone adds four"
     )]
+    #[graphql(complexity = "crate::graphql::cost::page(first, last, child_complexity)")]
     async fn evidence_holds(
         &self,
         ctx: &Context<'_>,
