@@ -263,6 +263,11 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=100_000_000), global = true)]
     pub rate_limit_burst: u32,
 
+    /// Seconds a GraphQL request over HTTP may take, reading its body included; then `408`.
+    #[arg(long, env = "HELDAR_REQUEST_TIMEOUT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub request_timeout_secs: u64,
+
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "HELDAR_MAX_BODY_BYTES", default_value_t = 1_048_576,
           value_parser = clap::value_parser!(u64).range(1024..=67_108_864), global = true)]

@@ -8,17 +8,17 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 use crate::config::Config;
 
-/// Opens the pool for the configured database; creates the SQLite file and data dir if needed.
+/// Opens the pool for the configured database; creates the data dir (`0700`) and the SQLite
+/// file (`0600`) if needed.
 pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
     let url = config.effective_database_url();
-    if url.starts_with("sqlite:") && config.database_url.is_none() {
-        std::fs::create_dir_all(&config.data_dir).map_err(|err| {
-            DbErr::Custom(format!(
-                "cannot create data dir {}: {err}",
-                config.data_dir.display()
-            ))
-        })?;
-    }
+    let embedded = url.starts_with("sqlite:") && config.database_url.is_none();
+    private_dir(&config.data_dir).map_err(|err| {
+        DbErr::Custom(format!(
+            "cannot create data dir {}: {err}",
+            config.data_dir.display()
+        ))
+    })?;
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(config.db_max_connections)
@@ -33,7 +33,33 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
                 .busy_timeout(Duration::from_secs(15))
                 .foreign_keys(true)
         });
-    Database::connect(options).await
+    let db = Database::connect(options).await?;
+    if embedded {
+        // Camera passwords are in it: readable by the server's user only.
+        for suffix in ["", "-wal", "-shm"] {
+            let file = config.data_dir.join(format!("heldar.db{suffix}"));
+            if file.exists() {
+                private_file(&file).map_err(|err| {
+                    DbErr::Custom(format!("cannot restrict {}: {err}", file.display()))
+                })?;
+            }
+        }
+    }
+    Ok(db)
+}
+
+/// Creates `dir` (and its parents) if needed and makes it `0700`: recordings, exports, the
+/// JWT secret and the database live under it.
+pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Makes `file` `0600`.
+fn private_file(file: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
 }
 
 /// Applies every pending migration.

@@ -25,10 +25,15 @@ mod assets {
     include!(concat!(env!("OUT_DIR"), "/graphiql_assets.rs"));
 }
 
-/// The GraphQL routes: `/graphql`, `/graphql/ws` and `/graphiql/<file>`.
-pub fn routes() -> Router<HttpState> {
+/// The GraphQL routes: `/graphql`, `/graphql/ws` and `/graphiql/<file>`. A request over HTTP
+/// (reading its body included, so a client trickling bytes holds nothing for long) ends with
+/// `408` after `timeout`; websockets live as long as their credential.
+pub fn routes(timeout: std::time::Duration) -> Router<HttpState> {
+    let timeout =
+        tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout);
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .layer(timeout)
         .route("/graphql/ws", get(graphql_ws))
         .route("/graphiql/{file}", get(graphiql_asset))
 }

@@ -15,7 +15,9 @@ pub fn router(state: HttpState) -> Router {
     let bench_routes = state.app.config.bench_routes;
     let cors = cors(&state.app.config.allowed_origins());
     Router::new()
-        .merge(graphql::routes())
+        .merge(graphql::routes(std::time::Duration::from_secs(
+            state.app.config.request_timeout_secs,
+        )))
         .merge(platform::routes(bench_routes))
         .merge(crate::footage::media::routes())
         .merge(crate::evidence::media::routes())

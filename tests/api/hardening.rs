@@ -458,3 +458,34 @@ async fn one_request_cannot_exhaust_memory(backend: Backend) {
     );
 }
 both!(one_request_cannot_exhaust_memory);
+
+/// The data directory is the server's alone (`0700`, the SQLite file `0600`: camera passwords
+/// are in it), and a client that trickles a request body is cut off with `408`.
+async fn the_data_dir_is_private_and_slow_requests_time_out(backend: Backend) {
+    use std::os::unix::fs::PermissionsExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sqlite = matches!(backend, Backend::Sqlite);
+    let app = TestApp::spawn_with(backend, |c| c.request_timeout_secs = 1).await;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&app.data_dir), 0o700);
+    if sqlite {
+        assert_eq!(mode(&app.data_dir.join("heldar.db")), 0o600);
+    }
+
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"POST /graphql HTTP/1.1\r\nHost: heldar\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"query\":")
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 512];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("answered within the timeout")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+}
+both!(the_data_dir_is_private_and_slow_requests_time_out);
