@@ -263,6 +263,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=100_000_000), global = true)]
     pub rate_limit_burst: u32,
 
+    /// How SQLite syncs its write-ahead log: `full` (every commit reaches the disk before it is
+    /// acknowledged, so an evidence hold survives power loss) or `normal` (faster; the last
+    /// commits may roll back after a power cut, never corrupt).
+    #[arg(long, env = "HELDAR_SQLITE_SYNCHRONOUS", default_value = "full",
+          value_parser = ["full", "normal"], global = true)]
+    pub sqlite_synchronous: String,
+
     /// Seconds a GraphQL request over HTTP may take, reading its body included; then `408`.
     #[arg(long, env = "HELDAR_REQUEST_TIMEOUT_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]

@@ -19,6 +19,11 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
             config.data_dir.display()
         ))
     })?;
+    let synchronous = if config.sqlite_synchronous == "normal" {
+        SqliteSynchronous::Normal
+    } else {
+        SqliteSynchronous::Full
+    };
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(config.db_max_connections)
@@ -26,10 +31,10 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(20))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|opts| {
+        .map_sqlx_sqlite_opts(move |opts| {
             opts.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(synchronous)
                 .busy_timeout(Duration::from_secs(15))
                 .foreign_keys(true)
         });

@@ -489,3 +489,33 @@ async fn the_data_dir_is_private_and_slow_requests_time_out(backend: Backend) {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
 both!(the_data_dir_is_private_and_slow_requests_time_out);
+
+/// An acknowledged hold is on disk: SQLite syncs every commit (`synchronous = FULL`) unless
+/// the operator trades that for speed. PostgreSQL is durable by its own defaults.
+async fn acknowledged_writes_are_synced_to_disk(backend: Backend) {
+    use sea_orm::{ConnectionTrait, Statement};
+    if !matches!(backend, Backend::Sqlite) {
+        return;
+    }
+    for (setting, expected) in [("full", 2), ("normal", 1)] {
+        let app =
+            TestApp::spawn_with(backend.clone(), |c| c.sqlite_synchronous = setting.into()).await;
+        // Every pooled connection has it, not just the first.
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            let row = app
+                .state
+                .db
+                .query_one_raw(Statement::from_string(
+                    sea_orm::DbBackend::Sqlite,
+                    "PRAGMA synchronous",
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            seen.push(row.try_get_by_index::<i32>(0).unwrap());
+        }
+        assert!(seen.iter().all(|s| *s == expected), "{setting}: {seen:?}");
+    }
+}
+both!(acknowledged_writes_are_synced_to_disk);
