@@ -452,6 +452,21 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=36_500), global = true)]
     pub audit_retention_days: u64,
 
+    /// Days detections (and their ingest batches) are kept once handed to every consumer.
+    #[arg(long, env = "HELDAR_DETECTION_RETENTION_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=36_500), global = true)]
+    pub detection_retention_days: u64,
+
+    /// Days an ended (expired or revoked) session and its refresh tokens are kept.
+    #[arg(long, env = "HELDAR_SESSION_RETENTION_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=36_500), global = true)]
+    pub session_retention_days: u64,
+
+    /// Days the row of an expired or failed clip export is kept (its files are gone already).
+    #[arg(long, env = "HELDAR_FINISHED_JOB_RETENTION_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=36_500), global = true)]
+    pub finished_job_retention_days: u64,
+
     /// Log format.
     #[arg(long, env = "HELDAR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human, global = true)]
     pub log_format: LogFormat,

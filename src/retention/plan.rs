@@ -150,6 +150,18 @@ pub struct RetentionPreview {
     pub warnings: Vec<RetentionWarning>,
 }
 
+/// Rows of one table a sweep removed after their time to live.
+#[derive(Debug, Clone, SimpleObject)]
+pub struct PrunedTable {
+    /// The table: `audit_log`, `event`, `recording_gap` (after `HELDAR_AUDIT_RETENTION_DAYS`),
+    /// `detection`, `outbox`, `consumer_fanout` (after `HELDAR_DETECTION_RETENTION_DAYS`),
+    /// `session`, `refresh_token` (ended sessions, after `HELDAR_SESSION_RETENTION_DAYS`),
+    /// `clip_export` (expired or failed jobs, after `HELDAR_FINISHED_JOB_RETENTION_DAYS`).
+    pub table: String,
+    /// Rows removed.
+    pub rows: Long,
+}
+
 /// What a sweep did.
 #[derive(Debug, Clone, SimpleObject)]
 pub struct RetentionReport {
@@ -167,8 +179,10 @@ pub struct RetentionReport {
     pub expired_clips: Long,
     /// Snapshots removed after their retention.
     pub expired_snapshots: Long,
-    /// Audit, event and gap rows removed after `HELDAR_AUDIT_RETENTION_DAYS`.
+    /// Rows removed after their time to live, in all (the sum of `pruned`).
     pub pruned_rows: Long,
+    /// Rows removed after their time to live, per table; tables with none are left out.
+    pub pruned: Vec<PrunedTable>,
     /// Recording files no segment row accounts for (older than an hour, and older than the camera's oldest segment or of a deleted camera), removed.
     pub reclaimed_orphans: Long,
     /// Conditions deletion cannot fix.

@@ -1,15 +1,19 @@
 //! The sweep: deletes what the plan ([`crate::retention::plan`]) names, each segment with a
 //! conditional delete that re-checks both locks at the moment of deletion, unlinking the file
-//! only after its row is gone; then row lifetimes (clips, snapshots, audit, events, old gaps)
-//! and orphan files. One `RETENTION_SWEEP` event per sweep.
+//! only after its row is gone; then row lifetimes (clips, snapshots, audit, events, old gaps,
+//! detections, ended sessions, finished jobs) and orphan files. One `RETENTION_SWEEP` event per sweep.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use entity::{audit_log, camera, clip_export, event, recording_gap, segment, snapshot};
+use entity::{
+    audit_log, camera, clip_export, consumer_fanout, detection, event, outbox, recording_gap,
+    refresh_token, segment, session, snapshot,
+};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    TransactionTrait,
 };
 use serde_json::json;
 
@@ -21,7 +25,9 @@ use crate::footage::recorder::recordings_root;
 use crate::footage::store;
 use crate::graphql::scalars::Long;
 use crate::ids::new_id;
-use crate::retention::plan::{RetentionCandidate, RetentionReport, deletable, plan, totals};
+use crate::retention::plan::{
+    PrunedTable, RetentionCandidate, RetentionReport, deletable, plan, totals,
+};
 use crate::state::AppState;
 use entity::vocab::ClipStatus;
 
@@ -86,7 +92,8 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
         return Err(err);
     }
     let (expired_clips, expired_snapshots) = expire_media(state, started_at).await?;
-    let pruned_rows = expire_rows(state, started_at).await?;
+    let pruned = expire_rows(state, started_at).await?;
+    let pruned_rows = pruned.iter().map(|p| p.rows.0).sum();
     let reclaimed_orphans = reclaim_orphans(state).await?;
     let report = RetentionReport {
         started_at,
@@ -97,6 +104,7 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
         expired_clips: Long(expired_clips),
         expired_snapshots: Long(expired_snapshots),
         pruned_rows: Long(pruned_rows),
+        pruned,
         reclaimed_orphans: Long(reclaimed_orphans),
         warnings: ledger.warnings,
     };
@@ -219,26 +227,124 @@ async fn expire_media(state: &AppState, now: DateTime<Utc>) -> Result<(i64, i64)
     Ok((clips.len() as i64, snaps.len() as i64))
 }
 
-/// Audit entries, events and recorded gaps older than `HELDAR_AUDIT_RETENTION_DAYS`.
-async fn expire_rows(state: &AppState, now: DateTime<Utc>) -> Result<i64, AppError> {
-    let horizon = now - chrono::Duration::days(state.config.audit_retention_days as i64);
-    let mut n = 0;
-    n += audit_log::Entity::delete_many()
-        .filter(audit_log::Column::CreatedAt.lt(horizon))
-        .exec(&state.db)
-        .await?
-        .rows_affected;
-    n += event::Entity::delete_many()
-        .filter(event::Column::At.lt(horizon))
-        .exec(&state.db)
-        .await?
-        .rows_affected;
-    n += recording_gap::Entity::delete_many()
-        .filter(recording_gap::Column::GapEnd.lt(horizon))
-        .exec(&state.db)
-        .await?
-        .rows_affected;
-    Ok(n as i64)
+/// The last phase: rows past their time to live. Audit entries, events and recorded gaps
+/// after `HELDAR_AUDIT_RETENTION_DAYS`; detections with their batches and hand-off marks after
+/// `HELDAR_DETECTION_RETENTION_DAYS` (only batches already handed to every consumer); ended
+/// sessions with their refresh tokens after `HELDAR_SESSION_RETENTION_DAYS`; expired and
+/// failed export rows after `HELDAR_FINISHED_JOB_RETENTION_DAYS`.
+async fn expire_rows(state: &AppState, now: DateTime<Utc>) -> Result<Vec<PrunedTable>, AppError> {
+    let days = |n: u64| now - chrono::Duration::days(n as i64);
+    let config = &state.config;
+    let (audit, detections) = (
+        days(config.audit_retention_days),
+        days(config.detection_retention_days),
+    );
+    let (sessions, jobs) = (
+        days(config.session_retention_days),
+        days(config.finished_job_retention_days),
+    );
+    let db = &state.db;
+    let mut pruned = Vec::new();
+    let mut count = |table: &str, rows: u64| {
+        if rows > 0 {
+            pruned.push(PrunedTable {
+                table: table.to_owned(),
+                rows: Long(rows as i64),
+            });
+        }
+    };
+    count(
+        "audit_log",
+        audit_log::Entity::delete_many()
+            .filter(audit_log::Column::CreatedAt.lt(audit))
+            .exec(db)
+            .await?
+            .rows_affected,
+    );
+    count(
+        "event",
+        event::Entity::delete_many()
+            .filter(event::Column::At.lt(audit))
+            .exec(db)
+            .await?
+            .rows_affected,
+    );
+    count(
+        "recording_gap",
+        recording_gap::Entity::delete_many()
+            .filter(recording_gap::Column::GapEnd.lt(audit))
+            .exec(db)
+            .await?
+            .rows_affected,
+    );
+    // Batches still waiting for a consumer keep their detections, however old.
+    let handed = outbox::Entity::find()
+        .select_only()
+        .column(outbox::Column::Seq)
+        .filter(outbox::Column::FannedOutAt.is_not_null())
+        .filter(outbox::Column::CreatedAt.lt(detections))
+        .into_query();
+    count(
+        "detection",
+        detection::Entity::delete_many()
+            .filter(detection::Column::OutboxSeq.in_subquery(handed.clone()))
+            .exec(db)
+            .await?
+            .rows_affected,
+    );
+    count(
+        "consumer_fanout",
+        consumer_fanout::Entity::delete_many()
+            .filter(consumer_fanout::Column::OutboxSeq.in_subquery(handed))
+            .exec(db)
+            .await?
+            .rows_affected,
+    );
+    count(
+        "outbox",
+        outbox::Entity::delete_many()
+            .filter(outbox::Column::FannedOutAt.is_not_null())
+            .filter(outbox::Column::CreatedAt.lt(detections))
+            .exec(db)
+            .await?
+            .rows_affected,
+    );
+    let ended = session::Entity::find()
+        .select_only()
+        .column(session::Column::Id)
+        .filter(
+            Condition::any()
+                .add(session::Column::RevokedAt.lt(sessions))
+                .add(session::Column::AbsoluteExpiresAt.lt(sessions))
+                .add(session::Column::IdleExpiresAt.lt(sessions)),
+        )
+        .into_query();
+    count(
+        "refresh_token",
+        refresh_token::Entity::delete_many()
+            .filter(refresh_token::Column::SessionId.in_subquery(ended.clone()))
+            .exec(db)
+            .await?
+            .rows_affected,
+    );
+    count(
+        "session",
+        session::Entity::delete_many()
+            .filter(session::Column::Id.in_subquery(ended))
+            .exec(db)
+            .await?
+            .rows_affected,
+    );
+    count(
+        "clip_export",
+        clip_export::Entity::delete_many()
+            .filter(clip_export::Column::Status.is_in([ClipStatus::Expired, ClipStatus::Failed]))
+            .filter(clip_export::Column::FinishedAt.lt(jobs))
+            .exec(db)
+            .await?
+            .rows_affected,
+    );
+    Ok(pruned)
 }
 
 /// Removes recording files nothing accounts for: any `.mp4` at least an hour old in the

@@ -519,3 +519,70 @@ async fn acknowledged_writes_are_synced_to_disk(backend: Backend) {
     }
 }
 both!(acknowledged_writes_are_synced_to_disk);
+
+/// Tables that grew forever are pruned in retention's last phase: detections with their
+/// batches once handed on, and ended sessions with their refresh tokens.
+async fn retention_prunes_detections_and_ended_sessions(backend: Backend) {
+    use heldar::clock::ManualClock;
+    let clock = std::sync::Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::spawn_full(backend, clock.clone(), |_| {}).await;
+    app.gql(
+        "mutation { createCamera(input: {id: \"p\", name: \"p\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false}) { id } }",
+        json!({}),
+        app.admin(),
+    )
+    .await;
+    let (_, _, worker) = app.api_key("integration", Some(vec!["p"])).await;
+    let batch = json!({"i": {"cameraId": "p", "taskType": "detect", "frameId": "f1", "capturedAt": clock.now_dt().to_rfc3339(),
+        "detections": [{"label": "person", "confidence": 0.9, "bbox": {"x": 0.1, "y": 0.1, "w": 0.1, "h": 0.1}}]}});
+    app.gql(
+        "mutation($i: DetectionBatchInput!) { ingestDetections(input: $i) { seq } }",
+        batch,
+        Some(&worker),
+    )
+    .await;
+    let (_, leaver) = app.user_with_role("leaver", "viewer").await;
+    app.gql("mutation { logout }", json!({}), Some(&leaver))
+        .await;
+    // Batches are handed to the consumers in the background.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    clock.advance(chrono::Duration::days(31));
+    let admin = app.login("admin", crate::helpers::ADMIN_PASSWORD).await["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let report = app
+        .gql(
+            "mutation { runRetention { prunedRows pruned { table rows } } }",
+            json!({}),
+            Some(&admin),
+        )
+        .await["runRetention"]
+        .clone();
+    let rows = |table: &str| {
+        report["pruned"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["table"] == table)
+            .map_or(0, |p| p["rows"].as_i64().unwrap())
+    };
+    assert_eq!(rows("detection"), 1, "{report}");
+    assert_eq!(rows("outbox"), 1, "{report}");
+    assert!(
+        rows("session") >= 2,
+        "the leaver's (logged out) and the admin's first (idle past its end): {report}"
+    );
+    assert!(rows("refresh_token") >= 1, "{report}");
+    let total: i64 = report["pruned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["rows"].as_i64().unwrap())
+        .sum();
+    assert_eq!(report["prunedRows"].as_i64(), Some(total));
+    // The admin's live session is kept: the new token still works.
+    app.gql("{ me { id } }", json!({}), Some(&admin)).await;
+}
+both!(retention_prunes_detections_and_ended_sessions);
