@@ -12,8 +12,8 @@ use entity::{
 };
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
-    TransactionTrait,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Set, TransactionTrait,
 };
 use serde_json::json;
 
@@ -235,116 +235,110 @@ async fn expire_media(state: &AppState, now: DateTime<Utc>) -> Result<(i64, i64)
 async fn expire_rows(state: &AppState, now: DateTime<Utc>) -> Result<Vec<PrunedTable>, AppError> {
     let days = |n: u64| now - chrono::Duration::days(n as i64);
     let config = &state.config;
-    let (audit, detections) = (
-        days(config.audit_retention_days),
-        days(config.detection_retention_days),
-    );
-    let (sessions, jobs) = (
-        days(config.session_retention_days),
-        days(config.finished_job_retention_days),
-    );
     let db = &state.db;
-    let mut pruned = Vec::new();
-    let mut count = |table: &str, rows: u64| {
-        if rows > 0 {
-            pruned.push(PrunedTable {
-                table: table.to_owned(),
-                rows: Long(rows as i64),
-            });
-        }
-    };
-    count(
-        "audit_log",
-        audit_log::Entity::delete_many()
-            .filter(audit_log::Column::CreatedAt.lt(audit))
-            .exec(db)
-            .await?
-            .rows_affected,
-    );
-    count(
-        "event",
-        event::Entity::delete_many()
-            .filter(event::Column::At.lt(audit))
-            .exec(db)
-            .await?
-            .rows_affected,
-    );
-    count(
-        "recording_gap",
-        recording_gap::Entity::delete_many()
-            .filter(recording_gap::Column::GapEnd.lt(audit))
-            .exec(db)
-            .await?
-            .rows_affected,
-    );
-    // Batches still waiting for a consumer keep their detections, however old.
+    let mut counts = expire_logs(db, days(config.audit_retention_days)).await?;
+    counts.extend(expire_detections(db, days(config.detection_retention_days)).await?);
+    counts.extend(expire_sessions(db, days(config.session_retention_days)).await?);
+    let jobs = clip_export::Entity::delete_many()
+        .filter(clip_export::Column::Status.is_in([ClipStatus::Expired, ClipStatus::Failed]))
+        .filter(clip_export::Column::FinishedAt.lt(days(config.finished_job_retention_days)))
+        .exec(db)
+        .await?;
+    counts.push(("clip_export", jobs.rows_affected));
+    Ok(counts
+        .into_iter()
+        .filter(|(_, rows)| *rows > 0)
+        .map(|(table, rows)| PrunedTable {
+            table: table.to_owned(),
+            rows: Long(rows as i64),
+        })
+        .collect())
+}
+
+/// Rows removed per table.
+type Counts = Vec<(&'static str, u64)>;
+
+/// Audit entries, events and recorded gaps before `horizon`.
+async fn expire_logs(db: &DatabaseConnection, horizon: DateTime<Utc>) -> Result<Counts, AppError> {
+    let audit = audit_log::Entity::delete_many()
+        .filter(audit_log::Column::CreatedAt.lt(horizon))
+        .exec(db)
+        .await?;
+    let events = event::Entity::delete_many()
+        .filter(event::Column::At.lt(horizon))
+        .exec(db)
+        .await?;
+    let gaps = recording_gap::Entity::delete_many()
+        .filter(recording_gap::Column::GapEnd.lt(horizon))
+        .exec(db)
+        .await?;
+    Ok(vec![
+        ("audit_log", audit.rows_affected),
+        ("event", events.rows_affected),
+        ("recording_gap", gaps.rows_affected),
+    ])
+}
+
+/// Ingest batches from before `horizon` that every consumer has had, with their detections and
+/// hand-off marks. A batch still waiting for a consumer is kept, however old.
+async fn expire_detections(
+    db: &DatabaseConnection,
+    horizon: DateTime<Utc>,
+) -> Result<Counts, AppError> {
     let handed = outbox::Entity::find()
         .select_only()
         .column(outbox::Column::Seq)
         .filter(outbox::Column::FannedOutAt.is_not_null())
-        .filter(outbox::Column::CreatedAt.lt(detections))
+        .filter(outbox::Column::CreatedAt.lt(horizon))
         .into_query();
-    count(
-        "detection",
-        detection::Entity::delete_many()
-            .filter(detection::Column::OutboxSeq.in_subquery(handed.clone()))
-            .exec(db)
-            .await?
-            .rows_affected,
-    );
-    count(
-        "consumer_fanout",
-        consumer_fanout::Entity::delete_many()
-            .filter(consumer_fanout::Column::OutboxSeq.in_subquery(handed))
-            .exec(db)
-            .await?
-            .rows_affected,
-    );
-    count(
-        "outbox",
-        outbox::Entity::delete_many()
-            .filter(outbox::Column::FannedOutAt.is_not_null())
-            .filter(outbox::Column::CreatedAt.lt(detections))
-            .exec(db)
-            .await?
-            .rows_affected,
-    );
+    let detections = detection::Entity::delete_many()
+        .filter(detection::Column::OutboxSeq.in_subquery(handed.clone()))
+        .exec(db)
+        .await?;
+    let marks = consumer_fanout::Entity::delete_many()
+        .filter(consumer_fanout::Column::OutboxSeq.in_subquery(handed))
+        .exec(db)
+        .await?;
+    let batches = outbox::Entity::delete_many()
+        .filter(outbox::Column::FannedOutAt.is_not_null())
+        .filter(outbox::Column::CreatedAt.lt(horizon))
+        .exec(db)
+        .await?;
+    Ok(vec![
+        ("detection", detections.rows_affected),
+        ("consumer_fanout", marks.rows_affected),
+        ("outbox", batches.rows_affected),
+    ])
+}
+
+/// Sessions that ended (revoked, or past their idle or absolute end) before `horizon`, with
+/// their refresh tokens.
+async fn expire_sessions(
+    db: &DatabaseConnection,
+    horizon: DateTime<Utc>,
+) -> Result<Counts, AppError> {
     let ended = session::Entity::find()
         .select_only()
         .column(session::Column::Id)
         .filter(
             Condition::any()
-                .add(session::Column::RevokedAt.lt(sessions))
-                .add(session::Column::AbsoluteExpiresAt.lt(sessions))
-                .add(session::Column::IdleExpiresAt.lt(sessions)),
+                .add(session::Column::RevokedAt.lt(horizon))
+                .add(session::Column::AbsoluteExpiresAt.lt(horizon))
+                .add(session::Column::IdleExpiresAt.lt(horizon)),
         )
         .into_query();
-    count(
-        "refresh_token",
-        refresh_token::Entity::delete_many()
-            .filter(refresh_token::Column::SessionId.in_subquery(ended.clone()))
-            .exec(db)
-            .await?
-            .rows_affected,
-    );
-    count(
-        "session",
-        session::Entity::delete_many()
-            .filter(session::Column::Id.in_subquery(ended))
-            .exec(db)
-            .await?
-            .rows_affected,
-    );
-    count(
-        "clip_export",
-        clip_export::Entity::delete_many()
-            .filter(clip_export::Column::Status.is_in([ClipStatus::Expired, ClipStatus::Failed]))
-            .filter(clip_export::Column::FinishedAt.lt(jobs))
-            .exec(db)
-            .await?
-            .rows_affected,
-    );
-    Ok(pruned)
+    let tokens = refresh_token::Entity::delete_many()
+        .filter(refresh_token::Column::SessionId.in_subquery(ended.clone()))
+        .exec(db)
+        .await?;
+    let sessions = session::Entity::delete_many()
+        .filter(session::Column::Id.in_subquery(ended))
+        .exec(db)
+        .await?;
+    Ok(vec![
+        ("refresh_token", tokens.rows_affected),
+        ("session", sessions.rows_affected),
+    ])
 }
 
 /// Removes recording files nothing accounts for: any `.mp4` at least an hour old in the
