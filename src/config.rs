@@ -285,6 +285,16 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=100), global = true)]
     pub max_batch: u32,
 
+    /// Operations (subscriptions and queries) one websocket may run at once.
+    #[arg(long, env = "HELDAR_WS_MAX_OPERATIONS", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=100_000), global = true)]
+    pub ws_max_operations: u32,
+
+    /// Websockets one user or API key may hold open on this server at once.
+    #[arg(long, env = "HELDAR_WS_MAX_SOCKETS_PER_CREDENTIAL", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..=100_000), global = true)]
+    pub ws_max_sockets_per_credential: u32,
+
     /// Milliseconds a websocket may stay open without `connection_init`.
     #[arg(long, env = "HELDAR_WS_INIT_TIMEOUT_MS", default_value_t = 3000,
           value_parser = clap::value_parser!(u64).range(100..=60_000), global = true)]

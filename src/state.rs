@@ -124,6 +124,8 @@ impl AppState {
 pub struct WsStats {
     connections: AtomicI64,
     operations: AtomicI64,
+    /// Acknowledged sockets per credential holder (user or API key).
+    holders: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 impl WsStats {
@@ -145,6 +147,40 @@ impl WsStats {
     /// Counts an operation until the guard drops (its task ended or was aborted).
     pub fn operation(self: &Arc<Self>) -> CountGuard {
         CountGuard::new(self.clone(), |s| &s.operations)
+    }
+
+    /// Counts a socket of `holder` until the guard drops; `None` if it already has `max`.
+    pub fn hold(self: &Arc<Self>, holder: &str, max: usize) -> Option<HolderGuard> {
+        let mut holders = self.holders.lock().ok()?;
+        let open = holders.entry(holder.to_owned()).or_insert(0);
+        if *open >= max {
+            return None;
+        }
+        *open += 1;
+        Some(HolderGuard {
+            stats: self.clone(),
+            holder: holder.to_owned(),
+        })
+    }
+}
+
+/// One socket of a credential holder, counted until dropped.
+#[derive(Debug)]
+pub struct HolderGuard {
+    stats: Arc<WsStats>,
+    holder: String,
+}
+
+impl Drop for HolderGuard {
+    fn drop(&mut self) {
+        if let Ok(mut holders) = self.stats.holders.lock()
+            && let Some(open) = holders.get_mut(&self.holder)
+        {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                holders.remove(&self.holder);
+            }
+        }
     }
 }
 

@@ -586,3 +586,63 @@ async fn retention_prunes_detections_and_ended_sessions(backend: Backend) {
     app.gql("{ me { id } }", json!({}), Some(&admin)).await;
 }
 both!(retention_prunes_detections_and_ended_sessions);
+
+/// A socket runs a bounded number of operations, and a credential holds a bounded number of
+/// sockets; closing one frees its place.
+async fn websockets_are_capped_per_socket_and_per_credential(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.ws_max_operations = 3;
+        c.ws_max_sockets_per_credential = 2;
+    })
+    .await;
+    let (_, viewer) = app.user_with_role("many", "viewer").await;
+    let auth = json!({"authorization": format!("Bearer {viewer}")});
+    let subscribe = |id: &str| json!({"id": id, "type": "subscribe", "payload": {"query": "subscription { perceptionEvents { kind } }"}});
+    let mut first = WsClient::connect_acked(&app.ws_url(), auth.clone()).await;
+    for id in ["a", "b", "c", "d"] {
+        first.send(subscribe(id)).await;
+    }
+    let refused = first.next_json().await;
+    assert_eq!(
+        (refused["type"].as_str(), refused["id"].as_str()),
+        (Some("error"), Some("d")),
+        "{refused}"
+    );
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"],
+        "TOO_MANY_OPERATIONS"
+    );
+    // Completing one makes room.
+    first.send(json!({"id": "a", "type": "complete"})).await;
+    first.send(subscribe("e")).await;
+    first.send(json!({"type": "ping"})).await;
+    assert_eq!(first.next_json().await["type"], "pong", "no error for `e`");
+
+    let _second = WsClient::connect_acked(&app.ws_url(), auth.clone()).await;
+    let mut third = WsClient::connect(&app.ws_url(), Some("graphql-transport-ws")).await;
+    third
+        .send(json!({"type": "connection_init", "payload": auth.clone()}))
+        .await;
+    match third.next_event_within(Duration::from_secs(2)).await {
+        Some(WsEvent::Closed(code, _)) => assert_eq!(code, Some(1008)),
+        other => panic!("a third socket was accepted: {other:?}"),
+    }
+    drop(first);
+    // The server notices the first socket is gone, and the place is free again.
+    let mut accepted = false;
+    for _ in 0..20 {
+        let mut retry = WsClient::connect(&app.ws_url(), Some("graphql-transport-ws")).await;
+        retry
+            .send(json!({"type": "connection_init", "payload": auth.clone()}))
+            .await;
+        if let Some(WsEvent::Json(m)) = retry.next_event_within(Duration::from_secs(2)).await
+            && m["type"] == "connection_ack"
+        {
+            accepted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(accepted, "a closed socket gives its place back");
+}
+both!(websockets_are_capped_per_socket_and_per_credential);

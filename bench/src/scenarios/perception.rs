@@ -80,6 +80,8 @@ pub(crate) async fn perception(options: &Options) -> Result<String, BenchError> 
         // the load this scenario drives from one credential.
         ("HELDAR_RATE_LIMIT_PER_SEC", "100000000".to_owned()),
         ("HELDAR_RATE_LIMIT_BURST", "100000000".to_owned()),
+        // The 1,000 subscribers below share one token.
+        ("HELDAR_WS_MAX_SOCKETS_PER_CREDENTIAL", "2000".to_owned()),
     ])?;
     let port = server.port;
     let admin = admin_token(port).await?;

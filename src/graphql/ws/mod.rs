@@ -80,6 +80,7 @@ pub async fn serve(
         tasks: JoinSet::new(),
         tx,
         connection_id: uuid::Uuid::new_v4().simple().to_string(),
+        holder: None,
     };
     let stop = conn.run(rx, settings).await;
     conn.tasks.abort_all();
@@ -110,6 +111,8 @@ struct Connection {
     tasks: JoinSet<()>,
     tx: mpsc::Sender<Outgoing>,
     connection_id: String,
+    /// Counts this socket against its credential holder's cap once acknowledged.
+    holder: Option<crate::state::HolderGuard>,
 }
 
 impl Connection {
@@ -291,6 +294,16 @@ impl Connection {
         self.init_received = true;
         match crate::auth::connection_init(&self.state, payload).await {
             Ok(auth) => {
+                if let RequestAuth::Authenticated(p) = &auth.auth {
+                    let max = self.state.config.ws_max_sockets_per_credential as usize;
+                    self.holder = self.state.ws.hold(&p.id, max);
+                    if self.holder.is_none() {
+                        return Some(Stop::Close(
+                            close::POLICY_VIOLATION,
+                            "Too many websockets for this credential".into(),
+                        ));
+                    }
+                }
                 self.auth = Some(auth);
                 self.send_json(json!({"type": "connection_ack"}))
                     .await
@@ -369,6 +382,17 @@ impl Connection {
                 close::SUBSCRIBER_EXISTS,
                 format!("Subscriber for {id} already exists"),
             ));
+        }
+        if self.ops.len() >= self.state.config.ws_max_operations as usize {
+            let mut error = async_graphql::ServerError::new(
+                format!(
+                    "this socket already runs {} operations, its limit; complete one first",
+                    self.ops.len()
+                ),
+                None,
+            );
+            crate::error::set_code(&mut error, "TOO_MANY_OPERATIONS");
+            return self.send_error(&id, &[error]).await;
         }
         let auth = match crate::auth::recheck(&self.state, auth).await {
             Ok(auth) => auth,

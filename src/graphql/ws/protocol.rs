@@ -28,6 +28,8 @@ pub mod close {
     pub const TOO_MANY_INITS: u16 = 4429;
     /// The server is going away (shutdown).
     pub const GOING_AWAY: u16 = 1001;
+    /// A limit of this server was reached (too many sockets for the credential).
+    pub const POLICY_VIOLATION: u16 = 1008;
 }
 
 /// Which subprotocol the socket speaks.
