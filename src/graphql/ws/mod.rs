@@ -192,6 +192,22 @@ impl Connection {
         }
     }
 
+    /// The error for a `subscribe` beyond `HELDAR_WS_MAX_OPERATIONS`, if the socket is full.
+    fn operations_full(&self) -> Option<async_graphql::ServerError> {
+        if self.ops.len() < self.state.config.ws_max_operations as usize {
+            return None;
+        }
+        let mut error = async_graphql::ServerError::new(
+            format!(
+                "this socket already runs {} operations, its limit; complete one first",
+                self.ops.len()
+            ),
+            None,
+        );
+        crate::error::set_code(&mut error, "TOO_MANY_OPERATIONS");
+        Some(error)
+    }
+
     /// `Some` (close with 4403) when the socket's credential was revoked or changed.
     async fn revoked(&mut self) -> Option<Stop> {
         let auth = self.auth.clone()?;
@@ -383,16 +399,8 @@ impl Connection {
                 format!("Subscriber for {id} already exists"),
             ));
         }
-        if self.ops.len() >= self.state.config.ws_max_operations as usize {
-            let mut error = async_graphql::ServerError::new(
-                format!(
-                    "this socket already runs {} operations, its limit; complete one first",
-                    self.ops.len()
-                ),
-                None,
-            );
-            crate::error::set_code(&mut error, "TOO_MANY_OPERATIONS");
-            return self.send_error(&id, &[error]).await;
+        if let Some(full) = self.operations_full() {
+            return self.send_error(&id, &[full]).await;
         }
         let auth = match crate::auth::recheck(&self.state, auth).await {
             Ok(auth) => auth,
