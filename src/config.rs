@@ -391,6 +391,21 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(5..=86_400), global = true)]
     pub export_timeout_secs: u64,
 
+    /// Clip exports one user or key may have queued or running at once.
+    #[arg(long, env = "HELDAR_EXPORTS_PER_CREDENTIAL", default_value_t = 4,
+          value_parser = clap::value_parser!(u64).range(1..=1000), global = true)]
+    pub exports_per_credential: u64,
+
+    /// Disk space exported clips and snapshots may use together; past it retention evicts the
+    /// oldest not under an evidence hold, before it considers any recording.
+    #[arg(
+        long,
+        env = "HELDAR_EXPORTS_MAX_SIZE",
+        default_value = "10 GiB",
+        global = true
+    )]
+    pub exports_max_size: bytesize::ByteSize,
+
     /// Hours an exported clip is kept (clips are independent of recording retention).
     #[arg(long, env = "HELDAR_CLIP_RETENTION_HOURS", default_value_t = 720,
           value_parser = clap::value_parser!(u64).range(1..=876_000), global = true)]

@@ -44,6 +44,8 @@ pub struct MediaJobs {
     pub updates: broadcast::Sender<clip_export::Model>,
     /// Key of signed media links (derived from the token secret).
     pub url_key: Vec<u8>,
+    /// Serialises "count the caller's unfinished exports, then queue one".
+    queueing: tokio::sync::Mutex<()>,
 }
 
 impl MediaJobs {
@@ -62,6 +64,7 @@ impl MediaJobs {
             cancels: Mutex::new(HashMap::new()),
             updates: broadcast::channel(1024).0,
             url_key,
+            queueing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -130,6 +133,24 @@ pub async fn queue(
             reason: explain(g.from_ms, g.to_ms, &recorded).map(|r| r.as_str().to_owned()),
         })
         .collect();
+    // One credential cannot fill the queue: its unfinished exports are capped.
+    let _queueing = state.media.queueing.lock().await;
+    let unfinished = sea_orm::PaginatorTrait::count(
+        clip_export::Entity::find()
+            .filter(clip_export::Column::RequestedById.eq(principal.id.clone()))
+            .filter(clip_export::Column::Status.is_in([ClipStatus::Queued, ClipStatus::Running])),
+        &state.db,
+    )
+    .await?;
+    let cap = state.config.exports_per_credential;
+    if unfinished >= cap {
+        return Err(AppError::Domain {
+            code: "EXPORT_QUEUE_FULL",
+            message: format!(
+                "{unfinished} of your exports are queued or running, the limit; wait for one to finish or cancel one"
+            ),
+        });
+    }
     let row = clip_export::ActiveModel {
         id: Set(new_id("clip")),
         camera_id: Set(camera_id.to_owned()),

@@ -179,6 +179,9 @@ pub struct RetentionReport {
     pub expired_clips: Long,
     /// Snapshots removed after their retention.
     pub expired_snapshots: Long,
+    /// Clips and snapshots evicted, oldest first, to keep them under `HELDAR_EXPORTS_MAX_SIZE`
+    /// (never one under an active evidence hold); done before any recording is considered.
+    pub evicted_exports: Long,
     /// Rows removed after their time to live, in all (the sum of `pruned`).
     pub pruned_rows: Long,
     /// Rows removed after their time to live, per table; tables with none are left out.

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::{
-    audit_log, camera, clip_export, consumer_fanout, detection, event, outbox, recording_gap,
-    refresh_token, segment, session, snapshot,
+    audit_log, camera, clip_export, consumer_fanout, detection, event, evidence_hold, outbox,
+    recording_gap, refresh_token, segment, session, snapshot,
 };
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -56,6 +56,7 @@ pub async fn delete_segment_if_unprotected(
 pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
     let _one_at_a_time = state.sweep_lock.lock().await;
     let started_at = state.clock.now();
+    let evicted_exports = evict_exports(state).await?;
     let ledger = plan(state, started_at).await?;
     let root = recordings_root(state);
     let mut deleted = Vec::new();
@@ -103,6 +104,7 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
         by_reason: totals(&deleted),
         expired_clips: Long(expired_clips),
         expired_snapshots: Long(expired_snapshots),
+        evicted_exports: Long(evicted_exports),
         pruned_rows: Long(pruned_rows),
         pruned,
         reclaimed_orphans: Long(reclaimed_orphans),
@@ -136,6 +138,7 @@ async fn announce(state: &AppState, report: &RetentionReport) -> Result<(), AppE
         "byReason": report.by_reason.iter().map(|r| json!({"reason": format!("{:?}", r.reason), "segments": r.segments, "bytes": r.bytes})).collect::<Vec<_>>(),
         "expiredClips": report.expired_clips,
         "expiredSnapshots": report.expired_snapshots,
+        "evictedExports": report.evicted_exports,
         "prunedRows": report.pruned_rows,
         "reclaimedOrphans": report.reclaimed_orphans,
         "warnings": report.warnings.iter().map(|w| json!({"severity": w.severity.as_str(), "code": w.code.as_str(), "cameraId": w.camera_id, "message": w.message})).collect::<Vec<_>>(),
@@ -191,40 +194,122 @@ async fn record_pruned(
     Ok(())
 }
 
-/// Clips and snapshots past their own retention: files removed, clips marked EXPIRED.
+/// Clips and snapshots past their own retention.
 async fn expire_media(state: &AppState, now: DateTime<Utc>) -> Result<(i64, i64), AppError> {
     let clips = clip_export::Entity::find()
         .filter(clip_export::Column::Status.eq(ClipStatus::Ready))
         .filter(clip_export::Column::ExpiresAt.lt(now))
         .all(&state.db)
         .await?;
-    let dir = exports::exports_dir(state);
     for clip in &clips {
-        clip_export::Entity::update_many()
-            .col_expr(
-                clip_export::Column::Status,
-                Expr::value(ClipStatus::Expired),
-            )
-            .filter(clip_export::Column::Id.eq(clip.id.clone()))
-            .exec(&state.db)
-            .await?;
-        for ext in ["mp4", "json"] {
-            let _ = tokio::fs::remove_file(dir.join(format!("{}.{ext}", clip.id))).await;
-        }
-        exports::publish(state, &clip.id).await;
+        expire_clip(state, &clip.id).await?;
     }
     let snaps = snapshot::Entity::find()
         .filter(snapshot::Column::ExpiresAt.lt(now))
         .all(&state.db)
         .await?;
-    let snap_dir = exports::snapshots_dir(state);
     for snap in &snaps {
-        snapshot::Entity::delete_by_id(snap.id.clone())
-            .exec(&state.db)
-            .await?;
-        let _ = tokio::fs::remove_file(snap_dir.join(format!("{}.jpg", snap.id))).await;
+        expire_snapshot(state, &snap.id).await?;
     }
     Ok((clips.len() as i64, snaps.len() as i64))
+}
+
+/// A clip's files removed and its row marked EXPIRED (subscribers are told).
+async fn expire_clip(state: &AppState, id: &str) -> Result<(), AppError> {
+    clip_export::Entity::update_many()
+        .col_expr(
+            clip_export::Column::Status,
+            Expr::value(ClipStatus::Expired),
+        )
+        .filter(clip_export::Column::Id.eq(id))
+        .exec(&state.db)
+        .await?;
+    let dir = exports::exports_dir(state);
+    for ext in ["mp4", "json"] {
+        let _ = tokio::fs::remove_file(dir.join(format!("{id}.{ext}"))).await;
+    }
+    exports::publish(state, id).await;
+    Ok(())
+}
+
+/// A snapshot's row and file removed.
+async fn expire_snapshot(state: &AppState, id: &str) -> Result<(), AppError> {
+    snapshot::Entity::delete_by_id(id.to_owned())
+        .exec(&state.db)
+        .await?;
+    let dir = exports::snapshots_dir(state);
+    let _ = tokio::fs::remove_file(dir.join(format!("{id}.jpg"))).await;
+    Ok(())
+}
+
+/// Keeps exported clips and snapshots under `HELDAR_EXPORTS_MAX_SIZE`: evicts the oldest first,
+/// never one whose footage is under an active evidence hold. Runs before any recording is
+/// considered, so exports never push other cameras' footage out. Returns how many went.
+async fn evict_exports(state: &AppState) -> Result<i64, AppError> {
+    let quota = state.config.exports_max_size.as_u64() as i64;
+    let clips = clip_export::Entity::find()
+        .filter(clip_export::Column::Status.eq(ClipStatus::Ready))
+        .all(&state.db)
+        .await?;
+    let snaps = snapshot::Entity::find().all(&state.db).await?;
+    // (created, clip?, id, camera, from, to, size)
+    let mut items: Vec<(DateTime<Utc>, bool, String, String, i64, i64, i64)> = clips
+        .into_iter()
+        .map(|c| {
+            let size = c.size_bytes.unwrap_or(0);
+            (
+                c.created_at,
+                true,
+                c.id,
+                c.camera_id,
+                c.from_ms,
+                c.to_ms,
+                size,
+            )
+        })
+        .chain(snaps.into_iter().map(|s| {
+            (
+                s.created_at,
+                false,
+                s.id,
+                s.camera_id,
+                s.at_ms,
+                s.at_ms,
+                s.size_bytes,
+            )
+        }))
+        .collect();
+    let mut total: i64 = items.iter().map(|i| i.6).sum();
+    if total <= quota {
+        return Ok(0);
+    }
+    let holds = evidence_hold::Entity::find()
+        .filter(evidence_hold::Column::ReleasedAt.is_null())
+        .all(&state.db)
+        .await?;
+    let held = |camera: &str, from: i64, to: i64| {
+        holds
+            .iter()
+            .any(|h| h.camera_id == camera && h.start_ms <= to && from <= h.end_ms)
+    };
+    items.sort_by_key(|i| i.0);
+    let mut evicted = 0;
+    for (_, clip, id, camera, from, to, size) in items {
+        if total <= quota {
+            break;
+        }
+        if held(&camera, from, to) {
+            continue;
+        }
+        if clip {
+            expire_clip(state, &id).await?;
+        } else {
+            expire_snapshot(state, &id).await?;
+        }
+        total -= size;
+        evicted += 1;
+    }
+    Ok(evicted)
 }
 
 /// The last phase: rows past their time to live. Audit entries, events and recorded gaps

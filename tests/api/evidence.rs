@@ -1124,3 +1124,80 @@ async fn a_signed_link_dies_with_its_credential(backend: Backend) {
     assert_eq!(fetch(second).await.0, 403);
 }
 both!(a_signed_link_dies_with_its_credential);
+
+/// One credential cannot flood the export queue, and exports live within their own quota:
+/// the oldest are evicted first (never held footage), before any recording.
+async fn exports_are_capped_per_credential_and_kept_within_their_quota(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(backend, |c| {
+        c.index_settle_ms = 0;
+        c.index_interval_ms = 600_000;
+        c.exports_per_credential = 2;
+        c.exports_max_size = bytesize::ByteSize(1);
+    })
+    .await;
+    camera(&app, "ev", json!({})).await;
+    let base = footage(&app, "ev").await;
+    let (_, viewer) = app.user_with_role("flood", "viewer").await;
+    let export = "mutation($i: ExportClipInput!) { exportClip(input: $i) { id } }";
+    let window = json!({"i": {"cameraId": "ev", "from": at(base, 1), "to": at(base, 18)}});
+    let answers = futures_util::future::join_all(
+        (0..6).map(|_| app.post(export, window.clone(), Some(&viewer))),
+    )
+    .await;
+    let refused: Vec<&Value> = answers
+        .iter()
+        .map(|(_, body)| body)
+        .filter(|body| body["errors"][0]["extensions"]["code"] == "EXPORT_QUEUE_FULL")
+        .collect();
+    assert!(refused.len() >= 2, "{answers:?}");
+    assert!(
+        refused[0]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the limit")
+    );
+    // The admin's own queue is separate.
+    let (_, admin_export) = app.post(export, window.clone(), app.admin()).await;
+    assert!(
+        admin_export["data"]["exportClip"]["id"].is_string(),
+        "{admin_export}"
+    );
+
+    // Two snapshots; the second's instant is under a hold. The quota (1 byte) evicts every
+    // finished clip and the first snapshot, never the held one, and no recording.
+    let snap =
+        "mutation($at: DateTime!) { exportSnapshot(cameraId: \"ev\", at: $at) { downloadUrl } }";
+    let free = app.gql(snap, json!({"at": at(base, 3)}), app.admin()).await["exportSnapshot"]["downloadUrl"].clone();
+    let held = app
+        .gql(snap, json!({"at": at(base, 35)}), app.admin())
+        .await["exportSnapshot"]["downloadUrl"]
+        .clone();
+    app.gql(
+        "mutation($i: LockEvidenceInput!) { lockEvidence(input: $i) { id } }",
+        json!({"i": {"cameraId": "ev", "from": at(base, 30), "to": at(base, 40)}}),
+        app.admin(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let report = app
+        .gql(
+            "mutation { runRetention { evictedExports deletedSegments } }",
+            json!({}),
+            app.admin(),
+        )
+        .await["runRetention"]
+        .clone();
+    assert!(report["evictedExports"].as_i64().unwrap() >= 2, "{report}");
+    assert_eq!(report["deletedSegments"], 0, "{report}");
+    let status = |link: &Value| {
+        let url = format!("{}{}", app.addr, link.as_str().unwrap());
+        let http = app.http.clone();
+        async move { http.get(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(&free).await, 404, "the unheld snapshot was evicted");
+    assert_eq!(status(&held).await, 200, "the held snapshot stays");
+}
+both!(exports_are_capped_per_credential_and_kept_within_their_quota);
