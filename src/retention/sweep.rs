@@ -242,6 +242,17 @@ async fn expire_snapshot(state: &AppState, id: &str) -> Result<(), AppError> {
     Ok(())
 }
 
+/// A finished clip or a snapshot, as eviction sees it.
+struct Exported {
+    created_at: DateTime<Utc>,
+    clip: bool,
+    id: String,
+    camera_id: String,
+    from_ms: i64,
+    to_ms: i64,
+    size: i64,
+}
+
 /// Keeps exported clips and snapshots under `HELDAR_EXPORTS_MAX_SIZE`: evicts the oldest first,
 /// never one whose footage is under an active evidence hold. Runs before any recording is
 /// considered, so exports never push other cameras' footage out. Returns how many went.
@@ -252,34 +263,28 @@ async fn evict_exports(state: &AppState) -> Result<i64, AppError> {
         .all(&state.db)
         .await?;
     let snaps = snapshot::Entity::find().all(&state.db).await?;
-    // (created, clip?, id, camera, from, to, size)
-    let mut items: Vec<(DateTime<Utc>, bool, String, String, i64, i64, i64)> = clips
+    let mut items: Vec<Exported> = clips
         .into_iter()
-        .map(|c| {
-            let size = c.size_bytes.unwrap_or(0);
-            (
-                c.created_at,
-                true,
-                c.id,
-                c.camera_id,
-                c.from_ms,
-                c.to_ms,
-                size,
-            )
+        .map(|c| Exported {
+            created_at: c.created_at,
+            clip: true,
+            size: c.size_bytes.unwrap_or(0),
+            id: c.id,
+            camera_id: c.camera_id,
+            from_ms: c.from_ms,
+            to_ms: c.to_ms,
         })
-        .chain(snaps.into_iter().map(|s| {
-            (
-                s.created_at,
-                false,
-                s.id,
-                s.camera_id,
-                s.at_ms,
-                s.at_ms,
-                s.size_bytes,
-            )
+        .chain(snaps.into_iter().map(|s| Exported {
+            created_at: s.created_at,
+            clip: false,
+            size: s.size_bytes,
+            id: s.id,
+            camera_id: s.camera_id,
+            from_ms: s.at_ms,
+            to_ms: s.at_ms,
         }))
         .collect();
-    let mut total: i64 = items.iter().map(|i| i.6).sum();
+    let mut total: i64 = items.iter().map(|i| i.size).sum();
     if total <= quota {
         return Ok(0);
     }
@@ -292,21 +297,21 @@ async fn evict_exports(state: &AppState) -> Result<i64, AppError> {
             .iter()
             .any(|h| h.camera_id == camera && h.start_ms <= to && from <= h.end_ms)
     };
-    items.sort_by_key(|i| i.0);
+    items.sort_by_key(|i| i.created_at);
     let mut evicted = 0;
-    for (_, clip, id, camera, from, to, size) in items {
+    for item in items {
         if total <= quota {
             break;
         }
-        if held(&camera, from, to) {
+        if held(&item.camera_id, item.from_ms, item.to_ms) {
             continue;
         }
-        if clip {
-            expire_clip(state, &id).await?;
+        if item.clip {
+            expire_clip(state, &item.id).await?;
         } else {
-            expire_snapshot(state, &id).await?;
+            expire_snapshot(state, &item.id).await?;
         }
-        total -= size;
+        total -= item.size;
         evicted += 1;
     }
     Ok(evicted)
