@@ -69,3 +69,17 @@ ensure_python_clients() {
   "$venv/bin/pip" install -q --disable-pip-version-check -r tests/clients/requirements.txt >&2
   touch "$venv/.installed"
 }
+
+ensure_fuzzer() {
+  # schemathesis for scripts/fuzz, in a virtualenv of its own.
+  local venv=.cache/fuzz
+  if [ -x "$venv/bin/schemathesis" ] && [ ! tests/fuzz/requirements.txt -nt "$venv/.installed" ]; then
+    return 0
+  fi
+  command -v python3 >/dev/null 2>&1 || apt_install python3 || return 1
+  python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv || return 1
+  say "installing the fuzzer (tests/fuzz/requirements.txt) into $venv"
+  python3 -m venv "$venv" >&2
+  "$venv/bin/pip" install -q --disable-pip-version-check -r tests/fuzz/requirements.txt >&2
+  touch "$venv/.installed"
+}

@@ -4,7 +4,10 @@ use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObjec
 use chrono::{DateTime, Utc};
 use entity::camera;
 use entity::vocab::CameraState;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
+    TransactionTrait,
+};
 use serde_json::json;
 
 use crate::audit::{self, Actor, Entry};
@@ -395,8 +398,34 @@ impl CamerasMutation {
         let current = find_camera(ctx, Capability::Admin, &id).await?;
         let principal = ctx.principal()?;
         let state = ctx.state()?;
-        let holds = crate::evidence::locks::active_holds(&state.db, &current.id).await?;
-        if !holds.is_empty() {
+        // Atomic against `lockEvidence`: the same camera lock as a hold (PostgreSQL), and the
+        // delete itself conditional on no active hold, so footage under a hold placed at the
+        // same moment is never deleted, whichever commits first.
+        let txn = state.db.begin().await?;
+        crate::evidence::locks::lock_camera_holds(&txn, &current.id).await?;
+        let deleted = camera::Entity::delete_many()
+            .filter(camera::Column::Id.eq(current.id.clone()))
+            .filter(
+                camera::Column::Id.not_in_subquery(
+                    entity::evidence_hold::Entity::find()
+                        .select_only()
+                        .column(entity::evidence_hold::Column::CameraId)
+                        .filter(entity::evidence_hold::Column::CameraId.eq(current.id.clone()))
+                        .filter(entity::evidence_hold::Column::ReleasedAt.is_null())
+                        .into_query(),
+                ),
+            )
+            .exec(&txn)
+            .await?;
+        if deleted.rows_affected == 0 {
+            txn.rollback().await?;
+            let holds = crate::evidence::locks::active_holds(&state.db, &current.id).await?;
+            if holds.is_empty() {
+                return Err(AppError::NotFound(format!(
+                    "camera `{}` not found",
+                    current.id
+                )));
+            }
             let ids: Vec<&str> = holds.iter().take(10).map(|h| h.id.as_str()).collect();
             return Err(AppError::Conflict(format!(
                 "camera `{}` has {} active evidence hold(s) ({}{}); release each with `releaseEvidence(id: …)` before deleting the camera",
@@ -406,9 +435,7 @@ impl CamerasMutation {
                 if holds.len() > 10 { ", …" } else { "" }
             )));
         }
-        camera::Entity::delete_by_id(current.id.clone())
-            .exec(&state.db)
-            .await?;
+        txn.commit().await?;
         let now = state.clock.now();
         let mut entry = Entry::new("delete_camera", "camera", &current.id)
             .detail(json!({"name": current.name}));

@@ -94,6 +94,19 @@ pub async fn place_hold(
     }
     .insert(&txn)
     .await?;
+    // The camera is checked after the insert, inside the transaction: on SQLite the insert
+    // holds the write lock, on PostgreSQL `deleteCamera` waits for the same camera lock, so a
+    // camera deleted at the same moment either sees this hold or is seen gone here.
+    let camera = entity::camera::Entity::find_by_id(placed.camera_id.clone())
+        .one(&txn)
+        .await?;
+    if camera.is_none() {
+        txn.rollback().await?;
+        return Err(AppError::NotFound(format!(
+            "camera `{}` not found",
+            placed.camera_id
+        )));
+    }
     refresh_evidence_flags(&txn, &placed.camera_id, start_ms, end_ms).await?;
     txn.commit().await?;
     Ok(placed)

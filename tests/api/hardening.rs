@@ -646,3 +646,51 @@ async fn websockets_are_capped_per_socket_and_per_credential(backend: Backend) {
     assert!(accepted, "a closed socket gives its place back");
 }
 both!(websockets_are_capped_per_socket_and_per_credential);
+
+/// `deleteCamera` and `lockEvidence` at the same moment: exactly one wins, so no hold is ever
+/// left active over a camera (and footage) that was deleted.
+async fn delete_camera_and_lock_evidence_race_with_one_winner(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let rounds = 12;
+    for i in 0..rounds {
+        app.gql(
+            "mutation($id: String!) { createCamera(input: {id: $id, name: $id, streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false}) { id } }",
+            json!({"id": format!("race{i}")}),
+            app.admin(),
+        )
+        .await;
+    }
+    let from = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let to = chrono::Utc::now().to_rfc3339();
+    let pairs = (0..rounds).map(|i| {
+        let id = format!("race{i}");
+        let lock = app.post(
+            "mutation($i: LockEvidenceInput!) { lockEvidence(input: $i) { id } }",
+            json!({"i": {"cameraId": id, "from": from, "to": to}}),
+            app.admin(),
+        );
+        let delete = app.post(
+            "mutation($id: ID!) { deleteCamera(id: $id) }",
+            json!({"id": id}),
+            app.admin(),
+        );
+        async move { futures_util::join!(lock, delete) }
+    });
+    for ((_, lock), (_, delete)) in futures_util::future::join_all(pairs).await {
+        let locked = lock["data"]["lockEvidence"]["id"].is_string();
+        let deleted = delete["data"]["deleteCamera"] == true;
+        assert!(locked != deleted, "exactly one wins: {lock} / {delete}");
+        if locked {
+            assert_eq!(
+                delete["errors"][0]["extensions"]["code"], "CONFLICT",
+                "{delete}"
+            );
+        } else {
+            assert_eq!(
+                lock["errors"][0]["extensions"]["code"], "NOT_FOUND",
+                "{lock}"
+            );
+        }
+    }
+}
+both!(delete_camera_and_lock_evidence_race_with_one_winner);
