@@ -104,7 +104,9 @@ impl AppState {
                     refill: Duration::from_secs(config.login_username_refill_secs),
                 },
             )),
-            ownership: Default::default(),
+            ownership: Arc::new(crate::fleet::ownership::Ownership::for_data_dir(
+                &config.data_dir,
+            )),
             recorders: Default::default(),
             footage_events: tokio::sync::broadcast::channel(1024).0,
             sweep_lock: Default::default(),

@@ -51,6 +51,8 @@ pub struct Model {
     pub finished_at: Option<DateTimeUtc>,
     /// When the clip's own retention ends.
     pub expires_at: Option<DateTimeUtc>,
+    /// The server instance running it (null unless RUNNING, or from before instances were recorded).
+    pub instance_id: Option<String>,
 }
 
 /// Relations of `clip_exports`.

@@ -174,6 +174,7 @@ pub async fn queue(
         started_at: Set(None),
         finished_at: Set(None),
         expires_at: Set(None),
+        instance_id: Set(None),
     }
     .insert(&state.db)
     .await?;
@@ -205,6 +206,102 @@ pub async fn cancel(
     Ok(row)
 }
 
+/// Periodically (with the lease renewal): what instances whose lease lapsed left behind.
+pub async fn recover_lapsed(
+    state: &AppState,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), AppError> {
+    recover_instances(state, now, false).await
+}
+
+/// Takes back the read locks and RUNNING exports of every instance that is not alive at `now`
+/// (its lease lapsed, or it has none), and of this one too when `including_self` (start-up);
+/// then forgets the lapsed leases.
+async fn recover_instances(
+    state: &AppState,
+    now: chrono::DateTime<chrono::Utc>,
+    including_self: bool,
+) -> Result<(), AppError> {
+    use entity::instance_lease;
+    let me = state.ownership.instance_id();
+    let live: Vec<String> = instance_lease::Entity::find()
+        .filter(instance_lease::Column::ExpiresAt.gte(now))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|l| l.instance_id)
+        .filter(|id| !(including_self && id == me))
+        .collect();
+    let alone = including_self && live.is_empty();
+    let released = crate::evidence::locks::recover_read_locks(&state.db, &live, alone).await?;
+    if released > 0 {
+        tracing::warn!(
+            segments = released,
+            "took back read locks of a previous run or of a lapsed instance"
+        );
+    }
+    let mut orphaned = Condition::any().add(clip_export::Column::InstanceId.is_null());
+    if !live.is_empty() {
+        orphaned = orphaned.add(clip_export::Column::InstanceId.is_not_in(live.clone()));
+    } else {
+        orphaned = orphaned.add(clip_export::Column::InstanceId.is_not_null());
+    }
+    let interrupted = clip_export::Entity::find()
+        .filter(clip_export::Column::Status.eq(ClipStatus::Running))
+        .filter(orphaned)
+        .all(&state.db)
+        .await?;
+    for job in interrupted {
+        requeue_interrupted(state, job, now).await?;
+    }
+    instance_lease::Entity::delete_many()
+        .filter(instance_lease::Column::ExpiresAt.lt(now))
+        .exec(&state.db)
+        .await?;
+    Ok(())
+}
+
+/// An export whose runner went away: re-queued, or failed after [`MAX_ATTEMPTS`] runs. The
+/// update is conditional on it still RUNNING on the same instance, so a runner that finished
+/// meanwhile keeps its outcome.
+async fn requeue_interrupted(
+    state: &AppState,
+    job: clip_export::Model,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), AppError> {
+    let mut update = clip_export::Entity::update_many()
+        .col_expr(clip_export::Column::Progress, Expr::value(0.0))
+        .col_expr(
+            clip_export::Column::InstanceId,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(clip_export::Column::Id.eq(job.id.clone()))
+        .filter(clip_export::Column::Status.eq(ClipStatus::Running));
+    update = match &job.instance_id {
+        Some(instance) => update.filter(clip_export::Column::InstanceId.eq(instance.clone())),
+        None => update.filter(clip_export::Column::InstanceId.is_null()),
+    };
+    if job.attempts >= MAX_ATTEMPTS {
+        update = update
+            .col_expr(clip_export::Column::Status, Expr::value(ClipStatus::Failed))
+            .col_expr(
+                clip_export::Column::Error,
+                Expr::value(format!(
+                    "interrupted by a server restart {} times; export again",
+                    job.attempts
+                )),
+            )
+            .col_expr(clip_export::Column::FinishedAt, Expr::value(now));
+    } else {
+        update = update.col_expr(clip_export::Column::Status, Expr::value(ClipStatus::Queued));
+    }
+    if update.exec(&state.db).await?.rows_affected > 0 {
+        tracing::warn!(export = %job.id, attempts = job.attempts, instance = ?job.instance_id, "export interrupted: its server went away");
+        state.media.wake();
+    }
+    Ok(())
+}
+
 /// `<data dir>/exports`.
 pub fn exports_dir(state: &AppState) -> PathBuf {
     state.config.data_dir.join("exports")
@@ -215,37 +312,14 @@ pub fn snapshots_dir(state: &AppState) -> PathBuf {
     state.config.data_dir.join("snapshots")
 }
 
-/// Start-up, before serving: read locks reset; exports a crash left RUNNING re-queued once
-/// (then failed with the reason); leftover partial files and concat lists removed.
+/// Start-up, before serving (this instance's lease already renewed): what this instance left
+/// behind in its last run, and what instances whose lease lapsed left, is taken back (read
+/// locks released; exports it left RUNNING re-queued once, then failed with the reason);
+/// leftover partial files and concat lists removed. A live neighbour's locks and jobs are not
+/// touched.
 pub async fn recover(state: &AppState) -> Result<(), AppError> {
-    let reset = crate::evidence::locks::reset_read_locks(&state.db).await?;
-    if reset > 0 {
-        tracing::warn!(
-            segments = reset,
-            "reset read locks left by the previous run"
-        );
-    }
-    let interrupted = clip_export::Entity::find()
-        .filter(clip_export::Column::Status.eq(ClipStatus::Running))
-        .all(&state.db)
-        .await?;
-    let now = state.clock.now();
-    for job in interrupted {
-        let mut row = job.clone().into_active_model();
-        row.progress = Set(0.0);
-        if job.attempts >= MAX_ATTEMPTS {
-            row.status = Set(ClipStatus::Failed);
-            row.error = Set(Some(format!(
-                "interrupted by a server restart {} times; export again",
-                job.attempts
-            )));
-            row.finished_at = Set(Some(now));
-        } else {
-            row.status = Set(ClipStatus::Queued);
-        }
-        row.update(&state.db).await?;
-        tracing::warn!(export = %job.id, attempts = job.attempts, "export interrupted by a restart");
-    }
+    let now = crate::fleet::ownership::register_lease(state).await?;
+    recover_instances(state, now, true).await?;
     for dir in [exports_dir(state), snapshots_dir(state)] {
         tokio::fs::create_dir_all(&dir)
             .await
@@ -316,6 +390,10 @@ async fn claim_next(state: &AppState) -> Result<Option<clip_export::Model>, AppE
                 Expr::value(ClipStatus::Running),
             ),
             (clip_export::Column::StartedAt, Expr::value(now)),
+            (
+                clip_export::Column::InstanceId,
+                Expr::value(state.ownership.instance_id()),
+            ),
             (
                 clip_export::Column::Attempts,
                 Expr::value(next.attempts + 1),
@@ -499,9 +577,13 @@ async fn lock_sources(
 ) -> Result<(ReadLock, Vec<Source>), String> {
     let sources: Vec<Source> = serde_json::from_str(&job.sources)
         .map_err(|e| internal(&job.id, "the job's source list is unreadable", &e))?;
-    let lock = ReadLock::acquire(&state.db, sources.iter().map(|s| s.id.clone()).collect())
-        .await
-        .map_err(|e| internal(&job.id, "could not lock the source segments", &e))?;
+    let lock = ReadLock::acquire(
+        &state.db,
+        state.ownership.instance_id(),
+        sources.iter().map(|s| s.id.clone()).collect(),
+    )
+    .await
+    .map_err(|e| internal(&job.id, "could not lock the source segments", &e))?;
     let present: Vec<String> = segment::Entity::find()
         .filter(segment::Column::Id.is_in(sources.iter().map(|s| s.id.clone())))
         .all(&state.db)

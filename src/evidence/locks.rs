@@ -3,13 +3,15 @@
 //! A read lock is a reference count on the segment row: overlapping exports each add one and
 //! take one away, so one finishing never unprotects another's files. The guard releases on
 //! every outcome; if it is dropped without an explicit release (panic, cancellation), it
-//! releases from a spawned task. Counts are reset to zero at start-up, before serving, since
-//! no reader survives a restart.
+//! releases from a spawned task. Each lock is also counted for the instance holding it
+//! (`segment_read_locks`), so a restarting instance takes back its own and those of instances
+//! whose lease lapsed, never a live neighbour's.
 
-use entity::{evidence_hold, segment};
+use entity::{evidence_hold, segment, segment_read_lock};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
 };
 
 use crate::error::AppError;
@@ -18,25 +20,35 @@ use crate::error::AppError;
 #[derive(Debug)]
 pub struct ReadLock {
     db: DatabaseConnection,
+    instance: String,
     ids: Vec<String>,
 }
 
 impl ReadLock {
-    /// Adds a read lock to each segment that still exists; returns the guard and the ids locked
-    /// (a segment deleted meanwhile is simply not among them).
-    pub async fn acquire(db: &DatabaseConnection, ids: Vec<String>) -> Result<ReadLock, AppError> {
+    /// Adds a read lock to each segment that still exists, counted for `instance` too (so the
+    /// locks can be taken back if that instance dies); returns the guard (a segment deleted
+    /// meanwhile is simply not locked).
+    pub async fn acquire(
+        db: &DatabaseConnection,
+        instance: &str,
+        ids: Vec<String>,
+    ) -> Result<ReadLock, AppError> {
         if !ids.is_empty() {
+            let txn = db.begin().await?;
             segment::Entity::update_many()
                 .col_expr(
                     segment::Column::ReadLocks,
                     Expr::col(segment::Column::ReadLocks).add(1),
                 )
                 .filter(segment::Column::Id.is_in(ids.clone()))
-                .exec(db)
+                .exec(&txn)
                 .await?;
+            txn.execute(&count_for_instance(instance, &ids)?).await?;
+            txn.commit().await?;
         }
         Ok(ReadLock {
             db: db.clone(),
+            instance: instance.to_owned(),
             ids,
         })
     }
@@ -44,8 +56,46 @@ impl ReadLock {
     /// Releases now.
     pub async fn release(mut self) {
         let ids = std::mem::take(&mut self.ids);
-        release(&self.db, ids).await;
+        release(&self.db, &self.instance, ids).await;
     }
+}
+
+/// `INSERT INTO segment_read_locks … SELECT` the existing segments of `ids`, adding one to
+/// `instance`'s count of each.
+fn count_for_instance(
+    instance: &str,
+    ids: &[String],
+) -> Result<sea_orm::sea_query::InsertStatement, AppError> {
+    use sea_orm::sea_query::OnConflict;
+    let existing = Query::select()
+        .column(segment::Column::Id)
+        .expr(Expr::val(instance))
+        .expr(Expr::val(1))
+        .from(segment::Entity)
+        .and_where(segment::Column::Id.is_in(ids.to_vec()))
+        .to_owned();
+    let mut insert = Query::insert();
+    insert
+        .into_table(segment_read_lock::Entity)
+        .columns([
+            segment_read_lock::Column::SegmentId,
+            segment_read_lock::Column::InstanceId,
+            segment_read_lock::Column::Count,
+        ])
+        .select_from(existing)
+        .map_err(AppError::internal)?
+        .on_conflict(
+            OnConflict::columns([
+                segment_read_lock::Column::SegmentId,
+                segment_read_lock::Column::InstanceId,
+            ])
+            .value(
+                segment_read_lock::Column::Count,
+                Expr::col((segment_read_lock::Entity, segment_read_lock::Column::Count)).add(1),
+            )
+            .to_owned(),
+        );
+    Ok(insert.to_owned())
 }
 
 impl Drop for ReadLock {
@@ -54,39 +104,98 @@ impl Drop for ReadLock {
         if ids.is_empty() {
             return;
         }
-        let db = self.db.clone();
+        let (db, instance) = (self.db.clone(), self.instance.clone());
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move { release(&db, ids).await });
+            handle.spawn(async move { release(&db, &instance, ids).await });
         }
     }
 }
 
-async fn release(db: &DatabaseConnection, ids: Vec<String>) {
+async fn release(db: &DatabaseConnection, instance: &str, ids: Vec<String>) {
     if ids.is_empty() {
         return;
     }
-    let result = segment::Entity::update_many()
-        .col_expr(
-            segment::Column::ReadLocks,
-            Expr::col(segment::Column::ReadLocks).sub(1),
-        )
-        .filter(segment::Column::Id.is_in(ids))
-        .filter(segment::Column::ReadLocks.gt(0))
-        .exec(db)
-        .await;
+    let result = async {
+        let txn = db.begin().await?;
+        segment::Entity::update_many()
+            .col_expr(
+                segment::Column::ReadLocks,
+                Expr::col(segment::Column::ReadLocks).sub(1),
+            )
+            .filter(segment::Column::Id.is_in(ids.clone()))
+            .filter(segment::Column::ReadLocks.gt(0))
+            .exec(&txn)
+            .await?;
+        segment_read_lock::Entity::update_many()
+            .col_expr(
+                segment_read_lock::Column::Count,
+                Expr::col(segment_read_lock::Column::Count).sub(1),
+            )
+            .filter(segment_read_lock::Column::SegmentId.is_in(ids))
+            .filter(segment_read_lock::Column::InstanceId.eq(instance))
+            .exec(&txn)
+            .await?;
+        segment_read_lock::Entity::delete_many()
+            .filter(segment_read_lock::Column::InstanceId.eq(instance))
+            .filter(segment_read_lock::Column::Count.lte(0))
+            .exec(&txn)
+            .await?;
+        txn.commit().await
+    }
+    .await;
     if let Err(err) = result {
-        tracing::error!(error = %err, "could not release read locks; the next start-up resets them");
+        tracing::error!(error = %err, "could not release read locks; recovery takes them back");
     }
 }
 
-/// Start-up: no reader survives a restart, so every read lock is dropped.
-pub async fn reset_read_locks(db: &impl ConnectionTrait) -> Result<u64, AppError> {
-    Ok(segment::Entity::update_many()
-        .col_expr(segment::Column::ReadLocks, Expr::value(0))
-        .filter(segment::Column::ReadLocks.ne(0))
-        .exec(db)
-        .await?
-        .rows_affected)
+/// Takes back the read locks of every instance not in `live`: each one's count comes off its
+/// segments and its ledger rows go. When no other instance is alive (`alone`), every segment's
+/// count is also set to what the live ledger holds, which clears counts left by a crash of a
+/// server from before the ledger existed. Returns the segments touched.
+pub async fn recover_read_locks(
+    db: &DatabaseConnection,
+    live: &[String],
+    alone: bool,
+) -> Result<u64, AppError> {
+    let dead = segment_read_lock::Entity::find()
+        .filter(segment_read_lock::Column::InstanceId.is_not_in(live.to_vec()))
+        .all(db)
+        .await?;
+    let mut touched = 0;
+    for row in &dead {
+        let txn = db.begin().await?;
+        touched += segment::Entity::update_many()
+            .col_expr(
+                segment::Column::ReadLocks,
+                Expr::col(segment::Column::ReadLocks).sub(row.count),
+            )
+            .filter(segment::Column::Id.eq(row.segment_id.clone()))
+            .filter(segment::Column::ReadLocks.gte(row.count))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        segment_read_lock::Entity::delete_many()
+            .filter(segment_read_lock::Column::SegmentId.eq(row.segment_id.clone()))
+            .filter(segment_read_lock::Column::InstanceId.eq(row.instance_id.clone()))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+    }
+    if alone {
+        // No live ledger rows but ours (none yet at start-up): nothing reads anything.
+        let held = Query::select()
+            .column(segment_read_lock::Column::SegmentId)
+            .from(segment_read_lock::Entity)
+            .to_owned();
+        touched += segment::Entity::update_many()
+            .col_expr(segment::Column::ReadLocks, Expr::value(0))
+            .filter(segment::Column::ReadLocks.ne(0))
+            .filter(segment::Column::Id.not_in_subquery(held))
+            .exec(db)
+            .await?
+            .rows_affected;
+    }
+    Ok(touched)
 }
 
 /// `NOT EXISTS (an active hold of the segment's camera overlapping it)`, for segment queries.

@@ -55,7 +55,12 @@ pub async fn capture(
     }
     let at_ms = at.timestamp_millis();
     let permit = state.media.permit(PERMIT_WAIT).await?;
-    let lock = ReadLock::acquire(&state.db, vec![seg.id.clone()]).await?;
+    let lock = ReadLock::acquire(
+        &state.db,
+        state.ownership.instance_id(),
+        vec![seg.id.clone()],
+    )
+    .await?;
     let id = new_id("snap");
     let out = snapshots_dir(state).join(format!("{id}.jpg"));
     let source = crate::footage::recorder::recordings_root(state).join(&seg.path);

@@ -40,7 +40,29 @@ impl Default for Ownership {
 }
 
 impl Ownership {
-    /// This instance's id (a random UUID per process start).
+    /// The ownership of the instance whose data directory is `dir`: its id is kept in
+    /// `<dir>/instance-id` (created on the first start), so after a restart the instance
+    /// recognises the read locks and exports it left behind and recovers them at once.
+    pub fn for_data_dir(dir: &std::path::Path) -> Self {
+        let file = dir.join("instance-id");
+        let stored = std::fs::read_to_string(&file)
+            .ok()
+            .map(|id| id.trim().to_owned())
+            .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()));
+        let instance_id = stored.unwrap_or_else(|| {
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            if let Err(err) = crate::db::private_dir(dir).and_then(|()| std::fs::write(&file, &id)) {
+                tracing::warn!(error = %err, file = %file.display(), "cannot keep the instance id; a restart will look like a new instance");
+            }
+            id
+        });
+        Ownership {
+            instance_id,
+            renewed_at_ms: std::sync::atomic::AtomicI64::new(0),
+        }
+    }
+
+    /// This instance's id (kept in its data directory).
     pub fn instance_id(&self) -> &str {
         &self.instance_id
     }
@@ -58,7 +80,9 @@ impl Ownership {
 
 /// The time claims are measured in. On PostgreSQL it is the database's, so instances whose
 /// clocks disagree still agree on when a claim lapsed; on SQLite (one instance) the server's.
-async fn claim_time(state: &AppState) -> Result<chrono::DateTime<chrono::Utc>, AppError> {
+pub(crate) async fn claim_time(
+    state: &AppState,
+) -> Result<chrono::DateTime<chrono::Utc>, AppError> {
     use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
     if state.db.get_database_backend() != DatabaseBackend::Postgres {
         return Ok(state.clock.now());
@@ -135,6 +159,9 @@ pub async fn claim_enabled(state: &AppState) -> Result<HashSet<String>, AppError
 /// change calls this. Failures are logged; a change that triggered this
 /// stands.
 pub async fn reconcile_all(state: &AppState) {
+    if let Err(err) = renew_lease(state).await {
+        tracing::warn!(error = %err, "could not renew this instance's lease");
+    }
     let owned = match claim_enabled(state).await {
         Ok(owned) => owned,
         Err(err) => {
@@ -150,8 +177,39 @@ pub async fn reconcile_all(state: &AppState) {
     }
 }
 
+/// Renews this instance's lease (it is alive for [`CLAIM_TTL`] more), then takes back what
+/// instances whose lease lapsed left behind.
+pub async fn renew_lease(state: &AppState) -> Result<(), AppError> {
+    let now = register_lease(state).await?;
+    crate::evidence::exports::recover_lapsed(state, now).await
+}
+
+/// Writes this instance's lease ([`CLAIM_TTL`] from now, by the claim clock); returns that now.
+pub async fn register_lease(state: &AppState) -> Result<chrono::DateTime<chrono::Utc>, AppError> {
+    use entity::instance_lease;
+    use sea_orm::sea_query::OnConflict;
+    let now = claim_time(state).await?;
+    let expires_at = now + chrono::Duration::from_std(CLAIM_TTL).unwrap_or_default();
+    instance_lease::Entity::insert(instance_lease::ActiveModel {
+        instance_id: sea_orm::Set(state.ownership.instance_id().to_owned()),
+        expires_at: sea_orm::Set(expires_at),
+    })
+    .on_conflict(
+        OnConflict::column(instance_lease::Column::InstanceId)
+            .update_column(instance_lease::Column::ExpiresAt)
+            .to_owned(),
+    )
+    .exec_without_returning(&state.db)
+    .await?;
+    Ok(now)
+}
+
 /// Gives up every camera this instance owns (at shutdown), so another takes them at once.
 pub async fn release_all(state: &AppState) {
+    // Gone for good: others may take back whatever this instance still holds.
+    let _ = entity::instance_lease::Entity::delete_by_id(state.ownership.instance_id().to_owned())
+        .exec(&state.db)
+        .await;
     let result = camera_owner::Entity::delete_many()
         .filter(camera_owner::Column::InstanceId.eq(state.ownership.instance_id()))
         .exec(&state.db)

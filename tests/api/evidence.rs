@@ -459,9 +459,13 @@ async fn retention_takes_only_unprotected_footage_phase_by_phase(backend: Backen
     let old = seg(&app, "aged", 1, h(48), 10).await;
     let locked = seg(&app, "aged", 2, h(49), 10).await;
     let held = seg(&app, "aged", 3, h(50), 10).await;
-    let lock = heldar::evidence::locks::ReadLock::acquire(&app.state.db, vec![locked.clone()])
-        .await
-        .unwrap();
+    let lock = heldar::evidence::locks::ReadLock::acquire(
+        &app.state.db,
+        app.state.ownership.instance_id(),
+        vec![locked.clone()],
+    )
+    .await
+    .unwrap();
     hold(&app, "aged", h(50), "case-7").await;
     let preview = app
         .gql(
@@ -683,12 +687,20 @@ async fn overlapping_readers_each_hold_their_own_lock(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     camera(&app, "c10", json!({"retentionHours": 1})).await;
     let id = seg(&app, "c10", 0, Utc::now() - chrono::Duration::hours(5), 10).await;
-    let first = heldar::evidence::locks::ReadLock::acquire(&app.state.db, vec![id.clone()])
-        .await
-        .unwrap();
-    let second = heldar::evidence::locks::ReadLock::acquire(&app.state.db, vec![id.clone()])
-        .await
-        .unwrap();
+    let first = heldar::evidence::locks::ReadLock::acquire(
+        &app.state.db,
+        app.state.ownership.instance_id(),
+        vec![id.clone()],
+    )
+    .await
+    .unwrap();
+    let second = heldar::evidence::locks::ReadLock::acquire(
+        &app.state.db,
+        app.state.ownership.instance_id(),
+        vec![id.clone()],
+    )
+    .await
+    .unwrap();
     assert_eq!(read_locks(&app).await, 2);
     first.release().await;
     assert_eq!(read_locks(&app).await, 1);

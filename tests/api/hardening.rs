@@ -694,3 +694,77 @@ async fn delete_camera_and_lock_evidence_race_with_one_winner(backend: Backend) 
     }
 }
 both!(delete_camera_and_lock_evidence_race_with_one_winner);
+
+/// Several instances on one PostgreSQL: an instance starting up leaves a live neighbour's read
+/// locks alone, and takes them back once that neighbour is gone (its lease lapsed).
+async fn a_starting_instance_leaves_live_neighbours_locks_alone(backend: Backend) {
+    use sea_orm::EntityTrait;
+    if !matches!(backend, Backend::Postgres(_)) || !ffmpeg_ready() {
+        return;
+    }
+    let first = TestApp::spawn_with(backend.clone(), |c| c.index_settle_ms = 0).await;
+    let shared = first.state.config.database_url.clone();
+    let join = |c: &mut heldar::config::Config| {
+        c.database_url = shared.clone();
+        c.index_settle_ms = 0;
+        c.index_interval_ms = 600_000;
+    };
+    let neighbour = TestApp::spawn_with(backend.clone(), join).await;
+    neighbour
+        .gql(
+            "mutation { createCamera(input: {id: \"shared\", name: \"s\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false, segmentSeconds: 2}) { id } }",
+            json!({}),
+            neighbour.admin(),
+        )
+        .await;
+    let base = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() - 600, 0).unwrap();
+    crate::helpers::write_run(
+        &neighbour.data_dir.join("recordings").join("shared"),
+        base,
+        2,
+        2,
+    );
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    heldar::footage::indexer::index_once(&neighbour.state)
+        .await
+        .unwrap();
+    let segment = entity::segment::Entity::find()
+        .one(&neighbour.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    // The neighbour reads the segment (an export in progress), then another instance starts.
+    let lock = heldar::evidence::locks::ReadLock::acquire(
+        &neighbour.state.db,
+        neighbour.state.ownership.instance_id(),
+        vec![segment.id.clone()],
+    )
+    .await
+    .unwrap();
+    let read_locks = || async {
+        entity::segment::Entity::find_by_id(segment.id.clone())
+            .one(&first.state.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .read_locks
+    };
+    let restarted = TestApp::spawn_with(backend.clone(), join).await;
+    assert_eq!(
+        read_locks().await,
+        1,
+        "a starting instance leaves a live neighbour's lock"
+    );
+    // The neighbour dies holding it: once its lease lapses, the lock is taken back.
+    std::mem::forget(lock);
+    let later = chrono::Utc::now() + chrono::Duration::seconds(31);
+    heldar::evidence::exports::recover_lapsed(&restarted.state, later)
+        .await
+        .unwrap();
+    assert_eq!(
+        read_locks().await,
+        0,
+        "a lapsed instance's lock is taken back"
+    );
+}
+both!(a_starting_instance_leaves_live_neighbours_locks_alone);
