@@ -369,7 +369,22 @@ async fn take_attempt(
         take = take.filter(user::Column::FailedLoginCount.lt(max as i32));
     }
     let taken = take.exec_with_returning(&state.db).await?;
-    Ok(taken.first().map(|u| u.failed_login_count))
+    if let Some(user) = taken.first() {
+        return Ok(Some(user.failed_login_count));
+    }
+    if max > 0 {
+        // The allowance is spent but no lock was written (the attempt that reached it was
+        // dropped before its hash finished): lock now, so the account comes back by itself.
+        let until = now + Duration::seconds(state.config.login_lockout_secs as i64);
+        user::Entity::update_many()
+            .col_expr(user::Column::LockedUntil, Expr::value(until))
+            .filter(user::Column::Id.eq(user.id.clone()))
+            .filter(user::Column::LockedUntil.is_null())
+            .filter(user::Column::FailedLoginCount.gte(max as i32))
+            .exec(&state.db)
+            .await?;
+    }
+    Ok(None)
 }
 
 /// Audits a failed login (its attempt was counted by [`take_attempt`]); the attempt that

@@ -12,9 +12,27 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The client address of a request (the TCP peer), as request data for the sign-in mutations.
+/// The client address of a request (the TCP peer), as request data for the sign-in mutations
+/// and the rate limit.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddress(pub IpAddr);
+
+impl ClientAddress {
+    /// The address limits are counted by: IPv4 as is, IPv6 by its /64 (one subscriber's
+    /// network, which hands out addresses freely).
+    pub fn key(self) -> IpAddr {
+        match self.0 {
+            IpAddr::V4(v4) => IpAddr::V4(v4),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => {
+                    let s = v6.segments();
+                    IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+                }
+            },
+        }
+    }
+}
 
 /// Most keys remembered per table; past this the table starts over (a cheap bound).
 const MAX_KEYS: usize = 50_000;
@@ -82,6 +100,18 @@ impl<K: Eq + Hash + Clone> Buckets<K> {
         }
     }
 
+    /// Forgets the buckets that have refilled (a new key starts full anyway), so a flood of new
+    /// keys cannot wipe the state of the keys being limited; only if every bucket is in use is
+    /// the table started over.
+    fn make_room(&self, table: &mut HashMap<K, Bucket>, now: Instant) {
+        let burst = f64::from(self.rate.burst);
+        let refill = self.rate.refill.as_secs_f64().max(0.001);
+        table.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() / refill < burst);
+        if table.len() >= MAX_KEYS {
+            table.clear();
+        }
+    }
+
     /// Takes `tokens` from `key`'s bucket, or says how long until they are there (a request
     /// costlier than the whole burst waits for a full bucket and then takes it all).
     pub fn take(&self, key: &K, tokens: f64) -> Result<(), Duration> {
@@ -90,7 +120,7 @@ impl<K: Eq + Hash + Clone> Buckets<K> {
             return Ok(());
         };
         if table.len() >= MAX_KEYS && !table.contains_key(key) {
-            table.clear();
+            self.make_room(&mut table, now);
         }
         let mut bucket = self.current(&table, key, now);
         let needed = tokens.min(f64::from(self.rate.burst));
@@ -106,7 +136,7 @@ impl<K: Eq + Hash + Clone> Buckets<K> {
     fn add(&self, key: &K, delta: f64, now: Instant) {
         if let Ok(mut table) = self.table.lock() {
             if table.len() >= MAX_KEYS && !table.contains_key(key) {
-                table.clear();
+                self.make_room(&mut table, now);
             }
             let mut bucket = self.current(&table, key, now);
             bucket.tokens = (bucket.tokens + delta).min(f64::from(self.rate.burst));
@@ -145,6 +175,7 @@ impl LoginThrottle {
     /// wait. Called before the password is hashed.
     pub fn reserve(&self, address: Option<IpAddr>, username: &str) -> Result<Attempt, Duration> {
         let now = Instant::now();
+        let address = address.map(|a| ClientAddress(a).key());
         let username = username.to_lowercase();
         let _gate = self.gate.lock();
         let wait = address
@@ -200,5 +231,22 @@ mod tests {
         throttle.reserve(Some(b), "admin").unwrap();
         assert!(throttle.reserve(Some(b), "admin").is_err());
         assert!(throttle.reserve(Some(b), "someone-else").is_ok());
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64_and_a_flood_of_keys_keeps_limited_ones() {
+        let one: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        assert_eq!(ClientAddress(one).key(), ClientAddress(other).key());
+        let buckets: Buckets<u32> = Buckets::new(rate(1, 3600));
+        buckets.take(&0, 1.0).unwrap();
+        assert!(buckets.take(&0, 1.0).is_err());
+        for key in 1..=(MAX_KEYS as u32 + 10) {
+            let _ = buckets.take(&key, 0.0);
+        }
+        assert!(
+            buckets.take(&0, 1.0).is_err(),
+            "the spent bucket survived the flood"
+        );
     }
 }

@@ -481,9 +481,12 @@ async fn run_job(state: AppState, job: clip_export::Model, permit: OwnedSemaphor
                 .col_expr(clip_export::Column::FinishedAt, Expr::value(now))
         }
     };
+    // Only while it is still this instance's run: a run re-queued by a peer (this instance's
+    // lease lapsed) and claimed again elsewhere keeps that run's outcome.
     let stored = update
         .filter(clip_export::Column::Id.eq(job.id.clone()))
         .filter(clip_export::Column::Status.eq(ClipStatus::Running))
+        .filter(clip_export::Column::InstanceId.eq(state.ownership.instance_id()))
         .exec(&state.db)
         .await;
     if let Err(err) = stored {
@@ -678,6 +681,7 @@ async fn report_progress(
                 .col_expr(clip_export::Column::Progress, Expr::value(fraction))
                 .filter(clip_export::Column::Id.eq(id))
                 .filter(clip_export::Column::Status.eq(ClipStatus::Running))
+                .filter(clip_export::Column::InstanceId.eq(state.ownership.instance_id()))
                 .exec(&state.db)
                 .await;
             publish(state, id).await;

@@ -117,24 +117,32 @@ async fn release(db: &DatabaseConnection, instance: &str, ids: Vec<String>) {
     }
     let result = async {
         let txn = db.begin().await?;
-        segment::Entity::update_many()
-            .col_expr(
-                segment::Column::ReadLocks,
-                Expr::col(segment::Column::ReadLocks).sub(1),
-            )
-            .filter(segment::Column::Id.is_in(ids.clone()))
-            .filter(segment::Column::ReadLocks.gt(0))
-            .exec(&txn)
-            .await?;
-        segment_read_lock::Entity::update_many()
+        // Only locks this instance still has on its ledger come off the segments: ones taken
+        // back by recovery meanwhile (its lease lapsed) are not subtracted twice.
+        let held: Vec<String> = segment_read_lock::Entity::update_many()
             .col_expr(
                 segment_read_lock::Column::Count,
                 Expr::col(segment_read_lock::Column::Count).sub(1),
             )
             .filter(segment_read_lock::Column::SegmentId.is_in(ids))
             .filter(segment_read_lock::Column::InstanceId.eq(instance))
-            .exec(&txn)
-            .await?;
+            .filter(segment_read_lock::Column::Count.gt(0))
+            .exec_with_returning(&txn)
+            .await?
+            .into_iter()
+            .map(|row| row.segment_id)
+            .collect();
+        if !held.is_empty() {
+            segment::Entity::update_many()
+                .col_expr(
+                    segment::Column::ReadLocks,
+                    Expr::col(segment::Column::ReadLocks).sub(1),
+                )
+                .filter(segment::Column::Id.is_in(held))
+                .filter(segment::Column::ReadLocks.gt(0))
+                .exec(&txn)
+                .await?;
+        }
         segment_read_lock::Entity::delete_many()
             .filter(segment_read_lock::Column::InstanceId.eq(instance))
             .filter(segment_read_lock::Column::Count.lte(0))
@@ -163,22 +171,29 @@ pub async fn recover_read_locks(
         .await?;
     let mut touched = 0;
     for row in &dead {
+        // The ledger row is deleted first and only what that delete removed is subtracted, so
+        // two instances recovering the same dead one (or its late release) never subtract twice.
         let txn = db.begin().await?;
-        touched += segment::Entity::update_many()
-            .col_expr(
-                segment::Column::ReadLocks,
-                Expr::col(segment::Column::ReadLocks).sub(row.count),
-            )
-            .filter(segment::Column::Id.eq(row.segment_id.clone()))
-            .filter(segment::Column::ReadLocks.gte(row.count))
-            .exec(&txn)
-            .await?
-            .rows_affected;
-        segment_read_lock::Entity::delete_many()
+        let removed: i32 = segment_read_lock::Entity::delete_many()
             .filter(segment_read_lock::Column::SegmentId.eq(row.segment_id.clone()))
             .filter(segment_read_lock::Column::InstanceId.eq(row.instance_id.clone()))
-            .exec(&txn)
-            .await?;
+            .exec_with_returning(&txn)
+            .await?
+            .iter()
+            .map(|r| r.count)
+            .sum();
+        if removed > 0 {
+            touched += segment::Entity::update_many()
+                .col_expr(
+                    segment::Column::ReadLocks,
+                    Expr::col(segment::Column::ReadLocks).sub(removed),
+                )
+                .filter(segment::Column::Id.eq(row.segment_id.clone()))
+                .filter(segment::Column::ReadLocks.gte(removed))
+                .exec(&txn)
+                .await?
+                .rows_affected;
+        }
         txn.commit().await?;
     }
     if alone {

@@ -121,11 +121,12 @@ impl Extension for RateLimit {
             return Ok(result);
         }
         let key = match ctx.data_opt::<crate::auth::principal::RequestAuth>() {
+            // The holder (user or key), not the session: signing in again is no way round it.
             Some(crate::auth::principal::RequestAuth::Authenticated(p)) => {
-                format!("credential:{}", p.session_id)
+                format!("credential:{}", p.id)
             }
             _ => match ctx.data_opt::<crate::auth::throttle::ClientAddress>() {
-                Some(address) => format!("address:{}", address.0),
+                Some(address) => format!("address:{}", address.key()),
                 None => "anonymous".to_owned(),
             },
         };

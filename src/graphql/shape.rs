@@ -26,15 +26,17 @@ pub fn selected<'d>(
 }
 
 /// The root fields a selection set selects, through fragments: (response key, field name).
+/// Fragments nested deeper than 16 are not followed: `false` then, so callers fail closed.
 fn root_fields(
     doc: &ExecutableDocument,
     set: &SelectionSet,
     depth: usize,
     out: &mut Vec<(String, String)>,
-) {
+) -> bool {
     if depth > 16 {
-        return;
+        return false;
     }
+    let mut complete = true;
     for item in &set.items {
         match &item.node {
             Selection::Field(field) => {
@@ -43,15 +45,16 @@ fn root_fields(
                 out.push((key.node.to_string(), field.name.node.to_string()));
             }
             Selection::InlineFragment(fragment) => {
-                root_fields(doc, &fragment.node.selection_set.node, depth + 1, out)
+                complete &= root_fields(doc, &fragment.node.selection_set.node, depth + 1, out);
             }
             Selection::FragmentSpread(spread) => {
                 if let Some(fragment) = doc.fragments.get(&spread.node.fragment_name.node) {
-                    root_fields(doc, &fragment.node.selection_set.node, depth + 1, out);
+                    complete &= root_fields(doc, &fragment.node.selection_set.node, depth + 1, out);
                 }
             }
         }
     }
+    complete
 }
 
 /// Whether the operation asks for nothing but `__schema`, `__type` and `__typename` (what
@@ -64,8 +67,9 @@ pub fn introspection_only(doc: &ExecutableDocument, name: Option<&str>) -> bool 
         return false;
     }
     let mut fields = Vec::new();
-    root_fields(doc, &op.selection_set.node, 0, &mut fields);
-    !fields.is_empty()
+    let complete = root_fields(doc, &op.selection_set.node, 0, &mut fields);
+    complete
+        && !fields.is_empty()
         && fields
             .iter()
             .all(|(_, f)| matches!(f.as_str(), "__schema" | "__type" | "__typename"))
@@ -152,6 +156,8 @@ impl NonNullRoots {
 pub struct RootShape {
     operation: &'static str,
     fields: Vec<(String, String)>,
+    /// Fragments nested too deep were not followed: the fields may be incomplete.
+    truncated: bool,
 }
 
 impl RootShape {
@@ -161,10 +167,11 @@ impl RootShape {
             return RootShape::default();
         };
         let mut fields = Vec::new();
-        root_fields(doc, &op.selection_set.node, 0, &mut fields);
+        let complete = root_fields(doc, &op.selection_set.node, 0, &mut fields);
         RootShape {
             operation: root_name(op.ty),
             fields,
+            truncated: !complete,
         }
     }
 
@@ -173,6 +180,10 @@ impl RootShape {
     pub fn sign_ins(&self) -> usize {
         if self.operation != "Mutation" {
             return 0;
+        }
+        if self.truncated {
+            // Unknown: count it as more than any request may carry.
+            return usize::MAX;
         }
         self.fields
             .iter()
@@ -183,7 +194,8 @@ impl RootShape {
     /// Whether the operation only signs in (`login`, `refreshSession`, `exchangeApiKey`):
     /// the way in needs no trust, so a trusted-documents list does not gate it.
     pub fn only_signs_in(&self) -> bool {
-        self.operation == "Mutation"
+        !self.truncated
+            && self.operation == "Mutation"
             && !self.fields.is_empty()
             && self.fields.iter().all(|(_, f)| {
                 matches!(

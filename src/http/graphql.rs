@@ -130,6 +130,7 @@ fn peer_address(peer: Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<IpAd
 /// `GET /graphql`: GraphiQL for browsers; otherwise a query (never a mutation) from the URL.
 async fn graphql_get(
     State(state): State<HttpState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -172,7 +173,13 @@ async fn graphql_get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(state, &headers, None, BatchRequest::Single(request)).await
+    execute(
+        state,
+        &headers,
+        peer_address(peer),
+        BatchRequest::Single(request),
+    )
+    .await
 }
 
 fn selected_operation_type(

@@ -375,23 +375,31 @@ async fn expire_detections(
     db: &DatabaseConnection,
     horizon: DateTime<Utc>,
 ) -> Result<Counts, AppError> {
-    let handed = outbox::Entity::find()
+    // The batches are chosen once: one handed on between the deletes below is left for the
+    // next sweep, never half pruned. A sweep takes at most 10,000 at a time.
+    let handed: Vec<i64> = outbox::Entity::find()
         .select_only()
         .column(outbox::Column::Seq)
         .filter(outbox::Column::FannedOutAt.is_not_null())
         .filter(outbox::Column::CreatedAt.lt(horizon))
-        .into_query();
+        .order_by_asc(outbox::Column::Seq)
+        .limit(10_000)
+        .into_tuple()
+        .all(db)
+        .await?;
+    if handed.is_empty() {
+        return Ok(Vec::new());
+    }
     let detections = detection::Entity::delete_many()
-        .filter(detection::Column::OutboxSeq.in_subquery(handed.clone()))
+        .filter(detection::Column::OutboxSeq.is_in(handed.clone()))
         .exec(db)
         .await?;
     let marks = consumer_fanout::Entity::delete_many()
-        .filter(consumer_fanout::Column::OutboxSeq.in_subquery(handed))
+        .filter(consumer_fanout::Column::OutboxSeq.is_in(handed.clone()))
         .exec(db)
         .await?;
     let batches = outbox::Entity::delete_many()
-        .filter(outbox::Column::FannedOutAt.is_not_null())
-        .filter(outbox::Column::CreatedAt.lt(horizon))
+        .filter(outbox::Column::Seq.is_in(handed))
         .exec(db)
         .await?;
     Ok(vec![

@@ -212,6 +212,32 @@ async fn anonymous_sign_ins_cannot_amplify_writes_or_burn_cores(backend: Backend
         audit_rows(&app, "login_failed").await.is_empty(),
         "nothing ran, nothing written"
     );
+    // Sign-ins hidden below fragments nested past what the server follows are refused too.
+    let mut nested = String::from("mutation($u: String!, $p: String!) { ...F0 }");
+    for i in 0..20 {
+        nested.push_str(&format!(" fragment F{i} on Mutation {{ ...F{} }}", i + 1));
+    }
+    nested.push_str(" fragment F20 on Mutation { a: login(username: $u, password: $p) { accessToken } b: login(username: $u, password: $p) { accessToken } }");
+    let (_, body) = app
+        .post(&nested, json!({"u": "admin", "p": "guess"}), None)
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_REQUEST",
+        "{body}"
+    );
+    // And nothing signs in over a websocket (no address to throttle, no request to count).
+    let mut ws = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
+    ws.send(json!({"id": "l", "type": "subscribe", "payload": {"query": "mutation { login(username: \"admin\", password: \"guess\") { accessToken } }"}})).await;
+    let refused = ws.next_json().await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"], "BAD_REQUEST",
+        "{refused}"
+    );
+    assert!(
+        audit_rows(&app, "login_failed").await.is_empty(),
+        "nothing ran, nothing written"
+    );
 
     // One failure with a long name is stored cut short.
     let body = post_from(&app.addr, "127.0.0.1", login_body(&long, "guess")).await;
@@ -442,6 +468,37 @@ async fn one_request_cannot_exhaust_memory(backend: Backend) {
     assert!(
         admin["data"]["serverInfo"]["version"].is_string(),
         "{admin}"
+    );
+    // Over a websocket the answer is capped the same way.
+    let mut admin_ws = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
+    admin_ws
+        .send(
+            // A small document with a large answer: the schema with every description.
+            json!({"id": "w", "type": "subscribe", "payload": {"query": "{ __schema { types { name description fields { name description type { name kind ofType { name kind ofType { name kind } } } args { name description type { name kind ofType { name kind } } } } inputFields { name description type { name kind ofType { name kind } } } enumValues { name description } } } }"}}),
+        )
+        .await;
+    let answer = admin_ws.next_json().await;
+    assert_eq!(
+        answer["type"],
+        "error",
+        "{}",
+        &answer.to_string()[..200.min(answer.to_string().len())]
+    );
+    assert_eq!(
+        answer["payload"][0]["extensions"]["code"],
+        "RESPONSE_TOO_LARGE"
+    );
+    // Signing in again gives a new session, not a new budget.
+    let again = app.login("watcher", crate::helpers::USER_PASSWORD).await["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, body) = app
+        .post("{ serverInfo { version } }", json!({}), Some(&again))
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{body}"
     );
     // Over a websocket the same budget applies: the subscription is refused with `error`.
     let mut ws = WsClient::connect_acked(

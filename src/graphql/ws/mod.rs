@@ -40,6 +40,20 @@ pub struct WsSettings {
     pub keepalive: Duration,
 }
 
+/// The error for an operation that signs in: that happens over HTTP, where each request is
+/// counted and its client address throttled, never over a socket.
+fn sign_in_refused(root: &RootShape) -> Option<async_graphql::ServerError> {
+    if root.sign_ins() == 0 {
+        return None;
+    }
+    let mut error = async_graphql::ServerError::new(
+        "sign in over HTTP (login, refreshSession, exchangeApiKey), not over a websocket",
+        None,
+    );
+    crate::error::set_code(&mut error, crate::error::codes::BAD_REQUEST);
+    Some(error)
+}
+
 /// Why the loop stopped.
 enum Stop {
     Close(u16, String),
@@ -423,6 +437,9 @@ impl Connection {
             return self.send_error(&id, &[refusal.to_error()]).await;
         }
         let (schema, nulls) = self.plan(&payload);
+        if let Some(refused) = sign_in_refused(&nulls.root) {
+            return self.send_error(&id, &[refused]).await;
+        }
         let key = GroupKey::of(
             &payload.query,
             payload.operation_name.as_deref(),
@@ -516,6 +533,23 @@ impl Connection {
 
     /// Sends `next` (`data` on the legacy protocol) with an already serialized payload.
     async fn send_result(&mut self, id: &str, payload: &str) -> Option<Stop> {
+        let limit = self.state.config.max_response_bytes;
+        if payload.len() as u64 > limit {
+            // As over HTTP: nothing of it is sent, and the operation ends.
+            let mut error = async_graphql::ServerError::new(
+                format!(
+                    "the answer would be {} bytes, over this server's limit of {limit}; ask for fewer items",
+                    payload.len()
+                ),
+                None,
+            );
+            crate::error::set_code(&mut error, crate::error::codes::RESPONSE_TOO_LARGE);
+            if let Some((_, handle)) = self.ops.get(id) {
+                handle.abort();
+            }
+            self.finish(id);
+            return self.send_error(id, &[error]).await;
+        }
         let kind = if self.protocol == Protocol::LegacyWs {
             "data"
         } else {
