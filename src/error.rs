@@ -208,6 +208,16 @@ pub fn request_error(code: &str, message: impl Into<String>) -> ServerError {
     err
 }
 
+/// The error that replaces an answer over `HELDAR_MAX_RESPONSE_BYTES`, over HTTP and websockets.
+pub fn response_too_large(size: usize, limit: u64) -> ServerError {
+    request_error(
+        codes::RESPONSE_TOO_LARGE,
+        format!(
+            "the answer would be {size} bytes, over this server's limit of {limit}; ask for fewer items (smaller pages, fewer cameras, a shorter window)"
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -240,17 +240,17 @@ async fn recover_instances(
             "took back read locks of a previous run or of a lapsed instance"
         );
     }
-    let mut orphaned = Condition::any().add(clip_export::Column::InstanceId.is_null());
+    // Run by nobody alive (or by nobody recorded): with no live instance, every RUNNING one.
+    let mut interrupted =
+        clip_export::Entity::find().filter(clip_export::Column::Status.eq(ClipStatus::Running));
     if !live.is_empty() {
-        orphaned = orphaned.add(clip_export::Column::InstanceId.is_not_in(live.clone()));
-    } else {
-        orphaned = orphaned.add(clip_export::Column::InstanceId.is_not_null());
+        interrupted = interrupted.filter(
+            Condition::any()
+                .add(clip_export::Column::InstanceId.is_null())
+                .add(clip_export::Column::InstanceId.is_not_in(live.clone())),
+        );
     }
-    let interrupted = clip_export::Entity::find()
-        .filter(clip_export::Column::Status.eq(ClipStatus::Running))
-        .filter(orphaned)
-        .all(&state.db)
-        .await?;
+    let interrupted = interrupted.all(&state.db).await?;
     for job in interrupted {
         requeue_interrupted(state, job, now).await?;
     }

@@ -295,11 +295,10 @@ async fn execute(
         // Each sign-in costs a password hash: one per request, and none hidden in a batch.
         let sign_ins = prepared.root.sign_ins();
         if sign_ins > 1 || (sign_ins == 1 && !single) {
-            let mut error = async_graphql::ServerError::new(
+            let error = crate::error::request_error(
+                codes::BAD_REQUEST,
                 "at most one sign-in field (login, refreshSession, exchangeApiKey) per request, and none inside a batch",
-                None,
             );
-            crate::error::set_code(&mut error, codes::BAD_REQUEST);
             responses.push(async_graphql::Response::from_errors(vec![error]));
             continue;
         }
@@ -353,13 +352,7 @@ async fn execute(
 
 /// The answer that replaces one over `HELDAR_MAX_RESPONSE_BYTES`: nothing of it is sent.
 fn too_large(size: usize, limit: u64) -> Response {
-    let mut error = async_graphql::ServerError::new(
-        format!(
-            "the answer would be {size} bytes, over this server's limit of {limit}; ask for fewer items (smaller pages, fewer cameras, a shorter window)"
-        ),
-        None,
-    );
-    crate::error::set_code(&mut error, codes::RESPONSE_TOO_LARGE);
+    let error = crate::error::response_too_large(size, limit);
     let body = async_graphql::Response::from_errors(vec![error]);
     match serde_json::to_string(&body) {
         Ok(body) => json_response(StatusCode::OK, body),

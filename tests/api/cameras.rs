@@ -332,19 +332,7 @@ async fn two_servers_on_one_postgres_record_each_camera_once_and_hand_it_over_on
     let (server_a, a) = crate::helpers::process::start_server(dir_a.path(), Some(&url));
     let (server_b, _b) = crate::helpers::process::start_server(dir_b.path(), Some(&url));
     let http = reqwest::Client::new();
-    let login =
-        "mutation($p: String!) { login(username: \"admin\", password: $p) { accessToken } }";
-    let token = crate::helpers::process::call(
-        &http,
-        &a,
-        None,
-        login,
-        json!({"p": crate::helpers::ADMIN_PASSWORD}),
-    )
-    .await["login"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = crate::helpers::process::admin_token(&http, &a).await;
     crate::helpers::process::call(
         &http,
         &a,

@@ -728,19 +728,7 @@ async fn a_server_killed_mid_export_leaves_no_lock_no_running_job_and_no_partial
     let database_url = crate::helpers::process::fresh_database(&backend).await;
     let http = reqwest::Client::new();
     let (mut server, addr) = start_server(dir.path(), database_url.as_deref());
-    let login =
-        "mutation($p: String!) { login(username: \"admin\", password: $p) { accessToken } }";
-    let token = call(
-        &http,
-        &addr,
-        None,
-        login,
-        json!({"p": crate::helpers::ADMIN_PASSWORD}),
-    )
-    .await["login"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = crate::helpers::process::admin_token(&http, &addr).await;
     call(&http, &addr, Some(&token), "mutation { createCamera(input: {id: \"crash\", name: \"crash\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false, segmentSeconds: 2}) { id } }", json!({})).await;
     let base = DateTime::from_timestamp(Utc::now().timestamp() - 7200, 0).unwrap();
     write_run(&dir.path().join("recordings/crash"), base, 60, 60);
@@ -822,17 +810,7 @@ async fn a_server_killed_mid_export_leaves_no_lock_no_running_job_and_no_partial
     }
 
     let (_server, addr) = start_server(dir.path(), database_url.as_deref());
-    let token = call(
-        &http,
-        &addr,
-        None,
-        login,
-        json!({"p": crate::helpers::ADMIN_PASSWORD}),
-    )
-    .await["login"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = crate::helpers::process::admin_token(&http, &addr).await;
     let segments = "{ segments(cameraId: \"crash\", from: \"2000-01-01T00:00:00Z\", to: \"2000-01-01T01:00:00Z\") { edges { node { id } } } }";
     call(&http, &addr, Some(&token), segments, json!({})).await;
     assert!(

@@ -20,19 +20,7 @@ async fn camera_passwords_never_leave_the_database(backend: Backend) {
     let database_url = fresh_database(&backend).await;
     let (_server, addr, log) = start_server_logged(dir.path(), database_url.as_deref());
     let http = reqwest::Client::new();
-    let login =
-        "mutation($p: String!) { login(username: \"admin\", password: $p) { accessToken } }";
-    let token = call(
-        &http,
-        &addr,
-        None,
-        login,
-        json!({"p": crate::helpers::ADMIN_PASSWORD}),
-    )
-    .await["login"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = crate::helpers::process::admin_token(&http, &addr).await;
     let gql = |query: &'static str| {
         let (http, addr, token) = (http.clone(), addr.clone(), token.clone());
         async move { call(&http, &addr, Some(&token), query, json!({})).await }

@@ -607,19 +607,7 @@ async fn two_servers_on_one_postgres_database_share_their_events(backend: Backen
     let (server_a, a) = crate::helpers::process::start_server(dir_a.path(), Some(&url));
     let (server_b, b) = crate::helpers::process::start_server(dir_b.path(), Some(&url));
     let http = reqwest::Client::new();
-    let login =
-        "mutation($p: String!) { login(username: \"admin\", password: $p) { accessToken } }";
-    let token_a = crate::helpers::process::call(
-        &http,
-        &a,
-        None,
-        login,
-        json!({"p": crate::helpers::ADMIN_PASSWORD}),
-    )
-    .await["login"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token_a = crate::helpers::process::admin_token(&http, &a).await;
     crate::helpers::process::call(&http, &a, Some(&token_a), "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
         json!({"i": {"id": "c1", "name": "c1", "streamUrl": "rtsp://127.0.0.1:9/x", "recordEnabled": false}})).await;
     let mut zone = right_half("c1");

@@ -46,12 +46,10 @@ fn sign_in_refused(root: &RootShape) -> Option<async_graphql::ServerError> {
     if root.sign_ins() == 0 {
         return None;
     }
-    let mut error = async_graphql::ServerError::new(
+    Some(crate::error::request_error(
+        crate::error::codes::BAD_REQUEST,
         "sign in over HTTP (login, refreshSession, exchangeApiKey), not over a websocket",
-        None,
-    );
-    crate::error::set_code(&mut error, crate::error::codes::BAD_REQUEST);
-    Some(error)
+    ))
 }
 
 /// Why the loop stopped.
@@ -138,7 +136,10 @@ impl Connection {
         let mut awaiting_pong = false;
         let far_future = Instant::now() + Duration::from_secs(86_400 * 365);
         // Revocation reaches open sockets: at once for a change made on this instance, within
-        // the auth cache's lifetime (at least a second) for one made on another.
+        // the auth cache's lifetime (at least a second) for one made on another. Only a
+        // PostgreSQL database can have other instances, so only there is the timer needed.
+        let shared = sea_orm::ConnectionTrait::get_database_backend(&self.state.db)
+            == sea_orm::DatabaseBackend::Postgres;
         let mut changes = self.state.auth_cache.changes();
         let every = self.state.auth_cache.ttl().max(Duration::from_secs(1));
         let mut recheck = tokio::time::interval_at(Instant::now() + every, every);
@@ -183,7 +184,7 @@ impl Connection {
                         return stop;
                     }
                 }
-                _ = recheck.tick(), if self.auth.is_some() => {
+                _ = recheck.tick(), if shared && self.auth.is_some() => {
                     if let Some(stop) = self.revoked().await {
                         return stop;
                     }
@@ -211,15 +212,13 @@ impl Connection {
         if self.ops.len() < self.state.config.ws_max_operations as usize {
             return None;
         }
-        let mut error = async_graphql::ServerError::new(
+        Some(crate::error::request_error(
+            "TOO_MANY_OPERATIONS",
             format!(
                 "this socket already runs {} operations, its limit; complete one first",
                 self.ops.len()
             ),
-            None,
-        );
-        crate::error::set_code(&mut error, "TOO_MANY_OPERATIONS");
-        Some(error)
+        ))
     }
 
     /// `Some` (close with 4403) when the socket's credential was revoked or changed.
@@ -536,14 +535,7 @@ impl Connection {
         let limit = self.state.config.max_response_bytes;
         if payload.len() as u64 > limit {
             // As over HTTP: nothing of it is sent, and the operation ends.
-            let mut error = async_graphql::ServerError::new(
-                format!(
-                    "the answer would be {} bytes, over this server's limit of {limit}; ask for fewer items",
-                    payload.len()
-                ),
-                None,
-            );
-            crate::error::set_code(&mut error, crate::error::codes::RESPONSE_TOO_LARGE);
+            let error = crate::error::response_too_large(payload.len(), limit);
             if let Some((_, handle)) = self.ops.get(id) {
                 handle.abort();
             }

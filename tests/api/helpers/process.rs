@@ -121,3 +121,13 @@ pub async fn call(
     assert!(body["errors"].is_null(), "{body}");
     body["data"].clone()
 }
+
+/// Signs in as the bootstrap admin of a server process; its access token.
+pub async fn admin_token(http: &reqwest::Client, addr: &str) -> String {
+    let login =
+        "mutation($p: String!) { login(username: \"admin\", password: $p) { accessToken } }";
+    call(http, addr, None, login, json!({"p": super::ADMIN_PASSWORD})).await["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
