@@ -212,8 +212,7 @@ impl Job for RecorderJob {
             .into_iter()
             .rev()
             .collect();
-        crate::cameras::store::set_state(state, camera_id, new_state, Some(tail)).await;
-        crate::cameras::store::count_reconnect(state, camera_id).await;
+        // The event first: a client that sees the restart in the status finds its event too.
         if ran >= HEALTHY_RUN {
             self.outage_announced = false;
         }
@@ -221,6 +220,8 @@ impl Job for RecorderJob {
             self.outage_announced = true;
             announce_outage(state, camera_id, reason, ran).await;
         }
+        crate::cameras::store::set_state(state, camera_id, new_state, Some(tail)).await;
+        crate::cameras::store::count_reconnect(state, camera_id).await;
     }
 }
 
