@@ -153,6 +153,10 @@ impl Application {
             "ownership",
             Box::pin(crate::fleet::ownership::run(state.clone())),
         );
+        spawn(
+            "webhooks",
+            Box::pin(crate::webhooks::delivery::run(state.clone())),
+        );
         if state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
             // Events written by other instances sharing the database.
             spawn(
@@ -190,6 +194,7 @@ impl Application {
             None => served,
         };
         workers.shutdown().await;
+        crate::webhooks::delivery::stop_all(&state).await;
         state.recorders.stop_all().await;
         state.ai.samplers.stop_all().await;
         // Give the cameras up while the database is still open, then close it.

@@ -263,6 +263,65 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=100_000_000), global = true)]
     pub rate_limit_burst: u32,
 
+    /// Hosts, addresses or CIDRs (`127.0.0.1`, `10.0.0.0/8`, `hooks.lan`) that webhooks may
+    /// target although they are loopback, private or link-local; comma-separated. Empty: public
+    /// receivers only.
+    #[arg(
+        long,
+        env = "HELDAR_WEBHOOK_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub webhook_allowed_hosts: Vec<String>,
+
+    /// Seconds a webhook receiver has to answer a delivery.
+    #[arg(long, env = "HELDAR_WEBHOOK_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300), global = true)]
+    pub webhook_timeout_secs: u64,
+
+    /// Webhook deliveries in flight at once, across all webhooks (each webhook sends one at a
+    /// time, in order).
+    #[arg(long, env = "HELDAR_WEBHOOK_CONCURRENCY", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1024), global = true)]
+    pub webhook_concurrency: u32,
+
+    /// First wait before retrying a failed delivery, in milliseconds; each retry doubles it (with
+    /// jitter) up to `HELDAR_WEBHOOK_MAX_BACKOFF_SECS`.
+    #[arg(long, env = "HELDAR_WEBHOOK_BACKOFF_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000), global = true)]
+    pub webhook_backoff_ms: u64,
+
+    /// Longest wait between retries of a failed delivery, in seconds.
+    #[arg(long, env = "HELDAR_WEBHOOK_MAX_BACKOFF_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
+    pub webhook_max_backoff_secs: u64,
+
+    /// Seconds a receiver may keep failing before its webhook is marked failing (and a
+    /// WEBHOOK_FAILING event says so); retries go on at the longest backoff, and nothing is skipped.
+    #[arg(long, env = "HELDAR_WEBHOOK_RETRY_WINDOW_SECS", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(1..=2_592_000), global = true)]
+    pub webhook_retry_window_secs: u64,
+
+    /// Publish events, zone occupancy, camera availability and Home Assistant discovery to this
+    /// MQTT broker (`mqtt://host:1883`, `mqtts://host:8883`); unset: no MQTT.
+    #[arg(long, env = "HELDAR_MQTT_URL", global = true)]
+    pub mqtt_url: Option<String>,
+
+    /// Topic prefix for Home Assistant discovery messages.
+    #[arg(
+        long,
+        env = "HELDAR_MQTT_DISCOVERY_PREFIX",
+        default_value = "homeassistant",
+        global = true
+    )]
+    pub mqtt_discovery_prefix: String,
+
+    /// Seconds without a zone event on a camera after which its open review item closes; the
+    /// next event opens a new one.
+    #[arg(long, env = "HELDAR_REVIEW_GAP_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
+    pub review_gap_secs: u64,
+
     /// How SQLite syncs its write-ahead log: `full` (every commit reaches the disk before it is
     /// acknowledged, so an evidence hold survives power loss) or `normal` (faster; the last
     /// commits may roll back after a power cut, never corrupt).

@@ -26,5 +26,6 @@ pub mod schema;
 pub mod state;
 pub mod system;
 pub mod telemetry;
+pub mod webhooks;
 pub mod worker;
 pub mod zones;

@@ -16,6 +16,7 @@ use crate::perception::live::PerceptionSubscription;
 use crate::retention::graphql::{RetentionMutation, RetentionQuery};
 use crate::state::AppState;
 use crate::system::graphql::{SystemQuery, SystemSubscription};
+use crate::webhooks::graphql::{WebhooksMutation, WebhooksQuery};
 use crate::zones::graphql::{ZonesMutation, ZonesQuery, ZonesSubscription};
 
 /// Every query field, one feature object per line.
@@ -33,6 +34,7 @@ pub struct QueryRoot(
     ZonesQuery,
     EventsQuery,
     AiQuery,
+    WebhooksQuery,
 );
 
 /// Every mutation field, one feature object per line.
@@ -46,6 +48,7 @@ pub struct MutationRoot(
     ZonesMutation,
     IngestMutation,
     AiMutation,
+    WebhooksMutation,
 );
 
 /// Every subscription field, one feature object per line.

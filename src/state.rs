@@ -66,6 +66,10 @@ pub struct AppState {
     pub ai: Arc<Ai>,
     /// Shared executions of identical live subscriptions.
     pub multiplex: Arc<Multiplexer>,
+    /// Webhook delivery: the client, the address policy, the running workers.
+    pub webhooks: Arc<crate::webhooks::delivery::Webhooks>,
+    /// Review items as they open and grow, for `reviewItems` subscribers.
+    pub review_updates: tokio::sync::broadcast::Sender<entity::review_item::Model>,
 }
 
 impl AppState {
@@ -116,6 +120,12 @@ impl AppState {
             perception: Default::default(),
             ai: Arc::new(Ai::new(secret)),
             multiplex: Arc::new(Multiplexer::new(buffer)),
+            webhooks: Arc::new(crate::webhooks::delivery::Webhooks::new(
+                &config.webhook_allowed_hosts,
+                Duration::from_secs(config.webhook_timeout_secs),
+                config.webhook_concurrency as usize,
+            )),
+            review_updates: tokio::sync::broadcast::channel(buffer.max(16)).0,
             config: Arc::new(config),
         }
     }

@@ -210,6 +210,13 @@ pub fn event_recorded(kind: &str) {
     metrics::counter!("heldar_events_total", "kind" => kind).increment(1);
 }
 
+/// A webhook delivery attempt ended, taken or not, after `seconds`.
+pub fn webhook_delivery(ok: bool, seconds: f64) {
+    let outcome = if ok { "ok" } else { "failed" };
+    metrics::counter!("heldar_webhook_deliveries_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("heldar_webhook_delivery_seconds").record(seconds);
+}
+
 /// An event reached a subscription `lag` seconds after it happened.
 pub fn event_delivered(lag: f64) {
     metrics::histogram!("heldar_event_delivery_lag_seconds").record(lag.max(0.0));

@@ -11,6 +11,7 @@ mod m20261124_000006_perception;
 mod m20261124_000007_ai;
 mod m20261124_000008_camera_owners;
 mod m20261130_000009_instances;
+mod m20261130_000010_integrations;
 
 /// Applies Heldar's migrations in order.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000007_ai::Migration),
             Box::new(m20261124_000008_camera_owners::Migration),
             Box::new(m20261130_000009_instances::Migration),
+            Box::new(m20261130_000010_integrations::Migration),
         ]
     }
 }

@@ -173,11 +173,7 @@ impl Matcher {
             c = c.add(event::Column::Label.is_in(labels.clone()));
         }
         if let Some(min) = f.min_severity {
-            let allowed: Vec<Severity> = [Severity::Info, Severity::Warning, Severity::Critical]
-                .into_iter()
-                .filter(|s| *s >= min)
-                .collect();
-            c = c.add(event::Column::Severity.is_in(allowed));
+            c = c.add(event::Column::Severity.is_in(crate::events::model::at_least(min)));
         }
         if let Some(t) = f.from {
             c = c.add(event::Column::At.gte(t));

@@ -31,13 +31,15 @@ pub enum EventKind {
     RetentionSweep,
     /// A credential posted batches without frame tickets (provenance `warn`).
     IngestUnticketed,
+    /// A webhook's receiver has failed for longer than the retry window.
+    WebhookFailing,
     /// A kind this server version does not know (written by a newer one); see `payload`.
     Other,
 }
 
 impl EventKind {
     /// Every kind, in a stable order.
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::ZoneEnter,
         EventKind::ZoneExit,
         EventKind::ZoneDwell,
@@ -49,6 +51,7 @@ impl EventKind {
         EventKind::RecordingGap,
         EventKind::RetentionSweep,
         EventKind::IngestUnticketed,
+        EventKind::WebhookFailing,
     ];
 
     /// The stored and wire name (`ZONE_ENTER`).
@@ -65,6 +68,7 @@ impl EventKind {
             EventKind::RecordingGap => "RECORDING_GAP",
             EventKind::RetentionSweep => "RETENTION_SWEEP",
             EventKind::IngestUnticketed => "INGEST_UNTICKETED",
+            EventKind::WebhookFailing => "WEBHOOK_FAILING",
             EventKind::Other => "OTHER",
         }
     }
@@ -78,6 +82,14 @@ impl EventKind {
     pub fn of_stored(stored: &str) -> EventKind {
         EventKind::parse(stored).unwrap_or(EventKind::Other)
     }
+}
+
+/// The severities at least as serious as `min`, for an `IN` filter.
+pub fn at_least(min: Severity) -> Vec<Severity> {
+    [Severity::Info, Severity::Warning, Severity::Critical]
+        .into_iter()
+        .filter(|s| *s >= min)
+        .collect()
 }
 
 /// Which way a track crossed a line (looking from A to B).

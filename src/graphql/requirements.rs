@@ -75,6 +75,25 @@ pub const ROOT_FIELDS: &[(&str, &str, Requirement)] = &[
     ("Mutation", "deleteAiTask", cap(Capability::RegistryManage)),
     ("Mutation", "leaseAiTasks", cap(Capability::AiTasks)),
     ("Mutation", "releaseAiLease", cap(Capability::AiTasks)),
+    ("Query", "webhooks", cap(Capability::RegistryManage)),
+    (
+        "Query",
+        "webhookDeliveries",
+        cap(Capability::RegistryManage),
+    ),
+    ("Mutation", "createWebhook", cap(Capability::RegistryManage)),
+    ("Mutation", "updateWebhook", cap(Capability::RegistryManage)),
+    (
+        "Mutation",
+        "rotateWebhookSecret",
+        cap(Capability::RegistryManage),
+    ),
+    (
+        "Mutation",
+        "redeliverWebhook",
+        cap(Capability::RegistryManage),
+    ),
+    ("Mutation", "deleteWebhook", cap(Capability::RegistryManage)),
     ("Subscription", "serverClock", Authenticated),
     (
         "Subscription",

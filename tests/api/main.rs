@@ -26,5 +26,6 @@ mod node_clients;
 mod perception;
 mod python_clients;
 mod schema_file;
+mod webhooks;
 mod workers;
 mod ws_protocol;

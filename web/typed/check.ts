@@ -25,6 +25,7 @@ export function describe(kind: EventKind): string {
       return 'recording';
     case 'RETENTION_SWEEP':
     case 'INGEST_UNTICKETED':
+    case 'WEBHOOK_FAILING':
     case 'OTHER':
       return 'system';
     default: {

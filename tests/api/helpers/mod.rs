@@ -2,6 +2,7 @@
 
 pub mod media;
 pub mod process;
+pub mod receiver;
 pub mod ws;
 
 pub use media::{ffmpeg_ready, write_run};

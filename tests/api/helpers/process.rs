@@ -58,6 +58,15 @@ pub fn start_server_logged(
     data_dir: &Path,
     database_url: Option<&str>,
 ) -> (KillOnDrop, String, Log) {
+    start_server_env(data_dir, database_url, &[])
+}
+
+/// [`start_server_logged`] with extra environment variables.
+pub fn start_server_env(
+    data_dir: &Path,
+    database_url: Option<&str>,
+    env: &[(&str, &str)],
+) -> (KillOnDrop, String, Log) {
     use std::io::{BufRead, BufReader};
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_heldar"));
     command
@@ -78,6 +87,7 @@ pub fn start_server_logged(
     if let Some(url) = database_url {
         command.env("HELDAR_DATABASE_URL", url);
     }
+    command.envs(env.iter().copied());
     let mut child = command.spawn().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let child = KillOnDrop(child);
@@ -130,4 +140,21 @@ pub async fn admin_token(http: &reqwest::Client, addr: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned()
+}
+
+/// Sends SIGTERM and waits (at most 15 s) for the server to exit.
+pub fn stop_gracefully(server: &mut KillOnDrop) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = std::time::Instant::now();
+    while server.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "server ignored SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

@@ -1,0 +1,480 @@
+//! Delivering the event log to webhooks: one worker per webhook, in sequence order, with a
+//! durable cursor; a supervisor that leases webhooks to this instance and restarts a worker when
+//! its webhook changes; an HTTP client that follows no redirect and connects only to addresses
+//! the policy allows, checked on every connection (so DNS cannot be rebound past it).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use entity::{event, webhook, webhook_delivery};
+use sea_orm::Set;
+use tokio::sync::{Notify, Semaphore, watch};
+
+use crate::error::AppError;
+use crate::events::model::{EventKind, NewEvent, Severity};
+use crate::state::AppState;
+use crate::webhooks::model::{self, AllowList};
+use crate::webhooks::store::{self, Progress};
+
+/// Events read per query while catching up.
+const PAGE: u64 = 100;
+/// Flush progress at least this often while delivering.
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// ... or after this many attempts.
+const FLUSH_AFTER: usize = 200;
+/// A delivery lease lasts this long unless renewed.
+const LEASE: Duration = Duration::from_secs(30);
+/// Bytes of a receiver's answer kept in the delivery log.
+const PREFIX_BYTES: usize = 256;
+
+/// The webhook machinery shared by resolvers and the supervisor.
+#[derive(Debug)]
+pub struct Webhooks {
+    /// The HTTP client: no redirects, the address policy, timeouts.
+    client: reqwest::Client,
+    /// Receivers allowed although not public.
+    pub allow: Arc<AllowList>,
+    /// Deliveries in flight across all webhooks.
+    permits: Arc<Semaphore>,
+    /// Wakes the supervisor after a webhook changed.
+    pub changed: Notify,
+    /// Workers running here, by webhook id.
+    workers: tokio::sync::Mutex<HashMap<String, Running>>,
+}
+
+#[derive(Debug)]
+struct Running {
+    updated_at: DateTime<Utc>,
+    stop: watch::Sender<bool>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+/// Resolves host names and keeps only the addresses the policy allows.
+#[derive(Debug)]
+struct GuardedResolver {
+    allow: Arc<AllowList>,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow = self.allow.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| allow.permits(&host, a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!(
+                    "`{host}` resolves to no address webhooks may reach (loopback, private and link-local need HELDAR_WEBHOOK_ALLOWED_HOSTS)"
+                )
+                .into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+impl Webhooks {
+    /// The machinery for these settings.
+    pub fn new(allowed: &[String], timeout: Duration, concurrency: usize) -> Webhooks {
+        let allow = Arc::new(AllowList::parse(allowed));
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .dns_resolver(Arc::new(GuardedResolver {
+                allow: allow.clone(),
+            }))
+            .user_agent(concat!("heldar-webhooks/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(4)
+            .build()
+            .unwrap_or_default();
+        Webhooks {
+            client,
+            allow,
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            changed: Notify::new(),
+            workers: Default::default(),
+        }
+    }
+
+    /// Checks that a receiver URL may be targeted now: its literal address, or every address its
+    /// name resolves to, is public or allow-listed. Errors name `field`.
+    pub async fn check_target(&self, field: &str, url: &url::Url) -> Result<(), AppError> {
+        let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
+        let port = url.port_or_known_default().unwrap_or(80);
+        let addrs: Vec<SocketAddr> = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|e| AppError::bad_input(field, format!("`{host}` does not resolve: {e}")))?
+                .collect(),
+        };
+        if addrs.is_empty() {
+            return Err(AppError::bad_input(
+                field,
+                format!("`{host}` does not resolve"),
+            ));
+        }
+        if let Some(bad) = addrs.iter().find(|a| !self.allow.permits(host, a.ip())) {
+            return Err(AppError::bad_input(
+                field,
+                format!(
+                    "`{host}` is {}, which webhooks may not reach unless HELDAR_WEBHOOK_ALLOWED_HOSTS lists it",
+                    bad.ip()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Stops this instance's worker of a webhook, if any, and waits until it has flushed its
+    /// progress, so a change made next is not overwritten by it.
+    pub async fn stop_local(&self, id: &str) {
+        let running = self.workers.lock().await.remove(id);
+        if let Some(running) = running {
+            let _ = running.stop.send(true);
+            let _ = running.handle.await;
+        }
+    }
+}
+
+/// The supervisor: every couple of seconds, and whenever a webhook changes, leases the enabled
+/// webhooks nobody else delivers, starts a worker for each, restarts the worker of a webhook that
+/// changed, and stops those of webhooks deleted or disabled.
+pub async fn run(state: AppState) {
+    loop {
+        if let Err(err) = reconcile(&state).await {
+            tracing::warn!(error = %err, "webhook supervisor pass failed");
+        }
+        tokio::select! {
+            () = state.webhooks.changed.notified() => {}
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}
+
+/// Stops every local worker (flushing its progress) and gives up the leases.
+pub async fn stop_all(state: &AppState) {
+    let running: Vec<Running> = state
+        .webhooks
+        .workers
+        .lock()
+        .await
+        .drain()
+        .map(|(_, r)| r)
+        .collect();
+    for r in &running {
+        let _ = r.stop.send(true);
+    }
+    for r in running {
+        let _ = r.handle.await;
+    }
+    let me = state.ownership.instance_id().to_owned();
+    if let Err(err) = store::release_leases(&state.db, &me).await {
+        tracing::warn!(error = %err, "could not release webhook leases");
+    }
+}
+
+async fn reconcile(state: &AppState) -> Result<(), AppError> {
+    let hooks = store::enabled(&state.db).await?;
+    let me = state.ownership.instance_id().to_owned();
+    let now = state.clock.now();
+    let until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
+    let mut workers = state.webhooks.workers.lock().await;
+    // Workers whose webhook is gone, disabled, changed or finished.
+    let stale: Vec<String> = workers
+        .iter()
+        .filter(|(id, r)| {
+            r.handle.is_finished()
+                || !hooks
+                    .iter()
+                    .any(|h| &h.id == *id && h.updated_at == r.updated_at)
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in stale {
+        if let Some(r) = workers.remove(&id) {
+            let _ = r.stop.send(true);
+            let _ = r.handle.await;
+        }
+    }
+    for hook in hooks {
+        if !store::lease(&state.db, &hook.id, &me, now, until).await? {
+            continue; // another instance delivers it
+        }
+        if workers.contains_key(&hook.id) {
+            continue; // lease renewed
+        }
+        let (stop, stopped) = watch::channel(false);
+        let updated_at = hook.updated_at;
+        let id = hook.id.clone();
+        let handle = tokio::spawn(worker(state.clone(), hook, stopped));
+        workers.insert(
+            id,
+            Running {
+                updated_at,
+                stop,
+                handle,
+            },
+        );
+    }
+    Ok(())
+}
+
+/// What one attempt came to.
+struct Outcome {
+    status: Option<u16>,
+    ok: bool,
+    error: Option<String>,
+    prefix: Option<String>,
+    latency: Duration,
+}
+
+/// Sends one event to one receiver, signed with every secret in force.
+async fn send(
+    state: &AppState,
+    hook: &webhook::Model,
+    event: &event::Model,
+    now: DateTime<Utc>,
+) -> Outcome {
+    let started = Instant::now();
+    let failed = |error: String| Outcome {
+        status: None,
+        ok: false,
+        error: Some(error),
+        prefix: None,
+        latency: started.elapsed(),
+    };
+    let Ok(url) = model::parse_url("url", &hook.url) else {
+        return failed("the stored URL no longer parses".into());
+    };
+    // A literal address never reaches the resolver: check it here.
+    if let Some(host) = url.host_str()
+        && let Ok(ip) = host.trim_matches(['[', ']']).parse::<std::net::IpAddr>()
+        && !state.webhooks.allow.permits(host, ip)
+    {
+        return failed(format!("{ip} is not an address webhooks may reach"));
+    }
+    let body = model::body(event);
+    let id = format!("evt_{}", event.seq);
+    let timestamp = now.timestamp();
+    let mut secrets = vec![hook.secret.as_str()];
+    if let Some(previous) = &hook.previous_secret
+        && model::previous_in_force(hook.previous_secret_until, now)
+    {
+        secrets.push(previous);
+    }
+    let signature = model::signature_header(&secrets, &id, timestamp, &body);
+    let Ok(_permit) = state.webhooks.permits.acquire().await else {
+        return failed("shutting down".into());
+    };
+    let sent = state
+        .webhooks
+        .client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(body)
+        .send()
+        .await;
+    let mut response = match sent {
+        Ok(response) => response,
+        Err(err) => return failed(describe(&err)),
+    };
+    let status = response.status();
+    let mut prefix = Vec::new();
+    while prefix.len() < PREFIX_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => prefix.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    let ok = status.is_success();
+    Outcome {
+        status: Some(status.as_u16()),
+        ok,
+        error: (!ok).then(|| {
+            if status.is_redirection() {
+                format!("answered {status}; redirects are not followed")
+            } else {
+                format!("answered {status}")
+            }
+        }),
+        prefix: Some(model::prefix(&prefix, PREFIX_BYTES)),
+        latency: started.elapsed(),
+    }
+}
+
+/// A transport error in a line, with its cause chain.
+fn describe(err: &reqwest::Error) -> String {
+    let mut text = if err.is_timeout() {
+        "timed out".to_owned()
+    } else if err.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text.chars().take(500).collect()
+}
+
+fn log_row(
+    hook: &webhook::Model,
+    seq: i64,
+    attempt: u32,
+    outcome: &Outcome,
+    at: DateTime<Utc>,
+) -> webhook_delivery::ActiveModel {
+    webhook_delivery::ActiveModel {
+        webhook_id: Set(hook.id.clone()),
+        event_seq: Set(seq),
+        attempt: Set(i32::try_from(attempt).unwrap_or(i32::MAX)),
+        status: Set(outcome.status.map(i32::from)),
+        ok: Set(outcome.ok),
+        latency_ms: Set(i32::try_from(outcome.latency.as_millis()).unwrap_or(i32::MAX)),
+        error: Set(outcome.error.clone()),
+        response_prefix: Set(outcome.prefix.clone()),
+        redelivery: Set(false),
+        at: Set(at),
+        ..Default::default()
+    }
+}
+
+/// One webhook's worker: delivers every matching event after the cursor, in order, each until
+/// the receiver takes it; flushes its progress every [`FLUSH_EVERY`], before every wait, and
+/// when told to stop.
+async fn worker(state: AppState, hook: webhook::Model, mut stop: watch::Receiver<bool>) {
+    let me = state.ownership.instance_id().to_owned();
+    let mut progress = Progress {
+        cursor: hook.cursor,
+        retrying_since: hook.retrying_since,
+        failing_since: hook.failing_since,
+        deliveries: Vec::new(),
+    };
+    let result = deliver(&state, &hook, &me, &mut progress, &mut stop).await;
+    if let Err(err) = result {
+        tracing::warn!(webhook = %hook.id, error = %err, "webhook worker stopped on an error; it restarts on the next pass");
+    }
+    if let Err(err) = store::flush(&state.db, &hook, &me, &mut progress).await {
+        tracing::warn!(webhook = %hook.id, error = %err, "could not save webhook progress");
+    }
+}
+
+async fn deliver(
+    state: &AppState,
+    hook: &webhook::Model,
+    me: &str,
+    progress: &mut Progress,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), AppError> {
+    let base = Duration::from_millis(state.config.webhook_backoff_ms.max(1));
+    let cap = Duration::from_secs(state.config.webhook_max_backoff_secs.max(1));
+    let window = chrono::Duration::seconds(state.config.webhook_retry_window_secs as i64);
+    let mut bus = state.events.sender.subscribe();
+    let mut last_flush = Instant::now();
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let Some(scope) = store::owner_scope(&state.db, hook, state.clock.now()).await? else {
+            // The owner can no longer read events: wait for a change.
+            let _ = stop.changed().await;
+            return Ok(());
+        };
+        let condition = store::condition(hook, &scope);
+        let events =
+            crate::events::store::events_after(&state.db, condition, progress.cursor, PAGE).await?;
+        if events.is_empty() {
+            if !store::flush(&state.db, hook, me, progress).await? {
+                return Ok(());
+            }
+            last_flush = Instant::now();
+            tokio::select! {
+                _ = stop.changed() => return Ok(()),
+                _ = bus.recv() => {}
+                () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+            continue;
+        }
+        for e in events {
+            let mut attempt = 1u32;
+            loop {
+                let now = state.clock.now();
+                let outcome = send(state, hook, &e, now).await;
+                progress
+                    .deliveries
+                    .push(log_row(hook, e.seq, attempt, &outcome, now));
+                crate::telemetry::webhook_delivery(outcome.ok, outcome.latency.as_secs_f64());
+                if outcome.ok {
+                    progress.cursor = e.seq;
+                    progress.retrying_since = None;
+                    if progress.failing_since.take().is_some() {
+                        tracing::info!(webhook = %hook.id, "webhook receiver recovered");
+                    }
+                    break;
+                }
+                let since = *progress.retrying_since.get_or_insert(now);
+                if progress.failing_since.is_none() && now - since >= window {
+                    progress.failing_since = Some(now);
+                    mark_failing(state, hook, since, &outcome).await;
+                }
+                if !store::flush(&state.db, hook, me, progress).await? {
+                    return Ok(());
+                }
+                last_flush = Instant::now();
+                let wait = model::backoff(attempt, base, cap, rand::random());
+                tokio::select! {
+                    _ = stop.changed() => return Ok(()),
+                    () = tokio::time::sleep(wait) => {}
+                }
+                attempt += 1;
+            }
+            if progress.deliveries.len() >= FLUSH_AFTER || last_flush.elapsed() >= FLUSH_EVERY {
+                if !store::flush(&state.db, hook, me, progress).await? {
+                    return Ok(());
+                }
+                last_flush = Instant::now();
+            }
+            if *stop.borrow() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Records that a webhook has failed for longer than the retry window; it keeps retrying at the
+/// longest backoff, and clears itself on the next success.
+async fn mark_failing(
+    state: &AppState,
+    hook: &webhook::Model,
+    since: DateTime<Utc>,
+    outcome: &Outcome,
+) {
+    tracing::warn!(webhook = %hook.id, "webhook failing: deliveries have failed since {since}");
+    let row = NewEvent::new(
+        EventKind::WebhookFailing,
+        Severity::Warning,
+        state.clock.now(),
+    )
+    .payload(serde_json::json!({
+        "webhookId": hook.id,
+        "failingSince": since,
+        "lastError": outcome.error,
+        "lastStatus": outcome.status,
+    }));
+    if let Err(err) = crate::events::store::record(state, row).await {
+        tracing::warn!(error = %err, "could not record the webhook failure event");
+    }
+}

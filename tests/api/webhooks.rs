@@ -1,0 +1,429 @@
+//! Webhooks against a real HTTP receiver: Standard Webhooks signatures (and both during a
+//! rotation), order, the owner's scope, retries with growing waits, the failing mark, the
+//! address policy, a slow receiver that does not slow ingest, and a restart in the middle of a
+//! receiver outage that loses and duplicates nothing.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::both;
+use crate::helpers::Backend;
+use crate::helpers::TestApp;
+use crate::helpers::process::{
+    admin_token, call, fresh_database, start_server_env, stop_gracefully,
+};
+use crate::helpers::receiver::{Answer, Receiver, verifies};
+
+const CREATE: &str = "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { secret webhook { id url state ownerId kinds cameraIds } } }";
+const DELIVERIES: &str = "query($id: ID!) { webhookDeliveries(webhookId: $id, first: 50) { totalCount edges { node { eventId attempt status ok latencyMs error responsePrefix } } } }";
+const INGEST: &str =
+    "mutation($i: DetectionBatchInput!) { ingestDetections(input: $i) { events } }";
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYqr";
+
+async fn camera_with_zone(app: &TestApp, id: &str) {
+    app.gql(
+        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": {"id": id, "name": id, "streamUrl": "rtsp://127.0.0.1:9/x", "recordEnabled": false}}),
+        app.admin(),
+    )
+    .await;
+    app.gql(
+        "mutation($i: CreateZoneInput!) { createZone(input: $i) { id } }",
+        json!({"i": {"cameraId": id, "name": "all", "confirmFrames": 1, "labels": ["person"], "severity": "WARNING",
+            "points": [{"x": 0.0, "y": 0.0}, {"x": 1.0, "y": 0.0}, {"x": 1.0, "y": 1.0}, {"x": 0.0, "y": 1.0}]}}),
+        app.admin(),
+    )
+    .await;
+}
+
+/// One frame with a new track inside the zone: its ZONE_ENTER (and the exit of the track before).
+async fn enter(app: &TestApp, camera: &str, track: &str) {
+    let events = app
+        .gql(
+            INGEST,
+            json!({"i": {"cameraId": camera, "taskType": "detect", "frameId": format!("{camera}-{track}"),
+                "capturedAt": chrono::Utc::now().to_rfc3339(),
+                "detections": [{"label": "person", "confidence": 0.9, "trackId": track, "bbox": {"x": 0.4, "y": 0.4, "w": 0.1, "h": 0.1}}]}}),
+            app.admin(),
+        )
+        .await["ingestDetections"]["events"]
+        .clone();
+    assert!(events.as_i64().unwrap() >= 1, "{events}");
+}
+
+fn allow_loopback(app_config: &mut heldar::config::Config) {
+    app_config.webhook_allowed_hosts = vec!["127.0.0.1".into()];
+}
+
+async fn deliveries_are_signed_in_order_and_see_only_the_owners_cameras(backend: Backend) {
+    let app = TestApp::spawn_with(backend, allow_loopback).await;
+    camera_with_zone(&app, "c1").await;
+    camera_with_zone(&app, "c2").await;
+    let receiver = Receiver::start().await;
+    let (_, _, manager) = app.api_key("manager", Some(vec!["c1"])).await;
+    let (code, _) = app
+        .gql_err(
+            CREATE,
+            json!({"i": {"url": receiver.url, "cameraIds": ["c2"]}}),
+            Some(&manager),
+        )
+        .await;
+    assert_eq!(code, "FORBIDDEN", "a camera outside the manager's scope");
+    let created = app
+        .gql(
+            CREATE,
+            json!({"i": {"url": receiver.url, "kinds": ["ZONE_ENTER"], "secret": SECRET}}),
+            Some(&manager),
+        )
+        .await["createWebhook"]
+        .clone();
+    assert_eq!(created["secret"], SECRET);
+    assert_eq!(created["webhook"]["state"], "ACTIVE");
+    assert_eq!(created["webhook"]["kinds"], json!(["ZONE_ENTER"]));
+    let id = created["webhook"]["id"].as_str().unwrap().to_owned();
+
+    for track in ["t1", "t2", "t3"] {
+        enter(&app, "c1", track).await;
+        enter(&app, "c2", track).await;
+    }
+    let got = receiver.wait_accepted(3, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.got().len(), 3, "c2 is outside the owner's scope");
+    let mut last = 0;
+    for r in &got {
+        assert!(verifies(SECRET, r), "signature of {}", r.id);
+        let body = r.json();
+        assert_eq!(body["type"], "event.ZONE_ENTER");
+        assert_eq!(body["data"]["cameraId"], "c1");
+        let seq = body["data"]["seq"].as_i64().unwrap();
+        assert_eq!(r.id, format!("evt_{seq}"));
+        assert!(seq > last, "in sequence order");
+        last = seq;
+        let age = chrono::Utc::now().timestamp() - r.timestamp;
+        assert!((0..60).contains(&age), "timestamp is now: {age}");
+    }
+    let log = app.gql(DELIVERIES, json!({"id": id}), Some(&manager)).await;
+    assert_eq!(log["webhookDeliveries"]["totalCount"], 3);
+    for edge in log["webhookDeliveries"]["edges"].as_array().unwrap() {
+        let d = &edge["node"];
+        assert_eq!(
+            (d["ok"].clone(), d["status"].clone(), d["attempt"].clone()),
+            (json!(true), json!(200), json!(1))
+        );
+        assert_eq!(d["responsePrefix"], "answer 200");
+    }
+    // Another manager neither lists it nor reads its log; the admin sees it.
+    let (_, _, other) = app.api_key("manager", None).await;
+    let listed = app
+        .gql("{ webhooks { id } }", json!({}), Some(&other))
+        .await;
+    assert_eq!(listed["webhooks"], json!([]));
+    let (code, _) = app
+        .gql_err(DELIVERIES, json!({"id": id}), Some(&other))
+        .await;
+    assert_eq!(code, "NOT_FOUND");
+    let listed = app
+        .gql("{ webhooks { id ownerId } }", json!({}), app.admin())
+        .await;
+    assert_eq!(listed["webhooks"][0]["id"], id.as_str());
+
+    // Rotation with an overlap: both secrets sign; without one, only the new.
+    let rotate = "mutation($id: ID!, $o: Int!) { rotateWebhookSecret(id: $id, overlapSeconds: $o) { secret webhook { previousSecretUntil } } }";
+    let rotated = app
+        .gql(rotate, json!({"id": id, "o": 60}), Some(&manager))
+        .await["rotateWebhookSecret"]
+        .clone();
+    let new_secret = rotated["secret"].as_str().unwrap().to_owned();
+    assert!(new_secret.starts_with("whsec_") && new_secret != SECRET);
+    assert!(rotated["webhook"]["previousSecretUntil"].is_string());
+    enter(&app, "c1", "t4").await;
+    let got = receiver.wait_accepted(4, Duration::from_secs(20)).await;
+    assert!(verifies(SECRET, &got[3]) && verifies(&new_secret, &got[3]));
+    let newest = app
+        .gql(rotate, json!({"id": id, "o": 0}), Some(&manager))
+        .await["rotateWebhookSecret"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    enter(&app, "c1", "t5").await;
+    let got = receiver.wait_accepted(5, Duration::from_secs(20)).await;
+    assert!(verifies(&newest, &got[4]) && !verifies(&new_secret, &got[4]));
+    assert_eq!(receiver.got().len(), 5, "nothing was delivered twice");
+}
+both!(deliveries_are_signed_in_order_and_see_only_the_owners_cameras);
+
+async fn a_failing_receiver_gets_growing_retries_and_is_marked_failing(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        allow_loopback(c);
+        c.webhook_backoff_ms = 100;
+        c.webhook_max_backoff_secs = 2;
+        c.webhook_retry_window_secs = 1;
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.script(vec![
+        Answer::Redirect("http://127.0.0.1:1/elsewhere".into()),
+        Answer::Status(500),
+        Answer::Status(500),
+        Answer::Status(503),
+        Answer::Status(500),
+    ]);
+    let id = app
+        .gql(
+            CREATE,
+            json!({"i": {"url": receiver.url, "kinds": ["RETENTION_SWEEP"]}}),
+            app.admin(),
+        )
+        .await["createWebhook"]["webhook"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.gql(
+        "mutation { runRetention { deletedSegments } }",
+        json!({}),
+        app.admin(),
+    )
+    .await;
+    let state = |app: &TestApp, id: String| {
+        let app_http = app.http.clone();
+        let addr = app.addr.clone();
+        let token = app.token.clone();
+        async move {
+            call(
+                &app_http,
+                &addr,
+                Some(&token),
+                "{ webhooks { id state failingSince } }",
+                json!({}),
+            )
+            .await["webhooks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|w| w["id"] == id.as_str())
+                .cloned()
+                .unwrap()
+        }
+    };
+    crate::helpers::eventually(Duration::from_secs(10), "retrying", || async {
+        (state(&app, id.clone()).await["state"] == "RETRYING").then_some(())
+    })
+    .await;
+    receiver.wait_accepted(1, Duration::from_secs(30)).await;
+    let got = receiver.got();
+    assert_eq!(got.len(), 6, "five refusals, then the delivery");
+    assert!(
+        got.iter().all(|r| r.id == got[0].id),
+        "the same event each time"
+    );
+    let gaps: Vec<Duration> = got.windows(2).map(|w| w[1].at - w[0].at).collect();
+    for pair in gaps.windows(2) {
+        assert!(
+            pair[1] + Duration::from_millis(40) >= pair[0],
+            "waits never shrink: {gaps:?}"
+        );
+    }
+    assert!(gaps[4] >= gaps[0] * 4, "waits grow: {gaps:?}");
+    let log = app.gql(DELIVERIES, json!({"id": id}), app.admin()).await;
+    let nodes: Vec<Value> = log["webhookDeliveries"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"].clone())
+        .collect();
+    let attempts: Vec<(i64, i64, bool)> = nodes
+        .iter()
+        .map(|n| {
+            (
+                n["attempt"].as_i64().unwrap(),
+                n["status"].as_i64().unwrap(),
+                n["ok"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        attempts,
+        [
+            (6, 200, true),
+            (5, 500, false),
+            (4, 503, false),
+            (3, 500, false),
+            (2, 500, false),
+            (1, 302, false)
+        ],
+        "newest first"
+    );
+    assert!(
+        nodes[5]["error"]
+            .as_str()
+            .unwrap()
+            .contains("redirects are not followed"),
+        "{}",
+        nodes[5]
+    );
+    // It failed for longer than the 1 s window: an event says so; the success cleared it.
+    let failing = app
+        .gql("{ perceptionEvents(filter: {kinds: [WEBHOOK_FAILING]}) { edges { node { severity payload } } } }", json!({}), app.admin())
+        .await;
+    let node = &failing["perceptionEvents"]["edges"][0]["node"];
+    assert_eq!(node["payload"]["webhookId"], id.as_str(), "{failing}");
+    assert_eq!(node["severity"], "WARNING");
+    crate::helpers::eventually(Duration::from_secs(10), "active again", || async {
+        let w = state(&app, id.clone()).await;
+        (w["state"] == "ACTIVE" && w["failingSince"].is_null()).then_some(())
+    })
+    .await;
+}
+both!(a_failing_receiver_gets_growing_retries_and_is_marked_failing);
+
+async fn private_receivers_are_refused_without_the_allow_list(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for (url, field) in [
+        ("http://127.0.0.1:9/hook", "input.url"),
+        ("http://localhost:9/hook", "input.url"),
+        ("http://169.254.169.254/latest/meta-data", "input.url"),
+        ("http://10.1.2.3/hook", "input.url"),
+        ("http://[::1]:9/hook", "input.url"),
+        ("http://[::ffff:127.0.0.1]:9/hook", "input.url"),
+        ("ftp://example.com/hook", "input.url"),
+        ("https://user:pw@example.com/hook", "input.url"),
+    ] {
+        let (_, body) = app
+            .post(CREATE, json!({"i": {"url": url}}), app.admin())
+            .await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{url}: {body}"
+        );
+        assert_eq!(body["errors"][0]["extensions"]["field"], field, "{url}");
+    }
+    let (_, body) = app
+        .post(
+            CREATE,
+            json!({"i": {"url": "http://127.0.0.1:9/hook", "secret": "not-a-secret"}}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "input.secret");
+    let (_, body) = app
+        .post(
+            CREATE,
+            json!({"i": {"url": "http://127.0.0.1:9/hook", "kinds": []}}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "input.kinds");
+    let listed = app.gql("{ webhooks { id } }", json!({}), app.admin()).await;
+    assert_eq!(listed["webhooks"], json!([]), "nothing was created");
+}
+both!(private_receivers_are_refused_without_the_allow_list);
+
+async fn a_slow_receiver_does_not_slow_ingest(backend: Backend) {
+    let app = TestApp::spawn_with(backend, allow_loopback).await;
+    camera_with_zone(&app, "c1").await;
+    let receiver = Receiver::start().await;
+    receiver.fallback(Answer::Slow(Duration::from_secs(4)));
+    app.gql(
+        CREATE,
+        json!({"i": {"url": receiver.url, "kinds": ["ZONE_ENTER"]}}),
+        app.admin(),
+    )
+    .await;
+    enter(&app, "c1", "warm").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The receiver is now holding the first delivery for 4 s; ingest goes on meanwhile.
+    let started = Instant::now();
+    for i in 0..20 {
+        enter(&app, "c1", &format!("t{i}")).await;
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "20 batches took {took:?} behind a receiver that answers in 4 s"
+    );
+    assert!(
+        receiver.got().is_empty(),
+        "the first delivery is still being answered"
+    );
+}
+both!(a_slow_receiver_does_not_slow_ingest);
+
+async fn a_restart_during_a_receiver_outage_loses_and_duplicates_nothing(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let database = fresh_database(&backend).await;
+    let receiver = Receiver::start().await;
+    let env = [
+        ("HELDAR_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1"),
+        ("HELDAR_WEBHOOK_BACKOFF_MS", "50"),
+        ("HELDAR_WEBHOOK_MAX_BACKOFF_SECS", "1"),
+    ];
+    let http = reqwest::Client::new();
+    let sweep = "mutation { runRetention { deletedSegments } }";
+    let (mut server, addr, _) = start_server_env(dir.path(), database.as_deref(), &env);
+    let token = admin_token(&http, &addr).await;
+    call(
+        &http,
+        &addr,
+        Some(&token),
+        CREATE,
+        json!({"i": {"url": receiver.url, "kinds": ["RETENTION_SWEEP"]}}),
+    )
+    .await;
+    for _ in 0..3 {
+        call(&http, &addr, Some(&token), sweep, json!({})).await;
+    }
+    receiver.wait_accepted(3, Duration::from_secs(20)).await;
+    // The receiver goes down (503s); three more events wait.
+    receiver.fallback(Answer::Status(503));
+    for _ in 0..3 {
+        call(&http, &addr, Some(&token), sweep, json!({})).await;
+    }
+    crate::helpers::eventually(
+        Duration::from_secs(10),
+        "retries during the outage",
+        || async { (receiver.got().len() >= 5).then_some(()) },
+    )
+    .await;
+    stop_gracefully(&mut server);
+    drop(server);
+    // The receiver comes back; a new server process picks up where the old one stopped.
+    receiver.fallback(Answer::Status(204));
+    let (_server, addr, _) = start_server_env(dir.path(), database.as_deref(), &env);
+    let token = admin_token(&http, &addr).await;
+    for _ in 0..2 {
+        call(&http, &addr, Some(&token), sweep, json!({})).await;
+    }
+    let accepted = receiver.wait_accepted(8, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let accepted_ids: Vec<String> = receiver.accepted().into_iter().map(|r| r.id).collect();
+    assert_eq!(
+        accepted_ids.len(),
+        8,
+        "no acknowledged event came twice: {accepted_ids:?}"
+    );
+    let seqs: Vec<i64> = accepted
+        .iter()
+        .map(|r| r.json()["data"]["seq"].as_i64().unwrap())
+        .collect();
+    let mut sorted = seqs.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(seqs, sorted, "in order, each once");
+    let stored = call(
+        &http,
+        &addr,
+        Some(&token),
+        "{ perceptionEvents(filter: {kinds: [RETENTION_SWEEP]}, first: 50) { edges { node { seq } } } }",
+        json!({}),
+    )
+    .await;
+    let all: Vec<i64> = stored["perceptionEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, all, "every event was delivered");
+}
+both!(a_restart_during_a_receiver_outage_loses_and_duplicates_nothing);
