@@ -49,6 +49,20 @@ ensure_chromium() {
   apt_install chromium
 }
 
+ensure_curl() {
+  # The SSE tests follow a stream with `curl -N`, as an integrator would.
+  command -v curl >/dev/null 2>&1 && return 0
+  say "curl not found; installing Debian's curl"
+  apt_install curl
+}
+
+ensure_mosquitto() {
+  # The MQTT tests start their own Mosquitto brokers (so one can be restarted mid-test).
+  command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] && return 0
+  say "mosquitto not found; installing Debian's mosquitto"
+  apt_install mosquitto
+}
+
 ensure_promtool() {
   # Prometheus's promtool lints /metrics in the tests (Debian's prometheus package ships it).
   command -v promtool >/dev/null 2>&1 && return 0

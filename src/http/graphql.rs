@@ -123,7 +123,7 @@ async fn graphql_post(
 }
 
 /// The TCP peer's address, when the server was started with connection info.
-fn peer_address(peer: Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<IpAddr> {
+pub(crate) fn peer_address(peer: Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<IpAddr> {
     peer.map(|Extension(ConnectInfo(addr))| addr.ip())
 }
 
@@ -182,7 +182,7 @@ async fn graphql_get(
     .await
 }
 
-fn selected_operation_type(
+pub(crate) fn selected_operation_type(
     operations: &DocumentOperations,
     name: Option<&str>,
 ) -> Option<OperationType> {
@@ -232,16 +232,16 @@ fn invalid(response: &async_graphql::Response) -> bool {
 }
 
 /// What the server learns of a request before running it.
-struct Prepared {
+pub(crate) struct Prepared {
     /// The metrics label: its given name, else the name in its document.
-    label: String,
+    pub(crate) label: String,
     /// Its root fields, for null propagation.
-    root: RootShape,
+    pub(crate) root: RootShape,
     /// It asks for nothing but introspection.
-    introspection: bool,
+    pub(crate) introspection: bool,
 }
 
-fn prepare(state: &HttpState, request: &mut async_graphql::Request) -> Prepared {
+pub(crate) fn prepare(state: &HttpState, request: &mut async_graphql::Request) -> Prepared {
     let given = request.operation_name.clone();
     let Some(doc) = state.documents.prepare(request) else {
         return Prepared {

@@ -4,6 +4,7 @@
 pub mod graphql;
 pub mod platform;
 pub mod respond;
+pub mod sse;
 
 use axum::Router;
 use axum::body::Body;
@@ -18,6 +19,7 @@ pub fn router(state: HttpState) -> Router {
         .merge(graphql::routes(std::time::Duration::from_secs(
             state.app.config.request_timeout_secs,
         )))
+        .merge(sse::routes())
         .merge(platform::routes(bench_routes))
         .merge(crate::footage::media::routes())
         .merge(crate::evidence::media::routes())

@@ -26,6 +26,7 @@ mod node_clients;
 mod perception;
 mod python_clients;
 mod schema_file;
+mod sse;
 mod webhooks;
 mod workers;
 mod ws_protocol;

@@ -3,6 +3,7 @@
 pub mod media;
 pub mod process;
 pub mod receiver;
+pub mod sse;
 pub mod ws;
 
 pub use media::{ffmpeg_ready, write_run};

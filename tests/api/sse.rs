@@ -1,0 +1,271 @@
+//! GraphQL subscriptions over Server-Sent Events (graphql-sse, distinct connections): followed
+//! with `curl -N` and with an EventSource-style client, resumed exactly with `Last-Event-ID`,
+//! filtered by the credential's scope, and ended when the credential is revoked.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::both;
+use crate::helpers::sse::SseClient;
+use crate::helpers::{Backend, TestApp};
+
+const SWEEPS: &str =
+    "subscription { perceptionEvents(filter: {kinds: [RETENTION_SWEEP]}) { cursor seq kind } }";
+
+async fn sweep(app: &TestApp) {
+    app.gql(
+        "mutation { runRetention { deletedSegments } }",
+        json!({}),
+        app.admin(),
+    )
+    .await;
+}
+
+async fn curl_follows_events_and_each_carries_its_cursor_as_id(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let body = json!({"query": SWEEPS}).to_string();
+    let mut curl = tokio::process::Command::new("curl")
+        .args(["-N", "-s", "-X", "POST"])
+        .arg(format!("{}/graphql/stream", app.addr))
+        .args(["-H", &format!("Authorization: Bearer {}", app.token)])
+        .args(["-H", "Accept: text/event-stream"])
+        .args(["-H", "Content-Type: application/json"])
+        .args(["--data", &body])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("curl runs");
+    let mut lines = BufReader::new(curl.stdout.take().unwrap()).lines();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sweep(&app).await;
+    sweep(&app).await;
+    let mut got = Vec::new();
+    let mut id = None;
+    let mut event = String::new();
+    while got.len() < 2 {
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("curl printed an event in time")
+            .unwrap()
+            .expect("the stream stays open");
+        if let Some(v) = line.strip_prefix("id: ") {
+            id = Some(v.to_owned());
+        } else if let Some(v) = line.strip_prefix("event: ") {
+            event = v.to_owned();
+        } else if let Some(v) = line.strip_prefix("data: ") {
+            assert_eq!(event, "next");
+            let data: serde_json::Value = serde_json::from_str(v).unwrap();
+            let e = data["data"]["perceptionEvents"].clone();
+            assert_eq!(e["kind"], "RETENTION_SWEEP");
+            assert_eq!(
+                id.as_deref(),
+                e["cursor"].as_str(),
+                "id: is the event's cursor"
+            );
+            got.push(e);
+        }
+    }
+    assert!(got[0]["seq"].as_i64() < got[1]["seq"].as_i64());
+}
+both!(curl_follows_events_and_each_carries_its_cursor_as_id);
+
+async fn a_reconnect_with_last_event_id_resumes_with_no_gap_and_no_duplicate(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut first = SseClient::post(&app.addr, &app.token, SWEEPS, None).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sweep(&app).await;
+    sweep(&app).await;
+    let a = first.next().await.json()["data"]["perceptionEvents"]["seq"].clone();
+    let b = first.next().await.json()["data"]["perceptionEvents"]["seq"].clone();
+    let last = first.last_id.clone().unwrap();
+    drop(first);
+    // Three events while disconnected.
+    for _ in 0..3 {
+        sweep(&app).await;
+    }
+    // An EventSource-style GET reconnect, with the last id seen.
+    let mut again = SseClient::get(&app.addr, &app.token, SWEEPS, Some(&last)).await;
+    let mut seqs = vec![a.as_i64().unwrap(), b.as_i64().unwrap()];
+    for _ in 0..3 {
+        let e = again.next().await;
+        assert_eq!(e.event, "next");
+        seqs.push(
+            e.json()["data"]["perceptionEvents"]["seq"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    // Then live again.
+    sweep(&app).await;
+    seqs.push(
+        again.next().await.json()["data"]["perceptionEvents"]["seq"]
+            .as_i64()
+            .unwrap(),
+    );
+    assert!(
+        again
+            .next_within(Duration::from_millis(300))
+            .await
+            .is_none(),
+        "nothing more"
+    );
+    let stored = app
+        .gql(
+            "{ perceptionEvents(filter: {kinds: [RETENTION_SWEEP]}) { edges { node { seq } } } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    let all: Vec<i64> = stored["perceptionEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs, all,
+        "every event once, in order, across the reconnect"
+    );
+}
+both!(a_reconnect_with_last_event_id_resumes_with_no_gap_and_no_duplicate);
+
+async fn a_scoped_token_sees_only_its_cameras_and_a_revoked_one_is_cut_off(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for id in ["c1", "c2"] {
+        app.gql(
+            "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+            json!({"i": {"id": id, "name": id, "streamUrl": "rtsp://127.0.0.1:9/x", "recordEnabled": false}}),
+            app.admin(),
+        )
+        .await;
+        app.gql(
+            "mutation($i: CreateZoneInput!) { createZone(input: $i) { id } }",
+            json!({"i": {"cameraId": id, "name": "all", "confirmFrames": 1, "labels": ["person"],
+                "points": [{"x": 0.0, "y": 0.0}, {"x": 1.0, "y": 0.0}, {"x": 1.0, "y": 1.0}, {"x": 0.0, "y": 1.0}]}}),
+            app.admin(),
+        )
+        .await;
+    }
+    let (key_id, _, scoped) = app.api_key("viewer", Some(vec!["c1"])).await;
+    let mut stream = SseClient::post(
+        &app.addr,
+        &scoped,
+        "subscription { perceptionEvents(filter: {kinds: [ZONE_ENTER]}) { cameraId trackId } }",
+        None,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for (camera, track) in [("c2", "x"), ("c1", "a"), ("c2", "y"), ("c1", "b")] {
+        app.gql(
+            "mutation($i: DetectionBatchInput!) { ingestDetections(input: $i) { events } }",
+            json!({"i": {"cameraId": camera, "taskType": "detect", "frameId": format!("{camera}{track}"),
+                "capturedAt": chrono::Utc::now().to_rfc3339(),
+                "detections": [{"label": "person", "confidence": 0.9, "trackId": track, "bbox": {"x": 0.4, "y": 0.4, "w": 0.1, "h": 0.1}}]}}),
+            app.admin(),
+        )
+        .await;
+    }
+    for track in ["a", "b"] {
+        let e = stream.next().await.json();
+        assert_eq!(
+            e["data"]["perceptionEvents"],
+            json!({"cameraId": "c1", "trackId": track})
+        );
+    }
+    // Asking for another camera outright is refused inside the stream.
+    let mut refused = SseClient::post(
+        &app.addr,
+        &scoped,
+        "subscription { perceptionEvents(filter: {cameraIds: [\"c2\"]}) { cameraId } }",
+        None,
+    )
+    .await;
+    let e = refused.next().await;
+    assert_eq!(e.json()["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    assert_eq!(refused.next().await.event, "complete");
+
+    // Revoking the key ends the stream with UNAUTHENTICATED.
+    app.gql(
+        "mutation($id: ID!) { revokeApiKey(id: $id) { id } }",
+        json!({"id": key_id}),
+        app.admin(),
+    )
+    .await;
+    let e = stream.next().await;
+    assert_eq!(e.event, "next");
+    assert_eq!(
+        e.json()["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(stream.next().await.event, "complete");
+    assert!(
+        stream.next_within(Duration::from_secs(2)).await.is_none(),
+        "closed"
+    );
+    // And the revoked token cannot open a new one.
+    let status = app
+        .http
+        .post(format!("{}/graphql/stream", app.addr))
+        .bearer_auth(&scoped)
+        .header("accept", "text/event-stream")
+        .json(&json!({"query": SWEEPS}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 401);
+}
+both!(a_scoped_token_sees_only_its_cameras_and_a_revoked_one_is_cut_off);
+
+async fn requests_that_cannot_run_are_answered_the_graphql_sse_way(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let url = format!("{}/graphql/stream", app.addr);
+    // No credential: 401; no Accept: 406.
+    let anonymous = app
+        .http
+        .post(&url)
+        .header("accept", "text/event-stream")
+        .json(&json!({"query": SWEEPS}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let plain = app
+        .http
+        .post(&url)
+        .bearer_auth(&app.token)
+        .json(&json!({"query": SWEEPS}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 406);
+    // A document that does not validate: a `next` with the errors, then `complete`.
+    let mut invalid =
+        SseClient::post(&app.addr, &app.token, "subscription { noSuchField }", None).await;
+    let e = invalid.next().await;
+    assert_eq!(e.event, "next");
+    assert_eq!(
+        e.json()["errors"][0]["extensions"]["code"],
+        "GRAPHQL_VALIDATION_FAILED"
+    );
+    assert_eq!(invalid.next().await.event, "complete");
+    // A query streams its one result and completes.
+    let mut query = SseClient::get(&app.addr, &app.token, "{ serverInfo { version } }", None).await;
+    assert!(query.next().await.json()["data"]["serverInfo"]["version"].is_string());
+    assert_eq!(query.next().await.event, "complete");
+    // A mutation over GET is refused.
+    let status = app
+        .http
+        .get(&url)
+        .query(&[("query", "mutation { runRetention { deletedSegments } }")])
+        .bearer_auth(&app.token)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 405);
+}
+both!(requests_that_cannot_run_are_answered_the_graphql_sse_way);
