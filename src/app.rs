@@ -153,6 +153,7 @@ impl Application {
             "ownership",
             Box::pin(crate::fleet::ownership::run(state.clone())),
         );
+        spawn("review", Box::pin(crate::review::run(state.clone())));
         spawn(
             "webhooks",
             Box::pin(crate::webhooks::delivery::run(state.clone())),

@@ -22,6 +22,7 @@ pub mod ids;
 pub mod node;
 pub mod perception;
 pub mod retention;
+pub mod review;
 pub mod schema;
 pub mod state;
 pub mod system;

@@ -14,6 +14,7 @@ use crate::node::NodeQuery;
 use crate::perception::graphql::IngestMutation;
 use crate::perception::live::PerceptionSubscription;
 use crate::retention::graphql::{RetentionMutation, RetentionQuery};
+use crate::review::graphql::{ReviewMutation, ReviewQuery, ReviewSubscription};
 use crate::state::AppState;
 use crate::system::graphql::{SystemQuery, SystemSubscription};
 use crate::webhooks::graphql::{WebhooksMutation, WebhooksQuery};
@@ -35,6 +36,7 @@ pub struct QueryRoot(
     EventsQuery,
     AiQuery,
     WebhooksQuery,
+    ReviewQuery,
 );
 
 /// Every mutation field, one feature object per line.
@@ -49,6 +51,7 @@ pub struct MutationRoot(
     IngestMutation,
     AiMutation,
     WebhooksMutation,
+    ReviewMutation,
 );
 
 /// Every subscription field, one feature object per line.
@@ -61,6 +64,7 @@ pub struct SubscriptionRoot(
     EventsSubscription,
     ZonesSubscription,
     PerceptionSubscription,
+    ReviewSubscription,
 );
 
 /// The schema type served over HTTP and websockets.

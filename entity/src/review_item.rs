@@ -6,7 +6,7 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "review_items")]
 pub struct Model {
-    /// `rev_<uuid v7>`.
+    /// `rev_<opening ms, 13 digits>_<first event seq, 12 digits>`: sorts by when it opened.
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     /// Camera.

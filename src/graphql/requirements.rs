@@ -94,6 +94,11 @@ pub const ROOT_FIELDS: &[(&str, &str, Requirement)] = &[
         cap(Capability::RegistryManage),
     ),
     ("Mutation", "deleteWebhook", cap(Capability::RegistryManage)),
+    ("Query", "reviewItems", cap(Capability::EventsRead)),
+    ("Query", "reviewSummary", cap(Capability::EventsRead)),
+    ("Mutation", "markReviewed", cap(Capability::EventsRead)),
+    ("Mutation", "markUnreviewed", cap(Capability::EventsRead)),
+    ("Subscription", "reviewItems", cap(Capability::EventsRead)),
     ("Subscription", "serverClock", Authenticated),
     (
         "Subscription",

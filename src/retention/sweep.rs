@@ -317,8 +317,8 @@ async fn evict_exports(state: &AppState) -> Result<i64, AppError> {
     Ok(evicted)
 }
 
-/// The last phase: rows past their time to live. Audit entries, events and recorded gaps
-/// after `HELDAR_AUDIT_RETENTION_DAYS`; detections with their batches and hand-off marks after
+/// The last phase: rows past their time to live. Audit entries, events, recorded gaps, review
+/// items and webhook deliveries after `HELDAR_AUDIT_RETENTION_DAYS`; detections with their batches and hand-off marks after
 /// `HELDAR_DETECTION_RETENTION_DAYS` (only batches already handed to every consumer); ended
 /// sessions with their refresh tokens after `HELDAR_SESSION_RETENTION_DAYS`; expired and
 /// failed export rows after `HELDAR_FINISHED_JOB_RETENTION_DAYS`.
@@ -348,7 +348,7 @@ async fn expire_rows(state: &AppState, now: DateTime<Utc>) -> Result<Vec<PrunedT
 /// Rows removed per table.
 type Counts = Vec<(&'static str, u64)>;
 
-/// Audit entries, events and recorded gaps before `horizon`.
+/// Audit entries, events, recorded gaps, review items and webhook deliveries before `horizon`.
 async fn expire_logs(db: &DatabaseConnection, horizon: DateTime<Utc>) -> Result<Counts, AppError> {
     let audit = audit_log::Entity::delete_many()
         .filter(audit_log::Column::CreatedAt.lt(horizon))
@@ -362,10 +362,21 @@ async fn expire_logs(db: &DatabaseConnection, horizon: DateTime<Utc>) -> Result<
         .filter(recording_gap::Column::GapEnd.lt(horizon))
         .exec(db)
         .await?;
+    // Review items go with their events (their marks with them); the delivery log too.
+    let reviews = entity::review_item::Entity::delete_many()
+        .filter(entity::review_item::Column::EndedAt.lt(horizon))
+        .exec(db)
+        .await?;
+    let deliveries = entity::webhook_delivery::Entity::delete_many()
+        .filter(entity::webhook_delivery::Column::At.lt(horizon))
+        .exec(db)
+        .await?;
     Ok(vec![
         ("audit_log", audit.rows_affected),
         ("event", events.rows_affected),
         ("recording_gap", gaps.rows_affected),
+        ("review_item", reviews.rows_affected),
+        ("webhook_delivery", deliveries.rows_affected),
     ])
 }
 

@@ -25,6 +25,7 @@ mod http_platform;
 mod node_clients;
 mod perception;
 mod python_clients;
+mod review;
 mod schema_file;
 mod sse;
 mod webhooks;

@@ -1,0 +1,42 @@
+//! The review queue: zone events grouped per camera into review items (an item opens on its
+//! first event and grows while events keep coming within a quiet gap), ALERT or DETECTION from
+//! the zones' severity, reviewed per user.
+
+pub mod graphql;
+pub mod model;
+pub mod store;
+
+use std::time::Duration;
+
+use crate::state::AppState;
+
+/// Zone events grouped per pass.
+const PAGE: u64 = 500;
+
+/// The grouper: follows the event log from its stored cursor and groups zone events into
+/// review items, telling `reviewItems` subscribers of every item opened or grown.
+pub async fn run(state: AppState) {
+    let mut bus = state.events.sender.subscribe();
+    let gap = chrono::Duration::seconds(i64::try_from(state.config.review_gap_secs).unwrap_or(30));
+    loop {
+        match store::group(&state.db, gap, PAGE).await {
+            Ok((changed, more)) => {
+                for item in changed {
+                    let _ = state.review_updates.send(item);
+                }
+                if more {
+                    continue;
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "review grouping failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        }
+        tokio::select! {
+            _ = bus.recv() => {}
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}
