@@ -154,6 +154,7 @@ impl Application {
             Box::pin(crate::fleet::ownership::run(state.clone())),
         );
         spawn("review", Box::pin(crate::review::run(state.clone())));
+        spawn("mqtt", Box::pin(crate::mqtt::run(state.clone())));
         spawn(
             "webhooks",
             Box::pin(crate::webhooks::delivery::run(state.clone())),

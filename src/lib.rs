@@ -19,6 +19,7 @@ pub mod footage;
 pub mod graphql;
 pub mod http;
 pub mod ids;
+pub mod mqtt;
 pub mod node;
 pub mod perception;
 pub mod retention;

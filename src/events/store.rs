@@ -1,6 +1,8 @@
 //! Storing events: append in sequence order (and hand each to the bus), read after a sequence.
 
-use entity::event;
+use entity::{event, stream_cursor};
+use sea_orm::Set;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
@@ -78,4 +80,39 @@ pub async fn events_after(
         .limit(limit)
         .all(db)
         .await?)
+}
+
+/// Where a named reader of the event log stands (0 when it has not started).
+pub async fn reader_cursor(db: &impl ConnectionTrait, name: &str) -> Result<i64, AppError> {
+    stream_cursor::Entity::insert(stream_cursor::ActiveModel {
+        name: Set(name.to_owned()),
+        seq: Set(0),
+    })
+    .on_conflict(
+        OnConflict::column(stream_cursor::Column::Name)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(stream_cursor::Entity::find_by_id(name.to_owned())
+        .one(db)
+        .await?
+        .map_or(0, |c| c.seq))
+}
+
+/// Moves a reader from `from` to `to` only if it is still at `from`; whether it moved.
+pub async fn advance_reader(
+    db: &impl ConnectionTrait,
+    name: &str,
+    from: i64,
+    to: i64,
+) -> Result<bool, AppError> {
+    let moved = stream_cursor::Entity::update_many()
+        .col_expr(stream_cursor::Column::Seq, Expr::value(to))
+        .filter(stream_cursor::Column::Name.eq(name))
+        .filter(stream_cursor::Column::Seq.eq(from))
+        .exec(db)
+        .await?;
+    Ok(moved.rows_affected == 1)
 }

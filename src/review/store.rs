@@ -5,53 +5,19 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{event, review_item, review_mark, stream_cursor};
-use sea_orm::sea_query::{Expr, OnConflict};
+use entity::{event, review_item, review_mark};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use crate::error::AppError;
+use crate::events::store::{advance_reader, reader_cursor};
 use crate::review::model;
 
 /// The grouper's name in `stream_cursors`.
 const CURSOR: &str = "review";
-
-/// Where a named reader of the event log stands (0 when it has not started).
-pub async fn cursor(db: &impl ConnectionTrait, name: &str) -> Result<i64, AppError> {
-    stream_cursor::Entity::insert(stream_cursor::ActiveModel {
-        name: Set(name.to_owned()),
-        seq: Set(0),
-    })
-    .on_conflict(
-        OnConflict::column(stream_cursor::Column::Name)
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
-    Ok(stream_cursor::Entity::find_by_id(name.to_owned())
-        .one(db)
-        .await?
-        .map_or(0, |c| c.seq))
-}
-
-/// Moves a reader from `from` to `to` only if it is still at `from`; whether it moved.
-pub async fn advance(
-    db: &impl ConnectionTrait,
-    name: &str,
-    from: i64,
-    to: i64,
-) -> Result<bool, AppError> {
-    let moved = stream_cursor::Entity::update_many()
-        .col_expr(stream_cursor::Column::Seq, Expr::value(to))
-        .filter(stream_cursor::Column::Name.eq(name))
-        .filter(stream_cursor::Column::Seq.eq(from))
-        .exec(db)
-        .await?;
-    Ok(moved.rows_affected == 1)
-}
 
 /// One pass: groups up to `page` zone events after the cursor into review items. Returns the
 /// items opened or grown (committed), and whether a full page was read (more may wait).
@@ -60,7 +26,7 @@ pub async fn group(
     gap: Duration,
     page: u64,
 ) -> Result<(Vec<review_item::Model>, bool), AppError> {
-    let from = cursor(db, CURSOR).await?;
+    let from = reader_cursor(db, CURSOR).await?;
     let kinds = model::KINDS.map(|k| k.as_str());
     let condition = Condition::all()
         .add(event::Column::Kind.is_in(kinds))
@@ -71,7 +37,7 @@ pub async fn group(
     };
     let txn = db.begin().await?;
     // The cursor first: a second instance waits here, then finds it moved and gives up.
-    if !advance(&txn, CURSOR, from, last).await? {
+    if !advance_reader(&txn, CURSOR, from, last).await? {
         txn.rollback().await?;
         return Ok((Vec::new(), true));
     }

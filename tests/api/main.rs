@@ -22,6 +22,7 @@ mod frontend;
 mod guards;
 mod hardening;
 mod http_platform;
+mod mqtt;
 mod node_clients;
 mod perception;
 mod python_clients;

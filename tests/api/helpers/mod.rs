@@ -1,5 +1,6 @@
 //! The test harness: a real server on a random port with a fresh database, and clients for it.
 
+pub mod broker;
 pub mod media;
 pub mod process;
 pub mod receiver;

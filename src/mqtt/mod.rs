@@ -1,0 +1,295 @@
+//! MQTT publishing for Home Assistant and other integrations (`HELDAR_MQTT_URL`): every event
+//! on `heldar/<camera>/events`, zone occupancy retained on `heldar/<camera>/<zone>/occupancy`,
+//! availability of the server (its last will) and of each camera, and Home Assistant discovery.
+//!
+//! Events are published from a durable cursor (`stream_cursors.mqtt`) at QoS 1, and the cursor
+//! moves only past events the broker acknowledged, so a broker outage or a restart loses
+//! nothing (a reconnect may repeat the few in flight). Each connection gets a new client, so
+//! nothing of a dead session leaks into the next.
+
+pub mod model;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::Duration;
+
+use entity::{camera, camera_status, zone};
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
+use sea_orm::{Condition, EntityTrait};
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The publisher's name in `stream_cursors`.
+const CURSOR: &str = "mqtt";
+/// Publishes awaiting the broker's acknowledgement at most.
+const WINDOW: usize = 100;
+
+/// Runs the publisher while the server runs (returns at once when MQTT is off).
+pub async fn run(state: AppState) {
+    let Some(raw) = state.config.mqtt_url.clone() else {
+        return std::future::pending().await;
+    };
+    let broker = match model::parse_broker(&raw) {
+        Ok(broker) => broker,
+        Err(err) => {
+            tracing::error!(error = %err, "MQTT is off");
+            return std::future::pending().await;
+        }
+    };
+    let mut wait = Duration::from_millis(250);
+    loop {
+        let started = tokio::time::Instant::now();
+        let Err(err) = session(&state, &broker).await;
+        // A connection that lasted a while starts the backoff over.
+        if started.elapsed() > Duration::from_secs(30) {
+            wait = Duration::from_millis(250);
+        }
+        tracing::warn!(error = %err, retry_in = ?wait, "MQTT connection lost");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(10));
+    }
+}
+
+fn options(state: &AppState, broker: &model::Broker) -> MqttOptions {
+    let id = format!("heldar-{}", state.ownership.instance_id());
+    let mut options = MqttOptions::new(id, broker.host.clone(), broker.port);
+    options.set_keep_alive(Duration::from_secs(15));
+    options.set_clean_session(true);
+    options.set_last_will(LastWill::new(
+        model::AVAILABILITY,
+        "offline",
+        QoS::AtLeastOnce,
+        true,
+    ));
+    if let Some((user, password)) = &broker.login {
+        options.set_credentials(user.clone(), password.clone());
+    }
+    options
+}
+
+/// What a connection has published and not yet had acknowledged.
+#[derive(Default)]
+struct InFlight {
+    /// Publishes handed to the client, waiting for their packet id (in order).
+    queued: VecDeque<Option<i64>>,
+    /// Packet ids waiting for PUBACK, with the event each carries.
+    awaiting: HashMap<u16, Option<i64>>,
+    /// Events published and not yet acknowledged.
+    unacked: BTreeSet<i64>,
+    /// The last event published.
+    next: i64,
+}
+
+impl InFlight {
+    fn len(&self) -> usize {
+        self.queued.len() + self.awaiting.len()
+    }
+
+    /// Everything up to here is acknowledged.
+    fn durable(&self) -> i64 {
+        self.unacked.first().map_or(self.next, |first| first - 1)
+    }
+}
+
+/// A live connection's publishing side.
+struct Publisher {
+    client: AsyncClient,
+    flight: InFlight,
+    /// The cursor as stored.
+    saved: i64,
+}
+
+impl Publisher {
+    /// Hands one QoS 1 publish to the client (never waits: the window keeps the queue short).
+    fn publish(
+        &mut self,
+        topic: String,
+        payload: Vec<u8>,
+        retain: bool,
+        seq: Option<i64>,
+    ) -> Result<(), String> {
+        self.client
+            .try_publish(topic, QoS::AtLeastOnce, retain, payload)
+            .map_err(|e| e.to_string())?;
+        self.flight.queued.push_back(seq);
+        if let Some(seq) = seq {
+            self.flight.unacked.insert(seq);
+            self.flight.next = seq;
+        }
+        Ok(())
+    }
+
+    /// Publishes stored events after the last one sent while the window has room; whether the
+    /// log is exhausted.
+    async fn fill(&mut self, state: &AppState) -> Result<bool, String> {
+        if self.flight.len() >= WINDOW {
+            return Ok(false);
+        }
+        let room = (WINDOW - self.flight.len()) as u64;
+        let events =
+            crate::events::store::events_after(&state.db, Condition::all(), self.flight.next, room)
+                .await
+                .map_err(|e| e.to_string())?;
+        for e in &events {
+            self.publish(
+                model::events_topic(e.camera_id.as_deref()),
+                model::event_payload(e),
+                false,
+                Some(e.seq),
+            )?;
+        }
+        Ok((events.len() as u64) < room)
+    }
+
+    /// Follows the client's packets: ids for what was sent, acknowledgements; whether the
+    /// window opened.
+    fn on_packet(&mut self, polled: Event) -> bool {
+        match polled {
+            Event::Outgoing(Outgoing::Publish(pkid)) => {
+                if let Some(seq) = self.flight.queued.pop_front() {
+                    self.flight.awaiting.insert(pkid, seq);
+                }
+                false
+            }
+            Event::Incoming(Packet::PubAck(ack)) => {
+                if let Some(Some(seq)) = self.flight.awaiting.remove(&ack.pkid) {
+                    self.flight.unacked.remove(&seq);
+                }
+                self.flight.len() < WINDOW / 2
+            }
+            _ => false,
+        }
+    }
+
+    /// Moves the durable cursor forward to what the broker has acknowledged.
+    async fn save(&mut self, state: &AppState) {
+        save(state, &mut self.saved, self.flight.durable()).await;
+    }
+}
+
+/// One connection: announce, then publish events from the cursor and occupancy changes until
+/// the connection fails.
+async fn session(
+    state: &AppState,
+    broker: &model::Broker,
+) -> Result<std::convert::Infallible, String> {
+    let (client, mut eventloop) = AsyncClient::new(options(state, broker), WINDOW * 4);
+    // Wait for the broker's CONNACK.
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => break,
+            Ok(_) => {}
+            Err(err) => return Err(err.to_string()),
+        }
+    }
+    tracing::info!(host = %broker.host, port = broker.port, "MQTT connected");
+    let cursor = crate::events::store::reader_cursor(&state.db, CURSOR)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut p = Publisher {
+        client,
+        flight: InFlight {
+            next: cursor,
+            ..Default::default()
+        },
+        saved: cursor,
+    };
+    for (topic, payload) in announcements(state).await.map_err(|e| e.to_string())? {
+        p.publish(topic, payload, true, None)?;
+    }
+    let mut bus = state.events.sender.subscribe();
+    let mut occupancy = state.zones.occupancy_changes.subscribe();
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    let mut exhausted = false;
+    loop {
+        if !exhausted {
+            exhausted = p.fill(state).await?;
+        }
+        tokio::select! {
+            polled = eventloop.poll() => match polled {
+                Ok(packet) => exhausted &= !p.on_packet(packet),
+                Err(err) => {
+                    p.save(state).await;
+                    return Err(err.to_string());
+                }
+            },
+            _ = bus.recv() => exhausted = false,
+            changed = occupancy.recv() => {
+                if let Ok(o) = changed {
+                    p.publish(model::occupancy_topic(&o.camera_id, &o.zone_id), model::occupancy_payload(o.count), true, None)?;
+                }
+            }
+            _ = tick.tick() => {
+                exhausted = false;
+                p.save(state).await;
+                for (topic, payload) in camera_availability(state).await.map_err(|e| e.to_string())? {
+                    p.publish(topic, payload, true, None)?;
+                }
+            }
+        }
+        if p.flight.durable() >= p.saved + 50 {
+            p.save(state).await;
+        }
+    }
+}
+
+/// Moves the durable cursor forward to `to`.
+async fn save(state: &AppState, saved: &mut i64, to: i64) {
+    if to <= *saved {
+        return;
+    }
+    match crate::events::store::advance_reader(&state.db, CURSOR, *saved, to).await {
+        Ok(true) => *saved = to,
+        Ok(false) => tracing::warn!(
+            "the MQTT cursor moved under this instance; another instance may be publishing too"
+        ),
+        Err(err) => tracing::warn!(error = %err, "could not save the MQTT cursor"),
+    }
+}
+
+/// What a fresh connection publishes (retained): the server online, discovery for every
+/// camera and zone, each camera's availability and each zone's occupancy now.
+async fn announcements(state: &AppState) -> Result<Vec<(String, Vec<u8>)>, AppError> {
+    let cameras = camera::Entity::find().all(&state.db).await?;
+    let zones = zone::Entity::find().all(&state.db).await?;
+    let counts = state.zones.occupancy.lock().await.clone();
+    let mut out = vec![(model::AVAILABILITY.to_owned(), b"online".to_vec())];
+    for c in &cameras {
+        let mine: Vec<zone::Model> = zones
+            .iter()
+            .filter(|z| z.camera_id == c.id)
+            .cloned()
+            .collect();
+        out.extend(model::discovery(
+            &state.config.mqtt_discovery_prefix,
+            c,
+            &mine,
+        ));
+        for z in &mine {
+            let count = counts.get(&z.id).copied().unwrap_or(0);
+            out.push((
+                model::occupancy_topic(&c.id, &z.id),
+                model::occupancy_payload(count),
+            ));
+        }
+    }
+    out.extend(camera_availability(state).await?);
+    Ok(out)
+}
+
+/// Each camera's availability: `online` unless its recorder reports it offline or failing.
+async fn camera_availability(state: &AppState) -> Result<Vec<(String, Vec<u8>)>, AppError> {
+    use entity::vocab::CameraState;
+    let cameras = camera::Entity::find().all(&state.db).await?;
+    let statuses = camera_status::Entity::find().all(&state.db).await?;
+    Ok(cameras
+        .iter()
+        .map(|c| {
+            let down = statuses.iter().any(|s| {
+                s.camera_id == c.id && matches!(s.state, CameraState::Offline | CameraState::Error)
+            });
+            let value: &[u8] = if down { b"offline" } else { b"online" };
+            (model::camera_availability_topic(&c.id), value.to_vec())
+        })
+        .collect())
+}

@@ -1,0 +1,185 @@
+//! MQTT without I/O: the broker URL, topic names, and the payloads (events, occupancy, Home
+//! Assistant discovery).
+
+use entity::{camera, event, zone};
+use serde_json::{Value, json};
+
+use crate::error::AppError;
+
+/// Where the broker is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broker {
+    /// Host name or address.
+    pub host: String,
+    /// Port (1883 by default).
+    pub port: u16,
+    /// User name and password, when the URL carries them.
+    pub login: Option<(String, String)>,
+}
+
+/// Parses `mqtt://[user:password@]host[:port]`.
+pub fn parse_broker(raw: &str) -> Result<Broker, AppError> {
+    let url = url::Url::parse(raw.trim())
+        .map_err(|e| AppError::bad_input("HELDAR_MQTT_URL", format!("is not a URL: {e}")))?;
+    if url.scheme() != "mqtt" && url.scheme() != "tcp" {
+        return Err(AppError::bad_input(
+            "HELDAR_MQTT_URL",
+            "must be mqtt://host[:port] (TLS brokers are not supported yet; use a local bridge)",
+        ));
+    }
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| AppError::bad_input("HELDAR_MQTT_URL", "must name a host"))?;
+    let login = (!url.username().is_empty()).then(|| {
+        (
+            url.username().to_owned(),
+            url.password().unwrap_or_default().to_owned(),
+        )
+    });
+    Ok(Broker {
+        host: host.trim_matches(['[', ']']).to_owned(),
+        port: url.port().unwrap_or(1883),
+        login,
+    })
+}
+
+/// A topic level made safe: no `/`, `+`, `#` or control characters.
+pub fn level(raw: &str) -> String {
+    raw.chars()
+        .map(|c| {
+            if matches!(c, '/' | '+' | '#') || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// The server's availability (its last will says `offline`).
+pub const AVAILABILITY: &str = "heldar/availability";
+
+/// `heldar/<camera>/events`, or `heldar/events` for events of no camera.
+pub fn events_topic(camera: Option<&str>) -> String {
+    match camera {
+        Some(c) => format!("heldar/{}/events", level(c)),
+        None => "heldar/events".to_owned(),
+    }
+}
+
+/// `heldar/<camera>/<zone>/occupancy` (retained).
+pub fn occupancy_topic(camera: &str, zone: &str) -> String {
+    format!("heldar/{}/{}/occupancy", level(camera), level(zone))
+}
+
+/// `heldar/<camera>/availability` (retained `online` / `offline`).
+pub fn camera_availability_topic(camera: &str) -> String {
+    format!("heldar/{}/availability", level(camera))
+}
+
+/// An event as published: the GraphQL shape of `PerceptionEvent`.
+pub fn event_payload(e: &event::Model) -> Vec<u8> {
+    let payload: Value = serde_json::from_str(&e.payload).unwrap_or_default();
+    json!({
+        "id": format!("evt_{}", e.seq),
+        "seq": e.seq,
+        "cursor": crate::graphql::paging::encode_cursor(&e.seq.to_string()),
+        "kind": e.kind,
+        "severity": e.severity.as_str().to_ascii_uppercase(),
+        "cameraId": e.camera_id,
+        "zoneId": e.zone_id,
+        "trackId": e.track_id,
+        "label": e.label,
+        "dwellSeconds": e.dwell_seconds,
+        "direction": e.direction,
+        "payload": payload,
+        "occurredAt": e.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// A zone's occupancy as published.
+pub fn occupancy_payload(count: i32) -> Vec<u8> {
+    json!({"count": count, "occupied": count > 0})
+        .to_string()
+        .into_bytes()
+}
+
+fn device(c: &camera::Model) -> Value {
+    json!({
+        "identifiers": [format!("heldar_{}", level(&c.id))],
+        "name": c.name,
+        "manufacturer": "Heldar",
+        "model": "camera",
+    })
+}
+
+fn availability(camera: &str) -> Value {
+    json!([
+        {"topic": AVAILABILITY},
+        {"topic": camera_availability_topic(camera)},
+    ])
+}
+
+/// Home Assistant discovery: each zone an occupancy binary sensor, each camera a device with a
+/// "last event" sensor. `(topic, retained payload)`.
+pub fn discovery(prefix: &str, c: &camera::Model, zones: &[zone::Model]) -> Vec<(String, Vec<u8>)> {
+    let cam = level(&c.id);
+    let mut out = vec![(
+        format!("{prefix}/sensor/heldar_{cam}_last_event/config"),
+        json!({
+            "name": "Last event",
+            "unique_id": format!("heldar_{cam}_last_event"),
+            "state_topic": events_topic(Some(&c.id)),
+            "value_template": "{{ value_json.kind }}",
+            "json_attributes_topic": events_topic(Some(&c.id)),
+            "availability": availability(&c.id),
+            "availability_mode": "all",
+            "device": device(c),
+        })
+        .to_string()
+        .into_bytes(),
+    )];
+    for z in zones {
+        let zid = level(&z.id);
+        out.push((
+            format!("{prefix}/binary_sensor/heldar_{zid}/config"),
+            json!({
+                "name": format!("{} occupancy", z.name),
+                "unique_id": format!("heldar_{zid}_occupancy"),
+                "device_class": "occupancy",
+                "state_topic": occupancy_topic(&c.id, &z.id),
+                "value_template": "{{ 'ON' if value_json.count > 0 else 'OFF' }}",
+                "json_attributes_topic": occupancy_topic(&c.id, &z.id),
+                "availability": availability(&c.id),
+                "availability_mode": "all",
+                "device": device(c),
+            })
+            .to_string()
+            .into_bytes(),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls_parse_and_topics_are_safe() {
+        assert_eq!(
+            parse_broker("mqtt://u:p@broker.lan:1884").unwrap(),
+            Broker {
+                host: "broker.lan".into(),
+                port: 1884,
+                login: Some(("u".into(), "p".into()))
+            }
+        );
+        assert_eq!(parse_broker("mqtt://127.0.0.1").unwrap().port, 1883);
+        assert!(parse_broker("mqtts://broker:8883").is_err());
+        assert_eq!(events_topic(Some("gate/1#")), "heldar/gate_1_/events");
+    }
+}

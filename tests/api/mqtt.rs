@@ -1,0 +1,202 @@
+//! MQTT against a real Mosquitto: events on `heldar/<camera>/events`, occupancy retained,
+//! Home Assistant discovery retained, availability with a last will, and a broker restart in
+//! the middle that loses no event.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::both;
+use crate::helpers::broker::{self, Broker, Subscriber};
+use crate::helpers::process::{admin_token, call, fresh_database, start_server_env};
+use crate::helpers::{Backend, TestApp};
+
+async fn camera_with_zone(app: &TestApp) -> String {
+    app.gql(
+        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": {"id": "c1", "name": "Front door", "streamUrl": "rtsp://127.0.0.1:9/x", "recordEnabled": false}}),
+        app.admin(),
+    )
+    .await;
+    app.gql(
+        "mutation($i: CreateZoneInput!) { createZone(input: $i) { id } }",
+        json!({"i": {"cameraId": "c1", "name": "porch", "confirmFrames": 1, "labels": ["person"],
+            "points": [{"x": 0.0, "y": 0.0}, {"x": 1.0, "y": 0.0}, {"x": 1.0, "y": 1.0}, {"x": 0.0, "y": 1.0}]}}),
+        app.admin(),
+    )
+    .await["createZone"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn enter(app: &TestApp, track: &str) {
+    app.gql(
+        "mutation($i: DetectionBatchInput!) { ingestDetections(input: $i) { events } }",
+        json!({"i": {"cameraId": "c1", "taskType": "detect", "frameId": format!("f-{track}"),
+            "capturedAt": chrono::Utc::now().to_rfc3339(),
+            "detections": [{"label": "person", "confidence": 0.9, "trackId": track, "bbox": {"x": 0.4, "y": 0.4, "w": 0.1, "h": 0.1}}]}}),
+        app.admin(),
+    )
+    .await;
+}
+
+async fn events_occupancy_and_discovery_reach_the_broker(backend: Backend) {
+    if !broker::available() {
+        return;
+    }
+    let broker = Broker::start().await;
+    let url = broker.url();
+    let app = TestApp::spawn_with(backend, |c| c.mqtt_url = Some(url)).await;
+    let zone = camera_with_zone(&app).await;
+    let live = Subscriber::connect(broker.port, None).await;
+    // (Discovery is announced on each connection; the restart test below checks it.)
+    enter(&app, "t1").await;
+    let event = live
+        .wait_for("heldar/c1/events", |m| m.json()["kind"] == "ZONE_ENTER")
+        .await;
+    assert!(!event.retain);
+    let body = event.json();
+    assert_eq!(body["cameraId"], "c1");
+    assert_eq!(body["zoneId"], zone.as_str());
+    assert_eq!(body["label"], "person");
+    let occupancy_topic = format!("heldar/c1/{zone}/occupancy");
+    live.wait_for(&occupancy_topic, |m| m.json()["count"] == 1)
+        .await;
+    live.wait_for("heldar/c1/availability", |m| m.text() == "online")
+        .await;
+
+    // A subscriber arriving later gets the retained state, and no old event.
+    let late = Subscriber::connect(broker.port, None).await;
+    let occupied = late
+        .wait_for(&occupancy_topic, |m| m.json()["count"] == 1)
+        .await;
+    assert!(occupied.retain);
+    assert_eq!(occupied.json()["occupied"], true);
+    let online = late.wait_for("heldar/availability", |_| true).await;
+    assert!(online.retain);
+    assert_eq!(online.text(), "online");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        late.messages()
+            .iter()
+            .all(|m| !m.topic.ends_with("/events")),
+        "events are not retained"
+    );
+}
+both!(events_occupancy_and_discovery_reach_the_broker);
+
+async fn a_broker_restart_loses_no_event_and_discovery_and_the_last_will_work(backend: Backend) {
+    if !broker::available() {
+        return;
+    }
+    let mut broker = Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let database = fresh_database(&backend).await;
+    let url = broker.url();
+    let env = [("HELDAR_MQTT_URL", url.as_str())];
+    let (mut server, addr, _) = start_server_env(dir.path(), database.as_deref(), &env);
+    let http = reqwest::Client::new();
+    let token = admin_token(&http, &addr).await;
+    let sweep = "mutation { runRetention { deletedSegments } }";
+    call(
+        &http,
+        &addr,
+        Some(&token),
+        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": {"id": "c1", "name": "Front door", "streamUrl": "rtsp://127.0.0.1:9/x", "recordEnabled": false}}),
+    )
+    .await;
+    let zone = call(
+        &http,
+        &addr,
+        Some(&token),
+        "mutation($i: CreateZoneInput!) { createZone(input: $i) { id } }",
+        json!({"i": {"cameraId": "c1", "name": "porch",
+            "points": [{"x": 0.0, "y": 0.0}, {"x": 1.0, "y": 0.0}, {"x": 1.0, "y": 1.0}, {"x": 0.0, "y": 1.0}]}}),
+    )
+    .await["createZone"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A subscriber with a persistent session: the broker keeps its messages across the restart.
+    let subscriber = Subscriber::connect(broker.port, Some("heldar-test-persistent")).await;
+    call(&http, &addr, Some(&token), sweep, json!({})).await;
+    subscriber
+        .wait_for("heldar/events", |m| m.json()["kind"] == "RETENTION_SWEEP")
+        .await;
+    drop(subscriber);
+
+    // The broker goes away; three events happen meanwhile; it comes back.
+    broker.down();
+    for _ in 0..3 {
+        call(&http, &addr, Some(&token), sweep, json!({})).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    broker.up().await;
+    let subscriber = Subscriber::connect(broker.port, Some("heldar-test-persistent")).await;
+    let stored = call(
+        &http,
+        &addr,
+        Some(&token),
+        "{ perceptionEvents(filter: {kinds: [RETENTION_SWEEP]}) { edges { node { seq } } } }",
+        json!({}),
+    )
+    .await;
+    let want: Vec<i64> = stored["perceptionEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(want.len(), 4);
+    let mut got = Vec::new();
+    for _ in 0..300 {
+        got = subscriber
+            .messages()
+            .iter()
+            .filter(|m| m.topic == "heldar/events")
+            .map(|m| m.json()["seq"].as_i64().unwrap())
+            .collect();
+        got.sort_unstable();
+        got.dedup();
+        if want[1..].iter().all(|s| got.contains(s)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        want[1..].iter().all(|s| got.contains(s)),
+        "events during the outage arrive after it: want {want:?}, got {got:?}"
+    );
+
+    // Discovery (retained, published on every connection): the zone as an occupancy sensor of
+    // the camera's device.
+    let fresh = Subscriber::connect(broker.port, None).await;
+    let config = fresh
+        .wait_for(
+            &format!("homeassistant/binary_sensor/heldar_{zone}/config"),
+            |_| true,
+        )
+        .await;
+    assert!(config.retain);
+    let config = config.json();
+    assert_eq!(config["device_class"], "occupancy");
+    assert_eq!(config["state_topic"], format!("heldar/c1/{zone}/occupancy"));
+    assert_eq!(config["device"]["identifiers"], json!(["heldar_c1"]));
+    assert_eq!(config["device"]["name"], "Front door");
+    let camera = fresh
+        .wait_for("homeassistant/sensor/heldar_c1_last_event/config", |_| true)
+        .await;
+    assert_eq!(camera.json()["state_topic"], "heldar/c1/events");
+
+    // The server dies without a goodbye: its last will says offline.
+    fresh
+        .wait_for("heldar/availability", |m| m.text() == "online")
+        .await;
+    server.kill().unwrap();
+    fresh
+        .wait_for("heldar/availability", |m| m.text() == "offline")
+        .await;
+}
+both!(a_broker_restart_loses_no_event_and_discovery_and_the_last_will_work);
