@@ -28,6 +28,8 @@ pub(crate) enum Scenario {
     Perception,
     /// Sampler decode cost, frame pulls, capture-to-event latency.
     Workers,
+    /// Webhook delivery rate and delay, MQTT publish delay, memory per SSE subscriber.
+    Integrations,
 }
 
 /// Settings of a run.
@@ -65,6 +67,7 @@ impl Scenario {
             Scenario::Export => scenarios::export::export(options).await,
             Scenario::Perception => scenarios::perception::perception(options).await,
             Scenario::Workers => scenarios::workers::workers(options).await,
+            Scenario::Integrations => scenarios::integrations::integrations(options).await,
         }
     }
 
@@ -84,7 +87,7 @@ impl Scenario {
                     .to_owned()
             }
             Scenario::Workers => format!("bench/run workers --seconds {seconds}"),
-            Scenario::Perception | Scenario::Login => {
+            Scenario::Perception | Scenario::Login | Scenario::Integrations => {
                 format!("bench/run {name} --seconds {seconds} --rounds {rounds}")
             }
             Scenario::GraphqlVsRaw => format!(

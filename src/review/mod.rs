@@ -35,7 +35,11 @@ pub async fn run(state: AppState) {
             }
         }
         tokio::select! {
-            _ = bus.recv() => {}
+            _ = bus.recv() => {
+                // Let a burst of events gather: one transaction groups them all.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                while bus.try_recv().is_ok() {}
+            }
             () = tokio::time::sleep(Duration::from_secs(5)) => {}
         }
     }

@@ -353,8 +353,9 @@ fn log_row(
 }
 
 /// One webhook's worker: delivers every matching event after the cursor, in order, each until
-/// the receiver takes it; flushes its progress every [`FLUSH_EVERY`], before every wait, and
-/// when told to stop.
+/// the receiver takes it; saves its progress at most every [`FLUSH_EVERY`] while delivering
+/// (so at most that much is delivered again after a crash), before every retry wait, and when
+/// told to stop.
 async fn worker(state: AppState, hook: webhook::Model, mut stop: watch::Receiver<bool>) {
     let me = state.ownership.instance_id().to_owned();
     let mut progress = Progress {
@@ -362,6 +363,7 @@ async fn worker(state: AppState, hook: webhook::Model, mut stop: watch::Receiver
         retrying_since: hook.retrying_since,
         failing_since: hook.failing_since,
         deliveries: Vec::new(),
+        attempted_flush: false,
     };
     let result = deliver(&state, &hook, &me, &mut progress, &mut stop).await;
     if let Err(err) = result {
@@ -389,57 +391,45 @@ async fn deliver(
             return Ok(());
         }
         let Some(scope) = store::owner_scope(&state.db, hook, state.clock.now()).await? else {
-            // The owner can no longer read events: wait for a change.
-            let _ = stop.changed().await;
-            return Ok(());
+            // The owner can no longer read events: deliver nothing, look again later.
+            tokio::select! {
+                _ = stop.changed() => return Ok(()),
+                () = tokio::time::sleep(Duration::from_secs(30)) => continue,
+            }
         };
         let condition = store::condition(hook, &scope);
         let events =
             crate::events::store::events_after(&state.db, condition, progress.cursor, PAGE).await?;
         if events.is_empty() {
-            if !store::flush(&state.db, hook, me, progress).await? {
-                return Ok(());
-            }
-            last_flush = Instant::now();
-            tokio::select! {
-                _ = stop.changed() => return Ok(()),
-                _ = bus.recv() => {}
-                () = tokio::time::sleep(Duration::from_secs(5)) => {}
-            }
-            continue;
-        }
-        for e in events {
-            let mut attempt = 1u32;
-            loop {
-                let now = state.clock.now();
-                let outcome = send(state, hook, &e, now).await;
-                progress
-                    .deliveries
-                    .push(log_row(hook, e.seq, attempt, &outcome, now));
-                crate::telemetry::webhook_delivery(outcome.ok, outcome.latency.as_secs_f64());
-                if outcome.ok {
-                    progress.cursor = e.seq;
-                    progress.retrying_since = None;
-                    if progress.failing_since.take().is_some() {
-                        tracing::info!(webhook = %hook.id, "webhook receiver recovered");
-                    }
-                    break;
-                }
-                let since = *progress.retrying_since.get_or_insert(now);
-                if progress.failing_since.is_none() && now - since >= window {
-                    progress.failing_since = Some(now);
-                    mark_failing(state, hook, since, &outcome).await;
-                }
+            // Idle: save what was delivered once it is FLUSH_EVERY old (one write, not one per
+            // event: every write is a commit the database syncs), then wait for an event.
+            let dirty = !progress.deliveries.is_empty();
+            if dirty && last_flush.elapsed() >= FLUSH_EVERY {
                 if !store::flush(&state.db, hook, me, progress).await? {
                     return Ok(());
                 }
                 last_flush = Instant::now();
-                let wait = model::backoff(attempt, base, cap, rand::random());
-                tokio::select! {
-                    _ = stop.changed() => return Ok(()),
-                    () = tokio::time::sleep(wait) => {}
-                }
-                attempt += 1;
+            }
+            let wait = if progress.deliveries.is_empty() {
+                Duration::from_secs(5)
+            } else {
+                FLUSH_EVERY.saturating_sub(last_flush.elapsed())
+            };
+            tokio::select! {
+                _ = stop.changed() => return Ok(()),
+                _ = bus.recv() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+            continue;
+        }
+        for e in events {
+            let retry = Retry { base, cap, window };
+            if !until_taken(state, hook, me, progress, stop, &e, &retry).await? {
+                return Ok(());
+            }
+            if progress.attempted_flush {
+                progress.attempted_flush = false;
+                last_flush = Instant::now();
             }
             if progress.deliveries.len() >= FLUSH_AFTER || last_flush.elapsed() >= FLUSH_EVERY {
                 if !store::flush(&state.db, hook, me, progress).await? {
@@ -451,6 +441,58 @@ async fn deliver(
                 return Ok(());
             }
         }
+    }
+}
+
+/// The retry schedule in force.
+struct Retry {
+    base: Duration,
+    cap: Duration,
+    window: chrono::Duration,
+}
+
+/// Sends `e` until the receiver takes it, saving progress before each wait; `false` when the
+/// worker must stop (told to, or its webhook changed under it).
+async fn until_taken(
+    state: &AppState,
+    hook: &webhook::Model,
+    me: &str,
+    progress: &mut Progress,
+    stop: &mut watch::Receiver<bool>,
+    e: &event::Model,
+    retry: &Retry,
+) -> Result<bool, AppError> {
+    let mut attempt = 1u32;
+    loop {
+        let now = state.clock.now();
+        let outcome = send(state, hook, e, now).await;
+        progress
+            .deliveries
+            .push(log_row(hook, e.seq, attempt, &outcome, now));
+        crate::telemetry::webhook_delivery(outcome.ok, outcome.latency.as_secs_f64());
+        if outcome.ok {
+            progress.cursor = e.seq;
+            progress.retrying_since = None;
+            if progress.failing_since.take().is_some() {
+                tracing::info!(webhook = %hook.id, "webhook receiver recovered");
+            }
+            return Ok(true);
+        }
+        let since = *progress.retrying_since.get_or_insert(now);
+        if progress.failing_since.is_none() && now - since >= retry.window {
+            progress.failing_since = Some(now);
+            mark_failing(state, hook, since, &outcome).await;
+        }
+        if !store::flush(&state.db, hook, me, progress).await? {
+            return Ok(false);
+        }
+        progress.attempted_flush = true;
+        let wait = model::backoff(attempt, retry.base, retry.cap, rand::random());
+        tokio::select! {
+            _ = stop.changed() => return Ok(false),
+            () = tokio::time::sleep(wait) => {}
+        }
+        attempt += 1;
     }
 }
 

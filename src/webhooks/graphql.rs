@@ -339,7 +339,7 @@ impl WebhooksMutation {
         };
         let created = store::insert(&state.db, row).await?;
         let entry = Entry::new("create_webhook", "webhook", &created.id)
-            .detail(json!({"url": created.url}));
+            .detail(json!({"url": model::redacted(&created.url)}));
         audit::record(&state.db, &Actor::from(principal), entry, now).await;
         state.webhooks.changed.notify_one();
         Ok(CreatedWebhook {
@@ -392,7 +392,7 @@ impl WebhooksMutation {
         row.failing_since = Set(saved.failing_since);
         let updated = store::update(&state.db, row, now).await?;
         let entry = Entry::new("update_webhook", "webhook", &updated.id)
-            .detail(json!({"url": updated.url, "enabled": updated.enabled}));
+            .detail(json!({"url": model::redacted(&updated.url), "enabled": updated.enabled}));
         audit::record(&state.db, &Actor::from(&principal), entry, now).await;
         state.webhooks.changed.notify_one();
         Ok(Webhook::from_row(updated, now))
@@ -478,8 +478,8 @@ impl WebhooksMutation {
         state.webhooks.stop_local(&hook.id).await;
         store::delete(&state.db, &hook.id).await?;
         let now = state.clock.now();
-        let entry =
-            Entry::new("delete_webhook", "webhook", &hook.id).detail(json!({"url": hook.url}));
+        let entry = Entry::new("delete_webhook", "webhook", &hook.id)
+            .detail(json!({"url": model::redacted(&hook.url)}));
         audit::record(&state.db, &Actor::from(&principal), entry, now).await;
         state.webhooks.changed.notify_one();
         Ok(id)

@@ -168,6 +168,8 @@ pub struct Progress {
     pub retrying_since: Option<DateTime<Utc>>,
     /// Since when the webhook has been failing.
     pub failing_since: Option<DateTime<Utc>>,
+    /// A flush happened since the worker last looked (retries save before they wait).
+    pub attempted_flush: bool,
 }
 
 /// Persists a worker's progress in one transaction, only if the webhook is unchanged since the

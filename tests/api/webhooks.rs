@@ -103,8 +103,12 @@ async fn deliveries_are_signed_in_order_and_see_only_the_owners_cameras(backend:
         let age = chrono::Utc::now().timestamp() - r.timestamp;
         assert!((0..60).contains(&age), "timestamp is now: {age}");
     }
-    let log = app.gql(DELIVERIES, json!({"id": id}), Some(&manager)).await;
-    assert_eq!(log["webhookDeliveries"]["totalCount"], 3);
+    let log =
+        crate::helpers::eventually(Duration::from_secs(5), "three attempts logged", || async {
+            let log = app.gql(DELIVERIES, json!({"id": id}), Some(&manager)).await;
+            (log["webhookDeliveries"]["totalCount"] == 3).then_some(log)
+        })
+        .await;
     for edge in log["webhookDeliveries"]["edges"].as_array().unwrap() {
         let d = &edge["node"];
         assert_eq!(
@@ -156,7 +160,7 @@ both!(deliveries_are_signed_in_order_and_see_only_the_owners_cameras);
 async fn a_failing_receiver_gets_growing_retries_and_is_marked_failing(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| {
         allow_loopback(c);
-        c.webhook_backoff_ms = 100;
+        c.webhook_backoff_ms = 200;
         c.webhook_max_backoff_secs = 2;
         c.webhook_retry_window_secs = 1;
     })
@@ -225,13 +229,19 @@ async fn a_failing_receiver_gets_growing_retries_and_is_marked_failing(backend: 
         );
     }
     assert!(gaps[4] >= gaps[0] * 4, "waits grow: {gaps:?}");
-    let log = app.gql(DELIVERIES, json!({"id": id}), app.admin()).await;
-    let nodes: Vec<Value> = log["webhookDeliveries"]["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["node"].clone())
-        .collect();
+    // The log is saved within 200 ms of the delivery.
+    let nodes: Vec<Value> =
+        crate::helpers::eventually(Duration::from_secs(5), "six attempts logged", || async {
+            let log = app.gql(DELIVERIES, json!({"id": id}), app.admin()).await;
+            let nodes: Vec<Value> = log["webhookDeliveries"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"].clone())
+                .collect();
+            (nodes.len() == 6).then_some(nodes)
+        })
+        .await;
     let attempts: Vec<(i64, i64, bool)> = nodes
         .iter()
         .map(|n| {

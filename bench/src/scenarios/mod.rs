@@ -3,6 +3,7 @@
 pub mod export;
 pub mod footage;
 pub mod graphql_vs_raw;
+pub mod integrations;
 pub mod login;
 pub mod perception;
 pub mod token_verify;
