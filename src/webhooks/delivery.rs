@@ -374,6 +374,75 @@ async fn worker(state: AppState, hook: webhook::Model, mut stop: watch::Receiver
     }
 }
 
+/// A webhook worker's context.
+struct Worker<'a> {
+    state: &'a AppState,
+    hook: &'a webhook::Model,
+    me: &'a str,
+    retry: Retry,
+    last_flush: Instant,
+}
+
+/// Where a worker goes next.
+enum Next {
+    /// It was told to stop, or its webhook changed under it.
+    Stop,
+    /// Back to the database: the bus had a gap, the credentials changed, or all went quiet.
+    Resync,
+}
+
+impl Worker<'_> {
+    /// Saves the progress when there is some and it is due (or `force`); `false` when the worker
+    /// must stop. One write per [`FLUSH_EVERY`], not one per event: every write is a commit the
+    /// database syncs.
+    async fn save(&mut self, progress: &mut Progress, force: bool) -> Result<bool, AppError> {
+        if progress.attempted_flush {
+            progress.attempted_flush = false;
+            self.last_flush = Instant::now();
+        }
+        let due =
+            progress.deliveries.len() >= FLUSH_AFTER || self.last_flush.elapsed() >= FLUSH_EVERY;
+        if progress.deliveries.is_empty() || !(due || force) {
+            return Ok(true);
+        }
+        let kept = store::flush(&self.state.db, self.hook, self.me, progress).await?;
+        self.last_flush = Instant::now();
+        Ok(kept)
+    }
+
+    /// Delivers `e` until it is taken, then saves if due; `false` when the worker must stop.
+    async fn one(
+        &mut self,
+        progress: &mut Progress,
+        stop: &mut watch::Receiver<bool>,
+        e: &event::Model,
+    ) -> Result<bool, AppError> {
+        if !until_taken(
+            self.state,
+            self.hook,
+            self.me,
+            progress,
+            stop,
+            e,
+            &self.retry,
+        )
+        .await?
+        {
+            return Ok(false);
+        }
+        Ok(self.save(progress, false).await? && !*stop.borrow())
+    }
+
+    /// How long to wait for the next event: until unsaved progress is due, else 5 s.
+    fn idle_wait(&self, progress: &Progress) -> Duration {
+        if progress.deliveries.is_empty() {
+            Duration::from_secs(5)
+        } else {
+            FLUSH_EVERY.saturating_sub(self.last_flush.elapsed())
+        }
+    }
+}
+
 async fn deliver(
     state: &AppState,
     hook: &webhook::Model,
@@ -381,15 +450,24 @@ async fn deliver(
     progress: &mut Progress,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), AppError> {
-    let base = Duration::from_millis(state.config.webhook_backoff_ms.max(1));
-    let cap = Duration::from_secs(state.config.webhook_max_backoff_secs.max(1));
-    let window = chrono::Duration::seconds(state.config.webhook_retry_window_secs as i64);
+    let mut worker = Worker {
+        state,
+        hook,
+        me,
+        retry: Retry {
+            base: Duration::from_millis(state.config.webhook_backoff_ms.max(1)),
+            cap: Duration::from_secs(state.config.webhook_max_backoff_secs.max(1)),
+            window: chrono::Duration::seconds(state.config.webhook_retry_window_secs as i64),
+        },
+        last_flush: Instant::now(),
+    };
     let mut bus = state.events.sender.subscribe();
-    let mut last_flush = Instant::now();
+    let mut auth = state.auth_cache.changes();
     loop {
         if *stop.borrow() {
             return Ok(());
         }
+        auth.borrow_and_update();
         let Some(scope) = store::owner_scope(&state.db, hook, state.clock.now()).await? else {
             // The owner can no longer read events: deliver nothing, look again later.
             tokio::select! {
@@ -397,48 +475,74 @@ async fn deliver(
                 () = tokio::time::sleep(Duration::from_secs(30)) => continue,
             }
         };
+        // Everything up to `newest` is looked at by the read below.
+        let newest = crate::events::store::newest_seq(&state.db).await?;
         let condition = store::condition(hook, &scope);
         let events =
             crate::events::store::events_after(&state.db, condition, progress.cursor, PAGE).await?;
-        if events.is_empty() {
-            // Idle: save what was delivered once it is FLUSH_EVERY old (one write, not one per
-            // event: every write is a commit the database syncs), then wait for an event.
-            let dirty = !progress.deliveries.is_empty();
-            if dirty && last_flush.elapsed() >= FLUSH_EVERY {
-                if !store::flush(&state.db, hook, me, progress).await? {
-                    return Ok(());
-                }
-                last_flush = Instant::now();
+        let mut horizon = newest;
+        for e in &events {
+            horizon = horizon.max(e.seq);
+            if !worker.one(progress, stop, e).await? {
+                return Ok(());
             }
-            let wait = if progress.deliveries.is_empty() {
-                Duration::from_secs(5)
-            } else {
-                FLUSH_EVERY.saturating_sub(last_flush.elapsed())
-            };
-            tokio::select! {
-                _ = stop.changed() => return Ok(()),
-                _ = bus.recv() => {}
-                () = tokio::time::sleep(wait) => {}
-            }
-            continue;
         }
-        for e in events {
-            let retry = Retry { base, cap, window };
-            if !until_taken(state, hook, me, progress, stop, &e, &retry).await? {
-                return Ok(());
-            }
-            if progress.attempted_flush {
-                progress.attempted_flush = false;
-                last_flush = Instant::now();
-            }
-            if progress.deliveries.len() >= FLUSH_AFTER || last_flush.elapsed() >= FLUSH_EVERY {
-                if !store::flush(&state.db, hook, me, progress).await? {
-                    return Ok(());
+        if events.len() as u64 == PAGE {
+            continue; // more stored events wait
+        }
+        let live = Live {
+            bus: &mut bus,
+            auth: &mut auth,
+            scope: &scope,
+        };
+        if let Next::Stop = follow(&mut worker, progress, stop, live, horizon).await? {
+            return Ok(());
+        }
+    }
+}
+
+/// What a caught-up worker listens to.
+struct Live<'a> {
+    bus: &'a mut tokio::sync::broadcast::Receiver<event::Model>,
+    auth: &'a mut watch::Receiver<u64>,
+    scope: &'a crate::auth::principal::CameraScope,
+}
+
+/// Caught up: takes events from the bus while each follows on from `horizon` (everything up to
+/// it has been looked at) and delivers those the webhook wants, without reading the database.
+/// Back to the database on a gap or a lag, when credentials change (the owner's scope may have),
+/// or after 5 s of quiet.
+async fn follow(
+    worker: &mut Worker<'_>,
+    progress: &mut Progress,
+    stop: &mut watch::Receiver<bool>,
+    live: Live<'_>,
+    mut horizon: i64,
+) -> Result<Next, AppError> {
+    loop {
+        let wait = worker.idle_wait(progress);
+        tokio::select! {
+            _ = stop.changed() => return Ok(Next::Stop),
+            _ = live.auth.changed() => return Ok(Next::Resync),
+            received = live.bus.recv() => match received {
+                Ok(e) if e.seq <= horizon => {}
+                Ok(e) if e.seq == horizon + 1 => {
+                    horizon = e.seq;
+                    if store::wants(worker.hook, live.scope, &e)
+                        && !worker.one(progress, stop, &e).await?
+                    {
+                        return Ok(Next::Stop);
+                    }
                 }
-                last_flush = Instant::now();
-            }
-            if *stop.borrow() {
-                return Ok(());
+                _ => return Ok(Next::Resync),
+            },
+            () = tokio::time::sleep(wait) => {
+                if progress.deliveries.is_empty() {
+                    return Ok(Next::Resync);
+                }
+                if !worker.save(progress, true).await? {
+                    return Ok(Next::Stop);
+                }
             }
         }
     }

@@ -75,6 +75,23 @@ pub fn condition(hook: &webhook::Model, scope: &CameraScope) -> Condition {
     c
 }
 
+/// [`condition`] applied to one event in memory (for events taken from the bus).
+pub fn wants(hook: &webhook::Model, scope: &CameraScope, e: &event::Model) -> bool {
+    let camera_ok = |allowed: &[String]| {
+        e.camera_id
+            .as_ref()
+            .is_some_and(|c| allowed.iter().any(|a| a == c))
+    };
+    let scoped = match scope {
+        CameraScope::All => true,
+        CameraScope::Cameras(ids) => camera_ok(ids),
+    };
+    scoped
+        && json_list(hook.camera_ids.as_ref()).is_none_or(|ids| camera_ok(&ids))
+        && json_list(hook.kinds.as_ref()).is_none_or(|kinds| kinds.contains(&e.kind))
+        && hook.min_severity.is_none_or(|min| e.severity >= min)
+}
+
 /// A stored JSON list of strings (`None` for null: no restriction).
 pub fn json_list(value: Option<&serde_json::Value>) -> Option<Vec<String>> {
     value
