@@ -130,42 +130,7 @@ impl Application {
         let newest = crate::events::store::newest_seq(&state.db)
             .await
             .map_err(std::io::Error::other)?;
-        let mut workers = JoinSet::new();
-        let mut spawn = |name: &'static str, work: BoxFuture<'static, ()>| {
-            workers.spawn(async move {
-                work.await;
-                name
-            });
-        };
-        spawn(
-            "indexer",
-            Box::pin(crate::footage::indexer::run(state.clone())),
-        );
-        spawn(
-            "exports",
-            Box::pin(crate::evidence::exports::run(state.clone())),
-        );
-        spawn(
-            "retention",
-            Box::pin(crate::retention::sweep::run(state.clone())),
-        );
-        spawn(
-            "ownership",
-            Box::pin(crate::fleet::ownership::run(state.clone())),
-        );
-        spawn("review", Box::pin(crate::review::run(state.clone())));
-        spawn("mqtt", Box::pin(crate::mqtt::run(state.clone())));
-        spawn(
-            "webhooks",
-            Box::pin(crate::webhooks::delivery::run(state.clone())),
-        );
-        if state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
-            // Events written by other instances sharing the database.
-            spawn(
-                "event listener",
-                Box::pin(crate::events::bus::listen(state.clone(), newest)),
-            );
-        }
+        let mut workers = background_workers(&state, newest);
         // A worker that ends stops the server the way a signal does: a graceful drain.
         let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<()>();
         let stop = async move {
@@ -236,6 +201,51 @@ impl Application {
             Err(join) => Err(std::io::Error::other(join)),
         }
     }
+}
+
+/// The background workers that run beside the server, each named for the log when it ends.
+fn background_workers(state: &AppState, newest: i64) -> JoinSet<&'static str> {
+    let mut workers = JoinSet::new();
+    let mut spawn = |name: &'static str, work: BoxFuture<'static, ()>| {
+        workers.spawn(async move {
+            work.await;
+            name
+        });
+    };
+    spawn(
+        "indexer",
+        Box::pin(crate::footage::indexer::run(state.clone())),
+    );
+    spawn(
+        "exports",
+        Box::pin(crate::evidence::exports::run(state.clone())),
+    );
+    spawn(
+        "retention",
+        Box::pin(crate::retention::sweep::run(state.clone())),
+    );
+    spawn(
+        "ownership",
+        Box::pin(crate::fleet::ownership::run(state.clone())),
+    );
+    spawn(
+        "hand-off drain",
+        Box::pin(crate::perception::consumers::drain(state.clone())),
+    );
+    spawn("review", Box::pin(crate::review::run(state.clone())));
+    spawn("mqtt", Box::pin(crate::mqtt::run(state.clone())));
+    spawn(
+        "webhooks",
+        Box::pin(crate::webhooks::delivery::run(state.clone())),
+    );
+    if state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        // Events written by other instances sharing the database.
+        spawn(
+            "event listener",
+            Box::pin(crate::events::bus::listen(state.clone(), newest)),
+        );
+    }
+    workers
 }
 
 /// State for a maintenance command: the database opened and migrated, no listener.

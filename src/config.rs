@@ -322,6 +322,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
     pub review_gap_secs: u64,
 
+    /// Seconds after which a batch not yet handed to every consumer is handed off by the
+    /// background drain (a hand-off that failed, or an instance that died after the commit).
+    #[arg(long, env = "HELDAR_HANDOFF_DRAIN_SECS", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub handoff_drain_secs: u64,
+
     /// How SQLite syncs its write-ahead log: `full` (every commit reaches the disk before it is
     /// acknowledged, so an evidence hold survives power loss) or `normal` (faster; the last
     /// commits may roll back after a power cut, never corrupt).

@@ -50,6 +50,43 @@ pub async fn fan_out(state: &AppState, batch: &Batch) -> Result<usize, AppError>
     Ok(produced)
 }
 
+/// While the server runs: every `HELDAR_HANDOFF_DRAIN_SECS`, batches committed that long ago
+/// and still not handed to every consumer (a hand-off that failed or panicked, an instance that
+/// died between commit and hand-off) are handed to the consumers that have not had them. The
+/// per-consumer claim keeps each at most once.
+pub async fn drain(state: AppState) {
+    let every = std::time::Duration::from_secs(state.config.handoff_drain_secs.max(1));
+    loop {
+        tokio::time::sleep(every).await;
+        let before = state.clock.now() - chrono::Duration::from_std(every).unwrap_or_default();
+        let stale = match crate::perception::store::stale_not_fanned_out(&state.db, before).await {
+            Ok(stale) => stale,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not look for batches to hand off");
+                continue;
+            }
+        };
+        for row in stale {
+            let seq = row.seq;
+            let handed = async {
+                let detections = crate::perception::store::detections_of(&state.db, seq).await?;
+                fan_out(
+                    &state,
+                    &Batch {
+                        outbox: row,
+                        detections,
+                    },
+                )
+                .await
+            };
+            match handed.await {
+                Ok(_) => tracing::warn!(seq, "handed off a batch that missed its hand-off"),
+                Err(err) => tracing::warn!(seq, error = %err, "could not hand off a batch"),
+            }
+        }
+    }
+}
+
 /// Start-up: batches committed but not fully handed off (a crash between commit and fan-out)
 /// are handed to the consumers that have not had them, in order.
 pub async fn replay(state: &AppState) -> Result<usize, AppError> {

@@ -43,7 +43,7 @@ pub async fn ingest(
     // SQLite has one writer: queue here, in order, rather than in its busy handler, which
     // sleeps in growing steps and turns contention into tail latency.
     let _gate = match state.db.get_database_backend() {
-        DatabaseBackend::Sqlite => Some(state.perception.ingest_gate.lock().await),
+        DatabaseBackend::Sqlite => Some(state.perception.ingest_gate.clone().lock_owned().await),
         _ => None,
     };
     let txn = state.db.begin().await?;
@@ -60,10 +60,21 @@ pub async fn ingest(
             ticketed,
         });
     };
-    txn.commit().await?;
-    crate::telemetry::batch_ingested(false, stored.detections.len());
-    let _ = state.perception.batches.send(DetectionBatch::from(&stored));
-    let events = fan_out(state, &stored).await?;
+    // The commit and the hand-off run on their own task (keeping the gate, so batches are
+    // handed off in commit order): a client that goes away once the batch is written cancels
+    // the request, never the commit or the hand-off after it.
+    let committed = tokio::spawn({
+        let state = state.clone();
+        async move {
+            let _gate = _gate;
+            txn.commit().await?;
+            crate::telemetry::batch_ingested(false, stored.detections.len());
+            let _ = state.perception.batches.send(DetectionBatch::from(&stored));
+            let events = fan_out(&state, &stored).await?;
+            Ok::<_, AppError>((stored, events))
+        }
+    });
+    let (stored, events) = committed.await.map_err(AppError::internal)??;
     Ok(Receipt {
         seq: Some(stored.outbox.seq),
         duplicate: false,

@@ -20,7 +20,7 @@ pub struct Perception {
     /// Consumers of ingested batches, in order.
     pub consumers: Vec<Arc<dyn consumers::DetectionConsumer>>,
     /// SQLite: ingest writers queue here instead of in SQLite's sleeping busy handler.
-    pub ingest_gate: tokio::sync::Mutex<()>,
+    pub ingest_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Default for Perception {
@@ -28,7 +28,7 @@ impl Default for Perception {
         Perception {
             batches: tokio::sync::broadcast::channel(1024).0,
             consumers: vec![Arc::new(crate::zones::consumer::ZoneConsumer)],
-            ingest_gate: tokio::sync::Mutex::new(()),
+            ingest_gate: Default::default(),
         }
     }
 }

@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use entity::{consumer_fanout, detection, outbox};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use serde_json::json;
 
 use crate::error::AppError;
@@ -137,6 +139,20 @@ pub async fn not_fanned_out(db: &impl ConnectionTrait) -> Result<Vec<outbox::Mod
     Ok(outbox::Entity::find()
         .filter(outbox::Column::FannedOutAt.is_null())
         .order_by_asc(outbox::Column::Seq)
+        .all(db)
+        .await?)
+}
+
+/// Batches committed before `before` and still not handed to every consumer, oldest first.
+pub async fn stale_not_fanned_out(
+    db: &impl ConnectionTrait,
+    before: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<outbox::Model>, AppError> {
+    Ok(outbox::Entity::find()
+        .filter(outbox::Column::FannedOutAt.is_null())
+        .filter(outbox::Column::CreatedAt.lt(before))
+        .order_by_asc(outbox::Column::Seq)
+        .limit(1000)
         .all(db)
         .await?)
 }

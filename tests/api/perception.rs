@@ -814,3 +814,122 @@ async fn a_subscription_resumed_from_far_back_replays_the_whole_log_page_by_page
     );
 }
 both!(a_subscription_resumed_from_far_back_replays_the_whole_log_page_by_page);
+
+/// A batch for a new track inside the whole-frame zone of `c1`: one ZONE_ENTER once handed off.
+fn new_track(i: usize) -> String {
+    json!({"query": INGEST, "variables": {"i": {"cameraId": "c1", "taskType": "detect", "frameId": format!("drop-{i}"),
+        "capturedAt": chrono::Utc::now().to_rfc3339(),
+        "detections": [{"label": "person", "confidence": 0.9, "trackId": format!("t{i}"), "bbox": {"x": 0.4, "y": 0.4, "w": 0.1, "h": 0.1}}]}}})
+    .to_string()
+}
+
+async fn whole_frame_zone(app: &TestApp) {
+    camera(app, "c1").await;
+    app.gql(CREATE_ZONE, json!({"i": {"cameraId": "c1", "name": "all", "confirmFrames": 1, "labels": ["person"],
+        "points": [{"x": 0.0, "y": 0.0}, {"x": 1.0, "y": 0.0}, {"x": 1.0, "y": 1.0}, {"x": 0.0, "y": 1.0}]}}), app.admin()).await;
+}
+
+async fn zone_enters(app: &TestApp) -> i64 {
+    app.gql(
+        "{ perceptionEvents(filter: {kinds: [ZONE_ENTER]}) { totalCount } }",
+        json!({}),
+        app.admin(),
+    )
+    .await["perceptionEvents"]["totalCount"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn a_client_that_hangs_up_does_not_cancel_the_hand_off(backend: Backend) {
+    use tokio::io::AsyncWriteExt;
+    // The background drain is kept out of the way: the hand-off itself must complete.
+    let app = TestApp::spawn_with(backend, |c| c.handoff_drain_secs = 3600).await;
+    whole_frame_zone(&app).await;
+    for i in 0..40 {
+        let body = new_track(i);
+        let request = format!(
+            "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n{body}",
+            app.token,
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+            .await
+            .unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        // Hang up at once, or a moment later: around the commit and the hand-off.
+        tokio::time::sleep(Duration::from_millis((i % 8) as u64 * 3)).await;
+        drop(stream);
+    }
+    use sea_orm::EntityTrait;
+    let committed = crate::helpers::eventually(
+        Duration::from_secs(10),
+        "every committed batch handed off",
+        || async {
+            let rows = entity::outbox::Entity::find()
+                .all(&app.state.db)
+                .await
+                .unwrap();
+            (!rows.is_empty() && rows.iter().all(|r| r.fanned_out_at.is_some()))
+                .then_some(rows.len() as i64)
+        },
+    )
+    .await;
+    assert_eq!(
+        zone_enters(&app).await,
+        committed,
+        "each committed batch reached the zone engine"
+    );
+}
+both!(a_client_that_hangs_up_does_not_cancel_the_hand_off);
+
+async fn a_batch_that_missed_its_hand_off_is_drained_while_the_server_runs(backend: Backend) {
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    let app = TestApp::spawn_with(backend, |c| c.handoff_drain_secs = 1).await;
+    whole_frame_zone(&app).await;
+    // A batch committed by an instance that died before handing it off.
+    let at = chrono::Utc::now() - chrono::Duration::seconds(5);
+    let row = entity::outbox::ActiveModel {
+        camera_id: Set("c1".into()),
+        frame_id: Set("orphan".into()),
+        task_type: Set("detect".into()),
+        captured_at: Set(at),
+        detection_count: Set(1),
+        produced_by: Set("user:gone".into()),
+        created_at: Set(at),
+        fanned_out_at: Set(None),
+        ..Default::default()
+    }
+    .insert(&app.state.db)
+    .await
+    .unwrap();
+    entity::detection::ActiveModel {
+        outbox_seq: Set(row.seq),
+        camera_id: Set("c1".into()),
+        task_type: Set("detect".into()),
+        captured_at: Set(at),
+        label: Set("person".into()),
+        confidence: Set(0.9),
+        x: Set(0.4),
+        y: Set(0.4),
+        w: Set(0.1),
+        h: Set(0.1),
+        track_id: Set(Some("orphan".into())),
+        attributes: Set("{}".into()),
+        created_at: Set(at),
+        ..Default::default()
+    }
+    .insert(&app.state.db)
+    .await
+    .unwrap();
+    crate::helpers::eventually(Duration::from_secs(10), "drained", || async {
+        let row = entity::outbox::Entity::find_by_id(row.seq)
+            .one(&app.state.db)
+            .await
+            .unwrap()
+            .unwrap();
+        row.fanned_out_at.map(|_| ())
+    })
+    .await;
+    assert_eq!(zone_enters(&app).await, 1, "the zone engine had it, once");
+}
+both!(a_batch_that_missed_its_hand_off_is_drained_while_the_server_runs);
