@@ -307,9 +307,7 @@ async fn execute(
         if let Some(address) = address {
             request = request.data(crate::auth::throttle::ClientAddress(address));
         }
-        let mut response = REQUEST_ID
-            .scope(request_id.clone(), schema.execute(request))
-            .await;
+        let mut response = run_detached(schema, request, request_id.clone()).await;
         state
             .schemas
             .non_null_roots
@@ -347,6 +345,26 @@ async fn execute(
             "INTERNAL_SERVER_ERROR",
             "could not encode the response",
         ),
+    }
+}
+
+/// Runs an operation on its own task: a client that hangs up cancels the wait, never a
+/// resolver half way through its database calls (a cancelled BEGIN or COMMIT can leave a pooled
+/// connection inside a transaction).
+async fn run_detached(
+    schema: &crate::schema::HeldarSchema,
+    request: async_graphql::Request,
+    request_id: String,
+) -> async_graphql::Response {
+    let schema = schema.clone();
+    let run =
+        tokio::spawn(REQUEST_ID.scope(request_id, async move { schema.execute(request).await }));
+    match run.await {
+        Ok(response) => response,
+        Err(err) => async_graphql::Response::from_errors(vec![crate::error::request_error(
+            "INTERNAL_SERVER_ERROR",
+            format!("the operation failed: {err}"),
+        )]),
     }
 }
 

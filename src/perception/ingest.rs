@@ -40,17 +40,14 @@ pub async fn ingest(
         crate::perception::provenance::bind(state, principal, camera, &batch, frame_ticket, now)
             .await?;
     let ticketed = provenance.ticket_task.is_some();
-    // SQLite has one writer: queue here, in order, rather than in its busy handler, which
-    // sleeps in growing steps and turns contention into tail latency.
-    let _gate = match state.db.get_database_backend() {
-        DatabaseBackend::Sqlite => Some(state.perception.ingest_gate.clone().lock_owned().await),
-        _ => None,
-    };
-    let txn = state.db.begin().await?;
-    let Some(stored) =
-        crate::perception::store::insert_batch(&txn, &batch, &provenance, now).await?
-    else {
-        txn.rollback().await?;
+    // The writes, the commit and the hand-off run on their own task: a client that goes away
+    // cancels its request, never a database call half done (a cancelled BEGIN or COMMIT can
+    // leave a pooled connection inside a transaction) nor the hand-off after the commit.
+    let written = tokio::spawn({
+        let state = state.clone();
+        async move { store_and_hand_off(&state, &batch, &provenance, now).await }
+    });
+    let Some((stored, events)) = written.await.map_err(AppError::internal)?? else {
         crate::telemetry::batch_ingested(true, 0);
         return Ok(Receipt {
             seq: None,
@@ -60,21 +57,6 @@ pub async fn ingest(
             ticketed,
         });
     };
-    // The commit and the hand-off run on their own task (keeping the gate, so batches are
-    // handed off in commit order): a client that goes away once the batch is written cancels
-    // the request, never the commit or the hand-off after it.
-    let committed = tokio::spawn({
-        let state = state.clone();
-        async move {
-            let _gate = _gate;
-            txn.commit().await?;
-            crate::telemetry::batch_ingested(false, stored.detections.len());
-            let _ = state.perception.batches.send(DetectionBatch::from(&stored));
-            let events = fan_out(&state, &stored).await?;
-            Ok::<_, AppError>((stored, events))
-        }
-    });
-    let (stored, events) = committed.await.map_err(AppError::internal)??;
     Ok(Receipt {
         seq: Some(stored.outbox.seq),
         duplicate: false,
@@ -82,6 +64,33 @@ pub async fn ingest(
         events,
         ticketed,
     })
+}
+
+/// One transaction for the batch, then the hand-off; `None` for a duplicate.
+async fn store_and_hand_off(
+    state: &AppState,
+    batch: &ValidBatch,
+    provenance: &crate::perception::store::Provenance,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<(Batch, usize)>, AppError> {
+    // SQLite has one writer: queue here, in order, rather than in its busy handler, which
+    // sleeps in growing steps and turns contention into tail latency. The gate is held through
+    // the hand-off, so batches are handed off in commit order.
+    let _gate = match state.db.get_database_backend() {
+        DatabaseBackend::Sqlite => Some(state.perception.ingest_gate.lock().await),
+        _ => None,
+    };
+    let txn = state.db.begin().await?;
+    let Some(stored) = crate::perception::store::insert_batch(&txn, batch, provenance, now).await?
+    else {
+        txn.rollback().await?;
+        return Ok(None);
+    };
+    txn.commit().await?;
+    crate::telemetry::batch_ingested(false, stored.detections.len());
+    let _ = state.perception.batches.send(DetectionBatch::from(&stored));
+    let events = fan_out(state, &stored).await?;
+    Ok(Some((stored, events)))
 }
 
 impl From<&Batch> for DetectionBatch {

@@ -20,7 +20,7 @@ pub struct Perception {
     /// Consumers of ingested batches, in order.
     pub consumers: Vec<Arc<dyn consumers::DetectionConsumer>>,
     /// SQLite: ingest writers queue here instead of in SQLite's sleeping busy handler.
-    pub ingest_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    pub ingest_gate: tokio::sync::Mutex<()>,
 }
 
 impl Default for Perception {
