@@ -161,7 +161,7 @@ async fn a_failing_receiver_gets_growing_retries_and_is_marked_failing(backend: 
     let app = TestApp::spawn_with(backend, |c| {
         allow_loopback(c);
         c.webhook_backoff_ms = 200;
-        c.webhook_max_backoff_secs = 2;
+        c.webhook_max_backoff_secs = 10;
         c.webhook_retry_window_secs = 1;
     })
     .await;
