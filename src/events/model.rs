@@ -92,6 +92,27 @@ pub fn at_least(min: Severity) -> Vec<Severity> {
         .collect()
 }
 
+/// An event as the GraphQL API shows it (`PerceptionEvent`), for the pushes that carry it
+/// outside GraphQL: webhook bodies and MQTT messages.
+pub fn wire_json(e: &entity::event::Model) -> serde_json::Value {
+    let payload: serde_json::Value = serde_json::from_str(&e.payload).unwrap_or_default();
+    serde_json::json!({
+        "id": format!("evt_{}", e.seq),
+        "seq": e.seq,
+        "cursor": crate::graphql::paging::encode_cursor(&e.seq.to_string()),
+        "kind": e.kind,
+        "severity": e.severity.as_str().to_ascii_uppercase(),
+        "cameraId": e.camera_id,
+        "zoneId": e.zone_id,
+        "trackId": e.track_id,
+        "label": e.label,
+        "dwellSeconds": e.dwell_seconds,
+        "direction": e.direction,
+        "payload": payload,
+        "occurredAt": e.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    })
+}
+
 /// Which way a track crossed a line (looking from A to B).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, async_graphql::Enum)]
 pub enum CrossingDirection {

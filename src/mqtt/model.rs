@@ -80,24 +80,7 @@ pub fn camera_availability_topic(camera: &str) -> String {
 
 /// An event as published: the GraphQL shape of `PerceptionEvent`.
 pub fn event_payload(e: &event::Model) -> Vec<u8> {
-    let payload: Value = serde_json::from_str(&e.payload).unwrap_or_default();
-    json!({
-        "id": format!("evt_{}", e.seq),
-        "seq": e.seq,
-        "cursor": crate::graphql::paging::encode_cursor(&e.seq.to_string()),
-        "kind": e.kind,
-        "severity": e.severity.as_str().to_ascii_uppercase(),
-        "cameraId": e.camera_id,
-        "zoneId": e.zone_id,
-        "trackId": e.track_id,
-        "label": e.label,
-        "dwellSeconds": e.dwell_seconds,
-        "direction": e.direction,
-        "payload": payload,
-        "occurredAt": e.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-    })
-    .to_string()
-    .into_bytes()
+    crate::events::model::wire_json(e).to_string().into_bytes()
 }
 
 /// A zone's occupancy as published.

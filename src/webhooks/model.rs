@@ -177,26 +177,10 @@ pub fn parse_url(field: &str, raw: &str) -> Result<url::Url, AppError> {
 /// The body of a delivery: `{type, timestamp, data}` as Standard Webhooks suggests, `data` being
 /// the event as the GraphQL API shows it.
 pub fn body(event: &entity::event::Model) -> Vec<u8> {
-    let payload: serde_json::Value = serde_json::from_str(&event.payload).unwrap_or_default();
-    let data = serde_json::json!({
-        "id": format!("evt_{}", event.seq),
-        "seq": event.seq,
-        "cursor": crate::graphql::paging::encode_cursor(&event.seq.to_string()),
-        "kind": event.kind,
-        "severity": event.severity.as_str().to_ascii_uppercase(),
-        "cameraId": event.camera_id,
-        "zoneId": event.zone_id,
-        "trackId": event.track_id,
-        "label": event.label,
-        "dwellSeconds": event.dwell_seconds,
-        "direction": event.direction,
-        "payload": payload,
-        "occurredAt": event.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-    });
     serde_json::json!({
         "type": format!("event.{}", event.kind),
         "timestamp": event.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "data": data,
+        "data": crate::events::model::wire_json(event),
     })
     .to_string()
     .into_bytes()

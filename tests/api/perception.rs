@@ -409,47 +409,14 @@ async fn a_resumed_subscription_gets_exactly_the_missed_events_then_live_ones_in
 both!(a_resumed_subscription_gets_exactly_the_missed_events_then_live_ones_in_scope);
 
 async fn a_batch_committed_but_not_handed_off_is_replayed_once(backend: Backend) {
-    use sea_orm::{ActiveModelTrait, EntityTrait, PaginatorTrait, Set};
+    use sea_orm::{EntityTrait, PaginatorTrait};
     let app = TestApp::spawn(backend).await;
     camera(&app, "c1").await;
     let mut zone = right_half("c1");
     zone["confirmFrames"] = json!(1);
     app.gql(CREATE_ZONE, json!({"i": zone}), app.admin()).await;
     // As if the process died right after the ingest transaction committed.
-    let now = chrono::Utc::now();
-    let row = entity::outbox::ActiveModel {
-        camera_id: Set("c1".into()),
-        frame_id: Set("crashed".into()),
-        task_type: Set("detect".into()),
-        captured_at: Set(now),
-        detection_count: Set(1),
-        produced_by: Set("apikey:test".into()),
-        created_at: Set(now),
-        fanned_out_at: Set(None),
-        ..Default::default()
-    }
-    .insert(&app.state.db)
-    .await
-    .unwrap();
-    entity::detection::ActiveModel {
-        outbox_seq: Set(row.seq),
-        camera_id: Set("c1".into()),
-        task_type: Set("detect".into()),
-        captured_at: Set(now),
-        label: Set("person".into()),
-        confidence: Set(0.9),
-        x: Set(0.6),
-        y: Set(0.4),
-        w: Set(0.1),
-        h: Set(0.2),
-        track_id: Set(Some("t9".into())),
-        attributes: Set("{}".into()),
-        created_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&app.state.db)
-    .await
-    .unwrap();
+    orphan_batch(&app, "crashed", "t9", 0.6, chrono::Utc::now()).await;
     assert_eq!(
         heldar::perception::consumers::replay(&app.state)
             .await
@@ -883,18 +850,48 @@ async fn a_client_that_hangs_up_does_not_cancel_the_hand_off(backend: Backend) {
 both!(a_client_that_hangs_up_does_not_cancel_the_hand_off);
 
 async fn a_batch_that_missed_its_hand_off_is_drained_while_the_server_runs(backend: Backend) {
-    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    use sea_orm::EntityTrait;
     let app = TestApp::spawn_with(backend, |c| c.handoff_drain_secs = 1).await;
     whole_frame_zone(&app).await;
     // A batch committed by an instance that died before handing it off.
-    let at = chrono::Utc::now() - chrono::Duration::seconds(5);
+    let seq = orphan_batch(
+        &app,
+        "orphan",
+        "orphan",
+        0.4,
+        chrono::Utc::now() - chrono::Duration::seconds(5),
+    )
+    .await;
+    crate::helpers::eventually(Duration::from_secs(10), "drained", || async {
+        let row = entity::outbox::Entity::find_by_id(seq)
+            .one(&app.state.db)
+            .await
+            .unwrap()
+            .unwrap();
+        row.fanned_out_at.map(|_| ())
+    })
+    .await;
+    assert_eq!(zone_enters(&app).await, 1, "the zone engine had it, once");
+}
+both!(a_batch_that_missed_its_hand_off_is_drained_while_the_server_runs);
+
+/// Writes a batch of one person at `x` as if committed at `at` by an ingest whose hand-off never
+/// ran (the process died); its outbox sequence.
+async fn orphan_batch(
+    app: &TestApp,
+    frame: &str,
+    track: &str,
+    x: f64,
+    at: chrono::DateTime<chrono::Utc>,
+) -> i64 {
+    use sea_orm::{ActiveModelTrait, Set};
     let row = entity::outbox::ActiveModel {
         camera_id: Set("c1".into()),
-        frame_id: Set("orphan".into()),
+        frame_id: Set(frame.into()),
         task_type: Set("detect".into()),
         captured_at: Set(at),
         detection_count: Set(1),
-        produced_by: Set("user:gone".into()),
+        produced_by: Set("apikey:test".into()),
         created_at: Set(at),
         fanned_out_at: Set(None),
         ..Default::default()
@@ -909,11 +906,11 @@ async fn a_batch_that_missed_its_hand_off_is_drained_while_the_server_runs(backe
         captured_at: Set(at),
         label: Set("person".into()),
         confidence: Set(0.9),
-        x: Set(0.4),
+        x: Set(x),
         y: Set(0.4),
         w: Set(0.1),
-        h: Set(0.1),
-        track_id: Set(Some("orphan".into())),
+        h: Set(0.2),
+        track_id: Set(Some(track.into())),
         attributes: Set("{}".into()),
         created_at: Set(at),
         ..Default::default()
@@ -921,15 +918,5 @@ async fn a_batch_that_missed_its_hand_off_is_drained_while_the_server_runs(backe
     .insert(&app.state.db)
     .await
     .unwrap();
-    crate::helpers::eventually(Duration::from_secs(10), "drained", || async {
-        let row = entity::outbox::Entity::find_by_id(row.seq)
-            .one(&app.state.db)
-            .await
-            .unwrap()
-            .unwrap();
-        row.fanned_out_at.map(|_| ())
-    })
-    .await;
-    assert_eq!(zone_enters(&app).await, 1, "the zone engine had it, once");
+    row.seq
 }
-both!(a_batch_that_missed_its_hand_off_is_drained_while_the_server_runs);
