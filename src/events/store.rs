@@ -84,6 +84,13 @@ pub async fn events_after(
 
 /// Where a named reader of the event log stands (0 when it has not started).
 pub async fn reader_cursor(db: &impl ConnectionTrait, name: &str) -> Result<i64, AppError> {
+    if let Some(cursor) = stream_cursor::Entity::find_by_id(name.to_owned())
+        .one(db)
+        .await?
+    {
+        return Ok(cursor.seq);
+    }
+    // The first time only: a write.
     stream_cursor::Entity::insert(stream_cursor::ActiveModel {
         name: Set(name.to_owned()),
         seq: Set(0),

@@ -194,7 +194,12 @@ async fn session(
         },
         saved: cursor,
     };
+    // Each camera's availability as last published on this connection.
+    let mut available: HashMap<String, Vec<u8>> = HashMap::new();
     for (topic, payload) in announcements(state).await.map_err(|e| e.to_string())? {
+        if topic.ends_with("/availability") {
+            available.insert(topic.clone(), payload.clone());
+        }
         p.publish(topic, payload, true, None)?;
     }
     let mut bus = state.events.sender.subscribe();
@@ -222,8 +227,13 @@ async fn session(
             _ = tick.tick() => {
                 exhausted = false;
                 p.save(state).await;
-                for (topic, payload) in camera_availability(state).await.map_err(|e| e.to_string())? {
-                    p.publish(topic, payload, true, None)?;
+                let cameras = camera::Entity::find().all(&state.db).await.map_err(|e| e.to_string())?;
+                for (topic, payload) in camera_availability(state, &cameras).await.map_err(|e| e.to_string())? {
+                    // Retained: published again only when it changed.
+                    if available.get(&topic) != Some(&payload) {
+                        available.insert(topic.clone(), payload.clone());
+                        p.publish(topic, payload, true, None)?;
+                    }
                 }
             }
         }
@@ -273,14 +283,16 @@ async fn announcements(state: &AppState) -> Result<Vec<(String, Vec<u8>)>, AppEr
             ));
         }
     }
-    out.extend(camera_availability(state).await?);
+    out.extend(camera_availability(state, &cameras).await?);
     Ok(out)
 }
 
 /// Each camera's availability: `online` unless its recorder reports it offline or failing.
-async fn camera_availability(state: &AppState) -> Result<Vec<(String, Vec<u8>)>, AppError> {
+async fn camera_availability(
+    state: &AppState,
+    cameras: &[camera::Model],
+) -> Result<Vec<(String, Vec<u8>)>, AppError> {
     use entity::vocab::CameraState;
-    let cameras = camera::Entity::find().all(&state.db).await?;
     let statuses = camera_status::Entity::find().all(&state.db).await?;
     Ok(cameras
         .iter()

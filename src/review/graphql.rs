@@ -123,6 +123,17 @@ fn gap(state: &AppState) -> Duration {
     Duration::seconds(i64::try_from(state.config.review_gap_secs).unwrap_or(30))
 }
 
+/// The filter's cameras: no repeats, each in the caller's scope.
+fn check_cameras(ctx: &Context<'_>, filter: &ReviewItemFilter) -> Result<(), AppError> {
+    if let Some(ids) = &filter.camera_ids {
+        crate::graphql::input::distinct("filter.cameraIds", ids)?;
+        for id in ids {
+            ctx.require_camera(Capability::EventsRead, id.as_str())?;
+        }
+    }
+    Ok(())
+}
+
 /// The filter as a condition, within the caller's scope; cameras named must be in scope.
 fn condition(
     ctx: &Context<'_>,
@@ -133,11 +144,8 @@ fn condition(
     if let CameraScope::Cameras(ids) = &principal.scope {
         c = c.add(review_item::Column::CameraId.is_in(ids.clone()));
     }
+    check_cameras(ctx, filter)?;
     if let Some(ids) = &filter.camera_ids {
-        crate::graphql::input::distinct("filter.cameraIds", ids)?;
-        for id in ids {
-            ctx.require_camera(Capability::EventsRead, id.as_str())?;
-        }
         c = c.add(review_item::Column::CameraId.is_in(ids.iter().map(|i| i.to_string())));
     }
     if let Some(severity) = filter.severity {
@@ -366,12 +374,7 @@ impl ReviewSubscription {
         let principal = ctx.require(Capability::EventsRead)?.clone();
         let state = ctx.state()?.clone();
         let filter = filter.unwrap_or_default();
-        if let Some(ids) = &filter.camera_ids {
-            crate::graphql::input::distinct("filter.cameraIds", ids)?;
-            for id in ids {
-                ctx.require_camera(Capability::EventsRead, id.as_str())?;
-            }
-        }
+        check_cameras(ctx, &filter)?;
         let updates =
             tokio_stream::wrappers::BroadcastStream::new(state.review_updates.subscribe());
         Ok(updates.filter_map(move |update| {

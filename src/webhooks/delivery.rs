@@ -48,6 +48,8 @@ pub struct Webhooks {
 #[derive(Debug)]
 struct Running {
     updated_at: DateTime<Utc>,
+    /// When its lease was last taken or renewed.
+    leased: Instant,
     stop: watch::Sender<bool>,
     handle: tokio::task::JoinHandle<()>,
 }
@@ -204,11 +206,17 @@ async fn reconcile(state: &AppState) -> Result<(), AppError> {
         }
     }
     for hook in hooks {
+        if let Some(running) = workers.get_mut(&hook.id) {
+            // Renew a third of the way into the lease, not on every pass: each is a write.
+            if running.leased.elapsed() >= LEASE / 3
+                && store::lease(&state.db, &hook.id, &me, now, until).await?
+            {
+                running.leased = Instant::now();
+            }
+            continue;
+        }
         if !store::lease(&state.db, &hook.id, &me, now, until).await? {
             continue; // another instance delivers it
-        }
-        if workers.contains_key(&hook.id) {
-            continue; // lease renewed
         }
         let (stop, stopped) = watch::channel(false);
         let updated_at = hook.updated_at;
@@ -218,6 +226,7 @@ async fn reconcile(state: &AppState) -> Result<(), AppError> {
             id,
             Running {
                 updated_at,
+                leased: Instant::now(),
                 stop,
                 handle,
             },
@@ -239,6 +248,7 @@ struct Outcome {
 async fn send(
     state: &AppState,
     hook: &webhook::Model,
+    url: Option<&url::Url>,
     event: &event::Model,
     now: DateTime<Utc>,
 ) -> Outcome {
@@ -250,7 +260,7 @@ async fn send(
         prefix: None,
         latency: started.elapsed(),
     };
-    let Ok(url) = model::parse_url("url", &hook.url) else {
+    let Some(url) = url.cloned() else {
         return failed("the stored URL no longer parses".into());
     };
     // A literal address never reaches the resolver: check it here.
@@ -374,11 +384,15 @@ async fn worker(state: AppState, hook: webhook::Model, mut stop: watch::Receiver
     }
 }
 
-/// A webhook worker's context.
+/// A webhook worker's context: what it derives from its webhook once.
 struct Worker<'a> {
     state: &'a AppState,
     hook: &'a webhook::Model,
     me: &'a str,
+    /// The receiver, parsed once.
+    url: Option<url::Url>,
+    /// What it delivers, parsed once.
+    filter: store::Filter,
     retry: Retry,
     last_flush: Instant,
 }
@@ -417,17 +431,12 @@ impl Worker<'_> {
         stop: &mut watch::Receiver<bool>,
         e: &event::Model,
     ) -> Result<bool, AppError> {
-        if !until_taken(
-            self.state,
-            self.hook,
-            self.me,
-            progress,
-            stop,
-            e,
-            &self.retry,
-        )
-        .await?
-        {
+        let target = Target {
+            hook: self.hook,
+            url: self.url.as_ref(),
+            me: self.me,
+        };
+        if !until_taken(self.state, &target, progress, stop, e, &self.retry).await? {
             return Ok(false);
         }
         Ok(self.save(progress, false).await? && !*stop.borrow())
@@ -454,6 +463,8 @@ async fn deliver(
         state,
         hook,
         me,
+        url: model::parse_url("url", &hook.url).ok(),
+        filter: store::Filter::of(hook),
         retry: Retry {
             base: Duration::from_millis(state.config.webhook_backoff_ms.max(1)),
             cap: Duration::from_secs(state.config.webhook_max_backoff_secs.max(1)),
@@ -477,7 +488,7 @@ async fn deliver(
         };
         // Everything up to `newest` is looked at by the read below.
         let newest = crate::events::store::newest_seq(&state.db).await?;
-        let condition = store::condition(hook, &scope);
+        let condition = worker.filter.condition(&scope);
         let events =
             crate::events::store::events_after(&state.db, condition, progress.cursor, PAGE).await?;
         let mut horizon = newest;
@@ -528,7 +539,7 @@ async fn follow(
                 Ok(e) if e.seq <= horizon => {}
                 Ok(e) if e.seq == horizon + 1 => {
                     horizon = e.seq;
-                    if store::wants(worker.hook, live.scope, &e)
+                    if worker.filter.wants(live.scope, &e)
                         && !worker.one(progress, stop, &e).await?
                     {
                         return Ok(Next::Stop);
@@ -548,6 +559,13 @@ async fn follow(
     }
 }
 
+/// Where one webhook's deliveries go.
+struct Target<'a> {
+    hook: &'a webhook::Model,
+    url: Option<&'a url::Url>,
+    me: &'a str,
+}
+
 /// The retry schedule in force.
 struct Retry {
     base: Duration,
@@ -559,17 +577,17 @@ struct Retry {
 /// worker must stop (told to, or its webhook changed under it).
 async fn until_taken(
     state: &AppState,
-    hook: &webhook::Model,
-    me: &str,
+    target: &Target<'_>,
     progress: &mut Progress,
     stop: &mut watch::Receiver<bool>,
     e: &event::Model,
     retry: &Retry,
 ) -> Result<bool, AppError> {
+    let (hook, me) = (target.hook, target.me);
     let mut attempt = 1u32;
     loop {
         let now = state.clock.now();
-        let outcome = send(state, hook, e, now).await;
+        let outcome = send(state, hook, target.url, e, now).await;
         progress
             .deliveries
             .push(log_row(hook, e.seq, attempt, &outcome, now));

@@ -357,44 +357,45 @@ impl WebhooksMutation {
     ) -> Result<Webhook, AppError> {
         let (hook, principal) = owned(ctx, &id).await?;
         let state = ctx.state()?;
-        let mut row = hook.clone().into_active_model();
-        if let Some(raw) = &input.url {
-            let url = model::parse_url("input.url", raw)?;
-            state.webhooks.check_target("input.url", &url).await?;
-            row.url = Set(url.to_string());
-        }
-        match &input.kinds {
-            MaybeUndefined::Undefined => {}
-            MaybeUndefined::Null => row.kinds = Set(None),
-            MaybeUndefined::Value(k) => row.kinds = Set(Some(kinds_filter("input.kinds", k)?)),
-        }
-        match &input.camera_ids {
-            MaybeUndefined::Undefined => {}
-            MaybeUndefined::Null => row.camera_ids = Set(None),
-            MaybeUndefined::Value(ids) => {
-                row.camera_ids = Set(Some(camera_filter(ctx, "input.cameraIds", ids)?))
+        let url = match &input.url {
+            Some(raw) => {
+                let url = model::parse_url("input.url", raw)?;
+                state.webhooks.check_target("input.url", &url).await?;
+                Some(url.to_string())
             }
-        }
-        match input.min_severity {
-            MaybeUndefined::Undefined => {}
-            MaybeUndefined::Null => row.min_severity = Set(None),
-            MaybeUndefined::Value(s) => row.min_severity = Set(Some(s)),
-        }
-        if let Some(enabled) = input.enabled {
-            row.enabled = Set(enabled);
-        }
-        let now = state.clock.now();
-        state.webhooks.stop_local(&hook.id).await;
-        // Reload the cursor the stopped worker saved, so the change keeps its progress.
-        let saved = store::find(&state.db, &hook.id).await?;
-        row.cursor = Set(saved.cursor);
-        row.retrying_since = Set(saved.retrying_since);
-        row.failing_since = Set(saved.failing_since);
-        let updated = store::update(&state.db, row, now).await?;
-        let entry = Entry::new("update_webhook", "webhook", &updated.id)
-            .detail(json!({"url": model::redacted(&updated.url), "enabled": updated.enabled}));
-        audit::record(&state.db, &Actor::from(&principal), entry, now).await;
-        state.webhooks.changed.notify_one();
+            None => None,
+        };
+        let kinds = match input.kinds {
+            MaybeUndefined::Value(k) => MaybeUndefined::Value(kinds_filter("input.kinds", &k)?),
+            MaybeUndefined::Null => MaybeUndefined::Null,
+            MaybeUndefined::Undefined => MaybeUndefined::Undefined,
+        };
+        let cameras = match input.camera_ids {
+            MaybeUndefined::Value(ids) => {
+                MaybeUndefined::Value(camera_filter(ctx, "input.cameraIds", &ids)?)
+            }
+            MaybeUndefined::Null => MaybeUndefined::Null,
+            MaybeUndefined::Undefined => MaybeUndefined::Undefined,
+        };
+        let (updated, now) = change(
+            state,
+            &principal,
+            &hook.id,
+            "update_webhook",
+            |row| {
+                if let Some(url) = url {
+                    row.url = Set(url);
+                }
+                set_or_clear(&mut row.kinds, kinds);
+                set_or_clear(&mut row.camera_ids, cameras);
+                set_or_clear(&mut row.min_severity, input.min_severity);
+                if let Some(enabled) = input.enabled {
+                    row.enabled = Set(enabled);
+                }
+            },
+            |updated| json!({"url": model::redacted(&updated.url), "enabled": updated.enabled}),
+        )
+        .await?;
         Ok(Webhook::from_row(updated, now))
     }
 
@@ -420,20 +421,22 @@ impl WebhooksMutation {
             Some(s) => model::parse_secret("secret", s)?,
             None => model::generate_secret(),
         };
-        let now = state.clock.now();
-        state.webhooks.stop_local(&hook.id).await;
-        let saved = store::find(&state.db, &hook.id).await?;
-        let mut row = saved.clone().into_active_model();
-        row.previous_secret = Set(Some(saved.secret));
-        row.previous_secret_until = Set(Some(
-            now + chrono::Duration::seconds(i64::from(overlap_seconds)),
-        ));
-        row.secret = Set(secret.clone());
-        let updated = store::update(&state.db, row, now).await?;
-        let entry = Entry::new("rotate_webhook_secret", "webhook", &updated.id)
-            .detail(json!({"overlapSeconds": overlap_seconds}));
-        audit::record(&state.db, &Actor::from(&principal), entry, now).await;
-        state.webhooks.changed.notify_one();
+        let until = state.clock.now() + chrono::Duration::seconds(i64::from(overlap_seconds));
+        let new_secret = secret.clone();
+        let (updated, now) = change(
+            state,
+            &principal,
+            &hook.id,
+            "rotate_webhook_secret",
+            |row| {
+                let mut previous = row.secret.clone();
+                row.previous_secret = Set(previous.take());
+                row.previous_secret_until = Set(Some(until));
+                row.secret = Set(new_secret);
+            },
+            |_| json!({"overlapSeconds": overlap_seconds}),
+        )
+        .await?;
         Ok(CreatedWebhook {
             webhook: Webhook::from_row(updated, now),
             secret,
@@ -453,17 +456,18 @@ impl WebhooksMutation {
         let seq: i64 = decode_cursor(&after)?
             .parse()
             .map_err(|_| AppError::bad_input("after", "not a cursor this server issued"))?;
-        let now = state.clock.now();
-        state.webhooks.stop_local(&hook.id).await;
-        let saved = store::find(&state.db, &hook.id).await?;
-        let mut row = saved.into_active_model();
-        row.cursor = Set(seq.max(0));
-        row.retrying_since = Set(None);
-        let updated = store::update(&state.db, row, now).await?;
-        let entry =
-            Entry::new("redeliver_webhook", "webhook", &updated.id).detail(json!({"after": seq}));
-        audit::record(&state.db, &Actor::from(&principal), entry, now).await;
-        state.webhooks.changed.notify_one();
+        let (updated, now) = change(
+            state,
+            &principal,
+            &hook.id,
+            "redeliver_webhook",
+            |row| {
+                row.cursor = Set(seq.max(0));
+                row.retrying_since = Set(None);
+            },
+            |_| json!({"after": seq}),
+        )
+        .await?;
         Ok(Webhook::from_row(updated, now))
     }
 
@@ -483,6 +487,41 @@ impl WebhooksMutation {
         audit::record(&state.db, &Actor::from(&principal), entry, now).await;
         state.webhooks.changed.notify_one();
         Ok(id)
+    }
+}
+
+/// Changes a webhook as its worker left it: stops this instance's worker (it saves its progress
+/// first), applies `edit` to the saved row, bumps `updated_at` (a worker on another instance
+/// stops at its next save), audits `action` with `detail`, and wakes the supervisor.
+async fn change(
+    state: &crate::state::AppState,
+    principal: &Principal,
+    id: &str,
+    action: &str,
+    edit: impl FnOnce(&mut webhook::ActiveModel),
+    detail: impl FnOnce(&webhook::Model) -> serde_json::Value,
+) -> Result<(webhook::Model, DateTime<Utc>), AppError> {
+    state.webhooks.stop_local(id).await;
+    let mut row = store::find(&state.db, id).await?.into_active_model();
+    edit(&mut row);
+    let now = state.clock.now();
+    let updated = store::update(&state.db, row, now).await?;
+    let entry = Entry::new(action, "webhook", &updated.id).detail(detail(&updated));
+    audit::record(&state.db, &Actor::from(principal), entry, now).await;
+    state.webhooks.changed.notify_one();
+    Ok((updated, now))
+}
+
+/// A nullable column from an input field: omitted keeps it, null clears it.
+fn set_or_clear<T>(column: &mut sea_orm::ActiveValue<Option<T>>, value: MaybeUndefined<T>)
+where
+    T: Into<sea_orm::Value>,
+    Option<T>: Into<sea_orm::Value>,
+{
+    match value {
+        MaybeUndefined::Undefined => {}
+        MaybeUndefined::Null => *column = Set(None),
+        MaybeUndefined::Value(v) => *column = Set(Some(v)),
     }
 }
 

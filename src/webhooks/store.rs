@@ -56,40 +56,63 @@ pub async fn owner_scope(
     Ok(Some(crate::auth::sessions::scope_from_json(ids.as_ref())))
 }
 
-/// The events a webhook receives: its kinds, cameras and severity floor, within its owner's
-/// scope (events without a camera only for an owner who sees every camera).
-pub fn condition(hook: &webhook::Model, scope: &CameraScope) -> Condition {
-    let mut c = Condition::all();
-    if let CameraScope::Cameras(ids) = scope {
-        c = c.add(event::Column::CameraId.is_in(ids.clone()));
-    }
-    if let Some(ids) = json_list(hook.camera_ids.as_ref()) {
-        c = c.add(event::Column::CameraId.is_in(ids));
-    }
-    if let Some(kinds) = json_list(hook.kinds.as_ref()) {
-        c = c.add(event::Column::Kind.is_in(kinds));
-    }
-    if let Some(min) = hook.min_severity {
-        c = c.add(event::Column::Severity.is_in(crate::events::model::at_least(min)));
-    }
-    c
+/// The events a webhook receives: its kinds, cameras and severity floor, parsed once from the
+/// stored row, within its owner's scope (events without a camera only for an owner who sees
+/// every camera).
+#[derive(Debug, Clone)]
+pub struct Filter {
+    kinds: Option<Vec<String>>,
+    cameras: Option<Vec<String>>,
+    min_severity: Option<crate::events::model::Severity>,
 }
 
-/// [`condition`] applied to one event in memory (for events taken from the bus).
-pub fn wants(hook: &webhook::Model, scope: &CameraScope, e: &event::Model) -> bool {
-    let camera_ok = |allowed: &[String]| {
-        e.camera_id
-            .as_ref()
-            .is_some_and(|c| allowed.iter().any(|a| a == c))
-    };
-    let scoped = match scope {
-        CameraScope::All => true,
-        CameraScope::Cameras(ids) => camera_ok(ids),
-    };
-    scoped
-        && json_list(hook.camera_ids.as_ref()).is_none_or(|ids| camera_ok(&ids))
-        && json_list(hook.kinds.as_ref()).is_none_or(|kinds| kinds.contains(&e.kind))
-        && hook.min_severity.is_none_or(|min| e.severity >= min)
+impl Filter {
+    /// The filter of a stored webhook.
+    pub fn of(hook: &webhook::Model) -> Filter {
+        Filter {
+            kinds: json_list(hook.kinds.as_ref()),
+            cameras: json_list(hook.camera_ids.as_ref()),
+            min_severity: hook.min_severity,
+        }
+    }
+
+    /// As a query condition on the event log.
+    pub fn condition(&self, scope: &CameraScope) -> Condition {
+        let mut c = Condition::all();
+        if let CameraScope::Cameras(ids) = scope {
+            c = c.add(event::Column::CameraId.is_in(ids.clone()));
+        }
+        if let Some(ids) = &self.cameras {
+            c = c.add(event::Column::CameraId.is_in(ids.clone()));
+        }
+        if let Some(kinds) = &self.kinds {
+            c = c.add(event::Column::Kind.is_in(kinds.clone()));
+        }
+        if let Some(min) = self.min_severity {
+            c = c.add(event::Column::Severity.is_in(crate::events::model::at_least(min)));
+        }
+        c
+    }
+
+    /// [`condition`](Self::condition) applied to one event in memory (events from the bus).
+    pub fn wants(&self, scope: &CameraScope, e: &event::Model) -> bool {
+        let camera_ok = |allowed: &[String]| {
+            e.camera_id
+                .as_ref()
+                .is_some_and(|c| allowed.iter().any(|a| a == c))
+        };
+        let scoped = match scope {
+            CameraScope::All => true,
+            CameraScope::Cameras(ids) => camera_ok(ids),
+        };
+        scoped
+            && self.cameras.as_deref().is_none_or(camera_ok)
+            && self
+                .kinds
+                .as_ref()
+                .is_none_or(|kinds| kinds.contains(&e.kind))
+            && self.min_severity.is_none_or(|min| e.severity >= min)
+    }
 }
 
 /// A stored JSON list of strings (`None` for null: no restriction).

@@ -12,33 +12,13 @@ use crate::helpers::process::{admin_token, call, fresh_database, start_server_en
 use crate::helpers::{Backend, TestApp};
 
 async fn camera_with_zone(app: &TestApp) -> String {
-    app.gql(
-        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
-        json!({"i": {"id": "c1", "name": "Front door", "streamUrl": "rtsp://127.0.0.1:9/x", "recordEnabled": false}}),
-        app.admin(),
-    )
-    .await;
-    app.gql(
-        "mutation($i: CreateZoneInput!) { createZone(input: $i) { id } }",
-        json!({"i": {"cameraId": "c1", "name": "porch", "confirmFrames": 1, "labels": ["person"],
-            "points": [{"x": 0.0, "y": 0.0}, {"x": 1.0, "y": 0.0}, {"x": 1.0, "y": 1.0}, {"x": 0.0, "y": 1.0}]}}),
-        app.admin(),
-    )
-    .await["createZone"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    app.camera("c1", "Front door").await;
+    app.whole_frame_zone("c1", "porch", "INFO").await
 }
 
 async fn enter(app: &TestApp, track: &str) {
-    app.gql(
-        "mutation($i: DetectionBatchInput!) { ingestDetections(input: $i) { events } }",
-        json!({"i": {"cameraId": "c1", "taskType": "detect", "frameId": format!("f-{track}"),
-            "capturedAt": chrono::Utc::now().to_rfc3339(),
-            "detections": [{"label": "person", "confidence": 0.9, "trackId": track, "bbox": {"x": 0.4, "y": 0.4, "w": 0.1, "h": 0.1}}]}}),
-        app.admin(),
-    )
-    .await;
+    app.person_in_frame("c1", &format!("f-{track}"), track)
+        .await;
 }
 
 async fn events_occupancy_and_discovery_reach_the_broker(backend: Backend) {

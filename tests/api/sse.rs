@@ -134,19 +134,8 @@ both!(a_reconnect_with_last_event_id_resumes_with_no_gap_and_no_duplicate);
 async fn a_scoped_token_sees_only_its_cameras_and_a_revoked_one_is_cut_off(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for id in ["c1", "c2"] {
-        app.gql(
-            "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
-            json!({"i": {"id": id, "name": id, "streamUrl": "rtsp://127.0.0.1:9/x", "recordEnabled": false}}),
-            app.admin(),
-        )
-        .await;
-        app.gql(
-            "mutation($i: CreateZoneInput!) { createZone(input: $i) { id } }",
-            json!({"i": {"cameraId": id, "name": "all", "confirmFrames": 1, "labels": ["person"],
-                "points": [{"x": 0.0, "y": 0.0}, {"x": 1.0, "y": 0.0}, {"x": 1.0, "y": 1.0}, {"x": 0.0, "y": 1.0}]}}),
-            app.admin(),
-        )
-        .await;
+        app.camera(id, id).await;
+        app.whole_frame_zone(id, "all", "INFO").await;
     }
     let (key_id, _, scoped) = app.api_key("viewer", Some(vec!["c1"])).await;
     let mut stream = SseClient::post(
@@ -158,14 +147,8 @@ async fn a_scoped_token_sees_only_its_cameras_and_a_revoked_one_is_cut_off(backe
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     for (camera, track) in [("c2", "x"), ("c1", "a"), ("c2", "y"), ("c1", "b")] {
-        app.gql(
-            "mutation($i: DetectionBatchInput!) { ingestDetections(input: $i) { events } }",
-            json!({"i": {"cameraId": camera, "taskType": "detect", "frameId": format!("{camera}{track}"),
-                "capturedAt": chrono::Utc::now().to_rfc3339(),
-                "detections": [{"label": "person", "confidence": 0.9, "trackId": track, "bbox": {"x": 0.4, "y": 0.4, "w": 0.1, "h": 0.1}}]}}),
-            app.admin(),
-        )
-        .await;
+        app.person_in_frame(camera, &format!("{camera}{track}"), track)
+            .await;
     }
     for track in ["a", "b"] {
         let e = stream.next().await.json();

@@ -17,39 +17,19 @@ use crate::helpers::receiver::{Answer, Receiver, verifies};
 
 const CREATE: &str = "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { secret webhook { id url state ownerId kinds cameraIds } } }";
 const DELIVERIES: &str = "query($id: ID!) { webhookDeliveries(webhookId: $id, first: 50) { totalCount edges { node { eventId attempt status ok latencyMs error responsePrefix } } } }";
-const INGEST: &str =
-    "mutation($i: DetectionBatchInput!) { ingestDetections(input: $i) { events } }";
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwMfKQ9r8GKYqr";
 
 async fn camera_with_zone(app: &TestApp, id: &str) {
-    app.gql(
-        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
-        json!({"i": {"id": id, "name": id, "streamUrl": "rtsp://127.0.0.1:9/x", "recordEnabled": false}}),
-        app.admin(),
-    )
-    .await;
-    app.gql(
-        "mutation($i: CreateZoneInput!) { createZone(input: $i) { id } }",
-        json!({"i": {"cameraId": id, "name": "all", "confirmFrames": 1, "labels": ["person"], "severity": "WARNING",
-            "points": [{"x": 0.0, "y": 0.0}, {"x": 1.0, "y": 0.0}, {"x": 1.0, "y": 1.0}, {"x": 0.0, "y": 1.0}]}}),
-        app.admin(),
-    )
-    .await;
+    app.camera(id, id).await;
+    app.whole_frame_zone(id, "all", "WARNING").await;
 }
 
 /// One frame with a new track inside the zone: its ZONE_ENTER (and the exit of the track before).
 async fn enter(app: &TestApp, camera: &str, track: &str) {
     let events = app
-        .gql(
-            INGEST,
-            json!({"i": {"cameraId": camera, "taskType": "detect", "frameId": format!("{camera}-{track}"),
-                "capturedAt": chrono::Utc::now().to_rfc3339(),
-                "detections": [{"label": "person", "confidence": 0.9, "trackId": track, "bbox": {"x": 0.4, "y": 0.4, "w": 0.1, "h": 0.1}}]}}),
-            app.admin(),
-        )
-        .await["ingestDetections"]["events"]
-        .clone();
-    assert!(events.as_i64().unwrap() >= 1, "{events}");
+        .person_in_frame(camera, &format!("{camera}-{track}"), track)
+        .await;
+    assert!(events >= 1, "{events}");
 }
 
 fn allow_loopback(app_config: &mut heldar::config::Config) {

@@ -228,6 +228,46 @@ impl TestApp {
             .to_owned()
     }
 
+    /// A camera that records nothing (its stream is unreachable), created by the admin.
+    pub async fn camera(&self, id: &str, name: &str) {
+        self.gql(
+            "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+            json!({"i": {"id": id, "name": name, "streamUrl": "rtsp://127.0.0.1:9/x", "recordEnabled": false}}),
+            self.admin(),
+        )
+        .await;
+    }
+
+    /// A region over the whole frame of `camera` counting persons from their first frame; its id.
+    pub async fn whole_frame_zone(&self, camera: &str, name: &str, severity: &str) -> String {
+        self.gql(
+            "mutation($i: CreateZoneInput!) { createZone(input: $i) { id } }",
+            json!({"i": {"cameraId": camera, "name": name, "confirmFrames": 1, "labels": ["person"], "severity": severity,
+                "points": [{"x": 0.0, "y": 0.0}, {"x": 1.0, "y": 0.0}, {"x": 1.0, "y": 1.0}, {"x": 0.0, "y": 1.0}]}}),
+            self.admin(),
+        )
+        .await["createZone"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// One frame `frame` of `camera` with a person (track `track`) in the middle, ingested by
+    /// the admin; the events it made (a ZONE_ENTER in a whole-frame zone, and the exit of a
+    /// track the frame no longer shows).
+    pub async fn person_in_frame(&self, camera: &str, frame: &str, track: &str) -> i64 {
+        self.gql(
+            "mutation($i: DetectionBatchInput!) { ingestDetections(input: $i) { events } }",
+            json!({"i": {"cameraId": camera, "taskType": "detect", "frameId": frame,
+                "capturedAt": chrono::Utc::now().to_rfc3339(),
+                "detections": [{"label": "person", "confidence": 0.9, "trackId": track, "bbox": {"x": 0.4, "y": 0.4, "w": 0.1, "h": 0.1}}]}}),
+            self.admin(),
+        )
+        .await["ingestDetections"]["events"]
+            .as_i64()
+            .unwrap()
+    }
+
     pub fn ws_url(&self) -> String {
         format!("ws://127.0.0.1:{}/graphql/ws", self.port)
     }
