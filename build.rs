@@ -1,12 +1,12 @@
-//! Embeds the GraphiQL page and its assets (installed by `npm ci --prefix web`) into the binary,
-//! so GraphiQL works with no internet access. Missing files are reported and left out; the page
+//! Embeds the GraphiQL page, the player page (`/play`) and their assets (installed by `npm ci
+//! --prefix web`) into the binary, so both work with no internet access. Missing files are reported and left out; the page
 //! then explains how to install them.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 /// (URL name under /graphiql/, path under web/, content type)
-const ASSETS: &[(&str, &str, &str)] = &[
+const GRAPHIQL: &[(&str, &str, &str)] = &[
     (
         "index.html",
         "graphiql/index.html",
@@ -46,14 +46,36 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// (URL name under /play/, path under web/, content type)
+const PLAY: &[(&str, &str, &str)] = &[
+    ("index.html", "play/index.html", "text/html; charset=utf-8"),
+    ("play.js", "play/play.js", "text/javascript; charset=utf-8"),
+    ("play.css", "play/play.css", "text/css; charset=utf-8"),
+    (
+        "hls.min.js",
+        "node_modules/hls.js/dist/hls.min.js",
+        "text/javascript; charset=utf-8",
+    ),
+];
+
 fn main() {
     let root = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
     let web = Path::new(&root).join("web");
-    let mut code = String::from(
-        "/// Embedded GraphiQL files: (name, content type, bytes).\npub static ASSETS: &[(&str, &str, &[u8])] = &[\n",
+    println!(
+        "cargo:rerun-if-changed={}",
+        web.join("package-lock.json").display()
+    );
+    embed(&web, GRAPHIQL, "graphiql_assets.rs", "GraphiQL");
+    embed(&web, PLAY, "play_assets.rs", "player page");
+}
+
+/// Writes `OUT_DIR/<out>`: `ASSETS` (name, content type, bytes) and `MISSING` (paths not found).
+fn embed(web: &Path, assets: &[(&str, &str, &str)], out: &str, what: &str) {
+    let mut code = format!(
+        "/// Embedded {what} files: (name, content type, bytes).\npub static ASSETS: &[(&str, &str, &[u8])] = &[\n"
     );
     let mut missing = Vec::new();
-    for (name, rel, content_type) in ASSETS {
+    for (name, rel, content_type) in assets {
         let path = web.join(rel);
         println!("cargo:rerun-if-changed={}", path.display());
         if path.is_file() {
@@ -71,18 +93,14 @@ fn main() {
         code,
         "/// Files that were not found at build time (run `npm ci --prefix web`).\npub static MISSING: &[&str] = &{missing:?};"
     );
-    println!(
-        "cargo:rerun-if-changed={}",
-        web.join("package-lock.json").display()
-    );
     if !missing.is_empty() {
         println!(
-            "cargo:warning=GraphiQL assets missing ({}); run `npm ci --prefix web` and rebuild",
+            "cargo:warning={what} assets missing ({}); run `npm ci --prefix web` and rebuild",
             missing.join(", ")
         );
     }
-    let out = std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into());
-    if let Err(err) = std::fs::write(Path::new(&out).join("graphiql_assets.rs"), code) {
-        println!("cargo:warning=cannot write graphiql_assets.rs: {err}");
+    let dir = std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into());
+    if let Err(err) = std::fs::write(Path::new(&dir).join(out), code) {
+        println!("cargo:warning=cannot write {out}: {err}");
     }
 }

@@ -233,6 +233,10 @@ fn background_workers(state: &AppState, newest: i64) -> JoinSet<&'static str> {
         Box::pin(crate::perception::consumers::drain(state.clone())),
     );
     spawn("review", Box::pin(crate::review::run(state.clone())));
+    spawn(
+        "playback leases",
+        Box::pin(crate::playback::lease::run(state.clone())),
+    );
     spawn("mqtt", Box::pin(crate::mqtt::run(state.clone())));
     spawn(
         "webhooks",

@@ -486,6 +486,24 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(10..=86_400), global = true)]
     pub media_url_ttl_secs: u64,
 
+    /// Seconds without a fetch after which a recorded playback counts as idle: its read lease
+    /// ends and retention may delete its segments again.
+    #[arg(long, env = "HELDAR_PLAYBACK_IDLE_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3_600), global = true)]
+    pub playback_idle_secs: u64,
+
+    /// Seconds a live relay (one camera connection per camera and profile) keeps running after
+    /// its last viewer left, so a viewer who comes back finds it warm.
+    #[arg(long, env = "HELDAR_LIVE_LINGER_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=3_600), global = true)]
+    pub live_linger_secs: u64,
+
+    /// Cap on cached thumbnails and preview frames, in MiB; the oldest go first. Files of
+    /// segments retention deleted go at the next sweep.
+    #[arg(long, env = "HELDAR_PREVIEW_CACHE_MB", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..=1_048_576), global = true)]
+    pub preview_cache_mb: u64,
+
     /// Seconds between retention sweeps; 0 runs none on a timer (`runRetention` still works).
     #[arg(long, env = "HELDAR_RETENTION_INTERVAL_SECS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(0..=86_400), global = true)]

@@ -31,6 +31,8 @@ pub async fn ensure_demo_camera(state: &AppState) -> Result<bool, AppError> {
         id: Set(DEMO_CAMERA.to_owned()),
         name: Set("Demo test pattern".to_owned()),
         stream_url: Set(DEMO_SOURCE.to_owned()),
+        sub_stream_url: Set(None),
+        record_sub: Set(false),
         enabled: Set(true),
         record_enabled: Set(true),
         segment_seconds: Set(10),

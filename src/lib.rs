@@ -22,6 +22,7 @@ pub mod ids;
 pub mod mqtt;
 pub mod node;
 pub mod perception;
+pub mod playback;
 pub mod retention;
 pub mod review;
 pub mod schema;

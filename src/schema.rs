@@ -37,6 +37,7 @@ pub struct QueryRoot(
     AiQuery,
     WebhooksQuery,
     ReviewQuery,
+    crate::playback::graphql::WatchQuery,
 );
 
 /// Every mutation field, one feature object per line.

@@ -70,6 +70,8 @@ pub struct AppState {
     pub webhooks: Arc<crate::webhooks::delivery::Webhooks>,
     /// Review items as they open and grow, for `reviewItems` subscribers.
     pub review_updates: tokio::sync::broadcast::Sender<entity::review_item::Model>,
+    /// Watching footage: playback leases and live relays.
+    pub watch: Arc<crate::playback::Watch>,
 }
 
 impl AppState {
@@ -126,6 +128,7 @@ impl AppState {
                 config.webhook_concurrency as usize,
             )),
             review_updates: tokio::sync::broadcast::channel(buffer.max(16)).0,
+            watch: Default::default(),
             config: Arc::new(config),
         }
     }

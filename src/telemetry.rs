@@ -82,11 +82,32 @@ fn describe() {
     describe_operations();
 }
 
+/// Watching footage: playlists served, live viewers and relays, frames skipped.
+fn describe_watch() {
+    metrics::describe_counter!(
+        "heldar_playback_playlists_total",
+        "Recorded playback playlists served"
+    );
+    metrics::describe_gauge!(
+        "heldar_live_viewers",
+        "Live viewers (websocket and HLS sessions) by camera and profile"
+    );
+    metrics::describe_counter!(
+        "heldar_live_dropped_frames_total",
+        "Frames skipped for live viewers that fell behind (each skip lands on a keyframe)"
+    );
+    metrics::describe_gauge!(
+        "heldar_live_relays",
+        "Running live relays: one camera connection per camera and profile"
+    );
+}
+
 /// The operator's metrics: cameras, recording, indexing, disk, retention, exports, ingest,
 /// events and their delivery.
 fn describe_operations() {
     use metrics::Unit;
     metrics::describe_gauge!("heldar_cameras", "Cameras by recorder state");
+    describe_watch();
     metrics::describe_counter!(
         "heldar_recorder_restarts_total",
         "Recorder (ffmpeg) exits that led to a restart, by camera and reason"
@@ -174,6 +195,27 @@ pub fn segment_indexed(camera_id: &str, delay: f64) {
     metrics::counter!("heldar_indexed_segments_total", "camera" => camera_id.to_owned())
         .increment(1);
     metrics::histogram!("heldar_indexer_delay_seconds").record(delay.max(0.0));
+}
+
+/// A recorded playback playlist was served.
+pub fn playback_playlist() {
+    metrics::counter!("heldar_playback_playlists_total").increment(1);
+}
+
+/// The live viewers of one camera's profile changed to `viewers`.
+pub fn live_viewers(camera_id: &str, profile: &str, viewers: usize) {
+    metrics::gauge!("heldar_live_viewers", "camera" => camera_id.to_owned(), "profile" => profile.to_owned())
+        .set(viewers as f64);
+}
+
+/// A slow live viewer was skipped ahead past `frames` frames.
+pub fn live_dropped(frames: u64) {
+    metrics::counter!("heldar_live_dropped_frames_total").increment(frames);
+}
+
+/// The number of running live relays changed to `relays`.
+pub fn live_relays(relays: usize) {
+    metrics::gauge!("heldar_live_relays").set(relays as f64);
 }
 
 /// One indexer pass took `seconds`.

@@ -24,6 +24,10 @@ pub struct Model {
     pub retention_hours: i32,
     /// Largest footage size for this camera, in bytes; NULL = no quota.
     pub storage_quota_bytes: Option<i64>,
+    /// Lower-resolution stream (live view, the AI sampler), credentials included; NULL = none.
+    pub sub_stream_url: Option<String>,
+    /// Record the sub stream too (beside the main one).
+    pub record_sub: bool,
     /// Creation time.
     pub created_at: DateTimeUtc,
     /// Last change.

@@ -34,6 +34,14 @@ pub struct Model {
     pub evidence_locked: bool,
     /// Index time.
     pub created_at: DateTimeUtc,
+    /// Stream profile: `main` (what coverage, exports and snapshots use) or `sub`.
+    pub profile: String,
+    /// Where the first fragment starts (the init segment's length); NULL until read.
+    pub media_offset: Option<i64>,
+    /// Ticks per second of the video track; NULL until read.
+    pub timescale: Option<i32>,
+    /// Exact media duration in `timescale` ticks; NULL until read.
+    pub duration_ticks: Option<i64>,
 }
 
 /// Relations of `segments`.

@@ -12,6 +12,7 @@ mod m20261124_000007_ai;
 mod m20261124_000008_camera_owners;
 mod m20261130_000009_instances;
 mod m20261130_000010_integrations;
+mod m20261130_000011_watch;
 
 /// Applies Heldar's migrations in order.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000008_camera_owners::Migration),
             Box::new(m20261130_000009_instances::Migration),
             Box::new(m20261130_000010_integrations::Migration),
+            Box::new(m20261130_000011_watch::Migration),
         ]
     }
 }

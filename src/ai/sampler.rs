@@ -160,7 +160,8 @@ impl Samplers {
         for (key, want, grant) in &planned {
             let url = cameras
                 .get(&key.0)
-                .map(|c| c.stream_url.clone())
+                // SUB reads the sub stream when the camera has one (decoding it costs a fraction).
+                .map(|c| crate::playback::live_http::stream_url(c, key.1))
                 .unwrap_or_default();
             let fingerprint = format!("{:.3}|{}|{url}", grant.fps, grant.width);
             self.set_planned(key, *want, *grant, &fingerprint);

@@ -33,6 +33,9 @@ pub struct Camera {
     pub stream_url: String,
     /// Whether the stream URL carries a password.
     pub has_password: bool,
+    /// The lighter sub stream (live grids, the AI sampler), masked like `streamUrl`; null when
+    /// the camera has none.
+    pub sub_stream_url: Option<String>,
     /// A disabled camera is neither recorded nor analysed.
     pub enabled: bool,
     /// Whether the camera is recorded.
@@ -56,6 +59,7 @@ impl From<camera::Model> for Camera {
             name: m.name,
             stream_url: model::masked(&m.stream_url),
             has_password: model::has_password(&m.stream_url),
+            sub_stream_url: m.sub_stream_url.as_deref().map(model::masked),
             enabled: m.enabled,
             record_enabled: m.record_enabled,
             segment_seconds: m.segment_seconds,
@@ -90,6 +94,12 @@ pub struct CameraStatus {
 
 #[ComplexObject]
 impl Camera {
+    /// People watching this camera live right now on this server (websocket viewers and HLS
+    /// clients of every profile); one camera connection serves them all.
+    async fn live_viewers(&self, ctx: &Context<'_>) -> Result<i32, AppError> {
+        Ok(ctx.state()?.watch.live.viewers(&self.id) as i32)
+    }
+
     /// Recorder status; DISABLED when the camera or its recording is off.
     async fn status(&self, ctx: &Context<'_>) -> Result<CameraStatus, AppError> {
         let row = entity::camera_status::Entity::find_by_id(self.id.to_string())
@@ -133,6 +143,8 @@ pub struct CreateCameraInput {
     pub name: String,
     /// Source: rtsp, rtsps, http or https URL, credentials included (`file:` and `lavfi:` need HELDAR_ALLOW_LOCAL_SOURCES).
     pub stream_url: String,
+    /// Optional sub stream, same rules as `streamUrl`: lighter, for live view and the AI sampler.
+    pub sub_stream_url: Option<String>,
     /// Requested id (slugified); the slug of the name when omitted.
     pub id: Option<String>,
     /// Whether the camera is enabled (default true).
@@ -156,6 +168,8 @@ pub struct UpdateCameraInput {
     pub name: Option<String>,
     /// New source URL; a `***` password keeps the stored one if scheme, host and port are unchanged.
     pub stream_url: Option<String>,
+    /// New sub stream URL (a `***` password keeps the stored one); null removes the sub stream.
+    pub sub_stream_url: async_graphql::MaybeUndefined<String>,
     /// Enable or disable the camera; a disabled camera is neither recorded nor analysed.
     pub enabled: Option<bool>,
     /// Start or stop recording.
@@ -275,6 +289,13 @@ impl CamerasMutation {
             &input.stream_url,
             state.config.allow_local_sources,
         )?;
+        let sub_url = input
+            .sub_stream_url
+            .as_deref()
+            .map(|raw| {
+                StreamUrl::parse("input.subStreamUrl", raw, state.config.allow_local_sources)
+            })
+            .transpose()?;
         let segment_seconds = model::check_range(
             "input.segmentSeconds",
             input.segment_seconds,
@@ -303,6 +324,8 @@ impl CamerasMutation {
             id: Set(id.clone()),
             name: Set(name.clone()),
             stream_url: Set(url.expose().to_owned()),
+            sub_stream_url: Set(sub_url.as_ref().map(|u| u.expose().to_owned())),
+            record_sub: Set(false),
             enabled: Set(input.enabled.unwrap_or(true)),
             record_enabled: Set(input.record_enabled.unwrap_or(true)),
             segment_seconds: Set(segment_seconds),
@@ -341,6 +364,19 @@ impl CamerasMutation {
             ),
             None => None,
         };
+        let sub_url = match &input.sub_stream_url {
+            async_graphql::MaybeUndefined::Undefined => None,
+            async_graphql::MaybeUndefined::Null => Some(None),
+            async_graphql::MaybeUndefined::Value(raw) => {
+                let parsed =
+                    StreamUrl::parse("input.subStreamUrl", raw, state.config.allow_local_sources)?;
+                let parsed = match &current.sub_stream_url {
+                    Some(stored) => parsed.keeping_password_of("input.subStreamUrl", stored)?,
+                    None => parsed,
+                };
+                Some(Some(parsed.expose().to_owned()))
+            }
+        };
         let segment_seconds = model::check_range(
             "input.segmentSeconds",
             input.segment_seconds,
@@ -362,6 +398,7 @@ impl CamerasMutation {
         let changes = CameraChanges {
             name: name.clone(),
             stream_url: url.as_ref().map(|u| u.expose().to_owned()),
+            sub_stream_url: sub_url.clone(),
             enabled: input.enabled,
             record_enabled: input.record_enabled,
             segment_seconds,
@@ -373,6 +410,7 @@ impl CamerasMutation {
         let detail = json!({
             "name": name,
             "streamUrlChanged": url.is_some(),
+            "subStreamUrlChanged": sub_url.is_some(),
             "enabled": input.enabled,
             "recordEnabled": input.record_enabled,
             "segmentSeconds": segment_seconds,

@@ -154,6 +154,8 @@ pub struct CameraChanges {
     pub name: Option<String>,
     /// New stream URL, with its password.
     pub stream_url: Option<String>,
+    /// New sub stream URL (`Some(None)` removes it).
+    pub sub_stream_url: Option<Option<String>>,
     /// Enable or disable the camera.
     pub enabled: Option<bool>,
     /// Switch recording on or off.
@@ -174,7 +176,11 @@ pub async fn update(
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     use sea_orm::sea_query::SimpleExpr;
-    let set: [(camera::Column, Option<SimpleExpr>); 7] = [
+    let set: [(camera::Column, Option<SimpleExpr>); 8] = [
+        (
+            camera::Column::SubStreamUrl,
+            changes.sub_stream_url.clone().map(Expr::value),
+        ),
         (camera::Column::Name, changes.name.clone().map(Expr::value)),
         (
             camera::Column::StreamUrl,

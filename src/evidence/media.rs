@@ -45,6 +45,27 @@ async fn allowed(
     signed: &Signed,
     camera_id: &str,
 ) -> Result<(), Response> {
+    allowed_with(
+        state,
+        headers,
+        path,
+        signed,
+        camera_id,
+        Capability::VideoExport,
+    )
+    .await
+}
+
+/// Who may fetch: a valid signature for this exact path, or a bearer, whose credential holds
+/// `capability` on the camera now.
+pub async fn allowed_with(
+    state: &HttpState,
+    headers: &HeaderMap,
+    path: &str,
+    signed: &Signed,
+    camera_id: &str,
+    capability: Capability,
+) -> Result<(), Response> {
     let auth = if let (Some(expires), Some(sub), Some(sig)) =
         (signed.expires, &signed.sub, &signed.sig)
     {
@@ -75,11 +96,11 @@ async fn allowed(
     };
     match auth {
         RequestAuth::Authenticated(p) => {
-            if !p.can(Capability::VideoExport) {
+            if !p.can(capability) {
                 Err(refusal(
                     StatusCode::FORBIDDEN,
                     "FORBIDDEN",
-                    "the `video:export` capability is needed",
+                    &format!("the `{}` capability is needed", capability.slug()),
                 ))
             } else if !p.scope.allows(camera_id) {
                 Err(refusal(

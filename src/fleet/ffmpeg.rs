@@ -47,14 +47,11 @@ pub fn input_args(url: &str) -> Vec<String> {
     args
 }
 
-/// The recorder: copy the stream's first video track (a generated test pattern is encoded
-/// once, with a keyframe a second) into fragmented MP4 segments named by their UTC start.
-pub fn record_args(url: &str, segment_seconds: i32, dir: &Path) -> Vec<String> {
-    let mut args = strings(["-nostdin", "-hide_banner", "-loglevel", "warning", "-y"]);
-    args.extend(input_args(url));
-    args.extend(strings(["-map", "0:v:0"]));
+/// The stream's first video track, copied; a generated test pattern is raw video, so it is
+/// encoded once (H.264, a keyframe a second).
+fn first_video_track(url: &str) -> Vec<String> {
+    let mut args = strings(["-map", "0:v:0"]);
     if url.starts_with("lavfi:") {
-        // A generated test pattern is raw video: it has to be encoded once; real cameras are copied.
         args.extend(strings([
             "-c:v",
             "libx264",
@@ -70,6 +67,15 @@ pub fn record_args(url: &str, segment_seconds: i32, dir: &Path) -> Vec<String> {
     } else {
         args.extend(strings(["-c", "copy"]));
     }
+    args
+}
+
+/// The recorder: copy the stream's first video track (a generated test pattern is encoded
+/// once, with a keyframe a second) into fragmented MP4 segments named by their UTC start.
+pub fn record_args(url: &str, segment_seconds: i32, dir: &Path) -> Vec<String> {
+    let mut args = strings(["-nostdin", "-hide_banner", "-loglevel", "warning", "-y"]);
+    args.extend(input_args(url));
+    args.extend(first_video_track(url));
     args.extend(strings([
         "-f",
         "segment",
@@ -85,6 +91,44 @@ pub fn record_args(url: &str, segment_seconds: i32, dir: &Path) -> Vec<String> {
         "1",
     ]));
     args.push(dir.join("%Y%m%d_%H%M%S.mp4").display().to_string());
+    args
+}
+
+/// A live relay: the stream's first video track as fragmented MP4 on stdout, a fragment at
+/// each keyframe and at least every 200 ms, flushed at once (a generated test pattern is
+/// encoded with a keyframe a second, as the recorder does; real cameras are copied).
+pub fn live_args(url: &str) -> Vec<String> {
+    let mut args = strings(["-nostdin", "-hide_banner", "-loglevel", "warning"]);
+    if url.starts_with("lavfi:") {
+        // Generated frames need no probing; probing would hold back the first seconds.
+        args.extend(strings([
+            "-probesize",
+            "32",
+            "-analyzeduration",
+            "1",
+            "-fpsprobesize",
+            "0",
+        ]));
+    } else {
+        args.extend(strings(["-fflags", "nobuffer", "-flags", "low_delay"]));
+    }
+    args.extend(input_args(url));
+    args.extend(first_video_track(url));
+    if url.starts_with("lavfi:") {
+        // Frames leave as they come, however irregular a paced test source is.
+        args.extend(strings(["-fps_mode", "passthrough"]));
+    }
+    args.extend(strings([
+        "-f",
+        "mp4",
+        "-movflags",
+        "frag_keyframe+empty_moov+default_base_moof",
+        "-frag_duration",
+        "200000",
+        "-flush_packets",
+        "1",
+        "pipe:1",
+    ]));
     args
 }
 

@@ -153,7 +153,7 @@ fn window(from: DateTime<Utc>, to: DateTime<Utc>, max: Duration) -> Result<TimeR
 }
 
 /// Coverage of one camera (scope and capability checked by the caller).
-async fn coverage(
+pub async fn coverage(
     ctx: &Context<'_>,
     camera_id: &str,
     window: TimeRange,

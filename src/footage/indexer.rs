@@ -117,7 +117,7 @@ pub enum IndexDecision {
     /// A new segment, and the gap before it when the hole is long enough.
     Insert {
         /// The row to insert.
-        segment: segment::Model,
+        segment: Box<segment::Model>,
         /// The recorded hole between the previous segment's end and this one's start.
         gap: Option<(DateTime<Utc>, DateTime<Utc>)>,
     },
@@ -148,7 +148,7 @@ pub fn plan_insert(
         .filter(|prev_end| (start - *prev_end).num_seconds() > GAP_EVENT_S)
         .map(|prev_end| (prev_end, start));
     IndexDecision::Insert {
-        segment: segment::Model {
+        segment: Box::new(segment::Model {
             id: new_id("seg"),
             camera_id: camera_id.to_owned(),
             path: rel,
@@ -162,7 +162,11 @@ pub fn plan_insert(
             read_locks: 0,
             evidence_locked: false,
             created_at: now,
-        },
+            profile: "main".to_owned(),
+            media_offset: None,
+            timescale: None,
+            duration_ticks: None,
+        }),
         gap,
     }
 }
@@ -194,11 +198,12 @@ async fn index_file(
     };
     let prev_end = previous_end(&state.db, &camera.id, start).await?;
     let now = state.clock.now();
-    let IndexDecision::Insert { segment, gap } =
+    let IndexDecision::Insert { mut segment, gap } =
         plan_insert(&camera.id, rel, start, size, &probe, prev_end, now)
     else {
         return Ok(false);
     };
+    crate::playback::layout::fill(&mut segment, &dir.join(name)).await;
     let gap = gap.map(|(from, to)| NewGap {
         from,
         to,
@@ -266,6 +271,18 @@ async fn repair(
     if let Some(end) = new_end {
         update = update.col_expr(segment::Column::EndMs, Expr::value(end));
     }
+    let mut grown = existing.clone();
+    crate::playback::layout::fill(&mut grown, file).await;
+    update = update
+        .col_expr(
+            segment::Column::MediaOffset,
+            Expr::value(grown.media_offset),
+        )
+        .col_expr(segment::Column::Timescale, Expr::value(grown.timescale))
+        .col_expr(
+            segment::Column::DurationTicks,
+            Expr::value(grown.duration_ticks),
+        );
     let txn = state.db.begin().await?;
     update.exec(&txn).await?;
     match new_end {

@@ -232,8 +232,13 @@ pub async fn ranges_overlapping(
 pub const MAX_SEGMENT_SPAN: Duration = Duration::hours(2);
 
 fn overlapping(camera_id: &str, window: TimeRange) -> Condition {
+    overlapping_in(camera_id, window, "main")
+}
+
+fn overlapping_in(camera_id: &str, window: TimeRange, profile: &str) -> Condition {
     Condition::all()
         .add(segment::Column::CameraId.eq(camera_id))
+        .add(segment::Column::Profile.eq(profile))
         .add(segment::Column::StartMs.gt((window.from - MAX_SEGMENT_SPAN).timestamp_millis()))
         .add(segment::Column::StartMs.lt(window.to.timestamp_millis()))
         .add(segment::Column::EndMs.gt(window.from.timestamp_millis()))
@@ -248,6 +253,21 @@ pub async fn segments_overlapping(
 ) -> Result<Vec<segment::Model>, AppError> {
     Ok(segment::Entity::find()
         .filter(overlapping(camera_id, window))
+        .order_by_asc(segment::Column::StartMs)
+        .order_by_asc(segment::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Every segment of one stream profile (`main` or `sub`) overlapping the window, in start order.
+pub async fn profile_segments_overlapping(
+    db: &impl ConnectionTrait,
+    camera_id: &str,
+    window: TimeRange,
+    profile: &str,
+) -> Result<Vec<segment::Model>, AppError> {
+    Ok(segment::Entity::find()
+        .filter(overlapping_in(camera_id, window, profile))
         .order_by_asc(segment::Column::StartMs)
         .order_by_asc(segment::Column::Id)
         .all(db)

@@ -6,10 +6,10 @@ use std::time::Instant;
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, BatchResponse};
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, RawQuery, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Router};
 use http_body_util::{BodyExt, Limited};
@@ -461,48 +461,12 @@ async fn graphql_ws(
 const CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'";
 
 fn graphiql_page() -> Response {
-    match assets::ASSETS.iter().find(|(name, _, _)| *name == "index.html") {
-        Some((_, content_type, bytes)) if assets::MISSING.is_empty() => (
-            [
-                (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-                (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)),
-                (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-            ],
-            Bytes::from_static(bytes),
-        )
-            .into_response(),
-        _ => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))],
-            format!(
-                "GraphiQL was built without its assets ({}).\nRun `npm ci --prefix web`, rebuild, and reload.\n",
-                assets::MISSING.join(", ")
-            ),
-        )
-            .into_response(),
-    }
+    crate::http::respond::embedded_page(assets::ASSETS, assets::MISSING, CSP, "GraphiQL")
 }
 
 /// `GET /graphiql/<file>`: the embedded GraphiQL assets.
 async fn graphiql_asset(Path(file): Path<String>) -> Response {
-    match assets::ASSETS.iter().find(|(name, _, _)| *name == file) {
-        Some((_, content_type, bytes)) => (
-            [
-                (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-                (
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("public, max-age=3600"),
-                ),
-                (
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ),
-            ],
-            Bytes::from_static(bytes),
-        )
-            .into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
+    crate::http::respond::embedded_asset(assets::ASSETS, &file)
 }
 
 fn request_id(headers: &HeaderMap) -> String {

@@ -22,6 +22,7 @@ pub fn router(state: HttpState) -> Router {
         .merge(sse::routes())
         .merge(platform::routes(bench_routes))
         .merge(crate::footage::media::routes())
+        .merge(crate::playback::routes())
         .merge(crate::evidence::media::routes())
         .merge(crate::ai::frames::routes())
         .layer(

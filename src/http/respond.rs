@@ -85,3 +85,61 @@ pub async fn bearer_with(
     }
     Ok(principal)
 }
+
+/// An embedded page with its CSP, or a 503 naming the assets the build lacked.
+pub fn embedded_page(
+    assets: &'static [(&'static str, &'static str, &'static [u8])],
+    missing: &[&str],
+    csp: &'static str,
+    what: &str,
+) -> Response {
+    match assets.iter().find(|(name, _, _)| *name == "index.html") {
+        Some((_, content_type, bytes)) if missing.is_empty() => (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+                (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp)),
+                (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            ],
+            bytes::Bytes::from_static(bytes),
+        )
+            .into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"))],
+            format!(
+                "{what} was built without its assets ({}).\nRun `npm ci --prefix web`, rebuild, and reload.\n",
+                missing.join(", ")
+            ),
+        )
+            .into_response(),
+    }
+}
+
+/// One embedded asset by name (the page itself excluded), cached for an hour.
+pub fn embedded_asset(
+    assets: &'static [(&'static str, &'static str, &'static [u8])],
+    file: &str,
+) -> Response {
+    match assets
+        .iter()
+        .find(|(name, _, _)| *name == file && *name != "index.html")
+    {
+        Some((_, content_type, bytes)) => (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=3600"),
+                ),
+                (
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ),
+            ],
+            bytes::Bytes::from_static(bytes),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}

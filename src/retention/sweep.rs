@@ -96,6 +96,10 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
     let pruned = expire_rows(state, started_at).await?;
     let pruned_rows = pruned.iter().map(|p| p.rows.0).sum();
     let reclaimed_orphans = reclaim_orphans(state).await?;
+    let trimmed = crate::playback::previews::trim(state).await?;
+    if trimmed > 0 {
+        tracing::info!(files = trimmed, "retention trimmed the preview cache");
+    }
     let report = RetentionReport {
         started_at,
         deleted_segments: Long(deleted.len() as i64),

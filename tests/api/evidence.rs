@@ -420,6 +420,10 @@ async fn seg(app: &TestApp, cam: &str, n: usize, start: DateTime<Utc>, size: i64
             read_locks: 0,
             evidence_locked: false,
             created_at: start,
+            profile: "main".to_owned(),
+            media_offset: None,
+            timescale: None,
+            duration_ticks: None,
         }],
     )
     .await

@@ -297,6 +297,10 @@ async fn seed(app: &TestApp, base: chrono::DateTime<Utc>, spans: &[(f64, f64)]) 
             read_locks: 0,
             evidence_locked: false,
             created_at: base,
+            profile: "main".to_owned(),
+            media_offset: None,
+            timescale: None,
+            duration_ticks: None,
         };
         heldar::footage::store::insert_segments(&app.state.db, vec![row])
             .await
@@ -431,6 +435,10 @@ async fn stored_ranges_follow_segments_inserted_in_any_order_and_deleted(backend
         read_locks: 0,
         evidence_locked: false,
         created_at: base,
+        profile: "main".to_owned(),
+        media_offset: None,
+        timescale: None,
+        duration_ticks: None,
     };
     let mut order: Vec<usize> = (0..spans.len()).collect();
     order.sort_by_key(|i| (i * 17) % 41);

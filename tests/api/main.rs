@@ -29,6 +29,7 @@ mod python_clients;
 mod review;
 mod schema_file;
 mod sse;
+mod watch;
 mod webhooks;
 mod workers;
 mod ws_protocol;

@@ -10,7 +10,7 @@ use crate::helpers::Backend;
 use crate::helpers::{TestApp, in_ci};
 
 /// `node` and the installed `web/node_modules`, or a skip (a failure in CI).
-fn node_ready(extra: Option<&str>) -> Option<PathBuf> {
+pub(crate) fn node_ready(extra: Option<&str>) -> Option<PathBuf> {
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
     let node_ok = Command::new("node")
         .arg("--version")
@@ -33,7 +33,7 @@ fn node_ready(extra: Option<&str>) -> Option<PathBuf> {
     None
 }
 
-fn run_script(web: &Path, script: &str, args: &[&str]) -> serde_json::Value {
+pub(crate) fn run_script(web: &Path, script: &str, args: &[&str]) -> serde_json::Value {
     let output = Command::new("node")
         .arg(web.join("tests").join(script))
         .args(args)

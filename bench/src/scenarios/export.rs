@@ -72,6 +72,8 @@ pub(crate) async fn export(options: &Options) -> Result<String, BenchError> {
         id: Set("bench".into()),
         name: Set("Bench".into()),
         stream_url: Set("rtsp://127.0.0.1:9/none".into()),
+        sub_stream_url: Set(None),
+        record_sub: Set(false),
         enabled: Set(true),
         record_enabled: Set(false),
         segment_seconds: Set(2),

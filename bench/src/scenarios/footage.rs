@@ -18,6 +18,8 @@ pub(crate) async fn seed_segments(
         id: Set("bench".into()),
         name: Set("Bench".into()),
         stream_url: Set("rtsp://127.0.0.1:9/none".into()),
+        sub_stream_url: Set(None),
+        record_sub: Set(false),
         enabled: Set(true),
         record_enabled: Set(false),
         segment_seconds: Set(60),
@@ -48,6 +50,10 @@ pub(crate) async fn seed_segments(
                 read_locks: 0,
                 evidence_locked: false,
                 created_at: now,
+                profile: "main".to_owned(),
+                media_offset: None,
+                timescale: None,
+                duration_ticks: None,
             });
         }
         if batch.len() == 1000 || (i + 1 == count && !batch.is_empty()) {

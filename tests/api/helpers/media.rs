@@ -45,14 +45,7 @@ pub fn write_run(dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32) {
         .status()
         .unwrap();
     assert!(status.success());
-    for i in 0..count {
-        let start = base + chrono::Duration::seconds((i * seconds) as i64);
-        std::fs::rename(
-            tmp.path().join(format!("s{i:05}.mp4")),
-            dir.join(format!("{}.mp4", start.format("%Y%m%d_%H%M%S"))),
-        )
-        .unwrap();
-    }
+    name_run(tmp.path(), dir, base, count, seconds);
 }
 
 /// Whether ffmpeg is installed; in CI its absence fails the test instead of skipping it.
@@ -69,4 +62,78 @@ pub fn ffmpeg_ready() -> bool {
         eprintln!("skipping: ffmpeg not installed (apt-get install -y ffmpeg)");
     }
     ok
+}
+
+/// The test pattern whose frames carry their own number and wall-clock time, as blocks a
+/// browser can read back: 320×180; block i (20 px wide) of row 0 is bit i of the frame number,
+/// rows 1 and 2 the low and high 16 bits of wall-clock centiseconds (mod 2^32).
+/// With `realtime`, frames are made at the pace they are shown (their clock is then true);
+/// without, as fast as ffmpeg can (recorded footage made in a blink).
+pub fn numbered_source(rate: u32, realtime: bool) -> String {
+    let pace = if realtime { "realtime," } else { "" };
+    format!(
+        "testsrc2=size=320x180:rate={rate},{pace}settb=1/1000,setpts=RTCTIME/1000,\
+         geq=lum='255*mod(floor(if(lt(Y\\,60)\\,N\\,if(lt(Y\\,120)\\,mod(floor(T*100)\\,65536)\\,\
+         mod(floor(T*100/65536)\\,65536)))/pow(2\\,floor(X/20)))\\,2)':cb=128:cr=128,\
+         setpts=N*{}",
+        1000 / rate
+    )
+}
+
+/// `count` fragmented-MP4 segments of `seconds` each cut from one run of the numbered test
+/// pattern at 10 frames a second (a keyframe a second), named for base + i·seconds: what the
+/// recorder writes.
+pub fn write_fragmented_run(dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg(numbered_source(10, false))
+        .args(["-t", &(count * seconds).to_string()])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "10",
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            "segment",
+            "-segment_time",
+            &seconds.to_string(),
+            "-segment_format",
+            "mp4",
+            "-segment_format_options",
+            "movflags=+frag_keyframe+empty_moov+default_base_moof",
+            "-reset_timestamps",
+            "1",
+        ])
+        .arg(tmp.path().join("s%05d.mp4"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    name_run(tmp.path(), dir, base, count, seconds);
+}
+
+/// Moves the cut files `s00000.mp4`… of `tmp` into `dir`, named for base + i·seconds as the
+/// recorder names them.
+fn name_run(tmp: &Path, dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32) {
+    for i in 0..count {
+        let start = base + chrono::Duration::seconds((i * seconds) as i64);
+        std::fs::rename(
+            tmp.join(format!("s{i:05}.mp4")),
+            dir.join(format!("{}.mp4", start.format("%Y%m%d_%H%M%S"))),
+        )
+        .unwrap();
+    }
 }

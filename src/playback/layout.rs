@@ -1,0 +1,67 @@
+//! Where a recording's media starts and how long it exactly lasts, kept on its index row so a
+//! playlist needs no file reads. Rows indexed before these columns existed are read once, on
+//! their first playback, and filled in.
+
+use std::path::Path;
+
+use entity::segment;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use crate::error::AppError;
+use crate::playback::hls::Piece;
+use crate::state::AppState;
+
+/// Reads the file's boxes and sets the row's layout; leaves it NULL when the file is not a
+/// fragmented MP4 (it then is not played back, and shows as missing footage).
+pub async fn fill(row: &mut segment::Model, file: &Path) {
+    match crate::playback::mp4::index_file(file).await {
+        Ok(index) if !index.fragments.is_empty() => {
+            row.media_offset = Some(index.init_len as i64);
+            row.timescale = Some(index.init.timescale as i32);
+            row.duration_ticks = Some(index.duration_ticks() as i64);
+        }
+        Ok(_) => {}
+        Err(err) => tracing::debug!(file = %file.display(), error = %err, "no playback layout"),
+    }
+}
+
+/// The playable pieces of `rows` (time order kept), reading and saving the layout of rows
+/// that lack it.
+pub async fn pieces(state: &AppState, rows: Vec<segment::Model>) -> Result<Vec<Piece>, AppError> {
+    let root = crate::footage::recorder::recordings_root(state);
+    let mut out = Vec::with_capacity(rows.len());
+    for mut row in rows {
+        if row.duration_ticks.is_none() && crate::evidence::model::safe_path(&row.path) {
+            let file = root.join(&row.path);
+            fill(&mut row, &file).await;
+            if row.duration_ticks.is_some() {
+                segment::Entity::update_many()
+                    .col_expr(segment::Column::MediaOffset, Expr::value(row.media_offset))
+                    .col_expr(segment::Column::Timescale, Expr::value(row.timescale))
+                    .col_expr(
+                        segment::Column::DurationTicks,
+                        Expr::value(row.duration_ticks),
+                    )
+                    .filter(segment::Column::Id.eq(row.id.clone()))
+                    .exec(&state.db)
+                    .await?;
+            }
+        }
+        let (Some(timescale), Some(ticks)) = (row.timescale, row.duration_ticks) else {
+            continue;
+        };
+        if timescale <= 0 || ticks <= 0 {
+            continue;
+        }
+        out.push(Piece {
+            id: row.id,
+            start_ms: row.start_ms,
+            end_ms: row.end_ms,
+            timescale: timescale as u32,
+            duration_ticks: ticks as u64,
+            format: (row.codec, row.width, row.height),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,428 @@
+//! Live view: one relay per (camera, profile), however many people watch. The relay runs one
+//! ffmpeg that reads the camera and writes fragmented MP4 to a pipe; the server splits it into
+//! the init segment and fragments and fans them out: to websocket viewers (Media Source
+//! Extensions) through a broadcast channel, and to HLS clients through a short window of
+//! keyframe-led parts. A viewer too slow for the channel is skipped ahead to the next keyframe
+//! and told how many frames it missed. The relay starts with its first viewer and stops a
+//! linger time after its last.
+
+use std::collections::{HashMap, VecDeque};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::io::AsyncReadExt;
+use tokio::sync::{broadcast, watch};
+
+use crate::playback::hls::LivePart;
+use crate::playback::model::StreamProfile;
+use crate::playback::mp4::{self, BoxSplitter};
+use crate::state::AppState;
+
+/// Fragments a websocket viewer may fall behind before it is skipped ahead.
+const CHANNEL: usize = 48;
+/// Complete parts kept for HLS live.
+const HLS_PARTS: usize = 6;
+/// How long an HLS client counts as watching after its last fetch.
+const HLS_SESSION: Duration = Duration::from_secs(15);
+
+/// The init segment of a relay's stream.
+#[derive(Debug)]
+pub struct LiveInit {
+    /// `ftyp` + `moov`.
+    pub bytes: Bytes,
+    /// MIME type with codecs, for `MediaSource.addSourceBuffer`.
+    pub mime: String,
+}
+
+/// One fragment (`moof` + `mdat`).
+#[derive(Debug)]
+pub struct LiveFragment {
+    /// The bytes.
+    pub bytes: Bytes,
+    /// Starts with a keyframe.
+    pub sync: bool,
+    /// Index of its first frame in the relay's stream.
+    pub first_frame: u64,
+    /// Frames it holds.
+    pub frames: u32,
+    /// Seconds of media.
+    pub seconds: f64,
+    /// Wall-clock time it arrived, ms since the epoch.
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Default)]
+struct Window {
+    parts: VecDeque<(LivePart, Vec<Arc<LiveFragment>>)>,
+    open: Option<(LivePart, Vec<Arc<LiveFragment>>)>,
+    next: u64,
+}
+
+impl Window {
+    fn push(&mut self, fragment: Arc<LiveFragment>) {
+        if fragment.sync {
+            if let Some(done) = self.open.take() {
+                self.parts.push_back(done);
+                while self.parts.len() > HLS_PARTS {
+                    self.parts.pop_front();
+                }
+            }
+            self.open = Some((
+                LivePart {
+                    sequence: self.next,
+                    seconds: 0.0,
+                    at_ms: fragment.at_ms,
+                },
+                Vec::new(),
+            ));
+            self.next += 1;
+        }
+        if let Some((part, fragments)) = &mut self.open {
+            part.seconds += fragment.seconds;
+            fragments.push(fragment);
+        }
+    }
+}
+
+/// One camera connection and its viewers.
+#[derive(Debug)]
+pub struct Relay {
+    camera_id: String,
+    profile: StreamProfile,
+    fragments: broadcast::Sender<Arc<LiveFragment>>,
+    init: watch::Sender<Option<Arc<LiveInit>>>,
+    window: Mutex<Window>,
+    viewers: AtomicUsize,
+    hls: Mutex<HashMap<String, Instant>>,
+    idle_since: Mutex<Option<Instant>>,
+}
+
+impl Relay {
+    /// The init segment, once the stream has produced it (waits up to `wait`).
+    pub async fn init(&self, wait: Duration) -> Option<Arc<LiveInit>> {
+        let mut rx = self.init.subscribe();
+        let found = tokio::time::timeout(wait, rx.wait_for(Option::is_some)).await;
+        found.ok()?.ok()?.clone()
+    }
+
+    /// New fragments from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveFragment>> {
+        self.fragments.subscribe()
+    }
+
+    /// The HLS window's complete parts (waits up to `wait` for a first one).
+    pub async fn parts(&self, wait: Duration) -> Vec<LivePart> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let parts: Vec<LivePart> = match self.window.lock() {
+                Ok(w) => w.parts.iter().map(|(p, _)| p.clone()).collect(),
+                Err(_) => Vec::new(),
+            };
+            if !parts.is_empty() || Instant::now() >= deadline {
+                return parts;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The bytes of one HLS part, if still in the window.
+    pub fn part(&self, sequence: u64) -> Option<Bytes> {
+        let window = self.window.lock().ok()?;
+        let (_, fragments) = window.parts.iter().find(|(p, _)| p.sequence == sequence)?;
+        let mut out = Vec::with_capacity(fragments.iter().map(|f| f.bytes.len()).sum());
+        for f in fragments {
+            out.extend_from_slice(&f.bytes);
+        }
+        Some(Bytes::from(out))
+    }
+
+    /// Changes of the init segment (a restarted camera connection starts a new stream).
+    pub fn init_changes(&self) -> watch::Receiver<Option<Arc<LiveInit>>> {
+        let mut rx = self.init.subscribe();
+        rx.mark_unchanged();
+        rx
+    }
+
+    /// Whether the HLS session `session` fetched recently.
+    pub fn hls_active(&self, session: &str) -> bool {
+        self.hls
+            .lock()
+            .is_ok_and(|h| h.get(session).is_some_and(|at| at.elapsed() < HLS_SESSION))
+    }
+
+    /// Notes an HLS client's fetch: it counts as a viewer for a while.
+    pub fn hls_seen(&self, session: &str) {
+        if let Ok(mut hls) = self.hls.lock() {
+            hls.insert(session.to_owned(), Instant::now());
+            hls.retain(|_, at| at.elapsed() < HLS_SESSION);
+        }
+    }
+
+    fn watchers(&self) -> usize {
+        let hls = self.hls.lock().map_or(0, |mut h| {
+            h.retain(|_, at| at.elapsed() < HLS_SESSION);
+            h.len()
+        });
+        self.viewers.load(Ordering::SeqCst) + hls
+    }
+
+    fn publish_viewers(&self) {
+        crate::telemetry::live_viewers(&self.camera_id, self.profile.as_str(), self.watchers());
+    }
+}
+
+/// A websocket viewer's membership: leaving is dropping it.
+#[derive(Debug)]
+pub struct Viewer {
+    /// The relay watched.
+    pub relay: Arc<Relay>,
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        if self.relay.viewers.fetch_sub(1, Ordering::SeqCst) == 1
+            && let Ok(mut idle) = self.relay.idle_since.lock()
+        {
+            *idle = Some(Instant::now());
+        }
+        self.relay.publish_viewers();
+    }
+}
+
+/// Every relay of this instance.
+#[derive(Debug, Default)]
+pub struct Hub {
+    relays: Mutex<HashMap<(String, StreamProfile), Arc<Relay>>>,
+}
+
+impl Hub {
+    /// People watching a camera live on this instance (websockets and HLS clients, all profiles).
+    pub fn viewers(&self, camera_id: &str) -> usize {
+        let relays: Vec<Arc<Relay>> = match self.relays.lock() {
+            Ok(r) => r
+                .iter()
+                .filter(|((c, _), _)| c == camera_id)
+                .map(|(_, r)| r.clone())
+                .collect(),
+            Err(_) => return 0,
+        };
+        relays.iter().map(|r| r.watchers()).sum()
+    }
+
+    /// The running relay of (camera, profile), if any.
+    pub fn existing(&self, camera_id: &str, profile: StreamProfile) -> Option<Arc<Relay>> {
+        self.relays
+            .lock()
+            .ok()?
+            .get(&(camera_id.to_owned(), profile))
+            .cloned()
+    }
+
+    /// Running relays (camera connections).
+    pub fn relays(&self) -> usize {
+        self.relays.lock().map_or(0, |r| r.len())
+    }
+
+    /// The relay of (camera, profile), started if needed, reading `url`; `viewer` joins it as
+    /// a websocket viewer under the map's lock, so a relay deciding to stop cannot miss it.
+    fn relay_with(
+        &self,
+        state: &AppState,
+        camera_id: &str,
+        profile: StreamProfile,
+        url: &str,
+        viewer: bool,
+    ) -> Arc<Relay> {
+        let key = (camera_id.to_owned(), profile);
+        let join = |relay: &Arc<Relay>| {
+            if viewer {
+                relay.viewers.fetch_add(1, Ordering::SeqCst);
+            }
+        };
+        let Ok(mut relays) = self.relays.lock() else {
+            // A poisoned map: serve an unregistered relay rather than nothing.
+            let relay = start(state, key, url.to_owned());
+            join(&relay);
+            return relay;
+        };
+        if let Some(relay) = relays.get(&key) {
+            join(relay);
+            return relay.clone();
+        }
+        let relay = start(state, key.clone(), url.to_owned());
+        join(&relay);
+        relays.insert(key, relay.clone());
+        crate::telemetry::live_relays(relays.len());
+        relay
+    }
+
+    /// The relay of (camera, profile), started if needed (for HLS clients).
+    pub fn relay(
+        &self,
+        state: &AppState,
+        camera_id: &str,
+        profile: StreamProfile,
+        url: &str,
+    ) -> Arc<Relay> {
+        self.relay_with(state, camera_id, profile, url, false)
+    }
+
+    /// Joins the relay of (camera, profile) as a websocket viewer.
+    pub fn join(
+        &self,
+        state: &AppState,
+        camera_id: &str,
+        profile: StreamProfile,
+        url: &str,
+    ) -> Viewer {
+        let relay = self.relay_with(state, camera_id, profile, url, true);
+        relay.publish_viewers();
+        Viewer { relay }
+    }
+
+    /// Removes the relay if nobody watches and it lingered long enough; true when removed.
+    fn retire(&self, relay: &Arc<Relay>, linger: Duration) -> bool {
+        let Ok(mut relays) = self.relays.lock() else {
+            return false;
+        };
+        if relay.watchers() > 0 {
+            return false;
+        }
+        let idle = relay
+            .idle_since
+            .lock()
+            .ok()
+            .and_then(|i| *i)
+            .is_none_or(|since| since.elapsed() >= linger);
+        if idle {
+            relays.remove(&(relay.camera_id.clone(), relay.profile));
+            crate::telemetry::live_relays(relays.len());
+        }
+        idle
+    }
+}
+
+fn start(state: &AppState, key: (String, StreamProfile), url: String) -> Arc<Relay> {
+    let relay = Arc::new(Relay {
+        camera_id: key.0,
+        profile: key.1,
+        fragments: broadcast::channel(CHANNEL).0,
+        init: watch::channel(None).0,
+        window: Mutex::default(),
+        viewers: AtomicUsize::new(0),
+        hls: Mutex::default(),
+        idle_since: Mutex::new(Some(Instant::now())),
+    });
+    let span =
+        tracing::info_span!("live", camera = %relay.camera_id, profile = relay.profile.as_str());
+    tokio::spawn(tracing::Instrument::instrument(
+        run(state.clone(), relay.clone(), url),
+        span,
+    ));
+    relay
+}
+
+/// Runs the relay's ffmpeg (restarting it with backoff) until nobody watches.
+async fn run(state: AppState, relay: Arc<Relay>, url: String) {
+    let linger = Duration::from_secs(state.config.live_linger_secs);
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let started = Instant::now();
+        let outcome = stream_once(&state, &relay, &url, linger).await;
+        if state.watch.live.retire(&relay, linger) {
+            break;
+        }
+        match outcome {
+            Ok(()) => break,
+            Err(err) => {
+                tracing::warn!(error = %err, "live relay ended; restarting");
+                if started.elapsed() > Duration::from_secs(30) {
+                    backoff = Duration::from_millis(500);
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+                if state.watch.live.retire(&relay, linger) {
+                    break;
+                }
+            }
+        }
+    }
+    relay.init.send_replace(None);
+}
+
+/// One ffmpeg run: `Ok` when it was stopped because nobody watches any more.
+async fn stream_once(
+    state: &AppState,
+    relay: &Arc<Relay>,
+    url: &str,
+    linger: Duration,
+) -> Result<(), String> {
+    let mut child = tokio::process::Command::new(&state.config.ffmpeg)
+        .args(crate::fleet::ffmpeg::live_args(url))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start ffmpeg: {e}"))?;
+    let mut stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut splitter = BoxSplitter::default();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut head: Vec<u8> = Vec::new();
+    let mut track: Option<mp4::Init> = None;
+    let mut moof: Option<Vec<u8>> = None;
+    let mut frames = 0u64;
+    let mut check = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            read = stdout.read(&mut buf) => {
+                let n = read.map_err(|e| e.to_string())?;
+                if n == 0 {
+                    return Err("the stream ended".to_owned());
+                }
+                for b in splitter.push(&buf[..n]) {
+                    let kind: [u8; 4] = b.get(4..8).and_then(|k| k.try_into().ok()).unwrap_or_default();
+                    match &kind {
+                        b"ftyp" => head = b,
+                        b"moov" => {
+                            let init = mp4::parse_moov(b.get(8..).unwrap_or_default()).ok_or("unreadable moov")?;
+                            head.extend_from_slice(&b);
+                            let mime = format!("video/mp4; codecs=\"{}\"", init.codec);
+                            relay.init.send_replace(Some(Arc::new(LiveInit { bytes: Bytes::from(std::mem::take(&mut head)), mime })));
+                            track = Some(init);
+                        }
+                        b"moof" => moof = Some(b),
+                        b"mdat" => {
+                            let (Some(mut bytes), Some(init)) = (moof.take(), &track) else { continue };
+                            let Some(info) = mp4::parse_moof(&bytes, init) else { continue };
+                            bytes.extend_from_slice(&b);
+                            let fragment = Arc::new(LiveFragment {
+                                bytes: Bytes::from(bytes),
+                                sync: info.sync,
+                                first_frame: frames,
+                                frames: info.samples,
+                                seconds: info.duration as f64 / f64::from(init.timescale.max(1)),
+                                at_ms: state.clock.now().timestamp_millis(),
+                            });
+                            frames += u64::from(info.samples);
+                            if let Ok(mut window) = relay.window.lock() {
+                                window.push(fragment.clone());
+                            }
+                            let _ = relay.fragments.send(fragment);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ = check.tick() => {
+                if state.watch.live.retire(relay, linger) {
+                    let _ = child.start_kill();
+                    return Ok(());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! `GET /media/live/<ticket>/stream` (a websocket of fMP4 for Media Source Extensions) and the
+//! HLS live playlist of the same relay: `…/index.m3u8`, `…/init.mp4`, `…/<sequence>.m4s`.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use sea_orm::EntityTrait;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::http::respond::{HttpState, refusal};
+use crate::playback::http::admit;
+use crate::playback::live::Relay;
+use crate::playback::model::StreamProfile;
+use crate::playback::ticket::{Grant, Ticket};
+
+/// The live routes.
+pub fn routes() -> Router<HttpState> {
+    Router::new()
+        .route("/media/live/{ticket}/stream", get(stream))
+        .route("/media/live/{ticket}/index.m3u8", get(playlist))
+        .route("/media/live/{ticket}/{file}", get(part))
+}
+
+/// How long a new viewer waits for the camera's first bytes.
+const FIRST_BYTES: Duration = Duration::from_secs(20);
+
+/// The ticket, its camera's stream URL for the ticket's profile, or the refusal to send.
+/// `continuing` names an HLS session whose viewing may go on past the ticket's expiry.
+async fn source(
+    state: &HttpState,
+    token: &str,
+    continuing: Option<&Relay>,
+) -> Result<(Ticket, String), Response> {
+    let (ticket, _) = admit(state, token).await?;
+    if ticket.grant != Grant::Live {
+        return Err(refusal(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "this link is not a live link",
+        ));
+    }
+    let live_session = continuing.is_some_and(|r| r.hls_active(Ticket::key(token)));
+    if ticket.expires < state.app.clock.now().timestamp() && !live_session {
+        return Err(refusal(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "the link has expired; ask the API for a fresh one",
+        ));
+    }
+    let camera = entity::camera::Entity::find_by_id(ticket.camera_id.clone())
+        .one(&state.app.db)
+        .await
+        .map_err(|_| {
+            refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "database unavailable; retry shortly",
+            )
+        })?
+        .filter(|c| c.enabled)
+        .ok_or_else(|| {
+            refusal(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "the camera is gone or disabled",
+            )
+        })?;
+    let url = stream_url(&camera, ticket.profile);
+    Ok((ticket, url))
+}
+
+/// The URL a profile reads: the sub stream when there is one, else the main stream.
+pub fn stream_url(camera: &entity::camera::Model, profile: StreamProfile) -> String {
+    match (profile, &camera.sub_stream_url) {
+        (StreamProfile::Sub, Some(sub)) => sub.clone(),
+        _ => camera.stream_url.clone(),
+    }
+}
+
+async fn stream(
+    State(state): State<HttpState>,
+    Path(token): Path<String>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let (ticket, url) = match source(&state, &token, None).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    upgrade.on_upgrade(move |socket| watch(state, socket, token, ticket, url))
+}
+
+fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
+fn text(value: serde_json::Value) -> Message {
+    Message::Text(value.to_string().into())
+}
+
+/// One websocket viewer: the init segment, then fragments from a keyframe on.
+async fn watch(
+    state: HttpState,
+    mut socket: WebSocket,
+    token: String,
+    ticket: Ticket,
+    url: String,
+) {
+    let viewer = state
+        .app
+        .watch
+        .live
+        .join(&state.app, &ticket.camera_id, ticket.profile, &url);
+    let relay = viewer.relay.clone();
+    let mut fragments = relay.subscribe();
+    let Some(init) = relay.init(FIRST_BYTES).await else {
+        let _ = socket.send(close(1011, "the camera did not answer")).await;
+        return;
+    };
+    let mut inits = relay.init_changes();
+    let hello = serde_json::json!({"type": "init", "mimeType": init.mime});
+    if socket.send(text(hello)).await.is_err()
+        || socket
+            .send(Message::Binary(init.bytes.clone()))
+            .await
+            .is_err()
+    {
+        return;
+    }
+    let mut changes = state.app.auth_cache.changes();
+    let every = state.app.auth_cache.ttl().max(Duration::from_secs(1));
+    let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let mut skipping = true;
+    let mut next_frame: Option<u64> = None;
+    loop {
+        tokio::select! {
+            received = fragments.recv() => match received {
+                Ok(fragment) => {
+                    if skipping && !fragment.sync {
+                        continue;
+                    }
+                    if skipping {
+                        skipping = false;
+                        let dropped = next_frame.map_or(0, |n| fragment.first_frame.saturating_sub(n));
+                        if dropped > 0 {
+                            crate::telemetry::live_dropped(dropped);
+                            let notice = serde_json::json!({"type": "dropped", "frames": dropped});
+                            if socket.send(text(notice)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    next_frame = Some(fragment.first_frame + u64::from(fragment.frames));
+                    let sent = tokio::time::timeout(Duration::from_secs(10), socket.send(Message::Binary(fragment.bytes.clone()))).await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => skipping = true,
+                Err(RecvError::Closed) => {
+                    let _ = socket.send(close(1011, "the live relay stopped")).await;
+                    return;
+                }
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            },
+            Ok(()) = inits.changed() => {
+                let _ = socket.send(close(1012, "the camera connection restarted; reconnect")).await;
+                return;
+            }
+            Ok(()) = changes.changed() => {
+                if admit(&state, &token).await.is_err() {
+                    let _ = socket.send(close(4403, "Forbidden: credential no longer valid")).await;
+                    return;
+                }
+            }
+            _ = recheck.tick() => {
+                if admit(&state, &token).await.is_err() {
+                    let _ = socket.send(close(4403, "Forbidden: credential no longer valid")).await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn relay_for(state: &HttpState, ticket: &Ticket, url: &str, token: &str) -> std::sync::Arc<Relay> {
+    let relay = state
+        .app
+        .watch
+        .live
+        .relay(&state.app, &ticket.camera_id, ticket.profile, url);
+    relay.hls_seen(Ticket::key(token));
+    relay
+}
+
+fn existing(state: &HttpState, token: &str) -> Option<std::sync::Arc<Relay>> {
+    let ticket = Ticket::decode(token, &state.app.media.url_key).ok()?;
+    state
+        .app
+        .watch
+        .live
+        .existing(&ticket.camera_id, ticket.profile)
+}
+
+async fn playlist(State(state): State<HttpState>, Path(token): Path<String>) -> Response {
+    let running = existing(&state, &token);
+    let (ticket, url) = match source(&state, &token, running.as_deref()).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    let relay = relay_for(&state, &ticket, &url, &token);
+    let parts = relay.parts(FIRST_BYTES).await;
+    if parts.is_empty() {
+        return refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "the camera did not answer yet; retry",
+        );
+    }
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/vnd.apple.mpegurl"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        crate::playback::hls::live(&parts),
+    )
+        .into_response()
+}
+
+async fn part(
+    State(state): State<HttpState>,
+    Path((token, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let running = existing(&state, &token);
+    let (ticket, url) = match source(&state, &token, running.as_deref()).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
+    let relay = relay_for(&state, &ticket, &url, &token);
+    let bytes = if file == "init.mp4" {
+        relay.init(FIRST_BYTES).await.map(|i| i.bytes.clone())
+    } else {
+        file.strip_suffix(".m4s")
+            .and_then(|s| s.parse::<u64>().ok())
+            .and_then(|seq| relay.part(seq))
+    };
+    let Some(bytes) = bytes else {
+        return refusal(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "no such part (it may have left the live window)",
+        );
+    };
+    let _ = headers;
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("video/mp4")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=30"),
+            ),
+        ],
+        bytes,
+    )
+        .into_response()
+}
