@@ -36,6 +36,8 @@ pub struct Camera {
     /// The lighter sub stream (live grids, the AI sampler), masked like `streamUrl`; null when
     /// the camera has none.
     pub sub_stream_url: Option<String>,
+    /// Whether the sub stream is recorded too (beside the main one), for `playback(profile: SUB)`.
+    pub record_sub: bool,
     /// A disabled camera is neither recorded nor analysed.
     pub enabled: bool,
     /// Whether the camera is recorded.
@@ -60,6 +62,7 @@ impl From<camera::Model> for Camera {
             stream_url: model::masked(&m.stream_url),
             has_password: model::has_password(&m.stream_url),
             sub_stream_url: m.sub_stream_url.as_deref().map(model::masked),
+            record_sub: m.record_sub,
             enabled: m.enabled,
             record_enabled: m.record_enabled,
             segment_seconds: m.segment_seconds,
@@ -145,6 +148,8 @@ pub struct CreateCameraInput {
     pub stream_url: String,
     /// Optional sub stream, same rules as `streamUrl`: lighter, for live view and the AI sampler.
     pub sub_stream_url: Option<String>,
+    /// Record the sub stream too (needs `subStreamUrl`; default false).
+    pub record_sub: Option<bool>,
     /// Requested id (slugified); the slug of the name when omitted.
     pub id: Option<String>,
     /// Whether the camera is enabled (default true).
@@ -170,6 +175,8 @@ pub struct UpdateCameraInput {
     pub stream_url: Option<String>,
     /// New sub stream URL (a `***` password keeps the stored one); null removes the sub stream.
     pub sub_stream_url: async_graphql::MaybeUndefined<String>,
+    /// Start or stop recording the sub stream too (the camera needs a sub stream).
+    pub record_sub: Option<bool>,
     /// Enable or disable the camera; a disabled camera is neither recorded nor analysed.
     pub enabled: Option<bool>,
     /// Start or stop recording.
@@ -191,6 +198,63 @@ fn check_name(name: &str) -> Result<String, AppError> {
         ));
     }
     Ok(name.to_owned())
+}
+
+/// A new camera's sub stream, checked: its URL by the main stream's rules, and `recordSub`
+/// only with one.
+fn new_sub_stream(
+    input: &CreateCameraInput,
+    allow_local: bool,
+) -> Result<Option<StreamUrl>, AppError> {
+    let sub_url = input
+        .sub_stream_url
+        .as_deref()
+        .map(|raw| StreamUrl::parse("input.subStreamUrl", raw, allow_local))
+        .transpose()?;
+    if input.record_sub == Some(true) && sub_url.is_none() {
+        return Err(AppError::bad_input(
+            "input.recordSub",
+            "needs a `subStreamUrl` to record",
+        ));
+    }
+    Ok(sub_url)
+}
+
+/// A camera's changed sub stream (`Some(None)` removes it; a `***` password keeps the stored
+/// one), checked against `recordSub` as it will stand.
+fn changed_sub_stream(
+    current: &camera::Model,
+    input: &UpdateCameraInput,
+    allow_local: bool,
+) -> Result<Option<Option<String>>, AppError> {
+    let sub_url = match &input.sub_stream_url {
+        async_graphql::MaybeUndefined::Undefined => None,
+        async_graphql::MaybeUndefined::Null => Some(None),
+        async_graphql::MaybeUndefined::Value(raw) => {
+            let parsed = StreamUrl::parse("input.subStreamUrl", raw, allow_local)?;
+            let parsed = match &current.sub_stream_url {
+                Some(stored) => parsed.keeping_password_of("input.subStreamUrl", stored)?,
+                None => parsed,
+            };
+            Some(Some(parsed.expose().to_owned()))
+        }
+    };
+    let has_sub = match &sub_url {
+        Some(changed) => changed.is_some(),
+        None => current.sub_stream_url.is_some(),
+    };
+    if input.record_sub.unwrap_or(current.record_sub) && !has_sub {
+        let field = if input.record_sub.is_some() {
+            "input.recordSub"
+        } else {
+            "input.subStreamUrl"
+        };
+        return Err(AppError::bad_input(
+            field,
+            "recording the sub stream needs a `subStreamUrl` (set `recordSub: false` to remove it)",
+        ));
+    }
+    Ok(sub_url)
 }
 
 fn check_quota(quota: Option<i64>) -> Result<Option<i64>, AppError> {
@@ -289,13 +353,7 @@ impl CamerasMutation {
             &input.stream_url,
             state.config.allow_local_sources,
         )?;
-        let sub_url = input
-            .sub_stream_url
-            .as_deref()
-            .map(|raw| {
-                StreamUrl::parse("input.subStreamUrl", raw, state.config.allow_local_sources)
-            })
-            .transpose()?;
+        let sub_url = new_sub_stream(&input, state.config.allow_local_sources)?;
         let segment_seconds = model::check_range(
             "input.segmentSeconds",
             input.segment_seconds,
@@ -325,7 +383,7 @@ impl CamerasMutation {
             name: Set(name.clone()),
             stream_url: Set(url.expose().to_owned()),
             sub_stream_url: Set(sub_url.as_ref().map(|u| u.expose().to_owned())),
-            record_sub: Set(false),
+            record_sub: Set(input.record_sub.unwrap_or(false)),
             enabled: Set(input.enabled.unwrap_or(true)),
             record_enabled: Set(input.record_enabled.unwrap_or(true)),
             segment_seconds: Set(segment_seconds),
@@ -364,19 +422,7 @@ impl CamerasMutation {
             ),
             None => None,
         };
-        let sub_url = match &input.sub_stream_url {
-            async_graphql::MaybeUndefined::Undefined => None,
-            async_graphql::MaybeUndefined::Null => Some(None),
-            async_graphql::MaybeUndefined::Value(raw) => {
-                let parsed =
-                    StreamUrl::parse("input.subStreamUrl", raw, state.config.allow_local_sources)?;
-                let parsed = match &current.sub_stream_url {
-                    Some(stored) => parsed.keeping_password_of("input.subStreamUrl", stored)?,
-                    None => parsed,
-                };
-                Some(Some(parsed.expose().to_owned()))
-            }
-        };
+        let sub_url = changed_sub_stream(&current, &input, state.config.allow_local_sources)?;
         let segment_seconds = model::check_range(
             "input.segmentSeconds",
             input.segment_seconds,
@@ -399,6 +445,7 @@ impl CamerasMutation {
             name: name.clone(),
             stream_url: url.as_ref().map(|u| u.expose().to_owned()),
             sub_stream_url: sub_url.clone(),
+            record_sub: input.record_sub,
             enabled: input.enabled,
             record_enabled: input.record_enabled,
             segment_seconds,
@@ -411,6 +458,7 @@ impl CamerasMutation {
             "name": name,
             "streamUrlChanged": url.is_some(),
             "subStreamUrlChanged": sub_url.is_some(),
+            "recordSub": input.record_sub,
             "enabled": input.enabled,
             "recordEnabled": input.record_enabled,
             "segmentSeconds": segment_seconds,

@@ -156,6 +156,8 @@ pub struct CameraChanges {
     pub stream_url: Option<String>,
     /// New sub stream URL (`Some(None)` removes it).
     pub sub_stream_url: Option<Option<String>>,
+    /// Record the sub stream too, or stop.
+    pub record_sub: Option<bool>,
     /// Enable or disable the camera.
     pub enabled: Option<bool>,
     /// Switch recording on or off.
@@ -176,7 +178,11 @@ pub async fn update(
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     use sea_orm::sea_query::SimpleExpr;
-    let set: [(camera::Column, Option<SimpleExpr>); 8] = [
+    let set: [(camera::Column, Option<SimpleExpr>); 9] = [
+        (
+            camera::Column::RecordSub,
+            changes.record_sub.map(Expr::value),
+        ),
         (
             camera::Column::SubStreamUrl,
             changes.sub_stream_url.clone().map(Expr::value),

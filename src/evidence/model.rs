@@ -127,11 +127,11 @@ pub fn clip_plan(from_ms: i64, to_ms: i64, sources: &[Source]) -> ClipPlan {
 }
 
 /// Whether a stored segment path is safe to hand ffmpeg's concat demuxer in safe mode:
-/// relative, `<camera>/<file>.mp4`, every component from the portable set and not starting
+/// relative, `<camera>/<file>.mp4` (or `<camera>/sub/<file>.mp4`), every component from the portable set and not starting
 /// with a dot. Anything else (quotes, newlines, `..`, protocols) is refused.
 pub fn safe_path(path: &str) -> bool {
     let parts: Vec<&str> = path.split('/').collect();
-    parts.len() == 2
+    (parts.len() == 2 || (parts.len() == 3 && parts[1] == "sub"))
         && path.ends_with(".mp4")
         && parts.iter().all(|p| {
             !p.is_empty()

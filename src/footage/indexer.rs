@@ -61,6 +61,7 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
     let mut indexed = 0;
     for camera in cameras {
         let dir = root.join(&camera.id);
+        indexed += index_sub(state, &camera, &dir.join("sub"), settle).await?;
         let Ok(mut entries) = tokio::fs::read_dir(&dir).await else {
             continue;
         };
@@ -106,6 +107,67 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
         }
     }
     crate::telemetry::indexer_pass(started.elapsed().as_secs_f64());
+    Ok(indexed)
+}
+
+/// Indexes the closed files of a camera's sub-stream recordings (`<camera>/sub/`): rows of
+/// profile `sub`, played back on their own; coverage, gaps and events follow the main stream.
+async fn index_sub(
+    state: &AppState,
+    camera: &camera::Model,
+    dir: &Path,
+    settle: Duration,
+) -> Result<usize, AppError> {
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return Ok(0);
+    };
+    let mut files = Vec::new();
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".mp4")
+            && let Ok(meta) = entry.metadata().await
+        {
+            files.push((name, meta));
+        }
+    }
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    let count = files.len();
+    let mut indexed = 0;
+    for (i, (name, meta)) in files.into_iter().enumerate() {
+        let quiet = meta
+            .modified()
+            .ok()
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .unwrap_or_default();
+        let rel = format!("{}/sub/{name}", camera.id);
+        if !is_closed(i, count, quiet, camera.segment_seconds, settle)
+            || segment::Entity::find()
+                .filter(segment::Column::Path.eq(rel.clone()))
+                .one(&state.db)
+                .await?
+                .is_some()
+        {
+            continue;
+        }
+        let (Some(start), Some(probe)) = (
+            start_from_name(&name),
+            probe(&state.config.ffprobe, &dir.join(&name)).await,
+        ) else {
+            continue;
+        };
+        let now = state.clock.now();
+        let decision = plan_insert(&camera.id, rel, start, meta.len() as i64, &probe, None, now);
+        let IndexDecision::Insert { mut segment, .. } = decision else {
+            continue;
+        };
+        segment.profile = "sub".to_owned();
+        crate::playback::layout::fill(&mut segment, &dir.join(&name)).await;
+        match store::insert_segments(&state.db, vec![*segment]).await {
+            Ok(()) => indexed += 1,
+            Err(AppError::Conflict(_)) => {}
+            Err(err) => return Err(err),
+        }
+    }
     Ok(indexed)
 }
 

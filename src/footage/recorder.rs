@@ -66,28 +66,19 @@ impl Recorders {
             return Ok(());
         };
         let cameras = camera::Entity::find().all(&state.db).await?;
-        let wanted: HashMap<String, Wanted> = cameras
+        let recorded = cameras
             .into_iter()
-            .filter(|c| c.enabled && c.record_enabled && owned.contains(&c.id))
-            .map(|c| {
-                let id = c.id.clone();
-                let fingerprint = format!("{}|{}", c.segment_seconds, c.stream_url);
-                let state = state.clone();
-                let start = move |stop| {
-                    let program = state.config.ffmpeg.clone();
-                    let span = tracing::info_span!("recorder", camera = %c.id);
-                    let job = RecorderJob::new(state, c);
-                    tokio::spawn(supervise(program, job, stop).instrument(span))
-                };
-                (
-                    id,
-                    Wanted {
-                        fingerprint,
-                        start: Box::new(start),
-                    },
-                )
-            })
-            .collect();
+            .filter(|c| c.enabled && c.record_enabled && owned.contains(&c.id));
+        let mut wanted: HashMap<String, Wanted> = HashMap::new();
+        for c in recorded {
+            // The sub stream too, as a second recorder keyed `<camera>#sub`, when asked for.
+            if let Some(sub) = c.sub_stream_url.clone().filter(|_| c.record_sub) {
+                let job = RecorderJob::new(state.clone(), c.clone(), Some(sub));
+                wanted.insert(format!("{}{SUB_KEY}", c.id), job.wanted());
+            }
+            let job = RecorderJob::new(state.clone(), c.clone(), None);
+            wanted.insert(c.id.clone(), job.wanted());
+        }
         // Whatever stops now stops because its recording was switched off or reconfigured.
         let applied = self
             .supervisor
@@ -96,7 +87,7 @@ impl Recorders {
             })
             .await;
         for id in applied.stopped {
-            if !applied.started.contains(&id) {
+            if !applied.started.contains(&id) && !id.ends_with(SUB_KEY) {
                 crate::cameras::store::set_state(state, &id, CameraState::Disabled, None).await;
             }
         }
@@ -119,23 +110,49 @@ impl Recorders {
     }
 }
 
-/// One camera's recorder, as the supervisor runs it.
+/// The supervisor key suffix of a camera's sub-stream recorder.
+const SUB_KEY: &str = "#sub";
+
+/// One camera's recorder, as the supervisor runs it: the main stream into
+/// `recordings/<camera>/`, or the sub stream into `recordings/<camera>/sub/`.
 struct RecorderJob {
     state: AppState,
     camera: camera::Model,
     dir: PathBuf,
+    /// The sub stream's URL when this records the sub stream.
+    sub: Option<String>,
     /// One event per outage, not one per retry.
     outage_announced: bool,
 }
 
 impl RecorderJob {
-    fn new(state: AppState, camera: camera::Model) -> RecorderJob {
-        let dir = recordings_root(&state).join(&camera.id);
+    fn new(state: AppState, camera: camera::Model, sub: Option<String>) -> RecorderJob {
+        let mut dir = recordings_root(&state).join(&camera.id);
+        if sub.is_some() {
+            dir.push("sub");
+        }
         RecorderJob {
             state,
             camera,
             dir,
+            sub,
             outage_announced: false,
+        }
+    }
+
+    /// What the supervisor runs: restarted when the URL or segment length changes.
+    fn wanted(self) -> Wanted {
+        let url = self.sub.as_deref().unwrap_or(&self.camera.stream_url);
+        let fingerprint = format!("{}|{url}", self.camera.segment_seconds);
+        let start = move |stop| {
+            let program = self.state.config.ffmpeg.clone();
+            let profile = if self.sub.is_some() { "sub" } else { "main" };
+            let span = tracing::info_span!("recorder", camera = %self.camera.id, profile);
+            tokio::spawn(supervise(program, self, stop).instrument(span))
+        };
+        Wanted {
+            fingerprint,
+            start: Box::new(start),
         }
     }
 }
@@ -144,13 +161,20 @@ impl RecorderJob {
 impl Job for RecorderJob {
     fn args(&self) -> Vec<String> {
         crate::fleet::ffmpeg::record_args(
-            &self.camera.stream_url,
+            self.sub.as_deref().unwrap_or(&self.camera.stream_url),
             self.camera.segment_seconds,
             &self.dir,
         )
     }
 
     async fn starting(&mut self) {
+        if self.sub.is_some() {
+            // The camera's state is its main recorder's; the sub recorder only logs.
+            if let Err(err) = tokio::fs::create_dir_all(&self.dir).await {
+                tracing::warn!(dir = %self.dir.display(), error = %err, "cannot create the sub-stream directory");
+            }
+            return;
+        }
         if let Err(err) = tokio::fs::create_dir_all(&self.dir).await {
             let error = format!("cannot create {}: {err}", self.dir.display());
             crate::cameras::store::set_state(
@@ -173,6 +197,10 @@ impl Job for RecorderJob {
     async fn spawn_failed(&mut self, error: std::io::Error) {
         let program = self.state.config.ffmpeg.display();
         let error = format!("cannot start {program}: {error}");
+        if self.sub.is_some() {
+            tracing::warn!(camera = %self.camera.id, %error, "sub-stream recorder");
+            return;
+        }
         crate::cameras::store::set_state(
             &self.state,
             &self.camera.id,
@@ -195,6 +223,10 @@ impl Job for RecorderJob {
             ran.as_secs_f64(),
             stderr.join(" | ")
         );
+        if self.sub.is_some() {
+            tracing::warn!(camera = camera_id, %error, "sub-stream recorder exited; restarting after backoff");
+            return;
+        }
         tracing::warn!(camera = camera_id, %error, "recorder exited; restarting after backoff");
         let reason = exit_reason(&stderr, ran);
         crate::telemetry::recorder_exited(camera_id, reason.as_str());

@@ -32,8 +32,10 @@ pub async fn insert_segments_in(
     if rows.is_empty() {
         return Ok(());
     }
+    // Coverage is the main stream's: sub-stream copies add no range.
     let mut spans: Vec<(String, i64, i64)> = rows
         .iter()
+        .filter(|r| r.profile == "main")
         .map(|r| (r.camera_id.clone(), r.start_ms, r.end_ms))
         .collect();
     spans.sort();

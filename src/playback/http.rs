@@ -158,10 +158,12 @@ async fn segment_of(
         && row.profile == ticket.profile.as_str()
         && row.start_ms < window.to.timestamp_millis()
         && row.end_ms > window.from.timestamp_millis();
-    if !inside || !crate::evidence::model::safe_path(&row.path) {
+    if !inside {
         return Err(gone());
     }
-    let file = crate::footage::recorder::recordings_root(&state.app).join(&row.path);
+    let file = crate::playback::layout::playable(&state.app, &row)
+        .await
+        .ok_or_else(gone)?;
     Ok((row, file))
 }
 

@@ -1,8 +1,10 @@
 //! Where a recording's media starts and how long it exactly lasts, kept on its index row so a
 //! playlist needs no file reads. Rows indexed before these columns existed are read once, on
-//! their first playback, and filled in.
+//! their first playback, and filled in. A recording that is not fragmented MP4 (a plain MP4
+//! from another recorder or an import) is copied once into a fragmented one (stream copy, no
+//! re-encode) under the preview cache, and that copy is what playback serves.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use entity::segment;
 use sea_orm::sea_query::Expr;
@@ -26,14 +28,59 @@ pub async fn fill(row: &mut segment::Model, file: &Path) {
     }
 }
 
+/// The file playback reads for `row`: the recording itself when it is fragmented MP4, else its
+/// fragmented copy (made now if missing); `None` when neither can be had.
+pub async fn playable(state: &AppState, row: &segment::Model) -> Option<PathBuf> {
+    if !crate::evidence::model::safe_path(&row.path) {
+        return None;
+    }
+    let original = crate::footage::recorder::recordings_root(state).join(&row.path);
+    if crate::playback::mp4::index_file(&original)
+        .await
+        .is_ok_and(|i| !i.fragments.is_empty())
+    {
+        return Some(original);
+    }
+    let copy = crate::playback::previews::root(state)
+        .join(&row.camera_id)
+        .join(format!("{}_fragmented.mp4", row.id));
+    if tokio::fs::metadata(&copy).await.is_ok() {
+        return Some(copy);
+    }
+    tokio::fs::create_dir_all(copy.parent()?).await.ok()?;
+    let partial = copy.with_extension("part");
+    let _permit = state
+        .media
+        .permit(crate::evidence::snapshots::PERMIT_WAIT)
+        .await
+        .ok()?;
+    let status = tokio::process::Command::new(&state.config.ffmpeg)
+        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i"])
+        .arg(&original)
+        .args(["-map", "0:v:0", "-c", "copy", "-f", "mp4", "-movflags"])
+        .arg("frag_keyframe+empty_moov+default_base_moof")
+        .arg(&partial)
+        .kill_on_drop(true)
+        .status()
+        .await
+        .ok()?;
+    if !status.success() {
+        let _ = tokio::fs::remove_file(&partial).await;
+        tracing::warn!(segment = %row.id, "could not make a fragmented copy for playback");
+        return None;
+    }
+    tokio::fs::rename(&partial, &copy).await.ok()?;
+    Some(copy)
+}
+
 /// The playable pieces of `rows` (time order kept), reading and saving the layout of rows
 /// that lack it.
 pub async fn pieces(state: &AppState, rows: Vec<segment::Model>) -> Result<Vec<Piece>, AppError> {
-    let root = crate::footage::recorder::recordings_root(state);
     let mut out = Vec::with_capacity(rows.len());
     for mut row in rows {
-        if row.duration_ticks.is_none() && crate::evidence::model::safe_path(&row.path) {
-            let file = root.join(&row.path);
+        if row.duration_ticks.is_none()
+            && let Some(file) = playable(state, &row).await
+        {
             fill(&mut row, &file).await;
             if row.duration_ticks.is_some() {
                 segment::Entity::update_many()

@@ -23,6 +23,9 @@ use crate::state::AppState;
 
 /// Fragments a websocket viewer may fall behind before it is skipped ahead.
 const CHANNEL: usize = 48;
+/// A fragment older than this when its turn comes to be sent means the viewer fell behind:
+/// it is skipped ahead to the next fresh keyframe (live view is about now, not completeness).
+pub const MAX_BEHIND_MS: i64 = 2_000;
 /// Complete parts kept for HLS live.
 const HLS_PARTS: usize = 6;
 /// How long an HLS client counts as watching after its last fetch.

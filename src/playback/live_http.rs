@@ -14,7 +14,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::http::respond::{HttpState, refusal};
 use crate::playback::http::admit;
-use crate::playback::live::Relay;
+use crate::playback::live::{LiveFragment, MAX_BEHIND_MS, Relay};
 use crate::playback::model::StreamProfile;
 use crate::playback::ticket::{Grant, Ticket};
 
@@ -105,6 +105,43 @@ fn text(value: serde_json::Value) -> Message {
     Message::Text(value.to_string().into())
 }
 
+/// Which fragments a viewer gets: from a keyframe on, none older than [`MAX_BEHIND_MS`]; after
+/// a skip, the next keyframe, with how many frames were left out.
+#[derive(Debug, Default)]
+struct Pace {
+    /// Not sending until the next fresh keyframe.
+    resumed: bool,
+    /// The frame after the last one sent.
+    next_frame: Option<u64>,
+}
+
+impl Pace {
+    /// `Some(frames skipped)` when `fragment` is to be sent, `None` to skip it.
+    fn admit(&mut self, fragment: &LiveFragment, now_ms: i64) -> Option<u64> {
+        if now_ms - fragment.at_ms > MAX_BEHIND_MS {
+            self.resumed = false;
+            return None;
+        }
+        if !self.resumed && !fragment.sync {
+            return None;
+        }
+        let dropped = if self.resumed {
+            0
+        } else {
+            self.next_frame
+                .map_or(0, |n| fragment.first_frame.saturating_sub(n))
+        };
+        self.resumed = true;
+        self.next_frame = Some(fragment.first_frame + u64::from(fragment.frames));
+        Some(dropped)
+    }
+
+    /// The broadcast left this viewer behind: wait for the next keyframe.
+    fn fell_behind(&mut self) {
+        self.resumed = false;
+    }
+}
+
 /// One websocket viewer: the init segment, then fragments from a keyframe on.
 async fn watch(
     state: HttpState,
@@ -137,33 +174,29 @@ async fn watch(
     let mut changes = state.app.auth_cache.changes();
     let every = state.app.auth_cache.ttl().max(Duration::from_secs(1));
     let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    let mut skipping = true;
-    let mut next_frame: Option<u64> = None;
+    let mut pace = Pace::default();
     loop {
         tokio::select! {
             received = fragments.recv() => match received {
                 Ok(fragment) => {
-                    if skipping && !fragment.sync {
+                    let now = state.app.clock.now().timestamp_millis();
+                    let Some(dropped) = pace.admit(&fragment, now) else {
                         continue;
-                    }
-                    if skipping {
-                        skipping = false;
-                        let dropped = next_frame.map_or(0, |n| fragment.first_frame.saturating_sub(n));
-                        if dropped > 0 {
-                            crate::telemetry::live_dropped(dropped);
-                            let notice = serde_json::json!({"type": "dropped", "frames": dropped});
-                            if socket.send(text(notice)).await.is_err() {
-                                return;
-                            }
+                    };
+                    if dropped > 0 {
+                        crate::telemetry::live_dropped(dropped);
+                        let notice = serde_json::json!({"type": "dropped", "frames": dropped});
+                        if socket.send(text(notice)).await.is_err() {
+                            return;
                         }
                     }
-                    next_frame = Some(fragment.first_frame + u64::from(fragment.frames));
-                    let sent = tokio::time::timeout(Duration::from_secs(10), socket.send(Message::Binary(fragment.bytes.clone()))).await;
+                    // A socket stuck this long is dead; a merely slow one is skipped ahead instead.
+                    let sent = tokio::time::timeout(Duration::from_secs(30), socket.send(Message::Binary(fragment.bytes.clone()))).await;
                     if !matches!(sent, Ok(Ok(()))) {
                         return;
                     }
                 }
-                Err(RecvError::Lagged(_)) => skipping = true,
+                Err(RecvError::Lagged(_)) => pace.fell_behind(),
                 Err(RecvError::Closed) => {
                     let _ = socket.send(close(1011, "the live relay stopped")).await;
                     return;
@@ -277,4 +310,34 @@ async fn part(
         bytes,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fragment(first_frame: u64, sync: bool, at_ms: i64) -> LiveFragment {
+        LiveFragment {
+            bytes: bytes::Bytes::new(),
+            sync,
+            first_frame,
+            frames: 5,
+            seconds: 0.2,
+            at_ms,
+        }
+    }
+
+    #[test]
+    fn a_viewer_starts_on_a_keyframe_and_resumes_on_one_after_falling_behind() {
+        let mut pace = Pace::default();
+        assert_eq!(pace.admit(&fragment(0, false, 1_000), 1_000), None);
+        assert_eq!(pace.admit(&fragment(5, true, 1_200), 1_200), Some(0));
+        assert_eq!(pace.admit(&fragment(10, false, 1_400), 1_400), Some(0));
+        // Too old by the time its turn comes: skipped, and so is the rest up to a fresh keyframe.
+        assert_eq!(pace.admit(&fragment(15, false, 1_600), 5_000), None);
+        assert_eq!(pace.admit(&fragment(20, false, 4_900), 5_000), None);
+        assert_eq!(pace.admit(&fragment(25, true, 5_000), 5_000), Some(10));
+        pace.fell_behind();
+        assert_eq!(pace.admit(&fragment(40, true, 5_600), 5_600), Some(10));
+    }
 }

@@ -61,13 +61,12 @@ pub async fn nearest(
     rows: &[segment::Model],
     at: &[DateTime<Utc>],
 ) -> Vec<Thumbnail> {
-    let root = crate::footage::recorder::recordings_root(state);
     let mut frames: Vec<(i64, i64, &segment::Model)> = Vec::new();
     for row in rows {
-        if !crate::evidence::model::safe_path(&row.path) {
+        let Some(file) = crate::playback::layout::playable(state, row).await else {
             continue;
-        }
-        if let Ok(index) = mp4::index_file(&root.join(&row.path)).await {
+        };
+        if let Ok(index) = mp4::index_file(&file).await {
             frames.extend(keyframes(row, &index).into_iter().map(|(t, o)| (t, o, row)));
         }
     }
@@ -171,8 +170,10 @@ pub async fn jpeg(
     if let Ok(bytes) = tokio::fs::read(&cached).await {
         return Ok(bytes);
     }
-    let file = crate::footage::recorder::recordings_root(state).join(&row.path);
     let gone = || AppError::NotFound("the segment's file is gone".to_owned());
+    let file = crate::playback::layout::playable(state, row)
+        .await
+        .ok_or_else(gone)?;
     let index = mp4::index_file(&file).await.map_err(|_| gone())?;
     let first = index.fragments.first().map_or(0, |f| f.info.decode_time);
     let scale = f64::from(index.init.timescale.max(1));

@@ -112,6 +112,9 @@ pub struct RetentionCandidate {
     /// End, epoch ms.
     #[graphql(skip)]
     pub end_ms: i64,
+    /// A main-stream segment (its deletion is a hole in coverage); sub-stream copies are not.
+    #[graphql(skip)]
+    pub main: bool,
 }
 
 #[ComplexObject]
@@ -382,6 +385,7 @@ fn candidate(s: segment::Model, reason: RetentionReason) -> RetentionCandidate {
         path: s.path,
         start_ms: s.start_ms,
         end_ms: s.end_ms,
+        main: s.profile == "main",
     }
 }
 

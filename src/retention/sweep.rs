@@ -45,7 +45,7 @@ pub async fn delete_segment_if_unprotected(
         .exec(&txn)
         .await?
         .rows_affected;
-    if deleted == 1 {
+    if deleted == 1 && c.main {
         store::remove_span(&txn, &c.camera_id, c.start_ms, c.end_ms).await?;
     }
     txn.commit().await?;
@@ -159,7 +159,7 @@ async fn record_pruned(
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     let mut by_camera: HashMap<&str, Vec<(i64, i64)>> = HashMap::new();
-    for c in deleted {
+    for c in deleted.iter().filter(|c| c.main) {
         by_camera
             .entry(&c.camera_id)
             .or_default()

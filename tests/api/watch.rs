@@ -539,12 +539,13 @@ async fn thumbnails_and_previews_show_the_nearest_keyframes(backend: Backend) {
 both!(thumbnails_and_previews_show_the_nearest_keyframes);
 
 /// A live socket's messages: (text messages, binary messages' box types), reading `binary` binary ones.
-async fn live_messages(
-    socket: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
+async fn live_messages<S>(
+    socket: &mut tokio_tungstenite::WebSocketStream<S>,
     binary: usize,
-) -> (Vec<Value>, Vec<String>) {
+) -> (Vec<Value>, Vec<String>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let (mut texts, mut boxes) = (Vec::new(), Vec::new());
     while boxes.len() < binary {
         let message = tokio::time::timeout(Duration::from_secs(20), socket.next())
@@ -769,4 +770,225 @@ async fn the_player_page_plays_live_within_two_seconds_of_the_source() {
         (0.0..=2000.0).contains(&max),
         "live delay up to {max} ms: {result}"
     );
+}
+
+/// A camera's sub stream: masked like the main one, recorded beside it when asked, played back
+/// with `profile: SUB` at its own resolution, served live as SUB; coverage stays the main
+/// stream's.
+async fn a_recorded_sub_stream_plays_back_on_its_own(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(backend, |c| c.allow_local_sources = true).await;
+    let refused = app
+        .gql_err(
+            "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+            json!({"i": {"name": "Nope", "streamUrl": "rtsp://127.0.0.1:9/x", "recordSub": true}}),
+            app.admin(),
+        )
+        .await;
+    bad(&refused, "input.recordSub");
+    let created = app
+        .gql(
+            "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id subStreamUrl recordSub } }",
+            json!({"i": {"id": "lane", "name": "Lane", "segmentSeconds": 2, "recordSub": true,
+                "streamUrl": "lavfi:testsrc2=size=320x180:rate=10",
+                "subStreamUrl": "lavfi:testsrc2=size=160x90:rate=10"}}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(created["createCamera"]["recordSub"], true);
+    let started = Utc::now() - chrono::Duration::seconds(5);
+    let count = |profile: &'static str| {
+        let db = app.state.db.clone();
+        async move {
+            use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+            entity::segment::Entity::find()
+                .filter(entity::segment::Column::CameraId.eq("lane"))
+                .filter(entity::segment::Column::Profile.eq(profile))
+                .count(&db)
+                .await
+                .unwrap()
+        }
+    };
+    eventually(
+        Duration::from_secs(40),
+        "main and sub segments to be indexed",
+        || async {
+            heldar::footage::indexer::index_once(&app.state)
+                .await
+                .unwrap();
+            (count("main").await >= 2 && count("sub").await >= 2).then_some(())
+        },
+    )
+    .await;
+    let to = Utc::now();
+    let sub = app
+        .gql(
+            "query($f: DateTime!, $t: DateTime!) { playback(cameraId: \"lane\", from: $f, to: $t, profile: SUB) { url segmentCount } }",
+            json!({"f": started.to_rfc3339(), "t": to.to_rfc3339()}),
+            app.admin(),
+        )
+        .await["playback"]
+        .clone();
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=width,height",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(format!("{}{}", app.addr, sub["url"].as_str().unwrap()))
+        .output()
+        .unwrap();
+    let sizes: Vec<String> = String::from_utf8_lossy(&probe.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        !sizes.is_empty() && sizes.iter().all(|s| s == "160,90"),
+        "{sizes:?} {sub}"
+    );
+    // The segments list and coverage are the main stream's alone.
+    let listed = app
+        .gql(
+            "query($f: DateTime!, $t: DateTime!) { segments(cameraId: \"lane\", from: $f, to: $t, first: 100) { nodes { width } } }",
+            json!({"f": started.to_rfc3339(), "t": to.to_rfc3339()}),
+            app.admin(),
+        )
+        .await;
+    let widths: Vec<&Value> = listed["segments"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| &n["width"])
+        .collect();
+    assert!(
+        !widths.is_empty() && widths.iter().all(|w| **w == 320),
+        "{listed}"
+    );
+    let live = app
+        .gql(
+            "query { liveStream(cameraId: \"lane\", profile: SUB) { profile } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(live["liveStream"]["profile"], "SUB");
+    app.gql(
+        "mutation { updateCamera(input: {id: \"lane\", enabled: false}) { id } }",
+        json!({}),
+        app.admin(),
+    )
+    .await;
+}
+both!(a_recorded_sub_stream_plays_back_on_its_own);
+
+/// A recording in plain (unfragmented) MP4, as other recorders and imports write them, plays
+/// too: it is copied once into fragmented MP4 and served from that copy.
+async fn plain_mp4_recordings_play_through_a_fragmented_copy(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn(backend).await;
+    app.camera("shed", "Shed").await;
+    let base = base();
+    let dir = app.data_dir.join("recordings/shed");
+    crate::helpers::media::write_run(&dir, base, 3, 4);
+    settle(&dir);
+    heldar::footage::indexer::index_once(&app.state)
+        .await
+        .unwrap();
+    let pb = playback(
+        &app,
+        "shed",
+        base,
+        base + chrono::Duration::seconds(12),
+        app.admin(),
+    )
+    .await;
+    assert_eq!(pb["segmentCount"], 3, "{pb}");
+    let url = format!("{}{}", app.addr, pb["url"].as_str().unwrap());
+    let packets = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=dts_time",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&url)
+        .output()
+        .unwrap();
+    let dts: Vec<f64> = String::from_utf8_lossy(&packets.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    assert_eq!(dts.len(), 60, "12 s at 5 frames a second");
+    assert!(dts.windows(2).all(|w| w[1] > w[0]));
+    let copies = std::fs::read_dir(app.data_dir.join("previews/shed"))
+        .unwrap()
+        .count();
+    assert_eq!(copies, 3, "one fragmented copy per file");
+}
+both!(plain_mp4_recordings_play_through_a_fragmented_copy);
+
+/// A live viewer that stops reading falls behind: when it reads again it is told how many
+/// frames were skipped and goes on from a keyframe, close to now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_live_viewer_is_told_what_it_missed_and_skipped_to_a_keyframe() {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.allow_local_sources = true).await;
+    app.gql(
+        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": {"id": "busy", "name": "Busy", "recordEnabled": false,
+            "streamUrl": "lavfi:testsrc2=size=1280x720:rate=25"}}),
+        app.admin(),
+    )
+    .await;
+    let live = app.gql(LIVE, json!({"c": "busy"}), app.admin()).await["liveStream"].clone();
+    // A client with a tiny receive buffer, so the server's sends soon block when it stops reading.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket
+        .connect(format!("127.0.0.1:{}", app.port).parse().unwrap())
+        .await
+        .unwrap();
+    let url = format!(
+        "ws://127.0.0.1:{}{}",
+        app.port,
+        live["url"].as_str().unwrap()
+    );
+    let (mut ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    let (_, boxes) = live_messages(&mut ws, 3).await;
+    assert_eq!(boxes, vec!["ftyp", "moof", "moof"]);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let notice = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    return serde_json::from_str::<Value>(text.as_str()).unwrap();
+                }
+                Some(Ok(_)) => continue,
+                other => panic!("the socket ended: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a drop notice");
+    assert_eq!(notice["type"], "dropped", "{notice}");
+    assert!(notice["frames"].as_u64().unwrap() > 0, "{notice}");
+    let (texts, boxes) = live_messages(&mut ws, 1).await;
+    assert!(texts.is_empty());
+    assert_eq!(boxes, vec!["moof"], "fragments go on after the notice");
 }
