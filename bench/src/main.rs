@@ -30,6 +30,9 @@ pub(crate) enum Scenario {
     Workers,
     /// Webhook delivery rate and delay, MQTT publish delay, memory per SSE subscriber.
     Integrations,
+    /// Playback URLs and playlists over 525,600 segments, 100 recorded and 50 live viewers,
+    /// time to first frame and live delay in Chromium.
+    Watch,
 }
 
 /// Settings of a run.
@@ -68,6 +71,7 @@ impl Scenario {
             Scenario::Perception => scenarios::perception::perception(options).await,
             Scenario::Workers => scenarios::workers::workers(options).await,
             Scenario::Integrations => scenarios::integrations::integrations(options).await,
+            Scenario::Watch => scenarios::watch::watch(options).await,
         }
     }
 
@@ -87,7 +91,7 @@ impl Scenario {
                     .to_owned()
             }
             Scenario::Workers => format!("bench/run workers --seconds {seconds}"),
-            Scenario::Perception | Scenario::Login | Scenario::Integrations => {
+            Scenario::Perception | Scenario::Login | Scenario::Integrations | Scenario::Watch => {
                 format!("bench/run {name} --seconds {seconds} --rounds {rounds}")
             }
             Scenario::GraphqlVsRaw => format!(

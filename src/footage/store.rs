@@ -276,6 +276,20 @@ pub async fn profile_segments_overlapping(
         .await?)
 }
 
+/// How many segments of one stream profile overlap the window.
+pub async fn count_profile_segments(
+    db: &impl ConnectionTrait,
+    camera_id: &str,
+    window: TimeRange,
+    profile: &str,
+) -> Result<u64, AppError> {
+    use sea_orm::PaginatorTrait;
+    Ok(segment::Entity::find()
+        .filter(overlapping_in(camera_id, window, profile))
+        .count(db)
+        .await?)
+}
+
 /// The segments of a camera overlapping the window, as a query to page.
 pub fn overlapping_segments(
     camera_id: &str,

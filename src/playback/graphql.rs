@@ -49,14 +49,14 @@ impl WatchQuery {
         }
         let window = TimeRange::new(from, to, MAX_PLAYBACK)?;
         let state = ctx.state()?;
-        let rows = crate::footage::store::profile_segments_overlapping(
+        let segments = crate::footage::store::count_profile_segments(
             &state.db,
             &camera.id,
             window,
             profile.as_str(),
         )
         .await?;
-        if rows.is_empty() {
+        if segments == 0 {
             return Err(AppError::bad_input(
                 "from",
                 "no footage of this camera between `from` and `to`",
@@ -78,7 +78,7 @@ impl WatchQuery {
             expires_at: expires,
             covered_seconds: covered,
             gaps,
-            segment_count: rows.len() as i32,
+            segment_count: segments as i32,
         })
     }
 

@@ -6,10 +6,12 @@ use std::time::Instant;
 use crate::harness::stats::median;
 use crate::{BenchError, Options};
 
-/// Seeds `count` consecutive 60 s segments ending now for camera `bench`, in batches.
+/// Seeds `count` consecutive 60 s segments ending now for camera `bench`, in batches; with
+/// `layout`, each row also carries the playback layout the indexer records (90 kHz ticks).
 pub(crate) async fn seed_segments(
     state: &heldar::state::AppState,
     count: usize,
+    layout: bool,
 ) -> Result<chrono::DateTime<chrono::Utc>, BenchError> {
     use sea_orm::{ActiveModelTrait, Set};
     let now = chrono::Utc::now();
@@ -51,9 +53,9 @@ pub(crate) async fn seed_segments(
                 evidence_locked: false,
                 created_at: now,
                 profile: "main".to_owned(),
-                media_offset: None,
-                timescale: None,
-                duration_ticks: None,
+                media_offset: layout.then_some(1_024),
+                timescale: layout.then_some(90_000),
+                duration_ticks: layout.then_some(60 * 90_000),
             });
         }
         if batch.len() == 1000 || (i + 1 == count && !batch.is_empty()) {
@@ -126,7 +128,7 @@ pub(crate) async fn footage(options: &Options) -> Result<String, BenchError> {
             }
             let state = heldar::app::admin_state(config).await?;
             let seeded = Instant::now();
-            let now = seed_segments(&state, size).await?;
+            let now = seed_segments(&state, size, false).await?;
             let seed_s = seeded.elapsed().as_secs_f64();
             let limits = heldar::schema::SchemaLimits {
                 max_depth: 64,

@@ -7,4 +7,5 @@ pub mod integrations;
 pub mod login;
 pub mod perception;
 pub mod token_verify;
+pub mod watch;
 pub mod workers;
