@@ -58,6 +58,25 @@ const PLAY: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// (URL name under /console/, path under web/, content type); the page itself is `/`.
+const CONSOLE: &[(&str, &str, &str)] = &[
+    (
+        "index.html",
+        "console/index.html",
+        "text/html; charset=utf-8",
+    ),
+    (
+        "app.js",
+        "console/dist/app.js",
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "console.css",
+        "console/console.css",
+        "text/css; charset=utf-8",
+    ),
+];
+
 fn main() {
     let root = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
     let web = Path::new(&root).join("web");
@@ -67,6 +86,7 @@ fn main() {
     );
     embed(&web, GRAPHIQL, "graphiql_assets.rs", "GraphiQL");
     embed(&web, PLAY, "play_assets.rs", "player page");
+    embed(&web, CONSOLE, "console_assets.rs", "The console");
 }
 
 /// Writes `OUT_DIR/<out>`: `ASSETS` (name, content type, bytes) and `MISSING` (paths not found).

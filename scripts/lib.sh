@@ -41,6 +41,11 @@ ensure_web() {
     say "installing web assets (npm ci --prefix web)"
     npm ci --prefix web --no-audit --no-fund --loglevel=error >&2
   fi
+  # The console's bundle (embedded like GraphiQL's assets): esbuild takes well under a second.
+  if [ ! -f web/console/dist/app.js ] || [ -n "$(find web/console/src web/console/build.mjs -newer web/console/dist/app.js 2>/dev/null | head -n1)" ]; then
+    say "building the console (npm run build --prefix web)"
+    npm run build --prefix web --silent >&2
+  fi
 }
 
 ensure_chromium() {

@@ -23,6 +23,7 @@ pub fn router(state: HttpState) -> Router {
         .merge(platform::routes(bench_routes))
         .merge(crate::footage::media::routes())
         .merge(crate::playback::routes())
+        .merge(crate::console::routes())
         .merge(crate::evidence::media::routes())
         .merge(crate::ai::frames::routes())
         .layer(

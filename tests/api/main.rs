@@ -16,6 +16,7 @@ mod auth;
 mod cameras;
 mod claims;
 mod cli;
+mod console;
 mod evidence;
 mod footage;
 mod frontend;

@@ -18,7 +18,7 @@ const PLAYBACK: &str = "query($c: ID!, $f: DateTime!, $t: DateTime!) { playback(
 
 /// A camera with two runs of real fragmented footage: 3 × 4 s from `base`, a 20 s hole, then
 /// 2 × 4 s; indexed.
-async fn footage(app: &TestApp, camera: &str, base: DateTime<Utc>) {
+pub(crate) async fn footage(app: &TestApp, camera: &str, base: DateTime<Utc>) {
     app.camera(camera, &format!("Camera {camera}")).await;
     let dir = app.data_dir.join("recordings").join(camera);
     write_fragmented_run(&dir, base, 3, 4);
@@ -39,7 +39,7 @@ fn settle(dir: &std::path::Path) {
     }
 }
 
-fn base() -> DateTime<Utc> {
+pub(crate) fn base() -> DateTime<Utc> {
     let now = Utc::now() - chrono::Duration::minutes(10);
     DateTime::from_timestamp(now.timestamp(), 0).unwrap()
 }

@@ -1,0 +1,114 @@
+//! The operator console at `/`, in headless Chromium with every request outside loopback
+//! refused: sign in, play a range across a gap from the timeline, and mark a review item
+//! reviewed as one user while another still sees it unreviewed; its GraphQL types are fresh.
+
+use serde_json::json;
+
+use crate::helpers::media::ffmpeg_ready;
+use crate::helpers::{ADMIN_PASSWORD, Backend, TestApp, USER_PASSWORD, eventually};
+use crate::node_clients::{node_ready, run_script};
+
+/// The console's page and bundle come from the binary, under a CSP without inline script.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_is_served_at_the_root_by_the_binary() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let page = app.get("/").await;
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(page.text().await.unwrap().contains("/console/app.js"));
+    let bundle = app.get("/console/app.js").await;
+    assert_eq!(bundle.status(), 200);
+    assert!(
+        bundle.bytes().await.unwrap().len() > 10_000,
+        "the bundle was built (npm run build --prefix web)"
+    );
+    assert_eq!(app.get("/console/nope.js").await.status(), 404);
+}
+
+/// `web/console/src/gql.ts` matches `schema.graphql` and the console's documents.
+#[tokio::test]
+async fn the_consoles_generated_types_are_fresh() {
+    let Some(web) = node_ready(None) else { return };
+    let result =
+        tokio::task::spawn_blocking(move || run_script(&web, "console-codegen-fresh.mjs", &[]))
+            .await
+            .unwrap();
+    assert_eq!(result["fresh"], true, "{result}");
+}
+
+/// The main flows in Chromium; screenshots of each page land in `target/console-screenshots`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_signs_in_plays_across_a_gap_and_reviews_per_user() {
+    let Some(web) = node_ready(Some("/usr/bin/chromium")) else {
+        return;
+    };
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let base = crate::watch::base();
+    crate::watch::footage(&app, "yard", base).await;
+    app.user_with_role("watcher", "viewer").await;
+    app.whole_frame_zone("yard", "lawn", "CRITICAL").await;
+    app.person_in_frame("yard", "f1", "t1").await;
+    let item = eventually(
+        std::time::Duration::from_secs(20),
+        "a review item",
+        || async {
+            let data = app
+                .gql(
+                    "{ reviewItems(first: 1) { nodes { id } } }",
+                    json!({}),
+                    app.admin(),
+                )
+                .await;
+            data["reviewItems"]["nodes"][0]["id"]
+                .as_str()
+                .map(str::to_owned)
+        },
+    )
+    .await;
+    let args = json!({
+        "admin": {"username": "admin", "password": ADMIN_PASSWORD},
+        "viewer": {"username": "watcher", "password": USER_PASSWORD},
+        "cameraId": "yard",
+        "playAt": (base + chrono::Duration::seconds(6)).to_rfc3339(),
+        "reviewId": item,
+    })
+    .to_string();
+    let addr = app.addr.clone();
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots");
+    let result = tokio::task::spawn_blocking(move || {
+        let mut command = std::process::Command::new("node");
+        command
+            .arg(web.join("tests/console-browser.mjs"))
+            .arg(&addr)
+            .arg(&args)
+            .env("HELDAR_SCREENSHOT_DIR", &shots);
+        let output = command.output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        serde_json::from_str::<serde_json::Value>(stdout.lines().last().unwrap_or_default())
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no result: {stdout} {}",
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            })
+    })
+    .await
+    .unwrap();
+    assert_eq!(result["ok"], true, "{result}");
+    assert!(
+        result["gaps"].as_u64().unwrap() >= 1,
+        "the gap is drawn: {result}"
+    );
+    assert_eq!(result["advanced"], true, "{result}");
+    assert_eq!(result["unreviewedForViewer"], true, "{result}");
+}

@@ -1,0 +1,335 @@
+// The operator console, served at `/`: sign-in, a live wall, a day timeline per camera (gaps by
+// reason, previews on hover, click to play) and the review queue. Built only on the public
+// GraphQL API, with the documents typed by codegen (src/gql.ts).
+import { render } from 'preact';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import Hls from 'hls.js';
+import { createClient } from 'graphql-ws';
+
+import { ApiError, Session, current, onSession, op, signIn, signOut } from './api';
+import { playLive } from './live';
+import type {
+  CamerasQuery,
+  CoverageQuery,
+  LiveStreamQuery,
+  MarkReviewedMutation,
+  PlaybackQuery,
+  ReviewQuery,
+  ThumbnailQuery,
+} from './gql';
+
+type Camera = CamerasQuery['cameras']['nodes'][number];
+type Page = 'live' | 'timeline' | 'review';
+
+/** What tests read: the page shown and what the player is doing. */
+const probe = { page: 'signin', player: 'idle', playing: null as null | { from: string; to: string }, error: '' };
+(window as unknown as { heldarConsole: typeof probe }).heldarConsole = probe;
+
+function message(err: unknown): string {
+  if (err instanceof ApiError) return `${err.message} (${err.code})`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+function SignIn() {
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+  const submit = async (ev: Event) => {
+    ev.preventDefault();
+    const form = ev.currentTarget as HTMLFormElement;
+    const data = new FormData(form);
+    setBusy(true);
+    setError('');
+    try {
+      await signIn(String(data.get('username')), String(data.get('password')));
+    } catch (err) {
+      setError(message(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <main class="signin">
+      <form onSubmit={submit} aria-labelledby="signin-title">
+        <h1 id="signin-title">Heldar</h1>
+        <label>Username <input id="username" name="username" autocomplete="username" required /></label>
+        <label>Password <input id="password" name="password" type="password" autocomplete="current-password" required /></label>
+        <button id="signin" type="submit" disabled={busy}>Sign in</button>
+        {error && <p id="signin-error" class="error" role="alert">{error}</p>}
+      </form>
+    </main>
+  );
+}
+
+/** A recorded playback in a <video> through hls.js (or native HLS). */
+function usePlayer() {
+  const video = useRef<HTMLVideoElement>(null);
+  const hls = useRef<Hls | null>(null);
+  const [status, setStatus] = useState('');
+  const play = useCallback(async (cameraId: string, from: Date, to: Date) => {
+    const el = video.current;
+    if (!el) return;
+    hls.current?.destroy();
+    probe.player = 'loading';
+    probe.playing = { from: from.toISOString(), to: to.toISOString() };
+    try {
+      const data = await op<PlaybackQuery>('Playback', { cameraId, from: from.toISOString(), to: to.toISOString() });
+      const { url, coveredSeconds } = data.playback;
+      setStatus(`Playing ${coveredSeconds.toFixed(0)} s of footage from ${from.toLocaleString()}`);
+      if (Hls.isSupported()) {
+        const h = new Hls({ enableWorker: false });
+        hls.current = h;
+        h.loadSource(url);
+        h.attachMedia(el);
+      } else {
+        el.src = url;
+      }
+      el.addEventListener('playing', () => { probe.player = 'playing'; }, { once: true });
+      await el.play().catch(() => undefined);
+    } catch (err) {
+      probe.player = 'error';
+      setStatus(message(err));
+    }
+  }, []);
+  useEffect(() => () => hls.current?.destroy(), []);
+  const view = (
+    <section class="player" aria-label="Player">
+      <video id="player" ref={video} controls muted playsInline />
+      <p class="status" role="status">{status}</p>
+    </section>
+  );
+  return { play, view };
+}
+
+function LiveTile({ camera, focused, onFocus }: { camera: Camera; focused: boolean; onFocus: () => void }) {
+  const video = useRef<HTMLVideoElement>(null);
+  const [closed, setClosed] = useState<number | null>(null);
+  useEffect(() => {
+    if (!camera.enabled || !video.current) return;
+    let stop = () => {};
+    let cancelled = false;
+    op<LiveStreamQuery>('LiveStream', { cameraId: camera.id })
+      .then((data) => {
+        if (!cancelled && video.current) stop = playLive(video.current, data.liveStream.url, setClosed);
+      })
+      .catch(() => setClosed(-1));
+    return () => {
+      cancelled = true;
+      stop();
+    };
+  }, [camera.id, camera.enabled]);
+  return (
+    <figure class={`tile${focused ? ' focused' : ''}`} data-camera={camera.id}>
+      <button type="button" class="tile-focus" onClick={onFocus} aria-pressed={focused} aria-label={`Focus ${camera.name}`}>
+        <video ref={video} muted playsInline />
+      </button>
+      <figcaption>
+        {camera.name} <span class={`state state-${camera.status.state}`}>{camera.status.state}</span>
+        {closed !== null && <span class="error"> live closed ({closed})</span>}
+      </figcaption>
+    </figure>
+  );
+}
+
+function LiveWall({ cameras }: { cameras: Camera[] }) {
+  const [focus, setFocus] = useState<string | null>(null);
+  return (
+    <section id="live-wall" class={`wall${focus ? ' has-focus' : ''}`} aria-label="Live wall">
+      {cameras.map((c) => (
+        <LiveTile key={c.id} camera={c} focused={focus === c.id} onFocus={() => setFocus(focus === c.id ? null : c.id)} />
+      ))}
+    </section>
+  );
+}
+
+/** The UTC instant of local midnight starting `day` (YYYY-MM-DD) in time zone `tz`. */
+function zonedMidnight(day: string, tz: string): Date {
+  const [y, m, d] = day.split('-').map(Number);
+  const guess = Date.UTC(y, m - 1, d);
+  const offset = (at: number) => {
+    const parts = Object.fromEntries(
+      new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' })
+        .formatToParts(new Date(at))
+        .map((p) => [p.type, p.value]),
+    );
+    const local = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second);
+    return local - at;
+  };
+  const first = guess - offset(guess);
+  return new Date(guess - offset(first));
+}
+
+function Timeline({ cameras, play }: { cameras: Camera[]; play: (camera: string, from: Date, to: Date) => void }) {
+  const here = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const zones = useMemo(() => {
+    const all = (Intl as unknown as { supportedValuesOf(k: string): string[] }).supportedValuesOf('timeZone');
+    return Array.from(new Set(['UTC', here, ...all]));
+  }, [here]);
+  const [tz, setTz] = useState(here);
+  const [day, setDay] = useState(new Date().toLocaleDateString('sv-SE'));
+  const [coverage, setCoverage] = useState<Record<string, CoverageQuery['footageCoverage']>>({});
+  const [preview, setPreview] = useState<{ camera: string; url: string; left: number } | null>(null);
+  const [error, setError] = useState('');
+  const start = zonedMidnight(day, tz);
+  const end = new Date(start.getTime() + 86_400_000);
+  useEffect(() => {
+    setError('');
+    Promise.all(
+      cameras.map((c) => op<CoverageQuery>('Coverage', { cameraId: c.id, from: start.toISOString(), to: end.toISOString() })),
+    )
+      .then((all) => setCoverage(Object.fromEntries(all.map((a) => [a.footageCoverage.cameraId, a.footageCoverage]))))
+      .catch((err) => setError(message(err)));
+  }, [cameras, day, tz]);
+  const at = (ev: MouseEvent) => {
+    const bar = ev.currentTarget as HTMLElement;
+    const rect = bar.getBoundingClientRect();
+    const ratio = Math.min(Math.max((ev.clientX - rect.left) / rect.width, 0), 1);
+    return { when: new Date(start.getTime() + ratio * 86_400_000), left: ev.clientX - rect.left };
+  };
+  const hover = useRef<number>();
+  const onMove = (camera: string) => (ev: MouseEvent) => {
+    const { when, left } = at(ev);
+    window.clearTimeout(hover.current);
+    hover.current = window.setTimeout(() => {
+      op<ThumbnailQuery>('Thumbnail', { cameraId: camera, at: when.toISOString() })
+        .then((t) => setPreview({ camera, url: t.thumbnail.url, left }))
+        .catch(() => setPreview(null));
+    }, 200);
+  };
+  const pct = (iso: string) => ((new Date(iso).getTime() - start.getTime()) / 86_400_000) * 100;
+  return (
+    <section id="timeline" aria-label="Timeline">
+      <div class="toolbar">
+        <label>Day <input id="day" type="date" value={day} onChange={(e) => setDay((e.target as HTMLInputElement).value)} /></label>
+        <label>Time zone <select id="tz" value={tz} onChange={(e) => setTz((e.target as HTMLSelectElement).value)}>
+          {zones.map((z) => <option key={z} value={z}>{z}</option>)}
+        </select></label>
+      </div>
+      {error && <p class="error" role="alert">{error}</p>}
+      {cameras.map((c) => {
+        const cov = coverage[c.id];
+        return (
+          <div key={c.id} class="row">
+            <span class="row-name">{c.name}</span>
+            <div
+              class="bar"
+              id={`bar-${c.id}`}
+              role="button"
+              tabIndex={0}
+              aria-label={`${c.name}: ${cov ? Math.round(cov.coveredSeconds / 60) : 0} minutes recorded; click to play`}
+              onMouseMove={onMove(c.id)}
+              onMouseLeave={() => { window.clearTimeout(hover.current); setPreview(null); }}
+              onClick={(ev) => { const { when } = at(ev as MouseEvent); play(c.id, when, new Date(Math.min(when.getTime() + 3_600_000, end.getTime()))); }}
+              onKeyDown={(ev) => { if (ev.key === 'Enter') play(c.id, start, end); }}
+            >
+              {cov?.gaps.map((g) => (
+                <span
+                  key={g.from}
+                  class={`gap reason-${g.reason ?? 'UNKNOWN'}`}
+                  style={{ left: `${pct(g.from)}%`, width: `${Math.max(pct(g.to) - pct(g.from), 0.1)}%` }}
+                  title={`${g.reason ?? 'no footage'}: ${new Date(g.from).toLocaleTimeString('en-GB', { timeZone: tz })}, ${g.seconds.toFixed(0)} s`}
+                />
+              ))}
+              {preview?.camera === c.id && <img class="preview" src={preview.url} alt="" style={{ left: `${preview.left}px` }} />}
+            </div>
+          </div>
+        );
+      })}
+      <p class="legend">Green: recorded. Gaps: <span class="gap-key reason-CAMERA_OFFLINE">camera offline</span> <span class="gap-key reason-RECORDING_DISABLED">recording off</span> <span class="gap-key reason-PRUNED">pruned</span> <span class="gap-key reason-UNKNOWN">other</span></p>
+    </section>
+  );
+}
+
+function Review({ play }: { play: (camera: string, from: Date, to: Date) => void }) {
+  const [data, setData] = useState<ReviewQuery | null>(null);
+  const [error, setError] = useState('');
+  const load = useCallback(() => {
+    const to = new Date();
+    const from = new Date(to.getTime() - 7 * 86_400_000);
+    op<ReviewQuery>('Review', { first: 100, from: from.toISOString(), to: new Date(to.getTime() + 60_000).toISOString(), timeZone: 'UTC' })
+      .then(setData)
+      .catch((err) => setError(message(err)));
+  }, []);
+  useEffect(() => {
+    load();
+    // Live counts: every review item change reloads the queue.
+    const session = current();
+    const client = createClient({
+      url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql/ws`,
+      connectionParams: { authorization: `Bearer ${session?.accessToken ?? ''}` },
+    });
+    const stop = client.subscribe({ query: 'subscription { reviewItems { id } }' }, { next: () => load(), error: () => undefined, complete: () => undefined });
+    return () => { stop(); void client.dispose(); };
+  }, [load]);
+  const mark = async (id: string) => {
+    try {
+      await op<MarkReviewedMutation>('MarkReviewed', { ids: [id] });
+      load();
+    } catch (err) {
+      setError(message(err));
+    }
+  };
+  const summary = data?.reviewSummary;
+  return (
+    <section id="review" aria-label="Review queue">
+      <p id="unreviewed-count">{summary ? `${summary.unreviewedAlerts} alerts and ${summary.unreviewedDetections} detections to review` : 'Loading…'}</p>
+      {error && <p class="error" role="alert">{error}</p>}
+      <ul id="review-list">
+        {data?.reviewItems.nodes.map((item) => (
+          <li key={item.id} data-id={item.id} data-reviewed={String(item.reviewed)} class={item.reviewed ? 'reviewed' : ''}>
+            <button type="button" class="link" onClick={() => play(item.cameraId, new Date(new Date(item.startedAt).getTime() - 5_000), new Date(new Date(item.endedAt).getTime() + 5_000))}>
+              <strong>{item.severity}</strong> {item.labels.join(', ')} on {item.cameraId}, {new Date(item.startedAt).toLocaleString()} ({item.eventCount} events)
+            </button>
+            {!item.reviewed && <button type="button" class="mark" onClick={() => mark(item.id)}>Mark reviewed</button>}
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function Console({ session }: { session: Session }) {
+  const [page, setPage] = useState<Page>('live');
+  const [cameras, setCameras] = useState<Camera[]>([]);
+  const [error, setError] = useState('');
+  const { play, view } = usePlayer();
+  useEffect(() => {
+    op<CamerasQuery>('Cameras').then((d) => setCameras(d.cameras.nodes)).catch((err) => setError(message(err)));
+  }, []);
+  probe.page = page;
+  const go = (camera: string, from: Date, to: Date) => {
+    if (page === 'live') setPage('timeline');
+    play(camera, from, to);
+  };
+  return (
+    <>
+      <header class="top">
+        <span class="brand">Heldar</span>
+        <nav aria-label="Pages">
+          {(['live', 'timeline', 'review'] as Page[]).map((p) => (
+            <button key={p} id={`nav-${p}`} type="button" aria-current={page === p ? 'page' : undefined} onClick={() => setPage(p)}>
+              {p === 'live' ? 'Live' : p === 'timeline' ? 'Timeline' : 'Review'}
+            </button>
+          ))}
+        </nav>
+        <span class="who">{session.name} ({session.role})</span>
+        <button id="signout" type="button" onClick={() => void signOut()}>Sign out</button>
+      </header>
+      <main>
+        {error && <p class="error" role="alert">{error}</p>}
+        {page === 'live' && <LiveWall cameras={cameras} />}
+        {page === 'timeline' && <Timeline cameras={cameras} play={go} />}
+        {page === 'review' && <Review play={go} />}
+        {page !== 'live' && view}
+      </main>
+    </>
+  );
+}
+
+function App() {
+  const [session, setSession] = useState(current());
+  useEffect(() => onSession(setSession), []);
+  probe.page = session ? probe.page : 'signin';
+  return session ? <Console session={session} /> : <SignIn />;
+}
+
+render(<App />, document.getElementById('app') as HTMLElement);

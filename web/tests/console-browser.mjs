@@ -1,0 +1,136 @@
+#!/usr/bin/env node
+// Drives the operator console (/) in headless Chromium (system /usr/bin/chromium via
+// playwright-core) through its main flows, every request outside loopback refused:
+//   1. sign in as `admin` through the form;
+//   2. Timeline: UTC, the day of `playAt`; the camera's bar shows its gaps; a click at `playAt`
+//      plays from that instant (hls.js) and the video advances;
+//   3. Review: mark `reviewId` reviewed; sign out; sign in as `viewer`: still unreviewed for them.
+//
+//   node web/tests/console-browser.mjs <httpBaseUrl> '<json>'
+//   json: {admin: {username, password}, viewer: {username, password}, cameraId, playAt (ISO UTC), reviewId}
+//
+// Prints one JSON line {ok, gaps, played, advanced, reviewedByAdmin, unreviewedForViewer,
+// screenshots, blocked, errors}; exit 0 only if ok. Env: HELDAR_CHROMIUM (default
+// /usr/bin/chromium), HELDAR_TEST_TIMEOUT_MS (default 60000), HELDAR_SCREENSHOT_DIR (PNG per page).
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const CHROMIUM = process.env.HELDAR_CHROMIUM || '/usr/bin/chromium';
+const TIMEOUT_MS = Number(process.env.HELDAR_TEST_TIMEOUT_MS || 60000);
+const SHOTS = process.env.HELDAR_SCREENSHOT_DIR || '';
+
+const result = { ok: false, gaps: 0, played: false, advanced: false, reviewedByAdmin: false, unreviewedForViewer: false, screenshots: [], blocked: [], errors: [] };
+let browser;
+
+async function finish(ok, error) {
+  if (error) result.errors.push(String(error).slice(0, 500));
+  result.ok = ok && result.errors.length === 0 && result.blocked.length === 0;
+  if (browser) await Promise.race([browser.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+  process.stdout.write(JSON.stringify(result) + '\n');
+  process.exit(result.ok ? 0 : 1);
+}
+setTimeout(() => finish(false, `hard timeout after ${TIMEOUT_MS} ms`), TIMEOUT_MS);
+
+const local = (raw) => {
+  try {
+    const u = new URL(raw);
+    if (['data:', 'blob:', 'about:'].includes(u.protocol)) return true;
+    const host = u.hostname.replace(/^\[|\]$/g, '');
+    return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+  } catch {
+    return false;
+  }
+};
+
+const base = (process.argv[2] || '').replace(/\/+$/, '');
+let cfg;
+try {
+  cfg = JSON.parse(process.argv[3] || '');
+} catch {
+  await finish(false, 'usage: node console-browser.mjs <http://127.0.0.1:PORT> <json>');
+}
+
+let chromium;
+try {
+  ({ chromium } = await import('playwright-core'));
+} catch (err) {
+  await finish(false, `cannot load playwright-core (run \`npm ci --prefix web\`): ${err.message}`);
+}
+
+async function shot(page, name) {
+  if (!SHOTS) return;
+  mkdirSync(SHOTS, { recursive: true });
+  const path = join(SHOTS, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  result.screenshots.push(path);
+}
+
+async function signIn(page, who) {
+  await page.goto(base + '/');
+  await page.fill('#username', who.username);
+  await page.fill('#password', who.password);
+  await page.click('#signin');
+  await page.waitForSelector('#nav-review, #signin-error', { timeout: 10000 });
+  const refused = await page.$('#signin-error');
+  if (refused) throw new Error('sign-in refused: ' + (await refused.textContent()));
+}
+
+try {
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--autoplay-policy=no-user-gesture-required'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: 'UTC' });
+  await context.route('**/*', (route) => {
+    const url = route.request().url();
+    if (local(url)) return route.continue();
+    result.blocked.push(url);
+    return route.abort();
+  });
+  const page = await context.newPage();
+  page.on('pageerror', (err) => result.errors.push('page error: ' + err.message));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && /Content Security Policy/.test(msg.text())) result.errors.push('CSP: ' + msg.text());
+  });
+
+  // 1. Sign in.
+  await signIn(page, cfg.admin);
+  await shot(page, 'live-wall');
+
+  // 2. Timeline: the day of playAt in UTC, click at playAt.
+  await page.click('#nav-timeline');
+  await page.selectOption('#tz', 'UTC');
+  const playAt = new Date(cfg.playAt);
+  await page.fill('#day', playAt.toISOString().slice(0, 10));
+  const bar = `#bar-${cfg.cameraId}`;
+  await page.waitForSelector(`${bar} .gap`, { timeout: 10000 });
+  result.gaps = await page.locator(`${bar} .gap`).count();
+  const box = await page.locator(bar).boundingBox();
+  const dayStart = Date.UTC(playAt.getUTCFullYear(), playAt.getUTCMonth(), playAt.getUTCDate());
+  const ratio = (playAt.getTime() - dayStart) / 86_400_000;
+  await page.mouse.click(box.x + ratio * box.width, box.y + box.height / 2);
+  await page.waitForFunction(() => window.heldarConsole.player === 'playing', null, { timeout: 15000 });
+  result.played = true;
+  const t0 = await page.evaluate(() => document.getElementById('player').currentTime);
+  await page.waitForFunction((t) => document.getElementById('player').currentTime >= t + 1, t0, { timeout: 10000 });
+  result.advanced = true;
+  await shot(page, 'timeline');
+
+  // 3. Review: mark reviewed as admin; another user still sees it unreviewed.
+  await page.click('#nav-review');
+  const item = `#review-list li[data-id="${cfg.reviewId}"]`;
+  await page.waitForSelector(`${item}[data-reviewed="false"]`, { timeout: 10000 });
+  await page.click(`${item} .mark`);
+  await page.waitForSelector(`${item}[data-reviewed="true"]`, { timeout: 10000 });
+  result.reviewedByAdmin = true;
+  await shot(page, 'review');
+  await page.click('#signout');
+  await page.waitForSelector('#signin', { timeout: 10000 });
+  await signIn(page, cfg.viewer);
+  await page.click('#nav-review');
+  await page.waitForSelector(`${item}[data-reviewed="false"]`, { timeout: 10000 });
+  result.unreviewedForViewer = true;
+  await finish(true);
+} catch (err) {
+  await finish(false, err.message);
+}
