@@ -43,7 +43,8 @@ async fn the_consoles_generated_types_are_fresh() {
     assert_eq!(result["fresh"], true, "{result}");
 }
 
-/// The main flows in Chromium; screenshots of each page land in `target/console-screenshots`.
+/// The main flows in Chromium (sign in, play across a gap, export and check the download
+/// against its manifest, hold, review per user); screenshots of each page land in `target/console-screenshots`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_signs_in_plays_across_a_gap_and_reviews_per_user() {
     let Some(web) = node_ready(Some("/usr/bin/chromium")) else {
@@ -110,5 +111,11 @@ async fn the_console_signs_in_plays_across_a_gap_and_reviews_per_user() {
         "the gap is drawn: {result}"
     );
     assert_eq!(result["advanced"], true, "{result}");
+    assert!(result["clipBytes"].as_u64().unwrap() > 1000, "{result}");
+    assert_eq!(
+        result["hashMatches"], true,
+        "the download is what the manifest hashed: {result}"
+    );
+    assert_eq!(result["held"], true, "{result}");
     assert_eq!(result["unreviewedForViewer"], true, "{result}");
 }

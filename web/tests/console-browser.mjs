@@ -4,22 +4,28 @@
 //   1. sign in as `admin` through the form;
 //   2. Timeline: UTC, the day of `playAt`; the camera's bar shows its gaps; a click at `playAt`
 //      plays from that instant (hls.js) and the video advances;
-//   3. Review: mark `reviewId` reviewed; sign out; sign in as `viewer`: still unreviewed for them.
+//   3. the picked moment exported as a 4 s clip (progress from the `clipExport` subscription),
+//      downloaded with its manifest, whose SHA-256 must be the clip's; then held as evidence;
+//   4. Review: mark `reviewId` reviewed; sign out; sign in as `viewer`: still unreviewed for them.
 //
 //   node web/tests/console-browser.mjs <httpBaseUrl> '<json>'
+// Each page is scanned with axe-core: a serious or critical violation fails the run.
 //   json: {admin: {username, password}, viewer: {username, password}, cameraId, playAt (ISO UTC), reviewId}
 //
 // Prints one JSON line {ok, gaps, played, advanced, reviewedByAdmin, unreviewedForViewer,
 // screenshots, blocked, errors}; exit 0 only if ok. Env: HELDAR_CHROMIUM (default
 // /usr/bin/chromium), HELDAR_TEST_TIMEOUT_MS (default 60000), HELDAR_SCREENSHOT_DIR (PNG per page).
-import { mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
 const CHROMIUM = process.env.HELDAR_CHROMIUM || '/usr/bin/chromium';
 const TIMEOUT_MS = Number(process.env.HELDAR_TEST_TIMEOUT_MS || 60000);
 const SHOTS = process.env.HELDAR_SCREENSHOT_DIR || '';
 
-const result = { ok: false, gaps: 0, played: false, advanced: false, reviewedByAdmin: false, unreviewedForViewer: false, screenshots: [], blocked: [], errors: [] };
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const result = { ok: false, a11y: {}, gaps: 0, played: false, advanced: false, exported: false, clipBytes: 0, hashMatches: false, held: false, reviewedByAdmin: false, unreviewedForViewer: false, screenshots: [], blocked: [], errors: [] };
 let browser;
 
 async function finish(ok, error) {
@@ -57,7 +63,21 @@ try {
   await finish(false, `cannot load playwright-core (run \`npm ci --prefix web\`): ${err.message}`);
 }
 
+/** axe-core on the page as it stands: serious and critical violations fail the run. */
+async function audit(page, name) {
+  await page.evaluate(AXE); // through DevTools, so the page's CSP does not apply
+  const violations = await page.evaluate(async () => {
+    const run = await window.axe.run(document, { resultTypes: ['violations'] });
+    return run.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+  });
+  result.a11y[name] = violations;
+  if (violations.length) result.errors.push(`accessibility on ${name}: ${violations.join('; ')}`);
+}
+
 async function shot(page, name) {
+  await audit(page, name);
   if (!SHOTS) return;
   mkdirSync(SHOTS, { recursive: true });
   const path = join(SHOTS, `${name}.png`);
@@ -65,8 +85,9 @@ async function shot(page, name) {
   result.screenshots.push(path);
 }
 
-async function signIn(page, who) {
+async function signIn(page, who, check = false) {
   await page.goto(base + '/');
+  if (check) await shot(page, 'sign-in');
   await page.fill('#username', who.username);
   await page.fill('#password', who.password);
   await page.click('#signin');
@@ -94,7 +115,7 @@ try {
   });
 
   // 1. Sign in.
-  await signIn(page, cfg.admin);
+  await signIn(page, cfg.admin, true);
   await shot(page, 'live-wall');
 
   // 2. Timeline: the day of playAt in UTC, click at playAt.
@@ -116,6 +137,24 @@ try {
   result.advanced = true;
   await shot(page, 'timeline');
 
+  // 3. Export the picked moment, check the download against its manifest, then hold it.
+  // A click on a day-wide bar is a minute or so wide: the exact start is typed in (UTC page).
+  await page.fill('#export-from', cfg.playAt.slice(0, 19));
+  await page.fill('#export-seconds', '4');
+  await page.click('#export');
+  await page.waitForSelector('#export-download', { timeout: 30000 });
+  result.exported = true;
+  const href = (sel) => page.getAttribute(sel, 'href');
+  const clip = await page.request.get(base + (await href('#export-download')));
+  const manifest = await (await page.request.get(base + (await href('#export-manifest')))).json();
+  const bytes = await clip.body();
+  result.clipBytes = bytes.length;
+  result.hashMatches = createHash('sha256').update(bytes).digest('hex') === manifest.sha256;
+  await page.click('#hold');
+  await page.waitForFunction(() => /Held as hold_/.test(document.getElementById('selection-note')?.textContent || ''), null, { timeout: 10000 });
+  result.held = true;
+  await shot(page, 'export');
+
   // 3. Review: mark reviewed as admin; another user still sees it unreviewed.
   await page.click('#nav-review');
   const item = `#review-list li[data-id="${cfg.reviewId}"]`;
@@ -132,5 +171,10 @@ try {
   result.unreviewedForViewer = true;
   await finish(true);
 } catch (err) {
+  // What the page said, to explain the failure.
+  const pages = browser?.contexts()[0]?.pages() ?? [];
+  if (pages[0]) {
+    result.pageText = await pages[0].evaluate(() => (document.getElementById('selection') || document.querySelector('main'))?.innerText?.slice(0, 600)).catch(() => null);
+  }
   await finish(false, err.message);
 }

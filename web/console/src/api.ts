@@ -2,6 +2,8 @@
 // refresh a minute before the token expires, and sign-out. Errors keep the server's code and
 // message (a locked or rate-limited sign-in says so).
 
+import { Client, createClient } from 'graphql-ws';
+
 import DOCUMENTS from './operations.graphql';
 import type { LoginMutation, RefreshMutation } from './gql';
 
@@ -33,7 +35,14 @@ export function onSession(listener: (s: Session | null) => void): () => void {
   return () => listeners.delete(listener);
 }
 
+let sockets: Client | null = null;
+
 function keep(next: Session | null): void {
+  if (!next || next.accessToken !== session?.accessToken) {
+    // A new token is presented on the next connection; a signed-out user has none.
+    void sockets?.dispose();
+    sockets = null;
+  }
   session = next;
   if (next) sessionStorage.setItem(STORE, JSON.stringify(next));
   else sessionStorage.removeItem(STORE);
@@ -111,3 +120,19 @@ export async function signOut(): Promise<void> {
 }
 
 if (session) keep(session);
+
+/** Follows the subscription `name` over `/graphql/ws` (graphql-ws); returns the unsubscribe. */
+export function subscribe<T>(name: string, variables: Record<string, unknown>, next: (data: T) => void): () => void {
+  const query = OPERATIONS.get(name);
+  if (!query) throw new ApiError(`no operation ${name}`, 'CONSOLE');
+  if (!sockets) {
+    sockets = createClient({
+      url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql/ws`,
+      connectionParams: () => ({ authorization: `Bearer ${session?.accessToken ?? ''}` }),
+    });
+  }
+  return sockets.subscribe(
+    { query, operationName: name, variables },
+    { next: (r) => { if (r.data) next(r.data as T); }, error: () => undefined, complete: () => undefined },
+  );
+}

@@ -15,6 +15,29 @@ export type CameraState =
   /** Segments are being written. */
   | 'RECORDING';
 
+/** Where a clip export job is. */
+export type ClipExportStatus =
+  /** The clip outlived its own retention and was removed. */
+  | 'EXPIRED'
+  /** Failed; `error` says why. Nothing partial is ever served. */
+  | 'FAILED'
+  /** Waiting for a media-job slot. */
+  | 'QUEUED'
+  /** Done: `downloadUrl`, `sha256` and the manifest are available. */
+  | 'READY'
+  /** ffmpeg is writing the clip; `progress` moves. */
+  | 'RUNNING';
+
+/** A window of one camera to export. */
+export type ExportClipInput = {
+  /** Id of the camera to cut the clip from. */
+  cameraId: string | number;
+  /** Window start (any offset). */
+  from: string;
+  /** Window end, after `from`, at most 3600 s later. */
+  to: string;
+};
+
 /** Why footage is missing, when the recorder knows. */
 export type GapReason =
   /** The camera did not answer. */
@@ -29,6 +52,20 @@ export type GapReason =
   | 'RECORDING_DISABLED'
   /** Recorded as a gap without a known cause. */
   | 'UNKNOWN';
+
+/** A range of one camera's footage to hold. */
+export type LockEvidenceInput = {
+  /** Id of the camera whose footage to hold. */
+  cameraId: string | number;
+  /** Start of the range to hold (any offset). */
+  from: string;
+  /** Incident (case) id to group holds by, up to 128 characters. */
+  incidentId?: string | null | undefined;
+  /** Why, up to 2000 characters. */
+  note?: string | null | undefined;
+  /** Hold until, after `from`, at most 366 days later. */
+  to: string;
+};
 
 /** How urgent a review item is. */
 export type ReviewSeverity =
@@ -131,3 +168,29 @@ export type MarkReviewedMutationVariables = Exact<{
 
 
 export type MarkReviewedMutation = { markReviewed: Array<{ id: string, reviewed: boolean }> };
+
+export type ExportClipMutationVariables = Exact<{
+  input: ExportClipInput;
+}>;
+
+
+export type ExportClipMutation = { exportClip: { id: string, status: ClipExportStatus, progress: number } };
+
+export type ClipExportSubscriptionVariables = Exact<{
+  id: string | number;
+}>;
+
+
+export type ClipExportSubscription = { clipExport: { id: string, status: ClipExportStatus, progress: number, error: string | null, downloadUrl: string | null, manifestUrl: string | null, sha256: string | null, sizeBytes: number | null } };
+
+export type LockEvidenceMutationVariables = Exact<{
+  input: LockEvidenceInput;
+}>;
+
+
+export type LockEvidenceMutation = { lockEvidence: { id: string, from: string, to: string, incidentId: string | null } };
+
+export type ReviewUpdatesSubscriptionVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ReviewUpdatesSubscription = { reviewItems: { id: string, reviewed: boolean } };

@@ -4,12 +4,13 @@
 import { render } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import Hls from 'hls.js';
-import { createClient } from 'graphql-ws';
-
-import { ApiError, Session, current, onSession, op, signIn, signOut } from './api';
+import { ApiError, Session, current, onSession, op, signIn, signOut, subscribe } from './api';
 import { playLive } from './live';
 import type {
   CamerasQuery,
+  ClipExportSubscription,
+  ExportClipMutation,
+  LockEvidenceMutation,
   CoverageQuery,
   LiveStreamQuery,
   MarkReviewedMutation,
@@ -158,6 +159,62 @@ function zonedMidnight(day: string, tz: string): Date {
   return new Date(guess - offset(first));
 }
 
+/** What to do with a moment picked on the timeline: export a clip from it, or hold it. */
+/** A Date as a `datetime-local` value (the browser's time zone, whole seconds). */
+function localInput(d: Date): string {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+function Selection({ camera, from: picked }: { camera: string; from: Date }) {
+  const [from, setFrom] = useState(new Date(Math.floor(picked.getTime() / 1000) * 1000));
+  const [seconds, setSeconds] = useState(10);
+  const [job, setJob] = useState<ClipExportSubscription['clipExport'] | null>(null);
+  const [note, setNote] = useState('');
+  const stop = useRef<() => void>();
+  useEffect(() => () => stop.current?.(), []);
+  const to = new Date(from.getTime() + seconds * 1000);
+  const exportClip = async () => {
+    setNote('');
+    try {
+      const created = await op<ExportClipMutation>('ExportClip', { input: { cameraId: camera, from: from.toISOString(), to: to.toISOString() } });
+      stop.current?.();
+      stop.current = subscribe<ClipExportSubscription>('ClipExport', { id: created.exportClip.id }, (d) => setJob(d.clipExport));
+    } catch (err) {
+      setNote(message(err));
+    }
+  };
+  const hold = async () => {
+    try {
+      const held = await op<LockEvidenceMutation>('LockEvidence', { input: { cameraId: camera, from: from.toISOString(), to: to.toISOString() } });
+      setNote(`Held as ${held.lockEvidence.id}: retention keeps this footage until the hold is released.`);
+    } catch (err) {
+      setNote(message(err));
+    }
+  };
+  return (
+    <section id="selection" aria-label="Selection">
+      <p>
+        <label>From <input id="export-from" type="datetime-local" step={1} value={localInput(from)}
+          onChange={(e) => { const d = new Date((e.target as HTMLInputElement).value); if (!Number.isNaN(d.getTime())) setFrom(d); }} /></label>{' '}
+        on {camera}, for <label><input id="export-seconds" type="number" min={1} max={3600} value={seconds}
+          onInput={(e) => setSeconds(Number((e.target as HTMLInputElement).value) || 1)} /> seconds</label>
+      </p>
+      <button id="export" type="button" onClick={exportClip}>Export clip</button>{' '}
+      <button id="hold" type="button" onClick={hold}>Hold as evidence</button>
+      {job && (
+        <p id="export-state" data-status={job.status}>
+          <progress id="export-progress" max={1} value={job.progress} aria-label="Export progress" /> {job.status}
+          {job.error && <span class="error"> {job.error}</span>}
+          {job.downloadUrl && <> <a id="export-download" href={job.downloadUrl} download>Download</a></>}
+          {job.manifestUrl && <> <a id="export-manifest" href={job.manifestUrl}>Manifest</a></>}
+        </p>
+      )}
+      {note && <p id="selection-note" role="status">{note}</p>}
+    </section>
+  );
+}
+
 function Timeline({ cameras, play }: { cameras: Camera[]; play: (camera: string, from: Date, to: Date) => void }) {
   const here = Intl.DateTimeFormat().resolvedOptions().timeZone;
   const zones = useMemo(() => {
@@ -169,6 +226,7 @@ function Timeline({ cameras, play }: { cameras: Camera[]; play: (camera: string,
   const [coverage, setCoverage] = useState<Record<string, CoverageQuery['footageCoverage']>>({});
   const [preview, setPreview] = useState<{ camera: string; url: string; left: number } | null>(null);
   const [error, setError] = useState('');
+  const [picked, setPicked] = useState<{ camera: string; from: Date } | null>(null);
   const start = zonedMidnight(day, tz);
   const end = new Date(start.getTime() + 86_400_000);
   useEffect(() => {
@@ -218,7 +276,11 @@ function Timeline({ cameras, play }: { cameras: Camera[]; play: (camera: string,
               aria-label={`${c.name}: ${cov ? Math.round(cov.coveredSeconds / 60) : 0} minutes recorded; click to play`}
               onMouseMove={onMove(c.id)}
               onMouseLeave={() => { window.clearTimeout(hover.current); setPreview(null); }}
-              onClick={(ev) => { const { when } = at(ev as MouseEvent); play(c.id, when, new Date(Math.min(when.getTime() + 3_600_000, end.getTime()))); }}
+              onClick={(ev) => {
+                const { when } = at(ev as MouseEvent);
+                setPicked({ camera: c.id, from: when });
+                play(c.id, when, new Date(Math.min(when.getTime() + 3_600_000, end.getTime())));
+              }}
               onKeyDown={(ev) => { if (ev.key === 'Enter') play(c.id, start, end); }}
             >
               {cov?.gaps.map((g) => (
@@ -234,6 +296,7 @@ function Timeline({ cameras, play }: { cameras: Camera[]; play: (camera: string,
           </div>
         );
       })}
+      {picked && <Selection key={`${picked.camera}${picked.from.getTime()}`} camera={picked.camera} from={picked.from} />}
       <p class="legend">Green: recorded. Gaps: <span class="gap-key reason-CAMERA_OFFLINE">camera offline</span> <span class="gap-key reason-RECORDING_DISABLED">recording off</span> <span class="gap-key reason-PRUNED">pruned</span> <span class="gap-key reason-UNKNOWN">other</span></p>
     </section>
   );
@@ -252,13 +315,7 @@ function Review({ play }: { play: (camera: string, from: Date, to: Date) => void
   useEffect(() => {
     load();
     // Live counts: every review item change reloads the queue.
-    const session = current();
-    const client = createClient({
-      url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql/ws`,
-      connectionParams: { authorization: `Bearer ${session?.accessToken ?? ''}` },
-    });
-    const stop = client.subscribe({ query: 'subscription { reviewItems { id } }' }, { next: () => load(), error: () => undefined, complete: () => undefined });
-    return () => { stop(); void client.dispose(); };
+    return subscribe('ReviewUpdates', {}, () => load());
   }, [load]);
   const mark = async (id: string) => {
     try {
