@@ -44,7 +44,7 @@ async fn the_consoles_generated_types_are_fresh() {
 }
 
 /// The main flows in Chromium (sign in, play across a gap, export and check the download
-/// against its manifest, hold, review per user); screenshots of each page land in `target/console-screenshots`.
+/// against its manifest, hold, draw a zone and see an ENTER, review per user); screenshots of each page land in `target/console-screenshots`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_signs_in_plays_across_a_gap_and_reviews_per_user() {
     let Some(web) = node_ready(Some("/usr/bin/chromium")) else {
@@ -117,5 +117,10 @@ async fn the_console_signs_in_plays_across_a_gap_and_reviews_per_user() {
         "the download is what the manifest hashed: {result}"
     );
     assert_eq!(result["held"], true, "{result}");
+    assert_eq!(result["zoneFieldError"], true, "{result}");
+    assert_eq!(
+        result["zoneEnter"], true,
+        "a drawn zone sees the person enter: {result}"
+    );
     assert_eq!(result["unreviewedForViewer"], true, "{result}");
 }

@@ -6,7 +6,9 @@
 //      plays from that instant (hls.js) and the video advances;
 //   3. the picked moment exported as a 4 s clip (progress from the `clipExport` subscription),
 //      downloaded with its manifest, whose SHA-256 must be the clip's; then held as evidence;
-//   4. Review: mark `reviewId` reviewed; sign out; sign in as `viewer`: still unreviewed for them.
+//   4. Zones: a region with too few points is refused on its `points` field; drawn with four
+//      clicks it is created; a person posted into it (ingestDetections) shows a ZONE_ENTER live;
+//   5. Review: mark `reviewId` reviewed; sign out; sign in as `viewer`: still unreviewed for them.
 //
 //   node web/tests/console-browser.mjs <httpBaseUrl> '<json>'
 // Each page is scanned with axe-core: a serious or critical violation fails the run.
@@ -25,7 +27,7 @@ const TIMEOUT_MS = Number(process.env.HELDAR_TEST_TIMEOUT_MS || 60000);
 const SHOTS = process.env.HELDAR_SCREENSHOT_DIR || '';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-const result = { ok: false, a11y: {}, gaps: 0, played: false, advanced: false, exported: false, clipBytes: 0, hashMatches: false, held: false, reviewedByAdmin: false, unreviewedForViewer: false, screenshots: [], blocked: [], errors: [] };
+const result = { ok: false, a11y: {}, gaps: 0, played: false, advanced: false, exported: false, clipBytes: 0, hashMatches: false, held: false, zoneFieldError: false, zoneCreated: false, zoneEnter: false, reviewedByAdmin: false, unreviewedForViewer: false, screenshots: [], blocked: [], errors: [] };
 let browser;
 
 async function finish(ok, error) {
@@ -155,7 +157,41 @@ try {
   result.held = true;
   await shot(page, 'export');
 
-  // 3. Review: mark reviewed as admin; another user still sees it unreviewed.
+  // 4. Zones: draw, a field error, create, and a live ENTER.
+  await page.click('#nav-zones');
+  await page.waitForSelector('#zone-canvas');
+  await page.selectOption('#zone-camera', cfg.cameraId);
+  const canvas = await page.locator('#zone-canvas').boundingBox();
+  const clickAt = (x, y) => page.mouse.click(canvas.x + x * canvas.width, canvas.y + y * canvas.height);
+  await page.fill('#zone-name', 'driveway');
+  await page.fill('#zone-labels', 'person');
+  await page.fill('#zone-confirm', '1');
+  await clickAt(0.05, 0.05);
+  await clickAt(0.95, 0.05);
+  await page.click('#zone-save');
+  await page.waitForSelector('#zone-points-error', { timeout: 10000 });
+  result.zoneFieldError = true;
+  await clickAt(0.95, 0.95);
+  await clickAt(0.05, 0.95);
+  await page.click('#zone-save');
+  await page.waitForSelector('#zone-list li[data-zone="driveway"]', { timeout: 10000 });
+  result.zoneCreated = true;
+  const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem('heldar.console.session')).accessToken);
+  for (let i = 0; i < 2; i++) {
+    await page.request.post(base + '/graphql', {
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      data: {
+        query: 'mutation($i: DetectionBatchInput!) { ingestDetections(input: $i) { events } }',
+        variables: { i: { cameraId: cfg.cameraId, taskType: 'detect', frameId: `console-${i}`, capturedAt: new Date().toISOString(),
+          detections: [{ label: 'person', confidence: 0.9, trackId: 'walker', bbox: { x: 0.4, y: 0.4, w: 0.1, h: 0.1 } }] } },
+      },
+    });
+  }
+  await page.waitForSelector('#zone-events li[data-kind="ZONE_ENTER"]', { timeout: 10000 });
+  result.zoneEnter = true;
+  await shot(page, 'zones');
+
+  // 5. Review: mark reviewed as admin; another user still sees it unreviewed.
   await page.click('#nav-review');
   const item = `#review-list li[data-id="${cfg.reviewId}"]`;
   await page.waitForSelector(`${item}[data-reviewed="false"]`, { timeout: 10000 });

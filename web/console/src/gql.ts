@@ -28,6 +28,67 @@ export type ClipExportStatus =
   /** ffmpeg is writing the clip; `progress` moves. */
   | 'RUNNING';
 
+/** A new zone. */
+export type CreateZoneInput = {
+  /** Id of the camera the zone belongs to. */
+  cameraId: string | number;
+  /** Consecutive observations before a track counts as in or out, 1 to 10 (default 2). */
+  confirmFrames?: number | null | undefined;
+  /** Which crossings fire (lines; default ANY). */
+  direction?: LineDirection | null | undefined;
+  /** 0..86400 (default 0: no dwell events). */
+  dwellSeconds?: number | null | undefined;
+  /** Whether the zone engine watches the zone (default true). */
+  enabled?: boolean | null | undefined;
+  /** Region (default) or line. */
+  kind?: ZoneKind | null | undefined;
+  /** Labels that count (default: every label). */
+  labels?: Array<string> | null | undefined;
+  /** Detections below this confidence are ignored by the zone, 0 to 1 (default 0.5). */
+  minConfidence?: number | null | undefined;
+  /** Name, 1 to 100 characters, unique per camera. */
+  name: string;
+  /** Region: 3 to 512 points; line: exactly 2 (A, B). Coordinates 0..1. */
+  points: Array<PointInput>;
+  /** Severity of the zone's events (default INFO). */
+  severity?: Severity | null | undefined;
+  /** Seconds without moving before suppression, 5 to 86400 (default 120). */
+  staticAfterSeconds?: number | null | undefined;
+  /** Movement in normalized units below which an object counts as not moving, 0.001 to 0.5 (default 0.02). */
+  staticEpsilon?: number | null | undefined;
+  /** Whether objects that do not move are suppressed (default true). */
+  staticSuppression?: boolean | null | undefined;
+};
+
+/** What an event records. Stored as its SCREAMING_SNAKE name. */
+export type EventKind =
+  /** A camera's recorder could not reach it. */
+  | 'CAMERA_OFFLINE'
+  /** Recording stopped because the disk was full. */
+  | 'DISK_FULL'
+  /** A credential posted batches without frame tickets (provenance `warn`). */
+  | 'INGEST_UNTICKETED'
+  /** A track crossed a line. */
+  | 'LINE_CROSS'
+  /** A kind this server version does not know (written by a newer one); see `payload`. */
+  | 'OTHER'
+  /** A camera's recorder failed for another reason. */
+  | 'RECORDER_ERROR'
+  /** A hole in a camera's footage was indexed. */
+  | 'RECORDING_GAP'
+  /** A retention sweep ran. */
+  | 'RETENTION_SWEEP'
+  /** A webhook's receiver has failed for longer than the retry window. */
+  | 'WEBHOOK_FAILING'
+  /** A track stayed in a region for the zone's dwell time (once per visit). */
+  | 'ZONE_DWELL'
+  /** A track entered a region (after the zone's confirm frames). */
+  | 'ZONE_ENTER'
+  /** A track left a region (seen outside, or silent for the track TTL). */
+  | 'ZONE_EXIT'
+  /** A motionless track was suppressed (parked car, mannequin). */
+  | 'ZONE_STATIC_SUPPRESSED';
+
 /** A window of one camera to export. */
 export type ExportClipInput = {
   /** Id of the camera to cut the clip from. */
@@ -53,6 +114,15 @@ export type GapReason =
   /** Recorded as a gap without a known cause. */
   | 'UNKNOWN';
 
+/** Which crossings of a line fire. */
+export type LineDirection =
+  /** Only from A's left to its right (looking from A to B). */
+  | 'AB'
+  /** Crossings in either direction fire (the default). */
+  | 'ANY'
+  /** Only from A's right to its left (looking from A to B): the reverse of AB. */
+  | 'BA';
+
 /** A range of one camera's footage to hold. */
 export type LockEvidenceInput = {
   /** Id of the camera whose footage to hold. */
@@ -65,6 +135,14 @@ export type LockEvidenceInput = {
   note?: string | null | undefined;
   /** Hold until, after `from`, at most 366 days later. */
   to: string;
+};
+
+/** A point in normalized image coordinates (0..1, origin top-left). */
+export type PointInput = {
+  /** 0 (left) to 1 (right). */
+  x: number;
+  /** 0 (top) to 1 (bottom). */
+  y: number;
 };
 
 /** How urgent a review item is. */
@@ -87,12 +165,60 @@ export type Role =
   /** Watch, browse, export, read events. */
   | 'VIEWER';
 
+/** How serious an event or a warning is, from least to most. */
+export type Severity =
+  /** Footage is at risk or a limit cannot be met. */
+  | 'CRITICAL'
+  /** Routine; kept for the record, no action needed. */
+  | 'INFO'
+  /** Needs attention soon, e.g. a camera went offline. */
+  | 'WARNING';
+
 /** Which of a camera's streams is read. */
 export type StreamProfile =
   /** The camera's main stream; AI tasks read it only when asked to. */
   | 'MAIN'
   /** The lighter sub-stream; the default for new AI tasks. */
   | 'SUB';
+
+/** Changes to a zone; omitted fields stay as they are. */
+export type UpdateZoneInput = {
+  /** New number of consecutive observations before a track counts as in or out, 1 to 10. */
+  confirmFrames?: number | null | undefined;
+  /** New choice of which line crossings fire (lines only). */
+  direction?: LineDirection | null | undefined;
+  /** New seconds inside before a dwell event, 0 to 86400 (0: no dwell events). */
+  dwellSeconds?: number | null | undefined;
+  /** Whether the zone engine watches the zone. */
+  enabled?: boolean | null | undefined;
+  /** Id of the zone to change (`zone_…`). */
+  id: string | number;
+  /** New kind (the points must fit it). */
+  kind?: ZoneKind | null | undefined;
+  /** New labels that count, up to 64 of 1 to 64 characters each; an empty list counts every label. */
+  labels?: Array<string> | null | undefined;
+  /** New confidence floor, 0 to 1; weaker detections are ignored by the zone. */
+  minConfidence?: number | null | undefined;
+  /** New name, 1 to 100 characters, unique per camera. */
+  name?: string | null | undefined;
+  /** New points: 3 to 512 for a region, exactly 2 (A, B) for a line; coordinates 0..1. */
+  points?: Array<PointInput> | null | undefined;
+  /** New severity of the zone's events. */
+  severity?: Severity | null | undefined;
+  /** New seconds without moving before suppression, 5 to 86400. */
+  staticAfterSeconds?: number | null | undefined;
+  /** New movement (normalized units) below which an object counts as not moving, 0.001 to 0.5. */
+  staticEpsilon?: number | null | undefined;
+  /** Static suppression on or off. */
+  staticSuppression?: boolean | null | undefined;
+};
+
+/** A zone's shape. */
+export type ZoneKind =
+  /** A tripwire of exactly 2 points, A then B: line-cross events with their direction. */
+  | 'LINE'
+  /** A polygon of 3 to 512 points: enter, exit and dwell events. */
+  | 'REGION';
 
 export type LoginMutationVariables = Exact<{
   username: string;
@@ -194,3 +320,38 @@ export type ReviewUpdatesSubscriptionVariables = Exact<{ [key: string]: never; }
 
 
 export type ReviewUpdatesSubscription = { reviewItems: { id: string, reviewed: boolean } };
+
+export type ZonesQueryVariables = Exact<{
+  cameraId: string | number;
+}>;
+
+
+export type ZonesQuery = { zones: Array<{ id: string, name: string, kind: ZoneKind, labels: Array<string>, severity: Severity, dwellSeconds: number, confirmFrames: number, enabled: boolean, points: Array<{ x: number, y: number }> }> };
+
+export type CreateZoneMutationVariables = Exact<{
+  input: CreateZoneInput;
+}>;
+
+
+export type CreateZoneMutation = { createZone: { id: string } };
+
+export type UpdateZoneMutationVariables = Exact<{
+  input: UpdateZoneInput;
+}>;
+
+
+export type UpdateZoneMutation = { updateZone: { id: string } };
+
+export type DeleteZoneMutationVariables = Exact<{
+  id: string | number;
+}>;
+
+
+export type DeleteZoneMutation = { deleteZone: boolean };
+
+export type ZoneEventsSubscriptionVariables = Exact<{
+  cameraIds?: Array<string | number> | string | number | null | undefined;
+}>;
+
+
+export type ZoneEventsSubscription = { perceptionEvents: { id: string, kind: EventKind, label: string | null, trackId: string | null, zoneId: string | null, occurredAt: string } };

@@ -6,6 +6,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import Hls from 'hls.js';
 import { ApiError, Session, current, onSession, op, signIn, signOut, subscribe } from './api';
 import { playLive } from './live';
+import { Zones } from './zones';
 import type {
   CamerasQuery,
   ClipExportSubscription,
@@ -20,7 +21,7 @@ import type {
 } from './gql';
 
 type Camera = CamerasQuery['cameras']['nodes'][number];
-type Page = 'live' | 'timeline' | 'review';
+type Page = 'live' | 'timeline' | 'review' | 'zones';
 
 /** What tests read: the page shown and what the player is doing. */
 const probe = { page: 'signin', player: 'idle', playing: null as null | { from: string; to: string }, error: '' };
@@ -362,9 +363,9 @@ function Console({ session }: { session: Session }) {
       <header class="top">
         <span class="brand">Heldar</span>
         <nav aria-label="Pages">
-          {(['live', 'timeline', 'review'] as Page[]).map((p) => (
+          {(['live', 'timeline', 'review', 'zones'] as Page[]).map((p) => (
             <button key={p} id={`nav-${p}`} type="button" aria-current={page === p ? 'page' : undefined} onClick={() => setPage(p)}>
-              {p === 'live' ? 'Live' : p === 'timeline' ? 'Timeline' : 'Review'}
+              {p[0].toUpperCase() + p.slice(1)}
             </button>
           ))}
         </nav>
@@ -376,7 +377,8 @@ function Console({ session }: { session: Session }) {
         {page === 'live' && <LiveWall cameras={cameras} />}
         {page === 'timeline' && <Timeline cameras={cameras} play={go} />}
         {page === 'review' && <Review play={go} />}
-        {page !== 'live' && view}
+        {page === 'zones' && <Zones cameras={cameras} />}
+        {(page === 'timeline' || page === 'review') && view}
       </main>
     </>
   );
