@@ -329,7 +329,8 @@ async fn two_servers_on_one_postgres_record_each_camera_once_and_hand_it_over_on
         .unwrap();
     let url = crate::helpers::replace_db_name(admin, &name);
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (server_a, a) = crate::helpers::process::start_server(dir_a.path(), Some(&url));
+    let (server_a, a, log_a) =
+        crate::helpers::process::start_server_logged(dir_a.path(), Some(&url));
     let (server_b, _b) = crate::helpers::process::start_server(dir_b.path(), Some(&url));
     let http = reqwest::Client::new();
     let token = crate::helpers::process::admin_token(&http, &a).await;
@@ -342,37 +343,52 @@ async fn two_servers_on_one_postgres_record_each_camera_once_and_hand_it_over_on
     )
     .await;
 
-    // A created it and owns it; B's renewals (every 10 s) leave it alone.
+    // One of them owns it: usually A, which created it, but B's claim pass (every 10 s) may
+    // take a camera in the moment between its insert and A's claim. The other leaves it alone.
     let started = Instant::now();
-    while !records_in(dir_a.path(), "c1") {
+    let a_owns = loop {
+        match (
+            records_in(dir_a.path(), "c1"),
+            records_in(dir_b.path(), "c1"),
+        ) {
+            (true, _) => break true,
+            (false, true) => break false,
+            _ => {}
+        }
         assert!(
             // Generous: a loaded CI machine (browsers, encoders) can take a while to start it.
             started.elapsed() < Duration::from_secs(40),
-            "A never started recording c1"
+            "nobody started recording c1; A's log:\n{}",
+            log_a.lock().map(|l| l.join("\n")).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    };
+    let (owner_dir, other_dir, owner) = if a_owns {
+        (dir_a.path(), dir_b.path(), &server_a)
+    } else {
+        (dir_b.path(), dir_a.path(), &server_b)
+    };
     tokio::time::sleep(Duration::from_secs(12)).await;
-    assert!(records_in(dir_a.path(), "c1"));
+    assert!(records_in(owner_dir, "c1"));
     assert!(
-        !records_in(dir_b.path(), "c1"),
+        !records_in(other_dir, "c1"),
         "c1 is recorded once, not by both servers"
     );
 
-    // A shuts down cleanly: it gives c1 up, and B takes it on its next renewal.
+    // The owner shuts down cleanly: it gives c1 up, and the other takes it on its next renewal.
     std::process::Command::new("kill")
-        .args(["-TERM", &server_a.id().to_string()])
+        .args(["-TERM", &owner.id().to_string()])
         .status()
         .unwrap();
     let started = Instant::now();
-    while !records_in(dir_b.path(), "c1") {
+    while !records_in(other_dir, "c1") {
         assert!(
             started.elapsed() < Duration::from_secs(20),
-            "B never took c1 over"
+            "the other server never took c1 over"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(!records_in(dir_a.path(), "c1"));
+    assert!(!records_in(owner_dir, "c1"));
     drop((server_a, server_b));
     conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await

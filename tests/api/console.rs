@@ -44,7 +44,7 @@ async fn the_consoles_generated_types_are_fresh() {
 }
 
 /// The main flows in Chromium (sign in, play across a gap, export and check the download
-/// against its manifest, hold, draw a zone and see an ENTER, review per user); screenshots of each page land in `target/console-screenshots`.
+/// against its manifest, hold, draw a zone and see an ENTER, an API key shown once, review per user); screenshots of each page land in `target/console-screenshots`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_signs_in_plays_across_a_gap_and_reviews_per_user() {
     let Some(web) = node_ready(Some("/usr/bin/chromium")) else {

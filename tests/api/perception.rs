@@ -828,7 +828,9 @@ async fn a_client_that_hangs_up_does_not_cancel_the_hand_off(backend: Backend) {
         drop(stream);
     }
     use sea_orm::EntityTrait;
-    let committed = crate::helpers::eventually(
+    // Settled: every committed batch handed off and its ENTER recorded (counted together, so a
+    // request still committing when the first count is taken cannot skew the comparison).
+    let (committed, enters) = crate::helpers::eventually(
         Duration::from_secs(10),
         "every committed batch handed off",
         || async {
@@ -836,14 +838,16 @@ async fn a_client_that_hangs_up_does_not_cancel_the_hand_off(backend: Backend) {
                 .all(&app.state.db)
                 .await
                 .unwrap();
-            (!rows.is_empty() && rows.iter().all(|r| r.fanned_out_at.is_some()))
-                .then_some(rows.len() as i64)
+            let enters = zone_enters(&app).await;
+            let settled = !rows.is_empty()
+                && rows.iter().all(|r| r.fanned_out_at.is_some())
+                && enters == rows.len() as i64;
+            settled.then_some((rows.len() as i64, enters))
         },
     )
     .await;
     assert_eq!(
-        zone_enters(&app).await,
-        committed,
+        enters, committed,
         "each committed batch reached the zone engine"
     );
 }

@@ -8,7 +8,8 @@
 //      downloaded with its manifest, whose SHA-256 must be the clip's; then held as evidence;
 //   4. Zones: a region with too few points is refused on its `points` field; drawn with four
 //      clicks it is created; a person posted into it (ingestDetections) shows a ZONE_ENTER live;
-//   5. Review: mark `reviewId` reviewed; sign out; sign in as `viewer`: still unreviewed for them.
+//   5. Admin: a new API key is shown once, then listed by its prefix only;
+//   6. Review: mark `reviewId` reviewed; sign out; sign in as `viewer`: still unreviewed for them.
 //
 //   node web/tests/console-browser.mjs <httpBaseUrl> '<json>'
 // Each page is scanned with axe-core: a serious or critical violation fails the run.
@@ -27,7 +28,7 @@ const TIMEOUT_MS = Number(process.env.HELDAR_TEST_TIMEOUT_MS || 60000);
 const SHOTS = process.env.HELDAR_SCREENSHOT_DIR || '';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-const result = { ok: false, a11y: {}, gaps: 0, played: false, advanced: false, exported: false, clipBytes: 0, hashMatches: false, held: false, zoneFieldError: false, zoneCreated: false, zoneEnter: false, reviewedByAdmin: false, unreviewedForViewer: false, screenshots: [], blocked: [], errors: [] };
+const result = { ok: false, a11y: {}, gaps: 0, played: false, advanced: false, exported: false, clipBytes: 0, hashMatches: false, held: false, zoneFieldError: false, zoneCreated: false, zoneEnter: false, keyShownOnce: false, reviewedByAdmin: false, unreviewedForViewer: false, screenshots: [], blocked: [], errors: [] };
 let browser;
 
 async function finish(ok, error) {
@@ -191,7 +192,22 @@ try {
   result.zoneEnter = true;
   await shot(page, 'zones');
 
-  // 5. Review: mark reviewed as admin; another user still sees it unreviewed.
+  // 5. Admin: a key shown once.
+  await page.click('#nav-admin');
+  await page.waitForSelector('#new-key');
+  await page.fill('#new-key input[name="name"]', 'console-key');
+  await page.click('#new-key button[type="submit"]');
+  await page.waitForSelector('#new-key .note', { timeout: 10000 });
+  const shown = await page.textContent('#new-key .note');
+  const key = (/shown once: (\S+)/.exec(shown) || [])[1] || '';
+  await page.waitForSelector('#admin-keys td:text("console-key")', { timeout: 10000 });
+  await shot(page, 'admin');
+  await page.click('#nav-review');
+  await page.click('#nav-admin');
+  await page.waitForSelector('#admin-keys td:text("console-key")', { timeout: 10000 });
+  result.keyShownOnce = key.length > 20 && !(await page.content()).includes(key);
+
+  // 6. Review: mark reviewed as admin; another user still sees it unreviewed.
   await page.click('#nav-review');
   const item = `#review-list li[data-id="${cfg.reviewId}"]`;
   await page.waitForSelector(`${item}[data-reviewed="false"]`, { timeout: 10000 });

@@ -28,6 +28,56 @@ export type ClipExportStatus =
   /** ffmpeg is writing the clip; `progress` moves. */
   | 'RUNNING';
 
+/** A new API key. */
+export type CreateApiKeyInput = {
+  /** Limit the key to these cameras (omit for every camera). */
+  cameraIds?: Array<string | number> | null | undefined;
+  /** When the key stops working (omit for never). */
+  expiresAt?: string | null | undefined;
+  /** Label, 1 to 100 characters. */
+  name: string;
+  /** Role (default INTEGRATION). */
+  role?: Role;
+};
+
+/** A new camera. */
+export type CreateCameraInput = {
+  /** Whether the camera is enabled (default true). */
+  enabled?: boolean | null | undefined;
+  /** Requested id (slugified); the slug of the name when omitted. */
+  id?: string | null | undefined;
+  /** Display name, 1 to 100 characters, unique. */
+  name: string;
+  /** Whether it is recorded (default true). */
+  recordEnabled?: boolean | null | undefined;
+  /** Record the sub stream too (needs `subStreamUrl`; default false). */
+  recordSub?: boolean | null | undefined;
+  /** Hours of footage kept, 1 to 43800 (default 24). */
+  retentionHours?: number | null | undefined;
+  /** Segment length in seconds, 2 to 3600 (default 60). */
+  segmentSeconds?: number | null | undefined;
+  /** Largest footage size in bytes (omit for no quota). */
+  storageQuotaBytes?: number | null | undefined;
+  /** Source: rtsp, rtsps, http or https URL, credentials included (`file:` and `lavfi:` need HELDAR_ALLOW_LOCAL_SOURCES). */
+  streamUrl: string;
+  /** Optional sub stream, same rules as `streamUrl`: lighter, for live view and the AI sampler. */
+  subStreamUrl?: string | null | undefined;
+};
+
+/** A new user. */
+export type CreateUserInput = {
+  /** Limit the user to these cameras (omit for every camera). */
+  cameraIds?: Array<string | number> | null | undefined;
+  /** Name shown in the UI. */
+  displayName?: string | null | undefined;
+  /** Password, 8 to 1024 bytes. */
+  password: string;
+  /** Role (default VIEWER). */
+  role?: Role;
+  /** Login name: 1 to 64 letters, digits, `.`, `_`, `-`, `@`. */
+  username: string;
+};
+
 /** A new zone. */
 export type CreateZoneInput = {
   /** Id of the camera the zone belongs to. */
@@ -145,6 +195,30 @@ export type PointInput = {
   y: number;
 };
 
+/** Why a segment is deleted. */
+export type RetentionReason =
+  /** Older than the camera's `retentionHours`. */
+  | 'AGE'
+  /** The camera is over its own storage quota. */
+  | 'CAMERA_QUOTA'
+  /** The disk is below `HELDAR_MIN_FREE_DISK`. */
+  | 'DISK_FLOOR'
+  /** All recordings are over `HELDAR_MAX_RECORDINGS_SIZE`; the camera is most over its fair share. */
+  | 'SIZE_CAP';
+
+/** A condition deletion cannot fix. */
+export type RetentionWarningCode =
+  /** Held footage alone exceeds a camera's quota. */
+  | 'CAMERA_QUOTA_PROTECTED'
+  /** The recordings disk's free space cannot be read. */
+  | 'DISK_STATS_UNAVAILABLE'
+  /** The free-disk floor is not below the disk's size. */
+  | 'FLOOR_UNSATISFIABLE'
+  /** Held footage alone exceeds the global size cap. */
+  | 'LOCKED_EXCEEDS_CAP'
+  /** A camera over its fair share holds only held or in-use footage. */
+  | 'OVER_SHARE_ALL_PROTECTED';
+
 /** How urgent a review item is. */
 export type ReviewSeverity =
   /** Something seen in a zone of WARNING or CRITICAL severity: look now. */
@@ -181,6 +255,30 @@ export type StreamProfile =
   /** The lighter sub-stream; the default for new AI tasks. */
   | 'SUB';
 
+/** Changes to a camera; omitted fields stay as they are. */
+export type UpdateCameraInput = {
+  /** Enable or disable the camera; a disabled camera is neither recorded nor analysed. */
+  enabled?: boolean | null | undefined;
+  /** The camera to change. */
+  id: string | number;
+  /** New display name, 1 to 100 characters, unique across cameras. */
+  name?: string | null | undefined;
+  /** Start or stop recording. */
+  recordEnabled?: boolean | null | undefined;
+  /** Start or stop recording the sub stream too (the camera needs a sub stream). */
+  recordSub?: boolean | null | undefined;
+  /** New retention in hours, 1 to 43800. */
+  retentionHours?: number | null | undefined;
+  /** New segment length in seconds, 2 to 3600. */
+  segmentSeconds?: number | null | undefined;
+  /** New quota in bytes; null lifts it. */
+  storageQuotaBytes?: number | null | undefined;
+  /** New source URL; a `***` password keeps the stored one if scheme, host and port are unchanged. */
+  streamUrl?: string | null | undefined;
+  /** New sub stream URL (a `***` password keeps the stored one); null removes the sub stream. */
+  subStreamUrl?: string | null | undefined;
+};
+
 /** Changes to a zone; omitted fields stay as they are. */
 export type UpdateZoneInput = {
   /** New number of consecutive observations before a track counts as in or out, 1 to 10. */
@@ -212,6 +310,20 @@ export type UpdateZoneInput = {
   /** Static suppression on or off. */
   staticSuppression?: boolean | null | undefined;
 };
+
+/** Where a webhook's deliveries stand. */
+export type WebhookState =
+  /** Delivering (or waiting for events). */
+  | 'ACTIVE'
+  /** Switched off; its cursor waits where it is. */
+  | 'DISABLED'
+  /**
+   * The receiver has failed for longer than the retry window; still retrying at the longest
+   * wait, and nothing is skipped.
+   */
+  | 'FAILING'
+  /** The receiver refused or missed the current event; retrying with growing waits. */
+  | 'RETRYING';
 
 /** A zone's shape. */
 export type ZoneKind =
@@ -355,3 +467,43 @@ export type ZoneEventsSubscriptionVariables = Exact<{
 
 
 export type ZoneEventsSubscription = { perceptionEvents: { id: string, kind: EventKind, label: string | null, trackId: string | null, zoneId: string | null, occurredAt: string } };
+
+export type AdminQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type AdminQuery = { users: { nodes: Array<{ id: string, username: string, role: Role, active: boolean, lockedUntil: string | null, cameraIds: Array<string> | null }> }, apiKeys: { nodes: Array<{ id: string, name: string, prefix: string, role: Role, cameraIds: Array<string> | null, lastUsedAt: string | null, expiresAt: string | null }> }, adminCameras: { nodes: Array<{ id: string, name: string, streamUrl: string, hasPassword: boolean, subStreamUrl: string | null, recordSub: boolean, recordEnabled: boolean, enabled: boolean, retentionHours: number }> }, webhooks: Array<{ id: string, url: string, state: WebhookState, failingSince: string | null }>, retentionPreview: { totalSegments: number, totalBytes: number, byReason: Array<{ reason: RetentionReason, segments: number, bytes: number }>, warnings: Array<{ code: RetentionWarningCode, severity: Severity }> }, auditLog: { nodes: Array<{ id: string, createdAt: string, actorName: string, action: string, targetType: string | null, targetId: string | null }> } };
+
+export type CreateUserMutationVariables = Exact<{
+  input: CreateUserInput;
+}>;
+
+
+export type CreateUserMutation = { createUser: { id: string } };
+
+export type CreateApiKeyMutationVariables = Exact<{
+  input: CreateApiKeyInput;
+}>;
+
+
+export type CreateApiKeyMutation = { createApiKey: { key: string, apiKey: { id: string, prefix: string } } };
+
+export type RevokeApiKeyMutationVariables = Exact<{
+  id: string | number;
+}>;
+
+
+export type RevokeApiKeyMutation = { revokeApiKey: { id: string } };
+
+export type CreateCameraMutationVariables = Exact<{
+  input: CreateCameraInput;
+}>;
+
+
+export type CreateCameraMutation = { createCamera: { id: string } };
+
+export type UpdateCameraMutationVariables = Exact<{
+  input: UpdateCameraInput;
+}>;
+
+
+export type UpdateCameraMutation = { updateCamera: { id: string } };

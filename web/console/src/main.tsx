@@ -6,6 +6,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import Hls from 'hls.js';
 import { ApiError, Session, current, onSession, op, signIn, signOut, subscribe } from './api';
 import { playLive } from './live';
+import { Admin } from './admin';
 import { Zones } from './zones';
 import type {
   CamerasQuery,
@@ -21,7 +22,7 @@ import type {
 } from './gql';
 
 type Camera = CamerasQuery['cameras']['nodes'][number];
-type Page = 'live' | 'timeline' | 'review' | 'zones';
+type Page = 'live' | 'timeline' | 'review' | 'zones' | 'admin';
 
 /** What tests read: the page shown and what the player is doing. */
 const probe = { page: 'signin', player: 'idle', playing: null as null | { from: string; to: string }, error: '' };
@@ -363,7 +364,7 @@ function Console({ session }: { session: Session }) {
       <header class="top">
         <span class="brand">Heldar</span>
         <nav aria-label="Pages">
-          {(['live', 'timeline', 'review', 'zones'] as Page[]).map((p) => (
+          {(['live', 'timeline', 'review', 'zones', ...(session.role === 'ADMIN' ? ['admin'] : [])] as Page[]).map((p) => (
             <button key={p} id={`nav-${p}`} type="button" aria-current={page === p ? 'page' : undefined} onClick={() => setPage(p)}>
               {p[0].toUpperCase() + p.slice(1)}
             </button>
@@ -378,6 +379,7 @@ function Console({ session }: { session: Session }) {
         {page === 'timeline' && <Timeline cameras={cameras} play={go} />}
         {page === 'review' && <Review play={go} />}
         {page === 'zones' && <Zones cameras={cameras} />}
+        {page === 'admin' && <Admin />}
         {(page === 'timeline' || page === 'review') && view}
       </main>
     </>
