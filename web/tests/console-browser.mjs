@@ -9,7 +9,8 @@
 //   4. Zones: a region with too few points is refused on its `points` field; drawn with four
 //      clicks it is created; a person posted into it (ingestDetections) shows a ZONE_ENTER live;
 //   5. Admin: a new API key is shown once, then listed by its prefix only;
-//   6. Review: mark `reviewId` reviewed; sign out; sign in as `viewer`: still unreviewed for them.
+//   6. Review: mark `reviewId` reviewed; sign out; sign in as `viewer` from the keyboard alone:
+//      still unreviewed for them; the timeline plays the day on Enter.
 //
 //   node web/tests/console-browser.mjs <httpBaseUrl> '<json>'
 // Each page is scanned with axe-core: a serious or critical violation fails the run.
@@ -28,7 +29,7 @@ const TIMEOUT_MS = Number(process.env.HELDAR_TEST_TIMEOUT_MS || 60000);
 const SHOTS = process.env.HELDAR_SCREENSHOT_DIR || '';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-const result = { ok: false, a11y: {}, gaps: 0, played: false, advanced: false, exported: false, clipBytes: 0, hashMatches: false, held: false, zoneFieldError: false, zoneCreated: false, zoneEnter: false, keyShownOnce: false, reviewedByAdmin: false, unreviewedForViewer: false, screenshots: [], blocked: [], errors: [] };
+const result = { ok: false, a11y: {}, gaps: 0, played: false, advanced: false, exported: false, clipBytes: 0, hashMatches: false, held: false, zoneFieldError: false, zoneCreated: false, zoneEnter: false, keyShownOnce: false, monthRenderMs: null, keyboard: false, reviewedByAdmin: false, unreviewedForViewer: false, screenshots: [], blocked: [], errors: [] };
 let browser;
 
 async function finish(ok, error) {
@@ -139,6 +140,12 @@ try {
   await page.waitForFunction((t) => document.getElementById('player').currentTime >= t + 1, t0, { timeout: 10000 });
   result.advanced = true;
   await shot(page, 'timeline');
+  // Thirty days at once: one footageTimeline query, hourly buckets drawn on a canvas.
+  await page.selectOption('#span', '30');
+  await page.waitForFunction(() => window.heldarConsole.timelineRenderMs > 0, null, { timeout: 10000 });
+  result.monthRenderMs = await page.evaluate(() => window.heldarConsole.timelineRenderMs);
+  await shot(page, 'timeline-30-days');
+  await page.selectOption('#span', '1');
 
   // 3. Export the picked moment, check the download against its manifest, then hold it.
   // A click on a day-wide bar is a minute or so wide: the exact start is typed in (UTC page).
@@ -217,10 +224,27 @@ try {
   await shot(page, 'review');
   await page.click('#signout');
   await page.waitForSelector('#signin', { timeout: 10000 });
-  await signIn(page, cfg.viewer);
-  await page.click('#nav-review');
+  // The viewer works from the keyboard only: sign in, the review queue, the timeline.
+  await page.goto(base + '/');
+  await page.focus('#username');
+  await page.keyboard.type(cfg.viewer.username);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(cfg.viewer.password);
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#nav-review', { timeout: 10000 });
+  await page.focus('#nav-review');
+  await page.keyboard.press('Enter');
   await page.waitForSelector(`${item}[data-reviewed="false"]`, { timeout: 10000 });
   result.unreviewedForViewer = true;
+  await page.focus('#nav-timeline');
+  await page.keyboard.press('Enter');
+  await page.selectOption('#tz', 'UTC');
+  await page.fill('#day', playAt.toISOString().slice(0, 10));
+  await page.waitForSelector(`${bar} .gap`, { timeout: 10000 });
+  await page.focus(bar);
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => window.heldarConsole.player === 'playing', null, { timeout: 15000 });
+  result.keyboard = true;
   await finish(true);
 } catch (err) {
   // What the page said, to explain the failure.

@@ -507,3 +507,13 @@ export type UpdateCameraMutationVariables = Exact<{
 
 
 export type UpdateCameraMutation = { updateCamera: { id: string } };
+
+export type TimelineQueryVariables = Exact<{
+  cameraIds: Array<string | number> | string | number;
+  from: string;
+  to: string;
+  timeZone: string;
+}>;
+
+
+export type TimelineQuery = { footageTimeline: Array<{ cameraId: string, buckets: Array<{ start: string, end: string, coverageRatio: number, gapCount: number }> }> };

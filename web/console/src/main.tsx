@@ -19,13 +19,14 @@ import type {
   PlaybackQuery,
   ReviewQuery,
   ThumbnailQuery,
+  TimelineQuery,
 } from './gql';
 
 type Camera = CamerasQuery['cameras']['nodes'][number];
 type Page = 'live' | 'timeline' | 'review' | 'zones' | 'admin';
 
 /** What tests read: the page shown and what the player is doing. */
-const probe = { page: 'signin', player: 'idle', playing: null as null | { from: string; to: string }, error: '' };
+const probe = { page: 'signin', player: 'idle', playing: null as null | { from: string; to: string }, error: '', timelineRenderMs: 0 };
 (window as unknown as { heldarConsole: typeof probe }).heldarConsole = probe;
 
 function message(err: unknown): string {
@@ -217,6 +218,60 @@ function Selection({ camera, from: picked }: { camera: string; from: Date }) {
   );
 }
 
+/** Several days at once: one `footageTimeline` query (hourly buckets, every camera), each
+ * camera's row drawn on a canvas (thousands of buckets stay cheap); a click plays that hour. */
+function MultiDay({ cameras, start, days, tz, play }: { cameras: Camera[]; start: Date; days: number; tz: string; play: (camera: string, from: Date, to: Date) => void }) {
+  const [rows, setRows] = useState<TimelineQuery['footageTimeline']>([]);
+  const [error, setError] = useState('');
+  const canvases = useRef<Record<string, HTMLCanvasElement | null>>({});
+  const end = new Date(start.getTime() + days * 86_400_000);
+  useEffect(() => {
+    if (cameras.length === 0) return;
+    op<TimelineQuery>('Timeline', { cameraIds: cameras.map((c) => c.id), from: start.toISOString(), to: end.toISOString(), timeZone: tz })
+      .then((d) => setRows(d.footageTimeline))
+      .catch((err) => setError(message(err)));
+  }, [cameras, start.getTime(), days, tz]);
+  useEffect(() => {
+    const began = performance.now();
+    const span = end.getTime() - start.getTime();
+    for (const row of rows) {
+      const canvas = canvases.current[row.cameraId];
+      if (!canvas) continue;
+      const width = (canvas.width = canvas.clientWidth || 800);
+      const height = (canvas.height = canvas.clientHeight || 24);
+      const ctx = canvas.getContext('2d');
+      if (!ctx) continue;
+      ctx.clearRect(0, 0, width, height);
+      for (const b of row.buckets) {
+        const x = ((new Date(b.start).getTime() - start.getTime()) / span) * width;
+        const w = ((new Date(b.end).getTime() - new Date(b.start).getTime()) / span) * width;
+        ctx.fillStyle = b.coverageRatio >= 0.99 ? '#2f8f46' : b.coverageRatio > 0 ? '#d97706' : '#9ca3af';
+        ctx.fillRect(x, 0, Math.max(w, 1), height);
+      }
+    }
+    probe.timelineRenderMs = performance.now() - began;
+  }, [rows]);
+  const onClick = (camera: string) => (ev: MouseEvent) => {
+    const rect = (ev.currentTarget as HTMLElement).getBoundingClientRect();
+    const ratio = (ev.clientX - rect.left) / rect.width;
+    const at = new Date(start.getTime() + Math.floor((ratio * (end.getTime() - start.getTime())) / 3_600_000) * 3_600_000);
+    play(camera, at, new Date(at.getTime() + 3_600_000));
+  };
+  return (
+    <>
+      {error && <p class="error" role="alert">{error}</p>}
+      {cameras.map((c) => (
+        <div key={c.id} class="row">
+          <span class="row-name">{c.name}</span>
+          <canvas class="bar" id={`days-${c.id}`} ref={(el) => { canvases.current[c.id] = el; }} role="img"
+            aria-label={`${c.name}: hourly coverage over ${days} days; click an hour to play it`} onClick={onClick(c.id)} />
+        </div>
+      ))}
+      <p class="legend">Each hour: green recorded, amber partly, grey nothing.</p>
+    </>
+  );
+}
+
 function Timeline({ cameras, play }: { cameras: Camera[]; play: (camera: string, from: Date, to: Date) => void }) {
   const here = Intl.DateTimeFormat().resolvedOptions().timeZone;
   const zones = useMemo(() => {
@@ -229,6 +284,7 @@ function Timeline({ cameras, play }: { cameras: Camera[]; play: (camera: string,
   const [preview, setPreview] = useState<{ camera: string; url: string; left: number } | null>(null);
   const [error, setError] = useState('');
   const [picked, setPicked] = useState<{ camera: string; from: Date } | null>(null);
+  const [days, setDays] = useState(1);
   const start = zonedMidnight(day, tz);
   const end = new Date(start.getTime() + 86_400_000);
   useEffect(() => {
@@ -260,12 +316,16 @@ function Timeline({ cameras, play }: { cameras: Camera[]; play: (camera: string,
     <section id="timeline" aria-label="Timeline">
       <div class="toolbar">
         <label>Day <input id="day" type="date" value={day} onChange={(e) => setDay((e.target as HTMLInputElement).value)} /></label>
+        <label>Span <select id="span" value={String(days)} onChange={(e) => setDays(Number((e.target as HTMLSelectElement).value))}>
+          <option value="1">Day</option><option value="7">Week from the day</option><option value="30">30 days from the day</option>
+        </select></label>
         <label>Time zone <select id="tz" value={tz} onChange={(e) => setTz((e.target as HTMLSelectElement).value)}>
           {zones.map((z) => <option key={z} value={z}>{z}</option>)}
         </select></label>
       </div>
       {error && <p class="error" role="alert">{error}</p>}
-      {cameras.map((c) => {
+      {days > 1 && <MultiDay cameras={cameras} start={start} days={days} tz={tz} play={play} />}
+      {days === 1 && cameras.map((c) => {
         const cov = coverage[c.id];
         return (
           <div key={c.id} class="row">
@@ -299,7 +359,7 @@ function Timeline({ cameras, play }: { cameras: Camera[]; play: (camera: string,
         );
       })}
       {picked && <Selection key={`${picked.camera}${picked.from.getTime()}`} camera={picked.camera} from={picked.from} />}
-      <p class="legend">Green: recorded. Gaps: <span class="gap-key reason-CAMERA_OFFLINE">camera offline</span> <span class="gap-key reason-RECORDING_DISABLED">recording off</span> <span class="gap-key reason-PRUNED">pruned</span> <span class="gap-key reason-UNKNOWN">other</span></p>
+      {days === 1 && <p class="legend">Green: recorded. Gaps: <span class="gap-key reason-CAMERA_OFFLINE">camera offline</span> <span class="gap-key reason-RECORDING_DISABLED">recording off</span> <span class="gap-key reason-PRUNED">pruned</span> <span class="gap-key reason-UNKNOWN">other</span></p>}
     </section>
   );
 }
