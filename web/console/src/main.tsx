@@ -7,6 +7,7 @@ import Hls from 'hls.js';
 import { ApiError, Session, current, onSession, op, signIn, signOut, subscribe } from './api';
 import { playLive } from './live';
 import { Admin } from './admin';
+import { VirtualList } from './virtual';
 import { Zones } from './zones';
 import type {
   CamerasQuery,
@@ -370,7 +371,7 @@ function Review({ play }: { play: (camera: string, from: Date, to: Date) => void
   const load = useCallback(() => {
     const to = new Date();
     const from = new Date(to.getTime() - 7 * 86_400_000);
-    op<ReviewQuery>('Review', { first: 100, from: from.toISOString(), to: new Date(to.getTime() + 60_000).toISOString(), timeZone: 'UTC' })
+    op<ReviewQuery>('Review', { first: 500, from: from.toISOString(), to: new Date(to.getTime() + 60_000).toISOString(), timeZone: 'UTC' })
       .then(setData)
       .catch((err) => setError(message(err)));
   }, []);
@@ -392,16 +393,14 @@ function Review({ play }: { play: (camera: string, from: Date, to: Date) => void
     <section id="review" aria-label="Review queue">
       <p id="unreviewed-count">{summary ? `${summary.unreviewedAlerts} alerts and ${summary.unreviewedDetections} detections to review` : 'Loading…'}</p>
       {error && <p class="error" role="alert">{error}</p>}
-      <ul id="review-list">
-        {data?.reviewItems.nodes.map((item) => (
-          <li key={item.id} data-id={item.id} data-reviewed={String(item.reviewed)} class={item.reviewed ? 'reviewed' : ''}>
-            <button type="button" class="link" onClick={() => play(item.cameraId, new Date(new Date(item.startedAt).getTime() - 5_000), new Date(new Date(item.endedAt).getTime() + 5_000))}>
-              <strong>{item.severity}</strong> {item.labels.join(', ')} on {item.cameraId}, {new Date(item.startedAt).toLocaleString()} ({item.eventCount} events)
-            </button>
-            {!item.reviewed && <button type="button" class="mark" onClick={() => mark(item.id)}>Mark reviewed</button>}
-          </li>
-        ))}
-      </ul>
+      <VirtualList id="review-list" items={data?.reviewItems.nodes ?? []} rowHeight={44} height={440} row={(item) => (
+        <li key={item.id} data-id={item.id} data-reviewed={String(item.reviewed)} class={item.reviewed ? 'reviewed' : ''}>
+          <button type="button" class="link" onClick={() => play(item.cameraId, new Date(new Date(item.startedAt).getTime() - 5_000), new Date(new Date(item.endedAt).getTime() + 5_000))}>
+            <strong>{item.severity}</strong> {item.labels.join(', ')} on {item.cameraId}, {new Date(item.startedAt).toLocaleString()} ({item.eventCount} events)
+          </button>
+          {!item.reviewed && <button type="button" class="mark" onClick={() => mark(item.id)}>Mark reviewed</button>}
+        </li>
+      )} />
     </section>
   );
 }

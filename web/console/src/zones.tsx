@@ -4,6 +4,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 
 import { ApiError, op, subscribe } from './api';
+import { VirtualList } from './virtual';
 import type {
   CamerasQuery,
   CreateZoneMutation,
@@ -68,7 +69,7 @@ export function Zones({ cameras }: { cameras: Camera[] }) {
     setInside({});
     return subscribe<ZoneEventsSubscription>('ZoneEvents', { cameraIds: [cameraId] }, (d) => {
       const e = d.perceptionEvents;
-      setEvents((all) => [e, ...all].slice(0, 200));
+      setEvents((all) => [e, ...all].slice(0, 10_000));
       if (e.zoneId && e.trackId && (e.kind === 'ZONE_ENTER' || e.kind === 'ZONE_EXIT')) {
         setInside((now) => {
           const next = new Set(now[e.zoneId as string] ?? []);
@@ -179,9 +180,9 @@ export function Zones({ cameras }: { cameras: Camera[] }) {
         ))}
       </ul>
       <h2>Live events</h2>
-      <ul id="zone-events">
-        {events.map((e) => <li key={e.id} data-kind={e.kind}>{new Date(e.occurredAt).toLocaleTimeString()} {e.kind} {e.label ?? ''} {e.trackId ?? ''}</li>)}
-      </ul>
+      <VirtualList id="zone-events" items={events} rowHeight={22} height={264} row={(e) => (
+        <li key={e.id} data-kind={e.kind}>{new Date(e.occurredAt).toLocaleTimeString()} {e.kind} {e.label ?? ''} {e.trackId ?? ''}</li>
+      )} />
     </section>
   );
 }
