@@ -135,7 +135,7 @@ async fn segment_of(
     state: &HttpState,
     token: &str,
     segment_id: &str,
-) -> Result<(entity::segment::Model, std::path::PathBuf), Response> {
+) -> Result<crate::playback::layout::Playable, Response> {
     let (ticket, _) = admit(state, token).await?;
     let key = Ticket::key(token);
     if !state.app.watch.leases.renew(key) && expired(state, &ticket) {
@@ -161,10 +161,9 @@ async fn segment_of(
     if !inside {
         return Err(gone());
     }
-    let file = crate::playback::layout::playable(&state.app, &row)
+    crate::playback::layout::playable(&state.app, &row)
         .await
-        .ok_or_else(gone)?;
-    Ok((row, file))
+        .ok_or_else(gone)
 }
 
 async fn init(
@@ -175,27 +174,15 @@ async fn init(
     let Some(segment_id) = file.strip_suffix(".mp4") else {
         return refusal(StatusCode::NOT_FOUND, "NOT_FOUND", "no such init segment");
     };
-    let (mut row, path) = match segment_of(&state, &token, segment_id).await {
+    let found = match segment_of(&state, &token, segment_id).await {
         Ok(found) => found,
         Err(refused) => return refused,
     };
-    if row.media_offset.is_none() {
-        crate::playback::layout::fill(&mut row, &path).await;
-    }
-    let Some(len) = row.media_offset.filter(|n| *n > 0) else {
-        return refusal(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "the segment is not playable",
-        );
-    };
+    let len = found.index.init_len;
     serve::respond(
         &headers,
-        path,
-        vec![Part::File {
-            offset: 0,
-            len: len as u64,
-        }],
+        found.path,
+        vec![Part::File { offset: 0, len }],
         "video/mp4",
     )
 }
@@ -211,12 +198,12 @@ async fn media(
     else {
         return refusal(StatusCode::NOT_FOUND, "NOT_FOUND", "no such media segment");
     };
-    let (_, path) = match segment_of(&state, &token, &segment_id).await {
+    let found = match segment_of(&state, &token, &segment_id).await {
         Ok(found) => found,
         Err(refused) => return refused,
     };
-    match serve::rebased_media(&path, base).await {
-        Ok(parts) => serve::respond(&headers, path, parts, "video/iso.segment"),
+    match serve::rebased_media(&found.path, &found.index, base).await {
+        Ok(parts) => serve::respond(&headers, found.path, parts, "video/iso.segment"),
         Err(_) => refusal(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",

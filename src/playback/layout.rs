@@ -12,40 +12,56 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::error::AppError;
 use crate::playback::hls::Piece;
+use crate::playback::mp4::FileIndex;
 use crate::state::AppState;
 
 /// Reads the file's boxes and sets the row's layout; leaves it NULL when the file is not a
 /// fragmented MP4 (it then is not played back, and shows as missing footage).
 pub async fn fill(row: &mut segment::Model, file: &Path) {
     match crate::playback::mp4::index_file(file).await {
-        Ok(index) if !index.fragments.is_empty() => {
-            row.media_offset = Some(index.init_len as i64);
-            row.timescale = Some(index.init.timescale as i32);
-            row.duration_ticks = Some(index.duration_ticks() as i64);
-        }
-        Ok(_) => {}
+        Ok(index) => set(row, &index),
         Err(err) => tracing::debug!(file = %file.display(), error = %err, "no playback layout"),
     }
 }
 
+/// Sets the row's layout from a walk of its file (nothing when it holds no fragment).
+pub fn set(row: &mut segment::Model, index: &FileIndex) {
+    if !index.fragments.is_empty() {
+        row.media_offset = Some(index.init_len as i64);
+        row.timescale = Some(index.init.timescale as i32);
+        row.duration_ticks = Some(index.duration_ticks() as i64);
+    }
+}
+
+/// A playable file and the walk of its boxes (done once per request, shared by its users).
+#[derive(Debug)]
+pub struct Playable {
+    /// The recording itself, or its fragmented copy.
+    pub path: PathBuf,
+    /// Its init segment and fragments.
+    pub index: FileIndex,
+}
+
+async fn fragmented(path: PathBuf) -> Option<Playable> {
+    let index = crate::playback::mp4::index_file(&path).await.ok()?;
+    (!index.fragments.is_empty()).then_some(Playable { path, index })
+}
+
 /// The file playback reads for `row`: the recording itself when it is fragmented MP4, else its
-/// fragmented copy (made now if missing); `None` when neither can be had.
-pub async fn playable(state: &AppState, row: &segment::Model) -> Option<PathBuf> {
+/// fragmented copy (made now if missing), with its box walk; `None` when neither can be had.
+pub async fn playable(state: &AppState, row: &segment::Model) -> Option<Playable> {
     if !crate::evidence::model::safe_path(&row.path) {
         return None;
     }
     let original = crate::footage::recorder::recordings_root(state).join(&row.path);
-    if crate::playback::mp4::index_file(&original)
-        .await
-        .is_ok_and(|i| !i.fragments.is_empty())
-    {
-        return Some(original);
+    if let Some(found) = fragmented(original.clone()).await {
+        return Some(found);
     }
     let copy = crate::playback::previews::root(state)
         .join(&row.camera_id)
         .join(format!("{}_fragmented.mp4", row.id));
     if tokio::fs::metadata(&copy).await.is_ok() {
-        return Some(copy);
+        return fragmented(copy).await;
     }
     tokio::fs::create_dir_all(copy.parent()?).await.ok()?;
     let partial = copy.with_extension("part");
@@ -70,7 +86,7 @@ pub async fn playable(state: &AppState, row: &segment::Model) -> Option<PathBuf>
         return None;
     }
     tokio::fs::rename(&partial, &copy).await.ok()?;
-    Some(copy)
+    fragmented(copy).await
 }
 
 /// The playable pieces of `rows` (time order kept), reading and saving the layout of rows
@@ -79,9 +95,9 @@ pub async fn pieces(state: &AppState, rows: Vec<segment::Model>) -> Result<Vec<P
     let mut out = Vec::with_capacity(rows.len());
     for mut row in rows {
         if row.duration_ticks.is_none()
-            && let Some(file) = playable(state, &row).await
+            && let Some(found) = playable(state, &row).await
         {
-            fill(&mut row, &file).await;
+            set(&mut row, &found.index);
             if row.duration_ticks.is_some() {
                 segment::Entity::update_many()
                     .col_expr(segment::Column::MediaOffset, Expr::value(row.media_offset))

@@ -37,9 +37,8 @@ pub fn root(state: &AppState) -> PathBuf {
     state.config.data_dir.join("previews")
 }
 
-/// The keyframes of one recording: (instant in ms since the epoch, offset in ms from the
-/// segment's start).
-pub fn keyframes(row: &segment::Model, index: &FileIndex) -> Vec<(i64, i64)> {
+/// The keyframe fragments of a recording, each with its offset in ms from the file's start.
+fn keyframe_offsets(index: &FileIndex) -> Vec<(i64, &mp4::Fragment)> {
     let first = index.fragments.first().map_or(0, |f| f.info.decode_time);
     let scale = f64::from(index.init.timescale.max(1));
     index
@@ -48,8 +47,17 @@ pub fn keyframes(row: &segment::Model, index: &FileIndex) -> Vec<(i64, i64)> {
         .filter(|f| f.info.sync)
         .map(|f| {
             let offset = ((f.info.decode_time - first) as f64 / scale * 1000.0).round() as i64;
-            (row.start_ms + offset, offset)
+            (offset, f)
         })
+        .collect()
+}
+
+/// The keyframes of one recording: (instant in ms since the epoch, offset in ms from the
+/// segment's start).
+pub fn keyframes(row: &segment::Model, index: &FileIndex) -> Vec<(i64, i64)> {
+    keyframe_offsets(index)
+        .into_iter()
+        .map(|(offset, _)| (row.start_ms + offset, offset))
         .collect()
 }
 
@@ -63,11 +71,12 @@ pub async fn nearest(
 ) -> Vec<Thumbnail> {
     let mut frames: Vec<(i64, i64, &segment::Model)> = Vec::new();
     for row in rows {
-        let Some(file) = crate::playback::layout::playable(state, row).await else {
-            continue;
-        };
-        if let Ok(index) = mp4::index_file(&file).await {
-            frames.extend(keyframes(row, &index).into_iter().map(|(t, o)| (t, o, row)));
+        if let Some(found) = crate::playback::layout::playable(state, row).await {
+            frames.extend(
+                keyframes(row, &found.index)
+                    .into_iter()
+                    .map(|(t, o)| (t, o, row)),
+            );
         }
     }
     let mut out: Vec<Thumbnail> = Vec::new();
@@ -171,20 +180,17 @@ pub async fn jpeg(
         return Ok(bytes);
     }
     let gone = || AppError::NotFound("the segment's file is gone".to_owned());
-    let file = crate::playback::layout::playable(state, row)
+    let found = crate::playback::layout::playable(state, row)
         .await
         .ok_or_else(gone)?;
-    let index = mp4::index_file(&file).await.map_err(|_| gone())?;
-    let first = index.fragments.first().map_or(0, |f| f.info.decode_time);
-    let scale = f64::from(index.init.timescale.max(1));
-    let fragment = index
-        .fragments
-        .iter()
-        .filter(|f| f.info.sync)
-        .find(|f| ((f.info.decode_time - first) as f64 / scale * 1000.0).round() as i64 == offset)
+    let (index, file) = (&found.index, &found.path);
+    let fragment = keyframe_offsets(index)
+        .into_iter()
+        .find(|(at, _)| *at == offset)
+        .map(|(_, fragment)| *fragment)
         .ok_or_else(|| AppError::NotFound("no keyframe at that offset".to_owned()))?;
     let mut input = vec![0u8; index.init_len as usize];
-    let mut handle = tokio::fs::File::open(&file).await.map_err(|_| gone())?;
+    let mut handle = tokio::fs::File::open(file).await.map_err(|_| gone())?;
     handle.read_exact(&mut input).await.map_err(|_| gone())?;
     let mut media = vec![0u8; fragment.len as usize];
     handle

@@ -179,8 +179,11 @@ async fn produce(
 
 /// The media of a recording (its fragments, without the init segment) with the first
 /// fragment's decode time moved to `base` and the others shifted alike.
-pub async fn rebased_media(file: &Path, base: u64) -> std::io::Result<Vec<Part>> {
-    let index = mp4::index_file(file).await?;
+pub async fn rebased_media(
+    file: &Path,
+    index: &mp4::FileIndex,
+    base: u64,
+) -> std::io::Result<Vec<Part>> {
     let first = index.fragments.first().map_or(0, |f| f.info.decode_time);
     let mut handle = tokio::fs::File::open(file).await?;
     let mut parts = Vec::with_capacity(index.fragments.len() * 2);

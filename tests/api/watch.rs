@@ -68,6 +68,26 @@ async fn fetch(app: &TestApp, path: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// The decode times ffprobe reads, packet by packet, from a playlist URL.
+fn packet_times(url: &str) -> Vec<f64> {
+    let packets = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=dts_time",
+        ])
+        .args(["-of", "csv=p=0", url])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&packets.stdout)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect()
+}
+
 fn extinf(playlist: &str) -> Vec<f64> {
     playlist
         .lines()
@@ -220,24 +240,7 @@ async fn a_playback_is_a_valid_hls_playlist_across_a_gap(backend: Backend) {
         .unwrap();
     assert!((seconds - 20.0).abs() < 0.5, "ffprobe: {seconds}");
     // ffprobe decodes every packet of it in order: timestamps rise across files and the gap.
-    let packets = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "packet=dts_time",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(format!("{}{url}", app.addr))
-        .output()
-        .unwrap();
-    let dts: Vec<f64> = String::from_utf8_lossy(&packets.stdout)
-        .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
-        .collect();
+    let dts = packet_times(&format!("{}{url}", app.addr));
     assert_eq!(dts.len(), 200, "20 s at 10 frames a second");
     assert!(dts.windows(2).all(|w| w[1] > w[0]), "decode times rise");
 }
@@ -914,24 +917,7 @@ async fn plain_mp4_recordings_play_through_a_fragmented_copy(backend: Backend) {
     .await;
     assert_eq!(pb["segmentCount"], 3, "{pb}");
     let url = format!("{}{}", app.addr, pb["url"].as_str().unwrap());
-    let packets = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "packet=dts_time",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&url)
-        .output()
-        .unwrap();
-    let dts: Vec<f64> = String::from_utf8_lossy(&packets.stdout)
-        .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
-        .collect();
+    let dts = packet_times(&url);
     assert_eq!(dts.len(), 60, "12 s at 5 frames a second");
     assert!(dts.windows(2).all(|w| w[1] > w[0]));
     let copies = std::fs::read_dir(app.data_dir.join("previews/shed"))
