@@ -1,5 +1,7 @@
-//! Embeds the GraphiQL page, the player page (`/play`) and their assets (installed by `npm ci
-//! --prefix web`) into the binary, so both work with no internet access. Missing files are reported and left out; the page
+//! Embeds the GraphiQL page, the player page (`/play`), the console (`/`) and their assets
+//! (installed by `npm ci --prefix web`, built by `npm run build --prefix web`) into the binary,
+//! so they work with no internet access; a script's or style's gzip twin (`web/.gz/`) is
+//! embedded as `<name>.gz` beside it. Missing files are reported and left out; the page
 //! then explains how to install them.
 
 use std::fmt::Write as _;
@@ -89,6 +91,12 @@ fn main() {
     embed(&web, CONSOLE, "console_assets.rs", "The console");
 }
 
+/// Whether `twin` exists and is at least as new as `original`.
+fn fresh(twin: &Path, original: &Path) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    matches!((modified(twin), modified(original)), (Some(t), Some(o)) if t >= o)
+}
+
 /// Writes `OUT_DIR/<out>`: `ASSETS` (name, content type, bytes) and `MISSING` (paths not found).
 fn embed(web: &Path, assets: &[(&str, &str, &str)], out: &str, what: &str) {
     let mut code = format!(
@@ -104,6 +112,16 @@ fn embed(web: &Path, assets: &[(&str, &str, &str)], out: &str, what: &str) {
                 "    ({name:?}, {content_type:?}, include_bytes!({:?})),",
                 path.display().to_string()
             );
+            // Its gzip twin from `npm run build`, when made from this version of the file.
+            let gz = web.join(".gz").join(format!("{rel}.gz"));
+            println!("cargo:rerun-if-changed={}", gz.display());
+            if fresh(&gz, &path) {
+                let _ = writeln!(
+                    code,
+                    "    (\"{name}.gz\", {content_type:?}, include_bytes!({:?})),",
+                    gz.display().to_string()
+                );
+            }
         } else {
             missing.push(*rel);
         }

@@ -5,6 +5,7 @@
 
 use axum::Router;
 use axum::extract::Path;
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 
@@ -30,6 +31,6 @@ async fn page() -> Response {
     embedded_page(assets::ASSETS, assets::MISSING, CSP, "The console")
 }
 
-async fn asset(Path(file): Path<String>) -> Response {
-    embedded_asset(assets::ASSETS, &file)
+async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    embedded_asset(assets::ASSETS, &file, &headers)
 }

@@ -465,8 +465,8 @@ fn graphiql_page() -> Response {
 }
 
 /// `GET /graphiql/<file>`: the embedded GraphiQL assets.
-async fn graphiql_asset(Path(file): Path<String>) -> Response {
-    crate::http::respond::embedded_asset(assets::ASSETS, &file)
+async fn graphiql_asset(Path(file): Path<String>, headers: axum::http::HeaderMap) -> Response {
+    crate::http::respond::embedded_asset(assets::ASSETS, &file, &headers)
 }
 
 fn request_id(headers: &HeaderMap) -> String {

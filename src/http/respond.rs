@@ -116,30 +116,62 @@ pub fn embedded_page(
     }
 }
 
-/// One embedded asset by name (the page itself excluded), cached for an hour.
+/// One embedded asset by name (the page itself excluded), cached for an hour; its gzip twin
+/// (`<name>.gz`, made at build time) when there is one and the request accepts gzip.
 pub fn embedded_asset(
     assets: &'static [(&'static str, &'static str, &'static [u8])],
     file: &str,
+    request: &HeaderMap,
 ) -> Response {
-    match assets
-        .iter()
-        .find(|(name, _, _)| *name == file && *name != "index.html")
-    {
-        Some((_, content_type, bytes)) => (
-            [
-                (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-                (
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("public, max-age=3600"),
-                ),
-                (
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ),
-            ],
-            bytes::Bytes::from_static(bytes),
-        )
-            .into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
+    let find = |wanted: &str| assets.iter().find(|(name, _, _)| *name == wanted);
+    if file == "index.html" || file.ends_with(".gz") {
+        return StatusCode::NOT_FOUND.into_response();
     }
+    let Some((_, content_type, bytes)) = find(file) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let twin = find(&format!("{file}.gz"));
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+        ],
+        bytes::Bytes::from_static(bytes),
+    )
+        .into_response();
+    if let Some((_, _, gzipped)) = twin {
+        let headers = response.headers_mut();
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        if accepts_gzip(request) {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            *response.body_mut() = axum::body::Body::from(bytes::Bytes::from_static(gzipped));
+        }
+    }
+    response
+}
+
+/// Whether `Accept-Encoding` allows gzip (`gzip` or `*`, not with `q=0`).
+fn accepts_gzip(request: &HeaderMap) -> bool {
+    request
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
 }
