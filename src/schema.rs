@@ -6,7 +6,7 @@ use async_graphql::{MergedObject, MergedSubscription, Schema};
 use crate::ai::graphql::{AiMutation, AiQuery};
 use crate::audit::graphql::AuditQuery;
 use crate::auth::graphql::{AuthMutation, AuthQuery};
-use crate::cameras::graphql::{CamerasMutation, CamerasQuery};
+use crate::cameras::graphql::{CamerasMutation, CamerasQuery, CamerasSubscription};
 use crate::events::graphql::{EventsQuery, EventsSubscription};
 use crate::evidence::graphql::{EvidenceMutation, EvidenceQuery, EvidenceSubscription};
 use crate::footage::graphql::{FootageQuery, FootageSubscription};
@@ -60,6 +60,7 @@ pub struct MutationRoot(
 #[graphql(name = "Subscription")]
 pub struct SubscriptionRoot(
     SystemSubscription,
+    CamerasSubscription,
     FootageSubscription,
     EvidenceSubscription,
     EventsSubscription,

@@ -1,9 +1,13 @@
-//! `cameras`, `camera`, `createCamera`, `updateCamera`, `deleteCamera`.
+//! `cameras`, `camera`, `createCamera`, `updateCamera`, `deleteCamera`, and the `cameraStatus`
+//! subscription.
 
-use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
+use std::collections::HashMap;
+
+use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use entity::camera;
 use entity::vocab::CameraState;
+use futures_util::{Stream, StreamExt, stream};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
     TransactionTrait,
@@ -108,34 +112,42 @@ impl Camera {
         let row = entity::camera_status::Entity::find_by_id(self.id.to_string())
             .one(&ctx.state()?.db)
             .await?;
+        Ok(CameraStatus::of(self.enabled && self.record_enabled, row))
+    }
+}
+
+impl CameraStatus {
+    /// The status a camera shows: its stored row (CONNECTING before the recorder wrote one),
+    /// DISABLED when it should not be recording.
+    fn of(recording_wanted: bool, row: Option<entity::camera_status::Model>) -> Self {
         let stored = row.as_ref().map_or(CameraState::Connecting, |r| r.state);
-        let state = if !self.enabled || !self.record_enabled {
-            CameraState::Disabled
-        } else {
+        let state = if recording_wanted {
             stored
+        } else {
+            CameraState::Disabled
         };
-        let row = row.unwrap_or_else(|| entity::camera_status::Model {
-            camera_id: self.id.to_string(),
-            state: stored,
-            last_started_at: None,
-            last_segment_at: None,
-            reconnect_count: 0,
-            segments_written: 0,
-            fps_observed: None,
-            bitrate_kbps: None,
-            last_error: None,
-            updated_at: self.updated_at,
-        });
-        Ok(CameraStatus {
-            state,
-            last_started_at: row.last_started_at,
-            last_segment_at: row.last_segment_at,
-            reconnect_count: row.reconnect_count,
-            segments_written: Long(row.segments_written),
-            fps_observed: row.fps_observed,
-            bitrate_kbps: row.bitrate_kbps,
-            last_error: row.last_error,
-        })
+        match row {
+            Some(row) => Self {
+                state,
+                last_started_at: row.last_started_at,
+                last_segment_at: row.last_segment_at,
+                reconnect_count: row.reconnect_count,
+                segments_written: Long(row.segments_written),
+                fps_observed: row.fps_observed,
+                bitrate_kbps: row.bitrate_kbps,
+                last_error: row.last_error,
+            },
+            None => Self {
+                state,
+                last_started_at: None,
+                last_segment_at: None,
+                reconnect_count: 0,
+                segments_written: Long(0),
+                fps_observed: None,
+                bitrate_kbps: None,
+                last_error: None,
+            },
+        }
     }
 }
 
@@ -530,4 +542,102 @@ impl CamerasMutation {
         crate::fleet::ownership::reconcile_all(state).await;
         Ok(true)
     }
+}
+
+/// A camera's recorder status, as `cameraStatus` reports it.
+#[derive(SimpleObject)]
+pub struct CameraStatusChange {
+    /// The camera's id.
+    pub camera_id: ID,
+    /// Its status now.
+    pub status: CameraStatus,
+}
+
+/// How often `cameraStatus` reads the status rows. They are written by whichever server of the
+/// fleet records each camera, so reading them (not a local channel) sees every recorder.
+const STATUS_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Camera subscriptions.
+#[derive(Default)]
+pub struct CamerasSubscription;
+
+#[Subscription]
+impl CamerasSubscription {
+    /// Each camera's recorder status now, then every change of its state or last error (seen
+    /// within about two seconds, whichever server records the camera). Cameras created after
+    /// the subscription started are included; deleted ones simply stop changing.
+    async fn camera_status(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "Only these cameras (each in your scope); omit for every camera you may see."
+        )]
+        camera_ids: Option<Vec<ID>>,
+    ) -> Result<impl Stream<Item = CameraStatusChange> + use<>, AppError> {
+        let principal = ctx.require(Capability::CameraRead)?;
+        for id in camera_ids.iter().flatten() {
+            ctx.require_camera(Capability::CameraRead, id)?;
+        }
+        let mut wanted = principal.scope.clone();
+        if let Some(ids) = camera_ids {
+            wanted = CameraScope::Cameras(ids.into_iter().map(|id| id.0).collect());
+        }
+        let db = ctx.state()?.db.clone();
+        let interval = tokio::time::interval(STATUS_POLL);
+        let shown: HashMap<String, (CameraState, Option<String>)> = HashMap::new();
+        let polls = stream::unfold((shown, interval), move |(mut shown, mut interval)| {
+            let db = db.clone();
+            let wanted = wanted.clone();
+            async move {
+                interval.tick().await;
+                let changes = match statuses(&db, &wanted).await {
+                    Ok(now) => now
+                        .into_iter()
+                        .filter(|(id, status)| {
+                            let key = (status.state, status.last_error.clone());
+                            shown.insert(id.clone(), key.clone()) != Some(key)
+                        })
+                        .map(|(id, status)| CameraStatusChange {
+                            camera_id: ID(id),
+                            status,
+                        })
+                        .collect(),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cameraStatus could not read the status rows");
+                        Vec::new()
+                    }
+                };
+                Some((stream::iter(changes), (shown, interval)))
+            }
+        });
+        Ok(polls.flatten())
+    }
+}
+
+/// The status of every camera in `scope`, by id.
+async fn statuses(
+    db: &sea_orm::DatabaseConnection,
+    scope: &CameraScope,
+) -> Result<Vec<(String, CameraStatus)>, AppError> {
+    let mut cameras = camera::Entity::find();
+    let mut rows = entity::camera_status::Entity::find();
+    if let CameraScope::Cameras(ids) = scope {
+        cameras = cameras.filter(camera::Column::Id.is_in(ids.clone()));
+        rows = rows.filter(entity::camera_status::Column::CameraId.is_in(ids.clone()));
+    }
+    let mut rows: HashMap<String, entity::camera_status::Model> = rows
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.camera_id.clone(), r))
+        .collect();
+    Ok(cameras
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|c| {
+            let status = CameraStatus::of(c.enabled && c.record_enabled, rows.remove(&c.id));
+            (c.id, status)
+        })
+        .collect())
 }

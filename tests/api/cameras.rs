@@ -395,3 +395,81 @@ async fn two_servers_on_one_postgres_record_each_camera_once_and_hand_it_over_on
         .ok();
 }
 both!(two_servers_on_one_postgres_record_each_camera_once_and_hand_it_over_on_shutdown);
+
+/// `cameraStatus` sends each camera's state at once, then its changes; a scoped caller sees
+/// only its cameras and is refused others by name.
+async fn camera_status_streams_each_state_then_its_changes(backend: Backend) {
+    use crate::helpers::ws::WsClient;
+    use std::time::Duration;
+    let app = TestApp::spawn(backend).await;
+    app.camera("gate", "Gate").await;
+    app.camera("yard", "Yard").await;
+    let mut ws = WsClient::connect_acked(
+        &app.ws_url(),
+        json!({"authorization": format!("Bearer {}", app.admin().unwrap())}),
+    )
+    .await;
+    ws.send(json!({"id": "s", "type": "subscribe", "payload": {"query": "subscription { cameraStatus { cameraId status { state } } }"}})).await;
+    let mut first = Vec::new();
+    for _ in 0..2 {
+        let m = ws.next_json().await;
+        first.push(m["payload"]["data"]["cameraStatus"].clone());
+    }
+    first.sort_by_key(|c| c["cameraId"].as_str().unwrap_or_default().to_owned());
+    assert_eq!(
+        first,
+        vec![
+            json!({"cameraId": "gate", "status": {"state": "DISABLED"}}),
+            json!({"cameraId": "yard", "status": {"state": "DISABLED"}}),
+        ],
+        "both cameras now (created with recording off)"
+    );
+    // Unchanged cameras are not sent again.
+    assert!(
+        ws.next_event_within(Duration::from_millis(2500))
+            .await
+            .is_none()
+    );
+    app.gql(
+        "mutation($i: UpdateCameraInput!) { updateCamera(input: $i) { id } }",
+        json!({"i": {"id": "gate", "recordEnabled": true}}),
+        app.admin(),
+    )
+    .await;
+    let change = tokio::time::timeout(Duration::from_secs(10), ws.next_json())
+        .await
+        .expect("the change arrives within a poll or two");
+    let change = &change["payload"]["data"]["cameraStatus"];
+    assert_eq!(change["cameraId"], "gate", "{change}");
+    assert_ne!(change["status"]["state"], "DISABLED", "{change}");
+
+    let (_, _, scoped) = app.api_key("viewer", Some(vec!["yard"])).await;
+    let mut mine = WsClient::connect_acked(
+        &app.ws_url(),
+        json!({"authorization": format!("Bearer {scoped}")}),
+    )
+    .await;
+    mine.send(json!({"id": "m", "type": "subscribe", "payload": {"query": "subscription { cameraStatus { cameraId } }"}})).await;
+    assert_eq!(
+        mine.next_json().await["payload"]["data"]["cameraStatus"]["cameraId"],
+        "yard"
+    );
+    assert!(
+        mine.next_event_within(Duration::from_millis(2500))
+            .await
+            .is_none(),
+        "the gate is out of scope"
+    );
+    mine.send(json!({"id": "x", "type": "subscribe", "payload": {"query": "subscription { cameraStatus(cameraIds: [\"gate\"]) { cameraId } }"}})).await;
+    let refused = mine.next_json().await;
+    let error = &refused["payload"]["errors"][0];
+    assert_eq!(error["extensions"]["code"], "FORBIDDEN", "{refused}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("gate"),
+        "{refused}"
+    );
+}
+both!(camera_status_streams_each_state_then_its_changes);
