@@ -5,6 +5,7 @@
 use serde_json::json;
 
 use crate::helpers::media::ffmpeg_ready;
+use crate::helpers::receiver::Receiver;
 use crate::helpers::{ADMIN_PASSWORD, Backend, TestApp, USER_PASSWORD, eventually};
 use crate::node_clients::{node_ready, run_script};
 
@@ -30,6 +31,47 @@ async fn the_console_is_served_at_the_root_by_the_binary() {
         "the bundle was built (npm run build --prefix web)"
     );
     assert_eq!(app.get("/console/nope.js").await.status(), 404);
+    assert_eq!(app.get("/console/app.js.gz").await.status(), 404);
+
+    // Compressed at build time: a client that accepts gzip gets the twin, byte for byte the
+    // same script once decompressed.
+    let plain = app.get("/console/app.js").await.bytes().await.unwrap();
+    let zipped = reqwest::Client::new()
+        .get(format!("{}/console/app.js", app.addr))
+        .header("accept-encoding", "br;q=1, gzip;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    assert_eq!(zipped.headers()["vary"], "accept-encoding");
+    let zipped = zipped.bytes().await.unwrap();
+    assert!(
+        zipped.len() * 2 < plain.len(),
+        "{} of {}",
+        zipped.len(),
+        plain.len()
+    );
+    let unzipped = tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        let mut gunzip = std::process::Command::new("gzip")
+            .arg("-dc")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        gunzip.stdin.take().unwrap().write_all(&zipped).unwrap();
+        gunzip.wait_with_output().unwrap().stdout
+    })
+    .await
+    .unwrap();
+    assert_eq!(unzipped, plain.to_vec());
+    let refused = reqwest::Client::new()
+        .get(format!("{}/console/app.js", app.addr))
+        .header("accept-encoding", "gzip;q=0, identity")
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.headers().get("content-encoding").is_none());
 }
 
 /// `web/console/src/gql.ts` matches `schema.graphql` and the console's documents.
@@ -43,8 +85,11 @@ async fn the_consoles_generated_types_are_fresh() {
     assert_eq!(result["fresh"], true, "{result}");
 }
 
-/// The main flows in Chromium (sign in, play across a gap, export and check the download
-/// against its manifest, hold, draw a zone and see an ENTER, an API key shown once, review per user); screenshots of each page land in `target/console-screenshots`.
+/// The main flows in Chromium (sign in, play across a gap with previews on hover, export and
+/// check the download against its manifest, hold, draw a zone and see an ENTER and its
+/// occupancy, an API key shown once, a webhook's delivery log, an AI task paused, review per
+/// user and an item played, keyboard-only use); screenshots of each page land in
+/// `target/console-screenshots`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_signs_in_plays_across_a_gap_and_reviews_per_user() {
     let Some(web) = node_ready(Some("/usr/bin/chromium")) else {
@@ -53,12 +98,28 @@ async fn the_console_signs_in_plays_across_a_gap_and_reviews_per_user() {
     if !ffmpeg_ready() {
         return;
     }
-    let app = TestApp::spawn(Backend::Sqlite).await;
-    let base = crate::watch::base();
+    let app = TestApp::spawn_with(Backend::Sqlite, |config| {
+        config.webhook_allowed_hosts = vec!["127.0.0.1".into()];
+    })
+    .await;
+    // Footage up to now: zone events and their review items carry the server's time, so the
+    // item opened by the person below has footage to play.
+    let base = chrono::DateTime::from_timestamp((chrono::Utc::now().timestamp()) - 38, 0).unwrap();
     crate::watch::footage(&app, "yard", base).await;
     app.user_with_role("watcher", "viewer").await;
     app.whole_frame_zone("yard", "lawn", "CRITICAL").await;
+    // A webhook whose delivery log the admin page shows.
+    let receiver = Receiver::start().await;
+    app.gql(
+        "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { webhook { id } } }",
+        json!({"i": {"url": receiver.url, "kinds": ["ZONE_ENTER"]}}),
+        app.admin(),
+    )
+    .await;
     app.person_in_frame("yard", "f1", "t1").await;
+    receiver
+        .wait_accepted(1, std::time::Duration::from_secs(20))
+        .await;
     let item = eventually(
         std::time::Duration::from_secs(20),
         "a review item",
@@ -123,4 +184,17 @@ async fn the_console_signs_in_plays_across_a_gap_and_reviews_per_user() {
         "a drawn zone sees the person enter: {result}"
     );
     assert_eq!(result["unreviewedForViewer"], true, "{result}");
+    for flow in [
+        "signInRefusalShown",
+        "liveState",
+        "preview",
+        "occupancy",
+        "deliveryLog",
+        "taskToggled",
+        "adminKeyboard",
+        "reviewPlayed",
+        "keyboard",
+    ] {
+        assert_eq!(result[flow], true, "{flow}: {result}");
+    }
 }

@@ -1,16 +1,21 @@
 #!/usr/bin/env node
 // Drives the operator console (/) in headless Chromium (system /usr/bin/chromium via
 // playwright-core) through its main flows, every request outside loopback refused:
-//   1. sign in as `admin` through the form;
-//   2. Timeline: UTC, the day of `playAt`; the camera's bar shows its gaps; a click at `playAt`
-//      plays from that instant (hls.js) and the video advances;
+//   1. a wrong password is refused on the form; sign in as `admin`; the live wall shows each
+//      camera's state;
+//   2. Timeline: UTC, the day of `playAt`; the camera's bar shows its gaps; hovering shows a
+//      preview; a click at `playAt` plays from that instant (hls.js) and the video advances;
 //   3. the picked moment exported as a 4 s clip (progress from the `clipExport` subscription),
 //      downloaded with its manifest, whose SHA-256 must be the clip's; then held as evidence;
 //   4. Zones: a region with too few points is refused on its `points` field; drawn with four
-//      clicks it is created; a person posted into it (ingestDetections) shows a ZONE_ENTER live;
-//   5. Admin: a new API key is shown once, then listed by its prefix only;
-//   6. Review: mark `reviewId` reviewed; sign out; sign in as `viewer` from the keyboard alone:
-//      still unreviewed for them; the timeline plays the day on Enter.
+//      clicks it is created; a person posted into it (ingestDetections) shows a ZONE_ENTER live
+//      and the zone's occupancy (zoneOccupancy) goes to 1;
+//   5. Admin: a new API key is shown once, then listed by its prefix only; the webhook's
+//      delivery log lists an accepted delivery; an AI task created, paused; a user created
+//      from the keyboard alone;
+//   6. Review: open `reviewId` (its footage plays); mark it reviewed; sign out; sign in as
+//      `viewer` from the keyboard alone: still unreviewed for them; the timeline plays the day
+//      on Enter.
 //
 //   node web/tests/console-browser.mjs <httpBaseUrl> '<json>'
 // Each page is scanned with axe-core: a serious or critical violation fails the run.
@@ -29,7 +34,7 @@ const TIMEOUT_MS = Number(process.env.HELDAR_TEST_TIMEOUT_MS || 60000);
 const SHOTS = process.env.HELDAR_SCREENSHOT_DIR || '';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-const result = { ok: false, a11y: {}, gaps: 0, played: false, advanced: false, exported: false, clipBytes: 0, hashMatches: false, held: false, zoneFieldError: false, zoneCreated: false, zoneEnter: false, keyShownOnce: false, monthRenderMs: null, keyboard: false, reviewedByAdmin: false, unreviewedForViewer: false, screenshots: [], blocked: [], errors: [] };
+const result = { ok: false, a11y: {}, gaps: 0, played: false, advanced: false, exported: false, clipBytes: 0, hashMatches: false, held: false, zoneFieldError: false, zoneCreated: false, zoneEnter: false, occupancy: false, keyShownOnce: false, signInRefusalShown: false, liveState: false, preview: false, deliveryLog: false, taskToggled: false, adminKeyboard: false, reviewPlayed: false, monthRenderMs: null, keyboard: false, reviewedByAdmin: false, unreviewedForViewer: false, screenshots: [], blocked: [], errors: [] };
 let browser;
 
 async function finish(ok, error) {
@@ -118,8 +123,12 @@ try {
     if (msg.type() === 'error' && /Content Security Policy/.test(msg.text())) result.errors.push('CSP: ' + msg.text());
   });
 
-  // 1. Sign in.
-  await signIn(page, cfg.admin, true);
+  // 1. A refused sign-in says why; then sign in.
+  await signIn(page, { username: cfg.admin.username, password: 'not the password' }, true).catch(() => {});
+  result.signInRefusalShown = /UNAUTHENTICATED|invalid|password/i.test((await page.textContent('#signin-error').catch(() => '')) || '');
+  await signIn(page, cfg.admin);
+  await page.waitForSelector(`#live-wall figure[data-camera="${cfg.cameraId}"][data-state]`, { timeout: 10000 });
+  result.liveState = true;
   await shot(page, 'live-wall');
 
   // 2. Timeline: the day of playAt in UTC, click at playAt.
@@ -133,6 +142,10 @@ try {
   const box = await page.locator(bar).boundingBox();
   const dayStart = Date.UTC(playAt.getUTCFullYear(), playAt.getUTCMonth(), playAt.getUTCDate());
   const ratio = (playAt.getTime() - dayStart) / 86_400_000;
+  // Hovering shows a preview of that moment.
+  await page.mouse.move(box.x + ratio * box.width, box.y + box.height / 2);
+  await page.waitForFunction(() => window.heldarConsole.previewShown > 0, null, { timeout: 10000 });
+  result.preview = true;
   await page.mouse.click(box.x + ratio * box.width, box.y + box.height / 2);
   await page.waitForFunction(() => window.heldarConsole.player === 'playing', null, { timeout: 15000 });
   result.played = true;
@@ -197,6 +210,8 @@ try {
   }
   await page.waitForSelector('#zone-events li[data-kind="ZONE_ENTER"]', { timeout: 10000 });
   result.zoneEnter = true;
+  await page.waitForSelector('#zone-list li[data-zone="driveway"] .occupancy[data-count="1"]', { timeout: 10000 });
+  result.occupancy = true;
   await shot(page, 'zones');
 
   // 5. Admin: a key shown once.
@@ -213,11 +228,39 @@ try {
   await page.click('#nav-admin');
   await page.waitForSelector('#admin-keys td:text("console-key")', { timeout: 10000 });
   result.keyShownOnce = key.length > 20 && !(await page.content()).includes(key);
+  // The webhook's delivery log.
+  await page.click('#admin-webhooks button.deliveries');
+  await page.waitForSelector('#admin-deliveries tr[data-ok="true"]', { timeout: 10000 });
+  result.deliveryLog = true;
+  // An AI task: created, then paused.
+  await page.selectOption('#new-task select[name="cameraId"]', cfg.cameraId);
+  await page.click('#new-task button[type="submit"]');
+  const task = '#admin-tasks tr[data-task]';
+  await page.waitForSelector(`${task} button.toggle:text("Pause")`, { timeout: 10000 });
+  await page.click(`${task} button.toggle`);
+  await page.waitForSelector(`${task} button.toggle:text("Resume")`, { timeout: 10000 });
+  result.taskToggled = true;
+  await shot(page, 'admin-integrations');
+  // A user created from the keyboard alone.
+  await page.focus('#new-user input[name="username"]');
+  await page.keyboard.type('typist');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('a long enough password 1');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('ArrowDown'); // GUARD
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#admin-users td:text("typist")', { timeout: 10000 });
+  result.adminKeyboard = true;
 
   // 6. Review: mark reviewed as admin; another user still sees it unreviewed.
   await page.click('#nav-review');
   const item = `#review-list li[data-id="${cfg.reviewId}"]`;
   await page.waitForSelector(`${item}[data-reviewed="false"]`, { timeout: 10000 });
+  await page.evaluate(() => { window.heldarConsole.player = 'idle'; });
+  await page.click(`${item} .open`);
+  await page.waitForFunction(() => window.heldarConsole.player === 'playing', null, { timeout: 15000 });
+  result.reviewPlayed = true;
   await page.click(`${item} .mark`);
   await page.waitForSelector(`${item}[data-reviewed="true"]`, { timeout: 10000 });
   result.reviewedByAdmin = true;

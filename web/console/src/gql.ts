@@ -28,6 +28,26 @@ export type ClipExportStatus =
   /** ffmpeg is writing the clip; `progress` moves. */
   | 'RUNNING';
 
+/** A new AI task for workers on one camera; omitted fields take the defaults shown. */
+export type CreateAiTaskInput = {
+  /** Id of the camera whose frames the task works on. */
+  cameraId: string | number;
+  /** A JSON object of up to 16 KB for the worker (default {}). */
+  config?: unknown;
+  /** Whether workers should run it (default true). */
+  enabled?: boolean | null | undefined;
+  /** Frames a second, 0.1 to 30 (default 5). */
+  fps?: number | null | undefined;
+  /** -100 to 100 (default 0); higher is served first when the budget is short. */
+  priority?: number | null | undefined;
+  /** Stream profile the frames come from (default SUB). */
+  streamProfile?: StreamProfile | null | undefined;
+  /** Kind of work, 1 to 64 characters. */
+  taskType: string;
+  /** Width in pixels, 160 to 3840 (default 1280). */
+  width?: number | null | undefined;
+};
+
 /** A new API key. */
 export type CreateApiKeyInput = {
   /** Limit the key to these cameras (omit for every camera). */
@@ -239,6 +259,19 @@ export type Role =
   /** Watch, browse, export, read events. */
   | 'VIEWER';
 
+/** What a frame sampler is doing. */
+export type SamplerState =
+  /** Starting, or waiting for its first frame. */
+  | 'CONNECTING'
+  /** It failed after delivering frames; it retries with backoff. */
+  | 'ERROR'
+  /** It never delivered a frame; it retries with backoff. */
+  | 'OFFLINE'
+  /** Frames are arriving. */
+  | 'SAMPLING'
+  /** Planned, but the frame budget has nothing left for it. */
+  | 'SHED';
+
 /** How serious an event or a warning is, from least to most. */
 export type Severity =
   /** Footage is at risk or a limit cannot be met. */
@@ -254,6 +287,22 @@ export type StreamProfile =
   | 'MAIN'
   /** The lighter sub-stream; the default for new AI tasks. */
   | 'SUB';
+
+/** Changes to a task; absent fields stay. */
+export type UpdateAiTaskInput = {
+  /** A JSON object of up to 16 KB. */
+  config?: unknown;
+  /** Whether workers should run it. */
+  enabled?: boolean | null | undefined;
+  /** Frames a second, 0.1 to 30. */
+  fps?: number | null | undefined;
+  /** Id of the task to change (`ait_…`). */
+  id: string | number;
+  /** New priority, -100 to 100; higher is served first when the frame budget is short. */
+  priority?: number | null | undefined;
+  /** Width in pixels, 160 to 3840. */
+  width?: number | null | undefined;
+};
 
 /** Changes to a camera; omitted fields stay as they are. */
 export type UpdateCameraInput = {
@@ -357,6 +406,11 @@ export type CamerasQueryVariables = Exact<{ [key: string]: never; }>;
 
 export type CamerasQuery = { cameras: { nodes: Array<{ id: string, name: string, enabled: boolean, recordEnabled: boolean, liveViewers: number, status: { state: CameraState, lastError: string | null } }> } };
 
+export type CameraStatusSubscriptionVariables = Exact<{ [key: string]: never; }>;
+
+
+export type CameraStatusSubscription = { cameraStatus: { cameraId: string, status: { state: CameraState, lastError: string | null } } };
+
 export type LiveStreamQueryVariables = Exact<{
   cameraId: string | number;
 }>;
@@ -392,13 +446,20 @@ export type ThumbnailQuery = { thumbnail: { url: string, at: string } };
 
 export type ReviewQueryVariables = Exact<{
   first: number;
+  after?: string | null | undefined;
+}>;
+
+
+export type ReviewQuery = { reviewItems: { pageInfo: { hasNextPage: boolean, endCursor: string | null }, nodes: Array<{ id: string, cameraId: string, severity: ReviewSeverity, labels: Array<string>, startedAt: string, endedAt: string, eventCount: number, reviewed: boolean, active: boolean }> } };
+
+export type ReviewSummaryQueryVariables = Exact<{
   from: string;
   to: string;
   timeZone: string;
 }>;
 
 
-export type ReviewQuery = { reviewItems: { nodes: Array<{ id: string, cameraId: string, severity: ReviewSeverity, labels: Array<string>, startedAt: string, endedAt: string, eventCount: number, reviewed: boolean, active: boolean }> }, reviewSummary: { unreviewedAlerts: number, unreviewedDetections: number, alerts: number, detections: number } };
+export type ReviewSummaryQuery = { reviewSummary: { unreviewedAlerts: number, unreviewedDetections: number, alerts: number, detections: number } };
 
 export type MarkReviewedMutationVariables = Exact<{
   ids: Array<string | number> | string | number;
@@ -431,7 +492,7 @@ export type LockEvidenceMutation = { lockEvidence: { id: string, from: string, t
 export type ReviewUpdatesSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type ReviewUpdatesSubscription = { reviewItems: { id: string, reviewed: boolean } };
+export type ReviewUpdatesSubscription = { reviewItems: { id: string, cameraId: string, severity: ReviewSeverity, labels: Array<string>, startedAt: string, endedAt: string, eventCount: number, reviewed: boolean, active: boolean } };
 
 export type ZonesQueryVariables = Exact<{
   cameraId: string | number;
@@ -468,10 +529,45 @@ export type ZoneEventsSubscriptionVariables = Exact<{
 
 export type ZoneEventsSubscription = { perceptionEvents: { id: string, kind: EventKind, label: string | null, trackId: string | null, zoneId: string | null, occurredAt: string } };
 
+export type OccupancySubscriptionVariables = Exact<{
+  cameraId: string | number;
+}>;
+
+
+export type OccupancySubscription = { zoneOccupancy: { zoneId: string, count: number, at: string } };
+
 export type AdminQueryVariables = Exact<{ [key: string]: never; }>;
 
 
-export type AdminQuery = { users: { nodes: Array<{ id: string, username: string, role: Role, active: boolean, lockedUntil: string | null, cameraIds: Array<string> | null }> }, apiKeys: { nodes: Array<{ id: string, name: string, prefix: string, role: Role, cameraIds: Array<string> | null, lastUsedAt: string | null, expiresAt: string | null }> }, adminCameras: { nodes: Array<{ id: string, name: string, streamUrl: string, hasPassword: boolean, subStreamUrl: string | null, recordSub: boolean, recordEnabled: boolean, enabled: boolean, retentionHours: number }> }, webhooks: Array<{ id: string, url: string, state: WebhookState, failingSince: string | null }>, retentionPreview: { totalSegments: number, totalBytes: number, byReason: Array<{ reason: RetentionReason, segments: number, bytes: number }>, warnings: Array<{ code: RetentionWarningCode, severity: Severity }> }, auditLog: { nodes: Array<{ id: string, createdAt: string, actorName: string, action: string, targetType: string | null, targetId: string | null }> } };
+export type AdminQuery = { users: { nodes: Array<{ id: string, username: string, role: Role, active: boolean, lockedUntil: string | null, cameraIds: Array<string> | null }> }, apiKeys: { nodes: Array<{ id: string, name: string, prefix: string, role: Role, cameraIds: Array<string> | null, lastUsedAt: string | null, expiresAt: string | null }> }, adminCameras: { nodes: Array<{ id: string, name: string, streamUrl: string, hasPassword: boolean, subStreamUrl: string | null, recordSub: boolean, recordEnabled: boolean, enabled: boolean, retentionHours: number }> }, webhooks: Array<{ id: string, url: string, state: WebhookState, enabled: boolean, failingSince: string | null }>, aiTasks: Array<{ id: string, cameraId: string, taskType: string, fps: number, width: number, streamProfile: StreamProfile, priority: number, enabled: boolean }>, aiSamplers: Array<{ cameraId: string, streamProfile: StreamProfile, state: SamplerState, fps: number, width: number, requestedFps: number, requestedWidth: number, restarts: number, lastError: string | null }>, retentionPreview: { totalSegments: number, totalBytes: number, byReason: Array<{ reason: RetentionReason, segments: number, bytes: number }>, warnings: Array<{ code: RetentionWarningCode, severity: Severity }> }, auditLog: { nodes: Array<{ id: string, createdAt: string, actorName: string, action: string, targetType: string | null, targetId: string | null }> } };
+
+export type WebhookDeliveriesQueryVariables = Exact<{
+  webhookId: string | number;
+}>;
+
+
+export type WebhookDeliveriesQuery = { webhookDeliveries: { totalCount: number, nodes: Array<{ id: string, at: string, eventId: string, attempt: number, ok: boolean, status: number | null, latencyMs: number, error: string | null }> } };
+
+export type CreateAiTaskMutationVariables = Exact<{
+  input: CreateAiTaskInput;
+}>;
+
+
+export type CreateAiTaskMutation = { createAiTask: { id: string } };
+
+export type UpdateAiTaskMutationVariables = Exact<{
+  input: UpdateAiTaskInput;
+}>;
+
+
+export type UpdateAiTaskMutation = { updateAiTask: { id: string, enabled: boolean } };
+
+export type DeleteAiTaskMutationVariables = Exact<{
+  id: string | number;
+}>;
+
+
+export type DeleteAiTaskMutation = { deleteAiTask: boolean };
 
 export type CreateUserMutationVariables = Exact<{
   input: CreateUserInput;

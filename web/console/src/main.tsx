@@ -10,6 +10,7 @@ import { Admin } from './admin';
 import { VirtualList } from './virtual';
 import { Zones } from './zones';
 import type {
+  CameraStatusSubscription,
   CamerasQuery,
   ClipExportSubscription,
   ExportClipMutation,
@@ -19,15 +20,18 @@ import type {
   MarkReviewedMutation,
   PlaybackQuery,
   ReviewQuery,
+  ReviewSummaryQuery,
+  ReviewUpdatesSubscription,
   ThumbnailQuery,
   TimelineQuery,
 } from './gql';
 
 type Camera = CamerasQuery['cameras']['nodes'][number];
+type Status = CameraStatusSubscription['cameraStatus']['status'];
 type Page = 'live' | 'timeline' | 'review' | 'zones' | 'admin';
 
 /** What tests read: the page shown and what the player is doing. */
-const probe = { page: 'signin', player: 'idle', playing: null as null | { from: string; to: string }, error: '', timelineRenderMs: 0 };
+const probe = { page: 'signin', player: 'idle', playing: null as null | { from: string; to: string }, error: '', timelineRenderMs: 0, reviewLoaded: 0, previewShown: 0 };
 (window as unknown as { heldarConsole: typeof probe }).heldarConsole = probe;
 
 function message(err: unknown): string {
@@ -105,7 +109,7 @@ function usePlayer() {
   return { play, view };
 }
 
-function LiveTile({ camera, focused, onFocus }: { camera: Camera; focused: boolean; onFocus: () => void }) {
+function LiveTile({ camera, status, focused, onFocus }: { camera: Camera; status: Status; focused: boolean; onFocus: () => void }) {
   const video = useRef<HTMLVideoElement>(null);
   const [closed, setClosed] = useState<number | null>(null);
   useEffect(() => {
@@ -123,24 +127,24 @@ function LiveTile({ camera, focused, onFocus }: { camera: Camera; focused: boole
     };
   }, [camera.id, camera.enabled]);
   return (
-    <figure class={`tile${focused ? ' focused' : ''}`} data-camera={camera.id}>
+    <figure class={`tile${focused ? ' focused' : ''}`} data-camera={camera.id} data-state={status.state}>
       <button type="button" class="tile-focus" onClick={onFocus} aria-pressed={focused} aria-label={`Focus ${camera.name}`}>
         <video ref={video} muted playsInline />
       </button>
       <figcaption>
-        {camera.name} <span class={`state state-${camera.status.state}`}>{camera.status.state}</span>
+        {camera.name} <span class={`state state-${status.state}`} title={status.lastError ?? ''}>{status.state}</span>
         {closed !== null && <span class="error"> live closed ({closed})</span>}
       </figcaption>
     </figure>
   );
 }
 
-function LiveWall({ cameras }: { cameras: Camera[] }) {
+function LiveWall({ cameras, states }: { cameras: Camera[]; states: Record<string, Status> }) {
   const [focus, setFocus] = useState<string | null>(null);
   return (
     <section id="live-wall" class={`wall${focus ? ' has-focus' : ''}`} aria-label="Live wall">
       {cameras.map((c) => (
-        <LiveTile key={c.id} camera={c} focused={focus === c.id} onFocus={() => setFocus(focus === c.id ? null : c.id)} />
+        <LiveTile key={c.id} camera={c} status={states[c.id] ?? c.status} focused={focus === c.id} onFocus={() => setFocus(focus === c.id ? null : c.id)} />
       ))}
     </section>
   );
@@ -354,7 +358,7 @@ function Timeline({ cameras, play }: { cameras: Camera[]; play: (camera: string,
                   title={`${g.reason ?? 'no footage'}: ${new Date(g.from).toLocaleTimeString('en-GB', { timeZone: tz })}, ${g.seconds.toFixed(0)} s`}
                 />
               ))}
-              {preview?.camera === c.id && <img class="preview" src={preview.url} alt="" style={{ left: `${preview.left}px` }} />}
+              {preview?.camera === c.id && <img class="preview" src={preview.url} alt="" style={{ left: `${preview.left}px` }} onLoad={() => { probe.previewShown += 1; }} />}
             </div>
           </div>
         );
@@ -365,37 +369,77 @@ function Timeline({ cameras, play }: { cameras: Camera[]; play: (camera: string,
   );
 }
 
+type Item = ReviewQuery['reviewItems']['nodes'][number];
+
+/** The review queue: pages of 500 fetched as the list nears its end, kept current by the
+ * `reviewItems` subscription (changed items in place, new ones on top) and live counts. */
 function Review({ play }: { play: (camera: string, from: Date, to: Date) => void }) {
-  const [data, setData] = useState<ReviewQuery | null>(null);
+  const [items, setItems] = useState<Item[]>([]);
+  const [summary, setSummary] = useState<ReviewSummaryQuery['reviewSummary'] | null>(null);
   const [error, setError] = useState('');
-  const load = useCallback(() => {
-    const to = new Date();
-    const from = new Date(to.getTime() - 7 * 86_400_000);
-    op<ReviewQuery>('Review', { first: 500, from: from.toISOString(), to: new Date(to.getTime() + 60_000).toISOString(), timeZone: 'UTC' })
-      .then(setData)
-      .catch((err) => setError(message(err)));
+  const next = useRef<{ after: string | null; more: boolean; busy: boolean }>({ after: null, more: true, busy: false });
+  const page = useCallback(async () => {
+    const at = next.current;
+    if (!at.more || at.busy) return;
+    at.busy = true;
+    try {
+      const d = await op<ReviewQuery>('Review', { first: 500, after: at.after });
+      at.after = d.reviewItems.pageInfo.endCursor ?? null;
+      at.more = d.reviewItems.pageInfo.hasNextPage;
+      setItems((all) => {
+        const seen = new Set(all.map((i) => i.id));
+        return [...all, ...d.reviewItems.nodes.filter((i) => !seen.has(i.id))];
+      });
+      probe.reviewLoaded += d.reviewItems.nodes.length;
+    } catch (err) {
+      setError(message(err));
+    } finally {
+      at.busy = false;
+    }
+  }, []);
+  const counts = useRef<number>();
+  const count = useCallback(() => {
+    window.clearTimeout(counts.current);
+    counts.current = window.setTimeout(() => {
+      const to = new Date();
+      const from = new Date(to.getTime() - 7 * 86_400_000);
+      op<ReviewSummaryQuery>('ReviewSummary', { from: from.toISOString(), to: new Date(to.getTime() + 60_000).toISOString(), timeZone: 'UTC' })
+        .then((d) => setSummary(d.reviewSummary))
+        .catch((err) => setError(message(err)));
+    }, 200);
   }, []);
   useEffect(() => {
-    load();
-    // Live counts: every review item change reloads the queue.
-    return subscribe('ReviewUpdates', {}, () => load());
-  }, [load]);
+    void page();
+    count();
+    return subscribe<ReviewUpdatesSubscription>('ReviewUpdates', {}, (d) => {
+      const changed = d.reviewItems;
+      setItems((all) => {
+        const i = all.findIndex((x) => x.id === changed.id);
+        if (i < 0) return [changed, ...all];
+        const copy = all.slice();
+        copy[i] = changed;
+        return copy;
+      });
+      count();
+    });
+  }, [page, count]);
   const mark = async (id: string) => {
     try {
-      await op<MarkReviewedMutation>('MarkReviewed', { ids: [id] });
-      load();
+      const done = await op<MarkReviewedMutation>('MarkReviewed', { ids: [id] });
+      const reviewed = new Set(done.markReviewed.filter((m) => m.reviewed).map((m) => m.id));
+      setItems((all) => all.map((x) => (reviewed.has(x.id) ? { ...x, reviewed: true } : x)));
+      count();
     } catch (err) {
       setError(message(err));
     }
   };
-  const summary = data?.reviewSummary;
   return (
     <section id="review" aria-label="Review queue">
-      <p id="unreviewed-count">{summary ? `${summary.unreviewedAlerts} alerts and ${summary.unreviewedDetections} detections to review` : 'Loading…'}</p>
+      <p id="unreviewed-count" aria-live="polite">{summary ? `${summary.unreviewedAlerts} alerts and ${summary.unreviewedDetections} detections to review this week` : 'Loading…'}</p>
       {error && <p class="error" role="alert">{error}</p>}
-      <VirtualList id="review-list" items={data?.reviewItems.nodes ?? []} rowHeight={44} height={440} row={(item) => (
+      <VirtualList id="review-list" items={items} rowHeight={44} height={440} onNearEnd={() => void page()} row={(item) => (
         <li key={item.id} data-id={item.id} data-reviewed={String(item.reviewed)} class={item.reviewed ? 'reviewed' : ''}>
-          <button type="button" class="link" onClick={() => play(item.cameraId, new Date(new Date(item.startedAt).getTime() - 5_000), new Date(new Date(item.endedAt).getTime() + 5_000))}>
+          <button type="button" class="link open" onClick={() => play(item.cameraId, new Date(new Date(item.startedAt).getTime() - 5_000), new Date(new Date(item.endedAt).getTime() + 5_000))}>
             <strong>{item.severity}</strong> {item.labels.join(', ')} on {item.cameraId}, {new Date(item.startedAt).toLocaleString()} ({item.eventCount} events)
           </button>
           {!item.reviewed && <button type="button" class="mark" onClick={() => mark(item.id)}>Mark reviewed</button>}
@@ -408,10 +452,16 @@ function Review({ play }: { play: (camera: string, from: Date, to: Date) => void
 function Console({ session }: { session: Session }) {
   const [page, setPage] = useState<Page>('live');
   const [cameras, setCameras] = useState<Camera[]>([]);
+  const [states, setStates] = useState<Record<string, Status>>({});
   const [error, setError] = useState('');
   const { play, view } = usePlayer();
   useEffect(() => {
     op<CamerasQuery>('Cameras').then((d) => setCameras(d.cameras.nodes)).catch((err) => setError(message(err)));
+    // Each camera's recorder state as it changes (the tiles and rows show it).
+    return subscribe<CameraStatusSubscription>('CameraStatus', {}, (d) => {
+      const { cameraId, status } = d.cameraStatus;
+      setStates((all) => ({ ...all, [cameraId]: status }));
+    });
   }, []);
   probe.page = page;
   const go = (camera: string, from: Date, to: Date) => {
@@ -434,7 +484,7 @@ function Console({ session }: { session: Session }) {
       </header>
       <main>
         {error && <p class="error" role="alert">{error}</p>}
-        {page === 'live' && <LiveWall cameras={cameras} />}
+        {page === 'live' && <LiveWall cameras={cameras} states={states} />}
         {page === 'timeline' && <Timeline cameras={cameras} play={go} />}
         {page === 'review' && <Review play={go} />}
         {page === 'zones' && <Zones cameras={cameras} />}

@@ -8,6 +8,7 @@ import { VirtualList } from './virtual';
 import type {
   CamerasQuery,
   CreateZoneMutation,
+  OccupancySubscription,
   Severity,
   ThumbnailQuery,
   ZoneEventsSubscription,
@@ -49,7 +50,7 @@ export function Zones({ cameras }: { cameras: Camera[] }) {
   const [draft, setDraft] = useState<Draft>(EMPTY);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [events, setEvents] = useState<Event[]>([]);
-  const [inside, setInside] = useState<Record<string, Set<string>>>({});
+  const [inside, setInside] = useState<Record<string, number>>({});
   const svg = useRef<SVGSVGElement>(null);
   const dragging = useRef<number | null>(null);
   const cameraId = camera || cameras[0]?.id || '';
@@ -67,18 +68,17 @@ export function Zones({ cameras }: { cameras: Camera[] }) {
       .catch(() => setPicture(null));
     setEvents([]);
     setInside({});
-    return subscribe<ZoneEventsSubscription>('ZoneEvents', { cameraIds: [cameraId] }, (d) => {
-      const e = d.perceptionEvents;
-      setEvents((all) => [e, ...all].slice(0, 10_000));
-      if (e.zoneId && e.trackId && (e.kind === 'ZONE_ENTER' || e.kind === 'ZONE_EXIT')) {
-        setInside((now) => {
-          const next = new Set(now[e.zoneId as string] ?? []);
-          if (e.kind === 'ZONE_ENTER') next.add(e.trackId as string);
-          else next.delete(e.trackId as string);
-          return { ...now, [e.zoneId as string]: next };
-        });
-      }
+    const events = subscribe<ZoneEventsSubscription>('ZoneEvents', { cameraIds: [cameraId] }, (d) => {
+      setEvents((all) => [d.perceptionEvents, ...all].slice(0, 10_000));
     });
+    // The server's own count per zone (tracks inside now), then every change.
+    const occupancy = subscribe<OccupancySubscription>('Occupancy', { cameraId }, (d) => {
+      setInside((now) => ({ ...now, [d.zoneOccupancy.zoneId]: d.zoneOccupancy.count }));
+    });
+    return () => {
+      events();
+      occupancy();
+    };
   }, [cameraId]);
 
   const at = (ev: MouseEvent): Point => {
@@ -174,7 +174,7 @@ export function Zones({ cameras }: { cameras: Camera[] }) {
       <ul id="zone-list">
         {zones.map((z) => (
           <li key={z.id} data-zone={z.name}>
-            <strong>{z.name}</strong> ({z.kind.toLowerCase()}, {z.labels.join(', ') || 'any label'}): <span class="occupancy">{inside[z.id]?.size ?? 0} inside</span>{' '}
+            <strong>{z.name}</strong> ({z.kind.toLowerCase()}, {z.labels.join(', ') || 'any label'}): <span class="occupancy" data-count={inside[z.id] ?? 0}>{inside[z.id] ?? 0} inside</span>{' '}
             <button type="button" onClick={() => edit(z)}>Edit</button> <button type="button" onClick={() => remove(z.id)}>Delete</button>
           </li>
         ))}
