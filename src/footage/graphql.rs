@@ -146,6 +146,12 @@ pub struct CameraTimeline {
     pub camera_id: ID,
     /// Buckets in time order.
     pub buckets: Vec<TimelineBucket>,
+    /// The buckets' starts in time order, parallel to `coverageRatios`: with it, a compact form
+    /// of `buckets` for drawing many cameras over many days (no object per bucket); a bucket
+    /// ends where the next starts (the last, one bucket after its start).
+    pub bucket_starts: Vec<DateTime<Utc>>,
+    /// Each bucket's recorded share, 0 to 1, parallel to `bucketStarts`.
+    pub coverage_ratios: Vec<f64>,
 }
 
 fn window(from: DateTime<Utc>, to: DateTime<Utc>, max: Duration) -> Result<TimeRange, AppError> {
@@ -280,8 +286,13 @@ impl FootageQuery {
                             as i32,
                     }
                 })
-                .collect();
-            out.push(CameraTimeline { camera_id, buckets });
+                .collect::<Vec<_>>();
+            out.push(CameraTimeline {
+                camera_id,
+                bucket_starts: buckets.iter().map(|b| b.start).collect(),
+                coverage_ratios: buckets.iter().map(|b| b.coverage_ratio).collect(),
+                buckets,
+            });
         }
         Ok(out)
     }

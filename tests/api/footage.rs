@@ -279,6 +279,43 @@ async fn timelines_bucket_by_the_callers_time_zone_and_refuse_bad_input(backend:
 }
 both!(timelines_bucket_by_the_callers_time_zone_and_refuse_bad_input);
 
+/// The compact form (`bucketStarts`, `coverageRatios`) says what `buckets` says, and is what
+/// lets a front-end ask for 30 days of 16 cameras by hour in one document under the default
+/// complexity limit, where the object form is refused.
+async fn a_month_of_sixteen_cameras_fits_one_query_in_the_compact_form(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.camera("t", "T").await;
+    let base = Utc::now() - chrono::Duration::hours(3);
+    seed(&app, base, &[(0.0, 1800.0), (3600.0, 7200.0)]).await;
+    let one = app.gql("query($f: DateTime!, $t: DateTime!) { footageTimeline(cameraIds: [\"t\"], from: $f, to: $t, bucket: HOUR) { buckets { start coverageRatio } bucketStarts coverageRatios } }",
+        json!({"f": base.to_rfc3339(), "t": (base + chrono::Duration::hours(3)).to_rfc3339()}), app.admin()).await;
+    let row = &one["footageTimeline"][0];
+    let buckets = row["buckets"].as_array().unwrap();
+    let starts: Vec<_> = buckets.iter().map(|b| b["start"].clone()).collect();
+    let ratios: Vec<_> = buckets.iter().map(|b| b["coverageRatio"].clone()).collect();
+    assert_eq!(row["bucketStarts"], json!(starts));
+    assert_eq!(row["coverageRatios"], json!(ratios));
+    assert!(ratios.iter().any(|r| r.as_f64().unwrap() > 0.0), "{row}");
+
+    let ids: Vec<String> = (0..16).map(|i| format!("c{i:02}")).collect();
+    for id in &ids {
+        app.camera(id, id).await;
+    }
+    let month = json!({"c": ids, "f": (Utc::now() - chrono::Duration::days(30)).to_rfc3339(), "t": Utc::now().to_rfc3339()});
+    let compact = app.gql("query($c: [ID!]!, $f: DateTime!, $t: DateTime!) { footageTimeline(cameraIds: $c, from: $f, to: $t, bucket: HOUR) { cameraId bucketStarts coverageRatios } }", month.clone(), app.admin()).await;
+    assert_eq!(compact["footageTimeline"].as_array().unwrap().len(), 16);
+    assert!(
+        compact["footageTimeline"][0]["coverageRatios"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 720
+    );
+    let (code, _) = app.gql_err("query($c: [ID!]!, $f: DateTime!, $t: DateTime!) { footageTimeline(cameraIds: $c, from: $f, to: $t, bucket: HOUR) { cameraId buckets { start end coverageRatio gapCount } } }", month, app.admin()).await;
+    assert_eq!(code, "QUERY_TOO_COMPLEX");
+}
+both!(a_month_of_sixteen_cameras_fits_one_query_in_the_compact_form);
+
 /// Inserts segments `[start, end]` (seconds after `base`) for camera `t` straight into the store.
 async fn seed(app: &TestApp, base: chrono::DateTime<Utc>, spans: &[(f64, f64)]) {
     for (i, (start, end)) in spans.iter().enumerate() {
