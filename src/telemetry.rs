@@ -67,6 +67,15 @@ fn describe() {
         "GraphQL operation latency over HTTP, by operation name and outcome"
     );
     metrics::describe_gauge!("heldar_ws_connections", "Open GraphQL websockets");
+    metrics::describe_counter!(
+        "heldar_webhook_deliveries_total",
+        "Webhook delivery attempts, by outcome (ok: a 2xx answer; failed: anything else)"
+    );
+    metrics::describe_histogram!(
+        "heldar_webhook_delivery_seconds",
+        metrics::Unit::Seconds,
+        "Time from sending a webhook delivery to its answer or failure"
+    );
     metrics::describe_gauge!(
         "heldar_ws_shared_executions",
         "Executions shared by identical live subscriptions"

@@ -111,6 +111,7 @@ pub const ROOT_FIELDS: &[(&str, &str, Requirement)] = &[
     ),
     ("Subscription", "clipExport", cap(Capability::VideoExport)),
     ("Subscription", "zoneOccupancy", cap(Capability::EventsRead)),
+    ("Subscription", "cameraStatus", cap(Capability::CameraRead)),
     ("Subscription", "detections", cap(Capability::VideoLive)),
     (
         "Subscription",
