@@ -33,6 +33,9 @@ pub(crate) enum Scenario {
     /// Playback URLs and playlists over 525,600 segments, 100 recorded and 50 live viewers,
     /// time to first frame and live delay in Chromium.
     Watch,
+    /// The operator console in Chromium: first load, script size, the 30-day timeline of 16
+    /// cameras, scrolling 10,000 review items and 10,000 live events.
+    Console,
 }
 
 /// Settings of a run.
@@ -72,6 +75,7 @@ impl Scenario {
             Scenario::Workers => scenarios::workers::workers(options).await,
             Scenario::Integrations => scenarios::integrations::integrations(options).await,
             Scenario::Watch => scenarios::watch::watch(options).await,
+            Scenario::Console => scenarios::console::console(options).await,
         }
     }
 
@@ -83,7 +87,7 @@ impl Scenario {
             .unwrap_or_default();
         let (seconds, rounds) = (options.seconds, options.rounds);
         match self {
-            Scenario::TokenVerify | Scenario::Export => {
+            Scenario::TokenVerify | Scenario::Export | Scenario::Console => {
                 format!("bench/run {name} --rounds {rounds}")
             }
             Scenario::Footage => {

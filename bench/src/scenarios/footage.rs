@@ -6,10 +6,11 @@ use std::time::Instant;
 use crate::harness::stats::median;
 use crate::{BenchError, Options};
 
-/// Seeds `count` consecutive 60 s segments ending now for camera `bench`, in batches; with
+/// Seeds camera `camera` with `count` consecutive 60 s segments ending now, in batches; with
 /// `layout`, each row also carries the playback layout the indexer records (90 kHz ticks).
 pub(crate) async fn seed_segments(
     state: &heldar::state::AppState,
+    camera: &str,
     count: usize,
     layout: bool,
 ) -> Result<chrono::DateTime<chrono::Utc>, BenchError> {
@@ -17,8 +18,8 @@ pub(crate) async fn seed_segments(
     let now = chrono::Utc::now();
     let start = now - chrono::Duration::minutes(count as i64);
     entity::camera::ActiveModel {
-        id: Set("bench".into()),
-        name: Set("Bench".into()),
+        id: Set(camera.into()),
+        name: Set(camera.into()),
         stream_url: Set("rtsp://127.0.0.1:9/none".into()),
         sub_stream_url: Set(None),
         record_sub: Set(false),
@@ -39,9 +40,9 @@ pub(crate) async fn seed_segments(
         let missing = i % 360 >= 355;
         if !missing {
             batch.push(entity::segment::Model {
-                id: format!("seg_{i:08}"),
-                camera_id: "bench".into(),
-                path: format!("bench/{i:08}.mp4"),
+                id: format!("seg_{camera}_{i:08}"),
+                camera_id: camera.into(),
+                path: format!("{camera}/{i:08}.mp4"),
                 start_ms: s.timestamp_millis(),
                 end_ms: s.timestamp_millis() + 60_000,
                 codec: Some("h264".into()),
@@ -128,7 +129,7 @@ pub(crate) async fn footage(options: &Options) -> Result<String, BenchError> {
             }
             let state = heldar::app::admin_state(config).await?;
             let seeded = Instant::now();
-            let now = seed_segments(&state, size, false).await?;
+            let now = seed_segments(&state, "bench", size, false).await?;
             let seed_s = seeded.elapsed().as_secs_f64();
             let limits = heldar::schema::SchemaLimits {
                 max_depth: 64,

@@ -1,5 +1,6 @@
 //! One module per scenario.
 
+pub mod console;
 pub mod export;
 pub mod footage;
 pub mod graphql_vs_raw;

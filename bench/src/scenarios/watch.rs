@@ -128,7 +128,7 @@ async fn seed(dir: &Path) -> Result<chrono::DateTime<chrono::Utc>, BenchError> {
     config.allow_local_sources = true;
     let state = heldar::app::admin_state(config).await?;
     let seeded = Instant::now();
-    crate::scenarios::footage::seed_segments(&state, 525_600, true).await?;
+    crate::scenarios::footage::seed_segments(&state, "bench", 525_600, true).await?;
     println!(
         "seeded 525,600 segments in {:.1} s",
         seeded.elapsed().as_secs_f64()
