@@ -189,6 +189,8 @@ async fn the_console_signs_in_plays_across_a_gap_and_reviews_per_user() {
         "liveState",
         "preview",
         "occupancy",
+        "pointRemoved",
+        "refreshKeptLive",
         "deliveryLog",
         "taskToggled",
         "adminKeyboard",

@@ -9,7 +9,8 @@
 //      downloaded with its manifest, whose SHA-256 must be the clip's; then held as evidence;
 //   4. Zones: a region with too few points is refused on its `points` field; drawn with four
 //      clicks it is created; a person posted into it (ingestDetections) shows a ZONE_ENTER live
-//      and the zone's occupancy (zoneOccupancy) goes to 1;
+//      and the zone's occupancy (zoneOccupancy) goes to 1; after a silent token refresh a new
+//      track's ENTER still arrives (the open websocket took the new token);
 //   5. Admin: a new API key is shown once, then listed by its prefix only; the webhook's
 //      delivery log lists an accepted delivery; an AI task created, paused; a user created
 //      from the keyboard alone;
@@ -23,39 +24,22 @@
 //
 // Prints one JSON line {ok, gaps, played, advanced, reviewedByAdmin, unreviewedForViewer,
 // screenshots, blocked, errors}; exit 0 only if ok. Env: HELDAR_CHROMIUM (default
-// /usr/bin/chromium), HELDAR_TEST_TIMEOUT_MS (default 60000), HELDAR_SCREENSHOT_DIR (PNG per page).
+// /usr/bin/chromium), HELDAR_TEST_TIMEOUT_MS (default 120000), HELDAR_SCREENSHOT_DIR (PNG per page).
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
+import { finisher, loopbackOnly } from './driver.mjs';
+
 const CHROMIUM = process.env.HELDAR_CHROMIUM || '/usr/bin/chromium';
-const TIMEOUT_MS = Number(process.env.HELDAR_TEST_TIMEOUT_MS || 60000);
+const TIMEOUT_MS = Number(process.env.HELDAR_TEST_TIMEOUT_MS || 120000);
 const SHOTS = process.env.HELDAR_SCREENSHOT_DIR || '';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-const result = { ok: false, a11y: {}, gaps: 0, played: false, advanced: false, exported: false, clipBytes: 0, hashMatches: false, held: false, zoneFieldError: false, zoneCreated: false, zoneEnter: false, occupancy: false, keyShownOnce: false, signInRefusalShown: false, liveState: false, preview: false, deliveryLog: false, taskToggled: false, adminKeyboard: false, reviewPlayed: false, monthRenderMs: null, keyboard: false, reviewedByAdmin: false, unreviewedForViewer: false, screenshots: [], blocked: [], errors: [] };
+const result = { ok: false, a11y: {}, gaps: 0, played: false, advanced: false, exported: false, clipBytes: 0, hashMatches: false, held: false, zoneFieldError: false, zoneCreated: false, pointRemoved: false, zoneEnter: false, occupancy: false, refreshKeptLive: false, keyShownOnce: false, signInRefusalShown: false, liveState: false, preview: false, deliveryLog: false, taskToggled: false, adminKeyboard: false, reviewPlayed: false, monthRenderMs: null, keyboard: false, reviewedByAdmin: false, unreviewedForViewer: false, screenshots: [], blocked: [], errors: [] };
 let browser;
-
-async function finish(ok, error) {
-  if (error) result.errors.push(String(error).slice(0, 500));
-  result.ok = ok && result.errors.length === 0 && result.blocked.length === 0;
-  if (browser) await Promise.race([browser.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
-  process.stdout.write(JSON.stringify(result) + '\n');
-  process.exit(result.ok ? 0 : 1);
-}
-setTimeout(() => finish(false, `hard timeout after ${TIMEOUT_MS} ms`), TIMEOUT_MS);
-
-const local = (raw) => {
-  try {
-    const u = new URL(raw);
-    if (['data:', 'blob:', 'about:'].includes(u.protocol)) return true;
-    const host = u.hostname.replace(/^\[|\]$/g, '');
-    return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
-  } catch {
-    return false;
-  }
-};
+const finish = finisher(result, () => browser, TIMEOUT_MS);
 
 const base = (process.argv[2] || '').replace(/\/+$/, '');
 let cfg;
@@ -111,12 +95,7 @@ try {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--autoplay-policy=no-user-gesture-required'],
   });
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: 'UTC' });
-  await context.route('**/*', (route) => {
-    const url = route.request().url();
-    if (local(url)) return route.continue();
-    result.blocked.push(url);
-    return route.abort();
-  });
+  await loopbackOnly(context, result.blocked);
   const page = await context.newPage();
   page.on('pageerror', (err) => result.errors.push('page error: ' + err.message));
   page.on('console', (msg) => {
@@ -143,8 +122,10 @@ try {
   const dayStart = Date.UTC(playAt.getUTCFullYear(), playAt.getUTCMonth(), playAt.getUTCDate());
   const ratio = (playAt.getTime() - dayStart) / 86_400_000;
   // Hovering shows a preview of that moment.
+  // (A still is cut by ffmpeg on first request: slow on a loaded machine.)
   await page.mouse.move(box.x + ratio * box.width, box.y + box.height / 2);
-  await page.waitForFunction(() => window.heldarConsole.previewShown > 0, null, { timeout: 10000 });
+  await page.mouse.move(box.x + ratio * box.width + 1, box.y + box.height / 2);
+  await page.waitForFunction(() => window.heldarConsole.previewShown > 0, null, { timeout: 30000 });
   result.preview = true;
   await page.mouse.click(box.x + ratio * box.width, box.y + box.height / 2);
   await page.waitForFunction(() => window.heldarConsole.player === 'playing', null, { timeout: 15000 });
@@ -192,6 +173,12 @@ try {
   await page.click('#zone-save');
   await page.waitForSelector('#zone-points-error', { timeout: 10000 });
   result.zoneFieldError = true;
+  // A stray point, removed by a double click on it.
+  await clickAt(0.5, 0.5);
+  await page.waitForFunction(() => /^3 points/.test(document.getElementById('zone-points').textContent), null, { timeout: 5000 });
+  await page.mouse.dblclick(canvas.x + 0.5 * canvas.width, canvas.y + 0.5 * canvas.height);
+  await page.waitForFunction(() => /^2 points/.test(document.getElementById('zone-points').textContent), null, { timeout: 5000 });
+  result.pointRemoved = true;
   await clickAt(0.95, 0.95);
   await clickAt(0.05, 0.95);
   await page.click('#zone-save');
@@ -212,6 +199,21 @@ try {
   result.zoneEnter = true;
   await page.waitForSelector('#zone-list li[data-zone="driveway"] .occupancy[data-count="1"]', { timeout: 10000 });
   result.occupancy = true;
+  // The silent refresh (as its timer runs it) keeps the live subscriptions: a new track's
+  // ENTER still arrives after it.
+  await page.evaluate(() => window.heldarConsole.refresh());
+  const fresh = await page.evaluate(() => JSON.parse(sessionStorage.getItem('heldar.console.session')).accessToken);
+  if (fresh === token) throw new Error('the refresh did not change the access token');
+  await page.request.post(base + '/graphql', {
+    headers: { authorization: `Bearer ${fresh}`, 'content-type': 'application/json' },
+    data: {
+      query: 'mutation($i: DetectionBatchInput!) { ingestDetections(input: $i) { events } }',
+      variables: { i: { cameraId: cfg.cameraId, taskType: 'detect', frameId: 'console-after-refresh', capturedAt: new Date().toISOString(),
+        detections: [{ label: 'person', confidence: 0.9, trackId: 'runner', bbox: { x: 0.6, y: 0.6, w: 0.1, h: 0.1 } }] } },
+    },
+  });
+  await page.waitForSelector('#zone-events li[data-kind="ZONE_ENTER"]:has-text("runner")', { timeout: 10000 });
+  result.refreshKeptLive = true;
   await shot(page, 'zones');
 
   // 5. Admin: a key shown once.

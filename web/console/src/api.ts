@@ -1,5 +1,6 @@
 // The console's only door to the server: GraphQL over HTTP with the access token, a silent
-// refresh a minute before the token expires, and sign-out. Errors keep the server's code and
+// refresh a minute before the token expires (handed to the open websocket too, so
+// subscriptions survive it), and sign-out. Errors keep the server's code and
 // message (a locked or rate-limited sign-in says so).
 
 import { Client, createClient } from 'graphql-ws';
@@ -36,12 +37,18 @@ export function onSession(listener: (s: Session | null) => void): () => void {
 }
 
 let sockets: Client | null = null;
+let socket: WebSocket | null = null;
 
-function keep(next: Session | null): void {
-  if (!next || next.accessToken !== session?.accessToken) {
-    // A new token is presented on the next connection; a signed-out user has none.
+/** `refreshed`: the same holder's new token, handed to the open socket in a `ping` (the server
+ * swaps the socket's credential, so live subscriptions go on); otherwise a new holder (or
+ * none) gets a new connection. */
+function keep(next: Session | null, refreshed = false): void {
+  if (refreshed && next && socket?.readyState === WebSocket.OPEN) {
+    socket.send(JSON.stringify({ type: 'ping', payload: { authorization: `Bearer ${next.accessToken}` } }));
+  } else if (!refreshed || !next) {
     void sockets?.dispose();
     sockets = null;
+    socket = null;
   }
   session = next;
   if (next) sessionStorage.setItem(STORE, JSON.stringify(next));
@@ -105,7 +112,7 @@ export async function refresh(): Promise<void> {
   if (!session) return;
   try {
     const data = await op<RefreshMutation>('Refresh', { refreshToken: session.refreshToken }, true);
-    keep(toSession(data.refreshSession));
+    keep(toSession(data.refreshSession), true);
   } catch {
     keep(null);
   }
@@ -129,6 +136,10 @@ export function subscribe<T>(name: string, variables: Record<string, unknown>, n
     sockets = createClient({
       url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql/ws`,
       connectionParams: () => ({ authorization: `Bearer ${session?.accessToken ?? ''}` }),
+      on: {
+        connected: (s) => { socket = s as WebSocket; },
+        closed: () => { socket = null; },
+      },
     });
   }
   return sockets.subscribe(

@@ -612,4 +612,4 @@ export type TimelineQueryVariables = Exact<{
 }>;
 
 
-export type TimelineQuery = { footageTimeline: Array<{ cameraId: string, buckets: Array<{ start: string, end: string, coverageRatio: number, gapCount: number }> }> };
+export type TimelineQuery = { footageTimeline: Array<{ cameraId: string, bucketStarts: Array<string>, coverageRatios: Array<number> }> };

@@ -4,7 +4,7 @@
 import { render } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import Hls from 'hls.js';
-import { ApiError, Session, current, onSession, op, signIn, signOut, subscribe } from './api';
+import { ApiError, Session, current, onSession, op, refresh, signIn, signOut, subscribe } from './api';
 import { playLive } from './live';
 import { Admin } from './admin';
 import { VirtualList } from './virtual';
@@ -31,8 +31,8 @@ type Status = CameraStatusSubscription['cameraStatus']['status'];
 type Page = 'live' | 'timeline' | 'review' | 'zones' | 'admin';
 
 /** What tests read: the page shown and what the player is doing. */
-const probe = { page: 'signin', player: 'idle', playing: null as null | { from: string; to: string }, error: '', timelineRenderMs: 0, reviewLoaded: 0, previewShown: 0 };
-(window as unknown as { heldarConsole: typeof probe }).heldarConsole = probe;
+const probe = { page: 'signin', player: 'idle', playing: null as null | { from: string; to: string }, error: '', timelineRenderMs: 0, reviewLoaded: 0, previewShown: 0, eventsShown: 0 };
+(window as unknown as { heldarConsole: typeof probe & { refresh: typeof refresh } }).heldarConsole = Object.assign(probe, { refresh });
 
 function message(err: unknown): string {
   if (err instanceof ApiError) return `${err.message} (${err.code})`;
@@ -247,12 +247,15 @@ function MultiDay({ cameras, start, days, tz, play }: { cameras: Camera[]; start
       const ctx = canvas.getContext('2d');
       if (!ctx) continue;
       ctx.clearRect(0, 0, width, height);
-      for (const b of row.buckets) {
-        const x = ((new Date(b.start).getTime() - start.getTime()) / span) * width;
-        const w = ((new Date(b.end).getTime() - new Date(b.start).getTime()) / span) * width;
-        ctx.fillStyle = b.coverageRatio >= 0.99 ? '#2f8f46' : b.coverageRatio > 0 ? '#d97706' : '#9ca3af';
-        ctx.fillRect(x, 0, Math.max(w, 1), height);
-      }
+      // The compact form: starts and ratios side by side; an hour ends where the next begins.
+      const starts = row.bucketStarts.map((s) => new Date(s).getTime());
+      row.coverageRatios.forEach((ratio, i) => {
+        const from = starts[i];
+        const to = starts[i + 1] ?? from + 3_600_000;
+        const x = ((from - start.getTime()) / span) * width;
+        ctx.fillStyle = ratio >= 0.99 ? '#2f8f46' : ratio > 0 ? '#d97706' : '#9ca3af';
+        ctx.fillRect(x, 0, Math.max(((to - from) / span) * width, 1), height);
+      });
     }
     probe.timelineRenderMs = performance.now() - began;
   }, [rows]);
