@@ -7,6 +7,7 @@ pub mod graphql_vs_raw;
 pub mod integrations;
 pub mod login;
 pub mod perception;
+pub mod perception_http;
 pub mod token_verify;
 pub mod watch;
 pub mod workers;
