@@ -266,33 +266,38 @@ impl FootageQuery {
         let tz = model::parse_time_zone("timeZone", &time_zone)?;
         let window = window(from, to, bucket.max_window())?;
         let buckets = model::buckets(window, bucket, tz);
+        let objects = ctx.look_ahead().field("buckets").exists();
         let mut out = Vec::with_capacity(camera_ids.len());
         for camera_id in camera_ids {
             find_camera(ctx, Capability::VideoPlayback, &camera_id).await?;
             let (ranges, gaps) = coverage(ctx, &camera_id, window).await?;
-            let buckets = buckets
-                .iter()
-                .map(|&(start, end)| {
-                    let (a, b) = (start.max(window.from), end.min(window.to));
-                    let covered = model::covered_seconds(&ranges, a, b);
-                    let length = (b - a).num_milliseconds() as f64 / 1000.0;
-                    TimelineBucket {
+            let mut row = CameraTimeline {
+                camera_id,
+                buckets: Vec::new(),
+                bucket_starts: Vec::with_capacity(buckets.len()),
+                coverage_ratios: Vec::with_capacity(buckets.len()),
+            };
+            for &(start, end) in &buckets {
+                let (a, b) = (start.max(window.from), end.min(window.to));
+                let covered = model::covered_seconds(&ranges, a, b);
+                let length = (b - a).num_milliseconds() as f64 / 1000.0;
+                let ratio = if length > 0.0 { covered / length } else { 0.0 };
+                row.bucket_starts.push(start);
+                row.coverage_ratios.push(ratio);
+                // The objects (a local label, a gap count) only when the document asks for them.
+                if objects {
+                    row.buckets.push(TimelineBucket {
                         start,
                         end,
                         label: model::local_label(start, tz),
                         covered_seconds: covered,
-                        coverage_ratio: if length > 0.0 { covered / length } else { 0.0 },
+                        coverage_ratio: ratio,
                         gap_count: gaps.iter().filter(|g| g.from < end && g.to > start).count()
                             as i32,
-                    }
-                })
-                .collect::<Vec<_>>();
-            out.push(CameraTimeline {
-                camera_id,
-                bucket_starts: buckets.iter().map(|b| b.start).collect(),
-                coverage_ratios: buckets.iter().map(|b| b.coverage_ratio).collect(),
-                buckets,
-            });
+                    });
+                }
+            }
+            out.push(row);
         }
         Ok(out)
     }

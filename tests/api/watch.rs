@@ -68,23 +68,34 @@ async fn fetch(app: &TestApp, path: &str) -> reqwest::Response {
         .unwrap()
 }
 
-/// The decode times ffprobe reads, packet by packet, from a playlist URL.
-fn packet_times(url: &str) -> Vec<f64> {
-    let packets = std::process::Command::new("ffprobe")
+/// ffprobe's answer for the first video stream of `url`: one non-empty line per item of
+/// `entries` (`packet=dts_time`, `stream=width,height`), as CSV without prefixes.
+fn ffprobe_video(url: &str, entries: &str) -> Vec<String> {
+    let output = std::process::Command::new("ffprobe")
         .args([
             "-v",
             "error",
             "-select_streams",
             "v:0",
             "-show_entries",
-            "packet=dts_time",
+            entries,
         ])
         .args(["-of", "csv=p=0", url])
         .output()
         .unwrap();
-    String::from_utf8_lossy(&packets.stdout)
+    String::from_utf8_lossy(&output.stdout)
         .lines()
-        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The decode times ffprobe reads, packet by packet, from a playlist URL.
+fn packet_times(url: &str) -> Vec<f64> {
+    ffprobe_video(url, "packet=dts_time")
+        .iter()
+        .filter_map(|l| l.trim_end_matches(',').parse().ok())
         .collect()
 }
 
@@ -834,25 +845,10 @@ async fn a_recorded_sub_stream_plays_back_on_its_own(backend: Backend) {
         )
         .await["playback"]
         .clone();
-    let probe = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=width,height",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(format!("{}{}", app.addr, sub["url"].as_str().unwrap()))
-        .output()
-        .unwrap();
-    let sizes: Vec<String> = String::from_utf8_lossy(&probe.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_owned)
-        .collect();
+    let sizes = ffprobe_video(
+        &format!("{}{}", app.addr, sub["url"].as_str().unwrap()),
+        "stream=width,height",
+    );
     assert!(
         !sizes.is_empty() && sizes.iter().all(|s| s == "160,90"),
         "{sizes:?} {sub}"
