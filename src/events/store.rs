@@ -4,8 +4,9 @@ use entity::{event, stream_cursor};
 use sea_orm::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
+    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    TransactionTrait,
 };
 
 use crate::error::AppError;
@@ -51,6 +52,60 @@ pub async fn record(
     let stored = row.insert(&state.db).await?;
     let _ = state.events.sender.send(stored.clone());
     Ok(stored)
+}
+
+/// Appends `rows` inside `txn`, another write's transaction, so they commit (or vanish) with
+/// it; returns them stored, in sequence order.
+///
+/// On SQLite the caller holds [`EventBus::write`](crate::events::bus::EventBus) from before
+/// `txn` began until it has passed the stored rows to [`publish`] after the commit. On
+/// PostgreSQL the advisory lock is taken here and held to the end of `txn`, and the commit
+/// notifies every instance's listener.
+pub async fn record_in(
+    txn: &DatabaseTransaction,
+    rows: Vec<event::ActiveModel>,
+) -> Result<Vec<event::Model>, AppError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    for row in &rows {
+        if let sea_orm::ActiveValue::Set(kind) = &row.kind {
+            crate::telemetry::event_recorded(kind);
+        }
+    }
+    let postgres = txn.get_database_backend() == DatabaseBackend::Postgres;
+    if postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [EVENT_LOCK.into()],
+        ))
+        .await?;
+    }
+    let mut stored = event::Entity::insert_many(rows)
+        .exec_with_returning(txn)
+        .await?;
+    stored.sort_by_key(|e| e.seq);
+    if postgres && let Some(last) = stored.last() {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_notify('heldar_events', $1)",
+            [last.seq.to_string().into()],
+        ))
+        .await?;
+    }
+    Ok(stored)
+}
+
+/// After the commit of a [`record_in`] transaction: SQLite hands the rows to this instance's
+/// bus (PostgreSQL's listener does that for every instance).
+pub fn publish(state: &AppState, stored: Vec<event::Model>) {
+    if state.db.get_database_backend() == DatabaseBackend::Postgres {
+        return;
+    }
+    for row in stored {
+        let _ = state.events.sender.send(row);
+    }
 }
 
 /// The newest stored sequence (0 when empty); where a new listener starts.

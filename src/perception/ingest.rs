@@ -1,12 +1,12 @@
-//! Ingesting one batch: provenance, one transaction for the outbox row and its detections,
-//! then live overlays and the hand-off to the consumers.
+//! Ingesting one batch: provenance, then one transaction for the outbox row, its detections
+//! and the consumers' work on them (one commit per batch), then live overlays and events.
 
 use entity::camera;
-use sea_orm::{DatabaseBackend, TransactionTrait};
+use sea_orm::TransactionTrait;
 
 use crate::auth::principal::Principal;
 use crate::error::AppError;
-use crate::perception::consumers::{Batch, fan_out};
+use crate::perception::consumers::{Batch, HandOff, hand_off_in, writer_locks};
 use crate::perception::live::DetectionBatch;
 use crate::perception::model::ValidBatch;
 use crate::state::AppState;
@@ -40,9 +40,9 @@ pub async fn ingest(
         crate::perception::provenance::bind(state, principal, camera, &batch, frame_ticket, now)
             .await?;
     let ticketed = provenance.ticket_task.is_some();
-    // The writes, the commit and the hand-off run on their own task: a client that goes away
-    // cancels its request, never a database call half done (a cancelled BEGIN or COMMIT can
-    // leave a pooled connection inside a transaction) nor the hand-off after the commit.
+    // The writes, the commit and the publishing after it run on their own task: a client that
+    // goes away cancels its request, never a database call half done (a cancelled BEGIN or
+    // COMMIT can leave a pooled connection inside a transaction) nor what follows the commit.
     let written = tokio::spawn({
         let state = state.clone();
         async move { store_and_hand_off(&state, &batch, &provenance, now).await }
@@ -66,31 +66,55 @@ pub async fn ingest(
     })
 }
 
-/// One transaction for the batch, then the hand-off; `None` for a duplicate.
+/// One transaction for the batch, its detections and what the consumers make of them; `None`
+/// for a duplicate. A consumer that fails leaves the batch stored alone, for the drain.
 async fn store_and_hand_off(
     state: &AppState,
     batch: &ValidBatch,
     provenance: &crate::perception::store::Provenance,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<(Batch, usize)>, AppError> {
-    // SQLite has one writer: queue here, in order, rather than in its busy handler, which
-    // sleeps in growing steps and turns contention into tail latency. The gate is held through
-    // the hand-off, so batches are handed off in commit order.
-    let _gate = match state.db.get_database_backend() {
-        DatabaseBackend::Sqlite => Some(state.perception.ingest_gate.lock().await),
-        _ => None,
-    };
-    let txn = state.db.begin().await?;
-    let Some(stored) = crate::perception::store::insert_batch(&txn, batch, provenance, now).await?
-    else {
-        txn.rollback().await?;
-        return Ok(None);
-    };
-    txn.commit().await?;
-    crate::telemetry::batch_ingested(false, stored.detections.len());
-    let _ = state.perception.batches.send(DetectionBatch::from(&stored));
-    let events = fan_out(state, &stored).await?;
-    Ok(Some((stored, events)))
+    let _locks = writer_locks(state).await;
+    // With the consumers in the transaction; if one fails (logged by the hand-off), the batch
+    // is valid all the same: stored alone, without the fanned-out mark, for the drain.
+    for with_consumers in [true, false] {
+        let txn = state.db.begin().await?;
+        let Some(stored) =
+            crate::perception::store::insert_batch(&txn, batch, provenance, now, with_consumers)
+                .await?
+        else {
+            txn.rollback().await?;
+            return Ok(None);
+        };
+        let handoff = if with_consumers {
+            match hand_off_in(state, &txn, &stored, false).await {
+                Ok(handoff) => Some(handoff),
+                Err(_) => {
+                    txn.rollback().await?;
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        if let Err(err) = txn.commit().await {
+            if let Some(handoff) = handoff {
+                handoff.abandoned(state).await;
+            }
+            return Err(err.into());
+        }
+        crate::telemetry::batch_ingested(false, stored.detections.len());
+        // Live overlays see the batch before the events it caused.
+        let _ = state.perception.batches.send(DetectionBatch::from(&stored));
+        let events = handoff.as_ref().map_or(0, HandOff::produced);
+        if let Some(handoff) = handoff {
+            handoff.committed(state).await;
+        }
+        return Ok(Some((stored, events)));
+    }
+    Err(AppError::internal(
+        "the batch was neither stored nor refused",
+    ))
 }
 
 impl From<&Batch> for DetectionBatch {

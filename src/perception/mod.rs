@@ -1,6 +1,7 @@
 //! Perception ingest: AI workers post each frame's detections; they are validated, stored with
-//! their outbox row in one transaction, and handed to the consumers (the zone engine first),
-//! each at most once per batch. Live overlays see every batch.
+//! their outbox row and handed to the consumers (the zone engine first) in one transaction;
+//! batches whose hand-off failed are handed off later by the drain. Live overlays see every
+//! batch.
 
 pub mod consumers;
 pub mod graphql;

@@ -1,5 +1,5 @@
-//! Stored batches: the outbox row and its detections in one transaction, the hand-off claims,
-//! and the batches still waiting for theirs.
+//! Stored batches: the outbox row and its detections, the hand-off claims of batches handed
+//! off late, and the batches still waiting for theirs.
 
 use chrono::{DateTime, Utc};
 use entity::{consumer_fanout, detection, outbox};
@@ -22,13 +22,15 @@ pub struct Provenance {
     pub ticket_task: Option<String>,
 }
 
-/// Inserts the outbox row and the detections (call inside a transaction). `None` when the
-/// camera already has this frame id: nothing was written.
+/// Inserts the outbox row and the detections (call inside a transaction). `handed_off`: the
+/// same transaction hands the batch to every consumer, so it is marked fanned out as it is
+/// written. `None` when the camera already has this frame id: nothing was written.
 pub async fn insert_batch(
     txn: &impl ConnectionTrait,
     batch: &ValidBatch,
     provenance: &Provenance,
     now: DateTime<Utc>,
+    handed_off: bool,
 ) -> Result<Option<Batch>, AppError> {
     let input = batch.get();
     let inserted = outbox::Entity::insert(outbox::ActiveModel {
@@ -39,7 +41,7 @@ pub async fn insert_batch(
         detection_count: Set(input.detections.len() as i32),
         produced_by: Set(provenance.produced_by.clone()),
         created_at: Set(now),
-        fanned_out_at: Set(None),
+        fanned_out_at: Set(handed_off.then_some(now)),
         ..Default::default()
     })
     .on_conflict_do_nothing_on([outbox::Column::CameraId, outbox::Column::FrameId])

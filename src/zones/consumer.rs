@@ -6,18 +6,20 @@ use std::collections::{BTreeMap, HashMap};
 use async_graphql::{ID, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{detection, event};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use serde_json::json;
 
 use crate::error::AppError;
 use crate::events::model::{CrossingDirection, EventKind, NewEvent, Severity};
-use crate::perception::consumers::{Batch, DetectionConsumer};
+use crate::perception::consumers::{Batch, DetectionConsumer, Outcome};
 use crate::state::AppState;
 use crate::zones::engine::{
-    Observation, RestoredVisit, TRACK_TTL_SECS, ZoneEvent, ZoneEventKind, ZoneSpec,
+    Observation, RestoredVisit, TRACK_TTL_SECS, ZoneEngine, ZoneEvent, ZoneEventKind, ZoneSpec,
 };
 use crate::zones::geometry::BBox;
-use crate::zones::store::ZoneLabel;
+use crate::zones::store::{CameraZones, ZoneLabel};
 
 /// Tracks inside a zone now.
 #[derive(SimpleObject, Clone, Debug)]
@@ -32,7 +34,8 @@ pub struct ZoneOccupancy {
     pub at: DateTime<Utc>,
 }
 
-/// The zone engine as a consumer: events go to the log and the bus.
+/// The zone engine as a consumer: events go to the log (in the batch's transaction) and, after
+/// the commit, to the bus.
 #[derive(Debug)]
 pub struct ZoneConsumer;
 
@@ -42,38 +45,100 @@ impl DetectionConsumer for ZoneConsumer {
         "zones"
     }
 
-    async fn handle(&self, state: &AppState, batch: &Batch) -> Result<usize, AppError> {
+    async fn handle<'a>(
+        &'a self,
+        state: &'a AppState,
+        txn: &DatabaseTransaction,
+        batch: &Batch,
+    ) -> Result<Box<dyn Outcome + 'a>, AppError> {
         let camera = &batch.outbox.camera_id;
-        let cached = state.zones.cache.get(&state.db, camera).await?;
-        let zones = &cached.enabled;
+        let cached = state.zones.cache.get(txn, camera).await?;
         let observations: Vec<Observation> = batch.detections.iter().map(observation).collect();
         let now = state.clock.now();
-        // The engine guard is held until the events are recorded, so two batches of the same
-        // camera can never log their events out of the order the engine produced them.
+        // The engine's guard is kept until the transaction ends, so the engine's order is the
+        // log's order, and a transaction that fails can rebuild the engine before anyone sees
+        // its effects.
         let mut engine = state.zones.engine.lock().await;
         let source = Some(batch.outbox.task_type.as_str());
-        let produced = engine.process_from(camera, source, zones, &observations, now);
-        // Names and severities of the zones concerned (disabled ones too: a TTL exit may
-        // concern a zone disabled since, or another camera's zone).
-        let mut labels: HashMap<String, ZoneLabel> = HashMap::new();
-        for e in &produced {
-            if labels.contains_key(&e.zone_id) {
-                continue;
+        let produced = engine.process_from(camera, source, &cached.enabled, &observations, now);
+        let recorded = async {
+            // Names and severities of the zones concerned (disabled ones too: a TTL exit may
+            // concern a zone disabled since, or another camera's zone).
+            let mut labels: HashMap<String, ZoneLabel> = HashMap::new();
+            for e in &produced {
+                if labels.contains_key(&e.zone_id) {
+                    continue;
+                }
+                let theirs = if e.camera_id == *camera {
+                    cached.clone()
+                } else {
+                    state.zones.cache.get(txn, &e.camera_id).await?
+                };
+                labels.extend(theirs.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
-            let theirs = if e.camera_id == *camera {
-                cached.clone()
-            } else {
-                state.zones.cache.get(&state.db, &e.camera_id).await?
-            };
-            labels.extend(theirs.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+            let rows = produced
+                .iter()
+                .map(|e| zone_event(e, labels.get(&e.zone_id), batch).into())
+                .collect();
+            crate::events::store::record_in(txn, rows).await
         }
-        for e in &produced {
-            let label = labels.get(&e.zone_id);
-            crate::events::store::record(state, zone_event(e, label, batch)).await?;
+        .await;
+        match recorded {
+            Ok(events) => Ok(Box::new(ZoneOutcome {
+                engine,
+                events,
+                camera: camera.clone(),
+                zones: cached,
+            })),
+            Err(err) => {
+                rebuild_engine(state, &mut engine).await;
+                Err(err)
+            }
         }
+    }
+}
+
+/// A batch's zone events, written and waiting for the commit, with the engine held.
+struct ZoneOutcome<'a> {
+    engine: tokio::sync::MutexGuard<'a, ZoneEngine>,
+    events: Vec<event::Model>,
+    camera: String,
+    zones: std::sync::Arc<CameraZones>,
+}
+
+#[async_trait::async_trait]
+impl Outcome for ZoneOutcome<'_> {
+    fn produced(&self) -> usize {
+        self.events.len()
+    }
+
+    async fn committed(self: Box<Self>, state: &AppState) {
+        let ZoneOutcome {
+            engine,
+            events,
+            camera,
+            zones,
+        } = *self;
+        crate::events::store::publish(state, events);
         drop(engine);
-        publish_occupancy(state, camera, zones).await;
-        Ok(produced.len())
+        publish_occupancy(state, &camera, &zones.enabled).await;
+    }
+
+    async fn abandoned(self: Box<Self>, state: &AppState) {
+        let mut this = *self;
+        rebuild_engine(state, &mut this.engine).await;
+    }
+}
+
+/// The engine ran on a batch whose transaction then failed: its tracks are rebuilt from the
+/// log, as at start-up, so the batch's effects are forgotten with it.
+async fn rebuild_engine(state: &AppState, engine: &mut ZoneEngine) {
+    match rebuilt_engine(state).await {
+        Ok((fresh, _)) => *engine = fresh,
+        Err(err) => {
+            tracing::error!(error = %err, "could not rebuild the zone engine after a failed write; its tracks start afresh");
+            *engine = ZoneEngine::default();
+        }
     }
 }
 
@@ -154,6 +219,13 @@ struct Visit {
 /// the event log (an ENTER without a later EXIT), so a restart neither repeats their ENTER nor
 /// loses their EXIT; dwell already announced for the visit is not announced again.
 pub async fn restore_engine(state: &AppState) -> Result<usize, AppError> {
+    let (fresh, restored) = rebuilt_engine(state).await?;
+    *state.zones.engine.lock().await = fresh;
+    Ok(restored)
+}
+
+/// An engine holding the visits the log says are open, and how many.
+async fn rebuilt_engine(state: &AppState) -> Result<(ZoneEngine, usize), AppError> {
     // Visits can be long: read a day of zone events to find who entered and never left; a
     // track counts as still present only if it was detected within the TTL.
     let now = state.clock.now();
@@ -197,6 +269,7 @@ pub async fn restore_engine(state: &AppState) -> Result<usize, AppError> {
             }
         }
     }
+    let mut engine = ZoneEngine::default();
     let mut restored = 0;
     for ((camera, zone, track), visit) in &visits {
         let seen: Option<(DateTime<Utc>, String)> = detection::Entity::find()
@@ -217,7 +290,6 @@ pub async fn restore_engine(state: &AppState) -> Result<usize, AppError> {
         if last_seen < alive_after {
             continue; // gone: the next batch's prune would exit it anyway
         }
-        let mut engine = state.zones.engine.lock().await;
         let restored_visit = RestoredVisit {
             entered_at: visit.entered_at,
             last_seen,
@@ -227,5 +299,5 @@ pub async fn restore_engine(state: &AppState) -> Result<usize, AppError> {
         engine.restore_inside(camera, zone, track, restored_visit);
         restored += 1;
     }
-    Ok(restored)
+    Ok((engine, restored))
 }

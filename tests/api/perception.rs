@@ -854,7 +854,6 @@ async fn a_client_that_hangs_up_does_not_cancel_the_hand_off(backend: Backend) {
 both!(a_client_that_hangs_up_does_not_cancel_the_hand_off);
 
 async fn a_batch_that_missed_its_hand_off_is_drained_while_the_server_runs(backend: Backend) {
-    use sea_orm::EntityTrait;
     let app = TestApp::spawn_with(backend, |c| c.handoff_drain_secs = 1).await;
     whole_frame_zone(&app).await;
     // A batch committed by an instance that died before handing it off.
@@ -866,6 +865,70 @@ async fn a_batch_that_missed_its_hand_off_is_drained_while_the_server_runs(backe
         chrono::Utc::now() - chrono::Duration::seconds(5),
     )
     .await;
+    drained(&app, seq).await;
+    assert_eq!(zone_enters(&app).await, 1, "the zone engine had it, once");
+}
+both!(a_batch_that_missed_its_hand_off_is_drained_while_the_server_runs);
+
+async fn a_batch_whose_consumer_fails_is_stored_and_handed_off_by_the_drain(backend: Backend) {
+    use sea_orm::{ConnectionTrait, EntityTrait};
+    let app = TestApp::spawn_with(backend, |c| c.handoff_drain_secs = 1).await;
+    whole_frame_zone(&app).await;
+    // The database refuses zone events for a while: the zone consumer's write fails inside
+    // the batch's transaction.
+    let postgres = app.state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
+    let (create, drop) = if postgres {
+        (
+            vec![
+                "CREATE FUNCTION refuse_enter() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER refuse_enter BEFORE INSERT ON events FOR EACH ROW WHEN (NEW.kind = 'ZONE_ENTER') EXECUTE FUNCTION refuse_enter()",
+            ],
+            "DROP TRIGGER refuse_enter ON events",
+        )
+    } else {
+        (
+            vec![
+                "CREATE TRIGGER refuse_enter BEFORE INSERT ON events WHEN NEW.kind = 'ZONE_ENTER' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            ],
+            "DROP TRIGGER refuse_enter",
+        )
+    };
+    for sql in create {
+        app.state.db.execute_unprepared(sql).await.unwrap();
+    }
+    let body: Value = serde_json::from_str(&new_track(1)).unwrap();
+    let receipt = app
+        .gql(INGEST, body["variables"].clone(), Some(&app.token))
+        .await;
+    // The batch is valid: it is stored, with no events yet and no fanned-out mark.
+    assert_eq!(receipt["ingestDetections"]["duplicate"], json!(false));
+    assert_eq!(receipt["ingestDetections"]["accepted"], json!(1));
+    assert_eq!(receipt["ingestDetections"]["events"], json!(0));
+    let seq = receipt["ingestDetections"]["seq"].as_i64().unwrap();
+    let row = entity::outbox::Entity::find_by_id(seq)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.fanned_out_at.is_none(), "not handed off yet");
+    assert_eq!(zone_enters(&app).await, 0);
+    // Once the database accepts events again, the drain hands the batch to the engine, which
+    // forgot what it saw in the failed transaction: the ENTER is recorded once.
+    app.state.db.execute_unprepared(drop).await.unwrap();
+    drained(&app, seq).await;
+    assert_eq!(zone_enters(&app).await, 1, "the zone engine had it, once");
+    // The next batch of the same track is the same visit: no second ENTER.
+    let mut again: Value = serde_json::from_str(&new_track(1)).unwrap();
+    again["variables"]["i"]["frameId"] = json!("drop-1-again");
+    app.gql(INGEST, again["variables"].clone(), Some(&app.token))
+        .await;
+    assert_eq!(zone_enters(&app).await, 1);
+}
+both!(a_batch_whose_consumer_fails_is_stored_and_handed_off_by_the_drain);
+
+/// Waits until batch `seq` is marked handed to every consumer.
+async fn drained(app: &TestApp, seq: i64) {
+    use sea_orm::EntityTrait;
     crate::helpers::eventually(Duration::from_secs(10), "drained", || async {
         let row = entity::outbox::Entity::find_by_id(seq)
             .one(&app.state.db)
@@ -875,9 +938,7 @@ async fn a_batch_that_missed_its_hand_off_is_drained_while_the_server_runs(backe
         row.fanned_out_at.map(|_| ())
     })
     .await;
-    assert_eq!(zone_enters(&app).await, 1, "the zone engine had it, once");
 }
-both!(a_batch_that_missed_its_hand_off_is_drained_while_the_server_runs);
 
 /// Writes a batch of one person at `x` as if committed at `at` by an ingest whose hand-off never
 /// ran (the process died); its outbox sequence.
