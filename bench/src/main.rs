@@ -24,7 +24,8 @@ pub(crate) enum Scenario {
     Footage,
     /// One-hour clip exports against a raw ffmpeg concat of the same files.
     Export,
-    /// Ingest throughput, delivery to 1,000 subscribers, memory per subscription.
+    /// Ingest throughput (in-process client and wrk), delivery to `--subscribers` websocket
+    /// subscribers, memory per subscription.
     Perception,
     /// Sampler decode cost, frame pulls, capture-to-event latency.
     Workers,
@@ -54,6 +55,9 @@ pub(crate) struct Options {
     /// Concurrent keep-alive connections of a load run.
     #[arg(long, default_value_t = 32)]
     pub(crate) connections: usize,
+    /// Websocket subscribers of the perception scenario (100 per camera).
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) subscribers: usize,
     /// Rounds to take the median of.
     #[arg(long, default_value_t = 3)]
     pub(crate) rounds: usize,
@@ -95,7 +99,11 @@ impl Scenario {
                     .to_owned()
             }
             Scenario::Workers => format!("bench/run workers --seconds {seconds}"),
-            Scenario::Perception | Scenario::Login | Scenario::Integrations | Scenario::Watch => {
+            Scenario::Perception => format!(
+                "bench/run {name} --seconds {seconds} --rounds {rounds} --subscribers {}",
+                options.subscribers
+            ),
+            Scenario::Login | Scenario::Integrations | Scenario::Watch => {
                 format!("bench/run {name} --seconds {seconds} --rounds {rounds}")
             }
             Scenario::GraphqlVsRaw => format!(

@@ -33,22 +33,22 @@ pub(crate) async fn subscribe_ws(
     Ok(ws)
 }
 
-/// A subscriber: connects, subscribes to the camera's events, and reports (frameId, receive time).
+/// A subscriber: connects, subscribes to `camera`'s events, and reports (frameId, receive
+/// time).
 pub(crate) async fn subscriber(
     port: u16,
     token: String,
+    camera: String,
     ready: tokio::sync::mpsc::Sender<()>,
     out: tokio::sync::mpsc::UnboundedSender<(String, Instant)>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), BenchError> {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
-    let mut ws = subscribe_ws(
-        port,
-        &token,
-        "subscription { perceptionEvents(filter: {cameraIds: [\"bench\"]}) { payload } }",
-    )
-    .await?;
+    let query = format!(
+        "subscription {{ perceptionEvents(filter: {{cameraIds: [\"{camera}\"]}}) {{ payload }} }}"
+    );
+    let mut ws = subscribe_ws(port, &token, &query).await?;
     let _ = ready.send(()).await;
     let mut stop = stop;
     loop {

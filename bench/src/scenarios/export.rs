@@ -172,53 +172,66 @@ pub(crate) async fn export(options: &Options) -> Result<String, BenchError> {
             .map(|f| format!("file '{}'\n", f.display()))
             .collect::<String>(),
     )?;
-    let (mut raw, mut job, mut short) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..options.rounds {
-        let out = scratch.join("raw.mp4");
-        let started = Instant::now();
-        let status = tokio::process::Command::new("ffmpeg")
-            .args([
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-y",
-                "-f",
-                "concat",
-                "-safe",
-                "0",
-                "-i",
-            ])
-            .arg(&list)
-            .args(["-c", "copy"])
-            .arg(&out)
-            .status()
+    // Each setting in turn: the whole process (the runner, its hashing, the ffmpeg it starts)
+    // and the raw ffmpeg on both cores, then all of it pinned to one.
+    let mut settings = Vec::new();
+    for cores in ["0,1", "1"] {
+        pin_process(cores).await?;
+        let (mut raw, mut job, mut short) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..options.rounds {
+            let out = scratch.join("raw.mp4");
+            let started = Instant::now();
+            let status = tokio::process::Command::new("ffmpeg")
+                .args([
+                    "-hide_banner",
+                    "-loglevel",
+                    "error",
+                    "-y",
+                    "-f",
+                    "concat",
+                    "-safe",
+                    "0",
+                    "-i",
+                ])
+                .arg(&list)
+                .args(["-c", "copy"])
+                .arg(&out)
+                .status()
+                .await?;
+            raw.push(started.elapsed().as_secs_f64());
+            if !status.success() {
+                return Err("raw ffmpeg concat failed".into());
+            }
+            let _ = std::fs::remove_file(&out);
+            let mut updates = state.media.updates.subscribe();
+            let started = Instant::now();
+            let id = queue_export(&schema, &principal, base, 3600).await?;
+            wait_final(&mut updates, &[&id]).await?;
+            job.push(started.elapsed().as_secs_f64());
+            let started = Instant::now();
+            let id5 = queue_export(
+                &schema,
+                &principal,
+                base + chrono::Duration::seconds(1234),
+                300,
+            )
             .await?;
-        raw.push(started.elapsed().as_secs_f64());
-        if !status.success() {
-            return Err("raw ffmpeg concat failed".into());
-        }
-        let _ = std::fs::remove_file(&out);
-        let mut updates = state.media.updates.subscribe();
-        let started = Instant::now();
-        let id = queue_export(&schema, &principal, base, 3600).await?;
-        wait_final(&mut updates, &[&id]).await?;
-        job.push(started.elapsed().as_secs_f64());
-        let started = Instant::now();
-        let id5 = queue_export(
-            &schema,
-            &principal,
-            base + chrono::Duration::seconds(1234),
-            300,
-        )
-        .await?;
-        wait_final(&mut updates, &[&id5]).await?;
-        short.push(started.elapsed().as_secs_f64() * 1000.0);
-        for id in [id, id5] {
-            for ext in ["mp4", "json"] {
-                let _ = std::fs::remove_file(dir.join("exports").join(format!("{id}.{ext}")));
+            wait_final(&mut updates, &[&id5]).await?;
+            short.push(started.elapsed().as_secs_f64() * 1000.0);
+            for id in [id, id5] {
+                for ext in ["mp4", "json"] {
+                    let _ = std::fs::remove_file(dir.join("exports").join(format!("{id}.{ext}")));
+                }
             }
         }
+        let (raw_m, job_m) = (median(&mut raw), median(&mut job));
+        println!(
+            "cores {cores}: job {job_m:.2} s, raw {raw_m:.2} s, ratio {:.2}",
+            job_m / raw_m
+        );
+        settings.push((cores, job_m, raw_m, median(&mut short)));
     }
+    pin_process("0,1").await?;
     // footageCoverage latency alone, then while two one-hour exports run.
     let coverage = format!(
         r#"{{ footageCoverage(cameraId: "bench", from: "{}", to: "{}") {{ coveredSeconds gaps {{ seconds }} }} }}"#,
@@ -241,22 +254,31 @@ pub(crate) async fn export(options: &Options) -> Result<String, BenchError> {
     runner.abort();
     state.db.close_by_ref().await.ok();
     let _ = std::fs::remove_dir_all(&dir);
-    let (raw_m, job_m) = (median(&mut raw), median(&mut job));
+    let rows: String = settings
+        .iter()
+        .map(|(cores, job_m, raw_m, short_m)| {
+            let label = if cores.contains(',') {
+                "both cores"
+            } else {
+                "one core (all pinned to core 1)"
+            };
+            format!(
+                "| {label} | {job_m:.2} s | {raw_m:.2} s | {:.2} | {short_m:.0} ms |\n",
+                job_m / raw_m
+            )
+        })
+        .collect();
     Ok(format!(
         "60 one-minute files (640x360, 15 fps, 2 Mb/s H.264, {:.0} MB) generated with ffmpeg and indexed; jobs queued through the schema as an admin \
          and timed from the mutation to READY (runner, read locks, ffmpeg concat with `-progress`, SHA-256, keyframe probe, manifest). \
-         The raw figure is `ffmpeg -f concat -safe 0 -i list -c copy out.mp4` over the same files in the same run, alternating; medians of {} rounds.\n\n\
+         The raw figure is `ffmpeg -f concat -safe 0 -i list -c copy out.mp4` over the same files in the same run, alternating; medians of {} rounds. \
+         First with both cores, then with the whole process (the runner, its hashing and the ffmpeg it starts) and the raw ffmpeg pinned to one core (`taskset -a -p`).\n\n\
+         | cores | one-hour export job, p50 | raw `ffmpeg -f concat -c copy`, p50 | job / raw (target ≤ 1.1) | 5-minute clip, mutation to READY, p50 |\n|---|---|---|---|---|\n{rows}\n\
          | measure | value |\n|---|---|\n\
-         | one-hour export job, p50 | {job_m:.2} s |\n\
-         | raw `ffmpeg -f concat -c copy`, p50 | {raw_m:.2} s |\n\
-         | job / raw | {:.2} (target ≤ 1.1) |\n\
-         | 5-minute clip, mutation to READY, p50 | {:.0} ms |\n\
          | `footageCoverage` 24 h, idle: p50 / p99 | {:.2} / {:.2} ms ({} queries) |\n\
          | `footageCoverage` 24 h, two exports running: p50 / p99 | {:.2} / {:.2} ms ({} queries) |",
         bytes as f64 / 1e6,
         options.rounds,
-        job_m / raw_m,
-        median(&mut short),
         percentile(&mut idle, 0.5),
         percentile(&mut idle, 0.99),
         idle.len(),
@@ -264,4 +286,19 @@ pub(crate) async fn export(options: &Options) -> Result<String, BenchError> {
         percentile(&mut busy, 0.99),
         busy.len(),
     ))
+}
+
+/// Sets the CPU affinity of every thread of this process (and so of the children it starts
+/// from now on) to `cores`, a `taskset` list.
+async fn pin_process(cores: &str) -> Result<(), BenchError> {
+    let status = tokio::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cores])
+        .arg(std::process::id().to_string())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .await?;
+    if !status.success() {
+        return Err(format!("taskset -a -p -c {cores} failed").into());
+    }
+    Ok(())
 }

@@ -18,8 +18,9 @@ pub enum Outgoing {
         id: String,
         /// Which use of the id it belongs to.
         generation: u64,
-        /// The result.
-        response: Response,
+        /// The result, boxed: the socket's channel allocates its slots up front, so a small
+        /// message type keeps an idle socket small.
+        response: Box<Response>,
     },
     /// A result already serialized (by a shared execution).
     Raw {
@@ -89,7 +90,7 @@ pub async fn forward(
             .send(Outgoing::Next {
                 id: id.clone(),
                 generation,
-                response,
+                response: Box::new(response),
             })
             .await
             .is_err()
