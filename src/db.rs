@@ -30,6 +30,10 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection, DbErr> {
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(20))
+        // A connection is pinged before use only after 30 s idle (when a PostgreSQL server
+        // may have dropped it), not on every acquire: on SQLite each ping is a round trip to
+        // the connection's thread, and an ingest batch acquires twice.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(move |opts| {
             opts.create_if_missing(true)

@@ -397,7 +397,7 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
 }
 
 /// Bytes read from a websocket at a time.
-const WS_READ_BUFFER: usize = 4 * 1024;
+const WS_READ_BUFFER: usize = 2 * 1024;
 
 /// `GET /graphql/ws`: the websocket endpoint (`graphql-transport-ws`, `graphql-ws`).
 async fn graphql_ws(

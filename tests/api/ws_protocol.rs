@@ -372,3 +372,23 @@ async fn the_legacy_graphql_ws_protocol_is_served(backend: Backend) {
     }
 }
 both!(the_legacy_graphql_ws_protocol_is_served);
+
+async fn a_message_larger_than_the_read_buffer_arrives_whole(backend: Backend) {
+    // The server reads 2 KiB at a time (an idle socket stays small); a client frame of 40 KB
+    // (a long document, as generated clients send) still arrives as one message.
+    let app = TestApp::spawn(backend).await;
+    let mut client = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
+    let padding = "# padding\n".repeat(4_000);
+    let query = format!("{padding}query {{ serverInfo {{ version }} }}");
+    assert!(query.len() > 40_000);
+    subscribe(&mut client, "big", &query).await;
+    let next = client.next_json().await;
+    assert_eq!(next["type"], json!("next"), "{next}");
+    assert_eq!(next["id"], json!("big"));
+    assert!(next["payload"]["data"]["serverInfo"]["version"].is_string());
+    assert_eq!(
+        client.next_json().await,
+        json!({"type": "complete", "id": "big"})
+    );
+}
+both!(a_message_larger_than_the_read_buffer_arrives_whole);
