@@ -1,14 +1,18 @@
 //! Ingesting one batch: provenance, then one transaction for the outbox row, its detections
-//! and the consumers' work on them (one commit per batch), then live overlays and events.
+//! and the consumers' work on them, then live overlays and events. On SQLite, batches that
+//! queue while one is written share the next commit.
 
+use chrono::{DateTime, Utc};
 use entity::camera;
-use sea_orm::TransactionTrait;
+use sea_orm::{DatabaseBackend, TransactionTrait};
+use tokio::sync::oneshot;
 
 use crate::auth::principal::Principal;
 use crate::error::AppError;
 use crate::perception::consumers::{Batch, HandOff, hand_off_in, writer_locks};
 use crate::perception::live::DetectionBatch;
 use crate::perception::model::ValidBatch;
+use crate::perception::store::Provenance;
 use crate::state::AppState;
 
 /// What ingest did with a batch.
@@ -45,7 +49,7 @@ pub async fn ingest(
     // COMMIT can leave a pooled connection inside a transaction) nor what follows the commit.
     let written = tokio::spawn({
         let state = state.clone();
-        async move { store_and_hand_off(&state, &batch, &provenance, now).await }
+        async move { write(&state, batch, provenance, now).await }
     });
     let Some((stored, events)) = written.await.map_err(AppError::internal)?? else {
         crate::telemetry::batch_ingested(true, 0);
@@ -66,15 +70,172 @@ pub async fn ingest(
     })
 }
 
-/// One transaction for the batch, its detections and what the consumers make of them; `None`
-/// for a duplicate. A consumer that fails leaves the batch stored alone, for the drain.
+/// What writing a batch gave: the stored batch and the events it produced, `None` for a
+/// duplicate.
+type Written = Result<Option<(Batch, usize)>, AppError>;
+
+/// A batch waiting for SQLite's one writer, and where its outcome goes.
+pub struct Job {
+    batch: ValidBatch,
+    provenance: Provenance,
+    now: DateTime<Utc>,
+    done: oneshot::Sender<Written>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("camera_id", &self.batch.get().camera_id)
+            .field("frame_id", &self.batch.get().frame_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// At most this many queued batches are written by one transaction.
+const GROUP_MAX: usize = 64;
+
+/// Writes a batch. PostgreSQL: its own transaction, concurrently with others. SQLite has one
+/// writer and a commit costs an `fsync`: the batch queues, and whoever holds the writer's
+/// locks writes every batch queued so far in one transaction (group commit), then answers
+/// each. Each batch is still all or nothing: if any write of the group fails, the group is
+/// rolled back and its batches are written one by one.
+async fn write(
+    state: &AppState,
+    batch: ValidBatch,
+    provenance: Provenance,
+    now: DateTime<Utc>,
+) -> Written {
+    if state.db.get_database_backend() != DatabaseBackend::Sqlite {
+        return store_and_hand_off(state, &batch, &provenance, now).await;
+    }
+    let (done, mut outcome) = oneshot::channel();
+    queue(state).push(Job {
+        batch,
+        provenance,
+        now,
+        done,
+    });
+    loop {
+        let locks = writer_locks(state).await;
+        // Either an earlier writer took this batch and answered, or it is still queued.
+        match outcome.try_recv() {
+            Ok(written) => return written,
+            Err(oneshot::error::TryRecvError::Closed) => {
+                return Err(AppError::internal("a batch's writer went away"));
+            }
+            Err(oneshot::error::TryRecvError::Empty) => {}
+        }
+        let jobs: Vec<Job> = {
+            let mut queued = queue(state);
+            let n = queued.len().min(GROUP_MAX);
+            queued.drain(..n).collect()
+        };
+        write_group(state, jobs).await;
+        drop(locks);
+    }
+}
+
+fn queue(state: &AppState) -> std::sync::MutexGuard<'_, Vec<Job>> {
+    state
+        .perception
+        .ingest_queue
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Writes `jobs` in one transaction and answers each (the caller holds the writer's locks).
+async fn write_group(state: &AppState, jobs: Vec<Job>) {
+    if jobs.len() == 1 {
+        return write_each(state, jobs).await;
+    }
+    let txn = match state.db.begin().await {
+        Ok(txn) => txn,
+        Err(_) => return write_each(state, jobs).await,
+    };
+    let mut written = Vec::with_capacity(jobs.len());
+    let mut failed = false;
+    for job in &jobs {
+        let step = async {
+            let stored = crate::perception::store::insert_batch(
+                &txn,
+                &job.batch,
+                &job.provenance,
+                job.now,
+                true,
+            )
+            .await?;
+            Ok::<_, AppError>(match stored {
+                Some(stored) => {
+                    let handoff = hand_off_in(state, &txn, &stored, false).await?;
+                    Some((stored, handoff))
+                }
+                None => None,
+            })
+        }
+        .await;
+        match step {
+            Ok(step) => written.push(step),
+            Err(_) => {
+                failed = true;
+                break;
+            }
+        }
+    }
+    let committed = if failed {
+        let _ = txn.rollback().await;
+        false
+    } else {
+        txn.commit().await.is_ok()
+    };
+    if !committed {
+        // Undo what the consumers did in memory, newest first, then write the batches one by
+        // one: each gets its own outcome.
+        for (_, handoff) in written.into_iter().flatten().rev() {
+            handoff.abandoned(state).await;
+        }
+        return write_each(state, jobs).await;
+    }
+    for (job, step) in jobs.into_iter().zip(written) {
+        let outcome = match step {
+            Some((stored, handoff)) => {
+                let events = published(state, &stored, Some(handoff)).await;
+                Some((stored, events))
+            }
+            None => None,
+        };
+        let _ = job.done.send(Ok(outcome));
+    }
+}
+
+/// Writes each job in its own transaction and answers it.
+async fn write_each(state: &AppState, jobs: Vec<Job>) {
+    for job in jobs {
+        let written = store_and_hand_off(state, &job.batch, &job.provenance, job.now).await;
+        let _ = job.done.send(written);
+    }
+}
+
+/// After the commit: metrics, the live overlay, then what the consumers did; the events.
+async fn published(state: &AppState, stored: &Batch, handoff: Option<HandOff<'_>>) -> usize {
+    crate::telemetry::batch_ingested(false, stored.detections.len());
+    // Live overlays see the batch before the events it caused.
+    let _ = state.perception.batches.send(DetectionBatch::from(stored));
+    let events = handoff.as_ref().map_or(0, HandOff::produced);
+    if let Some(handoff) = handoff {
+        handoff.committed(state).await;
+    }
+    events
+}
+
+/// One transaction for the batch, its detections and what the consumers make of them (on
+/// SQLite the caller holds the writer's locks); `None` for a duplicate. A consumer that fails
+/// leaves the batch stored alone, for the drain.
 async fn store_and_hand_off(
     state: &AppState,
     batch: &ValidBatch,
-    provenance: &crate::perception::store::Provenance,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Option<(Batch, usize)>, AppError> {
-    let _locks = writer_locks(state).await;
+    provenance: &Provenance,
+    now: DateTime<Utc>,
+) -> Written {
     // With the consumers in the transaction; if one fails (logged by the hand-off), the batch
     // is valid all the same: stored alone, without the fanned-out mark, for the drain.
     for with_consumers in [true, false] {
@@ -103,13 +264,7 @@ async fn store_and_hand_off(
             }
             return Err(err.into());
         }
-        crate::telemetry::batch_ingested(false, stored.detections.len());
-        // Live overlays see the batch before the events it caused.
-        let _ = state.perception.batches.send(DetectionBatch::from(&stored));
-        let events = handoff.as_ref().map_or(0, HandOff::produced);
-        if let Some(handoff) = handoff {
-            handoff.committed(state).await;
-        }
+        let events = published(state, &stored, handoff).await;
         return Ok(Some((stored, events)));
     }
     Err(AppError::internal(

@@ -22,6 +22,8 @@ pub struct Perception {
     pub consumers: Vec<Arc<dyn consumers::DetectionConsumer>>,
     /// SQLite: ingest writers queue here instead of in SQLite's sleeping busy handler.
     pub ingest_gate: tokio::sync::Mutex<()>,
+    /// SQLite: batches waiting for the writer, written together by the next one.
+    pub ingest_queue: std::sync::Mutex<Vec<ingest::Job>>,
 }
 
 impl Default for Perception {
@@ -30,6 +32,7 @@ impl Default for Perception {
             batches: tokio::sync::broadcast::channel(1024).0,
             consumers: vec![Arc::new(crate::zones::consumer::ZoneConsumer)],
             ingest_gate: Default::default(),
+            ingest_queue: Default::default(),
         }
     }
 }

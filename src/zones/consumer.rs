@@ -2,12 +2,14 @@
 //! log; occupancy is counted after each batch; at start-up the engine is rebuilt from the log.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
 
 use async_graphql::{ID, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{detection, event};
 use sea_orm::{
-    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use serde_json::json;
 
@@ -55,10 +57,23 @@ impl DetectionConsumer for ZoneConsumer {
         let cached = state.zones.cache.get(txn, camera).await?;
         let observations: Vec<Observation> = batch.detections.iter().map(observation).collect();
         let now = state.clock.now();
-        // The engine's guard is kept until the transaction ends, so the engine's order is the
-        // log's order, and a transaction that fails can rebuild the engine before anyone sees
-        // its effects.
+        // On PostgreSQL the engine's guard is kept until the transaction ends, so the engine's
+        // order is the log's order and a transaction that fails can rebuild the engine before
+        // anyone sees its effects. On SQLite the writer's locks, held by the caller until the
+        // end of the transaction, already give both, and several batches may share one
+        // transaction (group commit): the guard is released after each.
         let mut engine = state.zones.engine.lock().await;
+        if state.zones.stale.swap(false, Ordering::AcqRel) {
+            // A failed transaction left the engine to be rebuilt: from the log as committed,
+            // read through this transaction (the pool's connections may all be waiting here).
+            match rebuilt_engine(state, txn).await {
+                Ok((fresh, _)) => *engine = fresh,
+                Err(err) => {
+                    state.zones.stale.store(true, Ordering::Release);
+                    return Err(err);
+                }
+            }
+        }
         let source = Some(batch.outbox.task_type.as_str());
         let produced = engine.process_from(camera, source, &cached.enabled, &observations, now);
         let recorded = async {
@@ -85,22 +100,24 @@ impl DetectionConsumer for ZoneConsumer {
         .await;
         match recorded {
             Ok(events) => Ok(Box::new(ZoneOutcome {
-                engine,
+                engine: (state.db.get_database_backend() == DatabaseBackend::Postgres)
+                    .then_some(engine),
                 events,
                 camera: camera.clone(),
                 zones: cached,
             })),
             Err(err) => {
-                rebuild_engine(state, &mut engine).await;
+                forget(state, &mut engine);
                 Err(err)
             }
         }
     }
 }
 
-/// A batch's zone events, written and waiting for the commit, with the engine held.
+/// A batch's zone events, written and waiting for the commit (on PostgreSQL with the engine
+/// held).
 struct ZoneOutcome<'a> {
-    engine: tokio::sync::MutexGuard<'a, ZoneEngine>,
+    engine: Option<tokio::sync::MutexGuard<'a, ZoneEngine>>,
     events: Vec<event::Model>,
     camera: String,
     zones: std::sync::Arc<CameraZones>,
@@ -125,21 +142,19 @@ impl Outcome for ZoneOutcome<'_> {
     }
 
     async fn abandoned(self: Box<Self>, state: &AppState) {
-        let mut this = *self;
-        rebuild_engine(state, &mut this.engine).await;
+        match self.engine {
+            Some(mut engine) => forget(state, &mut engine),
+            None => forget(state, &mut *state.zones.engine.lock().await),
+        }
     }
 }
 
-/// The engine ran on a batch whose transaction then failed: its tracks are rebuilt from the
-/// log, as at start-up, so the batch's effects are forgotten with it.
-async fn rebuild_engine(state: &AppState, engine: &mut ZoneEngine) {
-    match rebuilt_engine(state).await {
-        Ok((fresh, _)) => *engine = fresh,
-        Err(err) => {
-            tracing::error!(error = %err, "could not rebuild the zone engine after a failed write; its tracks start afresh");
-            *engine = ZoneEngine::default();
-        }
-    }
+/// The engine ran on a batch whose transaction then failed: it forgets everything and is
+/// rebuilt from the log, as at start-up, before the next batch, so the failed batch's effects
+/// are forgotten with it.
+fn forget(state: &AppState, engine: &mut ZoneEngine) {
+    *engine = ZoneEngine::default();
+    state.zones.stale.store(true, Ordering::Release);
 }
 
 fn observation(d: &detection::Model) -> Observation {
@@ -219,13 +234,16 @@ struct Visit {
 /// the event log (an ENTER without a later EXIT), so a restart neither repeats their ENTER nor
 /// loses their EXIT; dwell already announced for the visit is not announced again.
 pub async fn restore_engine(state: &AppState) -> Result<usize, AppError> {
-    let (fresh, restored) = rebuilt_engine(state).await?;
+    let (fresh, restored) = rebuilt_engine(state, &state.db).await?;
     *state.zones.engine.lock().await = fresh;
     Ok(restored)
 }
 
 /// An engine holding the visits the log says are open, and how many.
-async fn rebuilt_engine(state: &AppState) -> Result<(ZoneEngine, usize), AppError> {
+async fn rebuilt_engine(
+    state: &AppState,
+    db: &impl ConnectionTrait,
+) -> Result<(ZoneEngine, usize), AppError> {
     // Visits can be long: read a day of zone events to find who entered and never left; a
     // track counts as still present only if it was detected within the TTL.
     let now = state.clock.now();
@@ -240,7 +258,7 @@ async fn rebuilt_engine(state: &AppState) -> Result<(ZoneEngine, usize), AppErro
         .filter(event::Column::Kind.is_in(kinds.map(EventKind::as_str)))
         .filter(event::Column::At.gte(since))
         .order_by_asc(event::Column::Seq)
-        .all(&state.db)
+        .all(db)
         .await?;
     // (camera, zone, track) → its open visit.
     let mut visits: BTreeMap<(String, String, String), Visit> = BTreeMap::new();
@@ -281,7 +299,7 @@ async fn rebuilt_engine(state: &AppState) -> Result<(ZoneEngine, usize), AppErro
             .order_by_desc(detection::Column::Id)
             .limit(1)
             .into_tuple()
-            .one(&state.db)
+            .one(db)
             .await?;
         let last_seen = seen
             .as_ref()

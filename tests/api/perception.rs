@@ -876,26 +876,7 @@ async fn a_batch_whose_consumer_fails_is_stored_and_handed_off_by_the_drain(back
     whole_frame_zone(&app).await;
     // The database refuses zone events for a while: the zone consumer's write fails inside
     // the batch's transaction.
-    let postgres = app.state.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
-    let (create, drop) = if postgres {
-        (
-            vec![
-                "CREATE FUNCTION refuse_enter() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql",
-                "CREATE TRIGGER refuse_enter BEFORE INSERT ON events FOR EACH ROW WHEN (NEW.kind = 'ZONE_ENTER') EXECUTE FUNCTION refuse_enter()",
-            ],
-            "DROP TRIGGER refuse_enter ON events",
-        )
-    } else {
-        (
-            vec![
-                "CREATE TRIGGER refuse_enter BEFORE INSERT ON events WHEN NEW.kind = 'ZONE_ENTER' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
-            ],
-            "DROP TRIGGER refuse_enter",
-        )
-    };
-    for sql in create {
-        app.state.db.execute_unprepared(sql).await.unwrap();
-    }
+    let allow = refuse_events(&app, "NEW.kind = 'ZONE_ENTER'").await;
     let body: Value = serde_json::from_str(&new_track(1)).unwrap();
     let receipt = app
         .gql(INGEST, body["variables"].clone(), Some(&app.token))
@@ -914,7 +895,7 @@ async fn a_batch_whose_consumer_fails_is_stored_and_handed_off_by_the_drain(back
     assert_eq!(zone_enters(&app).await, 0);
     // Once the database accepts events again, the drain hands the batch to the engine, which
     // forgot what it saw in the failed transaction: the ENTER is recorded once.
-    app.state.db.execute_unprepared(drop).await.unwrap();
+    app.state.db.execute_unprepared(&allow).await.unwrap();
     drained(&app, seq).await;
     assert_eq!(zone_enters(&app).await, 1, "the zone engine had it, once");
     // The next batch of the same track is the same visit: no second ENTER.
@@ -925,6 +906,105 @@ async fn a_batch_whose_consumer_fails_is_stored_and_handed_off_by_the_drain(back
     assert_eq!(zone_enters(&app).await, 1);
 }
 both!(a_batch_whose_consumer_fails_is_stored_and_handed_off_by_the_drain);
+
+async fn concurrent_batches_share_commits_and_each_stays_whole(backend: Backend) {
+    use sea_orm::{ConnectionTrait, EntityTrait};
+    let app = TestApp::spawn_with(backend, |c| c.handoff_drain_secs = 1).await;
+    whole_frame_zone(&app).await;
+    // The database refuses the zone event of one track: that batch's consumer fails while
+    // others may be in the same transaction (SQLite writes queued batches together).
+    let allow = refuse_events(&app, "NEW.track_id = 't7'").await;
+    // 30 new frames, each with a new track, and a second copy of the first five, all at once.
+    // Each track has its own producer, so no batch is evidence that another's track left.
+    let calls = (0..35).map(|i| {
+        let mut body: Value = serde_json::from_str(&new_track(i % 30)).unwrap();
+        body["variables"]["i"]["taskType"] = json!(format!("detect-{}", i % 30));
+        let app = &app;
+        async move {
+            let receipt = app
+                .gql(INGEST, body["variables"].clone(), Some(&app.token))
+                .await;
+            (i % 30, receipt["ingestDetections"].clone())
+        }
+    });
+    let receipts = futures_util::future::join_all(calls).await;
+    let mut seqs = std::collections::BTreeSet::new();
+    let mut duplicates = 0;
+    for (track, receipt) in &receipts {
+        if receipt["duplicate"] == json!(true) {
+            duplicates += 1;
+            assert_eq!(receipt["accepted"], json!(0));
+            continue;
+        }
+        assert_eq!(receipt["accepted"], json!(1), "{receipt}");
+        let expected_events = if *track == 7 { 0 } else { 1 };
+        assert_eq!(receipt["events"], json!(expected_events), "track {track}");
+        assert!(seqs.insert(receipt["seq"].as_i64().unwrap()));
+    }
+    assert_eq!(duplicates, 5, "one of each repeated frame is a duplicate");
+    assert_eq!(seqs.len(), 30);
+    let stored = entity::outbox::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 30, "each frame stored once");
+    let unmarked: Vec<_> = stored
+        .iter()
+        .filter(|r| r.fanned_out_at.is_none())
+        .collect();
+    assert_eq!(
+        unmarked.len(),
+        1,
+        "only the refused batch waits for the drain"
+    );
+    assert_eq!(zone_enters(&app).await, 29);
+    app.state.db.execute_unprepared(&allow).await.unwrap();
+    drained(&app, unmarked[0].seq).await;
+    assert_eq!(
+        zone_enters(&app).await,
+        30,
+        "the refused batch's ENTER, once"
+    );
+    // The events are in the log in sequence order, one per track.
+    let tracks = app
+        .gql(
+            "{ perceptionEvents(filter: {kinds: [ZONE_ENTER]}, first: 100) { edges { node { trackId } } } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    let mut seen: Vec<String> = tracks["perceptionEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["trackId"].as_str().unwrap().to_owned())
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 30);
+}
+both!(concurrent_batches_share_commits_and_each_stays_whole);
+
+/// Makes the database refuse inserts into the event log where `condition` (on `NEW`) holds;
+/// returns the statement that lifts the refusal.
+async fn refuse_events(app: &TestApp, condition: &str) -> String {
+    use sea_orm::ConnectionTrait;
+    let db = &app.state.db;
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        db.execute_unprepared("CREATE FUNCTION refuse_event() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql")
+            .await
+            .unwrap();
+        db.execute_unprepared(&format!("CREATE TRIGGER refuse_event BEFORE INSERT ON events FOR EACH ROW WHEN ({condition}) EXECUTE FUNCTION refuse_event()"))
+            .await
+            .unwrap();
+        "DROP TRIGGER refuse_event ON events".into()
+    } else {
+        db.execute_unprepared(&format!("CREATE TRIGGER refuse_event BEFORE INSERT ON events WHEN {condition} BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"))
+            .await
+            .unwrap();
+        "DROP TRIGGER refuse_event".into()
+    }
+}
 
 /// Waits until batch `seq` is marked handed to every consumer.
 async fn drained(app: &TestApp, seq: i64) {
