@@ -118,12 +118,8 @@ async fn write(
     loop {
         let locks = writer_locks(state).await;
         // Either an earlier writer took this batch and answered, or it is still queued.
-        match outcome.try_recv() {
-            Ok(written) => return written,
-            Err(oneshot::error::TryRecvError::Closed) => {
-                return Err(AppError::internal("a batch's writer went away"));
-            }
-            Err(oneshot::error::TryRecvError::Empty) => {}
+        if let Some(written) = answered(&mut outcome) {
+            return written;
         }
         let jobs: Vec<Job> = {
             let mut queued = queue(state);
@@ -132,6 +128,22 @@ async fn write(
         };
         write_group(state, jobs).await;
         drop(locks);
+        // Usually this batch was in the group just written: no need to queue for the locks
+        // again to learn it.
+        if let Some(written) = answered(&mut outcome) {
+            return written;
+        }
+    }
+}
+
+/// The batch's outcome, if a writer has given it.
+fn answered(outcome: &mut oneshot::Receiver<Written>) -> Option<Written> {
+    match outcome.try_recv() {
+        Ok(written) => Some(written),
+        Err(oneshot::error::TryRecvError::Closed) => {
+            Some(Err(AppError::internal("a batch's writer went away")))
+        }
+        Err(oneshot::error::TryRecvError::Empty) => None,
     }
 }
 
