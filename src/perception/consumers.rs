@@ -1,10 +1,10 @@
 //! Consumers of ingested batches and the hand-off to them. A new batch is handed to every
-//! consumer inside its own transaction, so the batch and what the consumers wrote about it
-//! commit together: one commit per batch, and a batch that is stored has been handed off.
-//! When a consumer fails, the batch is stored alone with no fanned-out mark; the drain (while
-//! the server runs) and the replay (at start-up) hand it off later, each consumer's claim row
-//! written in the same transaction as its work, so a consumer has each batch exactly once
-//! once its transaction commits, and at least once whatever fails in between.
+//! consumer inside the transaction that writes it, so the batch and what the consumers wrote
+//! about it commit together: a batch that is stored has been handed off. When a consumer
+//! fails, the batch is stored alone with no fanned-out mark; the drain (while the server runs)
+//! and the replay (at start-up) hand it off later, each consumer's claim row written in the
+//! same transaction as its work, so a consumer has each batch exactly once once its
+//! transaction commits, and at least once whatever fails in between.
 
 use entity::{detection, outbox};
 use sea_orm::{DatabaseBackend, DatabaseTransaction, TransactionTrait};
