@@ -96,8 +96,8 @@ const GROUP_MAX: usize = 64;
 
 /// Writes a batch. PostgreSQL: its own transaction, concurrently with others. SQLite has one
 /// writer and a commit costs an `fsync`: the batch queues, and whoever holds the writer's
-/// locks writes every batch queued so far in one transaction (group commit), then answers
-/// each. Each batch is still all or nothing: if any write of the group fails, the group is
+/// locks writes the batches queued so far (up to [`GROUP_MAX`]) in one transaction (group
+/// commit), then answers each. Each batch is still all or nothing: if any write of the group fails, the group is
 /// rolled back and its batches are written one by one.
 async fn write(
     state: &AppState,
@@ -116,7 +116,16 @@ async fn write(
         done,
     });
     loop {
-        let locks = writer_locks(state).await;
+        // An earlier writer may answer while this one waits for the locks: then it need not
+        // take them at all (and hold up other writers of the event log).
+        let locks = tokio::select! {
+            biased;
+            written = &mut outcome => {
+                return written
+                    .unwrap_or_else(|_| Err(AppError::internal("a batch's writer went away")));
+            }
+            locks = writer_locks(state) => locks,
+        };
         // Either an earlier writer took this batch and answered, or it is still queued.
         if let Some(written) = answered(&mut outcome) {
             return written;
@@ -230,7 +239,8 @@ async fn write_each(state: &AppState, jobs: Vec<Job>) {
 /// After the commit: metrics, the live overlay, then what the consumers did; the events.
 async fn published(state: &AppState, stored: &Batch, handoff: Option<HandOff<'_>>) -> usize {
     crate::telemetry::batch_ingested(false, stored.detections.len());
-    // Live overlays see the batch before the events it caused.
+    // On SQLite live overlays see the batch before the events it caused (published just
+    // below); on PostgreSQL the events reach the bus through the listener and may come first.
     let _ = state.perception.batches.send(DetectionBatch::from(stored));
     let events = handoff.as_ref().map_or(0, HandOff::produced);
     if let Some(handoff) = handoff {

@@ -1,5 +1,6 @@
 //! The zone engine as an ingest consumer: each batch's detections become zone events in the
-//! log; occupancy is counted after each batch; at start-up the engine is rebuilt from the log.
+//! log; occupancy is counted after each commit; at start-up, and after a transaction that
+//! failed, the engine is rebuilt from the log.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
@@ -58,15 +59,16 @@ impl DetectionConsumer for ZoneConsumer {
         let observations: Vec<Observation> = batch.detections.iter().map(observation).collect();
         let now = state.clock.now();
         // On PostgreSQL the engine's guard is kept until the transaction ends, so the engine's
-        // order is the log's order and a transaction that fails can rebuild the engine before
-        // anyone sees its effects. On SQLite the writer's locks, held by the caller until the
-        // end of the transaction, already give both, and several batches may share one
-        // transaction (group commit): the guard is released after each.
+        // order is the log's order and no other batch builds on a transaction that may fail.
+        // On SQLite the writer's locks, held by the caller until the end of the transaction,
+        // already give both for writers, and several batches may share one transaction (group
+        // commit): the guard is released after each. A `zoneOccupancy` snapshot taken in
+        // between may count a batch whose transaction is still open.
         let mut engine = state.zones.engine.lock().await;
         if state.zones.stale.swap(false, Ordering::AcqRel) {
             // A failed transaction left the engine to be rebuilt: from the log as committed,
             // read through this transaction (the pool's connections may all be waiting here).
-            match rebuilt_engine(state, txn).await {
+            match rebuilt_engine(state, txn, Some(batch.outbox.seq)).await {
                 Ok((fresh, _)) => *engine = fresh,
                 Err(err) => {
                     state.zones.stale.store(true, Ordering::Release);
@@ -204,6 +206,10 @@ pub async fn publish_occupancy(state: &AppState, camera_id: &str, zones: &[ZoneS
     // Counted and published under the engine's guard, so two batches of one camera cannot
     // publish their counts in the opposite order and leave a stale one last.
     let engine = state.zones.engine.lock().await;
+    if state.zones.stale.load(Ordering::Acquire) {
+        // Emptied after a failed transaction and not yet rebuilt: its zeros are not counts.
+        return;
+    }
     let counts: Vec<(String, i32)> = zones
         .iter()
         .map(|z| (z.id.clone(), engine.occupancy(camera_id, &z.id, now) as i32))
@@ -234,15 +240,18 @@ struct Visit {
 /// the event log (an ENTER without a later EXIT), so a restart neither repeats their ENTER nor
 /// loses their EXIT; dwell already announced for the visit is not announced again.
 pub async fn restore_engine(state: &AppState) -> Result<usize, AppError> {
-    let (fresh, restored) = rebuilt_engine(state, &state.db).await?;
+    let (fresh, restored) = rebuilt_engine(state, &state.db, None).await?;
     *state.zones.engine.lock().await = fresh;
     Ok(restored)
 }
 
 /// An engine holding the visits the log says are open, and how many.
+/// `before`: the batch being handled in `db`'s transaction, whose own detections are not yet
+/// evidence of where its tracks were.
 async fn rebuilt_engine(
     state: &AppState,
     db: &impl ConnectionTrait,
+    before: Option<i64>,
 ) -> Result<(ZoneEngine, usize), AppError> {
     // Visits can be long: read a day of zone events to find who entered and never left; a
     // track counts as still present only if it was detected within the TTL.
@@ -290,12 +299,16 @@ async fn rebuilt_engine(
     let mut engine = ZoneEngine::default();
     let mut restored = 0;
     for ((camera, zone, track), visit) in &visits {
-        let seen: Option<(DateTime<Utc>, String)> = detection::Entity::find()
+        let mut sightings = detection::Entity::find()
             .select_only()
             .column(detection::Column::CreatedAt)
             .column(detection::Column::TaskType)
             .filter(detection::Column::CameraId.eq(camera.clone()))
-            .filter(detection::Column::TrackId.eq(track.clone()))
+            .filter(detection::Column::TrackId.eq(track.clone()));
+        if let Some(before) = before {
+            sightings = sightings.filter(detection::Column::OutboxSeq.lt(before));
+        }
+        let seen: Option<(DateTime<Utc>, String)> = sightings
             .order_by_desc(detection::Column::Id)
             .limit(1)
             .into_tuple()
