@@ -4,9 +4,8 @@ use entity::{event, stream_cursor};
 use sea_orm::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend,
-    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
-    TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 
 use crate::error::AppError;
@@ -26,32 +25,15 @@ pub async fn record(
     state: &AppState,
     row: impl Into<event::ActiveModel>,
 ) -> Result<event::Model, AppError> {
-    let row: event::ActiveModel = row.into();
-    if let sea_orm::ActiveValue::Set(kind) = &row.kind {
-        crate::telemetry::event_recorded(kind);
-    }
     let _in_order = state.events.write.lock().await;
-    if state.db.get_database_backend() == DatabaseBackend::Postgres {
-        let txn = state.db.begin().await?;
-        txn.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT pg_advisory_xact_lock($1)",
-            [EVENT_LOCK.into()],
-        ))
-        .await?;
-        let stored = row.insert(&txn).await?;
-        txn.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT pg_notify('heldar_events', $1)",
-            [stored.seq.to_string().into()],
-        ))
-        .await?;
-        txn.commit().await?;
-        return Ok(stored);
-    }
-    let stored = row.insert(&state.db).await?;
-    let _ = state.events.sender.send(stored.clone());
-    Ok(stored)
+    let txn = state.db.begin().await?;
+    let stored = record_in(&txn, vec![row.into()]).await?;
+    txn.commit().await?;
+    publish(state, stored.clone());
+    stored
+        .into_iter()
+        .next()
+        .ok_or_else(|| AppError::internal("the event was not stored"))
 }
 
 /// Appends `rows` inside `txn`, another write's transaction, so they commit (or vanish) with

@@ -2,6 +2,7 @@
 //! the report.
 
 pub mod client;
+pub mod ffmpeg;
 pub mod load;
 pub mod report;
 pub mod server;

@@ -94,16 +94,8 @@ pub(crate) async fn export(options: &Options) -> Result<String, BenchError> {
     std::fs::create_dir_all(&cam_dir)?;
     std::fs::create_dir_all(&scratch)?;
     let generated = Instant::now();
-    let status = tokio::process::Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
+    let status = crate::harness::ffmpeg::ffmpeg()
+        .args(["-f", "lavfi", "-i"])
         .arg("testsrc2=size=640x360:rate=15:duration=3600")
         .args([
             "-c:v",
@@ -184,18 +176,8 @@ pub(crate) async fn export(options: &Options) -> Result<String, BenchError> {
         for _ in 0..options.rounds {
             let out = scratch.join("raw.mp4");
             let started = Instant::now();
-            let status = tokio::process::Command::new("ffmpeg")
-                .args([
-                    "-hide_banner",
-                    "-loglevel",
-                    "error",
-                    "-y",
-                    "-f",
-                    "concat",
-                    "-safe",
-                    "0",
-                    "-i",
-                ])
+            let status = crate::harness::ffmpeg::ffmpeg()
+                .args(["-f", "concat", "-safe", "0", "-i"])
                 .arg(&list)
                 .args(["-c", "copy"])
                 .arg(&out)

@@ -62,16 +62,8 @@ async fn footage(
     tokio::fs::create_dir_all(dir).await?;
     let tmp = dir.join("cut");
     tokio::fs::create_dir_all(&tmp).await?;
-    let status = tokio::process::Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
+    let status = crate::harness::ffmpeg::ffmpeg()
+        .args(["-f", "lavfi", "-i"])
         .arg(format!("testsrc2=size={size}:rate=25"))
         .args([
             "-t",
