@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,7 @@ use crate::auth::principal::Principal;
 use crate::error::AppError;
 use crate::evidence::locks::ReadLock;
 use crate::evidence::model::{self, DisclosedGap, Source};
+use crate::evidence::splice;
 use crate::footage::model::{TimeRange, explain};
 use crate::footage::recorder::recordings_root;
 use crate::footage::store;
@@ -419,7 +421,15 @@ struct Output {
     sha256: String,
     actual_from_ms: i64,
     actual_to_ms: i64,
+    /// How the clip was made, for the manifest.
+    method: &'static str,
 }
+
+/// The manifest's words for a clip spliced from the recordings' fragments.
+const SPLICED: &str = "spliced from the recordings' own MP4 fragments (no re-encode, no remux); starts on a keyframe, ends after the last frame that starts before the requested end";
+/// The manifest's words for a clip made by ffmpeg.
+const CONCATENATED: &str =
+    "ffmpeg concat demuxer, stream copy (no re-encode); cuts land on keyframes";
 
 async fn run_job(state: AppState, job: clip_export::Model, permit: OwnedSemaphorePermit) {
     let (cancel_tx, cancel_rx) = watch::channel(false);
@@ -547,11 +557,20 @@ async fn export(
     let part = exports_dir(state).join(format!("{}.mp4.part", job.id));
     let cleanup = Cleanup(vec![list.clone(), part.clone()]);
     let outcome = async {
-        let (size, sha256) = run_concat(state, job, &plan, &list, &part, cancel).await?;
+        let (size, sha256, lead_in, method) =
+            match run_splice(state, job, &plan, &part, cancel.clone()).await? {
+                Some((size, sha256, lead_in)) => (size, sha256, Some(lead_in), SPLICED),
+                None => {
+                    let (size, sha256) =
+                        run_concat(state, job, &plan, &list, &part, cancel).await?;
+                    (size, sha256, None, CONCATENATED)
+                }
+            };
         verify_output(&part, size)
             .await
             .map_err(|e| internal(&job.id, "the clip changed after it was hashed", &e))?;
-        let (actual_from_ms, actual_to_ms) = actual_span(state, job, &sources, &plan).await;
+        let (actual_from_ms, actual_to_ms) =
+            actual_span(state, job, &sources, &plan, lead_in).await;
         let done = exports_dir(state).join(format!("{}.mp4", job.id));
         tokio::fs::rename(&part, &done)
             .await
@@ -561,6 +580,7 @@ async fn export(
             sha256,
             actual_from_ms,
             actual_to_ms,
+            method,
         })
     }
     .await;
@@ -676,17 +696,94 @@ async fn report_progress(
             && last.elapsed() >= Duration::from_millis(200)
         {
             last = Instant::now();
-            let fraction = (done / expected).clamp(0.0, 0.99);
-            let _ = clip_export::Entity::update_many()
-                .col_expr(clip_export::Column::Progress, Expr::value(fraction))
-                .filter(clip_export::Column::Id.eq(id))
-                .filter(clip_export::Column::Status.eq(ClipStatus::Running))
-                .filter(clip_export::Column::InstanceId.eq(state.ownership.instance_id()))
-                .exec(&state.db)
-                .await;
-            publish(state, id).await;
+            store_progress(state, id, done / expected).await;
         }
     }
+}
+
+/// Stores a running job's progress (capped below 1 until it is READY) and tells subscribers.
+async fn store_progress(state: &AppState, id: &str, fraction: f64) {
+    let _ = clip_export::Entity::update_many()
+        .col_expr(
+            clip_export::Column::Progress,
+            Expr::value(fraction.clamp(0.0, 0.99)),
+        )
+        .filter(clip_export::Column::Id.eq(id))
+        .filter(clip_export::Column::Status.eq(ClipStatus::Running))
+        .filter(clip_export::Column::InstanceId.eq(state.ownership.instance_id()))
+        .exec(&state.db)
+        .await;
+    publish(state, id).await;
+}
+
+/// Splices the clip from the recordings' fragments ([`splice`]) on the blocking pool, storing
+/// its progress every 200 ms; returns its size, SHA-256 and keyframe lead-in, or `None` when
+/// the sources need ffmpeg (the reason is logged).
+async fn run_splice(
+    state: &AppState,
+    job: &clip_export::Model,
+    plan: &model::ClipPlan,
+    part: &Path,
+    mut cancel: watch::Receiver<bool>,
+) -> Result<Option<(i64, String, f64)>, String> {
+    let root = recordings_root(state);
+    let inputs: Vec<splice::Input> = plan
+        .entries
+        .iter()
+        .map(|e| splice::Input {
+            path: root.join(&e.path),
+            inpoint: e.inpoint,
+            outpoint: e.outpoint,
+        })
+        .collect();
+    let planned = tokio::task::spawn_blocking(move || splice::plan(&inputs))
+        .await
+        .map_err(|e| internal(&job.id, "the splice planner failed", &e))?;
+    let spliced = match planned {
+        Ok(spliced) => spliced,
+        Err(why) => {
+            tracing::info!(export = %job.id, reason = ?why, "clip left to ffmpeg");
+            return Ok(None);
+        }
+    };
+    let total = spliced.total_bytes.max(1) as f64;
+    let lead_in = spliced.lead_in_seconds;
+    let written = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (count, halt, out) = (written.clone(), stop.clone(), part.to_path_buf());
+    let mut task =
+        tokio::task::spawn_blocking(move || splice::write(&spliced, &out, &count, &halt));
+    let deadline = tokio::time::sleep(Duration::from_secs(state.config.export_timeout_secs));
+    tokio::pin!(deadline);
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    let stopped = loop {
+        tokio::select! {
+            result = &mut task => {
+                return match result {
+                    Ok(Ok(done)) => Ok(Some((done.size as i64, done.sha256, lead_in))),
+                    Ok(Err(splice::Failure::Cancelled)) => Err("cancelled".into()),
+                    Ok(Err(err)) => Err(internal(&job.id, "could not write the clip", &format!("{err:?}"))),
+                    Err(err) => Err(internal(&job.id, "the splice failed", &err)),
+                };
+            }
+            _ = tick.tick() => {
+                let done = written.load(Ordering::Relaxed) as f64;
+                store_progress(state, &job.id, done / total).await;
+            }
+            _ = async { cancel.wait_for(|c| *c).await.map(|_| ()) } => break "cancelled".to_owned(),
+            _ = &mut deadline => break format!(
+                "the clip was not written within {} s (HELDAR_EXPORT_TIMEOUT_SECS)",
+                state.config.export_timeout_secs
+            ),
+        }
+    };
+    // The writer stops at its next chunk; wait for it so the partial file is not in use when
+    // it is removed.
+    stop.store(true, Ordering::Relaxed);
+    let _ = task.await;
+    Err(stopped)
 }
 
 /// The file on disk is exactly what was hashed.
@@ -705,16 +802,21 @@ async fn actual_span(
     job: &clip_export::Model,
     sources: &[Source],
     plan: &model::ClipPlan,
+    lead_in: Option<f64>,
 ) -> (i64, i64) {
     let first = &sources[0];
-    let inpoint = plan.entries.first().and_then(|e| e.inpoint).unwrap_or(0.0);
-    let file = recordings_root(state).join(&first.path);
-    let lead_in = match crate::fleet::ffmpeg::keyframes(&state.config.ffprobe, &file, inpoint).await
-    {
-        Some(keys) => model::keyframe_at_or_before(&keys, inpoint)
-            .map(|k| inpoint - k)
-            .unwrap_or(0.0),
-        None => 0.0,
+    let lead_in = match lead_in {
+        Some(known) => known,
+        None => {
+            let inpoint = plan.entries.first().and_then(|e| e.inpoint).unwrap_or(0.0);
+            let file = recordings_root(state).join(&first.path);
+            match crate::fleet::ffmpeg::keyframes(&state.config.ffprobe, &file, inpoint).await {
+                Some(keys) => model::keyframe_at_or_before(&keys, inpoint)
+                    .map(|k| inpoint - k)
+                    .unwrap_or(0.0),
+                None => 0.0,
+            }
+        }
     };
     let first_covered = job.from_ms.max(first.start_ms);
     let last_covered = sources
@@ -820,7 +922,7 @@ async fn write_manifest(
         "file": model::clip_file_name(&job.camera_id, job.from_ms, job.to_ms, &job.id),
         "sizeBytes": output.size,
         "sha256": output.sha256,
-        "method": "ffmpeg concat demuxer, stream copy (no re-encode); cuts land on keyframes",
+        "method": output.method,
         "generatedAt": Utc::now().to_rfc3339(),
     });
     let path = exports_dir(state).join(format!("{}.json", job.id));

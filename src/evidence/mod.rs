@@ -6,4 +6,5 @@ pub mod locks;
 pub mod media;
 pub mod model;
 pub mod snapshots;
+pub mod splice;
 pub mod store;

@@ -9,10 +9,7 @@
 //! each box's exact offset, which decode/encode libraries do not keep (re-encoding a `moof`
 //! may change its size and break the `trun` data offsets that point past it).
 
-use std::io::SeekFrom;
 use std::path::Path;
-
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 /// The largest `moov` or `moof` read into memory (a fragment's header, not its media).
 const MAX_HEADER_BOX: u64 = 4 << 20;
@@ -96,6 +93,8 @@ pub struct Init {
     pub default_duration: u32,
     /// `trex` default sample flags.
     pub default_flags: u32,
+    /// How many tracks `moov` has (video only is 1; audio makes 2).
+    pub tracks: usize,
 }
 
 /// Reads `moov`'s first track: timescale (`mdhd`), codec (`stsd`) and fragment defaults (`trex`).
@@ -117,11 +116,16 @@ pub fn parse_moov(moov: &[u8]) -> Option<Init> {
         .and_then(|(mvex, _)| child(mvex, b"trex"))
         .and_then(|(trex, _)| Some((u32_at(trex, 12)?, u32_at(trex, 20)?)))
         .unwrap_or((0, 0));
+    let tracks = children(moov, 0)
+        .iter()
+        .filter(|(kind, _, _)| kind == b"trak")
+        .count();
     Some(Init {
         timescale,
         codec,
         default_duration,
         default_flags,
+        tracks,
     })
 }
 
@@ -153,6 +157,9 @@ pub struct MoofInfo {
     pub sync: bool,
     /// Offset of the `tfdt` value within the `moof` box (header included), and whether it is 64-bit.
     pub tfdt_at: Option<(usize, bool)>,
+    /// Whether its data offsets are relative to the `moof` itself (no absolute
+    /// `base_data_offset` in `tfhd`), so the fragment can be copied anywhere unchanged.
+    pub relocatable: bool,
 }
 
 /// Reads a whole `moof` box (header included) of the first track.
@@ -167,6 +174,7 @@ pub fn parse_moof(moof: &[u8], init: &Init) -> Option<MoofInfo> {
         samples: 0,
         sync: false,
         tfdt_at: None,
+        relocatable: true,
     };
     let (mut default_duration, mut default_flags) = (init.default_duration, init.default_flags);
     for (kind, payload, at) in children(traf, traf_at) {
@@ -175,6 +183,7 @@ pub fn parse_moof(moof: &[u8], init: &Init) -> Option<MoofInfo> {
                 let flags = u32_at(payload, 0)? & 0xff_ffff;
                 let mut p = 8;
                 if flags & 0x01 != 0 {
+                    info.relocatable = false;
                     p += 8;
                 }
                 if flags & 0x02 != 0 {
@@ -268,6 +277,173 @@ pub fn set_decode_time(moof: &mut [u8], info: &MoofInfo, decode_time: u64) {
     }
 }
 
+/// A fragment cut short: its rewritten `moof` and what it keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trimmed {
+    /// The `moof` with the dropped samples' entries removed and its sizes and data offset fixed.
+    pub moof: Vec<u8>,
+    /// Samples kept.
+    pub samples: u32,
+    /// Their total duration in track ticks.
+    pub duration: u64,
+    /// Bytes of media they take at the start of the `mdat` payload.
+    pub data_len: u64,
+}
+
+/// Keeps the samples of a fragment that start before `keep_ticks` (counted from its decode
+/// time; at least the first). Decode order, so what is kept always decodes. `None` when the
+/// fragment is not laid out the way this can rewrite: one `traf` holding one `trun` after its
+/// `tfdt`, a data offset pointing at the start of the `mdat` payload (`mdat_header_len` bytes
+/// after the `moof`), and sample sizes given per sample or by `tfhd`.
+pub fn trim_moof(
+    moof: &[u8],
+    init: &Init,
+    mdat_header_len: u64,
+    keep_ticks: u64,
+) -> Option<Trimmed> {
+    let h = header(moof)?;
+    if h.header_len != 8 || h.size != Some(moof.len() as u64) {
+        return None;
+    }
+    let body = &moof[8..];
+    let trafs: Vec<_> = children(body, 8)
+        .into_iter()
+        .filter(|(k, _, _)| k == b"traf")
+        .collect();
+    let [(_, traf, traf_at)] = trafs.as_slice() else {
+        return None;
+    };
+    let boxes = children(traf, *traf_at);
+    let runs: Vec<_> = boxes.iter().filter(|(k, _, _)| k == b"trun").collect();
+    let [(_, trun, trun_at)] = runs.as_slice() else {
+        return None;
+    };
+    let tfdt_before = boxes.iter().any(|(k, _, at)| k == b"tfdt" && at < trun_at);
+    let (_, tfhd, _) = boxes.iter().find(|(k, _, _)| k == b"tfhd")?;
+    if !tfdt_before {
+        return None;
+    }
+    let (default_duration, default_size) = relative_defaults(tfhd, init)?;
+    let flags = u32_at(trun, 0)? & 0xff_ffff;
+    let count = u32_at(trun, 4)? as usize;
+    if flags & 0x01 == 0 || (flags & 0x200 == 0 && default_size.is_none()) {
+        return None;
+    }
+    let data_offset = i64::from(i32::from_be_bytes(trun.get(8..12)?.try_into().ok()?));
+    if data_offset != moof.len() as i64 + mdat_header_len as i64 {
+        return None;
+    }
+    let entries_at = if flags & 0x04 != 0 { 16 } else { 12 };
+    let per_sample = [0x100, 0x200, 0x400, 0x800]
+        .iter()
+        .filter(|f| flags & **f != 0)
+        .count()
+        * 4;
+    let size_skip = if flags & 0x100 != 0 { 4 } else { 0 };
+    let (mut kept, mut duration, mut data_len) = (0usize, 0u64, 0u64);
+    for i in 0..count {
+        if i > 0 && duration >= keep_ticks {
+            break;
+        }
+        let at = entries_at + i * per_sample;
+        duration += u64::from(if flags & 0x100 != 0 {
+            u32_at(trun, at)?
+        } else {
+            default_duration
+        });
+        data_len += u64::from(if flags & 0x200 != 0 {
+            u32_at(trun, at + size_skip)?
+        } else {
+            default_size?
+        });
+        kept = i + 1;
+    }
+    let dropped = (count - kept) * per_sample;
+    let out = drop_entries(
+        moof,
+        (*traf_at, *trun_at),
+        trun_at + entries_at + kept * per_sample,
+        dropped,
+        kept as u32,
+    )?;
+    Some(Trimmed {
+        moof: out,
+        samples: kept as u32,
+        duration,
+        data_len,
+    })
+}
+
+/// A copy of `moof` without the `dropped` bytes of `trun` entries at `cut_from`: the sizes
+/// of `moof`, `traf` and `trun` (payloads at `traf_at` and `trun_at`), the sample count and
+/// the data offset (the media now starts that much earlier) follow.
+fn drop_entries(
+    moof: &[u8],
+    (traf_at, trun_at): (usize, usize),
+    cut_from: usize,
+    dropped: usize,
+    kept: u32,
+) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(moof.len() - dropped);
+    out.extend_from_slice(moof.get(..cut_from)?);
+    out.extend_from_slice(moof.get(cut_from + dropped..)?);
+    // Each enclosing box has a plain 32-bit size (checked by its type right after it).
+    let shrink = |buf: &mut Vec<u8>, box_at: usize, kind: &[u8; 4]| -> Option<()> {
+        if buf.get(box_at + 4..box_at + 8)? != kind {
+            return None;
+        }
+        let size = u32_at(buf, box_at)? as usize;
+        let smaller = size.checked_sub(dropped).filter(|s| *s >= 8)?;
+        buf[box_at..box_at + 4].copy_from_slice(&(smaller as u32).to_be_bytes());
+        Some(())
+    };
+    shrink(&mut out, 0, b"moof")?;
+    shrink(&mut out, traf_at.checked_sub(8)?, b"traf")?;
+    shrink(&mut out, trun_at.checked_sub(8)?, b"trun")?;
+    out.get_mut(trun_at + 4..trun_at + 8)?
+        .copy_from_slice(&kept.to_be_bytes());
+    let offset = i32::from_be_bytes(out.get(trun_at + 8..trun_at + 12)?.try_into().ok()?);
+    let offset = offset.checked_sub(i32::try_from(dropped).ok()?)?;
+    out.get_mut(trun_at + 8..trun_at + 12)?
+        .copy_from_slice(&offset.to_be_bytes());
+    Some(out)
+}
+
+/// A `tfhd`'s default sample duration (else the `trex` one) and size, for a fragment whose
+/// data offsets are relative to its `moof` (`None` when it has an absolute base offset).
+fn relative_defaults(tfhd: &[u8], init: &Init) -> Option<(u32, Option<u32>)> {
+    let flags = u32_at(tfhd, 0)? & 0xff_ffff;
+    if flags & 0x01 != 0 {
+        return None;
+    }
+    let mut p = 8;
+    if flags & 0x02 != 0 {
+        p += 4;
+    }
+    let mut default_duration = init.default_duration;
+    if flags & 0x08 != 0 {
+        default_duration = u32_at(tfhd, p)?;
+        p += 4;
+    }
+    let default_size = if flags & 0x10 != 0 {
+        Some(u32_at(tfhd, p)?)
+    } else {
+        None
+    };
+    Some((default_duration, default_size))
+}
+
+/// Sets a `moof`'s sequence number (`mfhd`) in place.
+pub fn set_sequence(moof: &mut [u8], sequence: u32) {
+    let at = children(moof.get(8..).unwrap_or_default(), 8)
+        .into_iter()
+        .find(|(k, _, _)| k == b"mfhd")
+        .map(|(_, _, at)| at);
+    if let Some(slot) = at.and_then(|at| moof.get_mut(at + 4..at + 8)) {
+        slot.copy_from_slice(&sequence.to_be_bytes());
+    }
+}
+
 /// A fragment of a file: where its `moof` + `mdat` lie and what the `moof` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fragment {
@@ -311,27 +487,35 @@ impl FileIndex {
     }
 }
 
-async fn read_exact_at(file: &mut tokio::fs::File, at: u64, buf: &mut [u8]) -> std::io::Result<()> {
-    file.seek(SeekFrom::Start(at)).await?;
-    file.read_exact(buf).await.map(|_| ())
-}
-
 fn invalid(what: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned())
 }
 
 /// Walks a file's boxes; errors when it is not a fragmented MP4 (no `moov` before a `moof`).
+/// The walk runs on the blocking pool: it is a few positioned reads per fragment.
 pub async fn index_file(path: &Path) -> std::io::Result<FileIndex> {
-    let mut file = tokio::fs::File::open(path).await?;
-    let size = file.metadata().await?.len();
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || index_blocking(&path))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+/// [`index_file`] on the calling thread: two positioned reads per fragment (its box header,
+/// then its `moof` with the `mdat` header after it), none of the media.
+pub fn index_blocking(path: &Path) -> std::io::Result<FileIndex> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    let read_at = |at: u64, buf: &mut [u8]| file.read_exact_at(buf, at);
     let mut at = 0u64;
     let mut init: Option<Init> = None;
     let mut init_len = None;
     let mut fragments = Vec::new();
     let mut head = [0u8; 16];
+    let mut moof = Vec::new();
     while at + 8 <= size {
         let n = (size - at).min(16) as usize;
-        read_exact_at(&mut file, at, &mut head[..n]).await?;
+        read_at(at, &mut head[..n])?;
         let Some(h) = header(&head[..n]) else { break };
         let box_size = h.size.unwrap_or(size - at);
         if at + box_size > size {
@@ -343,7 +527,7 @@ pub async fn index_file(path: &Path) -> std::io::Result<FileIndex> {
                     return Err(invalid("moov too large"));
                 }
                 let mut moov = vec![0u8; box_size as usize];
-                read_exact_at(&mut file, at, &mut moov).await?;
+                read_at(at, &mut moov)?;
                 init = parse_moov(&moov[h.header_len as usize..]);
             }
             b"moof" => {
@@ -354,17 +538,17 @@ pub async fn index_file(path: &Path) -> std::io::Result<FileIndex> {
                 if box_size > MAX_HEADER_BOX {
                     return Err(invalid("moof too large"));
                 }
-                let mut moof = vec![0u8; box_size as usize];
-                read_exact_at(&mut file, at, &mut moof).await?;
-                let info = parse_moof(&moof, track).ok_or_else(|| invalid("unreadable moof"))?;
                 let next = at + box_size;
-                let mut mdat_head = [0u8; 16];
-                let m = (size.saturating_sub(next)).min(16) as usize;
+                // The moof and as much of the mdat header as the file holds.
+                let m = size.saturating_sub(next).min(16) as usize;
                 if m < 8 {
                     break;
                 }
-                read_exact_at(&mut file, next, &mut mdat_head[..m]).await?;
-                let Some(mh) = header(&mdat_head[..m]).filter(|mh| &mh.kind == b"mdat") else {
+                moof.resize(box_size as usize + m, 0);
+                read_at(at, &mut moof)?;
+                let (moof, mdat_head) = moof.split_at(box_size as usize);
+                let info = parse_moof(moof, track).ok_or_else(|| invalid("unreadable moof"))?;
+                let Some(mh) = header(mdat_head).filter(|mh| &mh.kind == b"mdat") else {
                     return Err(invalid("a moof without its mdat"));
                 };
                 let mdat_size = mh.size.unwrap_or(size - next);
@@ -413,5 +597,104 @@ impl BoxSplitter {
             out.push(std::mem::replace(&mut self.pending, rest));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn boxed(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+        let mut out = ((payload.len() + 8) as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(kind);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// A `moof` as ffmpeg writes it with `default_base_moof`: three samples of 100 ticks and
+    /// 10, 20 and 30 bytes, the data right after an 8-byte `mdat` header.
+    fn moof(tfhd_flags: u32) -> Vec<u8> {
+        let mfhd = boxed(b"mfhd", &[0, 0, 0, 0, 0, 0, 0, 7]);
+        let mut tfhd = tfhd_flags.to_be_bytes().to_vec();
+        tfhd.extend_from_slice(&1u32.to_be_bytes());
+        if tfhd_flags & 0x01 != 0 {
+            tfhd.extend_from_slice(&0u64.to_be_bytes());
+        }
+        let mut tfdt = vec![1, 0, 0, 0];
+        tfdt.extend_from_slice(&5000u64.to_be_bytes());
+        let entries: [(u32, u32); 3] = [(100, 10), (100, 20), (100, 30)];
+        let trun_len = 8 + 12 + entries.len() * 8;
+        let traf_len = 8 + (8 + tfhd.len()) + (8 + tfdt.len()) + trun_len;
+        let moof_len = 8 + mfhd.len() + traf_len;
+        let mut trun = 0x0301u32.to_be_bytes().to_vec();
+        trun.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+        trun.extend_from_slice(&((moof_len + 8) as i32).to_be_bytes());
+        for (duration, size) in entries {
+            trun.extend_from_slice(&duration.to_be_bytes());
+            trun.extend_from_slice(&size.to_be_bytes());
+        }
+        let mut traf = boxed(b"tfhd", &tfhd);
+        traf.extend(boxed(b"tfdt", &tfdt));
+        traf.extend(boxed(b"trun", &trun));
+        let mut body = mfhd;
+        body.extend(boxed(b"traf", &traf));
+        let out = boxed(b"moof", &body);
+        assert_eq!(out.len(), moof_len);
+        out
+    }
+
+    fn init() -> Init {
+        Init {
+            timescale: 1000,
+            codec: "avc1.640028".into(),
+            default_duration: 0,
+            default_flags: 0,
+            tracks: 1,
+        }
+    }
+
+    #[test]
+    fn trimming_keeps_the_samples_that_start_before_the_cut_and_fixes_sizes_and_offsets() {
+        let original = moof(0x02_0000);
+        let trimmed = trim_moof(&original, &init(), 8, 150).unwrap();
+        assert_eq!(
+            (trimmed.samples, trimmed.duration, trimmed.data_len),
+            (2, 200, 30)
+        );
+        assert_eq!(trimmed.moof.len(), original.len() - 8);
+        let info = parse_moof(&trimmed.moof, &init()).unwrap();
+        assert_eq!(
+            (info.samples, info.duration, info.decode_time),
+            (2, 200, 5000)
+        );
+        // The data offset still points just past the (smaller) moof and its mdat header.
+        let at = trimmed.moof.len() - 2 * 8 - 4;
+        let offset = i32::from_be_bytes(trimmed.moof[at..at + 4].try_into().unwrap());
+        assert_eq!(offset as usize, trimmed.moof.len() + 8);
+        // The first sample is always kept; a cut past the end keeps everything.
+        assert_eq!(trim_moof(&original, &init(), 8, 0).unwrap().samples, 1);
+        let whole = trim_moof(&original, &init(), 8, 1000).unwrap();
+        assert_eq!((whole.samples, whole.moof), (3, original.clone()));
+    }
+
+    #[test]
+    fn fragments_that_cannot_be_moved_or_cut_are_refused() {
+        // An absolute base data offset: not relocatable, not trimmed.
+        let absolute = moof(0x01);
+        assert!(!parse_moof(&absolute, &init()).unwrap().relocatable);
+        assert_eq!(trim_moof(&absolute, &init(), 8, 150), None);
+        // A data offset that does not point at the mdat payload.
+        assert_eq!(trim_moof(&moof(0x02_0000), &init(), 16, 150), None);
+    }
+
+    #[test]
+    fn the_sequence_number_is_set_in_place() {
+        let mut m = moof(0x02_0000);
+        set_sequence(&mut m, 42);
+        assert_eq!(
+            &m[20..24],
+            &42u32.to_be_bytes(),
+            "after the mfhd header and its flags"
+        );
     }
 }

@@ -64,6 +64,19 @@ async fn read_locks(app: &TestApp) -> i32 {
         .sum()
 }
 
+/// The manifest a READY clip links to.
+async fn manifest_of(app: &TestApp, clip: &Value) -> Value {
+    let url = format!("{}{}", app.addr, clip["manifestUrl"].as_str().unwrap());
+    app.http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn ffprobe_duration(bytes: &[u8]) -> f64 {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), bytes).unwrap();
@@ -193,24 +206,17 @@ async fn a_clip_across_two_segments_and_a_gap_is_exported_hashed_described_and_s
     assert_eq!(partial.bytes().await.unwrap().len(), 100);
 
     // The manifest tells the chain of custody.
-    let manifest: Value = app
-        .http
-        .get(format!(
-            "{}{}",
-            app.addr,
-            clip["manifestUrl"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let manifest = manifest_of(&app, &clip).await;
     assert_eq!(manifest["sha256"], clip["sha256"]);
     assert_eq!(manifest["sources"].as_array().unwrap().len(), 3);
     assert_eq!(manifest["gaps"].as_array().unwrap().len(), 1);
     assert_eq!(manifest["requestedBy"]["name"], "admin");
     assert_eq!(manifest["coveredSeconds"], 20.0);
+    assert!(
+        manifest["method"].as_str().unwrap().starts_with("ffmpeg"),
+        "plain MP4 recordings are cut by ffmpeg: {}",
+        manifest["method"]
+    );
     // The download and the manifest name the same file: camera, range in UTC, clip id.
     let file = manifest["file"].as_str().unwrap();
     assert_eq!(disposition, format!("attachment; filename=\"{file}\""));
@@ -333,6 +339,109 @@ async fn a_clip_across_two_segments_and_a_gap_is_exported_hashed_described_and_s
     assert_eq!(listed["clipExports"]["edges"][0]["node"]["id"], id);
 }
 both!(a_clip_across_two_segments_and_a_gap_is_exported_hashed_described_and_served);
+
+/// Every frame of a clip, as the numbers the numbered test pattern burns into them, and what
+/// ffmpeg said while decoding it (nothing, for a sound file).
+fn frame_numbers(clip: &[u8]) -> (Vec<u32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clip.mp4");
+    std::fs::write(&path, clip).unwrap();
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&path)
+        .args(["-f", "rawvideo", "-pix_fmt", "gray", "pipe:1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let frame = 320 * 180;
+    let numbers = out
+        .stdout
+        .chunks_exact(frame)
+        .map(|f| {
+            (0..16)
+                .filter(|i| f[30 * 320 + i * 20 + 10] > 128)
+                .map(|i| 1u32 << i)
+                .sum()
+        })
+        .collect();
+    (numbers, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Recordings in the recorder's own format (fragmented MP4, a keyframe a second at 10 fps)
+/// are spliced from their fragments without ffmpeg: the clip starts on the keyframe at or
+/// before `from`, holds every frame up to the last one that starts before `to` across files
+/// and a hole, decodes cleanly, and its digest, size and span are what the API says.
+async fn a_clip_of_fragmented_recordings_is_spliced_frame_exact(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn(backend).await;
+    let base = crate::watch::base();
+    // Frames 0..119 over 0-12 s (three files), a 20 s hole, frames 0..79 over 32-40 s.
+    crate::watch::footage(&app, "yard", base).await;
+    let ms = |n: i64| (base + chrono::Duration::milliseconds(n)).to_rfc3339();
+    let id = app
+        .gql(
+            "mutation($i: ExportClipInput!) { exportClip(input: $i) { id } }",
+            json!({"i": {"cameraId": "yard", "from": ms(5_500), "to": ms(34_250)}}),
+            app.admin(),
+        )
+        .await["exportClip"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let clip = crate::helpers::eventually(Duration::from_secs(60), "the clip", || async {
+        let clip = app
+            .gql(
+                &format!("query($id: ID!) {{ clipExport(id: $id) {{ {CLIP} }} }}"),
+                json!({"id": id}),
+                app.admin(),
+            )
+            .await["clipExport"]
+            .clone();
+        (clip["status"] == "READY").then_some(clip)
+    })
+    .await;
+    // The keyframe at 5 s (frame 50) is where it starts; 34.25 s is where it was asked to end.
+    assert_eq!(clip["actualFrom"], ms(5_000));
+    assert_eq!(clip["actualTo"], ms(34_250));
+    assert_eq!(clip["sourceSegments"], 3);
+    let url = format!("{}{}", app.addr, clip["downloadUrl"].as_str().unwrap());
+    let bytes = app
+        .http
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(bytes.len() as i64, clip["sizeBytes"].as_i64().unwrap());
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&bytes)),
+        clip["sha256"].as_str().unwrap()
+    );
+    let (numbers, complaints) = frame_numbers(&bytes);
+    let expected: Vec<u32> = (50..120).chain(0..23).collect();
+    assert_eq!(
+        numbers, expected,
+        "frames 50-119 then 0-22 (0.0 s to 2.2 s of the second run)"
+    );
+    assert_eq!(complaints, "", "the clip decodes without a complaint");
+    let duration = ffprobe_duration(&bytes);
+    assert!(
+        (duration - 9.3).abs() < 0.05,
+        "93 frames at 10 fps, got {duration} s"
+    );
+    let manifest = manifest_of(&app, &clip).await;
+    assert!(
+        manifest["method"].as_str().unwrap().starts_with("spliced"),
+        "{}",
+        manifest["method"]
+    );
+    assert_eq!(manifest["sha256"], clip["sha256"]);
+}
+both!(a_clip_of_fragmented_recordings_is_spliced_frame_exact);
 
 async fn export_requests_are_checked_in_order_with_clear_errors(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -1,0 +1,312 @@
+//! Clips made from the recordings' own fragments, without ffmpeg.
+//!
+//! The recorder writes fragmented MP4 with a fragment per keyframe, so a clip of such files is
+//! the first file's init segment (`ftyp` + `moov`) followed by the chosen `moof` + `mdat`
+//! pairs with their decode times moved onto one timeline, and the last fragment cut after the
+//! last sample that starts before the clip's end. That is what a stream-copy remux would
+//! produce, read and written in one pass that hashes as it writes: no demuxing, no second read
+//! of the output, no second process competing for the core.
+//!
+//! Anything else is left to ffmpeg ([`Failure::Unsupported`]): files that are not fragmented,
+//! more than one track (audio), init segments that differ between files (the camera changed
+//! its stream), fragments with absolute data offsets, or a last fragment laid out in a way
+//! [`mp4::trim_moof`] does not rewrite.
+
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use crate::playback::mp4::{self, FileIndex, Fragment, Init, Trimmed};
+
+/// One file of the clip and the part of it to take, in seconds from its start.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// The file.
+    pub path: PathBuf,
+    /// Where to start (the fragment of the keyframe at or before it), if not at the beginning.
+    pub inpoint: Option<f64>,
+    /// Where to stop (samples starting before it are kept), if not at the end.
+    pub outpoint: Option<f64>,
+}
+
+/// Why no clip was made.
+#[derive(Debug)]
+pub enum Failure {
+    /// The sources are not something this module splices; ffmpeg should make the clip.
+    Unsupported(String),
+    /// Reading a source or writing the clip failed.
+    Io(std::io::Error),
+    /// The caller asked to stop.
+    Cancelled,
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(err: std::io::Error) -> Self {
+        Failure::Io(err)
+    }
+}
+
+/// A fragment to copy: from which input, and cut short or whole.
+#[derive(Debug)]
+struct Piece {
+    input: usize,
+    fragment: Fragment,
+    trimmed: Option<Trimmed>,
+}
+
+/// What will be written: the init segment, then the pieces in order.
+#[derive(Debug)]
+pub struct Plan {
+    files: Vec<std::fs::File>,
+    init: Vec<u8>,
+    pieces: Vec<Piece>,
+    /// Bytes the clip will have.
+    pub total_bytes: u64,
+    /// Seconds from the first keyframe taken to the first input's in-point (the clip's lead-in).
+    pub lead_in_seconds: f64,
+}
+
+/// A written clip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// Bytes written.
+    pub size: u64,
+    /// Hex SHA-256 of exactly those bytes.
+    pub sha256: String,
+}
+
+fn unsupported(why: impl Into<String>) -> Failure {
+    Failure::Unsupported(why.into())
+}
+
+/// Reads the inputs' layouts and chooses the fragments; nothing is written.
+pub fn plan(inputs: &[Input]) -> Result<Plan, Failure> {
+    let mut files = Vec::with_capacity(inputs.len());
+    let mut init: Option<Vec<u8>> = None;
+    let mut pieces = Vec::new();
+    let mut lead_in_seconds = 0.0;
+    for input in inputs {
+        let index = mp4::index_blocking(&input.path)
+            .map_err(|e| unsupported(format!("{}: {e}", input.path.display())))?;
+        let file = std::fs::File::open(&input.path)?;
+        let mut head = vec![0u8; index.init_len as usize];
+        file.read_exact_at(&mut head, 0)?;
+        match &init {
+            None if index.init.tracks != 1 => {
+                return Err(unsupported(format!(
+                    "{} tracks (only video-only recordings are spliced)",
+                    index.init.tracks
+                )));
+            }
+            None => init = Some(head),
+            Some(first) if *first != head => {
+                return Err(unsupported(format!(
+                    "{} starts differently from the first file (the stream changed)",
+                    input.path.display()
+                )));
+            }
+            Some(_) => {}
+        }
+        let first_of_clip = pieces.is_empty();
+        let chosen = choose(input, &index, &file, files.len(), &mut pieces)?;
+        if first_of_clip && let Some(lead_in) = chosen {
+            lead_in_seconds = lead_in;
+        }
+        files.push(file);
+    }
+    let Some(init) = init else {
+        return Err(unsupported("no input"));
+    };
+    if pieces.is_empty() {
+        return Err(unsupported("no fragment inside the window"));
+    }
+    let total_bytes = init.len() as u64
+        + pieces
+            .iter()
+            .map(|p| match &p.trimmed {
+                Some(t) => t.moof.len() as u64 + mdat_header_len(t.data_len) + t.data_len,
+                None => p.fragment.len,
+            })
+            .sum::<u64>();
+    Ok(Plan {
+        files,
+        init,
+        pieces,
+        total_bytes,
+        lead_in_seconds,
+    })
+}
+
+/// Adds the fragments of one input that fall inside its in and out points to `pieces`
+/// (numbered `n` among the inputs); returns the lead-in (seconds from the keyframe taken to
+/// the in-point) when it has an in-point.
+fn choose(
+    input: &Input,
+    index: &FileIndex,
+    file: &std::fs::File,
+    n: usize,
+    pieces: &mut Vec<Piece>,
+) -> Result<Option<f64>, Failure> {
+    let fragments = &index.fragments;
+    let Some(origin) = fragments.first().map(|f| f.info.decode_time) else {
+        return Ok(None);
+    };
+    let timescale = f64::from(index.init.timescale.max(1));
+    let ticks = |seconds: f64| origin + (seconds * timescale).round().max(0.0) as u64;
+    let (first, lead_in) = match input.inpoint.map(ticks) {
+        Some(at) => {
+            let chosen = fragments
+                .iter()
+                .rposition(|f| f.info.sync && f.info.decode_time <= at)
+                .or_else(|| fragments.iter().position(|f| f.info.sync));
+            let Some(chosen) = chosen else {
+                return Ok(None);
+            };
+            let lead_in = at.saturating_sub(fragments[chosen].info.decode_time) as f64 / timescale;
+            (chosen, Some(lead_in))
+        }
+        None => (0, None),
+    };
+    let end = input.outpoint.map(ticks);
+    for fragment in &fragments[first..] {
+        let info = &fragment.info;
+        if end.is_some_and(|end| info.decode_time >= end) {
+            break;
+        }
+        if !info.relocatable {
+            return Err(unsupported("a fragment with an absolute data offset"));
+        }
+        if pieces.is_empty() && !info.sync {
+            return Err(unsupported("the clip would not start on a keyframe"));
+        }
+        let trimmed = match end {
+            Some(end) if info.decode_time + info.duration > end => {
+                Some(trim(file, fragment, &index.init, end - info.decode_time)?)
+            }
+            _ => None,
+        };
+        pieces.push(Piece {
+            input: n,
+            fragment: *fragment,
+            trimmed,
+        });
+    }
+    Ok(lead_in)
+}
+
+/// The header length of an `mdat` holding `len` bytes.
+fn mdat_header_len(len: u64) -> u64 {
+    if len + 8 > u64::from(u32::MAX) { 16 } else { 8 }
+}
+
+fn mdat_header(len: u64) -> Vec<u8> {
+    if mdat_header_len(len) == 16 {
+        let mut h = 1u32.to_be_bytes().to_vec();
+        h.extend_from_slice(b"mdat");
+        h.extend_from_slice(&(len + 16).to_be_bytes());
+        h
+    } else {
+        let mut h = ((len + 8) as u32).to_be_bytes().to_vec();
+        h.extend_from_slice(b"mdat");
+        h
+    }
+}
+
+/// Reads a fragment's `moof` and `mdat` header and cuts it to `keep_ticks`.
+fn trim(
+    file: &std::fs::File,
+    fragment: &Fragment,
+    init: &Init,
+    keep_ticks: u64,
+) -> Result<Trimmed, Failure> {
+    let mut buf = vec![0u8; fragment.moof_len as usize + 16];
+    let n = buf.len().min(fragment.len as usize);
+    file.read_exact_at(&mut buf[..n], fragment.offset)?;
+    let (moof, mdat) = buf[..n].split_at(fragment.moof_len as usize);
+    let mdat = mp4::header(mdat).ok_or_else(|| unsupported("unreadable mdat header"))?;
+    let trimmed = mp4::trim_moof(moof, init, mdat.header_len, keep_ticks)
+        .ok_or_else(|| unsupported("the last fragment cannot be cut"))?;
+    // The rewritten moof expects its data right after an mdat header as long as the original.
+    if mdat_header_len(trimmed.data_len) != mdat.header_len {
+        return Err(unsupported(
+            "the last fragment's mdat header would change size",
+        ));
+    }
+    Ok(trimmed)
+}
+
+/// Bytes copied per read.
+const CHUNK: usize = 1 << 20;
+
+/// Writes the clip to `out` (created or truncated), hashing every byte as it is written.
+/// `written` counts bytes as they go (for progress); `cancel` stops it between chunks.
+pub fn write(
+    plan: &Plan,
+    out: &Path,
+    written: &AtomicU64,
+    cancel: &AtomicBool,
+) -> Result<Written, Failure> {
+    let mut file = std::fs::File::create(out)?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut emit = |bytes: &[u8]| -> Result<(), Failure> {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Failure::Cancelled);
+        }
+        hasher.update(bytes);
+        file.write_all(bytes)?;
+        size += bytes.len() as u64;
+        written.store(size, Ordering::Relaxed);
+        Ok(())
+    };
+    emit(&plan.init)?;
+    let mut buf = vec![0u8; CHUNK];
+    let mut decode_time = 0u64;
+    for (sequence, piece) in (1u32..).zip(&plan.pieces) {
+        let source = &plan.files[piece.input];
+        let fragment = &piece.fragment;
+        // The moof (rewritten when cut short) and where the media to copy after it lies: the
+        // original mdat with its header, or a new header and the kept samples' bytes.
+        let (mut moof, mdat_head, data_from, data_len, duration) = match &piece.trimmed {
+            Some(t) => {
+                let head = mdat_header(t.data_len);
+                let data_from = fragment.offset + fragment.moof_len + head.len() as u64;
+                (t.moof.clone(), head, data_from, t.data_len, t.duration)
+            }
+            None => {
+                let mut moof = vec![0u8; fragment.moof_len as usize];
+                source.read_exact_at(&mut moof, fragment.offset)?;
+                let data_from = fragment.offset + fragment.moof_len;
+                let data_len = fragment.len - fragment.moof_len;
+                (
+                    moof,
+                    Vec::new(),
+                    data_from,
+                    data_len,
+                    fragment.info.duration,
+                )
+            }
+        };
+        mp4::set_decode_time(&mut moof, &fragment.info, decode_time);
+        mp4::set_sequence(&mut moof, sequence);
+        moof.extend_from_slice(&mdat_head);
+        emit(&moof)?;
+        let mut at = data_from;
+        let end = data_from + data_len;
+        while at < end {
+            let n = ((end - at) as usize).min(CHUNK);
+            source.read_exact_at(&mut buf[..n], at)?;
+            emit(&buf[..n])?;
+            at += n as u64;
+        }
+        decode_time += duration;
+    }
+    file.flush()?;
+    Ok(Written {
+        size,
+        sha256: hex::encode(hasher.finalize()),
+    })
+}
