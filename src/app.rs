@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::http::{self, HttpState};
+use crate::http::{self, HttpShared, HttpState};
 use crate::schema::{self, SchemaLimits};
 use crate::state::AppState;
 
@@ -89,13 +89,13 @@ impl Application {
         )
         .map_err(|err| StartError::Other(format!("HELDAR_TRUSTED_DOCUMENTS: {err}")))?;
         let schemas = schema::build_schemas(state.clone(), limits);
-        let router = http::router(HttpState {
+        let router = http::router(HttpState::new(HttpShared {
             app: state.clone(),
             schemas,
             documents: Default::default(),
             persisted: std::sync::Arc::new(persisted),
             operation_labels: Default::default(),
-        });
+        }));
         let addr = state.config.bind;
         let listener = TcpListener::bind(addr)
             .await

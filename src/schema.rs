@@ -101,10 +101,9 @@ pub fn build_schema(state: Option<AppState>, limits: SchemaLimits) -> HeldarSche
     .limit_recursive_depth(32)
     .override_output_type_description::<chrono::DateTime<chrono::Utc>>(DATE_TIME)
     .limit_directives(16)
-    .extension(crate::graphql::extension::RequestErrorCodes {
+    .extension(crate::graphql::extension::Admission {
         introspection: limits.introspection,
-    })
-    .extension(crate::graphql::extension::RateLimit);
+    });
     if !limits.introspection {
         builder = builder.disable_introspection().disable_suggestions();
     }

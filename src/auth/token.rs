@@ -65,7 +65,9 @@ pub struct TokenKeys {
     /// claims. The check depends only on the token's bytes and the key, so a repeat needs only
     /// the time checks (made on every call). Only tokens that verified are kept, and clones
     /// share the memory.
-    verified: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Box<str>, Claims>>>,
+    verified: std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<Box<str>, std::sync::Arc<Claims>>>,
+    >,
 }
 
 /// Most verified tokens remembered; past this the memory starts over.
@@ -120,7 +122,11 @@ impl TokenKeys {
 
     /// Verifies signature, algorithm, type, issuer, audience and times; the error says which failed
     /// only in the server log.
-    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, AppError> {
+    pub fn verify(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<std::sync::Arc<Claims>, AppError> {
         let refused = |why: &str| {
             tracing::debug!(reason = why, "access token refused");
             AppError::Unauthenticated("invalid or expired access token".into())
@@ -133,7 +139,7 @@ impl TokenKeys {
         let claims = match remembered {
             Some(claims) => claims,
             None => {
-                let claims = self.verify_signature(token)?;
+                let claims = std::sync::Arc::new(self.verify_signature(token)?);
                 if let Ok(mut verified) = self.verified.lock() {
                     if verified.len() >= VERIFIED_MAX {
                         verified.clear();

@@ -1,4 +1,7 @@
-//! Adds `extensions.code` to errors raised before execution (parse, validation, limits).
+//! What every operation passes before it runs, as one async-graphql extension (each extension
+//! costs a boxed future per hook per request, and per field for `resolve`): parse and
+//! validation errors get their `extensions.code`, introspection is refused when off, and the
+//! rate limit takes its tokens.
 
 use std::sync::Arc;
 
@@ -10,15 +13,19 @@ use async_graphql::{ServerError, ServerResult, ValidationResult, Variables};
 
 use crate::error::{codes, set_code};
 
-/// Tags parse and validation failures with their codes, so clients can branch on them, and
-/// refuses introspection with an error (async-graphql alone answers `null`) when it is off.
+/// Tags parse and validation failures with their codes, so clients can branch on them;
+/// refuses introspection with an error (async-graphql alone answers `null`) when it is off;
+/// and applies the per-credential rate limit once a document validated: it takes
+/// `1 + complexity / 1000` tokens from its credential's bucket, or from its client address's
+/// when unauthenticated, and an empty bucket answers `RATE_LIMITED` with `retryAfter`.
+/// Subscriptions (and their replays) pay the same way as queries.
 #[derive(Clone, Copy)]
-pub struct RequestErrorCodes {
+pub struct Admission {
     /// Whether introspection is allowed.
     pub introspection: bool,
 }
 
-impl ExtensionFactory for RequestErrorCodes {
+impl ExtensionFactory for Admission {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(*self)
     }
@@ -44,7 +51,7 @@ fn selects_introspection(doc: &ExecutableDocument, set: &SelectionSet, depth: us
 }
 
 #[async_trait::async_trait]
-impl Extension for RequestErrorCodes {
+impl Extension for Admission {
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -74,8 +81,8 @@ impl Extension for RequestErrorCodes {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|mut errors| {
-            // Errors that already carry a code (the rate limit's) keep it.
+        let result = next.run(ctx).await.map_err(|mut errors| {
+            // Errors that already carry a code keep it.
             for err in errors.iter_mut().filter(|e| {
                 e.extensions
                     .as_ref()
@@ -89,61 +96,40 @@ impl Extension for RequestErrorCodes {
                 set_code(err, code);
             }
             errors
-        })
+        })?;
+        rate_limit(ctx, result.complexity)?;
+        Ok(result)
     }
 }
 
-/// The per-credential rate limit: once a document validated (so its complexity is known and
-/// nothing ran yet), it takes `1 + complexity / 1000` tokens from its credential's bucket, or
-/// from its client address's when unauthenticated; an empty bucket answers `RATE_LIMITED`
-/// with `retryAfter`. Subscriptions (and their replays) pay the same way as queries.
-#[derive(Clone, Copy)]
-pub struct RateLimit;
-
-impl ExtensionFactory for RateLimit {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RateLimit)
+/// Takes a validated operation's tokens from its bucket, or refuses it with `RATE_LIMITED`.
+fn rate_limit(ctx: &ExtensionContext<'_>, complexity: usize) -> Result<(), Vec<ServerError>> {
+    let Some(state) = ctx.data_opt::<crate::state::AppState>() else {
+        return Ok(());
+    };
+    if state.config.rate_limit_per_sec == 0 {
+        return Ok(());
     }
-}
-
-#[async_trait::async_trait]
-impl Extension for RateLimit {
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await?;
-        let Some(state) = ctx.data_opt::<crate::state::AppState>() else {
-            return Ok(result);
-        };
-        if state.config.rate_limit_per_sec == 0 {
-            return Ok(result);
+    let key = match ctx.data_opt::<crate::auth::principal::RequestAuth>() {
+        // The holder (user or key), not the session: signing in again is no way round it.
+        Some(crate::auth::principal::RequestAuth::Authenticated(p)) => {
+            format!("credential:{}", p.id)
         }
-        let key = match ctx.data_opt::<crate::auth::principal::RequestAuth>() {
-            // The holder (user or key), not the session: signing in again is no way round it.
-            Some(crate::auth::principal::RequestAuth::Authenticated(p)) => {
-                format!("credential:{}", p.id)
-            }
-            _ => match ctx.data_opt::<crate::auth::throttle::ClientAddress>() {
-                Some(address) => format!("address:{}", address.key()),
-                None => "anonymous".to_owned(),
-            },
+        _ => match ctx.data_opt::<crate::auth::throttle::ClientAddress>() {
+            Some(address) => format!("address:{}", address.key()),
+            None => "anonymous".to_owned(),
+        },
+    };
+    let tokens = 1.0 + complexity as f64 / 1000.0;
+    state.rate_limit.take(&key, tokens).map_err(|wait| {
+        crate::telemetry::rate_limited();
+        let error = crate::error::AppError::RateLimited {
+            message: "too many requests for this credential; slow down".into(),
+            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
         };
-        let tokens = 1.0 + result.complexity as f64 / 1000.0;
-        match state.rate_limit.take(&key, tokens) {
-            Ok(()) => Ok(result),
-            Err(wait) => {
-                crate::telemetry::rate_limited();
-                let error = crate::error::AppError::RateLimited {
-                    message: "too many requests for this credential; slow down".into(),
-                    retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
-                };
-                let error: async_graphql::Error = error.into();
-                let mut refused = ServerError::new(error.message, None);
-                refused.extensions = error.extensions;
-                Err(vec![refused])
-            }
-        }
-    }
+        let error: async_graphql::Error = error.into();
+        let mut refused = ServerError::new(error.message, None);
+        refused.extensions = error.extensions;
+        vec![refused]
+    })
 }

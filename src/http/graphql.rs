@@ -450,9 +450,9 @@ async fn graphql_ws(
         ws::serve(
             socket,
             protocol,
-            state.schemas,
-            state.persisted,
-            state.app,
+            state.schemas.clone(),
+            state.persisted.clone(),
+            state.app.clone(),
             settings,
         )
     })

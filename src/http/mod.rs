@@ -9,7 +9,7 @@ pub mod sse;
 use axum::Router;
 use axum::body::Body;
 
-pub use respond::HttpState;
+pub use respond::{HttpShared, HttpState};
 
 /// Builds the router.
 pub fn router(state: HttpState) -> Router {

@@ -14,9 +14,28 @@ use crate::graphql::persisted::PersistedDocuments;
 use crate::schema::Schemas;
 use crate::state::AppState;
 
-/// What every handler needs.
+/// What every handler needs: one `Arc`, so the clone axum makes for each request is a
+/// reference count, not a copy of every schema and cache handle.
 #[derive(Clone)]
-pub struct HttpState {
+pub struct HttpState(Arc<HttpShared>);
+
+impl HttpState {
+    /// Wraps the handlers' shared state.
+    pub fn new(shared: HttpShared) -> Self {
+        HttpState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for HttpState {
+    type Target = HttpShared;
+
+    fn deref(&self) -> &HttpShared {
+        &self.0
+    }
+}
+
+/// The state behind [`HttpState`].
+pub struct HttpShared {
     /// Application state.
     pub app: AppState,
     /// The GraphQL schemas.
