@@ -1,9 +1,8 @@
 //! The zone engine as an ingest consumer: each batch's detections become zone events in the
-//! log; occupancy is counted after each commit; at start-up, and after a transaction that
-//! failed, the engine is rebuilt from the log.
+//! log; occupancy is counted after each commit; a batch whose transaction fails is taken back
+//! out of the engine; at start-up the engine is rebuilt from the log.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::Ordering;
 
 use async_graphql::{ID, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -19,7 +18,8 @@ use crate::events::model::{CrossingDirection, EventKind, NewEvent, Severity};
 use crate::perception::consumers::{Batch, DetectionConsumer, Outcome};
 use crate::state::AppState;
 use crate::zones::engine::{
-    Observation, RestoredVisit, TRACK_TTL_SECS, ZoneEngine, ZoneEvent, ZoneEventKind, ZoneSpec,
+    Observation, RestoredVisit, TRACK_TTL_SECS, Undo, ZoneEngine, ZoneEvent, ZoneEventKind,
+    ZoneSpec,
 };
 use crate::zones::geometry::BBox;
 use crate::zones::store::{CameraZones, ZoneLabel};
@@ -65,19 +65,9 @@ impl DetectionConsumer for ZoneConsumer {
         // commit): the guard is released after each. A `zoneOccupancy` snapshot taken in
         // between may count a batch whose transaction is still open.
         let mut engine = state.zones.engine.lock().await;
-        if state.zones.stale.swap(false, Ordering::AcqRel) {
-            // A failed transaction left the engine to be rebuilt: from the log as committed,
-            // read through this transaction (the pool's connections may all be waiting here).
-            match rebuilt_engine(state, txn, Some(batch.outbox.seq)).await {
-                Ok((fresh, _)) => *engine = fresh,
-                Err(err) => {
-                    state.zones.stale.store(true, Ordering::Release);
-                    return Err(err);
-                }
-            }
-        }
         let source = Some(batch.outbox.task_type.as_str());
-        let produced = engine.process_from(camera, source, &cached.enabled, &observations, now);
+        let (produced, undo) =
+            engine.process_undoable(camera, source, &cached.enabled, &observations, now);
         let recorded = async {
             // Names and severities of the zones concerned (disabled ones too: a TTL exit may
             // concern a zone disabled since, or another camera's zone).
@@ -104,12 +94,13 @@ impl DetectionConsumer for ZoneConsumer {
             Ok(events) => Ok(Box::new(ZoneOutcome {
                 engine: (state.db.get_database_backend() == DatabaseBackend::Postgres)
                     .then_some(engine),
+                undo,
                 events,
                 camera: camera.clone(),
                 zones: cached,
             })),
             Err(err) => {
-                forget(state, &mut engine);
+                engine.undo(undo);
                 Err(err)
             }
         }
@@ -117,9 +108,10 @@ impl DetectionConsumer for ZoneConsumer {
 }
 
 /// A batch's zone events, written and waiting for the commit (on PostgreSQL with the engine
-/// held).
+/// held), and how to take the batch back out of the engine if the commit does not come.
 struct ZoneOutcome<'a> {
     engine: Option<tokio::sync::MutexGuard<'a, ZoneEngine>>,
+    undo: Undo,
     events: Vec<event::Model>,
     camera: String,
     zones: std::sync::Arc<CameraZones>,
@@ -137,26 +129,24 @@ impl Outcome for ZoneOutcome<'_> {
             events,
             camera,
             zones,
+            ..
         } = *self;
         crate::events::store::publish(state, events);
         drop(engine);
         publish_occupancy(state, &camera, &zones.enabled).await;
     }
 
+    /// The batch's transaction failed: its changes to the engine are put back (the writers
+    /// abandon batches newest first, and no other batch ran on the engine in between: on
+    /// PostgreSQL the guard is still held, on SQLite the writer's locks are), so line sides,
+    /// static suppression and open visits survive it.
     async fn abandoned(self: Box<Self>, state: &AppState) {
-        match self.engine {
-            Some(mut engine) => forget(state, &mut engine),
-            None => forget(state, &mut *state.zones.engine.lock().await),
+        let ZoneOutcome { engine, undo, .. } = *self;
+        match engine {
+            Some(mut engine) => engine.undo(undo),
+            None => state.zones.engine.lock().await.undo(undo),
         }
     }
-}
-
-/// The engine ran on a batch whose transaction then failed: it forgets everything and is
-/// rebuilt from the log, as at start-up, before the next batch, so the failed batch's effects
-/// are forgotten with it.
-fn forget(state: &AppState, engine: &mut ZoneEngine) {
-    *engine = ZoneEngine::default();
-    state.zones.stale.store(true, Ordering::Release);
 }
 
 fn observation(d: &detection::Model) -> Observation {
@@ -206,10 +196,6 @@ pub async fn publish_occupancy(state: &AppState, camera_id: &str, zones: &[ZoneS
     // Counted and published under the engine's guard, so two batches of one camera cannot
     // publish their counts in the opposite order and leave a stale one last.
     let engine = state.zones.engine.lock().await;
-    if state.zones.stale.load(Ordering::Acquire) {
-        // Emptied after a failed transaction and not yet rebuilt: its zeros are not counts.
-        return;
-    }
     let counts: Vec<(String, i32)> = zones
         .iter()
         .map(|z| (z.id.clone(), engine.occupancy(camera_id, &z.id, now) as i32))
@@ -240,18 +226,15 @@ struct Visit {
 /// the event log (an ENTER without a later EXIT), so a restart neither repeats their ENTER nor
 /// loses their EXIT; dwell already announced for the visit is not announced again.
 pub async fn restore_engine(state: &AppState) -> Result<usize, AppError> {
-    let (fresh, restored) = rebuilt_engine(state, &state.db, None).await?;
+    let (fresh, restored) = rebuilt_engine(state, &state.db).await?;
     *state.zones.engine.lock().await = fresh;
     Ok(restored)
 }
 
 /// An engine holding the visits the log says are open, and how many.
-/// `before`: the batch being handled in `db`'s transaction, whose own detections are not yet
-/// evidence of where its tracks were.
 async fn rebuilt_engine(
     state: &AppState,
     db: &impl ConnectionTrait,
-    before: Option<i64>,
 ) -> Result<(ZoneEngine, usize), AppError> {
     // Visits can be long: read a day of zone events to find who entered and never left; a
     // track counts as still present only if it was detected within the TTL.
@@ -299,16 +282,12 @@ async fn rebuilt_engine(
     let mut engine = ZoneEngine::default();
     let mut restored = 0;
     for ((camera, zone, track), visit) in &visits {
-        let mut sightings = detection::Entity::find()
+        let seen: Option<(DateTime<Utc>, String)> = detection::Entity::find()
             .select_only()
             .column(detection::Column::CreatedAt)
             .column(detection::Column::TaskType)
             .filter(detection::Column::CameraId.eq(camera.clone()))
-            .filter(detection::Column::TrackId.eq(track.clone()));
-        if let Some(before) = before {
-            sightings = sightings.filter(detection::Column::OutboxSeq.lt(before));
-        }
-        let seen: Option<(DateTime<Utc>, String)> = sightings
+            .filter(detection::Column::TrackId.eq(track.clone()))
             .order_by_desc(detection::Column::Id)
             .limit(1)
             .into_tuple()

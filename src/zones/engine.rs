@@ -160,7 +160,14 @@ type Key = (String, String, String);
 #[derive(Debug, Default)]
 pub struct ZoneEngine {
     entries: HashMap<Key, Entry>,
+    /// While an undoable batch runs: each entry as it was before the batch first changed it.
+    journal: Option<Vec<(Key, Option<Entry>)>>,
 }
+
+/// What one batch changed in the engine, to put back if the transaction that recorded its
+/// events fails ([`ZoneEngine::undo`]).
+#[derive(Debug, Default)]
+pub struct Undo(Vec<(Key, Option<Entry>)>);
 
 /// What the event log says about a visit still open when the server stopped.
 pub struct RestoredVisit<'a> {
@@ -338,6 +345,38 @@ impl ZoneEngine {
         self.process_from(camera_id, None, zones, observations, now)
     }
 
+    /// [`process_from`](Self::process_from), also returning how to take the batch back.
+    pub fn process_undoable(
+        &mut self,
+        camera_id: &str,
+        source: Option<&str>,
+        zones: &[ZoneSpec],
+        observations: &[Observation],
+        now: DateTime<Utc>,
+    ) -> (Vec<ZoneEvent>, Undo) {
+        self.journal = Some(Vec::new());
+        let events = self.process_from(camera_id, source, zones, observations, now);
+        (events, Undo(self.journal.take().unwrap_or_default()))
+    }
+
+    /// Puts back what a batch changed. Batches processed after it must be undone first (undo
+    /// is last in, first out), which the writers' order gives.
+    pub fn undo(&mut self, undo: Undo) {
+        for (key, before) in undo.0.into_iter().rev() {
+            match before {
+                Some(entry) => self.entries.insert(key, entry),
+                None => self.entries.remove(&key),
+            };
+        }
+    }
+
+    /// Notes an entry as it is before a change, when a batch is being journalled.
+    fn remember(&mut self, key: &Key) {
+        if let Some(journal) = &mut self.journal {
+            journal.push((key.clone(), self.entries.get(key).cloned()));
+        }
+    }
+
     /// [`process`](Self::process) for a batch from `source` (the task type that produced it):
     /// a track that batch lacks, which earlier batches of the same source saw inside a region,
     /// counts as seen outside, so it exits after the zone's confirm frames instead of after the
@@ -439,6 +478,7 @@ impl ZoneEngine {
             let Shape::Region(_) = zone.shape else {
                 continue;
             };
+            self.remember(&key);
             let Some(e) = self.entries.get_mut(&key) else {
                 continue;
             };
@@ -463,6 +503,7 @@ impl ZoneEngine {
             seen.zone.id.clone(),
             seen.track.to_owned(),
         );
+        self.remember(&key);
         if !self.entries.contains_key(&key) {
             let entry = self.new_entry(seen);
             self.entries.insert(key.clone(), entry);
@@ -534,6 +575,7 @@ impl ZoneEngine {
             .collect();
         stale.sort();
         for key in stale {
+            self.remember(&key);
             if let Some(e) = self.entries.remove(&key)
                 && e.inside
                 && !e.suppressed
@@ -644,6 +686,72 @@ mod tests {
                 h: b[3],
             },
         }
+    }
+
+    /// The engine's entries in a fixed order, to compare two states.
+    fn snapshot(engine: &ZoneEngine) -> Vec<String> {
+        let mut out: Vec<String> = engine
+            .entries
+            .iter()
+            .map(|(k, e)| format!("{k:?} {e:?}"))
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn undoing_batches_newest_first_restores_the_engine_exactly() {
+        let zones = [right_half()];
+        let mut engine = ZoneEngine::default();
+        let src = Some("detect");
+        // Two tracks: one enters and stays, one is seen once and will time out.
+        engine.process_from(
+            "cam",
+            src,
+            &zones,
+            &[person("a", [0.6, 0.4, 0.1, 0.2])],
+            t(0.0),
+        );
+        engine.process_from(
+            "cam",
+            src,
+            &zones,
+            &[person("a", [0.6, 0.4, 0.1, 0.2])],
+            t(0.5),
+        );
+        engine.process_from(
+            "cam",
+            Some("other"),
+            &zones,
+            &[person("b", [0.7, 0.4, 0.1, 0.2])],
+            t(0.6),
+        );
+        let before = snapshot(&engine);
+        // A batch that moves `a` out (a step outside), then one far later that times `b` out
+        // and adds `c`: new, changed and removed entries.
+        let (_, first) = engine.process_undoable(
+            "cam",
+            src,
+            &zones,
+            &[person("a", [0.1, 0.4, 0.1, 0.2])],
+            t(1.0),
+        );
+        let later = t(1.0 + TRACK_TTL_SECS as f64 + 5.0);
+        let (events, second) = engine.process_undoable(
+            "cam",
+            src,
+            &zones,
+            &[person("c", [0.6, 0.4, 0.1, 0.2])],
+            later,
+        );
+        assert!(!events.is_empty(), "the TTL exit happened: {events:?}");
+        assert_ne!(snapshot(&engine), before);
+        engine.undo(second);
+        engine.undo(first);
+        assert_eq!(snapshot(&engine), before);
+        // And the engine goes on as if they never ran: `a` is still inside (`b`, seen once
+        // of the two confirm frames, is not yet).
+        assert_eq!(engine.occupancy("cam", "z", t(1.1)), 1);
     }
 
     fn kinds(events: &[ZoneEvent]) -> Vec<ZoneEventKind> {

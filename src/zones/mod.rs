@@ -19,8 +19,6 @@ pub struct Zones {
     pub occupancy_changes: tokio::sync::broadcast::Sender<consumer::ZoneOccupancy>,
     /// Copies of each camera's zones.
     pub cache: store::ZoneCache,
-    /// The engine ran on a batch that was not committed: rebuild it from the log first.
-    pub stale: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Zones {
@@ -30,7 +28,6 @@ impl Default for Zones {
             occupancy: Default::default(),
             occupancy_changes: tokio::sync::broadcast::channel(1024).0,
             cache: Default::default(),
-            stale: Default::default(),
         }
     }
 }

@@ -893,8 +893,8 @@ async fn a_batch_whose_consumer_fails_is_stored_and_handed_off_by_the_drain(back
         .unwrap();
     assert!(row.fanned_out_at.is_none(), "not handed off yet");
     assert_eq!(zone_enters(&app).await, 0);
-    // Once the database accepts events again, the drain hands the batch to the engine, which
-    // forgot what it saw in the failed transaction: the ENTER is recorded once.
+    // Once the database accepts events again, the drain hands the batch to the engine, from
+    // which the failed transaction's effects were taken back: the ENTER is recorded once.
     app.state.db.execute_unprepared(&allow).await.unwrap();
     drained(&app, seq).await;
     assert_eq!(zone_enters(&app).await, 1, "the zone engine had it, once");
@@ -906,6 +906,60 @@ async fn a_batch_whose_consumer_fails_is_stored_and_handed_off_by_the_drain(back
     assert_eq!(zone_enters(&app).await, 1);
 }
 both!(a_batch_whose_consumer_fails_is_stored_and_handed_off_by_the_drain);
+
+/// One person (track `t1`) at `x` on camera c1, in frame `frame`.
+fn at_x(frame: &str, x: f64) -> Value {
+    json!({"i": {"cameraId": "c1", "taskType": "detect", "frameId": frame, "capturedAt": chrono::Utc::now().to_rfc3339(),
+        "detections": [{"label": "person", "confidence": 0.9, "trackId": "t1", "bbox": {"x": x, "y": 0.4, "w": 0.1, "h": 0.2}}]}})
+}
+
+async fn line_crosses(app: &TestApp) -> Vec<Value> {
+    app.gql(
+        "{ perceptionEvents(filter: {kinds: [LINE_CROSS]}) { edges { node { trackId } } } }",
+        json!({}),
+        app.admin(),
+    )
+    .await["perceptionEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// A batch whose transaction fails is taken back out of the zone engine, not the engine
+/// emptied: what earlier batches taught it (here, which side of a tripwire a track is on)
+/// survives, so when the drain hands the batch over again its crossing is still seen.
+async fn a_failed_batch_is_taken_back_and_the_engine_keeps_what_it_knew(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn_with(backend, |c| c.handoff_drain_secs = 1).await;
+    camera(&app, "c1").await;
+    app.gql(
+        CREATE_ZONE,
+        json!({"i": {"cameraId": "c1", "name": "gate", "kind": "LINE", "confirmFrames": 1,
+        "labels": ["person"], "points": [{"x": 0.5, "y": 0.0}, {"x": 0.5, "y": 1.0}]}}),
+        app.admin(),
+    )
+    .await;
+    // Left of the line, committed.
+    let first = app.gql(INGEST, at_x("f1", 0.2), Some(&app.token)).await;
+    assert_eq!(first["ingestDetections"]["events"], json!(0));
+    // It crosses, but the database refuses the crossing: the batch is stored without it.
+    let allow = refuse_events(&app, "NEW.kind = 'LINE_CROSS'").await;
+    let crossing = app.gql(INGEST, at_x("f2", 0.7), Some(&app.token)).await;
+    assert_eq!(crossing["ingestDetections"]["events"], json!(0));
+    let seq = crossing["ingestDetections"]["seq"].as_i64().unwrap();
+    assert!(line_crosses(&app).await.is_empty());
+    // The drain hands it over again once events are accepted: the engine still knows the
+    // track was on the left, so the crossing is recorded, once.
+    app.state.db.execute_unprepared(&allow).await.unwrap();
+    drained(&app, seq).await;
+    let crosses = line_crosses(&app).await;
+    assert_eq!(crosses.len(), 1, "{crosses:?}");
+    assert_eq!(crosses[0]["node"]["trackId"], "t1");
+    // Staying on the right is no new crossing.
+    app.gql(INGEST, at_x("f3", 0.75), Some(&app.token)).await;
+    assert_eq!(line_crosses(&app).await.len(), 1);
+}
+both!(a_failed_batch_is_taken_back_and_the_engine_keeps_what_it_knew);
 
 async fn concurrent_batches_share_commits_and_each_stays_whole(backend: Backend) {
     use sea_orm::{ConnectionTrait, EntityTrait};
