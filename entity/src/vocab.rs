@@ -13,7 +13,7 @@ pub enum ClipStatus {
     /// Waiting for a media-job slot.
     #[sea_orm(string_value = "queued")]
     Queued,
-    /// ffmpeg is writing the clip; `progress` moves.
+    /// The clip is being written (and hashed as it goes); `progress` moves.
     #[sea_orm(string_value = "running")]
     Running,
     /// Done: `downloadUrl`, `sha256` and the manifest are available.

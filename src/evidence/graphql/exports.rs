@@ -39,7 +39,7 @@ impl ClipExport {
     async fn status(&self) -> ClipStatus {
         self.0.status
     }
-    /// 0 to 1, from ffmpeg's own progress reports; 1 once READY.
+    /// 0 to 1: the share of the clip's bytes written when it is spliced from the recordings' fragments, ffmpeg's own progress reports when ffmpeg makes it; 1 once READY.
     async fn progress(&self) -> f64 {
         self.0.progress
     }
