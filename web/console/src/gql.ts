@@ -25,7 +25,7 @@ export type ClipExportStatus =
   | 'QUEUED'
   /** Done: `downloadUrl`, `sha256` and the manifest are available. */
   | 'READY'
-  /** ffmpeg is writing the clip; `progress` moves. */
+  /** The clip is being written (and hashed as it goes); `progress` moves. */
   | 'RUNNING';
 
 /** A new AI task for workers on one camera; omitted fields take the defaults shown. */
