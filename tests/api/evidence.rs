@@ -64,6 +64,52 @@ async fn read_locks(app: &TestApp) -> i32 {
         .sum()
 }
 
+/// Exports `[from, to)` of `camera` as the admin and waits for the clip to be READY.
+async fn ready_clip(app: &TestApp, camera: &str, from: String, to: String) -> Value {
+    let id = app
+        .gql(
+            "mutation($i: ExportClipInput!) { exportClip(input: $i) { id } }",
+            json!({"i": {"cameraId": camera, "from": from, "to": to}}),
+            app.admin(),
+        )
+        .await["exportClip"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    crate::helpers::eventually(Duration::from_secs(60), "the clip", || async {
+        let clip = app
+            .gql(
+                &format!("query($id: ID!) {{ clipExport(id: $id) {{ {CLIP} }} }}"),
+                json!({"id": id}),
+                app.admin(),
+            )
+            .await["clipExport"]
+            .clone();
+        (clip["status"] == "READY").then_some(clip)
+    })
+    .await
+}
+
+/// A READY clip's bytes through its signed link, checked against its size and digest.
+async fn downloaded(app: &TestApp, clip: &Value) -> bytes::Bytes {
+    let url = format!("{}{}", app.addr, clip["downloadUrl"].as_str().unwrap());
+    let bytes = app
+        .http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(bytes.len() as i64, clip["sizeBytes"].as_i64().unwrap());
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&bytes)),
+        clip["sha256"].as_str().unwrap()
+    );
+    bytes
+}
+
 /// The manifest a READY clip links to.
 async fn manifest_of(app: &TestApp, clip: &Value) -> Value {
     let url = format!("{}{}", app.addr, clip["manifestUrl"].as_str().unwrap());
@@ -380,47 +426,12 @@ async fn a_clip_of_fragmented_recordings_is_spliced_frame_exact(backend: Backend
     // Frames 0..119 over 0-12 s (three files), a 20 s hole, frames 0..79 over 32-40 s.
     crate::watch::footage(&app, "yard", base).await;
     let ms = |n: i64| (base + chrono::Duration::milliseconds(n)).to_rfc3339();
-    let id = app
-        .gql(
-            "mutation($i: ExportClipInput!) { exportClip(input: $i) { id } }",
-            json!({"i": {"cameraId": "yard", "from": ms(5_500), "to": ms(34_250)}}),
-            app.admin(),
-        )
-        .await["exportClip"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let clip = crate::helpers::eventually(Duration::from_secs(60), "the clip", || async {
-        let clip = app
-            .gql(
-                &format!("query($id: ID!) {{ clipExport(id: $id) {{ {CLIP} }} }}"),
-                json!({"id": id}),
-                app.admin(),
-            )
-            .await["clipExport"]
-            .clone();
-        (clip["status"] == "READY").then_some(clip)
-    })
-    .await;
+    let clip = ready_clip(&app, "yard", ms(5_500), ms(34_250)).await;
     // The keyframe at 5 s (frame 50) is where it starts; 34.25 s is where it was asked to end.
     assert_eq!(clip["actualFrom"], ms(5_000));
     assert_eq!(clip["actualTo"], ms(34_250));
     assert_eq!(clip["sourceSegments"], 3);
-    let url = format!("{}{}", app.addr, clip["downloadUrl"].as_str().unwrap());
-    let bytes = app
-        .http
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(bytes.len() as i64, clip["sizeBytes"].as_i64().unwrap());
-    assert_eq!(
-        hex::encode(sha2::Sha256::digest(&bytes)),
-        clip["sha256"].as_str().unwrap()
-    );
+    let bytes = downloaded(&app, &clip).await;
     let (numbers, complaints) = frame_numbers(&bytes);
     let expected: Vec<u32> = (50..120).chain(0..23).collect();
     assert_eq!(
@@ -442,6 +453,60 @@ async fn a_clip_of_fragmented_recordings_is_spliced_frame_exact(backend: Backend
     assert_eq!(manifest["sha256"], clip["sha256"]);
 }
 both!(a_clip_of_fragmented_recordings_is_spliced_frame_exact);
+
+/// Recordings with an audio track are not spliced (only video-only ones are): ffmpeg makes the
+/// clip, with both tracks, and the manifest says so.
+async fn a_clip_of_recordings_with_audio_is_made_by_ffmpeg(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn(backend).await;
+    let base = crate::watch::base();
+    app.camera("mic", "Camera with a microphone").await;
+    let dir = app.data_dir.join("recordings").join("mic");
+    crate::helpers::media::write_fragmented_run_with_audio(&dir, base, 2, 4);
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(entry.unwrap().path())
+            .unwrap();
+        file.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+            .unwrap();
+    }
+    heldar::footage::indexer::index_once(&app.state)
+        .await
+        .unwrap();
+    let clip = ready_clip(&app, "mic", at(base, 1), at(base, 7)).await;
+    let manifest = manifest_of(&app, &clip).await;
+    assert!(
+        manifest["method"].as_str().unwrap().starts_with("ffmpeg"),
+        "{}",
+        manifest["method"]
+    );
+    let bytes = downloaded(&app, &clip).await;
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &bytes).unwrap();
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    let kinds = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(",");
+    assert_eq!(kinds, "video,audio", "both tracks are in the clip");
+    let duration = ffprobe_duration(&bytes);
+    assert!((duration - 6.0).abs() <= 1.1, "about 6 s, got {duration}");
+}
+both!(a_clip_of_recordings_with_audio_is_made_by_ffmpeg);
 
 async fn export_requests_are_checked_in_order_with_clear_errors(backend: Backend) {
     let app = TestApp::spawn(backend).await;

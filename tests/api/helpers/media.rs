@@ -84,9 +84,20 @@ pub fn numbered_source(rate: u32, realtime: bool) -> String {
 /// pattern at 10 frames a second (a keyframe a second), named for base + i·seconds: what the
 /// recorder writes.
 pub fn write_fragmented_run(dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32) {
+    fragmented_run(dir, base, count, seconds, false);
+}
+
+/// [`write_fragmented_run`] with an AAC audio track beside the video (a camera with a
+/// microphone).
+pub fn write_fragmented_run_with_audio(dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32) {
+    fragmented_run(dir, base, count, seconds, true);
+}
+
+fn fragmented_run(dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32, audio: bool) {
     std::fs::create_dir_all(dir).unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new("ffmpeg")
+    let mut command = std::process::Command::new("ffmpeg");
+    command
         .args([
             "-hide_banner",
             "-loglevel",
@@ -96,7 +107,12 @@ pub fn write_fragmented_run(dir: &Path, base: DateTime<Utc>, count: u32, seconds
             "lavfi",
             "-i",
         ])
-        .arg(numbered_source(10, false))
+        .arg(numbered_source(10, false));
+    if audio {
+        command.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]);
+        command.args(["-map", "0:v", "-map", "1:a", "-c:a", "aac"]);
+    }
+    let status = command
         .args(["-t", &(count * seconds).to_string()])
         .args([
             "-c:v",
