@@ -736,13 +736,15 @@ async fn run_splice(
             outpoint: e.outpoint,
         })
         .collect();
-    let planned = tokio::task::spawn_blocking(move || splice::plan(&inputs))
-        .await
-        .map_err(|e| internal(&job.id, "the splice planner failed", &e))?;
+    let planned = tokio::task::spawn_blocking(move || splice::plan(&inputs)).await;
     let spliced = match planned {
-        Ok(spliced) => spliced,
-        Err(why) => {
+        Ok(Ok(spliced)) => spliced,
+        Ok(Err(why)) => {
             tracing::info!(export = %job.id, reason = ?why, "clip left to ffmpeg");
+            return Ok(None);
+        }
+        Err(err) => {
+            tracing::warn!(export = %job.id, error = %err, "the splice planner failed; clip left to ffmpeg");
             return Ok(None);
         }
     };

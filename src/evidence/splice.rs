@@ -60,7 +60,9 @@ struct Piece {
 /// What will be written: the init segment, then the pieces in order.
 #[derive(Debug)]
 pub struct Plan {
-    files: Vec<std::fs::File>,
+    /// The inputs' files, opened one at a time while writing (a clip of 2 s segments has
+    /// 1,800 of them).
+    paths: Vec<PathBuf>,
     init: Vec<u8>,
     pieces: Vec<Piece>,
     /// Bytes the clip will have.
@@ -84,13 +86,16 @@ fn unsupported(why: impl Into<String>) -> Failure {
 
 /// Reads the inputs' layouts and chooses the fragments; nothing is written.
 pub fn plan(inputs: &[Input]) -> Result<Plan, Failure> {
-    let mut files = Vec::with_capacity(inputs.len());
+    let mut paths = Vec::with_capacity(inputs.len());
     let mut init: Option<Vec<u8>> = None;
     let mut pieces = Vec::new();
     let mut lead_in_seconds = 0.0;
     for input in inputs {
         let index = mp4::index_blocking(&input.path)
             .map_err(|e| unsupported(format!("{}: {e}", input.path.display())))?;
+        if index.init_len > MAX_INIT {
+            return Err(unsupported("an init segment over 4 MiB"));
+        }
         let file = std::fs::File::open(&input.path)?;
         let mut head = vec![0u8; index.init_len as usize];
         file.read_exact_at(&mut head, 0)?;
@@ -111,11 +116,11 @@ pub fn plan(inputs: &[Input]) -> Result<Plan, Failure> {
             Some(_) => {}
         }
         let first_of_clip = pieces.is_empty();
-        let chosen = choose(input, &index, &file, files.len(), &mut pieces)?;
+        let chosen = choose(input, &index, &file, paths.len(), &mut pieces)?;
         if first_of_clip && let Some(lead_in) = chosen {
             lead_in_seconds = lead_in;
         }
-        files.push(file);
+        paths.push(input.path.clone());
     }
     let Some(init) = init else {
         return Err(unsupported("no input"));
@@ -132,7 +137,7 @@ pub fn plan(inputs: &[Input]) -> Result<Plan, Failure> {
             })
             .sum::<u64>();
     Ok(Plan {
-        files,
+        paths,
         init,
         pieces,
         total_bytes,
@@ -178,6 +183,9 @@ fn choose(
         }
         if !info.relocatable {
             return Err(unsupported("a fragment with an absolute data offset"));
+        }
+        if info.tfdt_at.is_none() {
+            return Err(unsupported("a fragment without a decode time (tfdt)"));
         }
         if pieces.is_empty() && !info.sync {
             return Err(unsupported("the clip would not start on a keyframe"));
@@ -229,6 +237,10 @@ fn trim(
     let mdat = mp4::header(mdat).ok_or_else(|| unsupported("unreadable mdat header"))?;
     let trimmed = mp4::trim_moof(moof, init, mdat.header_len, keep_ticks)
         .ok_or_else(|| unsupported("the last fragment cannot be cut"))?;
+    let payload = fragment.len - fragment.moof_len - mdat.header_len;
+    if trimmed.data_len > payload {
+        return Err(unsupported("the last fragment's samples overrun its mdat"));
+    }
     // The rewritten moof expects its data right after an mdat header as long as the original.
     if mdat_header_len(trimmed.data_len) != mdat.header_len {
         return Err(unsupported(
@@ -240,6 +252,9 @@ fn trim(
 
 /// Bytes copied per read.
 const CHUNK: usize = 1 << 20;
+
+/// The largest init segment (everything before the first `moof`) read into memory.
+const MAX_INIT: u64 = 4 << 20;
 
 /// Writes the clip to `out` (created or truncated), hashing every byte as it is written.
 /// `written` counts bytes as they go (for progress); `cancel` stops it between chunks.
@@ -265,8 +280,14 @@ pub fn write(
     emit(&plan.init)?;
     let mut buf = vec![0u8; CHUNK];
     let mut decode_time = 0u64;
+    let mut open: Option<(usize, std::fs::File)> = None;
     for (sequence, piece) in (1u32..).zip(&plan.pieces) {
-        let source = &plan.files[piece.input];
+        if open.as_ref().is_none_or(|(n, _)| *n != piece.input) {
+            open = Some((piece.input, std::fs::File::open(&plan.paths[piece.input])?));
+        }
+        let Some((_, source)) = &open else {
+            continue;
+        };
         let fragment = &piece.fragment;
         // The moof (rewritten when cut short) and where the media to copy after it lies: the
         // original mdat with its header, or a new header and the kept samples' bytes.
@@ -304,7 +325,8 @@ pub fn write(
         }
         decode_time += duration;
     }
-    file.flush()?;
+    // Evidence: on disk before it is published as READY.
+    file.sync_all()?;
     Ok(Written {
         size,
         sha256: hex::encode(hasher.finalize()),

@@ -35,6 +35,9 @@ pub trait DetectionConsumer: Send + Sync + std::fmt::Debug {
         txn: &DatabaseTransaction,
         batch: &Batch,
     ) -> Result<Box<dyn Outcome + 'a>, AppError>;
+    /// A COMMIT failed, so it may or may not have happened: reload whatever the consumer keeps
+    /// in memory from what the database holds. Nothing by default.
+    async fn resync(&self, _state: &AppState) {}
 }
 
 /// What a consumer did with a batch, held until the batch's transaction ends (a consumer may
@@ -67,11 +70,22 @@ impl HandOff<'_> {
         }
     }
 
-    /// After a rollback or a failed commit.
+    /// After a rollback.
     pub async fn abandoned(self, state: &AppState) {
         for outcome in self.outcomes.into_iter().rev() {
             outcome.abandoned(state).await;
         }
+    }
+}
+
+/// After a COMMIT that failed (it may have happened all the same): what the consumers did is
+/// undone in memory (`handoffs` newest last), then each reloads its state from the database.
+pub async fn commit_failed(state: &AppState, handoffs: Vec<HandOff<'_>>) {
+    for handoff in handoffs.into_iter().rev() {
+        handoff.abandoned(state).await;
+    }
+    for consumer in &state.perception.consumers {
+        consumer.resync(state).await;
     }
 }
 
@@ -163,7 +177,7 @@ pub async fn hand_off_committed(state: &AppState, batch: &Batch) -> Result<usize
             Ok(produced)
         }
         Err(err) => {
-            handoff.abandoned(state).await;
+            commit_failed(state, vec![handoff]).await;
             Err(err)
         }
     }

@@ -202,18 +202,20 @@ async fn write_group(state: &AppState, jobs: Vec<Job>) {
             }
         }
     }
-    let committed = if failed {
+    if failed {
         let _ = txn.rollback().await;
-        false
-    } else {
-        txn.commit().await.is_ok()
-    };
-    if !committed {
         // Undo what the consumers did in memory, newest first, then write the batches one by
         // one: each gets its own outcome.
         for (_, handoff) in written.into_iter().flatten().rev() {
             handoff.abandoned(state).await;
         }
+        return write_each(state, jobs).await;
+    }
+    if txn.commit().await.is_err() {
+        // Maybe committed after all: the consumers reload from the database, and writing the
+        // batches again finds those that were stored (duplicates) or stores them.
+        let handoffs = written.into_iter().flatten().map(|(_, h)| h).collect();
+        crate::perception::consumers::commit_failed(state, handoffs).await;
         return write_each(state, jobs).await;
     }
     for (job, step) in jobs.into_iter().zip(written) {
@@ -281,9 +283,7 @@ async fn store_and_hand_off(
             None
         };
         if let Err(err) = txn.commit().await {
-            if let Some(handoff) = handoff {
-                handoff.abandoned(state).await;
-            }
+            crate::perception::consumers::commit_failed(state, handoff.into_iter().collect()).await;
             return Err(err.into());
         }
         let events = published(state, &stored, handoff).await;

@@ -339,6 +339,14 @@ pub fn trim_moof(
         .filter(|f| flags & **f != 0)
         .count()
         * 4;
+    // The entries the count claims must all be there.
+    if count
+        .checked_mul(per_sample)
+        .and_then(|n| n.checked_add(entries_at))
+        .is_none_or(|end| end > trun.len())
+    {
+        return None;
+    }
     let size_skip = if flags & 0x100 != 0 { 4 } else { 0 };
     let (mut kept, mut duration, mut data_len) = (0usize, 0u64, 0u64);
     for i in 0..count {
@@ -384,9 +392,9 @@ fn drop_entries(
     dropped: usize,
     kept: u32,
 ) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(moof.len() - dropped);
+    let mut out = Vec::with_capacity(moof.len().checked_sub(dropped)?);
     out.extend_from_slice(moof.get(..cut_from)?);
-    out.extend_from_slice(moof.get(cut_from + dropped..)?);
+    out.extend_from_slice(moof.get(cut_from.checked_add(dropped)?..)?);
     // Each enclosing box has a plain 32-bit size (checked by its type right after it).
     let shrink = |buf: &mut Vec<u8>, box_at: usize, kind: &[u8; 4]| -> Option<()> {
         if buf.get(box_at + 4..box_at + 8)? != kind {
@@ -685,6 +693,11 @@ mod tests {
         assert_eq!(trim_moof(&absolute, &init(), 8, 150), None);
         // A data offset that does not point at the mdat payload.
         assert_eq!(trim_moof(&moof(0x02_0000), &init(), 16, 150), None);
+        // A sample count the trun does not hold entries for.
+        let mut lying = moof(0x02_0000);
+        let at = lying.windows(4).position(|w| w == b"trun").unwrap() + 8;
+        lying[at..at + 4].copy_from_slice(&1_000_000u32.to_be_bytes());
+        assert_eq!(trim_moof(&lying, &init(), 8, 150), None);
     }
 
     #[test]

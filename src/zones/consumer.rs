@@ -1,6 +1,7 @@
 //! The zone engine as an ingest consumer: each batch's detections become zone events in the
 //! log; occupancy is counted after each commit; a batch whose transaction fails is taken back
-//! out of the engine; at start-up the engine is rebuilt from the log.
+//! out of the engine; at start-up, and after a COMMIT that failed (it may have happened), the
+//! engine is rebuilt from the log.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -46,6 +47,14 @@ pub struct ZoneConsumer;
 impl DetectionConsumer for ZoneConsumer {
     fn name(&self) -> &'static str {
         "zones"
+    }
+
+    /// The engine is rebuilt from the log, as at start-up (a commit that failed may have
+    /// recorded the batch's events).
+    async fn resync(&self, state: &AppState) {
+        if let Err(err) = restore_engine(state).await {
+            tracing::error!(error = %err, "could not rebuild the zone engine after a failed commit");
+        }
     }
 
     async fn handle<'a>(
