@@ -563,6 +563,10 @@ async fn export(
                 None => {
                     let (size, sha256) =
                         run_concat(state, job, &plan, &list, &part, cancel).await?;
+                    // On disk before it is published as READY (the splice syncs its own).
+                    sync_file(&part)
+                        .await
+                        .map_err(|e| internal(&job.id, "could not sync the clip", &e))?;
                     (size, sha256, None, CONCATENATED)
                 }
             };
@@ -786,6 +790,11 @@ async fn run_splice(
     stop.store(true, Ordering::Relaxed);
     let _ = task.await;
     Err(stopped)
+}
+
+/// Flushes a finished file to disk.
+async fn sync_file(path: &Path) -> std::io::Result<()> {
+    tokio::fs::File::open(path).await?.sync_all().await
 }
 
 /// The file on disk is exactly what was hashed.
