@@ -180,25 +180,10 @@ pub fn parse_moof(moof: &[u8], init: &Init) -> Option<MoofInfo> {
     for (kind, payload, at) in children(traf, traf_at) {
         match &kind {
             b"tfhd" => {
-                let flags = u32_at(payload, 0)? & 0xff_ffff;
-                let mut p = 8;
-                if flags & 0x01 != 0 {
-                    info.relocatable = false;
-                    p += 8;
-                }
-                if flags & 0x02 != 0 {
-                    p += 4;
-                }
-                if flags & 0x08 != 0 {
-                    default_duration = u32_at(payload, p)?;
-                    p += 4;
-                }
-                if flags & 0x10 != 0 {
-                    p += 4;
-                }
-                if flags & 0x20 != 0 {
-                    default_flags = u32_at(payload, p)?;
-                }
+                let tfhd = TfhdDefaults::read(payload, init)?;
+                info.relocatable = !tfhd.absolute;
+                default_duration = tfhd.duration;
+                default_flags = tfhd.flags;
             }
             b"tfdt" => {
                 let long = payload.first() == Some(&1);
@@ -323,7 +308,9 @@ pub fn trim_moof(
     if !tfdt_before {
         return None;
     }
-    let (default_duration, default_size) = relative_defaults(tfhd, init)?;
+    // An absolute base data offset would not survive the move.
+    let defaults = TfhdDefaults::read(tfhd, init).filter(|d| !d.absolute)?;
+    let (default_duration, default_size) = (defaults.duration, defaults.size);
     let flags = u32_at(trun, 0)? & 0xff_ffff;
     let count = u32_at(trun, 4)? as usize;
     if flags & 0x01 == 0 || (flags & 0x200 == 0 && default_size.is_none()) {
@@ -417,28 +404,48 @@ fn drop_entries(
     Some(out)
 }
 
-/// A `tfhd`'s default sample duration (else the `trex` one) and size, for a fragment whose
-/// data offsets are relative to its `moof` (`None` when it has an absolute base offset).
-fn relative_defaults(tfhd: &[u8], init: &Init) -> Option<(u32, Option<u32>)> {
-    let flags = u32_at(tfhd, 0)? & 0xff_ffff;
-    if flags & 0x01 != 0 {
-        return None;
+/// What a `tfhd` says about its fragment's samples, the `trex` defaults filling in.
+struct TfhdDefaults {
+    /// It carries an absolute `base_data_offset` (the fragment cannot move).
+    absolute: bool,
+    /// Default sample duration.
+    duration: u32,
+    /// Default sample size, if it gives one.
+    size: Option<u32>,
+    /// Default sample flags.
+    flags: u32,
+}
+
+impl TfhdDefaults {
+    /// Reads a `tfhd` payload.
+    fn read(tfhd: &[u8], init: &Init) -> Option<TfhdDefaults> {
+        let flags = u32_at(tfhd, 0)? & 0xff_ffff;
+        let mut p = 8;
+        let mut out = TfhdDefaults {
+            absolute: flags & 0x01 != 0,
+            duration: init.default_duration,
+            size: None,
+            flags: init.default_flags,
+        };
+        if out.absolute {
+            p += 8;
+        }
+        if flags & 0x02 != 0 {
+            p += 4;
+        }
+        if flags & 0x08 != 0 {
+            out.duration = u32_at(tfhd, p)?;
+            p += 4;
+        }
+        if flags & 0x10 != 0 {
+            out.size = Some(u32_at(tfhd, p)?);
+            p += 4;
+        }
+        if flags & 0x20 != 0 {
+            out.flags = u32_at(tfhd, p)?;
+        }
+        Some(out)
     }
-    let mut p = 8;
-    if flags & 0x02 != 0 {
-        p += 4;
-    }
-    let mut default_duration = init.default_duration;
-    if flags & 0x08 != 0 {
-        default_duration = u32_at(tfhd, p)?;
-        p += 4;
-    }
-    let default_size = if flags & 0x10 != 0 {
-        Some(u32_at(tfhd, p)?)
-    } else {
-        None
-    };
-    Some((default_duration, default_size))
 }
 
 /// Sets a `moof`'s sequence number (`mfhd`) in place.

@@ -465,14 +465,7 @@ async fn a_clip_of_recordings_with_audio_is_made_by_ffmpeg(backend: Backend) {
     app.camera("mic", "Camera with a microphone").await;
     let dir = app.data_dir.join("recordings").join("mic");
     crate::helpers::media::write_fragmented_run_with_audio(&dir, base, 2, 4);
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let file = std::fs::File::options()
-            .write(true)
-            .open(entry.unwrap().path())
-            .unwrap();
-        file.set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
-            .unwrap();
-    }
+    crate::watch::settle(&dir);
     heldar::footage::indexer::index_once(&app.state)
         .await
         .unwrap();

@@ -30,7 +30,7 @@ pub(crate) async fn footage(app: &TestApp, camera: &str, base: DateTime<Utc>) {
 }
 
 /// Ages the files' modification times so the indexer takes even the newest as closed.
-fn settle(dir: &std::path::Path) {
+pub(crate) fn settle(dir: &std::path::Path) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let file = std::fs::File::options().write(true).open(&path).unwrap();
