@@ -115,7 +115,29 @@ async fn release(db: &DatabaseConnection, instance: &str, ids: Vec<String>) {
     if ids.is_empty() {
         return;
     }
-    let result = async {
+    // PostgreSQL may pick this transaction as a deadlock's victim (retention updates the same
+    // segment rows in another order); it was rolled back, so it is simply run again.
+    for attempt in 1..=3 {
+        match release_once(db, instance, &ids).await {
+            Ok(()) => return,
+            Err(err) if attempt < 3 && err.to_string().contains("deadlock detected") => {
+                tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "could not release read locks; recovery takes them back");
+                return;
+            }
+        }
+    }
+}
+
+/// One attempt at [`release`], in one transaction.
+async fn release_once(
+    db: &DatabaseConnection,
+    instance: &str,
+    ids: &[String],
+) -> Result<(), sea_orm::DbErr> {
+    async {
         let txn = db.begin().await?;
         // Only locks this instance still has on its ledger come off the segments: ones taken
         // back by recovery meanwhile (its lease lapsed) are not subtracted twice.
@@ -124,7 +146,7 @@ async fn release(db: &DatabaseConnection, instance: &str, ids: Vec<String>) {
                 segment_read_lock::Column::Count,
                 Expr::col(segment_read_lock::Column::Count).sub(1),
             )
-            .filter(segment_read_lock::Column::SegmentId.is_in(ids))
+            .filter(segment_read_lock::Column::SegmentId.is_in(ids.to_vec()))
             .filter(segment_read_lock::Column::InstanceId.eq(instance))
             .filter(segment_read_lock::Column::Count.gt(0))
             .exec_with_returning(&txn)
@@ -150,10 +172,7 @@ async fn release(db: &DatabaseConnection, instance: &str, ids: Vec<String>) {
             .await?;
         txn.commit().await
     }
-    .await;
-    if let Err(err) = result {
-        tracing::error!(error = %err, "could not release read locks; recovery takes them back");
-    }
+    .await
 }
 
 /// Takes back the read locks of every instance not in `live`: each one's count comes off its
