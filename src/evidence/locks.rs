@@ -34,17 +34,7 @@ impl ReadLock {
         ids: Vec<String>,
     ) -> Result<ReadLock, AppError> {
         if !ids.is_empty() {
-            let txn = db.begin().await?;
-            segment::Entity::update_many()
-                .col_expr(
-                    segment::Column::ReadLocks,
-                    Expr::col(segment::Column::ReadLocks).add(1),
-                )
-                .filter(segment::Column::Id.is_in(ids.clone()))
-                .exec(&txn)
-                .await?;
-            txn.execute(&count_for_instance(instance, &ids)?).await?;
-            txn.commit().await?;
+            retry_on_deadlock(|| acquire_once(db, instance, &ids)).await?;
         }
         Ok(ReadLock {
             db: db.clone(),
@@ -58,6 +48,89 @@ impl ReadLock {
         let ids = std::mem::take(&mut self.ids);
         release(&self.db, &self.instance, ids).await;
     }
+}
+
+/// One attempt at [`ReadLock::acquire`], in one transaction.
+async fn acquire_once(
+    db: &DatabaseConnection,
+    instance: &str,
+    ids: &[String],
+) -> Result<(), AppError> {
+    let txn = begin_with_rows_locked(db, ids).await?;
+    segment::Entity::update_many()
+        .col_expr(
+            segment::Column::ReadLocks,
+            Expr::col(segment::Column::ReadLocks).add(1),
+        )
+        .filter(segment::Column::Id.is_in(ids.to_vec()))
+        .exec(&txn)
+        .await?;
+    txn.execute(&count_for_instance(instance, ids)?).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Begins a transaction holding the row locks of the segments `ids` ([`lock_segment_rows`]).
+async fn begin_with_rows_locked(
+    db: &DatabaseConnection,
+    ids: &[String],
+) -> Result<sea_orm::DatabaseTransaction, AppError> {
+    let txn = db.begin().await?;
+    lock_segment_rows(&txn, segment::Column::Id.is_in(ids.to_vec())).await?;
+    Ok(txn)
+}
+
+/// Runs `attempt` again (up to three times in all) when PostgreSQL made it a deadlock's
+/// victim: the transaction was rolled back whole, so running it again is safe. Row locks are
+/// taken in id order ([`lock_segment_rows`]) so this should not happen; the retry is the
+/// second line of defence against orders we do not control (foreign-key checks, cascades).
+async fn retry_on_deadlock<F, Fut>(mut attempt: F) -> Result<(), AppError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), AppError>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(err) if tries < 3 && is_deadlock(&err) => {
+                tracing::warn!(error = %err, tries, "segment lock transaction was a deadlock's victim; running it again");
+                tokio::time::sleep(std::time::Duration::from_millis(20 * tries)).await;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_deadlock(err: &AppError) -> bool {
+    // SQLSTATE 40P01; sqlx shows it only in the message.
+    let text = format!("{err:?}");
+    text.contains("deadlock detected") || text.contains("40P01")
+}
+
+/// PostgreSQL: takes the row locks of the segments matching `filter` in id order. Every
+/// transaction that updates several segment rows (read locks taken and released, evidence
+/// flags refreshed) calls this first, so two of them with overlapping sets queue behind each
+/// other instead of each holding a row the other wants (an UPDATE locks rows in scan order,
+/// which changes as rows get new versions). SQLite has one writer at a time.
+pub async fn lock_segment_rows(
+    db: &impl ConnectionTrait,
+    filter: sea_orm::sea_query::SimpleExpr,
+) -> Result<(), AppError> {
+    use sea_orm::{DatabaseBackend, QuerySelect};
+    if db.get_database_backend() != DatabaseBackend::Postgres {
+        return Ok(());
+    }
+    segment::Entity::find()
+        .select_only()
+        .column(segment::Column::Id)
+        .filter(filter)
+        .order_by_asc(segment::Column::Id)
+        .lock_exclusive()
+        .into_tuple::<String>()
+        .all(db)
+        .await?;
+    Ok(())
 }
 
 /// `INSERT INTO segment_read_locks … SELECT` the existing segments of `ids`, adding one to
@@ -115,19 +188,8 @@ async fn release(db: &DatabaseConnection, instance: &str, ids: Vec<String>) {
     if ids.is_empty() {
         return;
     }
-    // PostgreSQL may pick this transaction as a deadlock's victim (retention updates the same
-    // segment rows in another order); it was rolled back, so it is simply run again.
-    for attempt in 1..=3 {
-        match release_once(db, instance, &ids).await {
-            Ok(()) => return,
-            Err(err) if attempt < 3 && err.to_string().contains("deadlock detected") => {
-                tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "could not release read locks; recovery takes them back");
-                return;
-            }
-        }
+    if let Err(err) = retry_on_deadlock(|| release_once(db, instance, &ids)).await {
+        tracing::error!(error = %err, "could not release read locks; recovery takes them back");
     }
 }
 
@@ -136,43 +198,42 @@ async fn release_once(
     db: &DatabaseConnection,
     instance: &str,
     ids: &[String],
-) -> Result<(), sea_orm::DbErr> {
-    async {
-        let txn = db.begin().await?;
-        // Only locks this instance still has on its ledger come off the segments: ones taken
-        // back by recovery meanwhile (its lease lapsed) are not subtracted twice.
-        let held: Vec<String> = segment_read_lock::Entity::update_many()
+) -> Result<(), AppError> {
+    let txn = begin_with_rows_locked(db, ids).await?;
+    // Only locks this instance still has on its ledger come off the segments: ones taken
+    // back by recovery meanwhile (its lease lapsed) are not subtracted twice.
+    let held: Vec<String> = segment_read_lock::Entity::update_many()
+        .col_expr(
+            segment_read_lock::Column::Count,
+            Expr::col(segment_read_lock::Column::Count).sub(1),
+        )
+        .filter(segment_read_lock::Column::SegmentId.is_in(ids.to_vec()))
+        .filter(segment_read_lock::Column::InstanceId.eq(instance))
+        .filter(segment_read_lock::Column::Count.gt(0))
+        .exec_with_returning(&txn)
+        .await?
+        .into_iter()
+        .map(|row| row.segment_id)
+        .collect();
+    if !held.is_empty() {
+        segment::Entity::update_many()
             .col_expr(
-                segment_read_lock::Column::Count,
-                Expr::col(segment_read_lock::Column::Count).sub(1),
+                segment::Column::ReadLocks,
+                Expr::col(segment::Column::ReadLocks).sub(1),
             )
-            .filter(segment_read_lock::Column::SegmentId.is_in(ids.to_vec()))
-            .filter(segment_read_lock::Column::InstanceId.eq(instance))
-            .filter(segment_read_lock::Column::Count.gt(0))
-            .exec_with_returning(&txn)
-            .await?
-            .into_iter()
-            .map(|row| row.segment_id)
-            .collect();
-        if !held.is_empty() {
-            segment::Entity::update_many()
-                .col_expr(
-                    segment::Column::ReadLocks,
-                    Expr::col(segment::Column::ReadLocks).sub(1),
-                )
-                .filter(segment::Column::Id.is_in(held))
-                .filter(segment::Column::ReadLocks.gt(0))
-                .exec(&txn)
-                .await?;
-        }
-        segment_read_lock::Entity::delete_many()
-            .filter(segment_read_lock::Column::InstanceId.eq(instance))
-            .filter(segment_read_lock::Column::Count.lte(0))
+            .filter(segment::Column::Id.is_in(held))
+            .filter(segment::Column::ReadLocks.gt(0))
             .exec(&txn)
             .await?;
-        txn.commit().await
     }
-    .await
+    segment_read_lock::Entity::delete_many()
+        .filter(segment_read_lock::Column::SegmentId.is_in(ids.to_vec()))
+        .filter(segment_read_lock::Column::InstanceId.eq(instance))
+        .filter(segment_read_lock::Column::Count.lte(0))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// Takes back the read locks of every instance not in `live`: each one's count comes off its
@@ -286,6 +347,14 @@ pub async fn refresh_evidence_flags(
     start_ms: i64,
     end_ms: i64,
 ) -> Result<(), AppError> {
+    lock_segment_rows(
+        db,
+        segment::Column::CameraId
+            .eq(camera_id)
+            .and(segment::Column::StartMs.lt(end_ms))
+            .and(segment::Column::EndMs.gt(start_ms)),
+    )
+    .await?;
     let overlapping = || {
         segment::Entity::update_many()
             .filter(segment::Column::CameraId.eq(camera_id))
