@@ -10,7 +10,9 @@
 //! Anything else is left to ffmpeg ([`Failure::Unsupported`]): files that are not fragmented,
 //! more than one track (audio), init segments that differ between files (the camera changed
 //! its stream), fragments with absolute data offsets, or a last fragment laid out in a way
-//! [`mp4::trim_moof`] does not rewrite.
+//! [`mp4::trim_moof`] does not rewrite. A file cut short inside a fragment (the recorder
+//! stopped mid-write) gives that fragment's samples whose bytes are all there: ffmpeg's concat
+//! stops at such a file and leaves every later file out of the clip.
 
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -155,8 +157,15 @@ fn choose(
     n: usize,
     pieces: &mut Vec<Piece>,
 ) -> Result<Option<f64>, Failure> {
-    let fragments = &index.fragments;
-    let Some(origin) = fragments.first().map(|f| f.info.decode_time) else {
+    // A fragment the file ends in before it is whole (the recorder stopped mid-write) gives
+    // the samples it still has: leaving them out would shorten the clip unannounced.
+    let fragments: Vec<(&Fragment, bool)> = index
+        .fragments
+        .iter()
+        .map(|f| (f, true))
+        .chain(index.partial.iter().map(|f| (f, false)))
+        .collect();
+    let Some(origin) = fragments.first().map(|(f, _)| f.info.decode_time) else {
         return Ok(None);
     };
     let timescale = f64::from(index.init.timescale.max(1));
@@ -165,18 +174,19 @@ fn choose(
         Some(at) => {
             let chosen = fragments
                 .iter()
-                .rposition(|f| f.info.sync && f.info.decode_time <= at)
-                .or_else(|| fragments.iter().position(|f| f.info.sync));
+                .rposition(|(f, _)| f.info.sync && f.info.decode_time <= at)
+                .or_else(|| fragments.iter().position(|(f, _)| f.info.sync));
             let Some(chosen) = chosen else {
                 return Ok(None);
             };
-            let lead_in = at.saturating_sub(fragments[chosen].info.decode_time) as f64 / timescale;
+            let lead_in =
+                at.saturating_sub(fragments[chosen].0.info.decode_time) as f64 / timescale;
             (chosen, Some(lead_in))
         }
         None => (0, None),
     };
     let end = input.outpoint.map(ticks);
-    for fragment in &fragments[first..] {
+    for &(fragment, whole) in &fragments[first..] {
         let info = &fragment.info;
         if end.is_some_and(|end| info.decode_time >= end) {
             break;
@@ -190,11 +200,19 @@ fn choose(
         if pieces.is_empty() && !info.sync {
             return Err(unsupported("the clip would not start on a keyframe"));
         }
-        let trimmed = match end {
-            Some(end) if info.decode_time + info.duration > end => {
-                Some(trim(file, fragment, &index.init, end - info.decode_time)?)
+        // Cut at the clip's end, or where the file's bytes end.
+        let cut = end
+            .filter(|end| info.decode_time + info.duration > *end)
+            .map(|end| end - info.decode_time);
+        let trimmed = if cut.is_some() || !whole {
+            match trim(file, fragment, &index.init, cut.unwrap_or(u64::MAX)) {
+                Ok(kept) => Some(kept),
+                // Not even its first sample is there.
+                Err(Failure::Unsupported(_)) if !whole => break,
+                Err(err) => return Err(err),
             }
-            _ => None,
+        } else {
+            None
         };
         pieces.push(Piece {
             input: n,
@@ -235,9 +253,10 @@ fn trim(
     file.read_exact_at(&mut buf[..n], fragment.offset)?;
     let (moof, mdat) = buf[..n].split_at(fragment.moof_len as usize);
     let mdat = mp4::header(mdat).ok_or_else(|| unsupported("unreadable mdat header"))?;
-    let trimmed = mp4::trim_moof(moof, init, mdat.header_len, keep_ticks)
-        .ok_or_else(|| unsupported("the last fragment cannot be cut"))?;
+    // What the file holds of the payload (less than the mdat says if it was cut short).
     let payload = fragment.len - fragment.moof_len - mdat.header_len;
+    let trimmed = mp4::trim_moof(moof, init, mdat.header_len, keep_ticks, payload)
+        .ok_or_else(|| unsupported("the last fragment cannot be cut"))?;
     if trimmed.data_len > payload {
         return Err(unsupported("the last fragment's samples overrun its mdat"));
     }

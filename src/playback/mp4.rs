@@ -276,7 +276,9 @@ pub struct Trimmed {
 }
 
 /// Keeps the samples of a fragment that start before `keep_ticks` (counted from its decode
-/// time; at least the first). Decode order, so what is kept always decodes. `None` when the
+/// time; at least the first) and whose media lies within the first `have_bytes` of the `mdat`
+/// payload (all of them when it is whole; fewer when the file was cut short). Decode order, so
+/// what is kept always decodes. `None` when not even the first sample is there, or the
 /// fragment is not laid out the way this can rewrite: one `traf` holding one `trun` after its
 /// `tfdt`, a data offset pointing at the start of the `mdat` payload (`mdat_header_len` bytes
 /// after the `moof`), and sample sizes given per sample or by `tfhd`.
@@ -285,6 +287,7 @@ pub fn trim_moof(
     init: &Init,
     mdat_header_len: u64,
     keep_ticks: u64,
+    have_bytes: u64,
 ) -> Option<Trimmed> {
     let h = header(moof)?;
     if h.header_len != 8 || h.size != Some(moof.len() as u64) {
@@ -310,10 +313,9 @@ pub fn trim_moof(
     }
     // An absolute base data offset would not survive the move.
     let defaults = TfhdDefaults::read(tfhd, init).filter(|d| !d.absolute)?;
-    let (default_duration, default_size) = (defaults.duration, defaults.size);
     let flags = u32_at(trun, 0)? & 0xff_ffff;
     let count = u32_at(trun, 4)? as usize;
-    if flags & 0x01 == 0 || (flags & 0x200 == 0 && default_size.is_none()) {
+    if flags & 0x01 == 0 || (flags & 0x200 == 0 && defaults.size.is_none()) {
         return None;
     }
     let data_offset = i64::from(i32::from_be_bytes(trun.get(8..12)?.try_into().ok()?));
@@ -334,25 +336,13 @@ pub fn trim_moof(
     {
         return None;
     }
-    let size_skip = if flags & 0x100 != 0 { 4 } else { 0 };
-    let (mut kept, mut duration, mut data_len) = (0usize, 0u64, 0u64);
-    for i in 0..count {
-        if i > 0 && duration >= keep_ticks {
-            break;
-        }
-        let at = entries_at + i * per_sample;
-        duration += u64::from(if flags & 0x100 != 0 {
-            u32_at(trun, at)?
-        } else {
-            default_duration
-        });
-        data_len += u64::from(if flags & 0x200 != 0 {
-            u32_at(trun, at + size_skip)?
-        } else {
-            default_size?
-        });
-        kept = i + 1;
-    }
+    let run = TrunLayout {
+        flags,
+        count,
+        entries_at,
+        per_sample,
+    };
+    let (kept, duration, data_len) = run.keep(trun, &defaults, keep_ticks, have_bytes)?;
     let dropped = (count - kept) * per_sample;
     let out = drop_entries(
         moof,
@@ -367,6 +357,50 @@ pub fn trim_moof(
         duration,
         data_len,
     })
+}
+
+/// Where a `trun`'s sample entries are and what each holds.
+struct TrunLayout {
+    flags: u32,
+    count: usize,
+    entries_at: usize,
+    per_sample: usize,
+}
+
+impl TrunLayout {
+    /// How many samples [`trim_moof`] keeps, their duration and their bytes of media.
+    fn keep(
+        &self,
+        trun: &[u8],
+        defaults: &TfhdDefaults,
+        keep_ticks: u64,
+        have_bytes: u64,
+    ) -> Option<(usize, u64, u64)> {
+        let size_skip = if self.flags & 0x100 != 0 { 4 } else { 0 };
+        let (mut kept, mut duration, mut data_len) = (0usize, 0u64, 0u64);
+        for i in 0..self.count {
+            if i > 0 && duration >= keep_ticks {
+                break;
+            }
+            let at = self.entries_at + i * self.per_sample;
+            let size = u64::from(if self.flags & 0x200 != 0 {
+                u32_at(trun, at + size_skip)?
+            } else {
+                defaults.size?
+            });
+            if data_len + size > have_bytes {
+                break;
+            }
+            duration += u64::from(if self.flags & 0x100 != 0 {
+                u32_at(trun, at)?
+            } else {
+                defaults.duration
+            });
+            data_len += size;
+            kept = i + 1;
+        }
+        (kept > 0).then_some((kept, duration, data_len))
+    }
 }
 
 /// A copy of `moof` without the `dropped` bytes of `trun` entries at `cut_from`: the sizes
@@ -481,6 +515,10 @@ pub struct FileIndex {
     pub init: Init,
     /// Complete fragments in file order (a fragment still being written is left out).
     pub fragments: Vec<Fragment>,
+    /// The fragment the file ends in when that fragment runs past its end (being written, or
+    /// cut short when the recorder stopped) but its `moof` and `mdat` header are whole: `len`
+    /// is the bytes it has. Its first samples may be all there ([`trim_moof`] keeps those).
+    pub partial: Option<Fragment>,
 }
 
 impl FileIndex {
@@ -526,6 +564,7 @@ pub fn index_blocking(path: &Path) -> std::io::Result<FileIndex> {
     let mut init: Option<Init> = None;
     let mut init_len = None;
     let mut fragments = Vec::new();
+    let mut partial = None;
     let mut head = [0u8; 16];
     let mut moof = Vec::new();
     while at + 8 <= size {
@@ -568,6 +607,12 @@ pub fn index_blocking(path: &Path) -> std::io::Result<FileIndex> {
                 };
                 let mdat_size = mh.size.unwrap_or(size - next);
                 if next + mdat_size > size {
+                    partial = Some(Fragment {
+                        offset: at,
+                        moof_len: box_size,
+                        len: size - at,
+                        info,
+                    });
                     break;
                 }
                 fragments.push(Fragment {
@@ -589,6 +634,7 @@ pub fn index_blocking(path: &Path) -> std::io::Result<FileIndex> {
         init_len,
         init,
         fragments,
+        partial,
     })
 }
 
@@ -671,7 +717,7 @@ mod tests {
     #[test]
     fn trimming_keeps_the_samples_that_start_before_the_cut_and_fixes_sizes_and_offsets() {
         let original = moof(0x02_0000);
-        let trimmed = trim_moof(&original, &init(), 8, 150).unwrap();
+        let trimmed = trim_moof(&original, &init(), 8, 150, u64::MAX).unwrap();
         assert_eq!(
             (trimmed.samples, trimmed.duration, trimmed.data_len),
             (2, 200, 30)
@@ -687,9 +733,18 @@ mod tests {
         let offset = i32::from_be_bytes(trimmed.moof[at..at + 4].try_into().unwrap());
         assert_eq!(offset as usize, trimmed.moof.len() + 8);
         // The first sample is always kept; a cut past the end keeps everything.
-        assert_eq!(trim_moof(&original, &init(), 8, 0).unwrap().samples, 1);
-        let whole = trim_moof(&original, &init(), 8, 1000).unwrap();
+        assert_eq!(
+            trim_moof(&original, &init(), 8, 0, u64::MAX)
+                .unwrap()
+                .samples,
+            1
+        );
+        let whole = trim_moof(&original, &init(), 8, 1000, u64::MAX).unwrap();
         assert_eq!((whole.samples, whole.moof), (3, original.clone()));
+        // A file cut short: only the samples whose bytes are all there (10 + 20 of 35).
+        let cut = trim_moof(&original, &init(), 8, 1000, 35).unwrap();
+        assert_eq!((cut.samples, cut.duration, cut.data_len), (2, 200, 30));
+        assert_eq!(trim_moof(&original, &init(), 8, 1000, 5), None);
     }
 
     #[test]
@@ -697,14 +752,17 @@ mod tests {
         // An absolute base data offset: not relocatable, not trimmed.
         let absolute = moof(0x01);
         assert!(!parse_moof(&absolute, &init()).unwrap().relocatable);
-        assert_eq!(trim_moof(&absolute, &init(), 8, 150), None);
+        assert_eq!(trim_moof(&absolute, &init(), 8, 150, u64::MAX), None);
         // A data offset that does not point at the mdat payload.
-        assert_eq!(trim_moof(&moof(0x02_0000), &init(), 16, 150), None);
+        assert_eq!(
+            trim_moof(&moof(0x02_0000), &init(), 16, 150, u64::MAX),
+            None
+        );
         // A sample count the trun does not hold entries for.
         let mut lying = moof(0x02_0000);
         let at = lying.windows(4).position(|w| w == b"trun").unwrap() + 8;
         lying[at..at + 4].copy_from_slice(&1_000_000u32.to_be_bytes());
-        assert_eq!(trim_moof(&lying, &init(), 8, 150), None);
+        assert_eq!(trim_moof(&lying, &init(), 8, 150, u64::MAX), None);
     }
 
     #[test]

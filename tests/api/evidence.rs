@@ -454,6 +454,77 @@ async fn a_clip_of_fragmented_recordings_is_spliced_frame_exact(backend: Backend
 }
 both!(a_clip_of_fragmented_recordings_is_spliced_frame_exact);
 
+/// A recording cut short inside a fragment (the recorder stopped mid-write) still holds samples
+/// of that fragment: the clip keeps every frame whose bytes are all there, and the files after
+/// it (ffmpeg's concat stopped at such a file and left the rest of the clip out).
+async fn a_recording_cut_short_keeps_its_last_frames_in_a_clip(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn(backend).await;
+    let base = crate::watch::base();
+    app.camera("cut", "Camera cut short").await;
+    let dir = app.data_dir.join("recordings").join("cut");
+    // Frames 0..119 over 0-12 s in three files, a fragment (keyframe) a second.
+    crate::helpers::media::write_fragmented_run(&dir, base, 3, 4);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    // The middle file loses the second half of its last fragment's media (frames 70-79).
+    let index = heldar::playback::mp4::index_blocking(&files[1]).unwrap();
+    let last = index.fragments.last().unwrap();
+    let media = last.len - last.moof_len - 8;
+    let cut = last.offset + last.moof_len + 8 + media / 2;
+    std::fs::File::options()
+        .write(true)
+        .open(&files[1])
+        .unwrap()
+        .set_len(cut)
+        .unwrap();
+    let index = heldar::playback::mp4::index_blocking(&files[1]).unwrap();
+    assert_eq!(
+        index.fragments.len(),
+        3,
+        "the cut fragment is not a whole one"
+    );
+    assert!(index.partial.is_some(), "the cut fragment is found");
+    crate::watch::settle(&dir);
+    heldar::footage::indexer::index_once(&app.state)
+        .await
+        .unwrap();
+    let clip = ready_clip(&app, "cut", at(base, 1), at(base, 11)).await;
+    let manifest = manifest_of(&app, &clip).await;
+    assert!(
+        manifest["method"].as_str().unwrap().starts_with("spliced"),
+        "{}",
+        manifest["method"]
+    );
+    let (numbers, complaints) = frame_numbers(&downloaded(&app, &clip).await);
+    assert_eq!(complaints, "", "the clip decodes without a complaint");
+    assert!(
+        numbers.windows(2).all(|w| w[0] < w[1]),
+        "frames in order: {numbers:?}"
+    );
+    let kept: Vec<u32> = numbers
+        .iter()
+        .copied()
+        .filter(|n| (70..80).contains(n))
+        .collect();
+    assert!(
+        kept.first() == Some(&70),
+        "the cut fragment's first frames are in the clip: {numbers:?}"
+    );
+    for n in (10..70).chain(80..110) {
+        assert!(
+            numbers.contains(&n),
+            "frame {n} is in the clip: {numbers:?}"
+        );
+    }
+}
+both!(a_recording_cut_short_keeps_its_last_frames_in_a_clip);
+
 /// Recordings with an audio track are not spliced (only video-only ones are): ffmpeg makes the
 /// clip, with both tracks, and the manifest says so.
 async fn a_clip_of_recordings_with_audio_is_made_by_ffmpeg(backend: Backend) {
