@@ -557,24 +557,27 @@ async fn export(
     let part = exports_dir(state).join(format!("{}.mp4.part", job.id));
     let cleanup = Cleanup(vec![list.clone(), part.clone()]);
     let outcome = async {
-        let (size, sha256, lead_in, method) =
+        let (size, sha256, lead_in, method, wrote) =
             match run_splice(state, job, &plan, &part, cancel.clone()).await? {
-                Some((size, sha256, lead_in)) => (size, sha256, Some(lead_in), SPLICED),
+                Some((size, sha256, lead_in)) => (size, sha256, Some(lead_in), SPLICED, None),
                 None => {
-                    let (size, sha256) =
+                    let (size, sha256, wrote) =
                         run_concat(state, job, &plan, &list, &part, cancel).await?;
                     // On disk before it is published as READY (the splice syncs its own).
                     sync_file(&part)
                         .await
                         .map_err(|e| internal(&job.id, "could not sync the clip", &e))?;
-                    (size, sha256, None, CONCATENATED)
+                    (size, sha256, None, CONCATENATED, wrote)
                 }
             };
         verify_output(&part, size)
             .await
             .map_err(|e| internal(&job.id, "the clip changed after it was hashed", &e))?;
-        let (actual_from_ms, actual_to_ms) =
-            actual_span(state, job, &sources, &plan, lead_in).await;
+        let lead_in = lead_in_seconds(state, &sources, &plan, lead_in).await;
+        if let Some(wrote) = wrote {
+            refuse_short_clip(wrote, plan.covered_seconds, lead_in)?;
+        }
+        let (actual_from_ms, actual_to_ms) = actual_span(job, &sources, lead_in);
         let done = exports_dir(state).join(format!("{}.mp4", job.id));
         tokio::fs::rename(&part, &done)
             .await
@@ -630,8 +633,13 @@ async fn lock_sources(
     Ok((lock, sources))
 }
 
+/// How much shorter than expected an ffmpeg clip may come out (the last frame before the
+/// clip's end, rounding) before it counts as cut short.
+const CONCAT_SHORTFALL_SECS: f64 = 0.5;
+
 /// Writes the concat list and runs ffmpeg into `part`, hashing while it writes and storing
-/// its progress; returns the size and SHA-256 of what it wrote.
+/// its progress; returns the size and SHA-256 of what it wrote, and the seconds of media
+/// ffmpeg reported written.
 async fn run_concat(
     state: &AppState,
     job: &clip_export::Model,
@@ -639,7 +647,7 @@ async fn run_concat(
     list: &Path,
     part: &Path,
     mut cancel: watch::Receiver<bool>,
-) -> Result<(i64, String), String> {
+) -> Result<(i64, String, Option<f64>), String> {
     let fail = |what: &str, err: &dyn std::fmt::Display| internal(&job.id, what, err);
     let text = model::concat_list(&plan.entries).map_err(|e| fail("unsafe source", &e))?;
     tokio::fs::write(list, text)
@@ -653,15 +661,15 @@ async fn run_concat(
     let hashing = tokio::spawn(hash_while_written(part.to_path_buf(), written_rx));
     let timeout = Duration::from_secs(state.config.export_timeout_secs);
     let waited = tokio::select! {
-        (_, status) = async {
+        done = async {
             let done = tokio::join!(progress, running.child.wait());
             let _ = written_tx.send(true);
             done
-        } => Some(status),
+        } => Some(done),
         _ = tokio::time::sleep(timeout) => None,
         _ = cancel.wait_for(|c| *c) => return Err("cancelled".into()),
     };
-    let Some(status) = waited else {
+    let Some((wrote, status)) = waited else {
         return Err(format!(
             "ffmpeg did not finish within {} s (HELDAR_EXPORT_TIMEOUT_SECS)",
             timeout.as_secs()
@@ -678,31 +686,49 @@ async fn run_concat(
             .join(" | ");
         return Err(format!("ffmpeg failed ({status}): {tail}"));
     }
-    hashing
+    let (size, sha256) = hashing
         .await
         .map_err(|e| fail("the hashing task failed", &e))?
-        .map_err(|e| fail("could not read the clip", &e))
+        .map_err(|e| fail("could not read the clip", &e))?;
+    Ok((size, sha256, wrote))
 }
 
-/// Stores ffmpeg's progress (at most every 200 ms) and tells subscribers.
+/// ffmpeg's concat ends a clip, and exits happily, at a source it cannot read to the end (a
+/// file cut short or damaged): a clip that much shorter than its sources' coverage plus its
+/// keyframe lead-in is not published.
+fn refuse_short_clip(wrote: f64, covered: f64, lead_in: f64) -> Result<(), String> {
+    let expected = covered + lead_in;
+    if wrote + CONCAT_SHORTFALL_SECS < expected {
+        return Err(format!(
+            "ffmpeg wrote {wrote:.2} s of the {expected:.2} s the sources hold (a source file is damaged); no clip was published"
+        ));
+    }
+    Ok(())
+}
+
+/// Stores ffmpeg's progress (at most every 200 ms) and tells subscribers; returns the most
+/// media it reported written, in seconds.
 async fn report_progress(
     state: &AppState,
     id: &str,
     stdout: Option<tokio::process::ChildStdout>,
     expected_seconds: f64,
-) {
-    let Some(stdout) = stdout else { return };
+) -> Option<f64> {
+    let stdout = stdout?;
     let expected = expected_seconds.max(0.001);
     let mut lines = BufReader::new(stdout).lines();
     let mut last = Instant::now();
+    let mut wrote: Option<f64> = None;
     while let Ok(Some(line)) = lines.next_line().await {
-        if let Some(done) = model::progress_seconds(&line)
-            && last.elapsed() >= Duration::from_millis(200)
-        {
-            last = Instant::now();
-            store_progress(state, id, done / expected).await;
+        if let Some(done) = model::progress_seconds(&line) {
+            wrote = Some(wrote.map_or(done, |w| w.max(done)));
+            if last.elapsed() >= Duration::from_millis(200) {
+                last = Instant::now();
+                store_progress(state, id, done / expected).await;
+            }
         }
     }
+    wrote
 }
 
 /// Stores a running job's progress (capped below 1 until it is READY) and tells subscribers.
@@ -806,29 +832,30 @@ async fn verify_output(part: &Path, hashed_size: i64) -> Result<(), String> {
     }
 }
 
-/// The span the clip really shows: from the keyframe at or before the first cut (stream copy
-/// cuts land on keyframes) to the last covered instant.
-async fn actual_span(
+/// Seconds from the keyframe the clip starts on to its first cut (stream copy cuts land on
+/// keyframes): `known` when the splice chose it, else probed in the first source.
+async fn lead_in_seconds(
     state: &AppState,
-    job: &clip_export::Model,
     sources: &[Source],
     plan: &model::ClipPlan,
-    lead_in: Option<f64>,
-) -> (i64, i64) {
+    known: Option<f64>,
+) -> f64 {
+    if let Some(known) = known {
+        return known;
+    }
+    let inpoint = plan.entries.first().and_then(|e| e.inpoint).unwrap_or(0.0);
+    let file = recordings_root(state).join(&sources[0].path);
+    match crate::fleet::ffmpeg::keyframes(&state.config.ffprobe, &file, inpoint).await {
+        Some(keys) => model::keyframe_at_or_before(&keys, inpoint)
+            .map(|k| inpoint - k)
+            .unwrap_or(0.0),
+        None => 0.0,
+    }
+}
+
+/// The clip's real span: from `lead_in` seconds before the first covered instant to the last.
+fn actual_span(job: &clip_export::Model, sources: &[Source], lead_in: f64) -> (i64, i64) {
     let first = &sources[0];
-    let lead_in = match lead_in {
-        Some(known) => known,
-        None => {
-            let inpoint = plan.entries.first().and_then(|e| e.inpoint).unwrap_or(0.0);
-            let file = recordings_root(state).join(&first.path);
-            match crate::fleet::ffmpeg::keyframes(&state.config.ffprobe, &file, inpoint).await {
-                Some(keys) => model::keyframe_at_or_before(&keys, inpoint)
-                    .map(|k| inpoint - k)
-                    .unwrap_or(0.0),
-                None => 0.0,
-            }
-        }
-    };
     let first_covered = job.from_ms.max(first.start_ms);
     let last_covered = sources
         .iter()

@@ -66,6 +66,13 @@ async fn read_locks(app: &TestApp) -> i32 {
 
 /// Exports `[from, to)` of `camera` as the admin and waits for the clip to be READY.
 async fn ready_clip(app: &TestApp, camera: &str, from: String, to: String) -> Value {
+    let clip = finished_clip(app, camera, from, to).await;
+    assert_eq!(clip["status"], "READY", "{clip}");
+    clip
+}
+
+/// Exports `[from, to)` of `camera` as the admin and waits for the job to end (READY or FAILED).
+async fn finished_clip(app: &TestApp, camera: &str, from: String, to: String) -> Value {
     let id = app
         .gql(
             "mutation($i: ExportClipInput!) { exportClip(input: $i) { id } }",
@@ -85,7 +92,7 @@ async fn ready_clip(app: &TestApp, camera: &str, from: String, to: String) -> Va
             )
             .await["clipExport"]
             .clone();
-        (clip["status"] == "READY").then_some(clip)
+        (clip["status"] == "READY" || clip["status"] == "FAILED").then_some(clip)
     })
     .await
 }
@@ -454,6 +461,26 @@ async fn a_clip_of_fragmented_recordings_is_spliced_frame_exact(backend: Backend
 }
 both!(a_clip_of_fragmented_recordings_is_spliced_frame_exact);
 
+/// The files of a recordings folder, in name (time) order.
+fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Truncates a file to its first `len` bytes.
+fn cut_short(path: &std::path::Path, len: u64) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+}
+
 /// A recording cut short inside a fragment (the recorder stopped mid-write) still holds samples
 /// of that fragment: the clip keeps every frame whose bytes are all there, and the files after
 /// it (ffmpeg's concat stopped at such a file and left the rest of the clip out).
@@ -467,22 +494,13 @@ async fn a_recording_cut_short_keeps_its_last_frames_in_a_clip(backend: Backend)
     let dir = app.data_dir.join("recordings").join("cut");
     // Frames 0..119 over 0-12 s in three files, a fragment (keyframe) a second.
     crate::helpers::media::write_fragmented_run(&dir, base, 3, 4);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
+    let files = files_in(&dir);
     // The middle file loses the second half of its last fragment's media (frames 70-79).
     let index = heldar::playback::mp4::index_blocking(&files[1]).unwrap();
     let last = index.fragments.last().unwrap();
     let media = last.len - last.moof_len - 8;
     let cut = last.offset + last.moof_len + 8 + media / 2;
-    std::fs::File::options()
-        .write(true)
-        .open(&files[1])
-        .unwrap()
-        .set_len(cut)
-        .unwrap();
+    cut_short(&files[1], cut);
     let index = heldar::playback::mp4::index_blocking(&files[1]).unwrap();
     assert_eq!(
         index.fragments.len(),
@@ -524,6 +542,32 @@ async fn a_recording_cut_short_keeps_its_last_frames_in_a_clip(backend: Backend)
     }
 }
 both!(a_recording_cut_short_keeps_its_last_frames_in_a_clip);
+
+/// ffmpeg (recordings with audio) stops a clip at a source it cannot read to the end and exits
+/// happily: a clip that much shorter than its sources fails with the reason, never READY.
+async fn an_ffmpeg_clip_cut_short_by_a_damaged_source_is_not_published(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn(backend).await;
+    let base = crate::watch::base();
+    app.camera("mic", "Camera with a microphone").await;
+    let dir = app.data_dir.join("recordings").join("mic");
+    crate::helpers::media::write_fragmented_run_with_audio(&dir, base, 3, 4);
+    let files = files_in(&dir);
+    crate::watch::settle(&dir);
+    heldar::footage::indexer::index_once(&app.state)
+        .await
+        .unwrap();
+    // Damaged after it was recorded: the middle file loses the second half of its media.
+    cut_short(&files[1], std::fs::metadata(&files[1]).unwrap().len() / 2);
+    let clip = finished_clip(&app, "mic", at(base, 1), at(base, 11)).await;
+    assert_eq!(clip["status"], "FAILED", "{clip}");
+    let error = clip["error"].as_str().unwrap();
+    assert!(error.contains("a source file is damaged"), "{error}");
+    assert_eq!(read_locks(&app).await, 0, "the sources are unlocked");
+}
+both!(an_ffmpeg_clip_cut_short_by_a_damaged_source_is_not_published);
 
 /// Recordings with an audio track are not spliced (only video-only ones are): ffmpeg makes the
 /// clip, with both tracks, and the manifest says so.
