@@ -766,7 +766,20 @@ async fn run_splice(
             outpoint: e.outpoint,
         })
         .collect();
-    let planned = tokio::task::spawn_blocking(move || splice::plan(&inputs)).await;
+    // The export's time limit covers reading the sources' layouts too (a stalled disk).
+    let deadline = tokio::time::sleep(Duration::from_secs(state.config.export_timeout_secs));
+    tokio::pin!(deadline);
+    let timed_out = || {
+        format!(
+            "the clip was not written within {} s (HELDAR_EXPORT_TIMEOUT_SECS)",
+            state.config.export_timeout_secs
+        )
+    };
+    let planned = tokio::select! {
+        planned = tokio::task::spawn_blocking(move || splice::plan(&inputs)) => planned,
+        _ = &mut deadline => return Err(timed_out()),
+        _ = cancel.wait_for(|c| *c) => return Err("cancelled".into()),
+    };
     let spliced = match planned {
         Ok(Ok(spliced)) => spliced,
         Ok(Err(why)) => {
@@ -785,8 +798,6 @@ async fn run_splice(
     let (count, halt, out) = (written.clone(), stop.clone(), part.to_path_buf());
     let mut task =
         tokio::task::spawn_blocking(move || splice::write(&spliced, &out, &count, &halt));
-    let deadline = tokio::time::sleep(Duration::from_secs(state.config.export_timeout_secs));
-    tokio::pin!(deadline);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -805,10 +816,7 @@ async fn run_splice(
                 store_progress(state, &job.id, done / total).await;
             }
             _ = async { cancel.wait_for(|c| *c).await.map(|_| ()) } => break "cancelled".to_owned(),
-            _ = &mut deadline => break format!(
-                "the clip was not written within {} s (HELDAR_EXPORT_TIMEOUT_SECS)",
-                state.config.export_timeout_secs
-            ),
+            _ = &mut deadline => break timed_out(),
         }
     };
     // The writer stops at its next chunk; wait for it so the partial file is not in use when
