@@ -501,6 +501,13 @@ impl CamerasMutation {
         // same moment is never deleted, whichever commits first.
         let txn = state.db.begin().await?;
         crate::evidence::locks::lock_camera_holds(&txn, &current.id).await?;
+        // The cascade deletes the camera's segments: their rows first, in the order read locks
+        // take them, so an export starting now waits instead of deadlocking with it.
+        crate::evidence::locks::lock_segment_rows(
+            &txn,
+            entity::segment::Column::CameraId.eq(current.id.clone()),
+        )
+        .await?;
         let deleted = camera::Entity::delete_many()
             .filter(camera::Column::Id.eq(current.id.clone()))
             .filter(

@@ -633,9 +633,10 @@ async fn lock_sources(
     Ok((lock, sources))
 }
 
-/// How much shorter than expected an ffmpeg clip may come out (the last frame before the
-/// clip's end, rounding) before it counts as cut short.
-const CONCAT_SHORTFALL_SECS: f64 = 0.5;
+/// How much shorter than expected an ffmpeg clip may come out before it counts as cut short:
+/// ffmpeg reports the last frame's start, not its end, which is a whole second at 1 fps, and
+/// rounding adds a little per file.
+const CONCAT_SHORTFALL_SECS: f64 = 1.5;
 
 /// Writes the concat list and runs ffmpeg into `part`, hashing while it writes and storing
 /// its progress; returns the size and SHA-256 of what it wrote, and the seconds of media

@@ -84,10 +84,10 @@ async fn begin_with_rows_locked(
 /// victim: the transaction was rolled back whole, so running it again is safe. Row locks are
 /// taken in id order ([`lock_segment_rows`]) so this should not happen; the retry is the
 /// second line of defence against orders we do not control (foreign-key checks, cascades).
-async fn retry_on_deadlock<F, Fut>(mut attempt: F) -> Result<(), AppError>
+pub(crate) async fn retry_on_deadlock<T, F, Fut>(mut attempt: F) -> Result<T, AppError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), AppError>>,
+    Fut: std::future::Future<Output = Result<T, AppError>>,
 {
     let mut tries = 1;
     loop {
@@ -254,6 +254,8 @@ pub async fn recover_read_locks(
         // The ledger row is deleted first and only what that delete removed is subtracted, so
         // two instances recovering the same dead one (or its late release) never subtract twice.
         let txn = db.begin().await?;
+        // The segment's row before its ledger row, as a release takes them.
+        lock_segment_rows(&txn, segment::Column::Id.eq(row.segment_id.clone())).await?;
         let removed: i32 = segment_read_lock::Entity::delete_many()
             .filter(segment_read_lock::Column::SegmentId.eq(row.segment_id.clone()))
             .filter(segment_read_lock::Column::InstanceId.eq(row.instance_id.clone()))

@@ -119,7 +119,11 @@ pub fn plan(inputs: &[Input]) -> Result<Plan, Failure> {
         }
         let first_of_clip = pieces.is_empty();
         let chosen = choose(input, &index, &file, paths.len(), &mut pieces)?;
-        if first_of_clip && let Some(lead_in) = chosen {
+        // The lead-in of the input the clip really starts with (one may add no piece).
+        if first_of_clip
+            && !pieces.is_empty()
+            && let Some(lead_in) = chosen
+        {
             lead_in_seconds = lead_in;
         }
         paths.push(input.path.clone());

@@ -126,10 +126,25 @@ pub async fn release_hold(
             at.to_rfc3339()
         )));
     }
-    let mut row = hold.into_active_model();
-    row.released_at = Set(Some(state.clock.now()));
-    row.released_by_name = Set(Some(by.to_owned()));
-    let hold = row.update(&state.db).await?;
-    refresh_evidence_flags(&state.db, &hold.camera_id, hold.start_ms, hold.end_ms).await?;
-    Ok(hold)
+    let released_at = state.clock.now();
+    // The release and the flags it changes commit together (a release whose flags were not
+    // refreshed would keep its footage out of retention's reach for good); retried when
+    // PostgreSQL makes it a deadlock's victim, which rolled all of it back.
+    crate::evidence::locks::retry_on_deadlock(|| async {
+        let txn = state.db.begin().await?;
+        let mut row = hold.clone().into_active_model();
+        row.released_at = Set(Some(released_at));
+        row.released_by_name = Set(Some(by.to_owned()));
+        let released = row.update(&txn).await?;
+        refresh_evidence_flags(
+            &txn,
+            &released.camera_id,
+            released.start_ms,
+            released.end_ms,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(released)
+    })
+    .await
 }

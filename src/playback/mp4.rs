@@ -572,7 +572,8 @@ pub fn index_blocking(path: &Path) -> std::io::Result<FileIndex> {
         read_at(at, &mut head[..n])?;
         let Some(h) = header(&head[..n]) else { break };
         let box_size = h.size.unwrap_or(size - at);
-        if at + box_size > size {
+        // (A corrupt size near u64::MAX must not wrap round.)
+        if at.checked_add(box_size).is_none_or(|end| end > size) {
             break; // still being written
         }
         match &h.kind {
@@ -606,7 +607,7 @@ pub fn index_blocking(path: &Path) -> std::io::Result<FileIndex> {
                     return Err(invalid("a moof without its mdat"));
                 };
                 let mdat_size = mh.size.unwrap_or(size - next);
-                if next + mdat_size > size {
+                if next.checked_add(mdat_size).is_none_or(|end| end > size) {
                     partial = Some(Fragment {
                         offset: at,
                         moof_len: box_size,

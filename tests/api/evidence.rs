@@ -495,12 +495,18 @@ async fn a_recording_cut_short_keeps_its_last_frames_in_a_clip(backend: Backend)
     // Frames 0..119 over 0-12 s in three files, a fragment (keyframe) a second.
     crate::helpers::media::write_fragmented_run(&dir, base, 3, 4);
     let files = files_in(&dir);
-    // The middle file loses the second half of its last fragment's media (frames 70-79).
+    // The middle file is cut 10 bytes into its last fragment's second frame: frame 70 is
+    // whole, 71-79 are gone.
     let index = heldar::playback::mp4::index_blocking(&files[1]).unwrap();
     let last = index.fragments.last().unwrap();
-    let media = last.len - last.moof_len - 8;
-    let cut = last.offset + last.moof_len + 8 + media / 2;
-    cut_short(&files[1], cut);
+    let bytes = std::fs::read(&files[1]).unwrap();
+    let moof = &bytes[last.offset as usize..(last.offset + last.moof_len) as usize];
+    let first = heldar::playback::mp4::trim_moof(moof, &index.init, 8, 1, u64::MAX).unwrap();
+    assert_eq!(first.samples, 1);
+    cut_short(
+        &files[1],
+        last.offset + last.moof_len + 8 + first.data_len + 10,
+    );
     let index = heldar::playback::mp4::index_blocking(&files[1]).unwrap();
     assert_eq!(
         index.fragments.len(),
@@ -530,9 +536,10 @@ async fn a_recording_cut_short_keeps_its_last_frames_in_a_clip(backend: Backend)
         .copied()
         .filter(|n| (70..80).contains(n))
         .collect();
-    assert!(
-        kept.first() == Some(&70),
-        "the cut fragment's first frames are in the clip: {numbers:?}"
+    assert_eq!(
+        kept,
+        [70],
+        "the cut fragment's whole frame is in the clip: {numbers:?}"
     );
     for n in (10..70).chain(80..110) {
         assert!(
@@ -559,12 +566,16 @@ async fn an_ffmpeg_clip_cut_short_by_a_damaged_source_is_not_published(backend: 
     heldar::footage::indexer::index_once(&app.state)
         .await
         .unwrap();
-    // Damaged after it was recorded: the middle file loses the second half of its media.
-    cut_short(&files[1], std::fs::metadata(&files[1]).unwrap().len() / 2);
+    // Damaged after it was recorded: the middle file loses three quarters of its media.
+    cut_short(&files[1], std::fs::metadata(&files[1]).unwrap().len() / 4);
     let clip = finished_clip(&app, "mic", at(base, 1), at(base, 11)).await;
     assert_eq!(clip["status"], "FAILED", "{clip}");
+    // (An ffmpeg that exits non-zero on the damaged file fails the job the same way.)
     let error = clip["error"].as_str().unwrap();
-    assert!(error.contains("a source file is damaged"), "{error}");
+    assert!(
+        error.contains("a source file is damaged") || error.contains("ffmpeg failed"),
+        "{error}"
+    );
     assert_eq!(read_locks(&app).await, 0, "the sources are unlocked");
 }
 both!(an_ffmpeg_clip_cut_short_by_a_damaged_source_is_not_published);
