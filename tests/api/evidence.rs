@@ -471,6 +471,23 @@ fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     files
 }
 
+/// Camera `mic` with `files` recordings of 4 s each (video and audio) from `base`, indexed;
+/// returns them in time order.
+async fn recorded_with_audio(
+    app: &TestApp,
+    base: DateTime<Utc>,
+    files: u32,
+) -> Vec<std::path::PathBuf> {
+    app.camera("mic", "Camera with a microphone").await;
+    let dir = app.data_dir.join("recordings").join("mic");
+    crate::helpers::media::write_fragmented_run_with_audio(&dir, base, files, 4);
+    crate::watch::settle(&dir);
+    heldar::footage::indexer::index_once(&app.state)
+        .await
+        .unwrap();
+    files_in(&dir)
+}
+
 /// Truncates a file to its first `len` bytes.
 fn cut_short(path: &std::path::Path, len: u64) {
     std::fs::File::options()
@@ -558,14 +575,7 @@ async fn an_ffmpeg_clip_cut_short_by_a_damaged_source_is_not_published(backend: 
     }
     let app = TestApp::spawn(backend).await;
     let base = crate::watch::base();
-    app.camera("mic", "Camera with a microphone").await;
-    let dir = app.data_dir.join("recordings").join("mic");
-    crate::helpers::media::write_fragmented_run_with_audio(&dir, base, 3, 4);
-    let files = files_in(&dir);
-    crate::watch::settle(&dir);
-    heldar::footage::indexer::index_once(&app.state)
-        .await
-        .unwrap();
+    let files = recorded_with_audio(&app, base, 3).await;
     // Damaged after it was recorded: the middle file loses three quarters of its media.
     cut_short(&files[1], std::fs::metadata(&files[1]).unwrap().len() / 4);
     let clip = finished_clip(&app, "mic", at(base, 1), at(base, 11)).await;
@@ -588,13 +598,7 @@ async fn a_clip_of_recordings_with_audio_is_made_by_ffmpeg(backend: Backend) {
     }
     let app = TestApp::spawn(backend).await;
     let base = crate::watch::base();
-    app.camera("mic", "Camera with a microphone").await;
-    let dir = app.data_dir.join("recordings").join("mic");
-    crate::helpers::media::write_fragmented_run_with_audio(&dir, base, 2, 4);
-    crate::watch::settle(&dir);
-    heldar::footage::indexer::index_once(&app.state)
-        .await
-        .unwrap();
+    recorded_with_audio(&app, base, 2).await;
     let clip = ready_clip(&app, "mic", at(base, 1), at(base, 7)).await;
     let manifest = manifest_of(&app, &clip).await;
     assert!(
