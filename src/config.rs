@@ -588,7 +588,8 @@ pub struct Config {
     )]
     pub log: String,
 
-    /// Serve `POST /bench/echo`, a plain axum JSON route the benchmark compares GraphQL against.
+    /// Serve `POST /bench/echo` and `POST /bench/graphql-floor`, the plain axum JSON route and the
+    /// bare async-graphql route the benchmark compares this server's GraphQL against.
     #[arg(long, env = "HELDAR_BENCH_ROUTES", default_value_t = false, action = clap::ArgAction::Set, global = true, hide = true)]
     pub bench_routes: bool,
 }

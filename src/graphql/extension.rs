@@ -1,7 +1,7 @@
 //! What every operation passes before it runs, as one async-graphql extension (each extension
 //! costs a boxed future per hook per request, and per field for `resolve`): parse and
-//! validation errors get their `extensions.code`, introspection is refused when off, and the
-//! rate limit takes its tokens.
+//! validation errors get their `extensions.code`, introspection is refused when off, a
+//! document that validated before skips validating again, and the rate limit takes its tokens.
 
 use std::sync::Arc;
 
@@ -81,6 +81,11 @@ impl Extension for Admission {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
+        let memo = ctx.data_opt::<crate::graphql::documents::ValidationMemo>();
+        if let Some(result) = memo.and_then(|memo| memo.recall()) {
+            rate_limit(ctx, result.complexity)?;
+            return Ok(result);
+        }
         let result = next.run(ctx).await.map_err(|mut errors| {
             // Errors that already carry a code keep it.
             for err in errors.iter_mut().filter(|e| {
@@ -97,6 +102,9 @@ impl Extension for Admission {
             }
             errors
         })?;
+        if let Some(memo) = memo {
+            memo.remember(result);
+        }
         rate_limit(ctx, result.complexity)?;
         Ok(result)
     }

@@ -15,6 +15,7 @@ use axum::{Extension, Router};
 use http_body_util::{BodyExt, Limited};
 
 use crate::error::{REQUEST_ID, codes, ensure_codes};
+use crate::graphql::documents::ValidationMemo;
 use crate::graphql::persisted::Refusal;
 use crate::graphql::shape::{RootShape, introspection_only};
 use crate::graphql::ws::{self, Protocol, WsSettings};
@@ -239,15 +240,18 @@ pub(crate) struct Prepared {
     pub(crate) root: RootShape,
     /// It asks for nothing but introspection.
     pub(crate) introspection: bool,
+    /// Lets validation be skipped when this document passed it before.
+    pub(crate) memo: Option<ValidationMemo>,
 }
 
 pub(crate) fn prepare(state: &HttpState, request: &mut async_graphql::Request) -> Prepared {
     let given = request.operation_name.clone();
-    let Some(doc) = state.documents.prepare(request) else {
+    let Some((doc, memo)) = state.documents.prepare(request) else {
         return Prepared {
             label: "invalid".to_owned(),
             root: RootShape::default(),
             introspection: false,
+            memo: None,
         };
     };
     let name = match &doc.operations {
@@ -261,6 +265,7 @@ pub(crate) fn prepare(state: &HttpState, request: &mut async_graphql::Request) -
         label: state.operation_labels.label(name.as_deref()),
         root: RootShape::of(doc, given.as_deref()),
         introspection: introspection_only(doc, given.as_deref()),
+        memo,
     }
 }
 
@@ -283,7 +288,7 @@ async fn execute(
             responses.push(refused(&refusal));
             continue;
         }
-        let prepared = prepare(&state, &mut request);
+        let mut prepared = prepare(&state, &mut request);
         if let Err(refusal) =
             state
                 .persisted
@@ -306,6 +311,9 @@ async fn execute(
         let mut request = request.data(auth.clone());
         if let Some(address) = address {
             request = request.data(crate::auth::throttle::ClientAddress(address));
+        }
+        if let Some(memo) = prepared.memo.take() {
+            request = request.data(memo);
         }
         let mut response = run_detached(schema, request, request_id.clone()).await;
         state

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::http::respond::{HttpState, json_response};
 use crate::telemetry;
 
-/// The platform routes; `/bench/echo` too when built with the `bench-routes` feature and
+/// The platform routes; `/bench/echo` and `/bench/graphql-floor` too when built with the `bench-routes` feature and
 /// `HELDAR_BENCH_ROUTES` is set.
 pub fn routes(bench_routes: bool) -> Router<HttpState> {
     let router = Router::new()
@@ -19,7 +19,9 @@ pub fn routes(bench_routes: bool) -> Router<HttpState> {
         .route("/metrics", get(metrics));
     #[cfg(feature = "bench-routes")]
     if bench_routes {
-        return router.route("/bench/echo", axum::routing::post(bench_echo));
+        return router
+            .route("/bench/echo", axum::routing::post(bench_echo))
+            .route("/bench/graphql-floor", axum::routing::post(floor::serve));
     }
     let _ = bench_routes;
     router
@@ -77,4 +79,59 @@ async fn bench_echo(
     axum::Json(value): axum::Json<serde_json::Value>,
 ) -> axum::Json<serde_json::Value> {
     axum::Json(json!({ "data": { "echo": value } }))
+}
+
+/// `POST /bench/graphql-floor` (only with `HELDAR_BENCH_ROUTES`): async-graphql by itself, with
+/// none of this server's own work (no token, limits, metrics, extension or spawn) but the
+/// parsed-document cache: a one-field schema answering `{ serverInfo { version } }` through
+/// `Schema::execute`, JSON in and out like `/bench/echo`. What it does per second, against the
+/// echo route, is about the ceiling for any GraphQL route of this server on this library.
+#[cfg(feature = "bench-routes")]
+mod floor {
+    use std::sync::LazyLock;
+
+    use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema, SimpleObject};
+    use axum::body::Bytes;
+    use axum::http::StatusCode;
+    use axum::response::Response;
+
+    use crate::graphql::documents::DocumentCache;
+    use crate::http::respond::json_response;
+
+    /// The benchmark's server facts: only a version.
+    #[derive(SimpleObject)]
+    struct FloorInfo {
+        /// A fixed version string.
+        version: &'static str,
+    }
+
+    /// The benchmark's query root.
+    struct FloorQuery;
+
+    #[Object]
+    impl FloorQuery {
+        /// The fixed facts, resolved without any context lookup.
+        async fn server_info(&self) -> FloorInfo {
+            FloorInfo {
+                version: env!("CARGO_PKG_VERSION"),
+            }
+        }
+    }
+
+    static SCHEMA: LazyLock<Schema<FloorQuery, EmptyMutation, EmptySubscription>> =
+        LazyLock::new(|| Schema::new(FloorQuery, EmptyMutation, EmptySubscription));
+    static DOCUMENTS: LazyLock<DocumentCache> = LazyLock::new(DocumentCache::default);
+
+    pub(super) async fn serve(body: Bytes) -> Response {
+        let mut request: async_graphql::Request = match serde_json::from_slice(&body) {
+            Ok(request) => request,
+            Err(err) => return json_response(StatusCode::BAD_REQUEST, err.to_string()),
+        };
+        DOCUMENTS.prepare(&mut request);
+        let response = SCHEMA.execute(request).await;
+        match serde_json::to_string(&response) {
+            Ok(body) => json_response(StatusCode::OK, body),
+            Err(err) => json_response(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+        }
+    }
 }

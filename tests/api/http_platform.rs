@@ -389,3 +389,39 @@ async fn a_metrics_token_guards_metrics(backend: Backend) {
     assert!(scraped.text().await.unwrap().contains("heldar_cameras"));
 }
 both!(a_metrics_token_guards_metrics);
+
+async fn a_remembered_document_is_still_checked_with_its_variables(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // Sent twice without variables, the document is remembered as valid.
+    let page = "query Page($first: Int) { cameras(first: $first) { totalCount } }";
+    for _ in 0..2 {
+        let data = app.gql(page, json!({}), app.admin()).await;
+        assert_eq!(data["cameras"]["totalCount"], 0);
+    }
+    // With variables it is checked again: a value of the wrong type is refused by name.
+    let (code, message) = app
+        .gql_err(page, json!({"first": "three"}), app.admin())
+        .await;
+    assert_eq!(code, "GRAPHQL_VALIDATION_FAILED", "{message}");
+    assert!(message.contains("first"), "{message}");
+    let data = app.gql(page, json!({"first": 1}), app.admin()).await;
+    assert_eq!(data["cameras"]["totalCount"], 0);
+    // A document that failed is refused every time, never remembered as valid.
+    for _ in 0..2 {
+        let (code, message) = app
+            .gql_err("{ serverInfo { nope } }", json!({}), app.admin())
+            .await;
+        assert_eq!(code, "GRAPHQL_VALIDATION_FAILED", "{message}");
+        assert!(message.contains("nope"), "{message}");
+    }
+    // The same text under another operation name is validated on its own: the name must exist.
+    let (_, body) = app
+        .post_body(
+            json!({"query": page, "operationName": "Other", "variables": {}}),
+            app.admin(),
+        )
+        .await;
+    let (_, message) = first_error(&body);
+    assert!(message.contains("Other"), "{body}");
+}
+both!(a_remembered_document_is_still_checked_with_its_variables);

@@ -19,6 +19,8 @@ pub(crate) struct Run {
     pub(crate) p50_ms: f64,
     pub(crate) p99_ms: f64,
     pub(crate) errors: u64,
+    /// Responses received.
+    pub(crate) requests: u64,
 }
 
 pub(crate) async fn connection_loop(
@@ -110,5 +112,6 @@ pub(crate) async fn load(
         p50_ms: pick(0.5),
         p99_ms: pick(0.99),
         errors,
+        requests: latencies.len() as u64,
     })
 }
