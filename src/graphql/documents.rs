@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
 use async_graphql::{Request, ValidationResult};
 
 /// Most documents remembered; past this the cache starts over (cheap bound, not an LRU).
@@ -17,10 +17,23 @@ const MAX_DOCUMENTS: usize = 512;
 /// Longer documents are not remembered (they are rare and would bloat the cache).
 const MAX_LENGTH: usize = 16 * 1024;
 
+/// Whether `name` picks one operation of `document` (async-graphql refuses the request after
+/// validating it otherwise). Only such names are remembered, so what a document remembers is
+/// bounded by its own text, whatever names clients make up.
+fn selects_one(document: &ExecutableDocument, name: Option<&str>) -> bool {
+    match (&document.operations, name) {
+        (DocumentOperations::Single(_), name) => name.is_none(),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.contains_key(name),
+        (DocumentOperations::Multiple(operations), None) => operations.len() == 1,
+    }
+}
+
 /// Most operation names a document remembers validation outcomes for.
 const MAX_OPERATIONS: usize = 8;
 
-/// Query text → parsed document.
+/// Query text → parsed document. One cache serves one server: the validation outcomes it keeps
+/// hold for the schemas that server runs, where a document always runs on the same schema (the
+/// introspection-only one is chosen by the document alone) with limits fixed at start.
 #[derive(Debug, Default)]
 pub struct DocumentCache {
     documents: Mutex<HashMap<String, Arc<Remembered>>>,
@@ -100,12 +113,68 @@ impl DocumentCache {
                 }
             }
         };
+        let name = request.operation_name.as_deref();
         let memo = remembered
-            .filter(|_| request.variables.is_empty())
+            .filter(|remembered| {
+                request.variables.is_empty() && selects_one(&remembered.document, name)
+            })
             .map(|remembered| ValidationMemo {
                 remembered,
                 operation: request.operation_name.clone(),
             });
         Some((request.parsed_query().ok()?, memo))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(query: &str, name: Option<&str>, variables: serde_json::Value) -> Request {
+        let mut request =
+            Request::new(query).variables(async_graphql::Variables::from_json(variables));
+        if let Some(name) = name {
+            request = request.operation_name(name);
+        }
+        request
+    }
+
+    fn memo(cache: &DocumentCache, request: &mut Request) -> Option<ValidationMemo> {
+        cache.prepare(request).and_then(|(_, memo)| memo)
+    }
+
+    #[test]
+    fn only_a_variable_free_request_naming_one_of_its_operations_gets_a_memo() {
+        let cache = DocumentCache::default();
+        let single = "{ serverInfo { version } }";
+        let named = "query A { me { id } } query B($n: Int) { cameras(first: $n) { totalCount } }";
+        let none = serde_json::json!({});
+        assert!(memo(&cache, &mut request(single, None, none.clone())).is_some());
+        assert!(memo(&cache, &mut request(single, Some("A"), none.clone())).is_none());
+        assert!(memo(&cache, &mut request(named, Some("B"), none.clone())).is_some());
+        assert!(memo(&cache, &mut request(named, Some("Made_up"), none.clone())).is_none());
+        assert!(memo(&cache, &mut request(named, None, none.clone())).is_none());
+        let with_n = serde_json::json!({"n": 2});
+        assert!(memo(&cache, &mut request(named, Some("B"), with_n)).is_none());
+    }
+
+    #[test]
+    fn outcomes_are_kept_per_operation_and_bounded() {
+        let cache = DocumentCache::default();
+        let named = "query A { me { id } } query B { me { id } }";
+        let none = serde_json::json!({});
+        let a = memo(&cache, &mut request(named, Some("A"), none.clone())).unwrap();
+        let b = memo(&cache, &mut request(named, Some("B"), none.clone())).unwrap();
+        assert!(a.recall().is_none());
+        a.remember(ValidationResult {
+            cache_control: Default::default(),
+            complexity: 7,
+            depth: 2,
+        });
+        assert_eq!(a.recall().map(|r| r.complexity), Some(7));
+        assert!(b.recall().is_none(), "B has not validated");
+        // The next request for the same text shares what A remembered.
+        let again = memo(&cache, &mut request(named, Some("A"), none)).unwrap();
+        assert_eq!(again.recall().map(|r| r.depth), Some(2));
     }
 }

@@ -414,7 +414,8 @@ async fn a_remembered_document_is_still_checked_with_its_variables(backend: Back
         assert_eq!(code, "GRAPHQL_VALIDATION_FAILED", "{message}");
         assert!(message.contains("nope"), "{message}");
     }
-    // The same text under another operation name is validated on its own: the name must exist.
+    // The same text under a name it does not hold is refused, and the made-up name is not
+    // remembered with it.
     let (_, body) = app
         .post_body(
             json!({"query": page, "operationName": "Other", "variables": {}}),
