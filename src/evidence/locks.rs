@@ -388,3 +388,108 @@ pub async fn active_holds(
         .all(db)
         .await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use sea_orm::{ConnectionTrait, Database, DatabaseConnection, TransactionTrait};
+    use tokio::sync::Barrier;
+
+    use super::retry_on_deadlock;
+
+    async fn lock(db: &impl ConnectionTrait, table: &str, id: i32) -> Result<(), sea_orm::DbErr> {
+        db.execute_unprepared(&format!(
+            "SELECT id FROM {table} WHERE id = {id} FOR UPDATE"
+        ))
+        .await
+        .map(|_| ())
+    }
+
+    /// A real PostgreSQL deadlock: the victim's transaction is run again and commits; nothing
+    /// else is retried. Needs `HELDAR_TEST_DATABASE_URL` (skipped without it, like the
+    /// PostgreSQL half of the integration suite).
+    #[tokio::test]
+    async fn a_deadlock_victim_runs_again_and_commits() {
+        let Ok(url) = std::env::var("HELDAR_TEST_DATABASE_URL") else {
+            return;
+        };
+        let db: DatabaseConnection = Database::connect(&url).await.unwrap();
+        let table = format!("deadlock_probe_{}", uuid::Uuid::new_v4().simple());
+        db.execute_unprepared(&format!(
+            "CREATE TABLE {table} (id INT PRIMARY KEY); INSERT INTO {table} VALUES (1), (2)"
+        ))
+        .await
+        .unwrap();
+        let both_hold = Arc::new(Barrier::new(2));
+        let attempts = Arc::new(AtomicU32::new(0));
+        // B holds row 2 and asks for row 1 once A (holding 1) is seen waiting for 2: A waited
+        // first, so A's deadlock check fires first and A is the victim.
+        let other = {
+            let (db, table, both_hold) = (db.clone(), table.clone(), both_hold.clone());
+            tokio::spawn(async move {
+                let txn = db.begin().await.unwrap();
+                lock(&txn, &table, 2).await.unwrap();
+                both_hold.wait().await;
+                let waiting = format!(
+                    "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                     AND query LIKE '%{table} WHERE id = 2%' AND pid <> pg_backend_pid()"
+                );
+                while db
+                    .query_one_raw(sea_orm::Statement::from_string(
+                        db.get_database_backend(),
+                        waiting.clone(),
+                    ))
+                    .await
+                    .unwrap()
+                    .is_none()
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                lock(&txn, &table, 1).await.unwrap();
+                txn.commit().await.unwrap();
+            })
+        };
+        let result = retry_on_deadlock(|| {
+            let (db, table, both_hold, attempts) = (
+                db.clone(),
+                table.clone(),
+                both_hold.clone(),
+                attempts.clone(),
+            );
+            async move {
+                let first = attempts.fetch_add(1, Ordering::SeqCst) == 0;
+                let txn = db.begin().await?;
+                lock(&txn, &table, 1).await?;
+                if first {
+                    both_hold.wait().await;
+                }
+                lock(&txn, &table, 2).await?;
+                txn.commit().await?;
+                Ok::<_, crate::error::AppError>("committed")
+            }
+        })
+        .await;
+        other.await.unwrap();
+        db.execute_unprepared(&format!("DROP TABLE {table}"))
+            .await
+            .unwrap();
+        assert_eq!(result.unwrap(), "committed");
+        assert_eq!(
+            attempts.load(Ordering::SeqCst),
+            2,
+            "one deadlock, one retry"
+        );
+
+        // Any other error is returned at once.
+        let tries = AtomicU32::new(0);
+        let refused = retry_on_deadlock(|| {
+            tries.fetch_add(1, Ordering::SeqCst);
+            async { Err::<(), _>(crate::error::AppError::Conflict("held".into())) }
+        })
+        .await;
+        assert!(refused.is_err());
+        assert_eq!(tries.load(Ordering::SeqCst), 1);
+    }
+}
