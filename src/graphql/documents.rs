@@ -21,11 +21,10 @@ const MAX_LENGTH: usize = 16 * 1024;
 /// validating it otherwise). Only such names are remembered, so what a document remembers is
 /// bounded by its own text, whatever names clients make up.
 fn selects_one(document: &ExecutableDocument, name: Option<&str>) -> bool {
-    match (&document.operations, name) {
-        (DocumentOperations::Single(_), name) => name.is_none(),
-        (DocumentOperations::Multiple(operations), Some(name)) => operations.contains_key(name),
-        (DocumentOperations::Multiple(operations), None) => operations.len() == 1,
-    }
+    // `selected` lets any name through with a lone anonymous operation; async-graphql does not.
+    let named_anonymous =
+        matches!(document.operations, DocumentOperations::Single(_)) && name.is_some();
+    !named_anonymous && crate::graphql::shape::selected(document, name).is_some()
 }
 
 /// Most operation names a document remembers validation outcomes for.

@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Limited};
 use crate::error::{REQUEST_ID, codes, ensure_codes};
 use crate::graphql::documents::ValidationMemo;
 use crate::graphql::persisted::Refusal;
-use crate::graphql::shape::{RootShape, introspection_only};
+use crate::graphql::shape::{RootShape, introspection_only, selected};
 use crate::graphql::ws::{self, Protocol, WsSettings};
 use crate::http::respond::{HttpState, authenticate, json_response, refusal};
 use crate::telemetry;
@@ -158,7 +158,7 @@ async fn graphql_get(
     }
     let operation_name = request.operation_name.clone();
     let operation_type = match request.parsed_query() {
-        Ok(document) => selected_operation_type(&document.operations, operation_name.as_deref()),
+        Ok(document) => selected(document, operation_name.as_deref()).map(|op| op.ty),
         // Let the executor report the parse error with its code.
         Err(_) => Some(OperationType::Query),
     };
@@ -181,20 +181,6 @@ async fn graphql_get(
         BatchRequest::Single(request),
     )
     .await
-}
-
-pub(crate) fn selected_operation_type(
-    operations: &DocumentOperations,
-    name: Option<&str>,
-) -> Option<OperationType> {
-    match (operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().map(|op| op.node.ty)
-        }
-        _ => None,
-    }
 }
 
 /// A request refused before it ran, as a GraphQL response carrying the refusal's code.

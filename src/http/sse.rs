@@ -28,7 +28,8 @@ use crate::auth::principal::RequestAuth;
 use crate::error::{REQUEST_ID, codes, ensure_codes, request_error};
 use crate::graphql::multiplex::{ResumeAfter, SeqProbe};
 use crate::graphql::paging::{decode_cursor, encode_cursor};
-use crate::http::graphql::{peer_address, prepare, selected_operation_type};
+use crate::graphql::shape::selected;
+use crate::http::graphql::{peer_address, prepare};
 use crate::http::respond::{HttpState, refusal};
 
 /// The SSE routes.
@@ -218,7 +219,7 @@ async fn admit(
         let ty = request
             .parsed_query()
             .ok()
-            .and_then(|d| selected_operation_type(&d.operations, operation_name.as_deref()));
+            .and_then(|d| selected(d, operation_name.as_deref()).map(|op| op.ty));
         if ty == Some(OperationType::Mutation) {
             return Err(refusal(
                 StatusCode::METHOD_NOT_ALLOWED,

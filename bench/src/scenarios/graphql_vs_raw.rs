@@ -36,26 +36,13 @@ pub(crate) async fn graphql_vs_raw(options: &Options) -> Result<String, BenchErr
     let cpu_before = cpu_seconds();
     let wall = Instant::now();
     for round in 1..=options.rounds {
-        let r = measured(
-            &server,
-            load(server.port, "/bench/echo", query, None, options),
-        )
-        .await?;
-        let g = measured(
-            &server,
-            load(server.port, "/graphql", query, token.clone(), options),
-        )
-        .await?;
-        let b = measured(
-            &server,
-            load(server.port, "/graphql", bare_query, None, options),
-        )
-        .await?;
-        let f = measured(
-            &server,
-            load(server.port, "/bench/graphql-floor", query, None, options),
-        )
-        .await?;
+        let run = |path: &'static str, body: &'static str, token: Option<String>| {
+            measured(&server, load(server.port, path, body, token, options))
+        };
+        let r = run("/bench/echo", query, None).await?;
+        let g = run("/graphql", query, token.clone()).await?;
+        let b = run("/graphql", bare_query, None).await?;
+        let f = run("/bench/graphql-floor", query, None).await?;
         println!(
             "round {round}: raw {:>7.0} rps {:>5.1} µs | graphql+auth {:>7.0} rps {:>5.1} µs | bare graphql {:>7.0} rps | async-graphql alone {:>7.0} rps {:>5.1} µs | ratio {:.2}",
             r.0.rps,
