@@ -32,6 +32,9 @@ pub struct Input {
     pub inpoint: Option<f64>,
     /// Where to stop (samples starting before it are kept), if not at the end.
     pub outpoint: Option<f64>,
+    /// Seconds from its start the index says it holds up to, of what the clip takes (the
+    /// out-point, or its indexed duration): a file that holds less now is damaged.
+    pub until: f64,
 }
 
 /// Why no clip was made.
@@ -41,6 +44,16 @@ pub enum Failure {
     Unsupported(String),
     /// Reading a source or writing the clip failed.
     Io(std::io::Error),
+    /// A source holds less than its index says (damaged after it was indexed): the clip would
+    /// come out shorter than its coverage, with every later frame at the wrong time.
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// Seconds of media it spans now.
+        holds: f64,
+        /// Seconds its index says it spans, of what the clip takes.
+        until: f64,
+    },
     /// The caller asked to stop.
     Cancelled,
 }
@@ -169,10 +182,23 @@ fn choose(
         .map(|f| (f, true))
         .chain(index.partial.iter().map(|f| (f, false)))
         .collect();
-    let Some(origin) = fragments.first().map(|(f, _)| f.info.decode_time) else {
-        return Ok(None);
-    };
     let timescale = f64::from(index.init.timescale.max(1));
+    // What the file's fragments span, a partial last one included at its nominal length (the
+    // recorder stopping mid-write loses part of one fragment, which the index saw too).
+    let origin = fragments.first().map_or(0, |(f, _)| f.info.decode_time);
+    let holds = fragments.last().map_or(0.0, |(f, _)| {
+        (f.info.decode_time + f.info.duration).saturating_sub(origin) as f64 / timescale
+    });
+    if holds + DAMAGE_TOLERANCE_SECS < input.until {
+        return Err(Failure::Damaged {
+            path: input.path.clone(),
+            holds,
+            until: input.until,
+        });
+    }
+    if fragments.is_empty() {
+        return Ok(None);
+    }
     let ticks = |seconds: f64| origin + (seconds * timescale).round().max(0.0) as u64;
     let (first, lead_in) = match input.inpoint.map(ticks) {
         Some(at) => {
@@ -270,6 +296,10 @@ fn trim(
     }
     Ok(trimmed)
 }
+
+/// How much less than its index a file may span before it counts as damaged: the index
+/// stores whole milliseconds of ffprobe's duration, which may count a frame more or less.
+const DAMAGE_TOLERANCE_SECS: f64 = 0.5;
 
 /// Bytes copied per read.
 const CHUNK: usize = 1 << 20;

@@ -73,16 +73,7 @@ async fn ready_clip(app: &TestApp, camera: &str, from: String, to: String) -> Va
 
 /// Exports `[from, to)` of `camera` as the admin and waits for the job to end (READY or FAILED).
 async fn finished_clip(app: &TestApp, camera: &str, from: String, to: String) -> Value {
-    let id = app
-        .gql(
-            "mutation($i: ExportClipInput!) { exportClip(input: $i) { id } }",
-            json!({"i": {"cameraId": camera, "from": from, "to": to}}),
-            app.admin(),
-        )
-        .await["exportClip"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = queued_clip(app, camera, from, to).await;
     crate::helpers::eventually(Duration::from_secs(60), "the clip", || async {
         let clip = app
             .gql(
@@ -95,6 +86,19 @@ async fn finished_clip(app: &TestApp, camera: &str, from: String, to: String) ->
         (clip["status"] == "READY" || clip["status"] == "FAILED").then_some(clip)
     })
     .await
+}
+
+/// Queues an export of `[from, to)` of `camera` as the admin; its id.
+async fn queued_clip(app: &TestApp, camera: &str, from: String, to: String) -> String {
+    app.gql(
+        "mutation($i: ExportClipInput!) { exportClip(input: $i) { id } }",
+        json!({"i": {"cameraId": camera, "from": from, "to": to}}),
+        app.admin(),
+    )
+    .await["exportClip"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// A READY clip's bytes through its signed link, checked against its size and digest.
@@ -471,6 +475,24 @@ fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     files
 }
 
+/// Camera `camera` with `files` video-only recordings of 4 s each (a fragment a second) from
+/// `base`, indexed; returns them in time order.
+async fn recorded_video(
+    app: &TestApp,
+    camera: &str,
+    base: DateTime<Utc>,
+    files: u32,
+) -> Vec<std::path::PathBuf> {
+    app.camera(camera, camera).await;
+    let dir = app.data_dir.join("recordings").join(camera);
+    crate::helpers::media::write_fragmented_run(&dir, base, files, 4);
+    crate::watch::settle(&dir);
+    heldar::footage::indexer::index_once(&app.state)
+        .await
+        .unwrap();
+    files_in(&dir)
+}
+
 /// Camera `mic` with `files` recordings of 4 s each (video and audio) from `base`, indexed;
 /// returns them in time order.
 async fn recorded_with_audio(
@@ -566,6 +588,124 @@ async fn a_recording_cut_short_keeps_its_last_frames_in_a_clip(backend: Backend)
     }
 }
 both!(a_recording_cut_short_keeps_its_last_frames_in_a_clip);
+
+/// A recording damaged after it was indexed (it spans less than its row says) would splice into
+/// a clip shorter than its coverage, every later frame at the wrong time: the export fails and
+/// names the file, and no clip is published.
+async fn a_spliced_clip_of_a_source_damaged_after_indexing_is_not_published(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(backend, |c| c.index_interval_ms = 600_000).await;
+    let base = crate::watch::base();
+    let files = recorded_video(&app, "cut", base, 3).await;
+    // The middle file keeps its first fragment (one second of four) and loses the rest.
+    let index = heldar::playback::mp4::index_blocking(&files[1]).unwrap();
+    cut_short(&files[1], index.fragments[1].offset);
+    let clip = finished_clip(&app, "cut", at(base, 1), at(base, 11)).await;
+    assert_eq!(clip["status"], "FAILED", "{clip}");
+    let error = clip["error"].as_str().unwrap();
+    let name = files[1].file_name().unwrap().to_str().unwrap();
+    assert!(
+        error.contains(&format!(
+            "cut/{name} holds 1.00 s of media where its index says 4.00 s"
+        )) && error.contains("a source file is damaged"),
+        "{error}"
+    );
+    assert!(
+        !error.contains(app.data_dir.to_str().unwrap()),
+        "no server path in the error: {error}"
+    );
+    assert_eq!(clip["downloadUrl"], Value::Null);
+    assert_eq!(read_locks(&app).await, 0, "the sources are unlocked");
+}
+both!(a_spliced_clip_of_a_source_damaged_after_indexing_is_not_published);
+
+/// Replaces an indexed recording with a FIFO: opening it blocks until a writer comes, as a read
+/// from a stalled disk or a hung network mount does.
+fn stall(path: &std::path::Path) {
+    std::fs::remove_file(path).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
+/// Lets every reader blocked on a FIFO made by [`stall`] go (they read an empty file).
+fn unstall(path: &std::path::Path) {
+    drop(std::fs::OpenOptions::new().write(true).open(path).unwrap());
+}
+
+/// Waits until export `id` is RUNNING.
+async fn running(app: &TestApp, id: &str) {
+    crate::helpers::eventually(Duration::from_secs(30), "the export running", || async {
+        let clip = app
+            .gql(
+                "query($id: ID!) { clipExport(id: $id) { status } }",
+                json!({"id": id}),
+                app.admin(),
+            )
+            .await;
+        (clip["clipExport"]["status"] == "RUNNING").then_some(())
+    })
+    .await
+}
+
+/// An export whose source never answers (a stalled disk) fails at the export time limit,
+/// reading the sources' layouts included, and unlocks its sources; one cancelled while it
+/// waits ends FAILED "cancelled by" its canceller at once, and cannot be cancelled twice.
+async fn an_export_stalled_on_its_source_times_out_or_is_cancelled(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(backend, |c| {
+        c.index_interval_ms = 600_000;
+        c.export_timeout_secs = 2;
+        c.media_jobs = 2;
+    })
+    .await;
+    let base = crate::watch::base();
+    let files = recorded_video(&app, "hang", base, 2).await;
+    stall(&files[0]);
+
+    let started = std::time::Instant::now();
+    let clip = finished_clip(&app, "hang", at(base, 1), at(base, 7)).await;
+    assert_eq!(clip["status"], "FAILED", "{clip}");
+    assert_eq!(
+        clip["error"],
+        "the clip was not written within 2 s (HELDAR_EXPORT_TIMEOUT_SECS)"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(read_locks(&app).await, 0, "the sources are unlocked");
+
+    let id = queued_clip(&app, "hang", at(base, 1), at(base, 7)).await;
+    running(&app, &id).await;
+    let cancel = "mutation($id: ID!) { cancelClipExport(id: $id) { status error } }";
+    let cancelled =
+        app.gql(cancel, json!({"id": id}), app.admin()).await["cancelClipExport"].clone();
+    assert_eq!(cancelled["status"], "FAILED", "{cancelled}");
+    assert_eq!(cancelled["error"], "cancelled by admin");
+    crate::helpers::eventually(Duration::from_secs(10), "the sources unlocked", || async {
+        (read_locks(&app).await == 0).then_some(())
+    })
+    .await;
+    // The runner has stopped (it unlocks last); its own ending is not stored over the cancel.
+    let clip = app
+        .gql(
+            &format!("query($id: ID!) {{ clipExport(id: $id) {{ {CLIP} }} }}"),
+            json!({"id": id}),
+            app.admin(),
+        )
+        .await["clipExport"]
+        .clone();
+    assert_eq!(clip["error"], "cancelled by admin", "{clip}");
+    let (code, message) = app.gql_err(cancel, json!({"id": id}), app.admin()).await;
+    assert_eq!(code, "CONFLICT", "{message}");
+    assert!(message.contains("has already finished"), "{message}");
+    unstall(&files[0]);
+}
+both!(an_export_stalled_on_its_source_times_out_or_is_cancelled);
 
 /// ffmpeg (recordings with audio) stops a clip at a source it cannot read to the end and exits
 /// happily: a clip that much shorter than its sources fails with the reason, never READY.
