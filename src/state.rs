@@ -85,6 +85,8 @@ pub struct Shared {
     pub review_updates: tokio::sync::broadcast::Sender<entity::review_item::Model>,
     /// Watching footage: playback leases and live relays.
     pub watch: Arc<crate::playback::Watch>,
+    /// The one reader of camera status rows for `cameraStatus` subscribers.
+    pub camera_status: Arc<crate::cameras::status::StatusFeed>,
 }
 
 impl AppState {
@@ -142,6 +144,7 @@ impl AppState {
             )),
             review_updates: tokio::sync::broadcast::channel(buffer.max(16)).0,
             watch: Default::default(),
+            camera_status: Default::default(),
             config: Arc::new(config),
         }))
     }

@@ -54,6 +54,10 @@ fn describe() {
         "Operations refused by the per-credential rate limit"
     );
     metrics::describe_counter!(
+        "heldar_camera_status_reads_total",
+        "Reads of every camera's status row for cameraStatus subscribers (one per interval while any subscribe)"
+    );
+    metrics::describe_counter!(
         "heldar_login_throttled_total",
         "Sign-ins refused before hashing because the client address or username failed too often"
     );
@@ -186,6 +190,12 @@ fn describe_operations() {
 /// An operation was refused by the per-credential rate limit.
 pub fn rate_limited() {
     metrics::counter!("heldar_rate_limited_total").increment(1);
+}
+
+/// The camera status rows were read for `cameraStatus` subscribers (once per interval while
+/// any are subscribed, however many).
+pub fn camera_status_read() {
+    metrics::counter!("heldar_camera_status_reads_total").increment(1);
 }
 
 /// A sign-in was refused by the failed-login throttle.

@@ -560,10 +560,6 @@ pub struct CameraStatusChange {
     pub status: CameraStatus,
 }
 
-/// How often `cameraStatus` reads the status rows. They are written by whichever server of the
-/// fleet records each camera, so reading them (not a local channel) sees every recorder.
-const STATUS_POLL: std::time::Duration = std::time::Duration::from_secs(2);
-
 /// Camera subscriptions.
 #[derive(Default)]
 pub struct CamerasSubscription;
@@ -589,62 +585,38 @@ impl CamerasSubscription {
         if let Some(ids) = camera_ids {
             wanted = CameraScope::Cameras(ids.into_iter().map(|id| id.0).collect());
         }
-        let db = ctx.state()?.db.clone();
-        let interval = tokio::time::interval(STATUS_POLL);
+        let state = ctx.state()?;
+        // One reader serves every subscriber of this server; each picks its cameras out of it
+        // and sends what changed since it last sent.
+        let snapshots = state.camera_status.subscribe(&state.db);
         let shown: HashMap<String, (CameraState, Option<String>)> = HashMap::new();
-        let polls = stream::unfold((shown, interval), move |(mut shown, mut interval)| {
-            let db = db.clone();
+        let changes = stream::unfold((shown, snapshots), move |(mut shown, mut snapshots)| {
             let wanted = wanted.clone();
             async move {
-                interval.tick().await;
-                let changes = match statuses(&db, &wanted).await {
-                    Ok(now) => now
-                        .into_iter()
-                        .filter(|(id, status)| {
+                loop {
+                    let snapshot = snapshots.borrow_and_update().clone();
+                    let changes: Vec<CameraStatusChange> = snapshot
+                        .iter()
+                        .flat_map(|rows| rows.iter())
+                        .filter(|s| wanted.allows(&s.camera_id))
+                        .filter_map(|s| {
+                            let status = CameraStatus::of(s.recording_wanted, s.row.clone());
                             let key = (status.state, status.last_error.clone());
-                            shown.insert(id.clone(), key.clone()) != Some(key)
+                            (shown.insert(s.camera_id.clone(), key.clone()) != Some(key)).then(
+                                || CameraStatusChange {
+                                    camera_id: ID(s.camera_id.clone()),
+                                    status,
+                                },
+                            )
                         })
-                        .map(|(id, status)| CameraStatusChange {
-                            camera_id: ID(id),
-                            status,
-                        })
-                        .collect(),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "cameraStatus could not read the status rows");
-                        Vec::new()
+                        .collect();
+                    if !changes.is_empty() {
+                        return Some((stream::iter(changes), (shown, snapshots)));
                     }
-                };
-                Some((stream::iter(changes), (shown, interval)))
+                    snapshots.changed().await.ok()?;
+                }
             }
         });
-        Ok(polls.flatten())
+        Ok(changes.flatten())
     }
-}
-
-/// The status of every camera in `scope`, by id.
-async fn statuses(
-    db: &sea_orm::DatabaseConnection,
-    scope: &CameraScope,
-) -> Result<Vec<(String, CameraStatus)>, AppError> {
-    let mut cameras = camera::Entity::find();
-    let mut rows = entity::camera_status::Entity::find();
-    if let CameraScope::Cameras(ids) = scope {
-        cameras = cameras.filter(camera::Column::Id.is_in(ids.clone()));
-        rows = rows.filter(entity::camera_status::Column::CameraId.is_in(ids.clone()));
-    }
-    let mut rows: HashMap<String, entity::camera_status::Model> = rows
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|r| (r.camera_id.clone(), r))
-        .collect();
-    Ok(cameras
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|c| {
-            let status = CameraStatus::of(c.enabled && c.record_enabled, rows.remove(&c.id));
-            (c.id, status)
-        })
-        .collect())
 }

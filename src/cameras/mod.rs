@@ -2,4 +2,5 @@
 
 pub mod graphql;
 pub mod model;
+pub mod status;
 pub mod store;

@@ -473,3 +473,73 @@ async fn camera_status_streams_each_state_then_its_changes(backend: Backend) {
     );
 }
 both!(camera_status_streams_each_state_then_its_changes);
+
+/// The value of an unlabelled counter in `/metrics` (0 before it was first counted).
+async fn counter(app: &TestApp, name: &str) -> f64 {
+    let text = app.metrics().await;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Forty `cameraStatus` subscriptions (a wall of consoles) share one read of the status rows
+/// per interval instead of each reading them every two seconds; each still gets every camera
+/// at once and then the change.
+async fn camera_status_subscribers_share_one_reader(backend: Backend) {
+    use crate::helpers::ws::WsClient;
+    use std::time::{Duration, Instant};
+    let app = TestApp::spawn(backend).await;
+    app.camera("gate", "Gate").await;
+    app.camera("yard", "Yard").await;
+    let started = Instant::now();
+    let reads_before = counter(&app, "heldar_camera_status_reads_total").await;
+    let mut ws = WsClient::connect_acked(
+        &app.ws_url(),
+        json!({"authorization": format!("Bearer {}", app.admin().unwrap())}),
+    )
+    .await;
+    const SUBSCRIBERS: usize = 40;
+    for n in 0..SUBSCRIBERS {
+        ws.send(json!({"id": format!("s{n}"), "type": "subscribe", "payload": {"query": "subscription { cameraStatus { cameraId status { state } } }"}})).await;
+    }
+    let mut first: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for _ in 0..SUBSCRIBERS * 2 {
+        let m = ws.next_json().await;
+        let id = m["id"].as_str().unwrap().to_owned();
+        let camera = m["payload"]["data"]["cameraStatus"]["cameraId"]
+            .as_str()
+            .unwrap();
+        first.entry(id).or_default().push(camera.to_owned());
+    }
+    assert_eq!(first.len(), SUBSCRIBERS, "every subscription answered");
+    for cameras in first.values_mut() {
+        cameras.sort();
+        assert_eq!(cameras, &["gate", "yard"]);
+    }
+    app.gql(
+        "mutation($i: UpdateCameraInput!) { updateCamera(input: $i) { id } }",
+        json!({"i": {"id": "gate", "recordEnabled": true}}),
+        app.admin(),
+    )
+    .await;
+    let mut changed = std::collections::HashSet::new();
+    while changed.len() < SUBSCRIBERS {
+        let m = tokio::time::timeout(Duration::from_secs(10), ws.next_json())
+            .await
+            .expect("every subscription gets the change within a poll or two");
+        assert_eq!(
+            m["payload"]["data"]["cameraStatus"]["cameraId"], "gate",
+            "{m}"
+        );
+        changed.insert(m["id"].as_str().unwrap().to_owned());
+    }
+    let reads = counter(&app, "heldar_camera_status_reads_total").await - reads_before;
+    // One read per two-second interval (a few more if another test's subscriber reads beside
+    // this one: the counter is the process's). Reading per subscriber made it forty per interval.
+    let intervals = started.elapsed().as_secs_f64() / 2.0;
+    assert!(
+        reads >= 1.0 && reads <= intervals + 6.0,
+        "{reads} reads in {intervals:.1} intervals for {SUBSCRIBERS} subscribers"
+    );
+}
+both!(camera_status_subscribers_share_one_reader);
