@@ -58,6 +58,9 @@ impl Application {
         crate::evidence::exports::recover(&state)
             .await
             .map_err(|e| StartError::Other(format!("cannot recover media jobs: {e}")))?;
+        crate::webhooks::sealing::seal_stored(&state)
+            .await
+            .map_err(|e| StartError::Other(format!("cannot seal webhook secrets: {e}")))?;
         crate::zones::consumer::restore_engine(&state)
             .await
             .map_err(|e| StartError::Other(format!("cannot restore the zone engine: {e}")))?;

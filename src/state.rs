@@ -141,6 +141,7 @@ impl AppState {
                 &config.webhook_allowed_hosts,
                 Duration::from_secs(config.webhook_timeout_secs),
                 config.webhook_concurrency as usize,
+                secret,
             )),
             review_updates: tokio::sync::broadcast::channel(buffer.max(16)).0,
             watch: Default::default(),

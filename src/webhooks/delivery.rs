@@ -17,6 +17,7 @@ use crate::error::AppError;
 use crate::events::model::{EventKind, NewEvent, Severity};
 use crate::state::AppState;
 use crate::webhooks::model::{self, AllowList};
+use crate::webhooks::sealing::SecretBox;
 use crate::webhooks::store::{self, Progress};
 
 /// Events read per query while catching up.
@@ -43,6 +44,8 @@ pub struct Webhooks {
     pub changed: Notify,
     /// Workers running here, by webhook id.
     workers: tokio::sync::Mutex<HashMap<String, Running>>,
+    /// Seals the signing secrets stored in the database and opens them to sign.
+    pub sealer: SecretBox,
 }
 
 #[derive(Debug)]
@@ -81,8 +84,14 @@ impl reqwest::dns::Resolve for GuardedResolver {
 }
 
 impl Webhooks {
-    /// The machinery for these settings.
-    pub fn new(allowed: &[String], timeout: Duration, concurrency: usize) -> Webhooks {
+    /// The machinery for these settings; secrets are sealed with a key derived from
+    /// `token_secret`.
+    pub fn new(
+        allowed: &[String],
+        timeout: Duration,
+        concurrency: usize,
+        token_secret: &[u8],
+    ) -> Webhooks {
         let allow = Arc::new(AllowList::parse(allowed));
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -101,6 +110,7 @@ impl Webhooks {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             changed: Notify::new(),
             workers: Default::default(),
+            sealer: SecretBox::new(token_secret),
         }
     }
 
@@ -273,12 +283,18 @@ async fn send(
     let body = model::body(event);
     let id = format!("evt_{}", event.seq);
     let timestamp = now.timestamp();
-    let mut secrets = vec![hook.secret.as_str()];
+    let sealer = &state.webhooks.sealer;
+    let Some(secret) = sealer.open(&hook.id, &hook.secret) else {
+        return failed(crate::webhooks::sealing::UNREADABLE.into());
+    };
+    let mut secrets = vec![secret];
     if let Some(previous) = &hook.previous_secret
         && model::previous_in_force(hook.previous_secret_until, now)
     {
-        secrets.push(previous);
+        // A previous secret that no longer opens only stops signing.
+        secrets.extend(sealer.open(&hook.id, previous));
     }
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let signature = model::signature_header(&secrets, &id, timestamp, &body);
     let Ok(_permit) = state.webhooks.permits.acquire().await else {
         return failed("shutting down".into());

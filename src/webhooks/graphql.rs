@@ -317,15 +317,17 @@ impl WebhooksMutation {
             0
         };
         let now = state.clock.now();
+        let id = format!("whk_{}", uuid::Uuid::new_v4().simple());
+        let sealed = state.webhooks.sealer.seal(&id, &secret);
         let row = webhook::ActiveModel {
-            id: Set(format!("whk_{}", uuid::Uuid::new_v4().simple())),
+            id: Set(id),
             url: Set(url.to_string()),
             kinds: Set(kinds),
             camera_ids: Set(camera_ids),
             min_severity: Set(input.min_severity),
             owner_kind: Set(owner_kind(principal).to_owned()),
             owner_id: Set(principal.id.clone()),
-            secret: Set(secret.clone()),
+            secret: Set(sealed),
             previous_secret: Set(None),
             previous_secret_until: Set(None),
             cursor: Set(cursor),
@@ -422,7 +424,7 @@ impl WebhooksMutation {
             None => model::generate_secret(),
         };
         let until = state.clock.now() + chrono::Duration::seconds(i64::from(overlap_seconds));
-        let new_secret = secret.clone();
+        let new_secret = state.webhooks.sealer.seal(&hook.id, &secret);
         let (updated, now) = change(
             state,
             &principal,

@@ -5,4 +5,5 @@
 pub mod delivery;
 pub mod graphql;
 pub mod model;
+pub mod sealing;
 pub mod store;
