@@ -68,6 +68,11 @@ ensure_mosquitto() {
     say "mosquitto not found; installing Debian's mosquitto"
     apt_install mosquitto || return 1
   fi
+  # The mqtts test makes its broker's throwaway CA and certificate with the openssl tool.
+  if ! command -v openssl >/dev/null 2>&1; then
+    say "openssl not found; installing Debian's openssl"
+    apt_install openssl || return 1
+  fi
   if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
     say "starting Mosquitto on 127.0.0.1:1883"
     "$(command -v mosquitto || echo /usr/sbin/mosquitto)" -d -p 1883 >&2 || return 1

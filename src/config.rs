@@ -307,6 +307,11 @@ pub struct Config {
     #[arg(long, env = "HELDAR_MQTT_URL", global = true)]
     pub mqtt_url: Option<String>,
 
+    /// PEM file of the certificate authorities an `mqtts://` broker's certificate must chain to
+    /// (a private broker's own CA); unset: the Mozilla roots.
+    #[arg(long, env = "HELDAR_MQTT_CA_FILE", global = true)]
+    pub mqtt_ca_file: Option<PathBuf>,
+
     /// Topic prefix for Home Assistant discovery messages.
     #[arg(
         long,
@@ -680,6 +685,20 @@ impl Config {
                 setting: "--admin-username / HELDAR_ADMIN_USERNAME",
                 message: "must not be blank".into(),
             });
+        }
+        if let Some(url) = &self.mqtt_url {
+            let broker = crate::mqtt::model::parse_broker(url).map_err(|e| ConfigError {
+                setting: "--mqtt-url / HELDAR_MQTT_URL",
+                message: e.to_string(),
+            })?;
+            if broker.tls {
+                crate::mqtt::tls_config(self.mqtt_ca_file.as_deref()).map_err(|message| {
+                    ConfigError {
+                        setting: "--mqtt-ca-file / HELDAR_MQTT_CA_FILE",
+                        message,
+                    }
+                })?;
+            }
         }
         Ok(())
     }

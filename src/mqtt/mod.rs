@@ -13,7 +13,12 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
 use entity::{camera, camera_status, zone};
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
+use std::path::Path;
+use std::sync::Arc;
+
+use rumqttc::{
+    AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, TlsConfiguration, Transport,
+};
 use sea_orm::{Condition, EntityTrait};
 
 use crate::error::AppError;
@@ -29,8 +34,16 @@ pub async fn run(state: AppState) {
     let Some(raw) = state.config.mqtt_url.clone() else {
         return std::future::pending().await;
     };
-    let broker = match model::parse_broker(&raw) {
-        Ok(broker) => broker,
+    // (Both were checked when the settings were read: the server does not start with a bad
+    // URL or CA file.)
+    let tls = match model::parse_broker(&raw) {
+        Ok(broker) if broker.tls => tls_config(state.config.mqtt_ca_file.as_deref())
+            .map(|config| (broker, Some(Arc::new(config)))),
+        Ok(broker) => Ok((broker, None)),
+        Err(err) => Err(err.to_string()),
+    };
+    let (broker, tls) = match tls {
+        Ok(ready) => ready,
         Err(err) => {
             tracing::error!(error = %err, "MQTT is off");
             return std::future::pending().await;
@@ -39,7 +52,7 @@ pub async fn run(state: AppState) {
     let mut wait = Duration::from_millis(250);
     loop {
         let started = tokio::time::Instant::now();
-        let Err(err) = session(&state, &broker).await;
+        let Err(err) = session(&state, &broker, tls.clone()).await;
         // A connection that lasted a while starts the backoff over.
         if started.elapsed() > Duration::from_secs(30) {
             wait = Duration::from_millis(250);
@@ -50,7 +63,39 @@ pub async fn run(state: AppState) {
     }
 }
 
-fn options(state: &AppState, broker: &model::Broker) -> MqttOptions {
+/// The TLS settings of an `mqtts://` broker: its certificate must chain to the CAs in `ca_file`
+/// (PEM), or to the Mozilla roots without one, and name the URL's host.
+pub fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let unreadable = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| unreadable(&e))? {
+                roots
+                    .add(cert.map_err(|e| unreadable(&e))?)
+                    .map_err(|e| unreadable(&e))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("{}: holds no certificate", path.display()));
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+fn options(
+    state: &AppState,
+    broker: &model::Broker,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> MqttOptions {
     let id = format!("heldar-{}", state.ownership.instance_id());
     let mut options = MqttOptions::new(id, broker.host.clone(), broker.port);
     options.set_keep_alive(Duration::from_secs(15));
@@ -63,6 +108,9 @@ fn options(state: &AppState, broker: &model::Broker) -> MqttOptions {
     ));
     if let Some((user, password)) = &broker.login {
         options.set_credentials(user.clone(), password.clone());
+    }
+    if let Some(config) = tls {
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
     }
     options
 }
@@ -172,8 +220,9 @@ impl Publisher {
 async fn session(
     state: &AppState,
     broker: &model::Broker,
+    tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<std::convert::Infallible, String> {
-    let (client, mut eventloop) = AsyncClient::new(options(state, broker), WINDOW * 4);
+    let (client, mut eventloop) = AsyncClient::new(options(state, broker, tls), WINDOW * 4);
     // Wait for the broker's CONNACK.
     loop {
         match eventloop.poll().await {

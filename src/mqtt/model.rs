@@ -15,18 +15,24 @@ pub struct Broker {
     pub port: u16,
     /// User name and password, when the URL carries them.
     pub login: Option<(String, String)>,
+    /// Over TLS (`mqtts://`), the broker's certificate checked against the host name.
+    pub tls: bool,
 }
 
-/// Parses `mqtt://[user:password@]host[:port]`.
+/// Parses `mqtt://[user:password@]host[:port]` (port 1883) or `mqtts://…` (TLS, port 8883).
 pub fn parse_broker(raw: &str) -> Result<Broker, AppError> {
     let url = url::Url::parse(raw.trim())
         .map_err(|e| AppError::bad_input("HELDAR_MQTT_URL", format!("is not a URL: {e}")))?;
-    if url.scheme() != "mqtt" && url.scheme() != "tcp" {
-        return Err(AppError::bad_input(
-            "HELDAR_MQTT_URL",
-            "must be mqtt://host[:port] (TLS brokers are not supported yet; use a local bridge)",
-        ));
-    }
+    let tls = match url.scheme() {
+        "mqtt" | "tcp" => false,
+        "mqtts" | "ssl" => true,
+        _ => {
+            return Err(AppError::bad_input(
+                "HELDAR_MQTT_URL",
+                "must be mqtt://host[:port] or mqtts://host[:port] (TLS)",
+            ));
+        }
+    };
     let host = url
         .host_str()
         .filter(|h| !h.is_empty())
@@ -39,8 +45,9 @@ pub fn parse_broker(raw: &str) -> Result<Broker, AppError> {
     });
     Ok(Broker {
         host: host.trim_matches(['[', ']']).to_owned(),
-        port: url.port().unwrap_or(1883),
+        port: url.port().unwrap_or(if tls { 8883 } else { 1883 }),
         login,
+        tls,
     })
 }
 
@@ -158,11 +165,15 @@ mod tests {
             Broker {
                 host: "broker.lan".into(),
                 port: 1884,
-                login: Some(("u".into(), "p".into()))
+                login: Some(("u".into(), "p".into())),
+                tls: false,
             }
         );
         assert_eq!(parse_broker("mqtt://127.0.0.1").unwrap().port, 1883);
-        assert!(parse_broker("mqtts://broker:8883").is_err());
+        let tls = parse_broker("mqtts://broker.lan").unwrap();
+        assert_eq!((tls.port, tls.tls), (8883, true));
+        let refused = parse_broker("http://broker.lan").unwrap_err().to_string();
+        assert!(refused.contains("mqtts://"), "{refused}");
         assert_eq!(events_topic(Some("gate/1#")), "heldar/gate_1_/events");
     }
 }

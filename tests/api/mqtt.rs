@@ -180,3 +180,52 @@ async fn a_broker_restart_loses_no_event_and_discovery_and_the_last_will_work(ba
         .await;
 }
 both!(a_broker_restart_loses_no_event_and_discovery_and_the_last_will_work);
+
+/// An `mqtts://` broker with its own certificate authority: with that CA the events arrive
+/// over TLS; a server that does not trust it publishes nothing there; a CA file that holds no
+/// certificate stops the server at start, naming the setting.
+async fn a_tls_broker_is_reached_through_its_own_ca(backend: Backend) {
+    if !broker::available() {
+        return;
+    }
+    let broker = Broker::start_tls().await;
+    let url = format!("mqtts://localhost:{}", broker.tls_port.unwrap());
+    let (tls_url, ca) = (url.clone(), broker.ca_file());
+    let app = TestApp::spawn_with(backend.clone(), |c| {
+        c.mqtt_url = Some(tls_url);
+        c.mqtt_ca_file = Some(ca);
+    })
+    .await;
+    camera_with_zone(&app).await;
+    let live = Subscriber::connect(broker.port, None).await;
+    enter(&app, "t1").await;
+    live.wait_for("heldar/c1/events", |m| m.json()["kind"] == "ZONE_ENTER")
+        .await;
+
+    // The Mozilla roots do not include the test CA: the certificate is refused.
+    let untrusted = Broker::start_tls().await;
+    let url = format!("mqtts://localhost:{}", untrusted.tls_port.unwrap());
+    let other = TestApp::spawn_with(backend, |c| c.mqtt_url = Some(url)).await;
+    let watching = Subscriber::connect(untrusted.port, None).await;
+    camera_with_zone(&other).await;
+    enter(&other, "t1").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        watching.messages().is_empty(),
+        "nothing reaches a broker whose certificate is not trusted: {:?}",
+        watching.messages()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let mut config = heldar::config::Config::for_tests(dir.path());
+    config.mqtt_url = Some(format!("mqtts://localhost:{}", broker.tls_port.unwrap()));
+    config.mqtt_ca_file = Some(empty);
+    let refused = config.validate().unwrap_err().to_string();
+    assert!(
+        refused.contains("HELDAR_MQTT_CA_FILE") && refused.contains("holds no certificate"),
+        "{refused}"
+    );
+}
+both!(a_tls_broker_is_reached_through_its_own_ca);

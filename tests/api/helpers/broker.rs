@@ -10,8 +10,94 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 /// A Mosquitto process on a loopback port, with persistence in its own directory.
 pub struct Broker {
     pub port: u16,
+    /// A second listener with TLS (certificate for `localhost` from [`Broker::ca_file`]).
+    pub tls_port: Option<u16>,
     dir: tempfile::TempDir,
     child: Option<std::process::Child>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `openssl` with `args` in `dir`.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A certificate authority (`ca.pem`) and a certificate it signed for `localhost` and
+/// 127.0.0.1 (`server.pem`, `server.key`), made in `dir` for this test only.
+fn make_certificates(dir: &std::path::Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509", "-days", "1", "-subj", "/CN=heldar test CA"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(dir, &ca);
+    let mut request = vec!["req", "-subj", "/CN=localhost"];
+    request.extend(ec);
+    request.extend(["-keyout", "server.key", "-out", "server.csr"]);
+    openssl(dir, &request);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-days",
+            "1",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ],
+    );
+    // Mosquitto started as root loads certificates after dropping to its own user: let it read
+    // this throwaway key.
+    use std::os::unix::fs::PermissionsExt;
+    let readable = |path: &std::path::Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    readable(dir, 0o755);
+    readable(&dir.join("server.key"), 0o644);
 }
 
 fn mosquitto() -> PathBuf {
@@ -37,24 +123,47 @@ pub fn available() -> bool {
 
 impl Broker {
     pub async fn start() -> Broker {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        Self::start_with(false).await
+    }
+
+    /// A broker that also listens with TLS on [`Broker::tls_port`].
+    pub async fn start_tls() -> Broker {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(tls: bool) -> Broker {
+        let port = free_port();
         let dir = tempfile::tempdir().unwrap();
-        let conf = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 1\n",
+        let mut conf = format!(
+            "allow_anonymous true\npersistence true\npersistence_location {}/\nautosave_interval 1\nlistener {port} 127.0.0.1\n",
             dir.path().display()
         );
+        let tls_port = tls.then(|| {
+            make_certificates(dir.path());
+            let tls_port = free_port();
+            let at = |name: &str| dir.path().join(name).display().to_string();
+            conf.push_str(&format!(
+                "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
+                at("ca.pem"),
+                at("server.pem"),
+                at("server.key")
+            ));
+            tls_port
+        });
         std::fs::write(dir.path().join("mosquitto.conf"), conf).unwrap();
         let mut broker = Broker {
             port,
+            tls_port,
             dir,
             child: None,
         };
         broker.up().await;
         broker
+    }
+
+    /// The certificate authority of the TLS listener's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     pub fn url(&self) -> String {
@@ -71,16 +180,20 @@ impl Broker {
             .spawn()
             .expect("mosquitto starts");
         self.child = Some(child);
+        let ports: Vec<u16> = std::iter::once(self.port).chain(self.tls_port).collect();
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
+            let mut listening = true;
+            for port in &ports {
+                listening &= tokio::net::TcpStream::connect(("127.0.0.1", *port))
+                    .await
+                    .is_ok();
+            }
+            if listening {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("mosquitto did not listen on {}", self.port);
+        panic!("mosquitto did not listen on {ports:?}");
     }
 
     /// Stops it gracefully (SIGTERM: it saves its persistent sessions).
