@@ -698,7 +698,17 @@ impl Config {
                         message,
                     }
                 })?;
+            } else if self.mqtt_ca_file.is_some() {
+                return Err(ConfigError {
+                    setting: "--mqtt-ca-file / HELDAR_MQTT_CA_FILE",
+                    message: "is only used with an mqtts:// broker URL; HELDAR_MQTT_URL is plain mqtt:// (no TLS)".into(),
+                });
             }
+        } else if self.mqtt_ca_file.is_some() {
+            return Err(ConfigError {
+                setting: "--mqtt-ca-file / HELDAR_MQTT_CA_FILE",
+                message: "is set but HELDAR_MQTT_URL is not".into(),
+            });
         }
         Ok(())
     }

@@ -8,6 +8,7 @@
 //! out of the shared snapshot; the task ends with its last subscriber.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,6 +40,8 @@ pub type Snapshot = Arc<Vec<StatusRow>>;
 pub struct StatusFeed {
     /// The running reader's channel; none while nobody is subscribed.
     running: Mutex<Option<watch::Sender<Option<Snapshot>>>>,
+    /// Reads of the rows so far.
+    reads: AtomicU64,
 }
 
 impl StatusFeed {
@@ -58,6 +61,11 @@ impl StatusFeed {
         receiver
     }
 
+    /// How many times the rows were read since the server started.
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
     /// Whether a reader runs (someone is subscribed, or the last one just left).
     pub fn is_reading(&self) -> bool {
         self.running
@@ -75,6 +83,12 @@ async fn read_while_watched(
     db: DatabaseConnection,
     sender: watch::Sender<Option<Snapshot>>,
 ) {
+    // However the task ends (a panic included), the feed forgets its channel, so the next
+    // subscriber starts a reader instead of waiting on a dead one.
+    let _forget = Forget {
+        feed: feed.clone(),
+        sender: sender.clone(),
+    };
     let mut interval = tokio::time::interval(STATUS_POLL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -91,18 +105,52 @@ async fn read_while_watched(
         }
         match read(&db).await {
             Ok(now) => {
+                feed.reads.fetch_add(1, Ordering::Relaxed);
                 crate::telemetry::camera_status_read();
+                // The newest read is always kept (a new subscriber starts from it), but the
+                // subscribers are woken only when what they send changed (a camera's state or
+                // error, or the set of cameras), not for every segment a recorder indexed.
                 sender.send_if_modified(|current| {
-                    if current.as_deref() == Some(&now) {
-                        return false;
-                    }
+                    let changed = !current
+                        .as_deref()
+                        .is_some_and(|seen| same_states(seen, &now));
                     *current = Some(Arc::new(now));
-                    true
+                    changed
                 });
             }
             Err(err) => tracing::warn!(error = %err, "cameraStatus could not read the status rows"),
         }
     }
+}
+
+/// Clears the feed's channel when its reader task ends, if it is still that task's.
+struct Forget {
+    feed: Arc<StatusFeed>,
+    sender: watch::Sender<Option<Snapshot>>,
+}
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        let mut running = self.feed.running.lock().unwrap_or_else(|e| e.into_inner());
+        if running
+            .as_ref()
+            .is_some_and(|s| s.same_channel(&self.sender))
+        {
+            *running = None;
+        }
+    }
+}
+
+/// Whether two reads show the same cameras with the same states and errors.
+fn same_states(a: &[StatusRow], b: &[StatusRow]) -> bool {
+    let key = |s: &StatusRow| {
+        (
+            s.camera_id.clone(),
+            s.recording_wanted,
+            s.row.as_ref().map(|r| (r.state, r.last_error.clone())),
+        )
+    };
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| key(x) == key(y))
 }
 
 /// Every camera with its status row.
@@ -177,7 +225,7 @@ mod tests {
         assert_eq!(seen[0].row, None);
         // A late subscriber gets the newest snapshot at once.
         let third = feed.subscribe(&db);
-        assert!(Arc::ptr_eq(&seen, third.borrow().as_ref().unwrap()));
+        assert_eq!(third.borrow().as_deref(), Some(&*seen));
         // A change reaches everyone at the next read.
         add_camera(&db, "b").await;
         first.changed().await.unwrap();

@@ -765,7 +765,7 @@ async fn run_splice(
             path: root.join(&e.path),
             inpoint: e.inpoint,
             outpoint: e.outpoint,
-            until: e.until,
+            indexed_size: e.indexed_size,
         })
         .collect();
     // The export's time limit covers reading the sources' layouts too (a stalled disk).
@@ -785,10 +785,14 @@ async fn run_splice(
     let spliced = match planned {
         Ok(Ok(spliced)) => spliced,
         // ffmpeg would stop at the same file (and exit happily): nothing to fall back to.
-        Ok(Err(splice::Failure::Damaged { path, holds, until })) => {
+        Ok(Err(splice::Failure::Damaged {
+            path,
+            size,
+            indexed_size,
+        })) => {
             let name = path.strip_prefix(&root).unwrap_or(&path).display();
             return Err(format!(
-                "{name} holds {holds:.2} s of media where its index says {until:.2} s (a source file is damaged); no clip was published"
+                "{name} is {size} bytes where its index says {indexed_size} (a source file is damaged); no clip was published"
             ));
         }
         Ok(Err(why)) => {

@@ -74,10 +74,8 @@ pub struct Entry {
     pub inpoint: Option<f64>,
     /// Where to stop, if not at its end.
     pub outpoint: Option<f64>,
-    /// Seconds from the file's start to the end of what the clip takes from it, by the index:
-    /// the out-point, or the whole indexed duration. A file that now holds less was damaged
-    /// after it was indexed.
-    pub until: f64,
+    /// The file's size when it was indexed: a file shorter now was cut after it was indexed.
+    pub indexed_size: u64,
 }
 
 /// What a clip of `[from, to)` is made of.
@@ -114,7 +112,7 @@ pub fn clip_plan(from_ms: i64, to_ms: i64, sources: &[Source]) -> ClipPlan {
             path: s.path.clone(),
             inpoint: (start > s.start_ms).then(|| (start - s.start_ms) as f64 / 1000.0),
             outpoint: (end < s.end_ms).then(|| (end - s.start_ms) as f64 / 1000.0),
-            until: (end - s.start_ms) as f64 / 1000.0,
+            indexed_size: s.size_bytes.max(0) as u64,
         });
         cursor = end;
     }
@@ -353,12 +351,6 @@ mod tests {
         assert_eq!(plan.entries[0].outpoint, None);
         assert_eq!(plan.entries[1].inpoint, None);
         assert_eq!(plan.entries[2].outpoint, Some(10.0));
-        let until: Vec<f64> = plan.entries.iter().map(|e| e.until).collect();
-        assert_eq!(
-            until,
-            [60.0, 60.0, 10.0],
-            "each file's indexed end of what is taken"
-        );
         assert!((plan.covered_seconds - 120.0).abs() < 0.001);
         let list = concat_list(&plan.entries).unwrap();
         assert_eq!(
@@ -383,7 +375,7 @@ mod tests {
                 path: bad.into(),
                 inpoint: None,
                 outpoint: None,
-                until: 1.0,
+                indexed_size: 1,
             };
             assert!(concat_list(&[entry]).is_err());
         }

@@ -32,9 +32,8 @@ pub struct Input {
     pub inpoint: Option<f64>,
     /// Where to stop (samples starting before it are kept), if not at the end.
     pub outpoint: Option<f64>,
-    /// Seconds from its start the index says it holds up to, of what the clip takes (the
-    /// out-point, or its indexed duration): a file that holds less now is damaged.
-    pub until: f64,
+    /// Its size when it was indexed: a file shorter now was cut after it was indexed.
+    pub indexed_size: u64,
 }
 
 /// Why no clip was made.
@@ -44,15 +43,15 @@ pub enum Failure {
     Unsupported(String),
     /// Reading a source or writing the clip failed.
     Io(std::io::Error),
-    /// A source holds less than its index says (damaged after it was indexed): the clip would
+    /// A source is shorter than when it was indexed (cut after it was indexed): the clip would
     /// come out shorter than its coverage, with every later frame at the wrong time.
     Damaged {
         /// The file.
         path: PathBuf,
-        /// Seconds of media it spans now.
-        holds: f64,
-        /// Seconds its index says it spans, of what the clip takes.
-        until: f64,
+        /// Its size now.
+        size: u64,
+        /// Its size when it was indexed.
+        indexed_size: u64,
     },
     /// The caller asked to stop.
     Cancelled,
@@ -106,12 +105,22 @@ pub fn plan(inputs: &[Input]) -> Result<Plan, Failure> {
     let mut pieces = Vec::new();
     let mut lead_in_seconds = 0.0;
     for input in inputs {
+        let file = std::fs::File::open(&input.path)?;
+        // Cut after it was indexed, by whole fragments or a few bytes of its last one: what is
+        // left would splice into a clip shorter than its coverage.
+        let size = file.metadata()?.len();
+        if size < input.indexed_size {
+            return Err(Failure::Damaged {
+                path: input.path.clone(),
+                size,
+                indexed_size: input.indexed_size,
+            });
+        }
         let index = mp4::index_blocking(&input.path)
             .map_err(|e| unsupported(format!("{}: {e}", input.path.display())))?;
         if index.init_len > MAX_INIT {
             return Err(unsupported("an init segment over 4 MiB"));
         }
-        let file = std::fs::File::open(&input.path)?;
         let mut head = vec![0u8; index.init_len as usize];
         file.read_exact_at(&mut head, 0)?;
         match &init {
@@ -182,23 +191,10 @@ fn choose(
         .map(|f| (f, true))
         .chain(index.partial.iter().map(|f| (f, false)))
         .collect();
-    let timescale = f64::from(index.init.timescale.max(1));
-    // What the file's fragments span, a partial last one included at its nominal length (the
-    // recorder stopping mid-write loses part of one fragment, which the index saw too).
-    let origin = fragments.first().map_or(0, |(f, _)| f.info.decode_time);
-    let holds = fragments.last().map_or(0.0, |(f, _)| {
-        (f.info.decode_time + f.info.duration).saturating_sub(origin) as f64 / timescale
-    });
-    if holds + DAMAGE_TOLERANCE_SECS < input.until {
-        return Err(Failure::Damaged {
-            path: input.path.clone(),
-            holds,
-            until: input.until,
-        });
-    }
-    if fragments.is_empty() {
+    let Some(origin) = fragments.first().map(|(f, _)| f.info.decode_time) else {
         return Ok(None);
-    }
+    };
+    let timescale = f64::from(index.init.timescale.max(1));
     let ticks = |seconds: f64| origin + (seconds * timescale).round().max(0.0) as u64;
     let (first, lead_in) = match input.inpoint.map(ticks) {
         Some(at) => {
@@ -296,10 +292,6 @@ fn trim(
     }
     Ok(trimmed)
 }
-
-/// How much less than its index a file may span before it counts as damaged: the index
-/// stores whole milliseconds of ffprobe's duration, which may count a frame more or less.
-const DAMAGE_TOLERANCE_SECS: f64 = 0.5;
 
 /// Bytes copied per read.
 const CHUNK: usize = 1 << 20;

@@ -182,8 +182,9 @@ async fn a_broker_restart_loses_no_event_and_discovery_and_the_last_will_work(ba
 both!(a_broker_restart_loses_no_event_and_discovery_and_the_last_will_work);
 
 /// An `mqtts://` broker with its own certificate authority: with that CA the events arrive
-/// over TLS; a server that does not trust it publishes nothing there; a CA file that holds no
-/// certificate stops the server at start, naming the setting.
+/// over TLS; a server that does not trust it, or that reaches it by a name its certificate does
+/// not carry, publishes nothing there; a CA file that holds no certificate, or one given with a
+/// plain `mqtt://` URL, stops the server at start, naming the setting.
 async fn a_tls_broker_is_reached_through_its_own_ca(backend: Backend) {
     if !broker::available() {
         return;
@@ -202,19 +203,28 @@ async fn a_tls_broker_is_reached_through_its_own_ca(backend: Backend) {
     live.wait_for("heldar/c1/events", |m| m.json()["kind"] == "ZONE_ENTER")
         .await;
 
-    // The Mozilla roots do not include the test CA: the certificate is refused.
-    let untrusted = Broker::start_tls().await;
-    let url = format!("mqtts://localhost:{}", untrusted.tls_port.unwrap());
-    let other = TestApp::spawn_with(backend, |c| c.mqtt_url = Some(url)).await;
-    let watching = Subscriber::connect(untrusted.port, None).await;
-    camera_with_zone(&other).await;
-    enter(&other, "t1").await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(
-        watching.messages().is_empty(),
-        "nothing reaches a broker whose certificate is not trusted: {:?}",
-        watching.messages()
-    );
+    // The Mozilla roots do not include the test CA; the certificate names localhost only. Either
+    // way the certificate is refused (the same server and broker as above, but for that one
+    // setting, publish at once: availability and discovery on connecting).
+    for (host, trusted) in [("localhost", false), ("127.0.0.1", true)] {
+        let refused = Broker::start_tls().await;
+        let url = format!("mqtts://{host}:{}", refused.tls_port.unwrap());
+        let ca = trusted.then(|| refused.ca_file());
+        let other = TestApp::spawn_with(backend.clone(), |c| {
+            c.mqtt_url = Some(url);
+            c.mqtt_ca_file = ca;
+        })
+        .await;
+        let watching = Subscriber::connect(refused.port, None).await;
+        camera_with_zone(&other).await;
+        enter(&other, "t1").await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(
+            watching.messages().is_empty(),
+            "nothing reaches {host} over TLS: {:?}",
+            watching.messages()
+        );
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("empty.pem");
@@ -225,6 +235,13 @@ async fn a_tls_broker_is_reached_through_its_own_ca(backend: Backend) {
     let refused = config.validate().unwrap_err().to_string();
     assert!(
         refused.contains("HELDAR_MQTT_CA_FILE") && refused.contains("holds no certificate"),
+        "{refused}"
+    );
+    config.mqtt_url = Some(broker.url());
+    config.mqtt_ca_file = Some(broker.ca_file());
+    let refused = config.validate().unwrap_err().to_string();
+    assert!(
+        refused.contains("HELDAR_MQTT_CA_FILE") && refused.contains("no TLS"),
         "{refused}"
     );
 }
