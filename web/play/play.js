@@ -223,6 +223,14 @@
         fail(new Error('Playback failed: ' + data.type + ' / ' + data.details));
         hls.destroy();
       });
+      // Position the element at EXT-X-START ("from") before any media is appended: set while
+      // nothing is loaded, currentTime becomes where playback begins, so the keyframe lead-in
+      // before "from" is never painted first (hls.js would seek there only after the first
+      // fragment was buffered and shown).
+      hls.once(Hls.Events.LEVEL_LOADED, (_event, data) => {
+        const offset = data.details && data.details.startTimeOffset;
+        if (offset > 0 && video.readyState === 0) video.currentTime = offset;
+      });
       hls.on(Hls.Events.MANIFEST_PARSED, () => video.play().catch(() => {}));
       hls.loadSource(url);
       hls.attachMedia(video);
