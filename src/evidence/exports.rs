@@ -437,11 +437,14 @@ async fn run_job(state: AppState, job: clip_export::Model, permit: OwnedSemaphor
         cancels.insert(job.id.clone(), cancel_tx);
     }
     let started = Instant::now();
-    let result = export(&state, &job, cancel_rx).await;
+    // Shared with the job's blocking reads: a read stuck on a stalled disk keeps the permit
+    // until it returns, so stuck threads never outnumber the permits (the next job waits).
+    let slot = Arc::new(permit);
+    let result = export(&state, &job, &slot, cancel_rx).await;
     if let Ok(mut cancels) = state.media.cancels.lock() {
         cancels.remove(&job.id);
     }
-    drop(permit);
+    drop(slot);
     let outcome = if result.is_ok() { "ready" } else { "failed" };
     crate::telemetry::export_finished(outcome, started.elapsed().as_secs_f64());
     let now = state.clock.now();
@@ -549,6 +552,7 @@ fn internal(job: &str, what: &str, err: &dyn std::fmt::Display) -> String {
 async fn export(
     state: &AppState,
     job: &clip_export::Model,
+    slot: &Arc<OwnedSemaphorePermit>,
     cancel: watch::Receiver<bool>,
 ) -> Result<(Output, Vec<Source>, model::ClipPlan), String> {
     let (lock, sources) = lock_sources(state, job).await?;
@@ -558,7 +562,7 @@ async fn export(
     let cleanup = Cleanup(vec![list.clone(), part.clone()]);
     let outcome = async {
         let (size, sha256, lead_in, method, wrote) =
-            match run_splice(state, job, &plan, &part, cancel.clone()).await? {
+            match run_splice(state, job, &plan, &part, slot, cancel.clone()).await? {
                 Some((size, sha256, lead_in)) => (size, sha256, Some(lead_in), SPLICED, None),
                 None => {
                     let (size, sha256, wrote) =
@@ -749,12 +753,14 @@ async fn store_progress(state: &AppState, id: &str, fraction: f64) {
 
 /// Splices the clip from the recordings' fragments ([`splice`]) on the blocking pool, storing
 /// its progress every 200 ms; returns its size, SHA-256 and keyframe lead-in, or `None` when
-/// the sources need ffmpeg (the reason is logged).
+/// the sources need ffmpeg (the reason is logged). Each blocking task holds the job's `slot`
+/// until it returns, even after the job gave up on it.
 async fn run_splice(
     state: &AppState,
     job: &clip_export::Model,
     plan: &model::ClipPlan,
     part: &Path,
+    slot: &Arc<OwnedSemaphorePermit>,
     mut cancel: watch::Receiver<bool>,
 ) -> Result<Option<(i64, String, f64)>, String> {
     let root = recordings_root(state);
@@ -778,7 +784,7 @@ async fn run_splice(
         )
     };
     let planned = tokio::select! {
-        planned = tokio::task::spawn_blocking(move || splice::plan(&inputs)) => planned,
+        planned = holding(slot, move || splice::plan(&inputs)) => planned,
         _ = &mut deadline => return Err(timed_out()),
         _ = cancel.wait_for(|c| *c) => return Err("cancelled".into()),
     };
@@ -809,8 +815,7 @@ async fn run_splice(
     let written = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let (count, halt, out) = (written.clone(), stop.clone(), part.to_path_buf());
-    let mut task =
-        tokio::task::spawn_blocking(move || splice::write(&spliced, &out, &count, &halt));
+    let mut task = holding(slot, move || splice::write(&spliced, &out, &count, &halt));
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -832,12 +837,29 @@ async fn run_splice(
             _ = &mut deadline => break timed_out(),
         }
     };
-    // The writer stops at its next chunk; wait for it so the partial file is not in use when
-    // it is removed.
+    // The writer stops at its next chunk; wait a little for it so the partial file is not in
+    // use when it is removed. A writer stuck in a read (a stalled disk) is left behind: it
+    // writes to the removed file if it ever wakes, and keeps the job's permit until then.
     stop.store(true, Ordering::Relaxed);
-    let _ = task.await;
+    let _ = tokio::time::timeout(WRITER_GRACE, task).await;
     Err(stopped)
 }
+
+/// Runs `work` on the blocking pool holding the job's `slot` until `work` returns.
+fn holding<T: Send + 'static>(
+    slot: &Arc<OwnedSemaphorePermit>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> tokio::task::JoinHandle<T> {
+    let held = slot.clone();
+    tokio::task::spawn_blocking(move || {
+        let done = work();
+        drop(held);
+        done
+    })
+}
+
+/// How long a stopped splice writer gets to notice before the job ends without it.
+const WRITER_GRACE: Duration = Duration::from_secs(2);
 
 /// Flushes a finished file to disk.
 async fn sync_file(path: &Path) -> std::io::Result<()> {

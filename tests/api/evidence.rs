@@ -74,6 +74,11 @@ async fn ready_clip(app: &TestApp, camera: &str, from: String, to: String) -> Va
 /// Exports `[from, to)` of `camera` as the admin and waits for the job to end (READY or FAILED).
 async fn finished_clip(app: &TestApp, camera: &str, from: String, to: String) -> Value {
     let id = queued_clip(app, camera, from, to).await;
+    finished(app, &id).await
+}
+
+/// Waits for export `id` to end (READY or FAILED); the clip.
+async fn finished(app: &TestApp, id: &str) -> Value {
     crate::helpers::eventually(Duration::from_secs(60), "the clip", || async {
         let clip = app
             .gql(
@@ -649,6 +654,23 @@ impl Drop for Stalled {
     }
 }
 
+/// A server with `media_jobs` slots and a two-second export limit, and camera `hang` with two
+/// indexed recordings (in time order) from its base time.
+async fn hanging(
+    backend: Backend,
+    media_jobs: u64,
+) -> (TestApp, DateTime<Utc>, Vec<std::path::PathBuf>) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.index_interval_ms = 600_000;
+        c.export_timeout_secs = 2;
+        c.media_jobs = media_jobs;
+    })
+    .await;
+    let base = crate::watch::base();
+    let files = recorded_video(&app, "hang", base, 2).await;
+    (app, base, files)
+}
+
 /// Waits until export `id` is RUNNING.
 async fn running(app: &TestApp, id: &str) {
     crate::helpers::eventually(Duration::from_secs(30), "the export running", || async {
@@ -671,14 +693,7 @@ async fn an_export_stalled_on_its_source_times_out_or_is_cancelled(backend: Back
     if !ffmpeg_ready() {
         return;
     }
-    let app = TestApp::spawn_with(backend, |c| {
-        c.index_interval_ms = 600_000;
-        c.export_timeout_secs = 2;
-        c.media_jobs = 2;
-    })
-    .await;
-    let base = crate::watch::base();
-    let files = recorded_video(&app, "hang", base, 2).await;
+    let (app, base, files) = hanging(backend, 2).await;
     let _stalled = stall(&files[0]);
 
     let started = std::time::Instant::now();
@@ -717,6 +732,52 @@ async fn an_export_stalled_on_its_source_times_out_or_is_cancelled(backend: Back
     assert!(message.contains("has already finished"), "{message}");
 }
 both!(an_export_stalled_on_its_source_times_out_or_is_cancelled);
+
+/// An export that gave up on a stalled disk keeps its media job slot until its stuck read
+/// returns: with one slot, the next export waits QUEUED (no second thread piles up on the same
+/// disk), and runs to READY once the read comes back.
+async fn a_stalled_export_keeps_its_slot_until_its_read_returns(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let (app, base, files) = hanging(backend, 1).await;
+    let aside = app.data_dir.join("aside.mp4");
+    std::fs::copy(&files[0], &aside).unwrap();
+    let stalled = stall(&files[0]);
+
+    let clip = finished_clip(&app, "hang", at(base, 1), at(base, 7)).await;
+    assert_eq!(clip["status"], "FAILED", "{clip}");
+    let id = queued_clip(&app, "hang", at(base, 1), at(base, 7)).await;
+    let status = || async {
+        app.gql(
+            "query($id: ID!) { clipExport(id: $id) { status } }",
+            json!({"id": id}),
+            app.admin(),
+        )
+        .await["clipExport"]["status"]
+            .clone()
+    };
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            status().await,
+            "QUEUED",
+            "waits while the stuck read holds the slot"
+        );
+    }
+
+    // The disk comes back: the file is whole again, and the stuck read returns (it reads the
+    // FIFO, still reachable through a second name, as an empty file).
+    let fifo = app.data_dir.join("stalled.fifo");
+    std::fs::hard_link(&files[0], &fifo).unwrap();
+    std::fs::rename(&aside, &files[0]).unwrap();
+    drop(stalled);
+    drop(Stalled(fifo));
+    let clip = finished(&app, &id).await;
+    assert_eq!(clip["status"], "READY", "{clip}");
+    assert_eq!(read_locks(&app).await, 0, "the sources are unlocked");
+}
+both!(a_stalled_export_keeps_its_slot_until_its_read_returns);
 
 /// ffmpeg (recordings with audio) stops a clip at a source it cannot read to the end and exits
 /// happily: a clip that much shorter than its sources fails with the reason, never READY.
