@@ -87,6 +87,12 @@ function usePlayer() {
       if (Hls.isSupported()) {
         const h = new Hls({ enableWorker: false });
         hls.current = h;
+        // Start at EXT-X-START ("from") before any media is appended, so the keyframe lead-in
+        // before it is never painted first (hls.js seeks there only once a fragment shows).
+        h.once(Hls.Events.LEVEL_LOADED, (_event, loaded) => {
+          const offset = loaded.details.startTimeOffset;
+          if (offset !== null && offset > 0 && el.readyState === 0) el.currentTime = offset;
+        });
         h.loadSource(url);
         h.attachMedia(el);
       } else {
