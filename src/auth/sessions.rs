@@ -139,15 +139,18 @@ async fn load_principal(
             let Some((session, Some(user))) = found else {
                 return Err(unauthenticated("session ended; sign in again"));
             };
+            // A session nobody refreshed for the idle time has ended, as it has for a refresh:
+            // the links and streams handed out under it end with it.
+            let ends = session.idle_expires_at.min(session.absolute_expires_at);
             if session.user_id != claims.sub
                 || session.revoked_at.is_some()
-                || session.absolute_expires_at <= now
+                || ends <= now
                 || !user.active
             {
                 return Err(unauthenticated("session ended; sign in again"));
             }
             let principal = user_principal(&user, session.id.clone(), expires_at)?;
-            Ok((principal, Some(session.absolute_expires_at)))
+            Ok((principal, Some(ends)))
         }
         TokenKind::ApiKey => {
             let key = api_key::Entity::find_by_id(claims.sid.clone())

@@ -1628,6 +1628,60 @@ async fn a_signed_link_dies_with_its_credential(backend: Backend) {
 }
 both!(a_signed_link_dies_with_its_credential);
 
+/// A session nobody refreshed for the idle time has ended: its signed links are refused then,
+/// though the link and the session's absolute end are still ahead; a session kept alive by a
+/// refresh keeps its links.
+async fn a_signed_link_dies_when_its_session_idles_out(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let clock = std::sync::Arc::new(heldar::clock::ManualClock::new(Utc::now()));
+    let app = TestApp::spawn_full(backend, clock.clone(), |c| {
+        c.index_settle_ms = 0;
+        c.index_interval_ms = 600_000;
+        c.session_idle_secs = 300;
+        c.media_url_ttl_secs = 3600;
+    })
+    .await;
+    camera(&app, "ev", json!({})).await;
+    let base = footage(&app, "ev").await;
+    app.user_with_role("idler", "viewer").await;
+    let snapshot =
+        "mutation($at: DateTime!) { exportSnapshot(cameraId: \"ev\", at: $at) { downloadUrl } }";
+    let session = || async {
+        let login = app.login("idler", crate::helpers::USER_PASSWORD).await;
+        let token = login["accessToken"].as_str().unwrap().to_owned();
+        let link = app
+            .gql(snapshot, json!({"at": at(base, 12)}), Some(&token))
+            .await["exportSnapshot"]["downloadUrl"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (login["refreshToken"].clone(), format!("{}{link}", app.addr))
+    };
+    let status = |url: String| {
+        let http = app.http.clone();
+        async move { http.get(url).send().await.unwrap().status().as_u16() }
+    };
+    let (_, idle) = session().await;
+    let (refresh, kept) = session().await;
+    assert_eq!(status(idle.clone()).await, 200);
+
+    clock.advance(chrono::Duration::seconds(200));
+    let refreshed = app
+        .gql(
+            "mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken } }",
+            json!({"t": refresh}),
+            None,
+        )
+        .await;
+    assert!(refreshed["refreshSession"]["accessToken"].is_string());
+    clock.advance(chrono::Duration::seconds(150));
+    assert_eq!(status(idle).await, 403, "idle for 350 s of 300");
+    assert_eq!(status(kept).await, 200, "refreshed 150 s ago");
+}
+both!(a_signed_link_dies_when_its_session_idles_out);
+
 /// One credential cannot flood the export queue, and exports live within their own quota:
 /// the oldest are evicted first (never held footage), before any recording.
 async fn exports_are_capped_per_credential_and_kept_within_their_quota(backend: Backend) {
