@@ -50,9 +50,11 @@ pub async fn run(state: AppState) {
         }
     };
     let mut wait = Duration::from_millis(250);
+    // What this process has published retained, across connections (to clear what went away).
+    let mut retained = Retained::default();
     loop {
         let started = tokio::time::Instant::now();
-        let Err(err) = session(&state, &broker, tls.clone()).await;
+        let Err(err) = session(&state, &broker, tls.clone(), &mut retained).await;
         // A connection that lasted a while starts the backoff over.
         if started.elapsed() > Duration::from_secs(30) {
             wait = Duration::from_millis(250);
@@ -139,6 +141,73 @@ impl InFlight {
     }
 }
 
+/// Retained topics (discovery, availability, occupancy): what was published last on each, and
+/// what waits for room in the window (newest payload per topic; an empty payload clears a
+/// topic at the broker).
+#[derive(Default)]
+struct Retained {
+    /// The payload last handed to the client per topic.
+    published: HashMap<String, Vec<u8>>,
+    /// Topics waiting, oldest first.
+    order: VecDeque<String>,
+    /// The payload each waiting topic gets.
+    waiting: HashMap<String, Vec<u8>>,
+}
+
+impl Retained {
+    /// Queues `payload` for `topic` unless it is what the topic already holds.
+    fn offer(&mut self, topic: String, payload: Vec<u8>) {
+        if !self.waiting.contains_key(&topic) && self.published.get(&topic) == Some(&payload) {
+            return;
+        }
+        if self.waiting.insert(topic.clone(), payload).is_none() {
+            self.order.push_back(topic);
+        }
+    }
+
+    /// Queues the whole current set, clearing topics published before that are not in it (a
+    /// camera or zone deleted). After a reconnect (`again`) everything is sent anew.
+    fn offer_all(&mut self, current: Vec<(String, Vec<u8>)>, again: bool) {
+        if again {
+            self.order.clear();
+            self.waiting.clear();
+        }
+        let names: std::collections::HashSet<&str> =
+            current.iter().map(|(t, _)| t.as_str()).collect();
+        let gone: Vec<String> = self
+            .published
+            .keys()
+            .filter(|t| !names.contains(t.as_str()))
+            .cloned()
+            .collect();
+        if again {
+            self.published.clear();
+        }
+        for topic in gone {
+            self.offer(topic, Vec::new());
+        }
+        for (topic, payload) in current {
+            self.offer(topic, payload);
+        }
+    }
+
+    /// The next topic to publish.
+    fn next(&mut self) -> Option<(String, Vec<u8>)> {
+        let topic = self.order.pop_front()?;
+        let payload = self.waiting.remove(&topic)?;
+        Some((topic, payload))
+    }
+
+    /// `topic` was handed to the client with `payload`.
+    fn sent(&mut self, topic: String, payload: Vec<u8>) {
+        if payload.is_empty() {
+            self.published.remove(&topic);
+        } else {
+            self.published.insert(topic, payload);
+        }
+    }
+}
+
 /// A live connection's publishing side.
 struct Publisher {
     client: AsyncClient,
@@ -163,6 +232,20 @@ impl Publisher {
         if let Some(seq) = seq {
             self.flight.unacked.insert(seq);
             self.flight.next = seq;
+        }
+        Ok(())
+    }
+
+    /// Publishes waiting retained topics while the window has room, so that no burst (a
+    /// connection announcing hundreds of cameras, every camera going offline at once) overflows
+    /// the client's queue.
+    fn flush(&mut self, retained: &mut Retained) -> Result<(), String> {
+        while self.flight.len() < WINDOW {
+            let Some((topic, payload)) = retained.next() else {
+                break;
+            };
+            self.publish(topic.clone(), payload.clone(), true, None)?;
+            retained.sent(topic, payload);
         }
         Ok(())
     }
@@ -221,6 +304,7 @@ async fn session(
     state: &AppState,
     broker: &model::Broker,
     tls: Option<Arc<rustls::ClientConfig>>,
+    retained: &mut Retained,
 ) -> Result<std::convert::Infallible, String> {
     let (client, mut eventloop) = AsyncClient::new(options(state, broker, tls), WINDOW * 4);
     // Wait for the broker's CONNACK.
@@ -243,19 +327,15 @@ async fn session(
         },
         saved: cursor,
     };
-    // Each camera's availability as last published on this connection.
-    let mut available: HashMap<String, Vec<u8>> = HashMap::new();
-    for (topic, payload) in announcements(state).await.map_err(|e| e.to_string())? {
-        if topic.ends_with("/availability") {
-            available.insert(topic.clone(), payload.clone());
-        }
-        p.publish(topic, payload, true, None)?;
-    }
+    let current = announcements(state).await.map_err(|e| e.to_string())?;
+    retained.offer_all(current, true);
     let mut bus = state.events.sender.subscribe();
     let mut occupancy = state.zones.occupancy_changes.subscribe();
     let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.tick().await;
     let mut exhausted = false;
     loop {
+        p.flush(retained)?;
         if !exhausted {
             exhausted = p.fill(state).await?;
         }
@@ -269,21 +349,18 @@ async fn session(
             },
             _ = bus.recv() => exhausted = false,
             changed = occupancy.recv() => {
+                // (A lagged receiver catches up at the next tick, which offers every count.)
                 if let Ok(o) = changed {
-                    p.publish(model::occupancy_topic(&o.camera_id, &o.zone_id), model::occupancy_payload(o.count), true, None)?;
+                    retained.offer(model::occupancy_topic(&o.camera_id, &o.zone_id), model::occupancy_payload(o.count));
                 }
             }
             _ = tick.tick() => {
                 exhausted = false;
                 p.save(state).await;
-                let cameras = camera::Entity::find().all(&state.db).await.map_err(|e| e.to_string())?;
-                for (topic, payload) in camera_availability(state, &cameras).await.map_err(|e| e.to_string())? {
-                    // Retained: published again only when it changed.
-                    if available.get(&topic) != Some(&payload) {
-                        available.insert(topic.clone(), payload.clone());
-                        p.publish(topic, payload, true, None)?;
-                    }
-                }
+                // Cameras and zones added, changed or deleted since, and availability: only
+                // what changed is published.
+                let current = announcements(state).await.map_err(|e| e.to_string())?;
+                retained.offer_all(current, false);
             }
         }
         if p.flight.durable() >= p.saved + 50 {

@@ -37,12 +37,26 @@ pub fn parse_broker(raw: &str) -> Result<Broker, AppError> {
         .host_str()
         .filter(|h| !h.is_empty())
         .ok_or_else(|| AppError::bad_input("HELDAR_MQTT_URL", "must name a host"))?;
-    let login = (!url.username().is_empty()).then(|| {
-        (
-            url.username().to_owned(),
-            url.password().unwrap_or_default().to_owned(),
-        )
-    });
+    // The URL keeps them percent-encoded (a password with `@`, `:` or `/` must be written so).
+    let decoded = |field: &'static str, raw: &str| {
+        percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .map(|text| text.into_owned())
+            .map_err(|_| {
+                AppError::bad_input(
+                    "HELDAR_MQTT_URL",
+                    format!("its {field} is not UTF-8 once percent-decoded"),
+                )
+            })
+    };
+    let login = if url.username().is_empty() {
+        None
+    } else {
+        Some((
+            decoded("user name", url.username())?,
+            decoded("password", url.password().unwrap_or_default())?,
+        ))
+    };
     Ok(Broker {
         host: host.trim_matches(['[', ']']).to_owned(),
         port: url.port().unwrap_or(if tls { 8883 } else { 1883 }),
@@ -170,6 +184,13 @@ mod tests {
             }
         );
         assert_eq!(parse_broker("mqtt://127.0.0.1").unwrap().port, 1883);
+        assert_eq!(
+            parse_broker("mqtt://ha%20user:p%40ss%3Aw%2Frd@broker.lan")
+                .unwrap()
+                .login,
+            Some(("ha user".into(), "p@ss:w/rd".into())),
+            "credentials are percent-decoded"
+        );
         let tls = parse_broker("mqtts://broker.lan").unwrap();
         assert_eq!((tls.port, tls.tls), (8883, true));
         let refused = parse_broker("http://broker.lan").unwrap_err().to_string();

@@ -66,6 +66,66 @@ async fn events_occupancy_and_discovery_reach_the_broker(backend: Backend) {
 }
 both!(events_occupancy_and_discovery_reach_the_broker);
 
+/// A site of 220 cameras announces some 440 retained topics when it connects, more than the
+/// client's queue holds at once: they go out through the window and events still flow. While
+/// connected, discovery follows a zone added, and a deleted zone's retained topics are cleared.
+async fn hundreds_of_cameras_are_announced_and_discovery_follows_changes(backend: Backend) {
+    if !broker::available() {
+        return;
+    }
+    let mut broker = Broker::start().await;
+    let url = broker.url();
+    let app = TestApp::spawn_with(backend, |c| c.mqtt_url = Some(url)).await;
+    // The cameras appear while the broker is away, so the reconnect announces them all at once.
+    broker.down();
+    for n in 0..220 {
+        app.camera(&format!("cam{n}"), &format!("Camera {n}")).await;
+    }
+    let zone = camera_with_zone(&app).await;
+    broker.up().await;
+    let live = Subscriber::connect(broker.port, None).await;
+    live.wait_for_within(
+        "homeassistant/sensor/heldar_cam219_last_event/config",
+        Duration::from_secs(40),
+        |m| m.retain || !m.payload.is_empty(),
+    )
+    .await;
+    let porch = format!("homeassistant/binary_sensor/heldar_{zone}/config");
+    live.wait_for(&porch, |m| !m.payload.is_empty()).await;
+    enter(&app, "t1").await;
+    live.wait_for("heldar/c1/events", |m| m.json()["kind"] == "ZONE_ENTER")
+        .await;
+
+    // Connected: a new zone is announced, a deleted one cleared (an empty retained message).
+    let side = app.whole_frame_zone("cam7", "side", "INFO").await;
+    let side_config = format!("homeassistant/binary_sensor/heldar_{side}/config");
+    let announced = live.wait_for(&side_config, |m| !m.payload.is_empty()).await;
+    assert_eq!(
+        announced.json()["device"]["identifiers"],
+        json!(["heldar_cam7"])
+    );
+    app.gql(
+        "mutation($id: ID!) { deleteZone(id: $id) }",
+        json!({"id": side}),
+        app.admin(),
+    )
+    .await;
+    live.wait_for(&side_config, |m| m.payload.is_empty()).await;
+    live.wait_for(&format!("heldar/cam7/{side}/occupancy"), |m| {
+        m.payload.is_empty()
+    })
+    .await;
+    // A late subscriber gets the porch's config, retained, and nothing for the deleted zone.
+    let late = Subscriber::connect(broker.port, None).await;
+    late.wait_for(&porch, |m| m.retain).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        late.messages().iter().all(|m| m.topic != side_config),
+        "the deleted zone's discovery is gone"
+    );
+}
+both!(hundreds_of_cameras_are_announced_and_discovery_follows_changes);
+
 async fn a_broker_restart_loses_no_event_and_discovery_and_the_last_will_work(backend: Backend) {
     if !broker::available() {
         return;

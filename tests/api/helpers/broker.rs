@@ -294,9 +294,20 @@ impl Subscriber {
         self.got.lock().unwrap().clone()
     }
 
-    /// Waits until a message on `topic` satisfies `check`.
+    /// Waits up to 15 s until a message on `topic` satisfies `check`.
     pub async fn wait_for(&self, topic: &str, check: impl Fn(&Message) -> bool) -> Message {
-        for _ in 0..300 {
+        self.wait_for_within(topic, Duration::from_secs(15), check)
+            .await
+    }
+
+    /// Waits up to `limit` until a message on `topic` satisfies `check`.
+    pub async fn wait_for_within(
+        &self,
+        topic: &str,
+        limit: Duration,
+        check: impl Fn(&Message) -> bool,
+    ) -> Message {
+        for _ in 0..limit.as_millis() / 50 {
             if let Some(m) = self
                 .messages()
                 .into_iter()
@@ -307,9 +318,12 @@ impl Subscriber {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!(
-            "no matching message on {topic}; got {:?}",
+            "no matching message on {topic}; got {} messages, the last: {:?}",
+            self.messages().len(),
             self.messages()
                 .iter()
+                .rev()
+                .take(20)
                 .map(|m| (&m.topic, m.text()))
                 .collect::<Vec<_>>()
         );
