@@ -109,6 +109,37 @@ pub async fn still_valid(state: &AppState, auth: &ConnectionAuth) -> Result<(), 
     }
 }
 
+/// When a long-lived stream (a websocket, an SSE stream) checks its credential again without
+/// being told of a change: a change made on this instance is signalled at once
+/// ([`AuthCache::changes`](cache::AuthCache::changes)), one made by another instance sharing
+/// the database is not, so on PostgreSQL (the only database instances can share) the stream
+/// re-checks every auth cache lifetime (at least a second); elsewhere never.
+pub struct Recheck(Option<tokio::time::Interval>);
+
+impl Recheck {
+    /// The timer for this server's database.
+    pub fn new(state: &AppState) -> Recheck {
+        let shared = sea_orm::ConnectionTrait::get_database_backend(&state.db)
+            == sea_orm::DatabaseBackend::Postgres;
+        Recheck(shared.then(|| {
+            let every = state.auth_cache.ttl().max(Duration::from_secs(1));
+            let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            timer
+        }))
+    }
+
+    /// Waits for the next check (forever when none is needed).
+    pub async fn tick(&mut self) {
+        match &mut self.0 {
+            Some(timer) => {
+                timer.tick().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
 /// Re-checks a socket's credential before an operation starts, so a revoked session, a
 /// deactivated user or a changed role applies to every new subscription.
 pub async fn recheck(state: &AppState, auth: &ConnectionAuth) -> Result<RequestAuth, AppError> {

@@ -387,17 +387,16 @@ impl EventsSubscription {
         };
         // A shared execution's member continuing alone resumes where it was. A resumed
         // subscription replays the log page by page, however far back its cursor is.
+        // The later of the two wins: an SSE client reconnecting with `Last-Event-ID` sends its
+        // first request (and its `after`) again.
         let resume = ctx.data_opt::<ResumeAfter>().map(|r| r.0);
-        match (after.as_deref(), resume) {
-            (Some(cursor), _) => {
-                feed.last = cursor_seq(cursor)?;
-                feed.replaying = true;
-            }
-            (None, Some(seq)) => {
+        let after = after.as_deref().map(cursor_seq).transpose()?;
+        match after.into_iter().chain(resume).max() {
+            Some(seq) => {
                 feed.last = seq;
                 feed.replaying = true;
             }
-            (None, None) => {
+            None => {
                 // Live only: start after the newest stored event.
                 feed.last = newest_seq(&state.db).await?;
                 if let Some(probe) = &feed.probe {

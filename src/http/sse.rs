@@ -292,6 +292,17 @@ async fn stream(
     sse(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
+/// Why a stream's credential no longer stands, if it does not.
+async fn revoked(
+    app: &crate::state::AppState,
+    auth: &crate::auth::ConnectionAuth,
+) -> Option<&'static str> {
+    crate::auth::still_valid(app, auth)
+        .await
+        .err()
+        .map(|_| "the credential behind this stream was revoked or changed; sign in again")
+}
+
 /// A running stream.
 struct Run {
     app: crate::state::AppState,
@@ -315,6 +326,7 @@ impl Run {
         let max_bytes = self.app.config.max_response_bytes;
         let mut responses = std::pin::pin!(responses);
         let mut changes = self.app.auth_cache.changes();
+        let mut recheck = crate::auth::Recheck::new(&self.app);
         let expiry = self
             .auth
             .expires_at
@@ -341,10 +353,10 @@ impl Run {
                     if changed.is_err() {
                         return;
                     }
-                    crate::auth::still_valid(&self.app, &self.auth).await.err().map(|_| {
-                        "the credential behind this stream was revoked or changed; sign in again"
-                    })
+                    revoked(&self.app, &self.auth).await
                 }
+                // A revocation made by another instance sharing the database.
+                () = recheck.tick() => revoked(&self.app, &self.auth).await,
                 () = tokio::time::sleep_until(expiry) => {
                     Some("the access token expired; refresh it and reconnect with Last-Event-ID")
                 }

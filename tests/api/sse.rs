@@ -23,6 +23,14 @@ async fn sweep(app: &TestApp) {
     .await;
 }
 
+/// Nothing more arrives on `stream` for 300 ms.
+async fn quiet(stream: &mut SseClient) -> bool {
+    stream
+        .next_within(Duration::from_millis(300))
+        .await
+        .is_none()
+}
+
 async fn curl_follows_events_and_each_carries_its_cursor_as_id(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let body = json!({"query": SWEEPS}).to_string();
@@ -104,13 +112,7 @@ async fn a_reconnect_with_last_event_id_resumes_with_no_gap_and_no_duplicate(bac
             .as_i64()
             .unwrap(),
     );
-    assert!(
-        again
-            .next_within(Duration::from_millis(300))
-            .await
-            .is_none(),
-        "nothing more"
-    );
+    assert!(quiet(&mut again).await, "nothing more");
     let stored = app
         .gql(
             "{ perceptionEvents(filter: {kinds: [RETENTION_SWEEP]}) { edges { node { seq } } } }",
@@ -130,6 +132,44 @@ async fn a_reconnect_with_last_event_id_resumes_with_no_gap_and_no_duplicate(bac
     );
 }
 both!(a_reconnect_with_last_event_id_resumes_with_no_gap_and_no_duplicate);
+
+/// An EventSource reconnects with its first URL, `after` included, and `Last-Event-ID`: it
+/// resumes after the later of the two, not again from `after`.
+async fn a_reconnect_resumes_after_its_last_event_id_not_its_first_cursor(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for _ in 0..4 {
+        sweep(&app).await;
+    }
+    let stored = app
+        .gql(
+            "{ perceptionEvents(filter: {kinds: [RETENTION_SWEEP]}) { edges { cursor node { seq } } } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    let edges = stored["perceptionEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(edges.len(), 4);
+    let from_first = format!(
+        "subscription {{ perceptionEvents(after: \"{}\", filter: {{kinds: [RETENTION_SWEEP]}}) {{ seq }} }}",
+        edges[0]["cursor"].as_str().unwrap()
+    );
+    let last_seen = edges[2]["cursor"].as_str().unwrap();
+    let mut again = SseClient::get(&app.addr, &app.token, &from_first, Some(last_seen)).await;
+    let first = again.next().await.json()["data"]["perceptionEvents"]["seq"].clone();
+    assert_eq!(
+        first, edges[3]["node"]["seq"],
+        "the event after Last-Event-ID"
+    );
+    assert!(quiet(&mut again).await, "nothing more");
+    // Without Last-Event-ID, `after` holds.
+    let mut fresh = SseClient::get(&app.addr, &app.token, &from_first, None).await;
+    let first = fresh.next().await.json()["data"]["perceptionEvents"]["seq"].clone();
+    assert_eq!(first, edges[1]["node"]["seq"]);
+}
+both!(a_reconnect_resumes_after_its_last_event_id_not_its_first_cursor);
 
 async fn a_scoped_token_sees_only_its_cameras_and_a_revoked_one_is_cut_off(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -201,6 +241,55 @@ async fn a_scoped_token_sees_only_its_cameras_and_a_revoked_one_is_cut_off(backe
     assert_eq!(status, 401);
 }
 both!(a_scoped_token_sees_only_its_cameras_and_a_revoked_one_is_cut_off);
+
+/// On PostgreSQL another instance may revoke a credential, which this one hears nothing of: its
+/// SSE streams and websockets check again every auth cache lifetime and end all the same.
+async fn a_revocation_made_by_another_instance_ends_streams_and_sockets(backend: Backend) {
+    if !matches!(backend, Backend::Postgres(_)) {
+        return;
+    }
+    let app = TestApp::spawn_with(backend, |c| c.auth_cache_ms = 1000).await;
+    let (key_id, _, token) = app.api_key("viewer", None).await;
+    let mut stream = SseClient::post(&app.addr, &token, SWEEPS, None).await;
+    let mut socket = crate::helpers::WsClient::connect_acked(
+        &app.ws_url(),
+        json!({"authorization": format!("Bearer {token}")}),
+    )
+    .await;
+    socket
+        .send(json!({"id": "1", "type": "subscribe", "payload": {"query": SWEEPS}}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sweep(&app).await;
+    assert_eq!(stream.next().await.event, "next");
+
+    // Another instance revokes the key: a write to the shared database, no signal here.
+    use sea_orm::ConnectionTrait;
+    let revoked = app
+        .state
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE api_keys SET revoked_at = NOW() WHERE id = '{key_id}'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(revoked.rows_affected(), 1);
+    let e = stream
+        .next_within(Duration::from_secs(5))
+        .await
+        .expect("the stream ends within the cache lifetime");
+    assert_eq!(
+        e.json()["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED",
+        "{}",
+        e.data
+    );
+    assert_eq!(stream.next().await.event, "complete");
+    tokio::time::timeout(Duration::from_secs(5), socket.expect_close(4403))
+        .await
+        .expect("the socket closes within the cache lifetime");
+}
+both!(a_revocation_made_by_another_instance_ends_streams_and_sockets);
 
 async fn requests_that_cannot_run_are_answered_the_graphql_sse_way(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -136,14 +136,9 @@ impl Connection {
         let mut awaiting_pong = false;
         let far_future = Instant::now() + Duration::from_secs(86_400 * 365);
         // Revocation reaches open sockets: at once for a change made on this instance, within
-        // the auth cache's lifetime (at least a second) for one made on another. Only a
-        // PostgreSQL database can have other instances, so only there is the timer needed.
-        let shared = sea_orm::ConnectionTrait::get_database_backend(&self.state.db)
-            == sea_orm::DatabaseBackend::Postgres;
+        // the auth cache's lifetime for one made on another.
         let mut changes = self.state.auth_cache.changes();
-        let every = self.state.auth_cache.ttl().max(Duration::from_secs(1));
-        let mut recheck = tokio::time::interval_at(Instant::now() + every, every);
-        recheck.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut recheck = crate::auth::Recheck::new(&self.state);
         loop {
             let expiry = self
                 .auth
@@ -184,7 +179,7 @@ impl Connection {
                         return stop;
                     }
                 }
-                _ = recheck.tick(), if shared && self.auth.is_some() => {
+                () = recheck.tick(), if self.auth.is_some() => {
                     if let Some(stop) = self.revoked().await {
                         return stop;
                     }
