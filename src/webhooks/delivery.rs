@@ -95,6 +95,9 @@ impl Webhooks {
         let allow = Arc::new(AllowList::parse(allowed));
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy from the environment (HTTP_PROXY, ALL_PROXY) would resolve and reach the
+            // receiver itself, past the address checks of the resolver below.
+            .no_proxy()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .dns_resolver(Arc::new(GuardedResolver {
@@ -528,6 +531,9 @@ async fn deliver(
     }
 }
 
+/// How long a caught-up worker follows the bus before it reads its owner's scope again.
+const RESYNC_EVERY: Duration = Duration::from_secs(5);
+
 /// What a caught-up worker listens to.
 struct Live<'a> {
     bus: &'a mut tokio::sync::broadcast::Receiver<event::Model>,
@@ -537,8 +543,9 @@ struct Live<'a> {
 
 /// Caught up: takes events from the bus while each follows on from `horizon` (everything up to
 /// it has been looked at) and delivers those the webhook wants, without reading the database.
-/// Back to the database on a gap or a lag, when credentials change (the owner's scope may have),
-/// or after 5 s of quiet.
+/// Back to the database on a gap or a lag, when credentials change here (the owner's scope may
+/// have), after 5 s of quiet, and every [`RESYNC_EVERY`] however busy the bus is: an owner's
+/// key that expired, or a change made by another instance, sends no signal.
 async fn follow(
     worker: &mut Worker<'_>,
     progress: &mut Progress,
@@ -546,11 +553,18 @@ async fn follow(
     live: Live<'_>,
     mut horizon: i64,
 ) -> Result<Next, AppError> {
+    let resync = tokio::time::Instant::now() + RESYNC_EVERY;
     loop {
         let wait = worker.idle_wait(progress);
         tokio::select! {
             _ = stop.changed() => return Ok(Next::Stop),
             _ = live.auth.changed() => return Ok(Next::Resync),
+            () = tokio::time::sleep_until(resync) => {
+                if !progress.deliveries.is_empty() && !worker.save(progress, true).await? {
+                    return Ok(Next::Stop);
+                }
+                return Ok(Next::Resync);
+            }
             received = live.bus.recv() => match received {
                 Ok(e) if e.seq <= horizon => {}
                 Ok(e) if e.seq == horizon + 1 => {

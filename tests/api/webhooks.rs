@@ -137,6 +137,93 @@ async fn deliveries_are_signed_in_order_and_see_only_the_owners_cameras(backend:
 }
 both!(deliveries_are_signed_in_order_and_see_only_the_owners_cameras);
 
+/// An owner's key revoked with no signal to this instance (another instance's write to the
+/// shared database, or a key reaching its expiry) stops the deliveries within seconds, even
+/// while events keep the worker busy.
+async fn a_busy_webhook_stops_when_its_owner_is_revoked_elsewhere(backend: Backend) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let app = TestApp::spawn_with(backend, allow_loopback).await;
+    camera_with_zone(&app, "c1").await;
+    let receiver = Receiver::start().await;
+    let (key_id, _, manager) = app.api_key("manager", None).await;
+    app.gql(
+        CREATE,
+        json!({"i": {"url": receiver.url, "kinds": ["ZONE_ENTER"]}}),
+        Some(&manager),
+    )
+    .await;
+    let busy = |from: usize, until: Instant| {
+        let app = &app;
+        async move {
+            let mut n = from;
+            while Instant::now() < until {
+                enter(app, "c1", &format!("t{n}")).await;
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            n
+        }
+    };
+    let n = busy(0, Instant::now() + Duration::from_secs(1)).await;
+    receiver.wait_accepted(1, Duration::from_secs(10)).await;
+
+    entity::api_key::Entity::update_many()
+        .col_expr(
+            entity::api_key::Column::RevokedAt,
+            Expr::value(chrono::Utc::now()),
+        )
+        .filter(entity::api_key::Column::Id.eq(key_id))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    // Events every 250 ms for 7 s: the worker reads the owner again within 5 s.
+    let n = busy(n, Instant::now() + Duration::from_secs(7)).await;
+    let delivered = receiver.got().len();
+    busy(n, Instant::now() + Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        receiver.got().len(),
+        delivered,
+        "nothing delivered once the owner's key is revoked"
+    );
+}
+both!(a_busy_webhook_stops_when_its_owner_is_revoked_elsewhere);
+
+/// A proxy named in the server's environment is not used for deliveries: it would resolve and
+/// reach the receiver itself, past the address checks.
+async fn a_proxy_in_the_environment_is_not_used_for_deliveries(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let database = fresh_database(&backend).await;
+    let receiver = Receiver::start().await;
+    let proxy = Receiver::start().await;
+    let proxy_url = url::Url::parse(&proxy.url)
+        .unwrap()
+        .origin()
+        .ascii_serialization();
+    let env = [
+        ("HELDAR_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1"),
+        ("HTTP_PROXY", proxy_url.as_str()),
+        ("http_proxy", proxy_url.as_str()),
+        ("ALL_PROXY", proxy_url.as_str()),
+    ];
+    let http = reqwest::Client::new();
+    let (_server, addr, _) = start_server_env(dir.path(), database.as_deref(), &env);
+    let token = admin_token(&http, &addr).await;
+    call(
+        &http,
+        &addr,
+        Some(&token),
+        CREATE,
+        json!({"i": {"url": receiver.url, "kinds": ["RETENTION_SWEEP"]}}),
+    )
+    .await;
+    let sweep = "mutation { runRetention { deletedSegments } }";
+    call(&http, &addr, Some(&token), sweep, json!({})).await;
+    receiver.wait_accepted(1, Duration::from_secs(20)).await;
+    assert!(proxy.got().is_empty(), "nothing went through the proxy");
+}
+both!(a_proxy_in_the_environment_is_not_used_for_deliveries);
+
 async fn a_failing_receiver_gets_growing_retries_and_is_marked_failing(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| {
         allow_loopback(c);
