@@ -33,7 +33,13 @@ pub fn router(state: HttpState) -> Router {
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
+                // A playback or live ticket in the path is a credential: such routes are logged
+                // by their template, every other one by its path.
+                let path = match request.extensions().get::<axum::extract::MatchedPath>() {
+                    Some(route) if route.as_str().contains("{ticket}") => route.as_str(),
+                    _ => request.uri().path(),
+                };
+                tracing::info_span!("http", method = %request.method(), path = %path, request_id = %request_id)
             })
             .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::WARN)),
         )

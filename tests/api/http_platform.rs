@@ -426,3 +426,57 @@ async fn a_remembered_document_is_still_checked_with_its_variables(backend: Back
     assert!(message.contains("Other"), "{body}");
 }
 both!(a_remembered_document_is_still_checked_with_its_variables);
+
+/// A live or playback ticket in a URL's path is a credential: the request log names such a
+/// route by its template, never with the ticket.
+async fn tickets_in_media_paths_stay_out_of_the_log(backend: Backend) {
+    use crate::helpers::process::{admin_token, call, fresh_database, start_server_env};
+    let dir = tempfile::tempdir().unwrap();
+    let database = fresh_database(&backend).await;
+    let env = [("HELDAR_LOG", "info,tower_http=debug")];
+    let (_server, addr, log) = start_server_env(dir.path(), database.as_deref(), &env);
+    let http = reqwest::Client::new();
+    let token = admin_token(&http, &addr).await;
+    call(
+        &http,
+        &addr,
+        Some(&token),
+        "mutation { createCamera(input: {id: \"gate\", name: \"Gate\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false}) { id } }",
+        json!({}),
+    )
+    .await;
+    let live = call(
+        &http,
+        &addr,
+        Some(&token),
+        "{ liveStream(cameraId: \"gate\") { hlsUrl } }",
+        json!({}),
+    )
+    .await;
+    let url = live["liveStream"]["hlsUrl"].as_str().unwrap().to_owned();
+    let ticket = url.split('/').nth(3).unwrap().to_owned();
+    assert!(ticket.len() > 20, "{url}");
+    // The camera does not answer: whatever the status, the request is logged.
+    let _ = http.get(format!("{addr}{url}")).send().await.unwrap();
+    crate::helpers::eventually(
+        std::time::Duration::from_secs(10),
+        "the request logged",
+        || async {
+            log.lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains("/media/live/{ticket}/index.m3u8"))
+                .then_some(())
+        },
+    )
+    .await;
+    let leaked: Vec<String> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains(&ticket))
+        .cloned()
+        .collect();
+    assert!(leaked.is_empty(), "the ticket is in the log: {leaked:?}");
+}
+both!(tickets_in_media_paths_stay_out_of_the_log);
