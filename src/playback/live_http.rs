@@ -91,7 +91,21 @@ async fn stream(
         Ok(found) => found,
         Err(refused) => return refused,
     };
-    upgrade.on_upgrade(move |socket| watch(state, socket, token, ticket, url))
+    // Live sockets have their own budget per credential beside GraphQL's sockets and streams
+    // (a video wall holds many), so one ticket cannot open sockets without end.
+    let max = state.app.config.ws_max_sockets_per_credential as usize;
+    let holder = format!("live:{}", ticket.subject.sub);
+    let Some(held) = state.app.ws.hold(&holder, max) else {
+        return refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            &format!("this credential already holds {max} live video sockets"),
+        );
+    };
+    upgrade.on_upgrade(move |socket| async move {
+        watch(state, socket, token, ticket, url).await;
+        drop(held);
+    })
 }
 
 fn close(code: u16, reason: &'static str) -> Message {

@@ -710,6 +710,46 @@ async fn live_view_fans_out_one_relay_and_closes_on_revocation(backend: Backend)
 }
 both!(live_view_fans_out_one_relay_and_closes_on_revocation);
 
+/// One credential holds at most `HELDAR_WS_MAX_SOCKETS_PER_CREDENTIAL` live video sockets
+/// (counted apart from its GraphQL websockets); one more is refused with 429 until one closes.
+async fn live_sockets_are_limited_per_credential(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(backend, |c| {
+        c.allow_local_sources = true;
+        c.ws_max_sockets_per_credential = 2;
+    })
+    .await;
+    live_camera(&app).await;
+    let live = app.gql(LIVE, json!({"c": "street"}), app.admin()).await["liveStream"].clone();
+    let url = format!(
+        "ws://127.0.0.1:{}{}",
+        app.port,
+        live["url"].as_str().unwrap()
+    );
+    let (mut first, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let (mut second, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    live_messages(&mut first, 1).await;
+    live_messages(&mut second, 1).await;
+    match tokio_tungstenite::connect_async(&url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(refused)) => {
+            assert_eq!(refused.status(), 429)
+        }
+        other => panic!("a third live socket: {:?}", other.map(|(_, r)| r.status())),
+    }
+    // The GraphQL websocket budget is another one.
+    crate::helpers::WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
+    first.close(None).await.unwrap();
+    drop(first);
+    let (mut third, _) = eventually(Duration::from_secs(10), "a free slot", || async {
+        tokio_tungstenite::connect_async(&url).await.ok()
+    })
+    .await;
+    live_messages(&mut third, 1).await;
+}
+both!(live_sockets_are_limited_per_credential);
+
 /// The player page in headless Chromium (network limited to loopback): recorded playback
 /// starts at `from` and advances, a seek lands on the asked instant within one frame, in the
 /// first run and after the gap (each run's frames count from zero).
