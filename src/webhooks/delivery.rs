@@ -55,6 +55,16 @@ struct Running {
     leased: Instant,
     stop: watch::Sender<bool>,
     handle: tokio::task::JoinHandle<()>,
+    /// Told to stop and not yet finished: no other worker starts for its webhook meanwhile.
+    stopping: bool,
+}
+
+impl Running {
+    /// Tells the worker to stop; it is forgotten once it has finished.
+    fn stop(&mut self) {
+        let _ = self.stop.send(true);
+        self.stopping = true;
+    }
 }
 
 /// Resolves host names and keeps only the addresses the policy allows.
@@ -200,31 +210,32 @@ async fn reconcile(state: &AppState) -> Result<(), AppError> {
     let me = state.ownership.instance_id().to_owned();
     let now = state.clock.now();
     let until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
+    // The lock is never held across a wait for a worker: a worker in the middle of a delivery
+    // must not hold up lease renewals, nor `stop_local` (a webhook's update or deletion).
     let mut workers = state.webhooks.workers.lock().await;
-    // Workers whose webhook is gone, disabled, changed or finished.
-    let stale: Vec<String> = workers
-        .iter()
-        .filter(|(id, r)| {
-            r.handle.is_finished()
-                || !hooks
-                    .iter()
-                    .any(|h| &h.id == *id && h.updated_at == r.updated_at)
-        })
-        .map(|(id, _)| id.clone())
-        .collect();
-    for id in stale {
-        if let Some(r) = workers.remove(&id) {
-            let _ = r.stop.send(true);
-            let _ = r.handle.await;
+    workers.retain(|_, r| !(r.stopping && r.handle.is_finished()));
+    // Workers whose webhook is gone, disabled, changed or finished are told to stop; one of a
+    // changed webhook is started again once the old one has finished.
+    for (id, r) in workers.iter_mut() {
+        let current = hooks
+            .iter()
+            .any(|h| &h.id == id && h.updated_at == r.updated_at);
+        if !r.stopping && (r.handle.is_finished() || !current) {
+            r.stop();
         }
     }
     for hook in hooks {
         if let Some(running) = workers.get_mut(&hook.id) {
-            // Renew a third of the way into the lease, not on every pass: each is a write.
-            if running.leased.elapsed() >= LEASE / 3
-                && store::lease(&state.db, &hook.id, &me, now, until).await?
-            {
-                running.leased = Instant::now();
+            // Renew a third of the way into the lease, not on every pass: each is a write. A
+            // stopping worker keeps the lease until it has finished, so no other instance starts
+            // the webhook while it may still deliver; a lease lost stops the worker.
+            if running.leased.elapsed() >= LEASE / 3 {
+                if store::lease(&state.db, &hook.id, &me, now, until).await? {
+                    running.leased = Instant::now();
+                } else if !running.stopping {
+                    tracing::warn!(webhook = %hook.id, "webhook lease lost; stopping its worker");
+                    running.stop();
+                }
             }
             continue;
         }
@@ -242,6 +253,7 @@ async fn reconcile(state: &AppState) -> Result<(), AppError> {
                 leased: Instant::now(),
                 stop,
                 handle,
+                stopping: false,
             },
         );
     }
@@ -617,7 +629,12 @@ async fn until_taken(
     let mut attempt = 1u32;
     loop {
         let now = state.clock.now();
-        let outcome = send(state, hook, target.url, e, now).await;
+        // A worker told to stop does not wait for a slow receiver; the event is sent again by
+        // the next worker (receivers deduplicate by `webhook-id`).
+        let outcome = tokio::select! {
+            outcome = send(state, hook, target.url, e, now) => outcome,
+            _ = stop.changed() => return Ok(false),
+        };
         progress
             .deliveries
             .push(log_row(hook, e.seq, attempt, &outcome, now));

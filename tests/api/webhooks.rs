@@ -426,6 +426,56 @@ async fn a_slow_receiver_does_not_slow_ingest(backend: Backend) {
 }
 both!(a_slow_receiver_does_not_slow_ingest);
 
+/// A receiver that hangs does not hold up a change to its webhook: the worker stuck in the
+/// delivery stops at once, the update answers in well under the delivery timeout, and the
+/// event goes to the new receiver.
+async fn a_hanging_receiver_does_not_hold_up_a_change_to_its_webhook(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        allow_loopback(c);
+        c.webhook_timeout_secs = 60;
+    })
+    .await;
+    let hanging = Receiver::start().await;
+    hanging.fallback(Answer::Slow(Duration::from_secs(120)));
+    let created = app
+        .gql(
+            CREATE,
+            json!({"i": {"url": hanging.url, "kinds": ["RETENTION_SWEEP"]}}),
+            app.admin(),
+        )
+        .await;
+    let id = created["createWebhook"]["webhook"]["id"].clone();
+    app.gql(
+        "mutation { runRetention { deletedSegments } }",
+        json!({}),
+        app.admin(),
+    )
+    .await;
+    let held =
+        crate::helpers::eventually(Duration::from_secs(10), "the delivery hanging", || async {
+            hanging.arrivals().first().cloned()
+        })
+        .await;
+
+    let answering = Receiver::start().await;
+    let started = Instant::now();
+    app.gql(
+        "mutation($id: ID!, $i: UpdateWebhookInput!) { updateWebhook(id: $id, input: $i) { id } }",
+        json!({"id": id, "i": {"url": answering.url}}),
+        app.admin(),
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the update waited {:?} for the hanging delivery",
+        started.elapsed()
+    );
+    let got = answering.wait_accepted(1, Duration::from_secs(20)).await;
+    assert_eq!(got[0].json()["type"], "event.RETENTION_SWEEP");
+    assert_eq!(got[0].id, held, "the same event, the same id");
+}
+both!(a_hanging_receiver_does_not_hold_up_a_change_to_its_webhook);
+
 async fn a_restart_during_a_receiver_outage_loses_and_duplicates_nothing(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let database = fresh_database(&backend).await;

@@ -41,6 +41,8 @@ pub enum Answer {
 #[derive(Default)]
 struct Inner {
     got: Vec<Received>,
+    /// The `webhook-id` of every request as it arrives (before it is answered).
+    arrivals: Vec<String>,
     /// Answers to give next, in order; then `fallback`.
     script: Vec<Answer>,
     fallback: Option<Answer>,
@@ -69,6 +71,12 @@ impl Receiver {
             async move {
                 let answer = {
                     let mut inner = shared.lock().unwrap();
+                    let id = headers
+                        .get("webhook-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    inner.arrivals.push(id);
                     if inner.script.is_empty() {
                         inner.fallback.clone().unwrap_or(Answer::Status(200))
                     } else {
@@ -126,6 +134,11 @@ impl Receiver {
             url: format!("http://127.0.0.1:{port}/hook"),
             _stop: Arc::new(tx),
         }
+    }
+
+    /// The `webhook-id` of every request so far, answered or not.
+    pub fn arrivals(&self) -> Vec<String> {
+        self.inner.lock().unwrap().arrivals.clone()
     }
 
     /// Answers to give next, in order.
