@@ -157,14 +157,19 @@ impl Webhooks {
         Ok(())
     }
 
-    /// Stops this instance's worker of a webhook, if any, and waits until it has flushed its
-    /// progress, so a change made next is not overwritten by it.
-    pub async fn stop_local(&self, id: &str) {
-        let running = self.workers.lock().await.remove(id);
-        if let Some(running) = running {
+    /// Runs `change` (a write to webhook `id`) with this instance's worker of it stopped: the
+    /// worker has flushed its progress first, so the change is not overwritten by it, and the
+    /// supervisor cannot start another from the row as it was before the change (it waits for
+    /// the same lock). A worker stops at once, even in the middle of a delivery.
+    pub async fn while_stopped<T>(&self, id: &str, change: impl Future<Output = T>) -> T {
+        let mut workers = self.workers.lock().await;
+        if let Some(running) = workers.remove(id) {
             let _ = running.stop.send(true);
             let _ = running.handle.await;
         }
+        let changed = change.await;
+        drop(workers);
+        changed
     }
 }
 
@@ -211,7 +216,7 @@ async fn reconcile(state: &AppState) -> Result<(), AppError> {
     let now = state.clock.now();
     let until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
     // The lock is never held across a wait for a worker: a worker in the middle of a delivery
-    // must not hold up lease renewals, nor `stop_local` (a webhook's update or deletion).
+    // must not hold up lease renewals, nor a webhook's update or deletion.
     let mut workers = state.webhooks.workers.lock().await;
     workers.retain(|_, r| !(r.stopping && r.handle.is_finished()));
     // Workers whose webhook is gone, disabled, changed or finished are told to stop; one of a

@@ -481,8 +481,10 @@ impl WebhooksMutation {
     ) -> Result<ID, AppError> {
         let (hook, principal) = owned(ctx, &id).await?;
         let state = ctx.state()?;
-        state.webhooks.stop_local(&hook.id).await;
-        store::delete(&state.db, &hook.id).await?;
+        state
+            .webhooks
+            .while_stopped(&hook.id, store::delete(&state.db, &hook.id))
+            .await?;
         let now = state.clock.now();
         let entry = Entry::new("delete_webhook", "webhook", &hook.id)
             .detail(json!({"url": model::redacted(&hook.url)}));
@@ -503,11 +505,13 @@ async fn change(
     edit: impl FnOnce(&mut webhook::ActiveModel),
     detail: impl FnOnce(&webhook::Model) -> serde_json::Value,
 ) -> Result<(webhook::Model, DateTime<Utc>), AppError> {
-    state.webhooks.stop_local(id).await;
-    let mut row = store::find(&state.db, id).await?.into_active_model();
-    edit(&mut row);
     let now = state.clock.now();
-    let updated = store::update(&state.db, row, now).await?;
+    let write = async {
+        let mut row = store::find(&state.db, id).await?.into_active_model();
+        edit(&mut row);
+        store::update(&state.db, row, now).await
+    };
+    let updated = state.webhooks.while_stopped(id, write).await?;
     let entry = Entry::new(action, "webhook", &updated.id).detail(detail(&updated));
     audit::record(&state.db, &Actor::from(principal), entry, now).await;
     state.webhooks.changed.notify_one();
