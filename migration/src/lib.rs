@@ -13,6 +13,7 @@ mod m20261124_000008_camera_owners;
 mod m20261130_000009_instances;
 mod m20261130_000010_integrations;
 mod m20261130_000011_watch;
+mod m20261201_000012_review_last_seq;
 
 /// Applies Heldar's migrations in order.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000009_instances::Migration),
             Box::new(m20261130_000010_integrations::Migration),
             Box::new(m20261130_000011_watch::Migration),
+            Box::new(m20261201_000012_review_last_seq::Migration),
         ]
     }
 }

@@ -19,13 +19,14 @@ use crate::review::model;
 /// The grouper's name in `stream_cursors`.
 const CURSOR: &str = "review";
 
-/// One pass: groups up to `page` zone events after the cursor into review items. Returns the
-/// items opened or grown (committed), and whether a full page was read (more may wait).
+/// One pass: groups up to `page` zone events after the cursor into review items (committed
+/// with the cursor); whether a full page was read (more may wait), or another instance moved
+/// the cursor first.
 pub async fn group(
     db: &sea_orm::DatabaseConnection,
     gap: Duration,
     page: u64,
-) -> Result<(Vec<review_item::Model>, bool), AppError> {
+) -> Result<bool, AppError> {
     let from = reader_cursor(db, CURSOR).await?;
     let kinds = model::KINDS.map(|k| k.as_str());
     let condition = Condition::all()
@@ -33,13 +34,13 @@ pub async fn group(
         .add(event::Column::CameraId.is_not_null());
     let events = crate::events::store::events_after(db, condition, from, page).await?;
     let Some(last) = events.last().map(|e| e.seq) else {
-        return Ok((Vec::new(), false));
+        return Ok(false);
     };
     let txn = db.begin().await?;
     // The cursor first: a second instance waits here, then finds it moved and gives up.
     if !advance_reader(&txn, CURSOR, from, last).await? {
         txn.rollback().await?;
-        return Ok((Vec::new(), true));
+        return Ok(true);
     }
     let mut current: HashMap<String, String> = HashMap::new();
     let mut touched: HashMap<String, review_item::Model> = HashMap::new();
@@ -83,7 +84,6 @@ pub async fn group(
             order.push(id);
         }
     }
-    let mut changed = Vec::new();
     for id in order {
         let Some(item) = touched.remove(&id) else {
             continue;
@@ -99,10 +99,34 @@ pub async fn group(
                 .update(&txn)
                 .await?;
         }
-        changed.push(item);
     }
     txn.commit().await?;
-    Ok((changed, events.len() as u64 == page))
+    Ok(events.len() as u64 == page)
+}
+
+/// Items grouped from events after `seen`, up to the grouping cursor, whichever instance
+/// grouped them (each holds its newest event's sequence); with the cursor, for the next call.
+/// The cursor and the items it covers are committed together, so none is missed.
+pub async fn grouped_since(
+    db: &sea_orm::DatabaseConnection,
+    seen: i64,
+) -> Result<(Vec<review_item::Model>, i64), AppError> {
+    let to = reader_cursor(db, CURSOR).await?;
+    if to <= seen {
+        return Ok((Vec::new(), seen));
+    }
+    let items = review_item::Entity::find()
+        .filter(review_item::Column::LastSeq.gt(seen))
+        .filter(review_item::Column::LastSeq.lte(to))
+        .order_by_asc(review_item::Column::LastSeq)
+        .all(db)
+        .await?;
+    Ok((items, to))
+}
+
+/// Where grouping stands: items up to here exist.
+pub async fn grouped_to(db: &sea_orm::DatabaseConnection) -> Result<i64, AppError> {
+    reader_cursor(db, CURSOR).await
 }
 
 /// Marks (or unmarks) items as reviewed by `holder`.

@@ -236,3 +236,72 @@ async fn events_are_grouped_into_items_reviewed_per_user_and_counted_per_local_d
     assert_eq!(code, "FORBIDDEN");
 }
 both!(events_are_grouped_into_items_reviewed_per_user_and_counted_per_local_day);
+
+/// Two servers sharing one PostgreSQL database group events in turn; subscribers on either
+/// hear of every item, whichever server grouped it.
+async fn review_items_reach_subscribers_on_every_instance(backend: Backend) {
+    use crate::helpers::process::{admin_token, call, fresh_database, start_server_env};
+    if !matches!(backend, Backend::Postgres(_)) {
+        return;
+    }
+    let database = fresh_database(&backend).await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_a, addr_a, _) = start_server_env(dir_a.path(), database.as_deref(), &[]);
+    let (_b, addr_b, _) = start_server_env(dir_b.path(), database.as_deref(), &[]);
+    let http = reqwest::Client::new();
+    let token_a = admin_token(&http, &addr_a).await;
+    let token_b = admin_token(&http, &addr_b).await;
+    call(
+        &http,
+        &addr_a,
+        Some(&token_a),
+        "mutation { createCamera(input: {id: \"c1\", name: \"c1\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false}) { id } }",
+        json!({}),
+    )
+    .await;
+    call(
+        &http,
+        &addr_a,
+        Some(&token_a),
+        "mutation($i: CreateZoneInput!) { createZone(input: $i) { id } }",
+        json!({"i": {"cameraId": "c1", "name": "all", "confirmFrames": 1, "labels": ["person"], "severity": "INFO",
+            "points": [{"x": 0.0, "y": 0.0}, {"x": 1.0, "y": 0.0}, {"x": 1.0, "y": 1.0}, {"x": 0.0, "y": 1.0}]}}),
+    )
+    .await;
+    let subscribe = json!({"id": "r", "type": "subscribe", "payload": {"query": "subscription { reviewItems { id eventCount } }"}});
+    let mut sockets = Vec::new();
+    for (addr, token) in [(&addr_a, &token_a), (&addr_b, &token_b)] {
+        let url = format!("{}/graphql/ws", addr.replace("http://", "ws://"));
+        let mut ws =
+            WsClient::connect_acked(&url, json!({"authorization": format!("Bearer {token}")}))
+                .await;
+        ws.send(subscribe.clone()).await;
+        sockets.push(ws);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (n, addr, token) in [(1, &addr_a, &token_a), (2, &addr_b, &token_b)] {
+        call(
+            &http,
+            addr,
+            Some(token),
+            "mutation($i: DetectionBatchInput!) { ingestDetections(input: $i) { events } }",
+            json!({"i": {"cameraId": "c1", "taskType": "detect", "frameId": format!("f{n}"),
+                "capturedAt": chrono::Utc::now().to_rfc3339(),
+                "detections": [{"label": "person", "confidence": 0.9, "trackId": format!("t{n}"), "bbox": {"x": 0.4, "y": 0.4, "w": 0.1, "h": 0.1}}]}}),
+        )
+        .await;
+    }
+    for (name, ws) in ["A", "B"].into_iter().zip(&mut sockets) {
+        // The two entries grow one item (within the quiet gap): every subscriber hears it reach
+        // two events, whichever server grouped which.
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(15), ws.next_json())
+                .await
+                .unwrap_or_else(|_| panic!("server {name}'s subscriber heard of the item"));
+            if m["type"] == "next" && m["payload"]["data"]["reviewItems"]["eventCount"] == 2 {
+                break;
+            }
+        }
+    }
+}
+both!(review_items_reach_subscribers_on_every_instance);
