@@ -211,13 +211,14 @@ pub async fn stop_all(state: &AppState) {
 }
 
 async fn reconcile(state: &AppState) -> Result<(), AppError> {
+    // The lock is never held across a wait for a worker: a worker in the middle of a delivery
+    // must not hold up lease renewals, nor a webhook's update or deletion. The rows are read
+    // under it, so none is read before a change that `while_stopped` makes and used after.
+    let mut workers = state.webhooks.workers.lock().await;
     let hooks = store::enabled(&state.db).await?;
     let me = state.ownership.instance_id().to_owned();
     let now = state.clock.now();
     let until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
-    // The lock is never held across a wait for a worker: a worker in the middle of a delivery
-    // must not hold up lease renewals, nor a webhook's update or deletion.
-    let mut workers = state.webhooks.workers.lock().await;
     workers.retain(|_, r| !(r.stopping && r.handle.is_finished()));
     // Workers whose webhook is gone, disabled, changed or finished are told to stop; one of a
     // changed webhook is started again once the old one has finished.
@@ -561,8 +562,9 @@ struct Live<'a> {
 /// Caught up: takes events from the bus while each follows on from `horizon` (everything up to
 /// it has been looked at) and delivers those the webhook wants, without reading the database.
 /// Back to the database on a gap or a lag, when credentials change here (the owner's scope may
-/// have), after 5 s of quiet, and every [`RESYNC_EVERY`] however busy the bus is: an owner's
-/// key that expired, or a change made by another instance, sends no signal.
+/// have), and after 5 s of quiet; the owner's scope is also read every [`RESYNC_EVERY`]
+/// however busy the bus is (an owner's key that expired, or a change made by another instance,
+/// sends no signal), and a changed one resyncs.
 async fn follow(
     worker: &mut Worker<'_>,
     progress: &mut Progress,
@@ -570,17 +572,24 @@ async fn follow(
     live: Live<'_>,
     mut horizon: i64,
 ) -> Result<Next, AppError> {
-    let resync = tokio::time::Instant::now() + RESYNC_EVERY;
+    let mut resync = tokio::time::Instant::now() + RESYNC_EVERY;
     loop {
         let wait = worker.idle_wait(progress);
         tokio::select! {
             _ = stop.changed() => return Ok(Next::Stop),
             _ = live.auth.changed() => return Ok(Next::Resync),
             () = tokio::time::sleep_until(resync) => {
-                if !progress.deliveries.is_empty() && !worker.save(progress, true).await? {
-                    return Ok(Next::Stop);
+                // Only the owner is read again: while it sees what it saw, following the bus
+                // goes on from `horizon` (a full resync reads the log from the last delivery).
+                let now = worker.state.clock.now();
+                let owner = store::owner_scope(&worker.state.db, worker.hook, now).await?;
+                if owner.as_ref() != Some(live.scope) {
+                    if !progress.deliveries.is_empty() && !worker.save(progress, true).await? {
+                        return Ok(Next::Stop);
+                    }
+                    return Ok(Next::Resync);
                 }
-                return Ok(Next::Resync);
+                resync = tokio::time::Instant::now() + RESYNC_EVERY;
             }
             received = live.bus.recv() => match received {
                 Ok(e) if e.seq <= horizon => {}
