@@ -365,6 +365,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=100_000), global = true)]
     pub ws_max_sockets_per_credential: u32,
 
+    /// Live video websockets one user or API key may hold open on this server at once (the
+    /// console's live wall opens one per camera, so keep it above the number of cameras).
+    #[arg(long, env = "HELDAR_LIVE_MAX_SOCKETS_PER_CREDENTIAL", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=100_000), global = true)]
+    pub live_max_sockets_per_credential: u32,
+
     /// Milliseconds a websocket may stay open without `connection_init`.
     #[arg(long, env = "HELDAR_WS_INIT_TIMEOUT_MS", default_value_t = 3000,
           value_parser = clap::value_parser!(u64).range(100..=60_000), global = true)]

@@ -93,7 +93,7 @@ async fn stream(
     };
     // Live sockets have their own budget per credential beside GraphQL's sockets and streams
     // (a video wall holds many), so one ticket cannot open sockets without end.
-    let max = state.app.config.ws_max_sockets_per_credential as usize;
+    let max = state.app.config.live_max_sockets_per_credential as usize;
     let holder = format!("live:{}", ticket.subject.sub);
     let Some(held) = state.app.ws.hold(&holder, max) else {
         return refusal(

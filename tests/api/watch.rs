@@ -710,7 +710,7 @@ async fn live_view_fans_out_one_relay_and_closes_on_revocation(backend: Backend)
 }
 both!(live_view_fans_out_one_relay_and_closes_on_revocation);
 
-/// One credential holds at most `HELDAR_WS_MAX_SOCKETS_PER_CREDENTIAL` live video sockets
+/// One credential holds at most `HELDAR_LIVE_MAX_SOCKETS_PER_CREDENTIAL` live video sockets
 /// (counted apart from its GraphQL websockets); one more is refused with 429 until one closes.
 async fn live_sockets_are_limited_per_credential(backend: Backend) {
     if !ffmpeg_ready() {
@@ -718,6 +718,7 @@ async fn live_sockets_are_limited_per_credential(backend: Backend) {
     }
     let app = TestApp::spawn_with(backend, |c| {
         c.allow_local_sources = true;
+        c.live_max_sockets_per_credential = 2;
         c.ws_max_sockets_per_credential = 2;
     })
     .await;
