@@ -456,7 +456,9 @@ async fn start_session(
     .insert(&txn)
     .await?;
     txn.commit().await?;
-    let (access, expires_at) = access_token(state, TokenKind::User, &user.id, &session_id, None)?;
+    // An access token outlives neither the session's idle end nor its absolute end.
+    let (access, expires_at) =
+        access_token(state, TokenKind::User, &user.id, &session_id, Some(idle))?;
     Ok(Issued {
         access_token: access,
         expires_at,
@@ -571,7 +573,8 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<Issued, AppErr
         .exec(&txn)
         .await?;
     txn.commit().await?;
-    let (access, expires_at) = access_token(state, TokenKind::User, &user.id, &session.id, None)?;
+    let (access, expires_at) =
+        access_token(state, TokenKind::User, &user.id, &session.id, Some(idle))?;
     Ok(Issued {
         access_token: access,
         expires_at,

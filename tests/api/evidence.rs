@@ -654,15 +654,16 @@ impl Drop for Stalled {
     }
 }
 
-/// A server with `media_jobs` slots and a two-second export limit, and camera `hang` with two
-/// indexed recordings (in time order) from its base time.
+/// A server with `media_jobs` slots and an export limit of `limit_secs`, and camera `hang` with
+/// two indexed recordings (in time order) from its base time.
 async fn hanging(
     backend: Backend,
     media_jobs: u64,
+    limit_secs: u64,
 ) -> (TestApp, DateTime<Utc>, Vec<std::path::PathBuf>) {
     let app = TestApp::spawn_with(backend, |c| {
         c.index_interval_ms = 600_000;
-        c.export_timeout_secs = 2;
+        c.export_timeout_secs = limit_secs;
         c.media_jobs = media_jobs;
     })
     .await;
@@ -693,7 +694,7 @@ async fn an_export_stalled_on_its_source_times_out_or_is_cancelled(backend: Back
     if !ffmpeg_ready() {
         return;
     }
-    let (app, base, files) = hanging(backend, 2).await;
+    let (app, base, files) = hanging(backend, 2, 2).await;
     let _stalled = stall(&files[0]);
 
     let started = std::time::Instant::now();
@@ -740,7 +741,7 @@ async fn a_stalled_export_keeps_its_slot_until_its_read_returns(backend: Backend
     if !ffmpeg_ready() {
         return;
     }
-    let (app, base, files) = hanging(backend, 1).await;
+    let (app, base, files) = hanging(backend, 1, 6).await;
     let aside = app.data_dir.join("aside.mp4");
     std::fs::copy(&files[0], &aside).unwrap();
     let stalled = stall(&files[0]);
@@ -1665,6 +1666,14 @@ async fn a_signed_link_dies_when_its_session_idles_out(backend: Backend) {
     };
     let (_, idle) = session().await;
     let (refresh, kept) = session().await;
+    // The access token itself ends with the idle time (not at its 900 s lifetime).
+    let login = app.login("idler", crate::helpers::USER_PASSWORD).await;
+    let expires: DateTime<Utc> = login["expiresAt"].as_str().unwrap().parse().unwrap();
+    assert!(
+        expires <= clock.now_dt() + chrono::Duration::seconds(300),
+        "{expires} (now {})",
+        clock.now_dt()
+    );
     assert_eq!(status(idle.clone()).await, 200);
 
     clock.advance(chrono::Duration::seconds(200));
