@@ -34,10 +34,15 @@ pub fn router(state: HttpState) -> Router {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
                 // A playback or live ticket in the path is a credential: such routes are logged
-                // by their template, every other one by its path.
+                // by their template (and a path under them that matched no route, without the
+                // rest), every other one by its path.
+                let raw = request.uri().path();
                 let path = match request.extensions().get::<axum::extract::MatchedPath>() {
                     Some(route) if route.as_str().contains("{ticket}") => route.as_str(),
-                    _ => request.uri().path(),
+                    Some(_) => raw,
+                    None if raw.starts_with("/media/live/") => "/media/live/{ticket}/…",
+                    None if raw.starts_with("/media/playback/") => "/media/playback/{ticket}/…",
+                    None => raw,
                 };
                 tracing::info_span!("http", method = %request.method(), path = %path, request_id = %request_id)
             })

@@ -456,8 +456,11 @@ async fn tickets_in_media_paths_stay_out_of_the_log(backend: Backend) {
     let url = live["liveStream"]["hlsUrl"].as_str().unwrap().to_owned();
     let ticket = url.split('/').nth(3).unwrap().to_owned();
     assert!(ticket.len() > 20, "{url}");
-    // The camera does not answer: whatever the status, the request is logged.
+    // The camera does not answer: whatever the status, the request is logged; so is one under
+    // the ticket that matches no route.
     let _ = http.get(format!("{addr}{url}")).send().await.unwrap();
+    let unmatched = url.replace("index.m3u8", "no/such/file");
+    let _ = http.get(format!("{addr}{unmatched}")).send().await.unwrap();
     crate::helpers::eventually(
         std::time::Duration::from_secs(10),
         "the request logged",
@@ -465,7 +468,14 @@ async fn tickets_in_media_paths_stay_out_of_the_log(backend: Backend) {
             log.lock()
                 .unwrap()
                 .iter()
-                .any(|l| l.contains("/media/live/{ticket}/index.m3u8"))
+                .filter(|l| {
+                    l.contains("/media/live/{ticket}/index.m3u8")
+                        || l.contains("/media/live/{ticket}/…")
+                })
+                .map(|l| l.contains("index.m3u8"))
+                .collect::<std::collections::HashSet<bool>>()
+                .len()
+                .eq(&2)
                 .then_some(())
         },
     )
