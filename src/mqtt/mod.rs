@@ -183,6 +183,17 @@ impl Retained {
         if again {
             self.published.clear();
         }
+        // Gone before it was ever sent: nothing to send, nothing to clear.
+        let unsent: Vec<String> = self
+            .waiting
+            .keys()
+            .filter(|t| !names.contains(t.as_str()) && !self.published.contains_key(*t))
+            .cloned()
+            .collect();
+        for topic in unsent {
+            self.waiting.remove(&topic);
+        }
+        self.order.retain(|t| self.waiting.contains_key(t));
         for topic in gone {
             self.offer(topic, Vec::new());
         }
@@ -430,4 +441,50 @@ async fn camera_availability(
             (model::camera_availability_topic(&c.id), value.to_vec())
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Retained;
+
+    fn drain(r: &mut Retained) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        while let Some((topic, payload)) = r.next() {
+            out.push((topic.clone(), String::from_utf8(payload.clone()).unwrap()));
+            r.sent(topic, payload);
+        }
+        out
+    }
+
+    fn set(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+        pairs
+            .iter()
+            .map(|(t, p)| (t.to_string(), p.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn retained_topics_send_changes_only_and_clear_what_went() {
+        let mut r = Retained::default();
+        r.offer_all(set(&[("a", "1"), ("b", "1")]), true);
+        r.offer("a".into(), b"2".to_vec());
+        assert_eq!(
+            drain(&mut r),
+            [("a".into(), "2".into()), ("b".into(), "1".into())],
+            "newest payload, first place"
+        );
+        // Unchanged: nothing; changed: sent; gone: cleared with an empty payload.
+        r.offer_all(set(&[("a", "2"), ("c", "1")]), false);
+        assert_eq!(
+            drain(&mut r),
+            [("b".into(), String::new()), ("c".into(), "1".into())]
+        );
+        // Added and gone again before it was sent: nothing at all.
+        r.offer("d".into(), b"1".to_vec());
+        r.offer_all(set(&[("a", "2"), ("c", "1")]), false);
+        assert_eq!(drain(&mut r), []);
+        // A reconnect sends everything again.
+        r.offer_all(set(&[("a", "2"), ("c", "1")]), true);
+        assert_eq!(drain(&mut r).len(), 2);
+    }
 }
