@@ -1691,6 +1691,69 @@ async fn a_signed_link_dies_when_its_session_idles_out(backend: Backend) {
 }
 both!(a_signed_link_dies_when_its_session_idles_out);
 
+/// `GET /media/recordings/<segment id>`: a bearer with `video:playback` on the camera gets the
+/// file (and byte ranges of it); no token is 401; a caller scoped elsewhere is refused alike for
+/// the segment and for an id that does not exist, so it learns nothing of either.
+async fn a_recording_is_served_to_its_cameras_viewers_only(backend: Backend) {
+    use sea_orm::EntityTrait;
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(backend, |c| {
+        c.index_settle_ms = 0;
+        c.index_interval_ms = 600_000;
+    })
+    .await;
+    camera(&app, "ev", json!({})).await;
+    footage(&app, "ev").await;
+    let segment = entity::segment::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
+    let disk = std::fs::read(app.data_dir.join("recordings").join(&segment.path)).unwrap();
+    let get = |id: &str, token: Option<&str>, range: Option<&str>| {
+        let mut request = app.http.get(format!("{}/media/recordings/{id}", app.addr));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(range) = range {
+            request = request.header("Range", range);
+        }
+        request.send()
+    };
+    let whole = get(&segment.id, app.admin(), None).await.unwrap();
+    assert_eq!(whole.status(), 200);
+    assert_eq!(whole.headers()["content-type"], "video/mp4");
+    assert_eq!(whole.bytes().await.unwrap().as_ref(), disk.as_slice());
+    let part = get(&segment.id, app.admin(), Some("bytes=10-19"))
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap().as_ref(), &disk[10..20]);
+    assert_eq!(get(&segment.id, None, None).await.unwrap().status(), 401);
+    assert_eq!(
+        get("seg_missing", app.admin(), None)
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let (_, _, elsewhere) = app.api_key("viewer", Some(vec!["other"])).await;
+    let theirs = get(&segment.id, Some(&elsewhere), None).await.unwrap();
+    let missing = get("seg_missing", Some(&elsewhere), None).await.unwrap();
+    assert_eq!(theirs.status(), 403);
+    assert_eq!(missing.status(), 403);
+    assert_eq!(
+        theirs.text().await.unwrap(),
+        missing.text().await.unwrap(),
+        "the same refusal"
+    );
+}
+both!(a_recording_is_served_to_its_cameras_viewers_only);
+
 /// One credential cannot flood the export queue, and exports live within their own quota:
 /// the oldest are evicted first (never held footage), before any recording.
 async fn exports_are_capped_per_credential_and_kept_within_their_quota(backend: Backend) {

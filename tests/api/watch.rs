@@ -215,6 +215,30 @@ async fn a_playback_is_a_valid_hls_playlist_across_a_gap(backend: Backend) {
         format!("bytes 100-199/{}", body.len()).as_str()
     );
     assert_eq!(ranged.bytes().await.unwrap(), body.slice(100..200));
+    let with_range = |range: String| {
+        app.http
+            .get(format!("{}{dir}{}", app.addr, media[1]))
+            .header("Range", range)
+            .send()
+    };
+    // The last 100 bytes; past the end (416, with the size); several ranges (the whole body).
+    let tail = with_range("bytes=-100".into()).await.unwrap();
+    assert_eq!(tail.status(), 206);
+    let len = body.len();
+    assert_eq!(
+        tail.headers()["content-range"],
+        format!("bytes {}-{}/{len}", len - 100, len - 1).as_str()
+    );
+    assert_eq!(tail.bytes().await.unwrap(), body.slice(len - 100..));
+    let past = with_range(format!("bytes={len}-")).await.unwrap();
+    assert_eq!(past.status(), 416);
+    assert_eq!(
+        past.headers()["content-range"],
+        format!("bytes */{len}").as_str()
+    );
+    let several = with_range("bytes=0-9,20-29".into()).await.unwrap();
+    assert_eq!(several.status(), 200);
+    assert_eq!(several.bytes().await.unwrap(), body);
     let map = lines
         .iter()
         .find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
