@@ -51,6 +51,18 @@ async fn footage(app: &TestApp, cam: &str) -> DateTime<Utc> {
     base
 }
 
+/// A server that indexes only when told, and camera `ev` with [`footage`]; its base time.
+async fn with_footage(backend: Backend) -> (TestApp, DateTime<Utc>) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.index_settle_ms = 0;
+        c.index_interval_ms = 600_000;
+    })
+    .await;
+    camera(&app, "ev", json!({})).await;
+    let base = footage(&app, "ev").await;
+    (app, base)
+}
+
 const CLIP: &str = "id status progress requestedSeconds coveredSeconds gaps { from to seconds reason } actualFrom actualTo sourceSegments sizeBytes sha256 downloadUrl manifestUrl error requestedBy";
 
 async fn read_locks(app: &TestApp) -> i32 {
@@ -164,13 +176,7 @@ async fn a_clip_across_two_segments_and_a_gap_is_exported_hashed_described_and_s
     if !ffmpeg_ready() {
         return;
     }
-    let app = TestApp::spawn_with(backend, |c| {
-        c.index_settle_ms = 0;
-        c.index_interval_ms = 600_000;
-    })
-    .await;
-    camera(&app, "ev", json!({})).await;
-    let base = footage(&app, "ev").await;
+    let (app, base) = with_footage(backend).await;
 
     let started = app
         .gql(
@@ -1572,13 +1578,7 @@ async fn a_signed_link_dies_with_its_credential(backend: Backend) {
     if !ffmpeg_ready() {
         return;
     }
-    let app = TestApp::spawn_with(backend, |c| {
-        c.index_settle_ms = 0;
-        c.index_interval_ms = 600_000;
-    })
-    .await;
-    camera(&app, "ev", json!({})).await;
-    let base = footage(&app, "ev").await;
+    let (app, base) = with_footage(backend).await;
     let snapshot =
         "mutation($at: DateTime!) { exportSnapshot(cameraId: \"ev\", at: $at) { downloadUrl } }";
     let fetch = |link: Value| {
@@ -1699,13 +1699,7 @@ async fn a_recording_is_served_to_its_cameras_viewers_only(backend: Backend) {
     if !ffmpeg_ready() {
         return;
     }
-    let app = TestApp::spawn_with(backend, |c| {
-        c.index_settle_ms = 0;
-        c.index_interval_ms = 600_000;
-    })
-    .await;
-    camera(&app, "ev", json!({})).await;
-    footage(&app, "ev").await;
+    let (app, _) = with_footage(backend).await;
     let segment = entity::segment::Entity::find()
         .all(&app.state.db)
         .await

@@ -32,6 +32,21 @@ async fn enter(app: &TestApp, camera: &str, track: &str) {
     assert!(events >= 1, "{events}");
 }
 
+/// Signs in to the server process at `addr` as the admin and creates a webhook of retention
+/// sweeps to `url`; the admin's token.
+async fn sweep_webhook(http: &reqwest::Client, addr: &str, url: &str) -> String {
+    let token = admin_token(http, addr).await;
+    call(
+        http,
+        addr,
+        Some(&token),
+        CREATE,
+        json!({"i": {"url": url, "kinds": ["RETENTION_SWEEP"]}}),
+    )
+    .await;
+    token
+}
+
 fn allow_loopback(app_config: &mut heldar::config::Config) {
     app_config.webhook_allowed_hosts = vec!["127.0.0.1".into()];
 }
@@ -208,15 +223,7 @@ async fn a_proxy_in_the_environment_is_not_used_for_deliveries(backend: Backend)
     ];
     let http = reqwest::Client::new();
     let (_server, addr, _) = start_server_env(dir.path(), database.as_deref(), &env);
-    let token = admin_token(&http, &addr).await;
-    call(
-        &http,
-        &addr,
-        Some(&token),
-        CREATE,
-        json!({"i": {"url": receiver.url, "kinds": ["RETENTION_SWEEP"]}}),
-    )
-    .await;
+    let token = sweep_webhook(&http, &addr, &receiver.url).await;
     let sweep = "mutation { runRetention { deletedSegments } }";
     call(&http, &addr, Some(&token), sweep, json!({})).await;
     receiver.wait_accepted(1, Duration::from_secs(20)).await;
@@ -488,15 +495,7 @@ async fn a_restart_during_a_receiver_outage_loses_and_duplicates_nothing(backend
     let http = reqwest::Client::new();
     let sweep = "mutation { runRetention { deletedSegments } }";
     let (mut server, addr, _) = start_server_env(dir.path(), database.as_deref(), &env);
-    let token = admin_token(&http, &addr).await;
-    call(
-        &http,
-        &addr,
-        Some(&token),
-        CREATE,
-        json!({"i": {"url": receiver.url, "kinds": ["RETENTION_SWEEP"]}}),
-    )
-    .await;
+    let token = sweep_webhook(&http, &addr, &receiver.url).await;
     for _ in 0..3 {
         call(&http, &addr, Some(&token), sweep, json!({})).await;
     }
