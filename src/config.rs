@@ -473,7 +473,7 @@ pub struct Config {
     pub exports_per_credential: u64,
 
     /// Disk space exported clips and snapshots may use together; past it retention evicts the
-    /// oldest not under an evidence hold, before it considers any recording.
+    /// oldest not under an evidence hold, before it considers any recording. 0: no limit.
     #[arg(
         long,
         env = "HELDAR_EXPORTS_MAX_SIZE",

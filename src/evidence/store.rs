@@ -25,18 +25,21 @@ pub struct Footage {
     pub seconds: f64,
 }
 
-/// The camera's footage inside `[from_ms, to_ms)`.
+/// The camera's footage inside `[from_ms, to_ms)`: segments and bytes of both streams (all of
+/// them are protected by a hold), seconds of the main stream (the sub stream records the same
+/// time again).
 pub async fn footage_in(
     db: &impl ConnectionTrait,
     camera_id: &str,
     from_ms: i64,
     to_ms: i64,
 ) -> Result<Footage, AppError> {
-    let rows: Vec<(i64, i64, i64)> = segment::Entity::find()
+    let rows: Vec<(i64, i64, i64, String)> = segment::Entity::find()
         .select_only()
         .column(segment::Column::StartMs)
         .column(segment::Column::EndMs)
         .column(segment::Column::SizeBytes)
+        .column(segment::Column::Profile)
         .filter(segment::Column::CameraId.eq(camera_id))
         .filter(segment::Column::StartMs.gt(from_ms - MAX_SEGMENT_SPAN.num_milliseconds()))
         .filter(segment::Column::StartMs.lt(to_ms))
@@ -49,7 +52,8 @@ pub async fn footage_in(
         bytes: rows.iter().map(|r| r.2).sum(),
         seconds: rows
             .iter()
-            .map(|(s, e, _)| ((*e).min(to_ms) - (*s).max(from_ms)).max(0) as f64 / 1000.0)
+            .filter(|r| r.3 == "main")
+            .map(|(s, e, _, _)| ((*e).min(to_ms) - (*s).max(from_ms)).max(0) as f64 / 1000.0)
             .sum(),
     })
 }

@@ -80,6 +80,7 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
             .select_only()
             .column(segment::Column::StartMs)
             .filter(segment::Column::CameraId.eq(camera.id.clone()))
+            .filter(segment::Column::Profile.eq("main"))
             .order_by_desc(segment::Column::StartMs)
             .limit(1)
             .into_tuple()
@@ -306,6 +307,7 @@ async fn previous_end(
         .select_only()
         .column(segment::Column::EndMs)
         .filter(segment::Column::CameraId.eq(camera_id))
+        .filter(segment::Column::Profile.eq("main"))
         .filter(segment::Column::StartMs.lt(start.timestamp_millis()))
         .order_by_desc(segment::Column::StartMs)
         .limit(1)
@@ -381,10 +383,12 @@ async fn apply(
     }
     // A segment indexed into an active evidence hold is held from the start.
     crate::evidence::locks::refresh_evidence_flags(&txn, camera_id, start_ms, end_ms).await?;
-    // Segments never overlap: an earlier one that runs past this start is clamped to it.
+    // Segments of a stream never overlap: an earlier one that runs past this start is clamped
+    // to it. The sub stream's files start and end at their own times and are left alone.
     segment::Entity::update_many()
         .col_expr(segment::Column::EndMs, Expr::value(start_ms))
         .filter(segment::Column::CameraId.eq(camera_id))
+        .filter(segment::Column::Profile.eq("main"))
         .filter(segment::Column::StartMs.lt(start_ms))
         .filter(segment::Column::EndMs.gt(start_ms))
         .exec(&txn)

@@ -111,7 +111,7 @@ pub async fn merge_span(
     replace_ranges(db, camera_id, &touching, &[(merged_start, merged_end)]).await
 }
 
-/// Takes a deleted segment's span out of the camera's ranges. Segments of a camera never
+/// Takes a deleted main-stream segment's span out of the camera's ranges. Main segments never
 /// overlap (the indexer clamps them), so the range holding the span keeps what lies before it
 /// (up to the end of the last remaining segment before it) and after it (from the start of
 /// the next), as one range if that seam is still under 3 s.
@@ -137,6 +137,7 @@ pub async fn remove_span(
         .select_only()
         .column(segment::Column::EndMs)
         .filter(segment::Column::CameraId.eq(camera_id))
+        .filter(segment::Column::Profile.eq("main"))
         .filter(segment::Column::StartMs.gte(range_start))
         .filter(segment::Column::StartMs.lt(start))
         .order_by_desc(segment::Column::StartMs)
@@ -148,6 +149,7 @@ pub async fn remove_span(
         .select_only()
         .column(segment::Column::StartMs)
         .filter(segment::Column::CameraId.eq(camera_id))
+        .filter(segment::Column::Profile.eq("main"))
         .filter(segment::Column::StartMs.gte(start))
         .filter(segment::Column::StartMs.lte(range_end))
         .order_by_asc(segment::Column::StartMs)

@@ -323,6 +323,7 @@ impl Ledger {
             }
             return Ok(());
         }
+        let mut last: Option<String> = None;
         for _ in 0..100_000 {
             let total: i64 = self.cameras.values().map(|c| c.total).sum();
             if total <= max {
@@ -335,11 +336,22 @@ impl Ledger {
                 .map(|(id, _)| id.clone())
                 .collect();
             let share = max / holders.len().max(1) as i64;
-            let worst = holders
-                .iter()
-                .map(|id| (id.clone(), self.cameras[id].total - share))
-                .filter(|(_, over)| *over > 0)
-                .max_by_key(|(_, over)| *over);
+            // On a tie the camera already being pruned goes on paying, as it would inside the
+            // reference's batches: a camera that was never over its share is not cut because
+            // the pruned one came down to meet it (R5).
+            let mut worst: Option<(String, i64)> = None;
+            for id in &holders {
+                let over = self.cameras[id].total - share;
+                let better = match &worst {
+                    None => over > 0,
+                    Some((_, most)) => {
+                        over > *most || (over == *most && last.as_deref() == Some(id.as_str()))
+                    }
+                };
+                if better {
+                    worst = Some((id.clone(), over));
+                }
+            }
             let victim = match worst {
                 Some((camera, _)) => match self.peek(db, &camera).await? {
                     Some(v) => v,
@@ -368,6 +380,7 @@ impl Ledger {
                     }
                 }
             };
+            last = Some(victim.camera_id.clone());
             self.take(victim, reason);
         }
         Ok(())

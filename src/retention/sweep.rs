@@ -262,6 +262,9 @@ struct Exported {
 /// considered, so exports never push other cameras' footage out. Returns how many went.
 async fn evict_exports(state: &AppState) -> Result<i64, AppError> {
     let quota = state.config.exports_max_size.as_u64() as i64;
+    if quota == 0 {
+        return Ok(0); // no limit
+    }
     let clips = clip_export::Entity::find()
         .filter(clip_export::Column::Status.eq(ClipStatus::Ready))
         .all(&state.db)

@@ -613,3 +613,56 @@ async fn t10_the_indexer_repairs_a_row_whose_file_changed_after_indexing(backend
     assert!(found.is_none());
 }
 both!(t10_the_indexer_repairs_a_row_whose_file_changed_after_indexing);
+
+async fn the_sub_stream_neither_shortens_nor_hides_the_main_streams_footage(backend: Backend) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(backend, |c| {
+        c.index_settle_ms = 0;
+        c.index_interval_ms = 600_000;
+    })
+    .await;
+    app.gql("mutation { createCamera(input: {id: \"lab\", name: \"lab\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false, segmentSeconds: 2}) { id } }", json!({}), app.admin()).await;
+    let base = chrono::DateTime::from_timestamp(Utc::now().timestamp() - 600, 0).unwrap();
+    let s = chrono::Duration::seconds;
+    // The sub stream's recorder runs on its own: its files start a second before the main
+    // stream's and it kept recording through the main stream's 20 s outage.
+    let dir = app.data_dir.join("recordings/lab");
+    crate::helpers::write_run(&dir.join("sub"), base - s(1), 4, 10);
+    crate::helpers::write_run(&dir, base, 1, 10);
+    crate::helpers::write_run(&dir, base + s(30), 1, 10);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        heldar::footage::indexer::index_once(&app.state)
+            .await
+            .unwrap(),
+        6
+    );
+    let seen = coverage(&app, base, base + s(40)).await;
+    let gaps = seen["gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 1, "{seen}");
+    let from: chrono::DateTime<Utc> = gaps[0]["from"].as_str().unwrap().parse().unwrap();
+    assert_eq!(from, base + s(10));
+    assert!(
+        !gaps[0]["reason"].is_null(),
+        "the main stream's hole is recorded as a gap although the sub stream covered it: {seen}"
+    );
+    let subs = entity::segment::Entity::find()
+        .filter(entity::segment::Column::CameraId.eq("lab"))
+        .filter(entity::segment::Column::Profile.eq("sub"))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(subs.len(), 4);
+    for sub in subs {
+        assert!(
+            sub.end_ms - sub.start_ms > 9_500,
+            "a main segment clamped the sub segment {} to {} ms",
+            sub.path,
+            sub.end_ms - sub.start_ms
+        );
+    }
+}
+both!(the_sub_stream_neither_shortens_nor_hides_the_main_streams_footage);
