@@ -34,6 +34,7 @@ pub struct QueryRoot(
     RetentionQuery,
     ZonesQuery,
     EventsQuery,
+    crate::perception::graphql::DetectionsQuery,
     AiQuery,
     WebhooksQuery,
     ReviewQuery,

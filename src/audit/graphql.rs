@@ -119,9 +119,9 @@ impl AuditQuery {
         filter: Option<AuditFilter>,
         #[graphql(
             desc = "NEWEST_FIRST (the default) or OLDEST_FIRST.",
-            default_with = "Order::NewestFirst"
+            default_with = "Some(Order::NewestFirst)"
         )]
-        order: Order,
+        order: Option<Order>,
         #[graphql(desc = "Page forward: at most this many (1 to 500, default 50) after `after`.")]
         first: Option<i32>,
         #[graphql(desc = "Cursor to page forward from (an edge's `cursor`).")] after: Option<
@@ -133,6 +133,7 @@ impl AuditQuery {
         last: Option<i32>,
         #[graphql(desc = "Cursor to page backward from.")] before: Option<String>,
     ) -> Result<Counted<AuditEntry>, AppError> {
+        let order = order.unwrap_or(Order::NewestFirst);
         let principal = ctx.require(Capability::RegistryManage)?;
         let state = ctx.state()?;
         let filter = filter.unwrap_or_default();

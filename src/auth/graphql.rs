@@ -303,7 +303,8 @@ impl AuthQuery {
     async fn api_keys(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Include revoked keys.", default = false)] include_revoked: bool,
+        #[graphql(desc = "Include revoked keys.", default_with = "Some(false)")]
+        include_revoked: Option<bool>,
         #[graphql(desc = "Page forward: at most this many (1 to 500, default 50) after `after`.")]
         first: Option<i32>,
         #[graphql(desc = "Cursor to page forward from (an edge's `cursor`).")] after: Option<
@@ -315,6 +316,7 @@ impl AuthQuery {
         last: Option<i32>,
         #[graphql(desc = "Cursor to page backward from.")] before: Option<String>,
     ) -> Result<Counted<ApiKey>, AppError> {
+        let include_revoked = include_revoked.unwrap_or(false);
         require_fleet_admin(ctx)?;
         let mut query = api_key::Entity::find();
         if !include_revoked {

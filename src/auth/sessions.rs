@@ -301,6 +301,9 @@ pub async fn login(
         match take_attempt(state, user, now).await? {
             Some(count) => failures = count,
             None => {
+                // A hash is spent as for any other refusal, so the time taken does not tell
+                // a locked account from an unknown name.
+                state.hasher.verify(password, None).await?;
                 let entry = Entry::new("login_refused_locked", "user", &user.id);
                 audit::record(&state.db, &user_actor(user), entry, now).await;
                 return Err(unauthenticated(LOGIN_FAILED));

@@ -101,7 +101,10 @@ impl StreamUrl {
         let (Ok(mut new), Ok(old)) = (Url::parse(&self.0), Url::parse(previous)) else {
             return Ok(self);
         };
-        if new.password() != Some(MASK) {
+        let masked_params = new.query().is_some_and(|q| {
+            query_pieces(q).any(|(name, value)| is_secret(name) && value == Some(MASK))
+        });
+        if new.password() != Some(MASK) && !masked_params {
             return Ok(self);
         }
         let same_address = new.scheme() == old.scheme()
@@ -114,9 +117,63 @@ impl StreamUrl {
                  send the password for the new address",
             ));
         }
-        let _ = new.set_password(old.password());
+        if new.password() == Some(MASK) {
+            let _ = new.set_password(old.password());
+        }
+        if masked_params && let Some(query) = new.query() {
+            let old_query = old.query().unwrap_or_default();
+            let kept = rewrite_secrets(query, |name| {
+                query_pieces(old_query)
+                    .find(|(n, _)| *n == name)
+                    .and_then(|(_, v)| v)
+                    .map(str::to_owned)
+            });
+            new.set_query(Some(&kept));
+        }
         Ok(StreamUrl(new.to_string()))
     }
+}
+
+/// Query parameters cameras take credentials in (`…?user=admin&password=…`, `&token=…`).
+const SECRET_PARAMS: [&str; 11] = [
+    "password",
+    "pass",
+    "passwd",
+    "pwd",
+    "token",
+    "access_token",
+    "secret",
+    "key",
+    "apikey",
+    "api_key",
+    "auth",
+];
+
+fn is_secret(name: &str) -> bool {
+    SECRET_PARAMS.iter().any(|s| s.eq_ignore_ascii_case(name))
+}
+
+/// A raw query's `name=value` pieces, unparsed (so what is not rewritten stays byte for byte).
+fn query_pieces(query: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+    query.split('&').map(|piece| match piece.split_once('=') {
+        Some((name, value)) => (name, Some(value)),
+        None => (piece, None),
+    })
+}
+
+/// The query with each secret parameter's value replaced by what `value_of(name)` gives (the
+/// piece is left as it is when that is `None`).
+fn rewrite_secrets(query: &str, value_of: impl Fn(&str) -> Option<String>) -> String {
+    query_pieces(query)
+        .map(
+            |(name, value)| match (is_secret(name), value, value_of(name)) {
+                (true, Some(_), Some(new)) => format!("{name}={new}"),
+                (_, Some(value), _) => format!("{name}={value}"),
+                (_, None, _) => name.to_owned(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// A URL's port, or its scheme's default (RTSP's 554 and RTSPS's 322 included).
@@ -128,21 +185,31 @@ fn port_of(url: &Url) -> Option<u16> {
     })
 }
 
-/// Whether a stored URL carries a password.
+/// Whether a stored URL carries a password (in its user info or a credential parameter).
 pub fn has_password(stored: &str) -> bool {
-    Url::parse(stored)
-        .ok()
-        .is_some_and(|url| url.password().is_some_and(|p| !p.is_empty()))
+    Url::parse(stored).ok().is_some_and(|url| {
+        url.password().is_some_and(|p| !p.is_empty())
+            || url.query().is_some_and(|q| {
+                query_pieces(q)
+                    .any(|(name, value)| is_secret(name) && value.is_some_and(|v| !v.is_empty()))
+            })
+    })
 }
 
-/// A stored URL as the API shows it: the password replaced by `***`.
+/// A stored URL as the API shows it: the password, and the values of credential parameters
+/// (`password=`, `token=`, …), replaced by `***`.
 pub fn masked(stored: &str) -> String {
     match Url::parse(stored) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some(MASK));
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some(MASK));
+            }
+            if let Some(query) = url.query() {
+                let hidden = rewrite_secrets(query, |_| Some(MASK.to_owned()));
+                url.set_query(Some(&hidden));
+            }
             url.to_string()
         }
-        Ok(url) => url.to_string(),
         Err(_) => stored.to_owned(),
     }
 }
@@ -219,6 +286,21 @@ mod tests {
                 "{elsewhere}"
             );
         }
+        // Credentials in the query (Reolink's `…/flv?user=admin&password=…`) are masked too,
+        // the rest of the query kept byte for byte, and restored when the mask comes back.
+        let query = "http://cam.local/flv?port=1935&user=admin&password=s%26cret&x=a%20b";
+        assert!(has_password(query));
+        assert_eq!(
+            masked(query),
+            "http://cam.local/flv?port=1935&user=admin&password=***&x=a%20b"
+        );
+        let edited = StreamUrl::parse("f", &masked(query), false).unwrap();
+        assert_eq!(
+            edited.keeping_password_of("f", query).unwrap().expose(),
+            query
+        );
+        let moved = StreamUrl::parse("f", "http://evil.example/flv?password=***", false).unwrap();
+        assert!(moved.keeping_password_of("f", query).is_err());
         let explicit = StreamUrl::parse("f", "rtsp://admin:new@evil.example/s", false).unwrap();
         assert!(explicit.keeping_password_of("f", stored).is_ok());
         assert!(!has_password("rtsp://cam.local/stream"));

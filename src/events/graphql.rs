@@ -219,9 +219,9 @@ impl EventsQuery {
         filter: Option<PerceptionEventFilter>,
         #[graphql(
             desc = "OLDEST_FIRST (the default, the order subscriptions replay in) or NEWEST_FIRST.",
-            default_with = "Order::OldestFirst"
+            default_with = "Some(Order::OldestFirst)"
         )]
-        order: Order,
+        order: Option<Order>,
         #[graphql(desc = "Page forward: at most this many (1 to 500, default 50) after `after`.")]
         first: Option<i32>,
         #[graphql(desc = "Cursor to page forward from (an edge's `cursor`).")] after: Option<
@@ -233,6 +233,7 @@ impl EventsQuery {
         last: Option<i32>,
         #[graphql(desc = "Cursor to page backward from.")] before: Option<String>,
     ) -> Result<Counted<PerceptionEvent>, AppError> {
+        let order = order.unwrap_or(Order::OldestFirst);
         let principal = ctx.require(Capability::EventsRead)?;
         if let Some(filter) = &filter {
             filter.check()?;

@@ -251,10 +251,11 @@ impl FootageQuery {
         #[graphql(desc = "Bucket size; it also caps the window length (see `to`).")] bucket: Bucket,
         #[graphql(
             desc = "IANA time zone for bucket boundaries (default UTC).",
-            default = "UTC"
+            default_with = "Some(\"UTC\".to_owned())"
         )]
-        time_zone: String,
+        time_zone: Option<String>,
     ) -> Result<Vec<CameraTimeline>, AppError> {
+        let time_zone = time_zone.unwrap_or_else(|| "UTC".to_owned());
         ctx.require(Capability::VideoPlayback)?;
         if camera_ids.is_empty() || camera_ids.len() > 64 {
             return Err(AppError::bad_input(

@@ -50,6 +50,102 @@ fn selects_introspection(doc: &ExecutableDocument, set: &SelectionSet, depth: us
     })
 }
 
+/// Introspection fields that answer a list of objects. A path through more than
+/// [`MAX_INTROSPECTION_LISTS`] of them multiplies its answer by each list's length (`interfaces
+/// { possibleTypes { interfaces { … } } }` grows tenfold a level), so a few hundred bytes of
+/// query could ask for billions of objects.
+const INTROSPECTION_LISTS: [&str; 8] = [
+    "types",
+    "directives",
+    "fields",
+    "args",
+    "inputFields",
+    "interfaces",
+    "possibleTypes",
+    "enumValues",
+];
+
+/// Lists an introspection path may pass through: `__schema { types { fields { args } } }` is
+/// the deepest that `getIntrospectionQuery` (GraphiQL, codegen, Apollo) asks for.
+pub const MAX_INTROSPECTION_LISTS: u32 = 3;
+
+/// Selections the introspection check looks at before it gives up and refuses the document.
+const INTROSPECTION_WALK_BUDGET: u32 = 20_000;
+
+/// Walks a selection set and returns the most introspection lists on one path below
+/// `__schema`/`__type`; `None` when the document is too large or too deeply nested to walk.
+fn introspection_lists(
+    doc: &ExecutableDocument,
+    set: &SelectionSet,
+    inside: bool,
+    lists: u32,
+    depth: usize,
+    budget: &mut u32,
+) -> Option<u32> {
+    if depth > 64 {
+        return None;
+    }
+    let mut most = lists;
+    for item in &set.items {
+        *budget = budget.checked_sub(1)?;
+        let (child, inside, lists) = match &item.node {
+            Selection::Field(field) => {
+                let name = field.node.name.node.as_str();
+                let enters = matches!(name, "__schema" | "__type");
+                // Introspection is only valid at the root: data fields are not walked.
+                if !inside && !enters {
+                    continue;
+                }
+                let counts = inside && INTROSPECTION_LISTS.contains(&name);
+                (
+                    &field.node.selection_set.node,
+                    inside || enters,
+                    lists + u32::from(counts),
+                )
+            }
+            Selection::InlineFragment(fragment) => {
+                (&fragment.node.selection_set.node, inside, lists)
+            }
+            Selection::FragmentSpread(spread) => {
+                match doc.fragments.get(&spread.node.fragment_name.node) {
+                    Some(fragment) => (&fragment.node.selection_set.node, inside, lists),
+                    None => continue,
+                }
+            }
+        };
+        most = most.max(introspection_lists(
+            doc,
+            child,
+            inside,
+            lists,
+            depth + 1,
+            budget,
+        )?);
+    }
+    Some(most)
+}
+
+/// Refuses a document whose introspection nests lists deeper than any schema client needs.
+fn check_introspection_fan_out(doc: &ExecutableDocument) -> Result<(), ServerError> {
+    let mut budget = INTROSPECTION_WALK_BUDGET;
+    for (_, op) in doc.operations.iter() {
+        match introspection_lists(doc, &op.node.selection_set.node, false, 0, 0, &mut budget) {
+            Some(lists) if lists <= MAX_INTROSPECTION_LISTS => {}
+            _ => {
+                let mut err = ServerError::new(
+                    format!(
+                        "introspection may nest at most {MAX_INTROSPECTION_LISTS} lists on one path (as `__schema {{ types {{ fields {{ args }} }} }}`); this document nests more"
+                    ),
+                    None,
+                );
+                set_code(&mut err, codes::QUERY_TOO_DEEP);
+                return Err(err);
+            }
+        }
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl Extension for Admission {
     async fn parse_query(
@@ -73,6 +169,7 @@ impl Extension for Admission {
             set_code(&mut err, codes::VALIDATION_FAILED);
             return Err(err);
         }
+        check_introspection_fan_out(&doc)?;
         Ok(doc)
     }
 

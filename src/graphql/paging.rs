@@ -102,14 +102,21 @@ pub enum KeyPart<C> {
     Text(C),
     /// A 64-bit integer column.
     Int(C),
+    /// A UTC timestamp column; its cursor part is nanoseconds since the epoch.
+    Time(C),
 }
 
 impl<C: Copy> KeyPart<C> {
     fn column(self) -> C {
         match self {
-            KeyPart::Text(c) | KeyPart::Int(c) => c,
+            KeyPart::Text(c) | KeyPart::Int(c) | KeyPart::Time(c) => c,
         }
     }
+}
+
+/// A timestamp as a cursor part (see [`KeyPart::Time`]).
+pub fn time_key(at: &chrono::DateTime<chrono::Utc>) -> String {
+    at.timestamp_nanos_opt().unwrap_or(i64::MAX).to_string()
 }
 
 /// A list's unique key, most significant column first, and the order it is shown in.
@@ -242,6 +249,10 @@ fn parse_cursor<C: Copy>(
             KeyPart::Int(_) => piece
                 .parse::<i64>()
                 .map(Value::from)
+                .map_err(|_| AppError::bad_input(field, "not a cursor this server issued")),
+            KeyPart::Time(_) => piece
+                .parse::<i64>()
+                .map(|nanos| Value::from(chrono::DateTime::from_timestamp_nanos(nanos)))
                 .map_err(|_| AppError::bad_input(field, "not a cursor this server issued")),
         })
         .collect()

@@ -40,6 +40,8 @@ pub const ROOT_FIELDS: &[(&str, &str, Requirement)] = &[
     ("Query", "incidents", cap(Capability::EventsRead)),
     ("Query", "retentionPreview", cap(Capability::Admin)),
     ("Query", "zones", cap(Capability::EventsRead)),
+    ("Query", "zoneOccupancy", cap(Capability::EventsRead)),
+    ("Query", "detections", cap(Capability::EventsRead)),
     ("Query", "aiTasks", cap(Capability::AiTasks)),
     ("Query", "aiSamplers", cap(Capability::AiTasks)),
     ("Query", "perceptionEvents", cap(Capability::EventsRead)),

@@ -8,7 +8,7 @@ use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
     SelectionSet, TypeKind,
 };
-use async_graphql::{PathSegment, Response, Value};
+use async_graphql::{PathSegment, Pos, Response, ServerError, Value};
 
 /// The operation a request runs: the named one, or the only one.
 pub fn selected<'d>(
@@ -73,6 +73,71 @@ pub fn introspection_only(doc: &ExecutableDocument, name: Option<&str>) -> bool 
         && fields
             .iter()
             .all(|(_, f)| matches!(f.as_str(), "__schema" | "__type" | "__typename"))
+}
+
+/// The name of the argument whose value sits at `pos` in the operation (through fragments): where
+/// a value that failed to parse (`"yesterday"` as a `DateTime`) was given.
+fn argument_at(
+    doc: &ExecutableDocument,
+    set: &SelectionSet,
+    pos: Pos,
+    depth: usize,
+) -> Option<String> {
+    if depth > 32 {
+        return None;
+    }
+    for item in &set.items {
+        let found = match &item.node {
+            Selection::Field(field) => field
+                .node
+                .arguments
+                .iter()
+                .find(|(_, value)| value.pos == pos)
+                .map(|(name, _)| name.node.to_string())
+                .or_else(|| argument_at(doc, &field.node.selection_set.node, pos, depth + 1)),
+            Selection::InlineFragment(fragment) => {
+                argument_at(doc, &fragment.node.selection_set.node, pos, depth + 1)
+            }
+            Selection::FragmentSpread(spread) => doc
+                .fragments
+                .get(&spread.node.fragment_name.node)
+                .and_then(|f| argument_at(doc, &f.node.selection_set.node, pos, depth + 1)),
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+/// Names the argument of each error where a value failed to parse as its type (the engine's
+/// message says which type, not which argument): `extensions.field` is set to the argument and
+/// the message starts with it, as for the API's own input errors.
+pub fn name_unparsed_arguments(query: &str, operation: Option<&str>, errors: &mut [ServerError]) {
+    let unnamed = |e: &ServerError| {
+        e.message.starts_with("Failed to parse")
+            && !e.locations.is_empty()
+            && e.extensions
+                .as_ref()
+                .is_none_or(|x| x.get("field").is_none())
+    };
+    if !errors.iter().any(unnamed) {
+        return;
+    }
+    let Ok(doc) = async_graphql::parser::parse_query(query) else {
+        return;
+    };
+    let Some(op) = selected(&doc, operation) else {
+        return;
+    };
+    for err in errors.iter_mut().filter(|e| unnamed(e)) {
+        if let Some(name) = argument_at(&doc, &op.selection_set.node, err.locations[0], 0) {
+            err.message = format!("{name}: {}", err.message);
+            err.extensions
+                .get_or_insert_with(Default::default)
+                .set("field", name.as_str());
+        }
+    }
 }
 
 fn root_name(ty: OperationType) -> &'static str {

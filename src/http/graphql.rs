@@ -230,6 +230,19 @@ pub(crate) struct Prepared {
     pub(crate) memo: Option<ValidationMemo>,
 }
 
+/// What every answer gets after execution: GraphQL's null propagation at the root, the
+/// argument named where a value did not parse, and a code on every error.
+fn settle(
+    state: &HttpState,
+    root: &RootShape,
+    (query, operation): (&str, Option<&str>),
+    response: &mut async_graphql::Response,
+) {
+    state.schemas.non_null_roots.propagate(response, root);
+    crate::graphql::shape::name_unparsed_arguments(query, operation, &mut response.errors);
+    ensure_codes(&mut response.errors);
+}
+
 pub(crate) fn prepare(state: &HttpState, request: &mut async_graphql::Request) -> Prepared {
     let given = request.operation_name.clone();
     let Some((doc, memo)) = state.documents.prepare(request) else {
@@ -301,12 +314,14 @@ async fn execute(
         if let Some(memo) = prepared.memo.take() {
             request = request.data(memo);
         }
+        let (query, operation) = (request.query.clone(), request.operation_name.clone());
         let mut response = run_detached(schema, request, request_id.clone()).await;
-        state
-            .schemas
-            .non_null_roots
-            .propagate(&mut response, &prepared.root);
-        ensure_codes(&mut response.errors);
+        settle(
+            &state,
+            &prepared.root,
+            (&query, operation.as_deref()),
+            &mut response,
+        );
         let outcome = if response.errors.is_empty() {
             "ok"
         } else {

@@ -61,20 +61,20 @@ async fn unticketed(
     camera: &camera::Model,
     batch: &ValidBatch,
 ) -> Result<(), AppError> {
-    match state.config.ingest_provenance {
-        Mode::Enforce => {
-            return Err(AppError::Unauthenticated(
-                "input.frameTicket: this server requires a frame ticket (HELDAR_INGEST_PROVENANCE=enforce); lease the task, pull the frame with `?task=`, and post its `x-frame-ticket`".into(),
-            ));
-        }
-        Mode::Warn => warn_unticketed(state, holder, &camera.id).await,
-        Mode::Off => {}
+    if state.config.ingest_provenance == Mode::Enforce {
+        return Err(AppError::Unauthenticated(
+            "input.frameTicket: this server requires a frame ticket (HELDAR_INGEST_PROVENANCE=enforce); lease the task, pull the frame with `?task=`, and post its `x-frame-ticket`".into(),
+        ));
     }
+    // Refused before the warning is written: a refused batch leaves no trace.
     if batch.get().frame_id.starts_with("t:") {
         return Err(AppError::bad_input(
             "input.frameId",
             "the `t:` prefix is reserved for ticketed frames",
         ));
+    }
+    if state.config.ingest_provenance == Mode::Warn {
+        warn_unticketed(state, holder, &camera.id).await;
     }
     Ok(())
 }

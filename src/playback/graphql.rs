@@ -36,10 +36,11 @@ impl WatchQuery {
         #[graphql(desc = "Window end, after `from` and at most 24 hours later.")] to: DateTime<Utc>,
         #[graphql(
             desc = "Which recorded stream: MAIN, or SUB for a camera that records its sub stream.",
-            default_with = "StreamProfile::Main"
+            default_with = "Some(StreamProfile::Main)"
         )]
-        profile: StreamProfile,
+        profile: Option<StreamProfile>,
     ) -> Result<Playback, AppError> {
+        let profile = profile.unwrap_or(StreamProfile::Main);
         let camera = find_camera(ctx, Capability::VideoPlayback, &camera_id).await?;
         if profile == StreamProfile::Sub && !camera.record_sub {
             return Err(AppError::bad_input(
@@ -90,10 +91,11 @@ impl WatchQuery {
         #[graphql(desc = "The camera's id (a slug such as `front_door`).")] camera_id: ID,
         #[graphql(
             desc = "Which stream: SUB (lighter; the main stream when the camera has none) or MAIN.",
-            default_with = "StreamProfile::Sub"
+            default_with = "Some(StreamProfile::Sub)"
         )]
-        profile: StreamProfile,
+        profile: Option<StreamProfile>,
     ) -> Result<LiveStream, AppError> {
+        let profile = profile.unwrap_or(StreamProfile::Sub);
         let camera = find_camera(ctx, Capability::VideoPlayback, &camera_id).await?;
         if !camera.enabled {
             return Err(AppError::Conflict(

@@ -20,8 +20,10 @@ impl RetentionQuery {
     async fn retention_preview(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Candidates to list, 1 to 1000.", default = 100)] first: i32,
+        #[graphql(desc = "Candidates to list, 1 to 1000.", default_with = "Some(100)")]
+        first: Option<i32>,
     ) -> Result<RetentionPreview, AppError> {
+        let first = first.unwrap_or(100);
         ctx.require(Capability::Admin)?;
         if !(1..=1000).contains(&first) {
             return Err(AppError::bad_input("first", "must be between 1 and 1000"));

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use entity::{review_item, review_mark};
 use futures_util::{Stream, StreamExt};
 use sea_orm::sea_query::Query;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::auth::principal::{CameraScope, Capability, Principal};
 use crate::error::AppError;
@@ -220,16 +220,20 @@ impl ReviewQuery {
         #[graphql(desc = "End of the range (exclusive).")] to: DateTime<Utc>,
         #[graphql(
             desc = "IANA time zone the days are counted in, e.g. `Europe/Oslo`.",
-            default = "UTC"
+            default_with = "Some(\"UTC\".to_owned())"
         )]
-        time_zone: String,
+        time_zone: Option<String>,
         #[graphql(desc = "Only these cameras (each in your scope).")] camera_ids: Option<Vec<ID>>,
     ) -> Result<ReviewSummary, AppError> {
+        let time_zone = time_zone.unwrap_or_else(|| "UTC".to_owned());
         let principal = ctx.require(Capability::EventsRead)?;
         let state = ctx.state()?;
         let tz = crate::footage::model::parse_time_zone("timeZone", &time_zone)?;
         if to <= from {
             return Err(AppError::bad_input("to", "must be after `from`"));
+        }
+        if let Some(ids) = &camera_ids {
+            crate::graphql::input::distinct("cameraIds", ids)?;
         }
         if to - from > Duration::days(366) {
             return Err(AppError::bad_input(
@@ -286,8 +290,9 @@ impl ReviewQuery {
     }
 }
 
-/// Loads the named items, each in the caller's scope; a missing item and one outside the scope
-/// get the same NOT_FOUND.
+/// Loads the named items, each in the caller's scope: a caller limited to some cameras gets the
+/// same FORBIDDEN for a missing item and for one of another camera; others get NOT_FOUND for a
+/// missing one.
 async fn scoped_items(
     state: &AppState,
     principal: &Principal,
@@ -302,9 +307,12 @@ async fn scoped_items(
             .iter()
             .any(|m| &m.id == id && principal.scope.allows(&m.camera_id));
         if !visible {
-            return Err(AppError::NotFound(format!(
-                "ids[{i}]: no review item `{id}`"
-            )));
+            return Err(match principal.scope {
+                CameraScope::All => AppError::NotFound(format!("ids[{i}]: no review item `{id}`")),
+                CameraScope::Cameras(_) => AppError::Forbidden(format!(
+                    "ids[{i}]: not a review item of the cameras this credential is limited to"
+                )),
+            });
         }
     }
     Ok(found)
@@ -377,33 +385,70 @@ impl ReviewSubscription {
         check_cameras(ctx, &filter)?;
         let updates =
             tokio_stream::wrappers::BroadcastStream::new(state.review_updates.subscribe());
-        Ok(updates.filter_map(move |update| {
-            let (state, principal, filter) = (state.clone(), principal.clone(), filter.clone());
-            async move {
-                let m = update.ok()?;
-                let wanted = principal.scope.allows(&m.camera_id)
-                    && filter
-                        .camera_ids
-                        .as_ref()
-                        .is_none_or(|ids| ids.iter().any(|i| i.as_str() == m.camera_id))
-                    && filter
-                        .severity
-                        .is_none_or(|s| s == ReviewSeverity::parse(&m.severity));
-                if !wanted {
-                    return None;
-                }
-                let reviewed =
-                    store::reviewed_of(&state.db, std::slice::from_ref(&m.id), &principal.id)
+        // The newest event folded into any item: a subscriber that falls behind the broadcast
+        // is caught up from the table with every item that changed after what it last saw.
+        let newest: Option<i64> = review_item::Entity::find()
+            .select_only()
+            .column_as(review_item::Column::LastSeq.max(), "newest")
+            .into_tuple()
+            .one(&state.db)
+            .await?
+            .flatten();
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(newest.unwrap_or(0)));
+        Ok(updates
+            .then(move |update| {
+                let (state, principal, filter, seen) =
+                    (state.clone(), principal.clone(), filter.clone(), seen.clone());
+                async move {
+                    let rows = match update {
+                        Ok(m) => vec![m],
+                        Err(lagged) => {
+                            tracing::warn!(error = %lagged, "a reviewItems subscriber fell behind; catching up from the table");
+                            let after = seen.load(std::sync::atomic::Ordering::Relaxed);
+                            review_item::Entity::find()
+                                .filter(review_item::Column::LastSeq.gt(after))
+                                .order_by_asc(review_item::Column::LastSeq)
+                                .limit(CATCH_UP_ITEMS)
+                                .all(&state.db)
+                                .await
+                                .unwrap_or_default()
+                        }
+                    };
+                    let mut out = Vec::with_capacity(rows.len());
+                    for m in rows {
+                        seen.fetch_max(m.last_seq, std::sync::atomic::Ordering::Relaxed);
+                        let wanted = principal.scope.allows(&m.camera_id)
+                            && filter
+                                .camera_ids
+                                .as_ref()
+                                .is_none_or(|ids| ids.iter().any(|i| i.as_str() == m.camera_id))
+                            && filter
+                                .severity
+                                .is_none_or(|s| s == ReviewSeverity::parse(&m.severity));
+                        if !wanted {
+                            continue;
+                        }
+                        let reviewed = store::reviewed_of(
+                            &state.db,
+                            std::slice::from_ref(&m.id),
+                            &principal.id,
+                        )
                         .await
                         .map(|set| set.contains(&m.id))
                         .unwrap_or(false);
-                Some(ReviewItem::from_row(
-                    m,
-                    reviewed,
-                    state.clock.now(),
-                    gap(&state),
-                ))
-            }
-        }))
+                        out.push(ReviewItem::from_row(
+                            m,
+                            reviewed,
+                            state.clock.now(),
+                            gap(&state),
+                        ));
+                    }
+                    out
+                }
+            })
+            .flat_map(futures_util::stream::iter))
     }
 }
+
+/// Items a lagging `reviewItems` subscriber is sent at most when it is caught up.
+const CATCH_UP_ITEMS: u64 = 1000;

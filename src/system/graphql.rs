@@ -65,9 +65,14 @@ impl SystemSubscription {
     async fn server_clock(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Milliseconds between ticks (10..=60000).", default = 1000)] every_ms: i32,
+        #[graphql(
+            desc = "Milliseconds between ticks (10..=60000).",
+            default_with = "Some(1000)"
+        )]
+        every_ms: Option<i32>,
         #[graphql(desc = "Stop after this many ticks; unbounded when omitted.")] limit: Option<i32>,
     ) -> Result<impl Stream<Item = ServerClockTick> + use<>, AppError> {
+        let every_ms = every_ms.unwrap_or(1000);
         ctx.principal()?;
         let state = ctx.state()?.clone();
         if !(10..=60_000).contains(&every_ms) {

@@ -412,10 +412,11 @@ impl WebhooksMutation {
         >,
         #[graphql(
             desc = "Seconds the old secret keeps signing (0 to 604800, default 86400).",
-            default = 86400
+            default_with = "Some(86400)"
         )]
-        overlap_seconds: i32,
+        overlap_seconds: Option<i32>,
     ) -> Result<CreatedWebhook, AppError> {
+        let overlap_seconds = overlap_seconds.unwrap_or(86400);
         let (hook, principal) = owned(ctx, &id).await?;
         let state = ctx.state()?;
         crate::graphql::input::in_range("overlapSeconds", overlap_seconds, 0, 604_800)?;

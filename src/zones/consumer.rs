@@ -22,7 +22,7 @@ use crate::zones::engine::{
     Observation, RestoredVisit, TRACK_TTL_SECS, Undo, ZoneEngine, ZoneEvent, ZoneEventKind,
     ZoneSpec,
 };
-use crate::zones::geometry::BBox;
+use crate::zones::geometry::{BBox, ground_point};
 use crate::zones::store::{CameraZones, ZoneLabel};
 
 /// Tracks inside a zone now.
@@ -140,9 +140,24 @@ impl Outcome for ZoneOutcome<'_> {
             zones,
             ..
         } = *self;
+        // A track timed out on another camera (pruning runs on any camera's batch): that
+        // camera's counts changed too.
+        let others: std::collections::BTreeSet<String> = events
+            .iter()
+            .filter_map(|e| e.camera_id.clone())
+            .filter(|c| *c != camera)
+            .collect();
         crate::events::store::publish(state, events);
         drop(engine);
         publish_occupancy(state, &camera, &zones.enabled).await;
+        for other in others {
+            match state.zones.cache.get(&state.db, &other).await {
+                Ok(theirs) => publish_occupancy(state, &other, &theirs.enabled).await,
+                Err(err) => {
+                    tracing::warn!(camera = %other, error = %err, "zone occupancy not published")
+                }
+            }
+        }
     }
 
     /// The batch's transaction failed: its changes to the engine are put back (the writers
@@ -229,6 +244,8 @@ struct Visit {
     entered_at: DateTime<Utc>,
     last_event_at: DateTime<Utc>,
     dwell_announced: bool,
+    /// Suppressed as a static object since its last ENTER.
+    suppressed: bool,
 }
 
 /// Start-up: the engine's tracks that were inside a zone within the track TTL are rebuilt from
@@ -238,6 +255,50 @@ pub async fn restore_engine(state: &AppState) -> Result<usize, AppError> {
     let (fresh, restored) = rebuilt_engine(state, &state.db).await?;
     *state.zones.engine.lock().await = fresh;
     Ok(restored)
+}
+
+/// (camera, zone, track) → its visit, for each visit the zone events (in log order) leave open.
+fn open_visits(rows: Vec<event::Model>) -> BTreeMap<(String, String, String), Visit> {
+    let mut visits: BTreeMap<(String, String, String), Visit> = BTreeMap::new();
+    for e in rows {
+        let (Some(camera), Some(zone), Some(track)) = (e.camera_id, e.zone_id, e.track_id) else {
+            continue;
+        };
+        let key = (camera, zone, track);
+        match EventKind::parse(&e.kind) {
+            Some(EventKind::ZoneEnter) => {
+                let visit = Visit {
+                    entered_at: e.at,
+                    last_event_at: e.at,
+                    dwell_announced: false,
+                    suppressed: false,
+                };
+                visits.insert(key, visit);
+            }
+            // A motionless object stays suppressed (uncounted, no dwell) until it moves, which
+            // logs an ENTER; one suppressed before it entered is restored suppressed too.
+            Some(EventKind::ZoneStaticSuppressed) => {
+                let visit = visits.entry(key).or_insert(Visit {
+                    entered_at: e.at,
+                    last_event_at: e.at,
+                    dwell_announced: false,
+                    suppressed: true,
+                });
+                visit.last_event_at = e.at;
+                visit.suppressed = true;
+            }
+            Some(EventKind::ZoneDwell) => {
+                if let Some(v) = visits.get_mut(&key) {
+                    v.last_event_at = e.at;
+                    v.dwell_announced = true;
+                }
+            }
+            _ => {
+                visits.remove(&key);
+            }
+        }
+    }
+    visits
 }
 
 /// An engine holding the visits the log says are open, and how many.
@@ -254,6 +315,7 @@ async fn rebuilt_engine(
         EventKind::ZoneEnter,
         EventKind::ZoneExit,
         EventKind::ZoneDwell,
+        EventKind::ZoneStaticSuppressed,
     ];
     let rows = event::Entity::find()
         .filter(event::Column::Kind.is_in(kinds.map(EventKind::as_str)))
@@ -261,40 +323,18 @@ async fn rebuilt_engine(
         .order_by_asc(event::Column::Seq)
         .all(db)
         .await?;
-    // (camera, zone, track) → its open visit.
-    let mut visits: BTreeMap<(String, String, String), Visit> = BTreeMap::new();
-    for e in rows {
-        let (Some(camera), Some(zone), Some(track)) = (e.camera_id, e.zone_id, e.track_id) else {
-            continue;
-        };
-        let key = (camera, zone, track);
-        match EventKind::parse(&e.kind) {
-            Some(EventKind::ZoneEnter) => {
-                let visit = Visit {
-                    entered_at: e.at,
-                    last_event_at: e.at,
-                    dwell_announced: false,
-                };
-                visits.insert(key, visit);
-            }
-            Some(EventKind::ZoneDwell) => {
-                if let Some(v) = visits.get_mut(&key) {
-                    v.last_event_at = e.at;
-                    v.dwell_announced = true;
-                }
-            }
-            _ => {
-                visits.remove(&key);
-            }
-        }
-    }
+    let visits = open_visits(rows);
     let mut engine = ZoneEngine::default();
     let mut restored = 0;
     for ((camera, zone, track), visit) in &visits {
-        let seen: Option<(DateTime<Utc>, String)> = detection::Entity::find()
+        let seen: Option<(DateTime<Utc>, String, f64, f64, f64, f64)> = detection::Entity::find()
             .select_only()
             .column(detection::Column::CreatedAt)
             .column(detection::Column::TaskType)
+            .column(detection::Column::X)
+            .column(detection::Column::Y)
+            .column(detection::Column::W)
+            .column(detection::Column::H)
             .filter(detection::Column::CameraId.eq(camera.clone()))
             .filter(detection::Column::TrackId.eq(track.clone()))
             .order_by_desc(detection::Column::Id)
@@ -304,16 +344,23 @@ async fn rebuilt_engine(
             .await?;
         let last_seen = seen
             .as_ref()
-            .map_or(visit.last_event_at, |(s, _)| (*s).max(visit.last_event_at));
-        let source = seen.as_ref().map(|(_, task_type)| task_type.as_str());
+            .map_or(visit.last_event_at, |s| s.0.max(visit.last_event_at));
+        let source = seen.as_ref().map(|s| s.1.as_str());
         if last_seen < alive_after {
             continue; // gone: the next batch's prune would exit it anyway
         }
+        // Where a suppressed object stands: moving away from it lifts the suppression, and a
+        // re-born track id there inherits it.
+        let suppressed_at = seen
+            .as_ref()
+            .filter(|_| visit.suppressed)
+            .and_then(|&(_, _, x, y, w, h)| ground_point(BBox { x, y, w, h }));
         let restored_visit = RestoredVisit {
             entered_at: visit.entered_at,
             last_seen,
             dwell_emitted: visit.dwell_announced,
             source,
+            suppressed_at,
         };
         engine.restore_inside(camera, zone, track, restored_visit);
         restored += 1;

@@ -179,6 +179,9 @@ pub struct RestoredVisit<'a> {
     pub dwell_emitted: bool,
     /// The task type that last saw it.
     pub source: Option<&'a str>,
+    /// Where it stood when it was suppressed as a static object and has not moved since;
+    /// `None` for a track that was not suppressed.
+    pub suppressed_at: Option<Point>,
 }
 
 /// One observation of a track, in one zone, at one time.
@@ -419,10 +422,12 @@ impl ZoneEngine {
         tracks.sort_by(|a, b| a.0.cmp(b.0));
         for zone in zones {
             for (track, o) in &tracks {
-                if !zone.labels.is_empty() && !zone.labels.contains(&o.label) {
-                    continue;
-                }
-                if o.confidence < zone.min_confidence {
+                // Below the zone's confidence floor, or of a label it does not watch, the track
+                // is invisible to the zone: nothing changes for it (it is not absent either).
+                if (!zone.labels.is_empty() && !zone.labels.contains(&o.label))
+                    || o.confidence < zone.min_confidence
+                {
+                    observed.insert((zone.id.clone(), (*track).to_owned()));
                     continue;
                 }
                 let Some(point) = geometry::ground_point(o.bbox) else {
@@ -608,6 +613,7 @@ impl ZoneEngine {
             last_seen,
             dwell_emitted,
             source,
+            suppressed_at,
         } = visit;
         self.entries.insert(
             (
@@ -622,11 +628,16 @@ impl ZoneEngine {
                 entered_at,
                 first_seen: entered_at,
                 last_seen,
-                // The spot it was first seen is not in the log: it counts as having moved,
-                // so it is never suppressed as static.
-                origin: Point::new(f64::INFINITY, f64::INFINITY),
-                max_displacement: f64::INFINITY,
-                suppressed: false,
+                // The spot it was first seen is not in the log: a track that was moving counts
+                // as having moved, so it is never suppressed as static; a suppressed one stays
+                // suppressed where it was last seen, until it moves from there.
+                origin: suppressed_at.unwrap_or(Point::new(f64::INFINITY, f64::INFINITY)),
+                max_displacement: if suppressed_at.is_some() {
+                    0.0
+                } else {
+                    f64::INFINITY
+                },
+                suppressed: suppressed_at.is_some(),
                 announced: true,
                 dwell_emitted,
                 last_point: None,

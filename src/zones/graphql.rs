@@ -1,5 +1,5 @@
-//! Zones over GraphQL: `createZone`, `updateZone`, `deleteZone`, `zones`, and the
-//! `zoneOccupancy` subscription.
+//! Zones over GraphQL: `createZone`, `updateZone`, `deleteZone`, `zones`, and
+//! `zoneOccupancy` as a query and a subscription.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
@@ -193,6 +193,36 @@ impl ZonesQuery {
             .map(Zone::from)
             .collect())
     }
+
+    /// Tracks inside each enabled zone of the camera now (disabled zones are not counted), as
+    /// the `zoneOccupancy` subscription starts; zones oldest first.
+    async fn zone_occupancy(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The camera's id (a slug such as `front_door`).")] camera_id: ID,
+    ) -> Result<Vec<ZoneOccupancy>, AppError> {
+        find_camera(ctx, Capability::EventsRead, &camera_id).await?;
+        occupancy_now(ctx.state()?, &camera_id).await
+    }
+}
+
+/// Tracks inside each enabled zone of the camera now, as the zone engine counts them.
+async fn occupancy_now(
+    state: &crate::state::AppState,
+    camera_id: &ID,
+) -> Result<Vec<ZoneOccupancy>, AppError> {
+    let zones = crate::zones::store::enabled_specs(&state.db, camera_id).await?;
+    let now = state.clock.now();
+    let engine = state.zones.engine.lock().await;
+    Ok(zones
+        .iter()
+        .map(|z| ZoneOccupancy {
+            camera_id: camera_id.clone(),
+            zone_id: ID(z.id.clone()),
+            count: engine.occupancy(camera_id, &z.id, now) as i32,
+            at: now,
+        })
+        .collect())
 }
 
 /// Zone mutations.
@@ -391,32 +421,25 @@ impl ZonesSubscription {
         find_camera(ctx, Capability::EventsRead, &camera_id).await?;
         let state = ctx.state()?;
         let receiver = state.zones.occupancy_changes.subscribe();
-        let zones = crate::zones::store::enabled_specs(&state.db, &camera_id).await?;
-        let now = state.clock.now();
-        let current: Vec<ZoneOccupancy> = {
-            let engine = state.zones.engine.lock().await;
-            zones
-                .iter()
-                .map(|z| ZoneOccupancy {
-                    camera_id: camera_id.clone(),
-                    zone_id: ID(z.id.clone()),
-                    count: engine.occupancy(&camera_id, &z.id, now) as i32,
-                    at: now,
-                })
-                .collect()
-        };
+        let current = occupancy_now(state, &camera_id).await?;
         let wanted = camera_id.clone();
-        let changes = BroadcastStream::new(receiver).filter_map(move |change| {
-            let change = match change {
-                Ok(change) => Some(change).filter(|c| c.camera_id == wanted),
-                // Counts are absolute: the next change corrects a subscriber this far behind.
-                Err(lagged) => {
-                    tracing::warn!(error = %lagged, "a zoneOccupancy subscriber fell behind; changes skipped");
-                    None
+        let state = state.clone();
+        let changes = BroadcastStream::new(receiver)
+            .then(move |change| {
+                let (state, wanted) = (state.clone(), wanted.clone());
+                async move {
+                    match change {
+                        Ok(change) if change.camera_id == wanted => vec![change],
+                        Ok(_) => vec![],
+                        // Changes were missed: the counts as they are now replace them.
+                        Err(lagged) => {
+                            tracing::warn!(error = %lagged, "a zoneOccupancy subscriber fell behind; sending the counts afresh");
+                            occupancy_now(&state, &wanted).await.unwrap_or_default()
+                        }
+                    }
                 }
-            };
-            async move { change }
-        });
+            })
+            .flat_map(stream::iter);
         Ok(stream::iter(current).chain(changes))
     }
 }

@@ -99,13 +99,17 @@ pub fn check_labels(labels: &[String]) -> Result<String, AppError> {
     if labels.len() > 64 {
         return Err(AppError::bad_input("input.labels", "at most 64 labels"));
     }
+    let mut trimmed = Vec::with_capacity(labels.len());
     for (i, label) in labels.iter().enumerate() {
-        if label.trim().is_empty() || label.chars().count() > 64 {
+        // Detection labels are stored trimmed: `"person "` would never match one.
+        let label = label.trim();
+        if label.is_empty() || label.chars().count() > 64 {
             return Err(AppError::bad_input(
                 format!("input.labels[{i}]"),
                 "a label is 1 to 64 characters, not blank",
             ));
         }
+        trimmed.push(label);
     }
-    Ok(json!(labels).to_string())
+    Ok(json!(trimmed).to_string())
 }

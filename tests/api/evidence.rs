@@ -716,6 +716,10 @@ async fn an_export_stalled_on_its_source_times_out_or_is_cancelled(backend: Back
     let id = queued_clip(&app, "hang", at(base, 1), at(base, 7)).await;
     running(&app, &id).await;
     let cancel = "mutation($id: ID!) { cancelClipExport(id: $id) { status error } }";
+    // Someone else who may export may not cancel another's export.
+    let (_, viewer) = app.user_with_role("watcher", "viewer").await;
+    let (code, message) = app.gql_err(cancel, json!({"id": id}), Some(&viewer)).await;
+    assert_eq!(code, "FORBIDDEN", "{message}");
     let cancelled =
         app.gql(cancel, json!({"id": id}), app.admin()).await["cancelClipExport"].clone();
     assert_eq!(cancelled["status"], "FAILED", "{cancelled}");
@@ -737,6 +741,17 @@ async fn an_export_stalled_on_its_source_times_out_or_is_cancelled(backend: Back
     let (code, message) = app.gql_err(cancel, json!({"id": id}), app.admin()).await;
     assert_eq!(code, "CONFLICT", "{message}");
     assert!(message.contains("has already finished"), "{message}");
+    let audit = app
+        .gql(
+            r#"{ auditLog(filter: {action: "cancel_clip_export"}) { edges { node { targetId actorName cameraId } } } }"#,
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(
+        audit["auditLog"]["edges"],
+        json!([{"node": {"targetId": id, "actorName": "admin", "cameraId": "hang"}}])
+    );
 }
 both!(an_export_stalled_on_its_source_times_out_or_is_cancelled);
 
@@ -1201,6 +1216,79 @@ async fn the_size_cap_takes_from_the_camera_over_its_share_and_stops_at_protecte
     );
 }
 both!(the_size_cap_takes_from_the_camera_over_its_share_and_stops_at_protected_footage);
+
+async fn the_size_cap_does_not_cut_a_camera_the_pruned_one_came_down_to(backend: Backend) {
+    // R5: cap 5000. A has 6×1000 (no age limit to speak of); B has 3×1000, older. A is pruned
+    // until both are 500 over their 2500 share; the last 1000 must come from A, not B.
+    let app = TestApp::spawn_with(backend, |c| {
+        c.max_recordings_size = bytesize::ByteSize(5000)
+    })
+    .await;
+    let now = Utc::now();
+    camera(&app, "a", json!({"retentionHours": 1000})).await;
+    camera(&app, "b", json!({"retentionHours": 1000})).await;
+    for i in 0..3 {
+        seg(
+            &app,
+            "b",
+            i,
+            now - chrono::Duration::hours(30 - i as i64),
+            1000,
+        )
+        .await;
+    }
+    for i in 0..6 {
+        seg(
+            &app,
+            "a",
+            i,
+            now - chrono::Duration::hours(10 - i as i64),
+            1000,
+        )
+        .await;
+    }
+    let report = app.gql(SWEEP, json!({}), app.admin()).await["runRetention"].clone();
+    assert_eq!(
+        report["byReason"],
+        json!([{"reason": "SIZE_CAP", "segments": 4, "bytes": 4000}])
+    );
+    assert_eq!(remaining(&app, "b").await.len(), 3);
+    assert_eq!(remaining(&app, "a").await.len(), 2);
+}
+both!(the_size_cap_does_not_cut_a_camera_the_pruned_one_came_down_to);
+
+async fn a_balanced_fleet_over_the_cap_is_pruned_evenly(backend: Backend) {
+    // R7: 4 + 4 × 1000 with cap 4000: each camera keeps two, not one camera all four.
+    let app = TestApp::spawn_with(backend, |c| {
+        c.max_recordings_size = bytesize::ByteSize(4000)
+    })
+    .await;
+    let now = Utc::now();
+    camera(&app, "a", json!({"retentionHours": 1000})).await;
+    camera(&app, "b", json!({"retentionHours": 1000})).await;
+    for i in 0..4 {
+        seg(
+            &app,
+            "a",
+            i,
+            now - chrono::Duration::hours(10 - i as i64),
+            1000,
+        )
+        .await;
+        seg(
+            &app,
+            "b",
+            i,
+            now - chrono::Duration::hours(10 - i as i64),
+            1000,
+        )
+        .await;
+    }
+    app.gql(SWEEP, json!({}), app.admin()).await;
+    assert_eq!(remaining(&app, "a").await.len(), 2);
+    assert_eq!(remaining(&app, "b").await.len(), 2);
+}
+both!(a_balanced_fleet_over_the_cap_is_pruned_evenly);
 
 async fn overlapping_readers_each_hold_their_own_lock(backend: Backend) {
     // C10: two readers of one segment; retention waits for both.
@@ -1824,3 +1912,37 @@ async fn exports_are_capped_per_credential_and_kept_within_their_quota(backend: 
     assert_eq!(status(&held).await, 200, "the held snapshot stays");
 }
 both!(exports_are_capped_per_credential_and_kept_within_their_quota);
+
+async fn an_exports_limit_of_zero_means_no_limit(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(backend, |c| {
+        c.index_settle_ms = 0;
+        c.index_interval_ms = 600_000;
+        c.exports_max_size = bytesize::ByteSize(0);
+    })
+    .await;
+    camera(&app, "ev", json!({})).await;
+    let base = footage(&app, "ev").await;
+    let link = app
+        .gql(
+            "mutation($at: DateTime!) { exportSnapshot(cameraId: \"ev\", at: $at) { downloadUrl } }",
+            json!({"at": at(base, 3)}),
+            app.admin(),
+        )
+        .await["exportSnapshot"]["downloadUrl"]
+        .clone();
+    let report = app
+        .gql(
+            "mutation { runRetention { evictedExports } }",
+            json!({}),
+            app.admin(),
+        )
+        .await["runRetention"]
+        .clone();
+    assert_eq!(report["evictedExports"], 0, "{report}");
+    let url = format!("{}{}", app.addr, link.as_str().unwrap());
+    assert_eq!(app.http.get(url).send().await.unwrap().status(), 200);
+}
+both!(an_exports_limit_of_zero_means_no_limit);

@@ -454,6 +454,39 @@ async fn a_socket_re_authenticates_with_a_ping_and_keeps_its_subscriptions(backe
             }
         }
     }
+    // The same holder whose cameras were narrowed meanwhile: the subscriptions admitted under
+    // the wider grant do not go on under a fresh token; the socket closes, to subscribe afresh.
+    let (nina, token) = app.user_with_role("nina", "viewer").await;
+    let mut ws = WsClient::connect_acked(
+        &app.ws_url(),
+        json!({"authorization": format!("Bearer {token}")}),
+    )
+    .await;
+    ws.send(json!({"id": "t", "type": "subscribe", "payload": {"query": "subscription { serverClock(everyMs: 200, limit: 50) { at } }"}}))
+        .await;
+    assert_eq!(ws.next_json().await["type"], "next");
+    let yard = create_camera(&app, "Yard", None).await;
+    app.gql(
+        "mutation($i: UpdateUserInput!) { updateUser(input: $i) { id } }",
+        json!({"i": {"id": nina, "cameraIds": [yard]}}),
+        app.admin(),
+    )
+    .await;
+    let narrowed = app.login("nina", crate::helpers::USER_PASSWORD).await["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ws.send(json!({"type": "ping", "payload": {"authorization": format!("Bearer {narrowed}")}}))
+        .await;
+    loop {
+        match ws.next_event().await {
+            WsEvent::Json(message) => assert_eq!(message["type"], "next", "{message}"),
+            WsEvent::Closed(code, _) => {
+                assert_eq!(code, Some(4403));
+                break;
+            }
+        }
+    }
 }
 both!(a_socket_re_authenticates_with_a_ping_and_keeps_its_subscriptions);
 

@@ -101,6 +101,39 @@ async fn a_document_nested_too_deep_is_refused(backend: Backend) {
 }
 both!(a_document_nested_too_deep_is_refused);
 
+async fn circular_introspection_is_refused_before_it_runs(backend: Backend) {
+    // Each `interfaces { possibleTypes }` pair multiplies the answer by the Node types; ten
+    // pairs would be billions of objects, asked for without a token in a few hundred bytes.
+    let app = TestApp::spawn(backend).await;
+    let mut deep = "name".to_owned();
+    for _ in 0..10 {
+        deep = format!("interfaces {{ possibleTypes {{ {deep} }} }}");
+    }
+    for query in [
+        format!("{{ __schema {{ types {{ {deep} }} }} }}"),
+        format!("{{ __type(name: \"Camera\") {{ {deep} }} }}"),
+        // Through fragments, as a client library would write it.
+        "query { ...A } fragment A on Query { __schema { types { ...B } } } fragment B on __Type { fields { type { fields { args { name } } } } }".to_owned(),
+    ] {
+        let started = std::time::Instant::now();
+        let (status, body) = app.post(&query, json!({}), None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(first_error(&body).0, "QUERY_TOO_DEEP", "{body}");
+        assert!(body["data"].is_null(), "{body}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+    // What GraphiQL and codegen send still runs: three lists deep.
+    let data = app
+        .gql(
+            "{ __schema { types { name fields { name args { name type { name ofType { name } } } } } directives { args { name } } } }",
+            json!({}),
+            None,
+        )
+        .await;
+    assert!(data["__schema"]["types"].as_array().unwrap().len() > 50);
+}
+both!(circular_introspection_is_refused_before_it_runs);
+
 async fn a_document_too_complex_is_refused(backend: Backend) {
     // Output-sized costs: `hardening::one_request_cannot_exhaust_memory`.
     let app = TestApp::spawn_with(backend, |c| c.max_query_complexity = 1000).await;
@@ -113,6 +146,32 @@ async fn a_document_too_complex_is_refused(backend: Backend) {
     assert_eq!(code, "QUERY_TOO_COMPLEX");
 }
 both!(a_document_too_complex_is_refused);
+
+async fn a_value_that_does_not_parse_names_its_argument(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let literal = "{ footageCoverage(cameraId: \"c\", from: \"yesterday\", to: \"2026-01-01T00:00:00Z\") { coveredSeconds } }";
+    let variable = "query($f: DateTime!) { footageCoverage(cameraId: \"c\", from: \"2026-01-01T00:00:00Z\", to: $f) { coveredSeconds } }";
+    let object = "mutation { exportClip(input: {cameraId: \"c\", from: \"soon\", to: \"2026-01-01T00:00:00Z\"}) { id } }";
+    for (query, variables, field) in [
+        (literal, json!({}), "from"),
+        (variable, json!({"f": "tomorrow"}), "to"),
+        (object, json!({}), "input"),
+    ] {
+        let (status, body) = app.post(query, variables, app.admin()).await;
+        assert_eq!(status, 200, "{body}");
+        let error = &body["errors"][0];
+        assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{body}");
+        assert_eq!(error["extensions"]["field"], field, "{body}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{field}: ")),
+            "{body}"
+        );
+    }
+}
+both!(a_value_that_does_not_parse_names_its_argument);
 
 async fn a_body_over_the_limit_is_refused(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.max_body_bytes = 4096).await;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::both;
 use crate::helpers::Backend;
-use crate::helpers::{TestApp, WsClient};
+use crate::helpers::{TestApp, WsClient, WsEvent};
 
 const CREATE_ZONE: &str = "mutation($i: CreateZoneInput!) { createZone(input: $i) { id name kind points { x y } severity dwellSeconds } }";
 const INGEST: &str = "mutation($i: DetectionBatchInput!) { ingestDetections(input: $i) { seq duplicate accepted events } }";
@@ -129,6 +129,26 @@ async fn zones_are_validated_field_by_field_and_names_are_unique_per_camera(back
         )
         .await;
     assert_eq!(listed["zones"], json!([{"name": "right"}]));
+    // Labels are trimmed as detection labels are, or `"person "` would never match one.
+    let mut padded = right_half("c1");
+    padded["name"] = json!("padded");
+    padded["labels"] = json!([" person ", "car\t"]);
+    let created = app
+        .gql(CREATE_ZONE, json!({"i": padded}), app.admin())
+        .await;
+    let labels = app
+        .gql(
+            "{ zones(cameraId: \"c1\") { name labels } }",
+            json!({}),
+            app.admin(),
+        )
+        .await["zones"][1]
+        .clone();
+    assert!(created["createZone"]["id"].is_string());
+    assert_eq!(
+        labels,
+        json!({"name": "padded", "labels": ["person", "car"]})
+    );
 }
 both!(zones_are_validated_field_by_field_and_names_are_unique_per_camera);
 
@@ -458,28 +478,7 @@ async fn a_subscriber_that_falls_behind_the_buffer_is_caught_up_from_the_log_in_
     use sea_orm::Set;
     // Room for 4 events in memory; the subscriber is not polled while 20 are written.
     let app = TestApp::spawn_with(backend, |c| c.event_buffer = 4).await;
-    let schema = heldar::schema::build_schema(
-        Some(app.state.clone()),
-        heldar::schema::SchemaLimits {
-            max_depth: 64,
-            max_complexity: 10_000,
-            introspection: true,
-        },
-    );
-    let principal = heldar::auth::principal::Principal {
-        id: "t".into(),
-        name: "t".into(),
-        role: heldar::auth::principal::Role::Admin,
-        kind: heldar::auth::principal::PrincipalKind::User,
-        scope: heldar::auth::principal::CameraScope::All,
-        session_id: "t".into(),
-        expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
-    };
-    let request = async_graphql::Request::new("subscription { perceptionEvents { seq payload } }")
-        .data(heldar::auth::principal::RequestAuth::Authenticated(
-            principal,
-        ));
-    let mut stream = schema.execute_stream(request);
+    let mut stream = app.admin_subscription("subscription { perceptionEvents { seq payload } }");
     // Drive it until it has subscribed (it then waits for the first event).
     assert!(
         tokio::time::timeout(Duration::from_millis(200), stream.next())
@@ -557,6 +556,262 @@ async fn after_a_restart_the_engine_remembers_who_is_inside(backend: Backend) {
     );
 }
 both!(after_a_restart_the_engine_remembers_who_is_inside);
+
+async fn after_a_restart_a_motionless_object_stays_suppressed(backend: Backend) {
+    // Laundry on a line: it enters, stands still and is suppressed; a restart must not count
+    // it again, nor announce its dwell, until it really moves.
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::spawn_full(backend, clock.clone(), |_| {}).await;
+    camera(&app, "c1").await;
+    let mut zone = right_half("c1");
+    zone["confirmFrames"] = json!(1);
+    zone["dwellSeconds"] = json!(150);
+    zone["staticSuppression"] = json!(true);
+    zone["staticAfterSeconds"] = json!(60);
+    app.gql(CREATE_ZONE, json!({"i": zone}), app.admin()).await;
+    let (_, _, worker) = app.api_key("integration", None).await;
+    async fn occupancy(app: &TestApp) -> Value {
+        app.gql(
+            "{ zoneOccupancy(cameraId: \"c1\") { count } }",
+            json!({}),
+            app.admin(),
+        )
+        .await["zoneOccupancy"][0]["count"]
+            .clone()
+    }
+    async fn ingest(app: &TestApp, worker: &str, name: &str, bbox: [f64; 4]) -> i64 {
+        app.gql(INGEST, frame("c1", name, bbox), Some(worker)).await["ingestDetections"]["events"]
+            .as_i64()
+            .unwrap()
+    }
+    assert_eq!(ingest(&app, &worker, "f1", INSIDE).await, 1, "ENTER");
+    assert_eq!(occupancy(&app).await, 1);
+    clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(
+        ingest(&app, &worker, "f2", INSIDE).await,
+        1,
+        "ZONE_STATIC_SUPPRESSED"
+    );
+    assert_eq!(occupancy(&app).await, 0);
+
+    *app.state.zones.engine.lock().await = heldar::zones::engine::ZoneEngine::default();
+    heldar::zones::consumer::restore_engine(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(
+        occupancy(&app).await,
+        0,
+        "still suppressed after the restart"
+    );
+    for i in 0..3 {
+        clock.advance(chrono::Duration::seconds(60));
+        assert_eq!(
+            ingest(&app, &worker, &format!("still{i}"), INSIDE).await,
+            0,
+            "no ENTER and no DWELL for a suppressed object"
+        );
+    }
+    assert_eq!(occupancy(&app).await, 0);
+    // It moves: the suppression lifts and it enters.
+    clock.advance(chrono::Duration::seconds(1));
+    assert_eq!(
+        ingest(&app, &worker, "moved", [0.8, 0.6, 0.1, 0.2]).await,
+        1
+    );
+    assert_eq!(occupancy(&app).await, 1);
+    let kinds = app
+        .gql(
+            "{ perceptionEvents(filter: {cameraIds: [\"c1\"]}) { edges { node { kind } } } }",
+            json!({}),
+            app.admin(),
+        )
+        .await["perceptionEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["kind"].as_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        kinds,
+        ["ZONE_ENTER", "ZONE_STATIC_SUPPRESSED", "ZONE_ENTER"]
+    );
+}
+both!(after_a_restart_a_motionless_object_stays_suppressed);
+
+async fn a_track_the_zone_cannot_see_for_a_frame_neither_exits_nor_enters_again(backend: Backend) {
+    // A person inside whose confidence dips below the zone's floor, or who is labelled
+    // something else for a frame, is invisible to the zone for that frame: not absent.
+    let app = TestApp::spawn(backend).await;
+    camera(&app, "c1").await;
+    let mut zone = right_half("c1");
+    zone["confirmFrames"] = json!(1);
+    zone["minConfidence"] = json!(0.5);
+    app.gql(CREATE_ZONE, json!({"i": zone}), app.admin()).await;
+    let (_, _, worker) = app.api_key("integration", None).await;
+    let events = |body: Value| {
+        let (app, worker) = (&app, &worker);
+        async move {
+            app.gql(INGEST, body, Some(worker)).await["ingestDetections"]["events"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    assert_eq!(events(frame("c1", "f1", INSIDE)).await, 1, "ENTER");
+    let mut dim = frame("c1", "f2", INSIDE);
+    dim["i"]["detections"][0]["confidence"] = json!(0.3);
+    assert_eq!(events(dim).await, 0, "a confidence dip is no EXIT");
+    let mut relabelled = frame("c1", "f3", INSIDE);
+    relabelled["i"]["detections"][0]["label"] = json!("dog");
+    assert_eq!(
+        events(relabelled).await,
+        0,
+        "nor is a frame with another label"
+    );
+    assert_eq!(
+        events(frame("c1", "f4", INSIDE)).await,
+        0,
+        "and no second ENTER"
+    );
+    let occupancy = app
+        .gql(
+            "{ zoneOccupancy(cameraId: \"c1\") { count } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(occupancy["zoneOccupancy"][0]["count"], 1);
+    // Really gone from the frame: it exits.
+    let mut empty = frame("c1", "f5", INSIDE);
+    empty["i"]["detections"] = json!([]);
+    assert_eq!(events(empty).await, 1, "EXIT");
+}
+both!(a_track_the_zone_cannot_see_for_a_frame_neither_exits_nor_enters_again);
+
+async fn a_track_timed_out_by_another_cameras_batch_updates_its_occupancy(backend: Backend) {
+    // The worker of c1 stops with a person inside; pruning runs on the next batch of any
+    // camera, so c2's batch exits the person from c1, and c1's counts must follow.
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = TestApp::spawn_full(backend, clock.clone(), |_| {}).await;
+    for c in ["c1", "c2"] {
+        camera(&app, c).await;
+        let mut zone = right_half(c);
+        zone["confirmFrames"] = json!(1);
+        app.gql(CREATE_ZONE, json!({"i": zone}), app.admin()).await;
+    }
+    let (_, _, worker) = app.api_key("integration", None).await;
+    app.gql(INGEST, frame("c1", "in", INSIDE), Some(&worker))
+        .await;
+    let mut ws = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
+    ws.send(json!({"id": "o", "type": "subscribe", "payload": {"query": "subscription { zoneOccupancy(cameraId: \"c1\") { count } }"}})).await;
+    assert_eq!(
+        ws.next_json().await["payload"]["data"]["zoneOccupancy"]["count"],
+        1
+    );
+    clock.advance(chrono::Duration::seconds(121));
+    let mut other = frame("c2", "elsewhere", OUTSIDE);
+    other["i"]["detections"][0]["trackId"] = json!("t9");
+    app.gql(INGEST, other, Some(&worker)).await;
+    let change = ws
+        .next_event_within(Duration::from_secs(5))
+        .await
+        .expect("c1's count changes when its track times out");
+    let WsEvent::Json(change) = change else {
+        panic!("{change:?}")
+    };
+    assert_eq!(
+        change["payload"]["data"]["zoneOccupancy"]["count"], 0,
+        "{change}"
+    );
+}
+both!(a_track_timed_out_by_another_cameras_batch_updates_its_occupancy);
+
+async fn stored_detections_are_read_newest_first_by_page_within_scope(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    camera(&app, "c1").await;
+    camera(&app, "c2").await;
+    let (_, _, worker) = app.api_key("integration", None).await;
+    let base = chrono::Utc::now() - chrono::Duration::minutes(10);
+    // Five frames, ingested out of capture order; the third one also has a car.
+    for (i, offset) in [0, 4, 2, 1, 3].into_iter().enumerate() {
+        let mut detections = vec![
+            json!({"label": "person", "confidence": 0.9, "trackId": "t1",
+            "bbox": {"x": 0.1 * offset as f64, "y": 0.1, "w": 0.1, "h": 0.1}}),
+        ];
+        if offset == 2 {
+            detections.push(json!({"label": "car", "confidence": 0.7, "bbox": {"x": 0.5, "y": 0.5, "w": 0.2, "h": 0.2}}));
+        }
+        let body = json!({"i": {"cameraId": "c1", "taskType": "detect", "frameId": format!("f{i}"),
+            "capturedAt": (base + chrono::Duration::seconds(offset)).to_rfc3339(), "detections": detections}});
+        app.gql(INGEST, body, Some(&worker)).await;
+    }
+    app.gql(INGEST, frame("c2", "other", INSIDE), Some(&worker))
+        .await;
+    let query = "query($c: ID!, $from: DateTime, $to: DateTime, $label: String, $first: Int, $after: String, $order: Order) {
+        detections(cameraId: $c, from: $from, to: $to, label: $label, first: $first, after: $after, order: $order) {
+          totalCount edges { cursor node { id cameraId label confidence x trackId capturedAt batchSeq attributes } }
+          pageInfo { hasNextPage endCursor } } }";
+    let page = |vars: Value| {
+        let app = &app;
+        async move { app.gql(query, vars, app.admin()).await["detections"].clone() }
+    };
+    let all = page(json!({"c": "c1"})).await;
+    assert_eq!(all["totalCount"], 6);
+    let xs: Vec<f64> = all["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["label"] == "person")
+        .map(|e| (e["node"]["x"].as_f64().unwrap() * 10.0).round())
+        .collect();
+    assert_eq!(xs, [4.0, 3.0, 2.0, 1.0, 0.0], "newest capture first");
+    assert_eq!(all["edges"][0]["node"]["cameraId"], "c1");
+    assert!(all["edges"][0]["node"]["attributes"]["provenance"].is_object());
+
+    // Two at a time, oldest first, without skipping or repeating one.
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let p = page(json!({"c": "c1", "first": 2, "after": after, "order": "OLDEST_FIRST"})).await;
+        for e in p["edges"].as_array().unwrap() {
+            seen.push(e["node"]["id"].as_str().unwrap().to_owned());
+        }
+        if p["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = p["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(seen.len(), 6);
+    seen.dedup();
+    assert_eq!(seen.len(), 6);
+
+    // Inclusive bounds and a label.
+    let window = page(
+        json!({"c": "c1", "from": (base + chrono::Duration::seconds(1)).to_rfc3339(),
+        "to": (base + chrono::Duration::seconds(3)).to_rfc3339()}),
+    )
+    .await;
+    assert_eq!(window["totalCount"], 4, "1 s, 2 s (person and car), 3 s");
+    let cars = page(json!({"c": "c1", "label": "car"})).await;
+    assert_eq!(cars["totalCount"], 1);
+    assert_eq!(cars["edges"][0]["node"]["trackId"], Value::Null);
+
+    let (code, message) = app
+        .gql_err(query, json!({"c": "c1", "from": base.to_rfc3339(), "to": (base - chrono::Duration::seconds(1)).to_rfc3339()}), app.admin())
+        .await;
+    assert_eq!(code, "BAD_USER_INPUT");
+    assert!(message.contains("to"), "{message}");
+    // A caller limited to c2 gets FORBIDDEN for c1 and for a camera that does not exist.
+    let (_, _, scoped) = app.api_key("viewer", Some(vec!["c2"])).await;
+    for camera in ["c1", "nowhere"] {
+        let (code, _) = app
+            .gql_err(query, json!({"c": camera}), Some(&scoped))
+            .await;
+        assert_eq!(code, "FORBIDDEN", "{camera}");
+    }
+    let own = app.gql(query, json!({"c": "c2"}), Some(&scoped)).await;
+    assert_eq!(own["detections"]["totalCount"], 1);
+}
+both!(stored_detections_are_read_newest_first_by_page_within_scope);
 
 async fn two_servers_on_one_postgres_database_share_their_events(backend: Backend) {
     // SQLite is one process's database: the in-process bus serves it.

@@ -226,10 +226,36 @@ async fn events_are_grouped_into_items_reviewed_per_user_and_counted_per_local_d
             )
             .await;
         assert_eq!(
-            code, "NOT_FOUND",
+            code, "FORBIDDEN",
             "the same answer for someone else's and a missing item"
         );
     }
+    let (code, _) = app
+        .gql_err(
+            "mutation($ids: [ID!]!) { markReviewed(ids: $ids) { id } }",
+            json!({"ids": ["rev_missing"]}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(
+        code, "NOT_FOUND",
+        "an unlimited caller learns it is missing"
+    );
+    let (_, body) = app
+        .post(
+            "{ reviewSummary(from: \"2026-01-01T00:00:00Z\", to: \"2026-01-02T00:00:00Z\", cameraIds: [\"c2\", \"c2\"]) { alerts } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    assert_eq!(
+        body["errors"][0]["extensions"]["field"], "cameraIds[1]",
+        "{body}"
+    );
     let (code, _) = app
         .gql_err(ITEMS, json!({"f": {"cameraIds": ["c1"]}}), Some(&scoped))
         .await;
@@ -305,3 +331,39 @@ async fn review_items_reach_subscribers_on_every_instance(backend: Backend) {
     }
 }
 both!(review_items_reach_subscribers_on_every_instance);
+
+async fn a_subscriber_that_falls_behind_is_caught_up_with_every_item(backend: Backend) {
+    use futures_util::StreamExt;
+    // Room for 16 updates in memory; the subscriber is not polled while 24 items open.
+    let app = TestApp::spawn_with(backend, |c| c.event_buffer = 4).await;
+    let mut stream = app.admin_subscription("subscription { reviewItems { id cameraId } }");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), stream.next())
+            .await
+            .is_err(),
+        "nothing to send yet"
+    );
+    for n in 0..24 {
+        let camera = format!("cam{n:02}");
+        app.gql(
+            "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+            json!({"i": {"id": camera, "name": camera, "streamUrl": "rtsp://127.0.0.1:9/x", "recordEnabled": false}}),
+            app.admin(),
+        )
+        .await;
+        zone(&app, &camera, "left", 0.0, "WARNING").await;
+        seen(&app, &camera, "f1", "t1", "person", 0.1).await;
+    }
+    let mut cameras = std::collections::BTreeSet::new();
+    while cameras.len() < 24 {
+        let Ok(Some(response)) = tokio::time::timeout(Duration::from_secs(5), stream.next()).await
+        else {
+            break;
+        };
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        let data = response.data.into_json().unwrap();
+        cameras.insert(data["reviewItems"]["cameraId"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(cameras.len(), 24, "every item, none dropped: {cameras:?}");
+}
+both!(a_subscriber_that_falls_behind_is_caught_up_with_every_item);

@@ -506,6 +506,16 @@ async fn under_warn_an_unticketed_batch_is_accepted_flagged_and_reported_once(ba
     .await;
     camera(&app, "c1").await;
     let a = worker_key(&app, "fleet-a", None).await;
+    let unticketed =
+        "{ perceptionEvents(filter: {kinds: [INGEST_UNTICKETED]}) { edges { node { kind } } } }";
+    // A refused batch leaves no trace, not even the warning (nor does it use up its hour).
+    let reserved = json!({"i": {"cameraId": "c1", "taskType": "motion", "frameId": "t:ait_x:0", "capturedAt": chrono::Utc::now().to_rfc3339(), "detections": []}});
+    assert_eq!(
+        app.gql_err(INGEST, reserved, Some(&a)).await.0,
+        "BAD_USER_INPUT"
+    );
+    let none = app.gql(unticketed, json!({}), app.admin()).await;
+    assert_eq!(none["perceptionEvents"]["edges"], json!([]));
     for n in 0..3 {
         let body = json!({"i": {"cameraId": "c1", "taskType": "motion", "frameId": format!("f{n}"), "capturedAt": chrono::Utc::now().to_rfc3339(), "detections": []}});
         let receipt = app.gql(INGEST, body, Some(&a)).await["ingestDetections"].clone();

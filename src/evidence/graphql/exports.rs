@@ -266,15 +266,35 @@ impl ExportsMutation {
         Ok(ClipExport(job))
     }
 
-    /// Stops a queued or running export; it ends FAILED with "cancelled" and its read locks are released.
+    /// Stops a queued or running export; it ends FAILED with "cancelled" and its read locks are
+    /// released. Only whoever asked for it, or a manager (`registry:manage`), may cancel it;
+    /// the cancellation is audited.
     async fn cancel_clip_export(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Id of the export to cancel (`clip_…`).")] id: ID,
     ) -> Result<ClipExport, AppError> {
         let job = find_export(ctx, Capability::VideoExport, &id).await?;
-        let by = &ctx.principal()?.name;
-        Ok(ClipExport(exports::cancel(ctx.state()?, job, by).await?))
+        let principal = ctx.principal()?;
+        if job.requested_by_id != principal.id && !principal.can(Capability::RegistryManage) {
+            return Err(AppError::Forbidden(
+                "only whoever asked for an export, or a manager, may cancel it".into(),
+            ));
+        }
+        let state = ctx.state()?;
+        let cancelled = exports::cancel(state, job, &principal.name).await?;
+        let mut entry =
+            crate::audit::Entry::new("cancel_clip_export", "clip_export", &cancelled.id)
+                .detail(serde_json::json!({"requestedBy": cancelled.requested_by_name}));
+        entry.camera_id = Some(&cancelled.camera_id);
+        crate::audit::record(
+            &state.db,
+            &crate::audit::Actor::from(principal),
+            entry,
+            state.clock.now(),
+        )
+        .await;
+        Ok(ClipExport(cancelled))
     }
 }
 

@@ -119,7 +119,7 @@ impl HoldsQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "Only this camera.")] camera_id: Option<ID>,
         #[graphql(desc = "Only this incident.")] incident_id: Option<String>,
-        #[graphql(desc = "Include released holds.", default = false)] include_released: bool,
+        #[graphql(desc = "Include released holds.", default_with = "Some(false)")] include_released: Option<bool>,
         #[graphql(desc = "Page forward: at most this many (1 to 500, default 50) after `after`.")]
         first: Option<i32>,
         #[graphql(desc = "Cursor to page forward from (an edge's `cursor`).")] after: Option<
@@ -131,6 +131,7 @@ impl HoldsQuery {
         last: Option<i32>,
         #[graphql(desc = "Cursor to page backward from.")] before: Option<String>,
     ) -> Result<Counted<EvidenceHold>, AppError> {
+        let include_released = include_released.unwrap_or(false);
         let principal = ctx.require(Capability::EventsRead)?;
         let mut query = evidence_hold::Entity::find().filter(scope_condition(
             &principal.scope,

@@ -347,7 +347,8 @@ impl Connection {
     /// A `ping` carrying `{"authorization": "Bearer <new token>"}` on an acknowledged socket
     /// swaps the socket's credential for the refreshed one before the old expires, so its
     /// subscriptions go on without a reconnect. The `pong` says when the new token expires; a
-    /// token that does not verify, or that belongs to another user or key, closes with 4403.
+    /// token that does not verify, that belongs to another user or key, or whose role or
+    /// cameras differ from the socket's, closes with 4403.
     async fn on_reauthenticate(&mut self, payload: Option<Json>) -> Option<Stop> {
         let payload = match payload {
             Some(Json::Object(map)) => Some(map),
@@ -362,14 +363,23 @@ impl Connection {
         let Ok(auth) = crate::auth::connection_init(&self.state, payload).await else {
             return refused();
         };
-        let same_holder = match (&self.auth.as_ref()?.auth, &auth.auth) {
-            (RequestAuth::Authenticated(old), RequestAuth::Authenticated(new)) => {
-                old.id == new.id && old.kind == new.kind
-            }
-            _ => false,
+        let (same_holder, same_grants) = match (&self.auth.as_ref()?.auth, &auth.auth) {
+            (RequestAuth::Authenticated(old), RequestAuth::Authenticated(new)) => (
+                old.id == new.id && old.kind == new.kind,
+                old.role == new.role && old.scope == new.scope,
+            ),
+            _ => (false, false),
         };
         if !same_holder {
             return refused();
+        }
+        // Subscriptions already running were admitted under the old role and cameras: a
+        // credential that now grants something else reconnects and subscribes afresh.
+        if !same_grants {
+            return Some(Stop::Close(
+                close::FORBIDDEN,
+                "Forbidden: the credential's role or cameras changed; reconnect".into(),
+            ));
         }
         let expires_at = match &auth.auth {
             RequestAuth::Authenticated(p) => p.expires_at.to_rfc3339(),

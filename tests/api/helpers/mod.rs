@@ -392,3 +392,34 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }
+
+impl TestApp {
+    /// A subscription run on the server's schema in process, as an admin, for tests that decide
+    /// when it is polled (a subscriber that falls behind is one not polled while events pass).
+    pub fn admin_subscription(
+        &self,
+        query: &str,
+    ) -> impl futures_util::Stream<Item = async_graphql::Response> + use<> {
+        let schema = heldar::schema::build_schema(
+            Some(self.state.clone()),
+            heldar::schema::SchemaLimits {
+                max_depth: 64,
+                max_complexity: 10_000,
+                introspection: true,
+            },
+        );
+        let principal = heldar::auth::principal::Principal {
+            id: "t".into(),
+            name: "t".into(),
+            role: heldar::auth::principal::Role::Admin,
+            kind: heldar::auth::principal::PrincipalKind::User,
+            scope: heldar::auth::principal::CameraScope::All,
+            session_id: "t".into(),
+            expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+        };
+        let request = async_graphql::Request::new(query).data(
+            heldar::auth::principal::RequestAuth::Authenticated(principal),
+        );
+        schema.execute_stream(request)
+    }
+}
