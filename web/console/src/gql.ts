@@ -401,10 +401,12 @@ export type LogoutMutationVariables = Exact<{ [key: string]: never; }>;
 
 export type LogoutMutation = { logout: boolean };
 
-export type CamerasQueryVariables = Exact<{ [key: string]: never; }>;
+export type CamerasQueryVariables = Exact<{
+  after?: string | null | undefined;
+}>;
 
 
-export type CamerasQuery = { cameras: { nodes: Array<{ id: string, name: string, enabled: boolean, recordEnabled: boolean, liveViewers: number, status: { state: CameraState, lastError: string | null } }> } };
+export type CamerasQuery = { cameras: { nodes: Array<{ id: string, name: string, enabled: boolean, recordEnabled: boolean, liveViewers: number, status: { state: CameraState, lastError: string | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
 
 export type CameraStatusSubscriptionVariables = Exact<{ [key: string]: never; }>;
 

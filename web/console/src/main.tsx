@@ -238,8 +238,11 @@ function MultiDay({ cameras, start, days, tz, play }: { cameras: Camera[]; start
   const end = new Date(start.getTime() + days * 86_400_000);
   useEffect(() => {
     if (cameras.length === 0) return;
-    op<TimelineQuery>('Timeline', { cameraIds: cameras.map((c) => c.id), from: start.toISOString(), to: end.toISOString(), timeZone: tz })
-      .then((d) => setRows(d.footageTimeline))
+    const ids = cameras.map((c) => c.id);
+    const groups: string[][] = [];
+    for (let i = 0; i < ids.length; i += TIMELINE_CAMERAS) groups.push(ids.slice(i, i + TIMELINE_CAMERAS));
+    Promise.all(groups.map((cameraIds) => op<TimelineQuery>('Timeline', { cameraIds, from: start.toISOString(), to: end.toISOString(), timeZone: tz })))
+      .then((answers) => setRows(answers.flatMap((d) => d.footageTimeline)))
       .catch((err) => setError(message(err)));
   }, [cameras, start.getTime(), days, tz]);
   useEffect(() => {
@@ -458,6 +461,22 @@ function Review({ play }: { play: (camera: string, from: Date, to: Date) => void
   );
 }
 
+/** Every camera, a page of 100 at a time. */
+async function allCameras(): Promise<Camera[]> {
+  const all: Camera[] = [];
+  let after: string | null = null;
+  for (;;) {
+    const d: CamerasQuery = await op<CamerasQuery>('Cameras', { after });
+    all.push(...d.cameras.nodes);
+    if (!d.cameras.pageInfo.hasNextPage) return all;
+    after = d.cameras.pageInfo.endCursor ?? null;
+  }
+}
+
+/** Cameras per `footageTimeline` query: 30 days of hourly buckets for 16 cameras stay well
+ * under the server's default complexity limit (and its 64 cameras per query). */
+const TIMELINE_CAMERAS = 16;
+
 function Console({ session }: { session: Session }) {
   const [page, setPage] = useState<Page>('live');
   const [cameras, setCameras] = useState<Camera[]>([]);
@@ -465,7 +484,7 @@ function Console({ session }: { session: Session }) {
   const [error, setError] = useState('');
   const { play, view } = usePlayer();
   useEffect(() => {
-    op<CamerasQuery>('Cameras').then((d) => setCameras(d.cameras.nodes)).catch((err) => setError(message(err)));
+    allCameras().then(setCameras).catch((err) => setError(message(err)));
     // Each camera's recorder state as it changes (the tiles and rows show it).
     return subscribe<CameraStatusSubscription>('CameraStatus', {}, (d) => {
       const { cameraId, status } = d.cameraStatus;
