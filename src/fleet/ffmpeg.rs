@@ -31,7 +31,8 @@ fn strings<const N: usize>(args: [&str; N]) -> Vec<String> {
 }
 
 /// ffmpeg's input arguments for a stream URL: generated graphs and files in real time, RTSP
-/// over TCP with a 15 s timeout.
+/// over TCP with a 15 s timeout, HTTP(S) with a 15 s timeout on each read (a source that
+/// answers and then stalls would otherwise hold ffmpeg, and the camera's state, forever).
 pub fn input_args(url: &str) -> Vec<String> {
     let mut args = Vec::new();
     if let Some(graph) = url.strip_prefix("lavfi:") {
@@ -41,6 +42,8 @@ pub fn input_args(url: &str) -> Vec<String> {
     } else {
         if url.starts_with("rtsp") {
             args.extend(strings(["-rtsp_transport", "tcp", "-timeout", "15000000"]));
+        } else if url.starts_with("http") {
+            args.extend(strings(["-rw_timeout", "15000000"]));
         }
         args.extend(["-i".to_owned(), url.to_owned()]);
     }
@@ -616,7 +619,10 @@ mod tests {
                 "rtsp://cam/s"
             ]
         );
-        assert_eq!(input_args("http://cam/s"), ["-i", "http://cam/s"]);
+        assert_eq!(
+            input_args("http://cam/s"),
+            ["-rw_timeout", "15000000", "-i", "http://cam/s"]
+        );
     }
 
     #[test]

@@ -666,3 +666,57 @@ async fn the_sub_stream_neither_shortens_nor_hides_the_main_streams_footage(back
     }
 }
 both!(the_sub_stream_neither_shortens_nor_hides_the_main_streams_footage);
+
+async fn an_http_source_that_answers_then_stalls_is_restarted(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    // A camera's HTTP stream that sends its headers and then nothing: ffmpeg must give up
+    // (15 s without a byte) so the camera shows its outage and is retried, not CONNECTING forever.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stalled = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut socket, _)) = listener.accept().await {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut request = [0u8; 2048];
+            let _ = socket.read(&mut request).await;
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\n\r\n")
+                .await;
+            held.push(socket);
+        }
+    });
+    let app = TestApp::spawn(backend).await;
+    app.gql(
+        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": {"id": "lab", "name": "Lab", "streamUrl": format!("http://127.0.0.1:{port}/live.ts"), "segmentSeconds": 2}}),
+        app.admin(),
+    )
+    .await;
+    let status = eventually(
+        Duration::from_secs(40),
+        "the stalled source is given up",
+        || async {
+            let s = status(&app).await;
+            (s["reconnectCount"].as_i64().unwrap_or(0) >= 1).then_some(s)
+        },
+    )
+    .await;
+    assert!(
+        matches!(
+            status["state"].as_str(),
+            Some("OFFLINE" | "ERROR" | "CONNECTING")
+        ),
+        "{status}"
+    );
+    assert!(
+        status["lastError"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ffmpeg exited"),
+        "{status}"
+    );
+    stalled.abort();
+}
+both!(an_http_source_that_answers_then_stalls_is_restarted);

@@ -170,6 +170,16 @@ async fn a_value_that_does_not_parse_names_its_argument(backend: Backend) {
             "{body}"
         );
     }
+    // The same over a websocket.
+    let mut ws = crate::helpers::WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
+    ws.send(json!({"id": "q", "type": "subscribe", "payload": {"query": variable, "variables": {"f": "tomorrow"}}}))
+        .await;
+    let answer = ws.next_json().await;
+    let error = match answer["type"].as_str() {
+        Some("error") => answer["payload"][0].clone(),
+        _ => answer["payload"]["errors"][0].clone(),
+    };
+    assert_eq!(error["extensions"]["field"], "to", "{answer}");
 }
 both!(a_value_that_does_not_parse_names_its_argument);
 

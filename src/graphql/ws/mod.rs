@@ -403,6 +403,10 @@ impl Connection {
         let nulls = Nulls {
             roots: self.schemas.non_null_roots.clone(),
             root,
+            source: (
+                Arc::from(payload.query.as_str()),
+                payload.operation_name.clone(),
+            ),
         };
         (self.schemas.for_document(introspection).clone(), nulls)
     }

@@ -74,6 +74,11 @@ pub async fn forward(
     let mut first = true;
     while let Some(mut response) = stream.next().await {
         nulls.roots.propagate(&mut response, &nulls.root);
+        crate::graphql::shape::name_unparsed_arguments(
+            &nulls.source.0,
+            nulls.source.1.as_deref(),
+            &mut response.errors,
+        );
         ensure_codes(&mut response.errors);
         if first && is_request_error(&response) {
             let _ = tx
@@ -101,13 +106,16 @@ pub async fn forward(
     let _ = tx.send(Outgoing::Complete { id, generation }).await;
 }
 
-/// Null propagation at the root of one operation.
+/// How each response of one operation is settled: null propagation at the root, and naming
+/// the argument of a value that did not parse.
 #[derive(Clone)]
 pub struct Nulls {
     /// The schema's non-null root fields.
     pub roots: Arc<NonNullRoots>,
     /// The operation's root fields.
     pub root: RootShape,
+    /// The operation's document and name, to name the argument of a value that did not parse.
+    pub source: (Arc<str>, Option<String>),
 }
 
 /// A response that failed before execution: no data and no error tied to a field.
