@@ -262,6 +262,10 @@ async fn stream(
         Err(response) => return response,
     };
     let probe = SeqProbe::default();
+    let source = (
+        std::sync::Arc::<str>::from(admitted.request.query.as_str()),
+        admitted.request.operation_name.clone(),
+    );
     let mut request = admitted
         .request
         .data(probe.clone())
@@ -287,6 +291,7 @@ async fn stream(
         holder: admitted.holder,
         root: admitted.prepared.root,
         probe,
+        source,
     };
     tokio::spawn(REQUEST_ID.scope(request_id, run.drive(responses, tx)));
     sse(tokio_stream::wrappers::ReceiverStream::new(rx))
@@ -311,6 +316,8 @@ struct Run {
     holder: crate::state::HolderGuard,
     root: crate::graphql::shape::RootShape,
     probe: SeqProbe,
+    /// The document and operation name, to name the argument of a value that did not parse.
+    source: (std::sync::Arc<str>, Option<String>),
 }
 
 impl Run {
@@ -337,6 +344,11 @@ impl Run {
                 next = responses.next() => match next {
                     Some(mut response) => {
                         self.roots.propagate(&mut response, &self.root);
+                        crate::graphql::shape::name_unparsed_arguments(
+                            &self.source.0,
+                            self.source.1.as_deref(),
+                            &mut response.errors,
+                        );
                         ensure_codes(&mut response.errors);
                         let event = next_event(&response, self.probe.get(), max_bytes);
                         if tx.send(Ok(event)).await.is_err() {

@@ -180,6 +180,15 @@ async fn a_value_that_does_not_parse_names_its_argument(backend: Backend) {
         _ => answer["payload"]["errors"][0].clone(),
     };
     assert_eq!(error["extensions"]["field"], "to", "{answer}");
+    // And over server-sent events.
+    let mut stream =
+        crate::helpers::sse::SseClient::post(&app.addr, &app.token, literal, None).await;
+    let event = stream.next().await;
+    assert_eq!(
+        event.json()["errors"][0]["extensions"]["field"],
+        "from",
+        "{event:?}"
+    );
 }
 both!(a_value_that_does_not_parse_names_its_argument);
 
