@@ -25,8 +25,7 @@ pub async fn segment_at(
 ) -> Result<segment::Model, AppError> {
     let at_ms = at.timestamp_millis();
     segment::Entity::find()
-        .filter(segment::Column::CameraId.eq(camera_id))
-        .filter(segment::Column::Profile.eq("main"))
+        .filter(crate::footage::store::main_stream_of(camera_id))
         .filter(segment::Column::StartMs.lte(at_ms))
         .filter(segment::Column::StartMs.gt(at_ms - MAX_SEGMENT_SPAN.num_milliseconds()))
         .filter(segment::Column::EndMs.gt(at_ms))

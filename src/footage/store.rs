@@ -136,8 +136,7 @@ pub async fn remove_span(
     let before: Option<i64> = segment::Entity::find()
         .select_only()
         .column(segment::Column::EndMs)
-        .filter(segment::Column::CameraId.eq(camera_id))
-        .filter(segment::Column::Profile.eq("main"))
+        .filter(main_stream_of(camera_id))
         .filter(segment::Column::StartMs.gte(range_start))
         .filter(segment::Column::StartMs.lt(start))
         .order_by_desc(segment::Column::StartMs)
@@ -148,8 +147,7 @@ pub async fn remove_span(
     let after: Option<i64> = segment::Entity::find()
         .select_only()
         .column(segment::Column::StartMs)
-        .filter(segment::Column::CameraId.eq(camera_id))
-        .filter(segment::Column::Profile.eq("main"))
+        .filter(main_stream_of(camera_id))
         .filter(segment::Column::StartMs.gte(start))
         .filter(segment::Column::StartMs.lte(range_end))
         .order_by_asc(segment::Column::StartMs)
@@ -239,10 +237,21 @@ fn overlapping(camera_id: &str, window: TimeRange) -> Condition {
     overlapping_in(camera_id, window, "main")
 }
 
-fn overlapping_in(camera_id: &str, window: TimeRange, profile: &str) -> Condition {
+/// Segments of one camera's stream profile (`main`, which coverage, gaps, exports and
+/// snapshots follow, or `sub`).
+pub fn stream_of(camera_id: &str, profile: &str) -> Condition {
     Condition::all()
         .add(segment::Column::CameraId.eq(camera_id))
         .add(segment::Column::Profile.eq(profile))
+}
+
+/// Segments of one camera's main stream.
+pub fn main_stream_of(camera_id: &str) -> Condition {
+    stream_of(camera_id, "main")
+}
+
+fn overlapping_in(camera_id: &str, window: TimeRange, profile: &str) -> Condition {
+    stream_of(camera_id, profile)
         .add(segment::Column::StartMs.gt((window.from - MAX_SEGMENT_SPAN).timestamp_millis()))
         .add(segment::Column::StartMs.lt(window.to.timestamp_millis()))
         .add(segment::Column::EndMs.gt(window.from.timestamp_millis()))

@@ -1173,17 +1173,21 @@ async fn retention_takes_only_unprotected_footage_phase_by_phase(backend: Backen
 }
 both!(retention_takes_only_unprotected_footage_phase_by_phase);
 
+/// A server whose recordings may use `cap` bytes, with cameras `a` and `b` that keep footage
+/// for 1000 hours (only the size cap takes any), and the time now.
+async fn two_cameras_under_a_cap(backend: Backend, cap: u64) -> (TestApp, DateTime<Utc>) {
+    let app =
+        TestApp::spawn_with(backend, |c| c.max_recordings_size = bytesize::ByteSize(cap)).await;
+    camera(&app, "a", json!({"retentionHours": 1000})).await;
+    camera(&app, "b", json!({"retentionHours": 1000})).await;
+    (app, Utc::now())
+}
+
 async fn the_size_cap_takes_from_the_camera_over_its_share_and_stops_at_protected_footage(
     backend: Backend,
 ) {
     // R6: cap 5000. A holds 4×1000 held + 1×1000; B has 3×500, older. B keeps all three.
-    let app = TestApp::spawn_with(backend, |c| {
-        c.max_recordings_size = bytesize::ByteSize(5000)
-    })
-    .await;
-    let now = Utc::now();
-    camera(&app, "a", json!({"retentionHours": 1000})).await;
-    camera(&app, "b", json!({"retentionHours": 1000})).await;
+    let (app, now) = two_cameras_under_a_cap(backend, 5000).await;
     for i in 0..3 {
         seg(
             &app,
@@ -1220,13 +1224,7 @@ both!(the_size_cap_takes_from_the_camera_over_its_share_and_stops_at_protected_f
 async fn the_size_cap_does_not_cut_a_camera_the_pruned_one_came_down_to(backend: Backend) {
     // R5: cap 5000. A has 6×1000 (no age limit to speak of); B has 3×1000, older. A is pruned
     // until both are 500 over their 2500 share; the last 1000 must come from A, not B.
-    let app = TestApp::spawn_with(backend, |c| {
-        c.max_recordings_size = bytesize::ByteSize(5000)
-    })
-    .await;
-    let now = Utc::now();
-    camera(&app, "a", json!({"retentionHours": 1000})).await;
-    camera(&app, "b", json!({"retentionHours": 1000})).await;
+    let (app, now) = two_cameras_under_a_cap(backend, 5000).await;
     for i in 0..3 {
         seg(
             &app,
@@ -1259,13 +1257,7 @@ both!(the_size_cap_does_not_cut_a_camera_the_pruned_one_came_down_to);
 
 async fn a_balanced_fleet_over_the_cap_is_pruned_evenly(backend: Backend) {
     // R7: 4 + 4 × 1000 with cap 4000: each camera keeps two, not one camera all four.
-    let app = TestApp::spawn_with(backend, |c| {
-        c.max_recordings_size = bytesize::ByteSize(4000)
-    })
-    .await;
-    let now = Utc::now();
-    camera(&app, "a", json!({"retentionHours": 1000})).await;
-    camera(&app, "b", json!({"retentionHours": 1000})).await;
+    let (app, now) = two_cameras_under_a_cap(backend, 4000).await;
     for i in 0..4 {
         seg(
             &app,

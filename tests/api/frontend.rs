@@ -415,6 +415,19 @@ async fn a_failed_non_null_root_field_nulls_data(backend: Backend) {
 }
 both!(a_failed_non_null_root_field_nulls_data);
 
+/// Reads the socket's remaining `next` messages until it closes, which must be with 4403.
+async fn closes_forbidden(ws: &mut WsClient) {
+    loop {
+        match ws.next_event().await {
+            WsEvent::Json(message) => assert_eq!(message["type"], "next", "{message}"),
+            WsEvent::Closed(code, _) => {
+                assert_eq!(code, Some(4403));
+                return;
+            }
+        }
+    }
+}
+
 async fn a_socket_re_authenticates_with_a_ping_and_keeps_its_subscriptions(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let mut ws = WsClient::connect_acked(&app.ws_url(), app.ws_auth()).await;
@@ -445,15 +458,7 @@ async fn a_socket_re_authenticates_with_a_ping_and_keeps_its_subscriptions(backe
     let (_, other) = app.user_with_role("otto", "viewer").await;
     ws.send(json!({"type": "ping", "payload": {"authorization": format!("Bearer {other}")}}))
         .await;
-    loop {
-        match ws.next_event().await {
-            WsEvent::Json(message) => assert_eq!(message["type"], "next", "{message}"),
-            WsEvent::Closed(code, _) => {
-                assert_eq!(code, Some(4403));
-                break;
-            }
-        }
-    }
+    closes_forbidden(&mut ws).await;
     // The same holder whose cameras were narrowed meanwhile: the subscriptions admitted under
     // the wider grant do not go on under a fresh token; the socket closes, to subscribe afresh.
     let (nina, token) = app.user_with_role("nina", "viewer").await;
@@ -478,15 +483,7 @@ async fn a_socket_re_authenticates_with_a_ping_and_keeps_its_subscriptions(backe
         .to_owned();
     ws.send(json!({"type": "ping", "payload": {"authorization": format!("Bearer {narrowed}")}}))
         .await;
-    loop {
-        match ws.next_event().await {
-            WsEvent::Json(message) => assert_eq!(message["type"], "next", "{message}"),
-            WsEvent::Closed(code, _) => {
-                assert_eq!(code, Some(4403));
-                break;
-            }
-        }
-    }
+    closes_forbidden(&mut ws).await;
 }
 both!(a_socket_re_authenticates_with_a_ping_and_keeps_its_subscriptions);
 
