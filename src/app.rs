@@ -220,6 +220,10 @@ fn background_workers(state: &AppState, newest: i64) -> JoinSet<&'static str> {
         Box::pin(crate::footage::indexer::run(state.clone())),
     );
     spawn(
+        "recorder health",
+        Box::pin(crate::footage::health::run(state.clone())),
+    );
+    spawn(
         "exports",
         Box::pin(crate::evidence::exports::run(state.clone())),
     );

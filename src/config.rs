@@ -452,6 +452,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(100..=600_000), global = true)]
     pub index_interval_ms: u64,
 
+    /// Milliseconds between recorder health checks, which restart a recorder that says it is
+    /// recording but has written no segment for three segment lengths (at least 30 s); 0: none.
+    #[arg(long, env = "HELDAR_HEALTH_INTERVAL_MS", default_value_t = 15_000,
+          value_parser = clap::value_parser!(u64).range(0..=600_000), global = true)]
+    pub health_interval_ms: u64,
+
     /// Milliseconds the newest recording file must be quiet, beyond its segment length, before it is indexed.
     #[arg(long, env = "HELDAR_INDEX_SETTLE_MS", default_value_t = 15_000,
           value_parser = clap::value_parser!(u64).range(0..=600_000), global = true)]
@@ -624,6 +630,9 @@ impl Config {
         config.bind = SocketAddr::from(([127, 0, 0, 1], 0));
         // Tests sweep on demand (`runRetention`) with limits they choose.
         config.retention_interval_secs = 0;
+        // Tests that write footage by hand leave recording cameras silent on purpose; the
+        // health monitor's own tests switch it on.
+        config.health_interval_ms = 0;
         config.max_recordings_size = bytesize::ByteSize(0);
         config.min_free_disk = bytesize::ByteSize(0);
         // Tests post unticketed batches on purpose; the ticket tests choose their mode.

@@ -170,7 +170,7 @@ impl Samplers {
             }
             let (state, key2, grant) = (state.clone(), key.clone(), *grant);
             let span = tracing::info_span!("sampler", camera = %key.0, profile = %key.1);
-            let start = move |stop| {
+            let start = move |control| {
                 let program = state.config.ffmpeg.clone();
                 let out = frame_path(&state, &key2.0, key2.1);
                 let job = SamplerJob {
@@ -181,7 +181,7 @@ impl Samplers {
                     out,
                     sampling: false,
                 };
-                tokio::spawn(supervise(program, job, stop).instrument(span))
+                tokio::spawn(supervise(program, job, control).instrument(span))
             };
             let start = Box::new(start);
             wanted.insert(key.clone(), Wanted { fingerprint, start });

@@ -52,6 +52,38 @@ pub async fn set_state(
     }
 }
 
+/// Marks a recording camera whose newest segment and latest recorder start are both before
+/// `cutoff` as `error` with `error` as its last error; false when it is not in that state
+/// (any more).
+pub async fn mark_stale(
+    db: &impl ConnectionTrait,
+    camera_id: &str,
+    cutoff: DateTime<Utc>,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    use sea_orm::Condition;
+    let before = |column: camera_status::Column| {
+        Condition::any()
+            .add(column.is_null())
+            .add(column.lt(cutoff))
+    };
+    let result = camera_status::Entity::update_many()
+        .col_expr(
+            camera_status::Column::State,
+            Expr::value(CameraState::Error),
+        )
+        .col_expr(camera_status::Column::LastError, Expr::value(error))
+        .col_expr(camera_status::Column::UpdatedAt, Expr::value(now))
+        .filter(camera_status::Column::CameraId.eq(camera_id))
+        .filter(camera_status::Column::State.eq(CameraState::Recording))
+        .filter(before(camera_status::Column::LastSegmentAt))
+        .filter(before(camera_status::Column::LastStartedAt))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
 /// Counts one more restart of the camera's recorder; a failure is logged.
 pub async fn count_reconnect(state: &AppState, camera_id: &str) {
     let result = camera_status::Entity::update_many()

@@ -6,16 +6,18 @@
 //! started with); a running process whose fingerprint changed is restarted, one no longer
 //! wanted is stopped (and waited for), a new one is started. Each process runs under
 //! [`supervise`]: spawned with `kill_on_drop`, restarted after 1 s doubling to 30 s, the
-//! backoff reset by a run of 30 s, its stderr tail handed to the job when it exits.
+//! backoff reset by a run of 30 s, its stderr tail handed to the job when it exits. A process
+//! that runs but no longer does its work (a wedged ffmpeg) can be restarted on request
+//! ([`Supervisor::restart`]).
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 /// Longest wait between restarts.
@@ -50,12 +52,27 @@ pub trait Job: Send + 'static {
         ran: Duration,
         stderr: Vec<String>,
     );
+    /// The process was killed because [`Supervisor::restart`] asked for it, after running
+    /// `ran`; whoever asked has reported why. It starts again after the usual backoff.
+    async fn restarted(&mut self, _ran: Duration) {}
 }
 
-/// Runs `job`'s process until `stop` says so, restarting it with backoff.
-pub async fn supervise(program: PathBuf, mut job: impl Job, mut stop: watch::Receiver<bool>) {
+/// How a supervised process is told to stop for good or to restart now.
+pub struct Control {
+    /// Becomes true when the process must stop for good.
+    pub stop: watch::Receiver<bool>,
+    /// Notified when the process must be killed and started again.
+    pub restart: Arc<Notify>,
+}
+
+/// Runs `job`'s process until told to stop, restarting it with backoff when it exits or when a
+/// restart is asked for.
+pub async fn supervise(program: PathBuf, mut job: impl Job, control: Control) {
+    let Control { mut stop, restart } = control;
     let mut backoff = Duration::from_secs(1);
     loop {
+        // A restart asked for while no process ran (during a backoff) is not for the next one.
+        let _ = futures_util::FutureExt::now_or_never(restart.notified());
         job.starting().await;
         let started = Instant::now();
         let mut running =
@@ -75,18 +92,26 @@ pub async fn supervise(program: PathBuf, mut job: impl Job, mut stop: watch::Rec
         let ticks = job.ticks();
         let status = loop {
             tokio::select! {
-                status = running.child.wait() => break status.ok(),
+                status = running.child.wait() => break Some(status.ok()),
                 _ = stop.changed() => {
                     let _ = running.child.kill().await;
                     tracing::info!("supervised process stopped");
                     return;
+                }
+                () = restart.notified() => {
+                    let _ = running.child.kill().await;
+                    tracing::warn!("supervised process killed to be restarted");
+                    break None;
                 }
                 _ = poll.tick(), if ticks => job.tick(started).await,
             }
         };
         let ran = started.elapsed();
         let stderr = running.final_stderr().await;
-        job.exited(status, ran, stderr).await;
+        match status {
+            Some(status) => job.exited(status, ran, stderr).await,
+            None => job.restarted(ran).await,
+        }
         if ran >= HEALTHY_RUN {
             backoff = Duration::from_secs(1);
         }
@@ -107,6 +132,7 @@ pub async fn wait_or_stop(stop: &mut watch::Receiver<bool>, wait: Duration) -> b
 
 struct Running {
     stop: watch::Sender<bool>,
+    restart: Arc<Notify>,
     task: JoinHandle<()>,
     fingerprint: String,
 }
@@ -115,8 +141,8 @@ struct Running {
 pub struct Wanted {
     /// The settings the process runs with; a change restarts it.
     pub fingerprint: String,
-    /// Starts the process's task, given its stop signal.
-    pub start: Box<dyn FnOnce(watch::Receiver<bool>) -> JoinHandle<()> + Send>,
+    /// Starts the process's task, given how it is told to stop or restart.
+    pub start: Box<dyn FnOnce(Control) -> JoinHandle<()> + Send>,
 }
 
 /// What applying a plan changed.
@@ -176,6 +202,16 @@ impl<K: Hash + Eq + Clone> Supervisor<K> {
             .is_ok_and(|r| r.get(key).is_some_and(|r| r.fingerprint == fingerprint))
     }
 
+    /// Kills `key`'s process so that it starts again after its backoff (its job's
+    /// [`restarted`](Job::restarted) runs in between); false when `key` does not run.
+    pub fn restart(&self, key: &K) -> bool {
+        self.running
+            .lock()
+            .ok()
+            .and_then(|running| running.get(key).map(|r| r.restart.notify_one()))
+            .is_some()
+    }
+
     /// Brings the running processes in line with `wanted` (call under [`plan`](Self::plan)):
     /// stops and waits for those not wanted or whose fingerprint changed (calling `stopped`
     /// for each once it has exited), then starts the missing ones.
@@ -212,13 +248,18 @@ impl<K: Hash + Eq + Clone> Supervisor<K> {
         }
         for (key, want) in wanted {
             let (stop, stopped) = watch::channel(false);
-            let task = (want.start)(stopped);
+            let restart = Arc::new(Notify::new());
+            let task = (want.start)(Control {
+                stop: stopped,
+                restart: restart.clone(),
+            });
             if let Ok(mut running) = self.running.lock() {
                 let fingerprint = want.fingerprint;
                 running.insert(
                     key.clone(),
                     Running {
                         stop,
+                        restart,
                         task,
                         fingerprint,
                     },

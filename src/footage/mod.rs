@@ -1,6 +1,7 @@
-//! Recorded footage: recorder, indexer, segments, coverage, gaps and timelines.
+//! Recorded footage: recorder, its health monitor, indexer, segments, coverage, gaps and timelines.
 
 pub mod graphql;
+pub mod health;
 pub mod indexer;
 pub mod media;
 pub mod model;

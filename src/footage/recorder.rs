@@ -99,6 +99,21 @@ impl Recorders {
         self.supervisor.stopping()
     }
 
+    /// The cameras whose main-stream recorder runs on this instance.
+    pub fn recording(&self) -> Vec<String> {
+        self.supervisor
+            .keys()
+            .into_iter()
+            .filter(|key| !key.ends_with(SUB_KEY))
+            .collect()
+    }
+
+    /// Kills the camera's main-stream recorder so that it starts again; false when it does
+    /// not run on this instance.
+    pub fn restart(&self, camera_id: &str) -> bool {
+        self.supervisor.restart(&camera_id.to_owned())
+    }
+
     /// Stops every recorder for good and waits for its ffmpeg to exit.
     pub async fn stop_all(&self) {
         self.supervisor.stop_all().await;
@@ -144,11 +159,11 @@ impl RecorderJob {
     fn wanted(self) -> Wanted {
         let url = self.sub.as_deref().unwrap_or(&self.camera.stream_url);
         let fingerprint = format!("{}|{url}", self.camera.segment_seconds);
-        let start = move |stop| {
+        let start = move |control| {
             let program = self.state.config.ffmpeg.clone();
             let profile = if self.sub.is_some() { "sub" } else { "main" };
             let span = tracing::info_span!("recorder", camera = %self.camera.id, profile);
-            tokio::spawn(supervise(program, self, stop).instrument(span))
+            tokio::spawn(supervise(program, self, control).instrument(span))
         };
         Wanted {
             fingerprint,
@@ -254,6 +269,21 @@ impl Job for RecorderJob {
         }
         crate::cameras::store::set_state(state, camera_id, new_state, Some(tail)).await;
         crate::cameras::store::count_reconnect(state, camera_id).await;
+    }
+
+    async fn restarted(&mut self, _ran: Duration) {
+        // The health monitor killed a recorder that stopped writing; it has logged the outage
+        // and the camera's error, so only the gap's reason and the restart count remain.
+        if self.sub.is_some() {
+            return;
+        }
+        let camera_id = self.camera.id.as_str();
+        crate::telemetry::recorder_exited(camera_id, "stale");
+        self.state
+            .recorders
+            .set_stop_reason(camera_id, GapReason::RecorderRestart);
+        self.outage_announced = true;
+        crate::cameras::store::count_reconnect(&self.state, camera_id).await;
     }
 }
 

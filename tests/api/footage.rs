@@ -720,3 +720,206 @@ async fn an_http_source_that_answers_then_stalls_is_restarted(backend: Backend) 
     stalled.abort();
 }
 both!(an_http_source_that_answers_then_stalls_is_restarted);
+
+/// A camera served over HTTP as MPEG-TS of the test pattern, made by ffmpeg as it is sent.
+/// Told to [`freeze`](Self::freeze), its first connection's picture stops but the connection
+/// stays busy with MPEG-TS null packets, as a camera whose encoder hung behind a live session
+/// does, so no socket timeout ever fires. Later connections stream normally.
+struct FreezingCamera {
+    port: u16,
+    /// Connections taken.
+    served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Asked to freeze, then frozen.
+    state: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+const FREEZE: u8 = 1;
+const FROZEN: u8 = 2;
+
+impl FreezingCamera {
+    async fn start() -> FreezingCamera {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let served = Arc::new(AtomicUsize::new(0));
+        let state = Arc::new(AtomicU8::new(0));
+        let (count, shared) = (served.clone(), state.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let first = count.fetch_add(1, Ordering::SeqCst) == 0;
+                tokio::spawn(Self::serve(socket, first.then(|| shared.clone())));
+            }
+        });
+        FreezingCamera {
+            port,
+            served,
+            state,
+            task,
+        }
+    }
+
+    /// Freezes the first connection's picture; returns once it is frozen.
+    async fn freeze(&self) {
+        use std::sync::atomic::Ordering;
+        self.state.store(FREEZE, Ordering::SeqCst);
+        eventually(Duration::from_secs(10), "the picture froze", || async {
+            (self.state.load(Ordering::SeqCst) == FROZEN).then_some(())
+        })
+        .await;
+    }
+
+    async fn serve(
+        mut socket: tokio::net::TcpStream,
+        freeze: Option<std::sync::Arc<std::sync::atomic::AtomicU8>>,
+    ) {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut request = [0u8; 2048];
+        let _ = socket.read(&mut request).await;
+        let head = b"HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\nConnection: close\r\n\r\n";
+        if socket.write_all(head).await.is_err() {
+            return;
+        }
+        let mut encoder = tokio::process::Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-re",
+                "-f",
+                "lavfi",
+                "-i",
+            ])
+            .arg("testsrc=size=160x120:rate=10")
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+            ])
+            .args(["-g", "10", "-f", "mpegts", "pipe:1"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut picture = encoder.stdout.take().unwrap();
+        let mut buf = vec![0u8; 16 * 1024];
+        let asked = || {
+            freeze
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::SeqCst) == FREEZE)
+        };
+        while !asked() {
+            match picture.read(&mut buf).await {
+                Ok(n) if n > 0 => {
+                    if socket.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+                _ => return,
+            }
+        }
+        drop(encoder);
+        if let Some(state) = freeze {
+            state.store(FROZEN, Ordering::SeqCst);
+        }
+        // Null packets (PID 0x1FFF): bytes that keep the connection alive and carry nothing.
+        let mut null = [0xFFu8; 188];
+        null[..4].copy_from_slice(&[0x47, 0x1F, 0xFF, 0x10]);
+        let padding = null.repeat(7);
+        while socket.write_all(&padding).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// A recorder whose camera stops sending pictures but keeps the connection busy writes
+/// nothing and never times out. The health monitor notices that the recording camera has had
+/// no new segment for three segment lengths (30 s at least): it marks the camera ERROR, logs
+/// RECORDER_ERROR with reason `stale`, and restarts ffmpeg, which records again.
+async fn a_recorder_that_stops_writing_is_reported_and_restarted(backend: Backend) {
+    use std::sync::atomic::Ordering;
+    if !ffmpeg_ready() {
+        return;
+    }
+    let camera = FreezingCamera::start().await;
+    // The monitor reads the server's clock: the test moves it past the limit instead of
+    // waiting 30 s.
+    let clock = std::sync::Arc::new(heldar::clock::ManualClock::new(Utc::now()));
+    let app = TestApp::spawn_full(backend, clock.clone(), |c| {
+        c.index_interval_ms = 300;
+        c.index_settle_ms = 0;
+        c.health_interval_ms = 200;
+    })
+    .await;
+    app.gql(
+        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": {"id": "lab", "name": "Lab", "streamUrl": format!("http://127.0.0.1:{}/live.ts", camera.port), "segmentSeconds": 2}}),
+        app.admin(),
+    )
+    .await;
+    eventually(Duration::from_secs(60), "recording", || async {
+        (status(&app).await["state"] == "RECORDING").then_some(())
+    })
+    .await;
+    camera.freeze().await;
+    // Frozen, the recorder neither writes nor exits: nothing but the monitor can tell.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let frozen = status(&app).await;
+    assert_eq!(frozen["state"], "RECORDING", "{frozen}");
+    assert_eq!(frozen["reconnectCount"], 0, "{frozen}");
+    assert_eq!(camera.served.load(Ordering::SeqCst), 1);
+
+    clock.advance(chrono::Duration::seconds(90));
+    const OUTAGES: &str = "{ perceptionEvents(filter: {kinds: [RECORDER_ERROR, CAMERA_OFFLINE], cameraIds: [\"lab\"]}) { edges { node { kind severity payload } } } }";
+    let reported = eventually(Duration::from_secs(20), "the stall reported", || async {
+        let seen = app.gql(OUTAGES, json!({}), app.admin()).await;
+        let edges = seen["perceptionEvents"]["edges"]
+            .as_array()
+            .unwrap()
+            .clone();
+        (!edges.is_empty()).then_some(edges)
+    })
+    .await;
+    let node = &reported[0]["node"];
+    assert_eq!(node["kind"], "RECORDER_ERROR", "{node}");
+    assert_eq!(node["payload"]["reason"], "stale", "{node}");
+    assert!(
+        node["payload"]["silentSeconds"].as_i64().unwrap() >= 30,
+        "{node}"
+    );
+
+    let recovered = eventually(
+        Duration::from_secs(40),
+        "recording again on a new connection",
+        || async {
+            let now = status(&app).await;
+            let more = now["segmentsWritten"].as_i64() > frozen["segmentsWritten"].as_i64();
+            (now["state"] == "RECORDING" && more).then_some(now)
+        },
+    )
+    .await;
+    assert!(camera.served.load(Ordering::SeqCst) >= 2);
+    assert_eq!(recovered["reconnectCount"], 1, "{recovered}");
+    assert!(
+        recovered["lastError"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("stale recorder"),
+        "{recovered}"
+    );
+    let seen = app.gql(OUTAGES, json!({}), app.admin()).await;
+    assert_eq!(
+        seen["perceptionEvents"]["edges"].as_array().unwrap().len(),
+        1,
+        "one event for the outage: {seen}"
+    );
+    camera.task.abort();
+}
+both!(a_recorder_that_stops_writing_is_reported_and_restarted);

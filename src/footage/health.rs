@@ -1,0 +1,122 @@
+//! The recorder health monitor. A camera whose recorder says `recording` but whose newest
+//! segment and latest recorder start are both older than [`stale_after`] has an ffmpeg that
+//! runs without writing: a source that keeps its connection open and sends nothing playable
+//! (an encoder that hung behind a live RTSP session, an HTTP stream padding with null packets)
+//! never trips ffmpeg's socket timeouts. The monitor marks such a camera `ERROR`, logs
+//! `RECORDER_ERROR` with reason `stale`, and kills its ffmpeg so the recorder starts it again.
+//! It looks only at the recorders that run on this instance, and the state change is
+//! conditional, so two instances never report the same stall twice.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use entity::vocab::CameraState;
+use entity::{camera, camera_status};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use crate::error::AppError;
+use crate::events::model::{EventKind, NewEvent, Severity};
+use crate::state::AppState;
+
+/// How long a recording camera may go without a new segment (or a recorder start) before its
+/// recorder counts as stale: three segment lengths, at least 10 s each, and never under 30 s.
+pub fn stale_after(segment_seconds: i32) -> chrono::Duration {
+    let three_segments = i64::from(segment_seconds.max(10)) * 3;
+    chrono::Duration::seconds(three_segments.max(30))
+}
+
+/// One pass: finds this instance's stale recorders, reports and restarts them; returns the
+/// cameras it restarted.
+pub async fn check_once(state: &AppState) -> Result<Vec<String>, AppError> {
+    let running = state.recorders.recording();
+    if running.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = state.clock.now();
+    let recording = camera_status::Entity::find()
+        .filter(camera_status::Column::CameraId.is_in(running))
+        .filter(camera_status::Column::State.eq(CameraState::Recording))
+        .all(&state.db)
+        .await?;
+    let mut restarted = Vec::new();
+    for status in recording {
+        let Some(camera) = camera::Entity::find_by_id(status.camera_id.clone())
+            .one(&state.db)
+            .await?
+        else {
+            continue;
+        };
+        let cutoff = now - stale_after(camera.segment_seconds);
+        let latest = status.last_segment_at.max(status.last_started_at);
+        if latest.is_some_and(|at| at >= cutoff) {
+            continue;
+        }
+        let silent = latest.map(|at| (now - at).num_seconds());
+        let error = match silent {
+            Some(secs) => format!(
+                "stale recorder: no new segment for {secs} s while recording; ffmpeg is restarted"
+            ),
+            None => "stale recorder: no segment while recording; ffmpeg is restarted".to_owned(),
+        };
+        // Only if nothing changed since the read (the recorder restarted by itself, a segment
+        // landed, or another instance got here first).
+        if !crate::cameras::store::mark_stale(&state.db, &camera.id, cutoff, &error, now).await? {
+            continue;
+        }
+        tracing::warn!(camera = %camera.id, silent_seconds = silent, "recorder stopped writing; restarting it");
+        announce(state, &camera.id, status.last_segment_at, silent, now).await;
+        if state.recorders.restart(&camera.id) {
+            restarted.push(camera.id);
+        }
+    }
+    Ok(restarted)
+}
+
+/// Logs `RECORDER_ERROR` (reason `stale`) for the camera.
+async fn announce(
+    state: &AppState,
+    camera_id: &str,
+    last_segment_at: Option<DateTime<Utc>>,
+    silent: Option<i64>,
+    now: DateTime<Utc>,
+) {
+    let event = NewEvent::new(EventKind::RecorderError, Severity::Warning, now)
+        .camera(camera_id)
+        .payload(serde_json::json!({
+            "reason": "stale",
+            "lastSegmentAt": last_segment_at.map(|t| t.to_rfc3339()),
+            "silentSeconds": silent,
+        }));
+    if let Err(err) = crate::events::store::record(state, event).await {
+        tracing::warn!(camera = camera_id, error = %err, "could not log the stale recorder");
+    }
+}
+
+/// Checks every `HELDAR_HEALTH_INTERVAL_MS` (never when 0) until the process stops.
+pub async fn run(state: AppState) {
+    let every = state.config.health_interval_ms;
+    if every == 0 {
+        return std::future::pending().await;
+    }
+    let mut interval = tokio::time::interval(Duration::from_millis(every));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Err(err) = check_once(&state).await {
+            tracing::warn!(error = %err, "recorder health check failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorder_is_stale_after_three_segments_and_never_under_30_s() {
+        assert_eq!(stale_after(2).num_seconds(), 30);
+        assert_eq!(stale_after(10).num_seconds(), 30);
+        assert_eq!(stale_after(15).num_seconds(), 45);
+        assert_eq!(stale_after(60).num_seconds(), 180);
+    }
+}
