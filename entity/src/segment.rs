@@ -42,6 +42,9 @@ pub struct Model {
     pub timescale: Option<i32>,
     /// Exact media duration in `timescale` ticks; NULL until read.
     pub duration_ticks: Option<i64>,
+    /// The server instance whose data directory holds the file (null: indexed before this
+    /// was recorded; any instance's retention may sweep it).
+    pub instance_id: Option<String>,
 }
 
 /// Relations of `segments`.

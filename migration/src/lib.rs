@@ -14,6 +14,7 @@ mod m20261130_000009_instances;
 mod m20261130_000010_integrations;
 mod m20261130_000011_watch;
 mod m20261201_000012_review_last_seq;
+mod m20261201_000013_segment_instance;
 
 /// Applies Heldar's migrations in order.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000010_integrations::Migration),
             Box::new(m20261130_000011_watch::Migration),
             Box::new(m20261201_000012_review_last_seq::Migration),
+            Box::new(m20261201_000013_segment_instance::Migration),
         ]
     }
 }

@@ -161,6 +161,7 @@ async fn index_sub(
             continue;
         };
         segment.profile = "sub".to_owned();
+        segment.instance_id = Some(state.ownership.instance_id().to_owned());
         crate::playback::layout::fill(&mut segment, &dir.join(&name)).await;
         match store::insert_segments(&state.db, vec![*segment]).await {
             Ok(()) => indexed += 1,
@@ -228,6 +229,7 @@ pub fn plan_insert(
             media_offset: None,
             timescale: None,
             duration_ticks: None,
+            instance_id: None,
         }),
         gap,
     }
@@ -265,6 +267,7 @@ async fn index_file(
     else {
         return Ok(false);
     };
+    segment.instance_id = Some(state.ownership.instance_id().to_owned());
     crate::playback::layout::fill(&mut segment, &dir.join(name)).await;
     let gap = gap.map(|(from, to)| NewGap {
         from,

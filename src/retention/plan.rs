@@ -205,12 +205,23 @@ struct CameraLedger {
 
 /// The planner's view: per-camera bytes and lazily fetched deletable segments, oldest first.
 pub struct Ledger {
+    /// This instance's id: the ledger holds the segments on its disk.
+    here: String,
     cameras: BTreeMap<String, CameraLedger>,
     planned: HashSet<String>,
     /// The candidates, in deletion order.
     pub out: Vec<RetentionCandidate>,
     /// Conditions deletion cannot fix.
     pub warnings: Vec<RetentionWarning>,
+}
+
+/// Segments whose files are on this instance's disk (`here` is its id), and those indexed before
+/// segments recorded where they are: each server of a fleet sweeps its own recordings, so a
+/// server short of disk never deletes footage another server's disk holds.
+pub fn stored_here(here: &str) -> Condition {
+    Condition::any()
+        .add(segment::Column::InstanceId.eq(here))
+        .add(segment::Column::InstanceId.is_null())
 }
 
 /// Deletable now: no read lock, no evidence flag, no active hold overlapping.
@@ -251,6 +262,7 @@ impl Ledger {
             }
             let mut query = segment::Entity::find()
                 .filter(segment::Column::CameraId.eq(camera_id))
+                .filter(stored_here(&self.here))
                 .filter(deletable());
             if let Some((start, id)) = &cam.cursor {
                 query = query.filter(
@@ -415,7 +427,7 @@ fn disk_space(path: &std::path::Path) -> Option<(u64, u64)> {
 pub async fn plan(state: &AppState, now: DateTime<Utc>) -> Result<Ledger, AppError> {
     let db = &state.db;
     let cameras = camera::Entity::find().all(db).await?;
-    let mut ledger = Ledger::open(db).await?;
+    let mut ledger = Ledger::open(db, state.ownership.instance_id()).await?;
     ledger.by_age(db, &cameras, now).await?;
     ledger.by_camera_quota(db, &cameras).await?;
     // The global size cap, shared fairly.
@@ -432,9 +444,11 @@ pub async fn plan(state: &AppState, now: DateTime<Utc>) -> Result<Ledger, AppErr
 }
 
 impl Ledger {
-    /// Every camera's bytes, and how many of them are held.
-    async fn open(db: &impl ConnectionTrait) -> Result<Ledger, AppError> {
+    /// Every camera's bytes on this instance's disk (`here` is its id), and how many of them
+    /// are held.
+    async fn open(db: &impl ConnectionTrait, here: &str) -> Result<Ledger, AppError> {
         let totals: Vec<(String, Option<i64>, Option<i64>)> = segment::Entity::find()
+            .filter(stored_here(here))
             .select_only()
             .column(segment::Column::CameraId)
             .column_as(Expr::cust("CAST(SUM(size_bytes) AS BIGINT)"), "total")
@@ -462,6 +476,7 @@ impl Ledger {
             })
             .collect();
         Ok(Ledger {
+            here: here.to_owned(),
             cameras,
             planned: HashSet::new(),
             out: Vec::new(),
@@ -481,6 +496,7 @@ impl Ledger {
             let cutoff = now - chrono::Duration::hours(i64::from(cam.retention_hours.max(1)));
             let old = segment::Entity::find()
                 .filter(segment::Column::CameraId.eq(cam.id.clone()))
+                .filter(stored_here(&self.here))
                 .filter(segment::Column::EndMs.lt(cutoff.timestamp_millis()))
                 .filter(deletable())
                 .order_by_asc(segment::Column::StartMs)

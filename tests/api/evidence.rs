@@ -955,6 +955,7 @@ async fn seg(app: &TestApp, cam: &str, n: usize, start: DateTime<Utc>, size: i64
             media_offset: None,
             timescale: None,
             duration_ticks: None,
+            instance_id: None,
         }],
     )
     .await
@@ -1220,6 +1221,81 @@ async fn the_size_cap_takes_from_the_camera_over_its_share_and_stops_at_protecte
     );
 }
 both!(the_size_cap_takes_from_the_camera_over_its_share_and_stops_at_protected_footage);
+
+/// Servers sharing one PostgreSQL keep their recordings in their own data directories. A
+/// sweep takes only the segments whose files are on its own server's disk (and those indexed
+/// before segments recorded where they are), so a server over its size cap, or short of disk,
+/// never deletes footage another server holds: its rows, and so its files, stay.
+async fn a_sweep_takes_only_the_footage_on_its_own_servers_disk(backend: Backend) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    if !matches!(backend, Backend::Postgres(_)) || !ffmpeg_ready() {
+        return;
+    }
+    let manual = |c: &mut heldar::config::Config| {
+        c.index_settle_ms = 0;
+        c.index_interval_ms = 600_000;
+    };
+    // This server's cap is one byte: everything it may delete goes.
+    let first = TestApp::spawn_with(backend.clone(), |c| {
+        manual(c);
+        c.max_recordings_size = bytesize::ByteSize(1);
+    })
+    .await;
+    let shared = first.state.config.database_url.clone();
+    let neighbour = TestApp::spawn_with(backend.clone(), |c| {
+        manual(c);
+        c.database_url = shared.clone();
+    })
+    .await;
+    for id in ["here", "there"] {
+        camera(&first, id, json!({"retentionHours": 1000})).await;
+    }
+    let base = DateTime::from_timestamp(Utc::now().timestamp() - 600, 0).unwrap();
+    write_run(&first.data_dir.join("recordings/here"), base, 2, 2);
+    write_run(&neighbour.data_dir.join("recordings/there"), base, 2, 2);
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    for app in [&first, &neighbour] {
+        assert_eq!(
+            heldar::footage::indexer::index_once(&app.state)
+                .await
+                .unwrap(),
+            2
+        );
+    }
+    // A segment indexed before segments said where they are: any server may sweep it.
+    seg(&first, "here", 900, base - chrono::Duration::hours(1), 1000).await;
+
+    let report = first.gql(SWEEP, json!({}), first.admin()).await["runRetention"].clone();
+    assert_eq!(
+        report["byReason"][0]["segments"], 3,
+        "its two and the legacy one: {report}"
+    );
+    assert!(remaining(&first, "here").await.is_empty());
+    let theirs = entity::segment::Entity::find()
+        .filter(entity::segment::Column::CameraId.eq("there"))
+        .all(&first.state.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        theirs.len(),
+        2,
+        "the neighbour's footage is not this server's to delete"
+    );
+    for s in &theirs {
+        assert_eq!(
+            s.instance_id.as_deref(),
+            Some(neighbour.state.ownership.instance_id())
+        );
+        assert!(neighbour.data_dir.join("recordings").join(&s.path).exists());
+    }
+    let files = std::fs::read_dir(first.data_dir.join("recordings/here")).unwrap();
+    assert_eq!(
+        files.count(),
+        0,
+        "its own files are deleted with their rows"
+    );
+}
+both!(a_sweep_takes_only_the_footage_on_its_own_servers_disk);
 
 async fn the_size_cap_does_not_cut_a_camera_the_pruned_one_came_down_to(backend: Backend) {
     // R5: cap 5000. A has 6×1000 (no age limit to speak of); B has 3×1000, older. A is pruned

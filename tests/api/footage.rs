@@ -338,6 +338,7 @@ async fn seed(app: &TestApp, base: chrono::DateTime<Utc>, spans: &[(f64, f64)]) 
             media_offset: None,
             timescale: None,
             duration_ticks: None,
+            instance_id: None,
         };
         heldar::footage::store::insert_segments(&app.state.db, vec![row])
             .await
@@ -476,6 +477,7 @@ async fn stored_ranges_follow_segments_inserted_in_any_order_and_deleted(backend
         media_offset: None,
         timescale: None,
         duration_ticks: None,
+        instance_id: None,
     };
     let mut order: Vec<usize> = (0..spans.len()).collect();
     order.sort_by_key(|i| (i * 17) % 41);

@@ -57,6 +57,7 @@ pub(crate) async fn seed_segments(
                 media_offset: layout.then_some(1_024),
                 timescale: layout.then_some(90_000),
                 duration_ticks: layout.then_some(60 * 90_000),
+                instance_id: None,
             });
         }
         if batch.len() == 1000 || (i + 1 == count && !batch.is_empty()) {
