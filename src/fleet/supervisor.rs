@@ -63,16 +63,26 @@ pub struct Control {
     pub stop: watch::Receiver<bool>,
     /// Notified when the process must be killed and started again.
     pub restart: Arc<Notify>,
+    /// When the process now running was spawned (`None` before and between runs).
+    pub running_since: Arc<Mutex<Option<Instant>>>,
+}
+
+fn set_since(since: &Mutex<Option<Instant>>, value: Option<Instant>) {
+    if let Ok(mut since) = since.lock() {
+        *since = value;
+    }
 }
 
 /// Runs `job`'s process until told to stop, restarting it with backoff when it exits or when a
 /// restart is asked for.
 pub async fn supervise(program: PathBuf, mut job: impl Job, control: Control) {
-    let Control { mut stop, restart } = control;
+    let Control {
+        mut stop,
+        restart,
+        running_since,
+    } = control;
     let mut backoff = Duration::from_secs(1);
     loop {
-        // A restart asked for while no process ran (during a backoff) is not for the next one.
-        let _ = futures_util::FutureExt::now_or_never(restart.notified());
         job.starting().await;
         let started = Instant::now();
         let mut running =
@@ -88,6 +98,9 @@ pub async fn supervise(program: PathBuf, mut job: impl Job, control: Control) {
                 }
             };
         tracing::info!(pid = running.child.id(), "supervised process started");
+        // A restart asked for before this process ran is not for it.
+        let _ = futures_util::FutureExt::now_or_never(restart.notified());
+        set_since(&running_since, Some(started));
         let mut poll = tokio::time::interval(Duration::from_millis(250));
         let ticks = job.ticks();
         let status = loop {
@@ -106,6 +119,7 @@ pub async fn supervise(program: PathBuf, mut job: impl Job, control: Control) {
                 _ = poll.tick(), if ticks => job.tick(started).await,
             }
         };
+        set_since(&running_since, None);
         let ran = started.elapsed();
         let stderr = running.final_stderr().await;
         match status {
@@ -133,6 +147,7 @@ pub async fn wait_or_stop(stop: &mut watch::Receiver<bool>, wait: Duration) -> b
 struct Running {
     stop: watch::Sender<bool>,
     restart: Arc<Notify>,
+    since: Arc<Mutex<Option<Instant>>>,
     task: JoinHandle<()>,
     fingerprint: String,
 }
@@ -202,6 +217,18 @@ impl<K: Hash + Eq + Clone> Supervisor<K> {
             .is_ok_and(|r| r.get(key).is_some_and(|r| r.fingerprint == fingerprint))
     }
 
+    /// Whether `key`'s process runs now: planned and spawned (its job's
+    /// [`starting`](Job::starting) has run), not waiting to be (re)started.
+    pub fn spawned(&self, key: &K) -> bool {
+        let Ok(running) = self.running.lock() else {
+            return false;
+        };
+        running
+            .get(key)
+            .and_then(|r| r.since.lock().ok().map(|since| since.is_some()))
+            .unwrap_or(false)
+    }
+
     /// Kills `key`'s process so that it starts again after its backoff (its job's
     /// [`restarted`](Job::restarted) runs in between); false when `key` does not run.
     pub fn restart(&self, key: &K) -> bool {
@@ -249,9 +276,11 @@ impl<K: Hash + Eq + Clone> Supervisor<K> {
         for (key, want) in wanted {
             let (stop, stopped) = watch::channel(false);
             let restart = Arc::new(Notify::new());
+            let since = Arc::new(Mutex::new(None));
             let task = (want.start)(Control {
                 stop: stopped,
                 restart: restart.clone(),
+                running_since: since.clone(),
             });
             if let Ok(mut running) = self.running.lock() {
                 let fingerprint = want.fingerprint;
@@ -260,6 +289,7 @@ impl<K: Hash + Eq + Clone> Supervisor<K> {
                     Running {
                         stop,
                         restart,
+                        since,
                         task,
                         fingerprint,
                     },

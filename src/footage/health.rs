@@ -1,11 +1,13 @@
 //! The recorder health monitor. A camera whose recorder says `recording` but whose newest
-//! segment and latest recorder start are both older than [`stale_after`] has an ffmpeg that
-//! runs without writing: a source that keeps its connection open and sends nothing playable
+//! segment, latest recorder start and latest write to its recordings directory are all older
+//! than [`stale_after`] has an ffmpeg that runs without writing: a source that keeps its connection open and sends nothing playable
 //! (an encoder that hung behind a live RTSP session, an HTTP stream padding with null packets)
 //! never trips ffmpeg's socket timeouts. The monitor marks such a camera `ERROR`, logs
 //! `RECORDER_ERROR` with reason `stale`, and kills its ffmpeg so the recorder starts it again.
-//! It looks only at the recorders that run on this instance, and the state change is
-//! conditional, so two instances never report the same stall twice.
+//! It looks only at the recorders that run on this instance (spawned, so a start-up or a
+//! restart in progress is not mistaken for a stall), a file still growing clears a camera
+//! whose segments the indexer is slow to index, and the state change is conditional, so two
+//! instances never report the same stall twice.
 
 use std::time::Duration;
 
@@ -47,16 +49,23 @@ pub async fn check_once(state: &AppState) -> Result<Vec<String>, AppError> {
             continue;
         };
         let cutoff = now - stale_after(camera.segment_seconds);
-        let latest = status.last_segment_at.max(status.last_started_at);
+        let mut latest = status.last_segment_at.max(status.last_started_at);
+        if latest.is_some_and(|at| at >= cutoff) {
+            continue;
+        }
+        // The indexer may be behind (a long sweep, a slow probe): a recorder whose file grew
+        // since writes, whatever the index says.
+        let dir = crate::footage::recorder::recordings_root(state).join(&camera.id);
+        latest = latest.max(newest_write(dir).await);
         if latest.is_some_and(|at| at >= cutoff) {
             continue;
         }
         let silent = latest.map(|at| (now - at).num_seconds());
         let error = match silent {
             Some(secs) => format!(
-                "stale recorder: no new segment for {secs} s while recording; ffmpeg is restarted"
+                "stale recorder: nothing written for {secs} s while recording; restarting ffmpeg"
             ),
-            None => "stale recorder: no segment while recording; ffmpeg is restarted".to_owned(),
+            None => "stale recorder: nothing written while recording; restarting ffmpeg".to_owned(),
         };
         // Only if nothing changed since the read (the recorder restarted by itself, a segment
         // landed, or another instance got here first).
@@ -70,6 +79,22 @@ pub async fn check_once(state: &AppState) -> Result<Vec<String>, AppError> {
         }
     }
     Ok(restarted)
+}
+
+/// When a recording file in `dir` was last written (fragmented MP4 grows at every keyframe).
+async fn newest_write(dir: std::path::PathBuf) -> Option<DateTime<Utc>> {
+    tokio::task::spawn_blocking(move || {
+        std::fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .filter(|f| f.file_name().to_string_lossy().ends_with(".mp4"))
+            .filter_map(|f| f.metadata().ok()?.modified().ok())
+            .max()
+            .map(DateTime::<Utc>::from)
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// Logs `RECORDER_ERROR` (reason `stale`) for the camera.

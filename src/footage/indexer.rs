@@ -446,8 +446,69 @@ async fn publish(
     Ok(())
 }
 
-/// Runs the indexer every `HELDAR_INDEX_INTERVAL_MS` until the process stops.
+/// The recording files under `root`, as segment paths (`<camera>/<file>`, `<camera>/sub/<file>`).
+fn recording_paths(root: &Path) -> Vec<String> {
+    let mut paths = Vec::new();
+    let Ok(cameras) = std::fs::read_dir(root) else {
+        return paths;
+    };
+    for camera in cameras.flatten() {
+        let name = camera.file_name().to_string_lossy().into_owned();
+        for (dir, prefix) in [
+            (camera.path(), name.clone()),
+            (camera.path().join("sub"), format!("{name}/sub")),
+        ] {
+            let Ok(files) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            paths.extend(files.flatten().filter_map(|f| {
+                let file = f.file_name().to_string_lossy().into_owned();
+                file.ends_with(".mp4").then(|| format!("{prefix}/{file}"))
+            }));
+        }
+    }
+    paths
+}
+
+/// Start-up: the segments whose files are in this server's recordings directory but whose
+/// rows do not say so (indexed before rows recorded where their file is, or by this data
+/// directory under an instance id it has since lost) are marked as this server's, so its
+/// retention counts and sweeps them. Returns how many rows it placed.
+pub async fn adopt_local(state: &AppState) -> Result<u64, AppError> {
+    let root = recordings_root(state);
+    let paths = tokio::task::spawn_blocking(move || recording_paths(&root))
+        .await
+        .map_err(|err| AppError::internal(format!("listing the recordings failed: {err}")))?;
+    let me = state.ownership.instance_id();
+    let mut adopted = 0;
+    for chunk in paths.chunks(500) {
+        let result = segment::Entity::update_many()
+            .col_expr(segment::Column::InstanceId, Expr::value(me))
+            .filter(segment::Column::Path.is_in(chunk.iter().cloned()))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(segment::Column::InstanceId.is_null())
+                    .add(segment::Column::InstanceId.ne(me)),
+            )
+            .exec(&state.db)
+            .await?;
+        adopted += result.rows_affected;
+    }
+    if adopted > 0 {
+        tracing::info!(
+            segments = adopted,
+            "placed segments found in this server's recordings directory"
+        );
+    }
+    Ok(adopted)
+}
+
+/// Places this server's segments ([`adopt_local`]), then runs the indexer every
+/// `HELDAR_INDEX_INTERVAL_MS` until the process stops.
 pub async fn run(state: AppState) {
+    if let Err(err) = adopt_local(&state).await {
+        tracing::warn!(error = %err, "could not place the segments of this server's recordings");
+    }
     let mut interval = tokio::time::interval(Duration::from_millis(state.config.index_interval_ms));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

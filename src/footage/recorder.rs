@@ -99,18 +99,20 @@ impl Recorders {
         self.supervisor.stopping()
     }
 
-    /// The cameras whose main-stream recorder runs on this instance.
+    /// The cameras whose main-stream ffmpeg runs on this instance now (spawned, so its start
+    /// is in the camera's status).
     pub fn recording(&self) -> Vec<String> {
         self.supervisor
             .keys()
             .into_iter()
-            .filter(|key| !key.ends_with(SUB_KEY))
+            .filter(|key| !key.ends_with(SUB_KEY) && self.supervisor.spawned(key))
             .collect()
     }
 
-    /// Kills the camera's main-stream recorder so that it starts again; false when it does
-    /// not run on this instance.
+    /// Kills the camera's recorders (main stream, and sub stream if it records one) so that
+    /// they start again; false when its main-stream recorder does not run on this instance.
     pub fn restart(&self, camera_id: &str) -> bool {
+        self.supervisor.restart(&format!("{camera_id}{SUB_KEY}"));
         self.supervisor.restart(&camera_id.to_owned())
     }
 

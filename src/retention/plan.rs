@@ -215,13 +215,34 @@ pub struct Ledger {
     pub warnings: Vec<RetentionWarning>,
 }
 
-/// Segments whose files are on this instance's disk (`here` is its id), and those indexed before
-/// segments recorded where they are: each server of a fleet sweeps its own recordings, so a
-/// server short of disk never deletes footage another server's disk holds.
+/// Segments whose files are on this instance's disk (`here` is its id). Servers sharing one
+/// database each keep their recordings in their own data directory and each sweeps its own:
+/// the quotas, the size cap and the disk floor count and take only these, so a server short
+/// of disk never deletes footage another server's disk holds. Rows from before segments said
+/// where they are get placed at start-up ([`crate::footage::store::adopt_local`]).
 pub fn stored_here(here: &str) -> Condition {
-    Condition::any()
-        .add(segment::Column::InstanceId.eq(here))
+    Condition::all().add(segment::Column::InstanceId.eq(here))
+}
+
+/// Segments the age rule may take on this instance (`here`): its own, and those no live
+/// server holds (unplaced, or of a server whose lease lapsed); retention hours are a fleet-wide
+/// policy, and a server that is gone sweeps nothing.
+async fn aged_here(
+    db: &impl ConnectionTrait,
+    here: &str,
+    now: DateTime<Utc>,
+) -> Result<Condition, AppError> {
+    let live_others: Vec<String> = entity::instance_lease::Entity::find()
+        .select_only()
+        .column(entity::instance_lease::Column::InstanceId)
+        .filter(entity::instance_lease::Column::ExpiresAt.gt(now))
+        .filter(entity::instance_lease::Column::InstanceId.ne(here))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(Condition::any()
         .add(segment::Column::InstanceId.is_null())
+        .add(segment::Column::InstanceId.is_not_in(live_others)))
 }
 
 /// Deletable now: no read lock, no evidence flag, no active hold overlapping.
@@ -492,11 +513,12 @@ impl Ledger {
         cameras: &[camera::Model],
         now: DateTime<Utc>,
     ) -> Result<(), AppError> {
+        let aged_here = aged_here(db, &self.here, now).await?;
         for cam in cameras {
             let cutoff = now - chrono::Duration::hours(i64::from(cam.retention_hours.max(1)));
             let old = segment::Entity::find()
                 .filter(segment::Column::CameraId.eq(cam.id.clone()))
-                .filter(stored_here(&self.here))
+                .filter(aged_here.clone())
                 .filter(segment::Column::EndMs.lt(cutoff.timestamp_millis()))
                 .filter(deletable())
                 .order_by_asc(segment::Column::StartMs)
@@ -504,7 +526,15 @@ impl Ledger {
                 .all(db)
                 .await?;
             for s in old {
-                self.take(candidate(s, RetentionReason::Age), RetentionReason::Age);
+                let own = s.instance_id.as_deref() == Some(self.here.as_str());
+                let c = candidate(s, RetentionReason::Age);
+                if own {
+                    self.take(c, RetentionReason::Age);
+                } else {
+                    // Not on this disk: nothing of this server's totals goes with it.
+                    self.planned.insert(c.segment_id.clone());
+                    self.out.push(c);
+                }
             }
         }
         Ok(())

@@ -136,6 +136,7 @@ async fn announce(state: &AppState, report: &RetentionReport) -> Result<(), AppE
         .max()
         .unwrap_or(Severity::Info);
     let payload = json!({
+        "instanceId": state.ownership.instance_id(),
         "deletedSegments": report.deleted_segments,
         "deletedBytes": report.deleted_bytes,
         "skippedLocked": report.skipped_locked,
@@ -478,10 +479,14 @@ async fn reclaim_orphans(state: &AppState) -> Result<i64, AppError> {
             .await?
             .is_some();
         let oldest: Option<i64> = if exists {
+            // This disk's oldest: another server's older rows say nothing about these files.
             let first: Option<i64> = segment::Entity::find()
                 .select_only()
                 .column(segment::Column::StartMs)
                 .filter(segment::Column::CameraId.eq(camera_id.clone()))
+                .filter(crate::retention::plan::stored_here(
+                    state.ownership.instance_id(),
+                ))
                 .order_by_asc(segment::Column::StartMs)
                 .limit(1)
                 .into_tuple()

@@ -931,8 +931,8 @@ async fn export_requests_are_checked_in_order_with_clear_errors(backend: Backend
 }
 both!(export_requests_are_checked_in_order_with_clear_errors);
 
-/// Inserts a segment row of `size` bytes ending `age_h` hours ago (no file: retention treats a
-/// missing file as already gone).
+/// Inserts a segment row of `size` bytes, on this server's disk as the indexer would (no file:
+/// retention treats a missing file as already gone).
 async fn seg(app: &TestApp, cam: &str, n: usize, start: DateTime<Utc>, size: i64) -> String {
     let id = format!("seg_{cam}_{n:03}");
     heldar::footage::store::insert_segments(
@@ -955,7 +955,7 @@ async fn seg(app: &TestApp, cam: &str, n: usize, start: DateTime<Utc>, size: i64
             media_offset: None,
             timescale: None,
             duration_ticks: None,
-            instance_id: None,
+            instance_id: Some(app.state.ownership.instance_id().to_owned()),
         }],
     )
     .await
@@ -1223,9 +1223,10 @@ async fn the_size_cap_takes_from_the_camera_over_its_share_and_stops_at_protecte
 both!(the_size_cap_takes_from_the_camera_over_its_share_and_stops_at_protected_footage);
 
 /// Servers sharing one PostgreSQL keep their recordings in their own data directories. A
-/// sweep takes only the segments whose files are on its own server's disk (and those indexed
-/// before segments recorded where they are), so a server over its size cap, or short of disk,
-/// never deletes footage another server holds: its rows, and so its files, stay.
+/// sweep's size cap (and quotas, and disk floor) takes only the segments whose files are on
+/// its own server's disk, so a server over its cap, or short of disk, never deletes footage
+/// another server holds. Rows that do not say where their file is (indexed before rows did,
+/// or under an instance id since lost) are placed at start-up by the server that has the file.
 async fn a_sweep_takes_only_the_footage_on_its_own_servers_disk(backend: Backend) {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     if !matches!(backend, Backend::Postgres(_)) || !ffmpeg_ready() {
@@ -1235,7 +1236,7 @@ async fn a_sweep_takes_only_the_footage_on_its_own_servers_disk(backend: Backend
         c.index_settle_ms = 0;
         c.index_interval_ms = 600_000;
     };
-    // This server's cap is one byte: everything it may delete goes.
+    // This server's cap is one byte: everything of its own it may delete goes.
     let first = TestApp::spawn_with(backend.clone(), |c| {
         manual(c);
         c.max_recordings_size = bytesize::ByteSize(1);
@@ -1262,38 +1263,74 @@ async fn a_sweep_takes_only_the_footage_on_its_own_servers_disk(backend: Backend
             2
         );
     }
-    // A segment indexed before segments said where they are: any server may sweep it.
-    seg(&first, "here", 900, base - chrono::Duration::hours(1), 1000).await;
-
-    let report = first.gql(SWEEP, json!({}), first.admin()).await["runRetention"].clone();
-    assert_eq!(
-        report["byReason"][0]["segments"], 3,
-        "its two and the legacy one: {report}"
-    );
-    assert!(remaining(&first, "here").await.is_empty());
-    let theirs = entity::segment::Entity::find()
-        .filter(entity::segment::Column::CameraId.eq("there"))
-        .all(&first.state.db)
-        .await
-        .unwrap();
-    assert_eq!(
-        theirs.len(),
-        2,
-        "the neighbour's footage is not this server's to delete"
-    );
-    for s in &theirs {
+    let rows_of = |cam: &'static str| {
+        let db = first.state.db.clone();
+        async move {
+            entity::segment::Entity::find()
+                .filter(entity::segment::Column::CameraId.eq(cam))
+                .all(&db)
+                .await
+                .unwrap()
+        }
+    };
+    for s in rows_of("there").await {
         assert_eq!(
             s.instance_id.as_deref(),
             Some(neighbour.state.ownership.instance_id())
         );
-        assert!(neighbour.data_dir.join("recordings").join(&s.path).exists());
     }
+    // As after an upgrade: no row says where its file is; the neighbour has not restarted yet.
+    entity::segment::Entity::update_many()
+        .col_expr(
+            entity::segment::Column::InstanceId,
+            sea_orm::sea_query::Expr::value(Option::<String>::None),
+        )
+        .exec(&first.state.db)
+        .await
+        .unwrap();
+    // This server starts: it places the rows of the files it has, and only those.
+    assert_eq!(
+        heldar::footage::indexer::adopt_local(&first.state)
+            .await
+            .unwrap(),
+        2
+    );
+
+    let report = first.gql(SWEEP, json!({}), first.admin()).await["runRetention"].clone();
+    assert_eq!(
+        report["byReason"],
+        json!([{"reason": "SIZE_CAP", "segments": 2, "bytes": report["deletedBytes"]}]),
+        "its own two: {report}"
+    );
+    assert!(rows_of("here").await.is_empty());
     let files = std::fs::read_dir(first.data_dir.join("recordings/here")).unwrap();
     assert_eq!(
         files.count(),
         0,
         "its own files are deleted with their rows"
     );
+    let theirs = rows_of("there").await;
+    assert_eq!(
+        theirs.len(),
+        2,
+        "the neighbour's footage is not this server's to delete"
+    );
+    for s in &theirs {
+        assert!(neighbour.data_dir.join("recordings").join(&s.path).exists());
+    }
+    // The neighbour restarts and places its own.
+    assert_eq!(
+        heldar::footage::indexer::adopt_local(&neighbour.state)
+            .await
+            .unwrap(),
+        2
+    );
+    for s in rows_of("there").await {
+        assert_eq!(
+            s.instance_id.as_deref(),
+            Some(neighbour.state.ownership.instance_id())
+        );
+    }
 }
 both!(a_sweep_takes_only_the_footage_on_its_own_servers_disk);
 

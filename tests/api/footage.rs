@@ -878,7 +878,8 @@ async fn a_recorder_that_stops_writing_is_reported_and_restarted(backend: Backen
     assert_eq!(frozen["reconnectCount"], 0, "{frozen}");
     assert_eq!(camera.served.load(Ordering::SeqCst), 1);
 
-    clock.advance(chrono::Duration::seconds(90));
+    // Past the limit from the last real write, however long the start took.
+    clock.advance(Utc::now() - clock.now_dt() + chrono::Duration::seconds(60));
     const OUTAGES: &str = "{ perceptionEvents(filter: {kinds: [RECORDER_ERROR, CAMERA_OFFLINE], cameraIds: [\"lab\"]}) { edges { node { kind severity payload } } } }";
     let reported = eventually(Duration::from_secs(20), "the stall reported", || async {
         let seen = app.gql(OUTAGES, json!({}), app.admin()).await;
@@ -925,3 +926,56 @@ async fn a_recorder_that_stops_writing_is_reported_and_restarted(backend: Backen
     camera.task.abort();
 }
 both!(a_recorder_that_stops_writing_is_reported_and_restarted);
+
+/// The monitor judges the recorder, not the indexer: a recording camera whose index is an hour
+/// behind (a long sweep, slow probes) but whose file keeps growing is left alone.
+async fn a_recorder_whose_index_lags_but_whose_file_grows_is_not_stale(backend: Backend) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(backend, |c| {
+        c.allow_local_sources = true;
+        c.index_interval_ms = 600_000;
+    })
+    .await;
+    app.gql(
+        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": {"id": "lab", "name": "Lab", "streamUrl": "lavfi:testsrc2=size=160x120:rate=5", "segmentSeconds": 2}}),
+        app.admin(),
+    )
+    .await;
+    let dir = app.data_dir.join("recordings/lab");
+    eventually(Duration::from_secs(30), "a recording file", || async {
+        let files = std::fs::read_dir(&dir).ok()?;
+        (files.flatten().count() > 0).then_some(())
+    })
+    .await;
+    let hour_ago = Utc::now() - chrono::Duration::hours(1);
+    entity::camera_status::Entity::update_many()
+        .col_expr(
+            entity::camera_status::Column::State,
+            sea_orm::sea_query::Expr::value(entity::vocab::CameraState::Recording),
+        )
+        .col_expr(
+            entity::camera_status::Column::LastSegmentAt,
+            sea_orm::sea_query::Expr::value(hour_ago),
+        )
+        .col_expr(
+            entity::camera_status::Column::LastStartedAt,
+            sea_orm::sea_query::Expr::value(hour_ago),
+        )
+        .filter(entity::camera_status::Column::CameraId.eq("lab"))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let restarted = heldar::footage::health::check_once(&app.state)
+        .await
+        .unwrap();
+    assert!(restarted.is_empty(), "{restarted:?}");
+    let now = status(&app).await;
+    assert_eq!(now["state"], "RECORDING", "{now}");
+    assert_eq!(now["reconnectCount"], 0, "{now}");
+}
+both!(a_recorder_whose_index_lags_but_whose_file_grows_is_not_stale);
