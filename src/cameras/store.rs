@@ -131,7 +131,6 @@ pub async fn record_segment(
     .on_conflict(
         OnConflict::column(camera_status::Column::CameraId)
             .update_columns([
-                camera_status::Column::LastSegmentAt,
                 camera_status::Column::FpsObserved,
                 camera_status::Column::BitrateKbps,
                 camera_status::Column::UpdatedAt,
@@ -145,6 +144,15 @@ pub async fn record_segment(
                 .add(1),
             )
             .value(camera_status::Column::State, CameraState::Recording)
+            // A file probed late (an older segment) does not move the newest segment back.
+            .value(
+                camera_status::Column::LastSegmentAt,
+                Expr::cust(
+                    "CASE WHEN camera_status.last_segment_at IS NULL \
+                     OR camera_status.last_segment_at < excluded.last_segment_at \
+                     THEN excluded.last_segment_at ELSE camera_status.last_segment_at END",
+                ),
+            )
             .to_owned(),
     )
     .exec_without_returning(db)

@@ -979,3 +979,47 @@ async fn a_recorder_whose_index_lags_but_whose_file_grows_is_not_stale(backend: 
     assert_eq!(now["reconnectCount"], 0, "{now}");
 }
 both!(a_recorder_whose_index_lags_but_whose_file_grows_is_not_stale);
+
+/// A file indexed late (an older segment whose probe succeeded only on a later pass) does not
+/// move the camera's newest segment back.
+async fn a_late_older_segment_does_not_move_the_newest_segment_back(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(backend, |c| {
+        c.index_settle_ms = 0;
+        c.index_interval_ms = 600_000;
+    })
+    .await;
+    app.gql("mutation { createCamera(input: {id: \"lab\", name: \"lab\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false, segmentSeconds: 2}) { id } }", json!({}), app.admin()).await;
+    let base = chrono::DateTime::from_timestamp(Utc::now().timestamp() - 600, 0).unwrap();
+    let dir = app.data_dir.join("recordings/lab");
+    let index = || async {
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        heldar::footage::indexer::index_once(&app.state)
+            .await
+            .unwrap()
+    };
+    let newest = || async {
+        let s = app
+            .gql(
+                "{ camera(id: \"lab\") { status { lastSegmentAt } } }",
+                json!({}),
+                app.admin(),
+            )
+            .await;
+        let at = s["camera"]["status"]["lastSegmentAt"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        at.parse::<chrono::DateTime<Utc>>().unwrap()
+    };
+    crate::helpers::write_run(&dir, base + chrono::Duration::seconds(30), 1, 10);
+    assert_eq!(index().await, 1);
+    let first = newest().await;
+    assert!(first >= base + chrono::Duration::seconds(39), "{first}");
+    crate::helpers::write_run(&dir, base, 1, 10);
+    assert_eq!(index().await, 1);
+    assert_eq!(newest().await, first);
+}
+both!(a_late_older_segment_does_not_move_the_newest_segment_back);
