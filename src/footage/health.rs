@@ -81,16 +81,18 @@ pub async fn check_once(state: &AppState) -> Result<Vec<String>, AppError> {
     Ok(restarted)
 }
 
-/// When a recording file in `dir` was last written (fragmented MP4 grows at every keyframe).
+/// When the newest recording file in `dir` was last written (fragmented MP4 grows at every
+/// keyframe). Names sort by their UTC start, so only the newest-named file is looked at.
 async fn newest_write(dir: std::path::PathBuf) -> Option<DateTime<Utc>> {
     tokio::task::spawn_blocking(move || {
-        std::fs::read_dir(dir)
+        let newest = std::fs::read_dir(&dir)
             .ok()?
             .flatten()
-            .filter(|f| f.file_name().to_string_lossy().ends_with(".mp4"))
-            .filter_map(|f| f.metadata().ok()?.modified().ok())
-            .max()
-            .map(DateTime::<Utc>::from)
+            .map(|f| f.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".mp4"))
+            .max()?;
+        let written = std::fs::metadata(dir.join(newest)).ok()?.modified().ok()?;
+        Some(DateTime::<Utc>::from(written))
     })
     .await
     .ok()

@@ -446,53 +446,65 @@ async fn publish(
     Ok(())
 }
 
-/// The recording files under `root`, as segment paths (`<camera>/<file>`, `<camera>/sub/<file>`).
-fn recording_paths(root: &Path) -> Vec<String> {
-    let mut paths = Vec::new();
-    let Ok(cameras) = std::fs::read_dir(root) else {
-        return paths;
-    };
-    for camera in cameras.flatten() {
-        let name = camera.file_name().to_string_lossy().into_owned();
-        for (dir, prefix) in [
-            (camera.path(), name.clone()),
-            (camera.path().join("sub"), format!("{name}/sub")),
-        ] {
-            let Ok(files) = std::fs::read_dir(dir) else {
-                continue;
-            };
-            paths.extend(files.flatten().filter_map(|f| {
-                let file = f.file_name().to_string_lossy().into_owned();
-                file.ends_with(".mp4").then(|| format!("{prefix}/{file}"))
-            }));
-        }
-    }
-    paths
-}
-
-/// Start-up: the segments whose files are in this server's recordings directory but whose
-/// rows do not say so (indexed before rows recorded where their file is, or by this data
-/// directory under an instance id it has since lost) are marked as this server's, so its
-/// retention counts and sweeps them. Returns how many rows it placed.
+/// Start-up: segment rows that no live server holds (indexed before rows recorded where
+/// their file is, or under an instance id this data directory has since lost) and whose file
+/// is in this server's recordings directory are marked as this server's, so its retention
+/// counts and sweeps them. Pages through those rows (usually none after the first start) and
+/// looks for each file; returns how many rows it placed.
 pub async fn adopt_local(state: &AppState) -> Result<u64, AppError> {
+    use sea_orm::Condition;
+    let me = state.ownership.instance_id().to_owned();
+    let now = crate::fleet::ownership::claim_time(state).await?;
+    let mut held: Vec<String> = entity::instance_lease::Entity::find()
+        .select_only()
+        .column(entity::instance_lease::Column::InstanceId)
+        .filter(entity::instance_lease::Column::ExpiresAt.gte(now))
+        .into_tuple()
+        .all(&state.db)
+        .await?;
+    held.push(me.clone());
+    let unplaced = Condition::any()
+        .add(segment::Column::InstanceId.is_null())
+        .add(segment::Column::InstanceId.is_not_in(held));
     let root = recordings_root(state);
-    let paths = tokio::task::spawn_blocking(move || recording_paths(&root))
-        .await
-        .map_err(|err| AppError::internal(format!("listing the recordings failed: {err}")))?;
-    let me = state.ownership.instance_id();
-    let mut adopted = 0;
-    for chunk in paths.chunks(500) {
-        let result = segment::Entity::update_many()
-            .col_expr(segment::Column::InstanceId, Expr::value(me))
-            .filter(segment::Column::Path.is_in(chunk.iter().cloned()))
-            .filter(
-                sea_orm::Condition::any()
-                    .add(segment::Column::InstanceId.is_null())
-                    .add(segment::Column::InstanceId.ne(me)),
-            )
-            .exec(&state.db)
+    let (mut after, mut adopted) = (String::new(), 0);
+    loop {
+        let rows: Vec<(String, String)> = segment::Entity::find()
+            .select_only()
+            .column(segment::Column::Id)
+            .column(segment::Column::Path)
+            .filter(unplaced.clone())
+            .filter(segment::Column::Id.gt(after.clone()))
+            .order_by_asc(segment::Column::Id)
+            .limit(1000)
+            .into_tuple()
+            .all(&state.db)
             .await?;
-        adopted += result.rows_affected;
+        let Some((last, _)) = rows.last() else {
+            break;
+        };
+        after = last.clone();
+        let full = rows.len() == 1000;
+        let root = root.clone();
+        let here: Vec<String> = tokio::task::spawn_blocking(move || {
+            rows.into_iter()
+                .filter(|(_, path)| root.join(path).is_file())
+                .map(|(id, _)| id)
+                .collect()
+        })
+        .await
+        .map_err(|err| AppError::internal(format!("looking for recordings failed: {err}")))?;
+        if !here.is_empty() {
+            adopted += segment::Entity::update_many()
+                .col_expr(segment::Column::InstanceId, Expr::value(me.clone()))
+                .filter(segment::Column::Id.is_in(here))
+                .exec(&state.db)
+                .await?
+                .rows_affected;
+        }
+        if !full {
+            break;
+        }
     }
     if adopted > 0 {
         tracing::info!(
@@ -503,12 +515,16 @@ pub async fn adopt_local(state: &AppState) -> Result<u64, AppError> {
     Ok(adopted)
 }
 
-/// Places this server's segments ([`adopt_local`]), then runs the indexer every
-/// `HELDAR_INDEX_INTERVAL_MS` until the process stops.
+/// Places this server's segments ([`adopt_local`], beside the indexer: new rows carry this
+/// server's id already), and runs the indexer every `HELDAR_INDEX_INTERVAL_MS` until the
+/// process stops.
 pub async fn run(state: AppState) {
-    if let Err(err) = adopt_local(&state).await {
-        tracing::warn!(error = %err, "could not place the segments of this server's recordings");
-    }
+    let placing = state.clone();
+    tokio::spawn(async move {
+        if let Err(err) = adopt_local(&placing).await {
+            tracing::warn!(error = %err, "could not place the segments of this server's recordings; the next start tries again");
+        }
+    });
     let mut interval = tokio::time::interval(Duration::from_millis(state.config.index_interval_ms));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

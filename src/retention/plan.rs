@@ -115,6 +115,9 @@ pub struct RetentionCandidate {
     /// A main-stream segment (its deletion is a hole in coverage); sub-stream copies are not.
     #[graphql(skip)]
     pub main: bool,
+    /// On this server's disk (an unplaced row may not be): its bytes free this disk.
+    #[graphql(skip)]
+    pub here: bool,
 }
 
 #[ComplexObject]
@@ -219,30 +222,18 @@ pub struct Ledger {
 /// database each keep their recordings in their own data directory and each sweeps its own:
 /// the quotas, the size cap and the disk floor count and take only these, so a server short
 /// of disk never deletes footage another server's disk holds. Rows from before segments said
-/// where they are get placed at start-up ([`crate::footage::store::adopt_local`]).
+/// where they are get placed at start-up ([`crate::footage::indexer::adopt_local`]).
 pub fn stored_here(here: &str) -> Condition {
     Condition::all().add(segment::Column::InstanceId.eq(here))
 }
 
-/// Segments the age rule may take on this instance (`here`): its own, and those no live
-/// server holds (unplaced, or of a server whose lease lapsed); retention hours are a fleet-wide
-/// policy, and a server that is gone sweeps nothing.
-async fn aged_here(
-    db: &impl ConnectionTrait,
-    here: &str,
-    now: DateTime<Utc>,
-) -> Result<Condition, AppError> {
-    let live_others: Vec<String> = entity::instance_lease::Entity::find()
-        .select_only()
-        .column(entity::instance_lease::Column::InstanceId)
-        .filter(entity::instance_lease::Column::ExpiresAt.gt(now))
-        .filter(entity::instance_lease::Column::InstanceId.ne(here))
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(Condition::any()
+/// Segments the age rule may take on this instance (`here`): its own, and unplaced rows
+/// (every server claims the rows of its files when it starts, so these are rows whose file no
+/// server has). Another server's rows are its to expire: it unlinks their files.
+fn aged_here(here: &str) -> Condition {
+    Condition::any()
+        .add(segment::Column::InstanceId.eq(here))
         .add(segment::Column::InstanceId.is_null())
-        .add(segment::Column::InstanceId.is_not_in(live_others)))
 }
 
 /// Deletable now: no read lock, no evidence flag, no active hold overlapping.
@@ -432,6 +423,7 @@ fn candidate(s: segment::Model, reason: RetentionReason) -> RetentionCandidate {
         start_ms: s.start_ms,
         end_ms: s.end_ms,
         main: s.profile == "main",
+        here: true,
     }
 }
 
@@ -513,12 +505,11 @@ impl Ledger {
         cameras: &[camera::Model],
         now: DateTime<Utc>,
     ) -> Result<(), AppError> {
-        let aged_here = aged_here(db, &self.here, now).await?;
         for cam in cameras {
             let cutoff = now - chrono::Duration::hours(i64::from(cam.retention_hours.max(1)));
             let old = segment::Entity::find()
                 .filter(segment::Column::CameraId.eq(cam.id.clone()))
-                .filter(aged_here.clone())
+                .filter(aged_here(&self.here))
                 .filter(segment::Column::EndMs.lt(cutoff.timestamp_millis()))
                 .filter(deletable())
                 .order_by_asc(segment::Column::StartMs)
@@ -527,11 +518,12 @@ impl Ledger {
                 .await?;
             for s in old {
                 let own = s.instance_id.as_deref() == Some(self.here.as_str());
-                let c = candidate(s, RetentionReason::Age);
+                let mut c = candidate(s, RetentionReason::Age);
                 if own {
                     self.take(c, RetentionReason::Age);
                 } else {
-                    // Not on this disk: nothing of this server's totals goes with it.
+                    // Not known to be on this disk: nothing of this server's totals goes with it.
+                    c.here = false;
                     self.planned.insert(c.segment_id.clone());
                     self.out.push(c);
                 }
@@ -596,7 +588,12 @@ impl Ledger {
                 format!("HELDAR_MIN_FREE_DISK ({floor} bytes) is not below the disk's size ({total} bytes); nothing is pruned for it"),
             ),
             Some((free, _)) => {
-                let planned: i64 = self.out.iter().map(|c| c.size_bytes).sum();
+                let planned: i64 = self
+                    .out
+                    .iter()
+                    .filter(|c| c.here)
+                    .map(|c| c.size_bytes)
+                    .sum();
                 let deficit = floor as i64 - free as i64 - planned;
                 if deficit > 0 {
                     let fleet: i64 = self.cameras.values().map(|c| c.total).sum();

@@ -1279,15 +1279,24 @@ async fn a_sweep_takes_only_the_footage_on_its_own_servers_disk(backend: Backend
             Some(neighbour.state.ownership.instance_id())
         );
     }
-    // As after an upgrade: no row says where its file is; the neighbour has not restarted yet.
-    entity::segment::Entity::update_many()
-        .col_expr(
-            entity::segment::Column::InstanceId,
-            sea_orm::sea_query::Expr::value(Option::<String>::None),
-        )
-        .exec(&first.state.db)
-        .await
-        .unwrap();
+    // As after an upgrade, no row of this server says where its file is; the neighbour's rows
+    // carry an id its data directory lost (no server holds it). It has not restarted yet.
+    let place = |cam: &'static str, id: Option<&'static str>| {
+        let db = first.state.db.clone();
+        async move {
+            entity::segment::Entity::update_many()
+                .col_expr(
+                    entity::segment::Column::InstanceId,
+                    sea_orm::sea_query::Expr::value(id.map(str::to_owned)),
+                )
+                .filter(entity::segment::Column::CameraId.eq(cam))
+                .exec(&db)
+                .await
+                .unwrap();
+        }
+    };
+    place("here", None).await;
+    place("there", Some("0123456789abcdef0123456789abcdef")).await;
     // This server starts: it places the rows of the files it has, and only those.
     assert_eq!(
         heldar::footage::indexer::adopt_local(&first.state)

@@ -878,8 +878,9 @@ async fn a_recorder_that_stops_writing_is_reported_and_restarted(backend: Backen
     assert_eq!(frozen["reconnectCount"], 0, "{frozen}");
     assert_eq!(camera.served.load(Ordering::SeqCst), 1);
 
-    // Past the limit from the last real write, however long the start took.
-    clock.advance(Utc::now() - clock.now_dt() + chrono::Duration::seconds(60));
+    // The limit (30 s) then ends a second ago: the frozen file, last written over 3 s ago, is
+    // past it; a file still growing would not be.
+    clock.advance(Utc::now() - clock.now_dt() + chrono::Duration::seconds(29));
     const OUTAGES: &str = "{ perceptionEvents(filter: {kinds: [RECORDER_ERROR, CAMERA_OFFLINE], cameraIds: [\"lab\"]}) { edges { node { kind severity payload } } } }";
     let reported = eventually(Duration::from_secs(20), "the stall reported", || async {
         let seen = app.gql(OUTAGES, json!({}), app.admin()).await;
@@ -970,6 +971,7 @@ async fn a_recorder_whose_index_lags_but_whose_file_grows_is_not_stale(backend: 
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(app.state.recorders.recording(), vec!["lab".to_owned()]);
     let restarted = heldar::footage::health::check_once(&app.state)
         .await
         .unwrap();
