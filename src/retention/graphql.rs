@@ -16,7 +16,9 @@ pub struct RetentionQuery;
 
 #[Object]
 impl RetentionQuery {
-    /// What the next retention sweep would delete now, and why (admins).
+    /// What the next retention sweep would delete now, and why (admins). With several servers
+    /// on one database, this is the sweep of the server that answers: each sweeps the footage
+    /// on its own disk.
     async fn retention_preview(
         &self,
         ctx: &Context<'_>,
@@ -38,7 +40,8 @@ pub struct RetentionMutation;
 
 #[Object]
 impl RetentionMutation {
-    /// Runs a retention sweep now (admins) and reports what it deleted and why.
+    /// Runs a retention sweep now (admins) and reports what it deleted and why. With several
+    /// servers on one database, the server that answers sweeps the footage on its own disk.
     async fn run_retention(&self, ctx: &Context<'_>) -> Result<RetentionReport, AppError> {
         let principal = ctx.require(Capability::Admin)?;
         let state = ctx.state()?;
