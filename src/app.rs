@@ -129,6 +129,11 @@ impl Application {
     ) -> std::io::Result<()> {
         let state = self.state.clone();
         crate::footage::recorder::reap_orphans(&state);
+        // Before any sweep: retention's size limits count only the segments this server knows
+        // to be on its disk.
+        if let Err(err) = crate::footage::indexer::adopt_local(&state).await {
+            tracing::warn!(error = %err, "could not place the segments of this server's recordings; the next start tries again");
+        }
         crate::fleet::ownership::reconcile_all(&state).await;
         let newest = crate::events::store::newest_seq(&state.db)
             .await

@@ -453,7 +453,8 @@ pub struct Config {
     pub index_interval_ms: u64,
 
     /// Milliseconds between recorder health checks, which restart a recorder that says it is
-    /// recording but has written no segment for three segment lengths (at least 30 s); 0: none.
+    /// recording but has had no new segment, no start and no write to its newest file for
+    /// three segment lengths (at least 30 s); 0: none.
     #[arg(long, env = "HELDAR_HEALTH_INTERVAL_MS", default_value_t = 15_000,
           value_parser = clap::value_parser!(u64).range(0..=600_000), global = true)]
     pub health_interval_ms: u64,

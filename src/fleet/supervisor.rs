@@ -230,7 +230,8 @@ impl<K: Hash + Eq + Clone> Supervisor<K> {
     }
 
     /// Kills `key`'s process so that it starts again after its backoff (its job's
-    /// [`restarted`](Job::restarted) runs in between); false when `key` does not run.
+    /// [`restarted`](Job::restarted) runs in between); false when `key` is not planned here.
+    /// Asked between runs, it is dropped: the next process starts anyway.
     pub fn restart(&self, key: &K) -> bool {
         self.running
             .lock()

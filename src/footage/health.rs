@@ -1,6 +1,6 @@
 //! The recorder health monitor. A camera whose recorder says `recording` but whose newest
-//! segment, latest recorder start and latest write to its recordings directory are all older
-//! than [`stale_after`] has an ffmpeg that runs without writing: a source that keeps its connection open and sends nothing playable
+//! segment, latest recorder start and newest file's last write are all older than
+//! [`stale_after`] has an ffmpeg that runs without writing: a source that keeps its connection open and sends nothing playable
 //! (an encoder that hung behind a live RTSP session, an HTTP stream padding with null packets)
 //! never trips ffmpeg's socket timeouts. The monitor marks such a camera `ERROR`, logs
 //! `RECORDER_ERROR` with reason `stale`, and kills its ffmpeg so the recorder starts it again.

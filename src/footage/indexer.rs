@@ -446,7 +446,7 @@ async fn publish(
     Ok(())
 }
 
-/// Start-up: segment rows that no live server holds (indexed before rows recorded where
+/// Start-up, before the first sweep: segment rows that no live server holds (indexed before rows recorded where
 /// their file is, or under an instance id this data directory has since lost) and whose file
 /// is in this server's recordings directory are marked as this server's, so its retention
 /// counts and sweeps them. Pages through those rows (usually none after the first start) and
@@ -498,6 +498,7 @@ pub async fn adopt_local(state: &AppState) -> Result<u64, AppError> {
             adopted += segment::Entity::update_many()
                 .col_expr(segment::Column::InstanceId, Expr::value(me.clone()))
                 .filter(segment::Column::Id.is_in(here))
+                .filter(unplaced.clone())
                 .exec(&state.db)
                 .await?
                 .rows_affected;
@@ -515,16 +516,8 @@ pub async fn adopt_local(state: &AppState) -> Result<u64, AppError> {
     Ok(adopted)
 }
 
-/// Places this server's segments ([`adopt_local`], beside the indexer: new rows carry this
-/// server's id already), and runs the indexer every `HELDAR_INDEX_INTERVAL_MS` until the
-/// process stops.
+/// Runs the indexer every `HELDAR_INDEX_INTERVAL_MS` until the process stops.
 pub async fn run(state: AppState) {
-    let placing = state.clone();
-    tokio::spawn(async move {
-        if let Err(err) = adopt_local(&placing).await {
-            tracing::warn!(error = %err, "could not place the segments of this server's recordings; the next start tries again");
-        }
-    });
     let mut interval = tokio::time::interval(Duration::from_millis(state.config.index_interval_ms));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

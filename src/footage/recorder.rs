@@ -110,7 +110,7 @@ impl Recorders {
     }
 
     /// Kills the camera's recorders (main stream, and sub stream if it records one) so that
-    /// they start again; false when its main-stream recorder does not run on this instance.
+    /// they start again; false when its main-stream recorder is not planned on this instance.
     pub fn restart(&self, camera_id: &str) -> bool {
         self.supervisor.restart(&format!("{camera_id}{SUB_KEY}"));
         self.supervisor.restart(&camera_id.to_owned())

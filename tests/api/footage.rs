@@ -871,16 +871,39 @@ async fn a_recorder_that_stops_writing_is_reported_and_restarted(backend: Backen
     })
     .await;
     camera.freeze().await;
-    // Frozen, the recorder neither writes nor exits: nothing but the monitor can tell.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let frozen = status(&app).await;
+    // Frozen, the recorder neither writes nor exits: nothing but the monitor can tell. Wait
+    // until its last write and the indexing of that file are behind it (3 s without a change).
+    let dir = app.data_dir.join("recordings/lab");
+    let newest_write = || {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter_map(|f| f.metadata().ok()?.modified().ok())
+            .max()
+            .map(chrono::DateTime::<Utc>::from)
+            .unwrap()
+    };
+    let started = std::time::Instant::now();
+    let (mut seen, mut quiet_since) = ((newest_write(), status(&app).await), started);
+    while quiet_since.elapsed() < Duration::from_secs(3) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "still writing: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = (newest_write(), status(&app).await);
+        if now != seen {
+            (seen, quiet_since) = (now, std::time::Instant::now());
+        }
+    }
+    let (last_write, frozen) = seen;
     assert_eq!(frozen["state"], "RECORDING", "{frozen}");
     assert_eq!(frozen["reconnectCount"], 0, "{frozen}");
     assert_eq!(camera.served.load(Ordering::SeqCst), 1);
 
-    // The limit (30 s) then ends a second ago: the frozen file, last written over 3 s ago, is
-    // past it; a file still growing would not be.
-    clock.advance(Utc::now() - clock.now_dt() + chrono::Duration::seconds(29));
+    // The limit (30 s) then ends 1.5 s after the last write, which is over 3 s ago: the frozen
+    // file is past it; a file still growing would not be.
+    clock.advance(last_write + chrono::Duration::milliseconds(31_500) - clock.now_dt());
     const OUTAGES: &str = "{ perceptionEvents(filter: {kinds: [RECORDER_ERROR, CAMERA_OFFLINE], cameraIds: [\"lab\"]}) { edges { node { kind severity payload } } } }";
     let reported = eventually(Duration::from_secs(20), "the stall reported", || async {
         let seen = app.gql(OUTAGES, json!({}), app.admin()).await;
@@ -905,11 +928,11 @@ async fn a_recorder_that_stops_writing_is_reported_and_restarted(backend: Backen
         || async {
             let now = status(&app).await;
             let more = now["segmentsWritten"].as_i64() > frozen["segmentsWritten"].as_i64();
-            (now["state"] == "RECORDING" && more).then_some(now)
+            let reconnected = camera.served.load(Ordering::SeqCst) >= 2;
+            (now["state"] == "RECORDING" && more && reconnected).then_some(now)
         },
     )
     .await;
-    assert!(camera.served.load(Ordering::SeqCst) >= 2);
     assert_eq!(recovered["reconnectCount"], 1, "{recovered}");
     assert!(
         recovered["lastError"]
