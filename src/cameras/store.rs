@@ -52,12 +52,13 @@ pub async fn set_state(
     }
 }
 
-/// Marks a recording camera whose newest segment and latest recorder start are both before
-/// `cutoff` as `error` with `error` as its last error; false when it is not in that state
-/// (any more).
+/// Marks a camera in state `was` (recording or connecting) whose newest segment and latest
+/// recorder start are both before `cutoff` as `error` with `error` as its last error; false
+/// when it is not in that state (any more).
 pub async fn mark_stale(
     db: &impl ConnectionTrait,
     camera_id: &str,
+    was: CameraState,
     cutoff: DateTime<Utc>,
     error: &str,
     now: DateTime<Utc>,
@@ -76,7 +77,7 @@ pub async fn mark_stale(
         .col_expr(camera_status::Column::LastError, Expr::value(error))
         .col_expr(camera_status::Column::UpdatedAt, Expr::value(now))
         .filter(camera_status::Column::CameraId.eq(camera_id))
-        .filter(camera_status::Column::State.eq(CameraState::Recording))
+        .filter(camera_status::Column::State.eq(was))
         .filter(before(camera_status::Column::LastSegmentAt))
         .filter(before(camera_status::Column::LastStartedAt))
         .exec(db)

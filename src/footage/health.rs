@@ -1,9 +1,13 @@
 //! The recorder health monitor. A camera whose recorder says `recording` but whose newest
 //! segment, latest recorder start and newest file's last write are all older than
-//! [`stale_after`] has an ffmpeg that runs without writing: a source that keeps its connection open and sends nothing playable
-//! (an encoder that hung behind a live RTSP session, an HTTP stream padding with null packets)
-//! never trips ffmpeg's socket timeouts. The monitor marks such a camera `ERROR`, logs
-//! `RECORDER_ERROR` with reason `stale`, and kills its ffmpeg so the recorder starts it again.
+//! [`stale_after`] has an ffmpeg that runs without writing: a source that keeps its connection
+//! open and sends nothing playable (an encoder that hung behind a live RTSP session, an HTTP
+//! stream padding with null packets) never trips ffmpeg's socket timeouts. The monitor marks
+//! such a camera `ERROR`, logs `RECORDER_ERROR` with reason `stale`, and kills its ffmpeg so
+//! the recorder starts it again. A recorder still `connecting` that long without writing (the
+//! source is still hung after that restart, or was from the start) is restarted the same way,
+//! without another event: one per outage.
+//!
 //! It looks only at the recorders that run on this instance (spawned, so a start-up or a
 //! restart in progress is not mistaken for a stall), a file still growing clears a camera
 //! whose segments the indexer is slow to index, and the state change is conditional, so two
@@ -35,50 +39,70 @@ pub async fn check_once(state: &AppState) -> Result<Vec<String>, AppError> {
         return Ok(Vec::new());
     }
     let now = state.clock.now();
-    let recording = camera_status::Entity::find()
+    let judged = camera_status::Entity::find()
         .filter(camera_status::Column::CameraId.is_in(running))
-        .filter(camera_status::Column::State.eq(CameraState::Recording))
+        .filter(
+            camera_status::Column::State.is_in([CameraState::Recording, CameraState::Connecting]),
+        )
         .all(&state.db)
         .await?;
     let mut restarted = Vec::new();
-    for status in recording {
-        let Some(camera) = camera::Entity::find_by_id(status.camera_id.clone())
-            .one(&state.db)
-            .await?
-        else {
-            continue;
-        };
-        let cutoff = now - stale_after(camera.segment_seconds);
-        let mut latest = status.last_segment_at.max(status.last_started_at);
-        if latest.is_some_and(|at| at >= cutoff) {
-            continue;
-        }
-        // The indexer may be behind (a long sweep, a slow probe): a recorder whose file grew
-        // since writes, whatever the index says.
-        let dir = crate::footage::recorder::recordings_root(state).join(&camera.id);
-        latest = latest.max(newest_write(dir).await);
-        if latest.is_some_and(|at| at >= cutoff) {
-            continue;
-        }
-        let silent = latest.map(|at| (now - at).num_seconds());
-        let error = match silent {
-            Some(secs) => format!(
-                "stale recorder: nothing written for {secs} s while recording; restarting ffmpeg"
-            ),
-            None => "stale recorder: nothing written while recording; restarting ffmpeg".to_owned(),
-        };
-        // Only if nothing changed since the read (the recorder restarted by itself, a segment
-        // landed, or another instance got here first).
-        if !crate::cameras::store::mark_stale(&state.db, &camera.id, cutoff, &error, now).await? {
-            continue;
-        }
-        tracing::warn!(camera = %camera.id, silent_seconds = silent, "recorder stopped writing; restarting it");
-        announce(state, &camera.id, status.last_segment_at, silent, now).await;
-        if state.recorders.restart(&camera.id) {
-            restarted.push(camera.id);
+    for status in judged {
+        if check_camera(state, &status, now).await? {
+            restarted.push(status.camera_id);
         }
     }
     Ok(restarted)
+}
+
+/// Judges one camera whose recorder runs here; true when it was found stale and restarted.
+async fn check_camera(
+    state: &AppState,
+    status: &camera_status::Model,
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    let Some(camera) = camera::Entity::find_by_id(status.camera_id.clone())
+        .one(&state.db)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let cutoff = now - stale_after(camera.segment_seconds);
+    let mut latest = status.last_segment_at.max(status.last_started_at);
+    if latest.is_some_and(|at| at >= cutoff) {
+        return Ok(false);
+    }
+    // The indexer may be behind (a long sweep, a slow probe; a first segment is not indexed
+    // until it closes): a recorder whose file grew since writes, whatever the index says.
+    let dir = crate::footage::recorder::recordings_root(state).join(&camera.id);
+    latest = latest.max(newest_write(dir).await);
+    if latest.is_some_and(|at| at >= cutoff) {
+        return Ok(false);
+    }
+    let silent = latest.map(|at| (now - at).num_seconds());
+    let doing = match status.state {
+        CameraState::Recording => "while recording",
+        _ => "since it started",
+    };
+    let error = match silent {
+        Some(secs) => {
+            format!("stale recorder: nothing written for {secs} s {doing}; restarting ffmpeg")
+        }
+        None => format!("stale recorder: nothing written {doing}; restarting ffmpeg"),
+    };
+    // Only if nothing changed since the read (the recorder restarted by itself, a segment
+    // landed, or another instance got here first).
+    let marked =
+        crate::cameras::store::mark_stale(&state.db, &camera.id, status.state, cutoff, &error, now)
+            .await?;
+    if !marked {
+        return Ok(false);
+    }
+    tracing::warn!(camera = %camera.id, silent_seconds = silent, state = ?status.state, "recorder stopped writing; restarting it");
+    if status.state == CameraState::Recording {
+        announce(state, &camera.id, status.last_segment_at, silent, now).await;
+    }
+    Ok(state.recorders.restart(&camera.id))
 }
 
 /// When the newest recording file in `dir` was last written (fragmented MP4 grows at every

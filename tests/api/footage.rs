@@ -841,18 +841,13 @@ impl FreezingCamera {
     }
 }
 
-/// A recorder whose camera stops sending pictures but keeps the connection busy writes
-/// nothing and never times out. The health monitor notices that the recording camera has had
-/// no new segment for three segment lengths (30 s at least): it marks the camera ERROR, logs
-/// RECORDER_ERROR with reason `stale`, and restarts ffmpeg, which records again.
-async fn a_recorder_that_stops_writing_is_reported_and_restarted(backend: Backend) {
-    use std::sync::atomic::Ordering;
-    if !ffmpeg_ready() {
-        return;
-    }
-    let camera = FreezingCamera::start().await;
-    // The monitor reads the server's clock: the test moves it past the limit instead of
-    // waiting 30 s.
+/// A server with the health monitor on (every 200 ms) and a manual clock (the monitor reads
+/// the server's clock: a test moves it past the limit instead of waiting 30 s), recording
+/// camera `lab` (2 s segments) from `camera`.
+async fn recording_from(
+    camera: &FreezingCamera,
+    backend: Backend,
+) -> (TestApp, std::sync::Arc<heldar::clock::ManualClock>) {
     let clock = std::sync::Arc::new(heldar::clock::ManualClock::new(Utc::now()));
     let app = TestApp::spawn_full(backend, clock.clone(), |c| {
         c.index_interval_ms = 300;
@@ -866,6 +861,20 @@ async fn a_recorder_that_stops_writing_is_reported_and_restarted(backend: Backen
         app.admin(),
     )
     .await;
+    (app, clock)
+}
+
+/// A recorder whose camera stops sending pictures but keeps the connection busy writes
+/// nothing and never times out. The health monitor notices that the recording camera has had
+/// no new segment for three segment lengths (30 s at least): it marks the camera ERROR, logs
+/// RECORDER_ERROR with reason `stale`, and restarts ffmpeg, which records again.
+async fn a_recorder_that_stops_writing_is_reported_and_restarted(backend: Backend) {
+    use std::sync::atomic::Ordering;
+    if !ffmpeg_ready() {
+        return;
+    }
+    let camera = FreezingCamera::start().await;
+    let (app, clock) = recording_from(&camera, backend).await;
     eventually(Duration::from_secs(60), "recording", || async {
         (status(&app).await["state"] == "RECORDING").then_some(())
     })
@@ -1048,3 +1057,50 @@ async fn a_late_older_segment_does_not_move_the_newest_segment_back(backend: Bac
     assert_eq!(newest().await, first);
 }
 both!(a_late_older_segment_does_not_move_the_newest_segment_back);
+
+/// A source hung from the start (its connection opens and carries nothing playable) holds
+/// ffmpeg in CONNECTING, probing, with no socket timeout to end it: the monitor restarts it
+/// there too (no event: an outage before any recording is the recorder's to announce), and
+/// it records once the source answers.
+async fn a_recorder_hung_while_connecting_is_restarted(backend: Backend) {
+    use std::sync::atomic::Ordering;
+    if !ffmpeg_ready() {
+        return;
+    }
+    let camera = FreezingCamera::start().await;
+    camera.state.store(FREEZE, Ordering::SeqCst);
+    let (app, clock) = recording_from(&camera, backend).await;
+    eventually(Duration::from_secs(30), "the hung connection", || async {
+        (camera.state.load(Ordering::SeqCst) == FROZEN).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let hung = status(&app).await;
+    assert_eq!(hung["state"], "CONNECTING", "{hung}");
+    assert_eq!(hung["reconnectCount"], 0, "{hung}");
+
+    clock.advance(Utc::now() - clock.now_dt() + chrono::Duration::seconds(31));
+    let recovered = eventually(
+        Duration::from_secs(40),
+        "recording after a restart",
+        || async {
+            let now = status(&app).await;
+            let reconnected = camera.served.load(Ordering::SeqCst) >= 2;
+            (now["state"] == "RECORDING" && reconnected).then_some(now)
+        },
+    )
+    .await;
+    assert_eq!(recovered["reconnectCount"], 1, "{recovered}");
+    assert!(
+        recovered["lastError"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("since it started"),
+        "{recovered}"
+    );
+    const OUTAGES: &str = "{ perceptionEvents(filter: {kinds: [RECORDER_ERROR], cameraIds: [\"lab\"]}) { edges { node { kind } } } }";
+    let seen = app.gql(OUTAGES, json!({}), app.admin()).await;
+    assert_eq!(seen["perceptionEvents"]["edges"], json!([]), "{seen}");
+    camera.task.abort();
+}
+both!(a_recorder_hung_while_connecting_is_restarted);
