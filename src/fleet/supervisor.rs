@@ -63,14 +63,8 @@ pub struct Control {
     pub stop: watch::Receiver<bool>,
     /// Notified when the process must be killed and started again.
     pub restart: Arc<Notify>,
-    /// When the process now running was spawned (`None` before and between runs).
-    pub running_since: Arc<Mutex<Option<Instant>>>,
-}
-
-fn set_since(since: &Mutex<Option<Instant>>, value: Option<Instant>) {
-    if let Ok(mut since) = since.lock() {
-        *since = value;
-    }
+    /// Whether a process is spawned now (false before and between runs).
+    pub spawned: Arc<AtomicBool>,
 }
 
 /// Runs `job`'s process until told to stop, restarting it with backoff when it exits or when a
@@ -79,7 +73,7 @@ pub async fn supervise(program: PathBuf, mut job: impl Job, control: Control) {
     let Control {
         mut stop,
         restart,
-        running_since,
+        spawned,
     } = control;
     let mut backoff = Duration::from_secs(1);
     loop {
@@ -100,7 +94,7 @@ pub async fn supervise(program: PathBuf, mut job: impl Job, control: Control) {
         tracing::info!(pid = running.child.id(), "supervised process started");
         // A restart asked for before this process ran is not for it.
         let _ = futures_util::FutureExt::now_or_never(restart.notified());
-        set_since(&running_since, Some(started));
+        spawned.store(true, Ordering::Release);
         let mut poll = tokio::time::interval(Duration::from_millis(250));
         let ticks = job.ticks();
         let status = loop {
@@ -119,7 +113,7 @@ pub async fn supervise(program: PathBuf, mut job: impl Job, control: Control) {
                 _ = poll.tick(), if ticks => job.tick(started).await,
             }
         };
-        set_since(&running_since, None);
+        spawned.store(false, Ordering::Release);
         let ran = started.elapsed();
         let stderr = running.final_stderr().await;
         match status {
@@ -147,7 +141,7 @@ pub async fn wait_or_stop(stop: &mut watch::Receiver<bool>, wait: Duration) -> b
 struct Running {
     stop: watch::Sender<bool>,
     restart: Arc<Notify>,
-    since: Arc<Mutex<Option<Instant>>>,
+    spawned: Arc<AtomicBool>,
     task: JoinHandle<()>,
     fingerprint: String,
 }
@@ -220,13 +214,10 @@ impl<K: Hash + Eq + Clone> Supervisor<K> {
     /// Whether `key`'s process runs now: planned and spawned (its job's
     /// [`starting`](Job::starting) has run), not waiting to be (re)started.
     pub fn spawned(&self, key: &K) -> bool {
-        let Ok(running) = self.running.lock() else {
-            return false;
-        };
-        running
-            .get(key)
-            .and_then(|r| r.since.lock().ok().map(|since| since.is_some()))
-            .unwrap_or(false)
+        self.running.lock().is_ok_and(|r| {
+            r.get(key)
+                .is_some_and(|r| r.spawned.load(Ordering::Acquire))
+        })
     }
 
     /// Kills `key`'s process so that it starts again after its backoff (its job's
@@ -277,11 +268,11 @@ impl<K: Hash + Eq + Clone> Supervisor<K> {
         for (key, want) in wanted {
             let (stop, stopped) = watch::channel(false);
             let restart = Arc::new(Notify::new());
-            let since = Arc::new(Mutex::new(None));
+            let spawned = Arc::new(AtomicBool::new(false));
             let task = (want.start)(Control {
                 stop: stopped,
                 restart: restart.clone(),
-                running_since: since.clone(),
+                spawned: spawned.clone(),
             });
             if let Ok(mut running) = self.running.lock() {
                 let fingerprint = want.fingerprint;
@@ -290,7 +281,7 @@ impl<K: Hash + Eq + Clone> Supervisor<K> {
                     Running {
                         stop,
                         restart,
-                        since,
+                        spawned,
                         task,
                         fingerprint,
                     },

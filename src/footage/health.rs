@@ -13,6 +13,7 @@
 //! whose segments the indexer is slow to index, and the state change is conditional, so two
 //! instances never report the same stall twice.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -46,35 +47,43 @@ pub async fn check_once(state: &AppState) -> Result<Vec<String>, AppError> {
         )
         .all(&state.db)
         .await?;
+    let ids = judged.iter().map(|s| s.camera_id.clone());
+    let segment_seconds: HashMap<String, i32> = camera::Entity::find()
+        .filter(camera::Column::Id.is_in(ids))
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.segment_seconds))
+        .collect();
     let mut restarted = Vec::new();
     for status in judged {
-        if check_camera(state, &status, now).await? {
+        let Some(&seconds) = segment_seconds.get(&status.camera_id) else {
+            continue; // deleted meanwhile
+        };
+        if check_camera(state, &status, seconds, now).await? {
             restarted.push(status.camera_id);
         }
     }
     Ok(restarted)
 }
 
-/// Judges one camera whose recorder runs here; true when it was found stale and restarted.
+/// Judges one camera whose recorder runs here (with segments of `segment_seconds`); true when
+/// it was found stale and restarted.
 async fn check_camera(
     state: &AppState,
     status: &camera_status::Model,
+    segment_seconds: i32,
     now: DateTime<Utc>,
 ) -> Result<bool, AppError> {
-    let Some(camera) = camera::Entity::find_by_id(status.camera_id.clone())
-        .one(&state.db)
-        .await?
-    else {
-        return Ok(false);
-    };
-    let cutoff = now - stale_after(camera.segment_seconds);
+    let camera_id = status.camera_id.as_str();
+    let cutoff = now - stale_after(segment_seconds);
     let mut latest = status.last_segment_at.max(status.last_started_at);
     if latest.is_some_and(|at| at >= cutoff) {
         return Ok(false);
     }
     // The indexer may be behind (a long sweep, a slow probe; a first segment is not indexed
     // until it closes): a recorder whose file grew since writes, whatever the index says.
-    let dir = crate::footage::recorder::recordings_root(state).join(&camera.id);
+    let dir = crate::footage::recorder::recordings_root(state).join(camera_id);
     latest = latest.max(newest_write(dir).await);
     if latest.is_some_and(|at| at >= cutoff) {
         return Ok(false);
@@ -93,16 +102,16 @@ async fn check_camera(
     // Only if nothing changed since the read (the recorder restarted by itself, a segment
     // landed, or another instance got here first).
     let marked =
-        crate::cameras::store::mark_stale(&state.db, &camera.id, status.state, cutoff, &error, now)
+        crate::cameras::store::mark_stale(&state.db, camera_id, status.state, cutoff, &error, now)
             .await?;
     if !marked {
         return Ok(false);
     }
-    tracing::warn!(camera = %camera.id, silent_seconds = silent, state = ?status.state, "recorder stopped writing; restarting it");
+    tracing::warn!(camera = camera_id, silent_seconds = silent, state = ?status.state, "recorder stopped writing; restarting it");
     if status.state == CameraState::Recording {
-        announce(state, &camera.id, status.last_segment_at, silent, now).await;
+        announce(state, camera_id, status.last_segment_at, silent, now).await;
     }
-    Ok(state.recorders.restart(&camera.id))
+    Ok(state.recorders.restart(camera_id))
 }
 
 /// When the newest recording file in `dir` was last written (fragmented MP4 grows at every

@@ -304,7 +304,8 @@ impl Ledger {
 
     fn take(&mut self, mut c: RetentionCandidate, reason: RetentionReason) {
         c.reason = reason;
-        if let Some(cam) = self.cameras.get_mut(&c.camera_id) {
+        // An unplaced row is not in this server's totals (its file may be on no disk here).
+        if let Some(cam) = self.cameras.get_mut(&c.camera_id).filter(|_| c.here) {
             cam.total -= c.size_bytes;
         }
         self.planned.insert(c.segment_id.clone());
@@ -517,16 +518,12 @@ impl Ledger {
                 .all(db)
                 .await?;
             for s in old {
-                let own = s.instance_id.as_deref() == Some(self.here.as_str());
-                let mut c = candidate(s, RetentionReason::Age);
-                if own {
-                    self.take(c, RetentionReason::Age);
-                } else {
-                    // Not known to be on this disk: nothing of this server's totals goes with it.
-                    c.here = false;
-                    self.planned.insert(c.segment_id.clone());
-                    self.out.push(c);
-                }
+                let here = s.instance_id.as_deref() == Some(self.here.as_str());
+                let c = RetentionCandidate {
+                    here,
+                    ..candidate(s, RetentionReason::Age)
+                };
+                self.take(c, RetentionReason::Age);
             }
         }
         Ok(())

@@ -963,6 +963,14 @@ async fn seg(app: &TestApp, cam: &str, n: usize, start: DateTime<Utc>, size: i64
     id
 }
 
+/// `count` segments of `size` bytes for `cam` ([`seg`] numbers 0..count), an hour apart from
+/// `first`.
+async fn hourly(app: &TestApp, cam: &str, count: usize, first: DateTime<Utc>, size: i64) {
+    for i in 0..count {
+        seg(app, cam, i, first + chrono::Duration::hours(i as i64), size).await;
+    }
+}
+
 async fn remaining(app: &TestApp, cam: &str) -> Vec<String> {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
     entity::segment::Entity::find()
@@ -1189,16 +1197,7 @@ async fn the_size_cap_takes_from_the_camera_over_its_share_and_stops_at_protecte
 ) {
     // R6: cap 5000. A holds 4×1000 held + 1×1000; B has 3×500, older. B keeps all three.
     let (app, now) = two_cameras_under_a_cap(backend, 5000).await;
-    for i in 0..3 {
-        seg(
-            &app,
-            "b",
-            i,
-            now - chrono::Duration::hours(20 - i as i64),
-            500,
-        )
-        .await;
-    }
+    hourly(&app, "b", 3, now - chrono::Duration::hours(20), 500).await;
     for i in 0..4 {
         let start = now - chrono::Duration::hours(10 - i as i64);
         seg(&app, "a", i, start, 1000).await;
@@ -1347,26 +1346,8 @@ async fn the_size_cap_does_not_cut_a_camera_the_pruned_one_came_down_to(backend:
     // R5: cap 5000. A has 6×1000 (no age limit to speak of); B has 3×1000, older. A is pruned
     // until both are 500 over their 2500 share; the last 1000 must come from A, not B.
     let (app, now) = two_cameras_under_a_cap(backend, 5000).await;
-    for i in 0..3 {
-        seg(
-            &app,
-            "b",
-            i,
-            now - chrono::Duration::hours(30 - i as i64),
-            1000,
-        )
-        .await;
-    }
-    for i in 0..6 {
-        seg(
-            &app,
-            "a",
-            i,
-            now - chrono::Duration::hours(10 - i as i64),
-            1000,
-        )
-        .await;
-    }
+    hourly(&app, "b", 3, now - chrono::Duration::hours(30), 1000).await;
+    hourly(&app, "a", 6, now - chrono::Duration::hours(10), 1000).await;
     let report = app.gql(SWEEP, json!({}), app.admin()).await["runRetention"].clone();
     assert_eq!(
         report["byReason"],
@@ -1380,23 +1361,8 @@ both!(the_size_cap_does_not_cut_a_camera_the_pruned_one_came_down_to);
 async fn a_balanced_fleet_over_the_cap_is_pruned_evenly(backend: Backend) {
     // R7: 4 + 4 × 1000 with cap 4000: each camera keeps two, not one camera all four.
     let (app, now) = two_cameras_under_a_cap(backend, 4000).await;
-    for i in 0..4 {
-        seg(
-            &app,
-            "a",
-            i,
-            now - chrono::Duration::hours(10 - i as i64),
-            1000,
-        )
-        .await;
-        seg(
-            &app,
-            "b",
-            i,
-            now - chrono::Duration::hours(10 - i as i64),
-            1000,
-        )
-        .await;
+    for cam in ["a", "b"] {
+        hourly(&app, cam, 4, now - chrono::Duration::hours(10), 1000).await;
     }
     app.gql(SWEEP, json!({}), app.admin()).await;
     assert_eq!(remaining(&app, "a").await.len(), 2);

@@ -526,18 +526,31 @@ async fn stored_ranges_follow_segments_inserted_in_any_order_and_deleted(backend
 }
 both!(stored_ranges_follow_segments_inserted_in_any_order_and_deleted);
 
-async fn t10_the_indexer_repairs_a_row_whose_file_changed_after_indexing(backend: Backend) {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    if !ffmpeg_ready() {
-        return;
-    }
+/// A server whose indexer runs only when the test calls it (files count as closed at once),
+/// with camera `id` (2 s segments) that records nothing itself, and a time ten minutes ago
+/// (whole seconds) for the footage the test writes.
+async fn indexed_by_hand(backend: Backend, id: &str) -> (TestApp, chrono::DateTime<Utc>) {
     let app = TestApp::spawn_with(backend, |c| {
         c.index_settle_ms = 0;
         c.index_interval_ms = 600_000;
     })
     .await;
-    app.gql("mutation { createCamera(input: {id: \"rep\", name: \"rep\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false, segmentSeconds: 2}) { id } }", json!({}), app.admin()).await;
+    app.gql(
+        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": {"id": id, "name": id, "streamUrl": "rtsp://127.0.0.1:9/x", "recordEnabled": false, "segmentSeconds": 2}}),
+        app.admin(),
+    )
+    .await;
     let base = chrono::DateTime::from_timestamp(Utc::now().timestamp() - 600, 0).unwrap();
+    (app, base)
+}
+
+async fn t10_the_indexer_repairs_a_row_whose_file_changed_after_indexing(backend: Backend) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    if !ffmpeg_ready() {
+        return;
+    }
+    let (app, base) = indexed_by_hand(backend, "rep").await;
     crate::helpers::write_run(&app.data_dir.join("recordings/rep"), base, 2, 10);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(
@@ -621,13 +634,7 @@ async fn the_sub_stream_neither_shortens_nor_hides_the_main_streams_footage(back
     if !ffmpeg_ready() {
         return;
     }
-    let app = TestApp::spawn_with(backend, |c| {
-        c.index_settle_ms = 0;
-        c.index_interval_ms = 600_000;
-    })
-    .await;
-    app.gql("mutation { createCamera(input: {id: \"lab\", name: \"lab\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false, segmentSeconds: 2}) { id } }", json!({}), app.admin()).await;
-    let base = chrono::DateTime::from_timestamp(Utc::now().timestamp() - 600, 0).unwrap();
+    let (app, base) = indexed_by_hand(backend, "lab").await;
     let s = chrono::Duration::seconds;
     // The sub stream's recorder runs on its own: its files start a second before the main
     // stream's and it kept recording through the main stream's 20 s outage.
@@ -1020,13 +1027,7 @@ async fn a_late_older_segment_does_not_move_the_newest_segment_back(backend: Bac
     if !ffmpeg_ready() {
         return;
     }
-    let app = TestApp::spawn_with(backend, |c| {
-        c.index_settle_ms = 0;
-        c.index_interval_ms = 600_000;
-    })
-    .await;
-    app.gql("mutation { createCamera(input: {id: \"lab\", name: \"lab\", streamUrl: \"rtsp://127.0.0.1:9/x\", recordEnabled: false, segmentSeconds: 2}) { id } }", json!({}), app.admin()).await;
-    let base = chrono::DateTime::from_timestamp(Utc::now().timestamp() - 600, 0).unwrap();
+    let (app, base) = indexed_by_hand(backend, "lab").await;
     let dir = app.data_dir.join("recordings/lab");
     let index = || async {
         tokio::time::sleep(Duration::from_millis(2100)).await;
