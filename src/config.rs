@@ -650,6 +650,23 @@ impl Config {
             .collect()
     }
 
+    /// Numeric settings whose valid values clap's ranges cannot express.
+    fn check_ranges(&self) -> Result<(), ConfigError> {
+        if !(self.ai_max_total_fps.is_finite() && (1.0..=1000.0).contains(&self.ai_max_total_fps)) {
+            return Err(ConfigError {
+                setting: "--ai-max-total-fps / HELDAR_AI_MAX_TOTAL_FPS",
+                message: "must be between 1 and 1000".into(),
+            });
+        }
+        if (1..100).contains(&self.health_interval_ms) {
+            return Err(ConfigError {
+                setting: "--health-interval-ms / HELDAR_HEALTH_INTERVAL_MS",
+                message: "must be 0 (no health checks) or 100 to 600000 milliseconds".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// Checks that span more than one value, after clap has parsed each.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.database_url {
@@ -682,12 +699,7 @@ impl Config {
                 message: "must be at least 32 bytes".into(),
             });
         }
-        if !(self.ai_max_total_fps.is_finite() && (1.0..=1000.0).contains(&self.ai_max_total_fps)) {
-            return Err(ConfigError {
-                setting: "--ai-max-total-fps / HELDAR_AI_MAX_TOTAL_FPS",
-                message: "must be between 1 and 1000".into(),
-            });
-        }
+        self.check_ranges()?;
         if let Some(password) = &self.admin_password
             && !(8..=1024).contains(&password.expose().len())
         {

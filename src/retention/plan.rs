@@ -118,6 +118,10 @@ pub struct RetentionCandidate {
     /// On this server's disk (an unplaced row may not be): its bytes free this disk.
     #[graphql(skip)]
     pub here: bool,
+    /// Placed on another server's disk (a row the age rule takes for a server that stopped
+    /// sweeping): only its row goes here; the file is that server's to remove.
+    #[graphql(skip)]
+    pub elsewhere: bool,
 }
 
 #[ComplexObject]
@@ -192,7 +196,7 @@ pub struct RetentionReport {
     pub pruned_rows: Long,
     /// Rows removed after their time to live, per table; tables with none are left out.
     pub pruned: Vec<PrunedTable>,
-    /// Recording files no segment row accounts for (older than an hour, and older than the camera's oldest segment or of a deleted camera), removed.
+    /// Recording files, main and sub-stream, no segment row accounts for, removed: an hour old, and of a deleted camera, older than this server's oldest segment of their stream, or past their camera's retention.
     pub reclaimed_orphans: Long,
     /// Conditions deletion cannot fix.
     pub warnings: Vec<RetentionWarning>,
@@ -227,13 +231,27 @@ pub fn stored_here(here: &str) -> Condition {
     Condition::all().add(segment::Column::InstanceId.eq(here))
 }
 
-/// Segments the age rule may take on this instance (`here`): its own, and unplaced rows
-/// (every server claims the rows of its files when it starts, so these are rows whose file no
-/// server has). Another server's rows are its to expire: it unlinks their files.
-fn aged_here(here: &str) -> Condition {
-    Condition::any()
-        .add(segment::Column::InstanceId.eq(here))
-        .add(segment::Column::InstanceId.is_null())
+/// How long past its camera's retention another server's footage stays before any server's
+/// sweep expires its rows: a running server expires its own on its next sweep (and unlinks
+/// their files); rows still there a day later belong to a server that stopped sweeping (gone
+/// for good, or down), and coverage should not go on offering footage retention has ended.
+pub const ELSEWHERE_GRACE_HOURS: i64 = 24;
+
+/// Segments the age rule may take on this instance (`here`) for a camera whose retention ends
+/// at `cutoff`: its own, unplaced rows (every server claims the rows of its files when it
+/// starts, so these are rows whose file no server has), and another server's once they are
+/// [`ELSEWHERE_GRACE_HOURS`] past the cutoff (only their rows; a server that comes back
+/// removes the files as orphans past retention).
+fn aged_here(here: &str, cutoff: DateTime<Utc>) -> Condition {
+    let overdue = cutoff - chrono::Duration::hours(ELSEWHERE_GRACE_HOURS);
+    Condition::all()
+        .add(segment::Column::EndMs.lt(cutoff.timestamp_millis()))
+        .add(
+            Condition::any()
+                .add(segment::Column::InstanceId.eq(here))
+                .add(segment::Column::InstanceId.is_null())
+                .add(segment::Column::EndMs.lt(overdue.timestamp_millis())),
+        )
 }
 
 /// Deletable now: no read lock, no evidence flag, no active hold overlapping.
@@ -425,6 +443,7 @@ fn candidate(s: segment::Model, reason: RetentionReason) -> RetentionCandidate {
         end_ms: s.end_ms,
         main: s.profile == "main",
         here: true,
+        elsewhere: false,
     }
 }
 
@@ -510,8 +529,7 @@ impl Ledger {
             let cutoff = now - chrono::Duration::hours(i64::from(cam.retention_hours.max(1)));
             let old = segment::Entity::find()
                 .filter(segment::Column::CameraId.eq(cam.id.clone()))
-                .filter(aged_here(&self.here))
-                .filter(segment::Column::EndMs.lt(cutoff.timestamp_millis()))
+                .filter(aged_here(&self.here, cutoff))
                 .filter(deletable())
                 .order_by_asc(segment::Column::StartMs)
                 .limit(5000)
@@ -519,8 +537,10 @@ impl Ledger {
                 .await?;
             for s in old {
                 let here = s.instance_id.as_deref() == Some(self.here.as_str());
+                let elsewhere = !here && s.instance_id.is_some();
                 let c = RetentionCandidate {
                     here,
+                    elsewhere,
                     ..candidate(s, RetentionReason::Age)
                 };
                 self.take(c, RetentionReason::Age);

@@ -71,7 +71,8 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
                 break;
             }
         };
-        if gone {
+        // Another server's file is that server's to remove (it may not even be on this disk).
+        if gone && !c.elsewhere {
             match tokio::fs::remove_file(root.join(&c.path)).await {
                 Ok(()) => {}
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
@@ -79,6 +80,8 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
                     tracing::warn!(segment = %c.segment_id, error = %err, "segment row deleted but its file could not be removed; orphan left");
                 }
             }
+        }
+        if gone {
             deleted.push(c);
         } else {
             skipped += 1;
@@ -95,7 +98,7 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
     let (expired_clips, expired_snapshots) = expire_media(state, started_at).await?;
     let pruned = expire_rows(state, started_at).await?;
     let pruned_rows = pruned.iter().map(|p| p.rows.0).sum();
-    let reclaimed_orphans = reclaim_orphans(state).await?;
+    let reclaimed_orphans = reclaim_orphans(state, started_at).await?;
     let trimmed = crate::playback::previews::trim(state).await?;
     if trimmed > 0 {
         tracing::info!(files = trimmed, "retention trimmed the preview cache");
@@ -458,77 +461,109 @@ async fn expire_sessions(
     ])
 }
 
-/// Removes recording files nothing accounts for: any `.mp4` at least an hour old in the
-/// directory of a camera that no longer exists, and, for existing cameras, one whose name-time is
-/// before the camera's oldest segment (retention deleted the row, the unlink failed). Files newer
-/// than the oldest segment are left to the indexer, which may not have reached them yet.
-async fn reclaim_orphans(state: &AppState) -> Result<i64, AppError> {
+/// Removes recording files nothing accounts for, main and sub-stream alike (`<camera>/` and
+/// `<camera>/sub/`), once at least an hour old: any in the directory of a camera that no longer
+/// exists; for an existing camera, one that began before this server's oldest segment of its
+/// stream (retention deleted the row, the unlink failed), or more than an hour before the
+/// camera's retention cutoff (its row was expired elsewhere: by another server while this one
+/// was away). Other files are left to the indexer, which may not have reached them yet.
+async fn reclaim_orphans(state: &AppState, now: DateTime<Utc>) -> Result<i64, AppError> {
     let root = recordings_root(state);
     let Ok(mut dirs) = tokio::fs::read_dir(&root).await else {
         return Ok(0);
     };
-    let hour = std::time::Duration::from_secs(3600);
     let mut removed = 0;
     while let Ok(Some(dir)) = dirs.next_entry().await {
         if !dir.file_type().await.map(|t| t.is_dir()).unwrap_or(false) {
             continue;
         }
         let camera_id = dir.file_name().to_string_lossy().into_owned();
-        let exists = camera::Entity::find_by_id(camera_id.clone())
+        let camera = camera::Entity::find_by_id(camera_id.clone())
+            .one(&state.db)
+            .await?;
+        for (profile, path, prefix) in [
+            ("main", dir.path(), camera_id.clone()),
+            ("sub", dir.path().join("sub"), format!("{camera_id}/sub")),
+        ] {
+            let keep_from = match &camera {
+                None => None,
+                Some(camera) => {
+                    let retained =
+                        now - chrono::Duration::hours(i64::from(camera.retention_hours.max(1)) + 1);
+                    let oldest = oldest_here(state, &camera_id, profile).await?;
+                    Some(oldest.map_or(retained.timestamp_millis(), |ms| {
+                        ms.max(retained.timestamp_millis())
+                    }))
+                }
+            };
+            removed += reclaim_in(state, &path, &prefix, keep_from).await?;
+        }
+    }
+    Ok(removed)
+}
+
+/// Start (epoch ms) of this server's oldest segment of a camera's stream: another server's
+/// older rows say nothing about the files on this disk.
+async fn oldest_here(
+    state: &AppState,
+    camera_id: &str,
+    profile: &str,
+) -> Result<Option<i64>, AppError> {
+    Ok(segment::Entity::find()
+        .select_only()
+        .column(segment::Column::StartMs)
+        .filter(segment::Column::CameraId.eq(camera_id))
+        .filter(segment::Column::Profile.eq(profile))
+        .filter(crate::retention::plan::stored_here(
+            state.ownership.instance_id(),
+        ))
+        .order_by_asc(segment::Column::StartMs)
+        .limit(1)
+        .into_tuple()
+        .one(&state.db)
+        .await?)
+}
+
+/// Removes the recordings in `dir` (named `<prefix>/<file>` in segment rows) that no row
+/// accounts for, are at least an hour old and began before `keep_from` (epoch ms; `None`: all
+/// of them, the camera is gone).
+async fn reclaim_in(
+    state: &AppState,
+    dir: &std::path::Path,
+    prefix: &str,
+    keep_from: Option<i64>,
+) -> Result<i64, AppError> {
+    let hour = std::time::Duration::from_secs(3600);
+    let Ok(mut files) = tokio::fs::read_dir(dir).await else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    while let Ok(Some(file)) = files.next_entry().await {
+        let name = file.file_name().to_string_lossy().into_owned();
+        let Some(start) = crate::footage::indexer::start_from_name(&name) else {
+            continue;
+        };
+        let old_enough = file
+            .metadata()
+            .await
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age >= hour);
+        let before = keep_from.is_none_or(|ms| start.timestamp_millis() < ms);
+        if !(old_enough && before) {
+            continue;
+        }
+        // Re-check just before unlinking: a row may have appeared meanwhile.
+        let path = format!("{prefix}/{name}");
+        let tracked = segment::Entity::find()
+            .filter(segment::Column::Path.eq(path.clone()))
             .one(&state.db)
             .await?
             .is_some();
-        let oldest: Option<i64> = if exists {
-            // This disk's oldest: another server's older rows say nothing about these files.
-            let first: Option<i64> = segment::Entity::find()
-                .select_only()
-                .column(segment::Column::StartMs)
-                .filter(segment::Column::CameraId.eq(camera_id.clone()))
-                .filter(crate::retention::plan::stored_here(
-                    state.ownership.instance_id(),
-                ))
-                .order_by_asc(segment::Column::StartMs)
-                .limit(1)
-                .into_tuple()
-                .one(&state.db)
-                .await?;
-            match first {
-                Some(ms) => Some(ms),
-                None => continue,
-            }
-        } else {
-            None
-        };
-        let Ok(mut files) = tokio::fs::read_dir(dir.path()).await else {
-            continue;
-        };
-        while let Ok(Some(file)) = files.next_entry().await {
-            let name = file.file_name().to_string_lossy().into_owned();
-            let Some(start) = crate::footage::indexer::start_from_name(&name) else {
-                continue;
-            };
-            let old_enough = file
-                .metadata()
-                .await
-                .ok()
-                .and_then(|m| m.modified().ok())
-                .and_then(|m| m.elapsed().ok())
-                .is_some_and(|age| age >= hour);
-            let before_oldest = oldest.is_none_or(|ms| start.timestamp_millis() < ms);
-            if !(old_enough && before_oldest) {
-                continue;
-            }
-            // Re-check just before unlinking: a row may have appeared meanwhile.
-            let path = format!("{camera_id}/{name}");
-            let tracked = segment::Entity::find()
-                .filter(segment::Column::Path.eq(path.clone()))
-                .one(&state.db)
-                .await?
-                .is_some();
-            if !tracked && tokio::fs::remove_file(file.path()).await.is_ok() {
-                tracing::warn!(file = %path, "removed a recording file no segment accounts for");
-                removed += 1;
-            }
+        if !tracked && tokio::fs::remove_file(file.path()).await.is_ok() {
+            tracing::warn!(file = %path, "removed a recording file no segment accounts for");
+            removed += 1;
         }
     }
     Ok(removed)

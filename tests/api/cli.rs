@@ -23,6 +23,11 @@ fn an_invalid_setting_stops_start_up_and_names_the_setting() {
         ("HELDAR_JWT_SECRET", "too-short", "HELDAR_JWT_SECRET"),
         ("HELDAR_DATABASE_URL", "mysql://x", "HELDAR_DATABASE_URL"),
         ("HELDAR_INTROSPECTION", "maybe", "--introspection"),
+        (
+            "HELDAR_HEALTH_INTERVAL_MS",
+            "50",
+            "HELDAR_HEALTH_INTERVAL_MS",
+        ),
     ];
     for (var, value, named) in cases {
         let output = heldar()

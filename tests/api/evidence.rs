@@ -991,6 +991,31 @@ async fn hold(app: &TestApp, cam: &str, start: DateTime<Utc>, incident: &str) ->
     data["lockEvidence"]["id"].as_str().unwrap().to_owned()
 }
 
+/// A recording file no row accounts for, `rel` under `app`'s recordings, last written two
+/// hours ago when `old` (orphan reclamation leaves younger files alone).
+fn stray_file(app: &TestApp, rel: &str, old: bool) -> std::path::PathBuf {
+    let path = app.data_dir.join("recordings").join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let file = std::fs::File::create(&path).unwrap();
+    if old {
+        file.set_modified(std::time::SystemTime::now() - Duration::from_secs(7200))
+            .unwrap();
+    }
+    path
+}
+
+/// Runs a sweep and answers how many recording files no row accounts for it removed.
+async fn reclaimed_orphans(app: &TestApp) -> i64 {
+    let report = app
+        .gql(
+            "mutation { runRetention { reclaimedOrphans } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    report["runRetention"]["reclaimedOrphans"].as_i64().unwrap()
+}
+
 const SWEEP: &str = "mutation { runRetention { deletedSegments deletedBytes skippedLocked byReason { reason segments bytes } warnings { severity code cameraId } } }";
 
 async fn retention_takes_only_unprotected_footage_phase_by_phase(backend: Backend) {
@@ -1151,17 +1176,7 @@ async fn retention_takes_only_unprotected_footage_phase_by_phase(backend: Backen
 
     // Orphan files: a deleted camera's, and one older than its camera's oldest segment, both
     // an hour old, go; a newer one is the indexer's business and a fresh one is too young.
-    let recordings = app.data_dir.join("recordings");
-    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
-    let orphan = |rel: &str, old: bool| {
-        let path = recordings.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let file = std::fs::File::create(&path).unwrap();
-        if old {
-            file.set_modified(two_hours_ago).unwrap();
-        }
-        path
-    };
+    let orphan = |rel: &str, old: bool| stray_file(&app, rel, old);
     let gone = [
         orphan("tight/20200101_000000.mp4", true),
         orphan("quota/20000101_000000.mp4", true),
@@ -1170,14 +1185,7 @@ async fn retention_takes_only_unprotected_footage_phase_by_phase(backend: Backen
         orphan("quota/29990101_000000.mp4", true),
         orphan("aged/19990101_000000.mp4", false),
     ];
-    let report = app
-        .gql(
-            "mutation { runRetention { reclaimedOrphans } }",
-            json!({}),
-            app.admin(),
-        )
-        .await;
-    assert_eq!(report["runRetention"]["reclaimedOrphans"], 2);
+    assert_eq!(reclaimed_orphans(&app).await, 2);
     assert!(gone.iter().all(|p| !p.exists()) && kept.iter().all(|p| p.exists()));
 }
 both!(retention_takes_only_unprotected_footage_phase_by_phase);
@@ -1341,6 +1349,99 @@ async fn a_sweep_takes_only_the_footage_on_its_own_servers_disk(backend: Backend
     }
 }
 both!(a_sweep_takes_only_the_footage_on_its_own_servers_disk);
+
+/// A server of a fleet that stopped for good leaves rows no one would expire: coverage would
+/// offer its footage forever. A day past their camera's retention, any server's sweep takes
+/// those rows (only the rows: the files are the other server's, wherever its disk is); until
+/// then they are left to their own server, which unlinks their files when it expires them.
+async fn another_servers_rows_expire_a_day_past_retention_and_its_files_are_left_alone(
+    backend: Backend,
+) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let app = TestApp::spawn(backend).await;
+    camera(&app, "left", json!({"retentionHours": 1})).await;
+    let now = Utc::now();
+    let overdue = seg(&app, "left", 1, now - chrono::Duration::hours(27), 100).await;
+    let recent = seg(&app, "left", 2, now - chrono::Duration::hours(12), 100).await;
+    let own = seg(&app, "left", 3, now - chrono::Duration::hours(3), 100).await;
+    let gone_server = "0123456789abcdef0123456789abcdef";
+    entity::segment::Entity::update_many()
+        .col_expr(
+            entity::segment::Column::InstanceId,
+            sea_orm::sea_query::Expr::value(Some(gone_server.to_owned())),
+        )
+        .filter(entity::segment::Column::Id.is_in([overdue.clone(), recent.clone()]))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+    // A file of this server's at the overdue row's path is not that row's file.
+    let path = app.data_dir.join("recordings/left/001.mp4");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, b"this server's bytes").unwrap();
+
+    let report = app.gql(SWEEP, json!({}), app.admin()).await["runRetention"].clone();
+    assert_eq!(
+        report["byReason"],
+        json!([{"reason": "AGE", "segments": 2, "bytes": 200}]),
+        "{report}"
+    );
+    assert_eq!(
+        remaining(&app, "left").await,
+        vec![recent],
+        "the row a day past retention and this server's own go; the other server's recent one waits for it"
+    );
+    assert!(!remaining(&app, "left").await.contains(&own));
+    assert!(
+        path.exists(),
+        "another server's row goes without an unlink here"
+    );
+    // Coverage no longer offers the expired span: it is a pruned gap.
+    let from = now - chrono::Duration::hours(27);
+    let cov = app
+        .gql(
+            "query($f: DateTime!, $t: DateTime!) { footageCoverage(cameraId: \"left\", from: $f, to: $t) { coveredSeconds gaps { reason } } }",
+            json!({"f": from.to_rfc3339(), "t": (from + chrono::Duration::seconds(60)).to_rfc3339()}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(
+        cov["footageCoverage"]["gaps"],
+        json!([{"reason": "PRUNED"}]),
+        "{cov}"
+    );
+    assert_eq!(cov["footageCoverage"]["coveredSeconds"], 0.0, "{cov}");
+}
+both!(another_servers_rows_expire_a_day_past_retention_and_its_files_are_left_alone);
+
+/// Orphan reclamation covers the sub-stream's directory as well as the main one, and a file no
+/// row accounts for that is past its camera's retention goes even when this server holds no
+/// row of the camera (its rows were expired elsewhere while it was away); a file within
+/// retention with no row is left to the indexer.
+async fn orphans_of_both_streams_past_retention_are_reclaimed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    camera(&app, "kept", json!({"retentionHours": 1})).await;
+    let file = |rel: String| stray_file(&app, &rel, true);
+    let recent = (Utc::now() - chrono::Duration::minutes(10))
+        .format("%Y%m%d_%H%M%S")
+        .to_string();
+    let gone = [
+        file("kept/20200101_000000.mp4".into()),
+        file("kept/sub/20200101_000000.mp4".into()),
+        file("deleted/sub/20200101_000000.mp4".into()),
+    ];
+    let kept = [
+        file(format!("kept/{recent}.mp4")),
+        file(format!("kept/sub/{recent}.mp4")),
+    ];
+    assert_eq!(reclaimed_orphans(&app).await, 3);
+    for path in &gone {
+        assert!(!path.exists(), "{} should be reclaimed", path.display());
+    }
+    for path in &kept {
+        assert!(path.exists(), "{} is within retention", path.display());
+    }
+}
+both!(orphans_of_both_streams_past_retention_are_reclaimed);
 
 async fn the_size_cap_does_not_cut_a_camera_the_pruned_one_came_down_to(backend: Backend) {
     // R5: cap 5000. A has 6×1000 (no age limit to speak of); B has 3×1000, older. A is pruned
