@@ -423,35 +423,103 @@ fn pool_usage(db: &DatabaseConnection) -> (u32, u32) {
 /// Distinct operation names a server gives a label of their own; later ones count as `other`.
 pub const MAX_OPERATION_LABELS: usize = 100;
 
-/// The operation names a server has given labels, so their number stays bounded.
+/// The operation names a server has given labels, so their number stays bounded, each with
+/// its metric handles: looking a labelled metric up in the registry on every request (building
+/// its key, hashing it, finding it) cost more than the rest of a small query's bookkeeping.
 #[derive(Debug, Default)]
-pub struct OperationLabels(std::sync::Mutex<std::collections::HashSet<String>>);
+pub struct OperationLabels(
+    std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<OperationMetrics>>>,
+);
+
+/// One operation label's request counter and duration histogram, per outcome, registered on
+/// first use (a label whose documents never run, all invalid, shows no series).
+#[derive(Debug)]
+pub struct OperationMetrics {
+    label: String,
+    ok: std::sync::OnceLock<(metrics::Counter, metrics::Histogram)>,
+    error: std::sync::OnceLock<(metrics::Counter, metrics::Histogram)>,
+}
+
+impl OperationMetrics {
+    fn new(label: &str) -> Self {
+        OperationMetrics {
+            label: label.to_owned(),
+            ok: std::sync::OnceLock::new(),
+            error: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Records one operation under this label: `ok` when it answered without errors.
+    pub fn record(&self, ok: bool, seconds: f64) {
+        let (slot, outcome) = if ok {
+            (&self.ok, "ok")
+        } else {
+            (&self.error, "error")
+        };
+        let (count, duration) = slot.get_or_init(|| {
+            let label = self.label.clone();
+            (
+                metrics::counter!("heldar_graphql_requests_total", "operation" => label.clone(), "outcome" => outcome),
+                metrics::histogram!("heldar_graphql_request_duration_seconds", "operation" => label, "outcome" => outcome),
+            )
+        });
+        count.increment(1);
+        duration.record(seconds);
+    }
+}
 
 impl OperationLabels {
     /// The label for a client-chosen operation name: bounded length and alphabet, and at most
     /// [`MAX_OPERATION_LABELS`] distinct names, so a client cannot flood the metrics with
     /// label values. Only documents that parsed are asked about (the rest are `invalid`).
-    pub fn label(&self, name: Option<&str>) -> String {
-        match name {
-            None => "anonymous".to_owned(),
+    pub fn label(&self, name: Option<&str>) -> std::sync::Arc<OperationMetrics> {
+        let label = match name {
+            None => "anonymous",
             Some(name)
                 if name.len() <= 64
                     && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
             {
-                let Ok(mut seen) = self.0.lock() else {
-                    return "other".to_owned();
-                };
-                if seen.contains(name) || seen.len() < MAX_OPERATION_LABELS {
-                    seen.insert(name.to_owned());
-                    name.to_owned()
-                } else {
-                    "other".to_owned()
-                }
+                name
             }
-            Some(_) => "other".to_owned(),
+            Some(_) => "other",
+        };
+        self.named(label, name.is_some_and(|n| n == label))
+    }
+
+    /// The label for documents that did not parse or validate.
+    pub fn invalid(&self) -> std::sync::Arc<OperationMetrics> {
+        self.named("invalid", false)
+    }
+
+    /// The handles of `label`; a client-chosen one (`chosen`) past the first
+    /// [`MAX_OPERATION_LABELS`] counts as `other`.
+    fn named(&self, label: &str, chosen: bool) -> std::sync::Arc<OperationMetrics> {
+        let Ok(mut labels) = self.0.lock() else {
+            return std::sync::Arc::new(OperationMetrics::new("other"));
+        };
+        if let Some(metrics) = labels.get(label) {
+            return metrics.clone();
         }
+        let chosen_labels = || {
+            labels
+                .keys()
+                .filter(|k| !RESERVED_LABELS.contains(&k.as_str()))
+                .count()
+        };
+        let label = if chosen && chosen_labels() >= MAX_OPERATION_LABELS {
+            "other"
+        } else {
+            label
+        };
+        labels
+            .entry(label.to_owned())
+            .or_insert_with(|| std::sync::Arc::new(OperationMetrics::new(label)))
+            .clone()
     }
 }
+
+/// Labels the server gives itself, besides the client-chosen names.
+const RESERVED_LABELS: [&str; 3] = ["anonymous", "other", "invalid"];
 
 /// Records one GraphQL operation served over HTTP.
 pub fn record_operation(operation: &str, outcome: &'static str, seconds: f64) {

@@ -220,8 +220,8 @@ fn invalid(response: &async_graphql::Response) -> bool {
 
 /// What the server learns of a request before running it.
 pub(crate) struct Prepared {
-    /// The metrics label: its given name, else the name in its document.
-    pub(crate) label: String,
+    /// The metrics label, with its handles: its given name, else the name in its document.
+    pub(crate) label: std::sync::Arc<telemetry::OperationMetrics>,
     /// Its root fields, for null propagation.
     pub(crate) root: RootShape,
     /// It asks for nothing but introspection.
@@ -247,7 +247,7 @@ pub(crate) fn prepare(state: &HttpState, request: &mut async_graphql::Request) -
     let given = request.operation_name.clone();
     let Some((doc, memo)) = state.documents.prepare(request) else {
         return Prepared {
-            label: "invalid".to_owned(),
+            label: state.operation_labels.invalid(),
             root: RootShape::default(),
             introspection: false,
             memo: None,
@@ -322,19 +322,14 @@ async fn execute(
             (&query, operation.as_deref()),
             &mut response,
         );
-        let outcome = if response.errors.is_empty() {
-            "ok"
-        } else {
-            "error"
-        };
         // A document that failed validation is not an operation of this API: its made-up name
         // gets no label.
         let label = if invalid(&response) {
-            "invalid"
+            state.operation_labels.invalid()
         } else {
-            prepared.label.as_str()
+            prepared.label
         };
-        telemetry::record_operation(label, outcome, started.elapsed().as_secs_f64());
+        label.record(response.errors.is_empty(), started.elapsed().as_secs_f64());
         responses.push(response);
     }
     let response = match (single, responses.pop()) {
@@ -357,23 +352,64 @@ async fn execute(
     }
 }
 
-/// Runs an operation on its own task: a client that hangs up cancels the wait, never a
-/// resolver half way through its database calls (a cancelled BEGIN or COMMIT can leave a pooled
-/// connection inside a transaction).
+/// Runs an operation on the request's own task, so the usual request pays for no task of its
+/// own; if the request's task drops it first (the client hung up, or the request timed out),
+/// what remains is handed to a task of its own and runs to the end: a resolver is never
+/// cancelled half way through its database calls (a cancelled BEGIN or COMMIT can leave a
+/// pooled connection inside a transaction). A resolver that panics answers an internal error.
 async fn run_detached(
     schema: &crate::schema::HeldarSchema,
     request: async_graphql::Request,
     request_id: String,
 ) -> async_graphql::Response {
+    use futures_util::FutureExt;
     let schema = schema.clone();
-    let run =
-        tokio::spawn(REQUEST_ID.scope(request_id, async move { schema.execute(request).await }));
-    match run.await {
+    let run = REQUEST_ID.scope(request_id, async move { schema.execute(request).await });
+    match Uncancelled::new(std::panic::AssertUnwindSafe(run).catch_unwind()).await {
         Ok(response) => response,
-        Err(err) => async_graphql::Response::from_errors(vec![crate::error::request_error(
+        Err(_) => async_graphql::Response::from_errors(vec![crate::error::request_error(
             "INTERNAL_SERVER_ERROR",
-            format!("the operation failed: {err}"),
+            "the operation failed: a resolver panicked",
         )]),
+    }
+}
+
+/// A future that, dropped before it completes, is finished on a task of its own.
+struct Uncancelled<T: Send + 'static> {
+    future: Option<std::pin::Pin<Box<dyn Future<Output = T> + Send>>>,
+}
+
+impl<T: Send + 'static> Uncancelled<T> {
+    fn new(future: impl Future<Output = T> + Send + 'static) -> Self {
+        Uncancelled {
+            future: Some(Box::pin(future)),
+        }
+    }
+}
+
+impl<T: Send + 'static> Future for Uncancelled<T> {
+    type Output = T;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<T> {
+        let this = self.get_mut();
+        let Some(future) = this.future.as_mut() else {
+            panic!("Uncancelled polled after it completed");
+        };
+        let output = std::task::ready!(future.as_mut().poll(cx));
+        this.future = None;
+        std::task::Poll::Ready(output)
+    }
+}
+
+impl<T: Send + 'static> Drop for Uncancelled<T> {
+    fn drop(&mut self) {
+        if let Some(future) = self.future.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                future.await;
+            });
+        }
     }
 }
 
@@ -484,4 +520,36 @@ fn request_id(headers: &HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use super::Uncancelled;
+
+    #[tokio::test]
+    async fn a_dropped_operation_runs_to_its_end_on_a_task_of_its_own() {
+        let finished = Arc::new(AtomicBool::new(false));
+        let operation = {
+            let finished = finished.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                finished.store(true, Ordering::SeqCst);
+            }
+        };
+        // The caller gives up (as hyper does when the client hangs up) while it is pending.
+        let gave_up = tokio::time::timeout(Duration::from_millis(5), Uncancelled::new(operation));
+        assert!(gave_up.await.is_err());
+        assert!(!finished.load(Ordering::SeqCst));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            finished.load(Ordering::SeqCst),
+            "the operation was cancelled"
+        );
+        // One that completes answers its output on the caller's task.
+        assert_eq!(Uncancelled::new(async { 7 }).await, 7);
+    }
 }
