@@ -403,12 +403,16 @@ impl<T: Send + 'static> Future for Uncancelled<T> {
 
 impl<T: Send + 'static> Drop for Uncancelled<T> {
     fn drop(&mut self) {
-        if let Some(future) = self.future.take()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            runtime.spawn(async move {
-                future.await;
-            });
+        let Some(future) = self.future.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    future.await;
+                });
+            }
+            Err(_) => tracing::warn!("an operation was dropped outside the runtime, unfinished"),
         }
     }
 }

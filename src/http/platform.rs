@@ -82,7 +82,7 @@ async fn bench_echo(
 }
 
 /// `POST /bench/graphql-floor` (only with `HELDAR_BENCH_ROUTES`): async-graphql by itself, with
-/// none of this server's own work (no token, limits, metrics, extension or spawn) but the
+/// none of this server's own work (no token, limits, metrics or extension) but the
 /// parsed-document cache: a one-field schema answering `{ serverInfo { version } }` through
 /// `Schema::execute`, JSON in and out like `/bench/echo`. What it does per second, against the
 /// echo route, is about the ceiling for any GraphQL route of this server on this library (a

@@ -196,7 +196,7 @@ pub struct RetentionReport {
     pub pruned_rows: Long,
     /// Rows removed after their time to live, per table; tables with none are left out.
     pub pruned: Vec<PrunedTable>,
-    /// Recording files, main and sub-stream, no segment row accounts for, removed: an hour old, and of a deleted camera, older than this server's oldest segment of their stream, or past their camera's retention.
+    /// Recording files, main and sub-stream, no segment row accounts for, removed: an hour old, and of a deleted camera, older than this server's oldest segment of their stream, or begun over an hour before their camera's retention ends, with no active hold over them.
     pub reclaimed_orphans: Long,
     /// Conditions deletion cannot fix.
     pub warnings: Vec<RetentionWarning>,

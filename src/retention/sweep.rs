@@ -466,7 +466,8 @@ async fn expire_sessions(
 /// exists; for an existing camera, one that began before this server's oldest segment of its
 /// stream (retention deleted the row, the unlink failed), or more than an hour before the
 /// camera's retention cutoff (its row was expired elsewhere: by another server while this one
-/// was away). Other files are left to the indexer, which may not have reached them yet.
+/// was away), unless an active hold overlaps it (held footage is never deleted, indexed or
+/// not). Other files are left to the indexer, which may not have reached them yet.
 async fn reclaim_orphans(state: &AppState, now: DateTime<Utc>) -> Result<i64, AppError> {
     let root = recordings_root(state);
     let Ok(mut dirs) = tokio::fs::read_dir(&root).await else {
@@ -485,18 +486,27 @@ async fn reclaim_orphans(state: &AppState, now: DateTime<Utc>) -> Result<i64, Ap
             ("main", dir.path(), camera_id.clone()),
             ("sub", dir.path().join("sub"), format!("{camera_id}/sub")),
         ] {
-            let keep_from = match &camera {
-                None => None,
+            let keep = match &camera {
+                None => Keep::default(),
                 Some(camera) => {
                     let retained =
                         now - chrono::Duration::hours(i64::from(camera.retention_hours.max(1)) + 1);
                     let oldest = oldest_here(state, &camera_id, profile).await?;
-                    Some(oldest.map_or(retained.timestamp_millis(), |ms| {
-                        ms.max(retained.timestamp_millis())
-                    }))
+                    Keep {
+                        from: Some(oldest.map_or(retained.timestamp_millis(), |ms| {
+                            ms.max(retained.timestamp_millis())
+                        })),
+                        // A file may run past its nominal length: a minute's margin.
+                        span_ms: (i64::from(camera.segment_seconds.max(1)) + 60) * 1000,
+                        held: crate::evidence::locks::active_holds(&state.db, &camera_id)
+                            .await?
+                            .into_iter()
+                            .map(|h| (h.start_ms, h.end_ms))
+                            .collect(),
+                    }
                 }
             };
-            removed += reclaim_in(state, &path, &prefix, keep_from).await?;
+            removed += reclaim_in(state, &path, &prefix, &keep).await?;
         }
     }
     Ok(removed)
@@ -524,14 +534,35 @@ async fn oldest_here(
         .await?)
 }
 
+/// What orphan reclamation keeps of a camera's files; the default (a deleted camera's) keeps
+/// nothing.
+#[derive(Default)]
+struct Keep {
+    /// Files that began at or after this (epoch ms) are the indexer's business.
+    from: Option<i64>,
+    /// How long a file may run from the time in its name, in ms.
+    span_ms: i64,
+    /// Active holds on the camera, (start, end) in epoch ms: footage they overlap stays.
+    held: Vec<(i64, i64)>,
+}
+
+impl Keep {
+    fn keeps(&self, start_ms: i64) -> bool {
+        self.from.is_some_and(|from| start_ms >= from)
+            || self
+                .held
+                .iter()
+                .any(|&(s, e)| s < start_ms + self.span_ms && e > start_ms)
+    }
+}
+
 /// Removes the recordings in `dir` (named `<prefix>/<file>` in segment rows) that no row
-/// accounts for, are at least an hour old and began before `keep_from` (epoch ms; `None`: all
-/// of them, the camera is gone).
+/// accounts for, are at least an hour old and that `keep` does not keep.
 async fn reclaim_in(
     state: &AppState,
     dir: &std::path::Path,
     prefix: &str,
-    keep_from: Option<i64>,
+    keep: &Keep,
 ) -> Result<i64, AppError> {
     let hour = std::time::Duration::from_secs(3600);
     let Ok(mut files) = tokio::fs::read_dir(dir).await else {
@@ -550,8 +581,7 @@ async fn reclaim_in(
             .and_then(|m| m.modified().ok())
             .and_then(|m| m.elapsed().ok())
             .is_some_and(|age| age >= hour);
-        let before = keep_from.is_none_or(|ms| start.timestamp_millis() < ms);
-        if !(old_enough && before) {
+        if !old_enough || keep.keeps(start.timestamp_millis()) {
             continue;
         }
         // Re-check just before unlinking: a row may have appeared meanwhile.

@@ -1413,32 +1413,70 @@ async fn another_servers_rows_expire_a_day_past_retention_and_its_files_are_left
 }
 both!(another_servers_rows_expire_a_day_past_retention_and_its_files_are_left_alone);
 
-/// Orphan reclamation covers the sub-stream's directory as well as the main one, and a file no
-/// row accounts for that is past its camera's retention goes even when this server holds no
-/// row of the camera (its rows were expired elsewhere while it was away); a file within
+/// Orphan reclamation covers the sub-stream's directory as well as the main one, each judged
+/// by this server's oldest segment of its own stream; a file no row accounts for that is past
+/// its camera's retention goes even when this server holds no row of the camera (its rows were
+/// expired elsewhere while it was away), unless an active hold overlaps it; a file within
 /// retention with no row is left to the indexer.
 async fn orphans_of_both_streams_past_retention_are_reclaimed(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     camera(&app, "kept", json!({"retentionHours": 1})).await;
     let file = |rel: String| stray_file(&app, &rel, true);
-    let recent = (Utc::now() - chrono::Duration::minutes(10))
-        .format("%Y%m%d_%H%M%S")
-        .to_string();
+    let name = |ago: i64| {
+        (Utc::now() - chrono::Duration::minutes(ago))
+            .format("%Y%m%d_%H%M%S")
+            .to_string()
+    };
+    // This server's oldest sub-stream segment began 30 minutes ago; it has no main-stream row.
+    let tracked = format!("kept/sub/{}.mp4", name(30));
+    let row = entity::segment::Model {
+        id: "seg_kept_sub".into(),
+        camera_id: "kept".into(),
+        path: tracked.clone(),
+        start_ms: Utc::now().timestamp_millis() - 30 * 60_000,
+        end_ms: Utc::now().timestamp_millis() - 29 * 60_000,
+        codec: None,
+        width: None,
+        height: None,
+        fps: None,
+        size_bytes: 0,
+        read_locks: 0,
+        evidence_locked: false,
+        created_at: Utc::now(),
+        profile: "sub".to_owned(),
+        media_offset: None,
+        timescale: None,
+        duration_ticks: None,
+        instance_id: Some(app.state.ownership.instance_id().to_owned()),
+    };
+    heldar::footage::store::insert_segments(&app.state.db, vec![row])
+        .await
+        .unwrap();
+    app.gql(
+        "mutation($i: LockEvidenceInput!) { lockEvidence(input: $i) { id } }",
+        json!({"i": {"cameraId": "kept", "from": "2021-01-01T00:00:00Z", "to": "2021-01-01T00:10:00Z", "incidentId": "case-old"}}),
+        app.admin(),
+    )
+    .await;
     let gone = [
         file("kept/20200101_000000.mp4".into()),
         file("kept/sub/20200101_000000.mp4".into()),
         file("deleted/sub/20200101_000000.mp4".into()),
+        file(format!("kept/sub/{}.mp4", name(40))),
     ];
     let kept = [
-        file(format!("kept/{recent}.mp4")),
-        file(format!("kept/sub/{recent}.mp4")),
+        file(format!("kept/{}.mp4", name(10))),
+        file(format!("kept/sub/{}.mp4", name(10))),
+        file(format!("kept/{}.mp4", name(40))),
+        file("kept/20210101_000500.mp4".into()),
+        file(tracked),
     ];
-    assert_eq!(reclaimed_orphans(&app).await, 3);
+    assert_eq!(reclaimed_orphans(&app).await, 4);
     for path in &gone {
         assert!(!path.exists(), "{} should be reclaimed", path.display());
     }
     for path in &kept {
-        assert!(path.exists(), "{} is within retention", path.display());
+        assert!(path.exists(), "{} should stay", path.display());
     }
 }
 both!(orphans_of_both_streams_past_retention_are_reclaimed);

@@ -92,7 +92,7 @@ pub(crate) async fn graphql_vs_raw(options: &Options) -> Result<String, BenchErr
         "{} concurrent keep-alive connections, {} s per run, {} rounds (raw, authenticated GraphQL, bare GraphQL, async-graphql alone in turn).\n\n\
          | endpoint | median rps | median p50 | median p99 | server CPU per response |\n|---|---|---|---|---|\n{}{}{}{}\n\
          **Authenticated GraphQL / raw throughput ratio: {:.2}** (median of per-round ratios; the published async-graphql figure is 0.41, target ≥ 0.8); by server CPU per response (raw's over GraphQL's, which the machine's noise moves less): {:.2}. \
-         Bare GraphQL / raw: {:.2}. async-graphql alone / raw: {:.2} (by CPU {:.2}): the same query through `Schema::execute` of a one-field schema with a parsed-document cache and none of this server's work (no token, limits, metrics, extension or spawn), about the ceiling for a GraphQL route on this library. The authenticated query checks the JWT on every request (its signature on first use; a token seen before is remembered and only its times are checked) and resolves its principal through the revocation cache. \
+         Bare GraphQL / raw: {:.2}. async-graphql alone / raw: {:.2} (by CPU {:.2}): the same query through `Schema::execute` of a one-field schema with a parsed-document cache and none of this server's work (no token, limits, metrics or extension), about the ceiling for a GraphQL route on this library. The authenticated query checks the JWT on every request (its signature on first use; a token seen before is remembered and only its times are checked) and resolves its principal through the revocation cache. \
          Load generator CPU: {:.0}% of one core.",
         options.connections,
         options.seconds,
