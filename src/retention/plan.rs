@@ -238,20 +238,25 @@ pub fn stored_here(here: &str) -> Condition {
 pub const ELSEWHERE_GRACE_HOURS: i64 = 24;
 
 /// Segments the age rule may take on this instance (`here`) for a camera whose retention ends
-/// at `cutoff`: its own, unplaced rows (every server claims the rows of its files when it
-/// starts, so these are rows whose file no server has), and another server's once they are
+/// at `cutoff`, in two sets: its own and unplaced rows (every server claims the rows of its
+/// files when it starts, so these are rows whose file no server has); then, apart so that a
+/// gone server's backlog never delays this server's own, another server's once they are
 /// [`ELSEWHERE_GRACE_HOURS`] past the cutoff (only their rows; a server that comes back
 /// removes the files as orphans past retention).
-fn aged_here(here: &str, cutoff: DateTime<Utc>) -> Condition {
+fn aged_here(here: &str, cutoff: DateTime<Utc>) -> [Condition; 2] {
     let overdue = cutoff - chrono::Duration::hours(ELSEWHERE_GRACE_HOURS);
-    Condition::all()
-        .add(segment::Column::EndMs.lt(cutoff.timestamp_millis()))
-        .add(
-            Condition::any()
-                .add(segment::Column::InstanceId.eq(here))
-                .add(segment::Column::InstanceId.is_null())
-                .add(segment::Column::EndMs.lt(overdue.timestamp_millis())),
-        )
+    [
+        Condition::all()
+            .add(segment::Column::EndMs.lt(cutoff.timestamp_millis()))
+            .add(
+                Condition::any()
+                    .add(segment::Column::InstanceId.eq(here))
+                    .add(segment::Column::InstanceId.is_null()),
+            ),
+        Condition::all()
+            .add(segment::Column::EndMs.lt(overdue.timestamp_millis()))
+            .add(segment::Column::InstanceId.ne(here)),
+    ]
 }
 
 /// Deletable now: no read lock, no evidence flag, no active hold overlapping.
@@ -517,8 +522,8 @@ impl Ledger {
         })
     }
 
-    /// Phase 1: footage older than each camera's retention; at most 5000 a camera per sweep so
-    /// one sweep stays short.
+    /// Phase 1: footage older than each camera's retention; at most 5000 a camera per sweep (and
+    /// as many of other servers' rows) so one sweep stays short.
     async fn by_age(
         &mut self,
         db: &impl ConnectionTrait,
@@ -527,23 +532,25 @@ impl Ledger {
     ) -> Result<(), AppError> {
         for cam in cameras {
             let cutoff = now - chrono::Duration::hours(i64::from(cam.retention_hours.max(1)));
-            let old = segment::Entity::find()
-                .filter(segment::Column::CameraId.eq(cam.id.clone()))
-                .filter(aged_here(&self.here, cutoff))
-                .filter(deletable())
-                .order_by_asc(segment::Column::StartMs)
-                .limit(5000)
-                .all(db)
-                .await?;
-            for s in old {
-                let here = s.instance_id.as_deref() == Some(self.here.as_str());
-                let elsewhere = !here && s.instance_id.is_some();
-                let c = RetentionCandidate {
-                    here,
-                    elsewhere,
-                    ..candidate(s, RetentionReason::Age)
-                };
-                self.take(c, RetentionReason::Age);
+            for set in aged_here(&self.here, cutoff) {
+                let old = segment::Entity::find()
+                    .filter(segment::Column::CameraId.eq(cam.id.clone()))
+                    .filter(set)
+                    .filter(deletable())
+                    .order_by_asc(segment::Column::StartMs)
+                    .limit(5000)
+                    .all(db)
+                    .await?;
+                for s in old {
+                    let here = s.instance_id.as_deref() == Some(self.here.as_str());
+                    let elsewhere = !here && s.instance_id.is_some();
+                    let c = RetentionCandidate {
+                        here,
+                        elsewhere,
+                        ..candidate(s, RetentionReason::Age)
+                    };
+                    self.take(c, RetentionReason::Age);
+                }
             }
         }
         Ok(())
