@@ -20,10 +20,12 @@ use crate::system::graphql::{SystemQuery, SystemSubscription};
 use crate::webhooks::graphql::{WebhooksMutation, WebhooksQuery};
 use crate::zones::graphql::{ZonesMutation, ZonesQuery, ZonesSubscription};
 
+// The parts of the query root ([`QueryRoot`] sends each field to its part). The line below is
+// the `Query` type's description in the SDL.
 /// Every query field, one feature object per line.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(
+pub struct QueryParts(
     SystemQuery,
     NodeQuery,
     AuthQuery,
@@ -40,6 +42,94 @@ pub struct QueryRoot(
     ReviewQuery,
     crate::playback::graphql::WatchQuery,
 );
+
+/// The query root: [`QueryParts`], with each field sent straight to the part that defines it.
+/// The derived merged object asks its parts in turn (the last listed first), each comparing
+/// the field's name with each of its own, so a field of the first part went through all
+/// fifteen; a table built once from the parts' type information finds it in one lookup.
+#[derive(Default)]
+pub struct QueryRoot(QueryParts);
+
+/// Builds [`QueryRoot`]'s table (field name → part, a later part winning a name as in the
+/// derived chain) and its field resolution, from the parts' positions in [`QueryParts`].
+macro_rules! dispatch_query_fields {
+    ($($part:tt: $ty:ty),* $(,)?) => {
+        /// Query field name → the position of its part in [`QueryParts`].
+        static QUERY_FIELDS: std::sync::LazyLock<std::collections::HashMap<String, usize>> =
+            std::sync::LazyLock::new(|| {
+                let mut table = std::collections::HashMap::new();
+                $(
+                    let mut registry = async_graphql::registry::Registry::default();
+                    <$ty as async_graphql::OutputType>::create_type_info(&mut registry);
+                    let name = <$ty as async_graphql::OutputType>::type_name();
+                    if let Some(fields) = registry.types.get(name.as_ref()).and_then(|t| t.fields()) {
+                        for field in fields.keys() {
+                            table.insert(field.clone(), $part);
+                        }
+                    }
+                )*
+                table
+            });
+
+        impl async_graphql::ContainerType for QueryRoot {
+            async fn resolve_field(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+            ) -> async_graphql::ServerResult<Option<async_graphql::Value>> {
+                match QUERY_FIELDS.get(ctx.item.node.name.node.as_str()) {
+                    $(Some(&$part) => self.0.$part.resolve_field(ctx).await,)*
+                    _ => self.0.resolve_field(ctx).await,
+                }
+            }
+
+            async fn find_entity(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+                params: &async_graphql::Value,
+            ) -> async_graphql::ServerResult<Option<async_graphql::Value>> {
+                self.0.find_entity(ctx, params).await
+            }
+        }
+    };
+}
+
+dispatch_query_fields!(
+    0: SystemQuery,
+    1: NodeQuery,
+    2: AuthQuery,
+    3: AuditQuery,
+    4: CamerasQuery,
+    5: FootageQuery,
+    6: EvidenceQuery,
+    7: RetentionQuery,
+    8: ZonesQuery,
+    9: EventsQuery,
+    10: crate::perception::graphql::DetectionsQuery,
+    11: AiQuery,
+    12: WebhooksQuery,
+    13: ReviewQuery,
+    14: crate::playback::graphql::WatchQuery,
+);
+
+impl async_graphql::OutputType for QueryRoot {
+    fn type_name() -> std::borrow::Cow<'static, str> {
+        QueryParts::type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        QueryParts::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &async_graphql::ContextSelectionSet<'_>,
+        _field: &async_graphql::Positioned<async_graphql::parser::types::Field>,
+    ) -> async_graphql::ServerResult<async_graphql::Value> {
+        async_graphql::resolver_utils::resolve_container(ctx, self).await
+    }
+}
+
+impl async_graphql::ObjectType for QueryRoot {}
 
 /// Every mutation field, one feature object per line.
 #[derive(MergedObject, Default)]
@@ -92,6 +182,8 @@ pub struct SchemaLimits {
 /// Builds the schema with its limits; `state` is available to resolvers through
 /// [`ContextExt`](crate::graphql::ContextExt).
 pub fn build_schema(state: Option<AppState>, limits: SchemaLimits) -> HeldarSchema {
+    // The dispatch table is built here rather than by the first query.
+    std::sync::LazyLock::force(&QUERY_FIELDS);
     let mut builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
@@ -173,4 +265,45 @@ pub fn sdl() -> String {
             .sorted_fields()
             .sorted_enum_items(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_query_field_is_sent_to_a_part() {
+        let sdl = super::sdl();
+        let start = sdl.find("type Query {").expect("a Query type");
+        let body = &sdl[start
+            ..sdl[start..]
+                .find("\n}")
+                .map_or(sdl.len(), |end| start + end)];
+        // A field's line: one tab, its name, then its arguments or its type; descriptions
+        // (between `"""` lines) are skipped.
+        let mut in_description = false;
+        let mut fields = Vec::new();
+        for line in body.lines() {
+            let Some(line) = line.strip_prefix('\t') else {
+                continue;
+            };
+            if line.trim() == "\"\"\"" {
+                in_description = !in_description;
+                continue;
+            }
+            if in_description || line.starts_with(['\t', '"']) {
+                continue;
+            }
+            let name = line.split(['(', ':']).next().unwrap_or_default();
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric()) {
+                fields.push(name);
+            }
+        }
+        assert!(fields.len() > 30, "{fields:?}");
+        for field in &fields {
+            assert!(
+                super::QUERY_FIELDS.contains_key(*field),
+                "{field} has no part"
+            );
+        }
+        assert_eq!(super::QUERY_FIELDS.len(), fields.len(), "{fields:?}");
+    }
 }
