@@ -482,6 +482,15 @@ async fn reclaim_orphans(state: &AppState, now: DateTime<Utc>) -> Result<i64, Ap
         let camera = camera::Entity::find_by_id(camera_id.clone())
             .one(&state.db)
             .await?;
+        // The camera's active holds, read once for both of its streams.
+        let held: Vec<(i64, i64)> = match &camera {
+            Some(_) => crate::evidence::locks::active_holds(&state.db, &camera_id)
+                .await?
+                .into_iter()
+                .map(|h| (h.start_ms, h.end_ms))
+                .collect(),
+            None => Vec::new(),
+        };
         for (profile, path, prefix) in [
             ("main", dir.path(), camera_id.clone()),
             ("sub", dir.path().join("sub"), format!("{camera_id}/sub")),
@@ -498,11 +507,7 @@ async fn reclaim_orphans(state: &AppState, now: DateTime<Utc>) -> Result<i64, Ap
                         })),
                         // A file may run past its nominal length: a minute's margin.
                         span_ms: (i64::from(camera.segment_seconds.max(1)) + 60) * 1000,
-                        held: crate::evidence::locks::active_holds(&state.db, &camera_id)
-                            .await?
-                            .into_iter()
-                            .map(|h| (h.start_ms, h.end_ms))
-                            .collect(),
+                        held: held.clone(),
                     }
                 }
             };

@@ -24,6 +24,18 @@ async fn coverage(app: &TestApp, from: chrono::DateTime<Utc>, to: chrono::DateTi
         .clone()
 }
 
+/// Asserts a camera's status shows one restart by the health check, for the reason `why`.
+fn restarted_once(status: &Value, why: &str) {
+    assert_eq!(status["reconnectCount"], 1, "{status}");
+    assert!(
+        status["lastError"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(why),
+        "{status}"
+    );
+}
+
 async fn status(app: &TestApp) -> Value {
     app.gql("{ camera(id: \"lab\") { status { state reconnectCount segmentsWritten lastError fpsObserved } } }", json!({}), app.admin()).await["camera"]["status"].clone()
 }
@@ -949,14 +961,7 @@ async fn a_recorder_that_stops_writing_is_reported_and_restarted(backend: Backen
         },
     )
     .await;
-    assert_eq!(recovered["reconnectCount"], 1, "{recovered}");
-    assert!(
-        recovered["lastError"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("stale recorder"),
-        "{recovered}"
-    );
+    restarted_once(&recovered, "stale recorder");
     let seen = app.gql(OUTAGES, json!({}), app.admin()).await;
     assert_eq!(
         seen["perceptionEvents"]["edges"].as_array().unwrap().len(),
@@ -1091,14 +1096,7 @@ async fn a_recorder_hung_while_connecting_is_restarted(backend: Backend) {
         },
     )
     .await;
-    assert_eq!(recovered["reconnectCount"], 1, "{recovered}");
-    assert!(
-        recovered["lastError"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("since it started"),
-        "{recovered}"
-    );
+    restarted_once(&recovered, "since it started");
     const OUTAGES: &str = "{ perceptionEvents(filter: {kinds: [RECORDER_ERROR], cameraIds: [\"lab\"]}) { edges { node { kind } } } }";
     let seen = app.gql(OUTAGES, json!({}), app.admin()).await;
     assert_eq!(seen["perceptionEvents"]["edges"], json!([]), "{seen}");
