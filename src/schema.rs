@@ -182,6 +182,19 @@ pub struct SchemaLimits {
 /// Builds the schema with its limits; `state` is available to resolvers through
 /// [`ContextExt`](crate::graphql::ContextExt).
 pub fn build_schema(state: Option<AppState>, limits: SchemaLimits) -> HeldarSchema {
+    build(state, limits, Admitting::Every)
+}
+
+/// Which documents a schema is built to run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Admitting {
+    /// Any document: the admission extension parses, checks, validates and rate-limits each.
+    Every,
+    /// Only documents the main schema admitted before (see [`Schemas::remembered`]).
+    Remembered,
+}
+
+fn build(state: Option<AppState>, limits: SchemaLimits, admitting: Admitting) -> HeldarSchema {
     // The dispatch table is built here rather than by the first query.
     std::sync::LazyLock::force(&QUERY_FIELDS);
     let mut builder = Schema::build(
@@ -193,10 +206,13 @@ pub fn build_schema(state: Option<AppState>, limits: SchemaLimits) -> HeldarSche
     .limit_complexity(limits.max_complexity)
     .limit_recursive_depth(32)
     .override_output_type_description::<chrono::DateTime<chrono::Utc>>(DATE_TIME)
-    .limit_directives(16)
-    .extension(crate::graphql::extension::Admission {
-        introspection: limits.introspection,
-    });
+    .limit_directives(16);
+    builder = match admitting {
+        Admitting::Every => builder.extension(crate::graphql::extension::Admission {
+            introspection: limits.introspection,
+        }),
+        Admitting::Remembered => builder.validation_mode(async_graphql::ValidationMode::Fast),
+    };
     if !limits.introspection {
         builder = builder.disable_introspection().disable_suggestions();
     }
@@ -215,6 +231,13 @@ pub struct Schemas {
     pub main: HeldarSchema,
     /// Runs introspection-only documents without the depth limit (none when introspection is off).
     pub introspection: Option<HeldarSchema>,
+    /// Runs a document sent without variables that `main` has admitted before (parsed, checked
+    /// and validated: the outcome depends on nothing but the text, and is remembered with it):
+    /// the same types, resolvers and limits, but no extension (async-graphql boxes a future per
+    /// hook per request and per field for each one) and the one-pass `Fast` validation
+    /// (fragment cycles, uploads, complexity, depth and cache control) instead of the twenty
+    /// rules the document already passed. The caller takes the rate limit's tokens itself.
+    pub remembered: HeldarSchema,
     /// Non-null root fields (a failed one makes `data` null).
     pub non_null_roots: std::sync::Arc<crate::graphql::shape::NonNullRoots>,
 }
@@ -232,6 +255,7 @@ impl Schemas {
 /// Builds the schemas a server runs.
 pub fn build_schemas(state: AppState, limits: SchemaLimits) -> Schemas {
     let main = build_schema(Some(state.clone()), limits);
+    let remembered = build(Some(state.clone()), limits, Admitting::Remembered);
     let introspection = limits.introspection.then(|| {
         let deep = SchemaLimits {
             max_depth: 64,
@@ -246,6 +270,7 @@ pub fn build_schemas(state: AppState, limits: SchemaLimits) -> Schemas {
         )),
         main,
         introspection,
+        remembered,
     }
 }
 
@@ -305,5 +330,19 @@ mod tests {
             );
         }
         assert_eq!(super::QUERY_FIELDS.len(), fields.len(), "{fields:?}");
+    }
+
+    #[test]
+    fn the_schema_for_remembered_documents_has_the_main_schemas_types() {
+        for introspection in [true, false] {
+            let limits = super::SchemaLimits {
+                max_depth: 12,
+                max_complexity: 500,
+                introspection,
+            };
+            let main = super::build_schema(None, limits);
+            let remembered = super::build(None, limits, super::Admitting::Remembered);
+            assert_eq!(main.sdl(), remembered.sdl());
+        }
     }
 }

@@ -212,18 +212,33 @@ fn rate_limit(ctx: &ExtensionContext<'_>, complexity: usize) -> Result<(), Vec<S
     let Some(state) = ctx.data_opt::<crate::state::AppState>() else {
         return Ok(());
     };
+    take_tokens(
+        state,
+        ctx.data_opt::<crate::auth::principal::RequestAuth>(),
+        ctx.data_opt::<crate::auth::throttle::ClientAddress>(),
+        complexity,
+    )
+    .map_err(|refused| vec![refused])
+}
+
+/// Takes `1 + complexity / 1000` tokens for an operation from its holder's bucket (the user or
+/// key, not the session: signing in again is no way round it), or from its client address's
+/// when unauthenticated; an empty bucket refuses it with `RATE_LIMITED` and `retryAfter`.
+pub fn take_tokens(
+    state: &crate::state::AppState,
+    auth: Option<&crate::auth::principal::RequestAuth>,
+    address: Option<&crate::auth::throttle::ClientAddress>,
+    complexity: usize,
+) -> Result<(), ServerError> {
     if state.config.rate_limit_per_sec == 0 {
         return Ok(());
     }
-    let key = match ctx.data_opt::<crate::auth::principal::RequestAuth>() {
-        // The holder (user or key), not the session: signing in again is no way round it.
-        Some(crate::auth::principal::RequestAuth::Authenticated(p)) => {
+    let key = match (auth, address) {
+        (Some(crate::auth::principal::RequestAuth::Authenticated(p)), _) => {
             format!("credential:{}", p.id)
         }
-        _ => match ctx.data_opt::<crate::auth::throttle::ClientAddress>() {
-            Some(address) => format!("address:{}", address.key()),
-            None => "anonymous".to_owned(),
-        },
+        (_, Some(address)) => format!("address:{}", address.key()),
+        (_, None) => "anonymous".to_owned(),
     };
     let tokens = 1.0 + complexity as f64 / 1000.0;
     state.rate_limit.take(&key, tokens).map_err(|wait| {
@@ -235,6 +250,6 @@ fn rate_limit(ctx: &ExtensionContext<'_>, complexity: usize) -> Result<(), Vec<S
         let error: async_graphql::Error = error.into();
         let mut refused = ServerError::new(error.message, None);
         refused.extensions = error.extensions;
-        vec![refused]
+        refused
     })
 }

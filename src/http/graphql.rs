@@ -16,6 +16,7 @@ use http_body_util::{BodyExt, Limited};
 
 use crate::error::{REQUEST_ID, codes, ensure_codes};
 use crate::graphql::documents::ValidationMemo;
+use crate::graphql::extension::take_tokens;
 use crate::graphql::persisted::Refusal;
 use crate::graphql::shape::{RootShape, introspection_only, selected};
 use crate::graphql::ws::{self, Protocol, WsSettings};
@@ -306,16 +307,16 @@ async fn execute(
             responses.push(async_graphql::Response::from_errors(vec![error]));
             continue;
         }
-        let schema = state.schemas.for_document(prepared.introspection);
-        let mut request = request.data(auth.clone());
-        if let Some(address) = address {
-            request = request.data(crate::auth::throttle::ClientAddress(address));
-        }
-        if let Some(memo) = prepared.memo.take() {
-            request = request.data(memo);
-        }
         let (query, operation) = (request.query.clone(), request.operation_name.clone());
-        let mut response = run_detached(schema, request, request_id.clone()).await;
+        let address = address.map(crate::auth::throttle::ClientAddress);
+        let mut response = run(
+            &state,
+            &mut prepared,
+            request,
+            (&auth, address),
+            &request_id,
+        )
+        .await;
         settle(
             &state,
             &prepared.root,
@@ -350,6 +351,51 @@ async fn execute(
             "could not encode the response",
         ),
     }
+}
+
+/// Runs one admitted request: a document the main schema admitted before goes to the schema
+/// for remembered documents, after its rate-limit tokens are taken; any other to the schema
+/// its document needs, whose admission extension parses, checks, validates and rate-limits it.
+async fn run(
+    state: &HttpState,
+    prepared: &mut Prepared,
+    request: async_graphql::Request,
+    (auth, address): (
+        &crate::auth::principal::RequestAuth,
+        Option<crate::auth::throttle::ClientAddress>,
+    ),
+    request_id: &str,
+) -> async_graphql::Response {
+    let mut request = request.data(auth.clone());
+    if let Some(address) = address {
+        request = request.data(address);
+    }
+    // Admitted before: parse, checks and validation would give the same answer again.
+    if let Some((schema, complexity)) = admitted_before(state, prepared) {
+        return match take_tokens(&state.app, Some(auth), address.as_ref(), complexity) {
+            Ok(()) => run_detached(schema, request, request_id.to_owned()).await,
+            Err(refused) => async_graphql::Response::from_errors(vec![refused]),
+        };
+    }
+    if let Some(memo) = prepared.memo.take() {
+        request = request.data(memo);
+    }
+    let schema = state.schemas.for_document(prepared.introspection);
+    run_detached(schema, request, request_id.to_owned()).await
+}
+
+/// The schema that runs a document the main schema admitted before, with the complexity it
+/// was admitted with: only a document sent without variables, whose validation outcome is
+/// remembered, and not one for the introspection schema (it has limits of its own).
+fn admitted_before<'s>(
+    state: &'s HttpState,
+    prepared: &Prepared,
+) -> Option<(&'s crate::schema::HeldarSchema, usize)> {
+    if prepared.introspection && state.schemas.introspection.is_some() {
+        return None;
+    }
+    let result = prepared.memo.as_ref()?.recall()?;
+    Some((&state.schemas.remembered, result.complexity))
 }
 
 /// Runs an operation on the request's own task, so the usual request pays for no task of its
