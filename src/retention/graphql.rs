@@ -48,6 +48,7 @@ impl RetentionMutation {
         let report = sweep::sweep(state).await?;
         let entry = Entry::new("run_retention", "retention", "sweep").detail(json!({
             "deletedSegments": report.deleted_segments, "deletedBytes": report.deleted_bytes,
+            "forgottenSegments": report.forgotten_segments,
         }));
         audit::record(&state.db, &Actor::from(principal), entry, state.clock.now()).await;
         Ok(report)

@@ -118,9 +118,10 @@ pub struct RetentionCandidate {
     /// On this server's disk (an unplaced row may not be): its bytes free this disk.
     #[graphql(skip)]
     pub here: bool,
-    /// Placed on another server's disk (a row the age rule takes for a server that stopped
-    /// sweeping): only its row goes here; the file is that server's to remove.
-    #[graphql(skip)]
+    /// Recorded by another server of the fleet, a day past its camera's retention (that server
+    /// stopped sweeping its own): the sweep takes only its row, so coverage stops offering
+    /// it; the file, on that server's disk, is left to that server. Counted in
+    /// `forgottenSegments`, not in the totals of deleted segments and bytes.
     pub elsewhere: bool,
 }
 
@@ -150,12 +151,15 @@ pub struct RetentionPreview {
     pub planned_at: DateTime<Utc>,
     /// The first candidates, in deletion order.
     pub segments: Vec<RetentionCandidate>,
-    /// Segments the sweep would delete, including those past `first`.
+    /// Segments the sweep would delete with their files, including those past `first`.
     pub total_segments: Long,
-    /// Bytes of all candidates.
+    /// Bytes those deletions would free.
     pub total_bytes: Long,
-    /// Candidates per reason; reasons with none are left out.
+    /// Those segments per reason; reasons with none are left out.
     pub by_reason: Vec<ReasonTotal>,
+    /// Rows of other servers' segments the sweep would take out of the index, files left alone
+    /// (candidates with `elsewhere`).
+    pub forgotten_segments: Long,
     /// Conditions deletion cannot fix.
     pub warnings: Vec<RetentionWarning>,
 }
@@ -177,10 +181,14 @@ pub struct PrunedTable {
 pub struct RetentionReport {
     /// When the sweep started, by the server's clock.
     pub started_at: DateTime<Utc>,
-    /// Recording segments this sweep deleted.
+    /// Recording segments this sweep deleted, rows and files.
     pub deleted_segments: Long,
-    /// Bytes of the deleted segments.
+    /// Bytes of the deleted segments: what the sweep freed on this server's disk.
     pub deleted_bytes: Long,
+    /// Rows of other servers' segments, a day past their camera's retention, this sweep took
+    /// out of the index (coverage no longer offers them); their files are on those servers'
+    /// disks and left to them. Not in `deletedSegments`, `deletedBytes` or `byReason`.
+    pub forgotten_segments: Long,
     /// Candidates kept because a read lock or hold appeared before the delete.
     pub skipped_locked: Long,
     /// Deleted segments per reason; reasons with none are left out.
@@ -631,7 +639,9 @@ impl Ledger {
 }
 
 /// Segments and bytes of `candidates`, by reason.
-pub fn totals(candidates: &[RetentionCandidate]) -> Vec<ReasonTotal> {
+pub fn totals<'c>(
+    candidates: impl IntoIterator<Item = &'c RetentionCandidate>,
+) -> Vec<ReasonTotal> {
     let mut by: BTreeMap<RetentionReason, (i64, i64)> = BTreeMap::new();
     for c in candidates {
         let entry = by.entry(c.reason).or_default();
@@ -651,11 +661,13 @@ pub fn totals(candidates: &[RetentionCandidate]) -> Vec<ReasonTotal> {
 pub async fn preview(state: &AppState, limit: usize) -> Result<RetentionPreview, AppError> {
     let now = state.clock.now();
     let ledger = plan(state, now).await?;
+    let own = || ledger.out.iter().filter(|c| !c.elsewhere);
     Ok(RetentionPreview {
         planned_at: now,
-        total_segments: Long(ledger.out.len() as i64),
-        total_bytes: Long(ledger.out.iter().map(|c| c.size_bytes).sum()),
-        by_reason: totals(&ledger.out),
+        total_segments: Long(own().count() as i64),
+        total_bytes: Long(own().map(|c| c.size_bytes).sum()),
+        by_reason: totals(own()),
+        forgotten_segments: Long(ledger.out.iter().filter(|c| c.elsewhere).count() as i64),
         segments: ledger.out.into_iter().take(limit).collect(),
         warnings: ledger.warnings,
     })

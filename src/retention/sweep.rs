@@ -88,6 +88,8 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
         }
     }
     record_pruned(state, &deleted, started_at).await?;
+    // Other servers' rows went, their files did not: they freed nothing here.
+    let (forgotten, deleted): (Vec<_>, Vec<_>) = deleted.into_iter().partition(|c| c.elsewhere);
     for total in totals(&deleted) {
         let (segments, bytes) = (total.segments.0 as u64, total.bytes.0 as u64);
         crate::telemetry::retention_deleted(total.reason.as_str(), segments, bytes);
@@ -109,6 +111,7 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
         deleted_bytes: Long(deleted.iter().map(|c| c.size_bytes).sum()),
         skipped_locked: Long(skipped),
         by_reason: totals(&deleted),
+        forgotten_segments: Long(forgotten.len() as i64),
         expired_clips: Long(expired_clips),
         expired_snapshots: Long(expired_snapshots),
         evicted_exports: Long(evicted_exports),
@@ -118,10 +121,14 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
         warnings: ledger.warnings,
     };
     announce(state, &report).await?;
-    if report.deleted_segments.0 > 0 || !report.warnings.is_empty() {
+    if report.deleted_segments.0 > 0
+        || report.forgotten_segments.0 > 0
+        || !report.warnings.is_empty()
+    {
         tracing::info!(
             deleted = report.deleted_segments.0,
             bytes = report.deleted_bytes.0,
+            forgotten = report.forgotten_segments.0,
             skipped,
             warnings = report.warnings.len(),
             "retention sweep"
@@ -142,6 +149,7 @@ async fn announce(state: &AppState, report: &RetentionReport) -> Result<(), AppE
         "instanceId": state.ownership.instance_id(),
         "deletedSegments": report.deleted_segments,
         "deletedBytes": report.deleted_bytes,
+        "forgottenSegments": report.forgotten_segments,
         "skippedLocked": report.skipped_locked,
         "byReason": report.by_reason.iter().map(|r| json!({"reason": format!("{:?}", r.reason), "segments": r.segments, "bytes": r.bytes})).collect::<Vec<_>>(),
         "expiredClips": report.expired_clips,

@@ -1379,11 +1379,55 @@ async fn another_servers_rows_expire_a_day_past_retention_and_its_files_are_left
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, b"this server's bytes").unwrap();
 
-    let report = app.gql(SWEEP, json!({}), app.admin()).await["runRetention"].clone();
+    // The preview and the report count only what frees this server's disk; the other
+    // server's row is forgotten, and flagged.
+    let preview = app
+        .gql(
+            "{ retentionPreview { totalSegments totalBytes forgottenSegments byReason { reason segments bytes } segments { segmentId elsewhere } } }",
+            json!({}),
+            app.admin(),
+        )
+        .await["retentionPreview"]
+        .clone();
+    assert_eq!(preview["totalSegments"], 1, "{preview}");
+    assert_eq!(preview["totalBytes"], 100, "{preview}");
+    assert_eq!(preview["forgottenSegments"], 1, "{preview}");
     assert_eq!(
-        report["byReason"],
-        json!([{"reason": "AGE", "segments": 2, "bytes": 200}]),
-        "{report}"
+        preview["byReason"],
+        json!([{"reason": "AGE", "segments": 1, "bytes": 100}])
+    );
+    let mut flagged: Vec<(String, bool)> = preview["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["segmentId"].as_str().unwrap().to_owned(),
+                c["elsewhere"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    flagged.sort();
+    let mut expected = vec![(overdue.clone(), true), (own.clone(), false)];
+    expected.sort();
+    assert_eq!(flagged, expected, "{preview}");
+    let report = app
+        .gql(
+            "mutation { runRetention { deletedSegments deletedBytes forgottenSegments byReason { reason segments bytes } } }",
+            json!({}),
+            app.admin(),
+        )
+        .await["runRetention"]
+        .clone();
+    assert_eq!(
+        report,
+        json!({
+            "deletedSegments": 1,
+            "deletedBytes": 100,
+            "forgottenSegments": 1,
+            "byReason": [{"reason": "AGE", "segments": 1, "bytes": 100}],
+        }),
+        "only this server's segment freed its disk"
     );
     assert_eq!(
         remaining(&app, "left").await,
