@@ -118,10 +118,9 @@ pub struct RetentionCandidate {
     /// On this server's disk (an unplaced row may not be): its bytes free this disk.
     #[graphql(skip)]
     pub here: bool,
-    /// Recorded by another server of the fleet, a day past its camera's retention (that server
-    /// stopped sweeping its own): the sweep takes only its row, so coverage stops offering
-    /// it; the file, on that server's disk, is left to that server. Counted in
-    /// `forgottenSegments`, not in the totals of deleted segments and bytes.
+    /// Placed on another server's disk (a row the age rule takes for a server that stopped
+    /// sweeping): only its row goes here; the file is that server's to remove.
+    #[graphql(skip)]
     pub elsewhere: bool,
 }
 
@@ -130,6 +129,14 @@ impl RetentionCandidate {
     /// File size in bytes.
     async fn size_bytes(&self) -> Long {
         Long(self.size_bytes)
+    }
+
+    /// Its file is not on this server's disk: recorded by another server of the fleet and a day
+    /// past its camera's retention (that server stopped sweeping its own), or a row no server
+    /// has claimed. The sweep takes only the row, so coverage stops offering it; it frees
+    /// nothing here and counts in `forgottenSegments`, not in the deleted totals.
+    async fn elsewhere(&self) -> bool {
+        !self.here
     }
 }
 
@@ -149,16 +156,19 @@ pub struct ReasonTotal {
 pub struct RetentionPreview {
     /// When this plan was computed, by the server's clock.
     pub planned_at: DateTime<Utc>,
-    /// The first candidates, in deletion order.
+    /// The first candidates, in deletion order: those whose files this server would delete
+    /// and those of rows it would only forget (`elsewhere`), `totalSegments +
+    /// forgottenSegments` in all.
     pub segments: Vec<RetentionCandidate>,
     /// Segments the sweep would delete with their files, including those past `first`.
     pub total_segments: Long,
     /// Bytes those deletions would free.
     pub total_bytes: Long,
-    /// Those segments per reason; reasons with none are left out.
+    /// The segments of `totalSegments`, per reason; reasons with none are left out.
     pub by_reason: Vec<ReasonTotal>,
-    /// Rows of other servers' segments the sweep would take out of the index, files left alone
-    /// (candidates with `elsewhere`).
+    /// Rows the sweep would take out of the index without deleting a file here: other
+    /// servers' segments a day past retention and rows no server has claimed (candidates with
+    /// `elsewhere`).
     pub forgotten_segments: Long,
     /// Conditions deletion cannot fix.
     pub warnings: Vec<RetentionWarning>,
@@ -185,9 +195,10 @@ pub struct RetentionReport {
     pub deleted_segments: Long,
     /// Bytes of the deleted segments: what the sweep freed on this server's disk.
     pub deleted_bytes: Long,
-    /// Rows of other servers' segments, a day past their camera's retention, this sweep took
-    /// out of the index (coverage no longer offers them); their files are on those servers'
-    /// disks and left to them. Not in `deletedSegments`, `deletedBytes` or `byReason`.
+    /// Rows this sweep took out of the index without deleting a file here (coverage no longer
+    /// offers them): other servers' segments a day past their camera's retention, their files
+    /// left to those servers, and rows no server has claimed. Not in `deletedSegments`,
+    /// `deletedBytes` or `byReason`.
     pub forgotten_segments: Long,
     /// Candidates kept because a read lock or hold appeared before the delete.
     pub skipped_locked: Long,
@@ -661,13 +672,13 @@ pub fn totals<'c>(
 pub async fn preview(state: &AppState, limit: usize) -> Result<RetentionPreview, AppError> {
     let now = state.clock.now();
     let ledger = plan(state, now).await?;
-    let own = || ledger.out.iter().filter(|c| !c.elsewhere);
+    let own = || ledger.out.iter().filter(|c| c.here);
     Ok(RetentionPreview {
         planned_at: now,
         total_segments: Long(own().count() as i64),
         total_bytes: Long(own().map(|c| c.size_bytes).sum()),
         by_reason: totals(own()),
-        forgotten_segments: Long(ledger.out.iter().filter(|c| c.elsewhere).count() as i64),
+        forgotten_segments: Long(ledger.out.iter().filter(|c| !c.here).count() as i64),
         segments: ledger.out.into_iter().take(limit).collect(),
         warnings: ledger.warnings,
     })

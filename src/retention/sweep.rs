@@ -88,8 +88,8 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
         }
     }
     record_pruned(state, &deleted, started_at).await?;
-    // Other servers' rows went, their files did not: they freed nothing here.
-    let (forgotten, deleted): (Vec<_>, Vec<_>) = deleted.into_iter().partition(|c| c.elsewhere);
+    // Rows whose files are not on this disk (another server's, or no server's) freed nothing.
+    let (deleted, forgotten): (Vec<_>, Vec<_>) = deleted.into_iter().partition(|c| c.here);
     for total in totals(&deleted) {
         let (segments, bytes) = (total.segments.0 as u64, total.bytes.0 as u64);
         crate::telemetry::retention_deleted(total.reason.as_str(), segments, bytes);

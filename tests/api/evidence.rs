@@ -1364,6 +1364,17 @@ async fn another_servers_rows_expire_a_day_past_retention_and_its_files_are_left
     let overdue = seg(&app, "left", 1, now - chrono::Duration::hours(27), 100).await;
     let recent = seg(&app, "left", 2, now - chrono::Duration::hours(12), 100).await;
     let own = seg(&app, "left", 3, now - chrono::Duration::hours(3), 100).await;
+    // A row no server claimed (its file is on no server's disk) expires by age alone.
+    let unclaimed = seg(&app, "left", 4, now - chrono::Duration::hours(5), 100).await;
+    entity::segment::Entity::update_many()
+        .col_expr(
+            entity::segment::Column::InstanceId,
+            sea_orm::sea_query::Expr::value(Option::<String>::None),
+        )
+        .filter(entity::segment::Column::Id.eq(unclaimed.clone()))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
     let gone_server = "0123456789abcdef0123456789abcdef";
     entity::segment::Entity::update_many()
         .col_expr(
@@ -1391,7 +1402,7 @@ async fn another_servers_rows_expire_a_day_past_retention_and_its_files_are_left
         .clone();
     assert_eq!(preview["totalSegments"], 1, "{preview}");
     assert_eq!(preview["totalBytes"], 100, "{preview}");
-    assert_eq!(preview["forgottenSegments"], 1, "{preview}");
+    assert_eq!(preview["forgottenSegments"], 2, "{preview}");
     assert_eq!(
         preview["byReason"],
         json!([{"reason": "AGE", "segments": 1, "bytes": 100}])
@@ -1408,7 +1419,11 @@ async fn another_servers_rows_expire_a_day_past_retention_and_its_files_are_left
         })
         .collect();
     flagged.sort();
-    let mut expected = vec![(overdue.clone(), true), (own.clone(), false)];
+    let mut expected = vec![
+        (overdue.clone(), true),
+        (own.clone(), false),
+        (unclaimed.clone(), true),
+    ];
     expected.sort();
     assert_eq!(flagged, expected, "{preview}");
     let report = app
@@ -1424,7 +1439,7 @@ async fn another_servers_rows_expire_a_day_past_retention_and_its_files_are_left
         json!({
             "deletedSegments": 1,
             "deletedBytes": 100,
-            "forgottenSegments": 1,
+            "forgottenSegments": 2,
             "byReason": [{"reason": "AGE", "segments": 1, "bytes": 100}],
         }),
         "only this server's segment freed its disk"
