@@ -111,7 +111,19 @@ pub struct SegmentSeen {
     pub bitrate_kbps: f64,
 }
 
-/// A new segment of the camera was indexed: it is recording; counts and rates are updated.
+/// The SQL that keeps `column` unless the segment upserted ends after the camera's newest one:
+/// a file indexed late (an older segment, probed after newer ones) counts as written but says
+/// nothing about the camera now.
+fn from_newest(column: &str) -> Expr {
+    Expr::cust(format!(
+        "CASE WHEN camera_status.last_segment_at IS NULL \
+         OR camera_status.last_segment_at < excluded.last_segment_at \
+         THEN excluded.{column} ELSE camera_status.{column} END"
+    ))
+}
+
+/// A new segment of the camera was indexed: it is counted; if it is the camera's newest, the
+/// camera is recording and its frame rate and bitrate are this segment's.
 pub async fn record_segment(
     db: &impl ConnectionTrait,
     camera_id: &str,
@@ -131,11 +143,7 @@ pub async fn record_segment(
     })
     .on_conflict(
         OnConflict::column(camera_status::Column::CameraId)
-            .update_columns([
-                camera_status::Column::FpsObserved,
-                camera_status::Column::BitrateKbps,
-                camera_status::Column::UpdatedAt,
-            ])
+            .update_columns([camera_status::Column::UpdatedAt])
             .value(
                 camera_status::Column::SegmentsWritten,
                 Expr::col((
@@ -144,15 +152,19 @@ pub async fn record_segment(
                 ))
                 .add(1),
             )
-            .value(camera_status::Column::State, CameraState::Recording)
-            // A file probed late (an older segment) does not move the newest segment back.
+            // Each reads the row as it was: the test on `last_segment_at` sees the old value.
+            .value(camera_status::Column::State, from_newest("state"))
+            .value(
+                camera_status::Column::FpsObserved,
+                from_newest("fps_observed"),
+            )
+            .value(
+                camera_status::Column::BitrateKbps,
+                from_newest("bitrate_kbps"),
+            )
             .value(
                 camera_status::Column::LastSegmentAt,
-                Expr::cust(
-                    "CASE WHEN camera_status.last_segment_at IS NULL \
-                     OR camera_status.last_segment_at < excluded.last_segment_at \
-                     THEN excluded.last_segment_at ELSE camera_status.last_segment_at END",
-                ),
+                from_newest("last_segment_at"),
             )
             .to_owned(),
     )

@@ -641,6 +641,46 @@ async fn t10_the_indexer_repairs_a_row_whose_file_changed_after_indexing(backend
 }
 both!(t10_the_indexer_repairs_a_row_whose_file_changed_after_indexing);
 
+/// A file indexed after newer ones (a restart's backlog, a copy put back) counts as written,
+/// but the camera's frame rate, bitrate and newest segment stay those of its newest footage.
+async fn a_late_older_segment_leaves_the_cameras_rates_to_its_newest(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let (app, base) = indexed_by_hand(backend, "late").await;
+    let dir = app.data_dir.join("recordings/late");
+    crate::helpers::write_run_at(&dir, base + chrono::Duration::seconds(60), 1, 4, 5);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    heldar::footage::indexer::index_once(&app.state)
+        .await
+        .unwrap();
+    let query = "{ camera(id: \"late\") { status { state segmentsWritten fpsObserved bitrateKbps lastSegmentAt } } }";
+    let newest = app.gql(query, json!({}), app.admin()).await["camera"]["status"].clone();
+    assert_eq!(newest["segmentsWritten"], 1, "{newest}");
+    assert!(
+        (newest["fpsObserved"].as_f64().unwrap() - 5.0).abs() < 0.5,
+        "{newest}"
+    );
+    // An older file, at three times the frame rate, indexed afterwards.
+    crate::helpers::write_run_at(&dir, base, 1, 4, 15);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        heldar::footage::indexer::index_once(&app.state)
+            .await
+            .unwrap(),
+        1
+    );
+    let after = app.gql(query, json!({}), app.admin()).await["camera"]["status"].clone();
+    assert_eq!(after["segmentsWritten"], 2, "{after}");
+    for field in ["state", "fpsObserved", "bitrateKbps", "lastSegmentAt"] {
+        assert_eq!(
+            after[field], newest[field],
+            "{field}: {after} after {newest}"
+        );
+    }
+}
+both!(a_late_older_segment_leaves_the_cameras_rates_to_its_newest);
+
 async fn the_sub_stream_neither_shortens_nor_hides_the_main_streams_footage(backend: Backend) {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     if !ffmpeg_ready() {

@@ -7,6 +7,11 @@ use chrono::{DateTime, Utc};
 /// `count` real segments of `seconds` each, named for base + i·seconds, cut from one ffmpeg run
 /// (one keyframe per second, small frames so it is quick).
 pub fn write_run(dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32) {
+    write_run_at(dir, base, count, seconds, 5);
+}
+
+/// [`write_run`] at `fps` frames a second.
+pub fn write_run_at(dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32, fps: u32) {
     std::fs::create_dir_all(dir).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let status = std::process::Command::new("ffmpeg")
@@ -20,7 +25,7 @@ pub fn write_run(dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32) {
             "-i",
         ])
         .arg(format!(
-            "testsrc2=size=160x120:rate=5:duration={}",
+            "testsrc2=size=160x120:rate={fps}:duration={}",
             count * seconds
         ))
         .args([

@@ -7,7 +7,7 @@ pub mod receiver;
 pub mod sse;
 pub mod ws;
 
-pub use media::{ffmpeg_ready, write_run};
+pub use media::{ffmpeg_ready, write_run, write_run_at};
 pub use ws::{WsClient, WsEvent};
 
 use std::path::PathBuf;
