@@ -192,12 +192,22 @@ pub fn ensure_codes(errors: &mut [ServerError]) {
     for err in errors {
         if error_code(err).is_none() {
             let code = if err.path.is_empty() {
-                codes::VALIDATION_FAILED
+                validation_code(&err.message)
             } else {
                 "BAD_USER_INPUT"
             };
             set_code(err, code);
         }
+    }
+}
+
+/// The code of a document async-graphql's validation refused with `message`: its limits
+/// have codes of their own, any other rule is `GRAPHQL_VALIDATION_FAILED`.
+pub fn validation_code(message: &str) -> &'static str {
+    match message {
+        "Query is too complex." => codes::QUERY_TOO_COMPLEX,
+        "Query is nested too deep." => codes::QUERY_TOO_DEEP,
+        _ => codes::VALIDATION_FAILED,
     }
 }
 
@@ -221,6 +231,25 @@ pub fn response_too_large(size: usize, limit: u64) -> ServerError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engine_errors_get_codes_whichever_path_refused_them() {
+        let mut errors = vec![
+            ServerError::new("Query is too complex.", None),
+            ServerError::new("Query is nested too deep.", None),
+            ServerError::new("Unknown field \"x\" on type \"Query\".", None),
+        ];
+        ensure_codes(&mut errors);
+        let codes: Vec<_> = errors.iter().map(error_code).collect();
+        assert_eq!(
+            codes,
+            [
+                Some(codes::QUERY_TOO_COMPLEX),
+                Some(codes::QUERY_TOO_DEEP),
+                Some(codes::VALIDATION_FAILED),
+            ]
+        );
+    }
 
     #[test]
     fn an_internal_error_sends_only_a_request_id() {

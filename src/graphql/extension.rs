@@ -190,11 +190,7 @@ impl Extension for Admission {
                     .as_ref()
                     .is_none_or(|ext| ext.get("code").is_none())
             }) {
-                let code = match err.message.as_str() {
-                    "Query is too complex." => codes::QUERY_TOO_COMPLEX,
-                    "Query is nested too deep." => codes::QUERY_TOO_DEEP,
-                    _ => codes::VALIDATION_FAILED,
-                };
+                let code = crate::error::validation_code(&err.message);
                 set_code(err, code);
             }
             errors
