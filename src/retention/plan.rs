@@ -133,8 +133,9 @@ impl RetentionCandidate {
 
     /// Its file is not on this server's disk: recorded by another server of the fleet and a day
     /// past its camera's retention (that server stopped sweeping its own), or a row no server
-    /// has claimed. The sweep takes only the row, so coverage stops offering it; it frees
-    /// nothing here and counts in `forgottenSegments`, not in the deleted totals.
+    /// has claimed. The sweep takes the row, so coverage stops offering it, and counts it in
+    /// `forgottenSegments`, not in the deleted totals (an unclaimed row's file found on this
+    /// disk after all is deleted with it, and counted as deleted).
     async fn elsewhere(&self) -> bool {
         !self.here
     }
@@ -168,7 +169,8 @@ pub struct RetentionPreview {
     pub by_reason: Vec<ReasonTotal>,
     /// Rows the sweep would take out of the index without deleting a file here: other
     /// servers' segments a day past retention and rows no server has claimed (candidates with
-    /// `elsewhere`).
+    /// `elsewhere`; the sweep deletes an unclaimed row's file it finds here, and counts it as
+    /// deleted).
     pub forgotten_segments: Long,
     /// Conditions deletion cannot fix.
     pub warnings: Vec<RetentionWarning>,
@@ -197,7 +199,8 @@ pub struct RetentionReport {
     pub deleted_bytes: Long,
     /// Rows this sweep took out of the index without deleting a file here (coverage no longer
     /// offers them): other servers' segments a day past their camera's retention, their files
-    /// left to those servers, and rows no server has claimed. Not in `deletedSegments`,
+    /// left to those servers, and rows no server has claimed whose file was not on this disk
+    /// (one that was is deleted and counted as deleted). Not in `deletedSegments`,
     /// `deletedBytes` or `byReason`.
     pub forgotten_segments: Long,
     /// Candidates kept because a read lock or hold appeared before the delete.

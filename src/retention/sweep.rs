@@ -62,7 +62,7 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
     let mut deleted = Vec::new();
     let mut skipped = 0;
     let mut failure = None;
-    for c in ledger.out {
+    for mut c in ledger.out {
         let gone = match delete_segment_if_unprotected(state, &c).await {
             Ok(gone) => gone,
             Err(err) => {
@@ -74,7 +74,8 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
         // Another server's file is that server's to remove (it may not even be on this disk).
         if gone && !c.elsewhere {
             match tokio::fs::remove_file(root.join(&c.path)).await {
-                Ok(()) => {}
+                // A row no server claimed whose file was here after all: it freed this disk.
+                Ok(()) => c.here = true,
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
                 Err(err) => {
                     tracing::warn!(segment = %c.segment_id, error = %err, "segment row deleted but its file could not be removed; orphan left");
@@ -88,7 +89,7 @@ pub async fn sweep(state: &AppState) -> Result<RetentionReport, AppError> {
         }
     }
     record_pruned(state, &deleted, started_at).await?;
-    // Rows whose files are not on this disk (another server's, or no server's) freed nothing.
+    // Rows whose files were not on this disk (another server's, or no server's) freed nothing.
     let (deleted, forgotten): (Vec<_>, Vec<_>) = deleted.into_iter().partition(|c| c.here);
     for total in totals(&deleted) {
         let (segments, bytes) = (total.segments.0 as u64, total.bytes.0 as u64);

@@ -1365,13 +1365,18 @@ async fn another_servers_rows_expire_a_day_past_retention_and_its_files_are_left
     let recent = seg(&app, "left", 2, now - chrono::Duration::hours(12), 100).await;
     let own = seg(&app, "left", 3, now - chrono::Duration::hours(3), 100).await;
     // A row no server claimed (its file is on no server's disk) expires by age alone.
+    // One whose file turns out to be on this disk is deleted with it, and counted as deleted.
     let unclaimed = seg(&app, "left", 4, now - chrono::Duration::hours(5), 100).await;
+    let unclaimed_here = seg(&app, "left", 5, now - chrono::Duration::hours(6), 100).await;
+    let unclaimed_file = app.data_dir.join("recordings/left/005.mp4");
+    std::fs::create_dir_all(unclaimed_file.parent().unwrap()).unwrap();
+    std::fs::write(&unclaimed_file, b"a file no row claimed for this server").unwrap();
     entity::segment::Entity::update_many()
         .col_expr(
             entity::segment::Column::InstanceId,
             sea_orm::sea_query::Expr::value(Option::<String>::None),
         )
-        .filter(entity::segment::Column::Id.eq(unclaimed.clone()))
+        .filter(entity::segment::Column::Id.is_in([unclaimed.clone(), unclaimed_here.clone()]))
         .exec(&app.state.db)
         .await
         .unwrap();
@@ -1402,7 +1407,7 @@ async fn another_servers_rows_expire_a_day_past_retention_and_its_files_are_left
         .clone();
     assert_eq!(preview["totalSegments"], 1, "{preview}");
     assert_eq!(preview["totalBytes"], 100, "{preview}");
-    assert_eq!(preview["forgottenSegments"], 2, "{preview}");
+    assert_eq!(preview["forgottenSegments"], 3, "{preview}");
     assert_eq!(
         preview["byReason"],
         json!([{"reason": "AGE", "segments": 1, "bytes": 100}])
@@ -1423,6 +1428,7 @@ async fn another_servers_rows_expire_a_day_past_retention_and_its_files_are_left
         (overdue.clone(), true),
         (own.clone(), false),
         (unclaimed.clone(), true),
+        (unclaimed_here.clone(), true),
     ];
     expected.sort();
     assert_eq!(flagged, expected, "{preview}");
@@ -1437,13 +1443,14 @@ async fn another_servers_rows_expire_a_day_past_retention_and_its_files_are_left
     assert_eq!(
         report,
         json!({
-            "deletedSegments": 1,
-            "deletedBytes": 100,
+            "deletedSegments": 2,
+            "deletedBytes": 200,
             "forgottenSegments": 2,
-            "byReason": [{"reason": "AGE", "segments": 1, "bytes": 100}],
+            "byReason": [{"reason": "AGE", "segments": 2, "bytes": 200}],
         }),
-        "only this server's segment freed its disk"
+        "only this server's segment and the unclaimed row whose file was here freed its disk"
     );
+    assert!(!unclaimed_file.exists());
     assert_eq!(
         remaining(&app, "left").await,
         vec![recent],

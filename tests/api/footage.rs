@@ -644,6 +644,7 @@ both!(t10_the_indexer_repairs_a_row_whose_file_changed_after_indexing);
 /// A file indexed after newer ones (a restart's backlog, a copy put back) counts as written,
 /// but the camera's frame rate, bitrate and newest segment stay those of its newest footage.
 async fn a_late_older_segment_leaves_the_cameras_rates_to_its_newest(backend: Backend) {
+    use sea_orm::EntityTrait;
     if !ffmpeg_ready() {
         return;
     }
@@ -661,6 +662,24 @@ async fn a_late_older_segment_leaves_the_cameras_rates_to_its_newest(backend: Ba
         (newest["fpsObserved"].as_f64().unwrap() - 5.0).abs() < 0.5,
         "{newest}"
     );
+    // The camera's recorder has since gone offline (the API shows a camera that does not
+    // record as DISABLED whatever is stored, so the stored state is read directly).
+    let stored_state = || async {
+        entity::camera_status::Entity::find_by_id("late".to_owned())
+            .one(&app.state.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+    };
+    entity::camera_status::Entity::update_many()
+        .col_expr(
+            entity::camera_status::Column::State,
+            sea_orm::sea_query::Expr::value(entity::vocab::CameraState::Offline),
+        )
+        .exec(&app.state.db)
+        .await
+        .unwrap();
     // An older file, at three times the frame rate, indexed afterwards.
     crate::helpers::write_run_at(&dir, base, 1, 4, 15);
     tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -672,12 +691,17 @@ async fn a_late_older_segment_leaves_the_cameras_rates_to_its_newest(backend: Ba
     );
     let after = app.gql(query, json!({}), app.admin()).await["camera"]["status"].clone();
     assert_eq!(after["segmentsWritten"], 2, "{after}");
-    for field in ["state", "fpsObserved", "bitrateKbps", "lastSegmentAt"] {
+    for field in ["fpsObserved", "bitrateKbps", "lastSegmentAt"] {
         assert_eq!(
             after[field], newest[field],
             "{field}: {after} after {newest}"
         );
     }
+    assert_eq!(
+        stored_state().await,
+        entity::vocab::CameraState::Offline,
+        "an old file says nothing about whether the camera records now"
+    );
 }
 both!(a_late_older_segment_leaves_the_cameras_rates_to_its_newest);
 
