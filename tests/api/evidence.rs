@@ -1004,6 +1004,20 @@ fn stray_file(app: &TestApp, rel: &str, old: bool) -> std::path::PathBuf {
     path
 }
 
+/// Makes the segment rows `ids` say `instance` holds their files (`None`: no server claimed them).
+async fn place_rows(app: &TestApp, ids: &[&String], instance: Option<&str>) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    entity::segment::Entity::update_many()
+        .col_expr(
+            entity::segment::Column::InstanceId,
+            sea_orm::sea_query::Expr::value(instance.map(str::to_owned)),
+        )
+        .filter(entity::segment::Column::Id.is_in(ids.iter().map(|id| id.as_str())))
+        .exec(&app.state.db)
+        .await
+        .unwrap();
+}
+
 /// Runs a sweep and answers how many recording files no row accounts for it removed.
 async fn reclaimed_orphans(app: &TestApp) -> i64 {
     let report = app
@@ -1357,7 +1371,6 @@ both!(a_sweep_takes_only_the_footage_on_its_own_servers_disk);
 async fn another_servers_rows_expire_a_day_past_retention_and_its_files_are_left_alone(
     backend: Backend,
 ) {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let app = TestApp::spawn(backend).await;
     camera(&app, "left", json!({"retentionHours": 1})).await;
     let now = Utc::now();
@@ -1368,32 +1381,12 @@ async fn another_servers_rows_expire_a_day_past_retention_and_its_files_are_left
     // One whose file turns out to be on this disk is deleted with it, and counted as deleted.
     let unclaimed = seg(&app, "left", 4, now - chrono::Duration::hours(5), 100).await;
     let unclaimed_here = seg(&app, "left", 5, now - chrono::Duration::hours(6), 100).await;
-    let unclaimed_file = app.data_dir.join("recordings/left/005.mp4");
-    std::fs::create_dir_all(unclaimed_file.parent().unwrap()).unwrap();
-    std::fs::write(&unclaimed_file, b"a file no row claimed for this server").unwrap();
-    entity::segment::Entity::update_many()
-        .col_expr(
-            entity::segment::Column::InstanceId,
-            sea_orm::sea_query::Expr::value(Option::<String>::None),
-        )
-        .filter(entity::segment::Column::Id.is_in([unclaimed.clone(), unclaimed_here.clone()]))
-        .exec(&app.state.db)
-        .await
-        .unwrap();
+    let unclaimed_file = stray_file(&app, "left/005.mp4", false);
+    place_rows(&app, &[&unclaimed, &unclaimed_here], None).await;
     let gone_server = "0123456789abcdef0123456789abcdef";
-    entity::segment::Entity::update_many()
-        .col_expr(
-            entity::segment::Column::InstanceId,
-            sea_orm::sea_query::Expr::value(Some(gone_server.to_owned())),
-        )
-        .filter(entity::segment::Column::Id.is_in([overdue.clone(), recent.clone()]))
-        .exec(&app.state.db)
-        .await
-        .unwrap();
+    place_rows(&app, &[&overdue, &recent], Some(gone_server)).await;
     // A file of this server's at the overdue row's path is not that row's file.
-    let path = app.data_dir.join("recordings/left/001.mp4");
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, b"this server's bytes").unwrap();
+    let path = stray_file(&app, "left/001.mp4", false);
 
     // The preview and the report count only what frees this server's disk; the other
     // server's row is forgotten, and flagged.
