@@ -140,3 +140,32 @@ where
         Claim::Lost
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+    /// The bundled SQLite is built with `SQLITE_ENABLE_QPSG` (`.cargo/config.toml`): without
+    /// it every `LIMIT ?` statement (each SeaORM `.one()`) is prepared again whenever its
+    /// binding changes, a cost paid on every camera lookup of every ingest batch.
+    #[tokio::test]
+    async fn the_embedded_sqlite_keeps_its_plans_whatever_the_bindings() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = super::connect(&crate::config::Config::for_tests(dir.path()))
+            .await
+            .unwrap();
+        let row = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT count(*) AS n FROM pragma_compile_options WHERE compile_options = 'ENABLE_QPSG'",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let n: i64 = row.try_get("", "n").unwrap();
+        assert_eq!(
+            n, 1,
+            "the linked SQLite lacks ENABLE_QPSG: is LIBSQLITE3_FLAGS from .cargo/config.toml overridden?"
+        );
+    }
+}

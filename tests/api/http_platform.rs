@@ -256,6 +256,50 @@ async fn parse_and_validation_failures_carry_codes(backend: Backend) {
 }
 both!(parse_and_validation_failures_carry_codes);
 
+async fn a_malformed_body_is_refused_with_where_it_went_wrong(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let send = |body: &'static str| {
+        app.http
+            .post(format!("{}/graphql", app.addr))
+            .header("content-type", "application/json")
+            .bearer_auth(app.admin().unwrap())
+            .body(body)
+            .send()
+    };
+    // One operation and a batch each get serde's message, with the line and column.
+    for (body, said) in [
+        (
+            r#"{"query": 5}"#,
+            "invalid type: integer `5`, expected a string at line 1 column",
+        ),
+        (
+            "\n  [{\"query\": \"{ serverInfo { version } }\"},\n {\"query\": [] }]",
+            "invalid type: sequence, expected a string at line 3 column",
+        ),
+    ] {
+        let response = send(body).await.unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        let (code, message) = first_error(&body);
+        assert_eq!(code, "BAD_REQUEST");
+        assert!(
+            message.starts_with(&format!("body is not a GraphQL request: {said} ")),
+            "{message}"
+        );
+    }
+    // Whitespace before the bracket still makes a batch, answered as a list.
+    let response = send("\r\n\t [{\"query\": \"{ serverInfo { version } }\"}]")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body[0]["data"]["serverInfo"]["version"].is_string(),
+        "{body}"
+    );
+}
+both!(a_malformed_body_is_refused_with_where_it_went_wrong);
+
 async fn introspection_and_suggestions_can_be_switched_off(backend: Backend) {
     let app = TestApp::spawn_with(backend.clone(), |c| c.introspection = false).await;
     let (code, _) = app
