@@ -244,28 +244,13 @@ async fn parse_and_validation_failures_carry_codes(backend: Backend) {
     let (status, body) = app.post_body(json!({ "querry": INFO }), app.admin()).await;
     assert_eq!(status, 400);
     assert_eq!(first_error(&body).0, "BAD_REQUEST");
-    let response = app
-        .http
-        .post(format!("{}/graphql", app.addr))
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 400);
+    let (status, _) = app.post_text("{not json", None).await;
+    assert_eq!(status, 400);
 }
 both!(parse_and_validation_failures_carry_codes);
 
 async fn a_malformed_body_is_refused_with_where_it_went_wrong(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let send = |body: &'static str| {
-        app.http
-            .post(format!("{}/graphql", app.addr))
-            .header("content-type", "application/json")
-            .bearer_auth(app.admin().unwrap())
-            .body(body)
-            .send()
-    };
     // One operation and a batch each get serde's message, with the line and column.
     for (body, said) in [
         (
@@ -277,10 +262,9 @@ async fn a_malformed_body_is_refused_with_where_it_went_wrong(backend: Backend) 
             "invalid type: sequence, expected a string at line 3 column",
         ),
     ] {
-        let response = send(body).await.unwrap();
-        assert_eq!(response.status(), 400, "{body}");
-        let body: serde_json::Value = response.json().await.unwrap();
-        let (code, message) = first_error(&body);
+        let (status, answer) = app.post_text(body, app.admin()).await;
+        assert_eq!(status, 400, "{body}");
+        let (code, message) = first_error(&answer);
         assert_eq!(code, "BAD_REQUEST");
         assert!(
             message.starts_with(&format!("body is not a GraphQL request: {said} ")),
@@ -288,14 +272,16 @@ async fn a_malformed_body_is_refused_with_where_it_went_wrong(backend: Backend) 
         );
     }
     // Whitespace before the bracket still makes a batch, answered as a list.
-    let response = send("\r\n\t [{\"query\": \"{ serverInfo { version } }\"}]")
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.unwrap();
+    let (status, answer) = app
+        .post_text(
+            "\r\n\t [{\"query\": \"{ serverInfo { version } }\"}]",
+            app.admin(),
+        )
+        .await;
+    assert_eq!(status, 200);
     assert!(
-        body[0]["data"]["serverInfo"]["version"].is_string(),
-        "{body}"
+        answer[0]["data"]["serverInfo"]["version"].is_string(),
+        "{answer}"
     );
 }
 both!(a_malformed_body_is_refused_with_where_it_went_wrong);
