@@ -64,10 +64,12 @@ pub async fn mark_stale(
     now: DateTime<Utc>,
 ) -> Result<bool, AppError> {
     use sea_orm::Condition;
+    // A time ahead of the clock (stored while it ran fast) is no sign of life either.
     let before = |column: camera_status::Column| {
         Condition::any()
             .add(column.is_null())
             .add(column.lt(cutoff))
+            .add(column.gt(now + AHEAD_TOLERANCE))
     };
     let result = camera_status::Entity::update_many()
         .col_expr(
@@ -111,33 +113,52 @@ pub struct SegmentSeen {
     pub bitrate_kbps: f64,
 }
 
+/// How far past the server's clock a segment may end and still count as the camera's newest:
+/// a recording named further ahead was written while the clock ran fast (a bad NTP step, a
+/// wrong RTC at boot), and says nothing about when the camera last wrote.
+pub const AHEAD_TOLERANCE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
 /// The SQL that keeps `column` unless the segment upserted ends after the camera's newest one:
 /// a file indexed late (an older segment, probed after newer ones) counts as written but says
-/// nothing about the camera now.
-fn from_newest(column: &str) -> Expr {
-    Expr::cust(format!(
-        "CASE WHEN camera_status.last_segment_at IS NULL \
-         OR camera_status.last_segment_at < excluded.last_segment_at \
-         THEN excluded.{column} ELSE camera_status.{column} END"
-    ))
+/// nothing about the camera now. A newest one stored ahead of the clock (`limit`) is replaced
+/// by the next segment that is not; a segment ahead of it was upserted with no end and
+/// replaces nothing.
+fn from_newest(column: &str, limit: DateTime<Utc>) -> Expr {
+    use sea_orm::Condition;
+    let stored = || Expr::cust("camera_status.last_segment_at");
+    let upserted = || Expr::cust("excluded.last_segment_at");
+    Expr::case(
+        Condition::all().add(upserted().is_not_null()).add(
+            Condition::any()
+                .add(stored().is_null())
+                .add(stored().lt(upserted()))
+                .add(stored().gt(limit)),
+        ),
+        Expr::cust(format!("excluded.{column}")),
+    )
+    .finally(Expr::cust(format!("camera_status.{column}")))
+    .into()
 }
 
 /// A new segment of the camera was indexed: it is counted; if it is the camera's newest, the
-/// camera is recording and its frame rate and bitrate are this segment's.
+/// camera is recording and its frame rate and bitrate are this segment's. One that ends more
+/// than [`AHEAD_TOLERANCE`] after `now` is only counted.
 pub async fn record_segment(
     db: &impl ConnectionTrait,
     camera_id: &str,
     seen: SegmentSeen,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
+    let limit = now + AHEAD_TOLERANCE;
+    let newest = (seen.end <= limit).then_some(seen);
     camera_status::Entity::insert(camera_status::ActiveModel {
         camera_id: Set(camera_id.to_owned()),
         state: Set(CameraState::Recording),
-        last_segment_at: Set(Some(seen.end)),
+        last_segment_at: Set(newest.map(|seen| seen.end)),
         segments_written: Set(1),
         reconnect_count: Set(0),
-        fps_observed: Set(seen.fps),
-        bitrate_kbps: Set(Some(seen.bitrate_kbps)),
+        fps_observed: Set(newest.and_then(|seen| seen.fps)),
+        bitrate_kbps: Set(newest.map(|seen| seen.bitrate_kbps)),
         updated_at: Set(now),
         ..Default::default()
     })
@@ -153,18 +174,18 @@ pub async fn record_segment(
                 .add(1),
             )
             // Each reads the row as it was: the test on `last_segment_at` sees the old value.
-            .value(camera_status::Column::State, from_newest("state"))
+            .value(camera_status::Column::State, from_newest("state", limit))
             .value(
                 camera_status::Column::FpsObserved,
-                from_newest("fps_observed"),
+                from_newest("fps_observed", limit),
             )
             .value(
                 camera_status::Column::BitrateKbps,
-                from_newest("bitrate_kbps"),
+                from_newest("bitrate_kbps", limit),
             )
             .value(
                 camera_status::Column::LastSegmentAt,
-                from_newest("last_segment_at"),
+                from_newest("last_segment_at", limit),
             )
             .to_owned(),
     )

@@ -77,14 +77,20 @@ async fn check_camera(
 ) -> Result<bool, AppError> {
     let camera_id = status.camera_id.as_str();
     let cutoff = now - stale_after(segment_seconds);
-    let mut latest = status.last_segment_at.max(status.last_started_at);
+    // A time ahead of the clock (stored while it ran fast) is no sign of life.
+    let limit = now + crate::cameras::store::AHEAD_TOLERANCE;
+    let mut latest = [status.last_segment_at, status.last_started_at]
+        .into_iter()
+        .flatten()
+        .filter(|at| *at <= limit)
+        .max();
     if latest.is_some_and(|at| at >= cutoff) {
         return Ok(false);
     }
     // The indexer may be behind (a long sweep, a slow probe; a first segment is not indexed
     // until it closes): a recorder whose file grew since writes, whatever the index says.
     let dir = crate::footage::recorder::recordings_root(state).join(camera_id);
-    latest = latest.max(newest_write(dir).await);
+    latest = latest.max(newest_write(dir, limit).await);
     if latest.is_some_and(|at| at >= cutoff) {
         return Ok(false);
     }
@@ -115,14 +121,18 @@ async fn check_camera(
 }
 
 /// When the newest recording file in `dir` was last written (fragmented MP4 grows at every
-/// keyframe). Names sort by their UTC start, so only the newest-named file is looked at.
-async fn newest_write(dir: std::path::PathBuf) -> Option<DateTime<Utc>> {
+/// keyframe). Names sort by their UTC start, so only the newest-named file is looked at, of
+/// those named no later than `limit` (a file named ahead, written while the clock ran fast,
+/// is not the one the recorder writes now).
+async fn newest_write(dir: std::path::PathBuf, limit: DateTime<Utc>) -> Option<DateTime<Utc>> {
     tokio::task::spawn_blocking(move || {
         let newest = std::fs::read_dir(&dir)
             .ok()?
             .flatten()
             .map(|f| f.file_name().to_string_lossy().into_owned())
-            .filter(|name| name.ends_with(".mp4"))
+            .filter(|name| {
+                crate::footage::indexer::start_from_name(name).is_some_and(|start| start <= limit)
+            })
             .max()?;
         let written = std::fs::metadata(dir.join(newest)).ok()?.modified().ok()?;
         Some(DateTime::<Utc>::from(written))

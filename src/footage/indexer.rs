@@ -73,9 +73,11 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
             }
         }
         files.sort_by(|a, b| a.0.cmp(&b.0));
-        let count = files.len();
+        let now = state.clock.now();
+        let count = present(&files, now);
         // Files starting over an hour before the newest indexed segment were settled on earlier
-        // passes (indexed, or unreadable): only the recent ones cost a lookup.
+        // passes (indexed, or unreadable): only the recent ones cost a lookup. A segment named
+        // ahead of the clock does not move that hour past the files the recorder writes now.
         let newest: Option<i64> = segment::Entity::find()
             .select_only()
             .column(segment::Column::StartMs)
@@ -85,7 +87,7 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
             .into_tuple()
             .one(&state.db)
             .await?;
-        let settled_before = newest.map(|ms| ms - REVISIT_MS);
+        let settled_before = newest.map(|ms| ms.min(now.timestamp_millis()) - REVISIT_MS);
         for (i, (name, meta)) in files.into_iter().enumerate() {
             if let (Some(before), Some(start)) = (settled_before, start_from_name(&name))
                 && start.timestamp_millis() < before
@@ -98,6 +100,8 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
                 .ok()
                 .and_then(|m| SystemTime::now().duration_since(m).ok())
                 .unwrap_or_default();
+            // A file named ahead of the clock has no later sibling: it is judged by its quiet.
+            let (i, count) = if i < count { (i, count) } else { (0, 1) };
             if !is_closed(i, count, quiet, camera.segment_seconds, settle) {
                 continue;
             }
@@ -108,6 +112,18 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
     }
     crate::telemetry::indexer_pass(started.elapsed().as_secs_f64());
     Ok(indexed)
+}
+
+/// How many of `files` (sorted by name) count as siblings for [`is_closed`]: up to the last one
+/// not named ahead of the clock ([`AHEAD_TOLERANCE`](crate::cameras::store::AHEAD_TOLERANCE)
+/// past `now`). A file named ahead, written while the clock ran fast, sorts after the one the
+/// recorder writes now, and must not make that one look closed.
+fn present<T>(files: &[(String, T)], now: DateTime<Utc>) -> usize {
+    let limit = now + crate::cameras::store::AHEAD_TOLERANCE;
+    files
+        .iter()
+        .rposition(|(name, _)| start_from_name(name).is_none_or(|start| start <= limit))
+        .map_or(0, |last| last + 1)
 }
 
 /// Indexes the closed files of a camera's sub-stream recordings (`<camera>/sub/`): rows of
@@ -131,7 +147,7 @@ async fn index_sub(
         }
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    let count = files.len();
+    let count = present(&files, state.clock.now());
     let mut indexed = 0;
     for (i, (name, meta)) in files.into_iter().enumerate() {
         let quiet = meta
@@ -140,6 +156,7 @@ async fn index_sub(
             .and_then(|m| SystemTime::now().duration_since(m).ok())
             .unwrap_or_default();
         let rel = format!("{}/sub/{name}", camera.id);
+        let (i, count) = if i < count { (i, count) } else { (0, 1) };
         if !is_closed(i, count, quiet, camera.segment_seconds, settle)
             || segment::Entity::find()
                 .filter(segment::Column::Path.eq(rel.clone()))
@@ -260,8 +277,17 @@ async fn index_file(
     let Some(probe) = probe(&state.config.ffprobe, &dir.join(name)).await else {
         return Ok(false);
     };
-    let prev_end = previous_end(&state.db, &camera.id, start).await?;
     let now = state.clock.now();
+    // A file named ahead of the clock is kept and indexed at its name's time, but the hole
+    // before it is the clock's jump, not the camera's: no gap is recorded for it.
+    let ahead = start > now + crate::cameras::store::AHEAD_TOLERANCE;
+    if ahead {
+        tracing::warn!(file = %rel, "recording named ahead of the server's clock (the clock ran fast when it was written); indexed at its name's time");
+    }
+    let prev_end = match ahead {
+        true => None,
+        false => previous_end(&state.db, &camera.id, start).await?,
+    };
     let IndexDecision::Insert { mut segment, gap } =
         plan_insert(&camera.id, rel, start, size, &probe, prev_end, now)
     else {
@@ -540,6 +566,26 @@ mod tests {
         assert!(!is_closed(0, 1, Duration::from_secs(10), 60, settle));
         assert!(is_closed(1, 2, Duration::from_secs(75), 60, settle));
         assert!(is_closed(0, 1, Duration::from_secs(120), 60, settle));
+    }
+
+    #[test]
+    fn a_file_named_ahead_of_the_clock_is_no_later_sibling() {
+        let now = start_from_name("20261201_120000.mp4").unwrap();
+        let files = |names: &[&str]| -> Vec<(String, ())> {
+            names.iter().map(|n| (n.to_string(), ())).collect()
+        };
+        // The one being written (11:59:50) has no later sibling but the one from the fast clock.
+        let with_ahead = files(&[
+            "20261201_115940.mp4",
+            "20261201_115950.mp4",
+            "20261203_120000.mp4",
+        ]);
+        assert_eq!(present(&with_ahead, now), 2);
+        // Within the tolerance a file still counts.
+        let close = files(&["20261201_115950.mp4", "20261201_120030.mp4"]);
+        assert_eq!(present(&close, now), 2);
+        assert_eq!(present(&files(&["20261203_120000.mp4"]), now), 0);
+        assert_eq!(present(&files(&[]), now), 0);
     }
 
     #[test]

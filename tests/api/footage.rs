@@ -705,6 +705,91 @@ async fn a_late_older_segment_leaves_the_cameras_rates_to_its_newest(backend: Ba
 }
 both!(a_late_older_segment_leaves_the_cameras_rates_to_its_newest);
 
+/// A recording named two days ahead (written while the server's clock ran fast, before it was
+/// stepped back) is kept at its name's time, but it neither hides the files the recorder writes
+/// after the clock is right from the indexer, nor becomes the camera's newest segment, nor opens
+/// a gap; a newest segment stored ahead by an older version gives way to the next real one.
+async fn a_recording_named_ahead_of_the_clock_does_not_freeze_the_camera(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let (app, base) = indexed_by_hand(backend, "ahead").await;
+    let dir = app.data_dir.join("recordings/ahead");
+    let index = || heldar::footage::indexer::index_once(&app.state);
+    let status =
+        "{ camera(id: \"ahead\") { status { segmentsWritten fpsObserved lastSegmentAt } } }";
+    let ahead = base + chrono::Duration::days(2);
+    crate::helpers::write_run(&dir, ahead, 1, 4);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(index().await.unwrap(), 1);
+    let seen = app.gql(status, json!({}), app.admin()).await["camera"]["status"].clone();
+    assert_eq!(seen["segmentsWritten"], 1, "{seen}");
+    assert_eq!(seen["lastSegmentAt"], Value::Null, "{seen}");
+    let covered = |from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>| {
+        let app = &app;
+        async move {
+            app.gql(
+                "query($f: DateTime!, $t: DateTime!) { footageCoverage(cameraId: \"ahead\", from: $f, to: $t) { coveredSeconds } }",
+                json!({"f": from.to_rfc3339(), "t": to.to_rfc3339()}),
+                app.admin(),
+            )
+            .await["footageCoverage"]["coveredSeconds"]
+                .as_f64()
+                .unwrap()
+        }
+    };
+    let s = chrono::Duration::seconds;
+    assert!(
+        covered(ahead, ahead + s(10)).await > 3.5,
+        "the file ahead is kept"
+    );
+
+    // The clock is right again: the recorder's files are indexed as they close.
+    crate::helpers::write_run(&dir, base, 2, 4);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        index().await.unwrap(),
+        2,
+        "files written after the clock was stepped back"
+    );
+    assert!(covered(base, base + s(10)).await > 7.5);
+    let seen = app.gql(status, json!({}), app.admin()).await["camera"]["status"].clone();
+    assert_eq!(seen["segmentsWritten"], 3, "{seen}");
+    let newest: chrono::DateTime<Utc> = seen["lastSegmentAt"].as_str().unwrap().parse().unwrap();
+    assert!(newest > base + s(7) && newest < base + s(9), "{seen}");
+    assert!(
+        (seen["fpsObserved"].as_f64().unwrap() - 5.0).abs() < 0.5,
+        "{seen}"
+    );
+    let gaps = app.gql("{ perceptionEvents(filter: {kinds: [RECORDING_GAP], cameraIds: [\"ahead\"]}) { edges { node { payload } } } }", json!({}), app.admin()).await;
+    assert_eq!(
+        gaps["perceptionEvents"]["edges"],
+        json!([]),
+        "the clock's jump is no gap: {gaps}"
+    );
+
+    // As an older version left it: the newest segment stored two days ahead.
+    {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        entity::camera_status::Entity::update_many()
+            .col_expr(
+                entity::camera_status::Column::LastSegmentAt,
+                Expr::value(ahead + s(4)),
+            )
+            .filter(entity::camera_status::Column::CameraId.eq("ahead"))
+            .exec(&app.state.db)
+            .await
+            .unwrap();
+    }
+    crate::helpers::write_run(&dir, base + s(60), 1, 4);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(index().await.unwrap(), 1);
+    let seen = app.gql(status, json!({}), app.admin()).await["camera"]["status"].clone();
+    let newest: chrono::DateTime<Utc> = seen["lastSegmentAt"].as_str().unwrap().parse().unwrap();
+    assert!(newest > base + s(63) && newest < base + s(65), "{seen}");
+}
+both!(a_recording_named_ahead_of_the_clock_does_not_freeze_the_camera);
+
 async fn the_sub_stream_neither_shortens_nor_hides_the_main_streams_footage(backend: Backend) {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     if !ffmpeg_ready() {
@@ -1037,7 +1122,9 @@ async fn a_recorder_that_stops_writing_is_reported_and_restarted(backend: Backen
 both!(a_recorder_that_stops_writing_is_reported_and_restarted);
 
 /// The monitor judges the recorder, not the indexer: a recording camera whose index is an hour
-/// behind (a long sweep, slow probes) but whose file keeps growing is left alone.
+/// behind (a long sweep, slow probes) but whose file keeps growing is left alone, even beside a
+/// file named ahead of the clock (written an hour ago while the clock ran fast), which sorts
+/// after the one being written.
 async fn a_recorder_whose_index_lags_but_whose_file_grows_is_not_stale(backend: Backend) {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     if !ffmpeg_ready() {
@@ -1061,6 +1148,17 @@ async fn a_recorder_whose_index_lags_but_whose_file_grows_is_not_stale(backend: 
     })
     .await;
     let hour_ago = Utc::now() - chrono::Duration::hours(1);
+    let ahead = dir.join(format!(
+        "{}.mp4",
+        (Utc::now() + chrono::Duration::days(2)).format("%Y%m%d_%H%M%S")
+    ));
+    std::fs::write(&ahead, b"written while the clock ran fast").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&ahead)
+        .unwrap()
+        .set_modified(hour_ago.into())
+        .unwrap();
     entity::camera_status::Entity::update_many()
         .col_expr(
             entity::camera_status::Column::State,
