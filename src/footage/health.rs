@@ -115,7 +115,8 @@ async fn check_camera(
     }
     tracing::warn!(camera = camera_id, silent_seconds = silent, state = ?status.state, "recorder stopped writing; restarting it");
     if status.state == CameraState::Recording {
-        announce(state, camera_id, status.last_segment_at, silent, now).await;
+        let newest = status.last_segment_at.filter(|at| *at <= limit);
+        announce(state, camera_id, newest, silent, now).await;
     }
     Ok(state.recorders.restart(camera_id))
 }

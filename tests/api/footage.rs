@@ -1037,6 +1037,20 @@ async fn recording_from(
 /// no new segment for three segment lengths (30 s at least): it marks the camera ERROR, logs
 /// RECORDER_ERROR with reason `stale`, and restarts ffmpeg, which records again.
 async fn a_recorder_that_stops_writing_is_reported_and_restarted(backend: Backend) {
+    stops_writing(backend, false).await;
+}
+both!(a_recorder_that_stops_writing_is_reported_and_restarted);
+
+/// The same, when the camera's newest segment was stored two days ahead (by an older version,
+/// while the clock ran fast): a time ahead of the clock is no sign of life.
+async fn a_recorder_that_stops_writing_is_restarted_whatever_time_was_stored_ahead(
+    backend: Backend,
+) {
+    stops_writing(backend, true).await;
+}
+both!(a_recorder_that_stops_writing_is_restarted_whatever_time_was_stored_ahead);
+
+async fn stops_writing(backend: Backend, stored_ahead: bool) {
     use std::sync::atomic::Ordering;
     if !ffmpeg_ready() {
         return;
@@ -1077,6 +1091,18 @@ async fn a_recorder_that_stops_writing_is_reported_and_restarted(backend: Backen
     assert_eq!(frozen["state"], "RECORDING", "{frozen}");
     assert_eq!(frozen["reconnectCount"], 0, "{frozen}");
     assert_eq!(camera.served.load(Ordering::SeqCst), 1);
+    if stored_ahead {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        entity::camera_status::Entity::update_many()
+            .col_expr(
+                entity::camera_status::Column::LastSegmentAt,
+                sea_orm::sea_query::Expr::value(clock.now_dt() + chrono::Duration::days(2)),
+            )
+            .filter(entity::camera_status::Column::CameraId.eq("lab"))
+            .exec(&app.state.db)
+            .await
+            .unwrap();
+    }
 
     // The limit (30 s) then ends 1.5 s after the last write, which is over 3 s ago: the frozen
     // file is past it; a file still growing would not be.
@@ -1098,6 +1124,9 @@ async fn a_recorder_that_stops_writing_is_reported_and_restarted(backend: Backen
         node["payload"]["silentSeconds"].as_i64().unwrap() >= 30,
         "{node}"
     );
+    if stored_ahead {
+        assert_eq!(node["payload"]["lastSegmentAt"], Value::Null, "{node}");
+    }
 
     let recovered = eventually(
         Duration::from_secs(40),
@@ -1119,7 +1148,6 @@ async fn a_recorder_that_stops_writing_is_reported_and_restarted(backend: Backen
     );
     camera.task.abort();
 }
-both!(a_recorder_that_stops_writing_is_reported_and_restarted);
 
 /// The monitor judges the recorder, not the indexer: a recording camera whose index is an hour
 /// behind (a long sweep, slow probes) but whose file keeps growing is left alone, even beside a
