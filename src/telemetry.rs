@@ -319,7 +319,9 @@ async fn refresh_cameras(state: &AppState) {
         *by_state.entry(camera_state).or_default() += 1;
         // A camera meant to record whose lag grows is the alert; a disabled one reads 0.
         let lag = match status.and_then(|s| s.last_segment_at) {
-            Some(last) if recording => (now - last).num_milliseconds() as f64 / 1000.0,
+            // Never negative: a time stored while the clock ran fast reads 0 until the next
+            // segment replaces it.
+            Some(last) if recording => ((now - last).num_milliseconds() as f64 / 1000.0).max(0.0),
             _ => 0.0,
         };
         metrics::gauge!("heldar_camera_segment_lag_seconds", "camera" => camera.id.clone())

@@ -53,8 +53,8 @@ pub async fn set_state(
 }
 
 /// Marks a camera in state `was` (recording or connecting) whose newest segment and latest
-/// recorder start are both before `cutoff` as `error` with `error` as its last error; false
-/// when it is not in that state (any more).
+/// recorder start are both before `cutoff` (or ahead of the clock) as `error` with `error` as
+/// its last error; false when it is not in that state (any more).
 pub async fn mark_stale(
     db: &impl ConnectionTrait,
     camera_id: &str,
@@ -142,7 +142,8 @@ fn from_newest(column: &str, limit: DateTime<Utc>) -> Expr {
 
 /// A new segment of the camera was indexed: it is counted; if it is the camera's newest, the
 /// camera is recording and its frame rate and bitrate are this segment's. One that ends more
-/// than [`AHEAD_TOLERANCE`] after `now` is only counted.
+/// than [`AHEAD_TOLERANCE`] after `now` is only counted (the indexer judges a file by its
+/// start, so one that starts within the tolerance and ends past it opens a gap as usual).
 pub async fn record_segment(
     db: &impl ConnectionTrait,
     camera_id: &str,

@@ -121,22 +121,34 @@ async fn check_camera(
     Ok(state.recorders.restart(camera_id))
 }
 
-/// When the newest recording file in `dir` was last written (fragmented MP4 grows at every
-/// keyframe). Names sort by their UTC start, so only the newest-named file is looked at, of
-/// those named no later than `limit` (a file named ahead, written while the clock ran fast,
-/// is not the one the recorder writes now).
+/// When the recorder last wrote into `dir` (fragmented MP4 grows at every keyframe). Names
+/// sort by their UTC start, so two files are looked at: the newest named no later than `limit`,
+/// and the newest of all, which is named ahead of the clock when the recorder opened it while
+/// the clock ran fast and may still be writing it. A write time after `limit` (made while the
+/// clock ran fast) is no sign of life.
 async fn newest_write(dir: std::path::PathBuf, limit: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    use crate::footage::indexer::start_from_name;
     tokio::task::spawn_blocking(move || {
-        let newest = std::fs::read_dir(&dir)
-            .ok()?
+        let (mut present, mut newest): (Option<String>, Option<String>) = (None, None);
+        for entry in std::fs::read_dir(&dir).ok()?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(start) = start_from_name(&name) else {
+                continue;
+            };
+            if start <= limit && present.as_ref().is_none_or(|p| name > *p) {
+                present = Some(name.clone());
+            }
+            if newest.as_ref().is_none_or(|n| name > *n) {
+                newest = Some(name);
+            }
+        }
+        [present, newest]
+            .into_iter()
             .flatten()
-            .map(|f| f.file_name().to_string_lossy().into_owned())
-            .filter(|name| {
-                crate::footage::indexer::start_from_name(name).is_some_and(|start| start <= limit)
-            })
-            .max()?;
-        let written = std::fs::metadata(dir.join(newest)).ok()?.modified().ok()?;
-        Some(DateTime::<Utc>::from(written))
+            .filter_map(|name| std::fs::metadata(dir.join(name)).ok()?.modified().ok())
+            .map(DateTime::<Utc>::from)
+            .filter(|written| *written <= limit)
+            .max()
     })
     .await
     .ok()
@@ -182,6 +194,36 @@ pub async fn run(state: AppState) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_newest_write_counts_a_file_named_ahead_but_no_write_made_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        let limit = now + crate::cameras::store::AHEAD_TOLERANCE;
+        let file = |start: DateTime<Utc>, written: DateTime<Utc>| {
+            let path = dir
+                .path()
+                .join(format!("{}.mp4", start.format("%Y%m%d_%H%M%S")));
+            std::fs::write(&path, b"fragment").unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(written.into())
+                .unwrap();
+        };
+        let hour = chrono::Duration::hours(1);
+        let second = |t: DateTime<Utc>| t.timestamp();
+        // Opened while the clock ran two days fast, and still written after it was stepped back.
+        file(now - hour, now - hour);
+        file(now + hour * 48, now);
+        let seen = newest_write(dir.path().to_owned(), limit).await.unwrap();
+        assert_eq!(second(seen), second(now));
+        // Last written while the clock ran fast: that time is no sign of life now.
+        file(now + hour * 48, now + hour * 48);
+        let seen = newest_write(dir.path().to_owned(), limit).await.unwrap();
+        assert_eq!(second(seen), second(now - hour));
+    }
 
     #[test]
     fn a_recorder_is_stale_after_three_segments_and_never_under_30_s() {

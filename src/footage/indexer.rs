@@ -74,7 +74,7 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
         }
         files.sort_by(|a, b| a.0.cmp(&b.0));
         let now = state.clock.now();
-        let count = present(&files, now);
+        let (total, count) = (files.len(), present(&files, now));
         // Files starting over an hour before the newest indexed segment were settled on earlier
         // passes (indexed, or unreadable): only the recent ones cost a lookup. A segment named
         // ahead of the clock does not move that hour past the files the recorder writes now.
@@ -95,14 +95,17 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
                 continue;
             }
             let Some(meta) = meta else { continue };
-            let quiet = meta
-                .modified()
-                .ok()
-                .and_then(|m| SystemTime::now().duration_since(m).ok())
-                .unwrap_or_default();
-            // A file named ahead of the clock has no later sibling: it is judged by its quiet.
-            let (i, count) = if i < count { (i, count) } else { (0, 1) };
-            if !is_closed(i, count, quiet, camera.segment_seconds, settle) {
+            let modified = meta.modified().ok();
+            let closed = if i < count {
+                let quiet = modified
+                    .and_then(|m| SystemTime::now().duration_since(m).ok())
+                    .unwrap_or_default();
+                is_closed(i, count, quiet, camera.segment_seconds, settle)
+            } else {
+                let segment_seconds = camera.segment_seconds;
+                closed_ahead(i - count, total - count, modified, segment_seconds, settle)
+            };
+            if !closed {
                 continue;
             }
             if index_file(state, &camera, &dir, &name, meta.len() as i64).await? {
@@ -114,16 +117,35 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
     Ok(indexed)
 }
 
-/// How many of `files` (sorted by name) count as siblings for [`is_closed`]: up to the last one
-/// not named ahead of the clock ([`AHEAD_TOLERANCE`](crate::cameras::store::AHEAD_TOLERANCE)
+/// How many of `files` (sorted by name) count as siblings for [`is_closed`]: up to the last
+/// recording whose start is not ahead of the clock ([`AHEAD_TOLERANCE`](crate::cameras::store::AHEAD_TOLERANCE)
 /// past `now`). A file named ahead, written while the clock ran fast, sorts after the one the
-/// recorder writes now, and must not make that one look closed.
+/// recorder writes now, and must not make that one look closed; see [`closed_ahead`] for those.
 fn present<T>(files: &[(String, T)], now: DateTime<Utc>) -> usize {
     let limit = now + crate::cameras::store::AHEAD_TOLERANCE;
     files
         .iter()
-        .rposition(|(name, _)| start_from_name(name).is_none_or(|start| start <= limit))
+        .rposition(|(name, _)| start_from_name(name).is_some_and(|start| start <= limit))
         .map_or(0, |last| last + 1)
+}
+
+/// Whether file `index` of `count` named ahead of the clock (sorted by name, after the present
+/// ones) is closed: one with a later sibling is, and the newest is once quiet, or when its
+/// last write is itself ahead of the clock (nothing has written it since the clock was stepped
+/// back; its quiet time can't be measured).
+fn closed_ahead(
+    index: usize,
+    count: usize,
+    modified: Option<SystemTime>,
+    segment_seconds: i32,
+    settle: Duration,
+) -> bool {
+    let now = SystemTime::now();
+    match modified.map(|m| now.duration_since(m)) {
+        Some(Ok(quiet)) => is_closed(index, count, quiet, segment_seconds, settle),
+        Some(Err(_)) => true,
+        None => is_closed(index, count, Duration::ZERO, segment_seconds, settle),
+    }
 }
 
 /// Indexes the closed files of a camera's sub-stream recordings (`<camera>/sub/`): rows of
@@ -147,17 +169,26 @@ async fn index_sub(
         }
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    let count = present(&files, state.clock.now());
+    let (total, count) = (files.len(), present(&files, state.clock.now()));
     let mut indexed = 0;
     for (i, (name, meta)) in files.into_iter().enumerate() {
-        let quiet = meta
-            .modified()
-            .ok()
-            .and_then(|m| SystemTime::now().duration_since(m).ok())
-            .unwrap_or_default();
+        let modified = meta.modified().ok();
+        let closed = if i < count {
+            let quiet = modified
+                .and_then(|m| SystemTime::now().duration_since(m).ok())
+                .unwrap_or_default();
+            is_closed(i, count, quiet, camera.segment_seconds, settle)
+        } else {
+            closed_ahead(
+                i - count,
+                total - count,
+                modified,
+                camera.segment_seconds,
+                settle,
+            )
+        };
         let rel = format!("{}/sub/{name}", camera.id);
-        let (i, count) = if i < count { (i, count) } else { (0, 1) };
-        if !is_closed(i, count, quiet, camera.segment_seconds, settle)
+        if !closed
             || segment::Entity::find()
                 .filter(segment::Column::Path.eq(rel.clone()))
                 .one(&state.db)
@@ -311,7 +342,7 @@ async fn index_file(
     if let Some(gap) = gap.filter(|_| gap_recorded) {
         state.recorders.clear_stop_reason(&camera.id, gap.reason);
     }
-    let delay = (now.timestamp_millis() - segment.end_ms) as f64 / 1000.0;
+    let delay = ((now.timestamp_millis() - segment.end_ms) as f64 / 1000.0).max(0.0);
     crate::telemetry::segment_indexed(&camera.id, delay);
     publish(state, &segment, gap.filter(|_| gap_recorded), now).await?;
     Ok(true)

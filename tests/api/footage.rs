@@ -705,26 +705,44 @@ async fn a_late_older_segment_leaves_the_cameras_rates_to_its_newest(backend: Ba
 }
 both!(a_late_older_segment_leaves_the_cameras_rates_to_its_newest);
 
-/// A recording named two days ahead (written while the server's clock ran fast, before it was
-/// stepped back) is kept at its name's time, but it neither hides the files the recorder writes
-/// after the clock is right from the indexer, nor becomes the camera's newest segment, nor opens
-/// a gap; a newest segment stored ahead by an older version gives way to the next real one.
+/// The server's clock runs two days fast for a while, then NTP steps it back. Segments indexed
+/// meanwhile are the camera's newest by the clock of then; afterwards the files the recorder
+/// writes are still indexed and replace them as the newest, and a file finished while the clock
+/// ran fast but indexed after the step (named and last written two days ahead) is kept at its
+/// name's time and counted, but opens no gap and is not the camera's newest segment.
 async fn a_recording_named_ahead_of_the_clock_does_not_freeze_the_camera(backend: Backend) {
     if !ffmpeg_ready() {
         return;
     }
-    let (app, base) = indexed_by_hand(backend, "ahead").await;
+    let clock = std::sync::Arc::new(heldar::clock::ManualClock::new(Utc::now()));
+    let app = TestApp::spawn_full(backend, clock.clone(), |c| {
+        c.index_settle_ms = 0;
+        c.index_interval_ms = 600_000;
+    })
+    .await;
+    app.gql(
+        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": {"id": "ahead", "name": "ahead", "streamUrl": "rtsp://127.0.0.1:9/x", "recordEnabled": false, "segmentSeconds": 2}}),
+        app.admin(),
+    )
+    .await;
+    let base = chrono::DateTime::from_timestamp(Utc::now().timestamp() - 600, 0).unwrap();
     let dir = app.data_dir.join("recordings/ahead");
-    let index = || heldar::footage::indexer::index_once(&app.state);
-    let status =
-        "{ camera(id: \"ahead\") { status { segmentsWritten fpsObserved lastSegmentAt } } }";
-    let ahead = base + chrono::Duration::days(2);
-    crate::helpers::write_run(&dir, ahead, 1, 4);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(index().await.unwrap(), 1);
-    let seen = app.gql(status, json!({}), app.admin()).await["camera"]["status"].clone();
-    assert_eq!(seen["segmentsWritten"], 1, "{seen}");
-    assert_eq!(seen["lastSegmentAt"], Value::Null, "{seen}");
+    let (s, days) = (chrono::Duration::seconds, chrono::Duration::days);
+    let index = || async {
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        heldar::footage::indexer::index_once(&app.state)
+            .await
+            .unwrap()
+    };
+    let status = || async {
+        let query =
+            "{ camera(id: \"ahead\") { status { segmentsWritten fpsObserved lastSegmentAt } } }";
+        app.gql(query, json!({}), app.admin()).await["camera"]["status"].clone()
+    };
+    let newest = |seen: &Value| -> chrono::DateTime<Utc> {
+        seen["lastSegmentAt"].as_str().unwrap().parse().unwrap()
+    };
     let covered = |from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>| {
         let app = &app;
         async move {
@@ -738,55 +756,59 @@ async fn a_recording_named_ahead_of_the_clock_does_not_freeze_the_camera(backend
                 .unwrap()
         }
     };
-    let s = chrono::Duration::seconds;
+    let gap_events = || async {
+        let seen = app.gql("{ perceptionEvents(filter: {kinds: [RECORDING_GAP], cameraIds: [\"ahead\"]}) { edges { node { payload } } } }", json!({}), app.admin()).await;
+        seen["perceptionEvents"]["edges"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    crate::helpers::write_run(&dir, base, 1, 4);
+    assert_eq!(index().await, 1);
+
+    // The clock runs two days fast: the next file is named by it, and indexed as the newest.
+    clock.advance(days(2));
+    let fast = base + days(2) + s(4);
+    crate::helpers::write_run(&dir, fast, 1, 4);
+    // (No API call while the clock is fast: the admin's token would read as expired.)
+    assert_eq!(index().await, 1);
+
+    // One more finished (last written by the fast clock too), still unindexed when NTP steps
+    // the clock back; the recorder goes on from the first file.
+    let late = fast + s(10);
+    crate::helpers::write_run(&dir, late, 1, 4);
+    std::fs::File::options()
+        .write(true)
+        .open(dir.join(format!("{}.mp4", late.format("%Y%m%d_%H%M%S"))))
+        .unwrap()
+        .set_modified((late + s(4)).into())
+        .unwrap();
+    clock.advance(-days(2));
+    crate::helpers::write_run(&dir, base + s(4), 2, 4);
+    assert_eq!(
+        index().await,
+        3,
+        "the files after the step, and the one finished before it"
+    );
+    assert!(covered(base, base + s(12)).await > 11.5);
     assert!(
-        covered(ahead, ahead + s(10)).await > 3.5,
+        covered(late, late + s(4)).await > 3.5,
         "the file ahead is kept"
     );
-
-    // The clock is right again: the recorder's files are indexed as they close.
-    crate::helpers::write_run(&dir, base, 2, 4);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(
-        index().await.unwrap(),
-        2,
-        "files written after the clock was stepped back"
+    let seen = status().await;
+    assert_eq!(seen["segmentsWritten"], 5, "{seen}");
+    assert!(
+        newest(&seen) > base + s(11) && newest(&seen) < base + s(13),
+        "{seen}"
     );
-    assert!(covered(base, base + s(10)).await > 7.5);
-    let seen = app.gql(status, json!({}), app.admin()).await["camera"]["status"].clone();
-    assert_eq!(seen["segmentsWritten"], 3, "{seen}");
-    let newest: chrono::DateTime<Utc> = seen["lastSegmentAt"].as_str().unwrap().parse().unwrap();
-    assert!(newest > base + s(7) && newest < base + s(9), "{seen}");
     assert!(
         (seen["fpsObserved"].as_f64().unwrap() - 5.0).abs() < 0.5,
         "{seen}"
     );
-    let gaps = app.gql("{ perceptionEvents(filter: {kinds: [RECORDING_GAP], cameraIds: [\"ahead\"]}) { edges { node { payload } } } }", json!({}), app.admin()).await;
-    assert_eq!(
-        gaps["perceptionEvents"]["edges"],
-        json!([]),
-        "the clock's jump is no gap: {gaps}"
-    );
-
-    // As an older version left it: the newest segment stored two days ahead.
-    {
-        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
-        entity::camera_status::Entity::update_many()
-            .col_expr(
-                entity::camera_status::Column::LastSegmentAt,
-                Expr::value(ahead + s(4)),
-            )
-            .filter(entity::camera_status::Column::CameraId.eq("ahead"))
-            .exec(&app.state.db)
-            .await
-            .unwrap();
-    }
-    crate::helpers::write_run(&dir, base + s(60), 1, 4);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(index().await.unwrap(), 1);
-    let seen = app.gql(status, json!({}), app.admin()).await["camera"]["status"].clone();
-    let newest: chrono::DateTime<Utc> = seen["lastSegmentAt"].as_str().unwrap().parse().unwrap();
-    assert!(newest > base + s(63) && newest < base + s(65), "{seen}");
+    // The jump forward was a hole by the clock of then; the file ahead opens none.
+    let gaps = gap_events().await;
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0]["node"]["payload"]["to"], json!(fast.to_rfc3339()));
 }
 both!(a_recording_named_ahead_of_the_clock_does_not_freeze_the_camera);
 
@@ -1041,8 +1063,8 @@ async fn a_recorder_that_stops_writing_is_reported_and_restarted(backend: Backen
 }
 both!(a_recorder_that_stops_writing_is_reported_and_restarted);
 
-/// The same, when the camera's newest segment was stored two days ahead (by an older version,
-/// while the clock ran fast): a time ahead of the clock is no sign of life.
+/// The same, when the camera's newest segment was stored while the clock ran two days fast
+/// and the clock has since been stepped back: a time ahead of the clock is no sign of life.
 async fn a_recorder_that_stops_writing_is_restarted_whatever_time_was_stored_ahead(
     backend: Backend,
 ) {
