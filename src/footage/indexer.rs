@@ -74,7 +74,7 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
         }
         files.sort_by(|a, b| a.0.cmp(&b.0));
         let now = state.clock.now();
-        let (total, count) = (files.len(), present(&files, now));
+        let siblings = Siblings::of(&files, now);
         // Files starting over an hour before the newest indexed segment were settled on earlier
         // passes (indexed, or unreadable): only the recent ones cost a lookup. A segment named
         // ahead of the clock does not move that hour past the files the recorder writes now.
@@ -96,15 +96,7 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
             }
             let Some(meta) = meta else { continue };
             let modified = meta.modified().ok();
-            let closed = if i < count {
-                let quiet = modified
-                    .and_then(|m| SystemTime::now().duration_since(m).ok())
-                    .unwrap_or_default();
-                is_closed(i, count, quiet, camera.segment_seconds, settle)
-            } else {
-                let segment_seconds = camera.segment_seconds;
-                closed_ahead(i - count, total - count, modified, segment_seconds, settle)
-            };
+            let closed = siblings.closed(i, modified, camera.segment_seconds, settle);
             if !closed {
                 continue;
             }
@@ -117,34 +109,49 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
     Ok(indexed)
 }
 
-/// How many of `files` (sorted by name) count as siblings for [`is_closed`]: up to the last
-/// recording whose start is not ahead of the clock ([`AHEAD_TOLERANCE`](crate::cameras::store::AHEAD_TOLERANCE)
-/// past `now`). A file named ahead, written while the clock ran fast, sorts after the one the
-/// recorder writes now, and must not make that one look closed; see [`closed_ahead`] for those.
-fn present<T>(files: &[(String, T)], now: DateTime<Utc>) -> usize {
-    let limit = now + crate::cameras::store::AHEAD_TOLERANCE;
-    files
-        .iter()
-        .rposition(|(name, _)| start_from_name(name).is_some_and(|start| start <= limit))
-        .map_or(0, |last| last + 1)
+/// Where a camera's recording files (sorted by name) stand for [`is_closed`]. A file named
+/// ahead of the clock ([`AHEAD_TOLERANCE`](crate::cameras::store::AHEAD_TOLERANCE) past now),
+/// written while the clock ran fast, sorts after the one the recorder writes now and must not
+/// make that one look closed: the files up to the last recording not named ahead are siblings
+/// of each other, and those after it of each other.
+struct Siblings {
+    /// How many files there are.
+    total: usize,
+    /// How many come up to the last recording not named ahead.
+    present: usize,
 }
 
-/// Whether file `index` of `count` named ahead of the clock (sorted by name, after the present
-/// ones) is closed: one with a later sibling is, and the newest is once quiet, or when its
-/// last write is itself ahead of the clock (nothing has written it since the clock was stepped
-/// back; its quiet time can't be measured).
-fn closed_ahead(
-    index: usize,
-    count: usize,
-    modified: Option<SystemTime>,
-    segment_seconds: i32,
-    settle: Duration,
-) -> bool {
-    let now = SystemTime::now();
-    match modified.map(|m| now.duration_since(m)) {
-        Some(Ok(quiet)) => is_closed(index, count, quiet, segment_seconds, settle),
-        Some(Err(_)) => true,
-        None => is_closed(index, count, Duration::ZERO, segment_seconds, settle),
+impl Siblings {
+    fn of<T>(files: &[(String, T)], now: DateTime<Utc>) -> Self {
+        let limit = now + crate::cameras::store::AHEAD_TOLERANCE;
+        let present = files
+            .iter()
+            .rposition(|(name, _)| start_from_name(name).is_some_and(|start| start <= limit))
+            .map_or(0, |last| last + 1);
+        Siblings {
+            total: files.len(),
+            present,
+        }
+    }
+
+    /// Whether file `index` is closed, last written at `modified`. The newest named ahead is
+    /// also closed when that write is itself ahead of the clock: nothing has written it since
+    /// the clock was stepped back, and its quiet time can't be measured.
+    fn closed(
+        &self,
+        index: usize,
+        modified: Option<SystemTime>,
+        segment_seconds: i32,
+        settle: Duration,
+    ) -> bool {
+        let quiet = modified.map(|m| SystemTime::now().duration_since(m));
+        let (index, count) = match index.checked_sub(self.present) {
+            None => (index, self.present),
+            Some(_) if matches!(quiet, Some(Err(_))) => return true,
+            Some(ahead) => (ahead, self.total - self.present),
+        };
+        let quiet = quiet.and_then(Result::ok).unwrap_or_default();
+        is_closed(index, count, quiet, segment_seconds, settle)
     }
 }
 
@@ -169,24 +176,10 @@ async fn index_sub(
         }
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    let (total, count) = (files.len(), present(&files, state.clock.now()));
+    let siblings = Siblings::of(&files, state.clock.now());
     let mut indexed = 0;
     for (i, (name, meta)) in files.into_iter().enumerate() {
-        let modified = meta.modified().ok();
-        let closed = if i < count {
-            let quiet = modified
-                .and_then(|m| SystemTime::now().duration_since(m).ok())
-                .unwrap_or_default();
-            is_closed(i, count, quiet, camera.segment_seconds, settle)
-        } else {
-            closed_ahead(
-                i - count,
-                total - count,
-                modified,
-                camera.segment_seconds,
-                settle,
-            )
-        };
+        let closed = siblings.closed(i, meta.modified().ok(), camera.segment_seconds, settle);
         let rel = format!("{}/sub/{name}", camera.id);
         if !closed
             || segment::Entity::find()
@@ -611,12 +604,35 @@ mod tests {
             "20261201_115950.mp4",
             "20261203_120000.mp4",
         ]);
-        assert_eq!(present(&with_ahead, now), 2);
+        assert_eq!(Siblings::of(&with_ahead, now).present, 2);
         // Within the tolerance a file still counts.
         let close = files(&["20261201_115950.mp4", "20261201_120030.mp4"]);
-        assert_eq!(present(&close, now), 2);
-        assert_eq!(present(&files(&["20261203_120000.mp4"]), now), 0);
-        assert_eq!(present(&files(&[]), now), 0);
+        assert_eq!(Siblings::of(&close, now).present, 2);
+        assert_eq!(
+            Siblings::of(&files(&["20261203_120000.mp4"]), now).present,
+            0
+        );
+        assert_eq!(Siblings::of(&files(&[]), now).present, 0);
+        // The newest file ahead is closed once quiet, or when its last write is ahead too.
+        let siblings = Siblings::of(&with_ahead, now);
+        let settle = Duration::from_secs(1);
+        let (written, fast) = (
+            SystemTime::now(),
+            SystemTime::now() + Duration::from_secs(3600),
+        );
+        assert!(
+            !siblings.closed(1, Some(written), 2, settle),
+            "being written"
+        );
+        assert!(
+            !siblings.closed(2, Some(written), 2, settle),
+            "just written"
+        );
+        assert!(siblings.closed(2, Some(fast), 2, settle), "written ahead");
+        assert!(
+            siblings.closed(0, Some(fast), 2, settle),
+            "has a later sibling"
+        );
     }
 
     #[test]

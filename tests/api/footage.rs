@@ -777,12 +777,10 @@ async fn a_recording_named_ahead_of_the_clock_does_not_freeze_the_camera(backend
     // the clock back; the recorder goes on from the first file.
     let late = fast + s(10);
     crate::helpers::write_run(&dir, late, 1, 4);
-    std::fs::File::options()
-        .write(true)
-        .open(dir.join(format!("{}.mp4", late.format("%Y%m%d_%H%M%S"))))
-        .unwrap()
-        .set_modified((late + s(4)).into())
-        .unwrap();
+    crate::helpers::media::set_modified(
+        &dir.join(format!("{}.mp4", late.format("%Y%m%d_%H%M%S"))),
+        late + s(4),
+    );
     clock.advance(-days(2));
     crate::helpers::write_run(&dir, base + s(4), 2, 4);
     assert_eq!(
@@ -1203,12 +1201,7 @@ async fn a_recorder_whose_index_lags_but_whose_file_grows_is_not_stale(backend: 
         (Utc::now() + chrono::Duration::days(2)).format("%Y%m%d_%H%M%S")
     ));
     std::fs::write(&ahead, b"written while the clock ran fast").unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&ahead)
-        .unwrap()
-        .set_modified(hour_ago.into())
-        .unwrap();
+    crate::helpers::media::set_modified(&ahead, hour_ago);
     entity::camera_status::Entity::update_many()
         .col_expr(
             entity::camera_status::Column::State,

@@ -53,6 +53,16 @@ pub fn write_run_at(dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32, f
     name_run(tmp.path(), dir, base, count, seconds);
 }
 
+/// Sets when `path` was last written, as a recorder running at another clock would have.
+pub fn set_modified(path: &Path, at: DateTime<Utc>) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(at.into())
+        .unwrap();
+}
+
 /// Whether ffmpeg is installed; in CI its absence fails the test instead of skipping it.
 pub fn ffmpeg_ready() -> bool {
     let ok = std::process::Command::new("ffmpeg")
