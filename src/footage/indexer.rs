@@ -95,9 +95,7 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
                 continue;
             }
             let Some(meta) = meta else { continue };
-            let modified = meta.modified().ok();
-            let closed = siblings.closed(i, modified, camera.segment_seconds, settle);
-            if !closed {
+            if !siblings.closed(i, meta.modified().ok(), camera.segment_seconds, settle) {
                 continue;
             }
             if index_file(state, &camera, &dir, &name, meta.len() as i64).await? {

@@ -542,7 +542,16 @@ both!(stored_ranges_follow_segments_inserted_in_any_order_and_deleted);
 /// with camera `id` (2 s segments) that records nothing itself, and a time ten minutes ago
 /// (whole seconds) for the footage the test writes.
 async fn indexed_by_hand(backend: Backend, id: &str) -> (TestApp, chrono::DateTime<Utc>) {
-    let app = TestApp::spawn_with(backend, |c| {
+    indexed_by_hand_on(backend, id, std::sync::Arc::new(heldar::clock::SystemClock)).await
+}
+
+/// [`indexed_by_hand`] on the server clock `clock`.
+async fn indexed_by_hand_on(
+    backend: Backend,
+    id: &str,
+    clock: std::sync::Arc<dyn heldar::clock::Clock>,
+) -> (TestApp, chrono::DateTime<Utc>) {
+    let app = TestApp::spawn_full(backend, clock, |c| {
         c.index_settle_ms = 0;
         c.index_interval_ms = 600_000;
     })
@@ -557,6 +566,15 @@ async fn indexed_by_hand(backend: Backend, id: &str) -> (TestApp, chrono::DateTi
     (app, base)
 }
 
+/// One indexer pass, once the files just written have been quiet for the 2 s segment length
+/// of these tests' cameras (their servers have no settle time); how many segments it indexed.
+async fn index_settled(app: &TestApp) -> usize {
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    heldar::footage::indexer::index_once(&app.state)
+        .await
+        .unwrap()
+}
+
 async fn t10_the_indexer_repairs_a_row_whose_file_changed_after_indexing(backend: Backend) {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     if !ffmpeg_ready() {
@@ -564,13 +582,7 @@ async fn t10_the_indexer_repairs_a_row_whose_file_changed_after_indexing(backend
     }
     let (app, base) = indexed_by_hand(backend, "rep").await;
     crate::helpers::write_run(&app.data_dir.join("recordings/rep"), base, 2, 10);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(
-        heldar::footage::indexer::index_once(&app.state)
-            .await
-            .unwrap(),
-        2
-    );
+    assert_eq!(index_settled(&app).await, 2);
     let first = entity::segment::Entity::find()
         .filter(entity::segment::Column::CameraId.eq("rep"))
         .all(&app.state.db)
@@ -651,10 +663,7 @@ async fn a_late_older_segment_leaves_the_cameras_rates_to_its_newest(backend: Ba
     let (app, base) = indexed_by_hand(backend, "late").await;
     let dir = app.data_dir.join("recordings/late");
     crate::helpers::write_run_at(&dir, base + chrono::Duration::seconds(60), 1, 4, 5);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    heldar::footage::indexer::index_once(&app.state)
-        .await
-        .unwrap();
+    index_settled(&app).await;
     let query = "{ camera(id: \"late\") { status { state segmentsWritten fpsObserved bitrateKbps lastSegmentAt } } }";
     let newest = app.gql(query, json!({}), app.admin()).await["camera"]["status"].clone();
     assert_eq!(newest["segmentsWritten"], 1, "{newest}");
@@ -682,13 +691,7 @@ async fn a_late_older_segment_leaves_the_cameras_rates_to_its_newest(backend: Ba
         .unwrap();
     // An older file, at three times the frame rate, indexed afterwards.
     crate::helpers::write_run_at(&dir, base, 1, 4, 15);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(
-        heldar::footage::indexer::index_once(&app.state)
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(index_settled(&app).await, 1);
     let after = app.gql(query, json!({}), app.admin()).await["camera"]["status"].clone();
     assert_eq!(after["segmentsWritten"], 2, "{after}");
     for field in ["fpsObserved", "bitrateKbps", "lastSegmentAt"] {
@@ -715,26 +718,10 @@ async fn a_recording_named_ahead_of_the_clock_does_not_freeze_the_camera(backend
         return;
     }
     let clock = std::sync::Arc::new(heldar::clock::ManualClock::new(Utc::now()));
-    let app = TestApp::spawn_full(backend, clock.clone(), |c| {
-        c.index_settle_ms = 0;
-        c.index_interval_ms = 600_000;
-    })
-    .await;
-    app.gql(
-        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
-        json!({"i": {"id": "ahead", "name": "ahead", "streamUrl": "rtsp://127.0.0.1:9/x", "recordEnabled": false, "segmentSeconds": 2}}),
-        app.admin(),
-    )
-    .await;
-    let base = chrono::DateTime::from_timestamp(Utc::now().timestamp() - 600, 0).unwrap();
+    let (app, base) = indexed_by_hand_on(backend, "ahead", clock.clone()).await;
     let dir = app.data_dir.join("recordings/ahead");
     let (s, days) = (chrono::Duration::seconds, chrono::Duration::days);
-    let index = || async {
-        tokio::time::sleep(Duration::from_millis(2100)).await;
-        heldar::footage::indexer::index_once(&app.state)
-            .await
-            .unwrap()
-    };
+    let index = || index_settled(&app);
     let status = || async {
         let query =
             "{ camera(id: \"ahead\") { status { segmentsWritten fpsObserved lastSegmentAt } } }";
@@ -823,13 +810,7 @@ async fn the_sub_stream_neither_shortens_nor_hides_the_main_streams_footage(back
     crate::helpers::write_run(&dir.join("sub"), base - s(1), 4, 10);
     crate::helpers::write_run(&dir, base, 1, 10);
     crate::helpers::write_run(&dir, base + s(30), 1, 10);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(
-        heldar::footage::indexer::index_once(&app.state)
-            .await
-            .unwrap(),
-        6
-    );
+    assert_eq!(index_settled(&app).await, 6);
     let seen = coverage(&app, base, base + s(40)).await;
     let gaps = seen["gaps"].as_array().unwrap();
     assert_eq!(gaps.len(), 1, "{seen}");
@@ -1239,12 +1220,7 @@ async fn a_late_older_segment_does_not_move_the_newest_segment_back(backend: Bac
     }
     let (app, base) = indexed_by_hand(backend, "lab").await;
     let dir = app.data_dir.join("recordings/lab");
-    let index = || async {
-        tokio::time::sleep(Duration::from_millis(2100)).await;
-        heldar::footage::indexer::index_once(&app.state)
-            .await
-            .unwrap()
-    };
+    let index = || index_settled(&app);
     let newest = || async {
         let s = app
             .gql(
