@@ -73,8 +73,19 @@ fn first_video_track(url: &str) -> Vec<String> {
     args
 }
 
+/// The longest fragment the recorder writes, in microseconds: a long GOP is written a second at
+/// a time (fragments that start between keyframes are fine in fragmented MP4; clips and
+/// previews start at a fragment that starts with a keyframe).
+pub const RECORD_FRAGMENT: u32 = 1_000_000;
+
 /// The recorder: copy the stream's first video track (a generated test pattern is encoded
 /// once, with a keyframe a second) into fragmented MP4 segments named by their UTC start.
+///
+/// A fragment is written at each keyframe and at least every second ([`RECORD_FRAGMENT`]), and
+/// flushed to the file at once: a camera with a long GOP (a dynamic GOP stretches it to a minute
+/// on a still scene) would otherwise leave its open file untouched from one keyframe to the
+/// next, which the health monitor takes for a stalled recorder and the indexer for a finished
+/// file, and a crash would lose the whole GOP held in ffmpeg's memory.
 pub fn record_args(url: &str, segment_seconds: i32, dir: &Path) -> Vec<String> {
     let mut args = strings(["-nostdin", "-hide_banner", "-loglevel", "warning", "-y"]);
     args.extend(input_args(url));
@@ -87,7 +98,7 @@ pub fn record_args(url: &str, segment_seconds: i32, dir: &Path) -> Vec<String> {
         "-segment_format",
         "mp4",
         "-segment_format_options",
-        "movflags=+frag_keyframe+empty_moov+default_base_moof",
+        &format!("movflags=+frag_keyframe+empty_moov+default_base_moof:frag_duration={RECORD_FRAGMENT}:flush_packets=1"),
         "-reset_timestamps",
         "1",
         "-strftime",
@@ -653,7 +664,7 @@ mod tests {
                 "-segment_format",
                 "mp4",
                 "-segment_format_options",
-                "movflags=+frag_keyframe+empty_moov+default_base_moof",
+                "movflags=+frag_keyframe+empty_moov+default_base_moof:frag_duration=1000000:flush_packets=1",
                 "-reset_timestamps",
                 "1",
                 "-strftime",

@@ -1212,6 +1212,125 @@ async fn a_recorder_whose_index_lags_but_whose_file_grows_is_not_stale(backend: 
 }
 both!(a_recorder_whose_index_lags_but_whose_file_grows_is_not_stale);
 
+/// A camera that sends a keyframe only every 40 s (a dynamic GOP such as Axis Zipstream's, a
+/// low-bandwidth profile) is recorded a second at a time: its open file grows while the GOP is
+/// still open, so the health monitor does not take it for stalled 30 s in (the recorder used to
+/// write nothing between keyframes, and was restarted before its first one), the indexer does
+/// not take the open file for a finished one, and the whole GOP is indexed once it closes.
+async fn a_camera_with_a_keyframe_every_40_s_is_recorded_without_restarts(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let clock = std::sync::Arc::new(heldar::clock::ManualClock::new(Utc::now()));
+    let app = TestApp::spawn_full(backend, clock.clone(), |c| {
+        c.allow_local_sources = true;
+        c.index_interval_ms = 300;
+        c.index_settle_ms = 0;
+        c.health_interval_ms = 200;
+    })
+    .await;
+    let source = app.data_dir.join("long-gop.mp4");
+    let made = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=5",
+        ])
+        .args([
+            "-t",
+            "120",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-g", "200", "-keyint_min", "200", "-sc_threshold", "0"])
+        .arg(&source)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    app.gql(
+        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": {"id": "lab", "name": "Lab", "streamUrl": format!("file://{}", source.display()), "segmentSeconds": 2}}),
+        app.admin(),
+    )
+    .await;
+    let dir = app.data_dir.join("recordings/lab");
+    let writes = || {
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|f| Some((f.file_name(), f.metadata().ok()?)))
+            .collect();
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        files
+    };
+    let opened = eventually(Duration::from_secs(30), "a recording file", || async {
+        let files = writes();
+        let first = files.first()?;
+        Some((Utc::now(), first.1.modified().unwrap()))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let files = writes();
+    assert_eq!(files.len(), 1, "the first GOP is still open: {files:?}");
+    let written = chrono::DateTime::<Utc>::from(files[0].1.modified().unwrap());
+    assert!(
+        files[0].1.len() > 10_000 && written > chrono::DateTime::<Utc>::from(opened.1),
+        "the open file grows between keyframes: {files:?}"
+    );
+
+    // The server's clock now says 31.5 s passed since the file was opened: past the monitor's
+    // 30 s, with the file's last write 4 s or less behind (a second at most, but the machine
+    // may be slow).
+    clock.advance(opened.0 + chrono::Duration::milliseconds(31_500) - clock.now_dt());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let now = status(&app).await;
+    assert_eq!(now["reconnectCount"], 0, "not restarted: {now}");
+    assert_ne!(now["state"], "ERROR", "{now}");
+    assert_eq!(
+        now["segmentsWritten"], 0,
+        "the open GOP is not indexed: {now}"
+    );
+
+    // The first keyframe after 40 s closes the file: its whole GOP is indexed as one segment.
+    let indexed = eventually(Duration::from_secs(60), "the first GOP indexed", || async {
+        let now = status(&app).await;
+        (now["segmentsWritten"] == 1).then_some(now)
+    })
+    .await;
+    assert_eq!(indexed["state"], "RECORDING", "{indexed}");
+    assert_eq!(indexed["reconnectCount"], 0, "{indexed}");
+    let c = coverage(
+        &app,
+        Utc::now() - chrono::Duration::minutes(2),
+        Utc::now() + chrono::Duration::minutes(2),
+    )
+    .await;
+    let segments = c["segments"]["edges"].as_array().unwrap();
+    assert_eq!(segments.len(), 1, "{c}");
+    let (start, end) = (
+        segments[0]["node"]["start"].as_str().unwrap(),
+        segments[0]["node"]["end"].as_str().unwrap(),
+    );
+    let seconds = (chrono::DateTime::parse_from_rfc3339(end).unwrap()
+        - chrono::DateTime::parse_from_rfc3339(start).unwrap())
+    .num_milliseconds() as f64
+        / 1000.0;
+    assert!((seconds - 40.0).abs() < 1.0, "one 40 s GOP: {c}");
+    const OUTAGES: &str = "{ perceptionEvents(filter: {kinds: [RECORDER_ERROR], cameraIds: [\"lab\"]}) { edges { node { kind payload } } } }";
+    let seen = app.gql(OUTAGES, json!({}), app.admin()).await;
+    assert_eq!(seen["perceptionEvents"]["edges"], json!([]), "{seen}");
+}
+both!(a_camera_with_a_keyframe_every_40_s_is_recorded_without_restarts);
+
 /// A file indexed late (an older segment whose probe succeeded only on a later pass) does not
 /// move the camera's newest segment back.
 async fn a_late_older_segment_does_not_move_the_newest_segment_back(backend: Backend) {
