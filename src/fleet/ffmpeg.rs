@@ -78,6 +78,15 @@ fn first_video_track(url: &str) -> Vec<String> {
 /// previews start at a fragment that starts with a keyframe).
 pub const RECORD_FRAGMENT: u32 = 1_000_000;
 
+/// The MP4 muxer's options for a recording file (`-segment_format_options`): fragmented, a
+/// fragment at each keyframe and at least every [`RECORD_FRAGMENT`], each written out at once.
+/// Benchmarks and tests that make recordings use them too.
+pub fn record_format_options() -> String {
+    format!(
+        "movflags=+frag_keyframe+empty_moov+default_base_moof:frag_duration={RECORD_FRAGMENT}:flush_packets=1"
+    )
+}
+
 /// The recorder: copy the stream's first video track (a generated test pattern is encoded
 /// once, with a keyframe a second) into fragmented MP4 segments named by their UTC start.
 ///
@@ -98,7 +107,7 @@ pub fn record_args(url: &str, segment_seconds: i32, dir: &Path) -> Vec<String> {
         "-segment_format",
         "mp4",
         "-segment_format_options",
-        &format!("movflags=+frag_keyframe+empty_moov+default_base_moof:frag_duration={RECORD_FRAGMENT}:flush_packets=1"),
+        &record_format_options(),
         "-reset_timestamps",
         "1",
         "-strftime",

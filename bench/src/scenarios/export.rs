@@ -113,11 +113,12 @@ pub(crate) async fn export(options: &Options) -> Result<String, BenchError> {
             "segment",
             "-segment_time",
             "60",
-            // The recorder's own file format (fragmented MP4, a fragment per keyframe).
+            // The recorder's own file format (fragmented MP4, a fragment at each keyframe and at
+            // least every second).
             "-segment_format",
             "mp4",
             "-segment_format_options",
-            "movflags=+frag_keyframe+empty_moov+default_base_moof",
+            &heldar::fleet::ffmpeg::record_format_options(),
             "-reset_timestamps",
             "1",
         ])

@@ -87,7 +87,7 @@ async fn footage(
         ])
         .args([
             "-segment_format_options",
-            "movflags=+frag_keyframe+empty_moov+default_base_moof",
+            &heldar::fleet::ffmpeg::record_format_options(),
         ])
         .args(["-reset_timestamps", "1"])
         .arg(tmp.join("s%05d.mp4"))

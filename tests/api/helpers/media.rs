@@ -145,7 +145,7 @@ fn fragmented_run(dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32, aud
             "-segment_format",
             "mp4",
             "-segment_format_options",
-            "movflags=+frag_keyframe+empty_moov+default_base_moof",
+            &heldar::fleet::ffmpeg::record_format_options(),
             "-reset_timestamps",
             "1",
         ])
