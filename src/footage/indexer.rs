@@ -4,7 +4,9 @@
 //!
 //! A file is closed when a later file of the same camera exists, or, for the newest file, when it
 //! has been quiet for the camera's segment length plus a settle margin: ffmpeg flushes in large
-//! blocks, so a recent mtime alone does not prove a file is finished.
+//! blocks, so a recent mtime alone does not prove a file is finished. A file starts at its
+//! name's time, except the first of a recorder's run, which ffmpeg names seconds late
+//! ([`media_start`]).
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -38,6 +40,38 @@ pub fn is_closed(
     settle: Duration,
 ) -> bool {
     index + 1 < count || quiet >= Duration::from_secs(segment_seconds.max(2) as u64) + settle
+}
+
+/// How far a file may run past the next file's named start and still be taken at its own name:
+/// names have whole seconds, truncated.
+const NAME_PRECISION_MS: i64 = 1_000;
+
+/// Where a recording's media starts, from its name (`named`), its length in seconds, the
+/// named start of the file after it and the end of the segment before it.
+///
+/// ffmpeg names a file when its first packet reaches the muxer. When it starts (and after every
+/// reconnect) it first reads the stream for up to 5 s to learn its codec and frame rate, then
+/// writes what it read in one burst, so the first file of a run is named that much after its
+/// first frame; the files after it are opened as their first frame arrives. A file that runs
+/// more than [`NAME_PRECISION_MS`] past its successor's named start was named late: its media
+/// starts where it meets the successor's, though never before the segment before it ends (nor
+/// after its name). Without a successor (the newest file, or the last before a clock step)
+/// the name is all there is.
+pub fn media_start(
+    named: DateTime<Utc>,
+    seconds: f64,
+    next_start: Option<DateTime<Utc>>,
+    prev_end: Option<DateTime<Utc>>,
+) -> DateTime<Utc> {
+    let Some(next) = next_start else {
+        return named;
+    };
+    let length = chrono::Duration::milliseconds((seconds * 1000.0) as i64);
+    if named + length <= next + chrono::Duration::milliseconds(NAME_PRECISION_MS) {
+        return named;
+    }
+    let met = next - length;
+    prev_end.map_or(met, |end| met.max(end)).min(named)
 }
 
 /// The UTC start encoded in a file name `YYYYmmdd_HHMMSS.mp4`.
@@ -88,6 +122,7 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
             .one(&state.db)
             .await?;
         let settled_before = newest.map(|ms| ms.min(now.timestamp_millis()) - REVISIT_MS);
+        let next_starts = siblings.next_starts(&files);
         for (i, (name, meta)) in files.into_iter().enumerate() {
             if let (Some(before), Some(start)) = (settled_before, start_from_name(&name))
                 && start.timestamp_millis() < before
@@ -98,7 +133,8 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
             if !siblings.closed(i, meta.modified().ok(), camera.segment_seconds, settle) {
                 continue;
             }
-            if index_file(state, &camera, &dir, &name, meta.len() as i64).await? {
+            let file = (name.as_str(), meta.len() as i64, next_starts[i]);
+            if index_file(state, &camera, &dir, file).await? {
                 indexed += 1;
             }
         }
@@ -130,6 +166,17 @@ impl Siblings {
             total: files.len(),
             present,
         }
+    }
+
+    /// The named start of each file's successor among those not named ahead: it tells where a
+    /// file named late really starts ([`media_start`]).
+    fn next_starts<T>(&self, files: &[(String, T)]) -> Vec<Option<DateTime<Utc>>> {
+        (0..files.len())
+            .map(|i| {
+                let next = files.get(i + 1).filter(|_| i + 1 < self.present)?;
+                start_from_name(&next.0)
+            })
+            .collect()
     }
 
     /// Whether file `index` is closed, last written at `modified`. The newest named ahead is
@@ -175,6 +222,7 @@ async fn index_sub(
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
     let siblings = Siblings::of(&files, state.clock.now());
+    let next_starts = siblings.next_starts(&files);
     let mut indexed = 0;
     for (i, (name, meta)) in files.into_iter().enumerate() {
         let closed = siblings.closed(i, meta.modified().ok(), camera.segment_seconds, settle);
@@ -188,12 +236,13 @@ async fn index_sub(
         {
             continue;
         }
-        let (Some(start), Some(probe)) = (
+        let (Some(named), Some(probe)) = (
             start_from_name(&name),
             probe(&state.config.ffprobe, &dir.join(&name)).await,
         ) else {
             continue;
         };
+        let start = media_start(named, probe.duration, next_starts[i], None);
         let now = state.clock.now();
         let decision = plan_insert(&camera.id, rel, start, meta.len() as i64, &probe, None, now);
         let IndexDecision::Insert { mut segment, .. } = decision else {
@@ -225,8 +274,8 @@ pub enum IndexDecision {
     },
 }
 
-/// Decides what a newly probed file becomes (pure): a segment starting at the name's time and
-/// lasting the probed duration, unless the probe is implausible; a gap when the previous
+/// Decides what a newly probed file becomes (pure): a segment starting at `start` (its name's
+/// time, or earlier when it was named late: [`media_start`]) and lasting the probed duration, unless the probe is implausible; a gap when the previous
 /// segment ended more than [`GAP_EVENT_S`] before it.
 pub fn plan_insert(
     camera_id: &str,
@@ -274,12 +323,12 @@ pub fn plan_insert(
     }
 }
 
+/// Indexes one closed file (`name`, `size` bytes), given the named start of the file after it.
 async fn index_file(
     state: &AppState,
     camera: &camera::Model,
     dir: &Path,
-    name: &str,
-    size: i64,
+    (name, size, next_start): (&str, i64, Option<DateTime<Utc>>),
 ) -> Result<bool, AppError> {
     let rel = format!("{}/{}", camera.id, name);
     if let Some(existing) = segment::Entity::find()
@@ -292,7 +341,7 @@ async fn index_file(
         }
         return Ok(false);
     }
-    let Some(start) = start_from_name(name) else {
+    let Some(named) = start_from_name(name) else {
         tracing::debug!(file = %rel, "file name is not a UTC start; skipped");
         return Ok(false);
     };
@@ -302,14 +351,21 @@ async fn index_file(
     let now = state.clock.now();
     // A file named ahead of the clock is kept and indexed at its name's time, but the hole
     // before it is the clock's jump, not the camera's: no gap is recorded for it.
-    let ahead = start > now + crate::cameras::store::AHEAD_TOLERANCE;
+    let ahead = named > now + crate::cameras::store::AHEAD_TOLERANCE;
     if ahead {
         tracing::warn!(file = %rel, "recording named ahead of the server's clock (the clock ran fast when it was written); indexed at its name's time");
     }
     let prev_end = match ahead {
         true => None,
-        false => previous_end(&state.db, &camera.id, start).await?,
+        false => previous_end(&state.db, &camera.id, named).await?,
     };
+    let start = match ahead {
+        true => named,
+        false => media_start(named, probe.duration, next_start, prev_end),
+    };
+    if start < named {
+        tracing::debug!(file = %rel, late_ms = (named - start).num_milliseconds(), "file named after its first frame (ffmpeg wrote what it read while probing the stream at once); indexed from where its media meets the next file");
+    }
     let IndexDecision::Insert { mut segment, gap } =
         plan_insert(&camera.id, rel, start, size, &probe, prev_end, now)
     else {
@@ -631,6 +687,32 @@ mod tests {
             siblings.closed(0, Some(fast), 2, settle),
             "has a later sibling"
         );
+    }
+
+    #[test]
+    fn a_file_named_late_starts_where_its_media_meets_the_next() {
+        let at = |name: &str| start_from_name(name).unwrap();
+        let named = at("20261201_120005.mp4");
+        let next = Some(at("20261201_120100.mp4"));
+        // 60 s of media named 5 s late (ffmpeg's probing burst): it starts at 12:00:00.
+        assert_eq!(
+            media_start(named, 60.0, next, None),
+            at("20261201_120000.mp4")
+        );
+        // Never before the segment before it ends, nor after its name.
+        let before = Some(at("20261201_120002.mp4"));
+        assert_eq!(
+            media_start(named, 60.0, next, before),
+            at("20261201_120002.mp4")
+        );
+        let overlapping = Some(at("20261201_120010.mp4"));
+        assert_eq!(media_start(named, 60.0, next, overlapping), named);
+        // Running past the next name by the names' precision (whole seconds) is no lateness.
+        assert_eq!(media_start(named, 55.9, next, None), named);
+        assert_eq!(media_start(named, 56.0, next, None), named);
+        // A file that ends before the next begins (a restart between them), or has no next.
+        assert_eq!(media_start(named, 30.0, next, None), named);
+        assert_eq!(media_start(named, 60.0, None, None), named);
     }
 
     #[test]

@@ -1331,6 +1331,69 @@ async fn a_camera_with_a_keyframe_every_40_s_is_recorded_without_restarts(backen
 }
 both!(a_camera_with_a_keyframe_every_40_s_is_recorded_without_restarts);
 
+/// ffmpeg reads a network stream for a few seconds to learn it before recording, then writes
+/// what it read at once, so the first file of every run is named seconds after its first frame.
+/// Its segment starts at its first frame all the same: footage is placed at the time it was
+/// filmed (a clip of "12:00:03" shows 12:00:03), the segments of a run meet without a hole, and
+/// no gap is recorded before the first one.
+async fn the_first_recording_after_a_start_is_placed_at_its_first_frame(backend: Backend) {
+    use std::sync::atomic::Ordering;
+    if !ffmpeg_ready() {
+        return;
+    }
+    let camera = FreezingCamera::start().await;
+    let app = TestApp::spawn_with(backend, |c| {
+        c.index_interval_ms = 300;
+        c.index_settle_ms = 0;
+    })
+    .await;
+    app.gql(
+        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": {"id": "lab", "name": "Lab", "streamUrl": format!("http://127.0.0.1:{}/live.ts", camera.port), "segmentSeconds": 8}}),
+        app.admin(),
+    )
+    .await;
+    let connected = eventually(Duration::from_secs(20), "the camera connected", || async {
+        (camera.served.load(Ordering::SeqCst) > 0).then(Utc::now)
+    })
+    .await;
+    let listed = eventually(Duration::from_secs(60), "two segments", || async {
+        let c = coverage(&app, connected - chrono::Duration::minutes(1), Utc::now()).await;
+        (c["segments"]["edges"].as_array()?.len() >= 2).then_some(c)
+    })
+    .await;
+    let at = |i: usize, end: &str| {
+        chrono::DateTime::parse_from_rfc3339(
+            listed["segments"]["edges"][i]["node"][end]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap()
+        .with_timezone(&Utc)
+    };
+    let first_frame = at(0, "start");
+    // The camera's first frame leaves within a fraction of a second of its connection; names
+    // have whole seconds.
+    let late = (first_frame - connected).num_milliseconds();
+    assert!(
+        (-1_500..=1_500).contains(&late),
+        "the first segment starts {late} ms after the camera connected: {listed}"
+    );
+    let length = (at(0, "end") - first_frame).num_milliseconds();
+    assert!(
+        (7_000..=9_000).contains(&length),
+        "the first segment holds its 8 s: {length} ms: {listed}"
+    );
+    assert!(
+        (at(1, "start") - at(0, "end")).num_milliseconds().abs() <= 1_000,
+        "the run's segments meet: {listed}"
+    );
+    let within = coverage(&app, first_frame, at(1, "end")).await;
+    assert_eq!(within["gaps"], json!([]), "{within}");
+    camera.task.abort();
+}
+both!(the_first_recording_after_a_start_is_placed_at_its_first_frame);
+
 /// A file indexed late (an older segment whose probe succeeded only on a later pass) does not
 /// move the camera's newest segment back.
 async fn a_late_older_segment_does_not_move_the_newest_segment_back(backend: Backend) {
