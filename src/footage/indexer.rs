@@ -275,8 +275,9 @@ pub enum IndexDecision {
 }
 
 /// Decides what a newly probed file becomes (pure): a segment starting at `start` (its name's
-/// time, or earlier when it was named late: [`media_start`]) and lasting the probed duration, unless the probe is implausible; a gap when the previous
-/// segment ended more than [`GAP_EVENT_S`] before it.
+/// time, or earlier when it was named late: [`media_start`]) and lasting the probed duration,
+/// unless the probe is implausible; a gap when the previous segment ended more than
+/// [`GAP_EVENT_S`] before it.
 pub fn plan_insert(
     camera_id: &str,
     rel: String,

@@ -268,7 +268,7 @@ pub(crate) async fn export(options: &Options) -> Result<String, BenchError> {
         })
         .collect();
     Ok(format!(
-        "60 one-minute files (640x360, 15 fps, 2 Mb/s H.264, {:.0} MB) generated with ffmpeg in the recorder's format (fragmented MP4, a fragment per keyframe) and indexed; jobs queued through the schema as an admin \
+        "60 one-minute files (640x360, 15 fps, 2 Mb/s H.264, {:.0} MB) generated with ffmpeg in the recorder's format (fragmented MP4, a fragment at each keyframe and at least every second: two per 2 s GOP) and indexed; jobs queued through the schema as an admin \
          and timed from the mutation to READY (runner, read locks, the clip written and hashed in one pass, manifest). \
          The manifest says how the clip was made: \"{method}\"; the first one-hour clip was checked to last as long as the raw copy ({raw_duration} s) and to decode cleanly at its start and end. \
          The raw figure is `ffmpeg -f concat -safe 0 -i list -c copy out.mp4` over the same files in the same run, alternating; medians of {} rounds. \
