@@ -121,7 +121,7 @@ async fn check_camera(
     Ok(state.recorders.restart(camera_id))
 }
 
-/// When the recorder last wrote into `dir` (fragmented MP4 grows at every keyframe). Names
+/// When the recorder last wrote into `dir` (its fragmented MP4 grows every second). Names
 /// sort by their UTC start, so two files are looked at: the newest named no later than `limit`,
 /// and the newest of all, which is named ahead of the clock when the recorder opened it while
 /// the clock ran fast and may still be writing it. A write time after `limit` (made while the

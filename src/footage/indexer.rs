@@ -46,17 +46,25 @@ pub fn is_closed(
 /// names have whole seconds, truncated.
 const NAME_PRECISION_MS: i64 = 1_000;
 
+/// The most a file can be named late: ffmpeg probes a stream for at most 5 s of it
+/// (`analyzeduration`), and its connection takes a moment. A file that runs further past the
+/// next one's start holds more media than the time it was written in (its timestamps jumped):
+/// it is taken at its name, and the next file cuts it short as any overlap.
+const MAX_NAMING_DELAY_MS: i64 = 10_000;
+
 /// Where a recording's media starts, from its name (`named`), its length in seconds, the
 /// named start of the file after it and the end of the segment before it.
 ///
 /// ffmpeg names a file when its first packet reaches the muxer. When it starts (and after every
 /// reconnect) it first reads the stream for up to 5 s to learn its codec and frame rate, then
 /// writes what it read in one burst, so the first file of a run is named that much after its
-/// first frame; the files after it are opened as their first frame arrives. A file that runs
-/// more than [`NAME_PRECISION_MS`] past its successor's named start was named late: its media
-/// starts where it meets the successor's, though never before the segment before it ends (nor
-/// after its name). Without a successor (the newest file, or the last before a clock step)
-/// the name is all there is.
+/// first frame; the files after it are opened as their first frame arrives (when they are
+/// longer than that burst: shorter ones cut inside it get the same name, and the last of them
+/// is all that is kept). A file that runs more than [`NAME_PRECISION_MS`], and at most
+/// [`MAX_NAMING_DELAY_MS`], past its successor's named start was named late: its media starts
+/// where it meets the successor's, though never before the segment before it ends (nor after
+/// its name). Without a successor in the same run (the newest file, a run that ended in its
+/// first file, the last before a clock step) the name is all there is.
 pub fn media_start(
     named: DateTime<Utc>,
     seconds: f64,
@@ -67,7 +75,8 @@ pub fn media_start(
         return named;
     };
     let length = chrono::Duration::milliseconds((seconds * 1000.0) as i64);
-    if named + length <= next + chrono::Duration::milliseconds(NAME_PRECISION_MS) {
+    let late = (named + length - next).num_milliseconds();
+    if !(NAME_PRECISION_MS < late && late <= MAX_NAMING_DELAY_MS) {
         return named;
     }
     let met = next - length;
@@ -242,7 +251,8 @@ async fn index_sub(
         ) else {
             continue;
         };
-        let start = media_start(named, probe.duration, next_starts[i], None);
+        let prev_end = previous_end(&state.db, (&camera.id, "sub"), named).await?;
+        let start = media_start(named, probe.duration, next_starts[i], prev_end);
         let now = state.clock.now();
         let decision = plan_insert(&camera.id, rel, start, meta.len() as i64, &probe, None, now);
         let IndexDecision::Insert { mut segment, .. } = decision else {
@@ -358,7 +368,7 @@ async fn index_file(
     }
     let prev_end = match ahead {
         true => None,
-        false => previous_end(&state.db, &camera.id, named).await?,
+        false => previous_end(&state.db, (&camera.id, "main"), named).await?,
     };
     let start = match ahead {
         true => named,
@@ -389,6 +399,12 @@ async fn index_file(
     };
     if let Some(gap) = gap.filter(|_| gap_recorded) {
         state.recorders.clear_stop_reason(&camera.id, gap.reason);
+    } else if start < named
+        && let Some(reason) = state.recorders.stop_reason(&camera.id)
+    {
+        // The first file of a new run, placed at its first frame so close to the last one
+        // that no gap was recorded: the stop is over, and its reason explains no later hole.
+        state.recorders.clear_stop_reason(&camera.id, reason);
     }
     let delay = ((now.timestamp_millis() - segment.end_ms) as f64 / 1000.0).max(0.0);
     crate::telemetry::segment_indexed(&camera.id, delay);
@@ -404,16 +420,17 @@ struct NewGap {
     reason: GapReason,
 }
 
-/// The end of the camera's last segment starting before `start`.
+/// The end of the camera's last segment of stream `profile` (`main`, `sub`) starting before
+/// `start`.
 async fn previous_end(
     db: &impl sea_orm::ConnectionTrait,
-    camera_id: &str,
+    (camera_id, profile): (&str, &str),
     start: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>, AppError> {
     let prev_end: Option<i64> = segment::Entity::find()
         .select_only()
         .column(segment::Column::EndMs)
-        .filter(store::main_stream_of(camera_id))
+        .filter(store::stream_of(camera_id, profile))
         .filter(segment::Column::StartMs.lt(start.timestamp_millis()))
         .order_by_desc(segment::Column::StartMs)
         .limit(1)
@@ -711,6 +728,13 @@ mod tests {
         // Running past the next name by the names' precision (whole seconds) is no lateness.
         assert_eq!(media_start(named, 55.9, next, None), named);
         assert_eq!(media_start(named, 56.0, next, None), named);
+        // Further past the next than any probing delay: its timestamps jumped, its name stands.
+        assert_eq!(
+            media_start(named, 65.0, next, None),
+            at("20261201_115955.mp4")
+        );
+        assert_eq!(media_start(named, 65.1, next, None), named);
+        assert_eq!(media_start(named, 360.0, next, None), named);
         // A file that ends before the next begins (a restart between them), or has no next.
         assert_eq!(media_start(named, 30.0, next, None), named);
         assert_eq!(media_start(named, 60.0, None, None), named);

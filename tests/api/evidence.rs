@@ -476,6 +476,55 @@ async fn a_clip_of_fragmented_recordings_is_spliced_frame_exact(backend: Backend
 }
 both!(a_clip_of_fragmented_recordings_is_spliced_frame_exact);
 
+/// With a keyframe every 4 s the recorder writes a fragment a second, three of four starting
+/// between keyframes: a clip still starts on the keyframe at or before `from` (not on the
+/// fragment that holds it), holds every frame to the last one that starts before `to`, decodes
+/// cleanly and is spliced, not left to ffmpeg.
+async fn a_clip_of_recordings_with_a_long_gop_starts_on_its_keyframe(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(backend, |c| c.index_settle_ms = 0).await;
+    camera(&app, "gop", json!({})).await;
+    let base = crate::watch::base();
+    let dir = app.data_dir.join("recordings/gop");
+    // Frames 0..239 over 0-24 s, keyframes at 0, 4, 8 … s, in three 8 s files.
+    crate::helpers::media::write_fragmented_run_with_gop(&dir, base, (3, 8), 40);
+    crate::watch::settle(&dir);
+    heldar::footage::indexer::index_once(&app.state)
+        .await
+        .unwrap();
+    let ms = |n: i64| (base + chrono::Duration::milliseconds(n)).to_rfc3339();
+    let clip = ready_clip(&app, "gop", ms(6_500), ms(13_250)).await;
+    assert_eq!(clip["actualFrom"], ms(4_000), "the keyframe at 4 s: {clip}");
+    assert_eq!(clip["actualTo"], ms(13_250));
+    let bytes = downloaded(&app, &clip).await;
+    let (numbers, complaints) = frame_numbers(&bytes);
+    assert_eq!(numbers, (40..133).collect::<Vec<u32>>(), "frames 40-132");
+    assert_eq!(complaints, "", "the clip decodes without a complaint");
+    let manifest = manifest_of(&app, &clip).await;
+    assert!(
+        manifest["method"].as_str().unwrap().starts_with("spliced"),
+        "{}",
+        manifest["method"]
+    );
+    // A thumbnail shows the nearest keyframe (8 s for 6.5 s), not a fragment between them.
+    let thumb = app
+        .gql(
+            "query($c: ID!, $at: DateTime!) { thumbnail(cameraId: $c, at: $at) { url at } }",
+            json!({"c": "gop", "at": ms(6_500)}),
+            app.admin(),
+        )
+        .await["thumbnail"]
+        .clone();
+    let at: DateTime<Utc> = thumb["at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(at, base + chrono::Duration::seconds(8), "{thumb}");
+    let thumbnail = crate::watch::fetch(&app, thumb["url"].as_str().unwrap()).await;
+    let jpeg = thumbnail.bytes().await.unwrap();
+    assert_eq!(crate::watch::frame_number(&jpeg), 80);
+}
+both!(a_clip_of_recordings_with_a_long_gop_starts_on_its_keyframe);
+
 /// The files of a recordings folder, in name (time) order.
 fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)

@@ -1225,7 +1225,9 @@ async fn a_camera_with_a_keyframe_every_40_s_is_recorded_without_restarts(backen
     let app = TestApp::spawn_full(backend, clock.clone(), |c| {
         c.allow_local_sources = true;
         c.index_interval_ms = 300;
-        c.index_settle_ms = 0;
+        // The open file counts as closed after 7 s without a write: a loaded machine may hold
+        // ffmpeg's once-a-second write back a little, not that long.
+        c.index_settle_ms = 5_000;
         c.health_interval_ms = 200;
     })
     .await;
@@ -1372,11 +1374,12 @@ async fn the_first_recording_after_a_start_is_placed_at_its_first_frame(backend:
         .with_timezone(&Utc)
     };
     let first_frame = at(0, "start");
-    // The camera's first frame leaves within a fraction of a second of its connection; names
-    // have whole seconds.
+    // The camera's first frame leaves once its encoder has started (a fraction of a second, more
+    // on a loaded machine); names have whole seconds. Named as ffmpeg names it, the segment
+    // would start after the 5 s the recorder spends probing the stream.
     let late = (first_frame - connected).num_milliseconds();
     assert!(
-        (-1_500..=1_500).contains(&late),
+        (-1_500..=3_000).contains(&late),
         "the first segment starts {late} ms after the camera connected: {listed}"
     );
     let length = (at(0, "end") - first_frame).num_milliseconds();

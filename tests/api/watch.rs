@@ -60,7 +60,7 @@ async fn playback(
         .clone()
 }
 
-async fn fetch(app: &TestApp, path: &str) -> reqwest::Response {
+pub(crate) async fn fetch(app: &TestApp, path: &str) -> reqwest::Response {
     app.http
         .get(format!("{}{path}", app.addr))
         .send()
@@ -480,7 +480,7 @@ async fn retention_spares_footage_being_watched(backend: Backend) {
 both!(retention_spares_footage_being_watched);
 
 /// Reads the frame number the numbered test pattern burns into a JPEG.
-fn frame_number(jpeg: &[u8]) -> u32 {
+pub(crate) fn frame_number(jpeg: &[u8]) -> u32 {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.jpg");
     std::fs::write(&path, jpeg).unwrap();

@@ -99,16 +99,33 @@ pub fn numbered_source(rate: u32, realtime: bool) -> String {
 /// pattern at 10 frames a second (a keyframe a second), named for base + i·seconds: what the
 /// recorder writes.
 pub fn write_fragmented_run(dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32) {
-    fragmented_run(dir, base, count, seconds, false);
+    fragmented_run(dir, base, (count, seconds), 10, false);
+}
+
+/// [`write_fragmented_run`] with a keyframe every `gop` frames: with a GOP longer than a second
+/// the recorder writes fragments that start between keyframes.
+pub fn write_fragmented_run_with_gop(
+    dir: &Path,
+    base: DateTime<Utc>,
+    (count, seconds): (u32, u32),
+    gop: u32,
+) {
+    fragmented_run(dir, base, (count, seconds), gop, false);
 }
 
 /// [`write_fragmented_run`] with an AAC audio track beside the video (a camera with a
 /// microphone).
 pub fn write_fragmented_run_with_audio(dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32) {
-    fragmented_run(dir, base, count, seconds, true);
+    fragmented_run(dir, base, (count, seconds), 10, true);
 }
 
-fn fragmented_run(dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32, audio: bool) {
+fn fragmented_run(
+    dir: &Path,
+    base: DateTime<Utc>,
+    (count, seconds): (u32, u32),
+    gop: u32,
+    audio: bool,
+) {
     std::fs::create_dir_all(dir).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let mut command = std::process::Command::new("ffmpeg");
@@ -135,7 +152,7 @@ fn fragmented_run(dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32, aud
             "-preset",
             "ultrafast",
             "-g",
-            "10",
+            &gop.to_string(),
             "-pix_fmt",
             "yuv420p",
             "-f",
