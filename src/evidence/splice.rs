@@ -2,11 +2,11 @@
 //!
 //! The recorder writes fragmented MP4 with a fragment at each keyframe (and at least every
 //! second, so a long GOP spans several), so a clip of such files is the first file's init
-//! segment (`ftyp` + `moov`) followed by the chosen `moof` + `mdat` pairs, from the keyframe's
-//! at or before the in-point, with their decode times moved onto one timeline, and the last
-//! fragment cut after the last sample that starts before the clip's end. That is what a stream-copy remux would
-//! produce, read and written in one pass that hashes as it writes: no demuxing, no second read
-//! of the output, no second process competing for the core.
+//! segment (`ftyp` + `moov`) followed by the chosen `moof` + `mdat` pairs, from the fragment of
+//! the keyframe at or before the in-point, with their decode times moved onto one timeline, and
+//! the last fragment cut after the last sample that starts before the clip's end. That is what
+//! a stream-copy remux would produce, read and written in one pass that hashes as it writes: no
+//! demuxing, no second read of the output, no second process competing for the core.
 //!
 //! Anything else is left to ffmpeg ([`Failure::Unsupported`]): files that are not fragmented,
 //! more than one track (audio), init segments that differ between files (the camera changed

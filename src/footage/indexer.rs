@@ -366,13 +366,12 @@ async fn index_file(
     if ahead {
         tracing::warn!(file = %rel, "recording named ahead of the server's clock (the clock ran fast when it was written); indexed at its name's time");
     }
-    let prev_end = match ahead {
-        true => None,
-        false => previous_end(&state.db, (&camera.id, "main"), named).await?,
-    };
-    let start = match ahead {
-        true => named,
-        false => media_start(named, probe.duration, next_start, prev_end),
+    let (prev_end, start) = if ahead {
+        (None, named)
+    } else {
+        let prev_end = previous_end(&state.db, (&camera.id, "main"), named).await?;
+        let start = media_start(named, probe.duration, next_start, prev_end);
+        (prev_end, start)
     };
     if start < named {
         tracing::debug!(file = %rel, late_ms = (named - start).num_milliseconds(), "file named after its first frame (ffmpeg wrote what it read while probing the stream at once); indexed from where its media meets the next file");

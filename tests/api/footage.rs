@@ -1024,13 +1024,18 @@ async fn recording_from(
         c.health_interval_ms = 200;
     })
     .await;
+    records(&app, camera, 2).await;
+    (app, clock)
+}
+
+/// Creates camera `lab`, recorded from `camera` in segments of `segment_seconds`.
+async fn records(app: &TestApp, camera: &FreezingCamera, segment_seconds: i32) {
     app.gql(
         "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
-        json!({"i": {"id": "lab", "name": "Lab", "streamUrl": format!("http://127.0.0.1:{}/live.ts", camera.port), "segmentSeconds": 2}}),
+        json!({"i": {"id": "lab", "name": "Lab", "streamUrl": format!("http://127.0.0.1:{}/live.ts", camera.port), "segmentSeconds": segment_seconds}}),
         app.admin(),
     )
     .await;
-    (app, clock)
 }
 
 /// A recorder whose camera stops sending pictures but keeps the connection busy writes
@@ -1349,12 +1354,7 @@ async fn the_first_recording_after_a_start_is_placed_at_its_first_frame(backend:
         c.index_settle_ms = 0;
     })
     .await;
-    app.gql(
-        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
-        json!({"i": {"id": "lab", "name": "Lab", "streamUrl": format!("http://127.0.0.1:{}/live.ts", camera.port), "segmentSeconds": 8}}),
-        app.admin(),
-    )
-    .await;
+    records(&app, &camera, 8).await;
     let connected = eventually(Duration::from_secs(20), "the camera connected", || async {
         (camera.served.load(Ordering::SeqCst) > 0).then(Utc::now)
     })
