@@ -92,6 +92,11 @@ pub enum GapReason {
     /// Footage was deleted by retention.
     #[sea_orm(string_value = "pruned")]
     Pruned,
+    /// No frames arrived for a while inside a recording, with the camera's connection kept
+    /// open: its stream paused (or its clock jumped ahead). The file shows the frame before
+    /// the pause until the next one; coverage leaves the pause out.
+    #[sea_orm(string_value = "stream_paused")]
+    StreamPaused,
     /// Recorded as a gap without a known cause.
     #[sea_orm(string_value = "unknown")]
     Unknown,
@@ -225,6 +230,7 @@ impl GapReason {
             GapReason::RecordingDisabled => "recording_disabled",
             GapReason::DiskFull => "disk_full",
             GapReason::Pruned => "pruned",
+            GapReason::StreamPaused => "stream_paused",
             GapReason::Unknown => "unknown",
         }
     }

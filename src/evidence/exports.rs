@@ -124,7 +124,8 @@ pub async fn queue(
         })
         .collect();
     let (from_ms, to_ms) = (window.from.timestamp_millis(), window.to.timestamp_millis());
-    let plan = model::clip_plan(from_ms, to_ms, &sources);
+    let pauses = pauses(&state.db, camera_id, (from_ms, to_ms)).await?;
+    let plan = model::clip_plan(from_ms, to_ms, &sources, &pauses);
     let recorded = store::recorded_gaps(&state.db, camera_id, window).await?;
     let gaps: Vec<DisclosedGap> = plan
         .gaps
@@ -540,6 +541,19 @@ pub async fn publish(state: &AppState, id: &str) {
     }
 }
 
+/// The pauses recorded inside the window's recordings, as holes the clip plan discloses.
+async fn pauses(
+    db: &impl sea_orm::ConnectionTrait,
+    camera_id: &str,
+    window: (i64, i64),
+) -> Result<Vec<model::Hole>, AppError> {
+    Ok(store::recorded_pauses(db, camera_id, window)
+        .await?
+        .into_iter()
+        .map(|(from_ms, to_ms)| model::Hole { from_ms, to_ms })
+        .collect())
+}
+
 /// Turns an error into the job's public message; the cause is logged with the job.
 fn internal(job: &str, what: &str, err: &dyn std::fmt::Display) -> String {
     tracing::error!(export = %job, error = %err, "{what}");
@@ -556,7 +570,11 @@ async fn export(
     cancel: watch::Receiver<bool>,
 ) -> Result<(Output, Vec<Source>, model::ClipPlan), String> {
     let (lock, sources) = lock_sources(state, job).await?;
-    let plan = model::clip_plan(job.from_ms, job.to_ms, &sources);
+    let window = (job.from_ms, job.to_ms);
+    let pauses = pauses(&state.db, &job.camera_id, window)
+        .await
+        .map_err(|e| internal(&job.id, "could not read the pauses in the window", &e))?;
+    let plan = model::clip_plan(job.from_ms, job.to_ms, &sources, &pauses);
     let list = recordings_root(state).join(format!("{}.ffconcat", job.id));
     let part = exports_dir(state).join(format!("{}.mp4.part", job.id));
     let cleanup = Cleanup(vec![list.clone(), part.clone()]);

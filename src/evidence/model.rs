@@ -89,8 +89,10 @@ pub struct ClipPlan {
     pub gaps: Vec<Hole>,
 }
 
-/// Plans a clip from the segments overlapping the window (sorted by start).
-pub fn clip_plan(from_ms: i64, to_ms: i64, sources: &[Source]) -> ClipPlan {
+/// Plans a clip from the segments overlapping the window (sorted by start) and the pauses
+/// recorded inside them (the clip shows the frame before a pause until the next one: no
+/// footage, disclosed as a hole and left out of the covered seconds).
+pub fn clip_plan(from_ms: i64, to_ms: i64, sources: &[Source], pauses: &[Hole]) -> ClipPlan {
     let mut cursor = from_ms;
     let mut entries = Vec::new();
     let mut gaps = Vec::new();
@@ -108,6 +110,16 @@ pub fn clip_plan(from_ms: i64, to_ms: i64, sources: &[Source]) -> ClipPlan {
             });
         }
         covered_ms += end - start;
+        for pause in pauses {
+            let (from, to) = (pause.from_ms.max(start), pause.to_ms.min(end));
+            if to > from {
+                covered_ms -= to - from;
+                gaps.push(Hole {
+                    from_ms: from,
+                    to_ms: to,
+                });
+            }
+        }
         entries.push(Entry {
             path: s.path.clone(),
             inpoint: (start > s.start_ms).then(|| (start - s.start_ms) as f64 / 1000.0),
@@ -122,6 +134,7 @@ pub fn clip_plan(from_ms: i64, to_ms: i64, sources: &[Source]) -> ClipPlan {
             to_ms,
         });
     }
+    gaps.sort_by_key(|hole| hole.from_ms);
     ClipPlan {
         entries,
         covered_seconds: covered_ms as f64 / 1000.0,
@@ -312,7 +325,12 @@ mod tests {
 
     #[test]
     fn c5_holes_inside_the_window_are_disclosed_and_not_counted() {
-        let plan = clip_plan(0, 100_000, &[src("a", 0.0, 30.0), src("b", 60.0, 90.0)]);
+        let plan = clip_plan(
+            0,
+            100_000,
+            &[src("a", 0.0, 30.0), src("b", 60.0, 90.0)],
+            &[],
+        );
         assert_eq!(
             plan.gaps,
             vec![
@@ -330,8 +348,32 @@ mod tests {
     }
 
     #[test]
+    fn a_pause_inside_a_recording_is_disclosed_where_the_clip_takes_it() {
+        let pause = |from, to| Hole {
+            from_ms: from,
+            to_ms: to,
+        };
+        // A pause at 40–50 s inside `a`, one at 150–160 s past the window's end.
+        let pauses = [pause(40_000, 50_000), pause(150_000, 160_000)];
+        let plan = clip_plan(
+            45_000,
+            100_000,
+            &[src("a", 0.0, 60.0), src("b", 60.0, 120.0)],
+            &pauses,
+        );
+        assert_eq!(plan.gaps, vec![pause(45_000, 50_000)]);
+        assert!((plan.covered_seconds - 50.0).abs() < 0.001);
+        assert_eq!(plan.entries.len(), 2, "the clip still reads both files");
+    }
+
+    #[test]
     fn c6_a_half_second_seam_is_not_a_gap() {
-        let plan = clip_plan(0, 100_000, &[src("a", 0.0, 50.0), src("b", 50.5, 100.0)]);
+        let plan = clip_plan(
+            0,
+            100_000,
+            &[src("a", 0.0, 50.0), src("b", 50.5, 100.0)],
+            &[],
+        );
         assert!(plan.gaps.is_empty());
         assert!(plan.covered_seconds > 99.0);
     }
@@ -346,6 +388,7 @@ mod tests {
                 src("b", 60.0, 120.0),
                 src("c", 120.0, 180.0),
             ],
+            &[],
         );
         assert_eq!(plan.entries[0].inpoint, Some(10.0));
         assert_eq!(plan.entries[0].outpoint, None);

@@ -6,7 +6,8 @@
 //! has been quiet for the camera's segment length plus a settle margin: ffmpeg flushes in large
 //! blocks, so a recent mtime alone does not prove a file is finished. A file starts at its
 //! name's time, except the first of a recorder's run, which ffmpeg names seconds late
-//! ([`media_start`]).
+//! ([`media_start`]). A pause inside a file (the camera stopped sending with its connection
+//! open, then went on) is a gap too: [`pauses_in`].
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -30,6 +31,31 @@ const REVISIT_MS: i64 = 3_600_000;
 
 /// A hole longer than this many whole seconds between consecutive segments is recorded as a gap.
 pub const GAP_EVENT_S: i64 = 3;
+
+/// A pause inside a recording at least this long (ms) is a gap: footage closer together than
+/// that is one range anyway ([`JOIN_MS`](crate::footage::model::JOIN_MS)).
+pub const PAUSE_MIN_MS: i64 = crate::footage::model::JOIN_MS;
+
+/// The pauses inside a recording file whose media starts at `start_ms` and ends at `end_ms`,
+/// in ms since the epoch: the spans where no frame arrived for [`PAUSE_MIN_MS`] or more
+/// ([`FileIndex::pauses`](crate::playback::mp4::FileIndex::pauses)). ffmpeg copies a camera's
+/// timestamps, so a camera that stops sending and later goes on (an encoder that hung behind
+/// an open RTSP session, a stalled network path) leaves the pause inside the file, shown as the
+/// frame before it; the file's duration spans it, coverage must not.
+pub fn pauses_in(
+    index: &crate::playback::mp4::FileIndex,
+    (start_ms, end_ms): (i64, i64),
+) -> Vec<(i64, i64)> {
+    let timescale = u64::from(index.init.timescale.max(1));
+    let at = |ticks: u64| start_ms.saturating_add((ticks.saturating_mul(1000) / timescale) as i64);
+    let min_ticks = PAUSE_MIN_MS as u64 * timescale / 1000;
+    index
+        .pauses(min_ticks)
+        .into_iter()
+        .map(|(from, to)| (at(from), at(to).min(end_ms)))
+        .filter(|(from, to)| to - from >= PAUSE_MIN_MS)
+        .collect()
+}
 
 /// Whether file `index` of `count` (sorted by name) is closed.
 pub fn is_closed(
@@ -382,7 +408,7 @@ async fn index_file(
         return Ok(false);
     };
     segment.instance_id = Some(state.ownership.instance_id().to_owned());
-    crate::playback::layout::fill(&mut segment, &dir.join(name)).await;
+    let pauses = layout(&mut segment, &dir.join(name)).await;
     let gap = gap.map(|(from, to)| NewGap {
         from,
         to,
@@ -392,7 +418,7 @@ async fn index_file(
             .unwrap_or(GapReason::Unknown),
     });
     let bitrate = (size as f64 * 8.0 / probe.duration / 1000.0).max(0.0);
-    let Some(gap_recorded) = apply(state, &segment, gap, bitrate, now).await? else {
+    let Some(gap_recorded) = apply(state, &segment, (gap, &pauses), bitrate, now).await? else {
         // Another pass (a tool calling `index_once` beside the loop) indexed it first.
         return Ok(false);
     };
@@ -407,8 +433,30 @@ async fn index_file(
     }
     let delay = ((now.timestamp_millis() - segment.end_ms) as f64 / 1000.0).max(0.0);
     crate::telemetry::segment_indexed(&camera.id, delay);
-    publish(state, &segment, gap.filter(|_| gap_recorded), now).await?;
+    let gaps: Vec<NewGap> = gap
+        .filter(|_| gap_recorded)
+        .into_iter()
+        .chain(pauses)
+        .collect();
+    publish(state, &segment, &gaps, now).await?;
     Ok(true)
+}
+
+/// Sets the row's playback layout from a walk of its file and returns the pauses inside it, as
+/// gaps ([`pauses_in`]); none when the file is not fragmented MP4.
+async fn layout(segment: &mut segment::Model, file: &Path) -> Vec<NewGap> {
+    let Ok(index) = crate::playback::mp4::index_file(file).await else {
+        return Vec::new();
+    };
+    crate::playback::layout::set(segment, &index);
+    pauses_in(&index, (segment.start_ms, segment.end_ms))
+        .into_iter()
+        .map(|(from, to)| NewGap {
+            from: segment::from_ms(from),
+            to: segment::from_ms(to),
+            reason: GapReason::StreamPaused,
+        })
+        .collect()
 }
 
 /// A hole before a new segment, with why the recorder stopped.
@@ -458,7 +506,8 @@ async fn repair(
         update = update.col_expr(segment::Column::EndMs, Expr::value(end));
     }
     let mut grown = existing.clone();
-    crate::playback::layout::fill(&mut grown, file).await;
+    grown.end_ms = new_end.unwrap_or(existing.end_ms);
+    let pauses = layout(&mut grown, file).await;
     update = update
         .col_expr(
             segment::Column::MediaOffset,
@@ -473,25 +522,48 @@ async fn repair(
     update.exec(&txn).await?;
     match new_end {
         Some(end) if end > existing.end_ms => {
-            store::merge_span(&txn, &existing.camera_id, existing.start_ms, end).await?;
+            // What it held before is in the ranges already, less its pauses.
+            store::merge_span(&txn, &existing.camera_id, existing.end_ms, end).await?;
         }
         Some(end) if end < existing.end_ms => {
             store::remove_span(&txn, &existing.camera_id, end, existing.end_ms).await?;
         }
         _ => {}
     }
+    let mut new_pauses = Vec::new();
+    for pause in pauses {
+        if record_pause(&txn, &existing.camera_id, pause, state.clock.now()).await? {
+            new_pauses.push(pause);
+        }
+    }
     txn.commit().await?;
+    if !new_pauses.is_empty() {
+        publish(state, &grown, &new_pauses, state.clock.now()).await?;
+    }
     Ok(())
 }
 
-/// Writes a new segment in one transaction: the row and its range, its evidence flag, the
-/// clamp of an earlier segment running past its start, the camera's status, and the gap
-/// before it. `None` when another pass indexed the file first; otherwise whether the gap
-/// was new.
+/// Takes a pause inside a recording out of the camera's ranges and records it as a gap; true
+/// when the gap is new.
+async fn record_pause(
+    txn: &impl sea_orm::ConnectionTrait,
+    camera_id: &str,
+    pause: NewGap,
+    now: DateTime<Utc>,
+) -> Result<bool, AppError> {
+    let (from, to) = (pause.from.timestamp_millis(), pause.to.timestamp_millis());
+    store::cut_span(txn, camera_id, from, to).await?;
+    store::insert_gap(txn, camera_id, pause.from, pause.to, pause.reason, now).await
+}
+
+/// Writes a new segment in one transaction: the row and its range (less the pauses inside
+/// it, each recorded as a gap), its evidence flag, the clamp of an earlier segment running
+/// past its start, the camera's status, and the gap before it. `None` when another pass
+/// indexed the file first; otherwise whether the gap before it was new.
 async fn apply(
     state: &AppState,
     segment: &segment::Model,
-    gap: Option<NewGap>,
+    (gap, pauses): (Option<NewGap>, &[NewGap]),
     bitrate_kbps: f64,
     now: DateTime<Utc>,
 ) -> Result<Option<bool>, AppError> {
@@ -520,6 +592,9 @@ async fn apply(
         bitrate_kbps,
     };
     crate::cameras::store::record_segment(&txn, camera_id, seen, now).await?;
+    for pause in pauses {
+        record_pause(&txn, camera_id, *pause, now).await?;
+    }
     let gap_recorded = match gap {
         Some(NewGap { from, to, reason }) => {
             store::insert_gap(&txn, camera_id, from, to, reason, now).await?
@@ -530,11 +605,11 @@ async fn apply(
     Ok(Some(gap_recorded))
 }
 
-/// Tells coverage subscribers, and the event log about a new gap.
+/// Tells coverage subscribers, and the event log about new gaps.
 async fn publish(
     state: &AppState,
     segment: &segment::Model,
-    gap: Option<NewGap>,
+    gaps: &[NewGap],
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
     let camera_id = segment.camera_id.clone();
@@ -544,9 +619,20 @@ async fn publish(
         from: segment::from_ms(segment.start_ms),
         to: segment::from_ms(segment.end_ms),
     });
-    let Some(NewGap { from, to, reason }) = gap else {
-        return Ok(());
-    };
+    for gap in gaps {
+        announce_gap(state, &camera_id, *gap, now).await?;
+    }
+    Ok(())
+}
+
+/// Logs a new gap, records its event and tells coverage subscribers.
+async fn announce_gap(
+    state: &AppState,
+    camera_id: &str,
+    NewGap { from, to, reason }: NewGap,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let camera_id = camera_id.to_owned();
     let seconds = (to - from).num_milliseconds() as f64 / 1000.0;
     tracing::warn!(camera = %camera_id, seconds, reason = reason.as_str(), "recording gap");
     let event = NewEvent::new(EventKind::RecordingGap, Severity::Warning, now)

@@ -114,19 +114,15 @@ pub async fn merge_span(
 /// Takes a deleted main-stream segment's span out of the camera's ranges. Main segments never
 /// overlap (the indexer clamps them), so the range holding the span keeps what lies before it
 /// (up to the end of the last remaining segment before it) and after it (from the start of
-/// the next), as one range if that seam is still under 3 s.
+/// the next), as one range if that seam is still under 3 s. A range may start inside the
+/// segment before (after a pause inside it): that segment still bounds what is kept.
 pub async fn remove_span(
     db: &impl ConnectionTrait,
     camera_id: &str,
     start: i64,
     end: i64,
 ) -> Result<(), AppError> {
-    let holding = footage_range::Entity::find()
-        .filter(footage_range::Column::CameraId.eq(camera_id))
-        .filter(footage_range::Column::EndMs.gt(start))
-        .filter(footage_range::Column::StartMs.lt(end.max(start + 1)))
-        .all(db)
-        .await?;
+    let holding = ranges_holding(db, camera_id, start, end).await?;
     let (Some(range_start), Some(range_end)) = (
         holding.iter().map(|r| r.start_ms).min(),
         holding.iter().map(|r| r.end_ms).max(),
@@ -137,7 +133,7 @@ pub async fn remove_span(
         .select_only()
         .column(segment::Column::EndMs)
         .filter(main_stream_of(camera_id))
-        .filter(segment::Column::StartMs.gte(range_start))
+        .filter(segment::Column::EndMs.gt(range_start))
         .filter(segment::Column::StartMs.lt(start))
         .order_by_desc(segment::Column::StartMs)
         .limit(1)
@@ -167,6 +163,23 @@ pub async fn remove_span(
         }
     };
     replace_ranges(db, camera_id, &holding, &pieces).await
+}
+
+/// The camera's ranges overlapping `[start, end)` (ms; an empty span still finds the range
+/// around its instant), in time order.
+async fn ranges_holding(
+    db: &impl ConnectionTrait,
+    camera_id: &str,
+    start: i64,
+    end: i64,
+) -> Result<Vec<footage_range::Model>, AppError> {
+    Ok(footage_range::Entity::find()
+        .filter(footage_range::Column::CameraId.eq(camera_id))
+        .filter(footage_range::Column::EndMs.gt(start))
+        .filter(footage_range::Column::StartMs.lt(end.max(start + 1)))
+        .order_by_asc(footage_range::Column::StartMs)
+        .all(db)
+        .await?)
 }
 
 async fn replace_ranges(
@@ -322,4 +335,46 @@ pub async fn recorded_gaps(
         .order_by_asc(recording_gap::Column::GapStart)
         .all(db)
         .await?)
+}
+
+/// The pauses recorded inside recordings ([`GapReason::StreamPaused`]) overlapping
+/// `[from_ms, to_ms)`, as `(start, end)` in ms since the epoch, in time order.
+pub async fn recorded_pauses(
+    db: &impl ConnectionTrait,
+    camera_id: &str,
+    (from_ms, to_ms): (i64, i64),
+) -> Result<Vec<(i64, i64)>, AppError> {
+    let rows = recording_gap::Entity::find()
+        .filter(recording_gap::Column::CameraId.eq(camera_id))
+        .filter(recording_gap::Column::Reason.eq(GapReason::StreamPaused))
+        .filter(recording_gap::Column::GapStart.lt(segment::from_ms(to_ms)))
+        .filter(recording_gap::Column::GapEnd.gt(segment::from_ms(from_ms)))
+        .order_by_asc(recording_gap::Column::GapStart)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|g| (g.gap_start.timestamp_millis(), g.gap_end.timestamp_millis()))
+        .collect())
+}
+
+/// Takes a pause inside a recording (`[start, end)`, ms) out of the camera's ranges: the
+/// range holding it keeps what lies before and after it.
+pub async fn cut_span(
+    db: &impl ConnectionTrait,
+    camera_id: &str,
+    start: i64,
+    end: i64,
+) -> Result<(), AppError> {
+    let holding = ranges_holding(db, camera_id, start, end).await?;
+    let mut pieces = Vec::new();
+    for range in &holding {
+        if range.start_ms < start {
+            pieces.push((range.start_ms, start));
+        }
+        if range.end_ms > end {
+            pieces.push((end, range.end_ms));
+        }
+    }
+    replace_ranges(db, camera_id, &holding, &pieces).await
 }

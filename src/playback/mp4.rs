@@ -155,6 +155,10 @@ pub struct MoofInfo {
     pub samples: u32,
     /// Whether its first sample is a sync sample (a keyframe).
     pub sync: bool,
+    /// Its longest sample: where it starts (ticks after `decode_time`) and how long it lasts.
+    /// A camera that stops sending and later resumes with its clock run on leaves the whole
+    /// pause in the duration of the last sample before it.
+    pub longest: (u64, u32),
     /// Offset of the `tfdt` value within the `moof` box (header included), and whether it is 64-bit.
     pub tfdt_at: Option<(usize, bool)>,
     /// Whether its data offsets are relative to the `moof` itself (no absolute
@@ -173,6 +177,7 @@ pub fn parse_moof(moof: &[u8], init: &Init) -> Option<MoofInfo> {
         duration: 0,
         samples: 0,
         sync: false,
+        longest: (0, 0),
         tfdt_at: None,
         relocatable: true,
     };
@@ -195,13 +200,16 @@ pub fn parse_moof(moof: &[u8], init: &Init) -> Option<MoofInfo> {
                 info.tfdt_at = Some((at + 4, long));
             }
             b"trun" => {
-                let (duration, samples, first_flags) =
-                    trun_totals(payload, default_duration, default_flags)?;
+                let run = trun_totals(payload, default_duration, default_flags)?;
                 if info.samples == 0 {
-                    info.sync = first_flags & 0x1_0000 == 0;
+                    info.sync = run.first_flags & 0x1_0000 == 0;
                 }
-                info.duration += duration;
-                info.samples += samples;
+                let (at, longest) = run.longest;
+                if longest > info.longest.1 {
+                    info.longest = (info.duration + at, longest);
+                }
+                info.duration += run.duration;
+                info.samples += run.samples;
             }
             _ => {}
         }
@@ -209,8 +217,20 @@ pub fn parse_moof(moof: &[u8], init: &Init) -> Option<MoofInfo> {
     Some(info)
 }
 
-/// (total duration, sample count, first sample's flags) of a `trun` payload.
-fn trun_totals(trun: &[u8], default_duration: u32, default_flags: u32) -> Option<(u64, u32, u32)> {
+/// What a `trun` adds up to.
+struct RunTotals {
+    /// Sum of its sample durations.
+    duration: u64,
+    /// Its sample count.
+    samples: u32,
+    /// Its first sample's flags.
+    first_flags: u32,
+    /// Its longest sample: start (ticks after the run's start) and duration.
+    longest: (u64, u32),
+}
+
+/// Totals of a `trun` payload.
+fn trun_totals(trun: &[u8], default_duration: u32, default_flags: u32) -> Option<RunTotals> {
     let flags = u32_at(trun, 0)? & 0xff_ffff;
     let count = u32_at(trun, 4)?;
     let mut p = 8;
@@ -228,6 +248,7 @@ fn trun_totals(trun: &[u8], default_duration: u32, default_flags: u32) -> Option
         .count()
         * 4;
     let mut total = 0u64;
+    let mut longest = (0u64, 0u32);
     for i in 0..count as usize {
         let at = p + i * per_sample;
         let duration = if flags & 0x100 != 0 {
@@ -240,9 +261,17 @@ fn trun_totals(trun: &[u8], default_duration: u32, default_flags: u32) -> Option
                 if flags & 0x100 != 0 { 4 } else { 0 } + if flags & 0x200 != 0 { 4 } else { 0 };
             first_flags = u32_at(trun, at + skip)?;
         }
+        if duration > longest.1 {
+            longest = (total, duration);
+        }
         total += u64::from(duration);
     }
-    Some((total, count, first_flags))
+    Some(RunTotals {
+        duration: total,
+        samples: count,
+        first_flags,
+        longest,
+    })
 }
 
 /// Rewrites a `moof`'s base decode time in place (its size does not change).
@@ -532,6 +561,41 @@ impl FileIndex {
         }
     }
 
+    /// Where no frame arrived for longer than `min_ticks`, as spans of ticks after the first
+    /// fragment's decode time: a sample lasting that much longer than the file's usual frame
+    /// (ffmpeg's MP4 muxer gives the last frame before a pause the pause's length), or a jump in
+    /// decode time between two fragments. Each span starts one usual frame after the frame
+    /// shown through it, and ends where the next frame starts.
+    pub fn pauses(&self, min_ticks: u64) -> Vec<(u64, u64)> {
+        let Some(first) = self.fragments.first() else {
+            return Vec::new();
+        };
+        let base = first.info.decode_time;
+        let (mut rest, mut frames) = (0u64, 0u64);
+        for f in &self.fragments {
+            rest += f.info.duration - u64::from(f.info.longest.1);
+            frames += u64::from(f.info.samples.saturating_sub(1));
+        }
+        let usual = rest.checked_div(frames).unwrap_or(0);
+        let mut pauses = Vec::new();
+        let mut previous_end: Option<u64> = None;
+        for f in &self.fragments {
+            let start = f.info.decode_time.saturating_sub(base);
+            if let Some(end) = previous_end
+                && start > end + min_ticks
+            {
+                pauses.push((end, start));
+            }
+            let (at, longest) = f.info.longest;
+            let longest = u64::from(longest);
+            if longest > usual + min_ticks {
+                pauses.push((start + at + usual, start + at + longest));
+            }
+            previous_end = Some(start + f.info.duration);
+        }
+        pauses
+    }
+
     /// Bytes of media: from the first fragment to the end of the last.
     pub fn media_end(&self) -> u64 {
         self.fragments
@@ -775,5 +839,46 @@ mod tests {
             &42u32.to_be_bytes(),
             "after the mfhd header and its flags"
         );
+    }
+
+    fn fragment(decode_time: u64, samples: u32, duration: u64, longest: (u64, u32)) -> Fragment {
+        Fragment {
+            offset: 0,
+            moof_len: 0,
+            len: 0,
+            info: MoofInfo {
+                decode_time,
+                duration,
+                samples,
+                sync: true,
+                longest,
+                tfdt_at: None,
+                relocatable: true,
+            },
+        }
+    }
+
+    #[test]
+    fn a_pause_is_found_in_a_long_last_frame_and_between_fragments() {
+        // 10 frames of 100 ticks a fragment; the second fragment's last frame lasts 5,000
+        // ticks (a pause), and the fourth starts 4,000 ticks after the third ends.
+        let index = FileIndex {
+            init_len: 0,
+            init: init(),
+            fragments: vec![
+                fragment(0, 10, 1_000, (0, 100)),
+                fragment(1_000, 10, 5_900, (900, 5_000)),
+                fragment(6_900, 10, 1_000, (0, 100)),
+                fragment(11_900, 10, 1_000, (0, 100)),
+            ],
+            partial: None,
+        };
+        assert_eq!(index.pauses(3_000), vec![(2_000, 6_900), (7_900, 11_900)]);
+        assert_eq!(index.pauses(5_000), Vec::<(u64, u64)>::new());
+        let steady = FileIndex {
+            fragments: vec![fragment(0, 10, 1_000, (0, 100))],
+            ..index
+        };
+        assert!(steady.pauses(0).is_empty());
     }
 }

@@ -525,6 +525,111 @@ async fn a_clip_of_recordings_with_a_long_gop_starts_on_its_keyframe(backend: Ba
 }
 both!(a_clip_of_recordings_with_a_long_gop_starts_on_its_keyframe);
 
+/// The gaps of `value` (a coverage or a clip) as (from, to, reason).
+fn gap_list(value: &Value) -> Vec<(DateTime<Utc>, DateTime<Utc>, Value)> {
+    let when = |v: &Value| v.as_str().unwrap().parse::<DateTime<Utc>>().unwrap();
+    value["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (when(&g["from"]), when(&g["to"]), g["reason"].clone()))
+        .collect()
+}
+
+/// Camera `paused`'s coverage of `[from, to)`: covered seconds and gaps.
+async fn paused_coverage(app: &TestApp, from: DateTime<Utc>, to: DateTime<Utc>) -> Value {
+    app.gql(
+        "query($c: ID!, $f: DateTime!, $t: DateTime!) { footageCoverage(cameraId: $c, from: $f, to: $t) { coveredSeconds gaps { from to reason } } }",
+        json!({"c": "paused", "f": from.to_rfc3339(), "t": to.to_rfc3339()}),
+        app.admin(),
+    )
+    .await["footageCoverage"]
+        .clone()
+}
+
+/// Camera `paused`'s recordings from `base`: one with frames 0-39 over 0-4 s, none over
+/// 4-10 s and frames 40-119 over 10-18 s, then one over 18-22 s; indexed.
+async fn paused_recordings(app: &TestApp, base: DateTime<Utc>) {
+    let dir = app.data_dir.join("recordings/paused");
+    crate::helpers::media::write_fragmented_with_pause(&dir, base, (4, 6, 8));
+    let after = base + chrono::Duration::seconds(18);
+    crate::helpers::media::write_fragmented_run(&dir, after, 1, 4);
+    crate::watch::settle(&dir);
+    heldar::footage::indexer::index_once(&app.state)
+        .await
+        .unwrap();
+}
+
+/// A camera that stops sending with its connection open and later goes on, its clock run on,
+/// leaves the pause inside one recording: ffmpeg gives the last frame before it the pause's
+/// length, and the file's duration spans it. Coverage leaves the pause out and reports it as a
+/// gap with its reason; a clip across it still holds every frame on both sides, discloses the
+/// pause with its reason and does not count it as footage.
+async fn a_pause_inside_a_recording_is_a_gap_that_clips_disclose(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(backend, |c| c.index_settle_ms = 0).await;
+    app.camera("paused", "Camera that paused").await;
+    let base = crate::watch::base();
+    let at = |s: i64| base + chrono::Duration::seconds(s);
+    paused_recordings(&app, base).await;
+    let coverage = paused_coverage(&app, at(0), at(22)).await;
+    let pause = (at(4), at(10), json!("STREAM_PAUSED"));
+    assert_eq!(gap_list(&coverage), vec![pause.clone()], "{coverage}");
+    assert_eq!(coverage["coveredSeconds"], 16.0, "{coverage}");
+
+    let clip = ready_clip(&app, "paused", at(2).to_rfc3339(), at(12).to_rfc3339()).await;
+    assert_eq!(gap_list(&clip), vec![pause], "{clip}");
+    assert_eq!(clip["coveredSeconds"], 4.0, "{clip}");
+    let manifest = manifest_of(&app, &clip).await;
+    assert_eq!(manifest["gaps"][0]["reason"], "stream_paused", "{manifest}");
+    // The decoder repeats frame 39 through the pause (its sample lasts 6.1 s).
+    let (mut numbers, complaints) = frame_numbers(&downloaded(&app, &clip).await);
+    numbers.dedup();
+    assert_eq!(
+        numbers,
+        (20..60).collect::<Vec<u32>>(),
+        "frames 20-39, then 40-59"
+    );
+    assert_eq!(complaints, "");
+}
+both!(a_pause_inside_a_recording_is_a_gap_that_clips_disclose);
+
+/// Retention deleting the recording after a held one that paused keeps the held one's footage
+/// after its pause: only the deleted span becomes a gap.
+async fn a_pause_survives_retention_of_the_recording_after_it(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(backend, |c| c.index_settle_ms = 0).await;
+    camera(&app, "paused", json!({"retentionHours": 1})).await;
+    let base = DateTime::from_timestamp(Utc::now().timestamp() - 3 * 3600, 0).unwrap();
+    let at = |s: i64| base + chrono::Duration::seconds(s);
+    paused_recordings(&app, base).await;
+    let held = app
+        .gql(
+            "mutation($i: LockEvidenceInput!) { lockEvidence(input: $i) { segmentCount } }",
+            json!({"i": {"cameraId": "paused", "from": at(0).to_rfc3339(), "to": at(10).to_rfc3339(), "incidentId": "case-9", "note": "held"}}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(held["lockEvidence"]["segmentCount"], 1);
+    let report = app.gql(SWEEP, json!({}), app.admin()).await["runRetention"].clone();
+    assert_eq!(report["deletedSegments"], 1, "{report}");
+    let coverage = paused_coverage(&app, at(0), at(22)).await;
+    assert_eq!(
+        gap_list(&coverage),
+        vec![
+            (at(4), at(10), json!("STREAM_PAUSED")),
+            (at(18), at(22), json!("PRUNED"))
+        ],
+        "{coverage}"
+    );
+    assert_eq!(coverage["coveredSeconds"], 12.0, "{coverage}");
+}
+both!(a_pause_survives_retention_of_the_recording_after_it);
+
 /// The files of a recordings folder, in name (time) order.
 fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)

@@ -99,7 +99,12 @@ pub fn numbered_source(rate: u32, realtime: bool) -> String {
 /// pattern at 10 frames a second (a keyframe a second), named for base + i·seconds: what the
 /// recorder writes.
 pub fn write_fragmented_run(dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32) {
-    fragmented_run(dir, base, (count, seconds), 10, false);
+    let run = Run {
+        gop: 10,
+        audio: false,
+        pause: None,
+    };
+    fragmented_run(dir, base, (count, seconds), run);
 }
 
 /// [`write_fragmented_run`] with a keyframe every `gop` frames: with a GOP longer than a second
@@ -110,22 +115,37 @@ pub fn write_fragmented_run_with_gop(
     (count, seconds): (u32, u32),
     gop: u32,
 ) {
-    fragmented_run(dir, base, (count, seconds), gop, false);
+    let run = Run {
+        gop,
+        audio: false,
+        pause: None,
+    };
+    fragmented_run(dir, base, (count, seconds), run);
 }
 
 /// [`write_fragmented_run`] with an AAC audio track beside the video (a camera with a
 /// microphone).
 pub fn write_fragmented_run_with_audio(dir: &Path, base: DateTime<Utc>, count: u32, seconds: u32) {
-    fragmented_run(dir, base, (count, seconds), 10, true);
+    let run = Run {
+        gop: 10,
+        audio: true,
+        pause: None,
+    };
+    fragmented_run(dir, base, (count, seconds), run);
 }
 
-fn fragmented_run(
-    dir: &Path,
-    base: DateTime<Utc>,
-    (count, seconds): (u32, u32),
+/// How [`fragmented_run`] encodes.
+struct Run {
+    /// Frames from one keyframe to the next.
     gop: u32,
+    /// With an AAC track beside the video.
     audio: bool,
-) {
+    /// From frame `.0` on, timestamps run `.1` seconds late (a pause before that frame).
+    pause: Option<(u32, u32)>,
+}
+
+fn fragmented_run(dir: &Path, base: DateTime<Utc>, (count, seconds): (u32, u32), run: Run) {
+    let Run { gop, audio, pause } = run;
     std::fs::create_dir_all(dir).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let mut command = std::process::Command::new("ffmpeg");
@@ -144,25 +164,36 @@ fn fragmented_run(
         command.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]);
         command.args(["-map", "0:v", "-map", "1:a", "-c:a", "aac"]);
     }
+    command.args(["-t", &(count * seconds).to_string()]).args([
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        &gop.to_string(),
+        "-pix_fmt",
+        "yuv420p",
+    ]);
+    let mut options = heldar::fleet::ffmpeg::record_format_options();
+    if let Some((frame, pause)) = pause {
+        // Ticks of the track's timescale, set with the muxer's options.
+        command.arg("-bsf:v").arg(format!(
+            "setts=ts=if(gte(N\\,{frame})\\,TS+{}\\,TS)",
+            pause * 10_240
+        ));
+        options.push_str(":video_track_timescale=10240");
+    }
+    let segment_time = seconds + pause.map_or(0, |(_, pause)| pause);
     let status = command
-        .args(["-t", &(count * seconds).to_string()])
         .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            &gop.to_string(),
-            "-pix_fmt",
-            "yuv420p",
             "-f",
             "segment",
             "-segment_time",
-            &seconds.to_string(),
+            &segment_time.to_string(),
             "-segment_format",
             "mp4",
             "-segment_format_options",
-            &heldar::fleet::ffmpeg::record_format_options(),
+            &options,
             "-reset_timestamps",
             "1",
         ])
@@ -171,6 +202,23 @@ fn fragmented_run(
         .unwrap();
     assert!(status.success());
     name_run(tmp.path(), dir, base, count, seconds);
+}
+
+/// One fragmented-MP4 recording named for `base`, as the recorder writes it from a camera that
+/// stops sending and later goes on with its clock run on: the numbered pattern (10 frames a
+/// second, a keyframe a second) for `before` seconds, no frame for `pause` seconds (the last
+/// frame before the pause lasts that much longer), then `after` seconds of frames.
+pub fn write_fragmented_with_pause(
+    dir: &Path,
+    base: DateTime<Utc>,
+    (before, pause, after): (u32, u32, u32),
+) {
+    let run = Run {
+        gop: 10,
+        audio: false,
+        pause: Some((before * 10, pause)),
+    };
+    fragmented_run(dir, base, (1, before + after), run);
 }
 
 /// Moves the cut files `s00000.mp4`… of `tmp` into `dir`, named for base + i·seconds as the

@@ -181,6 +181,12 @@ export type GapReason =
   | 'RECORDER_RESTART'
   /** Recording was switched off for the camera. */
   | 'RECORDING_DISABLED'
+  /**
+   * No frames arrived for a while inside a recording, with the camera's connection kept
+   * open: its stream paused (or its clock jumped ahead). The file shows the frame before
+   * the pause until the next one; coverage leaves the pause out.
+   */
+  | 'STREAM_PAUSED'
   /** Recorded as a gap without a known cause. */
   | 'UNKNOWN';
 
