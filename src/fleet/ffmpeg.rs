@@ -73,6 +73,19 @@ fn first_video_track(url: &str) -> Vec<String> {
     args
 }
 
+/// The longest forward jump in an input's timestamps (seconds) the recorder keeps, passed as
+/// `-dts_delta_threshold`: the longest pause it lives through, the health monitor's
+/// [`stale_after`](crate::footage::health::stale_after) for the camera's segment length. For
+/// inputs whose timestamps may jump (MPEG-TS, FLV: HTTP cameras) ffmpeg by default closes up
+/// any jump over 10 s, as if the frames after a camera's pause had come straight after those
+/// before it: every later frame of the recording would be stamped the pause's length too early.
+/// A longer jump is no pause the recorder outlived (the monitor restarts it sooner): an encoder
+/// that restarted its clock, closed up as before; so are backward jumps (the muxer needs rising
+/// timestamps).
+pub fn kept_forward_jump(segment_seconds: i32) -> i64 {
+    crate::footage::health::stale_after(segment_seconds).num_seconds()
+}
+
 /// The longest fragment the recorder writes, in microseconds: a long GOP is written a second at
 /// a time (fragments that start between keyframes are fine in fragmented MP4; clips and
 /// previews start at a fragment that starts with a keyframe).
@@ -95,8 +108,13 @@ pub fn record_format_options() -> String {
 /// on a still scene) would otherwise leave its open file untouched from one keyframe to the
 /// next, which the health monitor takes for a stalled recorder and the indexer for a finished
 /// file, and a crash would lose the whole GOP held in ffmpeg's memory.
+///
+/// A forward jump in the camera's timestamps is kept ([`kept_forward_jump`]): it is a pause
+/// (the camera stopped sending and went on), which the indexer finds in the file and reports.
 pub fn record_args(url: &str, segment_seconds: i32, dir: &Path) -> Vec<String> {
     let mut args = strings(["-nostdin", "-hide_banner", "-loglevel", "warning", "-y"]);
+    let kept = kept_forward_jump(segment_seconds).to_string();
+    args.extend(strings(["-dts_delta_threshold", &kept]));
     args.extend(input_args(url));
     args.extend(first_video_track(url));
     args.extend(strings([
@@ -656,6 +674,8 @@ mod tests {
                 "-loglevel",
                 "warning",
                 "-y",
+                "-dts_delta_threshold",
+                "180",
                 "-rtsp_transport",
                 "tcp",
                 "-timeout",

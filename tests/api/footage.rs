@@ -40,16 +40,22 @@ async fn status(app: &TestApp) -> Value {
     app.gql("{ camera(id: \"lab\") { status { state reconnectCount segmentsWritten lastError fpsObserved } } }", json!({}), app.admin()).await["camera"]["status"].clone()
 }
 
-async fn a_generated_camera_is_recorded_indexed_and_its_gaps_explained(backend: Backend) {
-    if !ffmpeg_ready() {
-        return;
-    }
-    let app = TestApp::spawn_with(backend, |c| {
+/// A server that may record local sources, indexing every 300 ms (a file quiet for its
+/// segment length and half a second is closed).
+async fn recording(backend: Backend) -> TestApp {
+    TestApp::spawn_with(backend, |c| {
         c.allow_local_sources = true;
         c.index_interval_ms = 300;
         c.index_settle_ms = 500;
     })
-    .await;
+    .await
+}
+
+async fn a_generated_camera_is_recorded_indexed_and_its_gaps_explained(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = recording(backend).await;
     let t0 = Utc::now();
     app.gql(
         "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
@@ -1337,6 +1343,68 @@ async fn a_camera_with_a_keyframe_every_40_s_is_recorded_without_restarts(backen
     assert_eq!(seen["perceptionEvents"]["edges"], json!([]), "{seen}");
 }
 both!(a_camera_with_a_keyframe_every_40_s_is_recorded_without_restarts);
+
+/// An MPEG-TS camera that stops sending for 12 s and goes on with its clock run on: the
+/// recorder keeps the jump in its timestamps (ffmpeg by default closes up any jump over 10 s in
+/// MPEG-TS, which would stamp every later frame of the file 12 s early), and the pause is a
+/// `STREAM_PAUSED` gap where it happened, inside the recording that holds it.
+async fn a_camera_that_pauses_for_12_s_leaves_a_gap_where_it_paused(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = recording(backend).await;
+    // 6 s at 10 frames a second, a keyframe a second; from frame 25 (2.5 s, between
+    // keyframes, so inside a recording) the timestamps run 12 s late.
+    let source = app.data_dir.join("paused.ts");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc=size=160x120:rate=10")
+        .args(["-t", "6", "-c:v", "libx264", "-preset", "ultrafast"])
+        .args(["-g", "10", "-pix_fmt", "yuv420p", "-bsf:v"])
+        .arg("setts=ts=if(gte(N\\,25)\\,TS+12*90000\\,TS)")
+        .args(["-f", "mpegts"])
+        .arg(&source)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let started = Utc::now();
+    app.gql(
+        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": {"id": "lab", "name": "Lab", "streamUrl": format!("file://{}", source.display()), "segmentSeconds": 2}}),
+        app.admin(),
+    )
+    .await;
+    let gap = eventually(Duration::from_secs(60), "the pause recorded", || async {
+        let c = coverage(
+            &app,
+            started - chrono::Duration::minutes(1),
+            Utc::now() + chrono::Duration::minutes(1),
+        )
+        .await;
+        // Once footage after the pause is indexed, the gap ends where it did.
+        let gaps = c["gaps"].as_array()?.clone();
+        gaps.into_iter()
+            .find(|g| g["reason"] == "STREAM_PAUSED" && g["seconds"].as_f64() < Some(30.0))
+    })
+    .await;
+    let seconds = gap["seconds"].as_f64().unwrap();
+    assert!((seconds - 12.0).abs() < 0.5, "a 12 s pause: {gap}");
+    // 2.5 s of frames came first: the pause starts a few seconds after the camera was added,
+    // not at the end of its recording (ffmpeg reads the first half second of a file at once,
+    // and a recording's name, its start, is in whole seconds: up to 1.5 s early).
+    let from: chrono::DateTime<Utc> = gap["from"].as_str().unwrap().parse().unwrap();
+    let after = (from - started).num_milliseconds();
+    assert!(
+        (500..8_000).contains(&after),
+        "{after} ms after the start: {gap}"
+    );
+    let state = status(&app).await;
+    assert_eq!(
+        state["reconnectCount"], 0,
+        "recorded through the pause: {state}"
+    );
+}
+both!(a_camera_that_pauses_for_12_s_leaves_a_gap_where_it_paused);
 
 /// ffmpeg reads a network stream for a few seconds to learn it before recording, then writes
 /// what it read at once, so the first file of every run is named seconds after its first frame.
