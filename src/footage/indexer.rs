@@ -409,14 +409,14 @@ async fn index_file(
     };
     segment.instance_id = Some(state.ownership.instance_id().to_owned());
     let pauses = layout(&mut segment, &dir.join(name)).await;
-    let gap = gap.map(|(from, to)| NewGap {
-        from,
-        to,
-        reason: state
-            .recorders
-            .stop_reason(&camera.id)
-            .unwrap_or(GapReason::Unknown),
-    });
+    let gap = match gap {
+        Some((from, to)) => Some(NewGap {
+            from,
+            to,
+            reason: gap_reason(state, &camera.id, from).await?,
+        }),
+        None => None,
+    };
     let bitrate = (size as f64 * 8.0 / probe.duration / 1000.0).max(0.0);
     let Some(gap_recorded) = apply(state, &segment, (gap, &pauses), bitrate, now).await? else {
         // Another pass (a tool calling `index_once` beside the loop) indexed it first.
@@ -457,6 +457,35 @@ async fn layout(segment: &mut segment::Model, file: &Path) -> Vec<NewGap> {
             reason: GapReason::StreamPaused,
         })
         .collect()
+}
+
+/// Why footage is missing from `from` to the new segment: why the camera's recorder last
+/// stopped; else, when the recorder running on this instance started before `from` (the same
+/// ffmpeg wrote the footage on both sides and never stopped), the camera's stream paused
+/// (its first frame after the pause opened a file, so the pause fell between two files);
+/// else unknown.
+async fn gap_reason(
+    state: &AppState,
+    camera_id: &str,
+    from: DateTime<Utc>,
+) -> Result<GapReason, AppError> {
+    if let Some(reason) = state.recorders.stop_reason(camera_id) {
+        return Ok(reason);
+    }
+    if !state.recorders.recording().iter().any(|id| id == camera_id) {
+        return Ok(GapReason::Unknown);
+    }
+    let started: Option<Option<DateTime<Utc>>> =
+        entity::camera_status::Entity::find_by_id(camera_id)
+            .select_only()
+            .column(entity::camera_status::Column::LastStartedAt)
+            .into_tuple()
+            .one(&state.db)
+            .await?;
+    Ok(match started.flatten() {
+        Some(started) if started <= from => GapReason::StreamPaused,
+        _ => GapReason::Unknown,
+    })
 }
 
 /// A hole before a new segment, with why the recorder stopped.
