@@ -597,7 +597,7 @@ async fn export(
             .map_err(|e| internal(&job.id, "the clip changed after it was hashed", &e))?;
         let lead_in = lead_in_seconds(state, &sources, &plan, lead_in).await;
         if let Some(wrote) = wrote {
-            refuse_short_clip(wrote, plan.covered_seconds, lead_in)?;
+            refuse_short_clip(wrote, plan.covered_seconds + plan.paused_seconds, lead_in)?;
         }
         let (actual_from_ms, actual_to_ms) = actual_span(job, &sources, lead_in);
         let done = exports_dir(state).join(format!("{}.mp4", job.id));
@@ -679,7 +679,8 @@ async fn run_concat(
     let args = crate::fleet::ffmpeg::concat_args(list, part);
     let mut running = crate::fleet::ffmpeg::spawn(&state.config.ffmpeg, args, true, 3)
         .map_err(|e| fail("could not start ffmpeg", &e))?;
-    let progress = report_progress(state, &job.id, running.stdout.take(), plan.covered_seconds);
+    let length = plan.covered_seconds + plan.paused_seconds;
+    let progress = report_progress(state, &job.id, running.stdout.take(), length);
     let (written_tx, written_rx) = watch::channel(false);
     let hashing = tokio::spawn(hash_while_written(part.to_path_buf(), written_rx));
     let timeout = Duration::from_secs(state.config.export_timeout_secs);
@@ -717,10 +718,10 @@ async fn run_concat(
 }
 
 /// ffmpeg's concat ends a clip, and exits happily, at a source it cannot read to the end (a
-/// file cut short or damaged): a clip that much shorter than its sources' coverage plus its
-/// keyframe lead-in is not published.
-fn refuse_short_clip(wrote: f64, covered: f64, lead_in: f64) -> Result<(), String> {
-    let expected = covered + lead_in;
+/// file cut short or damaged): a clip that much shorter than the media it takes (coverage and
+/// the pauses inside it) plus its keyframe lead-in is not published.
+fn refuse_short_clip(wrote: f64, length: f64, lead_in: f64) -> Result<(), String> {
+    let expected = length + lead_in;
     if wrote + CONCAT_SHORTFALL_SECS < expected {
         return Err(format!(
             "ffmpeg wrote {wrote:.2} s of the {expected:.2} s the sources hold (a source file is damaged); no clip was published"

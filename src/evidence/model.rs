@@ -83,8 +83,12 @@ pub struct Entry {
 pub struct ClipPlan {
     /// Concat entries in time order.
     pub entries: Vec<Entry>,
-    /// Seconds of footage inside the window (the output's length, before keyframe lead-in).
+    /// Seconds of footage inside the window (the output's length, before keyframe lead-in,
+    /// less its pauses).
     pub covered_seconds: f64,
+    /// Seconds of pauses inside the files the clip takes: no footage, but the output holds the
+    /// frame before each pause through it, so they count in its length.
+    pub paused_seconds: f64,
     /// Holes over 1 s, which the output silently joins; disclosed here.
     pub gaps: Vec<Hole>,
 }
@@ -97,6 +101,7 @@ pub fn clip_plan(from_ms: i64, to_ms: i64, sources: &[Source], pauses: &[Hole]) 
     let mut entries = Vec::new();
     let mut gaps = Vec::new();
     let mut covered_ms = 0;
+    let mut paused_ms = 0;
     for s in sources {
         let start = s.start_ms.max(from_ms).max(cursor);
         let end = s.end_ms.min(to_ms);
@@ -114,6 +119,7 @@ pub fn clip_plan(from_ms: i64, to_ms: i64, sources: &[Source], pauses: &[Hole]) 
             let (from, to) = (pause.from_ms.max(start), pause.to_ms.min(end));
             if to > from {
                 covered_ms -= to - from;
+                paused_ms += to - from;
                 gaps.push(Hole {
                     from_ms: from,
                     to_ms: to,
@@ -138,6 +144,7 @@ pub fn clip_plan(from_ms: i64, to_ms: i64, sources: &[Source], pauses: &[Hole]) 
     ClipPlan {
         entries,
         covered_seconds: covered_ms as f64 / 1000.0,
+        paused_seconds: paused_ms as f64 / 1000.0,
         gaps,
     }
 }
@@ -363,6 +370,7 @@ mod tests {
         );
         assert_eq!(plan.gaps, vec![pause(45_000, 50_000)]);
         assert!((plan.covered_seconds - 50.0).abs() < 0.001);
+        assert!((plan.paused_seconds - 5.0).abs() < 0.001);
         assert_eq!(plan.entries.len(), 2, "the clip still reads both files");
     }
 

@@ -81,9 +81,14 @@ fn first_video_track(url: &str) -> Vec<String> {
 /// before it: every later frame of the recording would be stamped the pause's length too early.
 /// A longer jump is no pause the recorder outlived (the monitor restarts it sooner): an encoder
 /// that restarted its clock, closed up as before; so are backward jumps (the muxer needs rising
-/// timestamps).
+/// timestamps). Never so long that a file of one segment and the pause would run past the
+/// longest span the indexer takes ([`MAX_SEGMENT_SPAN`](crate::footage::store::MAX_SEGMENT_SPAN)).
 pub fn kept_forward_jump(segment_seconds: i32) -> i64 {
-    crate::footage::health::stale_after(segment_seconds).num_seconds()
+    let stale = crate::footage::health::stale_after(segment_seconds).num_seconds();
+    let room = crate::footage::store::MAX_SEGMENT_SPAN.num_seconds()
+        - i64::from(segment_seconds.max(2))
+        - 60;
+    stale.min(room).max(10)
 }
 
 /// The longest fragment the recorder writes, in microseconds: a long GOP is written a second at
@@ -701,6 +706,14 @@ mod tests {
                 "/d/rec/cam/%Y%m%d_%H%M%S.mp4",
             ]
         );
+    }
+
+    #[test]
+    fn forward_jumps_are_kept_up_to_the_stale_limit_within_the_longest_segment() {
+        assert_eq!(kept_forward_jump(2), 30);
+        assert_eq!(kept_forward_jump(60), 180);
+        // An hour's segments: not 3 h (the stale limit) but what fits in 2 h with the segment.
+        assert_eq!(kept_forward_jump(3600), 3540);
     }
 
     #[test]

@@ -418,7 +418,8 @@ async fn index_file(
         None => None,
     };
     let bitrate = (size as f64 * 8.0 / probe.duration / 1000.0).max(0.0);
-    let Some(gap_recorded) = apply(state, &segment, (gap, &pauses), bitrate, now).await? else {
+    let Some((gap_recorded, pauses)) = apply(state, &segment, (gap, &pauses), bitrate, now).await?
+    else {
         // Another pass (a tool calling `index_once` beside the loop) indexed it first.
         return Ok(false);
     };
@@ -573,7 +574,9 @@ async fn repair(
 }
 
 /// Takes a pause inside a recording out of the camera's ranges and records it as a gap; true
-/// when the gap is new.
+/// when the gap is new. A pause found again when its file grew may start a little elsewhere
+/// (it starts one usual frame after the held one, and the usual frame is the whole file's):
+/// one that overlaps a recorded pause is that pause.
 async fn record_pause(
     txn: &impl sea_orm::ConnectionTrait,
     camera_id: &str,
@@ -582,20 +585,27 @@ async fn record_pause(
 ) -> Result<bool, AppError> {
     let (from, to) = (pause.from.timestamp_millis(), pause.to.timestamp_millis());
     store::cut_span(txn, camera_id, from, to).await?;
+    if !store::recorded_pauses(txn, camera_id, (from, to))
+        .await?
+        .is_empty()
+    {
+        return Ok(false);
+    }
     store::insert_gap(txn, camera_id, pause.from, pause.to, pause.reason, now).await
 }
 
 /// Writes a new segment in one transaction: the row and its range (less the pauses inside
 /// it, each recorded as a gap), its evidence flag, the clamp of an earlier segment running
 /// past its start, the camera's status, and the gap before it. `None` when another pass
-/// indexed the file first; otherwise whether the gap before it was new.
+/// indexed the file first; otherwise whether the gap before it was new, and the pauses that
+/// were.
 async fn apply(
     state: &AppState,
     segment: &segment::Model,
     (gap, pauses): (Option<NewGap>, &[NewGap]),
     bitrate_kbps: f64,
     now: DateTime<Utc>,
-) -> Result<Option<bool>, AppError> {
+) -> Result<Option<(bool, Vec<NewGap>)>, AppError> {
     let camera_id = segment.camera_id.as_str();
     let (start_ms, end_ms) = (segment.start_ms, segment.end_ms);
     let txn = state.db.begin().await?;
@@ -607,7 +617,21 @@ async fn apply(
     // A segment indexed into an active evidence hold is held from the start.
     crate::evidence::locks::refresh_evidence_flags(&txn, camera_id, start_ms, end_ms).await?;
     // Segments of a stream never overlap: an earlier one that runs past this start is clamped
-    // to it. The sub stream's files start and end at their own times and are left alone.
+    // to it, and so are the pauses recorded inside it (a camera clock that jumped ahead, not a
+    // pause, then ran the file past the next). The sub stream's files start and end at their
+    // own times and are left alone.
+    let clamped: Vec<i64> = segment::Entity::find()
+        .select_only()
+        .column(segment::Column::EndMs)
+        .filter(store::main_stream_of(camera_id))
+        .filter(segment::Column::StartMs.lt(start_ms))
+        .filter(segment::Column::EndMs.gt(start_ms))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    for old_end in clamped {
+        store::trim_pauses(&txn, camera_id, (start_ms, old_end)).await?;
+    }
     segment::Entity::update_many()
         .col_expr(segment::Column::EndMs, Expr::value(start_ms))
         .filter(store::main_stream_of(camera_id))
@@ -621,8 +645,11 @@ async fn apply(
         bitrate_kbps,
     };
     crate::cameras::store::record_segment(&txn, camera_id, seen, now).await?;
+    let mut new_pauses = Vec::new();
     for pause in pauses {
-        record_pause(&txn, camera_id, *pause, now).await?;
+        if record_pause(&txn, camera_id, *pause, now).await? {
+            new_pauses.push(*pause);
+        }
     }
     let gap_recorded = match gap {
         Some(NewGap { from, to, reason }) => {
@@ -631,7 +658,7 @@ async fn apply(
         None => false,
     };
     txn.commit().await?;
-    Ok(Some(gap_recorded))
+    Ok(Some((gap_recorded, new_pauses)))
 }
 
 /// Tells coverage subscribers, and the event log about new gaps.

@@ -378,3 +378,38 @@ pub async fn cut_span(
     }
     replace_ranges(db, camera_id, &holding, &pieces).await
 }
+
+/// Clamps the pauses recorded inside `[from_ms, to_ms)` to end at `from_ms` (a segment cut
+/// short there): those starting inside it are deleted, one running into it ends at its start.
+pub async fn trim_pauses(
+    db: &impl ConnectionTrait,
+    camera_id: &str,
+    (from_ms, to_ms): (i64, i64),
+) -> Result<(), AppError> {
+    let paused = || {
+        Condition::all()
+            .add(recording_gap::Column::CameraId.eq(camera_id))
+            .add(recording_gap::Column::Reason.eq(GapReason::StreamPaused))
+    };
+    let (from, to) = (segment::from_ms(from_ms), segment::from_ms(to_ms));
+    recording_gap::Entity::delete_many()
+        .filter(paused())
+        .filter(recording_gap::Column::GapStart.gte(from))
+        .filter(recording_gap::Column::GapStart.lt(to))
+        .exec(db)
+        .await?;
+    let running_in = recording_gap::Entity::find()
+        .filter(paused())
+        .filter(recording_gap::Column::GapStart.lt(from))
+        .filter(recording_gap::Column::GapEnd.gt(from))
+        .all(db)
+        .await?;
+    for gap in running_in {
+        let seconds = (from - gap.gap_start).num_milliseconds() as f64 / 1000.0;
+        let mut gap = gap.into_active_model();
+        gap.gap_end = Set(from);
+        gap.seconds = Set(seconds);
+        gap.update(db).await?;
+    }
+    Ok(())
+}

@@ -547,11 +547,23 @@ async fn paused_coverage(app: &TestApp, from: DateTime<Utc>, to: DateTime<Utc>) 
         .clone()
 }
 
+/// A server whose indexer runs when the test calls it, with camera `paused` (recording nothing
+/// itself) and a time ten minutes ago for its footage; `None` without ffmpeg.
+async fn paused_camera(backend: Backend) -> Option<(TestApp, DateTime<Utc>)> {
+    if !ffmpeg_ready() {
+        return None;
+    }
+    let app = TestApp::spawn_with(backend, |c| c.index_settle_ms = 0).await;
+    app.camera("paused", "Camera that paused").await;
+    Some((app, crate::watch::base()))
+}
+
 /// Camera `paused`'s recordings from `base`: one with frames 0-39 over 0-4 s, none over
 /// 4-10 s and frames 40-119 over 10-18 s, then one over 18-22 s; indexed.
 async fn paused_recordings(app: &TestApp, base: DateTime<Utc>) {
     let dir = app.data_dir.join("recordings/paused");
-    crate::helpers::media::write_fragmented_with_pause(&dir, base, (4, 6, 8));
+    // Frames 0-39 over 0-4 s, then a pause of 6 s, then frames 40-119.
+    crate::helpers::media::write_fragmented_with_pauses(&dir, base, 12, &[(40, 6)]);
     let after = base + chrono::Duration::seconds(18);
     crate::helpers::media::write_fragmented_run(&dir, after, 1, 4);
     crate::watch::settle(&dir);
@@ -566,12 +578,9 @@ async fn paused_recordings(app: &TestApp, base: DateTime<Utc>) {
 /// gap with its reason; a clip across it still holds every frame on both sides, discloses the
 /// pause with its reason and does not count it as footage.
 async fn a_pause_inside_a_recording_is_a_gap_that_clips_disclose(backend: Backend) {
-    if !ffmpeg_ready() {
+    let Some((app, base)) = paused_camera(backend).await else {
         return;
-    }
-    let app = TestApp::spawn_with(backend, |c| c.index_settle_ms = 0).await;
-    app.camera("paused", "Camera that paused").await;
-    let base = crate::watch::base();
+    };
     let at = |s: i64| base + chrono::Duration::seconds(s);
     paused_recordings(&app, base).await;
     let coverage = paused_coverage(&app, at(0), at(22)).await;
@@ -629,6 +638,93 @@ async fn a_pause_survives_retention_of_the_recording_after_it(backend: Backend) 
     assert_eq!(coverage["coveredSeconds"], 12.0, "{coverage}");
 }
 both!(a_pause_survives_retention_of_the_recording_after_it);
+
+/// A recording indexed while the recorder still wrote it (it went quiet through a pause: the
+/// fragment before a pause is written when the next frame comes) and again once it grew: each
+/// pause is one gap with one event, and the footage it grew by is covered.
+async fn a_recording_that_grew_after_a_pause_keeps_one_gap_per_pause(backend: Backend) {
+    let Some((app, base)) = paused_camera(backend).await else {
+        return;
+    };
+    let at = |s: i64| base + chrono::Duration::seconds(s);
+    let dir = app.data_dir.join("recordings/paused");
+    // Frames 0-39 over 0-4 s, none over 4-10 s, frames 40-99 over 10-16 s, none over 16-21 s,
+    // frames 100-139 over 21-25 s.
+    crate::helpers::media::write_fragmented_with_pauses(&dir, base, 14, &[(40, 6), (100, 5)]);
+    let file = files_in(&dir).remove(0);
+    let whole = std::fs::read(&file).unwrap();
+    // Through the second pause the file ends with the fragment that ends at 15 s.
+    let index = heldar::playback::mp4::index_blocking(&file).unwrap();
+    let written = index
+        .fragments
+        .iter()
+        .filter(|f| f.info.decode_time + f.info.duration <= 15 * 10_240)
+        .map(|f| f.offset + f.len)
+        .max()
+        .unwrap();
+    cut_short(&file, written);
+    crate::watch::settle(&dir);
+    heldar::footage::indexer::index_once(&app.state)
+        .await
+        .unwrap();
+    let coverage = paused_coverage(&app, at(0), at(25)).await;
+    let first = (at(4), at(10), json!("STREAM_PAUSED"));
+    assert_eq!(
+        gap_list(&coverage),
+        vec![first.clone(), (at(15), at(25), Value::Null)],
+        "{coverage}"
+    );
+    std::fs::write(&file, &whole).unwrap();
+    crate::watch::settle(&dir);
+    heldar::footage::indexer::index_once(&app.state)
+        .await
+        .unwrap();
+    let coverage = paused_coverage(&app, at(0), at(25)).await;
+    let second = (at(16), at(21), json!("STREAM_PAUSED"));
+    assert_eq!(gap_list(&coverage), vec![first, second], "{coverage}");
+    assert_eq!(coverage["coveredSeconds"], 14.0, "{coverage}");
+    let events = app
+        .gql(
+            "{ perceptionEvents(filter: {kinds: [RECORDING_GAP], cameraIds: [\"paused\"]}) { edges { node { payload } } } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    let reasons: Vec<Value> = events["perceptionEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["payload"]["reason"].clone())
+        .collect();
+    assert_eq!(reasons, vec![json!("stream_paused"); 2], "{events}");
+}
+both!(a_recording_that_grew_after_a_pause_keeps_one_gap_per_pause);
+
+/// A camera whose clock jumped 20 s ahead inside a recording, with the next recording named by
+/// the server's clock 8 s after the first: the first is cut short where the next starts, and
+/// so is the pause inside it. Coverage and a clip agree on the 4 s without footage.
+async fn a_recording_cut_short_by_the_next_keeps_its_pause_to_the_cut(backend: Backend) {
+    let Some((app, base)) = paused_camera(backend).await else {
+        return;
+    };
+    let at = |s: i64| base + chrono::Duration::seconds(s);
+    let dir = app.data_dir.join("recordings/paused");
+    // Frames 0-39 over 0-4 s, then frames 40-79 stamped 24-28 s; the next file at 8 s.
+    crate::helpers::media::write_fragmented_with_pauses(&dir, base, 8, &[(40, 20)]);
+    crate::helpers::media::write_fragmented_run(&dir, at(8), 1, 4);
+    crate::watch::settle(&dir);
+    heldar::footage::indexer::index_once(&app.state)
+        .await
+        .unwrap();
+    let coverage = paused_coverage(&app, at(0), at(12)).await;
+    let pause = (at(4), at(8), json!("STREAM_PAUSED"));
+    assert_eq!(gap_list(&coverage), vec![pause.clone()], "{coverage}");
+    assert_eq!(coverage["coveredSeconds"], 8.0, "{coverage}");
+    let clip = ready_clip(&app, "paused", at(2).to_rfc3339(), at(12).to_rfc3339()).await;
+    assert_eq!(gap_list(&clip), vec![pause], "{clip}");
+    assert_eq!(clip["coveredSeconds"], 6.0, "{clip}");
+}
+both!(a_recording_cut_short_by_the_next_keeps_its_pause_to_the_cut);
 
 /// The files of a recordings folder, in name (time) order.
 fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -102,7 +102,7 @@ pub fn write_fragmented_run(dir: &Path, base: DateTime<Utc>, count: u32, seconds
     let run = Run {
         gop: 10,
         audio: false,
-        pause: None,
+        pauses: &[],
     };
     fragmented_run(dir, base, (count, seconds), run);
 }
@@ -118,7 +118,7 @@ pub fn write_fragmented_run_with_gop(
     let run = Run {
         gop,
         audio: false,
-        pause: None,
+        pauses: &[],
     };
     fragmented_run(dir, base, (count, seconds), run);
 }
@@ -129,7 +129,7 @@ pub fn write_fragmented_run_with_audio(dir: &Path, base: DateTime<Utc>, count: u
     let run = Run {
         gop: 10,
         audio: true,
-        pause: None,
+        pauses: &[],
     };
     fragmented_run(dir, base, (count, seconds), run);
 }
@@ -140,12 +140,13 @@ struct Run {
     gop: u32,
     /// With an AAC track beside the video.
     audio: bool,
-    /// From frame `.0` on, timestamps run `.1` seconds late (a pause before that frame).
-    pause: Option<(u32, u32)>,
+    /// Pauses: from frame `.0` on, timestamps run `.1` seconds later (a pause before that
+    /// frame), on top of the pauses before.
+    pauses: &'static [(u32, u32)],
 }
 
 fn fragmented_run(dir: &Path, base: DateTime<Utc>, (count, seconds): (u32, u32), run: Run) {
-    let Run { gop, audio, pause } = run;
+    let Run { gop, audio, pauses } = run;
     std::fs::create_dir_all(dir).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let mut command = std::process::Command::new("ffmpeg");
@@ -175,15 +176,18 @@ fn fragmented_run(dir: &Path, base: DateTime<Utc>, (count, seconds): (u32, u32),
         "yuv420p",
     ]);
     let mut options = heldar::fleet::ffmpeg::record_format_options();
-    if let Some((frame, pause)) = pause {
+    if !pauses.is_empty() {
         // Ticks of the track's timescale, set with the muxer's options.
-        command.arg("-bsf:v").arg(format!(
-            "setts=ts=if(gte(N\\,{frame})\\,TS+{}\\,TS)",
-            pause * 10_240
-        ));
+        let shifts: Vec<String> = pauses
+            .iter()
+            .map(|(frame, pause)| format!("if(gte(N\\,{frame})\\,{}\\,0)", pause * 10_240))
+            .collect();
+        command
+            .arg("-bsf:v")
+            .arg(format!("setts=ts=TS+{}", shifts.join("+")));
         options.push_str(":video_track_timescale=10240");
     }
-    let segment_time = seconds + pause.map_or(0, |(_, pause)| pause);
+    let segment_time = seconds + pauses.iter().map(|(_, pause)| pause).sum::<u32>();
     let status = command
         .args([
             "-f",
@@ -205,20 +209,21 @@ fn fragmented_run(dir: &Path, base: DateTime<Utc>, (count, seconds): (u32, u32),
 }
 
 /// One fragmented-MP4 recording named for `base`, as the recorder writes it from a camera that
-/// stops sending and later goes on with its clock run on: the numbered pattern (10 frames a
-/// second, a keyframe a second) for `before` seconds, no frame for `pause` seconds (the last
-/// frame before the pause lasts that much longer), then `after` seconds of frames.
-pub fn write_fragmented_with_pause(
+/// stops sending and later goes on with its clock run on: `seconds` of the numbered pattern (10
+/// frames a second, a keyframe a second) with a pause of `.1` seconds before frame `.0` for each
+/// of `pauses` (the last frame before a pause lasts that much longer).
+pub fn write_fragmented_with_pauses(
     dir: &Path,
     base: DateTime<Utc>,
-    (before, pause, after): (u32, u32, u32),
+    seconds: u32,
+    pauses: &'static [(u32, u32)],
 ) {
     let run = Run {
         gop: 10,
         audio: false,
-        pause: Some((before * 10, pause)),
+        pauses,
     };
-    fragmented_run(dir, base, (1, before + after), run);
+    fragmented_run(dir, base, (1, seconds), run);
 }
 
 /// Moves the cut files `s00000.mp4`… of `tmp` into `dir`, named for base + i·seconds as the
