@@ -480,7 +480,7 @@ async fn run_job(state: AppState, job: clip_export::Model, permit: OwnedSemaphor
                 )
                 .col_expr(
                     clip_export::Column::Gaps,
-                    Expr::value(json!(model::disclose(&plan.gaps, &known_gaps(&job))).to_string()),
+                    Expr::value(json!(model::disclose_clip(plan, &known_gaps(&job))).to_string()),
                 )
                 .col_expr(
                     clip_export::Column::Sources,
@@ -571,10 +571,10 @@ async fn export(
 ) -> Result<(Output, Vec<Source>, model::ClipPlan), String> {
     let (lock, sources) = lock_sources(state, job).await?;
     let window = (job.from_ms, job.to_ms);
-    let pauses = pauses(&state.db, &job.camera_id, window)
+    let paused = pauses(&state.db, &job.camera_id, window)
         .await
         .map_err(|e| internal(&job.id, "could not read the pauses in the window", &e))?;
-    let plan = model::clip_plan(job.from_ms, job.to_ms, &sources, &pauses);
+    let plan = model::clip_plan(job.from_ms, job.to_ms, &sources, &paused);
     let list = recordings_root(state).join(format!("{}.ffconcat", job.id));
     let part = exports_dir(state).join(format!("{}.mp4.part", job.id));
     let cleanup = Cleanup(vec![list.clone(), part.clone()]);
@@ -616,6 +616,20 @@ async fn export(
     lock.release().await;
     drop(cleanup);
     let output = outcome?;
+    let mut plan = plan;
+    let lead_in = (output.actual_from_ms, job.from_ms);
+    if lead_in.0 < lead_in.1 {
+        let found = pauses(&state.db, &job.camera_id, lead_in)
+            .await
+            .map_err(|e| internal(&job.id, "could not read the pauses in the window", &e))?;
+        plan.lead_in_pauses = found
+            .into_iter()
+            .map(|h| model::Hole {
+                from_ms: h.from_ms.max(lead_in.0),
+                to_ms: h.to_ms.min(lead_in.1),
+            })
+            .collect();
+    }
     write_manifest(state, job, &sources, &plan, &output)
         .await
         .map_err(|e| internal(&job.id, "could not write the manifest", &e))?;
@@ -1009,7 +1023,7 @@ async fn write_manifest(
         "requested": {"from": t(job.from_ms), "to": t(job.to_ms), "seconds": job.requested_seconds},
         "actual": {"from": t(output.actual_from_ms), "to": t(output.actual_to_ms)},
         "coveredSeconds": plan.covered_seconds,
-        "gaps": model::disclose(&plan.gaps, &known_gaps(job)).iter().map(|g| json!({
+        "gaps": model::disclose_clip(plan, &known_gaps(job)).iter().map(|g| json!({
             "from": t(g.from_ms), "to": t(g.to_ms), "seconds": (g.to_ms - g.from_ms) as f64 / 1000.0,
             "reason": g.reason,
         })).collect::<Vec<_>>(),

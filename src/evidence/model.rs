@@ -65,6 +65,20 @@ pub fn disclose(plan: &[Hole], known: &[DisclosedGap]) -> Vec<DisclosedGap> {
         .collect()
 }
 
+/// What a made clip discloses: its plan's holes with the reasons known when it was queued
+/// ([`disclose`]) and the pauses in its keyframe lead-in, in time order.
+pub fn disclose_clip(plan: &ClipPlan, known: &[DisclosedGap]) -> Vec<DisclosedGap> {
+    let mut gaps = disclose(&plan.gaps, known);
+    let paused = crate::footage::model::GapReason::StreamPaused.as_str();
+    gaps.extend(plan.lead_in_pauses.iter().map(|h| DisclosedGap {
+        from_ms: h.from_ms,
+        to_ms: h.to_ms,
+        reason: Some(paused.to_owned()),
+    }));
+    gaps.sort_by_key(|g| g.from_ms);
+    gaps
+}
+
 /// One concat entry: a file with the part of it to take (seconds from the file's start).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
@@ -89,6 +103,9 @@ pub struct ClipPlan {
     /// Seconds of pauses inside the files the clip takes: no footage, but the output holds the
     /// frame before each pause through it, so they count in its length.
     pub paused_seconds: f64,
+    /// Pauses in the clip's keyframe lead-in, before the requested start (set once the clip
+    /// is made and its first keyframe known): shown in it, so disclosed too.
+    pub lead_in_pauses: Vec<Hole>,
     /// Holes over 1 s, which the output silently joins; disclosed here.
     pub gaps: Vec<Hole>,
 }
@@ -145,6 +162,7 @@ pub fn clip_plan(from_ms: i64, to_ms: i64, sources: &[Source], pauses: &[Hole]) 
         entries,
         covered_seconds: covered_ms as f64 / 1000.0,
         paused_seconds: paused_ms as f64 / 1000.0,
+        lead_in_pauses: Vec::new(),
         gaps,
     }
 }

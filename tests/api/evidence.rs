@@ -726,6 +726,38 @@ async fn a_recording_cut_short_by_the_next_keeps_its_pause_to_the_cut(backend: B
 }
 both!(a_recording_cut_short_by_the_next_keeps_its_pause_to_the_cut);
 
+/// A clip that starts just after a pause, before the next keyframe, starts on the keyframe
+/// before the pause: the pause is in the clip, before the requested start, and is disclosed.
+async fn a_pause_in_a_clips_keyframe_lead_in_is_disclosed(backend: Backend) {
+    let Some((app, base)) = paused_camera(backend).await else {
+        return;
+    };
+    let at = |ms: i64| base + chrono::Duration::milliseconds(ms);
+    let dir = app.data_dir.join("recordings/paused");
+    // Frames 0-34 over 0-3.5 s, none over 3.5-9.5 s, frames 35-119 over 9.5-18 s (keyframes
+    // at 0, 1, … 3 s, then 10, 11, … s); the next file at 18 s.
+    crate::helpers::media::write_fragmented_with_pauses(&dir, base, 12, &[(35, 6)]);
+    crate::helpers::media::write_fragmented_run(&dir, at(18_000), 1, 4);
+    crate::watch::settle(&dir);
+    heldar::footage::indexer::index_once(&app.state)
+        .await
+        .unwrap();
+    let clip = ready_clip(
+        &app,
+        "paused",
+        at(9_600).to_rfc3339(),
+        at(12_000).to_rfc3339(),
+    )
+    .await;
+    assert_eq!(clip["actualFrom"], at(3_000).to_rfc3339(), "{clip}");
+    let pause = (at(3_500), at(9_500), json!("STREAM_PAUSED"));
+    assert_eq!(gap_list(&clip), vec![pause], "{clip}");
+    assert_eq!(clip["coveredSeconds"], 2.4, "{clip}");
+    let manifest = manifest_of(&app, &clip).await;
+    assert_eq!(manifest["gaps"][0]["reason"], "stream_paused", "{manifest}");
+}
+both!(a_pause_in_a_clips_keyframe_lead_in_is_disclosed);
+
 /// The files of a recordings folder, in name (time) order.
 fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)

@@ -59,7 +59,7 @@ impl ClipExport {
     async fn covered_seconds(&self) -> f64 {
         self.0.covered_seconds
     }
-    /// Holes over 1 s inside the window, which the clip joins without a pause: disclosed here and in the manifest.
+    /// Holes over 1 s inside the window, which the clip joins without a pause, and pauses of the camera's stream inside the clip (its keyframe lead-in included), which it shows as the frame before them held (reason `STREAM_PAUSED`): disclosed here and in the manifest.
     async fn gaps(&self) -> Vec<FootageGap> {
         serde_json::from_str::<Vec<DisclosedGap>>(&self.0.gaps)
             .unwrap_or_default()
