@@ -26,7 +26,7 @@ use crate::error::AppError;
 use crate::evidence::locks::ReadLock;
 use crate::evidence::model::{self, DisclosedGap, Source};
 use crate::evidence::splice;
-use crate::footage::model::{TimeRange, explain};
+use crate::footage::model::{GapReason, TimeRange, explain};
 use crate::footage::recorder::recordings_root;
 use crate::footage::store;
 use crate::ids::new_id;
@@ -124,9 +124,9 @@ pub async fn queue(
         })
         .collect();
     let (from_ms, to_ms) = (window.from.timestamp_millis(), window.to.timestamp_millis());
-    let pauses = pauses(&state.db, camera_id, (from_ms, to_ms)).await?;
-    let plan = model::clip_plan(from_ms, to_ms, &sources, &pauses);
     let recorded = store::recorded_gaps(&state.db, camera_id, window).await?;
+    let pauses = pause_holes(&recorded);
+    let plan = model::clip_plan(from_ms, to_ms, &sources, &pauses);
     let gaps: Vec<DisclosedGap> = plan
         .gaps
         .iter()
@@ -541,17 +541,16 @@ pub async fn publish(state: &AppState, id: &str) {
     }
 }
 
-/// The pauses recorded inside the window's recordings, as holes the clip plan discloses.
-async fn pauses(
-    db: &impl sea_orm::ConnectionTrait,
-    camera_id: &str,
-    window: (i64, i64),
-) -> Result<Vec<model::Hole>, AppError> {
-    Ok(store::recorded_pauses(db, camera_id, window)
-        .await?
-        .into_iter()
-        .map(|(from_ms, to_ms)| model::Hole { from_ms, to_ms })
-        .collect())
+/// The pauses among recorded gaps, as holes a clip plan discloses.
+fn pause_holes(recorded: &[entity::recording_gap::Model]) -> Vec<model::Hole> {
+    recorded
+        .iter()
+        .filter(|g| g.reason == GapReason::StreamPaused)
+        .map(|g| model::Hole {
+            from_ms: g.gap_start.timestamp_millis(),
+            to_ms: g.gap_end.timestamp_millis(),
+        })
+        .collect()
 }
 
 /// Turns an error into the job's public message; the cause is logged with the job.
@@ -571,9 +570,12 @@ async fn export(
 ) -> Result<(Output, Vec<Source>, model::ClipPlan), String> {
     let (lock, sources) = lock_sources(state, job).await?;
     let window = (job.from_ms, job.to_ms);
-    let paused = pauses(&state.db, &job.camera_id, window)
+    let paused: Vec<model::Hole> = store::recorded_pauses(&state.db, &job.camera_id, window)
         .await
-        .map_err(|e| internal(&job.id, "could not read the pauses in the window", &e))?;
+        .map_err(|e| internal(&job.id, "could not read the pauses in the window", &e))?
+        .into_iter()
+        .map(|(from_ms, to_ms)| model::Hole { from_ms, to_ms })
+        .collect();
     let plan = model::clip_plan(job.from_ms, job.to_ms, &sources, &paused);
     let list = recordings_root(state).join(format!("{}.ffconcat", job.id));
     let part = exports_dir(state).join(format!("{}.mp4.part", job.id));
@@ -619,14 +621,14 @@ async fn export(
     let mut plan = plan;
     let lead_in = (output.actual_from_ms, job.from_ms);
     if lead_in.0 < lead_in.1 {
-        let found = pauses(&state.db, &job.camera_id, lead_in)
+        let found = store::recorded_pauses(&state.db, &job.camera_id, lead_in)
             .await
             .map_err(|e| internal(&job.id, "could not read the pauses in the window", &e))?;
         plan.lead_in_pauses = found
             .into_iter()
-            .map(|h| model::Hole {
-                from_ms: h.from_ms.max(lead_in.0),
-                to_ms: h.to_ms.min(lead_in.1),
+            .map(|(from_ms, to_ms)| model::Hole {
+                from_ms: from_ms.max(lead_in.0),
+                to_ms: to_ms.min(lead_in.1),
             })
             .collect();
     }

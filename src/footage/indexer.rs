@@ -560,15 +560,16 @@ async fn repair(
         }
         _ => {}
     }
+    let now = state.clock.now();
     let mut new_pauses = Vec::new();
     for pause in pauses {
-        if record_pause(&txn, &existing.camera_id, pause, state.clock.now()).await? {
+        if record_pause(&txn, &existing.camera_id, pause, now).await? {
             new_pauses.push(pause);
         }
     }
     txn.commit().await?;
     if !new_pauses.is_empty() {
-        publish(state, &grown, &new_pauses, state.clock.now()).await?;
+        publish(state, &grown, &new_pauses, now).await?;
     }
     Ok(())
 }

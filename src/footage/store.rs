@@ -328,13 +328,22 @@ pub async fn recorded_gaps(
     camera_id: &str,
     window: TimeRange,
 ) -> Result<Vec<recording_gap::Model>, AppError> {
-    Ok(recording_gap::Entity::find()
-        .filter(recording_gap::Column::CameraId.eq(camera_id))
-        .filter(recording_gap::Column::GapStart.lt(window.to))
-        .filter(recording_gap::Column::GapEnd.gt(window.from))
-        .order_by_asc(recording_gap::Column::GapStart)
+    Ok(gaps_overlapping(camera_id, window.from, window.to)
         .all(db)
         .await?)
+}
+
+/// The camera's recorded gaps overlapping `[from, to)`, in time order, as a query.
+fn gaps_overlapping(
+    camera_id: &str,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> sea_orm::Select<recording_gap::Entity> {
+    recording_gap::Entity::find()
+        .filter(recording_gap::Column::CameraId.eq(camera_id))
+        .filter(recording_gap::Column::GapStart.lt(to))
+        .filter(recording_gap::Column::GapEnd.gt(from))
+        .order_by_asc(recording_gap::Column::GapStart)
 }
 
 /// The pauses recorded inside recordings ([`GapReason::StreamPaused`]) overlapping
@@ -344,14 +353,14 @@ pub async fn recorded_pauses(
     camera_id: &str,
     (from_ms, to_ms): (i64, i64),
 ) -> Result<Vec<(i64, i64)>, AppError> {
-    let rows = recording_gap::Entity::find()
-        .filter(recording_gap::Column::CameraId.eq(camera_id))
-        .filter(recording_gap::Column::Reason.eq(GapReason::StreamPaused))
-        .filter(recording_gap::Column::GapStart.lt(segment::from_ms(to_ms)))
-        .filter(recording_gap::Column::GapEnd.gt(segment::from_ms(from_ms)))
-        .order_by_asc(recording_gap::Column::GapStart)
-        .all(db)
-        .await?;
+    let rows = gaps_overlapping(
+        camera_id,
+        segment::from_ms(from_ms),
+        segment::from_ms(to_ms),
+    )
+    .filter(recording_gap::Column::Reason.eq(GapReason::StreamPaused))
+    .all(db)
+    .await?;
     Ok(rows
         .into_iter()
         .map(|g| (g.gap_start.timestamp_millis(), g.gap_end.timestamp_millis()))

@@ -490,10 +490,7 @@ async fn a_clip_of_recordings_with_a_long_gop_starts_on_its_keyframe(backend: Ba
     let dir = app.data_dir.join("recordings/gop");
     // Frames 0..239 over 0-24 s, keyframes at 0, 4, 8 … s, in three 8 s files.
     crate::helpers::media::write_fragmented_run_with_gop(&dir, base, (3, 8), 40);
-    crate::watch::settle(&dir);
-    heldar::footage::indexer::index_once(&app.state)
-        .await
-        .unwrap();
+    settled_and_indexed(&app, &dir).await;
     let ms = |n: i64| (base + chrono::Duration::milliseconds(n)).to_rfc3339();
     let clip = ready_clip(&app, "gop", ms(6_500), ms(13_250)).await;
     assert_eq!(clip["actualFrom"], ms(4_000), "the keyframe at 4 s: {clip}");
@@ -566,10 +563,7 @@ async fn paused_recordings(app: &TestApp, base: DateTime<Utc>) {
     crate::helpers::media::write_fragmented_with_pauses(&dir, base, 12, &[(40, 6)]);
     let after = base + chrono::Duration::seconds(18);
     crate::helpers::media::write_fragmented_run(&dir, after, 1, 4);
-    crate::watch::settle(&dir);
-    heldar::footage::indexer::index_once(&app.state)
-        .await
-        .unwrap();
+    settled_and_indexed(app, &dir).await;
 }
 
 /// A camera that stops sending with its connection open and later goes on, its clock run on,
@@ -663,10 +657,7 @@ async fn a_recording_that_grew_after_a_pause_keeps_one_gap_per_pause(backend: Ba
         .max()
         .unwrap();
     cut_short(&file, written);
-    crate::watch::settle(&dir);
-    heldar::footage::indexer::index_once(&app.state)
-        .await
-        .unwrap();
+    settled_and_indexed(&app, &dir).await;
     let coverage = paused_coverage(&app, at(0), at(25)).await;
     let first = (at(4), at(10), json!("STREAM_PAUSED"));
     assert_eq!(
@@ -675,10 +666,7 @@ async fn a_recording_that_grew_after_a_pause_keeps_one_gap_per_pause(backend: Ba
         "{coverage}"
     );
     std::fs::write(&file, &whole).unwrap();
-    crate::watch::settle(&dir);
-    heldar::footage::indexer::index_once(&app.state)
-        .await
-        .unwrap();
+    settled_and_indexed(&app, &dir).await;
     let coverage = paused_coverage(&app, at(0), at(25)).await;
     let second = (at(16), at(21), json!("STREAM_PAUSED"));
     assert_eq!(gap_list(&coverage), vec![first, second], "{coverage}");
@@ -712,10 +700,7 @@ async fn a_recording_cut_short_by_the_next_keeps_its_pause_to_the_cut(backend: B
     // Frames 0-39 over 0-4 s, then frames 40-79 stamped 24-28 s; the next file at 8 s.
     crate::helpers::media::write_fragmented_with_pauses(&dir, base, 8, &[(40, 20)]);
     crate::helpers::media::write_fragmented_run(&dir, at(8), 1, 4);
-    crate::watch::settle(&dir);
-    heldar::footage::indexer::index_once(&app.state)
-        .await
-        .unwrap();
+    settled_and_indexed(&app, &dir).await;
     let coverage = paused_coverage(&app, at(0), at(12)).await;
     let pause = (at(4), at(8), json!("STREAM_PAUSED"));
     assert_eq!(gap_list(&coverage), vec![pause.clone()], "{coverage}");
@@ -738,10 +723,7 @@ async fn a_pause_in_a_clips_keyframe_lead_in_is_disclosed(backend: Backend) {
     // at 0, 1, … 3 s, then 10, 11, … s); the next file at 18 s.
     crate::helpers::media::write_fragmented_with_pauses(&dir, base, 12, &[(35, 6)]);
     crate::helpers::media::write_fragmented_run(&dir, at(18_000), 1, 4);
-    crate::watch::settle(&dir);
-    heldar::footage::indexer::index_once(&app.state)
-        .await
-        .unwrap();
+    settled_and_indexed(&app, &dir).await;
     let clip = ready_clip(
         &app,
         "paused",
@@ -757,6 +739,14 @@ async fn a_pause_in_a_clips_keyframe_lead_in_is_disclosed(backend: Backend) {
     assert_eq!(manifest["gaps"][0]["reason"], "stream_paused", "{manifest}");
 }
 both!(a_pause_in_a_clips_keyframe_lead_in_is_disclosed);
+
+/// Makes the files in `dir` look long finished and runs the indexer once.
+async fn settled_and_indexed(app: &TestApp, dir: &std::path::Path) {
+    crate::watch::settle(dir);
+    heldar::footage::indexer::index_once(&app.state)
+        .await
+        .unwrap();
+}
 
 /// The files of a recordings folder, in name (time) order.
 fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -779,10 +769,7 @@ async fn recorded_video(
     app.camera(camera, camera).await;
     let dir = app.data_dir.join("recordings").join(camera);
     crate::helpers::media::write_fragmented_run(&dir, base, files, 4);
-    crate::watch::settle(&dir);
-    heldar::footage::indexer::index_once(&app.state)
-        .await
-        .unwrap();
+    settled_and_indexed(app, &dir).await;
     files_in(&dir)
 }
 
@@ -796,10 +783,7 @@ async fn recorded_with_audio(
     app.camera("mic", "Camera with a microphone").await;
     let dir = app.data_dir.join("recordings").join("mic");
     crate::helpers::media::write_fragmented_run_with_audio(&dir, base, files, 4);
-    crate::watch::settle(&dir);
-    heldar::footage::indexer::index_once(&app.state)
-        .await
-        .unwrap();
+    settled_and_indexed(app, &dir).await;
     files_in(&dir)
 }
 
@@ -846,10 +830,7 @@ async fn a_recording_cut_short_keeps_its_last_frames_in_a_clip(backend: Backend)
         "the cut fragment is not a whole one"
     );
     assert!(index.partial.is_some(), "the cut fragment is found");
-    crate::watch::settle(&dir);
-    heldar::footage::indexer::index_once(&app.state)
-        .await
-        .unwrap();
+    settled_and_indexed(&app, &dir).await;
     let clip = ready_clip(&app, "cut", at(base, 1), at(base, 11)).await;
     let manifest = manifest_of(&app, &clip).await;
     assert!(
