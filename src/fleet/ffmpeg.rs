@@ -81,14 +81,19 @@ fn first_video_track(url: &str) -> Vec<String> {
 /// before it: every later frame of the recording would be stamped the pause's length too early.
 /// A longer jump is no pause the recorder outlived (the monitor restarts it sooner): an encoder
 /// that restarted its clock, closed up as before; so are backward jumps (the muxer needs rising
-/// timestamps). Never so long that a file of one segment and the pause would run past the
-/// longest span the indexer takes ([`MAX_SEGMENT_SPAN`](crate::footage::store::MAX_SEGMENT_SPAN)).
+/// timestamps). Never so long that the file holding the pause would run past the longest span
+/// the indexer takes ([`MAX_SEGMENT_SPAN`](crate::footage::store::MAX_SEGMENT_SPAN)): files are
+/// cut on the wall clock, which goes on through a pause, so a file holds at most a segment and
+/// the pause, but a pause of a whole segment or more may hide a boundary from the muxer (it
+/// sees the clock's phase after the pause no lower than before) and the file then runs on to
+/// the next one: two segments and the pause.
 pub fn kept_forward_jump(segment_seconds: i32) -> i64 {
+    let segment = i64::from(segment_seconds.max(2));
+    let span = crate::footage::store::MAX_SEGMENT_SPAN.num_seconds() - 60;
     let stale = crate::footage::health::stale_after(segment_seconds).num_seconds();
-    let room = crate::footage::store::MAX_SEGMENT_SPAN.num_seconds()
-        - i64::from(segment_seconds.max(2))
-        - 60;
-    stale.min(room).max(10)
+    let shorter_than_a_segment = (segment - 1).min(span - segment);
+    let any = span - 2 * segment;
+    stale.min(any.max(shorter_than_a_segment)).max(10)
 }
 
 /// The longest fragment the recorder writes, in microseconds: a long GOP is written a second at
@@ -107,6 +112,12 @@ pub fn record_format_options() -> String {
 
 /// The recorder: copy the stream's first video track (a generated test pattern is encoded
 /// once, with a keyframe a second) into fragmented MP4 segments named by their UTC start.
+///
+/// Files are cut at the first keyframe after each multiple of the segment length on the wall
+/// clock (`-segment_atclocktime`), not on the stream's timestamps: names have whole seconds,
+/// and cutting on timestamps opens several files in one second whenever timestamps run ahead
+/// of the clock (the seconds ffmpeg reads while probing a network stream, written at once; the
+/// catch-up after a kept jump, a file per keyframe), each replacing the one before it.
 ///
 /// A fragment is written at each keyframe and at least every second ([`RECORD_FRAGMENT`]), and
 /// flushed to the file at once: a camera with a long GOP (a dynamic GOP stretches it to a minute
@@ -131,6 +142,8 @@ pub fn record_args(url: &str, segment_seconds: i32, dir: &Path) -> Vec<String> {
         "mp4",
         "-segment_format_options",
         &record_format_options(),
+        "-segment_atclocktime",
+        "1",
         "-reset_timestamps",
         "1",
         "-strftime",
@@ -699,6 +712,8 @@ mod tests {
                 "mp4",
                 "-segment_format_options",
                 "movflags=+frag_keyframe+empty_moov+default_base_moof:frag_duration=1000000:flush_packets=1",
+                "-segment_atclocktime",
+                "1",
                 "-reset_timestamps",
                 "1",
                 "-strftime",
@@ -712,8 +727,11 @@ mod tests {
     fn forward_jumps_are_kept_up_to_the_stale_limit_within_the_longest_segment() {
         assert_eq!(kept_forward_jump(2), 30);
         assert_eq!(kept_forward_jump(60), 180);
-        // An hour's segments: not 3 h (the stale limit) but what fits in 2 h with the segment.
+        // Half an hour's: not 90 min (the stale limit) but what fits in 2 h with two segments.
+        assert_eq!(kept_forward_jump(1800), 3540);
+        // An hour's: shorter than a segment, so one segment and the pause fit.
         assert_eq!(kept_forward_jump(3600), 3540);
+        assert_eq!(kept_forward_jump(3000), 2999);
     }
 
     #[test]

@@ -84,9 +84,8 @@ const MAX_NAMING_DELAY_MS: i64 = 10_000;
 /// ffmpeg names a file when its first packet reaches the muxer. When it starts (and after every
 /// reconnect) it first reads the stream for up to 5 s to learn its codec and frame rate, then
 /// writes what it read in one burst, so the first file of a run is named that much after its
-/// first frame; the files after it are opened as their first frame arrives (when they are
-/// longer than that burst: shorter ones cut inside it get the same name, and the last of them
-/// is all that is kept). A file that runs more than [`NAME_PRECISION_MS`], and at most
+/// first frame; the files after it are opened as their first frame arrives (the recorder cuts
+/// on the wall clock, so the burst stays in the first file however short the segments). A file that runs more than [`NAME_PRECISION_MS`], and at most
 /// [`MAX_NAMING_DELAY_MS`], past its successor's named start was named late: its media starts
 /// where it meets the successor's, though never before the segment before it ends (nor after
 /// its name). Without a successor in the same run (the newest file, a run that ended in its

@@ -77,7 +77,7 @@ async fn read_locks(app: &TestApp) -> i32 {
 }
 
 /// Exports `[from, to)` of `camera` as the admin and waits for the clip to be READY.
-async fn ready_clip(app: &TestApp, camera: &str, from: String, to: String) -> Value {
+pub(crate) async fn ready_clip(app: &TestApp, camera: &str, from: String, to: String) -> Value {
     let clip = finished_clip(app, camera, from, to).await;
     assert_eq!(clip["status"], "READY", "{clip}");
     clip
@@ -119,7 +119,7 @@ async fn queued_clip(app: &TestApp, camera: &str, from: String, to: String) -> S
 }
 
 /// A READY clip's bytes through its signed link, checked against its size and digest.
-async fn downloaded(app: &TestApp, clip: &Value) -> bytes::Bytes {
+pub(crate) async fn downloaded(app: &TestApp, clip: &Value) -> bytes::Bytes {
     let url = format!("{}{}", app.addr, clip["downloadUrl"].as_str().unwrap());
     let bytes = app
         .http
@@ -410,7 +410,7 @@ both!(a_clip_across_two_segments_and_a_gap_is_exported_hashed_described_and_serv
 
 /// Every frame of a clip, as the numbers the numbered test pattern burns into them, and what
 /// ffmpeg said while decoding it (nothing, for a sound file).
-fn frame_numbers(clip: &[u8]) -> (Vec<u32>, String) {
+pub(crate) fn frame_numbers(clip: &[u8]) -> (Vec<u32>, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("clip.mp4");
     std::fs::write(&path, clip).unwrap();
