@@ -36,7 +36,22 @@ fn strings<const N: usize>(args: [&str; N]) -> Vec<String> {
 pub fn input_args(url: &str) -> Vec<String> {
     let mut args = Vec::new();
     if let Some(graph) = url.strip_prefix("lavfi:") {
-        args.extend(strings(["-re", "-f", "lavfi", "-i", graph]));
+        // Generated frames need no probing: frames made while ffmpeg probes would be held back
+        // for the whole run (`-re` never lets it catch up), each recorded seconds after it was
+        // made.
+        args.extend(strings([
+            "-probesize",
+            "32",
+            "-analyzeduration",
+            "1",
+            "-fpsprobesize",
+            "0",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            graph,
+        ]));
     } else if let Some(path) = url.strip_prefix("file://") {
         args.extend(strings(["-re", "-stream_loop", "-1", "-i", path]));
     } else {
@@ -158,17 +173,7 @@ pub fn record_args(url: &str, segment_seconds: i32, dir: &Path) -> Vec<String> {
 /// encoded with a keyframe a second, as the recorder does; real cameras are copied).
 pub fn live_args(url: &str) -> Vec<String> {
     let mut args = strings(["-nostdin", "-hide_banner", "-loglevel", "warning"]);
-    if url.starts_with("lavfi:") {
-        // Generated frames need no probing; probing would hold back the first seconds.
-        args.extend(strings([
-            "-probesize",
-            "32",
-            "-analyzeduration",
-            "1",
-            "-fpsprobesize",
-            "0",
-        ]));
-    } else {
+    if !url.starts_with("lavfi:") {
         args.extend(strings(["-fflags", "nobuffer", "-flags", "low_delay"]));
     }
     args.extend(input_args(url));
@@ -658,7 +663,19 @@ mod tests {
     fn inputs_read_generated_graphs_and_files_in_real_time_and_rtsp_over_tcp() {
         assert_eq!(
             input_args("lavfi:testsrc"),
-            ["-re", "-f", "lavfi", "-i", "testsrc"]
+            [
+                "-probesize",
+                "32",
+                "-analyzeduration",
+                "1",
+                "-fpsprobesize",
+                "0",
+                "-re",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc"
+            ]
         );
         assert_eq!(
             input_args("file:///v/a.mp4"),

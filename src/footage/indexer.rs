@@ -4,9 +4,9 @@
 //!
 //! A file is closed when a later file of the same camera exists, or, for the newest file, when it
 //! has been quiet for the camera's segment length plus a settle margin: ffmpeg flushes in large
-//! blocks, so a recent mtime alone does not prove a file is finished. A file starts at its
-//! name's time, except the first of a recorder's run, which ffmpeg names seconds late
-//! ([`media_start`]). A pause inside a file (the camera stopped sending with its connection
+//! blocks, so a recent mtime alone does not prove a file is finished. A file starts when it was
+//! opened (its name's second, to the millisecond by its birth time: [`opened_at`]), except the
+//! first of a recorder's run, which ffmpeg names seconds late ([`media_start`]). A pause inside a file (the camera stopped sending with its connection
 //! open, then went on) is a gap too: [`pauses_in`].
 
 use std::path::Path;
@@ -116,6 +116,25 @@ pub fn start_from_name(name: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.and_utc())
 }
 
+/// When a recording file was opened: its name's time, to the millisecond when the file's birth
+/// time (`created`, where the file system keeps one) falls in the named second. ffmpeg names a
+/// file by the whole second it opens it in, so the name alone places every file up to a second
+/// early (a clip of 12:00:03 would start on what was filmed at up to 12:00:03.99, and the
+/// seams between files would be off by as much). A birth time outside that second (a file
+/// copied or restored, a file system without one) is no help: the name is all there is.
+pub fn opened_at(named: DateTime<Utc>, created: Option<SystemTime>) -> DateTime<Utc> {
+    created
+        .map(DateTime::<Utc>::from)
+        .filter(|born| *born >= named && (*born - named).num_milliseconds() < NAME_PRECISION_MS)
+        .unwrap_or(named)
+}
+
+/// [`opened_at`] for a file found in a camera's directory: `None` when its name is no start.
+fn file_start(name: &str, meta: Option<&std::fs::Metadata>) -> Option<DateTime<Utc>> {
+    let named = start_from_name(name)?;
+    Some(opened_at(named, meta.and_then(|m| m.created().ok())))
+}
+
 /// One pass over every camera's directory; returns how many segments it indexed. Public so
 /// tests and tools can drive it without waiting for the loop.
 pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
@@ -156,7 +175,11 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
             .one(&state.db)
             .await?;
         let settled_before = newest.map(|ms| ms.min(now.timestamp_millis()) - REVISIT_MS);
-        let next_starts = siblings.next_starts(&files);
+        let opened: Vec<_> = files
+            .iter()
+            .map(|(name, meta)| file_start(name, meta.as_ref()))
+            .collect();
+        let next_starts = siblings.next_starts(&opened);
         for (i, (name, meta)) in files.into_iter().enumerate() {
             if let (Some(before), Some(start)) = (settled_before, start_from_name(&name))
                 && start.timestamp_millis() < before
@@ -164,10 +187,14 @@ pub async fn index_once(state: &AppState) -> Result<usize, AppError> {
                 continue;
             }
             let Some(meta) = meta else { continue };
+            let Some(start) = opened[i] else {
+                tracing::debug!(file = %name, "file name is not a UTC start; skipped");
+                continue;
+            };
             if !siblings.closed(i, meta.modified().ok(), camera.segment_seconds, settle) {
                 continue;
             }
-            let file = (name.as_str(), meta.len() as i64, next_starts[i]);
+            let file = (name.as_str(), meta.len() as i64, start, next_starts[i]);
             if index_file(state, &camera, &dir, file).await? {
                 indexed += 1;
             }
@@ -202,14 +229,11 @@ impl Siblings {
         }
     }
 
-    /// The named start of each file's successor among those not named ahead: it tells where a
-    /// file named late really starts ([`media_start`]).
-    fn next_starts<T>(&self, files: &[(String, T)]) -> Vec<Option<DateTime<Utc>>> {
-        (0..files.len())
-            .map(|i| {
-                let next = files.get(i + 1).filter(|_| i + 1 < self.present)?;
-                start_from_name(&next.0)
-            })
+    /// The start ([`opened_at`]) of each file's successor among those not named ahead, given
+    /// each file's: it tells where a file named late really starts ([`media_start`]).
+    fn next_starts(&self, opened: &[Option<DateTime<Utc>>]) -> Vec<Option<DateTime<Utc>>> {
+        (0..opened.len())
+            .map(|i| *opened.get(i + 1).filter(|_| i + 1 < self.present)?)
             .collect()
     }
 
@@ -256,7 +280,11 @@ async fn index_sub(
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
     let siblings = Siblings::of(&files, state.clock.now());
-    let next_starts = siblings.next_starts(&files);
+    let opened: Vec<_> = files
+        .iter()
+        .map(|(name, meta)| file_start(name, Some(meta)))
+        .collect();
+    let next_starts = siblings.next_starts(&opened);
     let mut indexed = 0;
     for (i, (name, meta)) in files.into_iter().enumerate() {
         let closed = siblings.closed(i, meta.modified().ok(), camera.segment_seconds, settle);
@@ -271,7 +299,7 @@ async fn index_sub(
             continue;
         }
         let (Some(named), Some(probe)) = (
-            start_from_name(&name),
+            opened[i],
             probe(&state.config.ffprobe, &dir.join(&name)).await,
         ) else {
             continue;
@@ -359,12 +387,13 @@ pub fn plan_insert(
     }
 }
 
-/// Indexes one closed file (`name`, `size` bytes), given the named start of the file after it.
+/// Indexes one closed file (`name`, `size` bytes, opened at `named`: [`opened_at`]), given
+/// the start of the file after it.
 async fn index_file(
     state: &AppState,
     camera: &camera::Model,
     dir: &Path,
-    (name, size, next_start): (&str, i64, Option<DateTime<Utc>>),
+    (name, size, named, next_start): (&str, i64, DateTime<Utc>, Option<DateTime<Utc>>),
 ) -> Result<bool, AppError> {
     let rel = format!("{}/{}", camera.id, name);
     if let Some(existing) = segment::Entity::find()
@@ -377,10 +406,6 @@ async fn index_file(
         }
         return Ok(false);
     }
-    let Some(named) = start_from_name(name) else {
-        tracing::debug!(file = %rel, "file name is not a UTC start; skipped");
-        return Ok(false);
-    };
     let Some(probe) = probe(&state.config.ffprobe, &dir.join(name)).await else {
         return Ok(false);
     };
@@ -888,5 +913,20 @@ mod tests {
             Some("2026-11-24T01:02:03+00:00".into())
         );
         assert_eq!(start_from_name("notes.mp4"), None);
+    }
+
+    #[test]
+    fn a_birth_time_in_the_named_second_places_the_file_to_the_millisecond() {
+        let named = start_from_name("20261124_010203.mp4").unwrap();
+        let at = |ms: i64| Some(SystemTime::from(named + chrono::Duration::milliseconds(ms)));
+        assert_eq!(
+            opened_at(named, at(640)),
+            named + chrono::Duration::milliseconds(640)
+        );
+        assert_eq!(opened_at(named, at(0)), named);
+        // Copied, restored, or no birth time: the name.
+        assert_eq!(opened_at(named, at(1_000)), named);
+        assert_eq!(opened_at(named, at(-5)), named);
+        assert_eq!(opened_at(named, None), named);
     }
 }

@@ -411,6 +411,23 @@ both!(a_clip_across_two_segments_and_a_gap_is_exported_hashed_described_and_serv
 /// Every frame of a clip, as the numbers the numbered test pattern burns into them, and what
 /// ffmpeg said while decoding it (nothing, for a sound file).
 pub(crate) fn frame_numbers(clip: &[u8]) -> (Vec<u32>, String) {
+    let (frames, complaints) = frame_rows(clip);
+    (frames.into_iter().map(|rows| rows[0]).collect(), complaints)
+}
+
+/// The wall-clock time each frame of a clip made from the numbered pattern in real time was
+/// made at, in centiseconds since the epoch modulo 2^32.
+pub(crate) fn frame_clocks(clip: &[u8]) -> Vec<u32> {
+    let (frames, _) = frame_rows(clip);
+    frames
+        .into_iter()
+        .map(|rows| rows[2] << 16 | rows[1])
+        .collect()
+}
+
+/// The three 16-bit values the numbered pattern burns into each frame (its number, then the
+/// low and high halves of its clock), and what ffmpeg said while decoding.
+fn frame_rows(clip: &[u8]) -> (Vec<[u32; 3]>, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("clip.mp4");
     std::fs::write(&path, clip).unwrap();
@@ -422,17 +439,18 @@ pub(crate) fn frame_numbers(clip: &[u8]) -> (Vec<u32>, String) {
         .unwrap();
     assert!(out.status.success());
     let frame = 320 * 180;
-    let numbers = out
+    let row = |f: &[u8], y: usize| {
+        (0..16)
+            .filter(|i| f[y * 320 + i * 20 + 10] > 128)
+            .map(|i| 1u32 << i)
+            .sum()
+    };
+    let rows = out
         .stdout
         .chunks_exact(frame)
-        .map(|f| {
-            (0..16)
-                .filter(|i| f[30 * 320 + i * 20 + 10] > 128)
-                .map(|i| 1u32 << i)
-                .sum()
-        })
+        .map(|f| [row(f, 30), row(f, 90), row(f, 150)])
         .collect();
-    (numbers, String::from_utf8_lossy(&out.stderr).into_owned())
+    (rows, String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// Recordings in the recorder's own format (fragmented MP4, a keyframe a second at 10 fps)

@@ -1388,7 +1388,8 @@ both!(a_pause_from_a_short_gop_camera_loses_no_footage_after_it);
 /// falls between two recordings of one ffmpeg run. It is a `STREAM_PAUSED` gap all the same
 /// (it was an unexplained one: the recorder never stopped).
 async fn a_pause_between_two_recordings_of_one_run_is_a_stream_pause(backend: Backend) {
-    // Recordings are named in whole seconds, so this gap is known to a second.
+    // The file after the pause is opened as its first frame reaches the muxer: known to a
+    // second on a loaded machine.
     pauses_at(backend, 20, 10, 1.1).await;
 }
 both!(a_pause_between_two_recordings_of_one_run_is_a_stream_pause);
@@ -1442,8 +1443,8 @@ async fn pauses_at(
     let seconds = gap["seconds"].as_f64().unwrap();
     assert!((seconds - 12.0).abs() < tolerance, "a 12 s pause: {gap}");
     // 2.5 s of frames came first: the pause starts a few seconds after the camera was added,
-    // not at the end of its recording (ffmpeg reads the first half second of a file at once,
-    // and a recording's name, its start, is in whole seconds: up to 1.5 s early).
+    // not at the end of its recording (ffmpeg reads the first half second of a file at once:
+    // its first recording is opened up to that much after its first frame).
     let from: chrono::DateTime<Utc> = gap["from"].as_str().unwrap().parse().unwrap();
     let after = (from - started).num_milliseconds();
     assert!(
@@ -1457,6 +1458,76 @@ async fn pauses_at(
     );
     Some((app, gap))
 }
+
+/// Footage is placed at the time it was filmed, to a fraction of a second: a recording starts
+/// when ffmpeg opened it (its name has whole seconds; its birth time the rest), so a clip asked
+/// from a segment's start begins on a frame filmed then, not up to a second later.
+async fn recordings_are_placed_at_the_time_they_were_filmed(backend: Backend) {
+    use sea_orm::{ActiveModelTrait, Set};
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = recording(backend).await;
+    app.gql(
+        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": {"id": "lab", "name": "Lab", "recordEnabled": false,
+            "streamUrl": "lavfi:testsrc2=size=320x180:rate=10", "segmentSeconds": 2}}),
+        app.admin(),
+    )
+    .await;
+    // The pattern whose frames carry their wall-clock time: written to the row directly (the
+    // API refuses lavfi graphs with quotes, which it needs).
+    entity::camera::ActiveModel {
+        id: Set("lab".to_owned()),
+        stream_url: Set(format!(
+            "lavfi:{}",
+            crate::helpers::media::numbered_source(10, true)
+        )),
+        ..Default::default()
+    }
+    .update(&app.state.db)
+    .await
+    .unwrap();
+    // Started half way through a second, the recorder opens its files (on its keyframes, a
+    // second apart) well inside a second: named, they would start that much early.
+    let into_second = Utc::now().timestamp_subsec_millis();
+    tokio::time::sleep(Duration::from_millis(u64::from(
+        (1_500 - into_second) % 1_000,
+    )))
+    .await;
+    let started = Utc::now();
+    app.gql(
+        "mutation { updateCamera(input: {id: \"lab\", recordEnabled: true}) { id } }",
+        json!({}),
+        app.admin(),
+    )
+    .await;
+    let listed = eventually(Duration::from_secs(60), "four segments", || async {
+        let c = coverage(&app, started - chrono::Duration::minutes(1), Utc::now()).await;
+        (c["segments"]["edges"].as_array()?.len() >= 4).then_some(c)
+    })
+    .await;
+    for edge in &listed["segments"]["edges"].as_array().unwrap()[..4] {
+        let start: chrono::DateTime<Utc> = edge["node"]["start"].as_str().unwrap().parse().unwrap();
+        let clip = crate::evidence::ready_clip(
+            &app,
+            "lab",
+            start.to_rfc3339(),
+            (start + chrono::Duration::seconds(1)).to_rfc3339(),
+        )
+        .await;
+        let from: chrono::DateTime<Utc> = clip["actualFrom"].as_str().unwrap().parse().unwrap();
+        let bytes = crate::evidence::downloaded(&app, &clip).await;
+        let filmed = crate::evidence::frame_clocks(&bytes)[0];
+        let placed = (from.timestamp_millis() / 10) as u32;
+        let off_ms = i64::from(placed.wrapping_sub(filmed) as i32) * 10;
+        assert!(
+            off_ms.abs() <= 300,
+            "the clip from {from} starts on a frame filmed {off_ms} ms away: {listed}"
+        );
+    }
+}
+both!(recordings_are_placed_at_the_time_they_were_filmed);
 
 /// ffmpeg reads a network stream for a few seconds to learn it before recording, then writes
 /// what it read at once, so the first file of every run is named seconds after its first frame.
