@@ -1463,7 +1463,6 @@ async fn pauses_at(
 /// when ffmpeg opened it (its name has whole seconds; its birth time the rest), so a clip asked
 /// from a segment's start begins on a frame filmed then, not up to a second later.
 async fn recordings_are_placed_at_the_time_they_were_filmed(backend: Backend) {
-    use sea_orm::{ActiveModelTrait, Set};
     if !ffmpeg_ready() {
         return;
     }
@@ -1475,19 +1474,7 @@ async fn recordings_are_placed_at_the_time_they_were_filmed(backend: Backend) {
         app.admin(),
     )
     .await;
-    // The pattern whose frames carry their wall-clock time: written to the row directly (the
-    // API refuses lavfi graphs with quotes, which it needs).
-    entity::camera::ActiveModel {
-        id: Set("lab".to_owned()),
-        stream_url: Set(format!(
-            "lavfi:{}",
-            crate::helpers::media::numbered_source(10, true)
-        )),
-        ..Default::default()
-    }
-    .update(&app.state.db)
-    .await
-    .unwrap();
+    crate::watch::number_camera(&app, "lab").await;
     // Started half way through a second, the recorder opens its files (on its keyframes, a
     // second apart) well inside a second: named, they would start that much early.
     let into_second = Utc::now().timestamp_subsec_millis();

@@ -616,12 +616,13 @@ async fn live_camera(app: &TestApp) {
     .await;
 }
 
-/// Points `street` at the numbered pattern, whose frames carry their wall-clock time. Written
-/// to the row directly: the API refuses lavfi graphs with quotes, which the pattern needs.
-async fn number_live_camera(app: &TestApp) {
+/// Points camera `id` at the numbered pattern made in real time, whose frames carry their
+/// wall-clock time. Written to the row directly: the API refuses lavfi graphs with quotes,
+/// which the pattern needs.
+pub(crate) async fn number_camera(app: &TestApp, id: &str) {
     use sea_orm::{ActiveModelTrait, Set};
     entity::camera::ActiveModel {
-        id: Set("street".to_owned()),
+        id: Set(id.to_owned()),
         stream_url: Set(format!(
             "lavfi:{}",
             crate::helpers::media::numbered_source(10, true)
@@ -833,7 +834,7 @@ async fn the_player_page_plays_live_within_two_seconds_of_the_source() {
     }
     let app = TestApp::spawn_with(Backend::Sqlite, |c| c.allow_local_sources = true).await;
     live_camera(&app).await;
-    number_live_camera(&app).await;
+    number_camera(&app, "street").await;
     let args = json!({"mode": "live", "username": "admin", "password": crate::helpers::ADMIN_PASSWORD, "cameraId": "street"})
         .to_string();
     let addr = app.addr.clone();
