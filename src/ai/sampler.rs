@@ -177,6 +177,7 @@ impl Samplers {
                     state,
                     key: key2,
                     url,
+                    pictures: crate::fleet::ffmpeg::Pictures::Copied,
                     grant,
                     out,
                     sampling: false,
@@ -280,6 +281,8 @@ struct SamplerJob {
     state: AppState,
     key: Key,
     url: String,
+    /// What the stream carries, asked again before each start.
+    pictures: crate::fleet::ffmpeg::Pictures,
     grant: Grant,
     out: PathBuf,
     /// A frame newer than this run appeared.
@@ -289,7 +292,8 @@ struct SamplerJob {
 #[async_trait::async_trait]
 impl Job for SamplerJob {
     fn args(&self) -> Vec<String> {
-        crate::fleet::ffmpeg::sample_args(&self.url, self.grant.fps, self.grant.width, &self.out)
+        let (grant, out) = (&self.grant, &self.out);
+        crate::fleet::ffmpeg::sample_args(&self.url, self.pictures, grant.fps, grant.width, out)
     }
 
     fn stderr_lines(&self) -> usize {
@@ -301,6 +305,8 @@ impl Job for SamplerJob {
     }
 
     async fn starting(&mut self) {
+        let ffprobe = &self.state.config.ffprobe;
+        self.pictures = crate::fleet::ffmpeg::stream_pictures(ffprobe, &self.url).await;
         let samplers = &self.state.ai.samplers;
         if let Some(dir) = self.out.parent()
             && let Err(err) = tokio::fs::create_dir_all(dir).await

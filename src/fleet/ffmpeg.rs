@@ -65,11 +65,77 @@ pub fn input_args(url: &str) -> Vec<String> {
     args
 }
 
-/// The stream's first video track, copied; a generated test pattern is raw video, so it is
-/// encoded once (H.264, a keyframe a second).
-fn first_video_track(url: &str) -> Vec<String> {
+/// What a stream's pictures are, as far as recording and watching them goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pictures {
+    /// Copied as they come: H.264 or H.265 with the camera's own timestamps (what RTSP and
+    /// MPEG-TS cameras send), or a generated test pattern (encoded anyway).
+    #[default]
+    Copied,
+    /// Motion JPEG over HTTP (`multipart/x-mixed-replace`: cheap cameras, ESP32 boards,
+    /// mjpg-streamer, older network cameras): JPEG pictures with no timestamps and a codec no
+    /// browser plays from MP4. Copied, an MJPEG stream's seconds were stored as ffmpeg's guess of
+    /// 25 frames a second (a 5-frame-a-second camera's minute as 12 s of footage) and could not
+    /// be watched; they are stamped with the wall clock as they arrive and encoded as H.264 (a
+    /// keyframe a second), as a generated pattern is.
+    MotionJpeg,
+}
+
+/// Asks ffprobe what an HTTP(S) stream carries ([`Pictures`]); every other source is
+/// [`Pictures::Copied`] without asking. The probe reads at most a second of the stream over its
+/// own connection (user agent `heldar-probe`, so a camera's log tells it from the recorder) and
+/// is over before the recorder connects; a probe that fails (the camera is down, or silent for
+/// 5 s) says `Copied`, and the next start asks again.
+pub async fn stream_pictures(ffprobe: &Path, url: &str) -> Pictures {
+    if !url.starts_with("http") {
+        return Pictures::Copied;
+    }
+    let args = [
+        "-v",
+        "error",
+        "-user_agent",
+        "heldar-probe",
+        "-rw_timeout",
+        "5000000",
+        "-probesize",
+        "1000000",
+        "-analyzeduration",
+        "1000000",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "stream=codec_name",
+        "-of",
+        "csv=p=0",
+        url,
+    ]
+    .map(OsString::from)
+    .to_vec();
+    match one_shot(ffprobe, args, ONE_SHOT_TIMEOUT).await {
+        Ok((status, stdout, _)) if status.success() && stdout.trim_ascii() == b"mjpeg" => {
+            Pictures::MotionJpeg
+        }
+        _ => Pictures::Copied,
+    }
+}
+
+/// [`input_args`] for a stream carrying `pictures`: Motion JPEG is stamped with the wall clock
+/// as its pictures arrive.
+fn stream_input_args(url: &str, pictures: Pictures) -> Vec<String> {
+    let mut args = Vec::new();
+    if pictures == Pictures::MotionJpeg {
+        args.extend(strings(["-use_wallclock_as_timestamps", "1"]));
+    }
+    args.extend(input_args(url));
+    args
+}
+
+/// The stream's first video track, copied; a generated test pattern is raw video and Motion
+/// JPEG is no codec to keep, so they are encoded once (H.264, a keyframe a second; Motion JPEG's
+/// pictures keep their arrival times).
+fn first_video_track(url: &str, pictures: Pictures) -> Vec<String> {
     let mut args = strings(["-map", "0:v:0"]);
-    if url.starts_with("lavfi:") {
+    if url.starts_with("lavfi:") || pictures == Pictures::MotionJpeg {
         args.extend(strings([
             "-c:v",
             "libx264",
@@ -82,6 +148,9 @@ fn first_video_track(url: &str) -> Vec<String> {
             "-force_key_frames",
             "expr:gte(t,n_forced*1)",
         ]));
+        if pictures == Pictures::MotionJpeg {
+            args.extend(strings(["-fps_mode", "passthrough"]));
+        }
     } else {
         args.extend(strings(["-c", "copy"]));
     }
@@ -125,8 +194,9 @@ pub fn record_format_options() -> String {
     )
 }
 
-/// The recorder: copy the stream's first video track (a generated test pattern is encoded
-/// once, with a keyframe a second) into fragmented MP4 segments named by their UTC start.
+/// The recorder: copy the stream's first video track (a generated test pattern and Motion JPEG
+/// are encoded once, with a keyframe a second: [`Pictures`]) into fragmented MP4 segments named
+/// by their UTC start.
 ///
 /// Files are cut at the first keyframe after each multiple of the segment length on the wall
 /// clock (`-segment_atclocktime`), not on the stream's timestamps: names have whole seconds,
@@ -142,12 +212,12 @@ pub fn record_format_options() -> String {
 ///
 /// A forward jump in the camera's timestamps is kept ([`kept_forward_jump`]): it is a pause
 /// (the camera stopped sending and went on), which the indexer finds in the file and reports.
-pub fn record_args(url: &str, segment_seconds: i32, dir: &Path) -> Vec<String> {
+pub fn record_args(url: &str, pictures: Pictures, segment_seconds: i32, dir: &Path) -> Vec<String> {
     let mut args = strings(["-nostdin", "-hide_banner", "-loglevel", "warning", "-y"]);
     let kept = kept_forward_jump(segment_seconds).to_string();
     args.extend(strings(["-dts_delta_threshold", &kept]));
-    args.extend(input_args(url));
-    args.extend(first_video_track(url));
+    args.extend(stream_input_args(url, pictures));
+    args.extend(first_video_track(url, pictures));
     args.extend(strings([
         "-f",
         "segment",
@@ -170,14 +240,15 @@ pub fn record_args(url: &str, segment_seconds: i32, dir: &Path) -> Vec<String> {
 
 /// A live relay: the stream's first video track as fragmented MP4 on stdout, a fragment at
 /// each keyframe and at least every 200 ms, flushed at once (a generated test pattern is
-/// encoded with a keyframe a second, as the recorder does; real cameras are copied).
-pub fn live_args(url: &str) -> Vec<String> {
+/// encoded with a keyframe a second, as the recorder does, and so is Motion JPEG; real
+/// cameras are copied).
+pub fn live_args(url: &str, pictures: Pictures) -> Vec<String> {
     let mut args = strings(["-nostdin", "-hide_banner", "-loglevel", "warning"]);
     if !url.starts_with("lavfi:") {
         args.extend(strings(["-fflags", "nobuffer", "-flags", "low_delay"]));
     }
-    args.extend(input_args(url));
-    args.extend(first_video_track(url));
+    args.extend(stream_input_args(url, pictures));
+    args.extend(first_video_track(url, pictures));
     if url.starts_with("lavfi:") {
         // Frames leave as they come, however irregular a paced test source is.
         args.extend(strings(["-fps_mode", "passthrough"]));
@@ -197,10 +268,11 @@ pub fn live_args(url: &str) -> Vec<String> {
 }
 
 /// The frame sampler: decode, drop audio, resample the rate, scale, and keep replacing one
-/// JPEG atomically.
-pub fn sample_args(url: &str, fps: f64, width: i32, out: &Path) -> Vec<String> {
+/// JPEG atomically. Motion JPEG is stamped with the wall clock as it arrives, so the rate is
+/// resampled from its real pace.
+pub fn sample_args(url: &str, pictures: Pictures, fps: f64, width: i32, out: &Path) -> Vec<String> {
     let mut args = strings(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"]);
-    args.extend(input_args(url));
+    args.extend(stream_input_args(url, pictures));
     args.extend([
         "-an".to_owned(),
         "-vf".to_owned(),
@@ -700,7 +772,12 @@ mod tests {
 
     #[test]
     fn the_recorder_copies_a_camera_into_fragmented_segments() {
-        let args = record_args("rtsp://cam/s", 60, Path::new("/d/rec/cam"));
+        let args = record_args(
+            "rtsp://cam/s",
+            Pictures::Copied,
+            60,
+            Path::new("/d/rec/cam"),
+        );
         assert_eq!(
             args,
             [
@@ -752,8 +829,29 @@ mod tests {
     }
 
     #[test]
+    fn motion_jpeg_is_stamped_on_arrival_and_encoded() {
+        let args = record_args(
+            "http://cam/video.mjpg",
+            Pictures::MotionJpeg,
+            10,
+            Path::new("/d"),
+        );
+        let at = |a: &str| args.iter().position(|x| x == a).unwrap();
+        assert_eq!(args[at("-use_wallclock_as_timestamps") + 1], "1");
+        assert!(at("-use_wallclock_as_timestamps") < at("-i"));
+        assert_eq!(args[at("-c:v") + 1], "libx264");
+        assert_eq!(args[at("-fps_mode") + 1], "passthrough");
+        let live = live_args("http://cam/video.mjpg", Pictures::MotionJpeg);
+        assert!(live.contains(&"-use_wallclock_as_timestamps".to_owned()));
+        assert!(live.contains(&"libx264".to_owned()));
+        let copied = record_args("http://cam/live.ts", Pictures::Copied, 10, Path::new("/d"));
+        assert!(!copied.contains(&"-use_wallclock_as_timestamps".to_owned()));
+        assert!(!copied.contains(&"libx264".to_owned()));
+    }
+
+    #[test]
     fn a_generated_source_is_encoded_with_a_keyframe_a_second() {
-        let args = record_args("lavfi:testsrc", 1, Path::new("/d"));
+        let args = record_args("lavfi:testsrc", Pictures::Copied, 1, Path::new("/d"));
         let encode = args.iter().position(|a| a == "-c:v").unwrap();
         assert_eq!(args[encode + 1], "libx264");
         assert!(args.contains(&"expr:gte(t,n_forced*1)".to_owned()));
@@ -763,7 +861,13 @@ mod tests {
 
     #[test]
     fn the_sampler_scales_and_replaces_one_jpeg() {
-        let args = sample_args("rtsp://cam/s", 5.0, 640, Path::new("/d/latest_sub.jpg"));
+        let args = sample_args(
+            "rtsp://cam/s",
+            Pictures::Copied,
+            5.0,
+            640,
+            Path::new("/d/latest_sub.jpg"),
+        );
         assert_eq!(
             args,
             [

@@ -138,6 +138,8 @@ struct RecorderJob {
     dir: PathBuf,
     /// The sub stream's URL when this records the sub stream.
     sub: Option<String>,
+    /// What the stream carries, asked again before each start.
+    pictures: crate::fleet::ffmpeg::Pictures,
     /// One event per outage, not one per retry.
     outage_announced: bool,
 }
@@ -153,13 +155,40 @@ impl RecorderJob {
             camera,
             dir,
             sub,
+            pictures: crate::fleet::ffmpeg::Pictures::Copied,
             outage_announced: false,
         }
     }
 
+    /// Before each start: the directory made, and (for the main stream) the camera shown as
+    /// connecting. The camera's state is its main recorder's; the sub recorder only logs.
+    async fn prepare(&self) {
+        if self.sub.is_some() {
+            if let Err(err) = tokio::fs::create_dir_all(&self.dir).await {
+                tracing::warn!(dir = %self.dir.display(), error = %err, "cannot create the sub-stream directory");
+            }
+            return;
+        }
+        if let Err(err) = tokio::fs::create_dir_all(&self.dir).await {
+            let error = format!("cannot create {}: {err}", self.dir.display());
+            self.show(CameraState::Error, Some(error)).await;
+        }
+        self.show(CameraState::Connecting, None).await;
+    }
+
+    /// Shows the camera `state`, with `error` as its last error.
+    async fn show(&self, state: CameraState, error: Option<String>) {
+        crate::cameras::store::set_state(&self.state, &self.camera.id, state, error).await;
+    }
+
+    /// The stream this records.
+    fn url(&self) -> &str {
+        self.sub.as_deref().unwrap_or(&self.camera.stream_url)
+    }
+
     /// What the supervisor runs: restarted when the URL or segment length changes.
     fn wanted(self) -> Wanted {
-        let url = self.sub.as_deref().unwrap_or(&self.camera.stream_url);
+        let url = self.url();
         let fingerprint = format!("{}|{url}", self.camera.segment_seconds);
         let start = move |control| {
             let program = self.state.config.ffmpeg.clone();
@@ -178,37 +207,17 @@ impl RecorderJob {
 impl Job for RecorderJob {
     fn args(&self) -> Vec<String> {
         crate::fleet::ffmpeg::record_args(
-            self.sub.as_deref().unwrap_or(&self.camera.stream_url),
+            self.url(),
+            self.pictures,
             self.camera.segment_seconds,
             &self.dir,
         )
     }
 
     async fn starting(&mut self) {
-        if self.sub.is_some() {
-            // The camera's state is its main recorder's; the sub recorder only logs.
-            if let Err(err) = tokio::fs::create_dir_all(&self.dir).await {
-                tracing::warn!(dir = %self.dir.display(), error = %err, "cannot create the sub-stream directory");
-            }
-            return;
-        }
-        if let Err(err) = tokio::fs::create_dir_all(&self.dir).await {
-            let error = format!("cannot create {}: {err}", self.dir.display());
-            crate::cameras::store::set_state(
-                &self.state,
-                &self.camera.id,
-                CameraState::Error,
-                Some(error),
-            )
-            .await;
-        }
-        crate::cameras::store::set_state(
-            &self.state,
-            &self.camera.id,
-            CameraState::Connecting,
-            None,
-        )
-        .await;
+        self.prepare().await;
+        let ffprobe = &self.state.config.ffprobe;
+        self.pictures = crate::fleet::ffmpeg::stream_pictures(ffprobe, self.url()).await;
     }
 
     async fn spawn_failed(&mut self, error: std::io::Error) {
@@ -218,13 +227,7 @@ impl Job for RecorderJob {
             tracing::warn!(camera = %self.camera.id, %error, "sub-stream recorder");
             return;
         }
-        crate::cameras::store::set_state(
-            &self.state,
-            &self.camera.id,
-            CameraState::Error,
-            Some(error),
-        )
-        .await;
+        self.show(CameraState::Error, Some(error)).await;
     }
 
     async fn exited(

@@ -605,6 +605,20 @@ where
 
 const LIVE: &str = "query($c: ID!) { liveStream(cameraId: $c) { url hlsUrl expiresAt profile } }";
 
+/// The MIME type (with codecs) the live view of `camera` announces first.
+pub(crate) async fn live_mime(app: &TestApp, camera: &str) -> String {
+    let live = app.gql(LIVE, json!({"c": camera}), app.admin()).await["liveStream"].clone();
+    let url = format!(
+        "ws://127.0.0.1:{}{}",
+        app.port,
+        live["url"].as_str().unwrap()
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let (texts, _) = live_messages(&mut socket, 2).await;
+    assert_eq!(texts[0]["type"], "init", "{texts:?}");
+    texts[0]["mimeType"].as_str().unwrap().to_owned()
+}
+
 /// A live camera `street` of a generated test pattern (10 frames a second, not recorded).
 async fn live_camera(app: &TestApp) {
     app.gql(

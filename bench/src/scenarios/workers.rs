@@ -82,7 +82,13 @@ pub(crate) async fn workers(options: &Options) -> Result<String, BenchError> {
     for width in [640, 1280] {
         for fps in [1.0, 5.0, 10.0] {
             let out = dir.join(format!("latest_{width}_{fps}.jpg"));
-            let args = heldar::fleet::ffmpeg::sample_args(&url, fps, width, &out);
+            let args = heldar::fleet::ffmpeg::sample_args(
+                &url,
+                heldar::fleet::ffmpeg::Pictures::Copied,
+                fps,
+                width,
+                &out,
+            );
             let cpu = ffmpeg_cpu(&args, run_for).await? / run_for as f64;
             let extra = (cpu - baseline).max(0.0);
             println!(
