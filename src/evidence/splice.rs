@@ -151,9 +151,11 @@ pub fn plan(inputs: &[Input]) -> Result<Plan, Failure> {
         }
         paths.push(input.path.clone());
     }
-    let Some(init) = init else {
+    let Some(mut init) = init else {
         return Err(unsupported("no input"));
     };
+    // The clip is watched in browsers too: H.265 as `hvc1`, as playback serves it.
+    mp4::tag_hevc_for_browsers(&mut init);
     if pieces.is_empty() {
         return Err(unsupported("no fragment inside the window"));
     }

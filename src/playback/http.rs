@@ -179,12 +179,28 @@ async fn init(
         Err(refused) => return refused,
     };
     let len = found.index.init_len;
-    serve::respond(
-        &headers,
-        found.path,
-        vec![Part::File { offset: 0, len }],
-        "video/mp4",
-    )
+    let mut part = Part::File { offset: 0, len };
+    if found.index.init.codec.starts_with("hvc1") {
+        // H.265 recorded as `hev1` is served as `hvc1`, as its codec string says.
+        let path = found.path.clone();
+        let retagged = tokio::task::spawn_blocking(move || {
+            let mut init = vec![0u8; usize::try_from(len).ok()?];
+            std::os::unix::fs::FileExt::read_exact_at(
+                &std::fs::File::open(path).ok()?,
+                &mut init,
+                0,
+            )
+            .ok()?;
+            crate::playback::mp4::tag_hevc_for_browsers(&mut init);
+            Some(init)
+        })
+        .await;
+        match retagged {
+            Ok(Some(init)) => part = Part::Memory(init.into()),
+            _ => return unavailable(),
+        }
+    }
+    serve::respond(&headers, found.path, vec![part], "video/mp4")
 }
 
 async fn media(

@@ -393,6 +393,8 @@ async fn stream_once(
                         b"ftyp" => head = b,
                         b"moov" => {
                             let init = mp4::parse_moov(b.get(8..).unwrap_or_default()).ok_or("unreadable moov")?;
+                            let mut b = b;
+                            mp4::tag_hevc_for_browsers(&mut b);
                             head.extend_from_slice(&b);
                             let mime = format!("video/mp4; codecs=\"{}\"", init.codec);
                             relay.init.send_replace(Some(Arc::new(LiveInit { bytes: Bytes::from(std::mem::take(&mut head)), mime })));

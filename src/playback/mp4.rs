@@ -129,19 +129,112 @@ pub fn parse_moov(moov: &[u8]) -> Option<Init> {
     })
 }
 
-/// The RFC 6381 codec of an `stsd`'s first entry (`avc1.PPCCLL` from its `avcC`).
+/// The RFC 6381 codec of an `stsd`'s first entry (`avc1.PPCCLL` from its `avcC`; for H.265,
+/// [`hevc_codec`] of its `hvcC`, `hvc1` for an `hev1` entry served as one:
+/// [`tag_hevc_for_browsers`]).
 fn codec_of(stsd: &[u8]) -> Option<String> {
     // Full box header (4) and entry count (4), then the sample entry boxes.
     let entries = stsd.get(8..)?;
     let (kind, entry, _) = children(entries, 0).into_iter().next()?;
     let name = String::from_utf8_lossy(&kind).into_owned();
+    // A visual sample entry's fields take 78 bytes before its child boxes.
     if kind == *b"avc1" || kind == *b"avc3" {
-        // A visual sample entry's fields take 78 bytes before its child boxes.
         let (avcc, _) = child(entry.get(78..)?, b"avcC")?;
         let (profile, compat, level) = (avcc.get(1)?, avcc.get(2)?, avcc.get(3)?);
         return Some(format!("{name}.{profile:02x}{compat:02x}{level:02x}"));
     }
+    if kind == *b"hev1" || kind == *b"hvc1" {
+        let (hvcc, _) = child(entry.get(78..)?, b"hvcC")?;
+        let served = if hvcc_holds_parameter_sets(hvcc) {
+            "hvc1"
+        } else {
+            "hev1"
+        };
+        return hevc_codec(served, hvcc);
+    }
     Some(name)
+}
+
+/// The RFC 6381 codec of an H.265 configuration record (`hvcC`), as ISO/IEC 14496-15 annex E
+/// spells it: `<entry>.<profile space><profile>.<compatibility flags, bits reversed>.<tier>
+/// <level>` and the constraint bytes up to the last that is not zero, e.g. `hvc1.1.6.L93.B0`
+/// (Main profile, level 3.1). Browsers refuse a bare `hev1`.
+fn hevc_codec(entry: &str, hvcc: &[u8]) -> Option<String> {
+    let first = *hvcc.get(1)?;
+    let space = ["", "A", "B", "C"][usize::from(first >> 6)];
+    let tier = if first & 0x20 == 0 { 'L' } else { 'H' };
+    let profile = first & 0x1f;
+    let compatibility = u32_at(hvcc, 2)?.reverse_bits();
+    let constraints = hvcc.get(6..12)?;
+    let level = *hvcc.get(12)?;
+    let mut codec = format!("{entry}.{space}{profile}.{compatibility:X}.{tier}{level}");
+    let kept = constraints
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |i| i + 1);
+    for byte in &constraints[..kept] {
+        codec.push_str(&format!(".{byte:X}"));
+    }
+    Some(codec)
+}
+
+/// Whether an `hvcC` carries the stream's parameter sets (a VPS, an SPS and a PPS), as an
+/// `hvc1` sample entry must; an `hev1` entry may leave them to the samples.
+fn hvcc_holds_parameter_sets(hvcc: &[u8]) -> bool {
+    let walk = || -> Option<[bool; 3]> {
+        let mut held = [false; 3];
+        let mut at = 23;
+        for _ in 0..*hvcc.get(22)? {
+            let unit_type = usize::from(*hvcc.get(at)? & 0x3f);
+            let count = u16::from_be_bytes(hvcc.get(at + 1..at + 3)?.try_into().ok()?);
+            at += 3;
+            for _ in 0..count {
+                let len = u16::from_be_bytes(hvcc.get(at..at + 2)?.try_into().ok()?);
+                at += 2 + usize::from(len);
+            }
+            if count > 0
+                && let Some(slot) = unit_type.checked_sub(32).and_then(|i| held.get_mut(i))
+            {
+                *slot = true;
+            }
+        }
+        (at <= hvcc.len()).then_some(held)
+    };
+    walk().is_some_and(|held| held.iter().all(|&h| h))
+}
+
+/// Retags an H.265 init segment's `hev1` sample entry `hvc1` when its `hvcC` holds the
+/// parameter sets (ffmpeg copies a camera's H.265 as `hev1`, which Safari and Apple's HLS
+/// refuse, and writes the parameter sets it read into the `hvcC` all the same); anything else
+/// is left as it is. `init` holds the `moov` box (and may hold `ftyp` before it). The four
+/// bytes change in place: sizes and offsets stay.
+pub fn tag_hevc_for_browsers(init: &mut [u8]) {
+    let Some(at) = first_sample_entry(init) else {
+        return;
+    };
+    let Some(entry) = init
+        .get(at..)
+        .and_then(|rest| children(rest, 0).into_iter().next())
+    else {
+        return;
+    };
+    let (kind, payload, _) = entry;
+    let hvcc = payload.get(78..).and_then(|boxes| child(boxes, b"hvcC"));
+    if kind == *b"hev1" && hvcc.is_some_and(|(hvcc, _)| hvcc_holds_parameter_sets(hvcc)) {
+        init[at + 4..at + 8].copy_from_slice(b"hvc1");
+    }
+}
+
+/// Where the first track's first sample entry box starts in `init`.
+fn first_sample_entry(init: &[u8]) -> Option<usize> {
+    let (mut boxes, mut at) = child(init, b"moov")?;
+    for kind in [b"trak", b"mdia", b"minf", b"stbl", b"stsd"] {
+        let (inner, offset) = child(boxes, kind)?;
+        (boxes, at) = (inner, at + offset);
+    }
+    // The entries follow the full box header and the entry count.
+    children(boxes.get(8..)?, 0).into_iter().next()?;
+    Some(at + 8)
 }
 
 /// One fragment's timing, from its `moof`.
@@ -728,6 +821,40 @@ impl BoxSplitter {
 
 #[cfg(test)]
 mod tests {
+    /// An `hvcC` with the given profile byte, compatibility flags, constraint bytes and level,
+    /// and `arrays` parameter-set arrays (types 32, 33, 34 in turn) of one 2-byte unit each.
+    fn hvcc(profile: u8, compat: u32, constraints: [u8; 6], level: u8, arrays: u8) -> Vec<u8> {
+        let mut b = vec![1, profile];
+        b.extend(compat.to_be_bytes());
+        b.extend(constraints);
+        b.push(level);
+        b.extend([0xf0, 0, 0xfc, 0xfd, 0xf8, 0xf8, 0, 0, 0x0f, arrays]);
+        for unit in 0..arrays {
+            b.extend([0x80 | (32 + unit), 0, 1, 0, 2, 0x40, 0x01]);
+        }
+        b
+    }
+
+    #[test]
+    fn h265_codec_strings_follow_annex_e() {
+        let main = hvcc(0x01, 0x6000_0000, [0xb0, 0, 0, 0, 0, 0], 93, 3);
+        assert_eq!(hevc_codec("hvc1", &main).unwrap(), "hvc1.1.6.L93.B0");
+        // Main 10, high tier, level 5.1, no constraint bytes.
+        let main10 = hvcc(0x22, 0x2000_0000, [0; 6], 153, 3);
+        assert_eq!(hevc_codec("hev1", &main10).unwrap(), "hev1.2.4.H153");
+        assert!(hvcc_holds_parameter_sets(&main));
+        assert!(!hvcc_holds_parameter_sets(&hvcc(
+            0x01,
+            0x6000_0000,
+            [0; 6],
+            93,
+            2
+        )));
+        let mut cut = main.clone();
+        cut.truncate(main.len() - 1);
+        assert!(!hvcc_holds_parameter_sets(&cut), "a unit runs past the end");
+    }
+
     use super::*;
 
     fn boxed(kind: &[u8; 4], payload: &[u8]) -> Vec<u8> {

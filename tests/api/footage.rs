@@ -948,6 +948,106 @@ async fn a_motion_jpeg_camera_is_recorded_at_its_pace_as_h264(backend: Backend) 
 }
 both!(a_motion_jpeg_camera_is_recorded_at_its_pace_as_h264);
 
+/// A camera sending H.265 (many do by default) is recorded as it comes and served to browsers
+/// as `hvc1` with its full codec string: ffmpeg writes copied H.265 as `hev1`, which Safari and
+/// Apple's HLS refuse, and MSE refuses a bare codec name. The recording files keep their bytes.
+async fn h265_footage_is_served_to_browsers_as_hvc1(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if !ffmpeg_ready() {
+        return;
+    }
+    let camera = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = camera.local_addr().unwrap().port();
+    let serving = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = camera.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 2048];
+                let _ = socket.read(&mut request).await;
+                let head = b"HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\n\r\n";
+                let x265 = "keyint=10:log-level=error";
+                let encoding = [
+                    "-c:v",
+                    "libx265",
+                    "-preset",
+                    "ultrafast",
+                    "-x265-params",
+                    x265,
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-f",
+                    "mpegts",
+                ];
+                let mut encoder = generated("testsrc=size=160x120:rate=10", &encoding);
+                let mut stream = encoder.stdout.take().unwrap();
+                let mut buf = vec![0u8; 16 * 1024];
+                let _ = socket.write_all(head).await;
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 || socket.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let app = recording(backend).await;
+    let started = Utc::now();
+    app.gql(
+        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": {"id": "lab", "name": "Lab", "segmentSeconds": 2,
+            "streamUrl": format!("http://127.0.0.1:{port}/live.ts")}}),
+        app.admin(),
+    )
+    .await;
+    let listed = listing(&app, started, 2).await;
+    let edges = &listed["segments"]["edges"].as_array().unwrap()[..2];
+    assert_eq!(edges[0]["node"]["codec"], "hevc", "{listed}");
+    let at = |i: usize, end: &str| -> chrono::DateTime<Utc> {
+        edges[i]["node"][end].as_str().unwrap().parse().unwrap()
+    };
+    let retagged = |bytes: &[u8], what: &str| {
+        let has = |tag: &[u8]| bytes.windows(4).any(|w| w == tag);
+        assert!(has(b"hvc1") && !has(b"hev1"), "{what} is tagged hvc1");
+    };
+
+    // Recorded playback's init segment.
+    let (from, to) = (at(0, "start"), at(1, "end"));
+    let pb = crate::watch::playback(&app, "lab", from, to, app.admin()).await;
+    let url = pb["url"].as_str().unwrap();
+    let playlist = crate::watch::fetch(&app, url).await.text().await.unwrap();
+    let map = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
+        .unwrap()
+        .trim_end_matches('"');
+    let dir = url.trim_end_matches("index.m3u8");
+    let init = crate::watch::fetch(&app, &format!("{dir}{map}")).await;
+    retagged(&init.bytes().await.unwrap(), "the playlist's init segment");
+
+    // A clip, which decodes cleanly.
+    let clip = crate::evidence::ready_clip(&app, "lab", from.to_rfc3339(), to.to_rfc3339()).await;
+    let bytes = crate::evidence::downloaded(&app, &clip).await;
+    retagged(&bytes, "the clip");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &bytes).unwrap();
+    let decoded = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file.path())
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(decoded.status.success());
+    assert_eq!(String::from_utf8_lossy(&decoded.stderr), "", "clean decode");
+
+    // The live view, with the codec string MSE is asked about.
+    let mime = crate::watch::live_mime(&app, "lab").await;
+    assert!(
+        mime.starts_with("video/mp4; codecs=\"hvc1.1.6.L"),
+        "Main profile, its level: {mime}"
+    );
+    serving.abort();
+}
+both!(h265_footage_is_served_to_browsers_as_hvc1);
+
 /// The coverage from a minute before `since` to now, once it lists `count` segments.
 async fn listing(app: &TestApp, since: chrono::DateTime<Utc>, count: usize) -> Value {
     eventually(Duration::from_secs(60), "segments", || async {

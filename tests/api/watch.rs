@@ -44,7 +44,7 @@ pub(crate) fn base() -> DateTime<Utc> {
     DateTime::from_timestamp(now.timestamp(), 0).unwrap()
 }
 
-async fn playback(
+pub(crate) async fn playback(
     app: &TestApp,
     camera: &str,
     from: DateTime<Utc>,
