@@ -281,7 +281,7 @@ struct SamplerJob {
     state: AppState,
     key: Key,
     url: String,
-    /// What the stream carries, asked again before each start.
+    /// What the stream carries: asked before each start, kept when the probe cannot tell.
     pictures: crate::fleet::ffmpeg::Pictures,
     grant: Grant,
     out: PathBuf,
@@ -306,7 +306,9 @@ impl Job for SamplerJob {
 
     async fn starting(&mut self) {
         let ffprobe = &self.state.config.ffprobe;
-        self.pictures = crate::fleet::ffmpeg::stream_pictures(ffprobe, &self.url).await;
+        if let Some(pictures) = crate::fleet::ffmpeg::stream_pictures(ffprobe, &self.url).await {
+            self.pictures = pictures;
+        }
         let samplers = &self.state.ai.samplers;
         if let Some(dir) = self.out.parent()
             && let Err(err) = tokio::fs::create_dir_all(dir).await

@@ -81,14 +81,18 @@ pub enum Pictures {
     MotionJpeg,
 }
 
+/// How long a probe of a stream's pictures may take.
+const PICTURES_PROBE_TIMEOUT: Duration = Duration::from_secs(6);
+
 /// Asks ffprobe what an HTTP(S) stream carries ([`Pictures`]); every other source is
-/// [`Pictures::Copied`] without asking. The probe reads at most a second of the stream over its
-/// own connection (user agent `heldar-probe`, so a camera's log tells it from the recorder) and
-/// is over before the recorder connects; a probe that fails (the camera is down, or silent for
-/// 5 s) says `Copied`, and the next start asks again.
-pub async fn stream_pictures(ffprobe: &Path, url: &str) -> Pictures {
+/// [`Pictures::Copied`] without asking. The probe stops at the first pictures it can name, over
+/// its own connection (user agent `heldar-probe`, so a camera's log tells it from the recorder),
+/// within [`PICTURES_PROBE_TIMEOUT`], and is over before the recorder connects. `None` when it
+/// could not tell (the camera is down, busy with its one client, or silent): the caller keeps
+/// what it knew, and the next start asks again.
+pub async fn stream_pictures(ffprobe: &Path, url: &str) -> Option<Pictures> {
     if !url.starts_with("http") {
-        return Pictures::Copied;
+        return Some(Pictures::Copied);
     }
     let args = [
         "-v",
@@ -100,7 +104,9 @@ pub async fn stream_pictures(ffprobe: &Path, url: &str) -> Pictures {
         "-probesize",
         "1000000",
         "-analyzeduration",
-        "1000000",
+        "1",
+        "-fpsprobesize",
+        "0",
         "-select_streams",
         "v:0",
         "-show_entries",
@@ -111,11 +117,13 @@ pub async fn stream_pictures(ffprobe: &Path, url: &str) -> Pictures {
     ]
     .map(OsString::from)
     .to_vec();
-    match one_shot(ffprobe, args, ONE_SHOT_TIMEOUT).await {
-        Ok((status, stdout, _)) if status.success() && stdout.trim_ascii() == b"mjpeg" => {
-            Pictures::MotionJpeg
-        }
-        _ => Pictures::Copied,
+    match one_shot(ffprobe, args, PICTURES_PROBE_TIMEOUT).await {
+        Ok((status, stdout, _)) if status.success() => match stdout.trim_ascii() {
+            b"mjpeg" => Some(Pictures::MotionJpeg),
+            b"" => None,
+            _ => Some(Pictures::Copied),
+        },
+        _ => None,
     }
 }
 
@@ -167,17 +175,16 @@ fn first_video_track(url: &str, pictures: Pictures) -> Vec<String> {
 /// that restarted its clock, closed up as before; so are backward jumps (the muxer needs rising
 /// timestamps). Never so long that the file holding the pause would run past the longest span
 /// the indexer takes ([`MAX_SEGMENT_SPAN`](crate::footage::store::MAX_SEGMENT_SPAN)): files are
-/// cut on the wall clock, which goes on through a pause, so a file holds at most a segment and
-/// the pause, but a pause of a whole segment or more may hide a boundary from the muxer (it
-/// sees the clock's phase after the pause no lower than before) and the file then runs on to
-/// the next one: two segments and the pause.
+/// cut on the wall clock, which goes on through a pause, so the file holds what came before the
+/// pause, the pause, and what comes after it up to the next boundary, at most a segment and the
+/// pause (when the pause hides a boundary from the muxer, which sees the clock's phase after it
+/// no lower than before, the file runs on to the next one: still no more than that).
 pub fn kept_forward_jump(segment_seconds: i32) -> i64 {
-    let segment = i64::from(segment_seconds.max(2));
-    let span = crate::footage::store::MAX_SEGMENT_SPAN.num_seconds() - 60;
     let stale = crate::footage::health::stale_after(segment_seconds).num_seconds();
-    let shorter_than_a_segment = (segment - 1).min(span - segment);
-    let any = span - 2 * segment;
-    stale.min(any.max(shorter_than_a_segment)).max(10)
+    let room = crate::footage::store::MAX_SEGMENT_SPAN.num_seconds()
+        - i64::from(segment_seconds.max(2))
+        - 60;
+    stale.min(room).max(10)
 }
 
 /// The longest fragment the recorder writes, in microseconds: a long GOP is written a second at
@@ -821,11 +828,8 @@ mod tests {
     fn forward_jumps_are_kept_up_to_the_stale_limit_within_the_longest_segment() {
         assert_eq!(kept_forward_jump(2), 30);
         assert_eq!(kept_forward_jump(60), 180);
-        // Half an hour's: not 90 min (the stale limit) but what fits in 2 h with two segments.
-        assert_eq!(kept_forward_jump(1800), 3540);
-        // An hour's: shorter than a segment, so one segment and the pause fit.
+        // An hour's segments: not 3 h (the stale limit) but what fits in 2 h with the segment.
         assert_eq!(kept_forward_jump(3600), 3540);
-        assert_eq!(kept_forward_jump(3000), 2999);
     }
 
     #[test]

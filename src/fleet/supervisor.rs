@@ -77,7 +77,11 @@ pub async fn supervise(program: PathBuf, mut job: impl Job, control: Control) {
     } = control;
     let mut backoff = Duration::from_secs(1);
     loop {
-        job.starting().await;
+        // Getting ready may take seconds (a probe of the stream): a stop does not wait for it.
+        tokio::select! {
+            () = job.starting() => {}
+            _ = stop.changed() => return,
+        }
         let started = Instant::now();
         let mut running =
             match super::ffmpeg::spawn(&program, job.args(), false, job.stderr_lines()) {

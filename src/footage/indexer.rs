@@ -68,8 +68,8 @@ pub fn is_closed(
     index + 1 < count || quiet >= Duration::from_secs(segment_seconds.max(2) as u64) + settle
 }
 
-/// How far a file may run past the next file's named start and still be taken at its own name:
-/// names have whole seconds, truncated.
+/// How far a file may run past the next file's start and still be taken at its own: names have
+/// whole seconds, truncated (and a file system without birth times gives nothing finer).
 const NAME_PRECISION_MS: i64 = 1_000;
 
 /// The most a file can be named late: ffmpeg probes a stream for at most 5 s of it
@@ -78,18 +78,19 @@ const NAME_PRECISION_MS: i64 = 1_000;
 /// it is taken at its name, and the next file cuts it short as any overlap.
 const MAX_NAMING_DELAY_MS: i64 = 10_000;
 
-/// Where a recording's media starts, from its name (`named`), its length in seconds, the
-/// named start of the file after it and the end of the segment before it.
+/// Where a recording's media starts, from when it was opened (`named`: [`opened_at`]), its
+/// length in seconds, the start of the file after it and the end of the segment before it.
 ///
-/// ffmpeg names a file when its first packet reaches the muxer. When it starts (and after every
+/// ffmpeg opens a file when its first packet reaches the muxer. When it starts (and after every
 /// reconnect) it first reads the stream for up to 5 s to learn its codec and frame rate, then
-/// writes what it read in one burst, so the first file of a run is named that much after its
+/// writes what it read in one burst, so the first file of a run is opened that much after its
 /// first frame; the files after it are opened as their first frame arrives (the recorder cuts
-/// on the wall clock, so the burst stays in the first file however short the segments). A file that runs more than [`NAME_PRECISION_MS`], and at most
-/// [`MAX_NAMING_DELAY_MS`], past its successor's named start was named late: its media starts
-/// where it meets the successor's, though never before the segment before it ends (nor after
-/// its name). Without a successor in the same run (the newest file, a run that ended in its
-/// first file, the last before a clock step) the name is all there is.
+/// on the wall clock, so the burst stays in the first file however short the segments). A file
+/// that runs more than [`NAME_PRECISION_MS`], and at most [`MAX_NAMING_DELAY_MS`], past its
+/// successor's start was opened late: its media starts where it meets the successor's, though
+/// never before the segment before it ends (nor after it was opened). Without a successor in
+/// the same run (the newest file, a run that ended in its first file, the last before a clock
+/// step) the opening time is all there is.
 pub fn media_start(
     named: DateTime<Utc>,
     seconds: f64,
@@ -337,8 +338,8 @@ pub enum IndexDecision {
     },
 }
 
-/// Decides what a newly probed file becomes (pure): a segment starting at `start` (its name's
-/// time, or earlier when it was named late: [`media_start`]) and lasting the probed duration,
+/// Decides what a newly probed file becomes (pure): a segment starting at `start` (when it was
+/// opened, or earlier when it was opened late: [`media_start`]) and lasting the probed duration,
 /// unless the probe is implausible; a gap when the previous segment ended more than
 /// [`GAP_EVENT_S`] before it.
 pub fn plan_insert(

@@ -138,7 +138,7 @@ struct RecorderJob {
     dir: PathBuf,
     /// The sub stream's URL when this records the sub stream.
     sub: Option<String>,
-    /// What the stream carries, asked again before each start.
+    /// What the stream carries: asked before each start, kept when the probe cannot tell.
     pictures: crate::fleet::ffmpeg::Pictures,
     /// One event per outage, not one per retry.
     outage_announced: bool,
@@ -217,7 +217,9 @@ impl Job for RecorderJob {
     async fn starting(&mut self) {
         self.prepare().await;
         let ffprobe = &self.state.config.ffprobe;
-        self.pictures = crate::fleet::ffmpeg::stream_pictures(ffprobe, self.url()).await;
+        if let Some(pictures) = crate::fleet::ffmpeg::stream_pictures(ffprobe, self.url()).await {
+            self.pictures = pictures;
+        }
     }
 
     async fn spawn_failed(&mut self, error: std::io::Error) {

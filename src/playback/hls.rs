@@ -13,7 +13,8 @@ use std::fmt::Write as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 /// Files further apart than this are separate runs (a discontinuity); closer is a seam of the
-/// same recording (file names have whole seconds).
+/// same recording (a file's start is known to the millisecond only where the file system keeps
+/// birth times; otherwise its name has whole seconds).
 pub const SEAM_MS: i64 = 2_000;
 
 /// One playable recording file, from its index row.

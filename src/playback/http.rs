@@ -180,7 +180,8 @@ async fn init(
     };
     let len = found.index.init_len;
     let mut part = Part::File { offset: 0, len };
-    if found.index.init.codec.starts_with("hvc1") {
+    // (An init segment over 4 MiB, which no camera writes, is served as it is.)
+    if found.index.init.codec.starts_with("hvc1") && len <= 4 << 20 {
         // H.265 recorded as `hev1` is served as `hvc1`, as its codec string says.
         let path = found.path.clone();
         let retagged = tokio::task::spawn_blocking(move || {

@@ -363,7 +363,9 @@ async fn stream_once(
     url: &str,
     linger: Duration,
 ) -> Result<(), String> {
-    let pictures = crate::fleet::ffmpeg::stream_pictures(&state.config.ffprobe, url).await;
+    let pictures = crate::fleet::ffmpeg::stream_pictures(&state.config.ffprobe, url)
+        .await
+        .unwrap_or_default();
     let mut child = tokio::process::Command::new(&state.config.ffmpeg)
         .args(crate::fleet::ffmpeg::live_args(url, pictures))
         .stdin(Stdio::null())

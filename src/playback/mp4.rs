@@ -58,11 +58,15 @@ fn children(buf: &[u8], base: usize) -> Vec<([u8; 4], &[u8], usize)> {
     let mut at = 0usize;
     while let Some(h) = buf.get(at..).and_then(header) {
         let size = h.size.map_or(buf.len() - at, |s| s as usize);
-        let Some(payload) = buf.get(at + h.header_len as usize..at + size) else {
+        // A size past the end (however large a malformed file claims it is) ends the walk.
+        let Some(end) = at.checked_add(size) else {
+            break;
+        };
+        let Some(payload) = buf.get(at + h.header_len as usize..end) else {
             break;
         };
         out.push((h.kind, payload, base + at + h.header_len as usize));
-        at += size;
+        at = end;
     }
     out
 }
@@ -181,47 +185,58 @@ fn hevc_codec(entry: &str, hvcc: &[u8]) -> Option<String> {
 /// Whether an `hvcC` carries the stream's parameter sets (a VPS, an SPS and a PPS), as an
 /// `hvc1` sample entry must; an `hev1` entry may leave them to the samples.
 fn hvcc_holds_parameter_sets(hvcc: &[u8]) -> bool {
-    let walk = || -> Option<[bool; 3]> {
-        let mut held = [false; 3];
-        let mut at = 23;
-        for _ in 0..*hvcc.get(22)? {
-            let unit_type = usize::from(*hvcc.get(at)? & 0x3f);
-            let count = u16::from_be_bytes(hvcc.get(at + 1..at + 3)?.try_into().ok()?);
-            at += 3;
-            for _ in 0..count {
-                let len = u16::from_be_bytes(hvcc.get(at..at + 2)?.try_into().ok()?);
-                at += 2 + usize::from(len);
-            }
-            if count > 0
-                && let Some(slot) = unit_type.checked_sub(32).and_then(|i| held.get_mut(i))
-            {
-                *slot = true;
-            }
+    parameter_set_arrays(hvcc).is_some_and(|arrays| arrays.len() == 3)
+}
+
+/// Where in an `hvcC` its non-empty VPS, SPS and PPS arrays start (one each, the first of a
+/// type); `None` when the record runs short.
+fn parameter_set_arrays(hvcc: &[u8]) -> Option<Vec<usize>> {
+    let mut found: [Option<usize>; 3] = [None; 3];
+    let mut at = 23;
+    for _ in 0..*hvcc.get(22)? {
+        let unit_type = usize::from(*hvcc.get(at)? & 0x3f);
+        let count = u16::from_be_bytes(hvcc.get(at + 1..at + 3)?.try_into().ok()?);
+        let array = at;
+        at += 3;
+        for _ in 0..count {
+            let len = u16::from_be_bytes(hvcc.get(at..at + 2)?.try_into().ok()?);
+            at += 2 + usize::from(len);
         }
-        (at <= hvcc.len()).then_some(held)
-    };
-    walk().is_some_and(|held| held.iter().all(|&h| h))
+        if count > 0
+            && let Some(slot) = unit_type.checked_sub(32).and_then(|i| found.get_mut(i))
+        {
+            slot.get_or_insert(array);
+        }
+    }
+    (at <= hvcc.len()).then(|| found.into_iter().flatten().collect())
 }
 
 /// Retags an H.265 init segment's `hev1` sample entry `hvc1` when its `hvcC` holds the
 /// parameter sets (ffmpeg copies a camera's H.265 as `hev1`, which Safari and Apple's HLS
-/// refuse, and writes the parameter sets it read into the `hvcC` all the same); anything else
-/// is left as it is. `init` holds the `moov` box (and may hold `ftyp` before it). The four
-/// bytes change in place: sizes and offsets stay.
+/// refuse, and writes the parameter sets it read into the `hvcC` all the same), and marks those
+/// arrays complete, as `hvc1` requires; anything else is left as it is. `init` holds the `moov`
+/// box (and may hold `ftyp` before it). Bytes change in place: sizes and offsets stay.
 pub fn tag_hevc_for_browsers(init: &mut [u8]) {
     let Some(at) = first_sample_entry(init) else {
         return;
     };
-    let Some(entry) = init
+    let Some((kind, payload, payload_at)) = init
         .get(at..)
         .and_then(|rest| children(rest, 0).into_iter().next())
     else {
         return;
     };
-    let (kind, payload, _) = entry;
-    let hvcc = payload.get(78..).and_then(|boxes| child(boxes, b"hvcC"));
-    if kind == *b"hev1" && hvcc.is_some_and(|(hvcc, _)| hvcc_holds_parameter_sets(hvcc)) {
-        init[at + 4..at + 8].copy_from_slice(b"hvc1");
+    let Some((hvcc, hvcc_at)) = payload.get(78..).and_then(|boxes| child(boxes, b"hvcC")) else {
+        return;
+    };
+    let Some(arrays) = parameter_set_arrays(hvcc).filter(|a| kind == *b"hev1" && a.len() == 3)
+    else {
+        return;
+    };
+    let hvcc_at = at + payload_at + 78 + hvcc_at;
+    init[at + 4..at + 8].copy_from_slice(b"hvc1");
+    for array in arrays {
+        init[hvcc_at + array] |= 0x80;
     }
 }
 
@@ -830,7 +845,7 @@ mod tests {
         b.push(level);
         b.extend([0xf0, 0, 0xfc, 0xfd, 0xf8, 0xf8, 0, 0, 0x0f, arrays]);
         for unit in 0..arrays {
-            b.extend([0x80 | (32 + unit), 0, 1, 0, 2, 0x40, 0x01]);
+            b.extend([32 + unit, 0, 1, 0, 2, 0x40, 0x01]);
         }
         b
     }
@@ -853,6 +868,50 @@ mod tests {
         let mut cut = main.clone();
         cut.truncate(main.len() - 1);
         assert!(!hvcc_holds_parameter_sets(&cut), "a unit runs past the end");
+    }
+
+    /// A `moov` whose one track's sample entry is `entry`, with `hvcc` as its configuration.
+    fn moov_with(entry: &[u8; 4], hvcc: &[u8]) -> Vec<u8> {
+        let boxed = |kind: &[u8; 4], body: &[u8]| {
+            let mut b = ((body.len() + 8) as u32).to_be_bytes().to_vec();
+            b.extend(kind);
+            b.extend(body);
+            b
+        };
+        let mut sample = vec![0u8; 78];
+        sample.extend(boxed(b"hvcC", hvcc));
+        let mut stsd = vec![0, 0, 0, 0, 0, 0, 0, 1];
+        stsd.extend(boxed(entry, &sample));
+        let mut inner = boxed(b"stsd", &stsd);
+        for kind in [b"stbl", b"minf", b"mdia", b"trak", b"moov"] {
+            inner = boxed(kind, &inner);
+        }
+        inner
+    }
+
+    #[test]
+    fn hev1_with_its_parameter_sets_is_retagged_hvc1_and_marked_complete() {
+        let hvcc_of = |init: &[u8]| {
+            let at = init.windows(4).position(|w| w == b"hvcC").unwrap() + 4;
+            init[at..].to_vec()
+        };
+        let mut init = moov_with(
+            b"hev1",
+            &hvcc(0x01, 0x6000_0000, [0xb0, 0, 0, 0, 0, 0], 93, 3),
+        );
+        let before = init.len();
+        tag_hevc_for_browsers(&mut init);
+        assert_eq!(init.len(), before);
+        assert!(init.windows(4).any(|w| w == b"hvc1"));
+        let arrays = parameter_set_arrays(&hvcc_of(&init)).unwrap();
+        assert!(arrays.iter().all(|&a| hvcc_of(&init)[a] & 0x80 != 0));
+        // Without its PPS, or already another entry: untouched.
+        for (entry, sets) in [(b"hev1", 2), (b"avc1", 3)] {
+            let original = moov_with(entry, &hvcc(0x01, 0x6000_0000, [0; 6], 93, sets));
+            let mut init = original.clone();
+            tag_hevc_for_browsers(&mut init);
+            assert_eq!(init, original);
+        }
     }
 
     use super::*;
