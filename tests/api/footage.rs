@@ -906,23 +906,14 @@ async fn a_motion_jpeg_camera_is_recorded_at_its_pace_as_h264(backend: Backend) 
     if !ffmpeg_ready() {
         return;
     }
-    let camera = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = camera.local_addr().unwrap().port();
-    let serving = tokio::spawn(async move {
-        while let Ok((socket, _)) = camera.accept().await {
-            tokio::spawn(serve_motion_jpeg(socket));
-        }
-    });
-    let app = recording(backend).await;
-    let started = Utc::now();
-    app.gql(
-        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
-        json!({"i": {"id": "lab", "name": "Lab", "segmentSeconds": 2,
-            "streamUrl": format!("http://127.0.0.1:{port}/video.mjpg")}}),
-        app.admin(),
+    let camera = GeneratedCamera::start(
+        "multipart/x-mixed-replace;boundary=ffmpeg",
+        "testsrc=size=320x240:rate=5",
+        &["-c:v", "mjpeg", "-q:v", "5", "-f", "mpjpeg"],
     )
     .await;
-    let listed = listing(&app, started, 4).await;
+    let app = recording(backend).await;
+    let listed = camera.recorded(&app, 4).await;
     let edges = &listed["segments"]["edges"].as_array().unwrap()[..4];
     let at = |i: usize, end: &str| -> chrono::DateTime<Utc> {
         edges[i]["node"][end].as_str().unwrap().parse().unwrap()
@@ -944,7 +935,6 @@ async fn a_motion_jpeg_camera_is_recorded_at_its_pace_as_h264(backend: Backend) 
 
     let mime = crate::watch::live_mime(&app, "lab").await;
     assert!(mime.starts_with("video/mp4; codecs=\"avc1."), "{mime}");
-    serving.abort();
 }
 both!(a_motion_jpeg_camera_is_recorded_at_its_pace_as_h264);
 
@@ -952,53 +942,29 @@ both!(a_motion_jpeg_camera_is_recorded_at_its_pace_as_h264);
 /// as `hvc1` with its full codec string: ffmpeg writes copied H.265 as `hev1`, which Safari and
 /// Apple's HLS refuse, and MSE refuses a bare codec name. The recording files keep their bytes.
 async fn h265_footage_is_served_to_browsers_as_hvc1(backend: Backend) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     if !ffmpeg_ready() {
         return;
     }
-    let camera = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = camera.local_addr().unwrap().port();
-    let serving = tokio::spawn(async move {
-        while let Ok((mut socket, _)) = camera.accept().await {
-            tokio::spawn(async move {
-                let mut request = [0u8; 2048];
-                let _ = socket.read(&mut request).await;
-                let head = b"HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\n\r\n";
-                let x265 = "keyint=10:log-level=error";
-                let encoding = [
-                    "-c:v",
-                    "libx265",
-                    "-preset",
-                    "ultrafast",
-                    "-x265-params",
-                    x265,
-                    "-pix_fmt",
-                    "yuv420p",
-                    "-f",
-                    "mpegts",
-                ];
-                let mut encoder = generated("testsrc=size=160x120:rate=10", &encoding);
-                let mut stream = encoder.stdout.take().unwrap();
-                let mut buf = vec![0u8; 16 * 1024];
-                let _ = socket.write_all(head).await;
-                while let Ok(n) = stream.read(&mut buf).await {
-                    if n == 0 || socket.write_all(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    let app = recording(backend).await;
-    let started = Utc::now();
-    app.gql(
-        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
-        json!({"i": {"id": "lab", "name": "Lab", "segmentSeconds": 2,
-            "streamUrl": format!("http://127.0.0.1:{port}/live.ts")}}),
-        app.admin(),
+    let x265 = "keyint=10:log-level=error";
+    let camera = GeneratedCamera::start(
+        "video/mp2t",
+        "testsrc=size=160x120:rate=10",
+        &[
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-x265-params",
+            x265,
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            "mpegts",
+        ],
     )
     .await;
-    let listed = listing(&app, started, 2).await;
+    let app = recording(backend).await;
+    let listed = camera.recorded(&app, 2).await;
     let edges = &listed["segments"]["edges"].as_array().unwrap()[..2];
     assert_eq!(edges[0]["node"]["codec"], "hevc", "{listed}");
     let at = |i: usize, end: &str| -> chrono::DateTime<Utc> {
@@ -1044,7 +1010,6 @@ async fn h265_footage_is_served_to_browsers_as_hvc1(backend: Backend) {
         mime.starts_with("video/mp4; codecs=\"hvc1.1.6.L"),
         "Main profile, its level: {mime}"
     );
-    serving.abort();
 }
 both!(h265_footage_is_served_to_browsers_as_hvc1);
 
@@ -1072,25 +1037,63 @@ fn generated(source: &str, encoding: &[&str]) -> tokio::process::Child {
         .unwrap()
 }
 
-/// Serves one connection Motion JPEG of the test pattern, 5 pictures a second, made by ffmpeg
-/// as they are sent.
-async fn serve_motion_jpeg(mut socket: tokio::net::TcpStream) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut request = [0u8; 2048];
-    let _ = socket.read(&mut request).await;
-    let head =
-        b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace;boundary=ffmpeg\r\n\r\n";
-    if socket.write_all(head).await.is_err() {
-        return;
+/// A camera on a local port serving every connection the test pattern as ffmpeg encodes it
+/// while it is sent (a generated `source`, `encoding`'s arguments, as `content_type`); it stops
+/// when dropped.
+struct GeneratedCamera {
+    port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl GeneratedCamera {
+    async fn start(content_type: &str, source: &str, encoding: &[&str]) -> GeneratedCamera {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n\r\n");
+        let source = source.to_owned();
+        let encoding: Vec<String> = encoding.iter().map(|a| (*a).to_owned()).collect();
+        let task = tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let (head, source, encoding) = (head.clone(), source.clone(), encoding.clone());
+                tokio::spawn(async move {
+                    let mut request = [0u8; 2048];
+                    let _ = socket.read(&mut request).await;
+                    if socket.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let encoding: Vec<&str> = encoding.iter().map(String::as_str).collect();
+                    let mut encoder = generated(&source, &encoding);
+                    let mut stream = encoder.stdout.take().unwrap();
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n) = stream.read(&mut buf).await {
+                        if n == 0 || socket.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        GeneratedCamera { port, task }
     }
-    let encoding = ["-c:v", "mjpeg", "-q:v", "5", "-f", "mpjpeg"];
-    let mut encoder = generated("testsrc=size=320x240:rate=5", &encoding);
-    let mut pictures = encoder.stdout.take().unwrap();
-    let mut buf = vec![0u8; 16 * 1024];
-    while let Ok(n) = pictures.read(&mut buf).await {
-        if n == 0 || socket.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
+
+    /// Adds it as camera `lab` (2 s segments) and waits for `count` segments: the coverage.
+    async fn recorded(&self, app: &TestApp, count: usize) -> Value {
+        let started = Utc::now();
+        app.gql(
+            "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+            json!({"i": {"id": "lab", "name": "Lab", "segmentSeconds": 2,
+                "streamUrl": format!("http://127.0.0.1:{}/stream", self.port)}}),
+            app.admin(),
+        )
+        .await;
+        listing(app, started, count).await
+    }
+}
+
+impl Drop for GeneratedCamera {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
