@@ -76,7 +76,7 @@ pub enum Pictures {
     /// mjpg-streamer, older network cameras): JPEG pictures with no timestamps and a codec no
     /// browser plays from MP4. Copied, an MJPEG stream's seconds were stored as ffmpeg's guess of
     /// 25 frames a second (a 5-frame-a-second camera's minute as 12 s of footage) and could not
-    /// be watched; they are stamped with the wall clock as they arrive and encoded as H.264 (a
+    /// be watched; they are stamped with the time they arrive and encoded as H.264 (a
     /// keyframe a second), as a generated pattern is.
     MotionJpeg,
 }
@@ -127,22 +127,27 @@ pub async fn stream_pictures(ffprobe: &Path, url: &str) -> Option<Pictures> {
     }
 }
 
-/// [`input_args`] for a stream carrying `pictures`: Motion JPEG is stamped with the wall clock
-/// as its pictures arrive.
-fn stream_input_args(url: &str, pictures: Pictures) -> Vec<String> {
-    let mut args = Vec::new();
-    if pictures == Pictures::MotionJpeg {
-        args.extend(strings(["-use_wallclock_as_timestamps", "1"]));
-    }
-    args.extend(input_args(url));
-    args
-}
+/// The filters that stamp Motion JPEG's pictures with the time they reach ffmpeg, in a
+/// 90 kHz time base: the multipart demuxer has no timestamps, and stamping there
+/// (`-use_wallclock_as_timestamps`) rounds each arrival to its 1/25 s time base, so a camera
+/// sending more than 25 pictures a second had pictures stamped on the same tick (nudged one
+/// tick apart by the muxer, with a warning each): a 30 fps camera's footage played a picture
+/// in six twice over in the same instant and then stood still for 40 ms.
+const MOTION_JPEG_CLOCK: &str = "settb=1/90000,setpts=(RTCTIME-RTCSTART)*9/100";
 
 /// The stream's first video track, copied; a generated test pattern is raw video and Motion
 /// JPEG is no codec to keep, so they are encoded once (H.264, a keyframe a second; Motion JPEG's
-/// pictures keep their arrival times).
+/// pictures keep their arrival times: [`MOTION_JPEG_CLOCK`]).
 fn first_video_track(url: &str, pictures: Pictures) -> Vec<String> {
     let mut args = strings(["-map", "0:v:0"]);
+    if pictures == Pictures::MotionJpeg {
+        args.extend(strings([
+            "-vf",
+            MOTION_JPEG_CLOCK,
+            "-enc_time_base",
+            "1:90000",
+        ]));
+    }
     if url.starts_with("lavfi:") || pictures == Pictures::MotionJpeg {
         args.extend(strings([
             "-c:v",
@@ -223,7 +228,7 @@ pub fn record_args(url: &str, pictures: Pictures, segment_seconds: i32, dir: &Pa
     let mut args = strings(["-nostdin", "-hide_banner", "-loglevel", "warning", "-y"]);
     let kept = kept_forward_jump(segment_seconds).to_string();
     args.extend(strings(["-dts_delta_threshold", &kept]));
-    args.extend(stream_input_args(url, pictures));
+    args.extend(input_args(url));
     args.extend(first_video_track(url, pictures));
     args.extend(strings([
         "-f",
@@ -254,7 +259,7 @@ pub fn live_args(url: &str, pictures: Pictures) -> Vec<String> {
     if !url.starts_with("lavfi:") {
         args.extend(strings(["-fflags", "nobuffer", "-flags", "low_delay"]));
     }
-    args.extend(stream_input_args(url, pictures));
+    args.extend(input_args(url));
     args.extend(first_video_track(url, pictures));
     if url.starts_with("lavfi:") {
         // Frames leave as they come, however irregular a paced test source is.
@@ -275,15 +280,19 @@ pub fn live_args(url: &str, pictures: Pictures) -> Vec<String> {
 }
 
 /// The frame sampler: decode, drop audio, resample the rate, scale, and keep replacing one
-/// JPEG atomically. Motion JPEG is stamped with the wall clock as it arrives, so the rate is
+/// JPEG atomically. Motion JPEG is stamped as it arrives ([`MOTION_JPEG_CLOCK`]), so the rate is
 /// resampled from its real pace.
 pub fn sample_args(url: &str, pictures: Pictures, fps: f64, width: i32, out: &Path) -> Vec<String> {
     let mut args = strings(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"]);
-    args.extend(stream_input_args(url, pictures));
+    args.extend(input_args(url));
+    let clock = match pictures {
+        Pictures::MotionJpeg => format!("{MOTION_JPEG_CLOCK},"),
+        Pictures::Copied => String::new(),
+    };
     args.extend([
         "-an".to_owned(),
         "-vf".to_owned(),
-        format!("fps={fps:.3},scale={width}:-2"),
+        format!("{clock}fps={fps:.3},scale={width}:-2"),
     ]);
     args.extend(strings([
         "-q:v",
@@ -833,7 +842,7 @@ mod tests {
     }
 
     #[test]
-    fn motion_jpeg_is_stamped_on_arrival_and_encoded() {
+    fn motion_jpeg_is_stamped_on_arrival_at_90_khz_and_encoded() {
         let args = record_args(
             "http://cam/video.mjpg",
             Pictures::MotionJpeg,
@@ -841,15 +850,24 @@ mod tests {
             Path::new("/d"),
         );
         let at = |a: &str| args.iter().position(|x| x == a).unwrap();
-        assert_eq!(args[at("-use_wallclock_as_timestamps") + 1], "1");
-        assert!(at("-use_wallclock_as_timestamps") < at("-i"));
+        assert_eq!(args[at("-vf") + 1], MOTION_JPEG_CLOCK);
+        assert!(at("-vf") > at("-i"));
+        assert_eq!(args[at("-enc_time_base") + 1], "1:90000");
         assert_eq!(args[at("-c:v") + 1], "libx264");
         assert_eq!(args[at("-fps_mode") + 1], "passthrough");
         let live = live_args("http://cam/video.mjpg", Pictures::MotionJpeg);
-        assert!(live.contains(&"-use_wallclock_as_timestamps".to_owned()));
+        assert!(live.contains(&MOTION_JPEG_CLOCK.to_owned()));
         assert!(live.contains(&"libx264".to_owned()));
+        let sampled = sample_args(
+            "http://cam/video.mjpg",
+            Pictures::MotionJpeg,
+            2.0,
+            640,
+            Path::new("/f.jpg"),
+        );
+        assert!(sampled.contains(&format!("{MOTION_JPEG_CLOCK},fps=2.000,scale=640:-2")));
         let copied = record_args("http://cam/live.ts", Pictures::Copied, 10, Path::new("/d"));
-        assert!(!copied.contains(&"-use_wallclock_as_timestamps".to_owned()));
+        assert!(!copied.contains(&"-vf".to_owned()));
         assert!(!copied.contains(&"libx264".to_owned()));
     }
 

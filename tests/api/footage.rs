@@ -938,6 +938,66 @@ async fn a_motion_jpeg_camera_is_recorded_at_its_pace_as_h264(backend: Backend) 
 }
 both!(a_motion_jpeg_camera_is_recorded_at_its_pace_as_h264);
 
+/// A Motion JPEG camera sending more than 25 pictures a second (30 here, as USB webcams behind
+/// mjpg-streamer do) keeps each picture's own time: stamping its pictures on arrival used to
+/// round them to 1/25 s, so one picture in six landed on the tick of the one before it and the
+/// footage stuttered (two pictures at once, then 40 ms of nothing).
+async fn a_motion_jpeg_camera_over_25_pictures_a_second_keeps_their_times(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let camera = GeneratedCamera::start(
+        "multipart/x-mixed-replace;boundary=ffmpeg",
+        "testsrc=size=160x120:rate=30",
+        &["-c:v", "mjpeg", "-q:v", "8", "-f", "mpjpeg"],
+    )
+    .await;
+    let app = recording(backend).await;
+    let listed = camera.recorded(&app, 3).await;
+    let edges = &listed["segments"]["edges"].as_array().unwrap()[..3];
+    let at = |i: usize, end: &str| -> chrono::DateTime<Utc> {
+        edges[i]["node"][end].as_str().unwrap().parse().unwrap()
+    };
+    let (from, to) = (at(1, "start"), at(2, "end"));
+    let clip = crate::evidence::ready_clip(&app, "lab", from.to_rfc3339(), to.to_rfc3339()).await;
+    let times = presentation_times(&crate::evidence::downloaded(&app, &clip).await);
+    let mut steps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(steps.len() >= 60, "{} pictures", times.len());
+    let bunched = steps.iter().filter(|&&step| step < 0.010).count();
+    steps.sort_by(f64::total_cmp);
+    let median = steps[steps.len() / 2];
+    assert!(
+        (0.029..0.038).contains(&median),
+        "pictures {:.1} ms apart, not 33 ms",
+        median * 1000.0
+    );
+    assert!(
+        bunched * 50 < steps.len(),
+        "{bunched} of {} pictures within 10 ms of the one before",
+        steps.len()
+    );
+}
+both!(a_motion_jpeg_camera_over_25_pictures_a_second_keeps_their_times);
+
+/// The presentation times of an MP4's video pictures, in seconds, in order.
+fn presentation_times(mp4: &[u8]) -> Vec<f64> {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), mp4).unwrap();
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-show_entries", "packet=pts_time", "-of", "csv=p=0"])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.trim().trim_end_matches(',').parse().ok())
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times
+}
+
 /// A camera sending H.265 (many do by default) is recorded as it comes and served to browsers
 /// as `hvc1` with its full codec string: ffmpeg writes copied H.265 as `hev1`, which Safari and
 /// Apple's HLS refuse, and MSE refuses a bare codec name. The recording files keep their bytes.
