@@ -87,6 +87,8 @@ pub struct Shared {
     pub watch: Arc<crate::playback::Watch>,
     /// The one reader of camera status rows for `cameraStatus` subscribers.
     pub camera_status: Arc<crate::cameras::status::StatusFeed>,
+    /// What each HTTP camera stream carries, as its recorder last found.
+    pub pictures: Arc<crate::fleet::ffmpeg::KnownPictures>,
 }
 
 impl AppState {
@@ -146,6 +148,7 @@ impl AppState {
             review_updates: tokio::sync::broadcast::channel(buffer.max(16)).0,
             watch: Default::default(),
             camera_status: Default::default(),
+            pictures: Default::default(),
             config: Arc::new(config),
         }))
     }

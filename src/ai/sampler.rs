@@ -281,7 +281,7 @@ struct SamplerJob {
     state: AppState,
     key: Key,
     url: String,
-    /// What the stream carries: asked before each start, kept when the probe cannot tell.
+    /// What the stream carries, as the camera's recorder found (asked when it has not).
     pictures: crate::fleet::ffmpeg::Pictures,
     grant: Grant,
     out: PathBuf,
@@ -305,10 +305,8 @@ impl Job for SamplerJob {
     }
 
     async fn starting(&mut self) {
-        let ffprobe = &self.state.config.ffprobe;
-        if let Some(pictures) = crate::fleet::ffmpeg::stream_pictures(ffprobe, &self.url).await {
-            self.pictures = pictures;
-        }
+        let (ffprobe, url) = (&self.state.config.ffprobe, &self.url);
+        self.pictures = self.state.pictures.known_or_ask(ffprobe, url).await;
         let samplers = &self.state.ai.samplers;
         if let Some(dir) = self.out.parent()
             && let Err(err) = tokio::fs::create_dir_all(dir).await

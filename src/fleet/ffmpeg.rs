@@ -7,7 +7,7 @@
 //! [`crate::evidence::model::safe_path`]); inputs are whitelisted to `file` where a local file
 //! is read.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
@@ -124,6 +124,58 @@ pub async fn stream_pictures(ffprobe: &Path, url: &str) -> Option<Pictures> {
             _ => Some(Pictures::Copied),
         },
         _ => None,
+    }
+}
+
+/// Most stream URLs [`KnownPictures`] keeps; past this it starts over (one or two per camera,
+/// so this is seldom reached).
+const MAX_KNOWN_STREAMS: usize = 4096;
+
+/// What each HTTP(S) stream was last found to carry ([`stream_pictures`]), by URL, shared by
+/// the processes that read a camera: its recorder asks before each start, and the live view and
+/// the frame sampler, which start while the recorder runs, take its answer instead of probing
+/// the camera again (a probe is a connection of its own and up to [`PICTURES_PROBE_TIMEOUT`]
+/// before the first picture; a camera with few client slots may refuse it while the recorder
+/// holds one, and a relay started as [`Pictures::Copied`] on such a refusal could not play).
+#[derive(Debug, Default)]
+pub struct KnownPictures(Mutex<HashMap<String, Pictures>>);
+
+impl KnownPictures {
+    /// Asks the stream and remembers a clear answer; when the probe cannot tell, the last
+    /// answer (or [`Pictures::Copied`] for a stream never named).
+    pub async fn ask(&self, ffprobe: &Path, url: &str) -> Pictures {
+        match stream_pictures(ffprobe, url).await {
+            Some(pictures) => {
+                self.remember(url, pictures);
+                pictures
+            }
+            None => self.known(url).unwrap_or_default(),
+        }
+    }
+
+    /// What the stream was last found to carry, asking it only when it never was.
+    pub async fn known_or_ask(&self, ffprobe: &Path, url: &str) -> Pictures {
+        match self.known(url) {
+            Some(pictures) => pictures,
+            None => self.ask(ffprobe, url).await,
+        }
+    }
+
+    fn known(&self, url: &str) -> Option<Pictures> {
+        self.0.lock().ok()?.get(url).copied()
+    }
+
+    fn remember(&self, url: &str, pictures: Pictures) {
+        // Other streams are copied without asking: nothing to keep.
+        if !url.starts_with("http") {
+            return;
+        }
+        if let Ok(mut known) = self.0.lock() {
+            if known.len() >= MAX_KNOWN_STREAMS && !known.contains_key(url) {
+                known.clear();
+            }
+            known.insert(url.to_owned(), pictures);
+        }
     }
 }
 

@@ -138,7 +138,8 @@ struct RecorderJob {
     dir: PathBuf,
     /// The sub stream's URL when this records the sub stream.
     sub: Option<String>,
-    /// What the stream carries: asked before each start, kept when the probe cannot tell.
+    /// What the stream carries: asked before each start (the live view and the sampler take
+    /// the answer), kept when the probe cannot tell.
     pictures: crate::fleet::ffmpeg::Pictures,
     /// One event per outage, not one per retry.
     outage_announced: bool,
@@ -216,10 +217,8 @@ impl Job for RecorderJob {
 
     async fn starting(&mut self) {
         self.prepare().await;
-        let ffprobe = &self.state.config.ffprobe;
-        if let Some(pictures) = crate::fleet::ffmpeg::stream_pictures(ffprobe, self.url()).await {
-            self.pictures = pictures;
-        }
+        let (ffprobe, url) = (&self.state.config.ffprobe, self.url());
+        self.pictures = self.state.pictures.ask(ffprobe, url).await;
     }
 
     async fn spawn_failed(&mut self, error: std::io::Error) {

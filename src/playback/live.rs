@@ -332,9 +332,11 @@ fn start(state: &AppState, key: (String, StreamProfile), url: String) -> Arc<Rel
 async fn run(state: AppState, relay: Arc<Relay>, url: String) {
     let linger = Duration::from_secs(state.config.live_linger_secs);
     let mut backoff = Duration::from_millis(500);
+    let mut restarted = false;
     loop {
         let started = Instant::now();
-        let outcome = stream_once(&state, &relay, &url, linger).await;
+        let outcome = stream_once(&state, &relay, &url, linger, restarted).await;
+        restarted = true;
         if state.watch.live.retire(&relay, linger) {
             break;
         }
@@ -356,16 +358,22 @@ async fn run(state: AppState, relay: Arc<Relay>, url: String) {
     relay.init.send_replace(None);
 }
 
-/// One ffmpeg run: `Ok` when it was stopped because nobody watches any more.
+/// One ffmpeg run: `Ok` when it was stopped because nobody watches any more. The stream is
+/// read as the camera's recorder found it, or asked what it carries when no recorder has or
+/// (`ask`) the run before this one failed.
 async fn stream_once(
     state: &AppState,
     relay: &Arc<Relay>,
     url: &str,
     linger: Duration,
+    ask: bool,
 ) -> Result<(), String> {
-    let pictures = crate::fleet::ffmpeg::stream_pictures(&state.config.ffprobe, url)
-        .await
-        .unwrap_or_default();
+    let ffprobe = &state.config.ffprobe;
+    let pictures = if ask {
+        state.pictures.ask(ffprobe, url).await
+    } else {
+        state.pictures.known_or_ask(ffprobe, url).await
+    };
     let mut child = tokio::process::Command::new(&state.config.ffmpeg)
         .args(crate::fleet::ffmpeg::live_args(url, pictures))
         .stdin(Stdio::null())

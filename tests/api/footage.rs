@@ -979,6 +979,33 @@ async fn a_motion_jpeg_camera_over_25_pictures_a_second_keeps_their_times(backen
 }
 both!(a_motion_jpeg_camera_over_25_pictures_a_second_keeps_their_times);
 
+/// The live view of an HTTP camera that is being recorded starts from what the recorder found
+/// the stream to carry: no probe of its own (a connection and up to seconds before the relay
+/// can start, refused by a camera whose few client slots are taken).
+async fn the_live_view_takes_the_recorders_word_for_what_a_camera_sends(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let camera = GeneratedCamera::start(
+        "multipart/x-mixed-replace;boundary=ffmpeg",
+        "testsrc=size=160x120:rate=5",
+        &["-c:v", "mjpeg", "-q:v", "8", "-f", "mpjpeg"],
+    )
+    .await;
+    let app = recording(backend).await;
+    camera.recorded(&app, 1).await;
+    let probed = camera.probed();
+    assert!(probed >= 1, "the recorder asked the camera what it sends");
+    let mime = crate::watch::live_mime(&app, "lab").await;
+    assert!(mime.starts_with("video/mp4; codecs=\"avc1."), "{mime}");
+    assert_eq!(
+        camera.probed(),
+        probed,
+        "the live view probed the camera again"
+    );
+}
+both!(the_live_view_takes_the_recorders_word_for_what_a_camera_sends);
+
 /// The presentation times of an MP4's video pictures, in seconds, in order.
 fn presentation_times(mp4: &[u8]) -> Vec<f64> {
     let file = tempfile::NamedTempFile::new().unwrap();
@@ -1102,6 +1129,8 @@ fn generated(source: &str, encoding: &[&str]) -> tokio::process::Child {
 /// when dropped.
 struct GeneratedCamera {
     port: u16,
+    /// Connections from the server's probes (user agent `heldar-probe`).
+    probes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -1113,12 +1142,18 @@ impl GeneratedCamera {
         let head = format!("HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n\r\n");
         let source = source.to_owned();
         let encoding: Vec<String> = encoding.iter().map(|a| (*a).to_owned()).collect();
+        let probes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = probes.clone();
         let task = tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
                 let (head, source, encoding) = (head.clone(), source.clone(), encoding.clone());
+                let counted = counted.clone();
                 tokio::spawn(async move {
                     let mut request = [0u8; 2048];
-                    let _ = socket.read(&mut request).await;
+                    let n = socket.read(&mut request).await.unwrap_or(0);
+                    if String::from_utf8_lossy(&request[..n]).contains("heldar-probe") {
+                        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
                     if socket.write_all(head.as_bytes()).await.is_err() {
                         return;
                     }
@@ -1134,7 +1169,12 @@ impl GeneratedCamera {
                 });
             }
         });
-        GeneratedCamera { port, task }
+        GeneratedCamera { port, probes, task }
+    }
+
+    /// How many times the server has probed it.
+    fn probed(&self) -> usize {
+        self.probes.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Adds it as camera `lab` (2 s segments) and waits for `count` segments: the coverage.
