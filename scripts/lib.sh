@@ -139,6 +139,18 @@ ensure_promtool() {
   apt_install --no-install-recommends prometheus
 }
 
+ensure_rtsp_camera() {
+  # GStreamer's RTSP server, driven from Debian's Python (tests/cameras/rtsp_camera.py), plays
+  # the RTSP cameras of the recording tests (H.264 from x264enc, Motion JPEG from jpegenc).
+  if /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0")' 2>/dev/null \
+    && /usr/bin/python3 -c 'import gi; gi.require_version("Gst", "1.0"); from gi.repository import Gst; Gst.init(None); assert Gst.ElementFactory.find("x264enc") and Gst.ElementFactory.find("rtpjpegpay")' 2>/dev/null; then
+    return 0
+  fi
+  say "GStreamer's RTSP server not found; installing it for the RTSP camera tests"
+  apt_install --no-install-recommends python3 python3-gi gir1.2-gst-rtsp-server-1.0 \
+    gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
+}
+
 ensure_python_clients() {
   # Python `gql` for the client interop test, in a virtualenv of its own.
   local venv=.cache/python-clients

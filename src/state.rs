@@ -87,7 +87,7 @@ pub struct Shared {
     pub watch: Arc<crate::playback::Watch>,
     /// The one reader of camera status rows for `cameraStatus` subscribers.
     pub camera_status: Arc<crate::cameras::status::StatusFeed>,
-    /// What each HTTP camera stream carries, as its recorder last found.
+    /// What each HTTP or RTSP camera stream carries, as its recorder last found.
     pub pictures: Arc<crate::fleet::ffmpeg::KnownPictures>,
 }
 

@@ -72,35 +72,37 @@ pub enum Pictures {
     /// MPEG-TS cameras send), or a generated test pattern (encoded anyway).
     #[default]
     Copied,
-    /// Motion JPEG over HTTP (`multipart/x-mixed-replace`: cheap cameras, ESP32 boards,
-    /// mjpg-streamer, older network cameras): JPEG pictures with no timestamps and a codec no
-    /// browser plays from MP4. Copied, an MJPEG stream's seconds were stored as ffmpeg's guess of
-    /// 25 frames a second (a 5-frame-a-second camera's minute as 12 s of footage) and could not
-    /// be watched; they are stamped with the time they arrive and encoded as H.264 (a
-    /// keyframe a second), as a generated pattern is.
+    /// Motion JPEG: over HTTP (`multipart/x-mixed-replace`: cheap cameras, ESP32 boards,
+    /// mjpg-streamer, older network cameras) or RTSP (RTP/JPEG, some cameras' second stream), a
+    /// codec no browser plays from MP4; over HTTP the pictures also come with no timestamps.
+    /// Copied, an HTTP stream's seconds were stored as ffmpeg's guess of 25 frames a second (a
+    /// 5-frame-a-second camera's minute as 12 s of footage), and no MJPEG footage could be
+    /// watched. It is encoded as H.264 (a keyframe a second), as a generated pattern is, over
+    /// HTTP with each picture stamped as it arrives ([`MOTION_JPEG_CLOCK`]).
     MotionJpeg,
 }
 
 /// How long a probe of a stream's pictures may take.
 const PICTURES_PROBE_TIMEOUT: Duration = Duration::from_secs(6);
 
-/// Asks ffprobe what an HTTP(S) stream carries ([`Pictures`]); every other source is
-/// [`Pictures::Copied`] without asking. The probe stops at the first pictures it can name, over
-/// its own connection (user agent `heldar-probe`, so a camera's log tells it from the recorder),
-/// within [`PICTURES_PROBE_TIMEOUT`], and is over before the recorder connects. `None` when it
-/// could not tell (the camera is down, busy with its one client, or silent): the caller keeps
-/// what it knew, and the next start asks again.
+/// Asks ffprobe what a camera's stream carries ([`Pictures`]): HTTP(S) and RTSP(S) streams
+/// (either may carry Motion JPEG); generated sources and files are [`Pictures::Copied`] without
+/// asking. The probe stops at the first pictures it can name, over its own connection (user
+/// agent `heldar-probe`, so a camera's log tells it from the recorder; RTSP over TCP, as the
+/// recorder reads it), within [`PICTURES_PROBE_TIMEOUT`], and is over before the recorder
+/// connects. `None` when it could not tell (the camera is down, busy with its one client, or
+/// silent): the caller keeps what it knew, and the next start asks again.
 pub async fn stream_pictures(ffprobe: &Path, url: &str) -> Option<Pictures> {
-    if !url.starts_with("http") {
+    let transport: &[&str] = if url.starts_with("http") {
+        &["-rw_timeout", "5000000"]
+    } else if url.starts_with("rtsp") {
+        &["-rtsp_transport", "tcp", "-timeout", "5000000"]
+    } else {
         return Some(Pictures::Copied);
-    }
-    let args = [
-        "-v",
-        "error",
-        "-user_agent",
-        "heldar-probe",
-        "-rw_timeout",
-        "5000000",
+    };
+    let mut args = vec!["-v", "error", "-user_agent", "heldar-probe"];
+    args.extend(transport);
+    args.extend([
         "-probesize",
         "1000000",
         "-analyzeduration",
@@ -114,9 +116,8 @@ pub async fn stream_pictures(ffprobe: &Path, url: &str) -> Option<Pictures> {
         "-of",
         "csv=p=0",
         url,
-    ]
-    .map(OsString::from)
-    .to_vec();
+    ]);
+    let args = args.into_iter().map(OsString::from).collect();
     match one_shot(ffprobe, args, PICTURES_PROBE_TIMEOUT).await {
         Ok((status, stdout, _)) if status.success() => match stdout.trim_ascii() {
             b"mjpeg" => Some(Pictures::MotionJpeg),
@@ -131,7 +132,7 @@ pub async fn stream_pictures(ffprobe: &Path, url: &str) -> Option<Pictures> {
 /// so this is seldom reached).
 const MAX_KNOWN_STREAMS: usize = 4096;
 
-/// What each HTTP(S) stream was last found to carry ([`stream_pictures`]), by URL, shared by
+/// What each camera stream was last found to carry ([`stream_pictures`]), by URL, shared by
 /// the processes that read a camera: its recorder asks before each start, and the live view and
 /// the frame sampler, which start while the recorder runs, take its answer instead of probing
 /// the camera again (a probe is a connection of its own and up to [`PICTURES_PROBE_TIMEOUT`]
@@ -167,7 +168,7 @@ impl KnownPictures {
 
     fn remember(&self, url: &str, pictures: Pictures) {
         // Other streams are copied without asking: nothing to keep.
-        if !url.starts_with("http") {
+        if !url.starts_with("http") && !url.starts_with("rtsp") {
             return;
         }
         if let Ok(mut known) = self.0.lock() {
@@ -177,6 +178,12 @@ impl KnownPictures {
             known.insert(url.to_owned(), pictures);
         }
     }
+}
+
+/// Whether the stream is Motion JPEG over HTTP, whose pictures carry no timestamps: they are
+/// stamped as they arrive ([`MOTION_JPEG_CLOCK`]).
+fn motion_jpeg_clock(url: &str, pictures: Pictures) -> bool {
+    pictures == Pictures::MotionJpeg && url.starts_with("http")
 }
 
 /// The filters that stamp Motion JPEG's pictures with the time they reach ffmpeg, in a
@@ -189,10 +196,10 @@ const MOTION_JPEG_CLOCK: &str = "settb=1/90000,setpts=(RTCTIME-RTCSTART)*9/100";
 
 /// The stream's first video track, copied; a generated test pattern is raw video and Motion
 /// JPEG is no codec to keep, so they are encoded once (H.264, a keyframe a second; Motion JPEG's
-/// pictures keep their arrival times: [`MOTION_JPEG_CLOCK`]).
+/// pictures keep their times: RTP's over RTSP, their arrival over HTTP, [`motion_jpeg_clock`]).
 fn first_video_track(url: &str, pictures: Pictures) -> Vec<String> {
     let mut args = strings(["-map", "0:v:0"]);
-    if pictures == Pictures::MotionJpeg {
+    if motion_jpeg_clock(url, pictures) {
         args.extend(strings([
             "-vf",
             MOTION_JPEG_CLOCK,
@@ -332,14 +339,15 @@ pub fn live_args(url: &str, pictures: Pictures) -> Vec<String> {
 }
 
 /// The frame sampler: decode, drop audio, resample the rate, scale, and keep replacing one
-/// JPEG atomically. Motion JPEG is stamped as it arrives ([`MOTION_JPEG_CLOCK`]), so the rate is
-/// resampled from its real pace.
+/// JPEG atomically. Motion JPEG over HTTP is stamped as it arrives ([`MOTION_JPEG_CLOCK`]), so
+/// the rate is resampled from its real pace.
 pub fn sample_args(url: &str, pictures: Pictures, fps: f64, width: i32, out: &Path) -> Vec<String> {
     let mut args = strings(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"]);
     args.extend(input_args(url));
-    let clock = match pictures {
-        Pictures::MotionJpeg => format!("{MOTION_JPEG_CLOCK},"),
-        Pictures::Copied => String::new(),
+    let clock = if motion_jpeg_clock(url, pictures) {
+        format!("{MOTION_JPEG_CLOCK},")
+    } else {
+        String::new()
     };
     args.extend([
         "-an".to_owned(),
@@ -918,6 +926,15 @@ mod tests {
             Path::new("/f.jpg"),
         );
         assert!(sampled.contains(&format!("{MOTION_JPEG_CLOCK},fps=2.000,scale=640:-2")));
+        // RTP carries each picture's time: encoded, not stamped again.
+        let rtsp = record_args(
+            "rtsp://cam/mjpeg",
+            Pictures::MotionJpeg,
+            10,
+            Path::new("/d"),
+        );
+        assert!(rtsp.contains(&"libx264".to_owned()));
+        assert!(!rtsp.contains(&"-vf".to_owned()));
         let copied = record_args("http://cam/live.ts", Pictures::Copied, 10, Path::new("/d"));
         assert!(!copied.contains(&"-vf".to_owned()));
         assert!(!copied.contains(&"libx264".to_owned()));

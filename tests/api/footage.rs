@@ -1006,6 +1006,20 @@ async fn the_live_view_takes_the_recorders_word_for_what_a_camera_sends(backend:
 }
 both!(the_live_view_takes_the_recorders_word_for_what_a_camera_sends);
 
+/// Asserts that ffmpeg decodes `mp4` without a complaint.
+fn decodes_cleanly(mp4: &[u8]) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), mp4).unwrap();
+    let decoded = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file.path())
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(decoded.status.success());
+    assert_eq!(String::from_utf8_lossy(&decoded.stderr), "", "clean decode");
+}
+
 /// The presentation times of an MP4's video pictures, in seconds, in order.
 fn presentation_times(mp4: &[u8]) -> Vec<f64> {
     let file = tempfile::NamedTempFile::new().unwrap();
@@ -1080,16 +1094,7 @@ async fn h265_footage_is_served_to_browsers_as_hvc1(backend: Backend) {
     let clip = crate::evidence::ready_clip(&app, "lab", from.to_rfc3339(), to.to_rfc3339()).await;
     let bytes = crate::evidence::downloaded(&app, &clip).await;
     retagged(&bytes, "the clip");
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), &bytes).unwrap();
-    let decoded = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(file.path())
-        .args(["-f", "null", "-"])
-        .output()
-        .unwrap();
-    assert!(decoded.status.success());
-    assert_eq!(String::from_utf8_lossy(&decoded.stderr), "", "clean decode");
+    decodes_cleanly(&bytes);
 
     // The live view, with the codec string MSE is asked about.
     let mime = crate::watch::live_mime(&app, "lab").await;
@@ -1099,6 +1104,93 @@ async fn h265_footage_is_served_to_browsers_as_hvc1(backend: Backend) {
     );
 }
 both!(h265_footage_is_served_to_browsers_as_hvc1);
+
+/// An RTSP camera, as most network cameras are (H.264 over RTP, interleaved in the RTSP
+/// connection), is recorded as it comes: segments that meet with no gap between them, a clip
+/// that decodes cleanly with the pictures the camera sent, and a live view browsers can play.
+async fn an_rtsp_camera_is_recorded_exported_and_watched(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let Some(camera) = crate::helpers::media::RtspCamera::start(
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=10/1 \
+         ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 \
+         ! rtph264pay name=pay0 pt=96 config-interval=1",
+    ) else {
+        return;
+    };
+    let app = recording(backend).await;
+    let listed = recorded(&app, &camera.url, 4).await;
+    let edges = &listed["segments"]["edges"].as_array().unwrap()[..4];
+    let at = |i: usize, end: &str| -> chrono::DateTime<Utc> {
+        edges[i]["node"][end].as_str().unwrap().parse().unwrap()
+    };
+    for edge in edges {
+        assert_eq!(edge["node"]["codec"], "h264", "{listed}");
+    }
+    let (from, to) = (at(0, "start"), at(3, "end"));
+    let within = coverage(&app, from, to).await;
+    assert_eq!(within["gaps"], json!([]), "{within}");
+
+    let (from, to) = (at(1, "start"), at(2, "end"));
+    let clip = crate::evidence::ready_clip(&app, "lab", from.to_rfc3339(), to.to_rfc3339()).await;
+    let bytes = crate::evidence::downloaded(&app, &clip).await;
+    decodes_cleanly(&bytes);
+    let times = presentation_times(&bytes);
+    let seconds = (to - from).num_milliseconds() as f64 / 1000.0;
+    let expected = seconds * 10.0;
+    assert!(
+        (times.len() as f64 - expected).abs() <= expected * 0.15 + 2.0,
+        "{} pictures in a {seconds} s clip of a 10 fps camera",
+        times.len()
+    );
+
+    let mime = crate::watch::live_mime(&app, "lab").await;
+    assert!(mime.starts_with("video/mp4; codecs=\"avc1."), "{mime}");
+}
+both!(an_rtsp_camera_is_recorded_exported_and_watched);
+
+/// A Motion JPEG camera over RTSP (RTP/JPEG, which some network cameras send on their second
+/// stream) is recorded as H.264 at its own timestamps, as one over HTTP is: copied, its footage
+/// was Motion JPEG in MP4, which no browser plays back or live.
+async fn a_motion_jpeg_camera_over_rtsp_is_recorded_as_h264(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let Some(camera) = crate::helpers::media::RtspCamera::start(
+        "videotestsrc is-live=true ! video/x-raw,format=I420,width=320,height=240,framerate=5/1 \
+         ! jpegenc quality=60 ! rtpjpegpay name=pay0 pt=26",
+    ) else {
+        return;
+    };
+    let app = recording(backend).await;
+    let listed = recorded(&app, &camera.url, 3).await;
+    let edges = &listed["segments"]["edges"].as_array().unwrap()[..3];
+    for edge in edges {
+        assert_eq!(edge["node"]["codec"], "h264", "{listed}");
+    }
+    let at = |i: usize, end: &str| -> chrono::DateTime<Utc> {
+        edges[i]["node"][end].as_str().unwrap().parse().unwrap()
+    };
+    let within = coverage(&app, at(0, "start"), at(2, "end")).await;
+    assert_eq!(within["gaps"], json!([]), "{within}");
+    let mime = crate::watch::live_mime(&app, "lab").await;
+    assert!(mime.starts_with("video/mp4; codecs=\"avc1."), "{mime}");
+}
+both!(a_motion_jpeg_camera_over_rtsp_is_recorded_as_h264);
+
+/// Adds the stream at `url` as camera `lab` (2 s segments) and waits for `count` segments: the
+/// coverage.
+async fn recorded(app: &TestApp, url: &str, count: usize) -> Value {
+    let started = Utc::now();
+    app.gql(
+        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": {"id": "lab", "name": "Lab", "segmentSeconds": 2, "streamUrl": url}}),
+        app.admin(),
+    )
+    .await;
+    listing(app, started, count).await
+}
 
 /// The coverage from a minute before `since` to now, once it lists `count` segments.
 async fn listing(app: &TestApp, since: chrono::DateTime<Utc>, count: usize) -> Value {
@@ -1179,15 +1271,12 @@ impl GeneratedCamera {
 
     /// Adds it as camera `lab` (2 s segments) and waits for `count` segments: the coverage.
     async fn recorded(&self, app: &TestApp, count: usize) -> Value {
-        let started = Utc::now();
-        app.gql(
-            "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
-            json!({"i": {"id": "lab", "name": "Lab", "segmentSeconds": 2,
-                "streamUrl": format!("http://127.0.0.1:{}/stream", self.port)}}),
-            app.admin(),
+        recorded(
+            app,
+            &format!("http://127.0.0.1:{}/stream", self.port),
+            count,
         )
-        .await;
-        listing(app, started, count).await
+        .await
     }
 }
 

@@ -238,3 +238,54 @@ fn name_run(tmp: &Path, dir: &Path, base: DateTime<Utc>, count: u32, seconds: u3
         .unwrap();
     }
 }
+
+/// A camera served over RTSP by GStreamer's RTSP server (`tests/cameras/rtsp_camera.py`), as
+/// most network cameras are: a GStreamer `pipeline` ending in a payloader named `pay0`, shared
+/// by every client. It stops when dropped.
+pub struct RtspCamera {
+    /// `rtsp://127.0.0.1:<port>/stream`.
+    pub url: String,
+    server: std::process::Child,
+}
+
+impl RtspCamera {
+    /// Starts the camera; `None` (the test skips) where GStreamer's RTSP server is not
+    /// installed, which fails the test in CI (the test command installs it).
+    pub fn start(pipeline: &str) -> Option<RtspCamera> {
+        use std::io::BufRead;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cameras/rtsp_camera.py");
+        // Debian's Python, where its GStreamer bindings are (not a pyenv or venv first on PATH).
+        let mut server = std::process::Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg(pipeline)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let mut port = String::new();
+        let stdout = server.stdout.take()?;
+        let _ = std::io::BufReader::new(stdout).read_line(&mut port);
+        let Ok(port) = port.trim().parse::<u16>() else {
+            let _ = server.kill();
+            let _ = server.wait();
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must have GStreamer's RTSP server (the test command installs it)"
+            );
+            eprintln!("skipping: no GStreamer RTSP server (scripts/test installs it)");
+            return None;
+        };
+        Some(RtspCamera {
+            url: format!("rtsp://127.0.0.1:{port}/stream"),
+            server,
+        })
+    }
+}
+
+impl Drop for RtspCamera {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}

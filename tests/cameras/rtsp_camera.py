@@ -1,0 +1,34 @@
+"""An RTSP camera for the tests: GStreamer's RTSP server (Debian's gir1.2-gst-rtsp-server-1.0)
+serving one GStreamer pipeline at rtsp://127.0.0.1:<port>/stream.
+
+    /usr/bin/python3 tests/cameras/rtsp_camera.py '<pipeline ending in a payloader pay0>'
+
+Binds a free port on 127.0.0.1 and prints it on the first line of stdout; runs until killed.
+Clients share one running pipeline, as with a camera's one encoder.
+"""
+
+import sys
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+
+
+def main() -> None:
+    Gst.init(None)
+    server = GstRtspServer.RTSPServer()
+    server.set_address("127.0.0.1")
+    server.set_service("0")
+    factory = GstRtspServer.RTSPMediaFactory()
+    factory.set_launch("( " + sys.argv[1] + " )")
+    factory.set_shared(True)
+    server.get_mount_points().add_factory("/stream", factory)
+    server.attach(None)
+    print(server.get_bound_port(), flush=True)
+    GLib.MainLoop().run()
+
+
+if __name__ == "__main__":
+    main()
