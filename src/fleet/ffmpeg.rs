@@ -31,7 +31,7 @@ fn strings<const N: usize>(args: [&str; N]) -> Vec<String> {
 }
 
 /// ffmpeg's input arguments for a stream URL: generated graphs and files in real time, RTSP
-/// over TCP with a 15 s timeout, HTTP(S) with a 15 s timeout on each read (a source that
+/// over TCP with a 15 s timeout and no frame-rate guess, HTTP(S) with a 15 s timeout on each read (a source that
 /// answers and then stalls would otherwise hold ffmpeg, and the camera's state, forever).
 pub fn input_args(url: &str) -> Vec<String> {
     let mut args = Vec::new();
@@ -56,7 +56,17 @@ pub fn input_args(url: &str) -> Vec<String> {
         args.extend(strings(["-re", "-stream_loop", "-1", "-i", path]));
     } else {
         if url.starts_with("rtsp") {
-            args.extend(strings(["-rtsp_transport", "tcp", "-timeout", "15000000"]));
+            // The SDP names the codec and usually carries its parameter sets: what ffmpeg
+            // still waits for is twenty pictures to guess a frame rate nothing here uses (the
+            // MP4 keeps RTP's timestamps), two seconds before a live view's first picture.
+            args.extend(strings([
+                "-rtsp_transport",
+                "tcp",
+                "-timeout",
+                "15000000",
+                "-fpsprobesize",
+                "0",
+            ]));
         } else if url.starts_with("http") {
             args.extend(strings(["-rw_timeout", "15000000"]));
         }
@@ -836,6 +846,8 @@ mod tests {
                 "tcp",
                 "-timeout",
                 "15000000",
+                "-fpsprobesize",
+                "0",
                 "-i",
                 "rtsp://cam/s"
             ]
@@ -868,6 +880,8 @@ mod tests {
                 "tcp",
                 "-timeout",
                 "15000000",
+                "-fpsprobesize",
+                "0",
                 "-i",
                 "rtsp://cam/s",
                 "-map",
@@ -971,6 +985,8 @@ mod tests {
                 "tcp",
                 "-timeout",
                 "15000000",
+                "-fpsprobesize",
+                "0",
                 "-i",
                 "rtsp://cam/s",
                 "-an",
