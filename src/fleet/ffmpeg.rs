@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value as Json;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -57,8 +57,9 @@ pub fn input_args(url: &str) -> Vec<String> {
     } else {
         if url.starts_with("rtsp") {
             // The SDP names the codec and usually carries its parameter sets: what ffmpeg
-            // still waits for is twenty pictures to guess a frame rate nothing here uses (the
-            // MP4 keeps RTP's timestamps), two seconds before a live view's first picture.
+            // still waits for is twenty pictures to guess a frame rate, two seconds before a
+            // live view's first picture. Copies keep RTP's timestamps and need no rate; encoded
+            // Motion JPEG is given a nominal one (`first_video_track`).
             args.extend(strings([
                 "-rtsp_transport",
                 "tcp",
@@ -88,7 +89,7 @@ pub enum Pictures {
     /// Copied, an HTTP stream's seconds were stored as ffmpeg's guess of 25 frames a second (a
     /// 5-frame-a-second camera's minute as 12 s of footage), and no MJPEG footage could be
     /// watched. It is encoded as H.264 (a keyframe a second), as a generated pattern is, over
-    /// HTTP with each picture stamped as it arrives ([`MOTION_JPEG_CLOCK`]).
+    /// HTTP with each picture stamped as it arrives ([`arrival_clock`]).
     MotionJpeg,
 }
 
@@ -191,31 +192,35 @@ impl KnownPictures {
 }
 
 /// Whether the stream is Motion JPEG over HTTP, whose pictures carry no timestamps: they are
-/// stamped as they arrive ([`MOTION_JPEG_CLOCK`]).
-fn motion_jpeg_clock(url: &str, pictures: Pictures) -> bool {
+/// stamped as they arrive ([`arrival_clock`]).
+fn stamped_on_arrival(url: &str, pictures: Pictures) -> bool {
     pictures == Pictures::MotionJpeg && url.starts_with("http")
 }
 
-/// The filters that stamp Motion JPEG's pictures with the time they reach ffmpeg, in a
-/// 90 kHz time base: the multipart demuxer has no timestamps, and stamping there
+/// The filters that stamp Motion JPEG's pictures with the time they reach them (decoded), in a
+/// 90 kHz time base, counted from `origin` (when the arguments are built, just before ffmpeg
+/// starts). The multipart demuxer has no timestamps, and stamping there
 /// (`-use_wallclock_as_timestamps`) rounds each arrival to its 1/25 s time base, so a camera
 /// sending more than 25 pictures a second had pictures stamped on the same tick (nudged one
 /// tick apart by the muxer, with a warning each): a 30 fps camera's footage played a picture
-/// in six twice over in the same instant and then stood still for 40 ms.
-const MOTION_JPEG_CLOCK: &str = "settb=1/90000,setpts=(RTCTIME-RTCSTART)*9/100";
+/// in six twice over in the same instant and then stood still for 40 ms. The origin is fixed in
+/// the arguments, not the filter's own start (`RTCSTART`), which ffmpeg resets whenever it
+/// rebuilds the filters (a camera switched to another picture size while it streams): the
+/// pictures after it would go back to zero, behind everything recorded before them.
+fn arrival_clock(origin: SystemTime) -> String {
+    let origin = origin
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |since| since.as_micros());
+    format!("settb=1/90000,setpts=(RTCTIME-{origin})*9/100")
+}
 
 /// The stream's first video track, copied; a generated test pattern is raw video and Motion
 /// JPEG is no codec to keep, so they are encoded once (H.264, a keyframe a second; Motion JPEG's
-/// pictures keep their times: RTP's over RTSP, their arrival over HTTP, [`motion_jpeg_clock`]).
+/// pictures keep their times: RTP's over RTSP, their arrival over HTTP, [`arrival_clock`]).
 fn first_video_track(url: &str, pictures: Pictures) -> Vec<String> {
     let mut args = strings(["-map", "0:v:0"]);
-    if motion_jpeg_clock(url, pictures) {
-        args.extend(strings([
-            "-vf",
-            MOTION_JPEG_CLOCK,
-            "-enc_time_base",
-            "1:90000",
-        ]));
+    if stamped_on_arrival(url, pictures) {
+        args.extend(["-vf".to_owned(), arrival_clock(SystemTime::now())]);
     }
     if url.starts_with("lavfi:") || pictures == Pictures::MotionJpeg {
         args.extend(strings([
@@ -231,7 +236,18 @@ fn first_video_track(url: &str, pictures: Pictures) -> Vec<String> {
             "expr:gte(t,n_forced*1)",
         ]));
         if pictures == Pictures::MotionJpeg {
-            args.extend(strings(["-fps_mode", "passthrough"]));
+            // Each picture keeps its time (none dropped or repeated to fit a rate), in 90 kHz;
+            // the nominal rate is only what the encoder is told (its level, its VUI): without
+            // it an RTSP stream's rate is its 90 kHz clock, level 6.2 H.264 that hardware
+            // decoders refuse.
+            args.extend(strings([
+                "-fps_mode",
+                "passthrough",
+                "-r",
+                "25",
+                "-enc_time_base",
+                "1:90000",
+            ]));
         }
     } else {
         args.extend(strings(["-c", "copy"]));
@@ -349,13 +365,13 @@ pub fn live_args(url: &str, pictures: Pictures) -> Vec<String> {
 }
 
 /// The frame sampler: decode, drop audio, resample the rate, scale, and keep replacing one
-/// JPEG atomically. Motion JPEG over HTTP is stamped as it arrives ([`MOTION_JPEG_CLOCK`]), so
+/// JPEG atomically. Motion JPEG over HTTP is stamped as it arrives ([`arrival_clock`]), so
 /// the rate is resampled from its real pace.
 pub fn sample_args(url: &str, pictures: Pictures, fps: f64, width: i32, out: &Path) -> Vec<String> {
     let mut args = strings(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"]);
     args.extend(input_args(url));
-    let clock = if motion_jpeg_clock(url, pictures) {
-        format!("{MOTION_JPEG_CLOCK},")
+    let clock = if stamped_on_arrival(url, pictures) {
+        format!("{},", arrival_clock(SystemTime::now()))
     } else {
         String::new()
     };
@@ -916,6 +932,15 @@ mod tests {
     }
 
     #[test]
+    fn the_arrival_clock_counts_from_a_fixed_origin() {
+        let origin = SystemTime::UNIX_EPOCH + Duration::from_micros(1_500_000);
+        assert_eq!(
+            arrival_clock(origin),
+            "settb=1/90000,setpts=(RTCTIME-1500000)*9/100"
+        );
+    }
+
+    #[test]
     fn motion_jpeg_is_stamped_on_arrival_at_90_khz_and_encoded() {
         let args = record_args(
             "http://cam/video.mjpg",
@@ -924,13 +949,20 @@ mod tests {
             Path::new("/d"),
         );
         let at = |a: &str| args.iter().position(|x| x == a).unwrap();
-        assert_eq!(args[at("-vf") + 1], MOTION_JPEG_CLOCK);
+        let clock = &args[at("-vf") + 1];
+        assert!(
+            clock.starts_with("settb=1/90000,setpts=(RTCTIME-"),
+            "{clock}"
+        );
         assert!(at("-vf") > at("-i"));
         assert_eq!(args[at("-enc_time_base") + 1], "1:90000");
         assert_eq!(args[at("-c:v") + 1], "libx264");
         assert_eq!(args[at("-fps_mode") + 1], "passthrough");
         let live = live_args("http://cam/video.mjpg", Pictures::MotionJpeg);
-        assert!(live.contains(&MOTION_JPEG_CLOCK.to_owned()));
+        assert!(
+            live.iter()
+                .any(|a| a.starts_with("settb=1/90000,setpts=(RTCTIME-"))
+        );
         assert!(live.contains(&"libx264".to_owned()));
         let sampled = sample_args(
             "http://cam/video.mjpg",
@@ -939,7 +971,15 @@ mod tests {
             640,
             Path::new("/f.jpg"),
         );
-        assert!(sampled.contains(&format!("{MOTION_JPEG_CLOCK},fps=2.000,scale=640:-2")));
+        let filters = &sampled[sampled.iter().position(|a| a == "-vf").unwrap() + 1];
+        assert!(
+            filters.starts_with("settb=1/90000,setpts=(RTCTIME-"),
+            "{filters}"
+        );
+        assert!(
+            filters.ends_with(")*9/100,fps=2.000,scale=640:-2"),
+            "{filters}"
+        );
         // RTP carries each picture's time: encoded, not stamped again.
         let rtsp = record_args(
             "rtsp://cam/mjpeg",
@@ -949,6 +989,17 @@ mod tests {
         );
         assert!(rtsp.contains(&"libx264".to_owned()));
         assert!(!rtsp.contains(&"-vf".to_owned()));
+        let at = |a: &str| rtsp.iter().position(|x| x == a).unwrap();
+        assert_eq!(
+            rtsp[at("-r") + 1],
+            "25",
+            "a nominal rate for the encoder's level"
+        );
+        assert_eq!(rtsp[at("-enc_time_base") + 1], "1:90000");
+        assert!(
+            at("-r") > at("-i"),
+            "an output option: the input keeps its times"
+        );
         let copied = record_args("http://cam/live.ts", Pictures::Copied, 10, Path::new("/d"));
         assert!(!copied.contains(&"-vf".to_owned()));
         assert!(!copied.contains(&"libx264".to_owned()));

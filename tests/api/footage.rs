@@ -941,7 +941,9 @@ both!(a_motion_jpeg_camera_is_recorded_at_its_pace_as_h264);
 /// A Motion JPEG camera sending more than 25 pictures a second (30 here, as USB webcams behind
 /// mjpg-streamer do) keeps each picture's own time: stamping its pictures on arrival used to
 /// round them to 1/25 s, so one picture in six landed on the tick of the one before it and the
-/// footage stuttered (two pictures at once, then 40 ms of nothing).
+/// footage stuttered (two pictures at once, then 40 ms of nothing). A loaded machine may read a
+/// few pictures late and at once, so the test looks for the rounding's mark (a picture within
+/// 1 ms of the one before) in fewer than one picture in ten.
 async fn a_motion_jpeg_camera_over_25_pictures_a_second_keeps_their_times(backend: Backend) {
     if !ffmpeg_ready() {
         return;
@@ -963,7 +965,8 @@ async fn a_motion_jpeg_camera_over_25_pictures_a_second_keeps_their_times(backen
     let times = presentation_times(&crate::evidence::downloaded(&app, &clip).await);
     let mut steps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
     assert!(steps.len() >= 60, "{} pictures", times.len());
-    let bunched = steps.iter().filter(|&&step| step < 0.010).count();
+    // Rounded to 1/25 s, a picture landed on its forerunner's tick, nudged one tick apart.
+    let bunched = steps.iter().filter(|&&step| step < 0.001).count();
     steps.sort_by(f64::total_cmp);
     let median = steps[steps.len() / 2];
     assert!(
@@ -972,8 +975,8 @@ async fn a_motion_jpeg_camera_over_25_pictures_a_second_keeps_their_times(backen
         median * 1000.0
     );
     assert!(
-        bunched * 50 < steps.len(),
-        "{bunched} of {} pictures within 10 ms of the one before",
+        bunched * 10 < steps.len(),
+        "{bunched} of {} pictures within 1 ms of the one before",
         steps.len()
     );
 }
@@ -994,15 +997,14 @@ async fn the_live_view_takes_the_recorders_word_for_what_a_camera_sends(backend:
     .await;
     let app = recording(backend).await;
     camera.recorded(&app, 1).await;
-    let probed = camera.probed();
+    let restarts = || async { status(&app).await["reconnectCount"].as_i64().unwrap() as usize };
+    let (probed, restarted) = (camera.probed(), restarts().await);
     assert!(probed >= 1, "the recorder asked the camera what it sends");
     let mime = crate::watch::live_mime(&app, "lab").await;
     assert!(mime.starts_with("video/mp4; codecs=\"avc1."), "{mime}");
-    assert_eq!(
-        camera.probed(),
-        probed,
-        "the live view probed the camera again"
-    );
+    // Only a recorder that started again meanwhile (it asks before each start) may have asked.
+    let (more, again) = (camera.probed() - probed, restarts().await - restarted);
+    assert!(more <= again, "the live view probed the camera again");
 }
 both!(the_live_view_takes_the_recorders_word_for_what_a_camera_sends);
 
@@ -1176,6 +1178,14 @@ async fn a_motion_jpeg_camera_over_rtsp_is_recorded_as_h264(backend: Backend) {
     assert_eq!(within["gaps"], json!([]), "{within}");
     let mime = crate::watch::live_mime(&app, "lab").await;
     assert!(mime.starts_with("video/mp4; codecs=\"avc1."), "{mime}");
+    // The level suits the picture size and rate, not RTP's 90 kHz clock taken for a frame
+    // rate (level 6.2, which hardware decoders refuse).
+    let level = mime.trim_end_matches('"').rsplit('.').next().unwrap();
+    let level = u8::from_str_radix(&level[4..6], 16).unwrap();
+    assert!(
+        level <= 31,
+        "H.264 level {level} for 320×240 at 5 fps: {mime}"
+    );
 }
 both!(a_motion_jpeg_camera_over_rtsp_is_recorded_as_h264);
 
