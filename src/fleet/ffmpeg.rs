@@ -31,8 +31,9 @@ fn strings<const N: usize>(args: [&str; N]) -> Vec<String> {
 }
 
 /// ffmpeg's input arguments for a stream URL: generated graphs and files in real time, RTSP
-/// over TCP with a 15 s timeout and no frame-rate guess, HTTP(S) with a 15 s timeout on each read (a source that
-/// answers and then stalls would otherwise hold ffmpeg, and the camera's state, forever).
+/// over TCP with a 15 s timeout and no frame-rate guess, HTTP(S) with a 15 s timeout on each
+/// read (a source that answers and then stalls would otherwise hold ffmpeg, and the camera's
+/// state, forever).
 pub fn input_args(url: &str) -> Vec<String> {
     let mut args = Vec::new();
     if let Some(graph) = url.strip_prefix("lavfi:") {
