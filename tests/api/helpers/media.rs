@@ -252,12 +252,24 @@ impl RtspCamera {
     /// Starts the camera; `None` (the test skips) where GStreamer's RTSP server is not
     /// installed, which fails the test in CI (the test command installs it).
     pub fn start(pipeline: &str) -> Option<RtspCamera> {
+        Self::start_with_login(pipeline, None)
+    }
+
+    /// [`start`](Self::start) for a camera that asks for `login` (user, password) by digest
+    /// authentication, as network cameras do.
+    pub fn start_with_login(pipeline: &str, login: Option<(&str, &str)>) -> Option<RtspCamera> {
         use std::io::BufRead;
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cameras/rtsp_camera.py");
         // Debian's Python, where its GStreamer bindings are (not a pyenv or venv first on PATH).
         let mut server = std::process::Command::new("/usr/bin/python3")
             .arg(script)
             .arg(pipeline)
+            .args(
+                login
+                    .map(|(user, password)| [user, password])
+                    .into_iter()
+                    .flatten(),
+            )
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
