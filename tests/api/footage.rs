@@ -900,12 +900,7 @@ async fn a_motion_jpeg_camera_is_recorded_at_its_pace_as_h264(backend: Backend) 
     if !ffmpeg_ready() {
         return;
     }
-    let camera = GeneratedCamera::start(
-        "multipart/x-mixed-replace;boundary=ffmpeg",
-        "testsrc=size=320x240:rate=5",
-        &["-c:v", "mjpeg", "-q:v", "5", "-f", "mpjpeg"],
-    )
-    .await;
+    let camera = GeneratedCamera::motion_jpeg("testsrc=size=320x240:rate=5").await;
     let app = recording(backend).await;
     let listed = camera.recorded(&app, 4).await;
     let edges = &listed["segments"]["edges"].as_array().unwrap()[..4];
@@ -942,12 +937,7 @@ async fn a_motion_jpeg_camera_over_25_pictures_a_second_keeps_their_times(backen
     if !ffmpeg_ready() {
         return;
     }
-    let camera = GeneratedCamera::start(
-        "multipart/x-mixed-replace;boundary=ffmpeg",
-        "testsrc=size=160x120:rate=30",
-        &["-c:v", "mjpeg", "-q:v", "8", "-f", "mpjpeg"],
-    )
-    .await;
+    let camera = GeneratedCamera::motion_jpeg("testsrc=size=160x120:rate=30").await;
     let app = recording(backend).await;
     let listed = camera.recorded(&app, 3).await;
     let edges = &listed["segments"]["edges"].as_array().unwrap()[..3];
@@ -983,12 +973,7 @@ async fn the_live_view_takes_the_recorders_word_for_what_a_camera_sends(backend:
     if !ffmpeg_ready() {
         return;
     }
-    let camera = GeneratedCamera::start(
-        "multipart/x-mixed-replace;boundary=ffmpeg",
-        "testsrc=size=160x120:rate=5",
-        &["-c:v", "mjpeg", "-q:v", "8", "-f", "mpjpeg"],
-    )
-    .await;
+    let camera = GeneratedCamera::motion_jpeg("testsrc=size=160x120:rate=5").await;
     let app = recording(backend).await;
     camera.recorded(&app, 1).await;
     let restarts = || async { status(&app).await["reconnectCount"].as_i64().unwrap() as usize };
@@ -1341,6 +1326,18 @@ impl GeneratedCamera {
             }
         });
         GeneratedCamera { port, probes, task }
+    }
+
+    /// A Motion JPEG camera over HTTP (`multipart/x-mixed-replace`, as ESP32 boards and
+    /// mjpg-streamer serve it) of the test pattern `source`.
+    async fn motion_jpeg(source: &str) -> GeneratedCamera {
+        let encoding = ["-c:v", "mjpeg", "-q:v", "8", "-f", "mpjpeg"];
+        Self::start(
+            "multipart/x-mixed-replace;boundary=ffmpeg",
+            source,
+            &encoding,
+        )
+        .await
     }
 
     /// How many times the server has probed it.
