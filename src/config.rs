@@ -516,6 +516,15 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(0..=3_600), global = true)]
     pub live_linger_secs: u64,
 
+    /// Seconds between attempts at a camera that refused the login in its URL (HTTP or RTSP
+    /// 401 or 403), for its recorder, live view and frame sampler alike. Network cameras lock
+    /// an account (or the address) for half an hour after a handful of failed logins; quicker
+    /// retries would keep it locked after the password is corrected. A corrected URL is tried
+    /// at once.
+    #[arg(long, env = "HELDAR_REFUSED_LOGIN_RETRY_SECS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
+    pub refused_login_retry_secs: u64,
+
     /// Cap on cached thumbnails and preview frames, in MiB; the oldest go first. Files of
     /// segments retention deleted go at the next sweep.
     #[arg(long, env = "HELDAR_PREVIEW_CACHE_MB", default_value_t = 256,

@@ -87,8 +87,9 @@ pub struct Shared {
     pub watch: Arc<crate::playback::Watch>,
     /// The one reader of camera status rows for `cameraStatus` subscribers.
     pub camera_status: Arc<crate::cameras::status::StatusFeed>,
-    /// What each HTTP or RTSP camera stream carries, as its recorder last found.
-    pub pictures: Arc<crate::fleet::ffmpeg::KnownPictures>,
+    /// What each HTTP or RTSP camera stream carries, as its recorder last found, and which
+    /// refused our login lately.
+    pub streams: Arc<crate::fleet::ffmpeg::KnownStreams>,
 }
 
 impl AppState {
@@ -148,7 +149,7 @@ impl AppState {
             review_updates: tokio::sync::broadcast::channel(buffer.max(16)).0,
             watch: Default::default(),
             camera_status: Default::default(),
-            pictures: Default::default(),
+            streams: Default::default(),
             config: Arc::new(config),
         }))
     }

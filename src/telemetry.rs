@@ -327,13 +327,7 @@ async fn refresh_cameras(state: &AppState) {
         metrics::gauge!("heldar_camera_segment_lag_seconds", "camera" => camera.id.clone())
             .set(lag);
     }
-    for camera_state in [
-        CameraState::Connecting,
-        CameraState::Recording,
-        CameraState::Offline,
-        CameraState::Error,
-        CameraState::Disabled,
-    ] {
+    for camera_state in <CameraState as sea_orm::Iterable>::iter() {
         let count = by_state.get(&camera_state).copied().unwrap_or(0);
         metrics::gauge!("heldar_cameras", "state" => camera_state.as_str()).set(f64::from(count));
     }

@@ -48,6 +48,12 @@ pub enum CameraState {
     /// The camera did not answer; the recorder retries with backoff.
     #[sea_orm(string_value = "offline")]
     Offline,
+    /// The camera answered but refused the login in its URL (HTTP or RTSP 401 or 403): the
+    /// user name or password is wrong, or the account is locked. The recorder tries again
+    /// only every `HELDAR_REFUSED_LOGIN_RETRY_SECS` (120 s), so that it does not get the
+    /// account locked; a corrected URL is tried at once.
+    #[sea_orm(string_value = "unauthorized")]
+    Unauthorized,
     /// The recorder failed after running; it retries with backoff.
     #[sea_orm(string_value = "error")]
     Error,
@@ -80,6 +86,9 @@ pub enum GapReason {
     /// The camera did not answer.
     #[sea_orm(string_value = "camera_offline")]
     CameraOffline,
+    /// The camera refused the login in its URL (HTTP or RTSP 401 or 403).
+    #[sea_orm(string_value = "login_refused")]
+    LoginRefused,
     /// The recorder restarted (crash, reconfiguration, server restart).
     #[sea_orm(string_value = "recorder_restart")]
     RecorderRestart,
@@ -182,6 +191,7 @@ impl CameraState {
             CameraState::Connecting => "connecting",
             CameraState::Recording => "recording",
             CameraState::Offline => "offline",
+            CameraState::Unauthorized => "unauthorized",
             CameraState::Error => "error",
             CameraState::Disabled => "disabled",
         }
@@ -226,6 +236,7 @@ impl GapReason {
     pub fn as_str(self) -> &'static str {
         match self {
             GapReason::CameraOffline => "camera_offline",
+            GapReason::LoginRefused => "login_refused",
             GapReason::RecorderRestart => "recorder_restart",
             GapReason::RecordingDisabled => "recording_disabled",
             GapReason::DiskFull => "disk_full",

@@ -181,6 +181,7 @@ impl Samplers {
                     grant,
                     out,
                     sampling: false,
+                    refused: false,
                 };
                 tokio::spawn(supervise(program, job, control).instrument(span))
             };
@@ -287,6 +288,23 @@ struct SamplerJob {
     out: PathBuf,
     /// A frame newer than this run appeared.
     sampling: bool,
+    /// The camera refused the login at the last try: the next waits the retry interval.
+    refused: bool,
+}
+
+impl SamplerJob {
+    /// The camera refused the login (`why`): shown `OFFLINE` with it, tried again in `retry`.
+    fn login_refused(&mut self, why: &str, retry: Duration) {
+        let error = format!(
+            "the camera refused the login in its URL ({why}); trying again in {} s",
+            retry.as_secs().max(1)
+        );
+        tracing::warn!(camera = %self.key.0, profile = %self.key.1, %error, "sampler");
+        self.state.ai.samplers.update(&self.key, |s| {
+            s.state = SamplerState::Offline;
+            s.last_error = Some(error);
+        });
+    }
 }
 
 #[async_trait::async_trait]
@@ -304,9 +322,26 @@ impl Job for SamplerJob {
         true
     }
 
-    async fn starting(&mut self) {
-        let (ffprobe, url) = (&self.state.config.ffprobe, &self.url);
-        self.pictures = self.state.pictures.known_or_ask(ffprobe, url).await;
+    fn retry_after(&self) -> Option<Duration> {
+        let retry = Duration::from_secs(self.state.config.refused_login_retry_secs);
+        self.refused.then_some(retry)
+    }
+
+    async fn starting(&mut self) -> Option<Duration> {
+        let (ffprobe, url, streams) = (&self.state.config.ffprobe, &self.url, &self.state.streams);
+        let retry = Duration::from_secs(self.state.config.refused_login_retry_secs);
+        // Refused lately (here, by the recorder or by the live view): no login of its own.
+        if let Some(left) = streams.refused_for(url, retry) {
+            self.login_refused("to another reader of the stream", left);
+            return Some(left);
+        }
+        match streams.known_or_ask(ffprobe, url).await {
+            Ok(pictures) => self.pictures = pictures,
+            Err(refused) => {
+                self.login_refused(&format!("ffprobe: {}", refused.0), retry);
+                return Some(retry);
+            }
+        }
         let samplers = &self.state.ai.samplers;
         if let Some(dir) = self.out.parent()
             && let Err(err) = tokio::fs::create_dir_all(dir).await
@@ -318,6 +353,7 @@ impl Job for SamplerJob {
         }
         samplers.update(&self.key, |s| s.state = SamplerState::Connecting);
         self.sampling = false;
+        None
     }
 
     async fn spawn_failed(&mut self, error: std::io::Error) {
@@ -360,6 +396,13 @@ impl Job for SamplerJob {
             ran.as_secs_f64(),
             stderr.last().map(|l| format!(": {l}")).unwrap_or_default()
         );
+        self.refused = crate::fleet::ffmpeg::login_refused(&stderr);
+        if self.refused {
+            self.state.streams.login_refused(&self.url);
+            let retry = Duration::from_secs(self.state.config.refused_login_retry_secs);
+            self.login_refused(&format!("ffmpeg: {}", stderr.join(" | ")), retry);
+            return;
+        }
         tracing::warn!(camera = %self.key.0, profile = %self.key.1, %error, "sampler exited; restarting after backoff");
         let sampling = self.sampling;
         self.state.ai.samplers.update(&self.key, |s| {

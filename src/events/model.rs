@@ -21,6 +21,10 @@ pub enum EventKind {
     ZoneStaticSuppressed,
     /// A camera's recorder could not reach it.
     CameraOffline,
+    /// A camera refused the login in its URL (HTTP or RTSP 401 or 403): its user name or
+    /// password needs correcting (or its account was locked). Once per outage, like
+    /// `CAMERA_OFFLINE`.
+    CameraLoginRefused,
     /// A camera's recorder failed for another reason.
     RecorderError,
     /// Recording stopped because the disk was full.
@@ -39,13 +43,14 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind, in a stable order.
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::ZoneEnter,
         EventKind::ZoneExit,
         EventKind::ZoneDwell,
         EventKind::LineCross,
         EventKind::ZoneStaticSuppressed,
         EventKind::CameraOffline,
+        EventKind::CameraLoginRefused,
         EventKind::RecorderError,
         EventKind::DiskFull,
         EventKind::RecordingGap,
@@ -63,6 +68,7 @@ impl EventKind {
             EventKind::LineCross => "LINE_CROSS",
             EventKind::ZoneStaticSuppressed => "ZONE_STATIC_SUPPRESSED",
             EventKind::CameraOffline => "CAMERA_OFFLINE",
+            EventKind::CameraLoginRefused => "CAMERA_LOGIN_REFUSED",
             EventKind::RecorderError => "RECORDER_ERROR",
             EventKind::DiskFull => "DISK_FULL",
             EventKind::RecordingGap => "RECORDING_GAP",

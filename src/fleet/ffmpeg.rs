@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value as Json;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -97,20 +97,30 @@ pub enum Pictures {
 /// How long a probe of a stream's pictures may take.
 const PICTURES_PROBE_TIMEOUT: Duration = Duration::from_secs(6);
 
+/// What a probe of a stream found: its pictures, a refused login, or nothing it could tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probed {
+    /// The stream answered with pictures of this kind.
+    Pictures(Pictures),
+    /// The camera refused the login in the URL ([`login_refused`]): ffprobe's line saying so.
+    LoginRefused(String),
+    /// It could not tell: the camera is down, busy with its one client, or silent.
+    Unknown,
+}
+
 /// Asks ffprobe what a camera's stream carries ([`Pictures`]): HTTP(S) and RTSP(S) streams
 /// (either may carry Motion JPEG); generated sources and files are [`Pictures::Copied`] without
 /// asking. The probe stops at the first pictures it can name, over its own connection (user
 /// agent `heldar-probe`, so a camera's log tells it from the recorder; RTSP over TCP, as the
 /// recorder reads it), within [`PICTURES_PROBE_TIMEOUT`], and is over before the recorder
-/// connects. `None` when it could not tell (the camera is down, busy with its one client, or
-/// silent): the caller keeps what it knew, and the next start asks again.
-pub async fn stream_pictures(ffprobe: &Path, url: &str) -> Option<Pictures> {
+/// connects. When it cannot tell, the caller keeps what it knew, and the next start asks again.
+pub async fn stream_pictures(ffprobe: &Path, url: &str) -> Probed {
     let transport: &[&str] = if url.starts_with("http") {
         &["-rw_timeout", "5000000"]
     } else if url.starts_with("rtsp") {
         &["-rtsp_transport", "tcp", "-timeout", "5000000"]
     } else {
-        return Some(Pictures::Copied);
+        return Probed::Pictures(Pictures::Copied);
     };
     let mut args = vec!["-v", "error", "-user_agent", "heldar-probe"];
     args.extend(transport);
@@ -132,50 +142,83 @@ pub async fn stream_pictures(ffprobe: &Path, url: &str) -> Option<Pictures> {
     let args = args.into_iter().map(OsString::from).collect();
     match one_shot(ffprobe, args, PICTURES_PROBE_TIMEOUT).await {
         Ok((status, stdout, _)) if status.success() => match stdout.trim_ascii() {
-            b"mjpeg" => Some(Pictures::MotionJpeg),
-            b"" => None,
-            _ => Some(Pictures::Copied),
+            b"mjpeg" => Probed::Pictures(Pictures::MotionJpeg),
+            b"" => Probed::Unknown,
+            _ => Probed::Pictures(Pictures::Copied),
         },
-        _ => None,
+        Ok((_, _, stderr)) => {
+            let stderr = String::from_utf8_lossy(&stderr);
+            match stderr.lines().rev().find(|line| login_refused([line])) {
+                Some(line) => Probed::LoginRefused(line.trim().to_owned()),
+                None => Probed::Unknown,
+            }
+        }
+        _ => Probed::Unknown,
     }
 }
 
-/// Most stream URLs [`KnownPictures`] keeps; past this it starts over (one or two per camera,
+/// Whether ffmpeg's (or ffprobe's) stderr says the camera refused the login in the URL: an
+/// HTTP or RTSP `401 Unauthorized` (wrong user name or password) or `403 Forbidden` (cameras
+/// answer so for a locked account or a user without the right to the stream).
+pub fn login_refused<S: AsRef<str>>(stderr: impl IntoIterator<Item = S>) -> bool {
+    stderr.into_iter().any(|line| {
+        let line = line.as_ref();
+        line.contains("401 Unauthorized") || line.contains("403 Forbidden")
+    })
+}
+
+/// Most stream URLs [`KnownStreams`] keeps; past this it starts over (one or two per camera,
 /// so this is seldom reached).
 const MAX_KNOWN_STREAMS: usize = 4096;
 
-/// What each camera stream was last found to carry ([`stream_pictures`]), by URL, shared by
-/// the processes that read a camera: its recorder asks before each start, and the live view and
+/// What is known of each camera stream, by URL, shared by the processes that read a camera: what
+/// it carries ([`stream_pictures`]) and whether it refused our login lately.
+///
+/// The camera's recorder asks what a stream carries before each start, and the live view and
 /// the frame sampler, which start while the recorder runs, take its answer instead of probing
 /// the camera again (a probe is a connection of its own and up to [`PICTURES_PROBE_TIMEOUT`]
 /// before the first picture; a camera with few client slots may refuse it while the recorder
 /// holds one, and a relay started as [`Pictures::Copied`] on such a refusal could not play).
+///
+/// A refused login is noted by whichever of them met it, and the others hold back from the
+/// URL for the retry interval instead of adding failed logins of their own: network cameras
+/// lock an account after a handful.
 #[derive(Debug, Default)]
-pub struct KnownPictures(Mutex<HashMap<String, Pictures>>);
+pub struct KnownStreams {
+    pictures: Mutex<HashMap<String, Pictures>>,
+    refused: Mutex<HashMap<String, Instant>>,
+}
 
-impl KnownPictures {
+impl KnownStreams {
     /// Asks the stream and remembers a clear answer; when the probe cannot tell, the last
-    /// answer (or [`Pictures::Copied`] for a stream never named).
-    pub async fn ask(&self, ffprobe: &Path, url: &str) -> Pictures {
+    /// answer (or [`Pictures::Copied`] for a stream never named). `Err` when the camera
+    /// refused the login (noted for the others).
+    pub async fn ask(&self, ffprobe: &Path, url: &str) -> Result<Pictures, LoginRefused> {
         match stream_pictures(ffprobe, url).await {
-            Some(pictures) => {
+            Probed::Pictures(pictures) => {
                 self.remember(url, pictures);
-                pictures
+                self.login_accepted(url);
+                Ok(pictures)
             }
-            None => self.known(url).unwrap_or_default(),
+            Probed::LoginRefused(line) => {
+                self.login_refused(url);
+                Err(LoginRefused(line))
+            }
+            Probed::Unknown => Ok(self.known(url).unwrap_or_default()),
         }
     }
 
     /// What the stream was last found to carry, asking it only when it never was.
-    pub async fn known_or_ask(&self, ffprobe: &Path, url: &str) -> Pictures {
+    pub async fn known_or_ask(&self, ffprobe: &Path, url: &str) -> Result<Pictures, LoginRefused> {
         match self.known(url) {
-            Some(pictures) => pictures,
+            Some(pictures) => Ok(pictures),
             None => self.ask(ffprobe, url).await,
         }
     }
 
-    fn known(&self, url: &str) -> Option<Pictures> {
-        self.0.lock().ok()?.get(url).copied()
+    /// What the stream was last found to carry, without asking it.
+    pub fn known(&self, url: &str) -> Option<Pictures> {
+        self.pictures.lock().ok()?.get(url).copied()
     }
 
     fn remember(&self, url: &str, pictures: Pictures) {
@@ -183,12 +226,49 @@ impl KnownPictures {
         if !url.starts_with("http") && !url.starts_with("rtsp") {
             return;
         }
-        if let Ok(mut known) = self.0.lock() {
+        if let Ok(mut known) = self.pictures.lock() {
             if known.len() >= MAX_KNOWN_STREAMS && !known.contains_key(url) {
                 known.clear();
             }
             known.insert(url.to_owned(), pictures);
         }
+    }
+
+    /// Notes that the camera at `url` refused the login in it just now.
+    pub fn login_refused(&self, url: &str) {
+        if let Ok(mut refused) = self.refused.lock() {
+            if refused.len() >= MAX_KNOWN_STREAMS && !refused.contains_key(url) {
+                refused.clear();
+            }
+            refused.insert(url.to_owned(), Instant::now());
+        }
+    }
+
+    /// Notes that the camera at `url` took the login (or asked for none).
+    pub fn login_accepted(&self, url: &str) {
+        if let Ok(mut refused) = self.refused.lock() {
+            refused.remove(url);
+        }
+    }
+
+    /// How long until `url` may be tried again, when it refused the login less than `retry`
+    /// ago.
+    pub fn refused_for(&self, url: &str, retry: Duration) -> Option<Duration> {
+        let at = *self.refused.lock().ok()?.get(url)?;
+        retry
+            .checked_sub(at.elapsed())
+            .filter(|left| !left.is_zero())
+    }
+}
+
+/// The camera refused the login in the stream's URL (HTTP or RTSP 401 or 403): the line of
+/// ffprobe's that said so, the URL's password masked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginRefused(pub String);
+
+impl std::fmt::Display for LoginRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the camera refused the login in its URL: {}", self.0)
     }
 }
 

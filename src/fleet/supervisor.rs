@@ -5,8 +5,9 @@
 //! A plan says which keys should run and with what *fingerprint* (the settings a process was
 //! started with); a running process whose fingerprint changed is restarted, one no longer
 //! wanted is stopped (and waited for), a new one is started. Each process runs under
-//! [`supervise`]: spawned with `kill_on_drop`, restarted after 1 s doubling to 30 s, the
-//! backoff reset by a run of 30 s, its stderr tail handed to the job when it exits. A process
+//! [`supervise`]: spawned with `kill_on_drop`, restarted after 1 s doubling to 30 s (or when its
+//! job says, [`Job::retry_after`]), the backoff reset by a run of 30 s, its stderr tail handed
+//! to the job when it exits. A process
 //! that runs but no longer does its work (a wedged ffmpeg) can be restarted on request
 //! ([`Supervisor::restart`]).
 
@@ -34,8 +35,9 @@ pub trait Job: Send + 'static {
     fn stderr_lines(&self) -> usize {
         12
     }
-    /// Before each start (create directories, report "connecting").
-    async fn starting(&mut self);
+    /// Before each start (create directories, report "connecting"); `Some(wait)` holds the
+    /// start back that long, after which it is asked again (a camera that refused the login).
+    async fn starting(&mut self) -> Option<Duration>;
     /// The process could not be spawned.
     async fn spawn_failed(&mut self, error: std::io::Error);
     /// Whether [`tick`](Self::tick) should run while the process runs.
@@ -55,6 +57,11 @@ pub trait Job: Send + 'static {
     /// The process was killed because [`Supervisor::restart`] asked for it, after running
     /// `ran`; whoever asked has reported why. It starts again after the usual backoff.
     async fn restarted(&mut self, _ran: Duration) {}
+    /// How long to wait before the next start instead of the usual backoff, asked after each
+    /// [`exited`](Self::exited): a camera that refused the login is tried again only slowly.
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// How a supervised process is told to stop for good or to restart now.
@@ -78,9 +85,15 @@ pub async fn supervise(program: PathBuf, mut job: impl Job, control: Control) {
     let mut backoff = Duration::from_secs(1);
     loop {
         // Getting ready may take seconds (a probe of the stream): a stop does not wait for it.
-        tokio::select! {
-            () = job.starting() => {}
+        let hold = tokio::select! {
+            hold = job.starting() => hold,
             _ = stop.changed() => return,
+        };
+        if let Some(wait) = hold {
+            if wait_or_stop(&mut stop, wait).await {
+                return;
+            }
+            continue;
         }
         let started = Instant::now();
         let mut running =
@@ -120,14 +133,20 @@ pub async fn supervise(program: PathBuf, mut job: impl Job, control: Control) {
         spawned.store(false, Ordering::Release);
         let ran = started.elapsed();
         let stderr = running.final_stderr().await;
-        match status {
-            Some(status) => job.exited(status, ran, stderr).await,
-            None => job.restarted(ran).await,
-        }
+        let wait = match status {
+            Some(status) => {
+                job.exited(status, ran, stderr).await;
+                job.retry_after()
+            }
+            None => {
+                job.restarted(ran).await;
+                None
+            }
+        };
         if ran >= HEALTHY_RUN {
             backoff = Duration::from_secs(1);
         }
-        if wait_or_stop(&mut stop, backoff).await {
+        if wait_or_stop(&mut stop, wait.unwrap_or(backoff)).await {
             return;
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);

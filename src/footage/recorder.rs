@@ -143,6 +143,9 @@ struct RecorderJob {
     pictures: crate::fleet::ffmpeg::Pictures,
     /// One event per outage, not one per retry.
     outage_announced: bool,
+    /// The camera refused the login at the last try: the next start goes without a probe
+    /// first (one failed login per try, not two).
+    refused: bool,
 }
 
 impl RecorderJob {
@@ -158,6 +161,7 @@ impl RecorderJob {
             sub,
             pictures: crate::fleet::ffmpeg::Pictures::Copied,
             outage_announced: false,
+            refused: false,
         }
     }
 
@@ -185,6 +189,39 @@ impl RecorderJob {
     /// The stream this records.
     fn url(&self) -> &str {
         self.sub.as_deref().unwrap_or(&self.camera.stream_url)
+    }
+
+    /// The camera refused the login (`error` says where; `ran` is how long the ffmpeg that met
+    /// it ran, `None` when a probe met it): shown `UNAUTHORIZED` with the error,
+    /// `CAMERA_LOGIN_REFUSED` logged once per outage, and the gap to come explained. The
+    /// supervisor waits [`retry_after`](Job::retry_after) before the next try.
+    async fn login_refused(&mut self, error: String, ran: Option<Duration>) {
+        let (state, camera_id) = (&self.state, self.camera.id.as_str());
+        let retry = state.config.refused_login_retry_secs;
+        tracing::warn!(camera = camera_id, %error, retry_in_secs = retry, "the camera refused the login in its URL");
+        self.refused = true;
+        if self.sub.is_some() {
+            return;
+        }
+        let reason = GapReason::LoginRefused;
+        state.recorders.set_stop_reason(camera_id, reason);
+        if ran.is_some_and(|ran| ran >= HEALTHY_RUN) {
+            self.outage_announced = false;
+        }
+        if !self.outage_announced {
+            self.outage_announced = true;
+            announce_outage(state, camera_id, reason, ran.unwrap_or_default()).await;
+        }
+        let error = format!(
+            "{error}; the user name or password is wrong (or the account locked): trying again \
+             every {retry} s, or at once when the stream URL changes"
+        );
+        let tail = error_tail(&error);
+        crate::cameras::store::set_state(state, camera_id, CameraState::Unauthorized, Some(tail))
+            .await;
+        if ran.is_some() {
+            crate::cameras::store::count_reconnect(state, camera_id).await;
+        }
     }
 
     /// What the supervisor runs: restarted when the URL or segment length changes.
@@ -215,10 +252,36 @@ impl Job for RecorderJob {
         )
     }
 
-    async fn starting(&mut self) {
+    async fn starting(&mut self) -> Option<Duration> {
+        let streams = &self.state.streams;
+        let retry = Duration::from_secs(self.state.config.refused_login_retry_secs);
+        // Refused lately (the live view or the sampler met it): wait for the retry as they do.
+        if let Some(left) = streams.refused_for(self.url(), retry) {
+            let error = "the camera refused the login in its URL to another reader of the \
+                         stream (the live view or the frame sampler)";
+            self.login_refused(error.to_owned(), None).await;
+            return Some(left);
+        }
         self.prepare().await;
-        let (ffprobe, url) = (&self.state.config.ffprobe, self.url());
-        self.pictures = self.state.pictures.ask(ffprobe, url).await;
+        if self.refused {
+            self.pictures = streams.known(self.url()).unwrap_or(self.pictures);
+            return None;
+        }
+        let ffprobe = &self.state.config.ffprobe;
+        match streams.ask(ffprobe, self.url()).await {
+            Ok(pictures) => self.pictures = pictures,
+            Err(refused) => {
+                self.login_refused(format!("ffprobe: {}", refused.0), None)
+                    .await;
+                return Some(retry);
+            }
+        }
+        None
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        let retry = Duration::from_secs(self.state.config.refused_login_retry_secs);
+        self.refused.then_some(retry)
     }
 
     async fn spawn_failed(&mut self, error: std::io::Error) {
@@ -244,12 +307,22 @@ impl Job for RecorderJob {
             ran.as_secs_f64(),
             stderr.join(" | ")
         );
+        let reason = exit_reason(&stderr, ran);
+        self.refused = reason == GapReason::LoginRefused;
+        if self.refused {
+            state.streams.login_refused(self.url());
+            if self.sub.is_none() {
+                crate::telemetry::recorder_exited(camera_id, reason.as_str());
+            }
+            self.login_refused(error, Some(ran)).await;
+            return;
+        }
+        state.streams.login_accepted(self.url());
         if self.sub.is_some() {
             tracing::warn!(camera = camera_id, %error, "sub-stream recorder exited; restarting after backoff");
             return;
         }
         tracing::warn!(camera = camera_id, %error, "recorder exited; restarting after backoff");
-        let reason = exit_reason(&stderr, ran);
         crate::telemetry::recorder_exited(camera_id, reason.as_str());
         state.recorders.set_stop_reason(camera_id, reason);
         let new_state = if reason == GapReason::CameraOffline {
@@ -257,14 +330,7 @@ impl Job for RecorderJob {
         } else {
             CameraState::Error
         };
-        let tail: String = error
-            .chars()
-            .rev()
-            .take(800)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
+        let tail = error_tail(&error);
         // The event first: a client that sees the restart in the status finds its event too.
         if ran >= HEALTHY_RUN {
             self.outage_announced = false;
@@ -297,6 +363,7 @@ impl Job for RecorderJob {
 async fn announce_outage(state: &AppState, camera_id: &str, reason: GapReason, ran: Duration) {
     let (kind, severity) = match reason {
         GapReason::CameraOffline => (EventKind::CameraOffline, Severity::Warning),
+        GapReason::LoginRefused => (EventKind::CameraLoginRefused, Severity::Warning),
         GapReason::DiskFull => (EventKind::DiskFull, Severity::Critical),
         _ => (EventKind::RecorderError, Severity::Warning),
     };
@@ -308,14 +375,23 @@ async fn announce_outage(state: &AppState, camera_id: &str, reason: GapReason, r
     }
 }
 
+/// The last 800 characters of a recorder's error, as the camera's status keeps it.
+fn error_tail(error: &str) -> String {
+    let skip = error.chars().count().saturating_sub(800);
+    error.chars().skip(skip).collect()
+}
+
 /// Why a recorder's ffmpeg ended, from its stderr tail and how long it ran: a full disk
-/// (ENOSPC while writing), a camera that never delivered (a run under 5 s), else a restart.
+/// (ENOSPC while writing), a refused login (HTTP or RTSP 401 or 403), a camera that never
+/// delivered (a run under 5 s), else a restart.
 pub fn exit_reason(stderr: &[String], ran: Duration) -> GapReason {
     if stderr
         .iter()
         .any(|line| line.contains("No space left on device"))
     {
         GapReason::DiskFull
+    } else if crate::fleet::ffmpeg::login_refused(stderr) {
+        GapReason::LoginRefused
     } else if ran < Duration::from_secs(5) {
         GapReason::CameraOffline
     } else {
@@ -416,5 +492,18 @@ mod tests {
             exit_reason(&[], Duration::from_secs(600)),
             GapReason::RecorderRestart
         );
+        // ffmpeg 5.1's last lines for a wrong password over RTSP and over HTTP, and for a
+        // camera that answers a locked account with 403.
+        for line in [
+            "rtsp://127.0.0.1:8554/stream: Server returned 401 Unauthorized (authorization failed)",
+            "[http @ 0x55d0] HTTP error 401 Unauthorized",
+            "http://cam/video.mjpg: Server returned 403 Forbidden (access denied)",
+        ] {
+            assert_eq!(
+                exit_reason(&[line.to_owned()], Duration::from_secs(1)),
+                GapReason::LoginRefused,
+                "{line}"
+            );
+        }
     }
 }

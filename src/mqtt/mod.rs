@@ -424,7 +424,8 @@ async fn announcements(state: &AppState) -> Result<Vec<(String, Vec<u8>)>, AppEr
     Ok(out)
 }
 
-/// Each camera's availability: `online` unless its recorder reports it offline or failing.
+/// Each camera's availability: `online` unless its recorder reports it offline, refused its
+/// login or failing.
 async fn camera_availability(
     state: &AppState,
     cameras: &[camera::Model],
@@ -435,7 +436,11 @@ async fn camera_availability(
         .iter()
         .map(|c| {
             let down = statuses.iter().any(|s| {
-                s.camera_id == c.id && matches!(s.state, CameraState::Offline | CameraState::Error)
+                s.camera_id == c.id
+                    && matches!(
+                        s.state,
+                        CameraState::Offline | CameraState::Unauthorized | CameraState::Error
+                    )
             });
             let value: &[u8] = if down { b"offline" } else { b"online" };
             (model::camera_availability_topic(&c.id), value.to_vec())

@@ -333,7 +333,17 @@ async fn run(state: AppState, relay: Arc<Relay>, url: String) {
     let linger = Duration::from_secs(state.config.live_linger_secs);
     let mut backoff = Duration::from_millis(500);
     let mut restarted = false;
+    let retry = Duration::from_secs(state.config.refused_login_retry_secs);
     loop {
+        // The camera refused the login lately (here, or to its recorder or sampler): no login
+        // of its own until the retry is due, or until nobody watches.
+        while state.streams.refused_for(&url, retry).is_some() {
+            if state.watch.live.retire(&relay, linger) {
+                relay.init.send_replace(None);
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
         let started = Instant::now();
         let outcome = stream_once(&state, &relay, &url, linger, restarted).await;
         restarted = true;
@@ -370,10 +380,11 @@ async fn stream_once(
 ) -> Result<(), String> {
     let ffprobe = &state.config.ffprobe;
     let pictures = if ask {
-        state.pictures.ask(ffprobe, url).await
+        state.streams.ask(ffprobe, url).await
     } else {
-        state.pictures.known_or_ask(ffprobe, url).await
-    };
+        state.streams.known_or_ask(ffprobe, url).await
+    }
+    .map_err(|refused| refused.to_string())?;
     let mut child = tokio::process::Command::new(&state.config.ffmpeg)
         .args(crate::fleet::ffmpeg::live_args(url, pictures))
         .stdin(Stdio::null())

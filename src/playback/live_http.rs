@@ -71,6 +71,20 @@ async fn source(
             )
         })?;
     let url = stream_url(&camera, ticket.profile);
+    // A camera that refused the login lately is not asked again before its retry is due (it
+    // would lock the account); the viewer hears why at once instead of after a wait.
+    let retry = Duration::from_secs(state.app.config.refused_login_retry_secs);
+    if let Some(left) = state.app.streams.refused_for(&url, retry) {
+        return Err(refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            &format!(
+                "the camera refused the login in its URL (wrong user name or password, or a \
+                 locked account): correct the camera's stream URL; it is tried again in {} s",
+                left.as_secs().max(1)
+            ),
+        ));
+    }
     Ok((ticket, url))
 }
 

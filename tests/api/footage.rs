@@ -1170,27 +1170,16 @@ both!(a_motion_jpeg_camera_over_rtsp_is_recorded_as_h264);
 
 /// An RTSP camera that asks for a login by digest authentication, as network cameras do, is
 /// recorded with the user and password in its URL, a password with `@`, `:`, `#` and `%`
-/// percent-encoded as URLs require; the API shows the URL with the password masked. The same
-/// camera given a wrong password is shown refusing it, without the password in what the API
-/// says.
+/// percent-encoded as URLs require; the API shows the URL with the password masked.
 async fn an_rtsp_camera_asking_for_a_login_is_recorded_with_the_one_in_its_url(backend: Backend) {
     if !ffmpeg_ready() {
         return;
     }
-    let Some(camera) = crate::helpers::media::RtspCamera::start_with_login(
-        "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=5/1 \
-         ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=5 \
-         ! rtph264pay name=pay0 pt=96",
-        Some(("admin", "p@ss:w#rd%1")),
-    ) else {
+    let Some(camera) = crate::helpers::media::RtspCamera::with_login("admin", "p@ss:w#rd%1") else {
         return;
     };
     let app = recording(backend).await;
-    let at = |login: &str| {
-        camera
-            .url
-            .replacen("rtsp://", &format!("rtsp://{login}@"), 1)
-    };
+    let at = |login: &str| camera.url_with(login);
     let listed = recorded(&app, &at("admin:p%40ss%3Aw%23rd%251"), 2).await;
     assert_eq!(listed["segments"]["edges"][0]["node"]["codec"], "h264");
     let shown = app
@@ -1202,35 +1191,196 @@ async fn an_rtsp_camera_asking_for_a_login_is_recorded_with_the_one_in_its_url(b
         .await["camera"]["streamUrl"]
         .clone();
     assert_eq!(shown, json!(at("admin:***")));
+}
+both!(an_rtsp_camera_asking_for_a_login_is_recorded_with_the_one_in_its_url);
 
+/// A camera that refuses the login in its URL (a wrong password) is shown `UNAUTHORIZED` with
+/// the camera's answer (the password masked) and logs `CAMERA_LOGIN_REFUSED` once. It is not
+/// asked again before the retry interval (`HELDAR_REFUSED_LOGIN_RETRY_SECS`): network cameras
+/// lock an account after a handful of failed logins, and a retry after 1 s, 2 s, 4 s …, each
+/// with a probe and a recorder, tries six logins in 4 s and keeps the account locked after the
+/// password is corrected. A live view asked for meanwhile is refused at once, saying why,
+/// without a login of its own. The corrected URL is tried at once and recorded.
+async fn a_camera_refusing_the_login_is_shown_unauthorized_and_not_asked_again_until_corrected(
+    backend: Backend,
+) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let Some(camera) = crate::helpers::media::RtspCamera::with_login("admin", "s3cret") else {
+        return;
+    };
+    let app = recording(backend).await;
+    let at = |login: &str| camera.url_with(login);
     app.gql(
         "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
-        json!({"i": {"id": "wrong", "name": "Wrong", "segmentSeconds": 2,
-            "streamUrl": at("admin:guess%40ed")}}),
+        json!({"i": {"id": "lab", "name": "Lab", "segmentSeconds": 2,
+            "streamUrl": at("admin:guessed")}}),
         app.admin(),
     )
     .await;
-    let refused = eventually(Duration::from_secs(30), "the login refused", || async {
+    let status = eventually(Duration::from_secs(30), "the login refused", || async {
         let status = app
             .gql(
-                "{ camera(id: \"wrong\") { status { state lastError } } }",
+                "{ camera(id: \"lab\") { status { state lastError } } }",
                 json!({}),
                 app.admin(),
             )
             .await["camera"]["status"]
             .clone();
-        let error = status["lastError"].as_str()?.to_owned();
-        error.contains("401").then_some((status, error))
+        (status["state"] == "UNAUTHORIZED").then_some(status)
     })
     .await;
-    let (status, error) = refused;
-    assert_retrying(&status);
+    let error = status["lastError"].as_str().unwrap_or_default();
+    assert!(error.contains("401 Unauthorized"), "{status}");
     assert!(
-        !error.contains("guess"),
+        !error.contains("guessed"),
         "the password in the error: {error}"
     );
+
+    // A live view now: refused at once with the reason, no login tried for it.
+    let tried = camera.connections();
+    assert!(
+        (1..=2).contains(&tried),
+        "{tried} logins tried before the refusal showed"
+    );
+    let live = app
+        .gql(
+            "{ liveStream(cameraId: \"lab\") { hlsUrl } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    let hls = live["liveStream"]["hlsUrl"].as_str().unwrap().to_owned();
+    let asked = std::time::Instant::now();
+    let response = app.get(&hls).await;
+    assert_eq!(response.status(), 503);
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    let body = response.text().await.unwrap();
+    assert!(body.contains("refused the login"), "{body}");
+    // Longer than the usual backoff's first retries (1 s, 2 s, 4 s): no further login tried.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(
+        camera.connections(),
+        tried,
+        "logins tried within the retry interval"
+    );
+    let status = app
+        .gql(
+            "{ camera(id: \"lab\") { status { state } } }",
+            json!({}),
+            app.admin(),
+        )
+        .await;
+    assert_eq!(status["camera"]["status"]["state"], "UNAUTHORIZED");
+    let logged = app
+        .gql(
+            "{ perceptionEvents(filter: {kinds: [CAMERA_LOGIN_REFUSED], cameraIds: [\"lab\"]}) \
+             { edges { node { severity payload } } } }",
+            json!({}),
+            app.admin(),
+        )
+        .await["perceptionEvents"]["edges"]
+        .clone();
+    assert_eq!(logged.as_array().map(Vec::len), Some(1), "{logged}");
+    assert_eq!(logged[0]["node"]["payload"]["reason"], "login_refused");
+
+    // Corrected: tried at once (not after the retry interval) and recorded.
+    let corrected = Utc::now();
+    app.gql(
+        "mutation($i: UpdateCameraInput!) { updateCamera(input: $i) { id } }",
+        json!({"i": {"id": "lab", "streamUrl": at("admin:s3cret")}}),
+        app.admin(),
+    )
+    .await;
+    listing(&app, corrected, 1).await;
 }
-both!(an_rtsp_camera_asking_for_a_login_is_recorded_with_the_one_in_its_url);
+both!(a_camera_refusing_the_login_is_shown_unauthorized_and_not_asked_again_until_corrected);
+
+/// With a short retry interval (2 s here), a camera that keeps refusing the login is tried
+/// again at that pace with one login a try (its recorder alone, no probe first), stays
+/// `UNAUTHORIZED` with the recorder's own 401 in `lastError`, and its outage is logged once.
+async fn a_camera_refusing_the_login_is_tried_once_per_retry_interval(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let Some(camera) = crate::helpers::media::RtspCamera::with_login("admin", "s3cret") else {
+        return;
+    };
+    let app = TestApp::spawn_with(backend, |c| {
+        c.index_interval_ms = 300;
+        c.refused_login_retry_secs = 2;
+    })
+    .await;
+    let url = camera.url_with("admin:guessed");
+    app.gql(
+        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": {"id": "lab", "name": "Lab", "segmentSeconds": 2, "streamUrl": url}}),
+        app.admin(),
+    )
+    .await;
+    let status = || async {
+        app.gql(
+            "{ camera(id: \"lab\") { status { state lastError reconnectCount } } }",
+            json!({}),
+            app.admin(),
+        )
+        .await["camera"]["status"]
+            .clone()
+    };
+    // The probe met the refusal first; then the recorder's own tries.
+    let after_probe = eventually(Duration::from_secs(30), "the login refused", || async {
+        (status().await["state"] == "UNAUTHORIZED").then(|| camera.connections())
+    })
+    .await;
+    let by_ffmpeg = eventually(Duration::from_secs(15), "the recorder refused", || async {
+        let status = status().await;
+        let error = status["lastError"].as_str()?.to_owned();
+        error.starts_with("ffmpeg exited").then_some(status)
+    })
+    .await;
+    assert_eq!(by_ffmpeg["state"], "UNAUTHORIZED", "{by_ffmpeg}");
+    let error = by_ffmpeg["lastError"].as_str().unwrap_or_default();
+    assert!(error.contains("401 Unauthorized"), "{error}");
+    assert!(
+        !error.contains("guessed"),
+        "the password in the error: {error}"
+    );
+    let (from, counted) = (camera.connections(), std::time::Instant::now());
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let tries = camera.connections() - from;
+    // Every 2 s and some (ffmpeg's own connect and refusal): 2 or 3 tries in 7 s; the usual
+    // backoff with a probe before each start would have made 6 or more.
+    let most = counted.elapsed().as_secs() as usize / 2 + 1;
+    assert!(
+        (2..=most).contains(&tries),
+        "{tries} logins in {:?}",
+        counted.elapsed()
+    );
+    assert!(
+        after_probe <= 2,
+        "{after_probe} logins before the refusal showed"
+    );
+    let logged = app
+        .gql(
+            "{ perceptionEvents(filter: {kinds: [CAMERA_LOGIN_REFUSED, CAMERA_OFFLINE, \
+             RECORDER_ERROR], cameraIds: [\"lab\"]}) { edges { node { kind } } } }",
+            json!({}),
+            app.admin(),
+        )
+        .await["perceptionEvents"]["edges"]
+        .clone();
+    assert_eq!(
+        logged,
+        json!([{"node": {"kind": "CAMERA_LOGIN_REFUSED"}}]),
+        "one outage, one event"
+    );
+}
+both!(a_camera_refusing_the_login_is_tried_once_per_retry_interval);
 
 /// Asserts that a camera's `status` shows its recorder out of the stream and trying again.
 fn assert_retrying(status: &Value) {

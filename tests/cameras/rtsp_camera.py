@@ -6,8 +6,8 @@ serving one GStreamer pipeline at rtsp://127.0.0.1:<port>/stream.
 
 With a user and password, the camera asks for them by HTTP digest authentication, as network
 cameras do, and refuses everyone else. Binds a free port on 127.0.0.1 and prints it on the first
-line of stdout; runs until killed. Clients share one running pipeline, as with a camera's one
-encoder.
+line of stdout, then `connected` for each client connection (a test counts the logins tried);
+runs until killed. Clients share one running pipeline, as with a camera's one encoder.
 """
 
 import sys
@@ -39,6 +39,7 @@ def main() -> None:
         role = "viewer, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"
         factory.add_role_from_structure(Gst.Structure.from_string(role)[0])
     server.get_mount_points().add_factory("/stream", factory)
+    server.connect("client-connected", lambda *_: print("connected", flush=True))
     server.attach(None)
     print(server.get_bound_port(), flush=True)
     GLib.MainLoop().run()

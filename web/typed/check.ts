@@ -19,6 +19,7 @@ export function describe(kind: EventKind): string {
     case 'ZONE_STATIC_SUPPRESSED':
       return 'zone';
     case 'CAMERA_OFFLINE':
+    case 'CAMERA_LOGIN_REFUSED':
     case 'RECORDER_ERROR':
     case 'DISK_FULL':
     case 'RECORDING_GAP':

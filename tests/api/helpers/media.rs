@@ -1,6 +1,8 @@
 //! Real footage for tests: lavfi runs cut into recording segments, and whether ffmpeg is here.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 
@@ -246,13 +248,36 @@ pub struct RtspCamera {
     /// `rtsp://127.0.0.1:<port>/stream`.
     pub url: String,
     server: std::process::Child,
+    /// Client connections so far (each a login tried, when the camera asks for one).
+    connections: Arc<AtomicUsize>,
 }
 
 impl RtspCamera {
+    /// How many client connections the camera has had.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
     /// Starts the camera; `None` (the test skips) where GStreamer's RTSP server is not
     /// installed, which fails the test in CI (the test command installs it).
     pub fn start(pipeline: &str) -> Option<RtspCamera> {
         Self::start_with_login(pipeline, None)
+    }
+
+    /// A small H.264 camera (160×120, 5 pictures a second, a keyframe a second) that asks
+    /// for `user` and `password` by digest authentication.
+    pub fn with_login(user: &str, password: &str) -> Option<RtspCamera> {
+        Self::start_with_login(
+            "videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=5/1 \
+             ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=5 \
+             ! rtph264pay name=pay0 pt=96",
+            Some((user, password)),
+        )
+    }
+
+    /// The camera's URL with `login` (`user:password`, percent-encoded) in it.
+    pub fn url_with(&self, login: &str) -> String {
+        self.url.replacen("rtsp://", &format!("rtsp://{login}@"), 1)
     }
 
     /// [`start`](Self::start) for a camera that asks for `login` (user, password) by digest
@@ -276,8 +301,8 @@ impl RtspCamera {
             .spawn()
             .ok()?;
         let mut port = String::new();
-        let stdout = server.stdout.take()?;
-        let _ = std::io::BufReader::new(stdout).read_line(&mut port);
+        let mut stdout = std::io::BufReader::new(server.stdout.take()?);
+        let _ = stdout.read_line(&mut port);
         let Ok(port) = port.trim().parse::<u16>() else {
             let _ = server.kill();
             let _ = server.wait();
@@ -288,9 +313,24 @@ impl RtspCamera {
             eprintln!("skipping: no GStreamer RTSP server (scripts/test installs it)");
             return None;
         };
+        // Then a line per client connection, counted until the camera stops.
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                match line {
+                    Ok(line) if line == "connected" => {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        });
         Some(RtspCamera {
             url: format!("rtsp://127.0.0.1:{port}/stream"),
             server,
+            connections,
         })
     }
 }

@@ -13,7 +13,14 @@ export type CameraState =
   /** The camera did not answer; the recorder retries with backoff. */
   | 'OFFLINE'
   /** Segments are being written. */
-  | 'RECORDING';
+  | 'RECORDING'
+  /**
+   * The camera answered but refused the login in its URL (HTTP or RTSP 401 or 403): the
+   * user name or password is wrong, or the account is locked. The recorder tries again
+   * only every `HELDAR_REFUSED_LOGIN_RETRY_SECS` (120 s), so that it does not get the
+   * account locked; a corrected URL is tried at once.
+   */
+  | 'UNAUTHORIZED';
 
 /** Where a clip export job is. */
 export type ClipExportStatus =
@@ -132,6 +139,12 @@ export type CreateZoneInput = {
 
 /** What an event records. Stored as its SCREAMING_SNAKE name. */
 export type EventKind =
+  /**
+   * A camera refused the login in its URL (HTTP or RTSP 401 or 403): its user name or
+   * password needs correcting (or its account was locked). Once per outage, like
+   * `CAMERA_OFFLINE`.
+   */
+  | 'CAMERA_LOGIN_REFUSED'
   /** A camera's recorder could not reach it. */
   | 'CAMERA_OFFLINE'
   /** Recording stopped because the disk was full. */
@@ -175,6 +188,8 @@ export type GapReason =
   | 'CAMERA_OFFLINE'
   /** The disk was full. */
   | 'DISK_FULL'
+  /** The camera refused the login in its URL (HTTP or RTSP 401 or 403). */
+  | 'LOGIN_REFUSED'
   /** Footage was deleted by retention. */
   | 'PRUNED'
   /** The recorder restarted (crash, reconfiguration, server restart). */
