@@ -1382,6 +1382,55 @@ async fn a_camera_refusing_the_login_is_tried_once_per_retry_interval(backend: B
 }
 both!(a_camera_refusing_the_login_is_tried_once_per_retry_interval);
 
+/// An HTTP Motion JPEG camera that asks for a login by basic authentication (as ESP32 boards
+/// and older network cameras do) is recorded with the one in its URL; given a wrong password it
+/// shows `UNAUTHORIZED` with the camera's 401, the password masked.
+async fn an_http_camera_asking_for_a_login_is_recorded_with_it_and_refused_without_it(
+    backend: Backend,
+) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let camera = GeneratedCamera::start_with_login(
+        "multipart/x-mixed-replace;boundary=ffmpeg",
+        "testsrc=size=160x120:rate=5",
+        &["-c:v", "mjpeg", "-q:v", "8", "-f", "mpjpeg"],
+        Some(("admin", "s3cret")),
+    )
+    .await;
+    let app = recording(backend).await;
+    let at = |login: &str| format!("http://{login}@127.0.0.1:{}/stream", camera.port);
+    app.gql(
+        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
+        json!({"i": {"id": "wrong", "name": "Wrong", "segmentSeconds": 2,
+            "streamUrl": at("admin:guessed")}}),
+        app.admin(),
+    )
+    .await;
+    let status = eventually(Duration::from_secs(30), "the login refused", || async {
+        let status = app
+            .gql(
+                "{ camera(id: \"wrong\") { status { state lastError } } }",
+                json!({}),
+                app.admin(),
+            )
+            .await["camera"]["status"]
+            .clone();
+        (status["state"] == "UNAUTHORIZED").then_some(status)
+    })
+    .await;
+    let error = status["lastError"].as_str().unwrap_or_default();
+    assert!(error.contains("401 Unauthorized"), "{status}");
+    assert!(
+        !error.contains("guessed"),
+        "the password in the error: {error}"
+    );
+
+    let listed = recorded(&app, &at("admin:s3cret"), 1).await;
+    assert_eq!(listed["segments"]["edges"][0]["node"]["codec"], "h264");
+}
+both!(an_http_camera_asking_for_a_login_is_recorded_with_it_and_refused_without_it);
+
 /// Asserts that a camera's `status` shows its recorder out of the stream and trying again.
 fn assert_retrying(status: &Value) {
     assert!(
@@ -1442,7 +1491,25 @@ struct GeneratedCamera {
 
 impl GeneratedCamera {
     async fn start(content_type: &str, source: &str, encoding: &[&str]) -> GeneratedCamera {
+        Self::start_with_login(content_type, source, encoding, None).await
+    }
+
+    /// [`start`](Self::start) for a camera that asks for `login` (user, password) by HTTP
+    /// basic authentication, as ESP32 boards and older network cameras do: a request without
+    /// it gets `401 Unauthorized` with a `WWW-Authenticate` challenge.
+    async fn start_with_login(
+        content_type: &str,
+        source: &str,
+        encoding: &[&str],
+        login: Option<(&str, &str)>,
+    ) -> GeneratedCamera {
+        use base64::Engine;
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let expected = login.map(|(user, password)| {
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            format!("authorization: basic {}", token.to_ascii_lowercase())
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let head = format!("HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n\r\n");
@@ -1453,12 +1520,19 @@ impl GeneratedCamera {
         let task = tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
                 let (head, source, encoding) = (head.clone(), source.clone(), encoding.clone());
-                let counted = counted.clone();
+                let (counted, expected) = (counted.clone(), expected.clone());
                 tokio::spawn(async move {
                     let mut request = [0u8; 2048];
                     let n = socket.read(&mut request).await.unwrap_or(0);
-                    if String::from_utf8_lossy(&request[..n]).contains("heldar-probe") {
+                    let request = String::from_utf8_lossy(&request[..n]).to_ascii_lowercase();
+                    if request.contains("heldar-probe") {
                         counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    if expected.is_some_and(|login| !request.lines().any(|l| l.trim() == login)) {
+                        let refusal = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic \
+                                       realm=\"camera\"\r\nContent-Length: 0\r\n\r\n";
+                        let _ = socket.write_all(refusal.as_bytes()).await;
+                        return;
                     }
                     if socket.write_all(head.as_bytes()).await.is_err() {
                         return;
