@@ -1212,31 +1212,7 @@ async fn a_camera_refusing_the_login_is_shown_unauthorized_and_not_asked_again_u
     };
     let app = recording(backend).await;
     let at = |login: &str| camera.url_with(login);
-    app.gql(
-        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
-        json!({"i": {"id": "lab", "name": "Lab", "segmentSeconds": 2,
-            "streamUrl": at("admin:guessed")}}),
-        app.admin(),
-    )
-    .await;
-    let status = eventually(Duration::from_secs(30), "the login refused", || async {
-        let status = app
-            .gql(
-                "{ camera(id: \"lab\") { status { state lastError } } }",
-                json!({}),
-                app.admin(),
-            )
-            .await["camera"]["status"]
-            .clone();
-        (status["state"] == "UNAUTHORIZED").then_some(status)
-    })
-    .await;
-    let error = status["lastError"].as_str().unwrap_or_default();
-    assert!(error.contains("401 Unauthorized"), "{status}");
-    assert!(
-        !error.contains("guessed"),
-        "the password in the error: {error}"
-    );
+    refused_as_unauthorized(&app, "lab", &at("admin:guessed")).await;
 
     // A live view now: refused at once with the reason, no login tried for it.
     let tried = camera.connections();
@@ -1400,18 +1376,27 @@ async fn an_http_camera_asking_for_a_login_is_recorded_with_it_and_refused_witho
     .await;
     let app = recording(backend).await;
     let at = |login: &str| format!("http://{login}@127.0.0.1:{}/stream", camera.port);
+    refused_as_unauthorized(&app, "wrong", &at("admin:guessed")).await;
+
+    let listed = recorded(&app, &at("admin:s3cret"), 1).await;
+    assert_eq!(listed["segments"]["edges"][0]["node"]["codec"], "h264");
+}
+both!(an_http_camera_asking_for_a_login_is_recorded_with_it_and_refused_without_it);
+
+/// Adds camera `id` at `url`, whose login (password `guessed`) the camera refuses, and waits
+/// for it to show `UNAUTHORIZED` with the camera's 401 and the password masked.
+async fn refused_as_unauthorized(app: &TestApp, id: &str, url: &str) {
     app.gql(
         "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
-        json!({"i": {"id": "wrong", "name": "Wrong", "segmentSeconds": 2,
-            "streamUrl": at("admin:guessed")}}),
+        json!({"i": {"id": id, "name": id, "segmentSeconds": 2, "streamUrl": url}}),
         app.admin(),
     )
     .await;
     let status = eventually(Duration::from_secs(30), "the login refused", || async {
         let status = app
             .gql(
-                "{ camera(id: \"wrong\") { status { state lastError } } }",
-                json!({}),
+                "query($c: ID!) { camera(id: $c) { status { state lastError } } }",
+                json!({"c": id}),
                 app.admin(),
             )
             .await["camera"]["status"]
@@ -1425,11 +1410,7 @@ async fn an_http_camera_asking_for_a_login_is_recorded_with_it_and_refused_witho
         !error.contains("guessed"),
         "the password in the error: {error}"
     );
-
-    let listed = recorded(&app, &at("admin:s3cret"), 1).await;
-    assert_eq!(listed["segments"]["edges"][0]["node"]["codec"], "h264");
 }
-both!(an_http_camera_asking_for_a_login_is_recorded_with_it_and_refused_without_it);
 
 /// Asserts that a camera's `status` shows its recorder out of the stream and trying again.
 fn assert_retrying(status: &Value) {
