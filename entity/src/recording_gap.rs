@@ -17,7 +17,8 @@ pub struct Model {
     pub gap_end: DateTimeUtc,
     /// Length in seconds.
     pub seconds: f64,
-    /// camera_offline | recorder_restart | recording_disabled | disk_full | pruned | unknown.
+    /// camera_offline | login_refused | recorder_restart | recording_disabled | disk_full |
+    /// pruned | stream_paused | unknown.
     pub reason: crate::vocab::GapReason,
     /// When it was found.
     pub created_at: DateTimeUtc,

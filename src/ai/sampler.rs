@@ -330,10 +330,11 @@ impl Job for SamplerJob {
     async fn starting(&mut self) -> Option<Duration> {
         let (ffprobe, url, streams) = (&self.state.config.ffprobe, &self.url, &self.state.streams);
         let retry = Duration::from_secs(self.state.config.refused_login_retry_secs);
-        // Refused lately (here, by the recorder or by the live view): no login of its own.
-        if let Some(left) = streams.refused_for(url, retry) {
-            self.login_refused("to another reader of the stream", left);
-            return Some(left);
+        // Refused lately (here, by the recorder or by the live view): no login of its own
+        // until the retry is due; one reader of the account takes it.
+        if let Some(left) = streams.claim_try(url, retry) {
+            self.login_refused("lately, to a reader of this camera account", left);
+            return Some(left.min(Duration::from_secs(5)));
         }
         match streams.known_or_ask(ffprobe, url).await {
             Ok(pictures) => self.pictures = pictures,
@@ -377,6 +378,8 @@ impl Job for SamplerJob {
             .is_some_and(|age| age < started.elapsed());
         if fresh {
             self.sampling = true;
+            // Frames came: the login was taken (readers held back by a refusal may go).
+            self.state.streams.login_accepted(&self.url);
             self.state
                 .ai
                 .samplers

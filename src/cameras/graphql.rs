@@ -81,7 +81,8 @@ impl From<camera::Model> for Camera {
 /// What the recorder reports about a camera.
 #[derive(SimpleObject)]
 pub struct CameraStatus {
-    /// CONNECTING, RECORDING, OFFLINE, ERROR or DISABLED.
+    /// CONNECTING, RECORDING, OFFLINE, UNAUTHORIZED (the camera refused the login in its URL),
+    /// ERROR or DISABLED.
     pub state: CameraState,
     /// When the recorder last started ffmpeg for this camera; null if it never has.
     pub last_started_at: Option<DateTime<Utc>>,

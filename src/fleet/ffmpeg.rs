@@ -161,9 +161,19 @@ pub async fn stream_pictures(ffprobe: &Path, url: &str) -> Probed {
 /// HTTP or RTSP `401 Unauthorized` (wrong user name or password) or `403 Forbidden` (cameras
 /// answer so for a locked account or a user without the right to the stream).
 pub fn login_refused<S: AsRef<str>>(stderr: impl IntoIterator<Item = S>) -> bool {
+    // ffmpeg ends either with "Server returned 401 Unauthorized (authorization failed)" or
+    // "... 403 Forbidden (access denied)"; the lines are read with the URL's password masked,
+    // so the words in brackets count too (a password "401" masks the code, not them).
     stderr.into_iter().any(|line| {
         let line = line.as_ref();
-        line.contains("401 Unauthorized") || line.contains("403 Forbidden")
+        [
+            "401 Unauthorized",
+            "403 Forbidden",
+            "(authorization failed)",
+            "(access denied)",
+        ]
+        .iter()
+        .any(|said| line.contains(said))
     })
 }
 
@@ -180,9 +190,10 @@ const MAX_KNOWN_STREAMS: usize = 4096;
 /// before the first picture; a camera with few client slots may refuse it while the recorder
 /// holds one, and a relay started as [`Pictures::Copied`] on such a refusal could not play).
 ///
-/// A refused login is noted by whichever of them met it, and the others hold back from the
-/// URL for the retry interval instead of adding failed logins of their own: network cameras
-/// lock an account after a handful.
+/// A refused login is noted, by camera account ([`account`]), by whichever of them met it; the
+/// next try is [claimed](Self::claim_try) by one of them when the retry interval has passed,
+/// and the others hold back instead of adding failed logins of their own: network cameras lock
+/// an account after a handful.
 #[derive(Debug, Default)]
 pub struct KnownStreams {
     pictures: Mutex<HashMap<String, Pictures>>,
@@ -236,29 +247,59 @@ impl KnownStreams {
 
     /// Notes that the camera at `url` refused the login in it just now.
     pub fn login_refused(&self, url: &str) {
+        let account = account(url);
         if let Ok(mut refused) = self.refused.lock() {
-            if refused.len() >= MAX_KNOWN_STREAMS && !refused.contains_key(url) {
+            if refused.len() >= MAX_KNOWN_STREAMS && !refused.contains_key(account) {
                 refused.clear();
             }
-            refused.insert(url.to_owned(), Instant::now());
+            refused.insert(account.to_owned(), Instant::now());
         }
     }
 
     /// Notes that the camera at `url` took the login (or asked for none).
     pub fn login_accepted(&self, url: &str) {
         if let Ok(mut refused) = self.refused.lock() {
-            refused.remove(url);
+            refused.remove(account(url));
         }
     }
 
-    /// How long until `url` may be tried again, when it refused the login less than `retry`
+    /// How long until `url`'s login may be tried again, when it was refused less than `retry`
     /// ago.
     pub fn refused_for(&self, url: &str, retry: Duration) -> Option<Duration> {
-        let at = *self.refused.lock().ok()?.get(url)?;
+        let at = *self.refused.lock().ok()?.get(account(url))?;
         retry
             .checked_sub(at.elapsed())
             .filter(|left| !left.is_zero())
     }
+
+    /// Whether the caller may try `url`'s login now: `None` when it may (it was never refused,
+    /// or its retry is due, in which case the caller takes the try and the other readers wait
+    /// another `retry`), else how long until the retry is due. One login a try for all the
+    /// readers of a camera account together, whichever stream they read.
+    pub fn claim_try(&self, url: &str, retry: Duration) -> Option<Duration> {
+        let mut refused = self.refused.lock().ok()?;
+        let at = refused.get_mut(account(url))?;
+        match retry
+            .checked_sub(at.elapsed())
+            .filter(|left| !left.is_zero())
+        {
+            Some(left) => Some(left),
+            None => {
+                *at = Instant::now();
+                None
+            }
+        }
+    }
+}
+
+/// The account a stream URL logs in to: its scheme, login, host and port (a camera's main
+/// and sub streams share it, and cameras lock the account, not the stream).
+fn account(url: &str) -> &str {
+    // A login holds `/`, `?` and `#` only percent-encoded: the first after `://` ends the host.
+    let rest = url.find("://").map_or(0, |at| at + 3);
+    url[rest..]
+        .find(['/', '?', '#'])
+        .map_or(url, |end| &url[..rest + end])
 }
 
 /// The camera refused the login in the stream's URL (HTTP or RTSP 401 or 403): the line of
@@ -890,6 +931,46 @@ pub async fn capture_frame(
 
 #[cfg(test)]
 mod tests {
+    use super::{KnownStreams, account};
+    use std::time::Duration;
+
+    #[test]
+    fn a_camera_account_is_its_scheme_login_host_and_port() {
+        let main = "rtsp://admin:p%40ss%2F1@10.0.0.5:554/Streaming/Channels/101?transport=tcp";
+        let sub = "rtsp://admin:p%40ss%2F1@10.0.0.5:554/Streaming/Channels/102";
+        assert_eq!(account(main), "rtsp://admin:p%40ss%2F1@10.0.0.5:554");
+        assert_eq!(account(main), account(sub));
+        assert_ne!(
+            account(main),
+            account("rtsp://viewer:x@10.0.0.5:554/Streaming/Channels/101")
+        );
+        assert_eq!(account("http://cam.local?x=1"), "http://cam.local");
+        assert_eq!(account("http://cam.local"), "http://cam.local");
+    }
+
+    #[test]
+    fn one_reader_takes_the_retry_of_a_refused_login_and_the_others_wait() {
+        let streams = KnownStreams::default();
+        let (main, sub) = ("rtsp://u:p@cam:554/main", "rtsp://u:p@cam:554/sub");
+        let retry = Duration::from_secs(60);
+        assert_eq!(streams.claim_try(main, retry), None, "never refused");
+        streams.login_refused(main);
+        assert!(
+            streams.claim_try(sub, retry).is_some(),
+            "the same account waits"
+        );
+        assert!(streams.refused_for(main, retry).is_some());
+        // Due (a retry of nothing has passed): this reader takes it, the others wait again.
+        assert_eq!(streams.claim_try(main, Duration::ZERO), None);
+        assert!(
+            streams.claim_try(sub, retry).is_some(),
+            "the others wait again"
+        );
+        streams.login_accepted(sub);
+        assert_eq!(streams.claim_try(main, retry), None);
+        assert_eq!(streams.refused_for(main, retry), None);
+    }
+
     #[test]
     fn redact_hides_url_passwords_and_known_secrets() {
         let args: Vec<std::ffi::OsString> = vec![

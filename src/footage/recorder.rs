@@ -141,11 +141,14 @@ struct RecorderJob {
     /// What the stream carries: asked before each start (the live view and the sampler take
     /// the answer), kept when the probe cannot tell.
     pictures: crate::fleet::ffmpeg::Pictures,
-    /// One event per outage, not one per retry.
-    outage_announced: bool,
-    /// The camera refused the login at the last try: the next start goes without a probe
-    /// first (one failed login per try, not two).
+    /// The kinds of outage event logged in this outage: one of each per outage, not one per
+    /// retry.
+    announced: Vec<EventKind>,
+    /// The camera refused the login at the last try: the next start shows no `CONNECTING`
+    /// before its probe (the one login of the try) is taken.
     refused: bool,
+    /// Held back by a refusal another reader of the account met; shown once.
+    held: bool,
 }
 
 impl RecorderJob {
@@ -160,8 +163,9 @@ impl RecorderJob {
             dir,
             sub,
             pictures: crate::fleet::ffmpeg::Pictures::Copied,
-            outage_announced: false,
+            announced: Vec::new(),
             refused: false,
+            held: false,
         }
     }
 
@@ -205,13 +209,8 @@ impl RecorderJob {
         }
         let reason = GapReason::LoginRefused;
         state.recorders.set_stop_reason(camera_id, reason);
-        if ran.is_some_and(|ran| ran >= HEALTHY_RUN) {
-            self.outage_announced = false;
-        }
-        if !self.outage_announced {
-            self.outage_announced = true;
-            announce_outage(state, camera_id, reason, ran.unwrap_or_default()).await;
-        }
+        self.announce(reason, ran).await;
+        let (state, camera_id) = (&self.state, self.camera.id.as_str());
         let error = format!(
             "{error}; the user name or password is wrong (or the account locked): trying again \
              every {retry} s, or at once when the stream URL changes"
@@ -221,6 +220,20 @@ impl RecorderJob {
             .await;
         if ran.is_some() {
             crate::cameras::store::count_reconnect(state, camera_id).await;
+        }
+    }
+
+    /// Logs the outage event for `reason` unless this outage logged that kind already; a run
+    /// of [`HEALTHY_RUN`] or more (`ran`) ended the last outage.
+    async fn announce(&mut self, reason: GapReason, ran: Option<Duration>) {
+        if ran.is_some_and(|ran| ran >= HEALTHY_RUN) {
+            self.announced.clear();
+        }
+        let kind = outage_event(reason).0;
+        if !self.announced.contains(&kind) {
+            self.announced.push(kind);
+            let ran = ran.unwrap_or_default();
+            announce_outage(&self.state, &self.camera.id, reason, ran).await;
         }
     }
 
@@ -253,28 +266,31 @@ impl Job for RecorderJob {
     }
 
     async fn starting(&mut self) -> Option<Duration> {
-        let streams = &self.state.streams;
         let retry = Duration::from_secs(self.state.config.refused_login_retry_secs);
-        // Refused lately (the live view or the sampler met it): wait for the retry as they do.
-        if let Some(left) = streams.refused_for(self.url(), retry) {
-            let error = "the camera refused the login in its URL to another reader of the \
-                         stream (the live view or the frame sampler)";
-            self.login_refused(error.to_owned(), None).await;
-            return Some(left);
+        // The camera refused this login lately (to this recorder, or to another reader of the
+        // account): wait until its retry is due; one reader takes it. The status keeps the
+        // refusal's words.
+        if let Some(left) = self.state.streams.claim_try(self.url(), retry) {
+            if !std::mem::replace(&mut self.held, true) && self.sub.is_none() {
+                self.show(CameraState::Unauthorized, None).await;
+            }
+            return Some(left.min(HOLD_POLL));
         }
-        self.prepare().await;
-        if self.refused {
-            self.pictures = streams.known(self.url()).unwrap_or(self.pictures);
-            return None;
+        self.held = false;
+        if !self.refused {
+            self.prepare().await;
         }
         let ffprobe = &self.state.config.ffprobe;
-        match streams.ask(ffprobe, self.url()).await {
+        match self.state.streams.ask(ffprobe, self.url()).await {
             Ok(pictures) => self.pictures = pictures,
             Err(refused) => {
                 self.login_refused(format!("ffprobe: {}", refused.0), None)
                     .await;
                 return Some(retry);
             }
+        }
+        if std::mem::take(&mut self.refused) {
+            self.prepare().await;
         }
         None
     }
@@ -317,7 +333,6 @@ impl Job for RecorderJob {
             self.login_refused(error, Some(ran)).await;
             return;
         }
-        state.streams.login_accepted(self.url());
         if self.sub.is_some() {
             tracing::warn!(camera = camera_id, %error, "sub-stream recorder exited; restarting after backoff");
             return;
@@ -332,13 +347,8 @@ impl Job for RecorderJob {
         };
         let tail = error_tail(&error);
         // The event first: a client that sees the restart in the status finds its event too.
-        if ran >= HEALTHY_RUN {
-            self.outage_announced = false;
-        }
-        if !self.outage_announced {
-            self.outage_announced = true;
-            announce_outage(state, camera_id, reason, ran).await;
-        }
+        self.announce(reason, Some(ran)).await;
+        let (state, camera_id) = (&self.state, self.camera.id.as_str());
         crate::cameras::store::set_state(state, camera_id, new_state, Some(tail)).await;
         crate::cameras::store::count_reconnect(state, camera_id).await;
     }
@@ -354,19 +364,30 @@ impl Job for RecorderJob {
         self.state
             .recorders
             .set_stop_reason(camera_id, GapReason::RecorderRestart);
-        self.outage_announced = true;
+        self.announced.clear();
+        self.announced.push(EventKind::RecorderError);
         crate::cameras::store::count_reconnect(&self.state, camera_id).await;
     }
 }
 
-/// Writes the outage to the event log: `CAMERA_OFFLINE`, `DISK_FULL` or `RECORDER_ERROR`.
-async fn announce_outage(state: &AppState, camera_id: &str, reason: GapReason, ran: Duration) {
-    let (kind, severity) = match reason {
+/// How often a recorder held back by another reader's refused login looks whether the retry
+/// was taken and the login accepted.
+const HOLD_POLL: Duration = Duration::from_secs(5);
+
+/// The event an outage for `reason` logs: `CAMERA_OFFLINE`, `CAMERA_LOGIN_REFUSED`,
+/// `DISK_FULL` or `RECORDER_ERROR`.
+fn outage_event(reason: GapReason) -> (EventKind, Severity) {
+    match reason {
         GapReason::CameraOffline => (EventKind::CameraOffline, Severity::Warning),
         GapReason::LoginRefused => (EventKind::CameraLoginRefused, Severity::Warning),
         GapReason::DiskFull => (EventKind::DiskFull, Severity::Critical),
         _ => (EventKind::RecorderError, Severity::Warning),
-    };
+    }
+}
+
+/// Writes the outage to the event log ([`outage_event`]).
+async fn announce_outage(state: &AppState, camera_id: &str, reason: GapReason, ran: Duration) {
+    let (kind, severity) = outage_event(reason);
     let event = NewEvent::new(kind, severity, state.clock.now())
         .camera(camera_id)
         .payload(serde_json::json!({"reason": reason.as_str(), "ranSeconds": ran.as_secs_f64()}));

@@ -7,7 +7,6 @@
 //! linger time after its last.
 
 use std::collections::{HashMap, VecDeque};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -109,6 +108,11 @@ impl Relay {
         let mut rx = self.init.subscribe();
         let found = tokio::time::timeout(wait, rx.wait_for(Option::is_some)).await;
         found.ok()?.ok()?.clone()
+    }
+
+    /// Whether the camera's stream is coming in (its init segment is here).
+    pub fn streaming(&self) -> bool {
+        self.init.borrow().is_some()
     }
 
     /// New fragments from now on.
@@ -337,7 +341,7 @@ async fn run(state: AppState, relay: Arc<Relay>, url: String) {
     loop {
         // The camera refused the login lately (here, or to its recorder or sampler): no login
         // of its own until the retry is due, or until nobody watches.
-        while state.streams.refused_for(&url, retry).is_some() {
+        while state.streams.claim_try(&url, retry).is_some() {
             if state.watch.live.retire(&relay, linger) {
                 relay.init.send_replace(None);
                 return;
@@ -385,15 +389,10 @@ async fn stream_once(
         state.streams.known_or_ask(ffprobe, url).await
     }
     .map_err(|refused| refused.to_string())?;
-    let mut child = tokio::process::Command::new(&state.config.ffmpeg)
-        .args(crate::fleet::ffmpeg::live_args(url, pictures))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
+    let args = crate::fleet::ffmpeg::live_args(url, pictures);
+    let mut running = crate::fleet::ffmpeg::spawn(&state.config.ffmpeg, args, true, 4)
         .map_err(|e| format!("cannot start ffmpeg: {e}"))?;
-    let mut stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut stdout = running.stdout.take().ok_or("no stdout")?;
     let mut splitter = BoxSplitter::default();
     let mut buf = vec![0u8; 256 * 1024];
     let mut head: Vec<u8> = Vec::new();
@@ -406,6 +405,13 @@ async fn stream_once(
             read = stdout.read(&mut buf) => {
                 let n = read.map_err(|e| e.to_string())?;
                 if n == 0 {
+                    let _ = running.child.wait().await;
+                    let stderr = running.final_stderr().await;
+                    if crate::fleet::ffmpeg::login_refused(&stderr) {
+                        // The others hold back from this account until its retry is due.
+                        state.streams.login_refused(url);
+                        return Err(format!("the camera refused the login: {}", stderr.join(" | ")));
+                    }
                     return Err("the stream ended".to_owned());
                 }
                 for b in splitter.push(&buf[..n]) {
@@ -414,6 +420,8 @@ async fn stream_once(
                         b"ftyp" => head = b,
                         b"moov" => {
                             let init = mp4::parse_moov(b.get(8..).unwrap_or_default()).ok_or("unreadable moov")?;
+                            // The stream came: the login was taken (readers held back may go).
+                            state.streams.login_accepted(url);
                             let mut b = b;
                             mp4::tag_hevc_for_browsers(&mut b);
                             head.extend_from_slice(&b);
@@ -446,7 +454,7 @@ async fn stream_once(
             }
             _ = check.tick() => {
                 if state.watch.live.retire(relay, linger) {
-                    let _ = child.start_kill();
+                    let _ = running.child.start_kill();
                     return Ok(());
                 }
             }

@@ -74,7 +74,14 @@ async fn source(
     // A camera that refused the login lately is not asked again before its retry is due (it
     // would lock the account); the viewer hears why at once instead of after a wait.
     let retry = Duration::from_secs(state.app.config.refused_login_retry_secs);
-    if let Some(left) = state.app.streams.refused_for(&url, retry) {
+    let streaming = || {
+        let live = &state.app.watch.live;
+        live.existing(&ticket.camera_id, ticket.profile)
+            .is_some_and(|relay| relay.streaming())
+    };
+    if let Some(left) = state.app.streams.refused_for(&url, retry)
+        && !streaming()
+    {
         return Err(refusal(
             StatusCode::SERVICE_UNAVAILABLE,
             "UNAVAILABLE",
@@ -186,7 +193,12 @@ async fn watch(
     let relay = viewer.relay.clone();
     let mut fragments = relay.subscribe();
     let Some(init) = relay.init(FIRST_BYTES).await else {
-        let _ = socket.send(close(1011, "the camera did not answer")).await;
+        let retry = Duration::from_secs(state.app.config.refused_login_retry_secs);
+        let why = match state.app.streams.refused_for(&url, retry) {
+            Some(_) => "the camera refused the login in its URL",
+            None => "the camera did not answer",
+        };
+        let _ = socket.send(close(1011, why)).await;
         return;
     };
     let mut inits = relay.init_changes();

@@ -1278,8 +1278,9 @@ async fn a_camera_refusing_the_login_is_shown_unauthorized_and_not_asked_again_u
 both!(a_camera_refusing_the_login_is_shown_unauthorized_and_not_asked_again_until_corrected);
 
 /// With a short retry interval (2 s here), a camera that keeps refusing the login is tried
-/// again at that pace with one login a try (its recorder alone, no probe first), stays
-/// `UNAUTHORIZED` with the recorder's own 401 in `lastError`, and its outage is logged once.
+/// again at that pace with one login a try for all its readers together (its recorder and
+/// its frame sampler take turns, not a login each), stays `UNAUTHORIZED` with the camera's 401
+/// in `lastError`, its sampler `OFFLINE` saying why, and its outage is logged once.
 async fn a_camera_refusing_the_login_is_tried_once_per_retry_interval(backend: Backend) {
     if !ffmpeg_ready() {
         return;
@@ -1293,54 +1294,49 @@ async fn a_camera_refusing_the_login_is_tried_once_per_retry_interval(backend: B
     })
     .await;
     let url = camera.url_with("admin:guessed");
+    refused_as_unauthorized(&app, "lab", &url).await;
     app.gql(
-        "mutation($i: CreateCameraInput!) { createCamera(input: $i) { id } }",
-        json!({"i": {"id": "lab", "name": "Lab", "segmentSeconds": 2, "streamUrl": url}}),
+        "mutation($i: CreateAiTaskInput!) { createAiTask(input: $i) { id } }",
+        json!({"i": {"cameraId": "lab", "taskType": "motion", "fps": 1.0, "width": 160}}),
         app.admin(),
     )
     .await;
-    let status = || async {
-        app.gql(
-            "{ camera(id: \"lab\") { status { state lastError reconnectCount } } }",
-            json!({}),
-            app.admin(),
-        )
-        .await["camera"]["status"]
-            .clone()
-    };
-    // The probe met the refusal first; then the recorder's own tries.
-    let after_probe = eventually(Duration::from_secs(30), "the login refused", || async {
-        (status().await["state"] == "UNAUTHORIZED").then(|| camera.connections())
-    })
-    .await;
-    let by_ffmpeg = eventually(Duration::from_secs(15), "the recorder refused", || async {
-        let status = status().await;
-        let error = status["lastError"].as_str()?.to_owned();
-        error.starts_with("ffmpeg exited").then_some(status)
-    })
-    .await;
-    assert_eq!(by_ffmpeg["state"], "UNAUTHORIZED", "{by_ffmpeg}");
-    let error = by_ffmpeg["lastError"].as_str().unwrap_or_default();
-    assert!(error.contains("401 Unauthorized"), "{error}");
-    assert!(
-        !error.contains("guessed"),
-        "the password in the error: {error}"
-    );
+    let after_probe = camera.connections();
     let (from, counted) = (camera.connections(), std::time::Instant::now());
     tokio::time::sleep(Duration::from_secs(7)).await;
     let tries = camera.connections() - from;
-    // Every 2 s and some (ffmpeg's own connect and refusal): 2 or 3 tries in 7 s; the usual
-    // backoff with a probe before each start would have made 6 or more.
-    let most = counted.elapsed().as_secs() as usize / 2 + 1;
-    assert!(
-        (2..=most).contains(&tries),
-        "{tries} logins in {:?}",
-        counted.elapsed()
-    );
+    let elapsed = counted.elapsed();
+    // A try every 2 s and some (a probe's connect and refusal): 2 or 3 in 7 s. The usual
+    // backoff with a probe before each recorder start would have made 6 or more, and a login
+    // per reader twice as many.
+    let most = elapsed.as_secs() as usize / 2 + 1;
+    assert!((2..=most).contains(&tries), "{tries} logins in {elapsed:?}");
     assert!(
         after_probe <= 2,
         "{after_probe} logins before the refusal showed"
     );
+    let status = app
+        .gql(
+            "{ camera(id: \"lab\") { status { state lastError } } }",
+            json!({}),
+            app.admin(),
+        )
+        .await["camera"]["status"]
+        .clone();
+    assert_eq!(status["state"], "UNAUTHORIZED", "{status}");
+    let error = status["lastError"].as_str().unwrap_or_default();
+    assert!(error.contains("401 Unauthorized"), "{status}");
+    let samplers = app
+        .gql(
+            "{ aiSamplers { cameraId state lastError } }",
+            json!({}),
+            app.admin(),
+        )
+        .await["aiSamplers"]
+        .clone();
+    assert_eq!(samplers[0]["state"], "OFFLINE", "{samplers}");
+    let why = samplers[0]["lastError"].as_str().unwrap_or_default();
+    assert!(why.contains("refused the login"), "{samplers}");
     let logged = app
         .gql(
             "{ perceptionEvents(filter: {kinds: [CAMERA_LOGIN_REFUSED, CAMERA_OFFLINE, \

@@ -376,7 +376,7 @@ function Timeline({ cameras, play }: { cameras: Camera[]; play: (camera: string,
         );
       })}
       {picked && <Selection key={`${picked.camera}${picked.from.getTime()}`} camera={picked.camera} from={picked.from} />}
-      {days === 1 && <p class="legend">Green: recorded. Gaps: <span class="gap-key reason-CAMERA_OFFLINE">camera offline</span> <span class="gap-key reason-RECORDING_DISABLED">recording off</span> <span class="gap-key reason-PRUNED">pruned</span> <span class="gap-key reason-STREAM_PAUSED">stream paused</span> <span class="gap-key reason-UNKNOWN">other</span></p>}
+      {days === 1 && <p class="legend">Green: recorded. Gaps: <span class="gap-key reason-CAMERA_OFFLINE">camera offline</span> <span class="gap-key reason-LOGIN_REFUSED">login refused</span> <span class="gap-key reason-RECORDING_DISABLED">recording off</span> <span class="gap-key reason-PRUNED">pruned</span> <span class="gap-key reason-STREAM_PAUSED">stream paused</span> <span class="gap-key reason-UNKNOWN">other</span></p>}
     </section>
   );
 }
