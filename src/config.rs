@@ -632,6 +632,11 @@ pub struct ConfigError {
 }
 
 impl Config {
+    /// The wait between tries of a camera account that refused the login in its URL.
+    pub fn refused_login_retry(&self) -> Duration {
+        Duration::from_secs(self.refused_login_retry_secs)
+    }
+
     /// Defaults with no flags and no environment: what tests start from.
     pub fn for_tests(data_dir: &Path) -> Config {
         let cli = Cli::parse_from(["heldar"]);

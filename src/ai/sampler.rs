@@ -323,13 +323,13 @@ impl Job for SamplerJob {
     }
 
     fn retry_after(&self) -> Option<Duration> {
-        let retry = Duration::from_secs(self.state.config.refused_login_retry_secs);
+        let retry = self.state.config.refused_login_retry();
         self.refused.then_some(retry)
     }
 
     async fn starting(&mut self) -> Option<Duration> {
         let (ffprobe, url, streams) = (&self.state.config.ffprobe, &self.url, &self.state.streams);
-        let retry = Duration::from_secs(self.state.config.refused_login_retry_secs);
+        let retry = self.state.config.refused_login_retry();
         // Refused lately (here, by the recorder or by the live view): no login of its own
         // until the retry is due; one reader of the account takes it.
         if let Some(left) = streams.claim_try(url, retry) {
@@ -402,7 +402,7 @@ impl Job for SamplerJob {
         self.refused = crate::fleet::ffmpeg::login_refused(&stderr);
         if self.refused {
             self.state.streams.login_refused(&self.url);
-            let retry = Duration::from_secs(self.state.config.refused_login_retry_secs);
+            let retry = self.state.config.refused_login_retry();
             self.login_refused(&format!("ffmpeg: {}", stderr.join(" | ")), retry);
             return;
         }

@@ -267,9 +267,7 @@ impl KnownStreams {
     /// ago.
     pub fn refused_for(&self, url: &str, retry: Duration) -> Option<Duration> {
         let at = *self.refused.lock().ok()?.get(account(url))?;
-        retry
-            .checked_sub(at.elapsed())
-            .filter(|left| !left.is_zero())
+        still_waiting(at, retry)
     }
 
     /// Whether the caller may try `url`'s login now: `None` when it may (it was never refused,
@@ -279,17 +277,19 @@ impl KnownStreams {
     pub fn claim_try(&self, url: &str, retry: Duration) -> Option<Duration> {
         let mut refused = self.refused.lock().ok()?;
         let at = refused.get_mut(account(url))?;
-        match retry
-            .checked_sub(at.elapsed())
-            .filter(|left| !left.is_zero())
-        {
-            Some(left) => Some(left),
-            None => {
-                *at = Instant::now();
-                None
-            }
+        let left = still_waiting(*at, retry);
+        if left.is_none() {
+            *at = Instant::now();
         }
+        left
     }
+}
+
+/// What is left of `retry` since a refusal `at`; `None` once it has passed.
+fn still_waiting(at: Instant, retry: Duration) -> Option<Duration> {
+    retry
+        .checked_sub(at.elapsed())
+        .filter(|left| !left.is_zero())
 }
 
 /// The account a stream URL logs in to: its scheme, login, host and port (a camera's main

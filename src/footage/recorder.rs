@@ -266,7 +266,7 @@ impl Job for RecorderJob {
     }
 
     async fn starting(&mut self) -> Option<Duration> {
-        let retry = Duration::from_secs(self.state.config.refused_login_retry_secs);
+        let retry = self.state.config.refused_login_retry();
         // The camera refused this login lately (to this recorder, or to another reader of the
         // account): wait until its retry is due; one reader takes it. The status keeps the
         // refusal's words.
@@ -296,7 +296,7 @@ impl Job for RecorderJob {
     }
 
     fn retry_after(&self) -> Option<Duration> {
-        let retry = Duration::from_secs(self.state.config.refused_login_retry_secs);
+        let retry = self.state.config.refused_login_retry();
         self.refused.then_some(retry)
     }
 

@@ -337,7 +337,7 @@ async fn run(state: AppState, relay: Arc<Relay>, url: String) {
     let linger = Duration::from_secs(state.config.live_linger_secs);
     let mut backoff = Duration::from_millis(500);
     let mut restarted = false;
-    let retry = Duration::from_secs(state.config.refused_login_retry_secs);
+    let retry = state.config.refused_login_retry();
     loop {
         // The camera refused the login lately (here, or to its recorder or sampler): no login
         // of its own until the retry is due, or until nobody watches.

@@ -73,7 +73,7 @@ async fn source(
     let url = stream_url(&camera, ticket.profile);
     // A camera that refused the login lately is not asked again before its retry is due (it
     // would lock the account); the viewer hears why at once instead of after a wait.
-    let retry = Duration::from_secs(state.app.config.refused_login_retry_secs);
+    let retry = state.app.config.refused_login_retry();
     let streaming = || {
         let live = &state.app.watch.live;
         live.existing(&ticket.camera_id, ticket.profile)
@@ -193,7 +193,7 @@ async fn watch(
     let relay = viewer.relay.clone();
     let mut fragments = relay.subscribe();
     let Some(init) = relay.init(FIRST_BYTES).await else {
-        let retry = Duration::from_secs(state.app.config.refused_login_retry_secs);
+        let retry = state.app.config.refused_login_retry();
         let why = match state.app.streams.refused_for(&url, retry) {
             Some(_) => "the camera refused the login in its URL",
             None => "the camera did not answer",
