@@ -79,11 +79,20 @@ impl Recorders {
             let job = RecorderJob::new(state.clone(), c.clone(), None);
             wanted.insert(c.id.clone(), job.wanted());
         }
-        // Whatever stops now stops because its recording was switched off or reconfigured.
+        // Whatever stops now and is still wanted was reconfigured: it starts again at once,
+        // and the hole explains itself by the outage it was in (a refused login corrected)
+        // or else as a restart. Whatever is no longer wanted was switched off.
+        let still_wanted: HashSet<String> = wanted.keys().cloned().collect();
         let applied = self
             .supervisor
             .apply(wanted, |id| {
-                self.set_stop_reason(id, GapReason::RecordingDisabled)
+                if id.ends_with(SUB_KEY) {
+                    // The indexer explains holes by the main stream's reasons only.
+                } else if !still_wanted.contains(id) {
+                    self.set_stop_reason(id, GapReason::RecordingDisabled);
+                } else if self.stop_reason(id).is_none() {
+                    self.set_stop_reason(id, GapReason::RecorderRestart);
+                }
             })
             .await;
         for id in applied.stopped {

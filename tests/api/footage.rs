@@ -1354,6 +1354,69 @@ async fn a_camera_refusing_the_login_is_tried_once_per_retry_interval(backend: B
 }
 both!(a_camera_refusing_the_login_is_tried_once_per_retry_interval);
 
+/// A recorded camera given a wrong password, and corrected after a while, leaves one hole in
+/// its footage that says the camera refused the login, not that recording was switched off
+/// (the correction restarts the recorder, which is not the hole's cause).
+async fn the_hole_left_by_a_refused_login_says_so_once_the_login_is_corrected(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let Some(camera) = crate::helpers::media::RtspCamera::with_login("admin", "s3cret") else {
+        return;
+    };
+    let app = recording(backend).await;
+    let t0 = Utc::now();
+    recorded(&app, &camera.url_with("admin:s3cret"), 1).await;
+    let update = |login: &str| json!({"i": {"id": "lab", "streamUrl": camera.url_with(login)}});
+    let mutation = "mutation($i: UpdateCameraInput!) { updateCamera(input: $i) { id } }";
+    let refused_from = Utc::now();
+    app.gql(mutation, update("admin:guessed"), app.admin())
+        .await;
+    eventually(Duration::from_secs(30), "the login refused", || async {
+        (status(&app).await["state"] == "UNAUTHORIZED").then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let corrected = Utc::now();
+    app.gql(mutation, update("admin:s3cret"), app.admin()).await;
+    let after = eventually(
+        Duration::from_secs(60),
+        "footage after the correction",
+        || async {
+            let c = coverage(&app, t0, Utc::now()).await;
+            let later = c["segments"]["edges"]
+                .as_array()?
+                .iter()
+                .any(|s| s["node"]["start"].as_str() > Some(corrected.to_rfc3339().as_str()));
+            later.then_some(c)
+        },
+    )
+    .await;
+    // The holes over the outage (not the one before the first file or after the last).
+    let over = |g: &&Value| {
+        let at = |k: &str| chrono::DateTime::parse_from_rfc3339(g[k].as_str().unwrap()).unwrap();
+        at("from") < corrected && at("to") > refused_from + chrono::Duration::seconds(4)
+    };
+    let gaps: Vec<&Value> = after["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(over)
+        .collect();
+    assert_eq!(gaps.len(), 1, "one outage, one hole: {after}");
+    assert_eq!(gaps[0]["reason"], "LOGIN_REFUSED", "{after}");
+    let from = chrono::DateTime::parse_from_rfc3339(gaps[0]["from"].as_str().unwrap()).unwrap();
+    assert!(
+        (from.with_timezone(&Utc) - refused_from)
+            .num_seconds()
+            .abs()
+            <= 4,
+        "the hole starts when the wrong password was given: {after}"
+    );
+    assert!(gaps[0]["seconds"].as_f64().unwrap() >= 4.0, "{after}");
+}
+both!(the_hole_left_by_a_refused_login_says_so_once_the_login_is_corrected);
+
 /// An HTTP Motion JPEG camera that asks for a login by basic authentication (as ESP32 boards
 /// and older network cameras do) is recorded with the one in its URL; given a wrong password it
 /// shows `UNAUTHORIZED` with the camera's 401, the password masked.
