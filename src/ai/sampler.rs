@@ -161,7 +161,7 @@ impl Samplers {
             let url = cameras
                 .get(&key.0)
                 // SUB reads the sub stream when the camera has one (decoding it costs a fraction).
-                .map(|c| crate::playback::live_http::stream_url(c, key.1))
+                .map(|c| crate::playback::live::stream_url(c, key.1))
                 .unwrap_or_default();
             let fingerprint = format!("{:.3}|{}|{url}", grant.fps, grant.width);
             self.set_planned(key, *want, *grant, &fingerprint);

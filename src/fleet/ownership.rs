@@ -155,9 +155,9 @@ pub async fn claim_enabled(state: &AppState) -> Result<HashSet<String>, AppError
 }
 
 /// Claims the cameras once, then brings the recorders and the samplers in line with the
-/// registry (cameras and AI tasks) for the ones this instance owns; every camera or task
-/// change calls this. Failures are logged; a change that triggered this
-/// stands.
+/// registry (cameras and AI tasks) for the ones this instance owns, and closes the live relays
+/// whose camera changed under them; every camera or task change calls this. Failures are
+/// logged; a change that triggered this stands.
 pub async fn reconcile_all(state: &AppState) {
     if let Err(err) = renew_lease(state).await {
         tracing::warn!(error = %err, "could not renew this instance's lease");
@@ -174,6 +174,10 @@ pub async fn reconcile_all(state: &AppState) {
     }
     if let Err(err) = state.ai.samplers.reconcile(state, &owned).await {
         tracing::error!(error = %err, "could not reconcile the frame samplers");
+    }
+    // Live relays serve whoever watches, on any instance, whatever it owns.
+    if let Err(err) = state.watch.live.reconcile(state).await {
+        tracing::error!(error = %err, "could not reconcile the live relays");
     }
 }
 

@@ -94,6 +94,11 @@ impl Window {
 pub struct Relay {
     camera_id: String,
     profile: StreamProfile,
+    /// The stream it reads (the camera's URL for the profile when it started).
+    url: String,
+    /// Why the relay was closed from outside (its camera's stream URL changed, or the camera
+    /// was disabled or deleted); `None` while it serves.
+    closed: watch::Sender<Option<Closed>>,
     fragments: broadcast::Sender<Arc<LiveFragment>>,
     init: watch::Sender<Option<Arc<LiveInit>>>,
     window: Mutex<Window>,
@@ -102,7 +107,40 @@ pub struct Relay {
     idle_since: Mutex<Option<Instant>>,
 }
 
+/// Why a relay was closed under its viewers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// The camera's stream URL for the profile changed: a new relay reads the new one.
+    UrlChanged,
+    /// The camera was disabled or deleted.
+    CameraGone,
+}
+
+impl Closed {
+    /// The websocket close code and reason its viewers are sent: 1012 (service restart, come
+    /// back) for a changed URL; 4404 for a camera that is gone or disabled.
+    pub fn close_frame(self) -> (u16, &'static str) {
+        match self {
+            Self::UrlChanged => (1012, "the camera's stream URL changed; reconnect"),
+            Self::CameraGone => (4404, "the camera is gone or disabled"),
+        }
+    }
+}
+
+/// The URL a profile reads: the sub stream when there is one, else the main stream.
+pub fn stream_url(camera: &entity::camera::Model, profile: StreamProfile) -> String {
+    match (profile, &camera.sub_stream_url) {
+        (StreamProfile::Sub, Some(sub)) => sub.clone(),
+        _ => camera.stream_url.clone(),
+    }
+}
+
 impl Relay {
+    /// Why the relay was closed from outside, if it was.
+    pub fn closed_now(&self) -> Option<Closed> {
+        *self.closed.borrow()
+    }
+
     /// The init segment, once the stream has produced it (waits up to `wait`).
     pub async fn init(&self, wait: Duration) -> Option<Arc<LiveInit>> {
         let mut rx = self.init.subscribe();
@@ -203,6 +241,9 @@ impl Drop for Viewer {
 #[derive(Debug, Default)]
 pub struct Hub {
     relays: Mutex<HashMap<(String, StreamProfile), Arc<Relay>>>,
+    /// The next HLS part number of relays closed under their viewers, taken up by the relay
+    /// that replaces them so a client's playlist never numbers backwards.
+    resume: Mutex<HashMap<(String, StreamProfile), u64>>,
 }
 
 impl Hub {
@@ -256,10 +297,21 @@ impl Hub {
             return relay;
         };
         if let Some(relay) = relays.get(&key) {
-            join(relay);
-            return relay.clone();
+            if relay.url == url {
+                join(relay);
+                return relay.clone();
+            }
+            // The camera's URL changed and this instance has not reconciled yet.
+            let stale = relay.clone();
+            relays.remove(&key);
+            self.close(&stale, Closed::UrlChanged);
         }
         let relay = start(state, key.clone(), url.to_owned());
+        if let Some(next) = self.resume.lock().ok().and_then(|mut r| r.remove(&key))
+            && let Ok(mut window) = relay.window.lock()
+        {
+            window.next = next;
+        }
         join(&relay);
         relays.insert(key, relay.clone());
         crate::telemetry::live_relays(relays.len());
@@ -290,8 +342,66 @@ impl Hub {
         Viewer { relay }
     }
 
-    /// Removes the relay if nobody watches and it lingered long enough; true when removed.
+    /// Closes the relays whose camera changed under them, with why: a stream URL that is no
+    /// longer the camera's (a corrected password, a camera moved to a new address), a camera
+    /// disabled or deleted. Their viewers are told ([`Closed`]); the next viewer starts a
+    /// relay on the new URL. Runs with every reconciliation of the registry.
+    pub async fn reconcile(&self, state: &AppState) -> Result<(), crate::error::AppError> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let relays: Vec<Arc<Relay>> = match self.relays.lock() {
+            Ok(r) => r.values().cloned().collect(),
+            Err(_) => return Ok(()),
+        };
+        if relays.is_empty() {
+            return Ok(());
+        }
+        let ids: std::collections::HashSet<&str> =
+            relays.iter().map(|r| r.camera_id.as_str()).collect();
+        let cameras: HashMap<String, entity::camera::Model> = entity::camera::Entity::find()
+            .filter(entity::camera::Column::Id.is_in(ids))
+            .all(&state.db)
+            .await?
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect();
+        for relay in relays {
+            let why = match cameras.get(&relay.camera_id) {
+                Some(c) if c.enabled => {
+                    (stream_url(c, relay.profile) != relay.url).then_some(Closed::UrlChanged)
+                }
+                _ => Some(Closed::CameraGone),
+            };
+            if let Some(why) = why {
+                if let Ok(mut relays) = self.relays.lock() {
+                    let key = (relay.camera_id.clone(), relay.profile);
+                    if relays.get(&key).is_some_and(|r| Arc::ptr_eq(r, &relay)) {
+                        relays.remove(&key);
+                        crate::telemetry::live_relays(relays.len());
+                    }
+                }
+                self.close(&relay, why);
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks a relay (already out of the map) closed for `why`: its ffmpeg stops and its
+    /// viewers are told; the numbering of its HLS parts is kept for its successor.
+    fn close(&self, relay: &Arc<Relay>, why: Closed) {
+        tracing::info!(camera = %relay.camera_id, profile = relay.profile.as_str(), ?why, "live relay closed");
+        let next = relay.window.lock().map_or(0, |w| w.next);
+        if let Ok(mut resume) = self.resume.lock() {
+            resume.insert((relay.camera_id.clone(), relay.profile), next);
+        }
+        relay.closed.send_replace(Some(why));
+    }
+
+    /// Removes the relay if nobody watches and it lingered long enough (or it was closed);
+    /// true when removed. A closed relay is already out of the map, where its successor may be.
     fn retire(&self, relay: &Arc<Relay>, linger: Duration) -> bool {
+        if relay.closed_now().is_some() {
+            return true;
+        }
         let Ok(mut relays) = self.relays.lock() else {
             return false;
         };
@@ -305,7 +415,10 @@ impl Hub {
             .and_then(|i| *i)
             .is_none_or(|since| since.elapsed() >= linger);
         if idle {
-            relays.remove(&(relay.camera_id.clone(), relay.profile));
+            let key = (relay.camera_id.clone(), relay.profile);
+            if relays.get(&key).is_some_and(|r| Arc::ptr_eq(r, relay)) {
+                relays.remove(&key);
+            }
             crate::telemetry::live_relays(relays.len());
         }
         idle
@@ -316,6 +429,8 @@ fn start(state: &AppState, key: (String, StreamProfile), url: String) -> Arc<Rel
     let relay = Arc::new(Relay {
         camera_id: key.0,
         profile: key.1,
+        url: url.clone(),
+        closed: watch::channel(None).0,
         fragments: broadcast::channel(CHANNEL).0,
         init: watch::channel(None).0,
         window: Mutex::default(),
@@ -453,11 +568,13 @@ async fn stream_once(
                 }
             }
             _ = check.tick() => {
+                // Nobody watches any more, or the relay was closed under its viewers.
                 if state.watch.live.retire(relay, linger) {
                     let _ = running.child.start_kill();
                     return Ok(());
                 }
             }
+
         }
     }
 }

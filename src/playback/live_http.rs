@@ -14,8 +14,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::http::respond::{HttpState, refusal};
 use crate::playback::http::admit;
-use crate::playback::live::{LiveFragment, MAX_BEHIND_MS, Relay};
-use crate::playback::model::StreamProfile;
+use crate::playback::live::{Closed, LiveFragment, MAX_BEHIND_MS, Relay, stream_url};
 use crate::playback::ticket::{Grant, Ticket};
 
 /// The live routes.
@@ -95,14 +94,6 @@ async fn source(
     Ok((ticket, url))
 }
 
-/// The URL a profile reads: the sub stream when there is one, else the main stream.
-pub fn stream_url(camera: &entity::camera::Model, profile: StreamProfile) -> String {
-    match (profile, &camera.sub_stream_url) {
-        (StreamProfile::Sub, Some(sub)) => sub.clone(),
-        _ => camera.stream_url.clone(),
-    }
-}
-
 async fn stream(
     State(state): State<HttpState>,
     Path(token): Path<String>,
@@ -177,6 +168,15 @@ impl Pace {
     }
 }
 
+/// Why a relay gave a new viewer no stream in time.
+fn no_stream(state: &HttpState, url: &str) -> &'static str {
+    let retry = state.app.config.refused_login_retry();
+    match state.app.streams.refused_for(url, retry) {
+        Some(_) => "the camera refused the login in its URL",
+        None => "the camera did not answer",
+    }
+}
+
 /// One websocket viewer: the init segment, then fragments from a keyframe on.
 async fn watch(
     state: HttpState,
@@ -193,12 +193,7 @@ async fn watch(
     let relay = viewer.relay.clone();
     let mut fragments = relay.subscribe();
     let Some(init) = relay.init(FIRST_BYTES).await else {
-        let retry = state.app.config.refused_login_retry();
-        let why = match state.app.streams.refused_for(&url, retry) {
-            Some(_) => "the camera refused the login in its URL",
-            None => "the camera did not answer",
-        };
-        let _ = socket.send(close(1011, why)).await;
+        let _ = socket.send(close(1011, no_stream(&state, &url))).await;
         return;
     };
     let mut inits = relay.init_changes();
@@ -247,7 +242,10 @@ async fn watch(
                 Some(Ok(_)) => {}
             },
             Ok(()) = inits.changed() => {
-                let _ = socket.send(close(1012, "the camera connection restarted; reconnect")).await;
+                // The stream ended because the relay was closed, or its camera connection
+                // restarted: either way, a new init segment is needed.
+                let (code, reason) = relay.closed_now().map_or((1012, "the camera connection restarted; reconnect"), Closed::close_frame);
+                let _ = socket.send(close(code, reason)).await;
                 return;
             }
             Ok(()) = changes.changed() => {

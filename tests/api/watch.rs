@@ -725,18 +725,7 @@ async fn live_view_fans_out_one_relay_and_closes_on_revocation(backend: Backend)
     // The viewer signs out: its socket closes with 4403; the admin's keeps streaming.
     app.gql("mutation { logout }", json!({}), Some(&viewer))
         .await;
-    let closed = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match second.next().await {
-                Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
-                Some(Ok(_)) => continue,
-                other => panic!("ended without a close frame: {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("the revoked viewer's socket closes");
-    assert_eq!(closed, 4403);
+    assert_eq!(live_close_code(&mut second).await, 4403);
     let (_, boxes) = live_messages(&mut first, 2).await;
     assert_eq!(boxes, vec!["moof", "moof"]);
     // A refused socket: the revoked credential's URL cannot open a new one.
@@ -748,6 +737,124 @@ async fn live_view_fans_out_one_relay_and_closes_on_revocation(backend: Backend)
     }
 }
 both!(live_view_fans_out_one_relay_and_closes_on_revocation);
+
+/// The width in the `avc1` sample entry of an H.264 init segment.
+fn init_width(init: &[u8]) -> u16 {
+    let at = init
+        .windows(4)
+        .position(|w| w == b"avc1")
+        .expect("an avc1 sample entry");
+    // type, then 6 reserved bytes, the data reference index and 16 bytes of pre-defined and
+    // reserved fields before the width.
+    u16::from_be_bytes([init[at + 28], init[at + 29]])
+}
+
+/// Opens the live socket of `path` and returns it with the width of its init segment.
+async fn live_socket(
+    app: &TestApp,
+    path: &str,
+) -> (
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    u16,
+) {
+    let url = format!("ws://127.0.0.1:{}{path}", app.port);
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(20), socket.next())
+            .await
+            .expect("the init segment in time")
+            .unwrap()
+            .unwrap();
+        match message {
+            Message::Binary(bytes) => return (socket, init_width(&bytes)),
+            Message::Close(frame) => panic!("closed: {frame:?}"),
+            _ => {}
+        }
+    }
+}
+
+/// The close code a live socket ends with (fragments before it are skipped).
+async fn live_close_code<S>(socket: &mut tokio_tungstenite::WebSocketStream<S>) -> u16
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
+                Some(Ok(_)) => continue,
+                other => panic!("ended without a close frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the live socket closes in time")
+}
+
+/// A camera whose stream URL changes while people watch it live (a corrected password, a
+/// camera moved to a new address) is not shown from the old URL any longer: its websocket
+/// viewers are closed with 1012 (come back), a new socket shows the new stream, and an HLS
+/// client going on with its link gets the new stream with its parts numbered on. A camera
+/// disabled while watched closes its viewers with 4404 and its camera connection.
+async fn a_live_view_follows_its_cameras_new_url_and_ends_when_it_is_disabled(backend: Backend) {
+    if !ffmpeg_ready() {
+        return;
+    }
+    let app = TestApp::spawn_with(backend, |c| c.allow_local_sources = true).await;
+    live_camera(&app).await;
+    let live = app.gql(LIVE, json!({"c": "street"}), app.admin()).await["liveStream"].clone();
+    let (mut socket, width) = live_socket(&app, live["url"].as_str().unwrap()).await;
+    assert_eq!(width, 320);
+    let hls = live["hlsUrl"].as_str().unwrap();
+    let sequence = |text: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no media sequence: {text}"))
+    };
+    // Some parts into the stream, so that numbering from 0 again would go backwards.
+    let before = eventually(Duration::from_secs(20), "a few HLS parts", || async {
+        let text = fetch(&app, hls).await.text().await.ok()?;
+        (sequence(&text) >= 2).then_some(sequence(&text))
+    })
+    .await;
+
+    app.gql(
+        "mutation { updateCamera(input: {id: \"street\", streamUrl: \"lavfi:testsrc2=size=640x360:rate=10\"}) { id } }",
+        json!({}),
+        app.admin(),
+    )
+    .await;
+    assert_eq!(live_close_code(&mut socket).await, 1012);
+    let again = app.gql(LIVE, json!({"c": "street"}), app.admin()).await["liveStream"].clone();
+    let (mut socket, width) = live_socket(&app, again["url"].as_str().unwrap()).await;
+    assert_eq!(width, 640, "the new URL's stream");
+    let text = fetch(&app, hls).await.text().await.unwrap();
+    assert!(sequence(&text) >= before, "{before} then {text}");
+    let dir = hls.trim_end_matches("index.m3u8");
+    let init = fetch(&app, &format!("{dir}init.mp4"))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(init_width(&init), 640, "HLS goes on with the new stream");
+    assert_eq!(
+        app.state.watch.live.relays(),
+        1,
+        "the old connection is gone"
+    );
+
+    app.gql(
+        "mutation { updateCamera(input: {id: \"street\", enabled: false}) { id } }",
+        json!({}),
+        app.admin(),
+    )
+    .await;
+    assert_eq!(live_close_code(&mut socket).await, 4404);
+    assert_eq!(app.state.watch.live.relays(), 0);
+    assert_eq!(fetch(&app, hls).await.status(), 404);
+}
+both!(a_live_view_follows_its_cameras_new_url_and_ends_when_it_is_disabled);
 
 /// One credential holds at most `HELDAR_LIVE_MAX_SOCKETS_PER_CREDENTIAL` live video sockets
 /// (counted apart from its GraphQL websockets); one more is refused with 429 until one closes.

@@ -21,6 +21,12 @@
   const LIVE_SETTLE_MS = 1500; // at first, jump instead (a new stream starts with a cached GOP)
   const LIVE_KEEP_S = 30; // keep this much played video in the buffer
   const LIVE_TRIM_SLACK_S = 5; // trim in steps of at least this much
+  // What the live socket's own close codes mean (others show the server's reason).
+  const CLOSE_REASONS = {
+    4403: ': access revoked or no longer allowed',
+    4404: ': the camera is gone or disabled',
+    1012: ": the camera's stream changed; press Play again",
+  };
 
   const LOGIN = 'mutation($u:String!,$p:String!){ login(username:$u,password:$p){ accessToken } }';
   const CAMERAS = '{ cameras(first:100){ nodes { id name } } }';
@@ -392,7 +398,7 @@
       player.state = 'closed';
       player.closeCode = ev.code;
       setStatus(
-        'closed (' + ev.code + ')' + (ev.code === 4403 ? ': access revoked or no longer allowed' : ''),
+        'closed (' + ev.code + ')' + (CLOSE_REASONS[ev.code] || (ev.reason ? ': ' + ev.reason : '')),
         ev.code === 1000 ? '' : 'error',
       );
     });

@@ -118,20 +118,30 @@ function usePlayer() {
 function LiveTile({ camera, status, focused, onFocus }: { camera: Camera; status: Status; focused: boolean; onFocus: () => void }) {
   const video = useRef<HTMLVideoElement>(null);
   const [closed, setClosed] = useState<number | null>(null);
+  // Bumped to open the live view again: the server closes it with 1012 when the camera's
+  // stream URL changed (come back for the new stream).
+  const [generation, setGeneration] = useState(0);
   useEffect(() => {
     if (!camera.enabled || !video.current) return;
     let stop = () => {};
     let cancelled = false;
+    let again: ReturnType<typeof setTimeout> | undefined;
+    const onClose = (code: number) => {
+      if (code === 1012) again = setTimeout(() => setGeneration((g) => g + 1), 500);
+      else setClosed(code);
+    };
+    setClosed(null);
     op<LiveStreamQuery>('LiveStream', { cameraId: camera.id })
       .then((data) => {
-        if (!cancelled && video.current) stop = playLive(video.current, data.liveStream.url, setClosed);
+        if (!cancelled && video.current) stop = playLive(video.current, data.liveStream.url, onClose);
       })
       .catch(() => setClosed(-1));
     return () => {
       cancelled = true;
+      clearTimeout(again);
       stop();
     };
-  }, [camera.id, camera.enabled]);
+  }, [camera.id, camera.enabled, generation]);
   return (
     <figure class={`tile${focused ? ' focused' : ''}`} data-camera={camera.id} data-state={status.state}>
       <button type="button" class="tile-focus" onClick={onFocus} aria-pressed={focused} aria-label={`Focus ${camera.name}`}>
