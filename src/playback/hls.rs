@@ -106,9 +106,16 @@ pub struct LivePart {
     pub seconds: f64,
     /// Wall-clock time of its first frame, ms since the epoch.
     pub at_ms: i64,
+    /// The camera stream it belongs to (a new one at each camera connection, with its own
+    /// init segment `init-<stream>.mp4` and timeline).
+    pub stream: u64,
+    /// Discontinuities before it: one at each change of stream between parts.
+    pub discontinuity: u64,
 }
 
-/// A live playlist (a sliding window, no `EXT-X-ENDLIST`) over `parts`, oldest first.
+/// A live playlist (a sliding window, no `EXT-X-ENDLIST`) over `parts`, oldest first: each
+/// stream's parts under its own `EXT-X-MAP`, with `EXT-X-DISCONTINUITY` where a new camera
+/// connection (a restart, a new URL) began a new timeline.
 pub fn live(parts: &[LivePart]) -> String {
     let target = parts
         .iter()
@@ -116,13 +123,24 @@ pub fn live(parts: &[LivePart]) -> String {
         .max()
         .unwrap_or(1)
         .max(1);
-    let first = parts.first().map_or(0, |p| p.sequence);
-    let mut out = String::with_capacity(160 + parts.len() * 100);
+    let (first, discontinuities) = parts
+        .first()
+        .map_or((0, 0), |p| (p.sequence, p.discontinuity));
+    let mut out = String::with_capacity(200 + parts.len() * 100);
     out.push_str("#EXTM3U\n#EXT-X-VERSION:7\n");
     let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target}");
     let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{first}");
-    out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n");
+    let _ = writeln!(out, "#EXT-X-DISCONTINUITY-SEQUENCE:{discontinuities}");
+    out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+    let mut stream = None;
     for part in parts {
+        if stream != Some(part.stream) {
+            if stream.is_some() {
+                out.push_str("#EXT-X-DISCONTINUITY\n");
+            }
+            let _ = writeln!(out, "#EXT-X-MAP:URI=\"init-{}.mp4\"", part.stream);
+            stream = Some(part.stream);
+        }
         let _ = writeln!(
             out,
             "#EXT-X-PROGRAM-DATE-TIME:{}",
@@ -195,11 +213,37 @@ mod tests {
                 sequence: s,
                 seconds: 1.0,
                 at_ms: s as i64 * 1000,
+                stream: 1,
+                discontinuity: 0,
             })
             .collect();
         let text = live(&parts);
         assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:7\n"));
         assert!(text.contains("9.m4s\n"));
+        assert_eq!(text.matches("#EXT-X-MAP:URI=\"init-1.mp4\"").count(), 1);
+        assert!(!text.contains("#EXT-X-DISCONTINUITY\n"));
         assert!(!text.contains("ENDLIST"));
+    }
+
+    #[test]
+    fn a_new_camera_connection_in_a_live_window_is_a_discontinuity_with_its_own_map() {
+        let part = |sequence: u64, stream: u64, discontinuity: u64| LivePart {
+            sequence,
+            seconds: 1.0,
+            at_ms: sequence as i64 * 1000,
+            stream,
+            discontinuity,
+        };
+        let text = live(&[part(4, 2, 3), part(5, 2, 3), part(6, 3, 4)]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:3\n"), "{text}");
+        let disc = lines
+            .iter()
+            .position(|l| *l == "#EXT-X-DISCONTINUITY")
+            .unwrap_or_else(|| panic!("{text}"));
+        assert_eq!(lines[disc + 1], "#EXT-X-MAP:URI=\"init-3.mp4\"");
+        assert!(lines[disc + 2..].contains(&"6.m4s"));
+        assert!(lines[..disc].contains(&"#EXT-X-MAP:URI=\"init-2.mp4\""));
+        assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1);
     }
 }

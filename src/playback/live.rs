@@ -56,36 +56,97 @@ pub struct LiveFragment {
     pub at_ms: i64,
 }
 
+/// How a relay numbers its HLS parts and streams; a relay closed under its viewers hands it
+/// to its successor, so a client's playlist goes on where it was.
+#[derive(Debug, Default, Clone, Copy)]
+struct Numbering {
+    /// The next part's media sequence number.
+    next: u64,
+    /// The current stream: one more at each init segment (each camera connection).
+    stream: u64,
+    /// Discontinuities so far: one at each change of stream between parts.
+    discontinuity: u64,
+    /// The stream of the last part opened.
+    last_stream: Option<u64>,
+}
+
+/// A complete or open HLS part: its entry, the init segment of its stream and its fragments.
+#[derive(Debug)]
+struct Part {
+    part: LivePart,
+    init: Arc<LiveInit>,
+    fragments: Vec<Arc<LiveFragment>>,
+}
+
 #[derive(Debug, Default)]
 struct Window {
-    parts: VecDeque<(LivePart, Vec<Arc<LiveFragment>>)>,
-    open: Option<(LivePart, Vec<Arc<LiveFragment>>)>,
-    next: u64,
+    parts: VecDeque<Part>,
+    open: Option<Part>,
+    numbering: Numbering,
+    /// The current stream's init segment.
+    init: Option<Arc<LiveInit>>,
 }
 
 impl Window {
+    /// A new camera connection began a stream with `init`: the open part is complete.
+    fn new_stream(&mut self, init: Arc<LiveInit>) {
+        self.close_open();
+        self.numbering.stream += 1;
+        self.init = Some(init);
+    }
+
+    fn close_open(&mut self) {
+        if let Some(done) = self.open.take() {
+            self.parts.push_back(done);
+            while self.parts.len() > HLS_PARTS {
+                self.parts.pop_front();
+            }
+        }
+    }
+
     fn push(&mut self, fragment: Arc<LiveFragment>) {
         if fragment.sync {
-            if let Some(done) = self.open.take() {
-                self.parts.push_back(done);
-                while self.parts.len() > HLS_PARTS {
-                    self.parts.pop_front();
-                }
+            self.close_open();
+            let Some(init) = self.init.clone() else {
+                return;
+            };
+            let n = &mut self.numbering;
+            if n.last_stream.is_some_and(|s| s != n.stream) {
+                n.discontinuity += 1;
             }
-            self.open = Some((
-                LivePart {
-                    sequence: self.next,
+            n.last_stream = Some(n.stream);
+            self.open = Some(Part {
+                part: LivePart {
+                    sequence: n.next,
                     seconds: 0.0,
                     at_ms: fragment.at_ms,
+                    stream: n.stream,
+                    discontinuity: n.discontinuity,
                 },
-                Vec::new(),
-            ));
-            self.next += 1;
+                init,
+                fragments: Vec::new(),
+            });
+            n.next += 1;
         }
-        if let Some((part, fragments)) = &mut self.open {
-            part.seconds += fragment.seconds;
-            fragments.push(fragment);
+        if let Some(open) = &mut self.open {
+            open.part.seconds += fragment.seconds;
+            open.fragments.push(fragment);
         }
+    }
+
+    /// The init segment of stream `stream`, while a part of it is in the window (or it is
+    /// the current one).
+    fn init_of(&self, stream: u64) -> Option<Bytes> {
+        self.parts
+            .iter()
+            .chain(&self.open)
+            .find(|p| p.part.stream == stream)
+            .map(|p| &p.init)
+            .or(self
+                .init
+                .as_ref()
+                .filter(|_| self.numbering.stream == stream))
+            .map(|init| init.bytes.clone())
     }
 }
 
@@ -163,7 +224,7 @@ impl Relay {
         let deadline = Instant::now() + wait;
         loop {
             let parts: Vec<LivePart> = match self.window.lock() {
-                Ok(w) => w.parts.iter().map(|(p, _)| p.clone()).collect(),
+                Ok(w) => w.parts.iter().map(|p| p.part.clone()).collect(),
                 Err(_) => Vec::new(),
             };
             if !parts.is_empty() || Instant::now() >= deadline {
@@ -176,12 +237,27 @@ impl Relay {
     /// The bytes of one HLS part, if still in the window.
     pub fn part(&self, sequence: u64) -> Option<Bytes> {
         let window = self.window.lock().ok()?;
-        let (_, fragments) = window.parts.iter().find(|(p, _)| p.sequence == sequence)?;
+        let part = window.parts.iter().find(|p| p.part.sequence == sequence)?;
+        let fragments = &part.fragments;
         let mut out = Vec::with_capacity(fragments.iter().map(|f| f.bytes.len()).sum());
         for f in fragments {
             out.extend_from_slice(&f.bytes);
         }
         Some(Bytes::from(out))
+    }
+
+    /// A camera connection's stream began with `init`: for new viewers, and as a new HLS stream.
+    fn new_stream(&self, init: LiveInit) {
+        let init = Arc::new(init);
+        if let Ok(mut window) = self.window.lock() {
+            window.new_stream(init.clone());
+        }
+        self.init.send_replace(Some(init));
+    }
+
+    /// The init segment of HLS stream `stream` (`init-<stream>.mp4`), while it is needed.
+    pub fn stream_init(&self, stream: u64) -> Option<Bytes> {
+        self.window.lock().ok()?.init_of(stream)
     }
 
     /// Changes of the init segment (a restarted camera connection starts a new stream).
@@ -243,7 +319,7 @@ pub struct Hub {
     relays: Mutex<HashMap<(String, StreamProfile), Arc<Relay>>>,
     /// The next HLS part number of relays closed under their viewers, taken up by the relay
     /// that replaces them so a client's playlist never numbers backwards.
-    resume: Mutex<HashMap<(String, StreamProfile), u64>>,
+    resume: Mutex<HashMap<(String, StreamProfile), Numbering>>,
 }
 
 impl Hub {
@@ -307,10 +383,10 @@ impl Hub {
             self.close(&stale, Closed::UrlChanged);
         }
         let relay = start(state, key.clone(), url.to_owned());
-        if let Some(next) = self.resume.lock().ok().and_then(|mut r| r.remove(&key))
+        if let Some(numbering) = self.resume.lock().ok().and_then(|mut r| r.remove(&key))
             && let Ok(mut window) = relay.window.lock()
         {
-            window.next = next;
+            window.numbering = numbering;
         }
         join(&relay);
         relays.insert(key, relay.clone());
@@ -389,9 +465,9 @@ impl Hub {
     /// viewers are told; the numbering of its HLS parts is kept for its successor.
     fn close(&self, relay: &Arc<Relay>, why: Closed) {
         tracing::info!(camera = %relay.camera_id, profile = relay.profile.as_str(), ?why, "live relay closed");
-        let next = relay.window.lock().map_or(0, |w| w.next);
+        let numbering = relay.window.lock().map(|w| w.numbering).unwrap_or_default();
         if let Ok(mut resume) = self.resume.lock() {
-            resume.insert((relay.camera_id.clone(), relay.profile), next);
+            resume.insert((relay.camera_id.clone(), relay.profile), numbering);
         }
         relay.closed.send_replace(Some(why));
     }
@@ -541,7 +617,7 @@ async fn stream_once(
                             mp4::tag_hevc_for_browsers(&mut b);
                             head.extend_from_slice(&b);
                             let mime = format!("video/mp4; codecs=\"{}\"", init.codec);
-                            relay.init.send_replace(Some(Arc::new(LiveInit { bytes: Bytes::from(std::mem::take(&mut head)), mime })));
+                            relay.new_stream(LiveInit { bytes: Bytes::from(std::mem::take(&mut head)), mime });
                             track = Some(init);
                         }
                         b"moof" => moof = Some(b),
@@ -576,5 +652,64 @@ async fn stream_once(
             }
 
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn init(tag: &'static [u8]) -> Arc<LiveInit> {
+        Arc::new(LiveInit {
+            bytes: Bytes::from_static(tag),
+            mime: String::new(),
+        })
+    }
+
+    fn fragment(sync: bool, at_ms: i64) -> Arc<LiveFragment> {
+        Arc::new(LiveFragment {
+            bytes: Bytes::from_static(b"f"),
+            sync,
+            first_frame: 0,
+            frames: 5,
+            seconds: 0.5,
+            at_ms,
+        })
+    }
+
+    #[test]
+    fn a_new_camera_connection_starts_a_new_hls_stream_after_a_discontinuity() {
+        let mut window = Window::default();
+        window.new_stream(init(b"first"));
+        for (sync, at) in [(true, 0), (false, 500), (true, 1_000)] {
+            window.push(fragment(sync, at));
+        }
+        window.new_stream(init(b"second"));
+        window.push(fragment(false, 1_500)); // before a keyframe: nothing to start a part with
+        window.push(fragment(true, 2_000));
+        window.push(fragment(true, 2_500));
+        let parts: Vec<(u64, u64, u64)> = window
+            .parts
+            .iter()
+            .map(|p| (p.part.sequence, p.part.stream, p.part.discontinuity))
+            .collect();
+        assert_eq!(parts, vec![(0, 1, 0), (1, 1, 0), (2, 2, 1)]);
+        assert_eq!(window.parts[0].part.seconds, 1.0);
+        assert_eq!(window.init_of(1).as_deref(), Some(&b"first"[..]));
+        assert_eq!(window.init_of(2).as_deref(), Some(&b"second"[..]));
+        assert_eq!(window.init_of(3), None);
+        // A successor going on from this numbering starts stream 3 after one more discontinuity.
+        let mut next = Window {
+            numbering: window.numbering,
+            ..Window::default()
+        };
+        next.new_stream(init(b"third"));
+        next.push(fragment(true, 3_000));
+        next.push(fragment(true, 3_500));
+        let first = &next.parts[0].part;
+        assert_eq!(
+            (first.sequence, first.stream, first.discontinuity),
+            (4, 3, 2)
+        );
     }
 }

@@ -322,8 +322,14 @@ async fn part(
         Err(refused) => return refused,
     };
     let relay = relay_for(&state, &ticket, &url, &token);
+    let stream = file
+        .strip_prefix("init-")
+        .and_then(|f| f.strip_suffix(".mp4"))
+        .and_then(|n| n.parse::<u64>().ok());
     let bytes = if file == "init.mp4" {
         relay.init(FIRST_BYTES).await.map(|i| i.bytes.clone())
+    } else if let Some(stream) = stream {
+        relay.stream_init(stream)
     } else {
         file.strip_suffix(".m4s")
             .and_then(|s| s.parse::<u64>().ok())

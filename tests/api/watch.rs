@@ -700,7 +700,7 @@ async fn live_view_fans_out_one_relay_and_closes_on_revocation(backend: Backend)
     let hls = live["hlsUrl"].as_str().unwrap();
     let text = fetch(&app, hls).await.text().await.unwrap();
     assert!(
-        text.starts_with("#EXTM3U\n") && text.contains("#EXT-X-MAP:URI=\"init.mp4\""),
+        text.starts_with("#EXTM3U\n") && text.contains("#EXT-X-MAP:URI=\"init-1.mp4\""),
         "{text}"
     );
     assert!(!text.contains("#EXT-X-ENDLIST"));
@@ -713,7 +713,7 @@ async fn live_view_fans_out_one_relay_and_closes_on_revocation(backend: Backend)
         .unwrap();
     assert_eq!(&bytes[4..8], b"moof");
     assert_eq!(
-        &fetch(&app, &format!("{dir}init.mp4"))
+        &fetch(&app, &format!("{dir}init-1.mp4"))
             .await
             .bytes()
             .await
@@ -829,10 +829,22 @@ async fn a_live_view_follows_its_cameras_new_url_and_ends_when_it_is_disabled(ba
     let again = app.gql(LIVE, json!({"c": "street"}), app.admin()).await["liveStream"].clone();
     let (mut socket, width) = live_socket(&app, again["url"].as_str().unwrap()).await;
     assert_eq!(width, 640, "the new URL's stream");
+    // The HLS client's next playlist: numbered on, a new timeline with the new stream's init.
     let text = fetch(&app, hls).await.text().await.unwrap();
     assert!(sequence(&text) >= before, "{before} then {text}");
+    assert!(
+        !text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:0\n"),
+        "a new timeline: {text}"
+    );
+    let map = text
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("#EXT-X-MAP:URI=\""))
+        .and_then(|l| l.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("no map: {text}"));
+    assert_ne!(map, "init-1.mp4", "{text}");
     let dir = hls.trim_end_matches("index.m3u8");
-    let init = fetch(&app, &format!("{dir}init.mp4"))
+    let init = fetch(&app, &format!("{dir}{map}"))
         .await
         .bytes()
         .await
