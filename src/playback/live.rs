@@ -317,8 +317,8 @@ impl Drop for Viewer {
 #[derive(Debug, Default)]
 pub struct Hub {
     relays: Mutex<HashMap<(String, StreamProfile), Arc<Relay>>>,
-    /// The next HLS part number of relays closed under their viewers, taken up by the relay
-    /// that replaces them so a client's playlist never numbers backwards.
+    /// The HLS numbering (parts, streams, discontinuities) of relays closed under their
+    /// viewers, taken up by the relay that replaces them so a client's playlist goes on.
     resume: Mutex<HashMap<(String, StreamProfile), Numbering>>,
 }
 
@@ -368,7 +368,7 @@ impl Hub {
         };
         let Ok(mut relays) = self.relays.lock() else {
             // A poisoned map: serve an unregistered relay rather than nothing.
-            let relay = start(state, key, url.to_owned());
+            let relay = start(state, key, url.to_owned(), None);
             join(&relay);
             return relay;
         };
@@ -382,12 +382,8 @@ impl Hub {
             relays.remove(&key);
             self.close(&stale, Closed::UrlChanged);
         }
-        let relay = start(state, key.clone(), url.to_owned());
-        if let Some(numbering) = self.resume.lock().ok().and_then(|mut r| r.remove(&key))
-            && let Ok(mut window) = relay.window.lock()
-        {
-            window.numbering = numbering;
-        }
+        let numbering = self.resume.lock().ok().and_then(|mut r| r.remove(&key));
+        let relay = start(state, key.clone(), url.to_owned(), numbering);
         join(&relay);
         relays.insert(key, relay.clone());
         crate::telemetry::live_relays(relays.len());
@@ -501,7 +497,14 @@ impl Hub {
     }
 }
 
-fn start(state: &AppState, key: (String, StreamProfile), url: String) -> Arc<Relay> {
+/// Starts the relay of `key` reading `url`, its HLS numbering going on from `numbering` (its
+/// predecessor's, when one was closed under its viewers).
+fn start(
+    state: &AppState,
+    key: (String, StreamProfile),
+    url: String,
+    numbering: Option<Numbering>,
+) -> Arc<Relay> {
     let relay = Arc::new(Relay {
         camera_id: key.0,
         profile: key.1,
@@ -509,7 +512,10 @@ fn start(state: &AppState, key: (String, StreamProfile), url: String) -> Arc<Rel
         closed: watch::channel(None).0,
         fragments: broadcast::channel(CHANNEL).0,
         init: watch::channel(None).0,
-        window: Mutex::default(),
+        window: Mutex::new(Window {
+            numbering: numbering.unwrap_or_default(),
+            ..Window::default()
+        }),
         viewers: AtomicUsize::new(0),
         hls: Mutex::default(),
         idle_since: Mutex::new(Some(Instant::now())),
@@ -650,7 +656,6 @@ async fn stream_once(
                     return Ok(());
                 }
             }
-
         }
     }
 }
