@@ -202,11 +202,15 @@ impl Relay {
         *self.closed.borrow()
     }
 
-    /// The init segment, once the stream has produced it (waits up to `wait`).
+    /// The init segment, once the stream has produced it (waits up to `wait`, and no longer
+    /// than the relay stays open: see [`closed_now`](Self::closed_now) when there is none).
     pub async fn init(&self, wait: Duration) -> Option<Arc<LiveInit>> {
         let mut rx = self.init.subscribe();
-        let found = tokio::time::timeout(wait, rx.wait_for(Option::is_some)).await;
-        found.ok()?.ok()?.clone()
+        let mut closed = self.closed.subscribe();
+        tokio::select! {
+            found = tokio::time::timeout(wait, rx.wait_for(Option::is_some)) => found.ok()?.ok()?.clone(),
+            _ = closed.wait_for(Option::is_some) => None,
+        }
     }
 
     /// Whether the camera's stream is coming in (its init segment is here).

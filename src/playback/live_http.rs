@@ -193,7 +193,10 @@ async fn watch(
     let relay = viewer.relay.clone();
     let mut fragments = relay.subscribe();
     let Some(init) = relay.init(FIRST_BYTES).await else {
-        let _ = socket.send(close(1011, no_stream(&state, &url))).await;
+        let (code, reason) = relay
+            .closed_now()
+            .map_or((1011, no_stream(&state, &url)), Closed::close_frame);
+        let _ = socket.send(close(code, reason)).await;
         return;
     };
     let mut inits = relay.init_changes();

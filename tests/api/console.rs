@@ -85,7 +85,8 @@ async fn the_consoles_generated_types_are_fresh() {
     assert_eq!(result["fresh"], true, "{result}");
 }
 
-/// The main flows in Chromium (sign in, play across a gap with previews on hover, export and
+/// The main flows in Chromium (sign in, a live tile following its camera to a new stream URL,
+/// play across a gap with previews on hover, export and
 /// check the download against its manifest, hold, draw a zone and see an ENTER and its
 /// occupancy, an API key shown once, a webhook's delivery log, an AI task paused, review per
 /// user and an item played, keyboard-only use); screenshots of each page land in
@@ -100,6 +101,8 @@ async fn the_console_signs_in_plays_across_a_gap_and_reviews_per_user() {
     }
     let app = TestApp::spawn_with(Backend::Sqlite, |config| {
         config.webhook_allowed_hosts = vec!["127.0.0.1".into()];
+        // The camera's live tile is moved to a generated source.
+        config.allow_local_sources = true;
     })
     .await;
     // Footage up to now: zone events and their review items carry the server's time, so the
@@ -143,6 +146,7 @@ async fn the_console_signs_in_plays_across_a_gap_and_reviews_per_user() {
         "cameraId": "yard",
         "playAt": (base + chrono::Duration::seconds(6)).to_rfc3339(),
         "reviewId": item,
+        "liveUrl": "lavfi:testsrc2=size=160x90:rate=5",
     })
     .to_string();
     let addr = app.addr.clone();
@@ -191,6 +195,7 @@ async fn the_console_signs_in_plays_across_a_gap_and_reviews_per_user() {
         "occupancy",
         "pointRemoved",
         "refreshKeptLive",
+        "liveFollowed",
         "deliveryLog",
         "taskToggled",
         "adminKeyboard",

@@ -2,7 +2,8 @@
 // Drives the operator console (/) in headless Chromium (system /usr/bin/chromium via
 // playwright-core) through its main flows, every request outside loopback refused:
 //   1. a wrong password is refused on the form; sign in as `admin`; the live wall shows each
-//      camera's state;
+//      camera's state; given `liveUrl`, the camera's stream URL is changed to it while its tile
+//      waits for the old one, and the tile must play the new stream;
 //   2. Timeline: UTC, the day of `playAt`; the camera's bar shows its gaps; hovering shows a
 //      preview; a click at `playAt` plays from that instant (hls.js) and the video advances;
 //   3. the picked moment exported as a 4 s clip (progress from the `clipExport` subscription),
@@ -20,7 +21,7 @@
 //
 //   node web/tests/console-browser.mjs <httpBaseUrl> '<json>'
 // Each page is scanned with axe-core: a serious or critical violation fails the run.
-//   json: {admin: {username, password}, viewer: {username, password}, cameraId, playAt (ISO UTC), reviewId}
+//   json: {admin: {username, password}, viewer: {username, password}, cameraId, playAt (ISO UTC), reviewId, liveUrl?}
 //
 // Prints one JSON line {ok, gaps, played, advanced, reviewedByAdmin, unreviewedForViewer,
 // screenshots, blocked, errors}; exit 0 only if ok. Env: HELDAR_CHROMIUM (default
@@ -37,7 +38,7 @@ const TIMEOUT_MS = Number(process.env.HELDAR_TEST_TIMEOUT_MS || 120000);
 const SHOTS = process.env.HELDAR_SCREENSHOT_DIR || '';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-const result = { ok: false, a11y: {}, gaps: 0, played: false, advanced: false, exported: false, clipBytes: 0, hashMatches: false, held: false, zoneFieldError: false, zoneCreated: false, pointRemoved: false, zoneEnter: false, occupancy: false, refreshKeptLive: false, keyShownOnce: false, signInRefusalShown: false, liveState: false, preview: false, deliveryLog: false, taskToggled: false, adminKeyboard: false, reviewPlayed: false, monthRenderMs: null, keyboard: false, reviewedByAdmin: false, unreviewedForViewer: false, screenshots: [], blocked: [], errors: [] };
+const result = { ok: false, a11y: {}, gaps: 0, played: false, advanced: false, exported: false, clipBytes: 0, hashMatches: false, held: false, zoneFieldError: false, zoneCreated: false, pointRemoved: false, zoneEnter: false, occupancy: false, refreshKeptLive: false, liveFollowed: false, keyShownOnce: false, signInRefusalShown: false, liveState: false, preview: false, deliveryLog: false, taskToggled: false, adminKeyboard: false, reviewPlayed: false, monthRenderMs: null, keyboard: false, reviewedByAdmin: false, unreviewedForViewer: false, screenshots: [], blocked: [], errors: [] };
 let browser;
 const finish = finisher(result, () => browser, TIMEOUT_MS);
 
@@ -108,6 +109,28 @@ try {
   await signIn(page, cfg.admin);
   await page.waitForSelector(`#live-wall figure[data-camera="${cfg.cameraId}"][data-state]`, { timeout: 10000 });
   result.liveState = true;
+  if (cfg.liveUrl) {
+    // The camera's stream URL changes while its tile waits for the old one (a camera that does
+    // not answer): the server closes the tile's socket (1012) and the tile plays the new one.
+    const session = await page.evaluate(() => JSON.parse(sessionStorage.getItem('heldar.console.session')).accessToken);
+    const gql = async (query, variables) => (await page.request.post(base + '/graphql', {
+      headers: { authorization: `Bearer ${session}`, 'content-type': 'application/json' },
+      data: { query, variables },
+    })).json();
+    // The tile's socket is open and waiting (it counts as a viewer) before the change.
+    for (let i = 0; ; i++) {
+      const seen = await gql('query($c: ID!) { camera(id: $c) { liveViewers } }', { c: cfg.cameraId });
+      if (seen.data?.camera?.liveViewers === 1) break;
+      if (i > 100) throw new Error('the live tile never opened its socket');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await gql('mutation($i: UpdateCameraInput!) { updateCamera(input: $i) { id } }', { i: { id: cfg.cameraId, streamUrl: cfg.liveUrl } });
+    await page.waitForFunction((id) => {
+      const video = document.querySelector(`#live-wall figure[data-camera="${id}"] video`);
+      return video && video.videoWidth > 0 && video.currentTime > 0;
+    }, cfg.cameraId, { timeout: 20000 });
+    result.liveFollowed = true;
+  }
   await shot(page, 'live-wall');
 
   // 2. Timeline: the day of playAt in UTC, click at playAt.
