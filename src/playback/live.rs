@@ -449,11 +449,7 @@ impl Hub {
             };
             if let Some(why) = why {
                 if let Ok(mut relays) = self.relays.lock() {
-                    let key = (relay.camera_id.clone(), relay.profile);
-                    if relays.get(&key).is_some_and(|r| Arc::ptr_eq(r, &relay)) {
-                        relays.remove(&key);
-                        crate::telemetry::live_relays(relays.len());
-                    }
+                    unregister(&mut relays, &relay);
                 }
                 self.close(&relay, why);
             }
@@ -491,14 +487,20 @@ impl Hub {
             .and_then(|i| *i)
             .is_none_or(|since| since.elapsed() >= linger);
         if idle {
-            let key = (relay.camera_id.clone(), relay.profile);
-            if relays.get(&key).is_some_and(|r| Arc::ptr_eq(r, relay)) {
-                relays.remove(&key);
-            }
-            crate::telemetry::live_relays(relays.len());
+            unregister(&mut relays, relay);
         }
         idle
     }
+}
+
+/// Takes `relay` out of the map if it is still the one registered for its camera and profile
+/// (a relay closed under its viewers may already have a successor there).
+fn unregister(relays: &mut HashMap<(String, StreamProfile), Arc<Relay>>, relay: &Arc<Relay>) {
+    let key = (relay.camera_id.clone(), relay.profile);
+    if relays.get(&key).is_some_and(|r| Arc::ptr_eq(r, relay)) {
+        relays.remove(&key);
+    }
+    crate::telemetry::live_relays(relays.len());
 }
 
 /// Starts the relay of `key` reading `url`, its HLS numbering going on from `numbering` (its
