@@ -722,6 +722,9 @@ async fn live_view_fans_out_one_relay_and_closes_on_revocation(backend: Backend)
     );
     assert_eq!(app.state.watch.live.relays(), 1);
 
+    let their_hls = theirs["hlsUrl"].as_str().unwrap();
+    assert_eq!(fetch(&app, their_hls).await.status(), 200);
+
     // The viewer signs out: its socket closes with 4403; the admin's keeps streaming.
     app.gql("mutation { logout }", json!({}), Some(&viewer))
         .await;
@@ -734,6 +737,11 @@ async fn live_view_fans_out_one_relay_and_closes_on_revocation(backend: Backend)
             assert_eq!(response.status(), 403);
         }
         other => panic!("the revoked URL opened a socket: {:?}", other.map(|_| ())),
+    }
+    // Nor its HLS links: the playlist and a stream's init segment are refused too.
+    let their_dir = their_hls.trim_end_matches("index.m3u8");
+    for path in [their_hls.to_owned(), format!("{their_dir}init-1.mp4")] {
+        assert_eq!(fetch(&app, &path).await.status(), 403, "{path}");
     }
 }
 both!(live_view_fans_out_one_relay_and_closes_on_revocation);
